@@ -1,0 +1,274 @@
+"""Typed binding of the DocumentRegistry contract over web3.py.
+
+Calldata is encoded and events are decoded here with eth-abi against the committed ABI; revert data
+becomes :class:`ContractRevert` (the contract's custom error by name and arguments) in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal
+
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_hash.auto import keccak
+from eth_utils import to_checksum_address
+from web3 import Web3
+from web3.exceptions import ContractLogicError
+from web3.types import FilterParams, LogReceipt, TxReceipt
+
+from docchain.chain import artifacts
+from docchain.chain.errors import ChainError, ContractRevert, InvalidInput
+from docchain.chain.sender import PreparedTx, TxSender, with_retries
+from docchain.chain.typed_data import Domain, Registration, Revocation
+
+EventKind = Literal["Registered", "Revoked"]
+
+
+@dataclass(frozen=True)
+class SignedRegistration:
+    registration: Registration
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class Record:
+    """One (docHash, signer) record as the chain stores it; ``registered_at == 0`` means none."""
+
+    registered_at: int
+    block_number: int
+    revoked_at: int
+
+    @property
+    def exists(self) -> bool:
+        return self.registered_at != 0
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at != 0
+
+
+@dataclass(frozen=True)
+class RegistryEvent:
+    kind: EventKind
+    doc_hash: bytes
+    signer: str
+    block_number: int
+    block_hash: bytes
+    tx_hash: bytes
+    log_index: int
+    metadata_hash: bytes | None = None  # Registered only
+    supersedes: bytes | None = None  # Registered only
+
+
+def _signature_of(item: dict[str, Any]) -> str:
+    def typ(inp: dict[str, Any]) -> str:
+        if inp["type"].startswith("tuple"):
+            return "(" + ",".join(typ(c) for c in inp["components"]) + ")" + inp["type"][5:]
+        return str(inp["type"])
+
+    return f"{item['name']}({','.join(typ(i) for i in item['inputs'])})"
+
+
+class _Abi:
+    """Selectors, topics and types derived once from the artifact."""
+
+    def __init__(self, abi: list[dict[str, Any]]) -> None:
+        self.functions = {i["name"]: i for i in abi if i["type"] == "function"}
+        self.errors: dict[bytes, tuple[str, list[str]]] = {}
+        for item in abi:
+            if item["type"] == "error":
+                sig = _signature_of(item)
+                self.errors[keccak(sig.encode())[:4]] = (item["name"], [i["type"] for i in item["inputs"]])
+        self.registered_topic = keccak(b"Registered(bytes32,address,bytes32,bytes32)")
+        self.revoked_topic = keccak(b"Revoked(bytes32,address)")
+
+    def selector(self, name: str) -> bytes:
+        return keccak(_signature_of(self.functions[name]).encode())[:4]
+
+    def input_types(self, name: str) -> list[str]:
+        return [_signature_of({"name": "", "inputs": [i]})[1:-1] for i in self.functions[name]["inputs"]]
+
+
+_ABI = _Abi(artifacts.load().abi)
+
+
+def decode_revert(data: bytes) -> ContractRevert | None:
+    """The registry's custom error encoded in revert ``data``, if it is one."""
+    known = _ABI.errors.get(data[:4])
+    if known is None:
+        return None
+    name, types = known
+    args = tuple(abi_decode(types, data[4:]))
+    return ContractRevert(name, tuple(to_checksum_address(a) if isinstance(a, str) else a for a in args))
+
+
+def _revert_from(exc: ContractLogicError) -> ChainError:
+    data = exc.data
+    if isinstance(data, str) and data.startswith("0x"):
+        decoded = decode_revert(bytes.fromhex(data[2:]))
+        if decoded is not None:
+            return decoded
+    return ChainError(f"the registry reverted: {exc}")
+
+
+def encode_call(name: str, *args: Any) -> bytes:
+    """Calldata for the registry function ``name``."""
+    return _ABI.selector(name) + abi_encode(_ABI.input_types(name), args)
+
+
+def compact_signature(signature: bytes) -> tuple[bytes, bytes]:
+    """EIP-2098: a 65-byte ``r ‖ s ‖ v`` signature as ``(r, vs)``, the parity of v in the top bit of s."""
+    if len(signature) != 65 or signature[64] not in (27, 28):
+        raise InvalidInput("a batch entry needs a 65-byte ECDSA signature with v = 27 or 28")
+    vs = int.from_bytes(signature[32:64], "big") | ((signature[64] - 27) << 255)
+    return signature[:32], vs.to_bytes(32, "big")
+
+
+def encode_register_batch(items: Sequence[SignedRegistration]) -> bytes:
+    """Calldata of ``registerBatch``; every entry must carry an ECDSA signature (contract wallets use register)."""
+    return encode_call(
+        "registerBatch", [(s.registration.as_tuple(), *compact_signature(s.signature)) for s in items]
+    )
+
+
+def decode_log(log: LogReceipt) -> RegistryEvent | None:
+    """Decode one registry log; None for a log the registry does not emit."""
+    topics = [bytes(t) for t in log["topics"]]
+    if not topics or topics[0] not in (_ABI.registered_topic, _ABI.revoked_topic):
+        return None
+    common = {
+        "doc_hash": topics[1],
+        "signer": to_checksum_address(topics[2][12:]),
+        "block_number": int(log["blockNumber"]),
+        "block_hash": bytes(log["blockHash"]),
+        "tx_hash": bytes(log["transactionHash"]),
+        "log_index": int(log["logIndex"]),
+    }
+    if topics[0] == _ABI.revoked_topic:
+        return RegistryEvent(kind="Revoked", **common)
+    data = bytes(log["data"])
+    return RegistryEvent(kind="Registered", metadata_hash=data[:32], supersedes=data[32:64], **common)
+
+
+class Registry:
+    """A deployed DocumentRegistry. Reads need only ``w3``; writes need a :class:`TxSender`."""
+
+    def __init__(self, w3: Web3, address: str, sender: TxSender | None = None) -> None:
+        self.w3 = w3
+        self.address = to_checksum_address(address)
+        self.sender = sender
+
+    @cached_property
+    def chain_id(self) -> int:
+        return int(with_retries(lambda: self.w3.eth.chain_id, "eth_chainId"))
+
+    @cached_property
+    def domain(self) -> Domain:
+        return Domain(chain_id=self.chain_id, verifying_contract=self.address)
+
+    # ------------------------------------------------------------------ reads
+
+    def _call(self, data: bytes, out_types: list[str]) -> tuple[Any, ...]:
+        def call() -> bytes:
+            try:
+                return bytes(self.w3.eth.call({"to": self.address, "data": data}))
+            except ContractLogicError as exc:
+                raise _revert_from(exc) from exc
+
+        result = with_retries(call, "eth_call")
+        if not result:
+            raise ChainError(f"no registry at {self.address} on chain {self.chain_id}")
+        return tuple(abi_decode(out_types, result))
+
+    def record(self, doc_hash: bytes, signer: str) -> Record:
+        (registered_at, block_number, revoked_at), = self._call(
+            encode_call("recordOf", doc_hash, signer), ["(uint48,uint48,uint48)"]
+        )
+        return Record(registered_at, block_number, revoked_at)
+
+    def is_valid_registration(self, reg: Registration, signature: bytes) -> bool:
+        (valid,) = self._call(encode_call("isValidRegistration", reg.as_tuple(), signature), ["bool"])
+        return bool(valid)
+
+    def registration_digest(self, reg: Registration) -> bytes:
+        (value,) = self._call(encode_call("registrationDigest", reg.as_tuple()), ["bytes32"])
+        return bytes(value)
+
+    def domain_separator(self) -> bytes:
+        (value,) = self._call(encode_call("DOMAIN_SEPARATOR"), ["bytes32"])
+        return bytes(value)
+
+    def nonce(self, signer: str) -> int:
+        (value,) = self._call(encode_call("nonces", signer), ["uint256"])
+        return int(value)
+
+    def events(
+        self,
+        from_block: int,
+        to_block: int | Literal["latest"] = "latest",
+        *,
+        doc_hash: bytes | None = None,
+        signer: str | None = None,
+    ) -> list[RegistryEvent]:
+        """Registered and Revoked events in a block range, filtered by the indexed docHash / signer."""
+        topics: list[Any] = [[Web3.to_hex(_ABI.registered_topic), Web3.to_hex(_ABI.revoked_topic)]]
+        topics.append(Web3.to_hex(doc_hash) if doc_hash else None)
+        topics.append(Web3.to_hex(bytes(12) + bytes.fromhex(signer[2:])) if signer else None)
+        params: FilterParams = {
+            "address": self.address,
+            "fromBlock": from_block,
+            "toBlock": to_block,
+            "topics": topics,
+        }
+        logs = with_retries(lambda: self.w3.eth.get_logs(params), "eth_getLogs")
+        return [e for e in map(decode_log, logs) if e is not None]
+
+    def events_in(self, receipt: TxReceipt) -> list[RegistryEvent]:
+        return [
+            e for log in receipt["logs"] if log["address"] == self.address if (e := decode_log(log)) is not None
+        ]
+
+    # ------------------------------------------------------------------ writes
+
+    def _sender(self) -> TxSender:
+        if self.sender is None:
+            raise ChainError("this registry binding is read-only: no sender configured")
+        return self.sender
+
+    def _transact(self, data: bytes) -> TxReceipt:
+        try:
+            return self._sender().transact(self.address, data)
+        except ContractLogicError as exc:
+            raise _revert_from(exc) from exc
+
+    def prepare(self, data: bytes) -> PreparedTx:
+        """Sign a registry transaction without sending it (see :meth:`TxSender.prepare`)."""
+        try:
+            return self._sender().prepare(self.address, data)
+        except ContractLogicError as exc:
+            raise _revert_from(exc) from exc
+
+    def register(self, signed: SignedRegistration) -> TxReceipt:
+        return self._transact(encode_call("register", signed.registration.as_tuple(), signed.signature))
+
+    def register_batch(self, items: Iterable[SignedRegistration]) -> TxReceipt:
+        return self._transact(encode_register_batch(list(items)))
+
+    def revoke(self, doc_hash: bytes) -> TxReceipt:
+        """Revoke the sender's own record (the sender's key is the signer)."""
+        return self._transact(encode_call("revoke", doc_hash))
+
+    def revoke_by_sig(self, revocation: Revocation, signature: bytes) -> TxReceipt:
+        return self._transact(
+            encode_call(
+                "revokeBySig",
+                revocation.doc_hash,
+                revocation.signer,
+                revocation.nonce,
+                revocation.deadline,
+                signature,
+            )
+        )

@@ -1,0 +1,180 @@
+"""Sends transactions from one local key: nonces kept locally, EIP-1559 fees where the node has them,
+retries on transient RPC errors, receipts awaited with a timeout.
+
+Sending is split in two (:meth:`TxSender.prepare` then :meth:`TxSender.broadcast`) so a caller that must
+never lose track of a transaction (the API's anchoring worker) can record its hash before it leaves.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.exceptions import TimeExhausted, TransactionNotFound
+from web3.types import TxReceipt
+
+from docchain.chain.errors import ChainError, NodeError, TransactionTimeout
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+TRANSIENT = (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)
+GAS_MARGIN = 1.2  # estimates can fall short when the state changes between estimate and inclusion
+
+
+@dataclass(frozen=True)
+class PreparedTx:
+    """A signed transaction not yet (or not known to be) on the node."""
+
+    tx_hash: bytes
+    raw: bytes
+    nonce: int
+    gas: int
+
+
+def with_retries(call: Callable[[], T], what: str, attempts: int = 5, backoff: float = 0.2) -> T:
+    """Run ``call``, retrying transient connection errors with exponential backoff."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except TRANSIENT as exc:
+            if attempt == attempts - 1:
+                raise NodeError(f"{what}: the node is unreachable ({exc.__class__.__name__})") from exc
+            delay = backoff * 2**attempt
+            log.warning("%s failed (%s); retrying in %.1fs", what, exc.__class__.__name__, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+class TxSender:
+    """Signs and sends transactions for ``account``; thread-safe."""
+
+    def __init__(
+        self,
+        w3: Web3,
+        account: LocalAccount | bytes,
+        *,
+        receipt_timeout: float = 120.0,
+        max_fee_cap_wei: int | None = None,
+        priority_fee_wei: int = 1_000_000_000,
+    ) -> None:
+        self.w3 = w3
+        self.account: LocalAccount = account if isinstance(account, LocalAccount) else Account.from_key(account)
+        self.receipt_timeout = receipt_timeout
+        self.max_fee_cap_wei = max_fee_cap_wei
+        self.priority_fee_wei = priority_fee_wei
+        self._lock = threading.Lock()
+        self._next_nonce: int | None = None
+        self._chain_id: int | None = None
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = with_retries(lambda: self.w3.eth.chain_id, "eth_chainId")
+        return self._chain_id
+
+    def resync_nonce(self) -> None:
+        """Forget the local nonce; the next transaction reads the node's pending count again."""
+        with self._lock:
+            self._next_nonce = None
+
+    def _fees(self) -> dict[str, int]:
+        block = with_retries(lambda: self.w3.eth.get_block("latest"), "eth_getBlockByNumber")
+        base = block.get("baseFeePerGas")
+        if base is None:  # pre-London node: legacy pricing
+            price = with_retries(lambda: self.w3.eth.gas_price, "eth_gasPrice")
+            if self.max_fee_cap_wei is not None:
+                price = min(price, self.max_fee_cap_wei)
+            return {"gasPrice": price}
+        tip = self.priority_fee_wei
+        # Twice the base fee survives six consecutive full blocks of base-fee growth.
+        max_fee = 2 * int(base) + tip
+        if self.max_fee_cap_wei is not None:
+            max_fee = min(max_fee, self.max_fee_cap_wei)
+            tip = min(tip, max_fee)
+        return {"maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip}
+
+    def prepare(self, to: str | None, data: bytes, *, gas: int | None = None, value: int = 0) -> PreparedTx:
+        """Estimate (which surfaces reverts before anything is sent), price and sign a transaction.
+
+        ``to=None`` creates a contract.
+        """
+        tx: dict[str, Any] = {"from": self.address, "data": data, "value": value}
+        if to is not None:
+            tx["to"] = to
+        if gas is None:
+            gas = int(with_retries(lambda: self.w3.eth.estimate_gas(tx), "eth_estimateGas") * GAS_MARGIN)
+        fees = self._fees()
+        with self._lock:
+            if self._next_nonce is None:
+                self._next_nonce = with_retries(
+                    lambda: self.w3.eth.get_transaction_count(self.account.address, "pending"),
+                    "eth_getTransactionCount",
+                )
+            nonce = self._next_nonce
+            self._next_nonce += 1
+        signed = self.account.sign_transaction(
+            {**tx, **fees, "gas": gas, "nonce": nonce, "chainId": self.chain_id}
+        )
+        return PreparedTx(tx_hash=bytes(signed.hash), raw=bytes(signed.raw_transaction), nonce=nonce, gas=gas)
+
+    def broadcast(self, prepared: PreparedTx) -> bytes:
+        """Hand a prepared transaction to the node; sending the same one twice is harmless."""
+
+        def send() -> bytes:
+            try:
+                return bytes(self.w3.eth.send_raw_transaction(prepared.raw))
+            except ValueError as exc:  # JSON-RPC error object
+                message = str(exc).lower()
+                if "already known" in message or "already imported" in message:
+                    return prepared.tx_hash
+                if "nonce too low" in message and self._receipt_or_none(prepared.tx_hash) is not None:
+                    return prepared.tx_hash
+                if "nonce" in message:
+                    self.resync_nonce()
+                raise ChainError(f"the node refused the transaction: {exc}") from exc
+
+        return with_retries(send, "eth_sendRawTransaction")
+
+    def _receipt_or_none(self, tx_hash: bytes) -> TxReceipt | None:
+        try:
+            return self.w3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            return None
+
+    def receipt(self, tx_hash: bytes) -> TxReceipt | None:
+        """The receipt if the transaction is mined, else None."""
+        return with_retries(lambda: self._receipt_or_none(tx_hash), "eth_getTransactionReceipt")
+
+    def wait(self, tx_hash: bytes, timeout: float | None = None) -> TxReceipt:
+        """Wait for the receipt; :class:`TransactionTimeout` after ``timeout`` seconds."""
+        limit = self.receipt_timeout if timeout is None else timeout
+        try:
+            return with_retries(
+                lambda: self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=limit, poll_latency=0.05),
+                "waiting for a receipt",
+            )
+        except TimeExhausted as exc:
+            raise TransactionTimeout(f"transaction 0x{tx_hash.hex()} not mined within {limit:.0f}s") from exc
+
+    def transact(self, to: str | None, data: bytes, *, gas: int | None = None, value: int = 0) -> TxReceipt:
+        """Prepare, broadcast and wait; raises :class:`ChainError` if the transaction reverted."""
+        prepared = self.prepare(to, data, gas=gas, value=value)
+        self.broadcast(prepared)
+        receipt = self.wait(prepared.tx_hash)
+        if receipt["status"] != 1:
+            raise ChainError(f"transaction 0x{prepared.tx_hash.hex()} reverted")
+        return receipt

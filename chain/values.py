@@ -1,0 +1,55 @@
+"""Parsing of the hex values users type or send: hashes, addresses, signatures.
+
+Every edge (API schemas, CLI options, receipt reader) parses through these, so a malformed value gets
+the same clear :class:`InvalidInput` message everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+
+from eth_utils import to_checksum_address
+
+from docchain.chain.errors import InvalidInput
+
+_HEX = re.compile(r"^(0x)?([0-9a-fA-F]*)$")
+ZERO32 = bytes(32)
+
+
+def parse_hex(value: str, *, length: int | None = None, what: str = "value") -> bytes:
+    """Decode a 0x-prefixed (or bare) hex string, checking its byte length when given."""
+    match = _HEX.match(value.strip()) if isinstance(value, str) else None
+    if match is None or len(match.group(2)) % 2:
+        raise InvalidInput(f"{what} is not valid hex: {value!r:.80}")
+    raw = bytes.fromhex(match.group(2))
+    if length is not None and len(raw) != length:
+        raise InvalidInput(f"{what} must be {length} bytes ({2 * length} hex digits), got {len(raw)}")
+    return raw
+
+
+def parse_hash32(value: str, what: str = "hash") -> bytes:
+    """A 32-byte hash such as a document's SHA-256."""
+    return parse_hex(value, length=32, what=what)
+
+
+def parse_address(value: str, what: str = "address") -> str:
+    """An Ethereum address, returned checksummed. A mixed-case input must carry a valid checksum."""
+    raw = parse_hex(value, length=20, what=what)
+    checksummed = to_checksum_address(raw)
+    digits = value.strip().removeprefix("0x")
+    if digits != digits.lower() and digits != digits.upper() and "0x" + digits != checksummed:
+        raise InvalidInput(f"{what} has an invalid EIP-55 checksum: {value}")
+    return checksummed
+
+
+def parse_signature(value: str, what: str = "signature") -> bytes:
+    """A signature: 65 bytes for ordinary keys; contract wallets (ERC-1271) may use other lengths."""
+    raw = parse_hex(value, what=what)
+    if not 1 <= len(raw) <= 4096:
+        raise InvalidInput(f"{what} must be between 1 and 4096 bytes, got {len(raw)}")
+    return raw
+
+
+def to_hex(raw: bytes) -> str:
+    """0x-prefixed lower-case hex, the one textual form docchain writes."""
+    return "0x" + raw.hex()

@@ -1,0 +1,101 @@
+"""Compile the registry with the solc pinned in package.json and write the committed artifacts.
+
+Run ``python -m docchain.contracts.compile`` (or ``--check`` to prove the committed artifacts are
+byte-identical to a fresh compile). solc comes from npm (solcjs) because no native compiler can be
+downloaded on the machines docchain builds on; it is driven through its standard-JSON interface.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BUILD = HERE / "build"
+SOLCJS = ROOT / "node_modules" / ".bin" / "solcjs"
+
+# Source units compiled, relative to contracts/; their import closure is resolved by solc's callback.
+SOURCES = ("DocumentRegistry.sol", "IDocumentRegistry.sol", "test/MockERC1271Wallet.sol")
+CONTRACTS = {"DocumentRegistry.sol": "DocumentRegistry", "test/MockERC1271Wallet.sol": "MockERC1271Wallet"}
+
+# ganache 7.9 stops at shanghai; anvil runs it too. OpenZeppelin is pinned to 5.3.0 for the same reason:
+# from 5.4 on, SignatureChecker pulls in code using cancun's MCOPY.
+SETTINGS = {
+    "evmVersion": "shanghai",
+    "optimizer": {"enabled": True, "runs": 1_000_000},
+    "viaIR": True,
+    "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "metadata"]}},
+}
+
+
+def compile_artifacts() -> dict[str, str]:
+    """Compile and return {artifact file name: JSON text}."""
+    if not SOLCJS.exists():
+        raise SystemExit(f"solcjs not found at {SOLCJS}: run `npm ci` first")
+    request = {
+        "language": "Solidity",
+        "sources": {name: {"content": (HERE / name).read_text()} for name in SOURCES},
+        "settings": SETTINGS,
+    }
+    # solcjs exits before a pipe drains (output above 64 KiB arrives truncated), so it writes to a file.
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.run(
+            [str(SOLCJS), "--standard-json", "--base-path", str(HERE), "--include-path", str(ROOT / "node_modules")],
+            input=json.dumps(request),
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        out.seek(0)
+        text = out.read()
+    # solcjs may print warnings before the JSON document.
+    output = json.loads(text[text.index("{") :])
+    errors = [e for e in output.get("errors", []) if e["severity"] == "error"]
+    if proc.returncode != 0 or errors:
+        detail = "\n".join(e["formattedMessage"] for e in errors) or proc.stderr
+        raise SystemExit(f"solc failed:\n{detail}")
+    version = subprocess.run([str(SOLCJS), "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    artifacts = {}
+    for source, name in CONTRACTS.items():
+        out = output["contracts"][source][name]
+        artifact = {
+            "contractName": name,
+            "sourceName": source,
+            "compiler": version,
+            "settings": {k: v for k, v in SETTINGS.items() if k != "outputSelection"},
+            "abi": out["abi"],
+            "bytecode": "0x" + out["evm"]["bytecode"]["object"],
+            "deployedBytecode": "0x" + out["evm"]["deployedBytecode"]["object"],
+            "metadata": out["metadata"],
+        }
+        artifacts[f"{name}.json"] = json.dumps(artifact, indent=2, sort_keys=True) + "\n"
+    return artifacts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if the committed artifacts differ")
+    args = parser.parse_args(argv)
+    artifacts = compile_artifacts()
+    if args.check:
+        stale = [n for n, text in artifacts.items() if not (BUILD / n).exists() or (BUILD / n).read_text() != text]
+        if stale:
+            print(f"stale artifacts: {', '.join(stale)}; run python -m docchain.contracts.compile", file=sys.stderr)
+            return 1
+        print("artifacts are up to date")
+        return 0
+    BUILD.mkdir(exist_ok=True)
+    for name, text in artifacts.items():
+        (BUILD / name).write_text(text)
+        print(f"wrote {BUILD / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
