@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -25,7 +26,7 @@ CONTRACTS = {"DocumentRegistry.sol": "DocumentRegistry", "test/MockERC1271Wallet
 
 # ganache 7.9 stops at shanghai; anvil runs it too. OpenZeppelin is pinned to 5.3.0 for the same reason:
 # from 5.4 on, SignatureChecker pulls in code using cancun's MCOPY.
-SETTINGS = {
+SETTINGS: dict[str, Any] = {
     "evmVersion": "shanghai",
     "optimizer": {"enabled": True, "runs": 1_000_000},
     "viaIR": True,
@@ -33,14 +34,15 @@ SETTINGS = {
 }
 
 
-def compile_artifacts() -> dict[str, str]:
-    """Compile and return {artifact file name: JSON text}."""
+def solc(sources: dict[str, str], settings: dict[str, Any] = SETTINGS) -> dict[str, Any]:
+    """Run solcjs's standard-JSON mode on ``sources`` ({unit name: source text}); imports resolve against
+    contracts/ and node_modules/. Returns solc's ``contracts`` output."""
     if not SOLCJS.exists():
         raise SystemExit(f"solcjs not found at {SOLCJS}: run `npm ci` first")
     request = {
         "language": "Solidity",
-        "sources": {name: {"content": (HERE / name).read_text()} for name in SOURCES},
-        "settings": SETTINGS,
+        "sources": {name: {"content": text} for name, text in sources.items()},
+        "settings": settings,
     }
     # solcjs exits before a pipe drains (output above 64 KiB arrives truncated), so it writes to a file.
     with tempfile.TemporaryFile("w+") as out:
@@ -60,10 +62,16 @@ def compile_artifacts() -> dict[str, str]:
     if proc.returncode != 0 or errors:
         detail = "\n".join(e["formattedMessage"] for e in errors) or proc.stderr
         raise SystemExit(f"solc failed:\n{detail}")
+    return dict(output["contracts"])
+
+
+def compile_artifacts() -> dict[str, str]:
+    """Compile and return {artifact file name: JSON text}."""
+    output = solc({name: (HERE / name).read_text() for name in SOURCES})
     version = subprocess.run([str(SOLCJS), "--version"], capture_output=True, text=True, check=True).stdout.strip()
     artifacts = {}
     for source, name in CONTRACTS.items():
-        out = output["contracts"][source][name]
+        out = output[source][name]
         artifact = {
             "contractName": name,
             "sourceName": source,

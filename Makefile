@@ -1,0 +1,38 @@
+# The two commands of the README:
+#   make run   — set up, start the embedded stack (local node, registry, API), sign + verify a sample document
+#   make test  — set up, run the whole test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: run test setup lint bench clean
+
+run: setup
+	$(VENV)/bin/docchain up
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ".[test]"
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: setup
+	$(VENV)/bin/ruff check chain api client contracts tests bench
+	$(VENV)/bin/mypy chain api client
+
+bench: setup
+	$(PY) bench/gas.py
+	$(PY) bench/node.py
+	$(PY) bench/api.py
+
+clean:
+	rm -rf $(VENV) node_modules

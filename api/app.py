@@ -1,0 +1,161 @@
+"""The FastAPI application: lifespan (database, migrations, chain, worker, indexer), edge middleware
+(upload limit, request logs, metrics), routes, problem+json handlers, and the web UI mount."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from docchain.api import logs, metrics, problems
+from docchain.api.chainctx import ChainContext
+from docchain.api.db import Database
+from docchain.api.indexing import IndexerLoop
+from docchain.api.notify import Notifier
+from docchain.api.outbox import OutboxWriter
+from docchain.api.routes import chain as chain_routes
+from docchain.api.routes import documents, verify
+from docchain.api.settings import Settings
+from docchain.api.storage import LocalStorage
+from docchain.api.worker import AnchorWorker
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("docchain.api")
+WEB_DIR = Path(__file__).parent / "web"
+
+
+class EdgeMiddleware:
+    """Upload size limit (413 before reading when Content-Length says so, else while streaming), one
+    structured log line and metrics per request, and a log line when a client disconnects mid-request."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        method = scope["method"]
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > self.max_body:
+                    response = problems.problem_response(
+                        None, 413, "payload-too-large", "Payload too large",
+                        f"the request body ({declared} bytes) exceeds the limit of {self.max_body} bytes",
+                    )
+                    await response(scope, receive, send)
+                    self._done(scope, method, 413, start)
+                    return
+                break
+        received = 0
+        status = 500
+        limit = self.max_body
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise problems.too_large(limit)
+            elif message["type"] == "http.disconnect" and status == 500:
+                log.info("client disconnected", extra={"method": method, "path": scope["path"],
+                                                      "received": received})
+            return message
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, limited, sending)
+        finally:
+            self._done(scope, method, status, start)
+
+    @staticmethod
+    def _done(scope: Scope, method: str, status: int, start: float) -> None:
+        elapsed = time.perf_counter() - start
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        metrics.REQUESTS.labels(method, template, str(status)).inc()
+        metrics.LATENCY.labels(template).observe(elapsed)
+        client = scope.get("client")
+        log.info("request", extra={"method": method, "path": scope["path"], "status": status,
+                                   "ms": round(elapsed * 1000, 2), "client": client[0] if client else None})
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    db = Database(settings.resolved_database_url)
+    await db.migrate()
+    chain = ChainContext(settings)
+    notifier = Notifier()
+    worker = AnchorWorker(settings, db, chain, notifier)
+    indexer = IndexerLoop(settings, db, chain, notifier)
+    worker.on_mined = indexer.wake
+    app.state.db, app.state.chain, app.state.notifier = db, chain, notifier
+    app.state.worker, app.state.indexer = worker, indexer
+    app.state.storage = LocalStorage(settings.resolved_storage_dir)
+    app.state.outbox = outbox = OutboxWriter(db)
+    outbox.start()
+    tasks = [asyncio.create_task(worker.run(), name="anchor-worker"),
+             asyncio.create_task(indexer.run(), name="indexer")]
+    log.info("docchain API started", extra={"rpc": settings.rpc_url, "database": db.engine.url.render_as_string(),
+                                            "storage": str(settings.resolved_storage_dir)})
+    try:
+        yield
+    finally:
+        # Accepted submissions are already durable; stopping only waits for the cycle in progress, so a
+        # transaction is never left signed-but-unrecorded.
+        log.info("shutting down: finishing the current anchoring cycle")
+        await outbox.close()  # answers every request already queued
+        worker.stop()
+        indexer.stop()
+        _, stuck = await asyncio.wait(tasks, timeout=15)
+        for task in stuck:
+            task.cancel()
+        await db.close()
+        chain.close()
+        log.info("docchain API stopped")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    logs.setup(settings.log_level, settings.log_file)
+    app = FastAPI(
+        title="docchain API",
+        version="1",
+        summary="Sign documents on Ethereum: submit, anchor, verify.",
+        description="See docs/rest-contract.md. Errors are RFC 9457 application/problem+json.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    problems.install(app)
+    app.include_router(documents.router)
+    app.include_router(verify.router)
+    app.include_router(chain_routes.router)
+    app.include_router(chain_routes.health)
+    app.add_middleware(EdgeMiddleware, max_body=settings.max_upload_bytes)
+    if WEB_DIR.is_dir():
+        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    return app
+
+
+def factory() -> Any:
+    """``uvicorn --factory docchain.api.app:factory``: settings from the environment."""
+    return create_app()

@@ -1,0 +1,92 @@
+"""The service's link to the chain: web3, the relayer's sender, the registry binding and a thread pool.
+
+web3.py is blocking, so every chain call goes through :meth:`ChainContext.run` (a bounded pool of
+worker threads) and the event loop never waits on the node. The context connects lazily: when the node
+is down at start-up the API still starts, answers 503 on chain-bound routes and keeps trying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
+
+from docchain.api.settings import Settings
+from docchain.chain import deploy
+from docchain.chain.errors import NodeError
+from docchain.chain.indexer import Indexer
+from docchain.chain.registry import Registry
+from docchain.chain.sender import TxSender
+from docchain.chain.typed_data import Domain
+from docchain.chain.values import parse_address
+from web3 import HTTPProvider, Web3
+
+log = logging.getLogger("docchain.api.chain")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Bound:
+    registry: Registry
+    sender: TxSender
+    domain: Domain
+    deployment_block: int
+    indexer: Indexer
+
+
+class ChainContext:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 10}))
+        self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="docchain-chain")
+        self._key = settings.relayer_private_key()  # fails fast on a missing key, before any network call
+        self._bound: Bound | None = None
+        self._lock = asyncio.Lock()
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
+
+    def _bind(self) -> Bound:
+        fee_cap = self.settings.max_fee_cap_gwei
+        sender = TxSender(
+            self.w3, self._key, max_fee_cap_wei=None if fee_cap is None else int(fee_cap * 10**9)
+        )
+        chain_id = sender.chain_id
+        if self.settings.registry_address:
+            address = parse_address(self.settings.registry_address, "DOCCHAIN_REGISTRY_ADDRESS")
+            block = self.settings.deployment_block or 0
+        else:
+            deployment = deploy.lookup(self.settings.data_dir, chain_id)
+            address, block = deployment.address, deployment.block_number
+        registry = Registry(self.w3, address, sender)
+        domain = registry.domain
+        code = self.w3.eth.get_code(address)
+        if not code:
+            raise NodeError(f"no contract at {address} on chain {chain_id}")
+        return Bound(registry, sender, domain, block, Indexer(registry, block))
+
+    async def bound(self) -> Bound:
+        """The bound registry; :class:`NodeError` while the node cannot be reached."""
+        if self._bound is not None:
+            return self._bound
+        async with self._lock:
+            if self._bound is None:
+                self._bound = await self.run(self._bind)
+                log.info(
+                    "bound to registry",
+                    extra={"chain_id": self._bound.domain.chain_id, "contract": self._bound.registry.address},
+                )
+        return self._bound
+
+    @property
+    def ready(self) -> Bound | None:
+        return self._bound
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,272 @@
+"""The indexer loop: persists the registry's events (chain/indexer.py reads them), advances submissions
+to anchored / confirmed / revoked, and rolls back what a reorg removed (block-hash continuity)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterable
+
+from docchain.api import metrics
+from docchain.api.chainctx import Bound, ChainContext
+from docchain.api.db import BlockRow, Database, EventRow, Meta, RevocationRow, Submission, Transaction, now
+from docchain.api.notify import Notifier
+from docchain.api.settings import Settings
+from docchain.chain.errors import NodeError
+from docchain.chain.indexer import BlockRef, IndexStep
+from docchain.chain.values import parse_hex, to_hex
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+log = logging.getLogger("docchain.api.indexer")
+
+CURSOR = "indexer.cursor"
+HEAD = "chain.head"
+KEEP_TIPS = 256  # recent tip headers kept for finding the common ancestor after a reorg
+
+
+async def get_meta(s: AsyncSession, key: str) -> str | None:
+    row = await s.get(Meta, key)
+    return None if row is None else row.value
+
+
+async def set_meta(s: AsyncSession, key: str, value: str) -> None:
+    row = await s.get(Meta, key)
+    if row is None:
+        s.add(Meta(key=key, value=value))
+    else:
+        row.value = value
+
+
+async def chain_head(s: AsyncSession) -> int | None:
+    value = await get_meta(s, HEAD)
+    return None if value is None else int(value)
+
+
+def _cursor_json(ref: BlockRef) -> str:
+    return json.dumps(
+        {"number": ref.number, "hash": to_hex(ref.hash), "parent": to_hex(ref.parent_hash), "timestamp": ref.timestamp}
+    )
+
+
+def _cursor(value: str | None) -> BlockRef | None:
+    if value is None:
+        return None
+    data = json.loads(value)
+    return BlockRef(data["number"], parse_hex(data["hash"]), parse_hex(data["parent"]), data["timestamp"])
+
+
+class IndexerLoop:
+    def __init__(self, settings: Settings, db: Database, chain: ChainContext, notifier: Notifier) -> None:
+        self.settings = settings
+        self.db = db
+        self.chain = chain
+        self.notifier = notifier
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self.last_error: str | None = None
+        self.head: int | None = None
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while not self._stopping.is_set():
+            try:
+                bound = await self.chain.bound()
+                complete = await self.step(bound)
+                backoff = 0.2
+                self.last_error = None
+            except NodeError as exc:
+                metrics.NODE_ERRORS.labels("indexer").inc()
+                self.last_error = str(exc)
+                log.warning("node unavailable; indexing paused", extra={"error": str(exc)})
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            except Exception as exc:
+                self.last_error = repr(exc)
+                log.exception("indexer step failed")
+                await self._sleep(1.0)
+                continue
+            if not complete:
+                continue
+            await self._sleep(self.settings.poll_interval_ms / 1000)
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    async def step(self, bound: Bound) -> bool:
+        async with self.db.read() as s:
+            cursor = _cursor(await get_meta(s, CURSOR))
+        step: IndexStep = await self.chain.run(bound.indexer.poll, cursor)
+        self.head = step.head
+        metrics.CHAIN_HEAD.set(step.head)
+        if step.reorg:
+            await self._rollback(bound)
+            return False
+        changed: set[str] = set()
+        async with self.db.write() as s:
+            if step.tip is not None:
+                changed |= await self._persist(s, step)
+                await set_meta(s, CURSOR, _cursor_json(step.tip))
+                metrics.INDEXED_BLOCK.set(step.tip.number)
+            await set_meta(s, HEAD, str(step.head))
+            changed |= await self._confirm(s, step.head)
+        self.notifier.notify(changed)
+        return step.complete
+
+    async def _persist(self, s: AsyncSession, step: IndexStep) -> set[str]:
+        assert step.tip is not None
+        existing = set(
+            (await s.scalars(select(BlockRow.number).where(BlockRow.number.in_(list(step.blocks))))).all()
+        )
+        for ref in step.blocks.values():
+            if ref.number in existing:
+                await s.execute(
+                    update(BlockRow).where(BlockRow.number == ref.number).values(hash=to_hex(ref.hash), timestamp=ref.timestamp)
+                )
+            else:
+                s.add(BlockRow(number=ref.number, hash=to_hex(ref.hash), timestamp=ref.timestamp))
+        # tips older than KEEP_TIPS blocks are only needed if they hold events
+        await s.execute(
+            delete(BlockRow).where(
+                BlockRow.number < step.tip.number - KEEP_TIPS,
+                ~BlockRow.number.in_(select(EventRow.block_number).distinct()),
+            )
+        )
+        if not step.events:
+            return set()
+        rows = [
+            {
+                "kind": e.kind,
+                "doc_hash": to_hex(e.doc_hash),
+                "signer": e.signer,
+                "block_number": e.block_number,
+                "block_hash": to_hex(e.block_hash),
+                "tx_hash": to_hex(e.tx_hash),
+                "log_index": e.log_index,
+                "metadata_hash": None if e.metadata_hash is None else to_hex(e.metadata_hash),
+                "supersedes": None if e.supersedes is None else to_hex(e.supersedes),
+                "timestamp": step.blocks[e.block_number].timestamp,
+            }
+            for e in step.events
+        ]
+        # (cursor, tip] is new by construction: persist and cursor move in one transaction
+        await s.execute(EventRow.__table__.insert(), rows)
+        return await self._apply(s, rows)
+
+    async def _apply(self, s: AsyncSession, rows: list[dict]) -> set[str]:  # type: ignore[type-arg]
+        """Advance the submissions (and revocations) the new events concern."""
+        docs = {r["doc_hash"] for r in rows}
+        subs = (await s.scalars(select(Submission).where(Submission.doc_hash.in_(docs)))).all()
+        by_key = {(r.doc_hash, r.signer): r for r in subs}
+        changed: set[str] = set()
+        anchored = 0
+        for r in rows:
+            sub = by_key.get((r["doc_hash"], r["signer"]))
+            if r["kind"] == "Revoked":
+                await s.execute(
+                    update(RevocationRow)
+                    .where(RevocationRow.doc_hash == r["doc_hash"], RevocationRow.signer == r["signer"],
+                           RevocationRow.state.in_(("pending", "submitted")))
+                    .values(state="revoked")
+                )
+                if sub is not None:
+                    sub.state, sub.updated_at = "revoked", now()
+                    changed.add(sub.id)
+                continue
+            if sub is None or sub.state not in ("pending", "submitted", "failed"):
+                continue
+            sub.state = "anchored"
+            sub.tx_hash, sub.block_number, sub.block_hash = r["tx_hash"], r["block_number"], r["block_hash"]
+            sub.timestamp, sub.error, sub.updated_at = r["timestamp"], None, now()
+            changed.add(sub.id)
+            anchored += 1
+        if anchored:
+            metrics.ANCHORED.inc(anchored)
+            log.info("anchored", extra={"count": anchored, "block": max(r["block_number"] for r in rows)})
+        return changed
+
+    async def _confirm(self, s: AsyncSession, head: int) -> set[str]:
+        limit = head - self.settings.confirmations + 1
+        ids = (
+            await s.scalars(
+                select(Submission.id).where(Submission.state == "anchored", Submission.block_number <= limit)
+            )
+        ).all()
+        if ids:
+            await s.execute(
+                update(Submission).where(Submission.id.in_(ids)).values(state="confirmed", updated_at=now())
+            )
+        return set(ids)
+
+    async def _rollback(self, bound: Bound) -> None:
+        async with self.db.read() as s:
+            known = [
+                (n, parse_hex(h))
+                for n, h in (
+                    await s.execute(select(BlockRow.number, BlockRow.hash).order_by(BlockRow.number.desc()).limit(KEEP_TIPS * 2))
+                ).all()
+            ]
+        ancestor = await self.chain.run(bound.indexer.common_ancestor, known)
+        floor = -1 if ancestor is None else ancestor
+        metrics.REORGS.inc()
+        log.warning("chain reorganisation: rolling back", extra={"to_block": floor})
+        async with self.db.write() as s:
+            gone = (await s.scalars(select(EventRow).where(EventRow.block_number > floor))).all()
+            keys = {(e.doc_hash, e.signer) for e in gone}
+            await s.execute(delete(EventRow).where(EventRow.block_number > floor))
+            await s.execute(delete(BlockRow).where(BlockRow.number > floor))
+            # transactions mined in dropped blocks are in flight again: the worker re-checks or re-sends them
+            await s.execute(
+                update(Transaction)
+                .where(Transaction.block_number > floor, Transaction.state.in_(("mined", "reverted")))
+                .values(state="sent", block_number=None, sent_at=now())
+            )
+            changed = await self._recompute(s, keys)
+            if ancestor is None:
+                row = await s.get(Meta, CURSOR)
+                if row is not None:
+                    await s.delete(row)
+            else:
+                ref = await self.chain.run(bound.indexer.block, ancestor)
+                if ref is not None:
+                    await set_meta(s, CURSOR, _cursor_json(ref))
+        self.notifier.notify(changed)
+
+    async def _recompute(self, s: AsyncSession, keys: Iterable[tuple[str, str]]) -> set[str]:
+        changed: set[str] = set()
+        for doc, signer in keys:
+            sub = (
+                await s.scalars(select(Submission).where(Submission.doc_hash == doc, Submission.signer == signer))
+            ).first()
+            if sub is None:
+                continue
+            events = (
+                await s.scalars(select(EventRow).where(EventRow.doc_hash == doc, EventRow.signer == signer))
+            ).all()
+            reg = next((e for e in events if e.kind == "Registered"), None)
+            if any(e.kind == "Revoked" for e in events):
+                sub.state = "revoked"
+            elif reg is not None:
+                sub.state = "anchored"
+                sub.tx_hash, sub.block_number, sub.block_hash, sub.timestamp = (
+                    reg.tx_hash, reg.block_number, reg.block_hash, reg.timestamp,
+                )
+            else:
+                sub.state = "submitted" if sub.tx_id is not None else "pending"
+                sub.block_number = sub.block_hash = sub.timestamp = None
+            sub.updated_at = now()
+            changed.add(sub.id)
+        return changed

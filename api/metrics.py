@@ -1,0 +1,31 @@
+"""Prometheus metrics of the service (exposed at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry()
+
+REQUESTS = Counter(
+    "docchain_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=REGISTRY
+)
+LATENCY = Histogram(
+    "docchain_http_request_seconds",
+    "HTTP request latency",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+    registry=REGISTRY,
+)
+SUBMISSIONS = Counter("docchain_submissions_total", "submissions accepted (new)", registry=REGISTRY)
+ANCHORED = Counter("docchain_anchored_total", "submissions seen anchored by the indexer", registry=REGISTRY)
+TXS = Counter("docchain_transactions_total", "transactions sent by the relayer", ["kind"], registry=REGISTRY)
+BATCH_SIZE = Histogram(
+    "docchain_batch_size", "registrations per batch transaction",
+    buckets=(1, 5, 10, 25, 50, 100, 200, 300, 500), registry=REGISTRY,
+)
+OUTBOX = Gauge("docchain_outbox_pending", "submissions waiting in the outbox", registry=REGISTRY)
+INDEXED_BLOCK = Gauge("docchain_indexed_block", "last block indexed", registry=REGISTRY)
+CHAIN_HEAD = Gauge("docchain_chain_head", "latest block seen on the node", registry=REGISTRY)
+REORGS = Counter("docchain_reorgs_total", "chain reorganisations handled by the indexer", registry=REGISTRY)
+NODE_ERRORS = Counter("docchain_node_errors_total", "failed attempts to reach the node", ["component"], registry=REGISTRY)
+SSE_CLIENTS = Gauge("docchain_sse_clients", "open server-sent-event streams", registry=REGISTRY)

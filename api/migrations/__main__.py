@@ -1,0 +1,3 @@
+from docchain.api.migrations import main
+
+main()

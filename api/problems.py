@@ -1,0 +1,141 @@
+"""RFC 9457 problem details: every error the API answers goes through the one table below."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from docchain.chain.errors import (
+    ChainError,
+    ContractRevert,
+    DocchainError,
+    InvalidInput,
+    NodeError,
+    NotDeployed,
+    TransactionTimeout,
+    VerificationError,
+)
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("docchain.api")
+
+MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "https://docchain.dev/problems/"
+
+
+class Problem(Exception):
+    """An error with its HTTP status, raised by handlers (not found, conflict, too large, ...)."""
+
+    def __init__(self, status: int, slug: str, title: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.extra = extra
+
+
+def not_found(detail: str) -> Problem:
+    return Problem(404, "not-found", "Not found", detail)
+
+
+def conflict(detail: str) -> Problem:
+    return Problem(409, "conflict", "Conflict", detail)
+
+
+def too_large(limit: int) -> Problem:
+    return Problem(413, "payload-too-large", "Payload too large", f"the request body exceeds {limit} bytes")
+
+
+def unavailable(detail: str) -> Problem:
+    return Problem(503, "unavailable", "Service unavailable", detail)
+
+
+# (exception class, status, slug, title) — the first matching row wins, so subclasses come first.
+TABLE: list[tuple[type[Exception], int, str, str]] = [
+    (InvalidInput, 422, "invalid-input", "Invalid input"),
+    (VerificationError, 422, "verification-failed", "Verification failed"),
+    (ContractRevert, 422, "contract-revert", "The registry rejected the request"),
+    (NotDeployed, 503, "not-deployed", "No registry deployed"),
+    (NodeError, 503, "node-unavailable", "Ethereum node unavailable"),
+    (TransactionTimeout, 504, "transaction-timeout", "Transaction not mined in time"),
+    (ChainError, 502, "chain-error", "Chain error"),
+    (DocchainError, 500, "internal", "Internal error"),
+]
+
+_HTTP_TITLES = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Unauthorized"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("payload-too-large", "Payload too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    429: ("too-many-requests", "Too many requests"),
+}
+
+
+def problem_response(
+    request: Request | None, status: int, slug: str, title: str, detail: str, **extra: Any
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail}
+    if request is not None:
+        body["instance"] = request.url.path
+    body.update(extra)
+    headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _json_safe(errors: list[Any]) -> list[dict[str, Any]]:
+    out = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ())]
+        out.append({"loc": loc, "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))})
+    return out
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers; after this no error leaves the API in any other shape."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(request, exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _json_safe(list(exc.errors()))
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(p for p in first["loc"] if p not in ("body", "query", "path"))
+        detail = f"{where}: {first['msg']}" if where else first["msg"]
+        return problem_response(request, 422, "validation", "Request validation failed", detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug, title = _HTTP_TITLES.get(exc.status_code, ("http-error", "HTTP error"))
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no route {request.method} {request.url.path}"
+        if exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        return problem_response(request, exc.status_code, slug, title, detail)
+
+    @app.exception_handler(DocchainError)
+    async def _docchain(request: Request, exc: DocchainError) -> JSONResponse:
+        for cls, status, slug, title in TABLE:
+            if isinstance(exc, cls):
+                extra: dict[str, Any] = {}
+                if isinstance(exc, ContractRevert):
+                    extra["error"] = exc.name
+                if isinstance(exc, VerificationError):
+                    extra["step"] = exc.step
+                if status >= 500:
+                    log.warning("request failed", extra={"path": request.url.path, "error": str(exc)})
+                return problem_response(request, status, slug, title, str(exc), **extra)
+        raise AssertionError("DocchainError is in the table")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return problem_response(request, 500, "internal", "Internal error", "an unexpected error occurred")

@@ -1,0 +1,249 @@
+"""Chain info, nonces, the explorer (blocks and registry transactions, decoded) and health routes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from docchain.api import metrics
+from docchain.api.db import EventRow, Submission
+from docchain.api.deps import ChainDep, DatabaseDep, RegistryDep, SettingsDep
+from docchain.api.indexing import chain_head
+from docchain.api.problems import not_found, problem_response
+from docchain.chain import artifacts
+from docchain.chain.registry import decode_log
+from docchain.chain.typed_data import EIP712_DOMAIN_TYPE, Registration, Revocation
+from docchain.chain.values import parse_address, parse_hash32, to_hex
+from eth_abi import decode as abi_decode
+from eth_hash.auto import keccak
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import func, select
+from web3.exceptions import BlockNotFound, TransactionNotFound
+
+router = APIRouter(prefix="/v1", tags=["chain"])
+health = APIRouter(tags=["health"])
+
+
+def _signature(item: dict[str, Any]) -> str:
+    def typ(inp: dict[str, Any]) -> str:
+        if inp["type"].startswith("tuple"):
+            return "(" + ",".join(typ(c) for c in inp["components"]) + ")" + inp["type"][5:]
+        return str(inp["type"])
+
+    return f"{item['name']}({','.join(typ(i) for i in item['inputs'])})"
+
+
+_FUNCTIONS = {
+    keccak(_signature(f).encode())[:4]: f for f in artifacts.load().abi if f["type"] == "function"
+}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return to_hex(value)
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, int) and abs(value) >= 2**53:
+        return str(value)
+    return value
+
+
+def decode_call(data: bytes) -> dict[str, Any] | None:
+    fn = _FUNCTIONS.get(data[:4])
+    if fn is None:
+        return None
+    types = [_signature({"name": "", "inputs": [i]})[1:-1] for i in fn["inputs"]]
+    try:
+        values = abi_decode(types, data[4:])
+    except Exception:
+        return {"function": fn["name"], "args": None}
+    return {"function": fn["name"], "args": {i["name"]: _jsonable(v) for i, v in zip(fn["inputs"], values, strict=True)}}
+
+
+def event_json(e: Any) -> dict[str, Any]:
+    return {
+        "kind": e.kind,
+        "docHash": to_hex(e.doc_hash),
+        "signer": e.signer,
+        "blockNumber": e.block_number,
+        "txHash": to_hex(e.tx_hash),
+        "logIndex": e.log_index,
+        "metadataHash": None if e.metadata_hash is None else to_hex(e.metadata_hash),
+        "supersedes": None if e.supersedes is None else to_hex(e.supersedes),
+    }
+
+
+@router.get("/chain", summary="Chain id, contract, latest block, relayer and what a wallet signs")
+async def chain_info(chain: RegistryDep, chainctx: ChainDep, settings: SettingsDep, db: DatabaseDep) -> JSONResponse:
+    w3 = chain.registry.w3
+    latest, balance = await asyncio.gather(
+        chainctx.run(lambda: int(w3.eth.block_number)), chainctx.run(w3.eth.get_balance, chain.sender.address)
+    )
+    async with db.read() as s:
+        indexed = await chain_head(s)
+    return JSONResponse({
+        "chainId": chain.domain.chain_id,
+        "contract": chain.registry.address,
+        "deploymentBlock": chain.deployment_block,
+        "latestBlock": latest,
+        "indexedHead": indexed,
+        "confirmations": settings.confirmations,
+        "relayer": chain.sender.address,
+        "relayerBalanceWei": str(balance),
+        "domain": chain.domain.to_json(),
+        "types": {
+            "EIP712Domain": EIP712_DOMAIN_TYPE,
+            Registration.PRIMARY_TYPE: Registration.TYPE,
+            Revocation.PRIMARY_TYPE: Revocation.TYPE,
+        },
+    })
+
+
+@router.get("/nonces/{signer}", summary="The signer's current revocation nonce")
+async def nonce(signer: str, chain: RegistryDep, chainctx: ChainDep) -> JSONResponse:
+    who = parse_address(signer, "signer")
+    return JSONResponse({"signer": who, "nonce": await chainctx.run(chain.registry.nonce, who)})
+
+
+@router.get("/explorer/blocks", summary="Latest blocks, with how many registry transactions each holds")
+async def blocks(chain: RegistryDep, chainctx: ChainDep, db: DatabaseDep,
+                 limit: int = Query(10, ge=1, le=50)) -> JSONResponse:
+    w3 = chain.registry.w3
+    head = await chainctx.run(lambda: int(w3.eth.block_number))
+    numbers = list(range(head, max(-1, head - limit), -1))
+    headers = await asyncio.gather(*(chainctx.run(w3.eth.get_block, n) for n in numbers))
+    async with db.read() as s:
+        counts = dict(
+            (await s.execute(
+                select(EventRow.block_number, func.count(func.distinct(EventRow.tx_hash)))
+                .where(EventRow.block_number.in_(numbers)).group_by(EventRow.block_number)
+            )).all()
+        )
+    return JSONResponse([
+        {"number": int(b["number"]), "hash": to_hex(bytes(b["hash"])), "timestamp": int(b["timestamp"]),
+         "txCount": len(b["transactions"]), "registryTxs": int(counts.get(int(b["number"]), 0))}
+        for b in headers
+    ])
+
+
+def _tx_json(tx: Any, receipt: Any, registry_address: str) -> dict[str, Any]:
+    data = bytes(tx["input"])
+    to = tx.get("to")
+    events = [event_json(e) for log in receipt["logs"] if log["address"] == registry_address
+              if (e := decode_log(log)) is not None] if receipt is not None else []
+    return {
+        "hash": to_hex(bytes(tx["hash"])),
+        "blockNumber": tx.get("blockNumber"),
+        "from": tx["from"],
+        "to": to,
+        "nonce": int(tx["nonce"]),
+        "status": None if receipt is None else int(receipt["status"]),
+        "gasUsed": None if receipt is None else int(receipt["gasUsed"]),
+        "call": decode_call(data) if to == registry_address else None,
+        "events": events,
+    }
+
+
+@router.get("/explorer/blocks/{number}", summary="A block with its registry transactions and decoded events")
+async def block(number: int, chain: RegistryDep, chainctx: ChainDep) -> JSONResponse:
+    w3 = chain.registry.w3
+    try:
+        b = await chainctx.run(w3.eth.get_block, number, True)
+    except BlockNotFound:
+        raise not_found(f"no block {number}") from None
+    txs = [t for t in b["transactions"] if t.get("to") == chain.registry.address]
+    receipts = await asyncio.gather(*(chainctx.run(w3.eth.get_transaction_receipt, t["hash"]) for t in txs))
+    return JSONResponse({
+        "number": int(b["number"]),
+        "hash": to_hex(bytes(b["hash"])),
+        "parentHash": to_hex(bytes(b["parentHash"])),
+        "timestamp": int(b["timestamp"]),
+        "txCount": len(b["transactions"]),
+        "gasUsed": int(b["gasUsed"]),
+        "transactions": [_tx_json(t, r, chain.registry.address) for t, r in zip(txs, receipts, strict=True)],
+    })
+
+
+@router.get("/explorer/tx/{tx_hash}", summary="A transaction: decoded registry call, gas, status, events")
+async def transaction(tx_hash: str, chain: RegistryDep, chainctx: ChainDep) -> JSONResponse:
+    raw = parse_hash32(tx_hash, "transaction hash")
+    w3 = chain.registry.w3
+    try:
+        tx = await chainctx.run(w3.eth.get_transaction, raw)
+    except TransactionNotFound:
+        raise not_found(f"no transaction {to_hex(raw)}") from None
+
+    def receipt_or_none() -> Any:
+        try:
+            return w3.eth.get_transaction_receipt(raw)
+        except TransactionNotFound:
+            return None
+
+    receipt = await chainctx.run(receipt_or_none)
+    return JSONResponse(_tx_json(tx, receipt, chain.registry.address))
+
+
+@router.get("/explorer/signers/{address}", summary="Every document an address signed (from the index)")
+async def signer_documents(address: str, db: DatabaseDep, settings: SettingsDep,
+                           limit: int = Query(500, ge=1, le=5000)) -> JSONResponse:
+    who = parse_address(address, "address")
+    async with db.read() as s:
+        head = await chain_head(s)
+        events = (await s.scalars(select(EventRow).where(EventRow.signer == who).order_by(EventRow.id.desc())
+                                  .limit(limit))).all()
+        pending = (await s.scalars(select(Submission).where(
+            Submission.signer == who, Submission.state.in_(("pending", "submitted"))))).all()
+    revoked = {e.doc_hash: e.timestamp for e in events if e.kind == "Revoked"}
+    documents = []
+    for e in events:
+        if e.kind != "Registered":
+            continue
+        conf = 0 if head is None else max(0, head - e.block_number + 1)
+        state = "revoked" if e.doc_hash in revoked else ("confirmed" if conf >= settings.confirmations else "anchored")
+        documents.append({"docHash": e.doc_hash, "state": state, "txHash": e.tx_hash, "blockNumber": e.block_number,
+                          "timestamp": e.timestamp, "confirmations": conf, "revokedAt": revoked.get(e.doc_hash),
+                          "metadataHash": e.metadata_hash})
+    return JSONResponse({
+        "signer": who,
+        "documents": documents,
+        "pending": [{"docHash": p.doc_hash, "state": p.state, "submissionId": p.id} for p in pending],
+    })
+
+
+# ------------------------------------------------------------------ health
+
+
+@health.get("/healthz", summary="Liveness")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@health.get("/readyz", summary="Readiness: the node and the database answer")
+async def readyz(request: Request) -> JSONResponse:
+    state = request.app.state
+    checks: dict[str, Any] = {}
+    try:
+        await asyncio.wait_for(state.db.ping(), timeout=2)
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unreachable: {exc.__class__.__name__}"
+    try:
+        bound = await asyncio.wait_for(state.chain.bound(), timeout=3)
+        head = await asyncio.wait_for(state.chain.run(lambda: int(bound.registry.w3.eth.block_number)), timeout=3)
+        checks["node"] = "ok"
+        checks["latestBlock"] = head
+    except Exception as exc:
+        checks["node"] = f"unreachable: {exc.__class__.__name__}"
+    checks["worker"] = state.worker.last_error or "ok"
+    checks["indexer"] = state.indexer.last_error or "ok"
+    if checks["database"] != "ok" or checks["node"] != "ok":
+        return problem_response(request, 503, "not-ready", "Not ready",
+                                f"database: {checks['database']}; node: {checks['node']}", checks=checks)
+    return JSONResponse({"status": "ready", **checks})
+
+
+@health.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def prometheus() -> Response:
+    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

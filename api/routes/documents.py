@@ -1,0 +1,548 @@
+"""Submission, status, notification, receipt, file, list and revocation routes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from docchain.api import metrics
+from docchain.api.db import Database, EventRow, RevocationRow, Submission, now
+from docchain.api.deps import (
+    ApiKey,
+    ChainDep,
+    DatabaseDep,
+    NotifierDep,
+    OutboxDep,
+    RegistryDep,
+    SettingsDep,
+    StorageDep,
+    WorkerDep,
+)
+from docchain.api.indexing import chain_head
+from docchain.api.problems import Problem, conflict, not_found
+from docchain.api.schemas import (
+    DocumentPage,
+    DocumentStatus,
+    RevocationAccepted,
+    RevocationIn,
+    SubmissionAccepted,
+    SubmissionIn,
+    SubmissionStatus,
+)
+from docchain.api.worker import metadata_text, registration_of
+from docchain.chain.errors import InvalidInput
+from docchain.chain.receipt import build_receipt
+from docchain.chain.typed_data import Registration, Revocation, metadata_hash, recover
+from docchain.chain.values import parse_address, parse_hash32, parse_signature, to_hex
+from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from starlette.datastructures import UploadFile
+
+log = logging.getLogger("docchain.api.submissions")
+router = APIRouter(prefix="/v1", tags=["documents"])
+
+FINAL = ("confirmed", "failed", "revoked")
+
+
+def _validation(exc: ValidationError, where: str) -> RequestValidationError:
+    errors = []
+    for err in exc.errors():
+        errors.append({**err, "loc": (where, *err.get("loc", ()))})
+    return RequestValidationError(errors)
+
+
+async def form_of(request: Request, settings: Any) -> Any:
+    return await request.form(max_files=1, max_fields=8, max_part_size=1024 * 1024)
+
+
+def _confirmations(head: int | None, block: int | None) -> int:
+    if head is None or block is None:
+        return 0
+    return max(0, head - block + 1)
+
+
+def submission_json(row: Submission, head: int | None) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "docHash": row.doc_hash,
+        "signer": row.signer,
+        "state": row.state,
+        "txHash": row.tx_hash,
+        "blockNumber": row.block_number,
+        "blockHash": row.block_hash,
+        "timestamp": row.timestamp,
+        "confirmations": _confirmations(head, row.block_number) if row.state in ("anchored", "confirmed", "revoked") else 0,
+        "stored": row.stored,
+        "error": row.error,
+    }
+
+
+def _accepted(row: Submission, request: Request) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "docHash": row.doc_hash,
+        "signer": row.signer,
+        "state": row.state,
+        "statusUrl": f"/v1/submissions/{row.id}",
+        "eventsUrl": f"/v1/submissions/{row.id}/events",
+    }
+
+
+SUBMIT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/SubmissionIn"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["submission"],
+                    "properties": {
+                        "submission": {"type": "string", "description": "the SubmissionIn JSON as text"},
+                        "file": {"type": "string", "format": "binary", "description": "the document, to store"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/documents",
+    status_code=202,
+    response_model=SubmissionAccepted,
+    dependencies=[ApiKey],
+    openapi_extra=SUBMIT_BODY,
+    responses={200: {"model": SubmissionAccepted, "description": "already submitted: the existing submission"}},
+    summary="Submit a signed document (JSON, or multipart with the file to store)",
+)
+async def submit(
+    request: Request,
+    settings: SettingsDep,
+    db: DatabaseDep,
+    chain: RegistryDep,
+    chainctx: ChainDep,
+    storage: StorageDep,
+    worker: WorkerDep,
+    outbox: OutboxDep,
+) -> JSONResponse:
+    upload: UploadFile | None = None
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await form_of(request, settings)
+        text = form.get("submission")
+        if not isinstance(text, str):
+            raise InvalidInput("multipart submission needs a text field 'submission' holding the JSON")
+        part = form.get("file")
+        upload = part if isinstance(part, UploadFile) else None
+        raw: bytes | str = text
+    elif content_type.startswith("application/json") or not content_type:
+        raw = await request.body()
+    else:
+        raise Problem(415, "unsupported-media-type", "Unsupported media type",
+                      "send application/json or multipart/form-data")
+    try:
+        body = SubmissionIn.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _validation(exc, "body") from None
+
+    reg = Registration.from_json(body.registration.model_dump())
+    signature = parse_signature(body.signature)
+    if body.metadata is not None and metadata_hash(body.metadata) != reg.metadata_hash:
+        raise InvalidInput("metadataHash is not the keccak256 of the canonical metadata JSON")
+    if reg.deadline <= int(time.time()):
+        raise InvalidInput(f"the signature's deadline ({reg.deadline}) has already passed")
+    await _check_signature(chainctx, chain, reg, signature)
+
+    file_size = body.fileSize
+    if upload is not None:
+        file_size = await chain_run_storage(request, storage, reg.doc_hash, upload)
+
+    doc, signer = to_hex(reg.doc_hash), reg.signer
+    row = Submission(
+        id=uuid.uuid4().hex,
+        doc_hash=doc,
+        signer=signer,
+        metadata_hash=to_hex(reg.metadata_hash),
+        supersedes=to_hex(reg.supersedes),
+        deadline=str(reg.deadline),
+        signature=to_hex(signature),
+        metadata_json=metadata_text(body.metadata),
+        stored=upload is not None,
+        file_name=body.fileName or (upload.filename if upload is not None else None),
+        file_size=file_size,
+        state="pending",
+        attempts=0,
+        created_at=now(),
+        updated_at=now(),
+    )
+    stored, created = await outbox.add(row)
+    if created:
+        metrics.SUBMISSIONS.inc()
+        log.info("submission accepted", extra={"submission": row.id, "doc": doc, "signer": signer,
+                                               "stored": row.stored})
+        worker.wake()
+        return JSONResponse(_accepted(row, request), status_code=202, headers={"Location": f"/v1/submissions/{row.id}"})
+    if upload is not None and not stored.stored:
+        async with db.write() as s:
+            await s.execute(Submission.__table__.update().where(Submission.id == stored.id).values(stored=True))
+        stored.stored = True
+    return JSONResponse(_accepted(stored, request), status_code=200,
+                        headers={"Location": f"/v1/submissions/{stored.id}"})
+
+
+async def chain_run_storage(request: Request, storage: Any, doc_hash: bytes, upload: UploadFile) -> int:
+    try:
+        return int(await asyncio.to_thread(storage.put, doc_hash, upload.file))
+    finally:
+        await upload.close()
+
+
+async def _existing(db: Database, doc: str, signer: str) -> Submission | None:
+    async with db.read() as s:
+        return (
+            await s.scalars(select(Submission).where(Submission.doc_hash == doc, Submission.signer == signer))
+        ).first()
+
+
+async def _check_signature(chainctx: Any, chain: Any, reg: Registration, signature: bytes) -> None:
+    """ECDSA recovery first (~0.1 ms, no I/O); a contract wallet is asked on chain (ERC-1271) in a thread."""
+    recovered = None
+    if len(signature) == 65:
+        try:
+            recovered = recover(chain.domain, reg, signature)
+        except InvalidInput:
+            recovered = None
+    if recovered == reg.signer:
+        return
+    if await chainctx.run(chain.registry.is_valid_registration, reg, signature):
+        return
+    if recovered is not None:
+        raise Problem(422, "signer-mismatch", "Signature does not match the signer",
+                      f"the signature recovers {recovered}, not the signer {reg.signer}", recovered=recovered)
+    raise Problem(422, "invalid-signature", "Invalid signature",
+                  f"the signature is not a valid EIP-712 signature by {reg.signer} for this registry")
+
+
+# ------------------------------------------------------------------ status and notification
+
+
+async def _load(db: Database, submission_id: str) -> tuple[Submission, int | None]:
+    async with db.read() as s:
+        row = await s.get(Submission, submission_id)
+        if row is None:
+            raise not_found(f"no submission {submission_id}")
+        return row, await chain_head(s)
+
+
+@router.get("/submissions/{submission_id}", response_model=SubmissionStatus, summary="Submission status (long-poll)")
+async def submission_status(
+    submission_id: str,
+    db: DatabaseDep,
+    notifier: NotifierDep,
+    settings: SettingsDep,
+    wait: float = Query(0, ge=0, le=60, description="long-poll: seconds to wait for `until`"),
+    until: str = Query("anchored", pattern="^(submitted|anchored|confirmed)$",
+                       description="the state to wait for (failed and revoked also end the wait)"),
+) -> JSONResponse:
+    order = ["pending", "submitted", "anchored", "confirmed"]
+    row, head = await _load(db, submission_id)
+
+    def reached(r: Submission) -> bool:
+        return r.state in ("failed", "revoked") or (r.state in order and order.index(r.state) >= order.index(until))
+
+    if wait > 0 and not reached(row):
+        deadline = time.monotonic() + min(wait, settings.longpoll_max_s)
+        async with notifier.watch(submission_id) as ev:
+            while not reached(row):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                ev.clear()
+                try:
+                    await asyncio.wait_for(ev.wait(), timeout=min(left, 2.0))
+                except TimeoutError:
+                    pass
+                row, head = await _load(db, submission_id)
+    return JSONResponse(submission_json(row, head))
+
+
+@router.get(
+    "/submissions/{submission_id}/events",
+    summary="Server-sent events: one `state` event per change, closes at confirmed / failed / revoked",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def submission_events(submission_id: str, request: Request, db: DatabaseDep, notifier: NotifierDep) -> StreamingResponse:
+    row, head = await _load(db, submission_id)
+    client = request.client.host if request.client else "?"
+
+    async def stream() -> AsyncIterator[bytes]:
+        nonlocal row, head
+        metrics.SSE_CLIENTS.inc()
+        log.info("sse connect", extra={"submission": submission_id, "client": client})
+        last: tuple[str, int] | None = None
+        try:
+            async with notifier.watch(submission_id) as ev:
+                while True:
+                    current = submission_json(row, head)
+                    key = (row.state, current["confirmations"])
+                    if key != last:
+                        last = key
+                        yield f"event: state\ndata: {json.dumps(current)}\n\n".encode()
+                    if row.state in FINAL:
+                        return
+                    ev.clear()
+                    try:
+                        await asyncio.wait_for(ev.wait(), timeout=2.0)
+                    except TimeoutError:
+                        if await request.is_disconnected():
+                            return
+                        yield b": keep-alive\n\n"
+                    row, head = await _load(db, submission_id)
+        finally:
+            metrics.SSE_CLIENTS.dec()
+            log.info("sse disconnect", extra={"submission": submission_id, "client": client})
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+# ------------------------------------------------------------------ documents
+
+
+async def signer_statuses(db: Database, doc: str) -> tuple[list[dict[str, Any]], int | None]:
+    async with db.read() as s:
+        head = await chain_head(s)
+        events = (
+            await s.scalars(select(EventRow).where(EventRow.doc_hash == doc).order_by(EventRow.id))
+        ).all()
+        subs = (await s.scalars(select(Submission).where(Submission.doc_hash == doc))).all()
+    by_signer: dict[str, dict[str, Any]] = {}
+    for sub in subs:
+        by_signer[sub.signer] = {
+            "signer": sub.signer,
+            "state": sub.state,
+            "submissionId": sub.id,
+            "metadataHash": sub.metadata_hash,
+            "supersedes": sub.supersedes,
+            "txHash": sub.tx_hash,
+            "blockNumber": sub.block_number,
+            "blockHash": sub.block_hash,
+            "timestamp": sub.timestamp,
+            "confirmations": 0,
+            "revokedAt": None,
+            "error": sub.error,
+        }
+    for e in events:
+        entry = by_signer.setdefault(e.signer, {"signer": e.signer, "submissionId": None, "error": None,
+                                                "revokedAt": None, "state": "anchored"})
+        if e.kind == "Registered":
+            entry.update(metadataHash=e.metadata_hash, supersedes=e.supersedes, txHash=e.tx_hash,
+                         blockNumber=e.block_number, blockHash=e.block_hash, timestamp=e.timestamp)
+            if entry["state"] in ("pending", "submitted", "failed", "anchored"):
+                entry["state"] = "anchored"
+        else:
+            entry["revokedAt"] = e.timestamp
+            entry["state"] = "revoked"
+    for entry in by_signer.values():
+        entry["confirmations"] = _confirmations(head, entry.get("blockNumber"))
+        if entry["state"] == "anchored" and head is not None and entry.get("blockNumber") is not None:
+            # confirmation depth is read off the indexed head, whoever submitted the record
+            pass
+    return list(by_signer.values()), head
+
+
+@router.get("/documents/{doc_hash}", response_model=DocumentStatus, summary="Document status: every signer")
+async def document_status(doc_hash: str, db: DatabaseDep, storage: StorageDep, settings: SettingsDep) -> JSONResponse:
+    doc = to_hex(parse_hash32(doc_hash, "docHash"))
+    signers, head = await signer_statuses(db, doc)
+    if not signers:
+        raise not_found(f"no document {doc} is known (submitted or on chain)")
+    for entry in signers:
+        if entry["state"] == "anchored" and entry["confirmations"] >= settings.confirmations:
+            entry["state"] = "confirmed"
+    stored = await asyncio.to_thread(storage.exists, parse_hash32(doc))
+    return JSONResponse({"docHash": doc, "stored": stored, "signers": signers})
+
+
+@router.get("/documents/{doc_hash}/receipts/{signer}", summary="The self-contained receipt of (docHash, signer)")
+async def receipt(doc_hash: str, signer: str, db: DatabaseDep, chain: RegistryDep) -> JSONResponse:
+    doc = to_hex(parse_hash32(doc_hash, "docHash"))
+    who = parse_address(signer, "signer")
+    async with db.read() as s:
+        sub = (await s.scalars(select(Submission).where(Submission.doc_hash == doc, Submission.signer == who))).first()
+    if sub is None:
+        raise not_found(f"this service holds no signed registration of {doc} by {who}")
+    if sub.state not in ("anchored", "confirmed", "revoked") or sub.block_number is None:
+        raise conflict(f"the submission is {sub.state}, not anchored yet: no receipt")
+    rec = build_receipt(
+        domain=chain.domain,
+        registration=registration_of(sub),
+        signature=bytes.fromhex(sub.signature[2:]),
+        tx_hash=parse_hash32(sub.tx_hash or ""),
+        block_number=sub.block_number,
+        block_hash=parse_hash32(sub.block_hash or ""),
+        timestamp=int(sub.timestamp or 0),
+        file_name=sub.file_name,
+        file_size=sub.file_size,
+    )
+    name = (sub.file_name or doc[2:14]) + ".docchain.json"
+    return JSONResponse(rec.to_json(), headers={"Content-Disposition": f'attachment; filename="{_safe(name)}"'})
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:200]
+
+
+@router.get("/documents/{doc_hash}/file", summary="Download a stored document (hash checked on read)",
+            response_class=StreamingResponse, responses={200: {"content": {"application/octet-stream": {}}}})
+async def document_file(doc_hash: str, storage: StorageDep, db: DatabaseDep) -> StreamingResponse:
+    raw = parse_hash32(doc_hash, "docHash")
+    if not await asyncio.to_thread(storage.exists, raw):
+        raise not_found(f"document {to_hex(raw)} is not stored here")
+    if not await asyncio.to_thread(storage.verify, raw):
+        raise Problem(500, "storage-corrupted", "Stored document corrupted",
+                      f"the stored copy of {to_hex(raw)} no longer matches its hash")
+    async with db.read() as s:
+        name = await s.scalar(select(Submission.file_name).where(Submission.doc_hash == to_hex(raw),
+                                                                  Submission.file_name.is_not(None)).limit(1))
+    size = await asyncio.to_thread(storage.size, raw)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        iterator = storage.open(raw)
+        while True:
+            chunk = await asyncio.to_thread(next, iterator, None)
+            if chunk is None:
+                return
+            yield chunk
+
+    headers = {"Content-Length": str(size), "X-Docchain-Sha256": to_hex(raw)}
+    if name:
+        headers["Content-Disposition"] = f'attachment; filename="{_safe(name)}"'
+    return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
+
+
+def _time(value: str | None, what: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        raise InvalidInput(f"{what} must be ISO-8601 or unix seconds, got {value!r:.40}") from None
+
+
+def _cursor(value: str | None) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(base64.urlsafe_b64decode(value.encode() + b"==").decode())
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("cursor is not one this API issued") from None
+
+
+@router.get("/documents", response_model=DocumentPage, summary="List records by signer and time, newest first")
+async def list_documents(
+    db: DatabaseDep,
+    settings: SettingsDep,
+    signer: str | None = None,
+    since: str | None = Query(None, description="ISO-8601 or unix seconds (inclusive)"),
+    until: str | None = Query(None, description="ISO-8601 or unix seconds (exclusive)"),
+    cursor: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+) -> JSONResponse:
+    conditions = [EventRow.kind == "Registered"]
+    if signer:
+        conditions.append(EventRow.signer == parse_address(signer, "signer"))
+    start, end = _time(since, "since"), _time(until, "until")
+    if start is not None:
+        conditions.append(EventRow.timestamp >= start)
+    if end is not None:
+        conditions.append(EventRow.timestamp < end)
+    after = _cursor(cursor)
+    if after is not None:
+        conditions.append(EventRow.id < after)
+    async with db.read() as s:
+        head = await chain_head(s)
+        rows = (
+            await s.scalars(select(EventRow).where(and_(*conditions)).order_by(EventRow.id.desc()).limit(limit + 1))
+        ).all()
+        page = rows[:limit]
+        revoked: dict[tuple[str, str], int] = {}
+        if page:
+            keys = [and_(EventRow.doc_hash == r.doc_hash, EventRow.signer == r.signer) for r in page]
+            for e in (await s.scalars(select(EventRow).where(EventRow.kind == "Revoked", or_(*keys)))).all():
+                revoked[(e.doc_hash, e.signer)] = e.timestamp
+    items = []
+    for r in page:
+        conf = _confirmations(head, r.block_number)
+        rev = revoked.get((r.doc_hash, r.signer))
+        state = "revoked" if rev else ("confirmed" if conf >= settings.confirmations else "anchored")
+        items.append({"docHash": r.doc_hash, "signer": r.signer, "state": state, "metadataHash": r.metadata_hash,
+                      "txHash": r.tx_hash, "blockNumber": r.block_number, "timestamp": r.timestamp,
+                      "confirmations": conf, "revokedAt": rev})
+    next_cursor = base64.urlsafe_b64encode(str(page[-1].id).encode()).decode().rstrip("=") if len(rows) > limit else None
+    return JSONResponse({"items": items, "nextCursor": next_cursor})
+
+
+# ------------------------------------------------------------------ revocation
+
+
+@router.post("/revocations", status_code=202, response_model=RevocationAccepted, dependencies=[ApiKey],
+             responses={200: {"model": RevocationAccepted, "description": "already received"}},
+             summary="Revoke a signature with an EIP-712 Revocation signed by the signer")
+async def revoke(body: RevocationIn, db: DatabaseDep, chain: RegistryDep, chainctx: ChainDep, worker: WorkerDep) -> JSONResponse:
+    rev = Revocation.from_json(body.revocation.model_dump())
+    signature = parse_signature(body.signature)
+    doc = to_hex(rev.doc_hash)
+    if rev.deadline <= int(time.time()):
+        raise InvalidInput(f"the revocation's deadline ({rev.deadline}) has already passed")
+    recovered = None
+    if len(signature) == 65:
+        try:
+            recovered = recover(chain.domain, rev, signature)
+        except InvalidInput:
+            recovered = None
+    if recovered != rev.signer:
+        code = await chainctx.run(chain.registry.w3.eth.get_code, rev.signer)
+        if not code:  # an EOA: the chain would reject it; a contract wallet is left to decide on chain
+            raise Problem(422, "invalid-signature", "Invalid signature",
+                          f"the revocation is not signed by {rev.signer}"
+                          + (f" (the signature recovers {recovered})" if recovered else ""))
+    async with db.read() as s:
+        existing = (
+            await s.scalars(select(RevocationRow).where(RevocationRow.doc_hash == doc, RevocationRow.signer == rev.signer,
+                                                        RevocationRow.nonce == str(rev.nonce)))
+        ).first()
+    if existing is not None:
+        return JSONResponse({"docHash": doc, "signer": rev.signer, "nonce": rev.nonce, "state": existing.state})
+    record = await chainctx.run(chain.registry.record, rev.doc_hash, rev.signer)
+    if not record.exists:
+        raise not_found(f"{rev.signer} has no record of {doc} on chain")
+    if record.revoked:
+        raise conflict(f"{rev.signer}'s record of {doc} is already revoked")
+    nonce = await chainctx.run(chain.registry.nonce, rev.signer)
+    if nonce != rev.nonce:
+        raise InvalidInput(f"nonce {rev.nonce} is not {rev.signer}'s current nonce ({nonce}); GET /v1/nonces/{rev.signer}")
+    try:
+        async with db.write() as s:
+            s.add(RevocationRow(doc_hash=doc, signer=rev.signer, nonce=str(rev.nonce), deadline=str(rev.deadline),
+                                signature=to_hex(signature), state="pending", created_at=now()))
+    except IntegrityError:
+        return JSONResponse({"docHash": doc, "signer": rev.signer, "nonce": rev.nonce, "state": "pending"})
+    log.info("revocation accepted", extra={"doc": doc, "signer": rev.signer})
+    worker.wake()
+    return JSONResponse({"docHash": doc, "signer": rev.signer, "nonce": rev.nonce, "state": "pending"}, status_code=202)

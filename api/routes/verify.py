@@ -1,0 +1,119 @@
+"""Verification: by uploaded file or by hash, optionally with an expected signer or a receipt.
+
+The chain is asked (chain/verify.py's algorithm, the same one the CLI runs with ``--rpc``); the index only
+says which signers to check when none is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from docchain.api.db import EventRow
+from docchain.api.deps import ChainDep, DatabaseDep, RegistryDep, SettingsDep
+from docchain.api.problems import Problem
+from docchain.api.routes.documents import _validation, signer_statuses
+from docchain.api.schemas import VerifyIn, VerifyOut
+from docchain.chain.errors import InvalidInput
+from docchain.chain.hashing import sha256_stream
+from docchain.chain.receipt import parse_receipt
+from docchain.chain.values import parse_address, parse_hash32, to_hex
+from docchain.chain.verify import Check, VerificationReport, verify
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy import select
+from starlette.datastructures import UploadFile
+
+router = APIRouter(prefix="/v1", tags=["verify"])
+
+VERIFY_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/VerifyIn"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "hashed here, not stored"},
+                        "signer": {"type": "string"},
+                        "receipt": {"type": "string", "description": "receipt JSON as text"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post("/verify", response_model=VerifyOut, openapi_extra=VERIFY_BODY,
+             summary="Verify a document (file or hash), optionally against a signer or a receipt")
+async def verify_document(
+    request: Request, settings: SettingsDep, db: DatabaseDep, chain: RegistryDep, chainctx: ChainDep
+) -> JSONResponse:
+    content_type = request.headers.get("content-type", "")
+    receipt_data: Any = None
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=8, max_part_size=256 * 1024)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput("multipart verify needs a file part 'file'")
+        try:
+            doc_hash = await asyncio.to_thread(sha256_stream, upload.file)
+        finally:
+            await upload.close()
+        signer_text = form.get("signer")
+        signer = parse_address(signer_text, "signer") if isinstance(signer_text, str) and signer_text else None
+        receipt_text = form.get("receipt")
+        if isinstance(receipt_text, str) and receipt_text:
+            receipt_data = receipt_text
+    elif content_type.startswith("application/json") or not content_type:
+        try:
+            body = VerifyIn.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise _validation(exc, "body") from None
+        doc_hash = parse_hash32(body.docHash, "docHash")
+        signer = parse_address(body.signer, "signer") if body.signer else None
+        receipt_data = body.receipt
+    else:
+        raise Problem(415, "unsupported-media-type", "Unsupported media type",
+                      "send application/json or multipart/form-data")
+    receipt = parse_receipt(receipt_data) if receipt_data is not None else None
+
+    doc = to_hex(doc_hash)
+    if signer is None and receipt is None:
+        async with db.read() as s:
+            candidates = list(
+                (await s.scalars(select(EventRow.signer).where(EventRow.doc_hash == doc, EventRow.kind == "Registered")
+                                 .order_by(EventRow.id))).all()
+            )
+    else:
+        candidates = [signer or receipt.signer]  # type: ignore[union-attr]
+
+    reports: list[VerificationReport] = []
+    for who in candidates:
+        reports.append(
+            await chainctx.run(
+                verify, chain.registry, doc_hash=doc_hash, signer=who, receipt=receipt,
+                confirmations_required=settings.confirmations,
+            )
+        )
+    signers, _ = await signer_statuses(db, doc)
+    if not reports:
+        verdict = "unknown"
+        checks = [Check("hash", True, f"document SHA-256 is {doc}"),
+                  Check("record", False, f"no signer of {doc} is known on chain {chain.domain.chain_id}")]
+        shown_signer = None
+    else:
+        best = next((r for r in reports if r.verdict == "valid"), reports[0])
+        verdict, checks, shown_signer = best.verdict, best.checks, best.signer
+    return JSONResponse({
+        "verdict": verdict,
+        "docHash": doc,
+        "signer": shown_signer,
+        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
+        "signers": signers,
+        "reports": [r.to_json() for r in reports],
+    })

@@ -1,0 +1,155 @@
+"""Request and response shapes (camelCase, as docs/rest-contract.md fixes them), with OpenAPI examples.
+
+Field formats are checked by the chain layer's parsers (``docchain.chain.values``), so a malformed hex
+value gets the same message here as in the CLI.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ZERO32 = "0x" + "00" * 32
+EXAMPLE_HASH = "0x9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+EXAMPLE_SIGNER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+
+State = Literal["pending", "submitted", "anchored", "confirmed", "failed", "revoked"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegistrationIn(Strict):
+    docHash: str = Field(examples=[EXAMPLE_HASH], description="SHA-256 of the document, 0x + 64 hex")
+    signer: str = Field(examples=[EXAMPLE_SIGNER])
+    metadataHash: str = Field(ZERO32, description="keccak256 of the canonical metadata JSON, or zero")
+    supersedes: str = Field(ZERO32, description="docHash of the document this one replaces, or zero")
+    deadline: int | str = Field(examples=[1893456000], description="unix time after which the signature expires")
+
+
+class SubmissionIn(Strict):
+    registration: RegistrationIn
+    signature: str = Field(description="EIP-712 signature (65 bytes r‖s‖v, or an ERC-1271 wallet's bytes)")
+    metadata: dict[str, Any] | None = Field(None, description="optional metadata; its hash must be metadataHash")
+    fileName: str | None = Field(None, max_length=1024, description="file name to put in the receipt")
+    fileSize: int | None = Field(None, ge=0)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "registration": {
+                        "docHash": EXAMPLE_HASH,
+                        "signer": EXAMPLE_SIGNER,
+                        "metadataHash": ZERO32,
+                        "supersedes": ZERO32,
+                        "deadline": 1893456000,
+                    },
+                    "signature": "0x" + "11" * 64 + "1b",
+                }
+            ]
+        },
+    )
+
+
+class SubmissionAccepted(BaseModel):
+    id: str
+    docHash: str
+    signer: str
+    state: State
+    statusUrl: str
+    eventsUrl: str
+
+
+class SubmissionStatus(BaseModel):
+    id: str
+    docHash: str
+    signer: str
+    state: State
+    txHash: str | None = None
+    blockNumber: int | None = None
+    blockHash: str | None = None
+    timestamp: int | None = None
+    confirmations: int = 0
+    stored: bool = False
+    error: str | None = None
+
+
+class SignerStatus(BaseModel):
+    signer: str
+    state: State
+    submissionId: str | None = None
+    metadataHash: str | None = None
+    supersedes: str | None = None
+    txHash: str | None = None
+    blockNumber: int | None = None
+    blockHash: str | None = None
+    timestamp: int | None = None
+    confirmations: int = 0
+    revokedAt: int | None = None
+    error: str | None = None
+
+
+class DocumentStatus(BaseModel):
+    docHash: str
+    stored: bool
+    signers: list[SignerStatus]
+
+
+class DocumentSummary(BaseModel):
+    docHash: str
+    signer: str
+    state: State
+    metadataHash: str | None
+    txHash: str
+    blockNumber: int
+    timestamp: int
+    confirmations: int
+    revokedAt: int | None = None
+
+
+class DocumentPage(BaseModel):
+    items: list[DocumentSummary]
+    nextCursor: str | None
+
+
+class VerifyIn(Strict):
+    docHash: str = Field(examples=[EXAMPLE_HASH])
+    signer: str | None = None
+    receipt: dict[str, Any] | None = Field(None, description="a docchain receipt (JSON object)")
+
+
+class CheckOut(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+
+
+class VerifyOut(BaseModel):
+    verdict: Literal["valid", "invalid", "unknown"]
+    docHash: str
+    signer: str | None
+    checks: list[CheckOut]
+    signers: list[SignerStatus]
+    reports: list[dict[str, Any]]
+
+
+class RevocationIn(Strict):
+    class Body(Strict):
+        docHash: str
+        signer: str
+        nonce: int | str
+        deadline: int | str
+
+    revocation: Body
+    signature: str
+
+
+class RevocationAccepted(BaseModel):
+    docHash: str
+    signer: str
+    nonce: int
+    state: Literal["pending", "submitted", "revoked", "failed"]

@@ -1,0 +1,84 @@
+"""The API's configuration: one pydantic-settings class, every field an env var ``DOCCHAIN_<NAME>``.
+
+There is no default secret: the relayer key comes from ``DOCCHAIN_RELAYER_KEY`` or from an encrypted
+keystore (``DOCCHAIN_RELAYER_KEYSTORE`` + ``DOCCHAIN_RELAYER_PASSWORD_FILE``); the embedded dev stack
+passes anvil's well-known dev key explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+from docchain.chain.errors import InvalidInput
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DOCCHAIN_", env_file=".env", extra="ignore")
+
+    rpc_url: str = Field("http://127.0.0.1:8545", description="Ethereum JSON-RPC endpoint")
+    data_dir: Path = Field(Path("./.docchain"), description="deployments.json, SQLite database, stored documents")
+    database_url: str | None = Field(None, description="SQLAlchemy async URL; default SQLite (WAL) in data_dir")
+    storage_dir: Path | None = Field(None, description="content-addressed document store; default data_dir/documents")
+    relayer_key: SecretStr | None = Field(None, description="hex private key of the relayer (pays gas)")
+    relayer_keystore: Path | None = Field(None, description="encrypted JSON keystore of the relayer")
+    relayer_password_file: Path | None = Field(None, description="file holding the keystore's password")
+    registry_address: str | None = Field(None, description="registry address; default from deployments.json")
+    deployment_block: int | None = Field(None, description="where the indexer starts when registry_address is set")
+    confirmations: int = Field(2, ge=1, le=1000, description="blocks on top of an anchor before it is confirmed")
+    batch_size: int = Field(200, ge=1, le=500, description="submissions per registerBatch transaction")
+    batch_interval_ms: int = Field(200, ge=1, description="flush a partial batch after this long")
+    poll_interval_ms: int = Field(200, ge=10, description="indexer / receipt polling period")
+    resend_after_s: float = Field(30.0, gt=0, description="re-broadcast a sent transaction not mined after this")
+    max_upload_bytes: int = Field(100 * 1024 * 1024, ge=1, description="upload size limit (413 above)")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated keys required (X-API-Key) on write endpoints; empty: open"
+    )
+    log_file: Path | None = Field(None, description="JSON log file, in addition to stdout")
+    log_level: str = Field("INFO")
+    max_fee_cap_gwei: float | None = Field(None, description="cap on maxFeePerGas")
+    longpoll_max_s: float = Field(60.0, gt=0)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [k.strip() for k in text.split(",") if k.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _relayer_source(self) -> Settings:
+        if self.relayer_keystore is not None and self.relayer_password_file is None:
+            raise ValueError("DOCCHAIN_RELAYER_KEYSTORE needs DOCCHAIN_RELAYER_PASSWORD_FILE")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'docchain.db').resolve()}"
+
+    @property
+    def resolved_storage_dir(self) -> Path:
+        return self.storage_dir or self.data_dir / "documents"
+
+    def relayer_private_key(self) -> bytes:
+        """The relayer's key; :class:`InvalidInput` when none is configured (there is no default)."""
+        if self.relayer_key is not None:
+            from docchain.chain.values import parse_hex
+
+            return parse_hex(self.relayer_key.get_secret_value(), length=32, what="DOCCHAIN_RELAYER_KEY")
+        if self.relayer_keystore is not None and self.relayer_password_file is not None:
+            from eth_account import Account
+
+            password = self.relayer_password_file.read_text().rstrip("\n")
+            return bytes(Account.decrypt(json.loads(self.relayer_keystore.read_text()), password))
+        raise InvalidInput(
+            "no relayer key: set DOCCHAIN_RELAYER_KEY or DOCCHAIN_RELAYER_KEYSTORE + DOCCHAIN_RELAYER_PASSWORD_FILE"
+        )

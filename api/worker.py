@@ -1,0 +1,397 @@
+"""The anchoring worker: drains the outbox into registry transactions.
+
+Per cycle:
+1. reconcile in-flight transactions: broadcast any that are only *prepared* (hash and raw bytes are
+   committed before the first broadcast, so a crash between the two is repaired here), read receipts of
+   *sent* ones, re-broadcast those the node forgot, and return the submissions of reverted or dropped
+   transactions to the outbox;
+2. when no transaction is left unbroadcast (a nonce gap would stall the relayer), take up to
+   ``batch_size`` pending submissions once that many wait or the oldest has waited ``batch_interval_ms``,
+   and anchor them: ECDSA ones in one ``registerBatch``, contract-wallet (ERC-1271) ones with ``register``;
+3. send pending revocations (``revokeBySig``), one transaction each.
+
+The node being down raises :class:`NodeError`; the cycle is retried with backoff and nothing is lost:
+submissions stay in the database until an event proves them anchored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from docchain.api import metrics
+from docchain.api.chainctx import Bound, ChainContext
+from docchain.api.db import Database, EventRow, RevocationRow, Submission, Transaction, now
+from docchain.api.notify import Notifier
+from docchain.api.settings import Settings
+from docchain.chain.errors import ChainError, ContractRevert, InvalidInput, NodeError
+from docchain.chain.registry import SignedRegistration, encode_call, encode_register_batch
+from docchain.chain.sender import PreparedTx
+from docchain.chain.typed_data import Registration, recover
+from docchain.chain.values import parse_hex, to_hex
+from sqlalchemy import func, select, update
+
+log = logging.getLogger("docchain.api.worker")
+
+MAX_ATTEMPTS = 5
+
+
+def registration_of(row: Submission) -> Registration:
+    return Registration(
+        doc_hash=parse_hex(row.doc_hash),
+        signer=row.signer,
+        metadata_hash=parse_hex(row.metadata_hash),
+        supersedes=parse_hex(row.supersedes),
+        deadline=int(row.deadline),
+    )
+
+
+@dataclass
+class _Entry:
+    row: Submission
+    signed: SignedRegistration
+
+
+class AnchorWorker:
+    def __init__(self, settings: Settings, db: Database, chain: ChainContext, notifier: Notifier) -> None:
+        self.settings = settings
+        self.db = db
+        self.chain = chain
+        self.notifier = notifier
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._recovered = False
+        self.last_error: str | None = None
+        self.on_mined: Callable[[], None] = lambda: None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while not self._stopping.is_set():
+            try:
+                bound = await self.chain.bound()
+                if not self._recovered:
+                    await self._recover(bound)
+                busy = await self.cycle(bound)
+                backoff = 0.2
+                self.last_error = None
+            except NodeError as exc:
+                metrics.NODE_ERRORS.labels("worker").inc()
+                self.last_error = str(exc)
+                log.warning("node unavailable; anchoring paused", extra={"error": str(exc), "retry_s": backoff})
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            except Exception as exc:  # keep the worker alive; the outbox is intact
+                self.last_error = repr(exc)
+                log.exception("anchoring cycle failed")
+                await self._sleep(1.0)
+                continue
+            if busy is None:
+                continue  # more work is ready right away
+            await self._sleep(busy)
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    # ------------------------------------------------------------ recovery
+
+    async def _recover(self, bound: Bound) -> None:
+        """After a restart: re-send what was prepared or in flight (in nonce order), then trust the node's nonce."""
+        async with self.db.read() as s:
+            txs = (
+                await s.scalars(
+                    select(Transaction).where(Transaction.state.in_(("prepared", "sent"))).order_by(Transaction.nonce)
+                )
+            ).all()
+        if txs:
+            log.info("reconciling in-flight transactions", extra={"count": len(txs)})
+        for tx in txs:
+            await self._broadcast(bound, tx)
+        bound.sender.resync_nonce()
+        self._recovered = True
+
+    async def _broadcast(self, bound: Bound, tx: Transaction) -> None:
+        prepared = PreparedTx(tx_hash=parse_hex(tx.tx_hash), raw=tx.raw, nonce=tx.nonce, gas=0)
+        try:
+            await self.chain.run(bound.sender.broadcast, prepared)
+        except NodeError:
+            raise
+        except ChainError as exc:
+            receipt = await self.chain.run(bound.sender.receipt, prepared.tx_hash)
+            if receipt is None:
+                log.warning("transaction dropped by the node", extra={"tx": tx.tx_hash, "error": str(exc)})
+                await self._requeue(tx.id, "dropped", f"dropped by the node: {exc}")
+                bound.sender.resync_nonce()
+                return
+        async with self.db.write() as s:
+            await s.execute(
+                update(Transaction)
+                .where(Transaction.id == tx.id, Transaction.state == "prepared")
+                .values(state="sent", sent_at=now())
+            )
+            if tx.state == "sent":
+                await s.execute(update(Transaction).where(Transaction.id == tx.id).values(sent_at=now()))
+
+    async def _requeue(self, tx_id: int, tx_state: str, error: str) -> None:
+        """Return a transaction's submissions (and revocations) to the outbox, or fail them after MAX_ATTEMPTS."""
+        async with self.db.write() as s:
+            await s.execute(update(Transaction).where(Transaction.id == tx_id).values(state=tx_state, error=error))
+            rows = (
+                await s.scalars(select(Submission).where(Submission.tx_id == tx_id, Submission.state == "submitted"))
+            ).all()
+            for row in rows:
+                row.attempts += 1
+                row.tx_id = None
+                row.tx_hash = None
+                row.state = "failed" if row.attempts >= MAX_ATTEMPTS else "pending"
+                row.error = error
+                row.updated_at = now()
+            await s.execute(
+                update(RevocationRow)
+                .where(RevocationRow.tx_id == tx_id, RevocationRow.state == "submitted")
+                .values(state="failed", error=error)
+            )
+        self.notifier.notify(r.id for r in rows)
+
+    # ------------------------------------------------------------ one cycle
+
+    async def cycle(self, bound: Bound) -> float | None:
+        """One pass; returns how long to sleep (None: go again at once)."""
+        await self._reconcile(bound)
+        async with self.db.read() as s:
+            unbroadcast = await s.scalar(select(func.count()).where(Transaction.state == "prepared"))
+            if unbroadcast:
+                return self.settings.poll_interval_ms / 1000
+            pending, oldest = (
+                await s.execute(
+                    select(func.count(), func.min(Submission.created_at)).where(Submission.state == "pending")
+                )
+            ).one()
+        metrics.OUTBOX.set(pending)
+        anchored_any = False
+        interval = self.settings.batch_interval_ms / 1000
+        if pending:
+            age = time.time() - oldest
+            if pending >= self.settings.batch_size or age >= interval or self._stopping.is_set():
+                await self._anchor_batch(bound)
+                anchored_any = True
+            else:
+                return interval - age
+        if await self._send_revocations(bound):
+            anchored_any = True
+        if anchored_any:
+            return None
+        async with self.db.read() as s:
+            in_flight = await s.scalar(select(func.count()).where(Transaction.state == "sent"))
+        return self.settings.poll_interval_ms / 1000 if in_flight else 5.0
+
+    async def _reconcile(self, bound: Bound) -> None:
+        async with self.db.read() as s:
+            txs = (
+                await s.scalars(
+                    select(Transaction).where(Transaction.state.in_(("prepared", "sent"))).order_by(Transaction.nonce)
+                )
+            ).all()
+        for tx in txs:
+            if tx.state == "prepared":
+                await self._broadcast(bound, tx)
+                continue
+            receipt = await self.chain.run(bound.sender.receipt, parse_hex(tx.tx_hash))
+            if receipt is None:
+                if tx.sent_at is None or time.time() - tx.sent_at > self.settings.resend_after_s:
+                    log.info("re-broadcasting transaction", extra={"tx": tx.tx_hash})
+                    await self._broadcast(bound, tx)
+                continue
+            ok = receipt["status"] == 1
+            async with self.db.write() as s:
+                await s.execute(
+                    update(Transaction)
+                    .where(Transaction.id == tx.id)
+                    .values(
+                        state="mined" if ok else "reverted",
+                        block_number=int(receipt["blockNumber"]),
+                        gas_used=int(receipt["gasUsed"]),
+                    )
+                )
+                if ok:
+                    await self._link_from_index(s, tx.id)
+                    await s.execute(
+                        update(RevocationRow)
+                        .where(RevocationRow.tx_id == tx.id, RevocationRow.state == "submitted")
+                        .values(state="revoked")
+                    )
+            self.on_mined()
+            log.info(
+                "transaction mined",
+                extra={"tx": tx.tx_hash, "block": int(receipt["blockNumber"]), "ok": ok, "gas": int(receipt["gasUsed"])},
+            )
+            if not ok:
+                await self._requeue(tx.id, "reverted", f"transaction {tx.tx_hash} reverted")
+
+    async def _link_from_index(self, s, tx_id: int) -> None:  # type: ignore[no-untyped-def]
+        """Submissions whose record already existed on chain (the batch skipped them, no event in this tx)
+        take the anchor from the indexed event; the indexer handles the rest as it sees the events."""
+        rows = (
+            await s.scalars(select(Submission).where(Submission.tx_id == tx_id, Submission.state == "submitted"))
+        ).all()
+        if not rows:
+            return
+        docs = {r.doc_hash for r in rows}
+        events = (
+            await s.scalars(select(EventRow).where(EventRow.kind == "Registered", EventRow.doc_hash.in_(docs)))
+        ).all()
+        by_key = {(e.doc_hash, e.signer): e for e in events}
+        changed = []
+        for row in rows:
+            ev = by_key.get((row.doc_hash, row.signer))
+            if ev is not None:
+                row.state, row.tx_hash, row.block_number = "anchored", ev.tx_hash, ev.block_number
+                row.block_hash, row.timestamp, row.updated_at = ev.block_hash, ev.timestamp, now()
+                changed.append(row.id)
+        self.notifier.notify(changed)
+
+    # ------------------------------------------------------------ anchoring
+
+    async def _anchor_batch(self, bound: Bound) -> None:
+        async with self.db.read() as s:
+            rows = (
+                await s.scalars(
+                    select(Submission)
+                    .where(Submission.state == "pending")
+                    .order_by(Submission.created_at)
+                    .limit(self.settings.batch_size)
+                )
+            ).all()
+        batch: list[_Entry] = []
+        singles: list[_Entry] = []
+        failed: dict[str, str] = {}
+        horizon = int(time.time()) + 15  # the deadline must still hold when the block is mined
+        for row in rows:
+            reg = registration_of(row)
+            sig = parse_hex(row.signature)
+            if reg.deadline < horizon:
+                failed[row.id] = f"the signature's deadline ({reg.deadline}) has passed"
+                continue
+            entry = _Entry(row, SignedRegistration(reg, sig))
+            try:
+                ecdsa = len(sig) == 65 and recover(bound.domain, reg, sig) == reg.signer
+            except InvalidInput:
+                ecdsa = False
+            (batch if ecdsa else singles).append(entry)
+        if failed:
+            await self._fail(failed)
+
+        while batch:
+            try:
+                prepared = await self.chain.run(bound.registry.prepare, encode_register_batch([e.signed for e in batch]))
+            except ContractRevert as exc:
+                bad = self._culprits(exc, batch)
+                if not bad:
+                    await self._fail({e.row.id: f"the registry rejected the batch: {exc}" for e in batch})
+                    return
+                await self._fail({e.row.id: f"the registry rejected it: {exc}" for e in bad})
+                batch = [e for e in batch if e not in bad]
+                continue
+            await self._record(prepared, "register_batch", [e.row.id for e in batch])
+            metrics.BATCH_SIZE.observe(len(batch))
+            break
+
+        for entry in singles:
+            reg, sig = entry.signed.registration, entry.signed.signature
+            try:
+                prepared = await self.chain.run(
+                    bound.registry.prepare, encode_call("register", reg.as_tuple(), sig)
+                )
+            except ContractRevert as exc:
+                await self._fail({entry.row.id: f"the registry rejected it: {exc}"})
+                continue
+            await self._record(prepared, "register", [entry.row.id])
+
+    @staticmethod
+    def _culprits(exc: ContractRevert, batch: list[_Entry]) -> list[_Entry]:
+        if exc.name in ("InvalidSignature", "NotRegistered", "AlreadyRevoked") and len(exc.args_) == 2:
+            doc, signer = exc.args_
+            return [e for e in batch if e.signed.registration.doc_hash == doc and e.signed.registration.signer == signer]
+        if exc.name == "ExpiredSignature" and exc.args_:
+            return [e for e in batch if e.signed.registration.deadline == exc.args_[0]]
+        return []
+
+    async def _fail(self, errors: dict[str, str]) -> None:
+        async with self.db.write() as s:
+            for sid, error in errors.items():
+                await s.execute(
+                    update(Submission).where(Submission.id == sid).values(state="failed", error=error, updated_at=now())
+                )
+        for sid, error in errors.items():
+            log.warning("submission failed", extra={"submission": sid, "error": error})
+        self.notifier.notify(errors)
+
+    async def _record(self, prepared: PreparedTx, kind: str, submission_ids: list[str]) -> None:
+        """Commit the transaction (hash + raw) and its submissions' new state, then broadcast it."""
+        tx_hash = to_hex(prepared.tx_hash)
+        async with self.db.write() as s:
+            tx = Transaction(
+                tx_hash=tx_hash, kind=kind, raw=prepared.raw, nonce=prepared.nonce, state="prepared", created_at=now()
+            )
+            s.add(tx)
+            await s.flush()
+            if kind == "revoke":
+                await s.execute(
+                    update(RevocationRow)
+                    .where(RevocationRow.id == int(submission_ids[0]))
+                    .values(state="submitted", tx_id=tx.id)
+                )
+            else:
+                await s.execute(
+                    update(Submission)
+                    .where(Submission.id.in_(submission_ids), Submission.state == "pending")
+                    .values(state="submitted", tx_id=tx.id, tx_hash=tx_hash, updated_at=now())
+                )
+        metrics.TXS.labels(kind).inc()
+        log.info("anchoring", extra={"tx": tx_hash, "kind": kind, "count": len(submission_ids), "nonce": prepared.nonce})
+        if kind != "revoke":
+            self.notifier.notify(submission_ids)
+        bound = await self.chain.bound()
+        await self._broadcast(bound, tx)
+
+    async def _send_revocations(self, bound: Bound) -> bool:
+        async with self.db.read() as s:
+            rows = (
+                await s.scalars(
+                    select(RevocationRow).where(RevocationRow.state == "pending").order_by(RevocationRow.id).limit(20)
+                )
+            ).all()
+        for row in rows:
+            data = encode_call(
+                "revokeBySig", parse_hex(row.doc_hash), row.signer, int(row.nonce), int(row.deadline), parse_hex(row.signature)
+            )
+            try:
+                prepared = await self.chain.run(bound.registry.prepare, data)
+            except ContractRevert as exc:
+                async with self.db.write() as s:
+                    await s.execute(
+                        update(RevocationRow).where(RevocationRow.id == row.id).values(state="failed", error=str(exc))
+                    )
+                log.warning("revocation rejected", extra={"doc": row.doc_hash, "signer": row.signer, "error": str(exc)})
+                continue
+            await self._record(prepared, "revoke", [str(row.id)])
+        return bool(rows)
+
+
+def metadata_text(metadata: dict | None) -> str | None:  # type: ignore[type-arg]
+    return None if metadata is None else json.dumps(metadata, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,271 @@
+"""API throughput benchmark: documents/s from submission to anchored at 50 concurrent clients, and verify
+requests/s with p50/p99 latency — each beside a ceiling measured in the same run: a bare FastAPI endpoint
+(uvicorn, uvloop + httptools, 1 worker) that only parses the same request and recovers its EIP-712 signer.
+
+    python bench/api.py [--docs 3000] [--clients 50] [--seconds 8] [--json]
+
+Starts its own anvil, deploys the registry, runs the API as ``python -m docchain.api`` on SQLite, and
+drives it with a minimal keep-alive HTTP/1.1 client (so the load generator costs as little CPU as
+possible on a 2-core machine). Targets (issue 3): ≥ 1,000 docs/s anchored; acceptance and verify ≥ 0.7 ×
+the ceiling; p99 verify ≤ 30 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from web3 import HTTPProvider, Web3
+
+from docchain.chain import deploy
+from docchain.chain.sender import TxSender
+from docchain.chain.typed_data import Domain, Registration, sign
+
+ROOT = Path(__file__).resolve().parents[1]
+ANVIL = ROOT / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+CEILING_APP = textwrap.dedent('''
+    import sys, uvicorn
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+    from docchain.api.schemas import SubmissionIn, VerifyIn
+    from docchain.chain.typed_data import Domain, Registration, recover
+    from docchain.chain.receipt import parse_receipt
+    from docchain.chain.values import parse_signature
+
+    domain = Domain(chain_id=int(sys.argv[2]), verifying_contract=sys.argv[3])
+    app = FastAPI()
+
+    @app.post("/submit")
+    async def submit(request: Request):
+        body = SubmissionIn.model_validate_json(await request.body())
+        reg = Registration.from_json(body.registration.model_dump())
+        signer = recover(domain, reg, parse_signature(body.signature))
+        return JSONResponse({"signer": signer, "ok": signer == reg.signer}, status_code=202)
+
+    @app.post("/verify")
+    async def verify(request: Request):
+        body = VerifyIn.model_validate_json(await request.body())
+        receipt = parse_receipt(body.receipt)
+        signer = recover(receipt.domain, receipt.registration, receipt.signature)
+        return JSONResponse({"verdict": "valid" if signer == receipt.signer else "invalid"})
+
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
+                access_log=False, log_level="warning")
+''')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise SystemExit(f"{url} did not come up")
+
+
+async def _client(port: int, path: bytes, bodies: list[bytes], latencies: list[float], statuses: dict[int, int],
+                  stop_at: float | None) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        i = 0
+        while i < len(bodies) or stop_at is not None:
+            if stop_at is not None and time.perf_counter() >= stop_at:
+                break
+            body = bodies[i % len(bodies)]
+            i += 1
+            started = time.perf_counter()
+            writer.write(b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (path, len(body), body))
+            status = int((await reader.readline()).split()[1])
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            statuses[status] = statuses.get(status, 0) + 1
+            if stop_at is None and i >= len(bodies):
+                break
+    finally:
+        writer.close()
+
+
+async def load(port: int, path: str, bodies: list[bytes], clients: int, seconds: float | None) -> dict[str, Any]:
+    """``clients`` keep-alive connections; each sends its share of ``bodies`` once (seconds=None) or loops
+    over them for ``seconds``."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    shares = [bodies[i::clients] for i in range(clients)]
+    started = time.perf_counter()
+    stop_at = None if seconds is None else started + seconds
+    await asyncio.gather(*(_client(port, path.encode(), s, latencies, statuses, stop_at) for s in shares if s))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "seconds": round(elapsed, 3),
+        "rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(1000 * latencies[len(latencies) // 2], 2),
+        "p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 2),
+        "statuses": statuses,
+        "started": started,
+    }
+
+
+def signed_bodies(domain: Domain, n: int) -> tuple[list[bytes], list[dict[str, Any]]]:
+    key = os.urandom(32)
+    from docchain.chain.typed_data import address_of
+
+    signer = address_of(key)
+    deadline = int(time.time()) + 3600
+    bodies, raw = [], []
+    for _ in range(n):
+        reg = Registration(doc_hash=os.urandom(32), signer=signer, deadline=deadline)
+        body = {"registration": reg.to_json(), "signature": "0x" + sign(domain, reg, key).hex()}
+        raw.append(body)
+        bodies.append(json.dumps(body).encode())
+    return bodies, raw
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=3000, help="documents submitted end to end")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=6.0, help="duration of each verify / ceiling run")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="docchain-bench-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    results: dict[str, Any] = {"clients": args.clients}
+    try:
+        node_port = free_port()
+        procs.append(subprocess.Popen([str(ANVIL), "--port", str(node_port), "--silent", "--gas-limit", "60000000"],
+                                      stdout=subprocess.DEVNULL))
+        rpc = f"http://127.0.0.1:{node_port}"
+        w3 = Web3(HTTPProvider(rpc))
+        deadline = time.monotonic() + 20
+        while not w3.is_connected():
+            if time.monotonic() > deadline:
+                raise SystemExit("anvil did not start")
+            time.sleep(0.05)
+        deployment, _ = deploy.ensure_deployed(TxSender(w3, bytes.fromhex(DEV_KEY[2:])), tmp)
+        domain = Domain(chain_id=deployment.chain_id, verifying_contract=deployment.address)
+
+        # ---- ceiling: bare FastAPI, parse + recover
+        ceiling_port = free_port()
+        script = tmp / "ceiling.py"
+        script.write_text(CEILING_APP)
+        procs.append(subprocess.Popen([sys.executable, str(script), str(ceiling_port), str(deployment.chain_id),
+                                       deployment.address], stdout=subprocess.DEVNULL))
+        wait_http(f"http://127.0.0.1:{ceiling_port}/docs")
+
+        # ---- the API
+        api_port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
+        env.update({"DOCCHAIN_RPC_URL": rpc, "DOCCHAIN_DATA_DIR": str(tmp), "DOCCHAIN_RELAYER_KEY": DEV_KEY,
+                    "DOCCHAIN_CONFIRMATIONS": "1", "DOCCHAIN_LOG_LEVEL": "WARNING", "DOCCHAIN_BATCH_SIZE": "300",
+                    "DOCCHAIN_BATCH_INTERVAL_MS": "100", "DOCCHAIN_POLL_INTERVAL_MS": "50"})
+        procs.append(subprocess.Popen([sys.executable, "-m", "docchain.api", "--port", str(api_port)], env=env,
+                                      stdout=subprocess.DEVNULL))
+        wait_http(f"http://127.0.0.1:{api_port}/healthz")
+        httpx.get(f"http://127.0.0.1:{api_port}/v1/chain", timeout=30)  # binds to the chain
+
+        bodies, raw = signed_bodies(domain, args.docs)
+        ceiling_bodies, _ = signed_bodies(domain, 2000)
+        ceiling_submit = asyncio.run(load(ceiling_port, "/submit", ceiling_bodies, args.clients, args.seconds))
+
+        # ---- submissions, end to end
+        accept = asyncio.run(load(api_port, "/v1/documents", bodies, args.clients, None))
+        t0 = accept["started"]
+
+        def anchored() -> int:
+            text = httpx.get(f"http://127.0.0.1:{api_port}/metrics", timeout=10).text
+            for line in text.splitlines():
+                if line.startswith("docchain_anchored_total "):
+                    return int(float(line.split()[1]))
+            return 0
+
+        limit = time.monotonic() + 120
+        while (done := anchored()) < args.docs and time.monotonic() < limit:
+            time.sleep(0.02)
+        t_all = time.perf_counter() - t0
+        results["submit"] = {
+            "documents": args.docs,
+            "anchored": done,
+            "accept_rps": accept["rps"],
+            "accept_p99_ms": accept["p99_ms"],
+            "statuses": accept["statuses"],
+            "end_to_end_docs_per_s": round(done / t_all, 1),
+            "ceiling_rps": ceiling_submit["rps"],
+            "accept_ratio": round(accept["rps"] / ceiling_submit["rps"], 3),
+        }
+
+        # ---- verify with receipts
+        receipts = []
+        for body in raw[:200]:
+            reg = body["registration"]
+            r = httpx.get(f"http://127.0.0.1:{api_port}/v1/documents/{reg['docHash']}/receipts/{reg['signer']}",
+                          timeout=30)
+            receipts.append(json.dumps({"docHash": reg["docHash"], "receipt": r.json()}).encode())
+        ceiling_verify = asyncio.run(load(ceiling_port, "/verify", receipts, args.clients, args.seconds))
+        verify = asyncio.run(load(api_port, "/v1/verify", receipts, args.clients, args.seconds))
+        results["verify"] = {
+            "rps": verify["rps"],
+            "p50_ms": verify["p50_ms"],
+            "p99_ms": verify["p99_ms"],
+            "statuses": verify["statuses"],
+            "ceiling_rps": ceiling_verify["rps"],
+            "ceiling_p99_ms": ceiling_verify["p99_ms"],
+            "ratio": round(verify["rps"] / ceiling_verify["rps"], 3),
+        }
+    finally:
+        for proc in reversed(procs):
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    s, v = results["submit"], results["verify"]
+    print(f"docchain API benchmark, {args.clients} concurrent clients (ceiling: bare FastAPI parse + recover)")
+    print(f"{'measure':<34}{'docchain':>12}{'ceiling':>12}{'ratio':>8}  target")
+    print(f"{'submission acceptance (req/s)':<34}{s['accept_rps']:>12,.0f}{s['ceiling_rps']:>12,.0f}"
+          f"{s['accept_ratio']:>8.2f}  >= 0.70")
+    print(f"{'anchored end to end (docs/s)':<34}{s['end_to_end_docs_per_s']:>12,.0f}{'':>12}{'':>8}  >= 1,000"
+          f"  ({s['anchored']}/{s['documents']} anchored)")
+    print(f"{'verify (req/s)':<34}{v['rps']:>12,.0f}{v['ceiling_rps']:>12,.0f}{v['ratio']:>8.2f}  >= 0.70")
+    print(f"{'verify p50 / p99 (ms)':<34}{v['p50_ms']:>6.1f} /{v['p99_ms']:>5.1f}{'':>6}{v['ceiling_p99_ms']:>6.1f}"
+          f"{'':>8}  p99 <= 30")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Gas per registered document on anvil: single relayed registration and batches of 10 and 100.
+
+Beside each figure: the issue's target, and a baseline measured in the same run — a minimal registry
+(EIP-712 ecrecover + one storage slot + one event, bench/baseline/MinimalRegistry.sol) that does none of
+docchain's extra work (deadline, metadata and supersedes in the event, idempotency, ERC-1271).
+
+    python bench/gas.py [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from coincurve import PrivateKey
+from eth_abi import encode
+from eth_hash.auto import keccak
+from web3 import Web3
+
+from docchain.chain import deploy
+from docchain.chain import typed_data as td
+from docchain.chain.node import LocalNode, NodeConfig
+from docchain.chain.registry import Registry, SignedRegistration
+from docchain.chain.sender import TxSender
+from docchain.contracts.compile import SETTINGS, solc
+
+DEV_KEY = bytes.fromhex("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+TARGETS = {"single": 60_000, "batch10": None, "batch100": 32_000}
+EAS = {"single": 196_327, "batch100": 145_783}  # ../shared/perf-anchors.md, same node
+
+
+def signed(registry: Registry) -> SignedRegistration:
+    key = os.urandom(32)
+    reg = td.Registration(os.urandom(32), td.address_of(key), int(time.time()) + 3600, metadata_hash=os.urandom(32))
+    return SignedRegistration(reg, td.sign(registry.domain, reg, key))
+
+
+def baseline_gas(sender: TxSender) -> int:
+    """Gas of one registration on the minimal registry, compiled with the same solc settings."""
+    source = (Path(__file__).parent / "baseline" / "MinimalRegistry.sol").read_text()
+    out = solc({"MinimalRegistry.sol": source}, SETTINGS)["MinimalRegistry.sol"]["MinimalRegistry"]
+    address = sender.transact(None, bytes.fromhex(out["evm"]["bytecode"]["object"]))["contractAddress"]
+    separator = bytes(sender.w3.eth.call({"to": address, "data": keccak(b"separator()")[:4]}))
+    key = os.urandom(32)
+    signer = td.address_of(key)
+    doc = os.urandom(32)
+    struct = keccak(keccak(b"Registration(bytes32 docHash,address signer)") + encode(["bytes32", "address"], [doc, signer]))
+    sig = PrivateKey(key).sign_recoverable(keccak(b"\x19\x01" + separator + struct), hasher=None)
+    data = keccak(b"register(bytes32,address,uint8,bytes32,bytes32)")[:4] + encode(
+        ["bytes32", "address", "uint8", "bytes32", "bytes32"], [doc, signer, sig[64] + 27, sig[:32], sig[32:64]]
+    )
+    return int(sender.transact(address, data)["gasUsed"])
+
+
+def measure() -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp, LocalNode(NodeConfig(kind="anvil", data_dir=Path(tmp))) as node:
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        sender = TxSender(w3, DEV_KEY)
+        deployment, _ = deploy.ensure_deployed(sender, Path(tmp))
+        registry = Registry(w3, deployment.address, sender)
+        registry.register(signed(registry))  # first write to the contract's storage pays extra; warm up once
+        figures: dict[str, float] = {"baseline": baseline_gas(sender)}
+        figures["single"] = registry.register(signed(registry))["gasUsed"]
+        for n in (10, 100):
+            figures[f"batch{n}"] = registry.register_batch([signed(registry) for _ in range(n)])["gasUsed"] / n
+        return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = parser.parse_args()
+    figures = measure()
+    if args.json:
+        print(json.dumps({k: round(v) for k, v in figures.items()}))
+        return 0
+    base = figures["baseline"]
+    print(f"{'case':<22}{'gas/doc':>10}{'target':>10}{'vs minimal':>12}{'vs EAS':>9}")
+    for case, label in (("single", "single (relayed)"), ("batch10", "batch of 10"), ("batch100", "batch of 100")):
+        target = TARGETS[case]
+        eas = EAS.get(case)
+        print(
+            f"{label:<22}{figures[case]:>10,.0f}{(f'{target:,}' if target else '-'):>10}"
+            f"{figures[case] / base:>11.2f}x{(f'{figures[case] / eas:.2f}x' if eas else '-'):>9}"
+        )
+    print(f"{'minimal registry':<22}{base:>10,.0f}{'':>10}{1:>11.2f}x")
+    missed = [c for c, t in TARGETS.items() if t and figures[c] > t]
+    if missed:
+        print(f"over target: {', '.join(missed)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

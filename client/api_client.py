@@ -1,0 +1,227 @@
+"""The docchain REST API (docs/rest-contract.md) over HTTP, with httpx.
+
+Idempotent calls (every GET, verify, and document submission — the API deduplicates by
+(docHash, signer)) are retried with exponential backoff when the connection is refused or dropped or
+the server is briefly unavailable (502/503/504). Every failure becomes one plain sentence:
+"cannot reach the docchain API at http://...: connection refused".
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from docchain.client.errors import ApiError, ApiUnreachable
+
+T = TypeVar("T")
+RETRY_STATUSES = {502, 503, 504}
+TERMINAL_STATES = {"anchored", "confirmed", "failed", "revoked"}
+
+
+def _reason(exc: httpx.TransportError) -> str:
+    text = str(exc).lower()
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connection timed out"
+    if isinstance(exc, httpx.TimeoutException):
+        return "no answer within the timeout"
+    if isinstance(exc, httpx.ConnectError):
+        if "refused" in text:
+            return "connection refused"
+        if "name or service" in text or "nodename" in text or "getaddrinfo" in text:
+            return "unknown host"
+        return "cannot connect (" + (" ".join(str(exc).split()) or exc.__class__.__name__) + ")"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return "the connection was dropped"
+    return " ".join(str(exc).split()) or exc.__class__.__name__
+
+
+class ApiClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.25,
+        api_key: str | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        headers = {"User-Agent": "docchain-cli", "Accept": "application/json"}
+        if api_key:
+            headers["X-API-Key"] = api_key
+        self._http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout), headers=headers)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ transport
+
+    def _unreachable(self, exc: httpx.TransportError) -> ApiUnreachable:
+        return ApiUnreachable(f"cannot reach the docchain API at {self.base_url}: {_reason(exc)}")
+
+    def _send(
+        self, method: str, path: str, *, idempotent: bool, read_timeout: float | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        attempts = 1 + (self.retries if idempotent else 0)
+        if read_timeout is not None:
+            kwargs["timeout"] = httpx.Timeout(self.timeout, read=read_timeout)
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TimeoutException as exc:
+                # A slow server will likely be slow again; retrying only multiplies the wait.
+                raise self._unreachable(exc) from exc
+            except httpx.TransportError as exc:
+                if last:
+                    raise self._unreachable(exc) from exc
+            else:
+                if response.status_code not in RETRY_STATUSES or last:
+                    return self._check(response)
+            time.sleep(self.backoff * 2**attempt)
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _check(response: httpx.Response) -> httpx.Response:
+        if response.is_success:
+            return response
+        title, detail = response.reason_phrase, None
+        try:
+            problem = response.json()
+            if isinstance(problem, dict):
+                title = str(problem.get("title") or title)
+                detail = problem.get("detail")
+                if detail is not None and not isinstance(detail, str):
+                    detail = json.dumps(detail)
+        except ValueError:
+            text = response.text.strip()
+            detail = text[:200] or None
+        raise ApiError(response.status_code, title, detail)
+
+    def _json(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> Any:
+        response = self._send(method, path, idempotent=idempotent, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ApiError(response.status_code, "not JSON", f"unexpected answer from {path}") from exc
+
+    # ------------------------------------------------------------------ endpoints
+
+    def chain(self) -> dict[str, Any]:
+        return dict(self._json("GET", "/v1/chain"))
+
+    def submit(self, submission: dict[str, Any], file: Path | None = None) -> dict[str, Any]:
+        """POST /v1/documents; the API answers an existing (docHash, signer) with that submission."""
+        if file is None:
+            return dict(self._json("POST", "/v1/documents", json=submission))
+
+        def upload() -> dict[str, Any]:
+            with open(file, "rb") as stream:
+                return dict(
+                    self._json(
+                        "POST",
+                        "/v1/documents",
+                        idempotent=False,
+                        data={"submission": json.dumps(submission)},
+                        files={"file": (file.name, stream, "application/octet-stream")},
+                    )
+                )
+
+        # The stream cannot be rewound by httpx's own retry, so each attempt re-opens the file.
+        return self._retry_fresh(upload)
+
+    def _retry_fresh(self, call: Callable[[], T]) -> T:
+        for attempt in range(self.retries + 1):
+            try:
+                return call()
+            except ApiUnreachable:
+                if attempt == self.retries:
+                    raise
+            time.sleep(self.backoff * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def submission(self, submission_id: str, wait: float | None = None) -> dict[str, Any]:
+        params = {} if wait is None else {"wait": f"{wait:g}"}
+        read = None if wait is None else wait + self.timeout
+        return dict(self._json("GET", f"/v1/submissions/{submission_id}", params=params, read_timeout=read))
+
+    def wait_for(self, submission_id: str, *, until: float, states: set[str] | None = None) -> dict[str, Any]:
+        """Long-poll until the submission reaches one of ``states`` (anchored or later) or ``until``."""
+        targets = states or TERMINAL_STATES
+        while True:
+            remaining = until - time.monotonic()
+            answer = self.submission(submission_id, wait=max(0.0, min(60.0, remaining)))
+            if answer.get("state") in targets or remaining <= 0:
+                return answer
+
+    def document(self, doc_hash: str) -> dict[str, Any]:
+        return dict(self._json("GET", f"/v1/documents/{doc_hash}"))
+
+    def receipt(self, doc_hash: str, signer: str) -> dict[str, Any]:
+        return dict(self._json("GET", f"/v1/documents/{doc_hash}/receipts/{signer}"))
+
+    @contextmanager
+    def download(self, doc_hash: str) -> Iterator[httpx.Response]:
+        try:
+            with self._http.stream("GET", f"/v1/documents/{doc_hash}/file") as response:
+                if not response.is_success:
+                    response.read()
+                    self._check(response)
+                yield response
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+
+    def documents(self, **params: Any) -> dict[str, Any]:
+        query = {k: v for k, v in params.items() if v is not None}
+        return dict(self._json("GET", "/v1/documents", params=query))
+
+    def verify(self, doc_hash: str, signer: str | None, receipt: dict[str, Any] | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"docHash": doc_hash}
+        if signer:
+            body["signer"] = signer
+        if receipt is not None:
+            body["receipt"] = receipt
+        return dict(self._json("POST", "/v1/verify", json=body))
+
+    def nonce(self, signer: str) -> int:
+        return int(self._json("GET", f"/v1/nonces/{signer}")["nonce"])
+
+    def revoke(self, revocation: dict[str, Any], signature: str) -> dict[str, Any]:
+        # Not retried blindly: a revocation whose answer was lost is visible in the document status.
+        return dict(
+            self._json(
+                "POST",
+                "/v1/revocations",
+                idempotent=False,
+                json={"revocation": revocation, "signature": signature},
+            )
+        )
+
+    def tx(self, tx_hash: str) -> dict[str, Any]:
+        return dict(self._json("GET", f"/v1/explorer/tx/{tx_hash}"))
+
+    def block(self, number: int) -> dict[str, Any]:
+        return dict(self._json("GET", f"/v1/explorer/blocks/{number}"))
+
+    def signer_documents(self, address: str) -> Any:
+        return self._json("GET", f"/v1/explorer/signers/{address}")
+
+    def healthy(self) -> bool:
+        try:
+            return self._http.get("/healthz", timeout=2.0).is_success
+        except httpx.TransportError:
+            return False

@@ -1,0 +1,147 @@
+"""Encrypted signing keys: Web3 Secret Storage (eth-account) JSON keystores in ``<config dir>/keys``.
+
+The private key is decrypted in memory only when a command signs, and never leaves the client.
+The password comes from ``--password-file``, else ``$DOCCHAIN_PASSWORD``, else an interactive prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from docchain.chain.typed_data import address_of
+from docchain.chain.values import parse_hex
+from docchain.client.config import keys_dir
+from docchain.client.errors import UsageError
+from eth_account import Account
+from eth_utils import to_checksum_address
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    name: str
+    address: str
+    path: Path
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise UsageError(
+            f"invalid key name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def _path(name: str, directory: Path | None = None) -> Path:
+    return (directory or keys_dir()) / f"{check_name(name)}.json"
+
+
+def list_keys(directory: Path | None = None) -> list[KeyInfo]:
+    folder = directory or keys_dir()
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+            address = to_checksum_address("0x" + str(data["address"]).removeprefix("0x"))
+        except (OSError, ValueError, KeyError):
+            continue  # not a keystore: ignore rather than fail every listing
+        found.append(KeyInfo(path.stem, address, path))
+    return found
+
+
+def info(name: str, directory: Path | None = None) -> KeyInfo:
+    path = _path(name, directory)
+    for key in list_keys(path.parent):
+        if key.name == name:
+            return key
+    available = (
+        ", ".join(k.name for k in list_keys(path.parent)) or "none; create one with `docchain keys new NAME`"
+    )
+    raise UsageError(f"no key named {name!r} in {path.parent} (available: {available})")
+
+
+def default_key_name(requested: str | None, directory: Path | None = None) -> str:
+    """``requested`` if given, else the only key there is."""
+    if requested:
+        return requested
+    keys = list_keys(directory)
+    if len(keys) == 1:
+        return keys[0].name
+    if not keys:
+        raise UsageError("no signing key yet: create one with `docchain keys new NAME`")
+    raise UsageError(
+        f"several keys exist ({', '.join(k.name for k in keys)}): choose one with --key or DOCCHAIN_KEY"
+    )
+
+
+def save(
+    name: str,
+    private_key: bytes,
+    password: str,
+    *,
+    iterations: int | None = None,
+    directory: Path | None = None,
+) -> KeyInfo:
+    """Encrypt and store a key; an existing keystore is never replaced."""
+    path = _path(name, directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    keystore = Account.encrypt(private_key, password, kdf="scrypt", iterations=iterations)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise UsageError(f"a key named {name!r} already exists ({path}); choose another name") from None
+    with os.fdopen(fd, "w") as out:
+        json.dump(keystore, out)
+        out.write("\n")
+    return KeyInfo(name, address_of(private_key), path)
+
+
+def parse_private_key(text: str) -> bytes:
+    key = parse_hex(text.strip(), length=32, what="private key")
+    if (
+        not 0
+        < int.from_bytes(key, "big")
+        < 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    ):
+        raise UsageError("private key is out of the secp256k1 range")
+    return key
+
+
+def unlock(name: str, password: str, directory: Path | None = None) -> bytes:
+    """Decrypt the keystore; a wrong password is a one-line usage error."""
+    key = info(name, directory)
+    try:
+        return bytes(Account.decrypt(json.loads(key.path.read_text()), password))
+    except ValueError as exc:
+        if "MAC mismatch" in str(exc):
+            raise UsageError(f"wrong password for key {name!r}") from None
+        raise UsageError(f"cannot decrypt key {name!r}: {exc}") from exc
+
+
+def read_password(password_file: Path | None, *, confirm: bool = False, prompt: str = "Password") -> str:
+    """Password from a file (first line), else ``$DOCCHAIN_PASSWORD``, else a hidden prompt."""
+    if password_file is not None:
+        try:
+            lines = password_file.read_text().splitlines()
+        except OSError as exc:
+            raise UsageError(f"cannot read the password file {password_file}: {exc.strerror}") from exc
+        return lines[0] if lines else ""
+    env = os.environ.get("DOCCHAIN_PASSWORD")
+    if env is not None:
+        return env
+    import typer
+
+    try:
+        return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+    except typer.Abort:
+        # EOF on stdin: a script that forgot the password must fail, not hang.
+        raise UsageError("no password given: pass --password-file FILE or set DOCCHAIN_PASSWORD") from None

@@ -1,0 +1,88 @@
+"""What the CLI prints: Rich tables and lines for people, one JSON document on stdout with ``--json``.
+
+Errors always go to stderr as one line, so ``--json`` output stays parseable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+
+def when(timestamp: int | None) -> str:
+    if not timestamp:
+        return "-"
+    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def short(value: str | None, keep: int = 10) -> str:
+    if not value:
+        return "-"
+    value = str(value)
+    return value if len(value) <= 2 * keep + 2 else f"{value[: keep + 2]}…{value[-keep:]}"
+
+
+class Output:
+    def __init__(self, json_mode: bool = False) -> None:
+        self.json_mode = json_mode
+        self.out = Console(soft_wrap=True, highlight=False)
+        self.err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+    # Human-only lines are suppressed in --json mode, so stdout holds exactly one JSON document.
+    def say(self, text: str) -> None:
+        if not self.json_mode:
+            self.out.print(text)
+
+    def step(self, text: str) -> None:
+        if not self.json_mode:
+            self.out.print(f"[bold cyan]›[/] {text}")
+
+    def warn(self, text: str) -> None:
+        self.err.print(f"[yellow]warning:[/] {escape(text)}")
+
+    def emit(self, data: Any) -> None:
+        """The command's result, for --json."""
+        if self.json_mode:
+            sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+            sys.stdout.flush()
+
+    def table(self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        if self.json_mode:
+            return
+        table = Table(title=title, title_justify="left", show_lines=False)
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*("-" if v is None else str(v) for v in row))
+        self.out.print(table)
+
+    def fields(self, title: str | None, pairs: Sequence[tuple[str, Any]]) -> None:
+        if self.json_mode:
+            return
+        table = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold")
+        table.add_column(overflow="fold")
+        for key, value in pairs:
+            table.add_row(key, "-" if value is None else str(value))
+        self.out.print(table)
+
+    def checks(self, verdict: str, checks: Sequence[dict[str, Any]]) -> None:
+        if self.json_mode:
+            return
+        for check in checks:
+            mark = "[green]✔[/]" if check.get("ok") else "[red]✘[/]"
+            self.out.print(
+                f"{mark} {check.get('name', '?'):<14} {escape(str(check.get('detail', '')))}", markup=True
+            )
+        colour = {"valid": "green", "invalid": "red"}.get(verdict, "yellow")
+        self.out.print(f"[bold {colour}]verdict: {verdict.upper()}[/]")
+
+    def error(self, message: str) -> None:
+        self.err.print(f"[red]error:[/] {escape(message)}", markup=True, highlight=False)

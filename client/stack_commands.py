@@ -1,0 +1,385 @@
+"""Commands of the embedded stack: ``node up|down|status``, ``serve`` and ``up``."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from docchain.chain.errors import NodeError
+from docchain.chain.typed_data import address_of
+from docchain.chain.values import parse_hex, to_hex
+from docchain.client import documents, stack
+from docchain.client.api_client import ApiClient
+from docchain.client.cli import (
+    Ctx,
+    DataDirOpt,
+    JsonOpt,
+    RpcOpt,
+    VerboseOpt,
+    app,
+    node_app,
+)
+from docchain.client.config import data_dir
+from docchain.client.errors import CliError, ExitCode, UsageError
+
+KindOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--node",
+        envvar="DOCCHAIN_NODE",
+        metavar="anvil|ganache",
+        help="Local node implementation [default: anvil].",
+    ),
+]
+NodePortOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--node-port",
+        envvar="DOCCHAIN_NODE_PORT",
+        min=1,
+        max=65535,
+        help="Local node's JSON-RPC port [default: 8545].",
+    ),
+]
+HostOpt = Annotated[
+    str | None,
+    typer.Option("--host", envvar="DOCCHAIN_HOST", help="Interface to listen on [default: 127.0.0.1]."),
+]
+PortOpt = Annotated[
+    int | None,
+    typer.Option("--port", envvar="DOCCHAIN_PORT", min=1, max=65535, help="API port [default: 8000]."),
+]
+
+
+def _kind(c: Ctx, kind: str | None) -> str:
+    value = str(c.config.pick("node", kind))
+    if value not in ("anvil", "ganache"):
+        raise UsageError(f"--node must be anvil or ganache, got {value!r}")
+    return value
+
+
+def _node_json(node: Any) -> dict[str, Any]:
+    return {
+        "running": True,
+        "rpcUrl": node.rpc_url,
+        "kind": getattr(node.config, "kind", None),
+        "pid": getattr(node, "pid", None),
+        "dataDir": str(node.config.data_dir),
+    }
+
+
+@node_app.command("up")
+def node_up(
+    kind: KindOpt = None,
+    host: HostOpt = None,
+    node_port: NodePortOpt = None,
+    data_dir_opt: DataDirOpt = None,
+    json_out: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Start the embedded node in the background; its chain is kept in the data dir across restarts.
+
+    Examples:
+
+        docchain node up
+
+        docchain node up --node ganache --node-port 8546
+    """
+    c = Ctx.make(json_out, verbose)
+    directory = data_dir(data_dir_opt)
+    node_kind = _kind(c, kind)
+    running = stack.find_node(directory)
+    if running is not None:
+        c.out.emit({**_node_json(running), "started": False})
+        c.out.say(f"the node is already running at {running.rpc_url}")
+        return
+    node = stack.start_node(
+        directory, node_kind, str(c.config.pick("host", host)), int(c.config.pick("node_port", node_port))
+    )
+    c.out.emit({**_node_json(node), "started": True})
+    c.out.say(f"started {node_kind} at [bold]{node.rpc_url}[/] (state in {stack.node_dir(directory)})")
+
+
+@node_app.command("down")
+def node_down(
+    data_dir_opt: DataDirOpt = None, json_out: JsonOpt = False, verbose: VerboseOpt = False
+) -> None:
+    """Stop the embedded node started by `docchain node up` (its chain state is kept).
+
+    Example:
+
+        docchain node down
+    """
+    c = Ctx.make(json_out, verbose)
+    stopped = stack.stop_node(data_dir(data_dir_opt))
+    c.out.emit({"stopped": stopped})
+    c.out.say("node stopped" if stopped else "no node was running")
+
+
+@node_app.command("status")
+def node_status(
+    data_dir_opt: DataDirOpt = None, json_out: JsonOpt = False, verbose: VerboseOpt = False
+) -> None:
+    """Show whether the embedded node runs, where, and its chain id and latest block.
+
+    Example:
+
+        docchain node status --json
+    """
+    from docchain.client import rpc as rpc_mod
+
+    c = Ctx.make(json_out, verbose)
+    node = stack.find_node(data_dir(data_dir_opt))
+    if node is None:
+        c.out.emit({"running": False})
+        c.out.say("the embedded node is not running (start it with `docchain node up`)")
+        raise typer.Exit(ExitCode.VERIFICATION_FAILED)
+    w3 = rpc_mod.connect(node.rpc_url, 5.0)
+    data = {**_node_json(node), "chainId": int(w3.eth.chain_id), "latestBlock": int(w3.eth.block_number)}
+    c.out.emit(data)
+    c.out.fields("embedded node", list(data.items()))
+
+
+def _embedded_rpc(directory: Path) -> str | None:
+    node = stack.find_node(directory)
+    return None if node is None else str(node.rpc_url)
+
+
+@app.command()
+def serve(
+    host: HostOpt = None,
+    port: PortOpt = None,
+    rpc: RpcOpt = None,
+    data_dir_opt: DataDirOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run the docchain API in the foreground (Ctrl-C stops it gracefully).
+
+    Without --rpc it uses the embedded node of the data dir (`docchain node up`) and, unless
+    DOCCHAIN_RELAYER_KEY or DOCCHAIN_RELAYER_KEYSTORE is set, that dev node's account #0 as relayer.
+    Other API settings are read from DOCCHAIN_* variables (see docs/operations.md).
+
+    Examples:
+
+        docchain node up && docchain serve
+
+        DOCCHAIN_RELAYER_KEYSTORE=relayer.json DOCCHAIN_RELAYER_PASSWORD_FILE=pw docchain serve --rpc https://node.example
+    """
+    c = Ctx.make(False, verbose)
+    directory = data_dir(data_dir_opt)
+    h, p = str(c.config.pick("host", host)), int(c.config.pick("port", port))
+    relayer = None
+    if rpc is None:
+        url = _embedded_rpc(directory)
+        if url is None:
+            raise UsageError("no --rpc given and no embedded node running: start one with `docchain node up`")
+        if not stack.has_relayer_configured():
+            relayer = stack.DEV_RELAYER_KEY
+            c.out.say("relayer: the embedded dev node's account #0")
+    else:
+        url = c.rpc_url(rpc)
+        if not stack.has_relayer_configured():
+            raise UsageError(
+                "set DOCCHAIN_RELAYER_KEY or DOCCHAIN_RELAYER_KEYSTORE (+ _PASSWORD_FILE) for a relayer"
+            )
+    stack.check_port(h, p)
+    api = stack.ApiProcess.start(
+        host=h, port=p, env=stack.api_env(rpc_url=url, data_dir=directory, relayer_key=relayer), log_path=None
+    )
+    c.out.say(f"serving the docchain API at [bold]{api.url}[/] on {url}  (Ctrl-C to stop)")
+    try:
+        code = api.process.wait()
+    except KeyboardInterrupt:
+        # The terminal delivered SIGINT to the child too; give it time to flush its batch.
+        api.stop()
+        return
+    if code not in (0, -signal.SIGTERM, -signal.SIGINT):
+        raise CliError(f"the API exited with status {code}", ExitCode.CHAIN)
+
+
+@app.command()
+def up(
+    serve_: Annotated[
+        bool,
+        typer.Option(
+            "--serve/--no-serve",
+            envvar="DOCCHAIN_SERVE",
+            help="Keep serving until Ctrl-C, or stop everything and exit.",
+        ),
+    ] = True,
+    kind: KindOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
+    node_port: NodePortOpt = None,
+    confirmations: Annotated[
+        int,
+        typer.Option(
+            "--confirmations",
+            envvar="DOCCHAIN_CONFIRMATIONS",
+            min=1,
+            help="Blocks on top of an anchor before it counts as confirmed.",
+        ),
+    ] = 1,
+    data_dir_opt: DataDirOpt = None,
+    json_out: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Bring up the whole embedded stack and prove it works: the first command to run.
+
+    Starts the local node (background, state in the data dir), deploys the registry once, starts
+    the API, then signs, submits, anchors and verifies a sample document, printing each step.
+    Then serves until Ctrl-C, which stops the API and then the node.
+
+    Examples:
+
+        docchain up
+
+        docchain up --no-serve --json       # run the whole check once and stop (CI, tests)
+
+        docchain up --port 8080 --node ganache
+    """
+    from docchain.chain import deploy as deployments
+    from docchain.chain.receipt import receipt_path, write_receipt
+    from docchain.chain.registry import Registry
+    from docchain.chain.sender import TxSender
+    from docchain.chain.verify import verify as verify_on_chain
+    from docchain.client import rpc as rpc_mod
+
+    c = Ctx.make(json_out, verbose)
+    directory = data_dir(data_dir_opt).absolute()
+    node_kind = _kind(c, kind)
+    h, p = str(c.config.pick("host", host)), int(c.config.pick("port", port))
+    n_port = int(c.config.pick("node_port", node_port))
+    stack.check_port(h, p)
+    directory.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"dataDir": str(directory)}
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # a supervisor's SIGTERM cleans up like Ctrl-C does
+
+    signal.signal(signal.SIGTERM, on_term)
+    started_node = False
+    api: stack.ApiProcess | None = None
+    try:
+        node = stack.find_node(directory)
+        if node is None:
+            c.out.step(f"starting {node_kind} on port {n_port} (chain state in {stack.node_dir(directory)})")
+            node = stack.start_node(directory, node_kind, "127.0.0.1", n_port)
+            started_node = True
+        else:
+            c.out.step(f"reusing the running node at {node.rpc_url}")
+        rpc_url = str(node.rpc_url)
+        report["rpcUrl"] = rpc_url
+        w3 = rpc_mod.connect(rpc_url, 10.0)
+
+        deployment, fresh = deployments.ensure_deployed(
+            TxSender(w3, parse_hex(stack.DEV_RELAYER_KEY)), directory
+        )
+        c.out.step(
+            ("deployed" if fresh else "found")
+            + f" the registry at {deployment.address} on chain {deployment.chain_id}"
+        )
+        report["registry"] = deployment.address
+        report["chainId"] = deployment.chain_id
+
+        c.out.step(f"starting the API on {h}:{p} (log: {directory / 'api.log'})")
+        api = stack.ApiProcess.start(
+            host=h,
+            port=p,
+            log_path=directory / "api.log",
+            env=stack.api_env(
+                rpc_url=rpc_url,
+                data_dir=directory,
+                relayer_key=stack.DEV_RELAYER_KEY,
+                confirmations=confirmations,
+            ),
+        )
+        api.wait_ready()
+        report["apiUrl"] = api.url
+
+        sample = stack.sample_document(directory)
+        signer_key = parse_hex(stack.DEV_SIGNER_KEY)
+        signer = address_of(signer_key)
+        with ApiClient(api.url, timeout=10.0) as client:
+            domain = documents.domain_from_api(client.chain())
+            doc_hash = documents.hash_files([sample], show_progress=False)[0].doc_hash
+            c.out.step(f"sample document {sample.name}: SHA-256 {to_hex(doc_hash)}")
+            registration, signature = documents.sign_registration(
+                domain, doc_hash, signer_key, signer, metadata={}
+            )
+            c.out.step(f"signed it (EIP-712) as {signer}; the key stayed here, only the signature is sent")
+            accepted = client.submit({"registration": registration.to_json(), "signature": to_hex(signature)})
+            c.out.step(f"submitted: {accepted.get('state')} (submission {accepted.get('id')})")
+            state = client.wait_for(
+                str(accepted["id"]), until=time.monotonic() + 60, states={"anchored", "confirmed", "failed"}
+            )
+            if state.get("state") not in ("anchored", "confirmed"):
+                raise CliError(
+                    f"the sample was not anchored: {state.get('state')} {state.get('error') or ''}",
+                    ExitCode.CHAIN,
+                )
+            c.out.step(f"anchored in block {state.get('blockNumber')} by transaction {state.get('txHash')}")
+            from docchain.chain.receipt import parse_receipt
+
+            receipt = parse_receipt(client.receipt(to_hex(doc_hash), signer))
+            target = receipt_path(sample)
+            write_receipt(receipt, target)
+            c.out.step(f"receipt written to {target}")
+            via_api = client.verify(to_hex(doc_hash), signer, receipt.to_json())
+            c.out.step(f"verified through the API: {str(via_api.get('verdict')).upper()}")
+        independent = verify_on_chain(
+            Registry(w3, receipt.domain.verifying_contract),
+            doc_hash=doc_hash,
+            signer=signer,
+            receipt=receipt,
+            confirmations_required=1,
+        )
+        c.out.step(f"verified independently (receipt + node only): {independent.verdict.upper()}")
+        c.out.checks(
+            independent.verdict,
+            [{"name": ch.name, "ok": ch.ok, "detail": ch.detail} for ch in independent.checks],
+        )
+        report.update(
+            sample=str(sample),
+            receipt=str(target),
+            docHash=to_hex(doc_hash),
+            signer=signer,
+            txHash=state.get("txHash"),
+            blockNumber=state.get("blockNumber"),
+            apiVerdict=via_api.get("verdict"),
+            rpcVerdict=independent.verdict,
+        )
+        if via_api.get("verdict") != "valid" or independent.verdict != "valid":
+            raise CliError("the sample document did not verify", ExitCode.VERIFICATION_FAILED)
+
+        c.out.emit(report)
+        if not serve_:
+            c.out.step("--no-serve: stopping")
+            return
+        c.out.say(
+            f"\n[bold green]docchain is up:[/] API [bold]{api.url}[/] (docs: {api.url}/docs), node {rpc_url}"
+        )
+        c.out.say(
+            "try: docchain keys new alice && docchain submit FILE --wait --key alice\n"
+            "Ctrl-C stops the API, then the node."
+        )
+        try:
+            code = api.process.wait()
+        except KeyboardInterrupt:
+            c.out.say("")
+            c.out.step("stopping")
+            return
+        raise CliError(f"the API exited unexpectedly with status {code}; see {api.log_path}", ExitCode.CHAIN)
+    finally:
+        if api is not None:
+            api.stop()
+            c.out.step("API stopped")
+        if started_node:
+            try:
+                stack.stop_node(directory)
+                c.out.step("node stopped")
+            except NodeError as exc:
+                c.out.warn(f"could not stop the node: {exc}")

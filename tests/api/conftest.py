@@ -1,0 +1,96 @@
+"""Fixtures for the API tests: a real anvil node, a real database (SQLite file or a throwaway PostgreSQL
+cluster), and the real service (``python -m docchain.api``) on a free port, driven over HTTP with httpx."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from api_support import (
+    PG_BIN,
+    Anvil,
+    Api,
+    Env,
+    PostgresCluster,
+    _deploy,
+    _pg_available,
+    free_port,
+)
+from docchain.chain import deploy
+
+
+@pytest.fixture(scope="session")
+def session_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Anvil, deploy.Deployment]]:
+    anvil = Anvil(free_port(), None).start()
+    data_dir = tmp_path_factory.mktemp("chain")
+    yield anvil, _deploy(anvil, data_dir)
+    anvil.stop()
+
+
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
+    reason = _pg_available()
+    if reason:
+        pytest.skip(reason)
+    # not under pytest's tmp dir: that is private to root (0700), and postgres must not run as root
+    root = Path(tempfile.mkdtemp(prefix="docchain-pg-"))
+    data = root / "data"
+    env = {**os.environ}
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # postgres refuses to run as root: use an unprivileged account
+        subprocess.run(["chown", "-R", "nobody", str(root)], check=True)
+        run_as = ["runuser", "-u", "nobody", "--"]
+    subprocess.run([*run_as, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                    "--no-sync", "-E", "UTF8"], check=True, capture_output=True, env=env)
+    port = free_port()
+    subprocess.run([*run_as, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o",
+                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+                    "start"], check=True, capture_output=True, env=env)
+    try:
+        yield PostgresCluster(root, port, True)
+    finally:
+        subprocess.run([*run_as, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One database per test module and backend; tests share it (random documents and signers)."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'docchain.db'}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.create_database()
+
+
+
+
+@pytest.fixture(scope="module")
+def env(session_chain: tuple[Anvil, deploy.Deployment], database_url: str,
+        tmp_path_factory: pytest.TempPathFactory) -> Env:
+    anvil, deployment = session_chain
+    tmp_path = tmp_path_factory.mktemp("env")
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    deploy.record(data_dir, deployment)
+    return Env(anvil, deployment, data_dir, database_url, tmp_path)
+
+
+
+
+@pytest.fixture(scope="module")
+def api(env: Env) -> Iterator[Api]:
+    server = env.api().start()
+    yield server
+    server.stop()
+
+

@@ -1,0 +1,157 @@
+"""Nothing accepted is lost: not when the API is killed with submissions pending or in flight, not when
+the node goes down while submissions arrive."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+from api_support import Anvil, Api, Env, _deploy, free_port, new_signer, poll, random_doc
+
+from docchain.chain import deploy
+
+
+def _submit(server: Api, env: Env, n: int) -> list[tuple[str, str, str]]:
+    out = []
+    for _ in range(n):
+        signer = new_signer()
+        _, doc = random_doc()
+        r = server.post("/v1/documents", json=signer.registration(env.domain, doc))
+        assert r.status_code == 202, r.text
+        out.append((r.json()["id"], "0x" + doc.hex(), signer.address))
+    return out
+
+
+def _all_anchored(server: Api, ids: list[str], timeout: float = 60) -> None:
+    def done() -> bool:
+        return all(server.get(f"/v1/submissions/{i}").json()["state"] in ("anchored", "confirmed") for i in ids)
+
+    poll(done, timeout, interval=0.1, what=f"{len(ids)} submissions anchored")
+
+
+def test_restart_with_pending_submissions(env: Env) -> None:
+    # a batch interval of an hour: accepted submissions sit in the outbox when the process is killed
+    first = env.api(DOCCHAIN_BATCH_INTERVAL_MS="3600000", DOCCHAIN_BATCH_SIZE="500").start()
+    accepted = _submit(first, env, 25)
+    assert {first.get(f"/v1/submissions/{i}").json()["state"] for i, _, _ in accepted} == {"pending"}
+    assert first.stop(signal.SIGKILL) == -signal.SIGKILL  # a crash, not a graceful stop
+
+    second = env.api().start()
+    try:
+        _all_anchored(second, [i for i, _, _ in accepted])
+        registry = env.registry()
+        for _, doc, signer in accepted[:5]:
+            assert registry.record(bytes.fromhex(doc[2:]), signer).exists
+    finally:
+        second.stop()
+
+
+def test_restart_with_transactions_in_flight(env: Env) -> None:
+    """The batch's transaction is recorded and sent, then the node forgets it and the API is killed:
+    the restarted API re-broadcasts the recorded raw transaction."""
+    env.anvil.rpc("evm_setAutomine", [False])
+    try:
+        first = env.api().start()
+        accepted = _submit(first, env, 10)
+        poll(lambda: all(first.get(f"/v1/submissions/{i}").json()["state"] == "submitted" for i, _, _ in accepted),
+             30, what="submitted (tx recorded and sent)")
+        tx_hashes = {first.get(f"/v1/submissions/{i}").json()["txHash"] for i, _, _ in accepted}
+        first.stop(signal.SIGKILL)
+        for tx in tx_hashes:
+            env.anvil.rpc("anvil_dropTransaction", [tx])
+        assert env.anvil.rpc("txpool_status")["pending"] in ("0x0", 0)
+    finally:
+        env.anvil.rpc("evm_setAutomine", [True])
+    second = env.api().start()
+    try:
+        _all_anchored(second, [i for i, _, _ in accepted])
+        states = {second.get(f"/v1/submissions/{i}").json()["txHash"] for i, _, _ in accepted}
+        assert states == tx_hashes  # the same transaction, re-sent, not a new one
+    finally:
+        second.stop()
+
+
+def test_graceful_shutdown_on_sigterm(env: Env) -> None:
+    server = env.api().start()
+    accepted = _submit(server, env, 5)
+    # uvicorn shuts down gracefully, then re-raises the signal so the exit status says why it stopped
+    assert server.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+    log = (env.tmp / "api.log.jsonl").read_text()
+    assert "docchain API stopped" in log
+    again = env.api().start()
+    try:
+        _all_anchored(again, [i for i, _, _ in accepted])
+    finally:
+        again.stop()
+
+
+@pytest.fixture
+def own_node(tmp_path: Path) -> Anvil:
+    node = Anvil(free_port(), tmp_path / "anvil-state.json").start()
+    yield node
+    node.stop()
+
+
+def test_node_down_and_back_while_submissions_arrive(
+    env: Env, own_node: Anvil, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    data_dir = tmp_path / "data"
+    deployment = _deploy(own_node, data_dir)
+    deploy.record(data_dir, deployment)
+    # another chain: a database of its own (the index and the relayer's transactions belong to one chain)
+    if env.database_url.startswith("sqlite"):
+        url = f"sqlite+aiosqlite:///{tmp_path / 'node.db'}"
+    else:
+        url = request.getfixturevalue("postgres").create_database()
+    node_env = Env(own_node, deployment, data_dir, url, env.tmp)
+    server = node_env.api(DOCCHAIN_CONFIRMATIONS="1").start()
+    try:
+        before = _submit(server, node_env, 10)
+        _all_anchored(server, [i for i, _, _ in before])
+        own_node.stop()
+        during = _submit(server, node_env, 15)  # accepted: signatures are checked locally
+        assert server.get("/readyz").status_code == 503
+        own_node.start()
+        after = _submit(server, node_env, 5)
+        ids = [i for i, _, _ in before + during + after]
+        _all_anchored(server, ids, timeout=90)
+        registry = node_env.registry()
+        for _, doc, signer in before + during + after:
+            assert registry.record(bytes.fromhex(doc[2:]), signer).exists
+        assert server.get("/readyz").status_code == 200
+    finally:
+        server.stop()
+
+
+def test_reorg_rolls_back_and_reanchors(
+    env: Env, own_node: Anvil, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A block holding an anchor disappears (evm_revert, then a longer chain): the indexer notices the
+    broken block-hash chain, rolls the submission back, the worker re-sends its transaction, and it is
+    anchored again in the new chain."""
+    data_dir = tmp_path / "data"
+    deployment = _deploy(own_node, data_dir)
+    deploy.record(data_dir, deployment)
+    if env.database_url.startswith("sqlite"):
+        url = f"sqlite+aiosqlite:///{tmp_path / 'reorg.db'}"
+    else:
+        url = request.getfixturevalue("postgres").create_database()
+    node_env = Env(own_node, deployment, data_dir, url, env.tmp)
+    server = node_env.api(DOCCHAIN_RESEND_AFTER_S="0.5", DOCCHAIN_CONFIRMATIONS="3").start()
+    try:
+        snapshot = own_node.rpc("evm_snapshot")
+        [(sid, doc, signer)] = _submit(server, node_env, 1)
+        _all_anchored(server, [sid])
+        first = server.get(f"/v1/submissions/{sid}").json()
+        assert own_node.rpc("evm_revert", [snapshot]) is True
+        own_node.mine(4)  # the new chain is longer than the old one, without the anchor
+        poll(lambda: server.get("/metrics").text.count("docchain_reorgs_total 1.0"), 30, what="reorg detected")
+        _all_anchored(server, [sid], timeout=30)
+        second = server.get(f"/v1/submissions/{sid}").json()
+        assert second["blockNumber"] != first["blockNumber"] or second["blockHash"] != first["blockHash"]
+        assert node_env.registry().record(bytes.fromhex(doc[2:]), signer).exists
+        status = server.get(f"/v1/documents/{doc}").json()
+        assert len(status["signers"]) == 1 and status["signers"][0]["blockHash"] == second["blockHash"]
+    finally:
+        server.stop()

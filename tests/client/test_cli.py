@@ -1,0 +1,403 @@
+"""The CLI as a specification: argument validation, exit statuses, config precedence, keystores.
+
+No network is needed here: every case fails (or succeeds) before any call, or talks to a port that
+refuses connections or a local socket that never answers.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from docchain.client import keys
+from docchain.client.api_client import ApiClient
+from docchain.client.config import Config
+from docchain.client.errors import ApiError, ExitCode, UsageError
+from eth_account import Account
+from typer.testing import CliRunner
+
+PASSWORD = "correct horse battery staple"
+
+
+def invoke(runner: CliRunner, *args: str, input: str | None = None, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    from docchain.client.cli import app
+
+    return runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)
+
+
+DEAD_API = "http://127.0.0.1:9"  # discard port: nothing listens, the connection is refused
+
+
+def _new_key(runner: CliRunner, name: str = "alice") -> dict[str, str]:
+    result = invoke(runner, "keys", "new", name, "--json", env={"DOCCHAIN_PASSWORD": PASSWORD})
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+# ---------------------------------------------------------------------- keys
+
+
+def test_keystore_round_trip(home: Path, runner: CliRunner) -> None:
+    created = _new_key(runner)
+    path = Path(created["path"])
+    assert path.parent == home / "keys"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    stored = json.loads(path.read_text())
+    assert "crypto" in stored and "ciphertext" in stored["crypto"]  # encrypted, not plain
+    private = keys.unlock("alice", PASSWORD)
+    assert Account.from_key(private).address == created["address"]
+
+    listed = json.loads(invoke(runner, "keys", "list", "--json").stdout)
+    assert [(k["name"], k["address"]) for k in listed] == [("alice", created["address"])]
+    shown = json.loads(invoke(runner, "keys", "show", "alice", "--json").stdout)
+    assert shown["address"] == created["address"]
+    assert private.hex() not in invoke(runner, "keys", "show", "alice").stdout
+
+
+def test_keys_import_from_file_and_password_file(home: Path, runner: CliRunner, tmp_path: Path) -> None:
+    key = "0x" + "11" * 32
+    (tmp_path / "k.hex").write_text(key + "\n")
+    (tmp_path / "pw").write_text("s3cret\n")
+    result = invoke(
+        runner,
+        "keys",
+        "import",
+        "bob",
+        "--key-file",
+        str(tmp_path / "k.hex"),
+        "--password-file",
+        str(tmp_path / "pw"),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["address"] == Account.from_key(key).address
+    assert keys.unlock("bob", "s3cret").hex() == "11" * 32
+
+
+def test_keys_new_prompts_for_the_password_twice(home: Path, runner: CliRunner) -> None:
+    result = invoke(runner, "keys", "new", "carol", input="pw1\npw1\n")
+    assert result.exit_code == 0, result.output
+    assert keys.unlock("carol", "pw1")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["keys", "new", "../evil"], "invalid key name"),
+        (["keys", "new", "-x"], "No such option"),
+        (["keys", "show", "nobody"], "no key named 'nobody'"),
+    ],
+)
+def test_keys_bad_input_exits_2(home: Path, runner: CliRunner, args: list[str], message: str) -> None:
+    result = invoke(runner, *args, env={"DOCCHAIN_PASSWORD": PASSWORD})
+    assert result.exit_code == ExitCode.USAGE
+    assert message in result.output
+
+
+def test_keys_never_overwritten(home: Path, runner: CliRunner) -> None:
+    _new_key(runner)
+    result = invoke(runner, "keys", "new", "alice", env={"DOCCHAIN_PASSWORD": PASSWORD})
+    assert result.exit_code == ExitCode.USAGE
+    assert "already exists" in result.output
+
+
+def test_wrong_password_is_a_one_line_error(home: Path, runner: CliRunner, tmp_path: Path) -> None:
+    _new_key(runner)
+    doc = tmp_path / "doc.txt"
+    doc.write_text("hello")
+    result = invoke(runner, "submit", str(doc), "--api", DEAD_API, env={"DOCCHAIN_PASSWORD": "wrong"})
+    assert result.exit_code == ExitCode.USAGE
+    assert "wrong password for key 'alice'" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_invalid_private_key_import(home: Path, runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "k").write_text("0x1234")
+    result = invoke(
+        runner, "keys", "import", "x", "--key-file", str(tmp_path / "k"), env={"DOCCHAIN_PASSWORD": PASSWORD}
+    )
+    assert result.exit_code == ExitCode.USAGE
+    assert "private key must be 32 bytes" in result.stderr
+
+
+# ---------------------------------------------------------------------- argument validation before network
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["submit", "missing.pdf", "--api", DEAD_API], "no such file: missing.pdf"),
+        (["submit", "{doc}", "--api", "ftp://x"], "must be an http(s) URL"),
+        (["submit", "{doc}", "{doc}", "--api", DEAD_API], "is given twice"),
+        (["submit", "{doc}", "--direct", "--store"], "--store needs the API"),
+        (["verify", "nope.pdf", "--api", DEAD_API], "neither an existing file nor"),
+        (["verify", "{doc}", "--signer", "0x1234"], "--signer must be 20 bytes"),
+        (["verify", "{doc}", "--rpc", "http://127.0.0.1:9"], "needs the receipt"),
+        (["verify", "{doc}", "--receipt", "absent.json"], "no such receipt"),
+        (["status", "0x1234"], "document hash must be 32 bytes"),
+        (["list", "--since", "yesterday"], "--since must be an ISO-8601 date"),
+        (["list", "--signer", "0xZZ"], "--signer is not valid hex"),
+        (["get", "0x" + "00" * 32, "-o", "{doc}"], "already exists"),
+        (["inspect", "tx", "0x12"], "transaction hash must be 32 bytes"),
+        (["inspect", "block", "-1"], "No such option"),
+        (["up", "--node", "geth", "--port", "1"], "--node must be anvil or ganache"),
+        (["submit", "{doc}", "--timeout", "0"], "Invalid value"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(
+    home: Path, runner: CliRunner, tmp_path: Path, args: list[str], message: str
+) -> None:
+    doc = tmp_path / "doc.txt"
+    doc.write_text("hello")
+    argv = [a.replace("{doc}", str(doc)) for a in args]
+    result = invoke(runner, *argv, env={"DOCCHAIN_PASSWORD": PASSWORD})
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_existing_receipt_is_not_overwritten(home: Path, runner: CliRunner, tmp_path: Path) -> None:
+    _new_key(runner)
+    doc = tmp_path / "doc.txt"
+    doc.write_text("hello")
+    (tmp_path / "doc.txt.docchain.json").write_text("{}")
+    result = invoke(
+        runner, "submit", str(doc), "--wait", "--api", DEAD_API, env={"DOCCHAIN_PASSWORD": PASSWORD}
+    )
+    assert result.exit_code == ExitCode.USAGE
+    assert "already exists; pass --force" in result.stderr
+
+
+def test_malformed_receipt_fails_verification(home: Path, runner: CliRunner, tmp_path: Path) -> None:
+    doc = tmp_path / "doc.txt"
+    doc.write_text("hello")
+    (tmp_path / "doc.txt.docchain.json").write_text('{"docchainReceipt": 1}')
+    result = invoke(runner, "verify", str(doc), "--rpc", "http://127.0.0.1:9")
+    assert result.exit_code == ExitCode.VERIFICATION_FAILED
+    assert "is not valid" in result.stderr
+
+
+# ---------------------------------------------------------------------- connection errors
+
+
+def test_connection_refused_is_one_line_exit_2(home: Path, runner: CliRunner, tmp_path: Path) -> None:
+    doc = tmp_path / "doc.txt"
+    doc.write_text("hello")
+    result = invoke(runner, "verify", str(doc), "--api", DEAD_API, "--retries", "1")
+    assert result.exit_code == ExitCode.USAGE
+    assert result.stderr.strip() == f"error: cannot reach the docchain API at {DEAD_API}: connection refused"
+
+
+class _ServerUrl(str):
+    held: list[socket.socket]
+
+
+@pytest.fixture()
+def silent_server() -> Iterator[str]:
+    """A TCP server that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    url = _ServerUrl(f"http://127.0.0.1:{server.getsockname()[1]}")
+    url.held = held
+    yield url
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_timeout_is_one_line_exit_2(home: Path, runner: CliRunner, silent_server: str) -> None:
+    result = invoke(runner, "status", "0x" + "ab" * 32, "--api", silent_server, "--timeout", "0.3")
+    assert result.exit_code == ExitCode.USAGE
+    assert (
+        result.stderr.strip()
+        == f"error: cannot reach the docchain API at {silent_server}: no answer within the timeout"
+    )
+
+
+def test_node_unreachable_is_one_line_exit_2(home: Path, runner: CliRunner) -> None:
+    result = invoke(runner, "inspect", "events", "--rpc", "http://127.0.0.1:9")
+    assert result.exit_code == ExitCode.USAGE
+    assert (
+        result.stderr.strip()
+        == "error: cannot reach the Ethereum node at http://127.0.0.1:9: connection refused"
+    )
+
+
+def test_verbose_shows_the_traceback(home: Path, runner: CliRunner) -> None:
+    result = invoke(runner, "status", "0x" + "ab" * 32, "--api", DEAD_API, "--retries", "0", "--verbose")
+    assert result.exit_code == ExitCode.USAGE
+    assert "Traceback" in result.stderr
+
+
+def test_retries_back_off_then_give_up() -> None:
+    client = ApiClient(DEAD_API, timeout=1, retries=2, backoff=0.01)
+    with pytest.raises(UsageError.__mro__[1]) as caught:  # CliError
+        client.chain()
+    assert "connection refused" in str(caught.value)
+
+
+def test_problem_json_becomes_one_line() -> None:
+    import httpx
+
+    response = httpx.Response(
+        422, json={"type": "about:blank", "title": "Invalid input", "detail": "docHash is not valid hex"}
+    )
+    with pytest.raises(ApiError) as caught:
+        ApiClient._check(response)
+    assert str(caught.value) == "the API refused the request (422 Invalid input): docHash is not valid hex"
+    assert caught.value.code == ExitCode.USAGE
+    with pytest.raises(ApiError) as missing:
+        ApiClient._check(httpx.Response(404, json={"title": "Not Found"}))
+    assert missing.value.code == ExitCode.VERIFICATION_FAILED
+    with pytest.raises(ApiError) as server:
+        ApiClient._check(httpx.Response(500, text="boom"))
+    assert server.value.code == ExitCode.CHAIN
+
+
+# ---------------------------------------------------------------------- config precedence
+
+
+def test_config_precedence_flag_over_env_over_file(home: Path, runner: CliRunner, tmp_path: Path) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text('api = "http://127.0.0.1:7"\ntimeout = 2\n')
+    assert Config.load().pick("api", None) == "http://127.0.0.1:7"
+    assert Config.load().pick("timeout", None) == 2
+    assert Config.load().pick("retries", None) == 3  # built-in default
+
+    def api_used(*extra: str, env: dict[str, str] | None = None) -> str:
+        result = invoke(runner, "status", "0x" + "ab" * 32, "--retries", "0", *extra, env=env)
+        assert result.exit_code == ExitCode.USAGE
+        return result.stderr.split("API at ")[1].rsplit(": ", 1)[0]
+
+    assert api_used() == "http://127.0.0.1:7"  # file
+    assert api_used(env={"DOCCHAIN_API": "http://127.0.0.1:8"}) == "http://127.0.0.1:8"  # env beats file
+    assert (
+        api_used("--api", "http://127.0.0.1:9", env={"DOCCHAIN_API": "http://127.0.0.1:8"})
+        == "http://127.0.0.1:9"
+    )
+
+
+def test_bad_config_file_is_reported(home: Path, runner: CliRunner) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text('apii = "x"\n')
+    result = invoke(runner, "keys", "list")
+    assert result.exit_code == ExitCode.USAGE
+    assert "unknown setting(s)" in result.stderr and "apii" in result.stderr
+
+
+def test_default_key_selection(home: Path, runner: CliRunner) -> None:
+    with pytest.raises(UsageError, match="no signing key yet"):
+        keys.default_key_name(None)
+    _new_key(runner, "alice")
+    assert keys.default_key_name(None) == "alice"
+    _new_key(runner, "bob")
+    with pytest.raises(UsageError, match="several keys exist"):
+        keys.default_key_name(None)
+    assert keys.default_key_name("bob") == "bob"
+
+
+# ---------------------------------------------------------------------- help teaches
+
+
+COMMANDS = [
+    ["keys", "new"],
+    ["keys", "import"],
+    ["keys", "list"],
+    ["keys", "show"],
+    ["submit"],
+    ["verify"],
+    ["status"],
+    ["list"],
+    ["get"],
+    ["revoke"],
+    ["inspect", "tx"],
+    ["inspect", "block"],
+    ["inspect", "events"],
+    ["node", "up"],
+    ["node", "down"],
+    ["node", "status"],
+    ["serve"],
+    ["deploy"],
+    ["up"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_help_with_an_example(runner: CliRunner, command: list[str]) -> None:
+    result = runner.invoke(app_for_help(), [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "docchain " + command[0] in result.stdout  # an example invocation
+    assert "Example" in result.stdout
+
+
+def app_for_help():  # type: ignore[no-untyped-def]
+    from docchain.client.cli import app
+
+    return app
+
+
+def test_every_option_has_an_env_var() -> None:
+    import typer.main
+    from docchain.client.cli import app
+
+    def walk(command, path):  # type: ignore[no-untyped-def]
+        sub = getattr(command, "commands", None)
+        if sub:
+            for name, child in sub.items():
+                yield from walk(child, [*path, name])
+        else:
+            yield path, command
+
+    missing = []
+    for path, command in walk(typer.main.get_command(app), []):
+        for param in command.params:
+            if param.param_type_name == "option" and "--help" not in param.opts and not param.envvar:
+                missing.append(f"{' '.join(path)} {param.opts[0]}")
+    assert missing == []
+
+
+def test_ctrl_c_exits_130_with_one_line(home: Path, silent_server: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "DOCCHAIN_API": silent_server, "DOCCHAIN_TIMEOUT": "30"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "docchain.client.cli", "status", "0x" + "ab" * 32],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while not silent_server.held:  # type: ignore[attr-defined]  # poll: the CLI has connected and waits
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == ExitCode.INTERRUPTED
+    assert err.strip() == "error: interrupted"

@@ -1,0 +1,297 @@
+"""End to end: the `docchain` executable as a subprocess against a real API process and a real anvil.
+
+keys new → submit --wait → receipt written → verify via API → verify via --rpc with the API stopped →
+tampered file fails (exit 1) → tampered receipt fails → revoke → verify shows revoked; plus the API
+unreachable (one line, exit 2), stored-file download, status / list / inspect.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from docchain.chain.deploy import ensure_deployed
+from docchain.chain.sender import TxSender
+from docchain.chain.values import parse_hex
+from docchain.client.stack import DEV_RELAYER_KEY, ApiProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
+PASSWORD = "e2e password"
+
+pytestmark = pytest.mark.skipif(not ANVIL.exists(), reason="anvil is not installed (npm ci)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    rpc_url: str
+    data_dir: Path
+    work: Path
+    env: dict[str, str]
+    api: ApiProcess | None = None
+    api_port: int = 0
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def start_api(self) -> None:
+        self.api = ApiProcess.start(
+            host="127.0.0.1",
+            port=self.api_port,
+            log_path=self.data_dir / "api.log",
+            env={
+                "DOCCHAIN_RPC_URL": self.rpc_url,
+                "DOCCHAIN_DATA_DIR": str(self.data_dir),
+                "DOCCHAIN_RELAYER_KEY": DEV_RELAYER_KEY,
+                "DOCCHAIN_CONFIRMATIONS": "1",
+                "DOCCHAIN_BATCH_INTERVAL_MS": "20",
+                "DOCCHAIN_POLL_INTERVAL_MS": "50",
+            },
+        )
+        self.api.wait_ready(60)
+
+    def stop_api(self) -> None:
+        assert self.api is not None
+        self.api.stop()
+        self.api = None
+
+    def run(
+        self, *args: str, check: int | None = 0, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "docchain.client.cli", *args],
+            env={**self.env, **(env or {})},
+            cwd=self.work,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check is not None:
+            assert result.returncode == check, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def json(self, *args: str, check: int = 0) -> object:
+        return json.loads(self.run(*args, "--json", check=check).stdout)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    base = tmp_path_factory.mktemp("e2e")
+    port = free_port()
+    # The npm shim is a node process that spawns the real binary: own session, so the group is ours to stop.
+    anvil = subprocess.Popen(
+        [str(ANVIL), "--port", str(port), "--silent"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    rpc_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # poll until the node answers
+            try:
+                httpx.post(
+                    rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=1
+                ).raise_for_status()
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "anvil did not start"
+                time.sleep(0.05)
+        from web3 import Web3
+
+        data_dir = base / "data"
+        ensure_deployed(TxSender(Web3(Web3.HTTPProvider(rpc_url)), parse_hex(DEV_RELAYER_KEY)), data_dir)
+        work = base / "work"
+        work.mkdir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
+        api_port = free_port()
+        env.update(
+            DOCCHAIN_CONFIG_DIR=str(base / "config"),
+            DOCCHAIN_DATA_DIR=str(data_dir),
+            DOCCHAIN_PASSWORD=PASSWORD,
+            DOCCHAIN_KDF_ITERATIONS="2",
+            DOCCHAIN_API=f"http://127.0.0.1:{api_port}",
+            DOCCHAIN_TIMEOUT="10",
+            COLUMNS="200",
+        )
+        s = Stack(rpc_url=rpc_url, data_dir=data_dir, work=work, env=env, api_port=api_port)
+        s.start_api()
+        yield s
+        if s.api is not None:
+            s.stop_api()
+    finally:
+        os.killpg(anvil.pid, signal.SIGTERM)
+        anvil.wait(10)
+
+
+def test_sign_verify_tamper_revoke(stack: Stack) -> None:
+    key = stack.json("keys", "new", "alice")
+    assert isinstance(key, dict)
+    signer = key["address"]
+    doc = stack.work / "contract.pdf"
+    doc.write_bytes(b"%PDF-1.7 a contract between Alice and Bob\n" * 100)
+
+    # submit --wait: signed locally, anchored, receipt written beside the file
+    submitted = stack.json("submit", str(doc), "--wait", "--note", "first")
+    assert isinstance(submitted, list) and submitted[0]["state"] in ("anchored", "confirmed")
+    receipt_file = stack.work / "contract.pdf.docchain.json"
+    receipt = json.loads(receipt_file.read_text())
+    assert receipt["signer"] == signer and receipt["document"]["name"] == "contract.pdf"
+    assert receipt["anchor"]["transactionHash"] == submitted[0]["txHash"]
+
+    # a second submit refuses to overwrite the receipt
+    again = stack.run("submit", str(doc), "--wait", check=2)
+    assert "already exists; pass --force" in again.stderr
+
+    # verify via the API
+    via_api = stack.json("verify", str(doc))
+    assert isinstance(via_api, dict) and via_api["verdict"] == "valid" and via_api["mode"] == "api"
+    human = stack.run("verify", str(doc))
+    assert "verdict: VALID" in human.stdout
+
+    # verify independently with the API stopped: receipt + node only
+    stack.stop_api()
+    down = stack.run("verify", str(doc), "--retries", "1", check=2)
+    assert (
+        down.stderr.strip() == f"error: cannot reach the docchain API at {stack.api_url}: connection refused"
+    )
+    independent = stack.json("verify", str(doc), "--rpc", stack.rpc_url)
+    assert (
+        isinstance(independent, dict) and independent["verdict"] == "valid" and independent["mode"] == "rpc"
+    )
+    assert [c["name"] for c in independent["checks"]] == [
+        "hash",
+        "signature",
+        "record",
+        "confirmations",
+        "revocation",
+    ]
+    assert all(c["ok"] for c in independent["checks"])
+
+    # tampered file: one byte changed, the original receipt beside it → exit 1, the hash check fails
+    tampered = stack.work / "tampered.pdf"
+    tampered.write_bytes(doc.read_bytes()[:-1] + b"?")
+    shutil.copy(receipt_file, stack.work / "tampered.pdf.docchain.json")
+    bad_file = stack.json("verify", str(tampered), "--rpc", stack.rpc_url, check=1)
+    assert isinstance(bad_file, dict) and bad_file["verdict"] != "valid"
+    assert next(c for c in bad_file["checks"] if c["name"] == "hash")["ok"] is False
+
+    # tampered receipts: a forged block number; a signature by someone else; a broken one
+    forged = json.loads(receipt_file.read_text())
+    forged["anchor"]["blockNumber"] += 1
+    (stack.work / "forged-block.json").write_text(json.dumps(forged))
+    out = stack.json("verify", str(doc), "--rpc", stack.rpc_url, "--receipt", "forged-block.json", check=1)
+    assert isinstance(out, dict) and next(c for c in out["checks"] if c["name"] == "record")["ok"] is False
+
+    forged = json.loads(receipt_file.read_text())
+    sig = bytearray(bytes.fromhex(forged["signature"][2:]))
+    sig[10] ^= 0x01
+    forged["signature"] = "0x" + sig.hex()
+    (stack.work / "forged-sig.json").write_text(json.dumps(forged))
+    out = stack.json("verify", str(doc), "--rpc", stack.rpc_url, "--receipt", "forged-sig.json", check=1)
+    assert isinstance(out, dict) and next(c for c in out["checks"] if c["name"] == "signature")["ok"] is False
+
+    forged = json.loads(receipt_file.read_text())
+    forged["document"]["sha256"] = "0x" + "00" * 32
+    (stack.work / "inconsistent.json").write_text(json.dumps(forged))
+    broken = stack.run("verify", str(doc), "--rpc", stack.rpc_url, "--receipt", "inconsistent.json", check=1)
+    assert "is not valid" in broken.stderr and len(broken.stderr.strip().splitlines()) == 1
+
+    # revoke (API back up: submissions and records survived the restart)
+    stack.start_api()
+    revoked = stack.json("revoke", str(doc), "--wait")
+    assert isinstance(revoked, dict) and revoked["state"] == "revoked"
+    after = stack.json("verify", str(doc), check=1)
+    assert isinstance(after, dict) and after["verdict"] == "invalid"
+    assert next(c for c in after["checks"] if c["name"] == "revocation")["ok"] is False
+    after_rpc = stack.run("verify", str(doc), "--rpc", stack.rpc_url, check=1)
+    assert "verdict: INVALID" in after_rpc.stdout and "revoked" in after_rpc.stdout
+
+    # status and the terminal explorer see it too
+    status = stack.json("status", str(doc))
+    assert isinstance(status, dict)
+    assert [(s["signer"], s["state"]) for s in status["signers"]] == [(signer, "revoked")]
+    events = stack.json("inspect", "events", "--signer", signer, "--rpc", stack.rpc_url)
+    assert isinstance(events, list) and [e["event"] for e in events] == ["Registered", "Revoked"]
+    tx = stack.json("inspect", "tx", submitted[0]["txHash"], "--rpc", stack.rpc_url)
+    assert isinstance(tx, dict) and tx["status"] == "success" and tx["events"][0]["signer"] == signer
+
+
+def test_many_files_store_list_get(stack: Stack) -> None:
+    if stack.api is None:
+        stack.start_api()
+    stack.json("keys", "import", "bob", "--key-file", str(_hex_file(stack.work, "0x" + "42" * 32)))
+    files = []
+    for i in range(3):
+        path = stack.work / f"report-{i}.txt"
+        path.write_text(f"report {i}\n")
+        files.append(str(path))
+    out = stack.json("submit", *files, "--key", "bob", "--store", "--wait")
+    assert isinstance(out, list) and len(out) == 3
+    assert all(r["state"] in ("anchored", "confirmed") and Path(r["receipt"]).exists() for r in out)
+
+    listed = stack.json("list", "--signer", out[0]["signer"])
+    assert isinstance(listed, dict) and {i["docHash"] for i in listed["items"]} == {r["docHash"] for r in out}
+
+    target = stack.work / "copy.txt"
+    got = stack.json("get", out[1]["docHash"], "-o", str(target))
+    assert isinstance(got, dict) and target.read_text() == "report 1\n"
+    stack.run("get", out[1]["docHash"], "-o", str(target), check=2)  # never overwritten silently
+
+    unknown = stack.run("status", "0x" + "ee" * 32, check=1)
+    assert len(unknown.stderr.strip().splitlines()) == 1
+
+
+def _hex_file(folder: Path, key: str) -> Path:
+    path = folder / "key.hex"
+    path.write_text(key)
+    return path
+
+
+def test_direct_submission_signer_pays_gas(stack: Stack) -> None:
+    # anvil's dev account #2 has ether; --direct sends the transaction itself, no API involved
+    stack.json(
+        "keys",
+        "import",
+        "carol",
+        "--key-file",
+        str(_hex_file(stack.work, "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a")),
+    )
+    doc = stack.work / "direct.txt"
+    doc.write_text("sent by the signer\n")
+    out = stack.json(
+        "submit",
+        str(doc),
+        "--key",
+        "carol",
+        "--direct",
+        "--rpc",
+        stack.rpc_url,
+        "--api",
+        "http://127.0.0.1:9",
+    )
+    assert isinstance(out, list) and out[0]["state"] == "anchored"
+    verdict = stack.json("verify", str(doc), "--rpc", stack.rpc_url)
+    assert isinstance(verdict, dict) and verdict["verdict"] == "valid"
+    again = stack.run(
+        "submit", str(doc), "--key", "carol", "--direct", "--rpc", stack.rpc_url, "--force", check=2
+    )
+    assert "already registered this document" in again.stderr

@@ -1,0 +1,235 @@
+"""Helpers for the browser tests: a real stack (anvil + deployed registry + ``python -m docchain.api``
+serving api/web/) and headless Debian Chromium driven by Playwright.
+
+Screenshots go to test-output/web/ (at 1280x800 and 390x844) so a person can look at the layout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from docchain.chain.typed_data import Domain, Registration, address_of, sign
+from web3 import HTTPProvider, Web3
+
+ROOT = Path(__file__).resolve().parents[2]
+ANVIL = ROOT / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+CHROMIUM = os.environ.get("DOCCHAIN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = ROOT / "test-output" / "web"
+# anvil's first dev account pays gas as the relayer (a public test key; the API has no default key)
+DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+# anvil's dev account #1: unlocked in the node, the "wallet" of the injected EIP-1193 provider
+WALLET = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "mobile": {"width": 390, "height": 844}}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def poll(condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
+         what: str = "condition") -> Any:
+    """Wait until ``condition()`` is truthy and return it; fail after ``timeout`` (never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = condition()
+        except (httpx.TransportError, ConnectionError):
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def start_api(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """``python -m docchain.api`` on ``port`` with ``env``, its output appended to ``log``."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "docchain.api", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+
+
+def api_ready(proc: subprocess.Popen[bytes], port: int, log: Path, path: str) -> bool:
+    if proc.poll() is not None:
+        raise AssertionError(f"the API exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+    return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code == 200
+
+
+def stop_process(*procs: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the API's graceful shutdown) to each at once, SIGKILL to any still running after 20 s."""
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for proc in procs:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class _Node:
+    """The local node: chain/node.py's LocalNode when it exists, else anvil as a plain child process."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._local: Any = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.rpc_url = ""
+
+    def start(self) -> _Node:
+        try:
+            from docchain.chain.node import LocalNode, NodeConfig
+        except ImportError:
+            port = free_port()
+            self._proc = subprocess.Popen(
+                [str(ANVIL), "--port", str(port), "--chain-id", "31337", "--silent"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            self.rpc_url = f"http://127.0.0.1:{port}"
+            w3 = Web3(HTTPProvider(self.rpc_url))
+            poll(w3.is_connected, 20, what="anvil")
+        else:
+            self._local = LocalNode(NodeConfig(kind="anvil", data_dir=self.data_dir))
+            self._local.start()
+            self.rpc_url = self._local.rpc_url
+        return self
+
+    def stop(self) -> None:
+        if self._local is not None:
+            self._local.stop()
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGINT)
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+
+
+@dataclass
+class Stack:
+    url: str
+    rpc_url: str
+    domain: Domain
+    tmp: Path
+    api: subprocess.Popen[bytes]
+    env: dict[str, str]
+    down: subprocess.Popen[bytes]  # an API whose node is unreachable
+    down_port: int
+
+    @property
+    def down_url(self) -> str:
+        """The node-down API, once it answers /healthz."""
+        log = self.tmp / "down.out"
+        poll(lambda: api_ready(self.down, self.down_port, log, "/healthz"), 30, what="the API without a node")
+        return f"http://127.0.0.1:{self.down_port}"
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=30, **kw)
+
+    def rpc(self, method: str, params: list[Any] | None = None) -> Any:
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
+        r = httpx.post(self.rpc_url, json=body)
+        return r.json().get("result")
+
+    def register(self, content: bytes, key: bytes, name: str = "doc.txt") -> dict[str, Any]:
+        """Sign ``content`` with ``key`` in Python, submit it through the API and wait until confirmed."""
+        doc = hashlib.sha256(content).digest()
+        reg = Registration(doc_hash=doc, signer=address_of(key), deadline=int(time.time()) + 3600)
+        body = {"registration": reg.to_json(), "signature": "0x" + sign(self.domain, reg, key).hex(),
+                "fileName": name, "fileSize": len(content)}
+        r = httpx.post(self.url + "/v1/documents", json=body, timeout=30)
+        assert r.status_code in (200, 202), r.text
+        sid = r.json()["id"]
+
+        def confirmed() -> dict[str, Any] | None:
+            s = self.get(f"/v1/submissions/{sid}", params={"wait": 5, "until": "confirmed"}).json()
+            return s if s["state"] == "confirmed" else None
+
+        return poll(confirmed, 30, interval=0.01, what=f"submission {sid} confirmed")
+
+
+class Pages:
+    """Opens pages on the stack at a named viewport, collects console errors, saves screenshots."""
+
+    def __init__(self, browser: Any, stack: Stack) -> None:
+        self.browser, self.stack = browser, stack
+        self.contexts: list[Any] = []
+        self.errors: list[str] = []
+
+    def open(self, route: str = "", viewport: str = "desktop", wallet: bool = False,
+             base: str | None = None) -> Any:
+        ctx = self.browser.new_context(viewport=VIEWPORTS[viewport], accept_downloads=True)
+        self.contexts.append(ctx)
+        if wallet:
+            ctx.add_init_script(script=INJECTED_WALLET.replace("__RPC__", self.stack.rpc_url))
+        page = ctx.new_page()
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        page.on("console", self._console)
+        page.goto((base or self.stack.url) + "/" + (f"#/{route}" if route else ""))
+        return page
+
+    def _console(self, msg: Any) -> None:
+        if msg.type == "error":
+            self.errors.append(f"console: {msg.text}")
+
+    @staticmethod
+    def shot(page: Any, name: str) -> Path:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / f"{name}.png"
+        page.evaluate("window.scrollTo(0, 0)")  # the sticky header belongs at the top of a full-page shot
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def close(self) -> None:
+        for ctx in self.contexts:
+            ctx.close()
+
+
+# An EIP-1193 provider as a wallet extension would inject it: requests go to anvil, whose dev accounts are
+# unlocked and implement eth_signTypedData_v4 (anvil answers CORS preflights for any origin).
+INJECTED_WALLET = r"""
+(() => {
+  const rpc = "__RPC__";
+  let id = 0;
+  const listeners = {};
+  const calls = [];
+  async function send(method, params) {
+    const r = await fetch(rpc, {method: "POST", headers: {"content-type": "application/json"},
+      body: JSON.stringify({jsonrpc: "2.0", id: ++id, method, params: params || []})});
+    const body = await r.json();
+    if (body.error) { const e = new Error(body.error.message); e.code = body.error.code; throw e; }
+    return body.result;
+  }
+  window.__walletCalls = calls;
+  window.ethereum = {
+    isMetaMask: false,
+    async request({method, params}) {
+      calls.push(method);
+      if (method === "eth_requestAccounts") return send("eth_accounts").then(a => [a[1]]);
+      if (method === "eth_accounts") return send("eth_accounts").then(a => [a[1]]);
+      return send(method, params);
+    },
+    on(ev, fn) { (listeners[ev] = listeners[ev] || []).push(fn); },
+    removeListener(ev, fn) { listeners[ev] = (listeners[ev] || []).filter(f => f !== fn); },
+  };
+})();
+"""
