@@ -18,7 +18,6 @@ import json
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,11 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from web3 import HTTPProvider, Web3
-
 from docchain.chain import deploy
 from docchain.chain.sender import TxSender
 from docchain.chain.typed_data import Domain, Registration, sign
+from web3 import HTTPProvider, Web3
 
 ROOT = Path(__file__).resolve().parents[1]
 ANVIL = ROOT / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"

@@ -36,7 +36,9 @@ EAS = {"single": 196_327, "batch100": 145_783}  # ../shared/perf-anchors.md, sam
 
 def signed(registry: Registry) -> SignedRegistration:
     key = os.urandom(32)
-    reg = td.Registration(os.urandom(32), td.address_of(key), int(time.time()) + 3600, metadata_hash=os.urandom(32))
+    reg = td.Registration(
+        os.urandom(32), td.address_of(key), int(time.time()) + 3600, metadata_hash=os.urandom(32)
+    )
     return SignedRegistration(reg, td.sign(registry.domain, reg, key))
 
 
@@ -49,16 +51,23 @@ def baseline_gas(sender: TxSender) -> int:
     key = os.urandom(32)
     signer = td.address_of(key)
     doc = os.urandom(32)
-    struct = keccak(keccak(b"Registration(bytes32 docHash,address signer)") + encode(["bytes32", "address"], [doc, signer]))
+    struct = keccak(
+        keccak(b"Registration(bytes32 docHash,address signer)")
+        + encode(["bytes32", "address"], [doc, signer])
+    )
     sig = PrivateKey(key).sign_recoverable(keccak(b"\x19\x01" + separator + struct), hasher=None)
     data = keccak(b"register(bytes32,address,uint8,bytes32,bytes32)")[:4] + encode(
-        ["bytes32", "address", "uint8", "bytes32", "bytes32"], [doc, signer, sig[64] + 27, sig[:32], sig[32:64]]
+        ["bytes32", "address", "uint8", "bytes32", "bytes32"],
+        [doc, signer, sig[64] + 27, sig[:32], sig[32:64]],
     )
     return int(sender.transact(address, data)["gasUsed"])
 
 
 def measure() -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp, LocalNode(NodeConfig(kind="anvil", data_dir=Path(tmp))) as node:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        LocalNode(NodeConfig(kind="anvil", data_dir=Path(tmp))) as node,
+    ):
         w3 = Web3(Web3.HTTPProvider(node.rpc_url))
         sender = TxSender(w3, DEV_KEY)
         deployment, _ = deploy.ensure_deployed(sender, Path(tmp))
@@ -67,7 +76,9 @@ def measure() -> dict[str, float]:
         figures: dict[str, float] = {"baseline": baseline_gas(sender)}
         figures["single"] = registry.register(signed(registry))["gasUsed"]
         for n in (10, 100):
-            figures[f"batch{n}"] = registry.register_batch([signed(registry) for _ in range(n)])["gasUsed"] / n
+            figures[f"batch{n}"] = (
+                registry.register_batch([signed(registry) for _ in range(n)])["gasUsed"] / n
+            )
         return figures
 
 
@@ -81,7 +92,11 @@ def main() -> int:
         return 0
     base = figures["baseline"]
     print(f"{'case':<22}{'gas/doc':>10}{'target':>10}{'vs minimal':>12}{'vs EAS':>9}")
-    for case, label in (("single", "single (relayed)"), ("batch10", "batch of 10"), ("batch100", "batch of 100")):
+    for case, label in (
+        ("single", "single (relayed)"),
+        ("batch10", "batch of 10"),
+        ("batch100", "batch of 100"),
+    ):
         target = TARGETS[case]
         eas = EAS.get(case)
         print(

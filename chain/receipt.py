@@ -79,7 +79,9 @@ def build_receipt(
     file_name: str | None = None,
     file_size: int | None = None,
 ) -> Receipt:
-    return Receipt(domain, registration, signature, tx_hash, block_number, block_hash, timestamp, file_name, file_size)
+    return Receipt(
+        domain, registration, signature, tx_hash, block_number, block_hash, timestamp, file_name, file_size
+    )
 
 
 def _object(value: Any, what: str, keys: set[str]) -> dict[str, Any]:
@@ -111,7 +113,9 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
             raise InvalidInput(f"receipt is not valid JSON: {exc}") from exc
     top = _object(data, "the receipt", _TOP)
     if top["docchainReceipt"] != VERSION:
-        raise InvalidInput(f"unsupported receipt version {top['docchainReceipt']!r} (this docchain reads {VERSION})")
+        raise InvalidInput(
+            f"unsupported receipt version {top['docchainReceipt']!r} (this docchain reads {VERSION})"
+        )
     document = _object(top["document"], "document", _DOCUMENT)
     anchor = _object(top["anchor"], "anchor", _ANCHOR)
     signed = _object(top["eip712"], "eip712", {"types", "primaryType", "domain", "message"})
@@ -123,9 +127,15 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
         raise InvalidInput("receipt: eip712 is not a docchain Registration")
     if not isinstance(signed["message"], dict):
         raise InvalidInput("receipt: eip712.message must be an object")
-    domain = Domain.from_json(_object(signed["domain"], "eip712.domain", {"name", "version", "chainId", "verifyingContract"}))
+    domain = Domain.from_json(
+        _object(signed["domain"], "eip712.domain", {"name", "version", "chainId", "verifyingContract"})
+    )
     registration = Registration.from_json(
-        _object(signed["message"], "eip712.message", {"docHash", "signer", "metadataHash", "supersedes", "deadline"})
+        _object(
+            signed["message"],
+            "eip712.message",
+            {"docHash", "signer", "metadataHash", "supersedes", "deadline"},
+        )
     )
 
     if parse_hash32(str(document["sha256"]), "document.sha256") != registration.doc_hash:

@@ -139,18 +139,19 @@ def decode_log(log: LogReceipt) -> RegistryEvent | None:
     topics = [bytes(t) for t in log["topics"]]
     if not topics or topics[0] not in (_ABI.registered_topic, _ABI.revoked_topic):
         return None
-    common = {
-        "doc_hash": topics[1],
-        "signer": to_checksum_address(topics[2][12:]),
-        "block_number": int(log["blockNumber"]),
-        "block_hash": bytes(log["blockHash"]),
-        "tx_hash": bytes(log["transactionHash"]),
-        "log_index": int(log["logIndex"]),
-    }
-    if topics[0] == _ABI.revoked_topic:
-        return RegistryEvent(kind="Revoked", **common)
     data = bytes(log["data"])
-    return RegistryEvent(kind="Registered", metadata_hash=data[:32], supersedes=data[32:64], **common)
+    registered = topics[0] == _ABI.registered_topic
+    return RegistryEvent(
+        kind="Registered" if registered else "Revoked",
+        doc_hash=topics[1],
+        signer=to_checksum_address(topics[2][12:]),
+        block_number=int(log["blockNumber"]),
+        block_hash=bytes(log["blockHash"]),
+        tx_hash=bytes(log["transactionHash"]),
+        log_index=int(log["logIndex"]),
+        metadata_hash=data[:32] if registered else None,
+        supersedes=data[32:64] if registered else None,
+    )
 
 
 class Registry:
@@ -184,7 +185,7 @@ class Registry:
         return tuple(abi_decode(out_types, result))
 
     def record(self, doc_hash: bytes, signer: str) -> Record:
-        (registered_at, block_number, revoked_at), = self._call(
+        ((registered_at, block_number, revoked_at),) = self._call(
             encode_call("recordOf", doc_hash, signer), ["(uint48,uint48,uint48)"]
         )
         return Record(registered_at, block_number, revoked_at)
@@ -228,7 +229,10 @@ class Registry:
 
     def events_in(self, receipt: TxReceipt) -> list[RegistryEvent]:
         return [
-            e for log in receipt["logs"] if log["address"] == self.address if (e := decode_log(log)) is not None
+            e
+            for log in receipt["logs"]
+            if log["address"] == self.address
+            if (e := decode_log(log)) is not None
         ]
 
     # ------------------------------------------------------------------ writes

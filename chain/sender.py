@@ -12,14 +12,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TimeExhausted, TransactionNotFound
-from web3.types import TxReceipt
+from web3.types import TxParams, TxReceipt
 
 from docchain.chain.errors import ChainError, NodeError, TransactionTimeout
 
@@ -68,7 +69,9 @@ class TxSender:
         priority_fee_wei: int = 1_000_000_000,
     ) -> None:
         self.w3 = w3
-        self.account: LocalAccount = account if isinstance(account, LocalAccount) else Account.from_key(account)
+        self.account: LocalAccount = (
+            account if isinstance(account, LocalAccount) else Account.from_key(account)
+        )
         self.receipt_timeout = receipt_timeout
         self.max_fee_cap_wei = max_fee_cap_wei
         self.priority_fee_wei = priority_fee_wei
@@ -95,7 +98,7 @@ class TxSender:
         block = with_retries(lambda: self.w3.eth.get_block("latest"), "eth_getBlockByNumber")
         base = block.get("baseFeePerGas")
         if base is None:  # pre-London node: legacy pricing
-            price = with_retries(lambda: self.w3.eth.gas_price, "eth_gasPrice")
+            price = int(with_retries(lambda: self.w3.eth.gas_price, "eth_gasPrice"))
             if self.max_fee_cap_wei is not None:
                 price = min(price, self.max_fee_cap_wei)
             return {"gasPrice": price}
@@ -116,7 +119,8 @@ class TxSender:
         if to is not None:
             tx["to"] = to
         if gas is None:
-            gas = int(with_retries(lambda: self.w3.eth.estimate_gas(tx), "eth_estimateGas") * GAS_MARGIN)
+            estimate = with_retries(lambda: self.w3.eth.estimate_gas(cast(TxParams, tx)), "eth_estimateGas")
+            gas = int(estimate * GAS_MARGIN)
         fees = self._fees()
         with self._lock:
             if self._next_nonce is None:
@@ -151,7 +155,7 @@ class TxSender:
 
     def _receipt_or_none(self, tx_hash: bytes) -> TxReceipt | None:
         try:
-            return self.w3.eth.get_transaction_receipt(tx_hash)
+            return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
         except TransactionNotFound:
             return None
 
@@ -164,7 +168,7 @@ class TxSender:
         limit = self.receipt_timeout if timeout is None else timeout
         try:
             return with_retries(
-                lambda: self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=limit, poll_latency=0.05),
+                lambda: self.w3.eth.wait_for_transaction_receipt(HexBytes(tx_hash), timeout=limit, poll_latency=0.05),
                 "waiting for a receipt",
             )
         except TimeExhausted as exc:

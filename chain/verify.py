@@ -55,7 +55,9 @@ class VerificationReport:
             "signer": self.signer,
             "checks": [asdict(c) for c in self.checks],
             "confirmations": self.confirmations,
-            "record": None if self.record is None else {
+            "record": None
+            if self.record is None
+            else {
                 "registeredAt": self.record.registered_at,
                 "blockNumber": self.record.block_number,
                 "revokedAt": self.record.revoked_at or None,
@@ -85,7 +87,13 @@ def verify(
     if receipt is None:
         add(Check("hash", True, f"document SHA-256 is {to_hex(doc_hash)}"))
     elif receipt.doc_hash != doc_hash:
-        add(Check("hash", False, f"the file hashes to {to_hex(doc_hash)}, the receipt is for {to_hex(receipt.doc_hash)}"))
+        add(
+            Check(
+                "hash",
+                False,
+                f"the file hashes to {to_hex(doc_hash)}, the receipt is for {to_hex(receipt.doc_hash)}",
+            )
+        )
     else:
         add(Check("hash", True, f"the file matches the receipt ({to_hex(doc_hash)})"))
 
@@ -94,7 +102,13 @@ def verify(
 
     report.record = record = registry.record(doc_hash, signer)
     if not record.exists:
-        add(Check("record", False, f"no record of {signer} signing {to_hex(doc_hash)} on chain {registry.chain_id}"))
+        add(
+            Check(
+                "record",
+                False,
+                f"no record of {signer} signing {to_hex(doc_hash)} on chain {registry.chain_id}",
+            )
+        )
         return report
     latest = int(with_retries(lambda: registry.w3.eth.block_number, "eth_blockNumber"))
     add(_record_check(registry, record, receipt))
@@ -137,12 +151,18 @@ def _signature_check(registry: Registry, receipt: Receipt, signer: str) -> Check
 
 def _record_check(registry: Registry, record: Record, receipt: Receipt | None) -> Check:
     if receipt is None:
-        return Check("record", True, f"recorded in block {record.block_number} at unix time {record.registered_at}")
+        return Check(
+            "record", True, f"recorded in block {record.block_number} at unix time {record.registered_at}"
+        )
     if record.block_number != receipt.block_number:
         return Check(
-            "record", False, f"recorded in block {record.block_number}, the receipt says {receipt.block_number}"
+            "record",
+            False,
+            f"recorded in block {record.block_number}, the receipt says {receipt.block_number}",
         )
     block = with_retries(lambda: registry.w3.eth.get_block(record.block_number), "eth_getBlockByNumber")
     if bytes(block["hash"]) != receipt.block_hash:
-        return Check("record", False, f"block {record.block_number} is not the receipt's block (reorganised?)")
+        return Check(
+            "record", False, f"block {record.block_number} is not the receipt's block (reorganised?)"
+        )
     return Check("record", True, f"recorded in block {record.block_number} ({to_hex(receipt.block_hash)})")

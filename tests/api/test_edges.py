@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from api_support import Api, Env, new_signer, random_doc
-
 from docchain.chain.typed_data import Registration, sign
 
 PROBLEM = "application/problem+json"

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from api_support import Anvil, Api, Env, _deploy, free_port, new_signer, poll, random_doc
-
 from docchain.chain import deploy
 
 

@@ -23,7 +23,9 @@ def new_key() -> bytes:
     return os.urandom(32)
 
 
-def signed(registry: Registry, key: bytes, doc_hash: bytes | None = None, **fields: object) -> SignedRegistration:
+def signed(
+    registry: Registry, key: bytes, doc_hash: bytes | None = None, **fields: object
+) -> SignedRegistration:
     reg = td.Registration(
         doc_hash=doc_hash or os.urandom(32),
         signer=td.address_of(key),
@@ -104,7 +106,9 @@ def test_registration_signature_cannot_serve_as_revocation(registry: Registry) -
     item = signed(registry, key)
     registry.register(item)
     reg = item.registration
-    revocation = td.Revocation(reg.doc_hash, reg.signer, nonce=registry.nonce(reg.signer), deadline=reg.deadline)
+    revocation = td.Revocation(
+        reg.doc_hash, reg.signer, nonce=registry.nonce(reg.signer), deadline=reg.deadline
+    )
     with reverts("InvalidSignature", reg.doc_hash, reg.signer):
         registry.revoke_by_sig(revocation, item.signature)
 

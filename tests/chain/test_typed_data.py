@@ -21,7 +21,12 @@ addresses = st.binary(min_size=20, max_size=20).map(to_checksum_address)
 uint256 = st.integers(min_value=0, max_value=2**256 - 1)
 domains = st.builds(td.Domain, chain_id=st.integers(1, 2**64), verifying_contract=addresses)
 registrations = st.builds(
-    td.Registration, doc_hash=hashes, signer=addresses, deadline=uint256, metadata_hash=hashes, supersedes=hashes
+    td.Registration,
+    doc_hash=hashes,
+    signer=addresses,
+    deadline=uint256,
+    metadata_hash=hashes,
+    supersedes=hashes,
 )
 revocations = st.builds(td.Revocation, doc_hash=hashes, signer=addresses, nonce=uint256, deadline=uint256)
 
@@ -61,10 +66,12 @@ def test_revocation_json_round_trip(message: td.Revocation) -> None:
 
 def test_typehash_strings_are_the_contracts() -> None:
     # The same strings are in contracts/DocumentRegistry.sol; test_registry proves the contract agrees on chain.
-    assert td.Registration.TYPEHASH == keccak(
+    assert keccak(
         b"Registration(bytes32 docHash,address signer,bytes32 metadataHash,bytes32 supersedes,uint256 deadline)"
-    )
-    assert td.Revocation.TYPEHASH == keccak(b"Revocation(bytes32 docHash,address signer,uint256 nonce,uint256 deadline)")
+    ) == td.Registration.TYPEHASH
+    assert keccak(
+        b"Revocation(bytes32 docHash,address signer,uint256 nonce,uint256 deadline)"
+    ) == td.Revocation.TYPEHASH
 
 
 def test_domain_binds_chain_and_contract() -> None:

@@ -11,7 +11,9 @@ def test_committed_artifacts_are_byte_identical_to_a_fresh_compile() -> None:
     fresh = solc_build.compile_artifacts()
     assert set(fresh) == {"DocumentRegistry.json", "MockERC1271Wallet.json"}
     for name, text in fresh.items():
-        assert (solc_build.BUILD / name).read_text() == text, f"{name} is stale: run python -m docchain.contracts.compile"
+        assert (solc_build.BUILD / name).read_text() == text, (
+            f"{name} is stale: run python -m docchain.contracts.compile"
+        )
 
 
 def test_artifacts_pin_an_evm_version_both_nodes_run() -> None:

@@ -137,6 +137,8 @@ export async function signView(root, _params, { signal, ctx }) {
       } catch (err) {
         throw walletError(err);
       }
+      // some wallets (hardware keys) answer v as 0/1; the registry, like OpenZeppelin's ECDSA, wants 27/28
+      if (/^0x[0-9a-fA-F]{128}0[01]$/.test(signature)) signature = signature.slice(0, 130) + (parseInt(signature.slice(130), 16) + 27).toString(16);
       renderProgress({ state: "signed" });
       const submission = { registration: message, signature, fileName: s.file.name, fileSize: s.file.size };
       let accepted;
@@ -188,7 +190,7 @@ export async function signView(root, _params, { signal, ctx }) {
 
   function follow(accepted) {
     let sub = { ...accepted, confirmations: 0 };
-    renderProgress(sub, accepted.existing ? "Already submitted: following the existing submission." : null);
+    renderProgress(sub);
     let closed = false, es = null;
     const update = next => {
       const changed = next.state !== sub.state;
