@@ -8,12 +8,36 @@ connections.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
 import uvicorn
 from docchain.api.app import create_app
 from docchain.api.settings import Settings
 from docchain.chain.errors import DocchainError
+
+
+async def _preflight(settings: Settings) -> str | None:
+    """The database's chain and registry against the configured ones, when the node can be reached now
+    (otherwise the service checks on its first binding). Returns the mismatch, if any."""
+    from docchain.api.chainctx import ChainContext
+    from docchain.api.db import ChainMismatch, Database
+
+    db = Database(settings.resolved_database_url)
+    chain = ChainContext(settings)
+    chain.claim = db.claim_chain
+    try:
+        await db.migrate()
+        await asyncio.wait_for(chain.bound(), timeout=5)
+    except ChainMismatch as exc:
+        return str(exc)
+    except (DocchainError, TimeoutError):
+        pass
+    finally:
+        await db.close()
+        await chain.rpc.close()
+        chain.close()
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         settings.relayer_private_key()  # fail before binding the port when no key is configured
     except (DocchainError, ValueError) as exc:
         print(f"docchain-api: {exc}", file=sys.stderr)
+        return 2
+    mismatch = asyncio.run(_preflight(settings))
+    if mismatch:
+        print(f"docchain-api: {mismatch}", file=sys.stderr)
         return 2
     app = create_app(settings)
     print(f"docchain API on http://{args.host}:{args.port} (docs: /docs)", flush=True)

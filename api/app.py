@@ -13,7 +13,7 @@ from typing import Any
 
 from docchain.api import logs, metrics, problems
 from docchain.api.chainctx import ChainContext
-from docchain.api.db import Database
+from docchain.api.db import ChainMismatch, Database
 from docchain.api.indexing import IndexerLoop
 from docchain.api.notify import Notifier
 from docchain.api.outbox import OutboxWriter
@@ -22,6 +22,7 @@ from docchain.api.routes import documents, verify
 from docchain.api.settings import Settings
 from docchain.api.storage import LocalStorage
 from docchain.api.worker import AnchorWorker
+from docchain.chain.errors import DocchainError
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -104,6 +105,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db = Database(settings.resolved_database_url)
     await db.migrate()
     chain = ChainContext(settings)
+    chain.claim = db.claim_chain
+    try:  # refuse to start on a database of another chain / registry (checked again on a lazy bind)
+        await asyncio.wait_for(chain.bound(), timeout=5)
+    except ChainMismatch as exc:
+        log.error("refusing to start: %s", exc)
+        await db.close()
+        chain.close()
+        raise
+    except (DocchainError, TimeoutError) as exc:  # node down, no registry yet: bind lazily (routes answer 503)
+        log.warning("not bound to the chain yet", extra={"error": str(exc) or exc.__class__.__name__})
     notifier = Notifier()
     worker = AnchorWorker(settings, db, chain, notifier)
     indexer = IndexerLoop(settings, db, chain, notifier)
@@ -130,6 +141,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for task in stuck:
             task.cancel()
         await db.close()
+        await chain.rpc.close()
         chain.close()
         log.info("docchain API stopped")
 

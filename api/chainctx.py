@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+from docchain.api.chainview import HeadCache, RpcClient
 from docchain.api.settings import Settings
 from docchain.chain import deploy
 from docchain.chain.errors import NodeError
@@ -37,6 +38,7 @@ class Bound:
     domain: Domain
     deployment_block: int
     indexer: Indexer
+    heads: HeadCache  # verification's per-head reads
 
 
 class ChainContext:
@@ -44,8 +46,11 @@ class ChainContext:
         self.settings = settings
         self.w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 10}))
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="docchain-chain")
+        self.rpc = RpcClient(settings.rpc_url)
         self._key = settings.relayer_private_key()  # fails fast on a missing key, before any network call
         self._bound: Bound | None = None
+        # called once bound, with (chain id, registry address); raises to refuse the binding
+        self.claim: Callable[[int, str], Awaitable[None]] | None = None
         self._lock = asyncio.Lock()
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -69,7 +74,7 @@ class ChainContext:
         code = self.w3.eth.get_code(address)
         if not code:
             raise NodeError(f"no contract at {address} on chain {chain_id}")
-        return Bound(registry, sender, domain, block, Indexer(registry, block))
+        return Bound(registry, sender, domain, block, Indexer(registry, block), HeadCache(self.rpc, address))
 
     async def bound(self) -> Bound:
         """The bound registry; :class:`NodeError` while the node cannot be reached."""
@@ -77,7 +82,10 @@ class ChainContext:
             return self._bound
         async with self._lock:
             if self._bound is None:
-                self._bound = await self.run(self._bind)
+                bound = await self.run(self._bind)
+                if self.claim is not None:  # the database must belong to this chain and registry
+                    await self.claim(bound.domain.chain_id, bound.registry.address)
+                self._bound = bound
                 log.info(
                     "bound to registry",
                     extra={"chain_id": self._bound.domain.chain_id, "contract": self._bound.registry.address},

@@ -17,10 +17,12 @@ speaks, portable across SQLite and PostgreSQL, and readable in a SQL shell.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -34,10 +36,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    select,
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from docchain.chain.errors import NodeError
 
 HASH = String(66)
 ADDRESS = String(42)
@@ -152,6 +157,15 @@ class Meta(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+CHAIN_ID = "chain.id"
+CHAIN_REGISTRY = "chain.registry"
+
+
+class ChainMismatch(NodeError):
+    """The configured chain or registry is not the one the database was built from. A :class:`NodeError`
+    subclass: chain-bound routes answer 503 with this message and the worker and indexer stay paused."""
+
+
 def now() -> float:
     return time.time()
 
@@ -173,6 +187,25 @@ class Database:
             self.engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._sqlite_path = url.split(":///", 1)[1] if self.is_sqlite and ":///" in url else None
+        self._ro: sqlite3.Connection | None = None
+
+    async def query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """A small indexed read on a hot path (verify, status), as plain SQL.
+
+        On SQLite it runs on a read-only connection in the calling thread: an indexed lookup takes tens of
+        microseconds, less than one hop to aiosqlite's thread, and WAL readers never wait for the writer.
+        Each statement is its own read transaction, so it sees everything committed before it. On other
+        databases it goes through the async engine.
+        """
+        if self._sqlite_path and self._sqlite_path != ":memory:":
+            if self._ro is None:
+                self._ro = sqlite3.connect(f"file:{self._sqlite_path}?mode=ro", uri=True, isolation_level=None,
+                                           check_same_thread=False)
+                self._ro.execute("PRAGMA busy_timeout=30000")
+            return self._ro.execute(sql, params).fetchall()
+        async with self.engine.connect() as conn:
+            return [tuple(r) for r in (await conn.execute(text(sql), params)).all()]
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -189,6 +222,22 @@ class Database:
         async with self._write_lock, self.sessions() as session, session.begin():
             yield session
 
+    async def claim_chain(self, chain_id: int, registry: str) -> None:
+        """Record which chain and registry this database indexes (first start), or raise
+        :class:`ChainMismatch` when it already belongs to another one."""
+        keys = (CHAIN_ID, CHAIN_REGISTRY)
+        async with self.write() as s:
+            known = dict((await s.execute(select(Meta.key, Meta.value).where(Meta.key.in_(keys)))).all())
+            if not known:
+                s.add_all([Meta(key=CHAIN_ID, value=str(chain_id)), Meta(key=CHAIN_REGISTRY, value=registry)])
+                return
+        if known.get(CHAIN_ID) != str(chain_id) or str(known.get(CHAIN_REGISTRY, "")).lower() != registry.lower():
+            raise ChainMismatch(
+                f"the database {self.engine.url.render_as_string()} belongs to chain {known.get(CHAIN_ID)} / registry "
+                f"{known.get(CHAIN_REGISTRY)}, but the configured node and registry are chain {chain_id} / {registry}; "
+                "point DOCCHAIN_RPC_URL / DOCCHAIN_REGISTRY_ADDRESS back at them or use another database"
+            )
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -201,6 +250,9 @@ class Database:
             await conn.run_sync(upgrade)
 
     async def close(self) -> None:
+        if self._ro is not None:
+            self._ro.close()
+            self._ro = None
         await self.engine.dispose()
 
 

@@ -16,13 +16,14 @@ from docchain.api.settings import Settings
 from docchain.chain.errors import NodeError
 from docchain.chain.indexer import BlockRef, IndexStep
 from docchain.chain.values import parse_hex, to_hex
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 log = logging.getLogger("docchain.api.indexer")
 
 CURSOR = "indexer.cursor"
 HEAD = "chain.head"
+_SUBS = Submission.__table__
 KEEP_TIPS = 256  # recent tip headers kept for finding the common ancestor after a reorg
 
 
@@ -40,7 +41,7 @@ async def set_meta(s: AsyncSession, key: str, value: str) -> None:
 
 
 async def chain_head(s: AsyncSession) -> int | None:
-    value = await get_meta(s, HEAD)
+    value = await s.scalar(select(Meta.__table__.c.value).where(Meta.__table__.c.key == HEAD))
     return None if value is None else int(value)
 
 
@@ -167,12 +168,20 @@ class IndexerLoop:
         return await self._apply(s, rows)
 
     async def _apply(self, s: AsyncSession, rows: list[dict]) -> set[str]:  # type: ignore[type-arg]
-        """Advance the submissions (and revocations) the new events concern."""
-        docs = {r["doc_hash"] for r in rows}
-        subs = (await s.scalars(select(Submission).where(Submission.doc_hash.in_(docs)))).all()
-        by_key = {(r.doc_hash, r.signer): r for r in subs}
+        """Advance the submissions (and revocations) the new events concern: one indexed read, then one
+        executemany UPDATE per kind of change (Core; a block of hundreds of events costs a few statements)."""
+        docs = list({r["doc_hash"] for r in rows})
+        t = _SUBS
+        by_key: dict[tuple[str, str], list[str]] = {
+            (doc, signer): [sid, state]
+            for sid, doc, signer, state in (
+                await s.execute(select(t.c.id, t.c.doc_hash, t.c.signer, t.c.state).where(t.c.doc_hash.in_(docs)))
+            ).all()
+        }
         changed: set[str] = set()
-        anchored = 0
+        anchored: list[dict] = []  # type: ignore[type-arg]
+        revoked: list[str] = []
+        stamp = now()
         for r in rows:
             sub = by_key.get((r["doc_hash"], r["signer"]))
             if r["kind"] == "Revoked":
@@ -183,19 +192,29 @@ class IndexerLoop:
                     .values(state="revoked")
                 )
                 if sub is not None:
-                    sub.state, sub.updated_at = "revoked", now()
-                    changed.add(sub.id)
+                    sub[1] = "revoked"
+                    revoked.append(sub[0])
+                    changed.add(sub[0])
                 continue
-            if sub is None or sub.state not in ("pending", "submitted", "failed"):
+            if sub is None or sub[1] not in ("pending", "submitted", "failed"):
                 continue
-            sub.state = "anchored"
-            sub.tx_hash, sub.block_number, sub.block_hash = r["tx_hash"], r["block_number"], r["block_hash"]
-            sub.timestamp, sub.error, sub.updated_at = r["timestamp"], None, now()
-            changed.add(sub.id)
-            anchored += 1
+            sub[1] = "anchored"
+            anchored.append({"b_id": sub[0], "b_tx": r["tx_hash"], "b_number": r["block_number"],
+                             "b_hash": r["block_hash"], "b_ts": r["timestamp"]})
+            changed.add(sub[0])
         if anchored:
-            metrics.ANCHORED.inc(anchored)
-            log.info("anchored", extra={"count": anchored, "block": max(r["block_number"] for r in rows)})
+            await s.execute(
+                update(t).where(t.c.id == bindparam("b_id")).values(
+                    state="anchored", tx_hash=bindparam("b_tx"), block_number=bindparam("b_number"),
+                    block_hash=bindparam("b_hash"), timestamp=bindparam("b_ts"), error=None, updated_at=stamp,
+                ),
+                anchored,
+            )
+        if revoked:  # after the anchors: a record registered and revoked in one step ends revoked
+            await s.execute(update(t).where(t.c.id.in_(revoked)).values(state="revoked", updated_at=stamp))
+        if anchored:
+            metrics.ANCHORED.inc(len(anchored))
+            log.info("anchored", extra={"count": len(anchored), "block": max(r["block_number"] for r in rows)})
         return changed
 
     async def _confirm(self, s: AsyncSession, head: int) -> set[str]:

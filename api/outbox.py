@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from docchain.api.db import Database, Submission
-from sqlalchemy import and_, or_, select
+from sqlalchemy import insert, select
 
 log = logging.getLogger("docchain.api.outbox")
 MAX_ROWS = 500
@@ -23,8 +24,12 @@ MAX_ROWS = 500
 
 @dataclass
 class _Item:
-    row: Submission
-    future: asyncio.Future[tuple[Submission, bool]]
+    row: dict[str, Any]
+    future: asyncio.Future[tuple[dict[str, Any], bool]]
+
+
+_TABLE = Submission.__table__
+_EXISTING = (_TABLE.c.id, _TABLE.c.doc_hash, _TABLE.c.signer, _TABLE.c.state, _TABLE.c.stored)
 
 
 class OutboxWriter:
@@ -38,11 +43,12 @@ class OutboxWriter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-writer")
 
-    async def add(self, row: Submission) -> tuple[Submission, bool]:
-        """Persist ``row`` unless its (docHash, signer) exists; returns the stored row and whether it is new."""
+    async def add(self, row: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Persist ``row`` (the ``submissions`` columns) unless its (docHash, signer) exists; returns the
+        stored row (id, doc_hash, signer, state, stored) and whether it is new."""
         if self._closed:
             raise RuntimeError("the outbox is closed")
-        future: asyncio.Future[tuple[Submission, bool]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[dict[str, Any], bool]] = asyncio.get_running_loop().create_future()
         self._queue.append(_Item(row, future))
         self._wake.set()
         return await future
@@ -65,31 +71,28 @@ class OutboxWriter:
                     if not item.future.done():
                         item.future.set_result(result)
 
-    async def _write(self, items: list[_Item]) -> list[tuple[Submission, bool]]:
-        keys = {(i.row.doc_hash, i.row.signer) for i in items}
+    async def _write(self, items: list[_Item]) -> list[tuple[dict[str, Any], bool]]:
+        """One transaction: which (docHash, signer) pairs exist (one indexed IN query), then one multi-row
+        INSERT of the rest (SQLAlchemy Core; no ORM unit of work on this path)."""
+        docs = list({i.row["doc_hash"] for i in items})
         async with self.db.write() as s:
-            existing = {
-                (r.doc_hash, r.signer): r
-                for r in (
-                    await s.scalars(
-                        select(Submission).where(or_(*(and_(Submission.doc_hash == d, Submission.signer == w)
-                                                       for d, w in keys)))
-                    )
-                ).all()
+            existing: dict[tuple[str, str], dict[str, Any]] = {
+                (r["doc_hash"], r["signer"]): dict(r)
+                for r in (await s.execute(select(*_EXISTING).where(_TABLE.c.doc_hash.in_(docs)))).mappings()
             }
-            fresh: list[Submission] = []
-            results: list[tuple[Submission, bool]] = []
+            fresh: list[dict[str, Any]] = []
+            results: list[tuple[dict[str, Any], bool]] = []
             for item in items:
-                key = (item.row.doc_hash, item.row.signer)
+                key = (item.row["doc_hash"], item.row["signer"])
                 if key in existing:
                     results.append((existing[key], False))
                 else:
                     existing[key] = item.row
                     fresh.append(item.row)
                     results.append((item.row, True))
-            s.add_all(fresh)
+            if fresh:
+                await s.execute(insert(_TABLE), fresh)
         return results
-
     async def close(self) -> None:
         self._closed = True
         self._wake.set()

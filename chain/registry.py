@@ -107,6 +107,8 @@ def decode_revert(data: bytes) -> ContractRevert | None:
 
 def _revert_from(exc: ContractLogicError) -> ChainError:
     data = exc.data
+    if isinstance(data, dict):  # ganache nests the revert bytes as {"result": "0x..."}
+        data = data.get("result") or data.get("data")
     if isinstance(data, str) and data.startswith("0x"):
         decoded = decode_revert(bytes.fromhex(data[2:]))
         if decoded is not None:

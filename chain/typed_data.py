@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, ClassVar
 
 from coincurve import PrivateKey, PublicKey
 from eth_hash.auto import keccak
-from eth_utils import to_checksum_address
 
 from docchain.chain.errors import InvalidInput
-from docchain.chain.values import ZERO32, parse_address, parse_hash32, to_hex
+from docchain.chain.values import ZERO32, parse_address, parse_hash32, to_checksum_address, to_hex
 
 NAME = "docchain"
 VERSION = "1"
@@ -45,6 +44,18 @@ def _addr_word(address: str) -> bytes:
     return bytes(12) + bytes.fromhex(address[2:])
 
 
+@lru_cache(maxsize=64)
+def _separator(name: str, version: str, chain_id: int, verifying_contract: str) -> bytes:
+    # memoised: a service sees one domain, but parses it afresh from every receipt it verifies
+    return keccak(
+        _DOMAIN_TYPEHASH
+        + keccak(name.encode())
+        + keccak(version.encode())
+        + _word(chain_id)
+        + _addr_word(verifying_contract)
+    )
+
+
 @dataclass(frozen=True)
 class Domain:
     """The EIP-712 domain: binds every signature to one chain and one registry contract."""
@@ -56,13 +67,7 @@ class Domain:
 
     @cached_property
     def separator(self) -> bytes:
-        return keccak(
-            _DOMAIN_TYPEHASH
-            + keccak(self.name.encode())
-            + keccak(self.version.encode())
-            + _word(self.chain_id)
-            + _addr_word(self.verifying_contract)
-        )
+        return _separator(self.name, self.version, self.chain_id, self.verifying_contract)
 
     def to_json(self) -> dict[str, Any]:
         return {

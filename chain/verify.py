@@ -8,17 +8,56 @@ failed one into a :class:`VerificationError` naming the step.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from docchain.chain.errors import InvalidInput, VerificationError
 from docchain.chain.receipt import Receipt
 from docchain.chain.registry import Record, Registry
 from docchain.chain.sender import with_retries
-from docchain.chain.typed_data import recover
+from docchain.chain.typed_data import Domain, Registration, recover
 from docchain.chain.values import to_hex
 
 Verdict = Literal["valid", "invalid", "unknown"]
 STEPS = ("hash", "signature", "record", "confirmations", "revocation")
+
+
+class ChainView(Protocol):
+    """The chain reads verification needs. :class:`LiveView` asks the node on each call; the API passes a
+    snapshot taken at one head (so a service can serve many verifications from one set of reads)."""
+
+    domain: Domain
+
+    def record(self, doc_hash: bytes, signer: str) -> Record: ...
+
+    def latest_block(self) -> int: ...
+
+    def block_hash(self, number: int) -> bytes: ...
+
+    def is_valid_registration(self, reg: Registration, signature: bytes) -> bool: ...
+
+
+class LiveView:
+    """:class:`ChainView` over a :class:`Registry`: every read goes to the node."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    @property
+    def domain(self) -> Domain:
+        return self.registry.domain
+
+    def record(self, doc_hash: bytes, signer: str) -> Record:
+        return self.registry.record(doc_hash, signer)
+
+    def latest_block(self) -> int:
+        return int(with_retries(lambda: self.registry.w3.eth.block_number, "eth_blockNumber"))
+
+    def block_hash(self, number: int) -> bytes:
+        block = with_retries(lambda: self.registry.w3.eth.get_block(number), "eth_getBlockByNumber")
+        return bytes(block["hash"])
+
+    def is_valid_registration(self, reg: Registration, signature: bytes) -> bool:
+        return self.registry.is_valid_registration(reg, signature)
 
 
 @dataclass(frozen=True)
@@ -66,7 +105,7 @@ class VerificationReport:
 
 
 def verify(
-    registry: Registry,
+    registry: Registry | ChainView,
     *,
     doc_hash: bytes,
     signer: str | None,
@@ -77,6 +116,7 @@ def verify(
 
     With a ``receipt``, its signature and anchor are checked too, and ``signer`` defaults to its signer.
     """
+    view: ChainView = LiveView(registry) if isinstance(registry, Registry) else registry
     if receipt is not None:
         signer = signer or receipt.signer
     if signer is None:
@@ -98,20 +138,20 @@ def verify(
         add(Check("hash", True, f"the file matches the receipt ({to_hex(doc_hash)})"))
 
     if receipt is not None:
-        add(_signature_check(registry, receipt, signer))
+        add(_signature_check(view, receipt, signer))
 
-    report.record = record = registry.record(doc_hash, signer)
+    report.record = record = view.record(doc_hash, signer)
     if not record.exists:
         add(
             Check(
                 "record",
                 False,
-                f"no record of {signer} signing {to_hex(doc_hash)} on chain {registry.chain_id}",
+                f"no record of {signer} signing {to_hex(doc_hash)} on chain {view.domain.chain_id}",
             )
         )
         return report
-    latest = int(with_retries(lambda: registry.w3.eth.block_number, "eth_blockNumber"))
-    add(_record_check(registry, record, receipt))
+    latest = view.latest_block()
+    add(_record_check(view, record, receipt))
 
     report.confirmations = max(0, latest - record.block_number + 1)
     add(
@@ -129,13 +169,13 @@ def verify(
     return report
 
 
-def _signature_check(registry: Registry, receipt: Receipt, signer: str) -> Check:
-    if receipt.domain != registry.domain:
+def _signature_check(view: ChainView, receipt: Receipt, signer: str) -> Check:
+    if receipt.domain != view.domain:
         return Check(
             "signature",
             False,
             f"the receipt is bound to chain {receipt.domain.chain_id} / {receipt.domain.verifying_contract}, "
-            f"the node serves chain {registry.chain_id} / {registry.address}",
+            f"the node serves chain {view.domain.chain_id} / {view.domain.verifying_contract}",
         )
     if receipt.signer != signer:
         return Check("signature", False, f"the receipt was signed by {receipt.signer}, not {signer}")
@@ -144,12 +184,12 @@ def _signature_check(registry: Registry, receipt: Receipt, signer: str) -> Check
             return Check("signature", True, f"EIP-712 signature recovers {signer}")
     except InvalidInput:
         pass  # not a plain ECDSA signature: a contract wallet may still accept it
-    if registry.is_valid_registration(receipt.registration, receipt.signature):
+    if view.is_valid_registration(receipt.registration, receipt.signature):
         return Check("signature", True, f"contract wallet {signer} accepts the signature (ERC-1271)")
     return Check("signature", False, f"the signature is not {signer}'s")
 
 
-def _record_check(registry: Registry, record: Record, receipt: Receipt | None) -> Check:
+def _record_check(view: ChainView, record: Record, receipt: Receipt | None) -> Check:
     if receipt is None:
         return Check(
             "record", True, f"recorded in block {record.block_number} at unix time {record.registered_at}"
@@ -160,8 +200,7 @@ def _record_check(registry: Registry, record: Record, receipt: Receipt | None) -
             False,
             f"recorded in block {record.block_number}, the receipt says {receipt.block_number}",
         )
-    block = with_retries(lambda: registry.w3.eth.get_block(record.block_number), "eth_getBlockByNumber")
-    if bytes(block["hash"]) != receipt.block_hash:
+    if view.block_hash(record.block_number) != receipt.block_hash:
         return Check(
             "record", False, f"block {record.block_number} is not the receipt's block (reorganised?)"
         )

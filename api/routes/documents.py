@@ -9,6 +9,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +26,7 @@ from docchain.api.deps import (
     StorageDep,
     WorkerDep,
 )
-from docchain.api.indexing import chain_head
+from docchain.api.indexing import HEAD, chain_head
 from docchain.api.problems import Problem, conflict, not_found
 from docchain.api.schemas import (
     DocumentPage,
@@ -88,14 +89,14 @@ def submission_json(row: Submission, head: int | None) -> dict[str, Any]:
     }
 
 
-def _accepted(row: Submission, request: Request) -> dict[str, Any]:
+def _accepted(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": row.id,
-        "docHash": row.doc_hash,
-        "signer": row.signer,
-        "state": row.state,
-        "statusUrl": f"/v1/submissions/{row.id}",
-        "eventsUrl": f"/v1/submissions/{row.id}/events",
+        "id": row["id"],
+        "docHash": row["doc_hash"],
+        "signer": row["signer"],
+        "state": row["state"],
+        "statusUrl": f"/v1/submissions/{row['id']}",
+        "eventsUrl": f"/v1/submissions/{row['id']}/events",
     }
 
 
@@ -171,36 +172,37 @@ async def submit(
         file_size = await chain_run_storage(request, storage, reg.doc_hash, upload)
 
     doc, signer = to_hex(reg.doc_hash), reg.signer
-    row = Submission(
-        id=uuid.uuid4().hex,
-        doc_hash=doc,
-        signer=signer,
-        metadata_hash=to_hex(reg.metadata_hash),
-        supersedes=to_hex(reg.supersedes),
-        deadline=str(reg.deadline),
-        signature=to_hex(signature),
-        metadata_json=metadata_text(body.metadata),
-        stored=upload is not None,
-        file_name=body.fileName or (upload.filename if upload is not None else None),
-        file_size=file_size,
-        state="pending",
-        attempts=0,
-        created_at=now(),
-        updated_at=now(),
-    )
+    created_at = now()
+    row = {
+        "id": uuid.uuid4().hex,
+        "doc_hash": doc,
+        "signer": signer,
+        "metadata_hash": to_hex(reg.metadata_hash),
+        "supersedes": to_hex(reg.supersedes),
+        "deadline": str(reg.deadline),
+        "signature": to_hex(signature),
+        "metadata_json": metadata_text(body.metadata),
+        "stored": upload is not None,
+        "file_name": body.fileName or (upload.filename if upload is not None else None),
+        "file_size": file_size,
+        "state": "pending",
+        "attempts": 0,
+        "created_at": created_at,
+        "updated_at": created_at,
+    }
     stored, created = await outbox.add(row)
+    sid = stored["id"]
     if created:
         metrics.SUBMISSIONS.inc()
-        log.info("submission accepted", extra={"submission": row.id, "doc": doc, "signer": signer,
-                                               "stored": row.stored})
+        log.info("submission accepted", extra={"submission": sid, "doc": doc, "signer": signer,
+                                               "stored": row["stored"]})
         worker.wake()
-        return JSONResponse(_accepted(row, request), status_code=202, headers={"Location": f"/v1/submissions/{row.id}"})
-    if upload is not None and not stored.stored:
+        return JSONResponse(_accepted(stored), status_code=202, headers={"Location": f"/v1/submissions/{sid}"})
+    if upload is not None and not stored["stored"]:
         async with db.write() as s:
-            await s.execute(Submission.__table__.update().where(Submission.id == stored.id).values(stored=True))
-        stored.stored = True
-    return JSONResponse(_accepted(stored, request), status_code=200,
-                        headers={"Location": f"/v1/submissions/{stored.id}"})
+            await s.execute(Submission.__table__.update().where(Submission.id == sid).values(stored=True))
+        stored["stored"] = True
+    return JSONResponse(_accepted(stored), status_code=200, headers={"Location": f"/v1/submissions/{sid}"})
 
 
 async def chain_run_storage(request: Request, storage: Any, doc_hash: bytes, upload: UploadFile) -> int:
@@ -322,13 +324,45 @@ async def submission_events(submission_id: str, request: Request, db: DatabaseDe
 # ------------------------------------------------------------------ documents
 
 
+_HEAD_SQL = "SELECT value FROM meta WHERE key = :key"
+_SUBS_SQL = ("SELECT id, signer, state, metadata_hash, supersedes, tx_hash, block_number, block_hash, timestamp, "
+             "error FROM submissions WHERE doc_hash = :doc")
+_EVENTS_SQL = ("SELECT kind, signer, metadata_hash, supersedes, tx_hash, block_number, block_hash, timestamp "
+               "FROM events WHERE doc_hash = :doc ORDER BY id")
+
+
+@dataclass
+class _Sub:
+    id: str
+    signer: str
+    state: str
+    metadata_hash: str
+    supersedes: str
+    tx_hash: str | None
+    block_number: int | None
+    block_hash: str | None
+    timestamp: int | None
+    error: str | None
+
+
+@dataclass
+class _Event:
+    kind: str
+    signer: str
+    metadata_hash: str | None
+    supersedes: str | None
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    timestamp: int
+
+
 async def signer_statuses(db: Database, doc: str) -> tuple[list[dict[str, Any]], int | None]:
-    async with db.read() as s:
-        head = await chain_head(s)
-        events = (
-            await s.scalars(select(EventRow).where(EventRow.doc_hash == doc).order_by(EventRow.id))
-        ).all()
-        subs = (await s.scalars(select(Submission).where(Submission.doc_hash == doc))).all()
+    # three indexed reads as plain SQL (Database.query): this runs on every verify and status request
+    head_rows = await db.query(_HEAD_SQL, {"key": HEAD})
+    head = int(head_rows[0][0]) if head_rows else None
+    subs = [_Sub(*r) for r in await db.query(_SUBS_SQL, {"doc": doc})]
+    events = [_Event(*r) for r in await db.query(_EVENTS_SQL, {"doc": doc})]
     by_signer: dict[str, dict[str, Any]] = {}
     for sub in subs:
         by_signer[sub.signer] = {

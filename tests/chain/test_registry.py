@@ -12,6 +12,7 @@ from web3 import Web3
 
 from docchain.chain import typed_data as td
 from docchain.chain.errors import ContractRevert
+from docchain.chain.node import LocalNode
 from docchain.chain.registry import Registry, SignedRegistration
 from docchain.chain.sender import TxSender
 from tests.conftest import DEV_KEYS
@@ -171,7 +172,7 @@ def test_reregistration_is_a_no_op(registry: Registry) -> None:
     again = registry.register(item)
     assert registry.events_in(again) == []
     assert registry.record(item.registration.doc_hash, item.registration.signer) == record
-    assert again["gasUsed"] < first["gasUsed"] // 2
+    assert first["gasUsed"] - again["gasUsed"] > 20_000  # no new storage slot was written
     # In a batch, the existing record is skipped and the new one written.
     fresh = signed(registry, new_key())
     events = registry.events_in(registry.register_batch([item, fresh]))
@@ -215,11 +216,15 @@ def test_contract_wallet_signs_through_erc1271(registry: Registry, relayer: TxSe
         registry.register(stranger)
 
 
-def test_signature_from_the_nodes_eth_signTypedData_v4_is_accepted(registry: Registry, w3: Web3) -> None:
+def test_signature_from_the_nodes_eth_signTypedData_v4_is_accepted(
+    registry: Registry, w3: Web3, node: LocalNode
+) -> None:
     """The node signs the same JSON a wallet gets: proof our typed data is standard EIP-712."""
     signer = Account.from_key(DEV_KEYS[1]).address  # unlocked dev account of both nodes
     reg = td.Registration(os.urandom(32), signer, int(time.time()) + HOUR, metadata_hash=os.urandom(32))
-    payload = json.dumps(td.typed_data(registry.domain, reg))
+    typed = td.typed_data(registry.domain, reg)
+    # Wallets (MetaMask) and anvil take the typed data as a JSON string; ganache only as an object.
+    payload = typed if node.config.kind == "ganache" else json.dumps(typed)
     response = w3.provider.make_request("eth_signTypedData_v4", [signer, payload])  # type: ignore[arg-type]
     assert "error" not in response, response
     signature = bytes.fromhex(response["result"][2:])

@@ -1,0 +1,48 @@
+"""The database remembers the chain and registry it indexes, and verification reads the chain per head."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from api_support import Api, Env, _deploy, new_signer, poll, random_doc
+
+
+def test_refuses_a_database_of_another_registry(env: Env, api: Api) -> None:
+    assert api.get("/v1/chain").status_code == 200  # the module's API has bound: the database is claimed
+    other = _deploy(env.anvil, env.tmp / "other-registry")
+    assert other.address != env.deployment.address
+    overrides = {"DOCCHAIN_REGISTRY_ADDRESS": other.address, "DOCCHAIN_DEPLOYMENT_BLOCK": str(other.block_number)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "docchain.api", "--port", "1"],  # fails before binding any port
+        env=env.api_env(**overrides), capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "belongs to chain 31337 / registry " + env.deployment.address in lines[0]
+    assert other.address in lines[0]
+
+
+def test_verify_sees_a_new_head_at_once(env: Env, api: Api) -> None:
+    """Verify caches chain reads per head: a revocation mined in a new block shows on the next verify."""
+    signer = new_signer()
+    _, doc = random_doc()
+    sid = api.post("/v1/documents", json=signer.registration(env.domain, doc)).json()["id"]
+    api.wait_state(sid, ("anchored", "confirmed"))
+    query = {"docHash": "0x" + doc.hex(), "signer": signer.address}
+    first = api.post("/v1/verify", json=query).json()
+    assert first["reports"][0]["record"]["revokedAt"] is None
+    # confirmations grow with every block, without waiting for the indexer
+    before = first["reports"][0]["confirmations"]
+    env.anvil.mine(3)
+    assert api.post("/v1/verify", json=query).json()["reports"][0]["confirmations"] == before + 3
+
+    r = api.post("/v1/revocations", json=signer.revocation(env.domain, doc, 0))
+    assert r.status_code == 202, r.text
+    registry = env.registry()
+    poll(lambda: registry.record(doc, signer.address).revoked, 30, what="the revocation to be mined")
+    report = api.post("/v1/verify", json=query).json()  # immediately: no poll interval, no stale cache
+    assert report["verdict"] == "invalid"
+    assert report["reports"][0]["record"]["revokedAt"] is not None
+    assert {c["name"]: c["ok"] for c in report["checks"]}["revocation"] is False
