@@ -303,6 +303,17 @@ def node_version(kind: NodeKind) -> tuple[str, str]:
     return str(binary), version
 
 
+def node_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """NodeConfig fields given on the command line; the rest keep docchain's defaults."""
+    fields = {
+        "hardfork": args.hardfork,
+        "history_states": args.history_states,
+        "block_time": args.block_time,
+        "state_interval": args.state_interval,
+    }
+    return {name: value for name, value in fields.items() if value is not None}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     factory = load_workload_factory(args.workload)
@@ -311,7 +322,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         for blocks in sorted(set(args.blocks)):
             tmp = tempfile.TemporaryDirectory(prefix=f"docchain-bench-{blocks}-")
-            node = LocalNode(NodeConfig(data_dir=Path(tmp.name), kind=args.kind))
+            node = LocalNode(NodeConfig(data_dir=Path(tmp.name), kind=args.kind, **node_overrides(args)))
             node.start(timeout=60)
             rpc = Rpc(node.rpc_url, node.config.chain_id)
             workload = factory()
@@ -426,6 +437,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lookups", type=int, default=500, help="receipt lookups per round (default 500)")
     parser.add_argument("--log-calls", type=int, default=20, help="eth_getLogs calls per round and range")
     parser.add_argument("--time-limit", type=float, default=150, help="soft budget in seconds (default 150)")
+    node = parser.add_argument_group("node configuration (default: docchain's NodeConfig defaults)")
+    node.add_argument("--hardfork")
+    node.add_argument("--history-states", type=int)
+    node.add_argument("--block-time", type=float, help="interval mining; use --window > 1 with it")
+    node.add_argument("--state-interval", type=int, help="seconds between state dumps, 0 = only on exit")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     return parser.parse_args(argv)
 

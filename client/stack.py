@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from docchain.chain.node import LocalNode, NodeConfig, NodeKind, RunningNode
 from docchain.client.errors import CliError, ExitCode, UsageError
 
 # anvil's (and ganache --deterministic's) well-known development accounts. Public test keys: they are
@@ -28,25 +30,19 @@ def node_dir(data_dir: Path) -> Path:
     return data_dir / NODE_SUBDIR
 
 
-def find_node(data_dir: Path):  # type: ignore[no-untyped-def]
+def find_node(data_dir: Path) -> RunningNode | None:
     """The detached embedded node recorded in the data dir, if it is running."""
-    from docchain.chain.node import LocalNode
-
     return LocalNode.find_running(node_dir(data_dir))
 
 
-def start_node(data_dir: Path, kind: str, host: str, port: int | None):  # type: ignore[no-untyped-def]
-    from docchain.chain.node import LocalNode, NodeConfig
-
-    node = LocalNode(NodeConfig(kind=kind, host=host, port=port, data_dir=node_dir(data_dir)))  # type: ignore[arg-type]
+def start_node(data_dir: Path, kind: NodeKind, host: str, port: int | None) -> LocalNode:
+    node = LocalNode(NodeConfig(kind=kind, host=host, port=port, data_dir=node_dir(data_dir)))
     node.start(detach=True)
     return node
 
 
 def stop_node(data_dir: Path) -> bool:
-    from docchain.chain.node import stop_detached
-
-    return bool(stop_detached(node_dir(data_dir)))
+    return LocalNode.stop_detached(node_dir(data_dir))
 
 
 @dataclass
