@@ -240,7 +240,6 @@ class IndexerLoop:
             ]
         ancestor = await self.chain.run(bound.indexer.common_ancestor, known)
         floor = -1 if ancestor is None else ancestor
-        metrics.REORGS.inc()
         log.warning("chain reorganisation: rolling back", extra={"to_block": floor})
         async with self.db.write() as s:
             gone = (await s.scalars(select(EventRow).where(EventRow.block_number > floor))).all()
@@ -262,6 +261,7 @@ class IndexerLoop:
                 ref = await self.chain.run(bound.indexer.block, ancestor)
                 if ref is not None:
                     await set_meta(s, CURSOR, _cursor_json(ref))
+        metrics.REORGS.inc()  # once the rollback is committed: the counter says "handled"
         self.notifier.notify(changed)
 
     async def _recompute(self, s: AsyncSession, keys: Iterable[tuple[str, str]]) -> set[str]:

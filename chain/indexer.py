@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
+
+from web3.exceptions import BlockNotFound
 
 from docchain.chain.registry import Registry, RegistryEvent
 from docchain.chain.sender import with_retries
@@ -54,7 +57,15 @@ class Indexer:
         return int(with_retries(lambda: self.w3.eth.block_number, "eth_blockNumber"))
 
     def block(self, number: int) -> BlockRef | None:
-        raw = with_retries(lambda: self.w3.eth.get_block(number), "eth_getBlockByNumber")
+        """The header at ``number``; None when the chain does not (or no longer) reach that height."""
+
+        def get() -> Any:
+            try:
+                return self.w3.eth.get_block(number)
+            except BlockNotFound:  # web3 raises where the node answers null (a chain shortened by a reorg)
+                return None
+
+        raw = with_retries(get, "eth_getBlockByNumber")
         if raw is None:
             return None
         return BlockRef(int(raw["number"]), bytes(raw["hash"]), bytes(raw["parentHash"]), int(raw["timestamp"]))

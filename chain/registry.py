@@ -23,6 +23,7 @@ from docchain.chain import artifacts
 from docchain.chain.errors import ChainError, ContractRevert, InvalidInput
 from docchain.chain.sender import PreparedTx, TxSender, with_retries
 from docchain.chain.typed_data import Domain, Registration, Revocation
+from docchain.chain.values import to_hex
 
 EventKind = Literal["Registered", "Revoked"]
 
@@ -61,6 +62,20 @@ class RegistryEvent:
     log_index: int
     metadata_hash: bytes | None = None  # Registered only
     supersedes: bytes | None = None  # Registered only
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as the API and the CLI's ``--json`` show it."""
+        return {
+            "kind": self.kind,
+            "docHash": to_hex(self.doc_hash),
+            "signer": self.signer,
+            "blockNumber": self.block_number,
+            "blockHash": to_hex(self.block_hash),
+            "txHash": to_hex(self.tx_hash),
+            "logIndex": self.log_index,
+            "metadataHash": None if self.metadata_hash is None else to_hex(self.metadata_hash),
+            "supersedes": None if self.supersedes is None else to_hex(self.supersedes),
+        }
 
 
 def _signature_of(item: dict[str, Any]) -> str:

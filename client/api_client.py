@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+
 from docchain.client.errors import ApiError, ApiUnreachable
 
 T = TypeVar("T")

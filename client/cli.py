@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
+
 from docchain.chain.errors import InvalidInput
 from docchain.chain.receipt import Receipt, parse_receipt, read_receipt, receipt_path, write_receipt
 from docchain.chain.typed_data import address_of
@@ -34,8 +37,6 @@ from docchain.client.errors import (
     one_line,
 )
 from docchain.client.output import Output, short, when
-from typer.core import TyperGroup
-from typer.exceptions import TyperException
 
 EXIT_STATUS_HELP = """
 Exit status: 0 ok · 1 verification failed (invalid, unknown, revoked or not found) ·
@@ -931,24 +932,12 @@ def _registry_for(
     return w3, Registry(w3, rpc_mod.registry_address(w3, flag, data_dir(data_dir_opt)))
 
 
-def _event_json(e: Any) -> dict[str, Any]:
-    return {
-        "event": e.kind,
-        "docHash": to_hex(e.doc_hash),
-        "signer": e.signer,
-        "blockNumber": e.block_number,
-        "txHash": to_hex(e.tx_hash),
-        "logIndex": e.log_index,
-        "metadataHash": to_hex(e.metadata_hash) if e.metadata_hash is not None else None,
-    }
-
-
 def _event_table(c: Ctx, events: list[dict[str, Any]], title: str | None = None) -> None:
     c.out.table(
         title,
         ["block", "event", "document", "signer", "tx"],
         [
-            (e["blockNumber"], e["event"], short(e["docHash"], 8), e["signer"], short(e["txHash"], 6))
+            (e["blockNumber"], e["kind"], short(e["docHash"], 8), e["signer"], short(e["txHash"], 6))
             for e in events
         ],
     )
@@ -976,7 +965,7 @@ def inspect_tx(
     raw = parse_hash32(tx_hash, "transaction hash")
     w3, reg = _registry_for(c, rpc, registry, data_dir_opt, timeout)
     tx, rcpt = rpc_mod.get_tx(w3, raw)
-    events = [_event_json(e) for e in reg.events_in(rcpt)]  # type: ignore[arg-type]
+    events = [e.to_json() for e in reg.events_in(rcpt)]
     data = {
         "hash": to_hex(raw),
         "blockNumber": rcpt["blockNumber"],
@@ -1013,7 +1002,7 @@ def inspect_block(
     c = Ctx.make(json_out, verbose)
     w3, reg = _registry_for(c, rpc, registry, data_dir_opt, timeout)
     block = rpc_mod.get_block(w3, number)
-    events = [_event_json(e) for e in reg.events(number, number)]
+    events = [e.to_json() for e in reg.events(number, number)]
     data = {
         "number": number,
         "hash": to_hex(bytes(block["hash"])),
@@ -1065,7 +1054,7 @@ def inspect_events(
     address = parse_address(signer, "--signer") if signer else None
     doc_hash = parse_hash32(doc, "--doc") if doc else None
     _, reg = _registry_for(c, rpc, registry, data_dir_opt, timeout)
-    events = [_event_json(e) for e in reg.events(from_block, doc_hash=doc_hash, signer=address)]
+    events = [e.to_json() for e in reg.events(from_block, doc_hash=doc_hash, signer=address)]
     c.out.emit(events)
     _event_table(c, events)
 
@@ -1141,6 +1130,3 @@ def main() -> None:
     except KeyboardInterrupt:
         raise SystemExit(ExitCode.INTERRUPTED) from None
 
-
-if __name__ == "__main__":
-    main()

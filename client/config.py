@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import platformdirs
+
 from docchain.client.errors import UsageError
 
 APP = "docchain"

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
 from docchain.chain.hashing import sha256_file
 from docchain.chain.typed_data import NAME, VERSION, Domain, Registration, Revocation, metadata_hash, sign
 from docchain.chain.values import parse_hash32, to_hex
 from docchain.client.errors import UsageError
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 PROGRESS_FROM = 32 * 1024 * 1024  # below this, hashing is over before a bar could be read
 DEFAULT_DEADLINE_S = 7 * 24 * 3600  # a relayer may hold a submission during a node outage

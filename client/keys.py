@@ -12,12 +12,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from eth_account import Account
+from eth_utils import to_checksum_address
+
 from docchain.chain.typed_data import address_of
 from docchain.chain.values import parse_hex
 from docchain.client.config import keys_dir
 from docchain.client.errors import UsageError
-from eth_account import Account
-from eth_utils import to_checksum_address
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import requests
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import BlockNotFound, TransactionNotFound
+
 from docchain.chain import deploy as deployments
 from docchain.chain.errors import NodeError
 from docchain.chain.receipt import Receipt, build_receipt
@@ -14,9 +18,6 @@ from docchain.chain.sender import TxSender
 from docchain.chain.typed_data import Registration
 from docchain.chain.values import parse_address
 from docchain.client.errors import UsageError
-from hexbytes import HexBytes
-from web3 import Web3
-from web3.exceptions import BlockNotFound, TransactionNotFound
 
 
 def connect(url: str, timeout: float) -> Web3:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
 from docchain.chain.errors import NodeError
 from docchain.chain.typed_data import address_of
 from docchain.chain.values import parse_hex, to_hex

@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eth_account import Account
+from typer.testing import CliRunner
+
 from docchain.client import keys
 from docchain.client.api_client import ApiClient
 from docchain.client.config import Config
 from docchain.client.errors import ApiError, ExitCode, UsageError
-from eth_account import Account
-from typer.testing import CliRunner
 
 PASSWORD = "correct horse battery staple"
 
@@ -360,6 +361,7 @@ def app_for_help():  # type: ignore[no-untyped-def]
 
 def test_every_option_has_an_env_var() -> None:
     import typer.main
+
     from docchain.client.cli import app
 
     def walk(command, path):  # type: ignore[no-untyped-def]
@@ -387,7 +389,7 @@ def test_ctrl_c_exits_130_with_one_line(home: Path, silent_server: str) -> None:
 
     env = {**os.environ, "DOCCHAIN_API": silent_server, "DOCCHAIN_TIMEOUT": "30"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "docchain.client.cli", "status", "0x" + "ab" * 32],
+        [sys.executable, "-m", "docchain.client", "status", "0x" + "ab" * 32],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from docchain.chain.deploy import ensure_deployed
 from docchain.chain.sender import TxSender
 from docchain.chain.values import parse_hex
@@ -77,7 +78,7 @@ class Stack:
         self, *args: str, check: int | None = 0, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [sys.executable, "-m", "docchain.client.cli", *args],
+            [sys.executable, "-m", "docchain.client", *args],
             env={**self.env, **(env or {})},
             cwd=self.work,
             capture_output=True,
@@ -230,7 +231,7 @@ def test_sign_verify_tamper_revoke(stack: Stack) -> None:
     assert isinstance(status, dict)
     assert [(s["signer"], s["state"]) for s in status["signers"]] == [(signer, "revoked")]
     events = stack.json("inspect", "events", "--signer", signer, "--rpc", stack.rpc_url)
-    assert isinstance(events, list) and [e["event"] for e in events] == ["Registered", "Revoked"]
+    assert isinstance(events, list) and [e["kind"] for e in events] == ["Registered", "Revoked"]
     tx = stack.json("inspect", "tx", submitted[0]["txHash"], "--rpc", stack.rpc_url)
     assert isinstance(tx, dict) and tx["status"] == "success" and tx["events"][0]["signer"] == signer
 

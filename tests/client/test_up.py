@@ -32,7 +32,7 @@ def test_up_no_serve_signs_and_verifies_a_sample_then_stops(tmp_path: Path) -> N
     command = [
         sys.executable,
         "-m",
-        "docchain.client.cli",
+        "docchain.client",
         "up",
         "--no-serve",
         "--data-dir",
