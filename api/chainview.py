@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from eth_abi import decode as abi_decode
+
 from docchain.chain.errors import ChainError, NodeError
 from docchain.chain.registry import Record, encode_call
 from docchain.chain.typed_data import Domain, Registration
-from eth_abi import decode as abi_decode
 
 log = logging.getLogger("docchain.api.chainview")
 
@@ -73,8 +74,8 @@ class RpcClient:
         conn = self._idle.pop() if self._idle else await asyncio.open_connection(self._host, self._port)
         reader, writer = conn
         try:
-            writer.write(b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                         % (self._path.encode(), self._host.encode(), len(body), body))
+            writer.write(b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (self._path.encode(), self._host.encode(), len(body), body))
             status_line = await reader.readline()
             if not status_line:
                 raise ConnectionResetError("connection closed by the node")

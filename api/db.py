@@ -22,7 +22,9 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -44,6 +46,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from docchain.chain.errors import NodeError
 
+T = TypeVar("T")
 HASH = String(66)
 ADDRESS = String(42)
 
@@ -189,6 +192,32 @@ class Database:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._sqlite_path = url.split(":///", 1)[1] if self.is_sqlite and ":///" in url else None
         self._ro: sqlite3.Connection | None = None
+        # SQLite: a plain connection in one dedicated thread for whole write transactions on hot paths
+        self.sync_writer: ThreadPoolExecutor | None = None
+        self._rw: sqlite3.Connection | None = None
+        if self._sqlite_path and self._sqlite_path != ":memory:":
+            self.sync_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docchain-sqlite-writer")
+
+    async def sync_write(self, fn: Callable[[sqlite3.Connection, Any], T], arg: Any) -> T:
+        """Run ``fn(connection, arg)`` as one SQLite transaction in the writer thread, in turn with the
+        other writers (the same lock as :meth:`write`); committed on return, rolled back on error."""
+        assert self.sync_writer is not None and self._write_lock is not None
+        async with self._write_lock:
+            return await asyncio.get_running_loop().run_in_executor(self.sync_writer, self._run_write, fn, arg)
+
+    def _run_write(self, fn: Callable[[sqlite3.Connection, Any], T], arg: Any) -> T:
+        if self._rw is None:
+            self._rw = sqlite3.connect(self._sqlite_path or "", isolation_level=None, check_same_thread=False)
+            _sqlite_pragmas(self._rw, None)
+        conn = self._rw
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn, arg)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
 
     async def query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """A small indexed read on a hot path (verify, status), as plain SQL.
@@ -253,6 +282,11 @@ class Database:
         if self._ro is not None:
             self._ro.close()
             self._ro = None
+        if self.sync_writer is not None:
+            rw, self._rw = self._rw, None
+            if rw is not None:
+                self.sync_writer.submit(rw.close).result()
+            self.sync_writer.shutdown(wait=True)
         await self.engine.dispose()
 
 

@@ -68,12 +68,16 @@ class IndexerLoop:
         self._wake = asyncio.Event()
         self.last_error: str | None = None
         self.head: int | None = None
+        self._written_head: int | None = None  # the head recorded (and confirmations computed) last
 
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
 
     def wake(self) -> None:
+        """The worker saw a transaction mined (and may have anchored submissions from the index): step now,
+        and write even if the head did not move, so their confirmations are computed."""
+        self._written_head = None
         self._wake.set()
 
     async def run(self) -> None:
@@ -116,6 +120,8 @@ class IndexerLoop:
         if step.reorg:
             await self._rollback(bound)
             return False
+        if step.tip is None and step.head == self._written_head:
+            return step.complete  # nothing new: no write transaction (this runs every poll interval)
         changed: set[str] = set()
         async with self.db.write() as s:
             if step.tip is not None:
@@ -124,6 +130,7 @@ class IndexerLoop:
                 metrics.INDEXED_BLOCK.set(step.tip.number)
             await set_meta(s, HEAD, str(step.head))
             changed |= await self._confirm(s, step.head)
+        self._written_head = step.head
         self.notifier.notify(changed)
         return step.complete
 
@@ -241,6 +248,7 @@ class IndexerLoop:
         ancestor = await self.chain.run(bound.indexer.common_ancestor, known)
         floor = -1 if ancestor is None else ancestor
         log.warning("chain reorganisation: rolling back", extra={"to_block": floor})
+        self._written_head = None
         async with self.db.write() as s:
             gone = (await s.scalars(select(EventRow).where(EventRow.block_number > floor))).all()
             keys = {(e.doc_hash, e.signer) for e in gone}

@@ -38,6 +38,14 @@ from sqlalchemy import func, select, update
 log = logging.getLogger("docchain.api.worker")
 
 MAX_ATTEMPTS = 5
+# Gas limit of a registerBatch transaction: measured ~31.2k gas per new record (storage slot, ecrecover,
+# event, calldata) plus the transaction's base cost; the bound leaves >40% headroom. Unused gas is not paid.
+BATCH_GAS_BASE = 60_000
+BATCH_GAS_PER_DOC = 45_000
+
+
+def batch_gas(n: int) -> int:
+    return BATCH_GAS_BASE + BATCH_GAS_PER_DOC * n
 
 
 def registration_of(row: Submission) -> Registration:
@@ -65,11 +73,33 @@ class AnchorWorker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._recovered = False
+        self._arrived = 0  # submissions accepted since the current cycle started
+        self._ecdsa_checked: set[str] = set()  # ids whose ECDSA signature the submit route recovered
+        self._sleeping_until: float | None = None  # loop time the current sleep ends, None while working
         self.last_error: str | None = None
         self.on_mined: Callable[[], None] = lambda: None
 
     def wake(self) -> None:
         self._wake.set()
+
+    def submitted(self, ecdsa_checked: str | None = None) -> None:
+        """A submission was accepted. Wakes the worker only if it would otherwise sleep past the batch
+        interval, or once a full batch has arrived: a wake per request would run a cycle (several queries)
+        per request under load, for nothing: the batch is not due yet.
+
+        ``ecdsa_checked``: the submission's id when this process has just recovered its ECDSA signature to
+        its signer (under the same domain): the batch need not recover it a second time."""
+        if ecdsa_checked is not None:
+            if len(self._ecdsa_checked) >= 100_000:  # bounded: unknown ids are simply recovered again
+                self._ecdsa_checked.clear()
+            self._ecdsa_checked.add(ecdsa_checked)
+        self._arrived += 1
+        if self._sleeping_until is None:
+            return  # mid-cycle: the next sleep is capped at the batch interval (see _sleep)
+        interval = self.settings.batch_interval_ms / 1000
+        left = self._sleeping_until - asyncio.get_running_loop().time()
+        if left > interval or self._arrived >= self.settings.batch_size:
+            self._wake.set()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -82,6 +112,7 @@ class AnchorWorker:
                 bound = await self.chain.bound()
                 if not self._recovered:
                     await self._recover(bound)
+                self._arrived = 0
                 busy = await self.cycle(bound)
                 backoff = 0.2
                 self.last_error = None
@@ -102,11 +133,16 @@ class AnchorWorker:
             await self._sleep(busy)
 
     async def _sleep(self, seconds: float) -> None:
+        if self._arrived:  # submissions arrived during the cycle, after it counted the outbox
+            seconds = min(seconds, self.settings.batch_interval_ms / 1000)
         self._wake.clear()
+        self._sleeping_until = asyncio.get_running_loop().time() + seconds
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
         except TimeoutError:
             pass
+        finally:
+            self._sleeping_until = None
 
     # ------------------------------------------------------------ recovery
 
@@ -211,7 +247,7 @@ class AnchorWorker:
             if tx.state == "prepared":
                 await self._broadcast(bound, tx)
                 continue
-            receipt = await self.chain.run(bound.sender.receipt, parse_hex(tx.tx_hash))
+            receipt = await self._receipt(tx.tx_hash)
             if receipt is None:
                 if tx.sent_at is None or time.time() - tx.sent_at > self.settings.resend_after_s:
                     log.info("re-broadcasting transaction", extra={"tx": tx.tx_hash})
@@ -242,6 +278,15 @@ class AnchorWorker:
             )
             if not ok:
                 await self._requeue(tx.id, "reverted", f"transaction {tx.tx_hash} reverted")
+
+    async def _receipt(self, tx_hash: str) -> dict[str, int] | None:
+        """status, blockNumber and gasUsed of a mined transaction (None: not mined). Read raw on the event
+        loop: web3 would format every one of a batch's hundreds of logs, which this does not need."""
+        raw = await self.chain.rpc.call("eth_getTransactionReceipt", [tx_hash])
+        if raw is None or raw.get("blockNumber") is None:
+            return None
+        return {"status": int(raw.get("status", "0x1"), 16), "blockNumber": int(raw["blockNumber"], 16),
+                "gasUsed": int(raw["gasUsed"], 16)}
 
     async def _link_from_index(self, s, tx_id: int) -> None:  # type: ignore[no-untyped-def]
         """Submissions whose record already existed on chain (the batch skipped them, no event in this tx)
@@ -278,13 +323,19 @@ class AnchorWorker:
                 )
             ).all()
         # ~0.1 ms of signature recovery per row: in the chain thread, so the event loop keeps serving
-        batch, singles, failed = await self.chain.run(_classify, bound.domain, rows)
+        checked = {r.id for r in rows if r.id in self._ecdsa_checked}
+        self._ecdsa_checked -= checked
+        batch, singles, failed = await self.chain.run(_classify, bound.domain, rows, checked)
         if failed:
             await self._fail(failed)
 
         while batch:
             try:
-                prepared = await self.chain.run(bound.registry.prepare, encode_register_batch([e.signed for e in batch]))
+                data = encode_register_batch([e.signed for e in batch])
+                # one eth_call surfaces a revert (and its culprit); the gas limit is a per-document bound,
+                # not eth_estimateGas (~0.5 s of repeated executions on anvil for a batch of 300)
+                await self.chain.run(bound.registry.simulate, data, ["uint256"])
+                prepared = await self.chain.run(bound.registry.prepare, data, batch_gas(len(batch)))
             except ContractRevert as exc:
                 bad = self._culprits(exc, batch)
                 if not bad:
@@ -379,9 +430,10 @@ class AnchorWorker:
         return bool(rows)
 
 
-def _classify(domain: Domain, rows: list) -> tuple[list[_Entry], list[_Entry], dict[str, str]]:  # type: ignore[type-arg]
+def _classify(domain: Domain, rows: list, checked: set[str]) -> tuple[list[_Entry], list[_Entry], dict[str, str]]:  # type: ignore[type-arg]
     """Split pending rows into ECDSA ones (for registerBatch), the rest (contract wallets: ``register``) and
-    those whose deadline is too close to be mined in time."""
+    those whose deadline is too close to be mined in time. Rows in ``checked`` were recovered on
+    submission by this process; the others (after a restart, say) are recovered here."""
     batch: list[_Entry] = []
     singles: list[_Entry] = []
     failed: dict[str, str] = {}
@@ -394,7 +446,7 @@ def _classify(domain: Domain, rows: list) -> tuple[list[_Entry], list[_Entry], d
             continue
         entry = _Entry(row, SignedRegistration(reg, sig))
         try:
-            ecdsa = len(sig) == 65 and recover(domain, reg, sig) == reg.signer
+            ecdsa = len(sig) == 65 and (row.id in checked or recover(domain, reg, sig) == reg.signer)
         except InvalidInput:
             ecdsa = False
         (batch if ecdsa else singles).append(entry)

@@ -19,9 +19,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from web3.exceptions import BlockNotFound
+from web3.types import RPCEndpoint
 
-from docchain.chain.registry import Registry, RegistryEvent
+from docchain.chain.errors import ChainError
+from docchain.chain.registry import _ABI as _REGISTRY_ABI
+from docchain.chain.registry import Registry, RegistryEvent, decode_log
 from docchain.chain.sender import with_retries
+
+TOPICS = (_REGISTRY_ABI.registered_topic, _REGISTRY_ABI.revoked_topic)
+
+
+def to_hex(raw: bytes) -> str:
+    return "0x" + raw.hex()
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,7 @@ class Indexer:
         tip = self.block(end)
         if tip is None:  # the chain shrank between the two calls: a reorg under way
             return IndexStep(head=head, tip=None)
-        events = self.registry.events(start, end)
+        events = self.events(start, end)
         blocks: dict[int, BlockRef] = {end: tip}
         for number in sorted({e.block_number for e in events}):
             if number not in blocks:
@@ -96,6 +105,34 @@ class Indexer:
         if any(blocks[e.block_number].hash != e.block_hash for e in events):
             return IndexStep(head=head, tip=None)
         return IndexStep(head=head, tip=tip, events=events, blocks=blocks, complete=end == head)
+
+    def events(self, start: int, end: int) -> list[RegistryEvent]:
+        """The registry's events in ``[start, end]``. Asks the provider directly: web3's result formatters
+        cost ~0.1 ms per log, more than everything else the indexer does with a batch of hundreds."""
+        params = {
+            "address": self.registry.address,
+            "fromBlock": hex(start),
+            "toBlock": hex(end),
+            "topics": [[to_hex(TOPICS[0]), to_hex(TOPICS[1])]],
+        }
+        reply = with_retries(lambda: self.w3.provider.make_request(RPCEndpoint("eth_getLogs"), [params]),
+                             "eth_getLogs")
+        if reply.get("error"):
+            raise ChainError(f"eth_getLogs: {reply['error']}")
+        out = []
+        for raw in reply["result"]:
+            log = {
+                "topics": [bytes.fromhex(t[2:]) for t in raw["topics"]],
+                "data": bytes.fromhex(raw["data"][2:]),
+                "blockNumber": int(raw["blockNumber"], 16),
+                "blockHash": bytes.fromhex(raw["blockHash"][2:]),
+                "transactionHash": bytes.fromhex(raw["transactionHash"][2:]),
+                "logIndex": int(raw["logIndex"], 16),
+            }
+            event = decode_log(log)  # type: ignore[arg-type]
+            if event is not None:
+                out.append(event)
+        return out
 
     def common_ancestor(self, known: Iterable[tuple[int, bytes]]) -> int | None:
         """The highest known (number, hash) pair the chain still contains; None if none does.

@@ -23,6 +23,7 @@ from docchain.chain import artifacts
 from docchain.chain.errors import ChainError, ContractRevert, InvalidInput
 from docchain.chain.sender import PreparedTx, TxSender, with_retries
 from docchain.chain.typed_data import Domain, Registration, Revocation
+from docchain.chain.values import to_checksum_address as checksum_address
 from docchain.chain.values import to_hex
 
 EventKind = Literal["Registered", "Revoked"]
@@ -161,7 +162,7 @@ def decode_log(log: LogReceipt) -> RegistryEvent | None:
     return RegistryEvent(
         kind="Registered" if registered else "Revoked",
         doc_hash=topics[1],
-        signer=to_checksum_address(topics[2][12:]),
+        signer=checksum_address(topics[2][12:]),  # memoised: the indexer decodes hundreds per batch
         block_number=int(log["blockNumber"]),
         block_hash=bytes(log["blockHash"]),
         tx_hash=bytes(log["transactionHash"]),
@@ -265,10 +266,16 @@ class Registry:
         except ContractLogicError as exc:
             raise _revert_from(exc) from exc
 
-    def prepare(self, data: bytes) -> PreparedTx:
-        """Sign a registry transaction without sending it (see :meth:`TxSender.prepare`)."""
+    def simulate(self, data: bytes, out_types: list[str]) -> tuple[Any, ...]:
+        """Execute a call once (``eth_call``) and decode its result; a revert raises :class:`ContractRevert`.
+        Surfaces a batch's culprit as estimating gas would, without eth_estimateGas's repeated executions."""
+        return self._call(data, out_types)
+
+    def prepare(self, data: bytes, gas: int | None = None) -> PreparedTx:
+        """Sign a registry transaction without sending it (see :meth:`TxSender.prepare`); the gas is
+        estimated unless given."""
         try:
-            return self._sender().prepare(self.address, data)
+            return self._sender().prepare(self.address, data, gas=gas)
         except ContractLogicError as exc:
             raise _revert_from(exc) from exc
 

@@ -7,7 +7,7 @@ failed one into a :class:`VerificationError` naming the step.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from docchain.chain.errors import InvalidInput, VerificationError
@@ -25,7 +25,8 @@ class ChainView(Protocol):
     """The chain reads verification needs. :class:`LiveView` asks the node on each call; the API passes a
     snapshot taken at one head (so a service can serve many verifications from one set of reads)."""
 
-    domain: Domain
+    @property
+    def domain(self) -> Domain: ...
 
     def record(self, doc_hash: bytes, signer: str) -> Record: ...
 
@@ -92,7 +93,7 @@ class VerificationReport:
             "verdict": self.verdict,
             "docHash": to_hex(self.doc_hash),
             "signer": self.signer,
-            "checks": [asdict(c) for c in self.checks],
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
             "confirmations": self.confirmations,
             "record": None
             if self.record is None

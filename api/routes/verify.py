@@ -11,8 +11,8 @@ from typing import Any
 
 from docchain.api.chainctx import Bound
 from docchain.api.chainview import Snapshot
-from docchain.api.deps import ChainDep, DatabaseDep, RegistryDep, SettingsDep
 from docchain.api.problems import Problem
+from docchain.api.responses import FastJSONResponse
 from docchain.api.routes.documents import _validation, signer_statuses
 from docchain.api.schemas import VerifyIn, VerifyOut
 from docchain.chain.errors import InvalidInput
@@ -80,9 +80,10 @@ VERIFY_BODY = {
 
 @router.post("/verify", response_model=VerifyOut, openapi_extra=VERIFY_BODY,
              summary="Verify a document (file or hash), optionally against a signer or a receipt")
-async def verify_document(
-    request: Request, settings: SettingsDep, db: DatabaseDep, chain: RegistryDep, chainctx: ChainDep
-) -> JSONResponse:
+async def verify_document(request: Request) -> JSONResponse:
+    state = request.app.state  # no dependency solving on this hot path (see submit)
+    settings, db, chainctx = state.settings, state.db, state.chain
+    chain = await chainctx.bound()
     content_type = request.headers.get("content-type", "")
     receipt_data: Any = None
     if content_type.startswith("multipart/form-data"):
@@ -138,7 +139,7 @@ async def verify_document(
     else:
         best = next((r for r in reports if r.verdict == "valid"), reports[0])
         verdict, checks, shown_signer = best.verdict, best.checks, best.signer
-    return JSONResponse({
+    return FastJSONResponse({
         "verdict": verdict,
         "docHash": doc,
         "signer": shown_signer,
