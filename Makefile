@@ -21,8 +21,11 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e ".[test]"
 	touch $@
 
+# `npm install` rather than `npm ci`: anvil's wrapper lists one optional binary package per platform and
+# registries that mirror only the local platform's leave the others out of the lock, which `npm ci` refuses.
+# The versions still come from package-lock.json.
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
 lint: setup
