@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 run: setup
 	$(VENV)/bin/docchain up
 
-test: setup
+test: setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 setup: $(VENV)/.installed node_modules/.installed
@@ -29,7 +29,8 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 lint: setup
-	$(VENV)/bin/ruff check chain api client contracts tests bench
+	$(VENV)/bin/ruff check --quiet .
+	$(VENV)/bin/ruff format --check --quiet .
 	$(VENV)/bin/mypy chain api client
 
 bench: setup

@@ -12,6 +12,7 @@ import asyncio
 import sys
 
 import uvicorn
+
 from docchain.api.app import create_app
 from docchain.api.settings import Settings
 from docchain.chain.errors import DocchainError

@@ -12,6 +12,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from docchain.api import logs, metrics, problems
 from docchain.api.chainctx import ChainContext
 from docchain.api.db import ChainMismatch, Database
@@ -24,9 +28,6 @@ from docchain.api.settings import Settings
 from docchain.api.storage import LocalStorage
 from docchain.api.worker import AnchorWorker
 from docchain.chain.errors import DocchainError
-from fastapi import FastAPI
-from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("docchain.api")
 WEB_DIR = Path(__file__).parent / "web"
@@ -54,7 +55,10 @@ class EdgeMiddleware:
                     declared = 0
                 if declared > self.max_body:
                     response = problems.problem_response(
-                        None, 413, "payload-too-large", "Payload too large",
+                        None,
+                        413,
+                        "payload-too-large",
+                        "Payload too large",
                         f"the request body ({declared} bytes) exceeds the limit of {self.max_body} bytes",
                     )
                     await response(scope, receive, send)
@@ -73,8 +77,7 @@ class EdgeMiddleware:
                 if received > limit:
                     raise problems.too_large(limit)
             elif message["type"] == "http.disconnect" and status == 500:
-                log.info("client disconnected", extra={"method": method, "path": scope["path"],
-                                                      "received": received})
+                log.info("client disconnected", extra={"method": method, "path": scope["path"], "received": received})
             return message
 
         async def sending(message: Message) -> None:
@@ -96,8 +99,16 @@ class EdgeMiddleware:
         metrics.REQUESTS.labels(method, template, str(status)).inc()
         metrics.LATENCY.labels(template).observe(elapsed)
         client = scope.get("client")
-        log.info("request", extra={"method": method, "path": scope["path"], "status": status,
-                                   "ms": round(elapsed * 1000, 2), "client": client[0] if client else None})
+        log.info(
+            "request",
+            extra={
+                "method": method,
+                "path": scope["path"],
+                "status": status,
+                "ms": round(elapsed * 1000, 2),
+                "client": client[0] if client else None,
+            },
+        )
 
 
 @asynccontextmanager
@@ -125,14 +136,22 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.storage = LocalStorage(settings.resolved_storage_dir)
     app.state.outbox = outbox = OutboxWriter(db)
     outbox.start()
-    tasks = [asyncio.create_task(worker.run(), name="anchor-worker"),
-             asyncio.create_task(indexer.run(), name="indexer")]
+    tasks = [
+        asyncio.create_task(worker.run(), name="anchor-worker"),
+        asyncio.create_task(indexer.run(), name="indexer"),
+    ]
     # Everything loaded so far (web3, SQLAlchemy, pydantic, the app) lives as long as the process: move it
     # out of the collector's generations, so full collections under load stop walking it (latency spikes).
     gc.collect()
     gc.freeze()
-    log.info("docchain API started", extra={"rpc": settings.rpc_url, "database": db.engine.url.render_as_string(),
-                                            "storage": str(settings.resolved_storage_dir)})
+    log.info(
+        "docchain API started",
+        extra={
+            "rpc": settings.rpc_url,
+            "database": db.engine.url.render_as_string(),
+            "storage": str(settings.resolved_storage_dir),
+        },
+    )
     try:
         yield
     finally:

@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+from web3 import HTTPProvider, Web3
+
 from docchain.api.chainview import HeadCache, RpcClient
 from docchain.api.settings import Settings
 from docchain.chain import deploy
@@ -23,7 +25,6 @@ from docchain.chain.registry import Registry
 from docchain.chain.sender import TxSender
 from docchain.chain.typed_data import Domain
 from docchain.chain.values import parse_address
-from web3 import HTTPProvider, Web3
 
 log = logging.getLogger("docchain.api.chain")
 
@@ -59,9 +60,7 @@ class ChainContext:
 
     def _bind(self) -> Bound:
         fee_cap = self.settings.max_fee_cap_gwei
-        sender = TxSender(
-            self.w3, self._key, max_fee_cap_wei=None if fee_cap is None else int(fee_cap * 10**9)
-        )
+        sender = TxSender(self.w3, self._key, max_fee_cap_wei=None if fee_cap is None else int(fee_cap * 10**9))
         chain_id = sender.chain_id
         if self.settings.registry_address:
             address = parse_address(self.settings.registry_address, "DOCCHAIN_REGISTRY_ADDRESS")

@@ -74,8 +74,10 @@ class RpcClient:
         conn = self._idle.pop() if self._idle else await asyncio.open_connection(self._host, self._port)
         reader, writer = conn
         try:
-            writer.write(b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (self._path.encode(), self._host.encode(), len(body), body))
+            writer.write(
+                b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (self._path.encode(), self._host.encode(), len(body), body)
+            )
             status_line = await reader.readline()
             if not status_line:
                 raise ConnectionResetError("connection closed by the node")
@@ -221,8 +223,13 @@ class HeadCache:
 class Snapshot:
     """A :class:`docchain.chain.verify.ChainView` answered from reads made at one head (no I/O)."""
 
-    def __init__(self, domain: Domain, head: Head, records: dict[tuple[bytes, str], Record],
-                 block_hashes: dict[int, bytes | None]) -> None:
+    def __init__(
+        self,
+        domain: Domain,
+        head: Head,
+        records: dict[tuple[bytes, str], Record],
+        block_hashes: dict[int, bytes | None],
+    ) -> None:
         self.domain = domain
         self.head = head
         self.records = records

@@ -19,11 +19,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -229,8 +228,9 @@ class Database:
         """
         if self._sqlite_path and self._sqlite_path != ":memory:":
             if self._ro is None:
-                self._ro = sqlite3.connect(f"file:{self._sqlite_path}?mode=ro", uri=True, isolation_level=None,
-                                           check_same_thread=False)
+                self._ro = sqlite3.connect(
+                    f"file:{self._sqlite_path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+                )
                 self._ro.execute("PRAGMA busy_timeout=30000")
             return self._ro.execute(sql, params).fetchall()
         async with self.engine.connect() as conn:

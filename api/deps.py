@@ -8,6 +8,8 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
+from fastapi import Depends, Request
+
 from docchain.api.chainctx import Bound, ChainContext
 from docchain.api.db import Database
 from docchain.api.notify import Notifier
@@ -16,7 +18,6 @@ from docchain.api.problems import Problem
 from docchain.api.settings import Settings
 from docchain.api.storage import LocalStorage
 from docchain.api.worker import AnchorWorker
-from fastapi import Depends, Request
 
 
 async def _settings(request: Request) -> Settings:

@@ -4,9 +4,13 @@ to anchored / confirmed / revoked, and rolls back what a reorg removed (block-ha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Iterable
+
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from docchain.api import metrics
 from docchain.api.chainctx import Bound, ChainContext
@@ -16,8 +20,6 @@ from docchain.api.settings import Settings
 from docchain.chain.errors import NodeError
 from docchain.chain.indexer import BlockRef, IndexStep
 from docchain.chain.values import parse_hex, to_hex
-from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 log = logging.getLogger("docchain.api.indexer")
 
@@ -106,10 +108,8 @@ class IndexerLoop:
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
 
     async def step(self, bound: Bound) -> bool:
         async with self.db.read() as s:
@@ -136,13 +136,13 @@ class IndexerLoop:
 
     async def _persist(self, s: AsyncSession, step: IndexStep) -> set[str]:
         assert step.tip is not None
-        existing = set(
-            (await s.scalars(select(BlockRow.number).where(BlockRow.number.in_(list(step.blocks))))).all()
-        )
+        existing = set((await s.scalars(select(BlockRow.number).where(BlockRow.number.in_(list(step.blocks))))).all())
         for ref in step.blocks.values():
             if ref.number in existing:
                 await s.execute(
-                    update(BlockRow).where(BlockRow.number == ref.number).values(hash=to_hex(ref.hash), timestamp=ref.timestamp)
+                    update(BlockRow)
+                    .where(BlockRow.number == ref.number)
+                    .values(hash=to_hex(ref.hash), timestamp=ref.timestamp)
                 )
             else:
                 s.add(BlockRow(number=ref.number, hash=to_hex(ref.hash), timestamp=ref.timestamp))
@@ -194,8 +194,11 @@ class IndexerLoop:
             if r["kind"] == "Revoked":
                 await s.execute(
                     update(RevocationRow)
-                    .where(RevocationRow.doc_hash == r["doc_hash"], RevocationRow.signer == r["signer"],
-                           RevocationRow.state.in_(("pending", "submitted")))
+                    .where(
+                        RevocationRow.doc_hash == r["doc_hash"],
+                        RevocationRow.signer == r["signer"],
+                        RevocationRow.state.in_(("pending", "submitted")),
+                    )
                     .values(state="revoked")
                 )
                 if sub is not None:
@@ -206,14 +209,28 @@ class IndexerLoop:
             if sub is None or sub[1] not in ("pending", "submitted", "failed"):
                 continue
             sub[1] = "anchored"
-            anchored.append({"b_id": sub[0], "b_tx": r["tx_hash"], "b_number": r["block_number"],
-                             "b_hash": r["block_hash"], "b_ts": r["timestamp"]})
+            anchored.append(
+                {
+                    "b_id": sub[0],
+                    "b_tx": r["tx_hash"],
+                    "b_number": r["block_number"],
+                    "b_hash": r["block_hash"],
+                    "b_ts": r["timestamp"],
+                }
+            )
             changed.add(sub[0])
         if anchored:
             await s.execute(
-                update(t).where(t.c.id == bindparam("b_id")).values(
-                    state="anchored", tx_hash=bindparam("b_tx"), block_number=bindparam("b_number"),
-                    block_hash=bindparam("b_hash"), timestamp=bindparam("b_ts"), error=None, updated_at=stamp,
+                update(t)
+                .where(t.c.id == bindparam("b_id"))
+                .values(
+                    state="anchored",
+                    tx_hash=bindparam("b_tx"),
+                    block_number=bindparam("b_number"),
+                    block_hash=bindparam("b_hash"),
+                    timestamp=bindparam("b_ts"),
+                    error=None,
+                    updated_at=stamp,
                 ),
                 anchored,
             )
@@ -242,7 +259,9 @@ class IndexerLoop:
             known = [
                 (n, parse_hex(h))
                 for n, h in (
-                    await s.execute(select(BlockRow.number, BlockRow.hash).order_by(BlockRow.number.desc()).limit(KEEP_TIPS * 2))
+                    await s.execute(
+                        select(BlockRow.number, BlockRow.hash).order_by(BlockRow.number.desc()).limit(KEEP_TIPS * 2)
+                    )
                 ).all()
             ]
         ancestor = await self.chain.run(bound.indexer.common_ancestor, known)
@@ -289,7 +308,10 @@ class IndexerLoop:
             elif reg is not None:
                 sub.state = "anchored"
                 sub.tx_hash, sub.block_number, sub.block_hash, sub.timestamp = (
-                    reg.tx_hash, reg.block_number, reg.block_hash, reg.timestamp,
+                    reg.tx_hash,
+                    reg.block_number,
+                    reg.block_hash,
+                    reg.timestamp,
                 )
             else:
                 sub.state = "submitted" if sub.tx_id is not None else "pending"

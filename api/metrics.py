@@ -6,9 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry()
 
-REQUESTS = Counter(
-    "docchain_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=REGISTRY
-)
+REQUESTS = Counter("docchain_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=REGISTRY)
 LATENCY = Histogram(
     "docchain_http_request_seconds",
     "HTTP request latency",
@@ -20,12 +18,16 @@ SUBMISSIONS = Counter("docchain_submissions_total", "submissions accepted (new)"
 ANCHORED = Counter("docchain_anchored_total", "submissions seen anchored by the indexer", registry=REGISTRY)
 TXS = Counter("docchain_transactions_total", "transactions sent by the relayer", ["kind"], registry=REGISTRY)
 BATCH_SIZE = Histogram(
-    "docchain_batch_size", "registrations per batch transaction",
-    buckets=(1, 5, 10, 25, 50, 100, 200, 300, 500), registry=REGISTRY,
+    "docchain_batch_size",
+    "registrations per batch transaction",
+    buckets=(1, 5, 10, 25, 50, 100, 200, 300, 500),
+    registry=REGISTRY,
 )
 OUTBOX = Gauge("docchain_outbox_pending", "submissions waiting in the outbox", registry=REGISTRY)
 INDEXED_BLOCK = Gauge("docchain_indexed_block", "last block indexed", registry=REGISTRY)
 CHAIN_HEAD = Gauge("docchain_chain_head", "latest block seen on the node", registry=REGISTRY)
 REORGS = Counter("docchain_reorgs_total", "chain reorganisations handled by the indexer", registry=REGISTRY)
-NODE_ERRORS = Counter("docchain_node_errors_total", "failed attempts to reach the node", ["component"], registry=REGISTRY)
+NODE_ERRORS = Counter(
+    "docchain_node_errors_total", "failed attempts to reach the node", ["component"], registry=REGISTRY
+)
 SSE_CLIENTS = Gauge("docchain_sse_clients", "open server-sent-event streams", registry=REGISTRY)

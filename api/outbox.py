@@ -16,8 +16,9 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from docchain.api.db import Database, Submission
 from sqlalchemy import insert, select
+
+from docchain.api.db import Database, Submission
 
 log = logging.getLogger("docchain.api.outbox")
 MAX_ROWS = 500
@@ -97,6 +98,7 @@ class OutboxWriter:
             if fresh:
                 await s.execute(insert(_TABLE), fresh)
         return results
+
     async def close(self) -> None:
         self._closed = True
         self._wake.set()
@@ -119,12 +121,20 @@ def _write_sqlite(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> list[
     docs = list({r["doc_hash"] for r in rows})
     existing: dict[tuple[str, str], dict[str, Any]] = {}
     for start in range(0, len(docs), 500):  # bound the number of SQL variables
-        chunk = docs[start:start + 500]
-        sql = ("SELECT id, doc_hash, signer, state, stored FROM submissions WHERE doc_hash IN ("
-               + ",".join("?" * len(chunk)) + ")")
+        chunk = docs[start : start + 500]
+        sql = (
+            "SELECT id, doc_hash, signer, state, stored FROM submissions WHERE doc_hash IN ("
+            + ",".join("?" * len(chunk))
+            + ")"
+        )
         for sid, doc, signer, state, stored in conn.execute(sql, chunk):
-            existing[(doc, signer)] = {"id": sid, "doc_hash": doc, "signer": signer, "state": state,
-                                       "stored": bool(stored)}
+            existing[(doc, signer)] = {
+                "id": sid,
+                "doc_hash": doc,
+                "signer": signer,
+                "state": state,
+                "stored": bool(stored),
+            }
     fresh: list[dict[str, Any]] = []
     for row in rows:
         key = (row["doc_hash"], row["signer"])

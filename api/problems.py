@@ -5,6 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
 from docchain.chain.errors import (
     ChainError,
     ContractRevert,
@@ -15,10 +20,6 @@ from docchain.chain.errors import (
     TransactionTimeout,
     VerificationError,
 )
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("docchain.api")
 
@@ -108,7 +109,7 @@ def install(app: FastAPI) -> None:
         errors = _json_safe(list(exc.errors()))
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
         where = ".".join(p for p in first["loc"] if p not in ("body", "query", "path"))
-        detail = f"{where}: {first['msg']}" if where else first["msg"]
+        detail = f"{where}: {first['msg']}" if where else str(first["msg"])
         return problem_response(request, 422, "validation", "Request validation failed", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)

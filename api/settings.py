@@ -11,9 +11,10 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-from docchain.chain.errors import InvalidInput
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from docchain.chain.errors import InvalidInput
 
 
 class Settings(BaseSettings):

@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import func, select, update
+
 from docchain.api import metrics
 from docchain.api.chainctx import Bound, ChainContext
 from docchain.api.db import Database, EventRow, RevocationRow, Submission, Transaction, now
@@ -33,7 +35,6 @@ from docchain.chain.registry import SignedRegistration, encode_call, encode_regi
 from docchain.chain.sender import PreparedTx
 from docchain.chain.typed_data import Domain, Registration, recover
 from docchain.chain.values import parse_hex, to_hex
-from sqlalchemy import func, select, update
 
 log = logging.getLogger("docchain.api.worker")
 
@@ -274,7 +275,12 @@ class AnchorWorker:
             self.on_mined()
             log.info(
                 "transaction mined",
-                extra={"tx": tx.tx_hash, "block": int(receipt["blockNumber"]), "ok": ok, "gas": int(receipt["gasUsed"])},
+                extra={
+                    "tx": tx.tx_hash,
+                    "block": int(receipt["blockNumber"]),
+                    "ok": ok,
+                    "gas": int(receipt["gasUsed"]),
+                },
             )
             if not ok:
                 await self._requeue(tx.id, "reverted", f"transaction {tx.tx_hash} reverted")
@@ -285,8 +291,11 @@ class AnchorWorker:
         raw = await self.chain.rpc.call("eth_getTransactionReceipt", [tx_hash])
         if raw is None or raw.get("blockNumber") is None:
             return None
-        return {"status": int(raw.get("status", "0x1"), 16), "blockNumber": int(raw["blockNumber"], 16),
-                "gasUsed": int(raw["gasUsed"], 16)}
+        return {
+            "status": int(raw.get("status", "0x1"), 16),
+            "blockNumber": int(raw["blockNumber"], 16),
+            "gasUsed": int(raw["gasUsed"], 16),
+        }
 
     async def _link_from_index(self, s, tx_id: int) -> None:  # type: ignore[no-untyped-def]
         """Submissions whose record already existed on chain (the batch skipped them, no event in this tx)
@@ -351,9 +360,7 @@ class AnchorWorker:
         for entry in singles:
             reg, sig = entry.signed.registration, entry.signed.signature
             try:
-                prepared = await self.chain.run(
-                    bound.registry.prepare, encode_call("register", reg.as_tuple(), sig)
-                )
+                prepared = await self.chain.run(bound.registry.prepare, encode_call("register", reg.as_tuple(), sig))
             except ContractRevert as exc:
                 await self._fail({entry.row.id: f"the registry rejected it: {exc}"})
                 continue
@@ -363,7 +370,9 @@ class AnchorWorker:
     def _culprits(exc: ContractRevert, batch: list[_Entry]) -> list[_Entry]:
         if exc.name in ("InvalidSignature", "NotRegistered", "AlreadyRevoked") and len(exc.args_) == 2:
             doc, signer = exc.args_
-            return [e for e in batch if e.signed.registration.doc_hash == doc and e.signed.registration.signer == signer]
+            return [
+                e for e in batch if e.signed.registration.doc_hash == doc and e.signed.registration.signer == signer
+            ]
         if exc.name == "ExpiredSignature" and exc.args_:
             return [e for e in batch if e.signed.registration.deadline == exc.args_[0]]
         return []
@@ -400,7 +409,9 @@ class AnchorWorker:
                     .values(state="submitted", tx_id=tx.id, tx_hash=tx_hash, updated_at=now())
                 )
         metrics.TXS.labels(kind).inc()
-        log.info("anchoring", extra={"tx": tx_hash, "kind": kind, "count": len(submission_ids), "nonce": prepared.nonce})
+        log.info(
+            "anchoring", extra={"tx": tx_hash, "kind": kind, "count": len(submission_ids), "nonce": prepared.nonce}
+        )
         if kind != "revoke":
             self.notifier.notify(submission_ids)
         bound = await self.chain.bound()
@@ -415,7 +426,12 @@ class AnchorWorker:
             ).all()
         for row in rows:
             data = encode_call(
-                "revokeBySig", parse_hex(row.doc_hash), row.signer, int(row.nonce), int(row.deadline), parse_hex(row.signature)
+                "revokeBySig",
+                parse_hex(row.doc_hash),
+                row.signer,
+                int(row.nonce),
+                int(row.deadline),
+                parse_hex(row.signature),
             )
             try:
                 prepared = await self.chain.run(bound.registry.prepare, data)

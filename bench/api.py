@@ -27,16 +27,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from web3 import HTTPProvider, Web3
+
 from docchain.chain import deploy
 from docchain.chain.sender import TxSender
 from docchain.chain.typed_data import Domain, Registration, sign
-from web3 import HTTPProvider, Web3
 
 ROOT = Path(__file__).resolve().parents[1]
 ANVIL = ROOT / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
 DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 
-CEILING_APP = textwrap.dedent('''
+CEILING_APP = textwrap.dedent("""
     import sys, uvicorn
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
@@ -64,7 +65,7 @@ CEILING_APP = textwrap.dedent('''
 
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
                 access_log=False, log_level="warning")
-''')
+""")
 
 
 def free_port() -> int:
@@ -84,8 +85,9 @@ def wait_http(url: str, timeout: float = 30) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
-async def _client(port: int, path: bytes, bodies: list[bytes], latencies: list[float], statuses: dict[int, int],
-                  stop_at: float | None) -> None:
+async def _client(
+    port: int, path: bytes, bodies: list[bytes], latencies: list[float], statuses: dict[int, int], stop_at: float | None
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         i = 0
@@ -95,8 +97,10 @@ async def _client(port: int, path: bytes, bodies: list[bytes], latencies: list[f
             body = bodies[i % len(bodies)]
             i += 1
             started = time.perf_counter()
-            writer.write(b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (path, len(body), body))
+            writer.write(
+                b"POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (path, len(body), body)
+            )
             status = int((await reader.readline()).split()[1])
             length = 0
             while (line := await reader.readline()) not in (b"\r\n", b""):
@@ -161,8 +165,11 @@ def main() -> int:
     results: dict[str, Any] = {"clients": args.clients}
     try:
         node_port = free_port()
-        procs.append(subprocess.Popen([str(ANVIL), "--port", str(node_port), "--silent", "--gas-limit", "60000000"],
-                                      stdout=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [str(ANVIL), "--port", str(node_port), "--silent", "--gas-limit", "60000000"], stdout=subprocess.DEVNULL
+            )
+        )
         rpc = f"http://127.0.0.1:{node_port}"
         w3 = Web3(HTTPProvider(rpc))
         deadline = time.monotonic() + 20
@@ -177,18 +184,34 @@ def main() -> int:
         ceiling_port = free_port()
         script = tmp / "ceiling.py"
         script.write_text(CEILING_APP)
-        procs.append(subprocess.Popen([sys.executable, str(script), str(ceiling_port), str(deployment.chain_id),
-                                       deployment.address], stdout=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(script), str(ceiling_port), str(deployment.chain_id), deployment.address],
+                stdout=subprocess.DEVNULL,
+            )
+        )
         wait_http(f"http://127.0.0.1:{ceiling_port}/docs")
 
         # ---- the API
         api_port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
-        env.update({"DOCCHAIN_RPC_URL": rpc, "DOCCHAIN_DATA_DIR": str(tmp), "DOCCHAIN_RELAYER_KEY": DEV_KEY,
-                    "DOCCHAIN_CONFIRMATIONS": "1", "DOCCHAIN_LOG_LEVEL": "WARNING", "DOCCHAIN_BATCH_SIZE": "300",
-                    "DOCCHAIN_BATCH_INTERVAL_MS": "100", "DOCCHAIN_POLL_INTERVAL_MS": "50"})
-        procs.append(subprocess.Popen([sys.executable, "-m", "docchain.api", "--port", str(api_port)], env=env,
-                                      stdout=subprocess.DEVNULL))
+        env.update(
+            {
+                "DOCCHAIN_RPC_URL": rpc,
+                "DOCCHAIN_DATA_DIR": str(tmp),
+                "DOCCHAIN_RELAYER_KEY": DEV_KEY,
+                "DOCCHAIN_CONFIRMATIONS": "1",
+                "DOCCHAIN_LOG_LEVEL": "WARNING",
+                "DOCCHAIN_BATCH_SIZE": "300",
+                "DOCCHAIN_BATCH_INTERVAL_MS": "100",
+                "DOCCHAIN_POLL_INTERVAL_MS": "50",
+            }
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "docchain.api", "--port", str(api_port)], env=env, stdout=subprocess.DEVNULL
+            )
+        )
         wait_http(f"http://127.0.0.1:{api_port}/healthz")
         httpx.get(f"http://127.0.0.1:{api_port}/v1/chain", timeout=30)  # binds to the chain
 
@@ -226,8 +249,9 @@ def main() -> int:
         receipts = []
         for body in raw[:200]:
             reg = body["registration"]
-            r = httpx.get(f"http://127.0.0.1:{api_port}/v1/documents/{reg['docHash']}/receipts/{reg['signer']}",
-                          timeout=30)
+            r = httpx.get(
+                f"http://127.0.0.1:{api_port}/v1/documents/{reg['docHash']}/receipts/{reg['signer']}", timeout=30
+            )
             receipts.append(json.dumps({"docHash": reg["docHash"], "receipt": r.json()}).encode())
         ceiling_verify = asyncio.run(load(ceiling_port, "/verify", receipts, args.clients, args.seconds))
         verify = asyncio.run(load(api_port, "/v1/verify", receipts, args.clients, args.seconds))
@@ -255,13 +279,19 @@ def main() -> int:
     s, v = results["submit"], results["verify"]
     print(f"docchain API benchmark, {args.clients} concurrent clients (ceiling: bare FastAPI parse + recover)")
     print(f"{'measure':<34}{'docchain':>12}{'ceiling':>12}{'ratio':>8}  target")
-    print(f"{'submission acceptance (req/s)':<34}{s['accept_rps']:>12,.0f}{s['ceiling_rps']:>12,.0f}"
-          f"{s['accept_ratio']:>8.2f}  >= 0.70")
-    print(f"{'anchored end to end (docs/s)':<34}{s['end_to_end_docs_per_s']:>12,.0f}{'':>12}{'':>8}  >= 1,000"
-          f"  ({s['anchored']}/{s['documents']} anchored)")
+    print(
+        f"{'submission acceptance (req/s)':<34}{s['accept_rps']:>12,.0f}{s['ceiling_rps']:>12,.0f}"
+        f"{s['accept_ratio']:>8.2f}  >= 0.70"
+    )
+    print(
+        f"{'anchored end to end (docs/s)':<34}{s['end_to_end_docs_per_s']:>12,.0f}{'':>12}{'':>8}  >= 1,000"
+        f"  ({s['anchored']}/{s['documents']} anchored)"
+    )
     print(f"{'verify (req/s)':<34}{v['rps']:>12,.0f}{v['ceiling_rps']:>12,.0f}{v['ratio']:>8.2f}  >= 0.70")
-    print(f"{'verify p50 / p99 (ms)':<34}{v['p50_ms']:>6.1f} /{v['p99_ms']:>5.1f}{'':>6}{v['ceiling_p99_ms']:>6.1f}"
-          f"{'':>8}  p99 <= 30")
+    print(
+        f"{'verify p50 / p99 (ms)':<34}{v['p50_ms']:>6.1f} /{v['p99_ms']:>5.1f}{'':>6}{v['ceiling_p99_ms']:>6.1f}"
+        f"{'':>8}  p99 <= 30"
+    )
     return 0
 
 

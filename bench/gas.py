@@ -36,9 +36,7 @@ EAS = {"single": 196_327, "batch100": 145_783}  # ../shared/perf-anchors.md, sam
 
 def signed(registry: Registry) -> SignedRegistration:
     key = os.urandom(32)
-    reg = td.Registration(
-        os.urandom(32), td.address_of(key), int(time.time()) + 3600, metadata_hash=os.urandom(32)
-    )
+    reg = td.Registration(os.urandom(32), td.address_of(key), int(time.time()) + 3600, metadata_hash=os.urandom(32))
     return SignedRegistration(reg, td.sign(registry.domain, reg, key))
 
 
@@ -52,8 +50,7 @@ def baseline_gas(sender: TxSender) -> int:
     signer = td.address_of(key)
     doc = os.urandom(32)
     struct = keccak(
-        keccak(b"Registration(bytes32 docHash,address signer)")
-        + encode(["bytes32", "address"], [doc, signer])
+        keccak(b"Registration(bytes32 docHash,address signer)") + encode(["bytes32", "address"], [doc, signer])
     )
     sig = PrivateKey(key).sign_recoverable(keccak(b"\x19\x01" + separator + struct), hasher=None)
     data = keccak(b"register(bytes32,address,uint8,bytes32,bytes32)")[:4] + encode(
@@ -76,9 +73,7 @@ def measure() -> dict[str, float]:
         figures: dict[str, float] = {"baseline": baseline_gas(sender)}
         figures["single"] = registry.register(signed(registry))["gasUsed"]
         for n in (10, 100):
-            figures[f"batch{n}"] = (
-                registry.register_batch([signed(registry) for _ in range(n)])["gasUsed"] / n
-            )
+            figures[f"batch{n}"] = registry.register_batch([signed(registry) for _ in range(n)])["gasUsed"] / n
         return figures
 
 

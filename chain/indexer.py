@@ -115,8 +115,7 @@ class Indexer:
             "toBlock": hex(end),
             "topics": [[to_hex(TOPICS[0]), to_hex(TOPICS[1])]],
         }
-        reply = with_retries(lambda: self.w3.provider.make_request(RPCEndpoint("eth_getLogs"), [params]),
-                             "eth_getLogs")
+        reply = with_retries(lambda: self.w3.provider.make_request(RPCEndpoint("eth_getLogs"), [params]), "eth_getLogs")
         if reply.get("error"):
             raise ChainError(f"eth_getLogs: {reply['error']}")
         out = []

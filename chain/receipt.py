@@ -79,9 +79,7 @@ def build_receipt(
     file_name: str | None = None,
     file_size: int | None = None,
 ) -> Receipt:
-    return Receipt(
-        domain, registration, signature, tx_hash, block_number, block_hash, timestamp, file_name, file_size
-    )
+    return Receipt(domain, registration, signature, tx_hash, block_number, block_hash, timestamp, file_name, file_size)
 
 
 def _object(value: Any, what: str, keys: set[str]) -> dict[str, Any]:
@@ -113,9 +111,7 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
             raise InvalidInput(f"receipt is not valid JSON: {exc}") from exc
     top = _object(data, "the receipt", _TOP)
     if top["docchainReceipt"] != VERSION:
-        raise InvalidInput(
-            f"unsupported receipt version {top['docchainReceipt']!r} (this docchain reads {VERSION})"
-        )
+        raise InvalidInput(f"unsupported receipt version {top['docchainReceipt']!r} (this docchain reads {VERSION})")
     document = _object(top["document"], "document", _DOCUMENT)
     anchor = _object(top["anchor"], "anchor", _ANCHOR)
     signed = _object(top["eip712"], "eip712", {"types", "primaryType", "domain", "message"})

@@ -147,9 +147,7 @@ def compact_signature(signature: bytes) -> tuple[bytes, bytes]:
 
 def encode_register_batch(items: Sequence[SignedRegistration]) -> bytes:
     """Calldata of ``registerBatch``; every entry must carry an ECDSA signature (contract wallets use register)."""
-    return encode_call(
-        "registerBatch", [(s.registration.as_tuple(), *compact_signature(s.signature)) for s in items]
-    )
+    return encode_call("registerBatch", [(s.registration.as_tuple(), *compact_signature(s.signature)) for s in items])
 
 
 def decode_log(log: LogReceipt) -> RegistryEvent | None:
@@ -246,12 +244,7 @@ class Registry:
         return [e for e in map(decode_log, logs) if e is not None]
 
     def events_in(self, receipt: TxReceipt) -> list[RegistryEvent]:
-        return [
-            e
-            for log in receipt["logs"]
-            if log["address"] == self.address
-            if (e := decode_log(log)) is not None
-        ]
+        return [e for log in receipt["logs"] if log["address"] == self.address if (e := decode_log(log)) is not None]
 
     # ------------------------------------------------------------------ writes
 

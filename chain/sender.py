@@ -69,9 +69,7 @@ class TxSender:
         priority_fee_wei: int = 1_000_000_000,
     ) -> None:
         self.w3 = w3
-        self.account: LocalAccount = (
-            account if isinstance(account, LocalAccount) else Account.from_key(account)
-        )
+        self.account: LocalAccount = account if isinstance(account, LocalAccount) else Account.from_key(account)
         self.receipt_timeout = receipt_timeout
         self.max_fee_cap_wei = max_fee_cap_wei
         self.priority_fee_wei = priority_fee_wei
@@ -130,9 +128,7 @@ class TxSender:
                 )
             nonce = self._next_nonce
             self._next_nonce += 1
-        signed = self.account.sign_transaction(
-            {**tx, **fees, "gas": gas, "nonce": nonce, "chainId": self.chain_id}
-        )
+        signed = self.account.sign_transaction({**tx, **fees, "gas": gas, "nonce": nonce, "chainId": self.chain_id})
         return PreparedTx(tx_hash=bytes(signed.hash), raw=bytes(signed.raw_transaction), nonce=nonce, gas=gas)
 
     def broadcast(self, prepared: PreparedTx) -> bytes:

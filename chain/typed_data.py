@@ -31,9 +31,7 @@ EIP712_DOMAIN_TYPE = [
     {"name": "chainId", "type": "uint256"},
     {"name": "verifyingContract", "type": "address"},
 ]
-_DOMAIN_TYPEHASH = keccak(
-    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-)
+_DOMAIN_TYPEHASH = keccak(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 
 
 def _word(value: int) -> bytes:
@@ -160,9 +158,7 @@ class Revocation:
         {"name": "nonce", "type": "uint256"},
         {"name": "deadline", "type": "uint256"},
     ]
-    TYPEHASH: ClassVar[bytes] = keccak(
-        b"Revocation(bytes32 docHash,address signer,uint256 nonce,uint256 deadline)"
-    )
+    TYPEHASH: ClassVar[bytes] = keccak(b"Revocation(bytes32 docHash,address signer,uint256 nonce,uint256 deadline)")
 
     doc_hash: bytes
     signer: str
@@ -244,9 +240,7 @@ def recover_digest(message_digest: bytes, signature: bytes) -> str:
     if v not in (27, 28) or not 0 < s <= _N // 2:
         raise InvalidInput("signature is not in canonical form (v must be 27/28, s in the lower half)")
     try:
-        public = PublicKey.from_signature_and_message(
-            signature[:64] + bytes([v - 27]), message_digest, hasher=None
-        )
+        public = PublicKey.from_signature_and_message(signature[:64] + bytes([v - 27]), message_digest, hasher=None)
     except Exception as exc:  # coincurve raises a bare Exception for unrecoverable points
         raise InvalidInput("signature does not recover to any key") from exc
     return to_checksum_address(keccak(public.format(compressed=False)[1:])[-20:])

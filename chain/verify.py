@@ -192,9 +192,7 @@ def _signature_check(view: ChainView, receipt: Receipt, signer: str) -> Check:
 
 def _record_check(view: ChainView, record: Record, receipt: Receipt | None) -> Check:
     if receipt is None:
-        return Check(
-            "record", True, f"recorded in block {record.block_number} at unix time {record.registered_at}"
-        )
+        return Check("record", True, f"recorded in block {record.block_number} at unix time {record.registered_at}")
     if record.block_number != receipt.block_number:
         return Check(
             "record",
@@ -202,7 +200,5 @@ def _record_check(view: ChainView, record: Record, receipt: Receipt | None) -> C
             f"recorded in block {record.block_number}, the receipt says {receipt.block_number}",
         )
     if view.block_hash(record.block_number) != receipt.block_hash:
-        return Check(
-            "record", False, f"block {record.block_number} is not the receipt's block (reorganised?)"
-        )
+        return Check("record", False, f"block {record.block_number} is not the receipt's block (reorganised?)")
     return Check("record", True, f"recorded in block {record.block_number} ({to_hex(receipt.block_hash)})")

@@ -94,22 +94,16 @@ app = _app(
     '`config.toml` in the config directory ($DOCCHAIN_CONFIG_DIR), e.g. `api = "http://host:8000"`.\n\n'
     + EXIT_STATUS_HELP
 )
-keys_app = _app(
-    "Manage signing keys: encrypted keystores in the config directory; keys never leave this machine."
-)
+keys_app = _app("Manage signing keys: encrypted keystores in the config directory; keys never leave this machine.")
 node_app = _app("Start, stop and inspect the embedded local Ethereum node (anvil by default).")
-inspect_app = _app(
-    "Look at the registry on chain, like an explorer in the terminal (talks to the node directly)."
-)
+inspect_app = _app("Look at the registry on chain, like an explorer in the terminal (talks to the node directly).")
 app.add_typer(keys_app, name="keys")
 app.add_typer(node_app, name="node")
 app.add_typer(inspect_app, name="inspect")
 
 # ---------------------------------------------------------------------- shared options
 
-JsonOpt = Annotated[
-    bool, typer.Option("--json", envvar="DOCCHAIN_JSON", help="Print one JSON document (for scripts).")
-]
+JsonOpt = Annotated[bool, typer.Option("--json", envvar="DOCCHAIN_JSON", help="Print one JSON document (for scripts).")]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", envvar="DOCCHAIN_VERBOSE", help="Show tracebacks of errors.")
 ]
@@ -234,9 +228,7 @@ def _parse_time(value: str | None, what: str) -> int | None:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(
-            f"{what} must be an ISO-8601 date such as 2025-01-31 or unix seconds, got {value!r}"
-        ) from None
+        raise UsageError(f"{what} must be an ISO-8601 date such as 2025-01-31 or unix seconds, got {value!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
@@ -500,8 +492,7 @@ def submit(
         with client:
             domain = documents.domain_from_api(client.chain())
             signed = [
-                documents.sign_registration(domain, h.doc_hash, private, signer, metadata=metadata)
-                for h in hashed
+                documents.sign_registration(domain, h.doc_hash, private, signer, metadata=metadata) for h in hashed
             ]
 
             def send(index: int) -> dict[str, Any]:
@@ -581,9 +572,7 @@ def submit(
             ExitCode.CHAIN,
         )
     if wait and any(r["state"] not in ("anchored", "confirmed") for r in results):
-        raise CliError(
-            f"not anchored within {wait_timeout:g}s; check later with `docchain status`", ExitCode.CHAIN
-        )
+        raise CliError(f"not anchored within {wait_timeout:g}s; check later with `docchain status`", ExitCode.CHAIN)
 
 
 # ---------------------------------------------------------------------- verify
@@ -753,19 +742,13 @@ def list_documents(
     ] = None,
     since: Annotated[
         str | None,
-        typer.Option(
-            "--since", envvar="DOCCHAIN_SINCE", metavar="DATE", help="ISO-8601 date/time or unix seconds."
-        ),
+        typer.Option("--since", envvar="DOCCHAIN_SINCE", metavar="DATE", help="ISO-8601 date/time or unix seconds."),
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option(
-            "--until", envvar="DOCCHAIN_UNTIL", metavar="DATE", help="ISO-8601 date/time or unix seconds."
-        ),
+        typer.Option("--until", envvar="DOCCHAIN_UNTIL", metavar="DATE", help="ISO-8601 date/time or unix seconds."),
     ] = None,
-    limit: Annotated[
-        int, typer.Option("--limit", envvar="DOCCHAIN_LIMIT", min=1, max=1000, help="Page size.")
-    ] = 50,
+    limit: Annotated[int, typer.Option("--limit", envvar="DOCCHAIN_LIMIT", min=1, max=1000, help="Page size.")] = 50,
     cursor: Annotated[
         str | None, typer.Option("--cursor", envvar="DOCCHAIN_CURSOR", help="Continue from a previous page.")
     ] = None,
@@ -848,8 +831,7 @@ def get(
                 out.write(chunk)
         if digest.digest() != doc_hash:
             raise VerificationFailed(
-                f"the downloaded bytes hash to {to_hex(digest.digest())}, "
-                f"not {to_hex(doc_hash)}; nothing written"
+                f"the downloaded bytes hash to {to_hex(digest.digest())}, not {to_hex(doc_hash)}; nothing written"
             )
         os.replace(tmp, output)
     finally:
@@ -864,9 +846,7 @@ def get(
 
 @app.command()
 def revoke(
-    target: Annotated[
-        str, typer.Argument(metavar="FILE|HASH", help="The document you signed, or its 0x SHA-256.")
-    ],
+    target: Annotated[str, typer.Argument(metavar="FILE|HASH", help="The document you signed, or its 0x SHA-256.")],
     key: KeyOpt = None,
     password_file: PasswordFileOpt = None,
     wait: Annotated[
@@ -909,9 +889,7 @@ def revoke(
                     answer = {**answer, "state": "revoked", "revokedAt": mine[0].get("revokedAt")}
                     break
                 if time.monotonic() > deadline:
-                    raise CliError(
-                        f"the revocation was not on chain within {wait_timeout:g}s", ExitCode.CHAIN
-                    )
+                    raise CliError(f"the revocation was not on chain within {wait_timeout:g}s", ExitCode.CHAIN)
                 time.sleep(0.25)  # no notification stream for revocations; a gentle poll
     c.out.emit(answer)
     c.out.say(f"revocation of {to_hex(doc_hash)} by {signer}: {answer.get('state')}")
@@ -920,9 +898,7 @@ def revoke(
 # ---------------------------------------------------------------------- inspect (node directly)
 
 
-def _registry_for(
-    c: Ctx, rpc: str | None, registry: str | None, data_dir_opt: Path | None, timeout: float | None
-):  # type: ignore[no-untyped-def]
+def _registry_for(c: Ctx, rpc: str | None, registry: str | None, data_dir_opt: Path | None, timeout: float | None):  # type: ignore[no-untyped-def]
     from docchain.chain.registry import Registry
     from docchain.client import rpc as rpc_mod
 
@@ -936,10 +912,7 @@ def _event_table(c: Ctx, events: list[dict[str, Any]], title: str | None = None)
     c.out.table(
         title,
         ["block", "event", "document", "signer", "tx"],
-        [
-            (e["blockNumber"], e["kind"], short(e["docHash"], 8), e["signer"], short(e["txHash"], 6))
-            for e in events
-        ],
+        [(e["blockNumber"], e["kind"], short(e["docHash"], 8), e["signer"], short(e["txHash"], 6)) for e in events],
     )
 
 
@@ -1026,9 +999,7 @@ def inspect_block(
 def inspect_events(
     signer: Annotated[
         str | None,
-        typer.Option(
-            "--signer", envvar="DOCCHAIN_SIGNER", metavar="ADDRESS", help="Only this signer's events."
-        ),
+        typer.Option("--signer", envvar="DOCCHAIN_SIGNER", metavar="ADDRESS", help="Only this signer's events."),
     ] = None,
     doc: Annotated[
         str | None,
@@ -1070,9 +1041,7 @@ def deploy(
     data_dir_opt: DataDirOpt = None,
     new: Annotated[
         bool,
-        typer.Option(
-            "--new", envvar="DOCCHAIN_DEPLOY_NEW", help="Deploy a fresh registry even if one is recorded."
-        ),
+        typer.Option("--new", envvar="DOCCHAIN_DEPLOY_NEW", help="Deploy a fresh registry even if one is recorded."),
     ] = False,
     timeout: TimeoutOpt = None,
     json_out: JsonOpt = False,
@@ -1129,4 +1098,3 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         raise SystemExit(ExitCode.INTERRUPTED) from None
-

@@ -74,8 +74,7 @@ class Config:
         unknown = set(values) - set(DEFAULTS)
         if unknown:
             raise UsageError(
-                f"unknown setting(s) in {path}: {', '.join(sorted(unknown))} "
-                f"(known: {', '.join(sorted(DEFAULTS))})"
+                f"unknown setting(s) in {path}: {', '.join(sorted(unknown))} (known: {', '.join(sorted(DEFAULTS))})"
             )
         return cls(values, path)
 

@@ -117,9 +117,7 @@ def sign_revocation(
     *,
     deadline_s: int = DEFAULT_DEADLINE_S,
 ) -> tuple[Revocation, bytes]:
-    revocation = Revocation(
-        doc_hash=doc_hash, signer=signer, nonce=nonce, deadline=int(time.time()) + deadline_s
-    )
+    revocation = Revocation(doc_hash=doc_hash, signer=signer, nonce=nonce, deadline=int(time.time()) + deadline_s)
     return revocation, sign(domain, revocation, signer_key)
 
 
@@ -141,7 +139,5 @@ def domain_from_api(chain: dict[str, Any]) -> Domain:
     domain = Domain.from_json(raw)
     # Never sign for a domain that is not docchain's, whatever the server says.
     if (domain.name, domain.version) != (NAME, VERSION):
-        raise UsageError(
-            f"the API asks for signatures in domain {domain.name!r} v{domain.version}, not docchain's"
-        )
+        raise UsageError(f"the API asks for signatures in domain {domain.name!r} v{domain.version}, not docchain's")
     return domain

@@ -33,8 +33,7 @@ class KeyInfo:
 def check_name(name: str) -> str:
     if not _NAME.match(name):
         raise UsageError(
-            f"invalid key name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
+            f"invalid key name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )
     return name
 
@@ -63,9 +62,7 @@ def info(name: str, directory: Path | None = None) -> KeyInfo:
     for key in list_keys(path.parent):
         if key.name == name:
             return key
-    available = (
-        ", ".join(k.name for k in list_keys(path.parent)) or "none; create one with `docchain keys new NAME`"
-    )
+    available = ", ".join(k.name for k in list_keys(path.parent)) or "none; create one with `docchain keys new NAME`"
     raise UsageError(f"no key named {name!r} in {path.parent} (available: {available})")
 
 
@@ -78,9 +75,7 @@ def default_key_name(requested: str | None, directory: Path | None = None) -> st
         return keys[0].name
     if not keys:
         raise UsageError("no signing key yet: create one with `docchain keys new NAME`")
-    raise UsageError(
-        f"several keys exist ({', '.join(k.name for k in keys)}): choose one with --key or DOCCHAIN_KEY"
-    )
+    raise UsageError(f"several keys exist ({', '.join(k.name for k in keys)}): choose one with --key or DOCCHAIN_KEY")
 
 
 def save(
@@ -108,11 +103,7 @@ def save(
 
 def parse_private_key(text: str) -> bytes:
     key = parse_hex(text.strip(), length=32, what="private key")
-    if (
-        not 0
-        < int.from_bytes(key, "big")
-        < 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-    ):
+    if not 0 < int.from_bytes(key, "big") < 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141:
         raise UsageError("private key is out of the secp256k1 range")
     return key
 

@@ -78,9 +78,7 @@ class Output:
             return
         for check in checks:
             mark = "[green]✔[/]" if check.get("ok") else "[red]✘[/]"
-            self.out.print(
-                f"{mark} {check.get('name', '?'):<14} {escape(str(check.get('detail', '')))}", markup=True
-            )
+            self.out.print(f"{mark} {check.get('name', '?'):<14} {escape(str(check.get('detail', '')))}", markup=True)
         colour = {"valid": "green", "invalid": "red"}.get(verdict, "yellow")
         self.out.print(f"[bold {colour}]verdict: {verdict.upper()}[/]")
 

@@ -86,9 +86,7 @@ def submit_direct(
 
 def get_tx(w3: Web3, tx_hash: bytes) -> tuple[dict, dict]:
     try:
-        return dict(w3.eth.get_transaction(HexBytes(tx_hash))), dict(
-            w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-        )
+        return dict(w3.eth.get_transaction(HexBytes(tx_hash))), dict(w3.eth.get_transaction_receipt(HexBytes(tx_hash)))
     except TransactionNotFound:
         raise UsageError(f"no mined transaction 0x{tx_hash.hex()} on this node") from None
 

@@ -105,9 +105,7 @@ def node_up(
 
 
 @node_app.command("down")
-def node_down(
-    data_dir_opt: DataDirOpt = None, json_out: JsonOpt = False, verbose: VerboseOpt = False
-) -> None:
+def node_down(data_dir_opt: DataDirOpt = None, json_out: JsonOpt = False, verbose: VerboseOpt = False) -> None:
     """Stop the embedded node started by `docchain node up` (its chain state is kept).
 
     Example:
@@ -121,9 +119,7 @@ def node_down(
 
 
 @node_app.command("status")
-def node_status(
-    data_dir_opt: DataDirOpt = None, json_out: JsonOpt = False, verbose: VerboseOpt = False
-) -> None:
+def node_status(data_dir_opt: DataDirOpt = None, json_out: JsonOpt = False, verbose: VerboseOpt = False) -> None:
     """Show whether the embedded node runs, where, and its chain id and latest block.
 
     Example:
@@ -183,9 +179,7 @@ def serve(
     else:
         url = c.rpc_url(rpc)
         if not stack.has_relayer_configured():
-            raise UsageError(
-                "set DOCCHAIN_RELAYER_KEY or DOCCHAIN_RELAYER_KEYSTORE (+ _PASSWORD_FILE) for a relayer"
-            )
+            raise UsageError("set DOCCHAIN_RELAYER_KEY or DOCCHAIN_RELAYER_KEYSTORE (+ _PASSWORD_FILE) for a relayer")
     stack.check_port(h, p)
     api = stack.ApiProcess.start(
         host=h, port=p, env=stack.api_env(rpc_url=url, data_dir=directory, relayer_key=relayer), log_path=None
@@ -276,12 +270,9 @@ def up(
         report["rpcUrl"] = rpc_url
         w3 = rpc_mod.connect(rpc_url, 10.0)
 
-        deployment, fresh = deployments.ensure_deployed(
-            TxSender(w3, parse_hex(stack.DEV_RELAYER_KEY)), directory
-        )
+        deployment, fresh = deployments.ensure_deployed(TxSender(w3, parse_hex(stack.DEV_RELAYER_KEY)), directory)
         c.out.step(
-            ("deployed" if fresh else "found")
-            + f" the registry at {deployment.address} on chain {deployment.chain_id}"
+            ("deployed" if fresh else "found") + f" the registry at {deployment.address} on chain {deployment.chain_id}"
         )
         report["registry"] = deployment.address
         report["chainId"] = deployment.chain_id
@@ -308,9 +299,7 @@ def up(
             domain = documents.domain_from_api(client.chain())
             doc_hash = documents.hash_files([sample], show_progress=False)[0].doc_hash
             c.out.step(f"sample document {sample.name}: SHA-256 {to_hex(doc_hash)}")
-            registration, signature = documents.sign_registration(
-                domain, doc_hash, signer_key, signer, metadata={}
-            )
+            registration, signature = documents.sign_registration(domain, doc_hash, signer_key, signer, metadata={})
             c.out.step(f"signed it (EIP-712) as {signer}; the key stayed here, only the signature is sent")
             accepted = client.submit({"registration": registration.to_json(), "signature": to_hex(signature)})
             c.out.step(f"submitted: {accepted.get('state')} (submission {accepted.get('id')})")
@@ -360,9 +349,7 @@ def up(
         if not serve_:
             c.out.step("--no-serve: stopping")
             return
-        c.out.say(
-            f"\n[bold green]docchain is up:[/] API [bold]{api.url}[/] (docs: {api.url}/docs), node {rpc_url}"
-        )
+        c.out.say(f"\n[bold green]docchain is up:[/] API [bold]{api.url}[/] (docs: {api.url}/docs), node {rpc_url}")
         c.out.say(
             "try: docchain keys new alice && docchain submit FILE --wait --key alice\n"
             "Ctrl-C stops the API, then the node."

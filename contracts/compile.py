@@ -30,9 +30,7 @@ SETTINGS: dict[str, Any] = {
     "evmVersion": "shanghai",
     "optimizer": {"enabled": True, "runs": 1_000_000},
     "viaIR": True,
-    "outputSelection": {
-        "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "metadata"]}
-    },
+    "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "metadata"]}},
 }
 
 
@@ -77,9 +75,7 @@ def solc(sources: dict[str, str], settings: dict[str, Any] = SETTINGS) -> dict[s
 def compile_artifacts() -> dict[str, str]:
     """Compile and return {artifact file name: JSON text}."""
     output = solc({name: (HERE / name).read_text() for name in SOURCES})
-    version = subprocess.run(
-        [str(SOLCJS), "--version"], capture_output=True, text=True, check=True
-    ).stdout.strip()
+    version = subprocess.run([str(SOLCJS), "--version"], capture_output=True, text=True, check=True).stdout.strip()
     artifacts = {}
     for source, name in CONTRACTS.items():
         out = output[source][name]
@@ -103,9 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     artifacts = compile_artifacts()
     if args.check:
-        stale = [
-            n for n, text in artifacts.items() if not (BUILD / n).exists() or (BUILD / n).read_text() != text
-        ]
+        stale = [n for n, text in artifacts.items() if not (BUILD / n).exists() or (BUILD / n).read_text() != text]
         if stale:
             print(
                 f"stale artifacts: {', '.join(stale)}; run python -m docchain.contracts.compile",

@@ -34,6 +34,7 @@ def upgrade(connection: Connection, revision: str = "head") -> None:
 def main(argv: list[str] | None = None) -> None:
     """Developer entry: ``python -m docchain.api.migrations <alembic args>`` against DOCCHAIN_DATABASE_URL."""
     from alembic.config import CommandLine
+
     from docchain.api.settings import Settings
 
     cli = CommandLine()

@@ -5,6 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from eth_abi import decode as abi_decode
+from eth_hash.auto import keccak
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import func, select
+from web3.exceptions import BlockNotFound, TransactionNotFound
+
 from docchain.api import metrics
 from docchain.api.db import EventRow, Submission
 from docchain.api.deps import ChainDep, DatabaseDep, RegistryDep, SettingsDep
@@ -14,13 +22,6 @@ from docchain.chain import artifacts
 from docchain.chain.registry import decode_log
 from docchain.chain.typed_data import EIP712_DOMAIN_TYPE, Registration, Revocation
 from docchain.chain.values import parse_address, parse_hash32, to_hex
-from eth_abi import decode as abi_decode
-from eth_hash.auto import keccak
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import func, select
-from web3.exceptions import BlockNotFound, TransactionNotFound
 
 router = APIRouter(prefix="/v1", tags=["chain"])
 health = APIRouter(tags=["health"])
@@ -35,9 +36,7 @@ def _signature(item: dict[str, Any]) -> str:
     return f"{item['name']}({','.join(typ(i) for i in item['inputs'])})"
 
 
-_FUNCTIONS = {
-    keccak(_signature(f).encode())[:4]: f for f in artifacts.load().abi if f["type"] == "function"
-}
+_FUNCTIONS = {keccak(_signature(f).encode())[:4]: f for f in artifacts.load().abi if f["type"] == "function"}
 
 
 def _jsonable(value: Any) -> Any:
@@ -59,7 +58,10 @@ def decode_call(data: bytes) -> dict[str, Any] | None:
         values = abi_decode(types, data[4:])
     except Exception:
         return {"function": fn["name"], "args": None}
-    return {"function": fn["name"], "args": {i["name"]: _jsonable(v) for i, v in zip(fn["inputs"], values, strict=True)}}
+    return {
+        "function": fn["name"],
+        "args": {i["name"]: _jsonable(v) for i, v in zip(fn["inputs"], values, strict=True)},
+    }
 
 
 def event_json(e: Any) -> dict[str, Any]:
@@ -83,22 +85,24 @@ async def chain_info(chain: RegistryDep, chainctx: ChainDep, settings: SettingsD
     )
     async with db.read() as s:
         indexed = await chain_head(s)
-    return JSONResponse({
-        "chainId": chain.domain.chain_id,
-        "contract": chain.registry.address,
-        "deploymentBlock": chain.deployment_block,
-        "latestBlock": latest,
-        "indexedHead": indexed,
-        "confirmations": settings.confirmations,
-        "relayer": chain.sender.address,
-        "relayerBalanceWei": str(balance),
-        "domain": chain.domain.to_json(),
-        "types": {
-            "EIP712Domain": EIP712_DOMAIN_TYPE,
-            Registration.PRIMARY_TYPE: Registration.TYPE,
-            Revocation.PRIMARY_TYPE: Revocation.TYPE,
-        },
-    })
+    return JSONResponse(
+        {
+            "chainId": chain.domain.chain_id,
+            "contract": chain.registry.address,
+            "deploymentBlock": chain.deployment_block,
+            "latestBlock": latest,
+            "indexedHead": indexed,
+            "confirmations": settings.confirmations,
+            "relayer": chain.sender.address,
+            "relayerBalanceWei": str(balance),
+            "domain": chain.domain.to_json(),
+            "types": {
+                "EIP712Domain": EIP712_DOMAIN_TYPE,
+                Registration.PRIMARY_TYPE: Registration.TYPE,
+                Revocation.PRIMARY_TYPE: Revocation.TYPE,
+            },
+        }
+    )
 
 
 @router.get("/nonces/{signer}", summary="The signer's current revocation nonce")
@@ -108,31 +112,50 @@ async def nonce(signer: str, chain: RegistryDep, chainctx: ChainDep) -> JSONResp
 
 
 @router.get("/explorer/blocks", summary="Latest blocks, with how many registry transactions each holds")
-async def blocks(chain: RegistryDep, chainctx: ChainDep, db: DatabaseDep,
-                 limit: int = Query(10, ge=1, le=50)) -> JSONResponse:
+async def blocks(
+    chain: RegistryDep, chainctx: ChainDep, db: DatabaseDep, limit: int = Query(10, ge=1, le=50)
+) -> JSONResponse:
     w3 = chain.registry.w3
     head = await chainctx.run(lambda: int(w3.eth.block_number))
     numbers = list(range(head, max(-1, head - limit), -1))
     headers = await asyncio.gather(*(chainctx.run(w3.eth.get_block, n) for n in numbers))
     async with db.read() as s:
         counts = dict(
-            (await s.execute(
-                select(EventRow.block_number, func.count(func.distinct(EventRow.tx_hash)))
-                .where(EventRow.block_number.in_(numbers)).group_by(EventRow.block_number)
-            )).all()
+            (
+                await s.execute(
+                    select(EventRow.block_number, func.count(func.distinct(EventRow.tx_hash)))
+                    .where(EventRow.block_number.in_(numbers))
+                    .group_by(EventRow.block_number)
+                )
+            ).all()
         )
-    return JSONResponse([
-        {"number": int(b["number"]), "hash": to_hex(bytes(b["hash"])), "timestamp": int(b["timestamp"]),
-         "txCount": len(b["transactions"]), "registryTxs": int(counts.get(int(b["number"]), 0))}
-        for b in headers
-    ])
+    return JSONResponse(
+        [
+            {
+                "number": int(b["number"]),
+                "hash": to_hex(bytes(b["hash"])),
+                "timestamp": int(b["timestamp"]),
+                "txCount": len(b["transactions"]),
+                "registryTxs": int(counts.get(int(b["number"]), 0)),
+            }
+            for b in headers
+        ]
+    )
 
 
 def _tx_json(tx: Any, receipt: Any, registry_address: str) -> dict[str, Any]:
     data = bytes(tx["input"])
     to = tx.get("to")
-    events = [event_json(e) for log in receipt["logs"] if log["address"] == registry_address
-              if (e := decode_log(log)) is not None] if receipt is not None else []
+    events = (
+        [
+            event_json(e)
+            for log in receipt["logs"]
+            if log["address"] == registry_address
+            if (e := decode_log(log)) is not None
+        ]
+        if receipt is not None
+        else []
+    )
     return {
         "hash": to_hex(bytes(tx["hash"])),
         "blockNumber": tx.get("blockNumber"),
@@ -155,15 +178,17 @@ async def block(number: int, chain: RegistryDep, chainctx: ChainDep) -> JSONResp
         raise not_found(f"no block {number}") from None
     txs = [t for t in b["transactions"] if t.get("to") == chain.registry.address]
     receipts = await asyncio.gather(*(chainctx.run(w3.eth.get_transaction_receipt, t["hash"]) for t in txs))
-    return JSONResponse({
-        "number": int(b["number"]),
-        "hash": to_hex(bytes(b["hash"])),
-        "parentHash": to_hex(bytes(b["parentHash"])),
-        "timestamp": int(b["timestamp"]),
-        "txCount": len(b["transactions"]),
-        "gasUsed": int(b["gasUsed"]),
-        "transactions": [_tx_json(t, r, chain.registry.address) for t, r in zip(txs, receipts, strict=True)],
-    })
+    return JSONResponse(
+        {
+            "number": int(b["number"]),
+            "hash": to_hex(bytes(b["hash"])),
+            "parentHash": to_hex(bytes(b["parentHash"])),
+            "timestamp": int(b["timestamp"]),
+            "txCount": len(b["transactions"]),
+            "gasUsed": int(b["gasUsed"]),
+            "transactions": [_tx_json(t, r, chain.registry.address) for t, r in zip(txs, receipts, strict=True)],
+        }
+    )
 
 
 @router.get("/explorer/tx/{tx_hash}", summary="A transaction: decoded registry call, gas, status, events")
@@ -186,15 +211,20 @@ async def transaction(tx_hash: str, chain: RegistryDep, chainctx: ChainDep) -> J
 
 
 @router.get("/explorer/signers/{address}", summary="Every document an address signed (from the index)")
-async def signer_documents(address: str, db: DatabaseDep, settings: SettingsDep,
-                           limit: int = Query(500, ge=1, le=5000)) -> JSONResponse:
+async def signer_documents(
+    address: str, db: DatabaseDep, settings: SettingsDep, limit: int = Query(500, ge=1, le=5000)
+) -> JSONResponse:
     who = parse_address(address, "address")
     async with db.read() as s:
         head = await chain_head(s)
-        events = (await s.scalars(select(EventRow).where(EventRow.signer == who).order_by(EventRow.id.desc())
-                                  .limit(limit))).all()
-        pending = (await s.scalars(select(Submission).where(
-            Submission.signer == who, Submission.state.in_(("pending", "submitted"))))).all()
+        events = (
+            await s.scalars(select(EventRow).where(EventRow.signer == who).order_by(EventRow.id.desc()).limit(limit))
+        ).all()
+        pending = (
+            await s.scalars(
+                select(Submission).where(Submission.signer == who, Submission.state.in_(("pending", "submitted")))
+            )
+        ).all()
     revoked = {e.doc_hash: e.timestamp for e in events if e.kind == "Revoked"}
     documents = []
     for e in events:
@@ -202,14 +232,25 @@ async def signer_documents(address: str, db: DatabaseDep, settings: SettingsDep,
             continue
         conf = 0 if head is None else max(0, head - e.block_number + 1)
         state = "revoked" if e.doc_hash in revoked else ("confirmed" if conf >= settings.confirmations else "anchored")
-        documents.append({"docHash": e.doc_hash, "state": state, "txHash": e.tx_hash, "blockNumber": e.block_number,
-                          "timestamp": e.timestamp, "confirmations": conf, "revokedAt": revoked.get(e.doc_hash),
-                          "metadataHash": e.metadata_hash})
-    return JSONResponse({
-        "signer": who,
-        "documents": documents,
-        "pending": [{"docHash": p.doc_hash, "state": p.state, "submissionId": p.id} for p in pending],
-    })
+        documents.append(
+            {
+                "docHash": e.doc_hash,
+                "state": state,
+                "txHash": e.tx_hash,
+                "blockNumber": e.block_number,
+                "timestamp": e.timestamp,
+                "confirmations": conf,
+                "revokedAt": revoked.get(e.doc_hash),
+                "metadataHash": e.metadata_hash,
+            }
+        )
+    return JSONResponse(
+        {
+            "signer": who,
+            "documents": documents,
+            "pending": [{"docHash": p.doc_hash, "state": p.state, "submissionId": p.id} for p in pending],
+        }
+    )
 
 
 # ------------------------------------------------------------------ health
@@ -239,8 +280,14 @@ async def readyz(request: Request) -> JSONResponse:
     checks["worker"] = state.worker.last_error or "ok"
     checks["indexer"] = state.indexer.last_error or "ok"
     if checks["database"] != "ok" or checks["node"] != "ok":
-        return problem_response(request, 503, "not-ready", "Not ready",
-                                f"database: {checks['database']}; node: {checks['node']}", checks=checks)
+        return problem_response(
+            request,
+            503,
+            "not-ready",
+            "Not ready",
+            f"database: {checks['database']}; node: {checks['node']}",
+            checks=checks,
+        )
     return JSONResponse({"status": "ready", **checks})
 
 

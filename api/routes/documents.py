@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import time
@@ -12,6 +13,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from starlette.datastructures import UploadFile
 
 from docchain.api import metrics
 from docchain.api.db import Database, EventRow, RevocationRow, Submission, now
@@ -43,13 +52,6 @@ from docchain.chain.errors import InvalidInput
 from docchain.chain.receipt import build_receipt
 from docchain.chain.typed_data import Registration, Revocation, metadata_hash, recover
 from docchain.chain.values import parse_address, parse_hash32, parse_signature, to_hex
-from fastapi import APIRouter, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import ValidationError
-from sqlalchemy import and_, or_, select
-from sqlalchemy.exc import IntegrityError
-from starlette.datastructures import UploadFile
 
 log = logging.getLogger("docchain.api.submissions")
 router = APIRouter(prefix="/v1", tags=["documents"])
@@ -84,7 +86,9 @@ def submission_json(row: Submission, head: int | None) -> dict[str, Any]:
         "blockNumber": row.block_number,
         "blockHash": row.block_hash,
         "timestamp": row.timestamp,
-        "confirmations": _confirmations(head, row.block_number) if row.state in ("anchored", "confirmed", "revoked") else 0,
+        "confirmations": _confirmations(head, row.block_number)
+        if row.state in ("anchored", "confirmed", "revoked")
+        else 0,
         "stored": row.stored,
         "error": row.error,
     }
@@ -150,8 +154,9 @@ async def submit(request: Request) -> JSONResponse:
     elif content_type.startswith("application/json") or not content_type:
         raw = await request.body()
     else:
-        raise Problem(415, "unsupported-media-type", "Unsupported media type",
-                      "send application/json or multipart/form-data")
+        raise Problem(
+            415, "unsupported-media-type", "Unsupported media type", "send application/json or multipart/form-data"
+        )
     try:
         body = SubmissionIn.model_validate_json(raw)
     except ValidationError as exc:
@@ -192,8 +197,9 @@ async def submit(request: Request) -> JSONResponse:
     sid = stored["id"]
     if created:
         metrics.SUBMISSIONS.inc()
-        log.info("submission accepted", extra={"submission": sid, "doc": doc, "signer": signer,
-                                               "stored": row["stored"]})
+        log.info(
+            "submission accepted", extra={"submission": sid, "doc": doc, "signer": signer, "stored": row["stored"]}
+        )
         worker.submitted(sid if ecdsa else None)
         return FastJSONResponse(_accepted(stored), status_code=202, headers={"Location": f"/v1/submissions/{sid}"})
     if upload is not None and not stored["stored"]:
@@ -231,10 +237,19 @@ async def _check_signature(chainctx: Any, chain: Any, reg: Registration, signatu
     if await chainctx.run(chain.registry.is_valid_registration, reg, signature):
         return False
     if recovered is not None:
-        raise Problem(422, "signer-mismatch", "Signature does not match the signer",
-                      f"the signature recovers {recovered}, not the signer {reg.signer}", recovered=recovered)
-    raise Problem(422, "invalid-signature", "Invalid signature",
-                  f"the signature is not a valid EIP-712 signature by {reg.signer} for this registry")
+        raise Problem(
+            422,
+            "signer-mismatch",
+            "Signature does not match the signer",
+            f"the signature recovers {recovered}, not the signer {reg.signer}",
+            recovered=recovered,
+        )
+    raise Problem(
+        422,
+        "invalid-signature",
+        "Invalid signature",
+        f"the signature is not a valid EIP-712 signature by {reg.signer} for this registry",
+    )
 
 
 # ------------------------------------------------------------------ status and notification
@@ -255,8 +270,11 @@ async def submission_status(
     notifier: NotifierDep,
     settings: SettingsDep,
     wait: float = Query(0, ge=0, le=60, description="long-poll: seconds to wait for `until`"),
-    until: str = Query("anchored", pattern="^(submitted|anchored|confirmed)$",
-                       description="the state to wait for (failed and revoked also end the wait)"),
+    until: str = Query(
+        "anchored",
+        pattern="^(submitted|anchored|confirmed)$",
+        description="the state to wait for (failed and revoked also end the wait)",
+    ),
 ) -> JSONResponse:
     order = ["pending", "submitted", "anchored", "confirmed"]
     row, head = await _load(db, submission_id)
@@ -272,10 +290,8 @@ async def submission_status(
                 if left <= 0:
                     break
                 ev.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(ev.wait(), timeout=min(left, 2.0))
-                except TimeoutError:
-                    pass
                 row, head = await _load(db, submission_id)
     return JSONResponse(submission_json(row, head))
 
@@ -286,7 +302,9 @@ async def submission_status(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def submission_events(submission_id: str, request: Request, db: DatabaseDep, notifier: NotifierDep) -> StreamingResponse:
+async def submission_events(
+    submission_id: str, request: Request, db: DatabaseDep, notifier: NotifierDep
+) -> StreamingResponse:
     row, head = await _load(db, submission_id)
     client = request.client.host if request.client else "?"
 
@@ -324,10 +342,14 @@ async def submission_events(submission_id: str, request: Request, db: DatabaseDe
 
 
 _HEAD_SQL = "SELECT value FROM meta WHERE key = :key"
-_SUBS_SQL = ("SELECT id, signer, state, metadata_hash, supersedes, tx_hash, block_number, block_hash, timestamp, "
-             "error FROM submissions WHERE doc_hash = :doc")
-_EVENTS_SQL = ("SELECT kind, signer, metadata_hash, supersedes, tx_hash, block_number, block_hash, timestamp "
-               "FROM events WHERE doc_hash = :doc ORDER BY id")
+_SUBS_SQL = (
+    "SELECT id, signer, state, metadata_hash, supersedes, tx_hash, block_number, block_hash, timestamp, "
+    "error FROM submissions WHERE doc_hash = :doc"
+)
+_EVENTS_SQL = (
+    "SELECT kind, signer, metadata_hash, supersedes, tx_hash, block_number, block_hash, timestamp "
+    "FROM events WHERE doc_hash = :doc ORDER BY id"
+)
 
 
 @dataclass
@@ -379,11 +401,18 @@ async def signer_statuses(db: Database, doc: str) -> tuple[list[dict[str, Any]],
             "error": sub.error,
         }
     for e in events:
-        entry = by_signer.setdefault(e.signer, {"signer": e.signer, "submissionId": None, "error": None,
-                                                "revokedAt": None, "state": "anchored"})
+        entry = by_signer.setdefault(
+            e.signer, {"signer": e.signer, "submissionId": None, "error": None, "revokedAt": None, "state": "anchored"}
+        )
         if e.kind == "Registered":
-            entry.update(metadataHash=e.metadata_hash, supersedes=e.supersedes, txHash=e.tx_hash,
-                         blockNumber=e.block_number, blockHash=e.block_hash, timestamp=e.timestamp)
+            entry.update(
+                metadataHash=e.metadata_hash,
+                supersedes=e.supersedes,
+                txHash=e.tx_hash,
+                blockNumber=e.block_number,
+                blockHash=e.block_hash,
+                timestamp=e.timestamp,
+            )
             if entry["state"] in ("pending", "submitted", "failed", "anchored"):
                 entry["state"] = "anchored"
         else:
@@ -439,18 +468,29 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:200]
 
 
-@router.get("/documents/{doc_hash}/file", summary="Download a stored document (hash checked on read)",
-            response_class=StreamingResponse, responses={200: {"content": {"application/octet-stream": {}}}})
+@router.get(
+    "/documents/{doc_hash}/file",
+    summary="Download a stored document (hash checked on read)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
 async def document_file(doc_hash: str, storage: StorageDep, db: DatabaseDep) -> StreamingResponse:
     raw = parse_hash32(doc_hash, "docHash")
     if not await asyncio.to_thread(storage.exists, raw):
         raise not_found(f"document {to_hex(raw)} is not stored here")
     if not await asyncio.to_thread(storage.verify, raw):
-        raise Problem(500, "storage-corrupted", "Stored document corrupted",
-                      f"the stored copy of {to_hex(raw)} no longer matches its hash")
+        raise Problem(
+            500,
+            "storage-corrupted",
+            "Stored document corrupted",
+            f"the stored copy of {to_hex(raw)} no longer matches its hash",
+        )
     async with db.read() as s:
-        name = await s.scalar(select(Submission.file_name).where(Submission.doc_hash == to_hex(raw),
-                                                                  Submission.file_name.is_not(None)).limit(1))
+        name = await s.scalar(
+            select(Submission.file_name)
+            .where(Submission.doc_hash == to_hex(raw), Submission.file_name.is_not(None))
+            .limit(1)
+        )
     size = await asyncio.to_thread(storage.size, raw)
 
     async def chunks() -> AsyncIterator[bytes]:
@@ -524,20 +564,39 @@ async def list_documents(
         conf = _confirmations(head, r.block_number)
         rev = revoked.get((r.doc_hash, r.signer))
         state = "revoked" if rev else ("confirmed" if conf >= settings.confirmations else "anchored")
-        items.append({"docHash": r.doc_hash, "signer": r.signer, "state": state, "metadataHash": r.metadata_hash,
-                      "txHash": r.tx_hash, "blockNumber": r.block_number, "timestamp": r.timestamp,
-                      "confirmations": conf, "revokedAt": rev})
-    next_cursor = base64.urlsafe_b64encode(str(page[-1].id).encode()).decode().rstrip("=") if len(rows) > limit else None
+        items.append(
+            {
+                "docHash": r.doc_hash,
+                "signer": r.signer,
+                "state": state,
+                "metadataHash": r.metadata_hash,
+                "txHash": r.tx_hash,
+                "blockNumber": r.block_number,
+                "timestamp": r.timestamp,
+                "confirmations": conf,
+                "revokedAt": rev,
+            }
+        )
+    next_cursor = (
+        base64.urlsafe_b64encode(str(page[-1].id).encode()).decode().rstrip("=") if len(rows) > limit else None
+    )
     return JSONResponse({"items": items, "nextCursor": next_cursor})
 
 
 # ------------------------------------------------------------------ revocation
 
 
-@router.post("/revocations", status_code=202, response_model=RevocationAccepted, dependencies=[ApiKey],
-             responses={200: {"model": RevocationAccepted, "description": "already received"}},
-             summary="Revoke a signature with an EIP-712 Revocation signed by the signer")
-async def revoke(body: RevocationIn, db: DatabaseDep, chain: RegistryDep, chainctx: ChainDep, worker: WorkerDep) -> JSONResponse:
+@router.post(
+    "/revocations",
+    status_code=202,
+    response_model=RevocationAccepted,
+    dependencies=[ApiKey],
+    responses={200: {"model": RevocationAccepted, "description": "already received"}},
+    summary="Revoke a signature with an EIP-712 Revocation signed by the signer",
+)
+async def revoke(
+    body: RevocationIn, db: DatabaseDep, chain: RegistryDep, chainctx: ChainDep, worker: WorkerDep
+) -> JSONResponse:
     rev = Revocation.from_json(body.revocation.model_dump())
     signature = parse_signature(body.signature)
     doc = to_hex(rev.doc_hash)
@@ -552,13 +611,22 @@ async def revoke(body: RevocationIn, db: DatabaseDep, chain: RegistryDep, chainc
     if recovered != rev.signer:
         code = await chainctx.run(chain.registry.w3.eth.get_code, rev.signer)
         if not code:  # an EOA: the chain would reject it; a contract wallet is left to decide on chain
-            raise Problem(422, "invalid-signature", "Invalid signature",
-                          f"the revocation is not signed by {rev.signer}"
-                          + (f" (the signature recovers {recovered})" if recovered else ""))
+            raise Problem(
+                422,
+                "invalid-signature",
+                "Invalid signature",
+                f"the revocation is not signed by {rev.signer}"
+                + (f" (the signature recovers {recovered})" if recovered else ""),
+            )
     async with db.read() as s:
         existing = (
-            await s.scalars(select(RevocationRow).where(RevocationRow.doc_hash == doc, RevocationRow.signer == rev.signer,
-                                                        RevocationRow.nonce == str(rev.nonce)))
+            await s.scalars(
+                select(RevocationRow).where(
+                    RevocationRow.doc_hash == doc,
+                    RevocationRow.signer == rev.signer,
+                    RevocationRow.nonce == str(rev.nonce),
+                )
+            )
         ).first()
     if existing is not None:
         return JSONResponse({"docHash": doc, "signer": rev.signer, "nonce": rev.nonce, "state": existing.state})
@@ -569,11 +637,22 @@ async def revoke(body: RevocationIn, db: DatabaseDep, chain: RegistryDep, chainc
         raise conflict(f"{rev.signer}'s record of {doc} is already revoked")
     nonce = await chainctx.run(chain.registry.nonce, rev.signer)
     if nonce != rev.nonce:
-        raise InvalidInput(f"nonce {rev.nonce} is not {rev.signer}'s current nonce ({nonce}); GET /v1/nonces/{rev.signer}")
+        raise InvalidInput(
+            f"nonce {rev.nonce} is not {rev.signer}'s current nonce ({nonce}); GET /v1/nonces/{rev.signer}"
+        )
     try:
         async with db.write() as s:
-            s.add(RevocationRow(doc_hash=doc, signer=rev.signer, nonce=str(rev.nonce), deadline=str(rev.deadline),
-                                signature=to_hex(signature), state="pending", created_at=now()))
+            s.add(
+                RevocationRow(
+                    doc_hash=doc,
+                    signer=rev.signer,
+                    nonce=str(rev.nonce),
+                    deadline=str(rev.deadline),
+                    signature=to_hex(signature),
+                    state="pending",
+                    created_at=now(),
+                )
+            )
     except IntegrityError:
         return JSONResponse({"docHash": doc, "signer": rev.signer, "nonce": rev.nonce, "state": "pending"})
     log.info("revocation accepted", extra={"doc": doc, "signer": rev.signer})

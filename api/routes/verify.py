@@ -9,6 +9,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
 from docchain.api.chainctx import Bound
 from docchain.api.chainview import Snapshot
 from docchain.api.problems import Problem
@@ -22,10 +27,6 @@ from docchain.chain.registry import Record
 from docchain.chain.typed_data import Registration
 from docchain.chain.values import parse_address, parse_hash32, to_hex
 from docchain.chain.verify import Check, VerificationReport, verify
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
-from pydantic import ValidationError
-from starlette.datastructures import UploadFile
 
 router = APIRouter(prefix="/v1", tags=["verify"])
 
@@ -39,8 +40,9 @@ class _Snapshot(Snapshot):
         raise _NeedsLive
 
 
-async def _from_snapshot(chain: Bound, doc_hash: bytes, candidates: list[str], receipt: Receipt | None,
-                         confirmations: int) -> list[VerificationReport]:
+async def _from_snapshot(
+    chain: Bound, doc_hash: bytes, candidates: list[str], receipt: Receipt | None, confirmations: int
+) -> list[VerificationReport]:
     """chain/verify.py's checks against reads made at the node's current head (read after the request
     arrived); records and block hashes come from the per-head cache (see api/chainview.py)."""
     if not candidates:
@@ -54,8 +56,11 @@ async def _from_snapshot(chain: Bound, doc_hash: bytes, candidates: list[str], r
         if receipt is not None and record.exists and record.block_number == receipt.block_number:
             hashes[record.block_number] = await heads.block_hash(head, record.block_number)
     view = _Snapshot(chain.domain, head, records, hashes)
-    return [verify(view, doc_hash=doc_hash, signer=who, receipt=receipt, confirmations_required=confirmations)
-            for who in candidates]
+    return [
+        verify(view, doc_hash=doc_hash, signer=who, receipt=receipt, confirmations_required=confirmations)
+        for who in candidates
+    ]
+
 
 VERIFY_BODY = {
     "requestBody": {
@@ -78,8 +83,12 @@ VERIFY_BODY = {
 }
 
 
-@router.post("/verify", response_model=VerifyOut, openapi_extra=VERIFY_BODY,
-             summary="Verify a document (file or hash), optionally against a signer or a receipt")
+@router.post(
+    "/verify",
+    response_model=VerifyOut,
+    openapi_extra=VERIFY_BODY,
+    summary="Verify a document (file or hash), optionally against a signer or a receipt",
+)
 async def verify_document(request: Request) -> JSONResponse:
     state = request.app.state  # no dependency solving on this hot path (see submit)
     settings, db, chainctx = state.settings, state.db, state.chain
@@ -109,14 +118,19 @@ async def verify_document(request: Request) -> JSONResponse:
         signer = parse_address(body.signer, "signer") if body.signer else None
         receipt_data = body.receipt
     else:
-        raise Problem(415, "unsupported-media-type", "Unsupported media type",
-                      "send application/json or multipart/form-data")
+        raise Problem(
+            415, "unsupported-media-type", "Unsupported media type", "send application/json or multipart/form-data"
+        )
     receipt = parse_receipt(receipt_data) if receipt_data is not None else None
 
     doc = to_hex(doc_hash)
     if signer is None and receipt is None:
-        candidates = [r[0] for r in await db.query(
-            "SELECT signer FROM events WHERE doc_hash = :doc AND kind = 'Registered' ORDER BY id", {"doc": doc})]
+        candidates = [
+            r[0]
+            for r in await db.query(
+                "SELECT signer FROM events WHERE doc_hash = :doc AND kind = 'Registered' ORDER BY id", {"doc": doc}
+            )
+        ]
     else:
         candidates = [signer or receipt.signer]  # type: ignore[union-attr]
 
@@ -125,7 +139,11 @@ async def verify_document(request: Request) -> JSONResponse:
     except _NeedsLive:  # a contract wallet's signature: ask the node (ERC-1271) on the live path
         reports = [
             await chainctx.run(
-                verify, chain.registry, doc_hash=doc_hash, signer=who, receipt=receipt,
+                verify,
+                chain.registry,
+                doc_hash=doc_hash,
+                signer=who,
+                receipt=receipt,
                 confirmations_required=settings.confirmations,
             )
             for who in candidates
@@ -133,17 +151,21 @@ async def verify_document(request: Request) -> JSONResponse:
     signers, _ = await signer_statuses(db, doc)
     if not reports:
         verdict = "unknown"
-        checks = [Check("hash", True, f"document SHA-256 is {doc}"),
-                  Check("record", False, f"no signer of {doc} is known on chain {chain.domain.chain_id}")]
+        checks = [
+            Check("hash", True, f"document SHA-256 is {doc}"),
+            Check("record", False, f"no signer of {doc} is known on chain {chain.domain.chain_id}"),
+        ]
         shown_signer = None
     else:
         best = next((r for r in reports if r.verdict == "valid"), reports[0])
         verdict, checks, shown_signer = best.verdict, best.checks, best.signer
-    return FastJSONResponse({
-        "verdict": verdict,
-        "docHash": doc,
-        "signer": shown_signer,
-        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
-        "signers": signers,
-        "reports": [r.to_json() for r in reports],
-    })
+    return FastJSONResponse(
+        {
+            "verdict": verdict,
+            "docHash": doc,
+            "signer": shown_signer,
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
+            "signers": signers,
+            "reports": [r.to_json() for r in reports],
+        }
+    )

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from web3 import HTTPProvider, Web3
+
 from docchain.chain import deploy
 from docchain.chain.registry import Registry
 from docchain.chain.sender import TxSender
 from docchain.chain.typed_data import Domain, Registration, Revocation, address_of, sign
-from web3 import HTTPProvider, Web3
 
 ROOT = Path(__file__).resolve().parents[2]
 ANVIL = ROOT / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
@@ -144,12 +145,13 @@ class Api:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Api:
-        out = open(self.log, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "docchain.api", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=self.env, stdout=out, stderr=subprocess.STDOUT,
-        )
-        out.close()
+        with open(self.log, "ab") as out:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "docchain.api", "--host", "127.0.0.1", "--port", str(self.port)],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
         def up() -> bool:
             assert self.proc is not None
@@ -201,18 +203,20 @@ class Env:
 
     def api_env(self, **overrides: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
-        env.update({
-            "DOCCHAIN_RPC_URL": self.anvil.url,
-            "DOCCHAIN_DATA_DIR": str(self.data_dir),
-            "DOCCHAIN_DATABASE_URL": self.database_url,
-            "DOCCHAIN_RELAYER_KEY": DEV_KEY,
-            "DOCCHAIN_CONFIRMATIONS": "2",
-            "DOCCHAIN_BATCH_INTERVAL_MS": "30",
-            "DOCCHAIN_POLL_INTERVAL_MS": "30",
-            "DOCCHAIN_MAX_UPLOAD_BYTES": str(1024 * 1024),
-            "DOCCHAIN_LOG_FILE": str(self.tmp / "api.log.jsonl"),
-            "DOCCHAIN_LOG_LEVEL": "INFO",
-        })
+        env.update(
+            {
+                "DOCCHAIN_RPC_URL": self.anvil.url,
+                "DOCCHAIN_DATA_DIR": str(self.data_dir),
+                "DOCCHAIN_DATABASE_URL": self.database_url,
+                "DOCCHAIN_RELAYER_KEY": DEV_KEY,
+                "DOCCHAIN_CONFIRMATIONS": "2",
+                "DOCCHAIN_BATCH_INTERVAL_MS": "30",
+                "DOCCHAIN_POLL_INTERVAL_MS": "30",
+                "DOCCHAIN_MAX_UPLOAD_BYTES": str(1024 * 1024),
+                "DOCCHAIN_LOG_FILE": str(self.tmp / "api.log.jsonl"),
+                "DOCCHAIN_LOG_LEVEL": "INFO",
+            }
+        )
         env.update(overrides)
         return env
 

@@ -21,6 +21,7 @@ from api_support import (
     _pg_available,
     free_port,
 )
+
 from docchain.chain import deploy
 
 
@@ -30,8 +31,6 @@ def session_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[An
     data_dir = tmp_path_factory.mktemp("chain")
     yield anvil, _deploy(anvil, data_dir)
     anvil.stop()
-
-
 
 
 @pytest.fixture(scope="session")
@@ -47,20 +46,37 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresClust
     if os.geteuid() == 0:  # postgres refuses to run as root: use an unprivileged account
         subprocess.run(["chown", "-R", "nobody", str(root)], check=True)
         run_as = ["runuser", "-u", "nobody", "--"]
-    subprocess.run([*run_as, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                    "--no-sync", "-E", "UTF8"], check=True, capture_output=True, env=env)
+    subprocess.run(
+        [*run_as, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
     port = free_port()
-    subprocess.run([*run_as, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o",
-                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-                    "start"], check=True, capture_output=True, env=env)
+    subprocess.run(
+        [
+            *run_as,
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(root / "log"),
+            "-w",
+            "-o",
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
     try:
         yield PostgresCluster(root, port, True)
     finally:
-        subprocess.run([*run_as, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*run_as, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(root, ignore_errors=True)
-
-
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -72,11 +88,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     return cluster.create_database()
 
 
-
-
 @pytest.fixture(scope="module")
-def env(session_chain: tuple[Anvil, deploy.Deployment], database_url: str,
-        tmp_path_factory: pytest.TempPathFactory) -> Env:
+def env(
+    session_chain: tuple[Anvil, deploy.Deployment], database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Env:
     anvil, deployment = session_chain
     tmp_path = tmp_path_factory.mktemp("env")
     data_dir = tmp_path / "data"
@@ -85,12 +100,8 @@ def env(session_chain: tuple[Anvil, deploy.Deployment], database_url: str,
     return Env(anvil, deployment, data_dir, database_url, tmp_path)
 
 
-
-
 @pytest.fixture(scope="module")
 def api(env: Env) -> Iterator[Api]:
     server = env.api().start()
     yield server
     server.stop()
-
-

@@ -15,7 +15,10 @@ def test_refuses_a_database_of_another_registry(env: Env, api: Api) -> None:
     overrides = {"DOCCHAIN_REGISTRY_ADDRESS": other.address, "DOCCHAIN_DEPLOYMENT_BLOCK": str(other.block_number)}
     proc = subprocess.run(
         [sys.executable, "-m", "docchain.api", "--port", "1"],  # fails before binding any port
-        env=env.api_env(**overrides), capture_output=True, text=True, timeout=60,
+        env=env.api_env(**overrides),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from api_support import Api, Env, new_signer, random_doc
+
 from docchain.chain.typed_data import Registration, sign
 
 PROBLEM = "application/problem+json"
@@ -34,8 +35,14 @@ BAD_SUBMISSIONS = [
     ("short docHash", lambda b: _with(b, docHash="0x" + "ab" * 31), 422, "32 bytes"),
     ("long docHash", lambda b: _with(b, docHash="0x" + "ab" * 33), 422, "32 bytes"),
     ("bad address", lambda b: _with(b, signer="0x1234"), 422, "signer"),
-    ("bad checksum", lambda b: _with(b, signer=b["registration"]["signer"][:-1]
-                                     + ("a" if b["registration"]["signer"][-1] != "a" else "b")), 422, "checksum"),
+    (
+        "bad checksum",
+        lambda b: _with(
+            b, signer=b["registration"]["signer"][:-1] + ("a" if b["registration"]["signer"][-1] != "a" else "b")
+        ),
+        422,
+        "checksum",
+    ),
     ("signature not hex", lambda b: {**b, "signature": "0xnothex"}, 422, "signature"),
     ("signature empty", lambda b: {**b, "signature": "0x"}, 422, "signature"),
     ("garbage 65-byte signature", lambda b: {**b, "signature": "0x" + "00" * 65}, 422, ""),
@@ -104,8 +111,7 @@ def test_oversized_upload_is_413(env: Env, api: Api) -> None:
 
 
 def test_not_anchored_receipt_is_409_and_api_keys(env: Env) -> None:
-    server = env.api(DOCCHAIN_API_KEYS="k1,k2", DOCCHAIN_BATCH_INTERVAL_MS="60000",
-                     DOCCHAIN_BATCH_SIZE="500").start()
+    server = env.api(DOCCHAIN_API_KEYS="k1,k2", DOCCHAIN_BATCH_INTERVAL_MS="60000", DOCCHAIN_BATCH_SIZE="500").start()
     try:
         signer = new_signer()
         _, doc = random_doc()
@@ -130,13 +136,19 @@ def test_disconnect_mid_upload_leaves_nothing(env: Env, api: Api) -> None:
     import json as _json
 
     boundary = "b0undary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"submission\"\r\n\r\n"
-            f"{_json.dumps(submission)}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-            f"filename=\"f\"\r\nContent-Type: application/octet-stream\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="submission"\r\n\r\n'
+        f'{_json.dumps(submission)}\r\n--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="f"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    ).encode()
     total = len(head) + 500_000
     with socket.create_connection(("127.0.0.1", api.port)) as sock:
-        sock.sendall(f"POST /v1/documents HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
-                     f"boundary={boundary}\r\nContent-Length: {total}\r\n\r\n".encode() + head + b"z" * 100_000)
+        sock.sendall(
+            f"POST /v1/documents HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+            f"boundary={boundary}\r\nContent-Length: {total}\r\n\r\n".encode()
+            + head
+            + b"z" * 100_000
+        )
     # the server saw the disconnect: nothing stored, nothing submitted
     from api_support import poll
 

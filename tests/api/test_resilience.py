@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from api_support import Anvil, Api, Env, _deploy, free_port, new_signer, poll, random_doc
+
 from docchain.chain import deploy
 
 
@@ -53,8 +54,11 @@ def test_restart_with_transactions_in_flight(env: Env) -> None:
     try:
         first = env.api().start()
         accepted = _submit(first, env, 10)
-        poll(lambda: all(first.get(f"/v1/submissions/{i}").json()["state"] == "submitted" for i, _, _ in accepted),
-             30, what="submitted (tx recorded and sent)")
+        poll(
+            lambda: all(first.get(f"/v1/submissions/{i}").json()["state"] == "submitted" for i, _, _ in accepted),
+            30,
+            what="submitted (tx recorded and sent)",
+        )
         tx_hashes = {first.get(f"/v1/submissions/{i}").json()["txHash"] for i, _, _ in accepted}
         first.stop(signal.SIGKILL)
         for tx in tx_hashes:

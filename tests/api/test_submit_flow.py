@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from api_support import Api, Env, new_signer, poll, random_doc
+
 from docchain.chain.receipt import parse_receipt
 
 
@@ -24,8 +25,11 @@ def test_submit_anchor_confirm_receipt_verify(env: Env, api: Api) -> None:
 
     # confirmations need N=2 blocks: mine one more and the indexer promotes it
     env.anvil.mine(2)
-    confirmed = poll(lambda: (b := api.get(f"/v1/submissions/{accepted['id']}").json())["state"] == "confirmed" and b,
-                     20, what="confirmed")
+    confirmed = poll(
+        lambda: (b := api.get(f"/v1/submissions/{accepted['id']}").json())["state"] == "confirmed" and b,
+        20,
+        what="confirmed",
+    )
     assert confirmed["confirmations"] >= 2
 
     status = api.get(f"/v1/documents/0x{doc.hex()}").json()
@@ -45,7 +49,13 @@ def test_submit_anchor_confirm_receipt_verify(env: Env, api: Api) -> None:
     assert r.status_code == 200, r.text
     report = r.json()
     assert report["verdict"] == "valid", report
-    assert {c["name"] for c in report["checks"] if c["ok"]} >= {"hash", "signature", "record", "confirmations", "revocation"}
+    assert {c["name"] for c in report["checks"] if c["ok"]} >= {
+        "hash",
+        "signature",
+        "record",
+        "confirmations",
+        "revocation",
+    }
 
     r = api.post("/v1/verify", files={"file": ("contract.pdf", content)})
     assert r.status_code == 200 and r.json()["verdict"] == "valid" and r.json()["signer"] == signer.address
@@ -53,9 +63,14 @@ def test_submit_anchor_confirm_receipt_verify(env: Env, api: Api) -> None:
     r = api.post("/v1/verify", files={"file": ("contract.pdf", content + b"tampered")})
     assert r.json()["verdict"] == "unknown"
 
-    r = api.post("/v1/verify", files={"file": ("x", content), "receipt": (None, json.dumps(receipt.to_json()))},)
+    r = api.post(
+        "/v1/verify",
+        files={"file": ("x", content), "receipt": (None, json.dumps(receipt.to_json()))},
+    )
     assert r.json()["verdict"] == "valid"
-    tampered = api.post("/v1/verify", files={"file": ("x", content + b"!"), "receipt": (None, json.dumps(receipt.to_json()))})
+    tampered = api.post(
+        "/v1/verify", files={"file": ("x", content + b"!"), "receipt": (None, json.dumps(receipt.to_json()))}
+    )
     assert tampered.json()["verdict"] == "invalid"
     assert any(c["name"] == "hash" and not c["ok"] for c in tampered.json()["checks"])
 
@@ -69,7 +84,9 @@ def test_duplicate_submission_returns_the_existing_one(env: Env, api: Api) -> No
     assert first.status_code == 202 and second.status_code == 200
     assert second.json()["id"] == first.json()["id"]
     # a fresh signature over the same (docHash, signer) is still the same submission
-    third = api.post("/v1/documents", json=signer.registration(env.domain, doc, deadline=body["registration"]["deadline"] + 1))
+    third = api.post(
+        "/v1/documents", json=signer.registration(env.domain, doc, deadline=body["registration"]["deadline"] + 1)
+    )
     assert third.status_code == 200 and third.json()["id"] == first.json()["id"]
     api.wait_state(first.json()["id"], ("anchored", "confirmed"))
     status = api.get(f"/v1/documents/0x{doc.hex()}").json()

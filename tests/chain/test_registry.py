@@ -24,9 +24,7 @@ def new_key() -> bytes:
     return os.urandom(32)
 
 
-def signed(
-    registry: Registry, key: bytes, doc_hash: bytes | None = None, **fields: object
-) -> SignedRegistration:
+def signed(registry: Registry, key: bytes, doc_hash: bytes | None = None, **fields: object) -> SignedRegistration:
     reg = td.Registration(
         doc_hash=doc_hash or os.urandom(32),
         signer=td.address_of(key),
@@ -107,9 +105,7 @@ def test_registration_signature_cannot_serve_as_revocation(registry: Registry) -
     item = signed(registry, key)
     registry.register(item)
     reg = item.registration
-    revocation = td.Revocation(
-        reg.doc_hash, reg.signer, nonce=registry.nonce(reg.signer), deadline=reg.deadline
-    )
+    revocation = td.Revocation(reg.doc_hash, reg.signer, nonce=registry.nonce(reg.signer), deadline=reg.deadline)
     with reverts("InvalidSignature", reg.doc_hash, reg.signer):
         registry.revoke_by_sig(revocation, item.signature)
 
@@ -183,9 +179,7 @@ def test_batch_of_100(registry: Registry) -> None:
     items = [signed(registry, new_key()) for _ in range(100)]
     receipt = registry.register_batch(items)
     events = registry.events_in(receipt)
-    assert [(e.doc_hash, e.signer) for e in events] == [
-        (i.registration.doc_hash, i.registration.signer) for i in items
-    ]
+    assert [(e.doc_hash, e.signer) for e in events] == [(i.registration.doc_hash, i.registration.signer) for i in items]
     assert all(registry.record(i.registration.doc_hash, i.registration.signer).exists for i in items[::10])
 
 

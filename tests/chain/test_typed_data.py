@@ -66,12 +66,13 @@ def test_revocation_json_round_trip(message: td.Revocation) -> None:
 
 def test_typehash_strings_are_the_contracts() -> None:
     # The same strings are in contracts/DocumentRegistry.sol; test_registry proves the contract agrees on chain.
-    assert keccak(
-        b"Registration(bytes32 docHash,address signer,bytes32 metadataHash,bytes32 supersedes,uint256 deadline)"
-    ) == td.Registration.TYPEHASH
-    assert keccak(
-        b"Revocation(bytes32 docHash,address signer,uint256 nonce,uint256 deadline)"
-    ) == td.Revocation.TYPEHASH
+    assert (
+        keccak(b"Registration(bytes32 docHash,address signer,bytes32 metadataHash,bytes32 supersedes,uint256 deadline)")
+        == td.Registration.TYPEHASH
+    )
+    assert (
+        keccak(b"Revocation(bytes32 docHash,address signer,uint256 nonce,uint256 deadline)") == td.Revocation.TYPEHASH
+    )
 
 
 def test_domain_binds_chain_and_contract() -> None:

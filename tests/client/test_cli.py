@@ -166,9 +166,7 @@ def test_existing_receipt_is_not_overwritten(home: Path, runner: CliRunner, tmp_
     doc = tmp_path / "doc.txt"
     doc.write_text("hello")
     (tmp_path / "doc.txt.docchain.json").write_text("{}")
-    result = invoke(
-        runner, "submit", str(doc), "--wait", "--api", DEAD_API, env={"DOCCHAIN_PASSWORD": PASSWORD}
-    )
+    result = invoke(runner, "submit", str(doc), "--wait", "--api", DEAD_API, env={"DOCCHAIN_PASSWORD": PASSWORD})
     assert result.exit_code == ExitCode.USAGE
     assert "already exists; pass --force" in result.stderr
 
@@ -240,10 +238,7 @@ def test_timeout_is_one_line_exit_2(home: Path, runner: CliRunner, silent_server
 def test_node_unreachable_is_one_line_exit_2(home: Path, runner: CliRunner) -> None:
     result = invoke(runner, "inspect", "events", "--rpc", "http://127.0.0.1:9")
     assert result.exit_code == ExitCode.USAGE
-    assert (
-        result.stderr.strip()
-        == "error: cannot reach the Ethereum node at http://127.0.0.1:9: connection refused"
-    )
+    assert result.stderr.strip() == "error: cannot reach the Ethereum node at http://127.0.0.1:9: connection refused"
 
 
 def test_verbose_shows_the_traceback(home: Path, runner: CliRunner) -> None:
@@ -294,10 +289,7 @@ def test_config_precedence_flag_over_env_over_file(home: Path, runner: CliRunner
 
     assert api_used() == "http://127.0.0.1:7"  # file
     assert api_used(env={"DOCCHAIN_API": "http://127.0.0.1:8"}) == "http://127.0.0.1:8"  # env beats file
-    assert (
-        api_used("--api", "http://127.0.0.1:9", env={"DOCCHAIN_API": "http://127.0.0.1:8"})
-        == "http://127.0.0.1:9"
-    )
+    assert api_used("--api", "http://127.0.0.1:9", env={"DOCCHAIN_API": "http://127.0.0.1:8"}) == "http://127.0.0.1:9"
 
 
 def test_bad_config_file_is_reported(home: Path, runner: CliRunner) -> None:

@@ -171,13 +171,9 @@ def test_sign_verify_tamper_revoke(stack: Stack) -> None:
     # verify independently with the API stopped: receipt + node only
     stack.stop_api()
     down = stack.run("verify", str(doc), "--retries", "1", check=2)
-    assert (
-        down.stderr.strip() == f"error: cannot reach the docchain API at {stack.api_url}: connection refused"
-    )
+    assert down.stderr.strip() == f"error: cannot reach the docchain API at {stack.api_url}: connection refused"
     independent = stack.json("verify", str(doc), "--rpc", stack.rpc_url)
-    assert (
-        isinstance(independent, dict) and independent["verdict"] == "valid" and independent["mode"] == "rpc"
-    )
+    assert isinstance(independent, dict) and independent["verdict"] == "valid" and independent["mode"] == "rpc"
     assert [c["name"] for c in independent["checks"]] == [
         "hash",
         "signature",
@@ -292,7 +288,5 @@ def test_direct_submission_signer_pays_gas(stack: Stack) -> None:
     assert isinstance(out, list) and out[0]["state"] == "anchored"
     verdict = stack.json("verify", str(doc), "--rpc", stack.rpc_url)
     assert isinstance(verdict, dict) and verdict["verdict"] == "valid"
-    again = stack.run(
-        "submit", str(doc), "--key", "carol", "--direct", "--rpc", stack.rpc_url, "--force", check=2
-    )
+    again = stack.run("submit", str(doc), "--key", "carol", "--direct", "--rpc", stack.rpc_url, "--force", check=2)
     assert "already registered this document" in again.stderr

@@ -43,9 +43,7 @@ def test_up_no_serve_signs_and_verifies_a_sample_then_stops(tmp_path: Path) -> N
         str(node_port),
     ]
 
-    result = subprocess.run(
-        [*command, "--json"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=150
-    )
+    result = subprocess.run([*command, "--json"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=150)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["apiVerdict"] == "valid" and report["rpcVerdict"] == "valid"

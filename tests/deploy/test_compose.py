@@ -82,9 +82,7 @@ def test_compose_file_validates_against_the_compose_specification(
     form: str, raw: dict[str, Any], compose: dict[str, Any]
 ) -> None:
     validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
-    errors = [
-        f"{e.json_path}: {e.message}" for e in validator.iter_errors(raw if form == "as written" else compose)
-    ]
+    errors = [f"{e.json_path}: {e.message}" for e in validator.iter_errors(raw if form == "as written" else compose)]
     assert errors == []
 
 
@@ -181,9 +179,7 @@ def test_every_image_is_pinned_to_a_version(raw: dict[str, Any], compose: dict[s
         ref = image.split("@", 1)[0]
         repo, _, tag = ref.rpartition(":")
         assert repo and "/" not in tag, f"{name}: {image} has no explicit tag"
-        assert tag != "latest" and tag not in {"stable", "nightly", "edge", "main", "master"}, (
-            f"{name}: {image}"
-        )
+        assert tag != "latest" and tag not in {"stable", "nightly", "edge", "main", "master"}, f"{name}: {image}"
         assert re.search(r"\d", tag), f"{name}: {image} is not pinned to a version"
 
 
@@ -210,6 +206,7 @@ def cli_env_names(command: tuple[str, ...]) -> set[str]:
     """Environment variables a `docchain` sub-command reads: its options' envvars, plus the ones the
     client reads directly (config/data directories, password)."""
     import typer
+
     from docchain.client.cli import app
 
     cmd: Any = typer.main.get_command(app)
@@ -217,9 +214,7 @@ def cli_env_names(command: tuple[str, ...]) -> set[str]:
         cmd = cmd.commands[part]  # a (typer-flavoured) click group
     names = {p.envvar for p in cmd.params if isinstance(p.envvar, str)}
     for source in (ROOT / "client").glob("*.py"):
-        names |= set(
-            re.findall(r"""environ(?:\.get)?[\[(]\s*["'](DOCCHAIN_[A-Z0-9_]+)""", source.read_text())
-        )
+        names |= set(re.findall(r"""environ(?:\.get)?[\[(]\s*["'](DOCCHAIN_[A-Z0-9_]+)""", source.read_text()))
     return names
 
 
@@ -229,9 +224,7 @@ def test_api_environment_is_exactly_settings_fields(compose: dict[str, Any]) -> 
     assert not unknown, f"docker-compose.yml sets variables api/settings.py does not read: {sorted(unknown)}"
 
 
-def test_api_environment_is_accepted_by_settings(
-    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_api_environment_is_accepted_by_settings(compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """Values, not only names: the compose environment builds a valid Settings (types, cross-checks)."""
     from docchain.api.settings import Settings
 

@@ -11,9 +11,7 @@ DOCS = ROOT / "docs"
 
 def block_after(markdown: str, marker: str) -> str:
     """The body of the first fenced code block following ``<!-- marker ... -->``."""
-    match = re.search(
-        r"<!--\s*" + re.escape(marker) + r"\b[^>]*-->\s*\n```[a-z]*\n(.*?)\n```", markdown, re.S
-    )
+    match = re.search(r"<!--\s*" + re.escape(marker) + r"\b[^>]*-->\s*\n```[a-z]*\n(.*?)\n```", markdown, re.S)
     assert match, f"no fenced block after <!-- {marker} -->"
     return match.group(1)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from docchain.api.settings import Settings
 from docs_support import DOCS
+
+from docchain.api.settings import Settings
 
 
 def test_configuration_table_is_the_settings_class() -> None:

@@ -7,11 +7,12 @@ import hashlib
 import json
 
 import pytest
-from docchain.chain import typed_data as td
-from docchain.chain.values import ZERO32, to_hex
 from docs_support import DOCS, block_after, key_values
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+
+from docchain.chain import typed_data as td
+from docchain.chain.values import ZERO32, to_hex
 
 PROTOCOL = (DOCS / "protocol.md").read_text()
 
@@ -78,12 +79,8 @@ def test_an_independent_eip712_implementation_agrees(example: dict[str, str]) ->
     assert "0x" + bytes(signed.signature).hex() == example["signature"]
 
 
-def test_documented_typed_data_is_what_the_code_builds(
-    domain: td.Domain, registration: td.Registration
-) -> None:
-    assert json.loads(block_after(PROTOCOL, "worked-example-typed-data")) == td.typed_data(
-        domain, registration
-    )
+def test_documented_typed_data_is_what_the_code_builds(domain: td.Domain, registration: td.Registration) -> None:
+    assert json.loads(block_after(PROTOCOL, "worked-example-typed-data")) == td.typed_data(domain, registration)
 
 
 def test_documented_selectors_and_topics() -> None:

@@ -12,10 +12,11 @@ from typing import Any
 
 import jsonschema
 import pytest
+from docs_support import DOCS, block_after
+
 from docchain.chain import typed_data as td
 from docchain.chain.errors import InvalidInput
 from docchain.chain.receipt import build_receipt, parse_receipt
-from docs_support import DOCS, block_after
 
 SCHEMA = json.loads((DOCS / "receipt.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
@@ -190,9 +191,7 @@ def test_cross_field_rules_are_the_parsers(case: str) -> None:
         ("deadline as hex string", _set("eip712.message.deadline", "0x70dbd880")),
         (
             "upper-case hex hash",
-            lambda d: d["anchor"].__setitem__(
-                "blockHash", d["anchor"]["blockHash"].upper().replace("0X", "0x")
-            ),
+            lambda d: d["anchor"].__setitem__("blockHash", d["anchor"]["blockHash"].upper().replace("0X", "0x")),
         ),
     ],
 )

@@ -9,9 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from docchain.chain import deploy
-from docchain.chain.sender import TxSender
-from docchain.chain.typed_data import Domain
 from web3 import HTTPProvider, Web3
 from webstack import (
     CHROMIUM,
@@ -27,6 +24,10 @@ from webstack import (
     stop_process,
 )
 
+from docchain.chain import deploy
+from docchain.chain.sender import TxSender
+from docchain.chain.typed_data import Domain
+
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
@@ -39,22 +40,28 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         deployment, _ = deploy.ensure_deployed(TxSender(w3, bytes.fromhex(DEV_KEY[2:])), data_dir)
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
-        env.update({
-            "DOCCHAIN_RPC_URL": node.rpc_url,
-            "DOCCHAIN_DATA_DIR": str(data_dir),
-            "DOCCHAIN_RELAYER_KEY": DEV_KEY,
-            "DOCCHAIN_CONFIRMATIONS": "1",
-            "DOCCHAIN_BATCH_INTERVAL_MS": "30",
-            "DOCCHAIN_POLL_INTERVAL_MS": "50",
-            "DOCCHAIN_LOG_FILE": str(tmp / "api.log.jsonl"),
-        })
+        env.update(
+            {
+                "DOCCHAIN_RPC_URL": node.rpc_url,
+                "DOCCHAIN_DATA_DIR": str(data_dir),
+                "DOCCHAIN_RELAYER_KEY": DEV_KEY,
+                "DOCCHAIN_CONFIRMATIONS": "1",
+                "DOCCHAIN_BATCH_INTERVAL_MS": "30",
+                "DOCCHAIN_POLL_INTERVAL_MS": "50",
+                "DOCCHAIN_LOG_FILE": str(tmp / "api.log.jsonl"),
+            }
+        )
         api = start_api(env, port, tmp / "api.out")
         # A second API whose node is unreachable, for the node-down state. It starts (and later stops) in
         # parallel with everything else: without a node both take several seconds.
         (tmp / "down").mkdir()
         down_port = free_port()
-        down_env = {**env, "DOCCHAIN_RPC_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens there
-                    "DOCCHAIN_DATA_DIR": str(tmp / "down"), "DOCCHAIN_LOG_FILE": str(tmp / "down.log.jsonl")}
+        down_env = {
+            **env,
+            "DOCCHAIN_RPC_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens there
+            "DOCCHAIN_DATA_DIR": str(tmp / "down"),
+            "DOCCHAIN_LOG_FILE": str(tmp / "down.log.jsonl"),
+        }
         down = start_api(down_env, down_port, tmp / "down.out")
         try:
             poll(lambda: api_ready(api, port, tmp / "api.out", "/readyz"), 30, what="the API to be ready")
@@ -83,5 +90,3 @@ def pages(browser: Any, stack: Stack) -> Iterator[Pages]:
     p = Pages(browser, stack)
     yield p
     p.close()
-
-

@@ -139,9 +139,7 @@ def test_verify_shows_problem_details(pages: Pages, signed: dict[str, Any]) -> N
     expect(page.locator(".result .box.error")).to_contain_text("Not a receipt")
 
 
-def test_sign_with_wallet_until_confirmed_and_download_receipt(
-    pages: Pages, stack: Stack, tmp_path: Path
-) -> None:
+def test_sign_with_wallet_until_confirmed_and_download_receipt(pages: Pages, stack: Stack, tmp_path: Path) -> None:
     content = b"Release notes 1.0\n" + os.urandom(32)
     doc_hash = "0x" + hashlib.sha256(content).hexdigest()
     for viewport in ("desktop", "mobile"):

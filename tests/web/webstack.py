@@ -19,14 +19,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from docchain.chain.typed_data import Domain, Registration, address_of, sign
 from web3 import HTTPProvider, Web3
+
+from docchain.chain.typed_data import Domain, Registration, address_of, sign
 
 ROOT = Path(__file__).resolve().parents[2]
 ANVIL = ROOT / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
 CHROMIUM = os.environ.get("DOCCHAIN_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOTS = ROOT / "test-output" / "web"
 # anvil's first dev account pays gas as the relayer (a public test key; the API has no default key)
 DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -41,8 +50,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def poll(condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
-         what: str = "condition") -> Any:
+def poll(condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05, what: str = "condition") -> Any:
     """Wait until ``condition()`` is truthy and return it; fail after ``timeout`` (never a fixed sleep)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -62,7 +70,9 @@ def start_api(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[byt
     with open(log, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "docchain.api", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -101,7 +111,8 @@ class _Node:
             port = free_port()
             self._proc = subprocess.Popen(
                 [str(ANVIL), "--port", str(port), "--chain-id", "31337", "--silent"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             self.rpc_url = f"http://127.0.0.1:{port}"
             w3 = Web3(HTTPProvider(self.rpc_url))
@@ -154,8 +165,12 @@ class Stack:
         """Sign ``content`` with ``key`` in Python, submit it through the API and wait until confirmed."""
         doc = hashlib.sha256(content).digest()
         reg = Registration(doc_hash=doc, signer=address_of(key), deadline=int(time.time()) + 3600)
-        body = {"registration": reg.to_json(), "signature": "0x" + sign(self.domain, reg, key).hex(),
-                "fileName": name, "fileSize": len(content)}
+        body = {
+            "registration": reg.to_json(),
+            "signature": "0x" + sign(self.domain, reg, key).hex(),
+            "fileName": name,
+            "fileSize": len(content),
+        }
         r = httpx.post(self.url + "/v1/documents", json=body, timeout=30)
         assert r.status_code in (200, 202), r.text
         sid = r.json()["id"]
@@ -175,8 +190,7 @@ class Pages:
         self.contexts: list[Any] = []
         self.errors: list[str] = []
 
-    def open(self, route: str = "", viewport: str = "desktop", wallet: bool = False,
-             base: str | None = None) -> Any:
+    def open(self, route: str = "", viewport: str = "desktop", wallet: bool = False, base: str | None = None) -> Any:
         ctx = self.browser.new_context(viewport=VIEWPORTS[viewport], accept_downloads=True)
         self.contexts.append(ctx)
         if wallet:
