@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,73 +20,18 @@ from docchain.chain import deploy
 from docchain.chain.registry import Registry
 from docchain.chain.sender import TxSender
 from docchain.chain.typed_data import Domain, Registration, Revocation, address_of, sign
+from tests.support import DevNode, free_port, poll
 
 ROOT = Path(__file__).resolve().parents[2]
-ANVIL = ROOT / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
 # anvil's first dev account: a public test key, passed explicitly as the relayer (there is no default)
 DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 PG_BIN = Path(os.environ.get("DOCCHAIN_PG_BIN", "/usr/local/bin"))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def poll(condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05, what: str = "condition") -> Any:
-    """Wait until ``condition()`` is truthy (returns it); fail after ``timeout``. Never a fixed sleep."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = condition()
-        except (httpx.TransportError, ConnectionError):
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
 # ---------------------------------------------------------------------------------------------- node
 
 
-@dataclass
-class Anvil:
-    port: int
-    state: Path | None
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Anvil:
-        args = [str(ANVIL), "--port", str(self.port), "--chain-id", "31337", "--silent"]
-        if self.state is not None:
-            args += ["--state", str(self.state)]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        w3 = Web3(HTTPProvider(self.url))
-        poll(lambda: w3.is_connected(), 20, what="anvil")
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGINT)  # anvil dumps --state on SIGINT
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-
-    def rpc(self, method: str, params: list[Any] | None = None) -> Any:
-        r = httpx.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
-        return r.json().get("result")
-
-    def mine(self, blocks: int = 1) -> None:
-        self.rpc("anvil_mine", [hex(blocks)])
+Anvil = DevNode  # the API tests' name for it
 
 
 def _deploy(anvil: Anvil, data_dir: Path) -> deploy.Deployment:

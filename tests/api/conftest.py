@@ -27,7 +27,7 @@ from docchain.chain import deploy
 
 @pytest.fixture(scope="session")
 def session_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Anvil, deploy.Deployment]]:
-    anvil = Anvil(free_port(), None).start()
+    anvil = Anvil(tmp_path_factory.mktemp("anvil")).started()
     data_dir = tmp_path_factory.mktemp("chain")
     yield anvil, _deploy(anvil, data_dir)
     anvil.stop()

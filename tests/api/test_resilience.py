@@ -7,7 +7,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from api_support import Anvil, Api, Env, _deploy, free_port, new_signer, poll, random_doc
+from api_support import Anvil, Api, Env, _deploy, new_signer, poll, random_doc
 
 from docchain.chain import deploy
 
@@ -91,7 +91,7 @@ def test_graceful_shutdown_on_sigterm(env: Env) -> None:
 
 @pytest.fixture
 def own_node(tmp_path: Path) -> Anvil:
-    node = Anvil(free_port(), tmp_path / "anvil-state.json").start()
+    node = Anvil(tmp_path / "anvil").started()
     yield node
     node.stop()
 
@@ -115,7 +115,7 @@ def test_node_down_and_back_while_submissions_arrive(
         own_node.stop()
         during = _submit(server, node_env, 15)  # accepted: signatures are checked locally
         assert server.get("/readyz").status_code == 503
-        own_node.start()
+        own_node.started()
         after = _submit(server, node_env, 5)
         ids = [i for i, _, _ in before + during + after]
         _all_anchored(server, ids, timeout=90)

@@ -10,34 +10,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from docchain.chain.deploy import ensure_deployed
 from docchain.chain.sender import TxSender
 from docchain.chain.values import parse_hex
 from docchain.client.stack import DEV_RELAYER_KEY, ApiProcess
+from tests.support import DevNode, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
 PASSWORD = "e2e password"
-
-pytestmark = pytest.mark.skipif(not ANVIL.exists(), reason="anvil is not installed (npm ci)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -96,26 +84,9 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     base = tmp_path_factory.mktemp("e2e")
-    port = free_port()
-    # The npm shim is a node process that spawns the real binary: own session, so the group is ours to stop.
-    anvil = subprocess.Popen(
-        [str(ANVIL), "--port", str(port), "--silent"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    rpc_url = f"http://127.0.0.1:{port}"
+    anvil = DevNode(base / "node").started()
+    rpc_url = anvil.rpc_url
     try:
-        deadline = time.monotonic() + 30
-        while True:  # poll until the node answers
-            try:
-                httpx.post(
-                    rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=1
-                ).raise_for_status()
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "anvil did not start"
-                time.sleep(0.05)
         from web3 import Web3
 
         data_dir = base / "data"
@@ -139,8 +110,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         if s.api is not None:
             s.stop_api()
     finally:
-        os.killpg(anvil.pid, signal.SIGTERM)
-        anvil.wait(10)
+        anvil.stop()
 
 
 def test_sign_verify_tamper_revoke(stack: Stack) -> None:

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-pytest.importorskip("docchain.chain.node", reason="the local node manager (chain/node.py) has not landed")
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_up_no_serve_signs_and_verifies_a_sample_then_stops(tmp_path: Path) -> None:

@@ -16,10 +16,7 @@ from webstack import (
     DEV_KEY,
     Pages,
     Stack,
-    _Node,
     api_ready,
-    free_port,
-    poll,
     start_api,
     stop_process,
 )
@@ -27,12 +24,13 @@ from webstack import (
 from docchain.chain import deploy
 from docchain.chain.sender import TxSender
 from docchain.chain.typed_data import Domain
+from tests.support import DevNode, free_port, poll
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("webstack")
-    node = _Node(tmp / "node").start()
+    node = DevNode(tmp / "node").started()
     try:
         w3 = Web3(HTTPProvider(node.rpc_url))
         data_dir = tmp / "data"

@@ -9,22 +9,19 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from web3 import HTTPProvider, Web3
 
 from docchain.chain.typed_data import Domain, Registration, address_of, sign
+from tests.support import poll
 
 ROOT = Path(__file__).resolve().parents[2]
-ANVIL = ROOT / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
 CHROMIUM = os.environ.get("DOCCHAIN_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -42,27 +39,6 @@ DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 # anvil's dev account #1: unlocked in the node, the "wallet" of the injected EIP-1193 provider
 WALLET = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "mobile": {"width": 390, "height": 844}}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def poll(condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05, what: str = "condition") -> Any:
-    """Wait until ``condition()`` is truthy and return it; fail after ``timeout`` (never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = condition()
-        except (httpx.TransportError, ConnectionError):
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def start_api(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -93,46 +69,6 @@ def stop_process(*procs: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-class _Node:
-    """The local node: chain/node.py's LocalNode when it exists, else anvil as a plain child process."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self._local: Any = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self.rpc_url = ""
-
-    def start(self) -> _Node:
-        try:
-            from docchain.chain.node import LocalNode, NodeConfig
-        except ImportError:
-            port = free_port()
-            self._proc = subprocess.Popen(
-                [str(ANVIL), "--port", str(port), "--chain-id", "31337", "--silent"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            self.rpc_url = f"http://127.0.0.1:{port}"
-            w3 = Web3(HTTPProvider(self.rpc_url))
-            poll(w3.is_connected, 20, what="anvil")
-        else:
-            self._local = LocalNode(NodeConfig(kind="anvil", data_dir=self.data_dir))
-            self._local.start()
-            self.rpc_url = self._local.rpc_url
-        return self
-
-    def stop(self) -> None:
-        if self._local is not None:
-            self._local.stop()
-        if self._proc is not None:
-            self._proc.send_signal(signal.SIGINT)
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
 
 
 @dataclass
