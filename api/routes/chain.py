@@ -64,19 +64,6 @@ def decode_call(data: bytes) -> dict[str, Any] | None:
     }
 
 
-def event_json(e: Any) -> dict[str, Any]:
-    return {
-        "kind": e.kind,
-        "docHash": to_hex(e.doc_hash),
-        "signer": e.signer,
-        "blockNumber": e.block_number,
-        "txHash": to_hex(e.tx_hash),
-        "logIndex": e.log_index,
-        "metadataHash": None if e.metadata_hash is None else to_hex(e.metadata_hash),
-        "supersedes": None if e.supersedes is None else to_hex(e.supersedes),
-    }
-
-
 @router.get("/chain", summary="Chain id, contract, latest block, relayer and what a wallet signs")
 async def chain_info(chain: RegistryDep, chainctx: ChainDep, settings: SettingsDep, db: DatabaseDep) -> JSONResponse:
     w3 = chain.registry.w3
@@ -148,7 +135,7 @@ def _tx_json(tx: Any, receipt: Any, registry_address: str) -> dict[str, Any]:
     to = tx.get("to")
     events = (
         [
-            event_json(e)
+            e.to_json()
             for log in receipt["logs"]
             if log["address"] == registry_address
             if (e := decode_log(log)) is not None
