@@ -14,9 +14,10 @@ Per round and node:
   logs/s new    ``eth_getLogs`` for the workload's contract over the blocks the round mined (an indexer's poll)
   logs/s (all)  the same from block 0: a scan of the whole chain, slower as it grows on any node
 
-Workloads: ``store`` (default: a trivial contract call that writes one new storage slot and emits one
-indexed event, the footprint of a registry registration), ``transfer`` (1 wei to a fixed address), or
-``module:factory`` returning an object with the ``Workload`` protocol below, e.g. registry registrations.
+Workloads: ``registry`` (default: relayed ``register`` calls on docchain's DocumentRegistry), ``store`` (a
+14-byte contract that writes one new storage slot and emits one indexed event, a registration's footprint
+without its signature check), ``transfer`` (1 wei to a fixed address), or ``module:factory`` returning an
+object with the ``Workload`` protocol below.
 
 Fill: ``transfer`` (default: one ETH transfer per block, real history with receipts but a state that
 does not grow), ``workload`` (the workload's own transactions, one per block: the state grows with
@@ -49,9 +50,13 @@ from typing import Any, Protocol
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
 
+from docchain.chain import artifacts
+from docchain.chain import typed_data as td
 from docchain.chain.node import LocalNode, NodeConfig, NodeKind, find_binary
+from docchain.chain.registry import encode_call
 
 DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # dev account 0 of the test mnemonic
 SINK = "0x1111111111111111111111111111111111111111"
@@ -174,7 +179,46 @@ class StoreWorkload:
         return {"address": self.address}
 
 
-BUILTIN_WORKLOADS: dict[str, Callable[[], Workload]] = {"store": StoreWorkload, "transfer": TransferWorkload}
+class RegistryWorkload:
+    """docchain's own registrations: the DocumentRegistry (committed artifact), one relayed ``register`` per
+    transaction, signed by a fixed signer over a document hash derived from the nonce (so a round replays
+    the same transactions after ``evm_revert``)."""
+
+    name = "registry"
+    SIGNER_KEY = bytes.fromhex("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
+
+    def __init__(self) -> None:
+        self.account: LocalAccount = Account.from_key(DEV_KEY)
+        self.address: str | None = None
+
+    def setup(self, rpc: Rpc) -> None:
+        nonce = int(rpc("eth_getTransactionCount", self.account.address, "latest"), 16)
+        code = "0x" + artifacts.load().bytecode.hex()
+        receipt = _await_receipt(
+            rpc, rpc("eth_sendRawTransaction", _sign(self.account, rpc.chain_id, nonce, data=code, gas=3_000_000))
+        )
+        self.address = to_checksum_address(receipt["contractAddress"])
+
+    def transactions(self, rpc: Rpc, nonce: int, count: int) -> list[str]:
+        assert self.address is not None, "setup() first"
+        domain = td.Domain(rpc.chain_id, self.address)
+        signer = td.address_of(self.SIGNER_KEY)
+        txs = []
+        for n in range(nonce, nonce + count):
+            reg = td.Registration(doc_hash=keccak(n.to_bytes(32, "big")), signer=signer, deadline=2**40)
+            data = encode_call("register", reg.as_tuple(), td.sign(domain, reg, self.SIGNER_KEY))
+            txs.append(_sign(self.account, rpc.chain_id, n, to=self.address, data=data, gas=120_000))
+        return txs
+
+    def log_filter(self) -> dict[str, Any]:
+        return {"address": self.address}
+
+
+BUILTIN_WORKLOADS: dict[str, Callable[[], Workload]] = {
+    "registry": RegistryWorkload,
+    "store": StoreWorkload,
+    "transfer": TransferWorkload,
+}
 
 
 def load_workload_factory(spec: str) -> Callable[[], Workload]:
@@ -450,7 +494,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=[100, 1_000, 10_000],
         help="chain lengths to compare, comma separated; the smallest is the baseline (default 100,1000,10000)",
     )
-    parser.add_argument("--workload", default="store", help="store | transfer | module:factory (default store)")
+    parser.add_argument(
+        "--workload", default="registry", help="registry | store | transfer | module:factory (default registry)"
+    )
     parser.add_argument("--fill", choices=["transfer", "workload", "empty"], default="transfer")
     parser.add_argument("--txs", type=int, default=200, help="transactions per round and node (default 200)")
     parser.add_argument("--window", type=int, default=1, help="transactions in flight before awaiting (default 1)")
