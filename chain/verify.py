@@ -18,7 +18,6 @@ from docchain.chain.typed_data import Domain, Registration, recover
 from docchain.chain.values import to_hex
 
 Verdict = Literal["valid", "invalid", "unknown"]
-STEPS = ("hash", "signature", "record", "confirmations", "revocation")
 
 
 class ChainView(Protocol):
