@@ -546,8 +546,12 @@ def submit(
                         row["receipt"] = str(_save_receipt(receipt, hashed[index].path, force))
                     return row
 
-                with ThreadPoolExecutor(max_workers=min(8, len(hashed))) as pool:
-                    list(pool.map(finish, range(len(hashed))))
+                with (
+                    c.out.waiting("waiting for the anchor", total=len(hashed)) as one_done,
+                    ThreadPoolExecutor(max_workers=min(8, len(hashed))) as pool,
+                ):
+                    for _ in pool.map(finish, range(len(hashed))):
+                        one_done()
 
     c.out.emit(results)
     c.out.table(

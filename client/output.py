@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 
@@ -43,6 +45,18 @@ class Output:
     def step(self, text: str) -> None:
         if not self.json_mode:
             self.out.print(f"[bold cyan]›[/] {text}")
+
+    @contextmanager
+    def waiting(self, description: str, total: int) -> Iterator[Callable[[], None]]:
+        """A spinner with a done/total count on stderr while something is awaited (not in --json mode, and
+        gone once done); yields the function that counts one item as done."""
+        if self.json_mode:
+            yield lambda: None
+            return
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=self.err, transient=True) as progress:
+            task = progress.add_task(description, total=total)
+            yield lambda: progress.advance(task)
 
     def warn(self, text: str) -> None:
         self.err.print(f"[yellow]warning:[/] {escape(text)}")
