@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 from api_support import Anvil, Api, Env, _deploy, new_signer, poll, random_doc
 
-from docchain.chain import deploy
-
 
 def _submit(server: Api, env: Env, n: int) -> list[tuple[str, str, str]]:
     out = []
@@ -96,18 +94,19 @@ def own_node(tmp_path: Path) -> Anvil:
     node.stop()
 
 
-def test_node_down_and_back_while_submissions_arrive(
-    env: Env, own_node: Anvil, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
+@pytest.fixture
+def node_env(env: Env, own_node: Anvil, tmp_path: Path, request: pytest.FixtureRequest) -> Env:
+    """The registry on a node of the test's own, with a database of its own (the index and the relayer's
+    transactions belong to one chain), on the same kind of database as ``env``."""
     data_dir = tmp_path / "data"
-    deployment = _deploy(own_node, data_dir)
-    deploy.record(data_dir, deployment)
-    # another chain: a database of its own (the index and the relayer's transactions belong to one chain)
     if env.database_url.startswith("sqlite"):
-        url = f"sqlite+aiosqlite:///{tmp_path / 'node.db'}"
+        url = f"sqlite+aiosqlite:///{tmp_path / 'own-node.db'}"
     else:
         url = request.getfixturevalue("postgres").create_database()
-    node_env = Env(own_node, deployment, data_dir, url, env.tmp)
+    return Env(own_node, _deploy(own_node, data_dir), data_dir, url, env.tmp)
+
+
+def test_node_down_and_back_while_submissions_arrive(node_env: Env, own_node: Anvil) -> None:
     server = node_env.api(DOCCHAIN_CONFIRMATIONS="1").start()
     try:
         before = _submit(server, node_env, 10)
@@ -127,20 +126,10 @@ def test_node_down_and_back_while_submissions_arrive(
         server.stop()
 
 
-def test_reorg_rolls_back_and_reanchors(
-    env: Env, own_node: Anvil, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
+def test_reorg_rolls_back_and_reanchors(node_env: Env, own_node: Anvil) -> None:
     """A block holding an anchor disappears (evm_revert, then a longer chain): the indexer notices the
     broken block-hash chain, rolls the submission back, the worker re-sends its transaction, and it is
     anchored again in the new chain."""
-    data_dir = tmp_path / "data"
-    deployment = _deploy(own_node, data_dir)
-    deploy.record(data_dir, deployment)
-    if env.database_url.startswith("sqlite"):
-        url = f"sqlite+aiosqlite:///{tmp_path / 'reorg.db'}"
-    else:
-        url = request.getfixturevalue("postgres").create_database()
-    node_env = Env(own_node, deployment, data_dir, url, env.tmp)
     server = node_env.api(DOCCHAIN_RESEND_AFTER_S="0.5", DOCCHAIN_CONFIRMATIONS="3").start()
     try:
         snapshot = own_node.rpc("evm_snapshot")
