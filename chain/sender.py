@@ -19,7 +19,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import TimeExhausted, TransactionNotFound
+from web3.exceptions import TimeExhausted, TransactionNotFound, Web3RPCError
 from web3.types import TxParams, TxReceipt
 
 from docchain.chain.errors import ChainError, NodeError, TransactionTimeout
@@ -137,7 +137,7 @@ class TxSender:
         def send() -> bytes:
             try:
                 return bytes(self.w3.eth.send_raw_transaction(prepared.raw))
-            except ValueError as exc:  # JSON-RPC error object
+            except (Web3RPCError, ValueError) as exc:  # the node's JSON-RPC error object
                 message = str(exc).lower()
                 if "already known" in message or "already imported" in message:
                     return prepared.tx_hash

@@ -8,7 +8,7 @@ from pathlib import Path
 import requests
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import BlockNotFound, TransactionNotFound
+from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 
 from docchain.chain import deploy as deployments
 from docchain.chain.errors import NodeError
@@ -30,7 +30,7 @@ def connect(url: str, timeout: float) -> Web3:
         raise NodeError(f"cannot reach the Ethereum node at {url}: {reason}") from exc
     except requests.Timeout as exc:
         raise NodeError(f"the Ethereum node at {url} did not answer within {timeout:g}s") from exc
-    except ValueError as exc:
+    except (Web3RPCError, ValueError) as exc:
         raise NodeError(f"{url} does not answer as an Ethereum JSON-RPC node: {exc}") from exc
     return w3
 
