@@ -48,6 +48,11 @@ class NotDeployed(ChainError):
     """No registry is recorded for this chain id in the deployments file."""
 
 
+class RegistrationNotFound(DocchainError):
+    """The signed registration behind an on-chain record cannot be read back: its transaction is unknown, did
+    not call the registry directly (a multisig, a forwarder) or does not carry that registration."""
+
+
 class VerificationError(DocchainError):
     """A proof failed at a named step (``step``: hash, signature, record, confirmations, revocation)."""
 

@@ -1,7 +1,8 @@
 """Typed binding of the DocumentRegistry contract over web3.py.
 
-Calldata is encoded and events are decoded here with eth-abi against the committed ABI; revert data
-becomes :class:`ContractRevert` (the contract's custom error by name and arguments) in one place.
+Calldata is encoded (and read back, to recover a record's signature from its transaction) and events are
+decoded here with eth-abi against the committed ABI; revert data becomes :class:`ContractRevert` (the
+contract's custom error by name and arguments) in one place.
 """
 
 from __future__ import annotations
@@ -13,16 +14,17 @@ from typing import Any, Literal
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
+from eth_abi.exceptions import DecodingError
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 from web3 import Web3
-from web3.exceptions import ContractLogicError
-from web3.types import FilterParams, LogReceipt, TxReceipt
+from web3.exceptions import ContractLogicError, TransactionNotFound
+from web3.types import FilterParams, LogReceipt, TxData, TxReceipt
 
 from docchain.chain import artifacts
-from docchain.chain.errors import ChainError, ContractRevert, InvalidInput
+from docchain.chain.errors import ChainError, ContractRevert, InvalidInput, RegistrationNotFound
 from docchain.chain.sender import PreparedTx, TxSender, with_retries
-from docchain.chain.typed_data import Domain, Registration, Revocation
+from docchain.chain.typed_data import Domain, Registration, Revocation, recover
 from docchain.chain.values import to_checksum_address as checksum_address
 from docchain.chain.values import to_hex
 
@@ -150,6 +152,85 @@ def encode_register_batch(items: Sequence[SignedRegistration]) -> bytes:
     return encode_call("registerBatch", [(s.registration.as_tuple(), *compact_signature(s.signature)) for s in items])
 
 
+def expand_signature(r: bytes, vs: bytes) -> bytes:
+    """EIP-2098 back to 65 bytes: ``(r, vs)`` as ``r ‖ s ‖ v`` with v = 27 + the top bit of vs."""
+    word = int.from_bytes(vs, "big")
+    s = word & ((1 << 255) - 1)
+    return bytes(r) + s.to_bytes(32, "big") + bytes([27 + (word >> 255)])
+
+
+def _registration(fields: tuple[Any, ...]) -> Registration:
+    doc_hash, signer, metadata, supersedes, deadline = fields
+    return Registration(
+        doc_hash=bytes(doc_hash),
+        signer=checksum_address(bytes.fromhex(signer[2:])),
+        deadline=int(deadline),
+        metadata_hash=bytes(metadata),
+        supersedes=bytes(supersedes),
+    )
+
+
+def _signed_registrations(calldata: bytes) -> tuple[str, list[SignedRegistration]]:
+    """The function called by ``calldata`` (register or registerBatch) and the signed registrations it carries,
+    in calldata order; :class:`RegistrationNotFound` for any other calldata."""
+    selector = calldata[:4]
+    name = next((n for n in ("register", "registerBatch") if _ABI.selector(n) == selector), None)
+    if name is None:
+        raise RegistrationNotFound(
+            f"the transaction's calldata calls function 0x{selector.hex()}, neither register nor registerBatch of "
+            "the registry"
+        )
+    try:
+        # not strict, as Solidity's own calldata decoding is not (padding and trailing bytes are not checked)
+        args = abi_decode(_ABI.input_types(name), calldata[4:], strict=False)
+    except (DecodingError, ValueError, OverflowError) as exc:
+        raise RegistrationNotFound(f"the transaction's {name} calldata does not decode: {exc}") from exc
+    if name == "register":
+        reg, signature = args
+        return name, [SignedRegistration(_registration(reg), bytes(signature))]
+    return name, [SignedRegistration(_registration(reg), expand_signature(r, vs)) for reg, r, vs in args[0]]
+
+
+def signed_registration_in_calldata(calldata: bytes, event: RegistryEvent, domain: Domain) -> SignedRegistration:
+    """The signed registration that produced ``event`` (a Registered event), read from the calldata of the
+    transaction that emitted it: a direct call of ``register`` or ``registerBatch`` on the registry.
+
+    The registration returned is exactly the one recorded: its docHash, signer, metadataHash and supersedes are
+    the event's (in a batch the first entry for the (docHash, signer) is the recorded one: later ones are
+    skipped). A batch signature (EIP-2098 ``r, vs``) is returned expanded to 65 bytes and must recover the signer
+    under ``domain``; a ``register`` signature is returned as given, since one that does not recover is a
+    contract wallet's (ERC-1271), which only the chain can check.
+    Anything else — another function, as when a multisig or a forwarder called the registry, calldata without
+    this registration, a signature of another domain — raises :class:`RegistrationNotFound`.
+    """
+    if event.kind != "Registered":
+        raise InvalidInput(f"a {event.kind} event records no signed registration")
+    name, items = _signed_registrations(bytes(calldata))
+    found = next(
+        (i for i in items if i.registration.doc_hash == event.doc_hash and i.registration.signer == event.signer),
+        None,
+    )
+    what = f"{to_hex(event.doc_hash)} by {event.signer}"
+    if found is None:
+        raise RegistrationNotFound(f"the transaction's {name} call carries no registration of {what}")
+    reg = found.registration
+    if (reg.metadata_hash, reg.supersedes) != (event.metadata_hash, event.supersedes):
+        raise RegistrationNotFound(
+            f"the transaction's registration of {what} differs from the recorded event (metadataHash or supersedes)"
+        )
+    if name == "registerBatch":
+        try:
+            recovered: str | None = recover(domain, reg, found.signature)
+        except InvalidInput:
+            recovered = None
+        if recovered != reg.signer:
+            raise RegistrationNotFound(
+                f"the batch signature of {what} does not recover the signer under the EIP-712 domain of "
+                f"chain {domain.chain_id} / {domain.verifying_contract}"
+            )
+    return found
+
+
 def decode_log(log: LogReceipt) -> RegistryEvent | None:
     """Decode one registry log; None for a log the registry does not emit."""
     topics = [bytes(t) for t in log["topics"]]
@@ -245,6 +326,29 @@ class Registry:
 
     def events_in(self, receipt: TxReceipt) -> list[RegistryEvent]:
         return [e for log in receipt["logs"] if log["address"] == self.address if (e := decode_log(log)) is not None]
+
+    def signed_registration_of(self, event: RegistryEvent) -> SignedRegistration:
+        """The signed registration behind a Registered ``event``, read from its transaction's calldata (see
+        :func:`signed_registration_in_calldata`). Only a transaction sent to the registry itself is read: one sent
+        to another contract (a multisig, a forwarder) carries that contract's calldata, so it raises
+        :class:`RegistrationNotFound` rather than guess."""
+        tx_hash = to_hex(event.tx_hash)
+
+        def fetch() -> TxData:
+            try:
+                return self.w3.eth.get_transaction(tx_hash)
+            except TransactionNotFound as exc:
+                raise RegistrationNotFound(f"transaction {tx_hash} is not known to the node") from exc
+
+        tx = with_retries(fetch, "eth_getTransactionByHash")
+        to = tx.get("to")
+        if to is None or to_checksum_address(to) != self.address:
+            raise RegistrationNotFound(
+                f"transaction {tx_hash} was sent to {to or 'no address'}, not to the registry {self.address}: it "
+                "called the registry through another contract (a multisig, a forwarder), whose calldata does not "
+                "hold the signed registration in a form docchain reads"
+            )
+        return signed_registration_in_calldata(bytes(tx["input"]), event, self.domain)
 
     # ------------------------------------------------------------------ writes
 
