@@ -19,14 +19,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from docchain.api import logs, metrics, problems
 from docchain.api.chainctx import ChainContext
 from docchain.api.db import ChainMismatch, Database
-from docchain.api.indexing import IndexerLoop
 from docchain.api.notify import Notifier
 from docchain.api.outbox import OutboxWriter
+from docchain.api.pipeline import create_pipeline
 from docchain.api.routes import chain as chain_routes
 from docchain.api.routes import documents, verify
 from docchain.api.settings import Settings
 from docchain.api.storage import LocalStorage
-from docchain.api.worker import AnchorWorker
 from docchain.chain.errors import DocchainError
 
 log = logging.getLogger("docchain.api")
@@ -128,18 +127,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     except (DocchainError, TimeoutError) as exc:  # node down, no registry yet: bind lazily (routes answer 503)
         log.warning("not bound to the chain yet", extra={"error": str(exc) or exc.__class__.__name__})
     notifier = Notifier()
-    worker = AnchorWorker(settings, db, chain, notifier)
-    indexer = IndexerLoop(settings, db, chain, notifier)
-    worker.on_mined = indexer.wake
-    app.state.db, app.state.chain, app.state.notifier = db, chain, notifier
-    app.state.worker, app.state.indexer = worker, indexer
+    pipeline = create_pipeline(settings, db, chain, notifier)
+    app.state.db, app.state.chain, app.state.notifier, app.state.pipeline = db, chain, notifier, pipeline
     app.state.storage = LocalStorage(settings.resolved_storage_dir)
     app.state.outbox = outbox = OutboxWriter(db)
     outbox.start()
-    tasks = [
-        asyncio.create_task(worker.run(), name="anchor-worker"),
-        asyncio.create_task(indexer.run(), name="indexer"),
-    ]
+    await pipeline.start()
     # Everything loaded so far (web3, SQLAlchemy, pydantic, the app) lives as long as the process: move it
     # out of the collector's generations, so full collections under load stop walking it (latency spikes).
     gc.collect()
@@ -150,6 +143,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             "rpc": settings.rpc_url,
             "database": db.engine.url.render_as_string(),
             "storage": str(settings.resolved_storage_dir),
+            "pipeline": settings.pipeline,
         },
     )
     try:
@@ -159,11 +153,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # transaction is never left signed-but-unrecorded.
         log.info("shutting down: finishing the current anchoring cycle")
         await outbox.close()  # answers every request already queued
-        worker.stop()
-        indexer.stop()
-        _, stuck = await asyncio.wait(tasks, timeout=15)
-        for task in stuck:
-            task.cancel()
+        await pipeline.stop()
         await db.close()
         await chain.rpc.close()
         chain.close()

@@ -92,6 +92,10 @@ class ChainContext:
         return self._bound
 
     @property
+    def relayer_key(self) -> bytes:
+        return self._key
+
+    @property
     def ready(self) -> Bound | None:
         return self._bound
 

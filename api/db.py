@@ -197,6 +197,10 @@ class Database:
         if self._sqlite_path and self._sqlite_path != ":memory:":
             self.sync_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docchain-sqlite-writer")
 
+    @property
+    def sqlite_path(self) -> str | None:
+        return self._sqlite_path
+
     async def sync_write(self, fn: Callable[[sqlite3.Connection, Any], T], arg: Any) -> T:
         """Run ``fn(connection, arg)`` as one SQLite transaction in the writer thread, in turn with the
         other writers (the same lock as :meth:`write`); committed on return, rolled back on error."""

@@ -3,8 +3,6 @@ to anchored / confirmed / revoked, and rolls back what a reorg removed (block-ha
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Iterable
@@ -16,8 +14,8 @@ from docchain.api import metrics
 from docchain.api.chainctx import Bound, ChainContext
 from docchain.api.db import BlockRow, Database, EventRow, Meta, RevocationRow, Submission, Transaction, now
 from docchain.api.notify import Notifier
+from docchain.api.service_loop import ServiceLoop
 from docchain.api.settings import Settings
-from docchain.chain.errors import NodeError
 from docchain.chain.indexer import BlockRef, IndexStep
 from docchain.chain.values import parse_hex, to_hex
 
@@ -60,21 +58,13 @@ def _cursor(value: str | None) -> BlockRef | None:
     return BlockRef(data["number"], parse_hex(data["hash"]), parse_hex(data["parent"]), data["timestamp"])
 
 
-class IndexerLoop:
+class IndexerLoop(ServiceLoop):
+    component = "indexer"
+
     def __init__(self, settings: Settings, db: Database, chain: ChainContext, notifier: Notifier) -> None:
-        self.settings = settings
-        self.db = db
-        self.chain = chain
-        self.notifier = notifier
-        self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
-        self.last_error: str | None = None
+        super().__init__(settings, db, chain, notifier)
         self.head: int | None = None
         self._written_head: int | None = None  # the head recorded (and confirmations computed) last
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
 
     def wake(self) -> None:
         """The worker saw a transaction mined (and may have anchored submissions from the index): step now,
@@ -82,36 +72,11 @@ class IndexerLoop:
         self._written_head = None
         self._wake.set()
 
-    async def run(self) -> None:
-        backoff = 0.2
-        while not self._stopping.is_set():
-            try:
-                bound = await self.chain.bound()
-                complete = await self.step(bound)
-                backoff = 0.2
-                self.last_error = None
-            except NodeError as exc:
-                metrics.NODE_ERRORS.labels("indexer").inc()
-                self.last_error = str(exc)
-                log.warning("node unavailable; indexing paused", extra={"error": str(exc)})
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            except Exception as exc:
-                self.last_error = repr(exc)
-                log.exception("indexer step failed")
-                await self._sleep(1.0)
-                continue
-            if not complete:
-                continue
-            await self._sleep(self.settings.poll_interval_ms / 1000)
+    async def step(self, bound: Bound) -> float | None:
+        """Index what is new; sleep a poll interval once caught up with the head."""
+        return self.settings.poll_interval_ms / 1000 if await self.advance(bound) else None
 
-    async def _sleep(self, seconds: float) -> None:
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-
-    async def step(self, bound: Bound) -> bool:
+    async def advance(self, bound: Bound) -> bool:
         async with self.db.read() as s:
             cursor = _cursor(await get_meta(s, CURSOR))
         step: IndexStep = await self.chain.run(bound.indexer.poll, cursor)

@@ -1,10 +1,14 @@
-"""Prometheus metrics of the service (exposed at /metrics)."""
+"""Prometheus metrics of the service (exposed at /metrics).
+
+Two registries: the HTTP server's, and the pipeline's (worker, indexer), which may live in a child process
+(see api/pipeline.py); /metrics shows both."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry()
+PIPELINE = CollectorRegistry()
 
 REQUESTS = Counter("docchain_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=REGISTRY)
 LATENCY = Histogram(
@@ -15,19 +19,19 @@ LATENCY = Histogram(
     registry=REGISTRY,
 )
 SUBMISSIONS = Counter("docchain_submissions_total", "submissions accepted (new)", registry=REGISTRY)
-ANCHORED = Counter("docchain_anchored_total", "submissions seen anchored by the indexer", registry=REGISTRY)
-TXS = Counter("docchain_transactions_total", "transactions sent by the relayer", ["kind"], registry=REGISTRY)
+ANCHORED = Counter("docchain_anchored_total", "submissions seen anchored by the indexer", registry=PIPELINE)
+TXS = Counter("docchain_transactions_total", "transactions sent by the relayer", ["kind"], registry=PIPELINE)
 BATCH_SIZE = Histogram(
     "docchain_batch_size",
     "registrations per batch transaction",
     buckets=(1, 5, 10, 25, 50, 100, 200, 300, 500),
-    registry=REGISTRY,
+    registry=PIPELINE,
 )
-OUTBOX = Gauge("docchain_outbox_pending", "submissions waiting in the outbox", registry=REGISTRY)
-INDEXED_BLOCK = Gauge("docchain_indexed_block", "last block indexed", registry=REGISTRY)
-CHAIN_HEAD = Gauge("docchain_chain_head", "latest block seen on the node", registry=REGISTRY)
-REORGS = Counter("docchain_reorgs_total", "chain reorganisations handled by the indexer", registry=REGISTRY)
+OUTBOX = Gauge("docchain_outbox_pending", "submissions waiting in the outbox", registry=PIPELINE)
+INDEXED_BLOCK = Gauge("docchain_indexed_block", "last block indexed", registry=PIPELINE)
+CHAIN_HEAD = Gauge("docchain_chain_head", "latest block seen on the node", registry=PIPELINE)
+REORGS = Counter("docchain_reorgs_total", "chain reorganisations handled by the indexer", registry=PIPELINE)
 NODE_ERRORS = Counter(
-    "docchain_node_errors_total", "failed attempts to reach the node", ["component"], registry=REGISTRY
+    "docchain_node_errors_total", "failed attempts to reach the node", ["component"], registry=PIPELINE
 )
 SSE_CLIENTS = Gauge("docchain_sse_clients", "open server-sent-event streams", registry=REGISTRY)

@@ -17,6 +17,7 @@ from docchain.chain.errors import (
     InvalidInput,
     NodeError,
     NotDeployed,
+    RegistrationNotFound,
     TransactionTimeout,
     VerificationError,
 )
@@ -58,6 +59,7 @@ def unavailable(detail: str) -> Problem:
 # (exception class, status, slug, title) — the first matching row wins, so subclasses come first.
 TABLE: list[tuple[type[Exception], int, str, str]] = [
     (InvalidInput, 422, "invalid-input", "Invalid input"),
+    (RegistrationNotFound, 404, "not-found", "Not found"),
     (VerificationError, 422, "verification-failed", "Verification failed"),
     (ContractRevert, 422, "contract-revert", "The registry rejected the request"),
     (NotDeployed, 503, "not-deployed", "No registry deployed"),

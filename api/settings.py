@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO")
     max_fee_cap_gwei: float | None = Field(None, description="cap on maxFeePerGas")
     longpoll_max_s: float = Field(60.0, gt=0)
+    pipeline: Literal["process", "inline", "off"] = Field(
+        "process", description="where the anchoring worker and indexer run: child process, in-process, or not here"
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

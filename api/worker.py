@@ -29,6 +29,7 @@ from docchain.api import metrics
 from docchain.api.chainctx import Bound, ChainContext
 from docchain.api.db import Database, EventRow, RevocationRow, Submission, Transaction, now
 from docchain.api.notify import Notifier
+from docchain.api.service_loop import ServiceLoop
 from docchain.api.settings import Settings
 from docchain.chain.errors import ChainError, ContractRevert, InvalidInput, NodeError
 from docchain.chain.registry import SignedRegistration, encode_call, encode_register_batch
@@ -65,31 +66,24 @@ class _Entry:
     signed: SignedRegistration
 
 
-class AnchorWorker:
+class AnchorWorker(ServiceLoop):
+    component = "worker"
+
     def __init__(self, settings: Settings, db: Database, chain: ChainContext, notifier: Notifier) -> None:
-        self.settings = settings
-        self.db = db
-        self.chain = chain
-        self.notifier = notifier
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
+        super().__init__(settings, db, chain, notifier)
         self._recovered = False
         self._arrived = 0  # submissions accepted since the current cycle started
         self._ecdsa_checked: set[str] = set()  # ids whose ECDSA signature the submit route recovered
         self._sleeping_until: float | None = None  # loop time the current sleep ends, None while working
-        self.last_error: str | None = None
         self.on_mined: Callable[[], None] = lambda: None
-
-    def wake(self) -> None:
-        self._wake.set()
 
     def submitted(self, ecdsa_checked: str | None = None) -> None:
         """A submission was accepted. Wakes the worker only if it would otherwise sleep past the batch
         interval, or once a full batch has arrived: a wake per request would run a cycle (several queries)
         per request under load, for nothing: the batch is not due yet.
 
-        ``ecdsa_checked``: the submission's id when this process has just recovered its ECDSA signature to
-        its signer (under the same domain): the batch need not recover it a second time."""
+        ``ecdsa_checked``: the submission's id when the submit route has just recovered its ECDSA signature
+        to its signer (under the same domain): the batch need not recover it a second time."""
         if ecdsa_checked is not None:
             if len(self._ecdsa_checked) >= 100_000:  # bounded: unknown ids are simply recovered again
                 self._ecdsa_checked.clear()
@@ -102,46 +96,18 @@ class AnchorWorker:
         if left > interval or self._arrived >= self.settings.batch_size:
             self._wake.set()
 
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-
-    async def run(self) -> None:
-        backoff = 0.2
-        while not self._stopping.is_set():
-            try:
-                bound = await self.chain.bound()
-                if not self._recovered:
-                    await self._recover(bound)
-                self._arrived = 0
-                busy = await self.cycle(bound)
-                backoff = 0.2
-                self.last_error = None
-            except NodeError as exc:
-                metrics.NODE_ERRORS.labels("worker").inc()
-                self.last_error = str(exc)
-                log.warning("node unavailable; anchoring paused", extra={"error": str(exc), "retry_s": backoff})
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            except Exception as exc:  # keep the worker alive; the outbox is intact
-                self.last_error = repr(exc)
-                log.exception("anchoring cycle failed")
-                await self._sleep(1.0)
-                continue
-            if busy is None:
-                continue  # more work is ready right away
-            await self._sleep(busy)
+    async def step(self, bound: Bound) -> float | None:
+        if not self._recovered:
+            await self._recover(bound)
+        self._arrived = 0
+        return await self.cycle(bound)
 
     async def _sleep(self, seconds: float) -> None:
-        if self._arrived:  # submissions arrived during the cycle, after it counted the outbox
+        if self._arrived and self.last_error is None:  # arrived during the cycle, after it counted the outbox
             seconds = min(seconds, self.settings.batch_interval_ms / 1000)
-        self._wake.clear()
         self._sleeping_until = asyncio.get_running_loop().time() + seconds
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
+            await super()._sleep(seconds)
         finally:
             self._sleeping_until = None
 

@@ -264,8 +264,7 @@ async def readyz(request: Request) -> JSONResponse:
         checks["latestBlock"] = head
     except Exception as exc:
         checks["node"] = f"unreachable: {exc.__class__.__name__}"
-    checks["worker"] = state.worker.last_error or "ok"
-    checks["indexer"] = state.indexer.last_error or "ok"
+    checks.update(state.pipeline.health())
     if checks["database"] != "ok" or checks["node"] != "ok":
         return problem_response(
             request,
@@ -279,5 +278,6 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @health.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def prometheus() -> Response:
-    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+async def prometheus(request: Request) -> Response:
+    pipeline = await request.app.state.pipeline.metrics_text()
+    return Response(generate_latest(metrics.REGISTRY) + pipeline, media_type=CONTENT_TYPE_LATEST)

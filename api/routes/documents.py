@@ -29,10 +29,10 @@ from docchain.api.deps import (
     ChainDep,
     DatabaseDep,
     NotifierDep,
+    PipelineDep,
     RegistryDep,
     SettingsDep,
     StorageDep,
-    WorkerDep,
     require_api_key,
 )
 from docchain.api.indexing import HEAD, chain_head
@@ -48,10 +48,11 @@ from docchain.api.schemas import (
     SubmissionStatus,
 )
 from docchain.api.worker import metadata_text, registration_of
-from docchain.chain.errors import InvalidInput
+from docchain.chain.errors import InvalidInput, RegistrationNotFound
 from docchain.chain.receipt import build_receipt
+from docchain.chain.registry import RegistryEvent
 from docchain.chain.typed_data import Registration, Revocation, metadata_hash, recover
-from docchain.chain.values import parse_address, parse_hash32, parse_signature, to_hex
+from docchain.chain.values import parse_address, parse_hash32, parse_hex, parse_signature, to_hex
 
 log = logging.getLogger("docchain.api.submissions")
 router = APIRouter(prefix="/v1", tags=["documents"])
@@ -139,7 +140,7 @@ async def submit(request: Request) -> JSONResponse:
     await require_api_key(request)  # called here rather than as a route dependency (same check, same 401)
     state = request.app.state
     settings, db, chainctx, storage = state.settings, state.db, state.chain, state.storage
-    worker, outbox = state.worker, state.outbox
+    pipeline, outbox = state.pipeline, state.outbox
     chain = await chainctx.bound()
     upload: UploadFile | None = None
     content_type = request.headers.get("content-type", "")
@@ -200,7 +201,7 @@ async def submit(request: Request) -> JSONResponse:
         log.info(
             "submission accepted", extra={"submission": sid, "doc": doc, "signer": signer, "stored": row["stored"]}
         )
-        worker.submitted(sid if ecdsa else None)
+        pipeline.submitted(sid if ecdsa else None)
         return FastJSONResponse(_accepted(stored), status_code=202, headers={"Location": f"/v1/submissions/{sid}"})
     if upload is not None and not stored["stored"]:
         async with db.write() as s:
@@ -440,13 +441,52 @@ async def document_status(doc_hash: str, db: DatabaseDep, storage: StorageDep, s
 
 
 @router.get("/documents/{doc_hash}/receipts/{signer}", summary="The self-contained receipt of (docHash, signer)")
-async def receipt(doc_hash: str, signer: str, db: DatabaseDep, chain: RegistryDep) -> JSONResponse:
+async def receipt(doc_hash: str, signer: str, db: DatabaseDep, chain: RegistryDep, chainctx: ChainDep) -> JSONResponse:
     doc = to_hex(parse_hash32(doc_hash, "docHash"))
     who = parse_address(signer, "signer")
+    event: EventRow | None = None
     async with db.read() as s:
         sub = (await s.scalars(select(Submission).where(Submission.doc_hash == doc, Submission.signer == who))).first()
+        if sub is None:  # registered on chain without this service: the signature is in the transaction
+            event = (
+                await s.scalars(
+                    select(EventRow)
+                    .where(EventRow.doc_hash == doc, EventRow.signer == who, EventRow.kind == "Registered")
+                    .order_by(EventRow.id.desc())
+                    .limit(1)
+                )
+            ).first()
     if sub is None:
-        raise not_found(f"this service holds no signed registration of {doc} by {who}")
+        if event is None:
+            raise not_found(f"this service holds no signed registration of {doc} by {who}, nor an indexed record of it")
+        recorded = RegistryEvent(
+            kind="Registered",
+            doc_hash=parse_hash32(event.doc_hash),
+            signer=event.signer,
+            block_number=event.block_number,
+            block_hash=parse_hash32(event.block_hash),
+            tx_hash=parse_hash32(event.tx_hash),
+            log_index=event.log_index,
+            metadata_hash=parse_hex(event.metadata_hash or ""),
+            supersedes=parse_hex(event.supersedes or ""),
+        )
+        try:
+            signed = await chainctx.run(chain.registry.signed_registration_of, recorded)
+        except RegistrationNotFound as exc:
+            raise not_found(
+                f"{who}'s record of {doc} is on chain, but its signature cannot be read back for a receipt: {exc}"
+            ) from None
+        direct = build_receipt(
+            domain=chain.domain,
+            registration=signed.registration,
+            signature=signed.signature,
+            tx_hash=recorded.tx_hash,
+            block_number=recorded.block_number,
+            block_hash=recorded.block_hash,
+            timestamp=event.timestamp,
+        )
+        name = doc[2:14] + ".docchain.json"
+        return JSONResponse(direct.to_json(), headers={"Content-Disposition": f'attachment; filename="{name}"'})
     if sub.state not in ("anchored", "confirmed", "revoked") or sub.block_number is None:
         raise conflict(f"the submission is {sub.state}, not anchored yet: no receipt")
     rec = build_receipt(
@@ -595,7 +635,7 @@ async def list_documents(
     summary="Revoke a signature with an EIP-712 Revocation signed by the signer",
 )
 async def revoke(
-    body: RevocationIn, db: DatabaseDep, chain: RegistryDep, chainctx: ChainDep, worker: WorkerDep
+    body: RevocationIn, db: DatabaseDep, chain: RegistryDep, chainctx: ChainDep, pipeline: PipelineDep
 ) -> JSONResponse:
     rev = Revocation.from_json(body.revocation.model_dump())
     signature = parse_signature(body.signature)
@@ -656,5 +696,5 @@ async def revoke(
     except IntegrityError:
         return JSONResponse({"docHash": doc, "signer": rev.signer, "nonce": rev.nonce, "state": "pending"})
     log.info("revocation accepted", extra={"doc": doc, "signer": rev.signer})
-    worker.wake()
+    pipeline.wake()
     return JSONResponse({"docHash": doc, "signer": rev.signer, "nonce": rev.nonce, "state": "pending"}, status_code=202)

@@ -1,0 +1,419 @@
+"""The pipeline behind the API: the anchoring worker and the indexer, and where they run.
+
+``DOCCHAIN_PIPELINE`` chooses:
+
+* ``process`` (default): in a child process of the API. Request handling and anchoring are both CPU-bound
+  Python; in one interpreter they take turns on one core (the GIL), so under load every anchored batch
+  is paid for in request latency. In a child they run on the other core and meet only in the database.
+* ``inline``: in the API's own event loop (one process).
+* ``off``: not here; this replica only serves HTTP.
+
+Whatever the mode, only one pipeline works a database at a time: it holds a lease (an ``flock`` beside
+the SQLite file, a session advisory lock on PostgreSQL) that vanishes with its process, so replicas or an
+overlapping restart stand by instead of anchoring the same documents twice, and take over when the
+holder dies.
+
+The child speaks to its parent over two pipes, one JSON object per line. Parent → child, on the child's
+stdin: the settings first, then ``{"submitted": n, "checked": [ids]}``, ``{"wake": true}`` and
+``{"metrics": id}``. Child → parent, on an inherited descriptor: ``{"notify": [ids]}``,
+``{"health": {...}}`` and ``{"metrics": id, "text": ...}``. The child finishes its current step and exits
+when its stdin closes, however the parent ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from prometheus_client import generate_latest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from docchain.api import logs, metrics
+from docchain.api.chainctx import ChainContext
+from docchain.api.db import Database
+from docchain.api.indexing import IndexerLoop
+from docchain.api.notify import Notifier
+from docchain.api.settings import Settings
+from docchain.api.worker import AnchorWorker
+
+log = logging.getLogger("docchain.api.pipeline")
+
+LEASE_RETRY_S = 2.0
+LEASE_KEY = 0x646F63636861696E  # "docchain": the PostgreSQL advisory lock's key
+
+
+class Pipeline(Protocol):
+    """What the HTTP side needs of the pipeline, wherever it runs."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def submitted(self, ecdsa_checked: str | None) -> None: ...
+    def wake(self) -> None: ...
+    def health(self) -> dict[str, str]: ...
+    async def metrics_text(self) -> bytes: ...
+
+
+# ------------------------------------------------------------------ the lease
+
+
+class Lease:
+    """One pipeline per database (see the module's docstring)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._file: int | None = None
+        self._conn: AsyncConnection | None = None
+
+    async def try_acquire(self) -> bool:
+        if self.db.is_sqlite:
+            path = self.db.sqlite_path
+            if path is None or path == ":memory:":
+                return True  # a private database: nobody else can work it
+            fd = os.open(f"{path}.pipeline.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            self._file = fd
+            return True
+        conn = await self.db.engine.connect()
+        if await conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": LEASE_KEY}):
+            self._conn = conn
+            return True
+        await conn.close()
+        return False
+
+    async def release(self) -> None:
+        if self._file is not None:
+            os.close(self._file)  # closing the descriptor drops the flock
+            self._file = None
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LEASE_KEY})
+            await self._conn.close()
+            self._conn = None
+
+
+# ------------------------------------------------------------------ in this process
+
+
+class InlinePipeline:
+    """The worker and the indexer as tasks of the running event loop, once the lease is held."""
+
+    def __init__(self, settings: Settings, db: Database, chain: ChainContext, notifier: Notifier) -> None:
+        self.worker = AnchorWorker(settings, db, chain, notifier)
+        self.indexer = IndexerLoop(settings, db, chain, notifier)
+        self.worker.on_mined = self.indexer.wake
+        self._lease = Lease(db)
+        self._leased = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="pipeline")
+
+    async def _run(self) -> None:
+        waiting_logged = False
+        while not await self._lease.try_acquire():
+            if not waiting_logged:
+                log.info("standing by: another pipeline works this database")
+                waiting_logged = True
+            await asyncio.sleep(LEASE_RETRY_S)
+        self._leased = True
+        log.info("pipeline started")
+        try:
+            await asyncio.gather(self.worker.run(), self.indexer.run())
+        finally:
+            await self._lease.release()
+
+    async def stop(self) -> None:
+        self.worker.stop()
+        self.indexer.stop()
+        if self._task is None:
+            return
+        if not self._leased:
+            self._task.cancel()
+        _, stuck = await asyncio.wait([self._task], timeout=15)
+        for task in stuck:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+
+    def submitted(self, ecdsa_checked: str | None) -> None:
+        self.worker.submitted(ecdsa_checked)
+
+    def wake(self) -> None:
+        self.worker.wake()
+
+    def health(self) -> dict[str, str]:
+        if not self._leased:
+            return {"worker": "standby", "indexer": "standby"}
+        return {"worker": self.worker.last_error or "ok", "indexer": self.indexer.last_error or "ok"}
+
+    async def metrics_text(self) -> bytes:
+        return generate_latest(metrics.PIPELINE)
+
+
+class NoPipeline:
+    """``DOCCHAIN_PIPELINE=off``: another replica anchors and indexes."""
+
+    async def start(self) -> None:
+        log.info("pipeline off: this replica only serves HTTP")
+
+    async def stop(self) -> None:
+        pass
+
+    def submitted(self, ecdsa_checked: str | None) -> None:
+        pass
+
+    def wake(self) -> None:
+        pass
+
+    def health(self) -> dict[str, str]:
+        return {"worker": "off", "indexer": "off"}
+
+    async def metrics_text(self) -> bytes:
+        return b""
+
+
+# ------------------------------------------------------------------ in a child process
+
+
+class ChildPipeline:
+    """Runs ``python -m docchain.api.pipeline`` and restarts it (with backoff) if it dies."""
+
+    def __init__(self, settings: Settings, relayer_key: bytes, notifier: Notifier) -> None:
+        config = settings.model_dump(mode="json", exclude={"relayer_keystore", "relayer_password_file"})
+        config["relayer_key"] = "0x" + relayer_key.hex()  # decrypted once, by the parent
+        self._config = json.dumps(config).encode() + b"\n"
+        self.notifier = notifier
+        self._proc: asyncio.subprocess.Process | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._health = {"worker": "starting", "indexer": "starting"}
+        self._checked: list[str] = []
+        self._submitted = 0
+        self._flush_scheduled = False
+        self._replies: dict[int, asyncio.Future[bytes]] = {}
+        self._next_id = 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._supervise(), name="pipeline-supervisor")
+
+    async def _supervise(self) -> None:
+        delay = 0.5
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            started = loop.time()
+            code = await self._serve_one()
+            if self._stopping:
+                break
+            self._health = {"worker": f"restarting (exit {code})", "indexer": f"restarting (exit {code})"}
+            log.error("pipeline process exited; restarting", extra={"exit": code, "retry_s": delay})
+            await asyncio.sleep(delay)
+            delay = 0.5 if loop.time() - started > 60 else min(delay * 2, 10.0)
+
+    async def _serve_one(self) -> int | None:
+        read_fd, write_fd = os.pipe()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "docchain.api.pipeline",
+                str(write_fd),
+                stdin=asyncio.subprocess.PIPE,
+                pass_fds=(write_fd,),
+            )
+        finally:
+            os.close(write_fd)
+        assert proc.stdin is not None
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=1 << 24, loop=loop)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader, loop=loop), os.fdopen(read_fd, "rb")
+        )
+        proc.stdin.write(self._config)
+        self._proc = proc
+        try:
+            while line := await reader.readline():
+                self._dispatch(json.loads(line))
+        finally:
+            transport.close()
+            self._proc = None
+            for future in self._replies.values():
+                if not future.done():
+                    future.set_result(b"")
+            self._replies.clear()
+        return await proc.wait()
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if "notify" in message:
+            self.notifier.notify(message["notify"])
+        elif "health" in message:
+            self._health = message["health"]
+        elif "metrics" in message:
+            future = self._replies.pop(message["metrics"], None)
+            if future is not None and not future.done():
+                future.set_result(message["text"].encode())
+
+    def _send(self, message: dict[str, Any]) -> bool:
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.stdin.is_closing():
+            return False  # no child right now: it reads the outbox from the database when it starts
+        proc.stdin.write(json.dumps(message).encode() + b"\n")
+        return True
+
+    def submitted(self, ecdsa_checked: str | None) -> None:
+        # One line per turn of the event loop, not one per request: under load, tens of submissions share it.
+        self._submitted += 1
+        if ecdsa_checked is not None:
+            self._checked.append(ecdsa_checked)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        self._send({"submitted": self._submitted, "checked": self._checked})
+        self._submitted, self._checked = 0, []
+
+    def wake(self) -> None:
+        self._send({"wake": True})
+
+    def health(self) -> dict[str, str]:
+        return dict(self._health)
+
+    async def metrics_text(self) -> bytes:
+        self._next_id += 1
+        ident = self._next_id
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._replies[ident] = future
+        if not self._send({"metrics": ident}):
+            self._replies.pop(ident, None)
+            return b""
+        try:
+            return await asyncio.wait_for(future, timeout=2)
+        except TimeoutError:
+            self._replies.pop(ident, None)
+            return b""
+
+    async def stop(self) -> None:
+        """Close the child's stdin (it finishes its step and exits) and wait for it."""
+        self._stopping = True
+        proc = self._proc
+        if proc is not None and proc.stdin is not None:
+            proc.stdin.close()
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=20)
+            except TimeoutError:
+                log.error("pipeline process did not stop in 20 s; killing it")
+                proc.kill()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def create_pipeline(settings: Settings, db: Database, chain: ChainContext, notifier: Notifier) -> Pipeline:
+    if settings.pipeline == "process":
+        return ChildPipeline(settings, chain.relayer_key, notifier)
+    if settings.pipeline == "inline":
+        return InlinePipeline(settings, db, chain, notifier)
+    return NoPipeline()
+
+
+# ------------------------------------------------------------------ the child's side
+
+
+class _ToParent(Notifier):
+    """The child's notifier: state changes go to the parent, whose long-polls and event streams wait."""
+
+    def __init__(self, out: asyncio.WriteTransport) -> None:
+        super().__init__()
+        self.out = out
+
+    def send(self, message: dict[str, Any]) -> None:
+        if not self.out.is_closing():
+            self.out.write(json.dumps(message).encode() + b"\n")
+
+    def notify(self, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        if ids:
+            self.send({"notify": ids})
+
+
+async def _child(out_fd: int) -> None:
+    loop = asyncio.get_running_loop()
+    stdin = asyncio.StreamReader(limit=1 << 24, loop=loop)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin, loop=loop), sys.stdin.buffer)
+    out, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(out_fd, "wb"))
+    settings = Settings(**json.loads(await stdin.readline()))
+    logs.setup(settings.log_level, settings.log_file)
+    db = Database(settings.resolved_database_url)
+    chain = ChainContext(settings)
+    chain.claim = db.claim_chain
+    link = _ToParent(out)  # type: ignore[arg-type]
+    pipeline = InlinePipeline(settings, db, chain, link)
+    stopping = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+
+    async def report_health() -> None:
+        last: dict[str, str] = {}
+        while True:
+            now = pipeline.health()
+            if now != last:
+                link.send({"health": now})
+                last = now
+            await asyncio.sleep(0.5)
+
+    async def commands() -> None:
+        while line := await stdin.readline():
+            message = json.loads(line)
+            if "submitted" in message:
+                checked = message["checked"]
+                for ident in checked:
+                    pipeline.worker.submitted(ident)
+                for _ in range(message["submitted"] - len(checked)):
+                    pipeline.worker.submitted(None)
+            elif "wake" in message:
+                pipeline.wake()
+            elif "metrics" in message:
+                link.send({"metrics": message["metrics"], "text": (await pipeline.metrics_text()).decode()})
+
+    await pipeline.start()
+    health = asyncio.create_task(report_health())
+    reading = asyncio.create_task(commands())
+    stop_wait = asyncio.create_task(stopping.wait())
+    await asyncio.wait([reading, stop_wait], return_when=asyncio.FIRST_COMPLETED)  # stdin closed, or SIGTERM
+    log.info("pipeline stopping: finishing the current step")
+    await pipeline.stop()
+    for task in (health, reading, stop_wait):
+        task.cancel()
+    await db.close()
+    await chain.rpc.close()
+    chain.close()
+    out.close()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m docchain.api.pipeline FD  (started by the API; see api/pipeline.py)", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides when to stop
+    import uvloop
+
+    uvloop.run(_child(int(argv[1])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
