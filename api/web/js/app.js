@@ -4,6 +4,7 @@ import { api, ApiError } from "./api.js";
 import { h, clear, errorBox, empty } from "./ui.js";
 import { verifyView } from "./verify.js";
 import { signView } from "./sign.js";
+import { revokeView } from "./revoke.js";
 import { explorerHome, documentPage, signerPage, txPage, blockPage } from "./explorer.js";
 
 const routes = [
@@ -11,6 +12,7 @@ const routes = [
   [/^sign$/, "sign", () => signView],
   [/^explorer$/, "explorer", () => explorerHome],
   [/^doc\/(.+)$/, "explorer", () => documentPage],
+  [/^revoke\/(.+)$/, "explorer", () => revokeView],
   [/^signer\/(.+)$/, "explorer", () => signerPage],
   [/^tx\/(.+)$/, "explorer", () => txPage],
   [/^block\/(.+)$/, "explorer", () => blockPage],

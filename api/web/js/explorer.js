@@ -7,6 +7,8 @@ import {
   hashText, fmtEth, isHash, isAddress, ZERO32, short,
 } from "./ui.js";
 import { signersTable } from "./verify.js";
+import { toChecksumAddress, sameAddress } from "./keccak.js";
+import { sharedAccount } from "./wallet.js";
 
 function searchForm() {
   const input = h("input", { type: "search", id: "explorer-search", placeholder: "document hash, transaction hash, address or block number",
@@ -119,13 +121,41 @@ export async function documentPage(root, [hash], { signal }) {
       replaces.length ? ["Replaces", h("span", {}, [...new Set(replaces)].map(r => docLink(r)))] : null,
     ])),
     h("h2", {}, "Signers"),
-    signersTable(doc.signers, { receipts: true, docHash: doc.docHash }),
+    revokeAction(doc, signal),
+    signersTable(doc.signers, { receipts: true, metadata: true, docHash: doc.docHash }),
     h("h2", {}, "Timeline"),
     h("ol", { class: "timeline" }, timeline.map(e => h("li", { class: `tl-${e.what.split(" ")[0]}` },
       e.t ? timeCell(e.t) : h("span", { class: "muted" }, "pending"), " ",
       addrLink(e.who), ` ${e.what}`,
       e.block ? h("span", {}, " in block ", blockLink(e.block), ", tx ", txLink(e.tx)) : null,
       e.error ? h("span", { class: "bad-text" }, ` — ${e.error}`) : null))));
+}
+
+/** "You signed this: Revoke" when the wallet's account is an active signer of the document. Filled in
+ *  asynchronously: the page does not wait for the wallet, and never prompts it unless asked to. */
+function revokeAction(doc, signal) {
+  const box = h("div", { class: "revoke-action", id: "revoke-action" });
+  const show = account => {
+    if (signal.aborted) return;
+    const mine = account && doc.signers.find(s => sameAddress(s.signer, account));
+    if (mine && ["anchored", "confirmed"].includes(mine.state) && !mine.revokedAt) {
+      clear(box, h("div", { class: "box" },
+        h("span", {}, "Your wallet’s account ", addrLink(account), " signed this document. "),
+        h("a", { class: "btn btn-small btn-danger", id: "revoke-link", href: `#/revoke/${doc.docHash}` }, "Revoke")));
+    } else if (mine && mine.revokedAt) {
+      clear(box, h("p", { class: "muted small", id: "revoked-note" }, "Your wallet’s account ", addrLink(account),
+        " revoked its signature of this document on ", timeCell(mine.revokedAt), "."));
+    } else if (!account && window.ethereum) {
+      const connect = h("button", { type: "button", class: "btn btn-small", id: "revoke-connect" }, "Connect wallet");
+      connect.addEventListener("click", () => window.ethereum.request({ method: "eth_requestAccounts" })
+        .then(a => show((a && a[0]) || null), () => {}));
+      clear(box, h("p", { class: "muted small" }, "Signed this document? ", connect, " to revoke your signature."));
+    } else {
+      clear(box);
+    }
+  };
+  sharedAccount().then(show);
+  return box;
 }
 
 // ---------------------------------------------------------------- signer / address
@@ -137,11 +167,11 @@ export async function signerPage(root, [address], { signal, ctx }) {
     return;
   }
   const [data, chain] = await Promise.all([api(`/v1/explorer/signers/${address}`, { signal }), ctx.chainInfo().catch(() => null)]);
-  const role = chain && data.signer === chain.contract ? "the docchain registry contract"
-    : chain && data.signer === chain.relayer ? "docchain’s relayer (it pays gas, it does not sign documents)" : null;
+  const role = chain && sameAddress(data.signer, chain.contract) ? "the docchain registry contract"
+    : chain && sameAddress(data.signer, chain.relayer) ? "docchain’s relayer (it pays gas, it does not sign documents)" : null;
   clear(root,
     h("h1", {}, "Signer"),
-    h("p", {}, hashText(data.signer)),
+    h("p", {}, hashText(toChecksumAddress(data.signer))),
     role ? h("p", { class: "muted" }, `This address is ${role}.`) : null,
     data.pending.length ? h("section", {}, h("h2", {}, "Waiting to be anchored"),
       table(["Document", "State"], data.pending.map(p => [docLink(p.docHash), badge(p.state)]))) : null,

@@ -1,12 +1,15 @@
 // Sign: connect an EIP-1193 wallet, hash the file here, have the wallet sign docchain's EIP-712
 // Registration (eth_signTypedData_v4), submit it, and follow the submission live (SSE, long-poll fallback)
-// to anchored and confirmed; then offer the receipt.
+// to anchored and confirmed; then offer the receipt. Optional metadata (title, note, any JSON object) is
+// signed through its hash and sent along, so the API can check the hash before accepting it.
 
-import { api, ApiError } from "./api.js";
+import { api } from "./api.js";
 import { hashFile } from "./sha256.js";
+import { metadataHash, checkMetadata } from "./metadata.js";
+import { walletPanel, signTypedData } from "./wallet.js";
 import {
   h, clear, dropZone, progressBar, errorBox, badge, txLink, blockLink, addrLink, docLink, hashText, fmtBytes,
-  isHash, facts, timeCell, ZERO32,
+  isHash, facts, timeCell, metaHashCell, ZERO32,
 } from "./ui.js";
 
 const STEPS = ["signed", "pending", "submitted", "anchored", "confirmed"];
@@ -14,18 +17,20 @@ const FINAL = ["confirmed", "failed", "revoked"];
 const DEADLINE_S = 3600;  // a relayer can submit the signature for an hour
 
 export async function signView(root, _params, { signal, ctx }) {
-  const s = { account: null, walletChain: null, file: null, hash: null, busy: false };
+  const s = { file: null, hash: null, busy: false };
   let stopFollow = () => {};
 
-  const walletBox = h("div", { class: "wallet" });
-  const connectBtn = h("button", { type: "button", id: "connect", class: "btn" }, "Connect wallet");
+  const status = h("section", { class: "status", "aria-live": "polite" });
+  const wallet = walletPanel({ ctx, onChange: () => updateButton(), onError: box => clear(status, box) });
+  const meta = metadataEditor();
+  // a "Metadata cannot be signed" box is stale as soon as the metadata is edited
+  meta.el.addEventListener("input", () => { if (status.querySelector(".meta-error")) clear(status); });
   const progress = progressBar();
   const hashOut = h("div", { class: "hash-out" });
   const store = h("input", { type: "checkbox", id: "sign-store" });
   const supersedes = h("input", { type: "text", id: "sign-supersedes", placeholder: "0x… SHA-256 of the replaced document (optional)",
                                   spellcheck: "false", autocomplete: "off" });
   const submitBtn = h("button", { type: "button", id: "sign-submit", class: "btn btn-primary", disabled: true }, "Sign and submit");
-  const status = h("section", { class: "status", "aria-live": "polite" });
   const fileZone = dropZone({ id: "sign-file", title: "Drop the document to sign", hint: "or click to choose — hashed on this computer",
                               onFile: f => takeFile(f) });
 
@@ -33,57 +38,15 @@ export async function signView(root, _params, { signal, ctx }) {
     h("h1", {}, "Sign a document"),
     h("p", { class: "lead" }, "Your wallet signs the document’s SHA-256 (EIP-712, no gas: docchain’s relayer pays). The signature, not the file, goes on chain."),
     h("ol", { class: "steps-form" },
-      h("li", { class: "card" }, h("h2", {}, "1. Wallet"), walletBox),
+      h("li", { class: "card" }, h("h2", {}, "1. Wallet"), wallet.el),
       h("li", { class: "card" }, h("h2", {}, "2. Document"), fileZone, progress, hashOut),
       h("li", { class: "card" }, h("h2", {}, "3. Sign"),
         h("label", { class: "check", for: "sign-store" }, store,
           h("span", {}, "Also upload the file so it can be downloaded from this docchain server later")),
         h("label", { class: "field", for: "sign-supersedes" }, h("span", {}, "Replaces an earlier document"), supersedes),
+        meta.el,
         h("div", { class: "actions" }, submitBtn))),
     status);
-
-  function renderWallet() {
-    if (!window.ethereum) {
-      clear(walletBox, h("div", { class: "box empty" }, h("strong", {}, "No wallet found"),
-        h("p", {}, "Signing needs an Ethereum wallet in this browser (an EIP-1193 provider such as MetaMask). Verification works without one.")));
-      return;
-    }
-    if (!s.account) { clear(walletBox, connectBtn, h("p", { class: "muted small" }, "Your key stays in your wallet; docchain only sees the signature.")); return; }
-    const chain = ctx.chain;
-    const mismatch = chain && s.walletChain !== null && s.walletChain !== chain.chainId;
-    clear(walletBox,
-      facts([["Account", addrLink(s.account, { full: true })],
-             ["Wallet chain", String(s.walletChain ?? "?")],
-             chain ? ["Registry", h("span", {}, `chain ${chain.chainId} · `, addrLink(chain.contract))] : null]),
-      mismatch ? h("div", { class: "box warn" }, `Your wallet is on chain ${s.walletChain} but this docchain registry is on chain ${chain.chainId}. Switch networks in the wallet; most wallets refuse to sign for another chain.`) : null);
-  }
-
-  connectBtn.addEventListener("click", async () => {
-    try {
-      const [accounts, chainHex] = await Promise.all([
-        window.ethereum.request({ method: "eth_requestAccounts" }),
-        window.ethereum.request({ method: "eth_chainId" }),
-        ctx.chainInfo(),
-      ]);
-      if (!accounts || !accounts.length) throw new Error("the wallet shared no account");
-      s.account = accounts[0];
-      s.walletChain = parseInt(chainHex, 16);
-      renderWallet();
-      updateButton();
-    } catch (err) {
-      clear(status, errorBox(walletError(err), "Connect the wallet again to retry."));
-    }
-  });
-
-  if (window.ethereum && window.ethereum.on) {
-    const onAccounts = a => { s.account = a && a[0] || null; renderWallet(); updateButton(); };
-    const onChain = c => { s.walletChain = parseInt(c, 16); renderWallet(); };
-    window.ethereum.on("accountsChanged", onAccounts);
-    window.ethereum.on("chainChanged", onChain);
-    const prev = stopFollow;
-    stopFollow = () => { prev(); window.ethereum.removeListener?.("accountsChanged", onAccounts); window.ethereum.removeListener?.("chainChanged", onChain); };
-  }
-  renderWallet();
 
   async function takeFile(file) {
     s.file = file; s.hash = null;
@@ -108,8 +71,9 @@ export async function signView(root, _params, { signal, ctx }) {
   }
 
   function updateButton() {
-    submitBtn.disabled = !(s.account && s.hash) || s.busy;
-    submitBtn.title = !s.account ? "connect a wallet first" : !s.hash ? "choose a document first" : "";
+    const account = wallet.state.account;
+    submitBtn.disabled = !(account && s.hash) || s.busy;
+    submitBtn.title = !account ? "connect a wallet first" : !s.hash ? "choose a document first" : "";
   }
 
   submitBtn.addEventListener("click", async () => {
@@ -118,12 +82,20 @@ export async function signView(root, _params, { signal, ctx }) {
       clear(status, errorBox({ title: "Not a SHA-256 hash", detail: "“Replaces” must be 0x followed by 64 hex digits" }));
       return;
     }
+    let metadata;
+    try {
+      metadata = meta.value();
+    } catch (err) {
+      clear(status, h("div", { class: "meta-error" }, errorBox({ title: "Metadata cannot be signed", detail: err.message })));
+      return;
+    }
+    const account = wallet.state.account;
     stopFollow();
     s.busy = true; updateButton();
     try {
       const chain = await ctx.chainInfo(true);
       const message = {
-        docHash: s.hash, signer: s.account, metadataHash: ZERO32, supersedes: replaced || ZERO32,
+        docHash: s.hash, signer: account, metadataHash: metadataHash(metadata), supersedes: replaced || ZERO32,
         deadline: Math.floor(Date.now() / 1000) + DEADLINE_S,
       };
       const typed = {
@@ -131,16 +103,12 @@ export async function signView(root, _params, { signal, ctx }) {
         primaryType: "Registration", domain: chain.domain, message,
       };
       renderProgress({ state: "signing" });
-      let signature;
-      try {
-        signature = await window.ethereum.request({ method: "eth_signTypedData_v4", params: [s.account, JSON.stringify(typed)] });
-      } catch (err) {
-        throw walletError(err);
-      }
-      // some wallets (hardware keys) answer v as 0/1; the registry, like OpenZeppelin's ECDSA, wants 27/28
-      if (/^0x[0-9a-fA-F]{128}0[01]$/.test(signature)) signature = signature.slice(0, 130) + (parseInt(signature.slice(130), 16) + 27).toString(16);
+      const signature = await signTypedData(account, typed);
       renderProgress({ state: "signed" });
       const submission = { registration: message, signature, fileName: s.file.name, fileSize: s.file.size };
+      // the API hashes this object again and must find the metadataHash that was signed
+      if (metadata) submission.metadata = metadata;
+      s.metadataHash = message.metadataHash;
       let accepted;
       if (store.checked) {
         const form = new FormData();
@@ -176,6 +144,7 @@ export async function signView(root, _params, { signal, ctx }) {
         sub.id ? facts([
           ["Document", docLink(sub.docHash, { full: true })],
           ["Signer", addrLink(sub.signer, { full: true })],
+          ["Metadata hash", metaHashCell(s.metadataHash)],
           ["Submission", h("code", {}, sub.id)],
           sub.txHash ? ["Transaction", txLink(sub.txHash, { full: true })] : null,
           sub.blockNumber ? ["Block", blockLink(sub.blockNumber)] : null,
@@ -226,11 +195,71 @@ export async function signView(root, _params, { signal, ctx }) {
     }
   }
 
-  return () => stopFollow();
+  return () => { stopFollow(); wallet.cleanup(); };
 }
 
-function walletError(err) {
-  if (err instanceof ApiError) return err;
-  if (err && err.code === 4001) return { title: "Signature request rejected", detail: "You declined in the wallet; nothing was submitted." };
-  return { title: "The wallet returned an error", detail: (err && err.message) || String(err) };
+
+/**
+ * Optional metadata: name/value rows (title and note to start with) and, for anything richer, a JSON
+ * object. The hash shown below is the metadataHash the wallet will sign; it updates as you type.
+ * value() → the metadata object, or null for none; it throws an Error that says what is wrong.
+ */
+function metadataEditor() {
+  const rows = h("div", { class: "meta-rows" });
+  const json = h("textarea", { id: "sign-metadata-json", rows: 4, spellcheck: "false", placeholder: '{"project": "Apollo", "version": 2}' });
+  const preview = h("p", { class: "small meta-hash", id: "sign-metadata-hash", "aria-live": "polite" });
+
+  const addRow = (key = "", value = "") => {
+    const keyIn = h("input", { type: "text", class: "meta-key", value: key, placeholder: "field", "aria-label": "field name", autocomplete: "off" });
+    const valueIn = h("input", { type: "text", class: "meta-value", placeholder: "value", "aria-label": `value of ${key || "the field"}`, autocomplete: "off" });
+    const row = h("div", { class: "meta-row" }, keyIn, valueIn,
+      h("button", { type: "button", class: "copy", title: "remove this field", "aria-label": "remove this field",
+                    onclick: () => { row.remove(); update(); } }, "×"));
+    rows.append(row);
+    return row;
+  };
+
+  function value() {
+    let metadata = {};
+    const text = json.value.trim();
+    if (text) {
+      try { metadata = JSON.parse(text); } catch (err) { throw new Error(`the JSON is not valid (${err.message})`); }
+      if (!metadata || typeof metadata !== "object" || Array.isArray(metadata)) throw new Error("the JSON must be an object: {\"name\": value, …}");
+    }
+    for (const row of rows.querySelectorAll(".meta-row")) {
+      const key = row.querySelector(".meta-key").value.trim();
+      const val = row.querySelector(".meta-value").value.trim();
+      if (!val) continue;  // an empty field is not signed: the starting rows are suggestions
+      if (!key) throw new Error(`the value “${val}” needs a field name`);
+      if (Object.hasOwn(metadata, key)) throw new Error(`the field “${key}” is given twice`);
+      metadata[key] = val;
+    }
+    checkMetadata(metadata);
+    return Object.keys(metadata).length ? metadata : null;
+  }
+
+  function update() {
+    try {
+      const m = value();
+      clear(preview, m ? h("span", {}, "Metadata hash (signed): ", h("code", { class: "wrap" }, metadataHash(m)))
+                       : h("span", { class: "muted" }, "No metadata: the signed metadataHash is zero."));
+      preview.classList.remove("bad-text");
+    } catch (err) {
+      clear(preview, err.message);
+      preview.classList.add("bad-text");
+    }
+  }
+
+  addRow("title");
+  addRow("note");
+  const el = h("fieldset", { class: "meta" },
+    h("legend", {}, "Metadata (optional)"),
+    h("p", { class: "muted small" }, "Signed with the document through its keccak256; the text itself is kept by this docchain server, not put on chain."),
+    rows,
+    h("button", { type: "button", class: "btn btn-small", id: "meta-add", onclick: () => addRow().querySelector(".meta-key").focus() }, "Add field"),
+    h("details", {}, h("summary", {}, "More as a JSON object"), json),
+    preview);
+  el.addEventListener("input", update);
+  update();
+  return { el, value };
 }

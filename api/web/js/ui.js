@@ -1,5 +1,7 @@
 // Small DOM helpers shared by the views: element builder, links for hashes/addresses, formatting, states.
 
+import { toChecksumAddress } from "./keccak.js";
+
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
@@ -53,9 +55,11 @@ export function icon(name, cls = "icon") {
   return span;
 }
 
-/** A link to an explorer page; the full value is in the title, the href and (for copy) data-full. */
+/** A link to an explorer page; the full value is in the title, the href and (for copy) data-full.
+ *  Addresses are shown EIP-55 checksummed, whatever case the API or the wallet gave them in. */
 export function link(kind, value, { full = false, label } = {}) {
   if (value === null || value === undefined || value === "") return h("span", { class: "muted" }, "—");
+  if (kind === "address") value = toChecksumAddress(String(value));
   const text = label ?? (full ? String(value) : short(String(value)));
   const route = { doc: "doc", tx: "tx", block: "block", address: "signer" }[kind];
   return h("a", { class: `ref ref-${kind}${full ? " ref-full" : ""}`, href: `#/${route}/${value}`, title: String(value),
@@ -66,6 +70,12 @@ export const docLink = (v, o) => link("doc", v, o);
 export const txLink = (v, o) => link("tx", v, o);
 export const blockLink = (v, o) => link("block", v, { label: v === null || v === undefined ? undefined : `#${v}`, ...o });
 export const addrLink = (v, o) => link("address", v, o);
+
+/** A metadataHash: "none" when zero (nothing was attached), else the short hash with the full one kept. */
+export function metaHashCell(hash) {
+  if (!hash || hash === ZERO32) return h("span", { class: "muted meta-hash-cell", dataset: { full: ZERO32 } }, "none");
+  return h("code", { class: "meta-hash-cell", title: hash, dataset: { full: hash } }, short(hash, 4));
+}
 
 export function fmtTime(unix) {
   if (!unix) return "—";

@@ -5,12 +5,14 @@ import { api } from "./api.js";
 import { hashFile } from "./sha256.js";
 import {
   h, clear, dropZone, progressBar, errorBox, table, badge, timeCell, addrLink, txLink, blockLink, docLink,
-  hashText, fmtBytes, isHash, isAddress, loading,
+  hashText, fmtBytes, isHash, isAddress, loading, metaHashCell, fmtTime,
 } from "./ui.js";
+import { toChecksumAddress, sameAddress } from "./keccak.js";
 
 const VERDICT = {
   valid: ["✓", "Valid", "The file is unchanged and its signature is recorded on chain."],
   invalid: ["✗", "Not valid", "A check failed: see below."],
+  revoked: ["✗", "Revoked", "The signer withdrew this signature with a signed revocation recorded on chain."],
   unknown: ["✗", "No record of this file", "No one has signed a document with this SHA-256 on this chain. If you expected a record, the file has been changed or was never signed."],
 };
 
@@ -91,7 +93,7 @@ export async function verifyView(root, _params, { signal }) {
       if (!data || typeof data !== "object" || !("docchainReceipt" in data)) throw new Error("this JSON is not a docchain receipt (no docchainReceipt field)");
       state.receipt = data; state.receiptName = file.name;
       if (state.hash) check();
-      else clear(result, h("p", { class: "muted" }, `Receipt ${file.name} loaded for ${data.signer || "?"}; now drop the document.`));
+      else clear(result, h("p", { class: "muted" }, `Receipt ${file.name} loaded for ${toChecksumAddress(data.signer) || "?"}; now drop the document.`));
     } catch (err) {
       state.receipt = null;
       receiptZone.reset();
@@ -120,14 +122,16 @@ export async function verifyView(root, _params, { signal }) {
   }
 
   function showResult(r) {
-    const [icon, title, text] = VERDICT[r.verdict] || VERDICT.invalid;
     const failed = (r.checks || []).find(c => !c.ok);
+    // a withdrawn signature is the one failure a person must be told by name, not as a failed check
+    const [icon, title, text] = failed && failed.name === "revocation" ? VERDICT.revoked : VERDICT[r.verdict] || VERDICT.invalid;
     const signers = r.signers || [];
     const active = signers.filter(s => s.state === "confirmed" || s.state === "anchored");
     const subtitle = r.verdict === "valid"
       ? (state.receipt || state.signer
-          ? `Signed by ${r.signer}.`
+          ? `Signed by ${toChecksumAddress(r.signer)}.`
           : `Signed by ${active.length} signer${active.length === 1 ? "" : "s"}. ${text}`)
+      : failed && failed.name === "revocation" ? revokedText(r, signers, text)
       : r.verdict === "invalid" && failed ? failed.detail : text;
     clear(result,
       h("div", { class: `verdict verdict-${r.verdict}`, id: "verdict", dataset: { verdict: r.verdict } },
@@ -151,8 +155,15 @@ export async function verifyView(root, _params, { signal }) {
   return () => { run++; };
 }
 
-export function signersTable(signers, { receipts = false, docHash = null } = {}) {
+function revokedText(r, signers, text) {
+  const who = signers.find(s => sameAddress(s.signer, r.signer));
+  const when = who && who.revokedAt ? ` on ${fmtTime(who.revokedAt)}` : "";
+  return `${toChecksumAddress(r.signer)} signed it, then revoked the signature${when}. ${text}`;
+}
+
+export function signersTable(signers, { receipts = false, metadata = false, docHash = null } = {}) {
   const columns = ["Signer", "State", "Signed at", "Block", "Transaction", "Confirmations", "Revoked"];
+  if (metadata) columns.push("Metadata");
   if (receipts) columns.push("Receipt");
   return table(columns, signers.map(s => {
     const row = [
@@ -164,6 +175,7 @@ export function signersTable(signers, { receipts = false, docHash = null } = {})
       s.blockNumber ? String(s.confirmations ?? 0) : h("span", { class: "muted" }, "—"),
       s.revokedAt ? h("span", { class: "bad-text" }, timeCell(s.revokedAt)) : h("span", { class: "muted" }, "no"),
     ];
+    if (metadata) row.push(metaHashCell(s.metadataHash));
     if (receipts) {
       row.push(s.submissionId && ["anchored", "confirmed", "revoked"].includes(s.state)
         ? h("a", { href: `/v1/documents/${docHash}/receipts/${s.signer}`, download: "", class: "receipt-link" }, "download")
