@@ -120,6 +120,9 @@ class VerifyIn(Strict):
     docHash: str = Field(examples=[EXAMPLE_HASH])
     signer: str | None = None
     receipt: dict[str, Any] | None = Field(None, description="a docchain receipt (JSON object)")
+    signers: bool | None = Field(
+        None, description="list every signer on record (default: only when neither signer nor receipt is given)"
+    )
 
 
 class CheckOut(BaseModel):
@@ -133,7 +136,7 @@ class VerifyOut(BaseModel):
     docHash: str
     signer: str | None
     checks: list[CheckOut]
-    signers: list[SignerStatus]
+    signers: list[SignerStatus] | None = Field(None, description="every signer on record, when asked (see VerifyIn)")
     reports: list[dict[str, Any]]
 
 

@@ -191,7 +191,7 @@ class ApiClient:
         return dict(self._json("GET", "/v1/documents", params=query))
 
     def verify(self, doc_hash: str, signer: str | None, receipt: dict[str, Any] | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"docHash": doc_hash}
+        body: dict[str, Any] = {"docHash": doc_hash, "signers": True}  # printed beside the verdict
         if signer:
             body["signer"] = signer
         if receipt is not None:

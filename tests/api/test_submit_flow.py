@@ -45,10 +45,14 @@ def test_submit_anchor_confirm_receipt_verify(env: Env, api: Api) -> None:
     assert receipt.block_number == anchored["blockNumber"] and receipt.file_name == "contract.pdf"
 
     # verify by hash with the receipt, and by uploaded file without a signer
-    r = api.post("/v1/verify", json={"docHash": "0x" + doc.hex(), "receipt": r.json()})
+    receipt_json = r.json()
+    r = api.post("/v1/verify", json={"docHash": "0x" + doc.hex(), "receipt": receipt_json})
     assert r.status_code == 200, r.text
     report = r.json()
     assert report["verdict"] == "valid", report
+    assert report["signers"] is None  # answers the receipt asked about; other signers only on request
+    asked = api.post("/v1/verify", json={"docHash": "0x" + doc.hex(), "receipt": receipt_json, "signers": True})
+    assert [s["signer"] for s in asked.json()["signers"]] == [signer.address]
     assert {c["name"] for c in report["checks"] if c["ok"]} >= {
         "hash",
         "signature",
@@ -59,6 +63,7 @@ def test_submit_anchor_confirm_receipt_verify(env: Env, api: Api) -> None:
 
     r = api.post("/v1/verify", files={"file": ("contract.pdf", content)})
     assert r.status_code == 200 and r.json()["verdict"] == "valid" and r.json()["signer"] == signer.address
+    assert [s["signer"] for s in r.json()["signers"]] == [signer.address]  # "who signed this?" lists them
 
     r = api.post("/v1/verify", files={"file": ("contract.pdf", content + b"tampered")})
     assert r.json()["verdict"] == "unknown"

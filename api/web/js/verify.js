@@ -108,7 +108,7 @@ export async function verifyView(root, _params, { signal }) {
       return;
     }
     clear(result, loading("Checking the chain…"));
-    const body = { docHash: state.hash };
+    const body = { docHash: state.hash, signers: true };  // the page shows every signer beside the verdict
     if (state.signer) body.signer = state.signer;
     if (state.receipt) body.receipt = state.receipt;
     try {
