@@ -139,6 +139,7 @@ class Env:
     data_dir: Path
     database_url: str
     tmp: Path
+    servers: list[Api] = field(default_factory=list)  # every API started here, stopped by close()
 
     @property
     def domain(self) -> Domain:
@@ -164,7 +165,15 @@ class Env:
         return env
 
     def api(self, **overrides: str) -> Api:
-        return Api(free_port(), self.api_env(**overrides), self.tmp / "api.out")
+        server = Api(free_port(), self.api_env(**overrides), self.tmp / "api.out")
+        self.servers.append(server)
+        return server
+
+    def close(self) -> None:
+        """Stop whatever a failed test left running: an orphaned API would keep anchoring on the shared node."""
+        for server in self.servers:
+            if server.proc is not None:
+                server.stop(signal.SIGKILL)
 
     def registry(self) -> Registry:
         return Registry(Web3(HTTPProvider(self.anvil.url)), self.deployment.address)

@@ -91,13 +91,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 @pytest.fixture(scope="module")
 def env(
     session_chain: tuple[Anvil, deploy.Deployment], database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Env:
+) -> Iterator[Env]:
     anvil, deployment = session_chain
     tmp_path = tmp_path_factory.mktemp("env")
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     deploy.record(data_dir, deployment)
-    return Env(anvil, deployment, data_dir, database_url, tmp_path)
+    env = Env(anvil, deployment, data_dir, database_url, tmp_path)
+    yield env
+    env.close()
 
 
 @pytest.fixture(scope="module")

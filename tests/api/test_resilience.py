@@ -4,6 +4,7 @@ the node goes down while submissions arrive."""
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -88,14 +89,14 @@ def test_graceful_shutdown_on_sigterm(env: Env) -> None:
 
 
 @pytest.fixture
-def own_node(tmp_path: Path) -> Anvil:
+def own_node(tmp_path: Path) -> Iterator[Anvil]:
     node = Anvil(tmp_path / "anvil").started()
     yield node
     node.stop()
 
 
 @pytest.fixture
-def node_env(env: Env, own_node: Anvil, tmp_path: Path, request: pytest.FixtureRequest) -> Env:
+def node_env(env: Env, own_node: Anvil, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Env]:
     """The registry on a node of the test's own, with a database of its own (the index and the relayer's
     transactions belong to one chain), on the same kind of database as ``env``."""
     data_dir = tmp_path / "data"
@@ -103,7 +104,9 @@ def node_env(env: Env, own_node: Anvil, tmp_path: Path, request: pytest.FixtureR
         url = f"sqlite+aiosqlite:///{tmp_path / 'own-node.db'}"
     else:
         url = request.getfixturevalue("postgres").create_database()
-    return Env(own_node, _deploy(own_node, data_dir), data_dir, url, env.tmp)
+    own = Env(own_node, _deploy(own_node, data_dir), data_dir, url, env.tmp)
+    yield own
+    own.close()
 
 
 def test_node_down_and_back_while_submissions_arrive(node_env: Env, own_node: Anvil) -> None:
