@@ -17,7 +17,8 @@ The child speaks to its parent over two pipes, one JSON object per line. Parent 
 stdin: the settings first, then ``{"submitted": n, "checked": [ids]}``, ``{"wake": true}`` and
 ``{"metrics": id}``. Child → parent, on an inherited descriptor: ``{"notify": [ids]}``,
 ``{"health": {...}}`` and ``{"metrics": id, "text": ...}``. The child finishes its current step and exits
-when its stdin closes, however the parent ended.
+when its stdin closes, however the parent ended; it ignores SIGINT and SIGTERM, which a terminal or a
+supervisor sends to the whole process group.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from docchain.api.worker import AnchorWorker
 log = logging.getLogger("docchain.api.pipeline")
 
 LEASE_RETRY_S = 2.0
+LEASE_CHECK_S = 1.0  # how often a holder confirms it still holds the lease (PostgreSQL can drop it)
 LEASE_KEY = 0x646F63636861696E  # "docchain": the PostgreSQL advisory lock's key
 
 
@@ -93,6 +95,28 @@ class Lease:
         await conn.close()
         return False
 
+    async def held(self) -> bool:
+        """Whether the lease is still ours. An flock lasts as long as the process; a PostgreSQL advisory lock
+        lasts as long as its session, which a database restart, failover or cut connection ends."""
+        if self._conn is None:
+            return self._file is not None or self.db.is_sqlite
+        try:
+            return bool(
+                await asyncio.wait_for(
+                    self._conn.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                            " AND pid = pg_backend_pid() AND objsubid = 1"
+                            " AND ((classid::bigint << 32) | objid::bigint) = :key"
+                        ),
+                        {"key": LEASE_KEY},
+                    ),
+                    timeout=5,
+                )
+            )
+        except Exception:
+            return False
+
     async def release(self) -> None:
         if self._file is not None:
             os.close(self._file)  # closing the descriptor drops the flock
@@ -116,26 +140,52 @@ class InlinePipeline:
         self.worker.on_mined = self.indexer.wake
         self._lease = Lease(db)
         self._leased = False
+        self._stopped = False
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="pipeline")
 
     async def _run(self) -> None:
+        while not self._stopped:
+            await self._acquire()
+            if self._stopped:
+                break
+            self._leased = True
+            log.info("pipeline started")
+            loops = asyncio.gather(self.worker.run(), self.indexer.run())
+            try:
+                while not loops.done():
+                    await asyncio.wait([loops], timeout=LEASE_CHECK_S)
+                    if not loops.done() and not await self._lease.held():
+                        # Another pipeline may take the lease now: stop after the current step. Until then both
+                        # may anchor; that costs gas (the registry ignores a second registration), loses nothing.
+                        log.error("pipeline lease lost (database session ended): standing by")
+                        self.worker.stop()
+                        self.indexer.stop()
+                        await loops
+            finally:
+                self._leased = False
+                await self._lease.release()
+            if not self._stopped:  # back to standby with fresh loops
+                self.worker.restart()
+                self.indexer.restart()
+
+    async def _acquire(self) -> None:
         waiting_logged = False
-        while not await self._lease.try_acquire():
-            if not waiting_logged:
-                log.info("standing by: another pipeline works this database")
-                waiting_logged = True
+        while not self._stopped:
+            try:
+                if await self._lease.try_acquire():
+                    return
+                if not waiting_logged:
+                    log.info("standing by: another pipeline works this database")
+                    waiting_logged = True
+            except Exception as exc:  # the database is down: keep standing by
+                log.warning("pipeline lease: database unavailable", extra={"error": repr(exc)})
             await asyncio.sleep(LEASE_RETRY_S)
-        self._leased = True
-        log.info("pipeline started")
-        try:
-            await asyncio.gather(self.worker.run(), self.indexer.run())
-        finally:
-            await self._lease.release()
 
     async def stop(self) -> None:
+        self._stopped = True
         self.worker.stop()
         self.indexer.stop()
         if self._task is None:
@@ -363,8 +413,6 @@ async def _child(out_fd: int) -> None:
     chain.claim = db.claim_chain
     link = _ToParent(out)  # type: ignore[arg-type]
     pipeline = InlinePipeline(settings, db, chain, link)
-    stopping = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stopping.set)
 
     async def report_health() -> None:
         last: dict[str, str] = {}
@@ -391,13 +439,10 @@ async def _child(out_fd: int) -> None:
 
     await pipeline.start()
     health = asyncio.create_task(report_health())
-    reading = asyncio.create_task(commands())
-    stop_wait = asyncio.create_task(stopping.wait())
-    await asyncio.wait([reading, stop_wait], return_when=asyncio.FIRST_COMPLETED)  # stdin closed, or SIGTERM
+    await commands()  # until stdin closes
     log.info("pipeline stopping: finishing the current step")
     await pipeline.stop()
-    for task in (health, reading, stop_wait):
-        task.cancel()
+    health.cancel()
     await db.close()
     await chain.rpc.close()
     chain.close()
@@ -408,7 +453,10 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m docchain.api.pipeline FD  (started by the API; see api/pipeline.py)", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides when to stop
+    # Ctrl-C, and SIGTERM from a supervisor that signals the whole group (systemd), reach this process too:
+    # the parent alone decides when it stops (by closing its stdin), so it is never restarted mid-shutdown.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import uvloop
 
     uvloop.run(_child(int(argv[1])))

@@ -41,6 +41,11 @@ class ServiceLoop:
     def wake(self) -> None:
         self._wake.set()
 
+    def restart(self) -> None:
+        """Make a stopped loop runnable again (the pipeline lost its lease and got it back)."""
+        self._stopping.clear()
+        self._wake.clear()
+
     def stop(self) -> None:
         """Stop after the step in progress (a step never leaves a transaction signed but unrecorded)."""
         self._stopping.set()

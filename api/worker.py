@@ -96,6 +96,10 @@ class AnchorWorker(ServiceLoop):
         if left > interval or self._arrived >= self.settings.batch_size:
             self._wake.set()
 
+    def restart(self) -> None:
+        super().restart()
+        self._recovered = False  # another pipeline may have sent transactions meanwhile: reconcile first
+
     async def step(self, bound: Bound) -> float | None:
         if not self._recovered:
             await self._recover(bound)
