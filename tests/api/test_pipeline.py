@@ -1,0 +1,366 @@
+"""The pipeline (anchoring worker + indexer) beside the HTTP server: in a supervised child process by default,
+in the API's own process (``inline``) or not at all (``off``), and one per database (the lease).
+
+Real processes throughout: the API is ``python -m docchain.api``; its pipeline child is found among the
+API process's children in /proc. Every submission is checked anchored, and on chain each one was
+registered by exactly one registry transaction."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_support import Api, Env, new_signer, poll, random_doc
+from prometheus_client.parser import text_string_to_metric_families
+from web3 import HTTPProvider, Web3
+
+from docchain.chain.registry import RegistrationNotFound, _signed_registrations
+
+PIPELINE_MODULE = b"docchain.api.pipeline"
+Submitted = tuple[str, str, str]  # (submission id, docHash hex, signer)
+
+
+# ---------------------------------------------------------------------------------------------- processes
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, ppid) of a process, None once it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()  # the command name may hold spaces and parentheses
+    return fields[0], int(fields[1])
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie has exited: only its parent, or init, has not reaped it yet)."""
+    stat = _stat(pid)
+    return stat is not None and stat[0] != "Z"
+
+
+def pipeline_children(api: Api) -> list[int]:
+    """Live ``python -m docchain.api.pipeline`` processes whose parent is the API process."""
+    assert api.proc is not None
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        stat = _stat(pid)
+        if stat is None or stat[1] != api.proc.pid or stat[0] == "Z":
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if PIPELINE_MODULE in cmdline.split(b"\0"):
+            found.append(pid)
+    return found
+
+
+def the_child(api: Api, timeout: float = 15) -> int:
+    def one() -> int | None:
+        children = pipeline_children(api)
+        assert len(children) <= 1, f"more than one pipeline child: {children}"
+        return children[0] if children else None
+
+    return int(poll(one, timeout, what="the pipeline child process"))
+
+
+# ---------------------------------------------------------------------------------------------- submissions
+
+
+def submit(server: Api, env: Env, n: int) -> list[Submitted]:
+    out = []
+    for _ in range(n):
+        signer = new_signer()
+        _, doc = random_doc()
+        r = server.post("/v1/documents", json=signer.registration(env.domain, doc))
+        assert r.status_code == 202, r.text
+        out.append((r.json()["id"], "0x" + doc.hex(), signer.address))
+    return out
+
+
+def state(server: Api, sid: str) -> str:
+    r = server.get(f"/v1/submissions/{sid}")
+    assert r.status_code == 200, f"submission {sid}: {r.status_code} {r.text}"
+    return str(r.json()["state"])
+
+
+def states(server: Api, accepted: list[Submitted]) -> dict[str, str]:
+    return {sid: state(server, sid) for sid, _, _ in accepted}
+
+
+def all_anchored(server: Api, accepted: list[Submitted], timeout: float = 30) -> None:
+    def done() -> bool:
+        now = states(server, accepted)
+        failed = {sid: s for sid, s in now.items() if s == "failed"}
+        assert not failed, f"failed submissions: {failed}"
+        return all(s in ("anchored", "confirmed") for s in now.values())
+
+    poll(done, timeout, interval=0.1, what=f"{len(accepted)} submissions anchored")
+
+
+def readiness(server: Api) -> dict[str, Any]:
+    r = server.get("/readyz")
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def block_number(env: Env) -> int:
+    return int(env.anvil.rpc("eth_blockNumber"), 16)
+
+
+def assert_registered_once(env: Env, accepted: list[Submitted], since_block: int) -> None:
+    """Each (docHash, signer) was carried by exactly one registry transaction since ``since_block``, and has
+    exactly one Registered event: no pipeline anchored it a second time."""
+    w3 = Web3(HTTPProvider(env.anvil.url))
+    registry = env.registry()
+    carried: Counter[tuple[str, str]] = Counter()
+    for number in range(since_block, int(w3.eth.block_number) + 1):
+        for tx in w3.eth.get_block(number, full_transactions=True)["transactions"]:
+            if tx["to"] != registry.address:
+                continue
+            try:
+                _, items = _signed_registrations(bytes(tx["input"]))
+            except RegistrationNotFound:
+                continue  # a revocation
+            for item in items:
+                carried["0x" + item.registration.doc_hash.hex(), item.registration.signer] += 1
+    events: Counter[tuple[str, str]] = Counter(
+        ("0x" + e.doc_hash.hex(), e.signer) for e in registry.events(since_block) if e.kind == "Registered"
+    )
+    for _, doc, signer in accepted:
+        assert carried[doc, signer] == 1, f"{doc} by {signer} was sent in {carried[doc, signer]} transactions"
+        assert events[doc, signer] == 1, f"{doc} by {signer} has {events[doc, signer]} Registered events"
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def server(env: Env) -> Iterator[Api]:
+    """The default deployment: ``DOCCHAIN_PIPELINE`` unset (process). The two-API test ends it with SIGKILL."""
+    api = env.api().start()
+    yield api
+    api.stop()
+
+
+# ---------------------------------------------------------------------------------------------- tests
+
+
+def test_child_process_anchors_and_metrics_come_from_both(env: Env, server: Api) -> None:
+    child = the_child(server)
+    assert child != server.proc.pid  # type: ignore[union-attr]
+    poll(lambda: readiness(server)["worker"] == "ok", 15, what="the child to report its health")
+    accepted = submit(server, env, 4)
+    all_anchored(server, accepted)
+    assert pipeline_children(server) == [child]
+
+    r = server.get("/metrics")
+    assert r.status_code == 200
+    families = list(text_string_to_metric_families(r.text))
+    names = [f.name for f in families]
+    duplicates = sorted(n for n, k in Counter(names).items() if k > 1)
+    assert not duplicates, f"families exposed twice: {duplicates}"
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
+    # from the child (the pipeline's registry): the indexer saw them anchored
+    assert samples[("docchain_anchored_total", ())] >= len(accepted)
+    assert any(name == "docchain_transactions_total" for name, _ in samples)
+    # from the parent (the HTTP registry)
+    accepted_posts = sum(
+        v
+        for (name, labels), v in samples.items()
+        if name == "docchain_http_requests_total" and dict(labels).get("method") == "POST"
+        if dict(labels).get("status") == "202"
+    )
+    assert accepted_posts >= len(accepted)
+    assert samples[("docchain_submissions_total", ())] >= len(accepted)
+
+
+def test_killed_child_is_respawned_and_nothing_is_lost(env: Env, server: Api) -> None:
+    old = the_child(server)
+    since = block_number(env)
+    os.kill(old, signal.SIGKILL)
+    accepted = submit(server, env, 5)  # while the child is dead or restarting
+
+    def noticed() -> str | None:
+        worker = str(readiness(server)["worker"])
+        if worker.startswith("restarting") or (worker == "ok" and pipeline_children(server) not in ([], [old])):
+            return worker
+        return None
+
+    seen = poll(noticed, 10, interval=0.02, what="/readyz to show the restart (or the recovered child)")
+    assert seen in ("ok", f"restarting (exit -{signal.SIGKILL.value})"), seen
+    new = poll(lambda: [p for p in pipeline_children(server) if p != old], 15, what="a new pipeline child")
+    assert not alive(old)
+    assert len(new) == 1
+    all_anchored(server, accepted)
+    poll(lambda: readiness(server)["worker"] == "ok", 10, what="/readyz worker ok again")
+    assert readiness(server)["indexer"] == "ok"
+    assert_registered_once(env, accepted, since)
+
+
+def test_two_apis_one_pipeline_and_failover(env: Env, server: Api) -> None:
+    """A second API on the same database stands by; submissions to either anchor; when the first API is
+    killed (its child exits as its stdin closes), the second takes over; nothing is anchored twice."""
+    first = server
+    first_child = the_child(first)
+    since = block_number(env)
+    second = env.api().start()
+    try:
+        second_child = the_child(second)
+        poll(lambda: readiness(second)["worker"] == "standby", 10, what="the second pipeline to stand by")
+        ready = readiness(second)
+        assert ready["indexer"] == "standby"
+        assert readiness(first)["worker"] == "ok"
+
+        accepted = submit(first, env, 3) + submit(second, env, 3)
+        all_anchored(second, accepted)  # the second API's submissions too, anchored by the first's pipeline
+        assert readiness(second)["worker"] == "standby"
+
+        # in flight when the first API dies: accepted by it, maybe mid-batch in its child
+        in_flight = submit(first, env, 3)
+        first.stop(signal.SIGKILL)
+        poll(lambda: not alive(first_child), 25, what="the first API's orphaned child to exit (stdin closed)")
+        after = submit(second, env, 3)
+        poll(lambda: readiness(second)["worker"] == "ok", 20, what="the second pipeline to take over")
+        assert pipeline_children(second) == [second_child]  # the standby child took over; not a restart
+        everything = accepted + in_flight + after
+        all_anchored(second, everything)
+        assert_registered_once(env, everything, since)
+    finally:
+        second.stop()
+
+
+def test_off_replica_serves_http_and_inline_replica_anchors(env: Env) -> None:
+    """``off`` accepts but never anchors; an ``inline`` replica on the same database anchors, with no child."""
+    since = block_number(env)
+    http_only = env.api(DOCCHAIN_PIPELINE="off").start()
+    try:
+        assert pipeline_children(http_only) == []
+        ready = readiness(http_only)
+        assert (ready["worker"], ready["indexer"]) == ("off", "off")
+        accepted = submit(http_only, env, 3)
+        # No pipeline works this database now (the other tests' servers are gone): a running pipeline
+        # would have anchored them long before (batch interval 30 ms).
+        time.sleep(2)
+        assert set(states(http_only, accepted).values()) == {"pending"}
+
+        inline = env.api(DOCCHAIN_PIPELINE="inline").start()
+        try:
+            poll(lambda: readiness(inline)["worker"] == "ok", 10, what="the inline pipeline")
+            assert pipeline_children(inline) == []
+            assert pipeline_children(http_only) == []
+            mine = submit(inline, env, 3)
+            all_anchored(inline, mine + accepted)
+            all_anchored(http_only, accepted)  # the off replica reads the shared database
+            assert readiness(http_only)["worker"] == "off"
+            families = [f.name for f in text_string_to_metric_families(inline.get("/metrics").text)]
+            assert len(families) == len(set(families))
+            assert "docchain_anchored" in families and "docchain_http_requests" in families
+            assert_registered_once(env, mine + accepted, since)
+        finally:
+            inline.stop()
+    finally:
+        http_only.stop()
+
+
+def test_sigterm_stops_the_child_too(env: Env) -> None:
+    api = env.api().start()
+    try:
+        child = the_child(api)
+        accepted = submit(api, env, 2)
+        all_anchored(api, accepted)
+    finally:
+        code = api.stop(signal.SIGTERM)
+    assert code in (0, -signal.SIGTERM)
+    poll(lambda: not alive(child), 5, what=f"the pipeline child {child} to exit with the API")
+
+
+# ---------------------------------------------------------------------------------------------- PostgreSQL lease
+
+
+@pytest.fixture
+def pg(env: Env, request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(libpq connection string of the module's database, its name); PostgreSQL only."""
+    if not env.database_url.startswith("postgresql"):
+        pytest.skip("the advisory-lock lease is PostgreSQL's")
+    cluster = request.getfixturevalue("postgres")
+    name = env.database_url.rsplit("/", 1)[1]
+    return f"host=127.0.0.1 port={cluster.port} user=postgres dbname={name}", name
+
+
+LEASE_HOLDER = (
+    "SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+    "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()"
+)
+
+
+def test_pg_holder_that_lost_its_lease_stops_working(env: Env, pg: tuple[str, str]) -> None:
+    import psycopg
+
+    dsn, _ = pg
+    first = env.api().start()
+    try:
+        poll(lambda: readiness(first)["worker"] == "ok", 15, what="the first pipeline")
+        second = env.api().start()
+        try:
+            poll(lambda: readiness(second)["worker"] == "standby", 15, what="the second pipeline to stand by")
+            with psycopg.connect(dsn, autocommit=True) as c:
+                (holder,) = c.execute(LEASE_HOLDER).fetchone()  # type: ignore[misc]
+                assert c.execute("SELECT pg_terminate_backend(%s)", (holder,)).fetchone() == (True,)
+
+            # whichever takes the lease again, one pipeline works and the other stands by (within the lease
+            # check period, LEASE_CHECK_S, the old holder may still finish a step)
+            def one_works() -> bool:
+                return sorted(readiness(a)["worker"] for a in (first, second)) == ["ok", "standby"]
+
+            poll(one_works, 15, what="one pipeline working, the other standing by")
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                assert sorted(readiness(a)["worker"] for a in (first, second)) == ["ok", "standby"]
+                time.sleep(0.1)
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+
+
+def test_pg_standby_survives_a_database_outage(env: Env, pg: tuple[str, str]) -> None:
+    import psycopg
+
+    dsn, name = pg
+    admin = dsn.replace(f"dbname={name}", "dbname=postgres")
+    with psycopg.connect(dsn, autocommit=True) as lock:
+        (mine,) = lock.execute("SELECT pg_backend_pid()").fetchone()  # type: ignore[misc]
+        assert lock.execute("SELECT pg_try_advisory_lock(%s)", (0x646F63636861696E,)).fetchone() == (True,)
+        api = env.api().start()
+        try:
+            poll(lambda: readiness(api)["worker"] == "standby", 15, what="the pipeline to stand by (we hold the lease)")
+            with psycopg.connect(admin, autocommit=True) as c:
+                c.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+                try:
+                    c.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> %s",
+                        (name, mine),
+                    )
+                    time.sleep(3)  # longer than the standby's retry period (LEASE_RETRY_S = 2 s)
+                finally:
+                    c.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        except BaseException:
+            api.stop()
+            raise
+    # the database is back and the lease is free (our session ended): the pipeline must take over
+    try:
+        poll(lambda: readiness(api)["worker"] == "ok", 6, what="the standby pipeline to take the free lease")
+        all_anchored(api, submit(api, env, 2))
+    finally:
+        api.stop()
