@@ -476,31 +476,31 @@ async def receipt(doc_hash: str, signer: str, db: DatabaseDep, chain: RegistryDe
             raise not_found(
                 f"{who}'s record of {doc} is on chain, but its signature cannot be read back for a receipt: {exc}"
             ) from None
-        direct = build_receipt(
-            domain=chain.domain,
-            registration=signed.registration,
-            signature=signed.signature,
-            tx_hash=recorded.tx_hash,
-            block_number=recorded.block_number,
-            block_hash=recorded.block_hash,
-            timestamp=event.timestamp,
-        )
-        name = doc[2:14] + ".docchain.json"
-        return JSONResponse(direct.to_json(), headers={"Content-Disposition": f'attachment; filename="{name}"'})
-    if sub.state not in ("anchored", "confirmed", "revoked") or sub.block_number is None:
+        registration, signature = signed.registration, signed.signature
+        tx_hash, block_number, block_hash = recorded.tx_hash, recorded.block_number, recorded.block_hash
+        timestamp, file_name, file_size = event.timestamp, None, None
+    elif sub.state not in ("anchored", "confirmed", "revoked") or sub.block_number is None:
         raise conflict(f"the submission is {sub.state}, not anchored yet: no receipt")
+    else:
+        registration, signature = registration_of(sub), bytes.fromhex(sub.signature[2:])
+        tx_hash, block_number, block_hash = (
+            parse_hash32(sub.tx_hash or ""),
+            sub.block_number,
+            parse_hash32(sub.block_hash or ""),
+        )
+        timestamp, file_name, file_size = int(sub.timestamp or 0), sub.file_name, sub.file_size
     rec = build_receipt(
         domain=chain.domain,
-        registration=registration_of(sub),
-        signature=bytes.fromhex(sub.signature[2:]),
-        tx_hash=parse_hash32(sub.tx_hash or ""),
-        block_number=sub.block_number,
-        block_hash=parse_hash32(sub.block_hash or ""),
-        timestamp=int(sub.timestamp or 0),
-        file_name=sub.file_name,
-        file_size=sub.file_size,
+        registration=registration,
+        signature=signature,
+        tx_hash=tx_hash,
+        block_number=block_number,
+        block_hash=block_hash,
+        timestamp=timestamp,
+        file_name=file_name,
+        file_size=file_size,
     )
-    name = (sub.file_name or doc[2:14]) + ".docchain.json"
+    name = (rec.file_name or doc[2:14]) + ".docchain.json"
     return JSONResponse(rec.to_json(), headers={"Content-Disposition": f'attachment; filename="{_safe(name)}"'})
 
 

@@ -208,3 +208,15 @@ def random_doc() -> tuple[bytes, bytes]:
 
     content = os.urandom(64)
     return content, hashlib.sha256(content).digest()
+
+
+def submit_many(server: Api, env: Env, n: int) -> list[tuple[str, str, str]]:
+    """``n`` documents, each by a fresh signer, accepted (202): their (submission id, docHash, signer)."""
+    out = []
+    for _ in range(n):
+        signer = new_signer()
+        _, doc = random_doc()
+        r = server.post("/v1/documents", json=signer.registration(env.domain, doc))
+        assert r.status_code == 202, r.text
+        out.append((r.json()["id"], "0x" + doc.hex(), signer.address))
+    return out

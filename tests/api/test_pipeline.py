@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import Api, Env, new_signer, poll, random_doc
+from api_support import Api, Env, poll, submit_many
 from prometheus_client.parser import text_string_to_metric_families
 from web3 import HTTPProvider, Web3
 
@@ -75,17 +75,6 @@ def the_child(api: Api, timeout: float = 15) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- submissions
-
-
-def submit(server: Api, env: Env, n: int) -> list[Submitted]:
-    out = []
-    for _ in range(n):
-        signer = new_signer()
-        _, doc = random_doc()
-        r = server.post("/v1/documents", json=signer.registration(env.domain, doc))
-        assert r.status_code == 202, r.text
-        out.append((r.json()["id"], "0x" + doc.hex(), signer.address))
-    return out
 
 
 def state(server: Api, sid: str) -> str:
@@ -160,7 +149,7 @@ def test_child_process_anchors_and_metrics_come_from_both(env: Env, server: Api)
     child = the_child(server)
     assert child != server.proc.pid  # type: ignore[union-attr]
     poll(lambda: readiness(server)["worker"] == "ok", 15, what="the child to report its health")
-    accepted = submit(server, env, 4)
+    accepted = submit_many(server, env, 4)
     all_anchored(server, accepted)
     assert pipeline_children(server) == [child]
 
@@ -189,7 +178,7 @@ def test_killed_child_is_respawned_and_nothing_is_lost(env: Env, server: Api) ->
     old = the_child(server)
     since = block_number(env)
     os.kill(old, signal.SIGKILL)
-    accepted = submit(server, env, 5)  # while the child is dead or restarting
+    accepted = submit_many(server, env, 5)  # while the child is dead or restarting
 
     def noticed() -> str | None:
         worker = str(readiness(server)["worker"])
@@ -222,15 +211,15 @@ def test_two_apis_one_pipeline_and_failover(env: Env, server: Api) -> None:
         assert ready["indexer"] == "standby"
         assert readiness(first)["worker"] == "ok"
 
-        accepted = submit(first, env, 3) + submit(second, env, 3)
+        accepted = submit_many(first, env, 3) + submit_many(second, env, 3)
         all_anchored(second, accepted)  # the second API's submissions too, anchored by the first's pipeline
         assert readiness(second)["worker"] == "standby"
 
         # in flight when the first API dies: accepted by it, maybe mid-batch in its child
-        in_flight = submit(first, env, 3)
+        in_flight = submit_many(first, env, 3)
         first.stop(signal.SIGKILL)
         poll(lambda: not alive(first_child), 25, what="the first API's orphaned child to exit (stdin closed)")
-        after = submit(second, env, 3)
+        after = submit_many(second, env, 3)
         poll(lambda: readiness(second)["worker"] == "ok", 20, what="the second pipeline to take over")
         assert pipeline_children(second) == [second_child]  # the standby child took over; not a restart
         everything = accepted + in_flight + after
@@ -248,7 +237,7 @@ def test_off_replica_serves_http_and_inline_replica_anchors(env: Env) -> None:
         assert pipeline_children(http_only) == []
         ready = readiness(http_only)
         assert (ready["worker"], ready["indexer"]) == ("off", "off")
-        accepted = submit(http_only, env, 3)
+        accepted = submit_many(http_only, env, 3)
         # No pipeline works this database now (the other tests' servers are gone): a running pipeline
         # would have anchored them long before (batch interval 30 ms).
         time.sleep(2)
@@ -259,7 +248,7 @@ def test_off_replica_serves_http_and_inline_replica_anchors(env: Env) -> None:
             poll(lambda: readiness(inline)["worker"] == "ok", 10, what="the inline pipeline")
             assert pipeline_children(inline) == []
             assert pipeline_children(http_only) == []
-            mine = submit(inline, env, 3)
+            mine = submit_many(inline, env, 3)
             all_anchored(inline, mine + accepted)
             all_anchored(http_only, accepted)  # the off replica reads the shared database
             assert readiness(http_only)["worker"] == "off"
@@ -277,7 +266,7 @@ def test_sigterm_stops_the_child_too(env: Env) -> None:
     api = env.api().start()
     try:
         child = the_child(api)
-        accepted = submit(api, env, 2)
+        accepted = submit_many(api, env, 2)
         all_anchored(api, accepted)
     finally:
         code = api.stop(signal.SIGTERM)
@@ -361,6 +350,6 @@ def test_pg_standby_survives_a_database_outage(env: Env, pg: tuple[str, str]) ->
     # the database is back and the lease is free (our session ended): the pipeline must take over
     try:
         poll(lambda: readiness(api)["worker"] == "ok", 6, what="the standby pipeline to take the free lease")
-        all_anchored(api, submit(api, env, 2))
+        all_anchored(api, submit_many(api, env, 2))
     finally:
         api.stop()

@@ -8,18 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_support import Anvil, Api, Env, _deploy, new_signer, poll, random_doc
-
-
-def _submit(server: Api, env: Env, n: int) -> list[tuple[str, str, str]]:
-    out = []
-    for _ in range(n):
-        signer = new_signer()
-        _, doc = random_doc()
-        r = server.post("/v1/documents", json=signer.registration(env.domain, doc))
-        assert r.status_code == 202, r.text
-        out.append((r.json()["id"], "0x" + doc.hex(), signer.address))
-    return out
+from api_support import Anvil, Api, Env, _deploy, poll, submit_many
 
 
 def _all_anchored(server: Api, ids: list[str], timeout: float = 60) -> None:
@@ -32,7 +21,7 @@ def _all_anchored(server: Api, ids: list[str], timeout: float = 60) -> None:
 def test_restart_with_pending_submissions(env: Env) -> None:
     # a batch interval of an hour: accepted submissions sit in the outbox when the process is killed
     first = env.api(DOCCHAIN_BATCH_INTERVAL_MS="3600000", DOCCHAIN_BATCH_SIZE="500").start()
-    accepted = _submit(first, env, 25)
+    accepted = submit_many(first, env, 25)
     assert {first.get(f"/v1/submissions/{i}").json()["state"] for i, _, _ in accepted} == {"pending"}
     assert first.stop(signal.SIGKILL) == -signal.SIGKILL  # a crash, not a graceful stop
 
@@ -52,7 +41,7 @@ def test_restart_with_transactions_in_flight(env: Env) -> None:
     env.anvil.rpc("evm_setAutomine", [False])
     try:
         first = env.api().start()
-        accepted = _submit(first, env, 10)
+        accepted = submit_many(first, env, 10)
         poll(
             lambda: all(first.get(f"/v1/submissions/{i}").json()["state"] == "submitted" for i, _, _ in accepted),
             30,
@@ -76,7 +65,7 @@ def test_restart_with_transactions_in_flight(env: Env) -> None:
 
 def test_graceful_shutdown_on_sigterm(env: Env) -> None:
     server = env.api().start()
-    accepted = _submit(server, env, 5)
+    accepted = submit_many(server, env, 5)
     # uvicorn shuts down gracefully, then re-raises the signal so the exit status says why it stopped
     assert server.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
     log = (env.tmp / "api.log.jsonl").read_text()
@@ -112,13 +101,13 @@ def node_env(env: Env, own_node: Anvil, tmp_path: Path, request: pytest.FixtureR
 def test_node_down_and_back_while_submissions_arrive(node_env: Env, own_node: Anvil) -> None:
     server = node_env.api(DOCCHAIN_CONFIRMATIONS="1").start()
     try:
-        before = _submit(server, node_env, 10)
+        before = submit_many(server, node_env, 10)
         _all_anchored(server, [i for i, _, _ in before])
         own_node.stop()
-        during = _submit(server, node_env, 15)  # accepted: signatures are checked locally
+        during = submit_many(server, node_env, 15)  # accepted: signatures are checked locally
         assert server.get("/readyz").status_code == 503
         own_node.started()
-        after = _submit(server, node_env, 5)
+        after = submit_many(server, node_env, 5)
         ids = [i for i, _, _ in before + during + after]
         _all_anchored(server, ids, timeout=90)
         registry = node_env.registry()
@@ -136,7 +125,7 @@ def test_reorg_rolls_back_and_reanchors(node_env: Env, own_node: Anvil) -> None:
     server = node_env.api(DOCCHAIN_RESEND_AFTER_S="0.5", DOCCHAIN_CONFIRMATIONS="3").start()
     try:
         snapshot = own_node.rpc("evm_snapshot")
-        [(sid, doc, signer)] = _submit(server, node_env, 1)
+        [(sid, doc, signer)] = submit_many(server, node_env, 1)
         _all_anchored(server, [sid])
         first = server.get(f"/v1/submissions/{sid}").json()
         assert own_node.rpc("evm_revert", [snapshot]) is True
