@@ -95,6 +95,7 @@ class _Abi:
 
     def __init__(self, abi: list[dict[str, Any]]) -> None:
         self.functions = {i["name"]: i for i in abi if i["type"] == "function"}
+        self.by_selector = {keccak(_signature_of(f).encode())[:4]: name for name, f in self.functions.items()}
         self.errors: dict[bytes, tuple[str, list[str]]] = {}
         for item in abi:
             if item["type"] == "error":
@@ -111,6 +112,19 @@ class _Abi:
 
 
 _ABI = _Abi(artifacts.load().abi)
+
+
+def decode_call(calldata: bytes) -> tuple[str, dict[str, Any] | None] | None:
+    """The registry function ``calldata`` calls and its arguments by name (None when they do not decode), or
+    None when it calls no function of the registry."""
+    name = _ABI.by_selector.get(calldata[:4])
+    if name is None:
+        return None
+    try:
+        values = abi_decode(_ABI.input_types(name), calldata[4:])
+    except Exception:
+        return name, None
+    return name, {i["name"]: v for i, v in zip(_ABI.functions[name]["inputs"], values, strict=True)}
 
 
 def decode_revert(data: bytes) -> ContractRevert | None:
@@ -174,8 +188,8 @@ def _signed_registrations(calldata: bytes) -> tuple[str, list[SignedRegistration
     """The function called by ``calldata`` (register or registerBatch) and the signed registrations it carries,
     in calldata order; :class:`RegistrationNotFound` for any other calldata."""
     selector = calldata[:4]
-    name = next((n for n in ("register", "registerBatch") if _ABI.selector(n) == selector), None)
-    if name is None:
+    name = _ABI.by_selector.get(selector)
+    if name not in ("register", "registerBatch"):
         raise RegistrationNotFound(
             f"the transaction's calldata calls function 0x{selector.hex()}, neither register nor registerBatch of "
             "the registry"

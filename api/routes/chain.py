@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_hash.auto import keccak
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -18,25 +16,12 @@ from docchain.api.db import EventRow, Submission
 from docchain.api.deps import ChainDep, DatabaseDep, RegistryDep, SettingsDep
 from docchain.api.indexing import chain_head
 from docchain.api.problems import not_found, problem_response
-from docchain.chain import artifacts
-from docchain.chain.registry import decode_log
+from docchain.chain.registry import decode_call, decode_log
 from docchain.chain.typed_data import EIP712_DOMAIN_TYPE, Registration, Revocation
 from docchain.chain.values import parse_address, parse_hash32, to_hex
 
 router = APIRouter(prefix="/v1", tags=["chain"])
 health = APIRouter(tags=["health"])
-
-
-def _signature(item: dict[str, Any]) -> str:
-    def typ(inp: dict[str, Any]) -> str:
-        if inp["type"].startswith("tuple"):
-            return "(" + ",".join(typ(c) for c in inp["components"]) + ")" + inp["type"][5:]
-        return str(inp["type"])
-
-    return f"{item['name']}({','.join(typ(i) for i in item['inputs'])})"
-
-
-_FUNCTIONS = {keccak(_signature(f).encode())[:4]: f for f in artifacts.load().abi if f["type"] == "function"}
 
 
 def _jsonable(value: Any) -> Any:
@@ -49,19 +34,12 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def decode_call(data: bytes) -> dict[str, Any] | None:
-    fn = _FUNCTIONS.get(data[:4])
-    if fn is None:
+def describe_call(data: bytes) -> dict[str, Any] | None:
+    call = decode_call(data)
+    if call is None:
         return None
-    types = [_signature({"name": "", "inputs": [i]})[1:-1] for i in fn["inputs"]]
-    try:
-        values = abi_decode(types, data[4:])
-    except Exception:
-        return {"function": fn["name"], "args": None}
-    return {
-        "function": fn["name"],
-        "args": {i["name"]: _jsonable(v) for i, v in zip(fn["inputs"], values, strict=True)},
-    }
+    name, args = call
+    return {"function": name, "args": None if args is None else {k: _jsonable(v) for k, v in args.items()}}
 
 
 @router.get("/chain", summary="Chain id, contract, latest block, relayer and what a wallet signs")
@@ -151,7 +129,7 @@ def _tx_json(tx: Any, receipt: Any, registry_address: str) -> dict[str, Any]:
         "nonce": int(tx["nonce"]),
         "status": None if receipt is None else int(receipt["status"]),
         "gasUsed": None if receipt is None else int(receipt["gasUsed"]),
-        "call": decode_call(data) if to == registry_address else None,
+        "call": describe_call(data) if to == registry_address else None,
         "events": events,
     }
 
