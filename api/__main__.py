@@ -2,16 +2,19 @@
 
 Other settings come from ``DOCCHAIN_*`` environment variables (see api/settings.py). SIGTERM / SIGINT
 stop accepting connections, let the anchoring cycle in progress finish and close the node and database
-connections.
+connections; the process then exits 0 (a graceful stop is not a crash).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
+from types import FrameType
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from docchain.api.app import create_app
 from docchain.api.settings import Settings
@@ -41,6 +44,31 @@ async def _preflight(settings: Settings) -> str | None:
     return None
 
 
+def _serve(config: uvicorn.Config) -> int:
+    """Run uvicorn until SIGTERM / SIGINT has shut it down gracefully; the exit status (0, or uvicorn's 3 when
+    the server never started, as ``uvicorn.run`` does).
+
+    uvicorn's ``Server.capture_signals`` installs its own handlers while serving, restores the previous ones
+    afterwards and re-raises each signal it caught, so that the embedding program's handlers see it. With the
+    default handlers that re-raise kills the process after the clean shutdown (SIGTERM: status -15, which
+    supervisors read as a crash). The handlers installed here are the "previous" ones: a re-raised signal
+    only lands in them, and a signal that arrives before uvicorn has taken over asks the server to stop.
+    """
+    server = uvicorn.Server(config)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True  # uvicorn's own flag: a no-op once it has shut down
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, stop) for sig in handled}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if server.started else STARTUP_FAILURE
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m docchain.api", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -59,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     app = create_app(settings)
     print(f"docchain API on http://{args.host}:{args.port} (docs: /docs)", flush=True)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
@@ -69,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=10,
         log_level="warning",
     )
-    return 0
+    return _serve(config)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from typing import ParamSpec, TypeVar
 from web3 import HTTPProvider, Web3
 
 from docchain.api.chainview import HeadCache, RpcClient
+from docchain.api.db import ChainMismatch
 from docchain.api.settings import Settings
 from docchain.chain import deploy
 from docchain.chain.errors import NodeError
@@ -62,6 +63,14 @@ class ChainContext:
         fee_cap = self.settings.max_fee_cap_gwei
         sender = TxSender(self.w3, self._key, max_fee_cap_wei=None if fee_cap is None else int(fee_cap * 10**9))
         chain_id = sender.chain_id
+        expected = self.settings.chain_id
+        if expected is not None and chain_id != expected:
+            # Checked before any deployment lookup or database claim. The message never names the RPC URL: it
+            # may carry a provider's key, and chain-bound routes answer 503 with this text.
+            raise ChainMismatch(
+                f"the node (DOCCHAIN_RPC_URL) is on chain {chain_id}, but DOCCHAIN_CHAIN_ID is {expected}; "
+                "point DOCCHAIN_RPC_URL at a node of that chain or change DOCCHAIN_CHAIN_ID"
+            )
         if self.settings.registry_address:
             address = parse_address(self.settings.registry_address, "DOCCHAIN_REGISTRY_ADDRESS")
             block = self.settings.deployment_block or 0

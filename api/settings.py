@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DOCCHAIN_", env_file=".env", extra="ignore")
 
     rpc_url: str = Field("http://127.0.0.1:8545", description="Ethereum JSON-RPC endpoint")
+    chain_id: int | None = Field(
+        None, ge=1, description="expected chain id: refuse to bind to a node of another chain; unset: any"
+    )
     data_dir: Path = Field(Path("./.docchain"), description="deployments.json, SQLite database, stored documents")
     database_url: str | None = Field(None, description="SQLAlchemy async URL; default SQLite (WAL) in data_dir")
     storage_dir: Path | None = Field(None, description="content-addressed document store; default data_dir/documents")
@@ -54,6 +57,14 @@ class Settings(BaseSettings):
             if text.startswith("["):
                 return json.loads(text)
             return [k.strip() for k in text.split(",") if k.strip()]
+        return value
+
+    @field_validator("chain_id", mode="before")
+    @classmethod
+    def _empty_chain_id(cls, value: object) -> object:
+        # ``DOCCHAIN_CHAIN_ID=`` (docker-compose's ``${CHAIN_ID:-}`` when CHAIN_ID is unset) means "any chain"
+        if isinstance(value, str) and not value.strip():
+            return None
         return value
 
     @model_validator(mode="after")

@@ -50,6 +50,16 @@ def lookup(data_dir: Path, chain_id: int) -> Deployment:
         ) from None
 
 
+def deployment_block(data_dir: Path, chain_id: int, address: str) -> int | None:
+    """The block the registry at ``address`` was deployed in, when ``deployments.json`` records that very
+    registry for ``chain_id``; None otherwise (the contract itself does not store it). No event of the
+    registry can be older, so log scans start there rather than at block 0."""
+    known = read_all(data_dir).get(chain_id)
+    if known is None or known.address.lower() != address.lower():
+        return None
+    return known.block_number
+
+
 def record(data_dir: Path, deployment: Deployment) -> None:
     """Add or replace the chain's entry, atomically (write to a temporary file, then rename)."""
     entries = read_all(data_dir)

@@ -212,6 +212,10 @@ class ApiClient:
             )
         )
 
+    def revocations(self, doc_hash: str, signer: str) -> dict[str, Any]:
+        """GET the signer's revocation requests for the document, newest first (404: none)."""
+        return dict(self._json("GET", f"/v1/documents/{doc_hash}/revocations/{signer}"))
+
     def tx(self, tx_hash: str) -> dict[str, Any]:
         return dict(self._json("GET", f"/v1/explorer/tx/{tx_hash}"))
 

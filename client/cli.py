@@ -855,7 +855,12 @@ def revoke(
     password_file: PasswordFileOpt = None,
     wait: Annotated[
         bool,
-        typer.Option("--wait", "-w", envvar="DOCCHAIN_WAIT", help="Wait until the revocation is on chain."),
+        typer.Option(
+            "--wait",
+            "-w",
+            envvar="DOCCHAIN_WAIT",
+            help="Wait until the revocation is on chain (exit 3 with the reason if the chain refuses it).",
+        ),
     ] = False,
     wait_timeout: Annotated[
         float, typer.Option("--wait-timeout", envvar="DOCCHAIN_WAIT_TIMEOUT", min=1, metavar="SECONDS")
@@ -885,18 +890,31 @@ def revoke(
         revocation, signature = documents.sign_revocation(domain, doc_hash, private, signer, nonce)
         answer = client.revoke(revocation.to_json(), to_hex(signature))
         if wait:
-            deadline = time.monotonic() + wait_timeout
-            while True:
-                doc = client.document(to_hex(doc_hash))
-                mine = [s for s in doc.get("signers", []) if s.get("signer") == signer]
-                if mine and (mine[0].get("state") == "revoked" or mine[0].get("revokedAt")):
-                    answer = {**answer, "state": "revoked", "revokedAt": mine[0].get("revokedAt")}
-                    break
-                if time.monotonic() > deadline:
-                    raise CliError(f"the revocation was not on chain within {wait_timeout:g}s", ExitCode.CHAIN)
-                time.sleep(0.25)  # no notification stream for revocations; a gentle poll
+            answer = _wait_revoked(client, answer, to_hex(doc_hash), signer, revocation.nonce, wait_timeout)
     c.out.emit(answer)
     c.out.say(f"revocation of {to_hex(doc_hash)} by {signer}: {answer.get('state')}")
+
+
+def _wait_revoked(
+    client: ApiClient, answer: dict[str, Any], doc: str, signer: str, nonce: int, wait_timeout: float
+) -> dict[str, Any]:
+    """Follow the revocation request (GET .../revocations/{signer}) until it is mined and indexed. One the
+    relayer gave up on (the chain refused it) ends the wait with its error: exit 3."""
+    deadline = time.monotonic() + wait_timeout
+    while True:
+        requests = client.revocations(doc, signer).get("revocations", [])
+        mine: dict[str, Any] = next((r for r in requests if r.get("nonce") == nonce), {})
+        if mine.get("state") == "failed":
+            reason = mine.get("error") or "no reason given"
+            raise CliError(f"the revocation of {doc} by {signer} failed: {reason}", ExitCode.CHAIN)
+        if mine.get("state") == "revoked":  # mined; wait for the index too, so `docchain status` agrees at once
+            signers = client.document(doc).get("signers", [])
+            entry: dict[str, Any] = next((s for s in signers if s.get("signer") == signer), {})
+            if entry.get("revokedAt"):
+                return {**answer, "state": "revoked", "txHash": mine.get("txHash"), "revokedAt": entry["revokedAt"]}
+        if time.monotonic() > deadline:
+            raise CliError(f"the revocation was not on chain within {wait_timeout:g}s", ExitCode.CHAIN)
+        time.sleep(0.25)  # no notification stream for revocations; a gentle poll
 
 
 # ---------------------------------------------------------------------- inspect (node directly)
@@ -1009,7 +1027,17 @@ def inspect_events(
         str | None,
         typer.Option("--doc", envvar="DOCCHAIN_DOC", metavar="HASH", help="Only this document's events."),
     ] = None,
-    from_block: Annotated[int, typer.Option("--from-block", envvar="DOCCHAIN_FROM_BLOCK", min=0)] = 0,
+    from_block: Annotated[
+        int | None,
+        typer.Option(
+            "--from-block",
+            envvar="DOCCHAIN_FROM_BLOCK",
+            min=0,
+            metavar="N",
+            help="First block to scan [default: the registry's deployment block, when deployments.json in "
+            "the data dir records this registry; else 0].",
+        ),
+    ] = None,
     rpc: RpcOpt = None,
     registry: RegistryOpt = None,
     data_dir_opt: DataDirOpt = None,
@@ -1028,10 +1056,21 @@ def inspect_events(
     c = Ctx.make(json_out, verbose)
     address = parse_address(signer, "--signer") if signer else None
     doc_hash = parse_hash32(doc, "--doc") if doc else None
-    _, reg = _registry_for(c, rpc, registry, data_dir_opt, timeout)
-    events = [e.to_json() for e in reg.events(from_block, doc_hash=doc_hash, signer=address)]
+    w3, reg = _registry_for(c, rpc, registry, data_dir_opt, timeout)
+    title = None
+    if from_block is None:
+        # eth_getLogs from block 0 slows down with the chain's length; nothing of the registry predates it
+        from docchain.chain.deploy import deployment_block
+
+        from_block = deployment_block(data_dir(data_dir_opt), reg.chain_id, reg.address)
+        if from_block is not None and from_block > int(w3.eth.block_number):
+            # a record from before the chain was reset (a dev node without its state): not this chain's history
+            from_block = None
+        if from_block is not None:
+            title = f"registry events since block {from_block} (its deployment)"
+    events = [e.to_json() for e in reg.events(from_block or 0, doc_hash=doc_hash, signer=address)]
     c.out.emit(events)
-    _event_table(c, events)
+    _event_table(c, events, title)
 
 
 # ---------------------------------------------------------------------- deploy

@@ -181,17 +181,25 @@ def serve(
         if not stack.has_relayer_configured():
             raise UsageError("set DOCCHAIN_RELAYER_KEY or DOCCHAIN_RELAYER_KEYSTORE (+ _PASSWORD_FILE) for a relayer")
     stack.check_port(h, p)
-    api = stack.ApiProcess.start(
-        host=h, port=p, env=stack.api_env(rpc_url=url, data_dir=directory, relayer_key=relayer), log_path=None
-    )
-    c.out.say(f"serving the docchain API at [bold]{api.url}[/] on {url}  (Ctrl-C to stop)")
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # a supervisor's SIGTERM stops the API like Ctrl-C does, and exits 0
+
+    signal.signal(signal.SIGTERM, on_term)
+    api: stack.ApiProcess | None = None
     try:
+        api = stack.ApiProcess.start(
+            host=h, port=p, env=stack.api_env(rpc_url=url, data_dir=directory, relayer_key=relayer), log_path=None
+        )
+        c.out.say(f"serving the docchain API at [bold]{api.url}[/] on {url}  (Ctrl-C to stop)")
         code = api.process.wait()
     except KeyboardInterrupt:
-        # The terminal delivered SIGINT to the child too; give it time to flush its batch.
-        api.stop()
+        # Ctrl-C: the terminal delivered SIGINT to the child too. SIGTERM: only this process got it. Either
+        # way the API is sent SIGTERM (if it still runs) and given time to flush its batch.
+        if api is not None:
+            api.stop()
         return
-    if code not in (0, -signal.SIGTERM, -signal.SIGINT):
+    if code != 0:  # the API exits 0 after a graceful stop, whichever signal asked for it
         raise CliError(f"the API exited with status {code}", ExitCode.CHAIN)
 
 

@@ -27,6 +27,31 @@ def test_refuses_a_database_of_another_registry(env: Env, api: Api) -> None:
     assert other.address in lines[0]
 
 
+def test_refuses_a_node_of_another_chain_than_configured(env: Env) -> None:
+    """DOCCHAIN_CHAIN_ID guards against a mistyped RPC URL: the node's chain id must be the configured one."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "docchain.api", "--port", "1"],  # fails before binding any port
+        env=env.api_env(DOCCHAIN_CHAIN_ID="11155111"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("docchain-api: ")
+    assert "is on chain 31337, but DOCCHAIN_CHAIN_ID is 11155111" in lines[0]
+    assert env.anvil.url not in lines[0]  # an RPC URL may carry a provider's key: never in a message
+
+    matching = env.api(DOCCHAIN_CHAIN_ID="31337").start()
+    try:
+        chain = matching.get("/v1/chain")
+        assert chain.status_code == 200, chain.text
+        assert chain.json()["chainId"] == 31337
+    finally:
+        assert matching.stop() == 0
+
+
 def test_verify_sees_a_new_head_at_once(env: Env, api: Api) -> None:
     """Verify caches chain reads per head: a revocation mined in a new block shows on the next verify."""
     signer = new_signer()

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from docchain.chain.deploy import ensure_deployed
@@ -260,3 +261,54 @@ def test_direct_submission_signer_pays_gas(stack: Stack) -> None:
     assert isinstance(verdict, dict) and verdict["verdict"] == "valid"
     again = stack.run("submit", str(doc), "--key", "carol", "--direct", "--rpc", stack.rpc_url, "--force", check=2)
     assert "already registered this document" in again.stderr
+
+
+def test_inspect_events_scans_from_the_deployment_block(stack: Stack, tmp_path: Path) -> None:
+    """Without --from-block, `inspect events` asks eth_getLogs from the registry's recorded deployment block,
+    not from block 0: the events are all found, and nothing before that block is scanned."""
+    from dataclasses import replace
+
+    from docchain.chain import deploy
+
+    # anvil's dev account #3 has ether: a direct registration, so this test needs no API
+    stack.json(
+        "keys",
+        "import",
+        "dave",
+        "--key-file",
+        str(_hex_file(stack.work, "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6")),
+    )
+    doc = stack.work / "minutes.txt"
+    doc.write_text("minutes of the meeting\n")
+    out = stack.json(
+        "submit", str(doc), "--key", "dave", "--direct", "--rpc", stack.rpc_url, "--api", "http://127.0.0.1:9"
+    )
+    assert isinstance(out, list) and out[0]["state"] == "anchored"
+    signer, block = out[0]["signer"], out[0]["blockNumber"]
+    (recorded,) = deploy.read_all(stack.data_dir).values()
+    assert recorded.block_number < block
+
+    def events(*args: str) -> list[tuple[str, int]]:
+        found = stack.json("inspect", "events", "--signer", signer, "--rpc", stack.rpc_url, *args)
+        assert isinstance(found, list)
+        return [(e["kind"], e["blockNumber"]) for e in found]
+
+    assert events() == [("Registered", block)]
+    human = stack.run("inspect", "events", "--signer", signer, "--rpc", stack.rpc_url)
+    assert f"registry events since block {recorded.block_number} (its deployment)" in human.stdout
+
+    # The start is the recorded block: a record that (falsely) says "deployed after the event" hides it ...
+    httpx.post(stack.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "anvil_mine", "params": ["0x2"]})
+    later = tmp_path / "later"
+    deploy.record(later, replace(recorded, block_number=block + 1))
+    assert events("--data-dir", str(later)) == []
+    assert events("--data-dir", str(later), "--from-block", "0") == [("Registered", block)]
+    assert events("--data-dir", str(later), "--from-block", str(block)) == [("Registered", block)]
+    # ... a record beyond the chain's head (kept from before a reset) is not this chain's: block 0 ...
+    stale = tmp_path / "stale"
+    deploy.record(stale, replace(recorded, block_number=block + 10_000))
+    assert events("--data-dir", str(stale)) == [("Registered", block)]
+    # ... and a registry the data dir does not record (--registry) is scanned from block 0
+    other = tmp_path / "other"
+    deploy.record(other, replace(recorded, address="0x" + "11" * 20, block_number=block + 1))
+    assert events("--data-dir", str(other), "--registry", recorded.address) == [("Registered", block)]

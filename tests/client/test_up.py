@@ -1,19 +1,23 @@
-"""`docchain up --no-serve`: the README's first command, run once end to end and cleaned up after."""
+"""`docchain up`: the README's first command, run end to end and cleaned up after; `docchain serve`.
+A supervisor's SIGTERM stops either one gracefully, with exit status 0."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import free_port
+import httpx
+
+from tests.support import DevNode, free_port, poll
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_up_no_serve_signs_and_verifies_a_sample_then_stops(tmp_path: Path) -> None:
+def test_up_signs_and_verifies_a_sample_then_stops(tmp_path: Path) -> None:
     from docchain.client import stack
 
     data = tmp_path / "data"
@@ -46,11 +50,63 @@ def test_up_no_serve_signs_and_verifies_a_sample_then_stops(tmp_path: Path) -> N
     assert stack.find_node(data) is None
     stack.check_port("127.0.0.1", api_port)
 
-    # a second run reuses the registry (deployed once) and prints each step for people
-    again = subprocess.run(
-        command, env={**env, "COLUMNS": "200"}, cwd=ROOT, capture_output=True, text=True, timeout=150
-    )
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert f"found the registry at {report['registry']}" in again.stdout
-    assert "verified independently (receipt + node only): VALID" in again.stdout
-    assert "node stopped" in again.stdout
+    # a second run reuses the registry (deployed once), prints each step for people and serves until a
+    # supervisor's SIGTERM, which stops the API and the node and exits 0
+    serving = [arg for arg in command if arg != "--no-serve"]
+    out_file = tmp_path / "up.out"
+    with open(out_file, "w") as out:
+        proc = subprocess.Popen(serving, env={**env, "COLUMNS": "200"}, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        poll(lambda: proc.poll() is not None or "docchain is up" in out_file.read_text(), 150, what="docchain up")
+        assert proc.poll() is None, out_file.read_text()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, out_file.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    again = out_file.read_text()
+    assert f"found the registry at {report['registry']}" in again
+    assert "verified independently (receipt + node only): VALID" in again
+    assert "API stopped" in again and "node stopped" in again
+    assert stack.find_node(data) is None
+    stack.check_port("127.0.0.1", api_port)
+
+
+def test_serve_stops_the_api_on_sigterm_and_exits_0(tmp_path: Path) -> None:
+    from web3 import HTTPProvider, Web3
+
+    from docchain.chain.deploy import ensure_deployed
+    from docchain.chain.sender import TxSender
+    from docchain.chain.values import parse_hex
+    from docchain.client import stack
+
+    data = tmp_path / "data"
+    node = DevNode(tmp_path / "node").started()
+    try:
+        ensure_deployed(TxSender(Web3(HTTPProvider(node.url)), parse_hex(stack.DEV_RELAYER_KEY)), data)
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
+        env.update(DOCCHAIN_CONFIG_DIR=str(tmp_path / "config"), DOCCHAIN_RELAYER_KEY=stack.DEV_RELAYER_KEY)
+        command = [sys.executable, "-m", "docchain.client", "serve", "--rpc", node.url, "--data-dir", str(data)]
+        log = tmp_path / "serve.out"  # the API child writes its request log lines here too
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                [*command, "--port", str(port)], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+            )
+        try:
+
+            def ready() -> bool:
+                assert proc.poll() is None, log.read_text()
+                return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+
+            poll(ready, 60, what="the API behind `docchain serve`")
+            proc.send_signal(signal.SIGTERM)  # to `docchain serve` only, as a supervisor does
+            assert proc.wait(60) == 0, log.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        stack.check_port("127.0.0.1", port)  # the API child was stopped, not orphaned
+    finally:
+        node.stop()

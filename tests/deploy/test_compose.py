@@ -224,7 +224,9 @@ def test_api_environment_is_exactly_settings_fields(compose: dict[str, Any]) -> 
     assert not unknown, f"docker-compose.yml sets variables api/settings.py does not read: {sorted(unknown)}"
 
 
-def test_api_environment_is_accepted_by_settings(compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_api_environment_is_accepted_by_settings(
+    raw: dict[str, Any], compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Values, not only names: the compose environment builds a valid Settings (types, cross-checks)."""
     from docchain.api.settings import Settings
 
@@ -239,6 +241,12 @@ def test_api_environment_is_accepted_by_settings(compose: dict[str, Any], monkey
     assert settings.resolved_database_url == env["DOCCHAIN_DATABASE_URL"]
     assert settings.relayer_key is None, "the relayer key comes from the keystore, never in plain text"
     assert settings.relayer_keystore is not None and settings.relayer_password_file is not None
+    assert settings.chain_id is None  # CHAIN_ID unset: DOCCHAIN_CHAIN_ID is empty, any chain is accepted
+    monkeypatch.setenv(
+        "DOCCHAIN_CHAIN_ID",
+        interpolate(raw["services"]["api"]["environment"]["DOCCHAIN_CHAIN_ID"], {"CHAIN_ID": "1337"}),
+    )
+    assert Settings(_env_file=None).chain_id == 1337  # type: ignore[call-arg]
 
 
 def test_dockerfile_environment_is_settings_fields() -> None:
