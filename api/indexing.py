@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from docchain.api import metrics
 from docchain.api.chainctx import Bound, ChainContext
@@ -32,8 +34,8 @@ async def get_meta(s: AsyncSession, key: str) -> str | None:
     return None if row is None else row.value
 
 
-async def set_meta(s: AsyncSession, key: str, value: str) -> None:
-    row = await s.get(Meta, key)
+def set_meta(s: Session, key: str, value: str) -> None:
+    row = s.get(Meta, key)
     if row is None:
         s.add(Meta(key=key, value=value))
     else:
@@ -87,137 +89,29 @@ class IndexerLoop(ServiceLoop):
             return False
         if step.tip is None and step.head == self._written_head:
             return step.complete  # nothing new: no write transaction (this runs every poll interval)
-        changed: set[str] = set()
-        async with self.db.write() as s:
+        rows = _event_rows(step)  # computed before the transaction: the write lock is held for SQL only
+        confirmations = self.settings.confirmations
+
+        def write(s: Session) -> tuple[set[str], int]:
+            changed, anchored = set[str](), 0
             if step.tip is not None:
-                changed |= await self._persist(s, step)
-                await set_meta(s, CURSOR, _cursor_json(step.tip))
-                metrics.INDEXED_BLOCK.set(step.tip.number)
-            await set_meta(s, HEAD, str(step.head))
-            changed |= await self._confirm(s, step.head)
+                _persist_blocks(s, step, cursor)
+                if rows:
+                    s.execute(EventRow.__table__.insert(), rows)  # (cursor, tip] is new by construction
+                    changed, anchored = _apply(s, rows)
+                set_meta(s, CURSOR, _cursor_json(step.tip))
+            set_meta(s, HEAD, str(step.head))
+            return changed | _confirm(s, step.head - confirmations + 1), anchored
+
+        changed, anchored = await self.db.transaction(write)
+        if step.tip is not None:
+            metrics.INDEXED_BLOCK.set(step.tip.number)
+        if anchored:
+            metrics.ANCHORED.inc(anchored)
+            log.info("anchored", extra={"count": anchored, "block": max(r["block_number"] for r in rows)})
         self._written_head = step.head
         self.notifier.notify(changed)
         return step.complete
-
-    async def _persist(self, s: AsyncSession, step: IndexStep) -> set[str]:
-        assert step.tip is not None
-        existing = set((await s.scalars(select(BlockRow.number).where(BlockRow.number.in_(list(step.blocks))))).all())
-        for ref in step.blocks.values():
-            if ref.number in existing:
-                await s.execute(
-                    update(BlockRow)
-                    .where(BlockRow.number == ref.number)
-                    .values(hash=to_hex(ref.hash), timestamp=ref.timestamp)
-                )
-            else:
-                s.add(BlockRow(number=ref.number, hash=to_hex(ref.hash), timestamp=ref.timestamp))
-        # tips older than KEEP_TIPS blocks are only needed if they hold events
-        await s.execute(
-            delete(BlockRow).where(
-                BlockRow.number < step.tip.number - KEEP_TIPS,
-                ~BlockRow.number.in_(select(EventRow.block_number).distinct()),
-            )
-        )
-        if not step.events:
-            return set()
-        rows = [
-            {
-                "kind": e.kind,
-                "doc_hash": to_hex(e.doc_hash),
-                "signer": e.signer,
-                "block_number": e.block_number,
-                "block_hash": to_hex(e.block_hash),
-                "tx_hash": to_hex(e.tx_hash),
-                "log_index": e.log_index,
-                "metadata_hash": None if e.metadata_hash is None else to_hex(e.metadata_hash),
-                "supersedes": None if e.supersedes is None else to_hex(e.supersedes),
-                "timestamp": step.blocks[e.block_number].timestamp,
-            }
-            for e in step.events
-        ]
-        # (cursor, tip] is new by construction: persist and cursor move in one transaction
-        await s.execute(EventRow.__table__.insert(), rows)
-        return await self._apply(s, rows)
-
-    async def _apply(self, s: AsyncSession, rows: list[dict]) -> set[str]:  # type: ignore[type-arg]
-        """Advance the submissions (and revocations) the new events concern: one indexed read, then one
-        executemany UPDATE per kind of change (Core; a block of hundreds of events costs a few statements)."""
-        docs = list({r["doc_hash"] for r in rows})
-        t = _SUBS
-        by_key: dict[tuple[str, str], list[str]] = {
-            (doc, signer): [sid, state]
-            for sid, doc, signer, state in (
-                await s.execute(select(t.c.id, t.c.doc_hash, t.c.signer, t.c.state).where(t.c.doc_hash.in_(docs)))
-            ).all()
-        }
-        changed: set[str] = set()
-        anchored: list[dict] = []  # type: ignore[type-arg]
-        revoked: list[str] = []
-        stamp = now()
-        for r in rows:
-            sub = by_key.get((r["doc_hash"], r["signer"]))
-            if r["kind"] == "Revoked":
-                await s.execute(
-                    update(RevocationRow)
-                    .where(
-                        RevocationRow.doc_hash == r["doc_hash"],
-                        RevocationRow.signer == r["signer"],
-                        RevocationRow.state.in_(("pending", "submitted")),
-                    )
-                    .values(state="revoked")
-                )
-                if sub is not None:
-                    sub[1] = "revoked"
-                    revoked.append(sub[0])
-                    changed.add(sub[0])
-                continue
-            if sub is None or sub[1] not in ("pending", "submitted", "failed"):
-                continue
-            sub[1] = "anchored"
-            anchored.append(
-                {
-                    "b_id": sub[0],
-                    "b_tx": r["tx_hash"],
-                    "b_number": r["block_number"],
-                    "b_hash": r["block_hash"],
-                    "b_ts": r["timestamp"],
-                }
-            )
-            changed.add(sub[0])
-        if anchored:
-            await s.execute(
-                update(t)
-                .where(t.c.id == bindparam("b_id"))
-                .values(
-                    state="anchored",
-                    tx_hash=bindparam("b_tx"),
-                    block_number=bindparam("b_number"),
-                    block_hash=bindparam("b_hash"),
-                    timestamp=bindparam("b_ts"),
-                    error=None,
-                    updated_at=stamp,
-                ),
-                anchored,
-            )
-        if revoked:  # after the anchors: a record registered and revoked in one step ends revoked
-            await s.execute(update(t).where(t.c.id.in_(revoked)).values(state="revoked", updated_at=stamp))
-        if anchored:
-            metrics.ANCHORED.inc(len(anchored))
-            log.info("anchored", extra={"count": len(anchored), "block": max(r["block_number"] for r in rows)})
-        return changed
-
-    async def _confirm(self, s: AsyncSession, head: int) -> set[str]:
-        limit = head - self.settings.confirmations + 1
-        ids = (
-            await s.scalars(
-                select(Submission.id).where(Submission.state == "anchored", Submission.block_number <= limit)
-            )
-        ).all()
-        if ids:
-            await s.execute(
-                update(Submission).where(Submission.id.in_(ids)).values(state="confirmed", updated_at=now())
-            )
-        return set(ids)
 
     async def _rollback(self, bound: Bound) -> None:
         async with self.db.read() as s:
@@ -233,54 +127,170 @@ class IndexerLoop(ServiceLoop):
         floor = -1 if ancestor is None else ancestor
         log.warning("chain reorganisation: rolling back", extra={"to_block": floor})
         self._written_head = None
-        async with self.db.write() as s:
-            gone = (await s.scalars(select(EventRow).where(EventRow.block_number > floor))).all()
+        ref = None if ancestor is None else await self.chain.run(bound.indexer.block, ancestor)
+
+        def roll_back(s: Session) -> set[str]:
+            gone = s.scalars(select(EventRow).where(EventRow.block_number > floor)).all()
             keys = {(e.doc_hash, e.signer) for e in gone}
-            await s.execute(delete(EventRow).where(EventRow.block_number > floor))
-            await s.execute(delete(BlockRow).where(BlockRow.number > floor))
+            s.execute(delete(EventRow).where(EventRow.block_number > floor))
+            s.execute(delete(BlockRow).where(BlockRow.number > floor))
             # transactions mined in dropped blocks are in flight again: the worker re-checks or re-sends them
-            await s.execute(
+            s.execute(
                 update(Transaction)
                 .where(Transaction.block_number > floor, Transaction.state.in_(("mined", "reverted")))
                 .values(state="sent", block_number=None, sent_at=now())
             )
-            changed = await self._recompute(s, keys)
+            changed = _recompute(s, keys)
             if ancestor is None:
-                row = await s.get(Meta, CURSOR)
-                if row is not None:
-                    await s.delete(row)
-            else:
-                ref = await self.chain.run(bound.indexer.block, ancestor)
-                if ref is not None:
-                    await set_meta(s, CURSOR, _cursor_json(ref))
+                if (row := s.get(Meta, CURSOR)) is not None:
+                    s.delete(row)
+            elif ref is not None:
+                set_meta(s, CURSOR, _cursor_json(ref))
+            return changed
+
+        changed = await self.db.transaction(roll_back)
         metrics.REORGS.inc()  # once the rollback is committed: the counter says "handled"
         self.notifier.notify(changed)
 
-    async def _recompute(self, s: AsyncSession, keys: Iterable[tuple[str, str]]) -> set[str]:
-        changed: set[str] = set()
-        for doc, signer in keys:
-            sub = (
-                await s.scalars(select(Submission).where(Submission.doc_hash == doc, Submission.signer == signer))
-            ).first()
-            if sub is None:
-                continue
-            events = (
-                await s.scalars(select(EventRow).where(EventRow.doc_hash == doc, EventRow.signer == signer))
-            ).all()
-            reg = next((e for e in events if e.kind == "Registered"), None)
-            if any(e.kind == "Revoked" for e in events):
-                sub.state = "revoked"
-            elif reg is not None:
-                sub.state = "anchored"
-                sub.tx_hash, sub.block_number, sub.block_hash, sub.timestamp = (
-                    reg.tx_hash,
-                    reg.block_number,
-                    reg.block_hash,
-                    reg.timestamp,
+
+def _recompute(s: Session, keys: Iterable[tuple[str, str]]) -> set[str]:
+    """The state of each (docHash, signer) submission from the events left after a rollback."""
+    changed: set[str] = set()
+    for doc, signer in keys:
+        sub = s.scalars(select(Submission).where(Submission.doc_hash == doc, Submission.signer == signer)).first()
+        if sub is None:
+            continue
+        events = s.scalars(select(EventRow).where(EventRow.doc_hash == doc, EventRow.signer == signer)).all()
+        reg = next((e for e in events if e.kind == "Registered"), None)
+        if any(e.kind == "Revoked" for e in events):
+            sub.state = "revoked"
+        elif reg is not None:
+            sub.state = "anchored"
+            sub.tx_hash, sub.block_number, sub.block_hash, sub.timestamp = (
+                reg.tx_hash,
+                reg.block_number,
+                reg.block_hash,
+                reg.timestamp,
+            )
+        else:
+            sub.state = "submitted" if sub.tx_id is not None else "pending"
+            sub.block_number = sub.block_hash = sub.timestamp = None
+        sub.updated_at = now()
+        changed.add(sub.id)
+    return changed
+
+
+def _event_rows(step: IndexStep) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": e.kind,
+            "doc_hash": to_hex(e.doc_hash),
+            "signer": e.signer,
+            "block_number": e.block_number,
+            "block_hash": to_hex(e.block_hash),
+            "tx_hash": to_hex(e.tx_hash),
+            "log_index": e.log_index,
+            "metadata_hash": None if e.metadata_hash is None else to_hex(e.metadata_hash),
+            "supersedes": None if e.supersedes is None else to_hex(e.supersedes),
+            "timestamp": step.blocks[e.block_number].timestamp,
+        }
+        for e in step.events
+    ]
+
+
+def _persist_blocks(s: Session, step: IndexStep, cursor: BlockRef | None) -> None:
+    """Store the step's block headers and forget tips that fell KEEP_TIPS behind (unless they hold events).
+    Only the tips that fell behind in this step are looked at: the rest were dealt with before."""
+    assert step.tip is not None
+    t = BlockRow.__table__
+    known = set(s.scalars(select(t.c.number).where(t.c.number.in_(list(step.blocks)))).all())
+    rows = [{"b_number": r.number, "b_hash": to_hex(r.hash), "b_ts": r.timestamp} for r in step.blocks.values()]
+    if fresh := [r for r in rows if r["b_number"] not in known]:
+        s.execute(
+            t.insert().values(number=bindparam("b_number"), hash=bindparam("b_hash"), timestamp=bindparam("b_ts")),
+            fresh,
+        )
+    if seen := [r for r in rows if r["b_number"] in known]:
+        s.execute(
+            t.update()
+            .where(t.c.number == bindparam("b_number"))
+            .values(hash=bindparam("b_hash"), timestamp=bindparam("b_ts")),
+            seen,
+        )
+    has_events = exists().where(EventRow.__table__.c.block_number == t.c.number)
+    floor = -1 if cursor is None else cursor.number - KEEP_TIPS
+    s.execute(delete(t).where(t.c.number >= floor, t.c.number < step.tip.number - KEEP_TIPS, ~has_events))
+
+
+def _apply(s: Session, rows: list[dict[str, Any]]) -> tuple[set[str], int]:
+    """Advance the submissions (and revocations) the new events concern: one indexed read, then one
+    executemany UPDATE per kind of change (Core; a block of hundreds of events costs a few statements).
+    Returns the submissions changed and how many were anchored."""
+    docs = list({r["doc_hash"] for r in rows})
+    t = _SUBS
+    by_key: dict[tuple[str, str], list[str]] = {
+        (doc, signer): [sid, state]
+        for sid, doc, signer, state in (
+            s.execute(select(t.c.id, t.c.doc_hash, t.c.signer, t.c.state).where(t.c.doc_hash.in_(docs)))
+        ).all()
+    }
+    changed: set[str] = set()
+    anchored: list[dict[str, Any]] = []
+    revoked: list[str] = []
+    stamp = now()
+    for r in rows:
+        sub = by_key.get((r["doc_hash"], r["signer"]))
+        if r["kind"] == "Revoked":
+            s.execute(
+                update(RevocationRow)
+                .where(
+                    RevocationRow.doc_hash == r["doc_hash"],
+                    RevocationRow.signer == r["signer"],
+                    RevocationRow.state.in_(("pending", "submitted")),
                 )
-            else:
-                sub.state = "submitted" if sub.tx_id is not None else "pending"
-                sub.block_number = sub.block_hash = sub.timestamp = None
-            sub.updated_at = now()
-            changed.add(sub.id)
-        return changed
+                .values(state="revoked")
+            )
+            if sub is not None:
+                sub[1] = "revoked"
+                revoked.append(sub[0])
+                changed.add(sub[0])
+            continue
+        if sub is None or sub[1] not in ("pending", "submitted", "failed"):
+            continue
+        sub[1] = "anchored"
+        anchored.append(
+            {
+                "b_id": sub[0],
+                "b_tx": r["tx_hash"],
+                "b_number": r["block_number"],
+                "b_hash": r["block_hash"],
+                "b_ts": r["timestamp"],
+            }
+        )
+        changed.add(sub[0])
+    if anchored:
+        s.execute(
+            update(t)
+            .where(t.c.id == bindparam("b_id"))
+            .values(
+                state="anchored",
+                tx_hash=bindparam("b_tx"),
+                block_number=bindparam("b_number"),
+                block_hash=bindparam("b_hash"),
+                timestamp=bindparam("b_ts"),
+                error=None,
+                updated_at=stamp,
+            ),
+            anchored,
+        )
+    if revoked:  # after the anchors: a record registered and revoked in one step ends revoked
+        s.execute(update(t).where(t.c.id.in_(revoked)).values(state="revoked", updated_at=stamp))
+    return changed, len(anchored)
+
+
+def _confirm(s: Session, limit: int) -> set[str]:
+    """Anchored submissions at or below block ``limit`` are confirmed."""
+    ids = s.scalars(select(_SUBS.c.id).where(_SUBS.c.state == "anchored", _SUBS.c.block_number <= limit)).all()
+    if ids:
+        s.execute(update(_SUBS).where(_SUBS.c.id.in_(ids)).values(state="confirmed", updated_at=now()))
+    return set(ids)

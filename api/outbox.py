@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 
 from docchain.api.db import Database, Submission
 
@@ -75,29 +75,8 @@ class OutboxWriter:
                         item.future.set_result(result)
 
     async def _write(self, items: list[_Item]) -> list[tuple[dict[str, Any], bool]]:
-        """One transaction: which (docHash, signer) pairs exist (one indexed IN query), then one multi-row
-        INSERT of the rest (SQLAlchemy Core; no ORM unit of work on this path)."""
-        if self.db.sync_writer is not None:
-            return await self.db.sync_write(_write_sqlite, [i.row for i in items])
-        docs = list({i.row["doc_hash"] for i in items})
-        async with self.db.write() as s:
-            existing: dict[tuple[str, str], dict[str, Any]] = {
-                (r["doc_hash"], r["signer"]): dict(r)
-                for r in (await s.execute(select(*_EXISTING).where(_TABLE.c.doc_hash.in_(docs)))).mappings()
-            }
-            fresh: list[dict[str, Any]] = []
-            results: list[tuple[dict[str, Any], bool]] = []
-            for item in items:
-                key = (item.row["doc_hash"], item.row["signer"])
-                if key in existing:
-                    results.append((existing[key], False))
-                else:
-                    existing[key] = item.row
-                    fresh.append(item.row)
-                    results.append((item.row, True))
-            if fresh:
-                await s.execute(insert(_TABLE), fresh)
-        return results
+        rows = [i.row for i in items]
+        return await self.db.transaction(lambda s: _insert_new(s, rows))
 
     async def close(self) -> None:
         self._closed = True
@@ -106,36 +85,16 @@ class OutboxWriter:
             await asyncio.wait([self._task], timeout=10)
 
 
-_COLUMNS = {c.name for c in _TABLE.columns}
-
-
-def _insert_sql(columns: list[str]) -> str:
-    assert set(columns) <= _COLUMNS  # names come from the code, never from a request
-    return f"INSERT INTO submissions ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"
-
-
-def _write_sqlite(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
-    """The same transaction on SQLite, run whole in the writer thread: one hand-off instead of one per
-    statement (under load each hand-off waits a full turn of the busy event loop)."""
-    results: list[tuple[dict[str, Any], bool]] = []
+def _insert_new(s: Session, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
+    """Which (docHash, signer) pairs exist (indexed IN queries), then one multi-row INSERT of the rest
+    (Core: no ORM unit of work on this path)."""
     docs = list({r["doc_hash"] for r in rows})
     existing: dict[tuple[str, str], dict[str, Any]] = {}
-    for start in range(0, len(docs), 500):  # bound the number of SQL variables
-        chunk = docs[start : start + 500]
-        sql = (
-            "SELECT id, doc_hash, signer, state, stored FROM submissions WHERE doc_hash IN ("
-            + ",".join("?" * len(chunk))
-            + ")"
-        )
-        for sid, doc, signer, state, stored in conn.execute(sql, chunk):
-            existing[(doc, signer)] = {
-                "id": sid,
-                "doc_hash": doc,
-                "signer": signer,
-                "state": state,
-                "stored": bool(stored),
-            }
+    for start in range(0, len(docs), 500):  # bound the number of SQL parameters
+        query = select(*_EXISTING).where(_TABLE.c.doc_hash.in_(docs[start : start + 500]))
+        existing.update({(r["doc_hash"], r["signer"]): dict(r) for r in s.execute(query).mappings()})
     fresh: list[dict[str, Any]] = []
+    results: list[tuple[dict[str, Any], bool]] = []
     for row in rows:
         key = (row["doc_hash"], row["signer"])
         if key in existing:
@@ -145,5 +104,5 @@ def _write_sqlite(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> list[
             fresh.append(row)
             results.append((row, True))
     if fresh:
-        conn.executemany(_insert_sql(list(fresh[0])), fresh)
+        s.execute(insert(_TABLE), fresh)
     return results

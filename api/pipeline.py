@@ -51,6 +51,7 @@ log = logging.getLogger("docchain.api.pipeline")
 LEASE_RETRY_S = 2.0
 LEASE_CHECK_S = 1.0  # how often a holder confirms it still holds the lease (PostgreSQL can drop it)
 LEASE_KEY = 0x646F63636861696E  # "docchain": the PostgreSQL advisory lock's key
+PIPELINE_NICENESS = 10  # the child's CPU priority below the API's (see main)
 
 
 class Pipeline(Protocol):
@@ -78,8 +79,7 @@ class Lease:
     async def try_acquire(self) -> bool:
         if self.db.is_sqlite:
             path = self.db.sqlite_path
-            if path is None or path == ":memory:":
-                return True  # a private database: nobody else can work it
+            assert path is not None  # Database refuses SQLite without a file
             fd = os.open(f"{path}.pipeline.lock", os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -457,6 +457,10 @@ def main(argv: list[str]) -> int:
     # the parent alone decides when it stops (by closing its stdin), so it is never restarted mid-shutdown.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Anchoring is background work; answering requests is not. On a host with fewer cores than busy
+    # processes, the API's process gets the CPU first (measured on 2 cores while anchoring ~2,000 docs/s:
+    # submission acceptance 0.50-0.60 -> 0.61-0.64 of the bare-endpoint ceiling, anchoring no slower).
+    os.nice(PIPELINE_NICENESS)
     import uvloop
 
     uvloop.run(_child(int(argv[1])))

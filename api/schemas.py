@@ -91,6 +91,12 @@ class SignerStatus(BaseModel):
     confirmations: int = 0
     revokedAt: int | None = None
     error: str | None = None
+    metadata: dict[str, Any] | None = Field(
+        None,
+        description="the metadata object submitted with the signature (its keccak256 is metadataHash); null when "
+        "none was submitted, or the record was registered on chain without this API",
+        examples=[{"title": "Employment contract", "version": 2}],
+    )
 
 
 class DocumentStatus(BaseModel):
@@ -151,8 +157,54 @@ class RevocationIn(Strict):
     signature: str
 
 
+RevocationState = Literal["pending", "submitted", "revoked", "failed"]
+
+
 class RevocationAccepted(BaseModel):
     docHash: str
     signer: str
     nonce: int
-    state: Literal["pending", "submitted", "revoked", "failed"]
+    state: RevocationState
+
+
+class RevocationRequest(BaseModel):
+    nonce: int = Field(description="the signer's registry nonce the revocation was signed with")
+    state: RevocationState = Field(
+        description="pending (queued) → submitted (revokeBySig sent) → revoked (mined); failed: the chain refused it"
+    )
+    error: str | None = Field(None, description="why the relayer gave up (state failed), e.g. the registry's error")
+    txHash: str | None = Field(None, description="the revokeBySig transaction, once one was sent")
+    createdAt: float = Field(description="unix time (seconds) the API accepted the request")
+
+
+class RevocationStatus(BaseModel):
+    docHash: str
+    signer: str
+    revocations: list[RevocationRequest] = Field(description="every request of (docHash, signer), newest first")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "docHash": EXAMPLE_HASH,
+                    "signer": EXAMPLE_SIGNER,
+                    "revocations": [
+                        {
+                            "nonce": 1,
+                            "state": "failed",
+                            "error": f"InvalidSignature({EXAMPLE_HASH[2:]}, {EXAMPLE_SIGNER})",
+                            "txHash": None,
+                            "createdAt": 1767225600.25,
+                        },
+                        {
+                            "nonce": 0,
+                            "state": "revoked",
+                            "error": None,
+                            "txHash": "0x" + "ab" * 32,
+                            "createdAt": 1767225000.5,
+                        },
+                    ],
+                }
+            ]
+        }
+    )

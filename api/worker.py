@@ -22,8 +22,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
 
 from docchain.api import metrics
 from docchain.api.chainctx import Bound, ChainContext
@@ -145,22 +147,19 @@ class AnchorWorker(ServiceLoop):
                 await self._requeue(tx.id, "dropped", f"dropped by the node: {exc}")
                 bound.sender.resync_nonce()
                 return
-        async with self.db.write() as s:
-            await s.execute(
-                update(Transaction)
-                .where(Transaction.id == tx.id, Transaction.state == "prepared")
-                .values(state="sent", sent_at=now())
-            )
-            if tx.state == "sent":
-                await s.execute(update(Transaction).where(Transaction.id == tx.id).values(sent_at=now()))
+        sent = (
+            update(Transaction)
+            .where(Transaction.id == tx.id, Transaction.state.in_(("prepared", "sent")))
+            .values(state="sent", sent_at=now())
+        )
+        await self.db.execute(sent)
 
     async def _requeue(self, tx_id: int, tx_state: str, error: str) -> None:
         """Return a transaction's submissions (and revocations) to the outbox, or fail them after MAX_ATTEMPTS."""
-        async with self.db.write() as s:
-            await s.execute(update(Transaction).where(Transaction.id == tx_id).values(state=tx_state, error=error))
-            rows = (
-                await s.scalars(select(Submission).where(Submission.tx_id == tx_id, Submission.state == "submitted"))
-            ).all()
+
+        def requeue(s: Session) -> list[str]:
+            s.execute(update(Transaction).where(Transaction.id == tx_id).values(state=tx_state, error=error))
+            rows = s.scalars(select(Submission).where(Submission.tx_id == tx_id, Submission.state == "submitted")).all()
             for row in rows:
                 row.attempts += 1
                 row.tx_id = None
@@ -168,12 +167,14 @@ class AnchorWorker(ServiceLoop):
                 row.state = "failed" if row.attempts >= MAX_ATTEMPTS else "pending"
                 row.error = error
                 row.updated_at = now()
-            await s.execute(
+            s.execute(
                 update(RevocationRow)
                 .where(RevocationRow.tx_id == tx_id, RevocationRow.state == "submitted")
                 .values(state="failed", error=error)
             )
-        self.notifier.notify(r.id for r in rows)
+            return [r.id for r in rows]
+
+        self.notifier.notify(await self.db.transaction(requeue))
 
     # ------------------------------------------------------------ one cycle
 
@@ -225,23 +226,7 @@ class AnchorWorker(ServiceLoop):
                     await self._broadcast(bound, tx)
                 continue
             ok = receipt["status"] == 1
-            async with self.db.write() as s:
-                await s.execute(
-                    update(Transaction)
-                    .where(Transaction.id == tx.id)
-                    .values(
-                        state="mined" if ok else "reverted",
-                        block_number=int(receipt["blockNumber"]),
-                        gas_used=int(receipt["gasUsed"]),
-                    )
-                )
-                if ok:
-                    await self._link_from_index(s, tx.id)
-                    await s.execute(
-                        update(RevocationRow)
-                        .where(RevocationRow.tx_id == tx.id, RevocationRow.state == "submitted")
-                        .values(state="revoked")
-                    )
+            self.notifier.notify(await self.db.transaction(partial(_mined, tx_id=tx.id, receipt=receipt, ok=ok)))
             self.on_mined()
             log.info(
                 "transaction mined",
@@ -266,28 +251,6 @@ class AnchorWorker(ServiceLoop):
             "blockNumber": int(raw["blockNumber"], 16),
             "gasUsed": int(raw["gasUsed"], 16),
         }
-
-    async def _link_from_index(self, s, tx_id: int) -> None:  # type: ignore[no-untyped-def]
-        """Submissions whose record already existed on chain (the batch skipped them, no event in this tx)
-        take the anchor from the indexed event; the indexer handles the rest as it sees the events."""
-        rows = (
-            await s.scalars(select(Submission).where(Submission.tx_id == tx_id, Submission.state == "submitted"))
-        ).all()
-        if not rows:
-            return
-        docs = {r.doc_hash for r in rows}
-        events = (
-            await s.scalars(select(EventRow).where(EventRow.kind == "Registered", EventRow.doc_hash.in_(docs)))
-        ).all()
-        by_key = {(e.doc_hash, e.signer): e for e in events}
-        changed = []
-        for row in rows:
-            ev = by_key.get((row.doc_hash, row.signer))
-            if ev is not None:
-                row.state, row.tx_hash, row.block_number = "anchored", ev.tx_hash, ev.block_number
-                row.block_hash, row.timestamp, row.updated_at = ev.block_hash, ev.timestamp, now()
-                changed.append(row.id)
-        self.notifier.notify(changed)
 
     # ------------------------------------------------------------ anchoring
 
@@ -348,11 +311,12 @@ class AnchorWorker(ServiceLoop):
         return []
 
     async def _fail(self, errors: dict[str, str]) -> None:
-        async with self.db.write() as s:
-            for sid, error in errors.items():
-                await s.execute(
-                    update(Submission).where(Submission.id == sid).values(state="failed", error=error, updated_at=now())
-                )
+        failed = (
+            update(Submission.__table__)
+            .where(Submission.__table__.c.id == bindparam("b_id"))
+            .values(state="failed", error=bindparam("b_error"), updated_at=now())
+        )
+        await self.db.execute(failed, [{"b_id": sid, "b_error": error} for sid, error in errors.items()])
         for sid, error in errors.items():
             log.warning("submission failed", extra={"submission": sid, "error": error})
         self.notifier.notify(errors)
@@ -360,24 +324,27 @@ class AnchorWorker(ServiceLoop):
     async def _record(self, prepared: PreparedTx, kind: str, submission_ids: list[str]) -> None:
         """Commit the transaction (hash + raw) and its submissions' new state, then broadcast it."""
         tx_hash = to_hex(prepared.tx_hash)
-        async with self.db.write() as s:
-            tx = Transaction(
-                tx_hash=tx_hash, kind=kind, raw=prepared.raw, nonce=prepared.nonce, state="prepared", created_at=now()
-            )
+        tx = Transaction(
+            tx_hash=tx_hash, kind=kind, raw=prepared.raw, nonce=prepared.nonce, state="prepared", created_at=now()
+        )
+
+        def record(s: Session) -> None:
             s.add(tx)
-            await s.flush()
+            s.flush()  # assigns tx.id
             if kind == "revoke":
-                await s.execute(
+                s.execute(
                     update(RevocationRow)
                     .where(RevocationRow.id == int(submission_ids[0]))
                     .values(state="submitted", tx_id=tx.id)
                 )
             else:
-                await s.execute(
+                s.execute(
                     update(Submission)
                     .where(Submission.id.in_(submission_ids), Submission.state == "pending")
                     .values(state="submitted", tx_id=tx.id, tx_hash=tx_hash, updated_at=now())
                 )
+
+        await self.db.transaction(record)
         metrics.TXS.labels(kind).inc()
         log.info(
             "anchoring", extra={"tx": tx_hash, "kind": kind, "count": len(submission_ids), "nonce": prepared.nonce}
@@ -406,14 +373,49 @@ class AnchorWorker(ServiceLoop):
             try:
                 prepared = await self.chain.run(bound.registry.prepare, data)
             except ContractRevert as exc:
-                async with self.db.write() as s:
-                    await s.execute(
-                        update(RevocationRow).where(RevocationRow.id == row.id).values(state="failed", error=str(exc))
-                    )
+                await self.db.execute(
+                    update(RevocationRow).where(RevocationRow.id == row.id).values(state="failed", error=str(exc))
+                )
                 log.warning("revocation rejected", extra={"doc": row.doc_hash, "signer": row.signer, "error": str(exc)})
                 continue
             await self._record(prepared, "revoke", [str(row.id)])
         return bool(rows)
+
+
+def _mined(s: Session, tx_id: int, receipt: dict[str, int], ok: bool) -> list[str]:
+    """Record a mined transaction. Its submissions whose record already existed on chain (the batch
+    skipped them: no event in this transaction) take the anchor from the indexed event; the indexer
+    handles the rest as it sees the events. Returns the submissions anchored here."""
+    s.execute(
+        update(Transaction)
+        .where(Transaction.id == tx_id)
+        .values(
+            state="mined" if ok else "reverted",
+            block_number=receipt["blockNumber"],
+            gas_used=receipt["gasUsed"],
+        )
+    )
+    if not ok:
+        return []
+    s.execute(
+        update(RevocationRow)
+        .where(RevocationRow.tx_id == tx_id, RevocationRow.state == "submitted")
+        .values(state="revoked")
+    )
+    rows = s.scalars(select(Submission).where(Submission.tx_id == tx_id, Submission.state == "submitted")).all()
+    if not rows:
+        return []
+    docs = {r.doc_hash for r in rows}
+    events = s.scalars(select(EventRow).where(EventRow.kind == "Registered", EventRow.doc_hash.in_(docs))).all()
+    by_key = {(e.doc_hash, e.signer): e for e in events}
+    changed = []
+    for row in rows:
+        ev = by_key.get((row.doc_hash, row.signer))
+        if ev is not None:
+            row.state, row.tx_hash, row.block_number = "anchored", ev.tx_hash, ev.block_number
+            row.block_hash, row.timestamp, row.updated_at = ev.block_hash, ev.timestamp, now()
+            changed.append(row.id)
+    return changed
 
 
 def _classify(domain: Domain, rows: list, checked: set[str]) -> tuple[list[_Entry], list[_Entry], dict[str, str]]:  # type: ignore[type-arg]

@@ -162,8 +162,15 @@ def compact_signature(signature: bytes) -> tuple[bytes, bytes]:
 
 
 def encode_register_batch(items: Sequence[SignedRegistration]) -> bytes:
-    """Calldata of ``registerBatch``; every entry must carry an ECDSA signature (contract wallets use register)."""
-    return encode_call("registerBatch", [(s.registration.as_tuple(), *compact_signature(s.signature)) for s in items])
+    """Calldata of ``registerBatch``; every entry must carry an ECDSA signature (contract wallets use register).
+
+    Every field of an entry is static, so the ABI encoding is the array's offset and length, then seven
+    words per entry. Written directly: eth_abi's generic encoder took ~50 µs an entry, the largest share
+    of the pipeline's CPU per document."""
+    parts = [_ABI.selector("registerBatch"), (32).to_bytes(32, "big"), len(items).to_bytes(32, "big")]
+    for s in items:
+        parts += (s.registration.encode_data(), *compact_signature(s.signature))
+    return b"".join(parts)
 
 
 def expand_signature(r: bytes, vs: bytes) -> bytes:

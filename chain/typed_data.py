@@ -110,15 +110,13 @@ class Registration:
     metadata_hash: bytes = ZERO32
     supersedes: bytes = ZERO32
 
+    def encode_data(self) -> bytes:
+        """EIP-712 ``encodeData``: the five fields as 32-byte words, which is also their ABI encoding as a
+        (static) tuple."""
+        return self.doc_hash + _addr_word(self.signer) + self.metadata_hash + self.supersedes + _word(self.deadline)
+
     def struct_hash(self) -> bytes:
-        return keccak(
-            self.TYPEHASH
-            + self.doc_hash
-            + _addr_word(self.signer)
-            + self.metadata_hash
-            + self.supersedes
-            + _word(self.deadline)
-        )
+        return keccak(self.TYPEHASH + self.encode_data())
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -8,7 +8,6 @@ import contextlib
 import json
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,12 +17,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import UploadFile
 
 from docchain.api import metrics
-from docchain.api.db import Database, EventRow, RevocationRow, Submission, now
+from docchain.api.db import Database, EventRow, RevocationRow, Submission, Transaction, new_id, now
 from docchain.api.deps import (
     ApiKey,
     ChainDep,
@@ -43,6 +42,7 @@ from docchain.api.schemas import (
     DocumentStatus,
     RevocationAccepted,
     RevocationIn,
+    RevocationStatus,
     SubmissionAccepted,
     SubmissionIn,
     SubmissionStatus,
@@ -178,7 +178,7 @@ async def submit(request: Request) -> JSONResponse:
     doc, signer = to_hex(reg.doc_hash), reg.signer
     created_at = now()
     row = {
-        "id": uuid.uuid4().hex,
+        "id": new_id(),
         "doc_hash": doc,
         "signer": signer,
         "metadata_hash": to_hex(reg.metadata_hash),
@@ -204,8 +204,7 @@ async def submit(request: Request) -> JSONResponse:
         pipeline.submitted(sid if ecdsa else None)
         return FastJSONResponse(_accepted(stored), status_code=202, headers={"Location": f"/v1/submissions/{sid}"})
     if upload is not None and not stored["stored"]:
-        async with db.write() as s:
-            await s.execute(Submission.__table__.update().where(Submission.id == sid).values(stored=True))
+        await db.execute(Submission.__table__.update().where(Submission.id == sid).values(stored=True))
         stored["stored"] = True
     return JSONResponse(_accepted(stored), status_code=200, headers={"Location": f"/v1/submissions/{sid}"})
 
@@ -345,7 +344,7 @@ async def submission_events(
 _HEAD_SQL = "SELECT value FROM meta WHERE key = :key"
 _SUBS_SQL = (
     "SELECT id, signer, state, metadata_hash, supersedes, tx_hash, block_number, block_hash, timestamp, "
-    "error FROM submissions WHERE doc_hash = :doc"
+    "error, metadata_json FROM submissions WHERE doc_hash = :doc"
 )
 _EVENTS_SQL = (
     "SELECT kind, signer, metadata_hash, supersedes, tx_hash, block_number, block_hash, timestamp "
@@ -365,6 +364,7 @@ class _Sub:
     block_hash: str | None
     timestamp: int | None
     error: str | None
+    metadata_json: str | None
 
 
 @dataclass
@@ -400,10 +400,20 @@ async def signer_statuses(db: Database, doc: str) -> tuple[list[dict[str, Any]],
             "confirmations": 0,
             "revokedAt": None,
             "error": sub.error,
+            # the object as submitted (stored canonical, so it hashes to metadataHash); null when none was sent
+            "metadata": json.loads(sub.metadata_json) if sub.metadata_json else None,
         }
     for e in events:
         entry = by_signer.setdefault(
-            e.signer, {"signer": e.signer, "submissionId": None, "error": None, "revokedAt": None, "state": "anchored"}
+            e.signer,
+            {
+                "signer": e.signer,
+                "submissionId": None,
+                "error": None,
+                "revokedAt": None,
+                "state": "anchored",
+                "metadata": None,  # registered on chain without this API: only the hash is known
+            },
         )
         if e.kind == "Registered":
             entry.update(
@@ -668,7 +678,7 @@ async def revoke(
                 )
             )
         ).first()
-    if existing is not None:
+    if existing is not None and existing.state != "failed":
         return JSONResponse({"docHash": doc, "signer": rev.signer, "nonce": rev.nonce, "state": existing.state})
     record = await chainctx.run(chain.registry.record, rev.doc_hash, rev.signer)
     if not record.exists:
@@ -680,21 +690,73 @@ async def revoke(
         raise InvalidInput(
             f"nonce {rev.nonce} is not {rev.signer}'s current nonce ({nonce}); GET /v1/nonces/{rev.signer}"
         )
-    try:
-        async with db.write() as s:
-            s.add(
-                RevocationRow(
-                    doc_hash=doc,
-                    signer=rev.signer,
-                    nonce=str(rev.nonce),
-                    deadline=str(rev.deadline),
-                    signature=to_hex(signature),
-                    state="pending",
-                    created_at=now(),
-                )
+    if existing is not None:
+        # The relayer gave up on this nonce (the chain refused it) and the nonce is still current: queue the new
+        # signature in its place, or the signer could never revoke through this API again (one row per nonce).
+        requeue = (
+            update(RevocationRow)
+            .where(RevocationRow.id == existing.id, RevocationRow.state == "failed")
+            .values(
+                deadline=str(rev.deadline),
+                signature=to_hex(signature),
+                state="pending",
+                error=None,
+                tx_id=None,
+                created_at=now(),
             )
+        )
+        await db.execute(requeue)
+        log.info("revocation accepted again", extra={"doc": doc, "signer": rev.signer, "failed": existing.error})
+        pipeline.wake()
+        return JSONResponse(
+            {"docHash": doc, "signer": rev.signer, "nonce": rev.nonce, "state": "pending"}, status_code=202
+        )
+    row = RevocationRow(
+        doc_hash=doc,
+        signer=rev.signer,
+        nonce=str(rev.nonce),
+        deadline=str(rev.deadline),
+        signature=to_hex(signature),
+        state="pending",
+        created_at=now(),
+    )
+    try:
+        await db.transaction(lambda s: s.add(row))
     except IntegrityError:
         return JSONResponse({"docHash": doc, "signer": rev.signer, "nonce": rev.nonce, "state": "pending"})
     log.info("revocation accepted", extra={"doc": doc, "signer": rev.signer})
     pipeline.wake()
     return JSONResponse({"docHash": doc, "signer": rev.signer, "nonce": rev.nonce, "state": "pending"}, status_code=202)
+
+
+@router.get(
+    "/documents/{doc_hash}/revocations/{signer}",
+    response_model=RevocationStatus,
+    responses={404: {"description": "no revocation of this document by this signer was requested here"}},
+    summary="A signer's revocation requests for a document, newest first (a failed one with its error)",
+)
+async def revocation_status(doc_hash: str, signer: str, db: DatabaseDep) -> JSONResponse:
+    doc = to_hex(parse_hash32(doc_hash, "docHash"))
+    who = parse_address(signer, "signer")
+    async with db.read() as s:
+        rows = (
+            await s.execute(
+                select(RevocationRow, Transaction.tx_hash)
+                .outerjoin(Transaction, Transaction.id == RevocationRow.tx_id)
+                .where(RevocationRow.doc_hash == doc, RevocationRow.signer == who)
+                .order_by(RevocationRow.created_at.desc(), RevocationRow.id.desc())
+            )
+        ).all()
+    if not rows:
+        raise not_found(f"no revocation of {doc} by {who} was requested here")
+    revocations = [
+        {
+            "nonce": int(row.nonce),
+            "state": row.state,
+            "error": row.error,
+            "txHash": tx_hash,
+            "createdAt": row.created_at,
+        }
+        for row, tx_hash in rows
+    ]
+    return JSONResponse({"docHash": doc, "signer": who, "revocations": revocations})

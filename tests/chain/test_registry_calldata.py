@@ -78,6 +78,14 @@ def test_register_calldata_round_trips() -> None:
     assert signed_registration_in_calldata(_register_calldata(item), _event(item.registration), DOMAIN) == item
 
 
+def test_the_batch_calldata_is_the_abi_encoding() -> None:
+    # encode_register_batch writes the static layout by hand; eth_abi's generic encoder is the reference
+    for n in (0, 1, 7):
+        items = [_signed() for _ in range(n)]
+        entries = [(i.registration.as_tuple(), *compact_signature(i.signature)) for i in items]
+        assert encode_register_batch(items) == encode_call("registerBatch", entries)
+
+
 def test_every_batch_entry_round_trips_with_its_signature_expanded() -> None:
     items = [_signed() for _ in range(5)]
     calldata = encode_register_batch(items)

@@ -10,8 +10,25 @@ export class ApiError extends Error {
   }
 }
 
+/** The write API key the user typed on the sign or revoke page: kept for this tab only (sessionStorage). */
+const API_KEY_ITEM = "docchain.apiKey";
+
+export function storedApiKey() {
+  try { return sessionStorage.getItem(API_KEY_ITEM) || ""; } catch { return ""; }
+}
+
+export function storeApiKey(value) {
+  try {
+    if (value) sessionStorage.setItem(API_KEY_ITEM, value);
+    else sessionStorage.removeItem(API_KEY_ITEM);
+  } catch { /* storage disabled: the key is used for this page only */ }
+}
+
 export async function api(path, { method = "GET", json, form, signal } = {}) {
   const init = { method, signal, headers: { accept: "application/json, application/problem+json" } };
+  // writes need the key when the server has API keys configured (401 otherwise); reads never do
+  const key = method !== "GET" && method !== "HEAD" ? storedApiKey() : "";
+  if (key) init.headers["x-api-key"] = key;
   if (json !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(json);

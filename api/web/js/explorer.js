@@ -4,7 +4,7 @@
 import { api, apiOrNull } from "./api.js";
 import {
   h, clear, table, badge, timeCell, addrLink, txLink, blockLink, docLink, facts, empty, errorBox, loading,
-  hashText, fmtEth, isHash, isAddress, ZERO32, short,
+  hashText, fmtEth, isHash, isAddress, ZERO32, short, metaHashCell,
 } from "./ui.js";
 import { signersTable } from "./verify.js";
 import { toChecksumAddress, sameAddress } from "./keccak.js";
@@ -123,12 +123,26 @@ export async function documentPage(root, [hash], { signal }) {
     h("h2", {}, "Signers"),
     revokeAction(doc, signal),
     signersTable(doc.signers, { receipts: true, metadata: true, docHash: doc.docHash }),
+    metadataSection(doc.signers),
     h("h2", {}, "Timeline"),
     h("ol", { class: "timeline" }, timeline.map(e => h("li", { class: `tl-${e.what.split(" ")[0]}` },
       e.t ? timeCell(e.t) : h("span", { class: "muted" }, "pending"), " ",
       addrLink(e.who), ` ${e.what}`,
       e.block ? h("span", {}, " in block ", blockLink(e.block), ", tx ", txLink(e.tx)) : null,
       e.error ? h("span", { class: "bad-text" }, ` — ${e.error}`) : null))));
+}
+
+/** The metadata each signer submitted with their signature (this server keeps the text; the chain only its
+ *  hash). Values are shown as text: strings as they are, anything else as JSON. */
+function metadataSection(signers) {
+  const withMeta = signers.filter(s => s.metadata && typeof s.metadata === "object");
+  if (!withMeta.length) return null;
+  return [
+    h("h2", {}, "Metadata"),
+    h("div", { class: "metadata-list", id: "metadata" }, withMeta.map(s => h("div", { class: "card metadata", dataset: { signer: s.signer } },
+      h("p", { class: "small" }, "From ", addrLink(s.signer), ", signed through its hash ", metaHashCell(s.metadataHash)),
+      facts(Object.entries(s.metadata).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]))))),
+  ];
 }
 
 /** "You signed this: Revoke" when the wallet's account is an active signer of the document. Filled in

@@ -7,6 +7,7 @@ import { api } from "./api.js";
 import { hashFile } from "./sha256.js";
 import { metadataHash, checkMetadata } from "./metadata.js";
 import { walletPanel, signTypedData } from "./wallet.js";
+import { apiKeyField, authHint } from "./apikey.js";
 import {
   h, clear, dropZone, progressBar, errorBox, badge, txLink, blockLink, addrLink, docLink, hashText, fmtBytes,
   isHash, facts, timeCell, metaHashCell, ZERO32,
@@ -23,6 +24,7 @@ export async function signView(root, _params, { signal, ctx }) {
   const status = h("section", { class: "status", "aria-live": "polite" });
   const wallet = walletPanel({ ctx, onChange: () => updateButton(), onError: box => clear(status, box) });
   const meta = metadataEditor();
+  const apiKey = apiKeyField();
   // a "Metadata cannot be signed" box is stale as soon as the metadata is edited
   meta.el.addEventListener("input", () => { if (status.querySelector(".meta-error")) clear(status); });
   const progress = progressBar();
@@ -45,6 +47,7 @@ export async function signView(root, _params, { signal, ctx }) {
           h("span", {}, "Also upload the file so it can be downloaded from this docchain server later")),
         h("label", { class: "field", for: "sign-supersedes" }, h("span", {}, "Replaces an earlier document"), supersedes),
         meta.el,
+        apiKey.el,
         h("div", { class: "actions" }, submitBtn))),
     status);
 
@@ -121,7 +124,7 @@ export async function signView(root, _params, { signal, ctx }) {
       follow(accepted);
     } catch (err) {
       if (err.name === "AbortError") return;
-      clear(status, errorBox(err));
+      clear(status, errorBox(err, authHint(err, apiKey)));
     } finally {
       s.busy = false; updateButton();
     }
