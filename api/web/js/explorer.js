@@ -33,16 +33,16 @@ function searchForm() {
 }
 
 export async function explorerHome(root, _p, { signal, ctx }) {
-  clear(root, h("h1", {}, "Explorer"), searchForm(), loading());
+  // the search form is not re-rendered when the data arrives: what the user types meanwhile stays, focused
+  const body = h("div", {}, loading());
+  clear(root, h("h1", {}, "Explorer"), searchForm(), body);
   const [chain, blocks, recent] = await Promise.all([
     ctx.chainInfo(true), api("/v1/explorer/blocks?limit=10", { signal }), api("/v1/documents?limit=10", { signal }),
   ]);
   const withTxs = blocks.filter(b => b.registryTxs > 0).slice(0, 5);
   const details = await Promise.all(withTxs.map(b => api(`/v1/explorer/blocks/${b.number}`, { signal })));
   const txs = details.flatMap(b => b.transactions.map(t => ({ ...t, timestamp: b.timestamp })));
-  clear(root,
-    h("h1", {}, "Explorer"),
-    searchForm(),
+  clear(body,
     h("section", { class: "card chain-card" }, facts([
       ["Chain id", String(chain.chainId)],
       ["Registry", addrLink(chain.contract, { full: true })],
