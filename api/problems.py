@@ -8,8 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from docchain.api.db import DatabaseBusy
 from docchain.chain.errors import (
     ChainError,
     ContractRevert,
@@ -63,6 +65,7 @@ TABLE: list[tuple[type[Exception], int, str, str]] = [
     (VerificationError, 422, "verification-failed", "Verification failed"),
     (ContractRevert, 422, "contract-revert", "The registry rejected the request"),
     (NotDeployed, 503, "not-deployed", "No registry deployed"),
+    (DatabaseBusy, 503, "database-unavailable", "Database unavailable"),
     (NodeError, 503, "node-unavailable", "Ethereum node unavailable"),
     (TransactionTimeout, 504, "transaction-timeout", "Transaction not mined in time"),
     (ChainError, 502, "chain-error", "Chain error"),
@@ -137,6 +140,19 @@ def install(app: FastAPI) -> None:
                     log.warning("request failed", extra={"path": request.url.path, "error": str(exc)})
                 return problem_response(request, status, slug, title, str(exc), **extra)
         raise AssertionError("DocchainError is in the table")
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # the database cannot be reached (PostgreSQL down, restarting or refusing connections; an error raised
+        # while connecting carries no statement): nothing was accepted, and the client may retry. Any other
+        # database error is a bug, answered as one.
+        unreachable = exc.statement is None or exc.connection_invalidated
+        if unreachable or isinstance(exc, OperationalError | InterfaceError):
+            log.warning("database unavailable", extra={"path": request.url.path, "error": str(exc.orig)})
+            return problem_response(
+                request, 503, "database-unavailable", "Database unavailable", "the database cannot be reached; retry"
+            )
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from web3 import HTTPProvider, Web3
 
 from docchain.chain import deploy
@@ -220,3 +221,11 @@ def submit_many(server: Api, env: Env, n: int) -> list[tuple[str, str, str]]:
         assert r.status_code == 202, r.text
         out.append((r.json()["id"], "0x" + doc.hex(), signer.address))
     return out
+
+
+# Tests of PostgreSQL-only behaviour (advisory locks, outages) take only conftest's "postgres" database_url,
+# so they neither run twice nor show as skipped under SQLite (database_url keeps its module scope: they
+# share the module's PostgreSQL database and env with the module's other tests). Use with the ``pg`` fixture.
+postgres_only = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)

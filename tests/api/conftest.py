@@ -107,3 +107,12 @@ def api(env: Env) -> Iterator[Api]:
     server = env.api().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def pg(env: Env, request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(libpq connection string of the module's database, its name); for ``postgres_only`` tests."""
+    assert env.database_url.startswith("postgresql"), "mark the test @postgres_only"
+    cluster = request.getfixturevalue("postgres")
+    name = env.database_url.rsplit("/", 1)[1]
+    return f"host=127.0.0.1 port={cluster.port} user=postgres dbname={name}", name

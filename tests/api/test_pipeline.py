@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import Api, Env, poll, submit_many
+from api_support import Api, Env, poll, postgres_only, submit_many
 from prometheus_client.parser import text_string_to_metric_families
 from web3 import HTTPProvider, Web3
 
@@ -275,23 +275,6 @@ def test_sigterm_stops_the_child_too(env: Env) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- PostgreSQL lease
-
-
-# The advisory-lock lease is PostgreSQL's: these tests take only conftest's "postgres" database_url, so they
-# neither run twice nor show as skipped under SQLite (the database_url fixture keeps its module scope: they
-# share the module's PostgreSQL database and env with the other tests).
-postgres_only = pytest.mark.parametrize(
-    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
-)
-
-
-@pytest.fixture
-def pg(env: Env, request: pytest.FixtureRequest) -> tuple[str, str]:
-    """(libpq connection string of the module's database, its name); for the ``postgres_only`` tests."""
-    assert env.database_url.startswith("postgresql"), "mark the test @postgres_only"
-    cluster = request.getfixturevalue("postgres")
-    name = env.database_url.rsplit("/", 1)[1]
-    return f"host=127.0.0.1 port={cluster.port} user=postgres dbname={name}", name
 
 
 LEASE_HOLDER = (
