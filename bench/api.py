@@ -7,8 +7,9 @@ requests/s with p50/p99 latency — each beside a ceiling measured in the same r
 Starts its own anvil, deploys the registry, runs the API as ``python -m docchain.api`` on SQLite, and
 drives it with a minimal keep-alive HTTP/1.1 client (so the load generator costs as little CPU as
 possible on a 2-core machine). Each ceiling is measured just before and just after the docchain run it
-is compared with (after: once anchoring has finished), and the ratio uses their mean. Targets (issue 3): ≥ 1,000 docs/s anchored; acceptance and verify ≥ 0.7 ×
-the ceiling; p99 verify ≤ 30 ms.
+is compared with (after: once anchoring has finished), and the ratio uses their mean.
+
+Targets (issue 3): ≥ 1,000 docs/s anchored; acceptance and verify ≥ 0.7 × the ceiling; p99 verify ≤ 30 ms.
 """
 
 from __future__ import annotations
