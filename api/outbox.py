@@ -1,4 +1,7 @@
-"""Group commit for the outbox: concurrent submissions are written in one transaction per batch.
+"""The outbox: group commit of accepted submissions, and the signal that tells the working pipeline
+about submissions any process accepted.
+
+Group commit: concurrent submissions are written in one transaction per batch.
 
 Each accepted submission must be durable before its 202, and one transaction per request costs ~2-3 ms
 of SQLAlchemy + driver round trips (measured: ~330 single-row transactions/s on SQLite through
@@ -6,22 +9,34 @@ aiosqlite). The writer takes everything queued, checks which (docHash, signer) p
 inserts the rest in one statement and one commit, then answers every waiting request. Under load a
 transaction carries tens of rows, so the database stops being the bottleneck; alone, a request waits
 only for its own transaction.
+
+The signal: the API process tells its own pipeline about the submissions it accepts directly (a message
+to the pipeline's process). Submissions another replica accepts, when that replica's pipeline stands by
+or is off, reach the working pipeline through the database: on PostgreSQL the outbox transaction sends a
+``NOTIFY`` that the pipeline ``LISTEN``s to; on SQLite the pipeline polls ``PRAGMA data_version``, which
+changes whenever another connection commits (microseconds a check). Without it they waited for the
+worker's idle poll (5 s).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from docchain.api.db import Database, Submission
 
 log = logging.getLogger("docchain.api.outbox")
 MAX_ROWS = 500
+CHANNEL = "docchain_outbox"  # PostgreSQL NOTIFY channel: "submissions were accepted"
+_NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', '')")
+WATCH_RETRY_S = 2.0
 
 
 @dataclass
@@ -105,4 +120,48 @@ def _insert_new(s: Session, rows: list[dict[str, Any]]) -> list[tuple[dict[str, 
             results.append((row, True))
     if fresh:
         s.execute(insert(_TABLE), fresh)
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(_NOTIFY)  # delivered to listeners when the transaction commits
     return results
+
+
+async def watch(db: Database, on_change: Callable[[], None], interval: float) -> None:
+    """Until cancelled, call ``on_change`` when submissions may have been accepted by another process:
+    on PostgreSQL when the outbox's NOTIFY arrives; on SQLite when another connection committed (checked
+    every ``interval`` seconds; the pipeline's own commits count too, which costs an idle cycle)."""
+    while True:
+        try:
+            if db.is_sqlite:
+                await _watch_sqlite(db, on_change, interval)
+            else:
+                await _watch_postgres(db, on_change)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the database is down or restarting: the worker's own polls go on meanwhile
+            log.warning("outbox watch: database unavailable", extra={"error": repr(exc)})
+        await asyncio.sleep(WATCH_RETRY_S)
+
+
+async def _watch_sqlite(db: Database, on_change: Callable[[], None], interval: float) -> None:
+    conn = sqlite3.connect(f"file:{db.sqlite_path}?mode=ro", uri=True, isolation_level=None)
+    try:
+        (seen,) = conn.execute("PRAGMA data_version").fetchone()
+        while True:
+            await asyncio.sleep(interval)
+            (version,) = conn.execute("PRAGMA data_version").fetchone()
+            if version != seen:
+                seen = version
+                on_change()
+    finally:
+        conn.close()
+
+
+async def _watch_postgres(db: Database, on_change: Callable[[], None]) -> None:
+    async with db.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        listener = raw.driver_connection  # asyncpg's connection: LISTEN with a callback
+        assert listener is not None
+        await listener.add_listener(CHANNEL, lambda *_: on_change())
+        while not listener.is_closed():  # a database restart closes it: listen again on a new connection
+            await asyncio.sleep(WATCH_RETRY_S)
+            await conn.execute(text("SELECT 1"))

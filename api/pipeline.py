@@ -38,7 +38,7 @@ from prometheus_client import generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from docchain.api import logs, metrics
+from docchain.api import logs, metrics, outbox
 from docchain.api.chainctx import ChainContext
 from docchain.api.db import Database
 from docchain.api.indexing import IndexerLoop
@@ -138,6 +138,7 @@ class InlinePipeline:
         self.worker = AnchorWorker(settings, db, chain, notifier)
         self.indexer = IndexerLoop(settings, db, chain, notifier)
         self.worker.on_mined = self.indexer.wake
+        self._settings, self._db = settings, db
         self._lease = Lease(db)
         self._leased = False
         self._stopped = False
@@ -154,6 +155,8 @@ class InlinePipeline:
             self._leased = True
             log.info("pipeline started")
             loops = asyncio.gather(self.worker.run(), self.indexer.run())
+            interval = self._settings.poll_interval_ms / 1000
+            watch = asyncio.create_task(outbox.watch(self._db, lambda: self.worker.submitted(None), interval))
             try:
                 while not loops.done():
                     await asyncio.wait([loops], timeout=LEASE_CHECK_S)
@@ -165,6 +168,7 @@ class InlinePipeline:
                         self.indexer.stop()
                         await loops
             finally:
+                watch.cancel()
                 self._leased = False
                 await self._lease.release()
             if not self._stopped:  # back to standby with fresh loops

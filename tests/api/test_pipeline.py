@@ -251,6 +251,16 @@ def test_off_replica_serves_http_and_inline_replica_anchors(env: Env) -> None:
             mine = submit_many(inline, env, 3)
             all_anchored(inline, mine + accepted)
             all_anchored(http_only, accepted)  # the off replica reads the shared database
+
+            # The working pipeline is idle now (its worker polls the outbox every 5 s). A submission the off
+            # replica accepts reaches it through the database (PostgreSQL NOTIFY, SQLite data_version) and
+            # anchors well within that poll.
+            time.sleep(1)
+            started = time.monotonic()
+            (late,) = submit_many(http_only, env, 1)
+            state = http_only.get(f"/v1/submissions/{late[0]}", params={"wait": 10}).json()["state"]
+            assert state in ("anchored", "confirmed") and time.monotonic() - started < 3, state
+            accepted.append(late)
             assert readiness(http_only)["worker"] == "off"
             families = [f.name for f in text_string_to_metric_families(inline.get("/metrics").text)]
             assert len(families) == len(set(families))
