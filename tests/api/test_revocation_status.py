@@ -44,6 +44,20 @@ def _requests(api: Api, doc: bytes, signer: str) -> list[dict[str, Any]]:
     return list(body["revocations"])
 
 
+def _anchored(env: Env, api: Api, signer: str, key: bytes) -> bytes:
+    """A fresh document signed by ``key`` for ``signer``, submitted and anchored: its hash."""
+    _, doc = random_doc()
+    reg = td.Registration(doc_hash=doc, signer=signer, deadline=int(time.time()) + 3600)
+    _anchor(api, {"registration": reg.to_json(), "signature": "0x" + td.sign(env.domain, reg, key).hex()})
+    return doc
+
+
+def _revocation(env: Env, doc: bytes, signer: str, nonce: int, key: bytes) -> dict[str, Any]:
+    """The body of POST /v1/revocations for (doc, signer, nonce), signed by ``key``."""
+    rev = td.Revocation(doc_hash=doc, signer=signer, nonce=nonce, deadline=int(time.time()) + 3600)
+    return {"revocation": rev.to_json(), "signature": "0x" + td.sign(env.domain, rev, key).hex()}
+
+
 def _until(api: Api, doc: bytes, signer: str, state: str) -> list[dict[str, Any]]:
     def reached() -> list[dict[str, Any]] | None:
         found = _requests(api, doc, signer)
@@ -104,14 +118,11 @@ def test_a_revocation_the_chain_refuses_is_failed_with_its_error(
     env: Env, api: Api, contract_wallet: tuple[str, bytes]
 ) -> None:
     wallet, owner = contract_wallet
-    _, doc = random_doc()
-    reg = td.Registration(doc_hash=doc, signer=wallet, deadline=int(time.time()) + 3600)
-    _anchor(api, {"registration": reg.to_json(), "signature": "0x" + td.sign(env.domain, reg, owner).hex()})
+    doc = _anchored(env, api, wallet, owner)
     nonce = api.get(f"/v1/nonces/{wallet}").json()["nonce"]
 
     # signed by a key that is not the wallet's owner: accepted (the API cannot tell), refused on chain
-    rev = td.Revocation(doc_hash=doc, signer=wallet, nonce=nonce, deadline=int(time.time()) + 3600)
-    forged = {"revocation": rev.to_json(), "signature": "0x" + td.sign(env.domain, rev, os.urandom(32)).hex()}
+    forged = _revocation(env, doc, wallet, nonce, os.urandom(32))
     r = api.post("/v1/revocations", json=forged)
     assert r.status_code == 202, r.text
     [request] = _until(api, doc, wallet, "failed")
@@ -125,10 +136,7 @@ def test_a_revocation_the_chain_refuses_is_failed_with_its_error(
     assert again["error"] == request["error"]  # ...and fails again: the signature is still not the owner's
 
     # the owner's signature for the same (still current) nonce takes the failed request's place
-    rev = td.Revocation(doc_hash=doc, signer=wallet, nonce=nonce, deadline=int(time.time()) + 3600)
-    r = api.post(
-        "/v1/revocations", json={"revocation": rev.to_json(), "signature": "0x" + td.sign(env.domain, rev, owner).hex()}
-    )
+    r = api.post("/v1/revocations", json=_revocation(env, doc, wallet, nonce, owner))
     assert r.status_code == 202 and r.json()["state"] == "pending", r.text
     [request] = _until(api, doc, wallet, "revoked")
     assert request["error"] is None and HASH.match(request["txHash"])
@@ -138,27 +146,20 @@ def test_a_revocation_the_chain_refuses_is_failed_with_its_error(
 def test_revocations_newest_first(env: Env, api: Api, contract_wallet: tuple[str, bytes]) -> None:
     """Two requests of one (docHash, signer): a failed one with an old nonce, then one for the current nonce."""
     wallet, owner = contract_wallet
-    _, doc = random_doc()
-    reg = td.Registration(doc_hash=doc, signer=wallet, deadline=int(time.time()) + 3600)
-    _anchor(api, {"registration": reg.to_json(), "signature": "0x" + td.sign(env.domain, reg, owner).hex()})
+    doc = _anchored(env, api, wallet, owner)
     nonce = api.get(f"/v1/nonces/{wallet}").json()["nonce"]
-    rev = td.Revocation(doc_hash=doc, signer=wallet, nonce=nonce, deadline=int(time.time()) + 3600)
-    forged = {"revocation": rev.to_json(), "signature": "0x" + td.sign(env.domain, rev, os.urandom(32)).hex()}
+    forged = _revocation(env, doc, wallet, nonce, os.urandom(32))
     assert api.post("/v1/revocations", json=forged).status_code == 202
     _until(api, doc, wallet, "failed")
 
     # the wallet's nonce moves on (its owner revokes another of its documents), so a new request has a new nonce
-    _, other = random_doc()
-    reg2 = td.Registration(doc_hash=other, signer=wallet, deadline=int(time.time()) + 3600)
-    _anchor(api, {"registration": reg2.to_json(), "signature": "0x" + td.sign(env.domain, reg2, owner).hex()})
-    rev2 = td.Revocation(doc_hash=other, signer=wallet, nonce=nonce, deadline=int(time.time()) + 3600)
-    body2 = {"revocation": rev2.to_json(), "signature": "0x" + td.sign(env.domain, rev2, owner).hex()}
+    other = _anchored(env, api, wallet, owner)
+    body2 = _revocation(env, other, wallet, nonce, owner)
     assert api.post("/v1/revocations", json=body2).status_code == 202
     _until(api, other, wallet, "revoked")
     poll(lambda: api.get(f"/v1/nonces/{wallet}").json()["nonce"] == nonce + 1, 30, what="the nonce to move")
 
-    rev3 = td.Revocation(doc_hash=doc, signer=wallet, nonce=nonce + 1, deadline=int(time.time()) + 3600)
-    body3 = {"revocation": rev3.to_json(), "signature": "0x" + td.sign(env.domain, rev3, owner).hex()}
+    body3 = _revocation(env, doc, wallet, nonce + 1, owner)
     assert api.post("/v1/revocations", json=body3).status_code == 202
     found = _until(api, doc, wallet, "revoked")
     assert [(r["nonce"], r["state"]) for r in found] == [(nonce + 1, "revoked"), (nonce, "failed")]

@@ -234,28 +234,20 @@ def _hex_file(folder: Path, key: str) -> Path:
     return path
 
 
+def _submit_direct(stack: Stack, name: str, key: str, doc: Path) -> object:
+    """Import ``key`` as ``name`` and register ``doc`` with it straight on chain (``--direct``; the API
+    address given is a dead port, so nothing goes through an API)."""
+    stack.json("keys", "import", name, "--key-file", str(_hex_file(stack.work, key)))
+    return stack.json(
+        "submit", str(doc), "--key", name, "--direct", "--rpc", stack.rpc_url, "--api", "http://127.0.0.1:9"
+    )
+
+
 def test_direct_submission_signer_pays_gas(stack: Stack) -> None:
     # anvil's dev account #2 has ether; --direct sends the transaction itself, no API involved
-    stack.json(
-        "keys",
-        "import",
-        "carol",
-        "--key-file",
-        str(_hex_file(stack.work, "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a")),
-    )
     doc = stack.work / "direct.txt"
     doc.write_text("sent by the signer\n")
-    out = stack.json(
-        "submit",
-        str(doc),
-        "--key",
-        "carol",
-        "--direct",
-        "--rpc",
-        stack.rpc_url,
-        "--api",
-        "http://127.0.0.1:9",
-    )
+    out = _submit_direct(stack, "carol", "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a", doc)
     assert isinstance(out, list) and out[0]["state"] == "anchored"
     verdict = stack.json("verify", str(doc), "--rpc", stack.rpc_url)
     assert isinstance(verdict, dict) and verdict["verdict"] == "valid"
@@ -271,18 +263,9 @@ def test_inspect_events_scans_from_the_deployment_block(stack: Stack, tmp_path: 
     from docchain.chain import deploy
 
     # anvil's dev account #3 has ether: a direct registration, so this test needs no API
-    stack.json(
-        "keys",
-        "import",
-        "dave",
-        "--key-file",
-        str(_hex_file(stack.work, "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6")),
-    )
     doc = stack.work / "minutes.txt"
     doc.write_text("minutes of the meeting\n")
-    out = stack.json(
-        "submit", str(doc), "--key", "dave", "--direct", "--rpc", stack.rpc_url, "--api", "http://127.0.0.1:9"
-    )
+    out = _submit_direct(stack, "dave", "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6", doc)
     assert isinstance(out, list) and out[0]["state"] == "anchored"
     signer, block = out[0]["signer"], out[0]["blockNumber"]
     (recorded,) = deploy.read_all(stack.data_dir).values()

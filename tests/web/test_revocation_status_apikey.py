@@ -21,7 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 from web3 import HTTPProvider, Web3
-from webstack import VIEWPORTS, WALLET, Pages, Stack, api_ready, start_api, stop_process
+from webstack import WALLET, Pages, Stack, api_ready, start_api, stop_process, wallet_script
 
 from docchain.chain import artifacts
 from docchain.chain import typed_data as td
@@ -59,16 +59,9 @@ def _confirmed(base: str, sid: str) -> dict[str, Any]:
 # whichever unlocked node account ``window.__signWith`` names: its owner's, or an intruder's.
 CONTRACT_WALLET = r"""
 (() => {
-  const rpc = "__RPC__", account = "__ACCOUNT__";
+  const account = "__ACCOUNT__";
   window.__signWith = "__SIGN_WITH__";
-  let id = 0;
-  async function send(method, params) {
-    const r = await fetch(rpc, {method: "POST", headers: {"content-type": "application/json"},
-      body: JSON.stringify({jsonrpc: "2.0", id: ++id, method, params: params || []})});
-    const body = await r.json();
-    if (body.error) { const e = new Error(body.error.message); e.code = body.error.code; throw e; }
-    return body.result;
-  }
+  __SEND__
   window.ethereum = {
     async request({method, params}) {
       if (method === "eth_requestAccounts" || method === "eth_accounts") return [account];
@@ -80,18 +73,6 @@ CONTRACT_WALLET = r"""
   };
 })();
 """
-
-
-def _open(pages: Pages, url: str, script: str) -> Any:
-    """Pages.open with another injected wallet script."""
-    ctx = pages.browser.new_context(viewport=VIEWPORTS["desktop"])
-    pages.contexts.append(ctx)
-    ctx.add_init_script(script=script)
-    page = ctx.new_page()
-    page.on("pageerror", lambda exc: pages.errors.append(f"pageerror: {exc}"))
-    page.on("console", pages._console)
-    page.goto(url)
-    return page
 
 
 def test_a_revocation_the_chain_refuses_shows_its_error_then_a_retry_goes_through(pages: Pages, stack: Stack) -> None:
@@ -109,12 +90,9 @@ def test_a_revocation_the_chain_refuses_shows_its_error_then_a_retry_goes_throug
     doc_hash = "0x" + doc.hex()
 
     # the wallet signs with a key that is not the owner's: the API must let the chain decide, the chain refuses
-    script = (
-        CONTRACT_WALLET.replace("__RPC__", stack.rpc_url)
-        .replace("__ACCOUNT__", contract.lower())
-        .replace("__SIGN_WITH__", SIGNER2)
-    )
-    page = _open(pages, f"{stack.url}/#/revoke/{doc_hash}", script)
+    script = wallet_script(CONTRACT_WALLET, stack.rpc_url)
+    script = script.replace("__ACCOUNT__", contract.lower()).replace("__SIGN_WITH__", SIGNER2)
+    page = pages.open(f"revoke/{doc_hash}", wallet=script)
     expect(page.locator(".record [data-state]")).to_have_text("confirmed", timeout=TIMEOUT)
     submit = page.locator("#revoke-submit")
     expect(submit).to_be_enabled()

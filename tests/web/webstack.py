@@ -126,11 +126,14 @@ class Pages:
         self.contexts: list[Any] = []
         self.errors: list[str] = []
 
-    def open(self, route: str = "", viewport: str = "desktop", wallet: bool = False, base: str | None = None) -> Any:
+    def open(
+        self, route: str = "", viewport: str = "desktop", wallet: bool | str = False, base: str | None = None
+    ) -> Any:
+        """``wallet``: True injects INJECTED_WALLET; a string is another wallet's script (see wallet_script)."""
         ctx = self.browser.new_context(viewport=VIEWPORTS[viewport], accept_downloads=True)
         self.contexts.append(ctx)
         if wallet:
-            ctx.add_init_script(script=INJECTED_WALLET.replace("__RPC__", self.stack.rpc_url))
+            ctx.add_init_script(script=wallet_script(INJECTED_WALLET, self.stack.rpc_url) if wallet is True else wallet)
         page = ctx.new_page()
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
         page.on("console", self._console)
@@ -154,14 +157,10 @@ class Pages:
             ctx.close()
 
 
-# An EIP-1193 provider as a wallet extension would inject it: requests go to anvil, whose dev accounts are
-# unlocked and implement eth_signTypedData_v4 (anvil answers CORS preflights for any origin).
-INJECTED_WALLET = r"""
-(() => {
+# JSON-RPC to the stack's node, for the injected wallets below: ``send(method, params)``.
+RPC_SEND = r"""
   const rpc = "__RPC__";
   let id = 0;
-  const listeners = {};
-  const calls = [];
   async function send(method, params) {
     const r = await fetch(rpc, {method: "POST", headers: {"content-type": "application/json"},
       body: JSON.stringify({jsonrpc: "2.0", id: ++id, method, params: params || []})});
@@ -169,6 +168,21 @@ INJECTED_WALLET = r"""
     if (body.error) { const e = new Error(body.error.message); e.code = body.error.code; throw e; }
     return body.result;
   }
+"""
+
+
+def wallet_script(template: str, rpc_url: str) -> str:
+    """An injected wallet's script with its ``send`` to the node at ``rpc_url``."""
+    return template.replace("__SEND__", RPC_SEND).replace("__RPC__", rpc_url)
+
+
+# An EIP-1193 provider as a wallet extension would inject it: requests go to anvil, whose dev accounts are
+# unlocked and implement eth_signTypedData_v4 (anvil answers CORS preflights for any origin).
+INJECTED_WALLET = r"""
+(() => {
+  const listeners = {};
+  const calls = [];
+  __SEND__
   window.__walletCalls = calls;
   window.ethereum = {
     isMetaMask: false,
