@@ -454,21 +454,29 @@ async def document_status(doc_hash: str, db: DatabaseDep, storage: StorageDep, s
 async def receipt(doc_hash: str, signer: str, db: DatabaseDep, chain: RegistryDep, chainctx: ChainDep) -> JSONResponse:
     doc = to_hex(parse_hash32(doc_hash, "docHash"))
     who = parse_address(signer, "signer")
-    event: EventRow | None = None
     async with db.read() as s:
         sub = (await s.scalars(select(Submission).where(Submission.doc_hash == doc, Submission.signer == who))).first()
-        if sub is None:  # registered on chain without this service: the signature is in the transaction
-            event = (
-                await s.scalars(
-                    select(EventRow)
-                    .where(EventRow.doc_hash == doc, EventRow.signer == who, EventRow.kind == "Registered")
-                    .order_by(EventRow.id.desc())
-                    .limit(1)
-                )
-            ).first()
-    if sub is None:
-        if event is None:
-            raise not_found(f"this service holds no signed registration of {doc} by {who}, nor an indexed record of it")
+        event = (
+            await s.scalars(
+                select(EventRow)
+                .where(EventRow.doc_hash == doc, EventRow.signer == who, EventRow.kind == "Registered")
+                .order_by(EventRow.id.desc())
+                .limit(1)
+            )
+        ).first()
+    # The submission's signed registration, once anchored, unless the chain recorded another registration of
+    # the pair (the signer registered it otherwise first: the registry kept that one). Otherwise the recorded
+    # one, its signature read back from the transaction.
+    anchored = sub is not None and sub.state in ("anchored", "confirmed", "revoked") and sub.block_number is not None
+    if sub is not None and anchored and (event is None or _same_record(sub, event)):
+        registration, signature = registration_of(sub), bytes.fromhex(sub.signature[2:])
+        tx_hash, block_number, block_hash = (
+            parse_hash32(sub.tx_hash or ""),
+            sub.block_number,
+            parse_hash32(sub.block_hash or ""),
+        )
+        timestamp, file_name, file_size = int(sub.timestamp or 0), sub.file_name, sub.file_size
+    elif event is not None:
         recorded = RegistryEvent(
             kind="Registered",
             doc_hash=parse_hash32(event.doc_hash),
@@ -489,16 +497,10 @@ async def receipt(doc_hash: str, signer: str, db: DatabaseDep, chain: RegistryDe
         registration, signature = signed.registration, signed.signature
         tx_hash, block_number, block_hash = recorded.tx_hash, recorded.block_number, recorded.block_hash
         timestamp, file_name, file_size = event.timestamp, None, None
-    elif sub.state not in ("anchored", "confirmed", "revoked") or sub.block_number is None:
+    elif sub is not None:
         raise conflict(f"the submission is {sub.state}, not anchored yet: no receipt")
     else:
-        registration, signature = registration_of(sub), bytes.fromhex(sub.signature[2:])
-        tx_hash, block_number, block_hash = (
-            parse_hash32(sub.tx_hash or ""),
-            sub.block_number,
-            parse_hash32(sub.block_hash or ""),
-        )
-        timestamp, file_name, file_size = int(sub.timestamp or 0), sub.file_name, sub.file_size
+        raise not_found(f"this service holds no signed registration of {doc} by {who}, nor an indexed record of it")
     rec = build_receipt(
         domain=chain.domain,
         registration=registration,
@@ -512,6 +514,11 @@ async def receipt(doc_hash: str, signer: str, db: DatabaseDep, chain: RegistryDe
     )
     name = (rec.file_name or doc[2:14]) + ".docchain.json"
     return JSONResponse(rec.to_json(), headers={"Content-Disposition": f'attachment; filename="{_safe(name)}"'})
+
+
+def _same_record(sub: Submission, event: EventRow) -> bool:
+    """Whether the indexed record is the submission's registration (its fields as the event carries them)."""
+    return (event.metadata_hash, event.supersedes) == (sub.metadata_hash, sub.supersedes)
 
 
 def _safe(name: str) -> str:

@@ -122,3 +122,28 @@ def test_an_unknown_record_is_still_a_404(env: Env, api: Api) -> None:
     _, doc = random_doc()
     r = api.get(f"/v1/documents/0x{doc.hex()}/receipts/{td.address_of(os.urandom(32))}")
     assert r.status_code == 404 and "nor an indexed record" in r.json()["detail"]
+
+
+def test_a_submission_of_a_record_registered_otherwise_gets_the_recorded_receipt(
+    env: Env, api: Api, outsider: Registry
+) -> None:
+    """The signer registered the document directly, then submitted another registration of it (other
+    metadata) to the API: the registry keeps the first, so the receipt must carry that one."""
+    key = os.urandom(32)
+    recorded = _signed(env, key)
+    tx = outsider.register(recorded)
+    _indexed(api, recorded)
+    other = td.Registration(
+        doc_hash=recorded.registration.doc_hash,
+        signer=recorded.registration.signer,
+        deadline=int(time.time()) + 3600,
+        metadata_hash=os.urandom(32),
+    )
+    r = api.post(
+        "/v1/documents",
+        json={"registration": other.to_json(), "signature": "0x" + td.sign(env.domain, other, key).hex()},
+    )
+    assert r.status_code == 202, r.text
+    state = api.get(f"/v1/submissions/{r.json()['id']}", params={"wait": 20}).json()["state"]
+    assert state in ("anchored", "confirmed"), state
+    _check_valid(env, api, recorded, _receipt(api, recorded), dict(tx))
