@@ -17,7 +17,6 @@ submissions stay in the database until an event proves them anchored.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -439,7 +438,3 @@ def _classify(domain: Domain, rows: list, checked: set[str]) -> tuple[list[_Entr
             ecdsa = False
         (batch if ecdsa else singles).append(entry)
     return batch, singles, failed
-
-
-def metadata_text(metadata: dict | None) -> str | None:  # type: ignore[type-arg]
-    return None if metadata is None else json.dumps(metadata, sort_keys=True, separators=(",", ":"))

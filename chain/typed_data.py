@@ -249,15 +249,21 @@ def address_of(private_key: bytes) -> str:
     return to_checksum_address(keccak(PrivateKey(private_key).public_key.format(compressed=False)[1:])[-20:])
 
 
+def canonical_metadata(metadata: Mapping[str, Any]) -> str:
+    """The canonical JSON of a metadata object: sorted keys, no spaces, characters as they are (not escaped)."""
+    return json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def metadata_hash(metadata: Mapping[str, Any]) -> bytes:
-    """keccak256 of the canonical JSON (sorted keys, no spaces, UTF-8) of a metadata object; zero if empty."""
+    """keccak256 of the UTF-8 canonical JSON of a metadata object; zero if empty."""
     if not metadata:
         return ZERO32
-    return keccak(json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
+    return keccak(canonical_metadata(metadata).encode())
 
 
 __all__ = [
     "Domain",
+    "canonical_metadata",
     "Registration",
     "Revocation",
     "Message",

@@ -47,11 +47,11 @@ from docchain.api.schemas import (
     SubmissionIn,
     SubmissionStatus,
 )
-from docchain.api.worker import metadata_text, registration_of
+from docchain.api.worker import registration_of
 from docchain.chain.errors import InvalidInput, RegistrationNotFound
 from docchain.chain.receipt import build_receipt
 from docchain.chain.registry import RegistryEvent
-from docchain.chain.typed_data import Registration, Revocation, metadata_hash, recover
+from docchain.chain.typed_data import Registration, Revocation, canonical_metadata, metadata_hash, recover
 from docchain.chain.values import parse_address, parse_hash32, parse_hex, parse_signature, to_hex
 
 log = logging.getLogger("docchain.api.submissions")
@@ -185,7 +185,7 @@ async def submit(request: Request) -> JSONResponse:
         "supersedes": to_hex(reg.supersedes),
         "deadline": str(reg.deadline),
         "signature": to_hex(signature),
-        "metadata_json": metadata_text(body.metadata),
+        "metadata_json": None if body.metadata is None else canonical_metadata(body.metadata),
         "stored": upload is not None,
         "file_name": body.fileName or (upload.filename if upload is not None else None),
         "file_size": file_size,
