@@ -3,6 +3,10 @@
 Other settings come from ``DOCCHAIN_*`` environment variables (see api/settings.py). SIGTERM / SIGINT
 stop accepting connections, let the anchoring cycle in progress finish and close the node and database
 connections; the process then exits 0 (a graceful stop is not a crash).
+
+One process per API: to use more cores, run replicas (they share the database; one pipeline anchors for
+all). uvicorn's ``--workers`` is not offered, since every worker would run its own lifespan, metrics and
+notifications.
 """
 
 from __future__ import annotations
@@ -73,7 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m docchain.api", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (SQLite: keep 1)")
     args = parser.parse_args(argv)
     try:
         settings = Settings()
