@@ -2,12 +2,13 @@
 requests/s with p50/p99 latency — each beside a ceiling measured in the same run: a bare FastAPI endpoint
 (uvicorn, uvloop + httptools, 1 worker) that only parses the same request and recovers its EIP-712 signer.
 
-    python bench/api.py [--docs 3000] [--clients 50] [--seconds 8] [--json]
+    python bench/api.py [--docs 3000] [--clients 50] [--seconds 8] [--database-url URL] [--json]
 
-Starts its own anvil, deploys the registry, runs the API as ``python -m docchain.api`` on SQLite, and
-drives it with a minimal keep-alive HTTP/1.1 client (so the load generator costs as little CPU as
-possible on a 2-core machine). Each ceiling is measured just before and just after the docchain run it
-is compared with (after: once anchoring has finished), and the ratio uses their mean.
+Starts its own anvil, deploys the registry, runs the API as ``python -m docchain.api`` on SQLite (or on
+``--database-url``), and drives it with a minimal keep-alive HTTP/1.1 client (so the load generator
+costs as little CPU as possible on a 2-core machine). Each ceiling is measured just before and just
+after the docchain run it is compared with (after: once anchoring has finished), and the ratio uses
+their mean.
 
 Targets (issue 3): ≥ 1,000 docs/s anchored; acceptance and verify ≥ 0.7 × the ceiling; p99 verify ≤ 30 ms.
 """
@@ -170,6 +171,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=6.0, help="duration of each verify / ceiling run")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--database-url", help="the API's database (an empty PostgreSQL database, say); default: SQLite in a temp dir"
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="docchain-bench-"))
@@ -219,6 +223,8 @@ def main() -> int:
                 "DOCCHAIN_POLL_INTERVAL_MS": "50",
             }
         )
+        if args.database_url:
+            env["DOCCHAIN_DATABASE_URL"] = args.database_url
         procs.append(
             subprocess.Popen(
                 [sys.executable, "-m", "docchain.api", "--port", str(api_port)], env=env, stdout=subprocess.DEVNULL
