@@ -401,20 +401,33 @@ def _mined(s: Session, tx_id: int, receipt: dict[str, int], ok: bool) -> list[st
         .where(RevocationRow.tx_id == tx_id, RevocationRow.state == "submitted")
         .values(state="revoked")
     )
-    rows = s.scalars(select(Submission).where(Submission.tx_id == tx_id, Submission.state == "submitted")).all()
-    if not rows:
-        return []
-    docs = {r.doc_hash for r in rows}
-    events = s.scalars(select(EventRow).where(EventRow.kind == "Registered", EventRow.doc_hash.in_(docs))).all()
-    by_key = {(e.doc_hash, e.signer): e for e in events}
-    changed = []
-    for row in rows:
-        ev = by_key.get((row.doc_hash, row.signer))
-        if ev is not None:
-            row.state, row.tx_hash, row.block_number = "anchored", ev.tx_hash, ev.block_number
-            row.block_hash, row.timestamp, row.updated_at = ev.block_hash, ev.timestamp, now()
-            changed.append(row.id)
-    return changed
+    # one join in SQL: loading a batch's hundreds of submissions as ORM objects took milliseconds, with the
+    # database's write lock held (the API's submissions wait for it)
+    subs, events = Submission.__table__, EventRow.__table__
+    recorded = (events.c.doc_hash == subs.c.doc_hash) & (events.c.signer == subs.c.signer)
+    linked = {
+        sid: {"b_id": sid, "b_tx": tx, "b_number": number, "b_hash": block_hash, "b_ts": ts}
+        for sid, tx, number, block_hash, ts in s.execute(
+            select(subs.c.id, events.c.tx_hash, events.c.block_number, events.c.block_hash, events.c.timestamp)
+            .join(events, recorded & (events.c.kind == "Registered"))
+            .where(subs.c.tx_id == tx_id, subs.c.state == "submitted")
+        )
+    }
+    if linked:
+        s.execute(
+            update(subs)
+            .where(subs.c.id == bindparam("b_id"))
+            .values(
+                state="anchored",
+                tx_hash=bindparam("b_tx"),
+                block_number=bindparam("b_number"),
+                block_hash=bindparam("b_hash"),
+                timestamp=bindparam("b_ts"),
+                updated_at=now(),
+            ),
+            list(linked.values()),
+        )
+    return list(linked)
 
 
 def _classify(domain: Domain, rows: list, checked: set[str]) -> tuple[list[_Entry], list[_Entry], dict[str, str]]:  # type: ignore[type-arg]
