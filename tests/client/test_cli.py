@@ -386,6 +386,9 @@ def test_ctrl_c_exits_130_with_one_line(home: Path, silent_server: str) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from an interactive shell: a test run started in the background (``make test &``) inherits
+        # SIGINT ignored, and Python then leaves Ctrl-C ignored in the CLI too
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 20
     while not silent_server.held:  # type: ignore[attr-defined]  # poll: the CLI has connected and waits
