@@ -269,23 +269,30 @@ def _apply(s: Session, rows: list[dict[str, Any]]) -> tuple[set[str], int]:
         )
         changed.add(sub[0])
     if anchored:
-        s.execute(
-            update(t)
-            .where(t.c.id == bindparam("b_id"))
-            .values(
-                state="anchored",
-                tx_hash=bindparam("b_tx"),
-                block_number=bindparam("b_number"),
-                block_hash=bindparam("b_hash"),
-                timestamp=bindparam("b_ts"),
-                error=None,
-                updated_at=stamp,
-            ),
-            anchored,
-        )
+        anchor(s, anchored)
     if revoked:  # after the anchors: a record registered and revoked in one step ends revoked
         s.execute(update(t).where(t.c.id.in_(revoked)).values(state="revoked", updated_at=stamp))
     return changed, len(anchored)
+
+
+def anchor(s: Session, rows: list[dict[str, Any]]) -> None:
+    """Mark submissions anchored by their indexed events: one executemany UPDATE. ``rows`` hold ``b_id`` (the
+    submission) and the event's ``b_tx``, ``b_number``, ``b_hash`` and ``b_ts`` (block timestamp)."""
+    s.execute(_ANCHOR.values(updated_at=now()), rows)
+
+
+_ANCHOR = (
+    update(_SUBS)
+    .where(_SUBS.c.id == bindparam("b_id"))
+    .values(
+        state="anchored",
+        tx_hash=bindparam("b_tx"),
+        block_number=bindparam("b_number"),
+        block_hash=bindparam("b_hash"),
+        timestamp=bindparam("b_ts"),
+        error=None,
+    )
+)
 
 
 def _confirm(s: Session, limit: int) -> set[str]:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from docchain.api import metrics
 from docchain.api.chainctx import Bound, ChainContext
 from docchain.api.db import Database, EventRow, RevocationRow, Submission, Transaction, now
+from docchain.api.indexing import anchor
 from docchain.api.notify import Notifier
 from docchain.api.service_loop import ServiceLoop
 from docchain.api.settings import Settings
@@ -414,19 +415,7 @@ def _mined(s: Session, tx_id: int, receipt: dict[str, int], ok: bool) -> list[st
         )
     }
     if linked:
-        s.execute(
-            update(subs)
-            .where(subs.c.id == bindparam("b_id"))
-            .values(
-                state="anchored",
-                tx_hash=bindparam("b_tx"),
-                block_number=bindparam("b_number"),
-                block_hash=bindparam("b_hash"),
-                timestamp=bindparam("b_ts"),
-                updated_at=now(),
-            ),
-            list(linked.values()),
-        )
+        anchor(s, list(linked.values()))
     return list(linked)
 
 
