@@ -308,8 +308,15 @@ def test_pg_holder_that_lost_its_lease_stops_working(env: Env, pg: tuple[str, st
                 (holder,) = c.execute(LEASE_HOLDER).fetchone()  # type: ignore[misc]
                 assert c.execute("SELECT pg_terminate_backend(%s)", (holder,)).fetchone() == (True,)
 
-            # whichever takes the lease again, one pipeline works and the other stands by (within the lease
-            # check period, LEASE_CHECK_S, the old holder may still finish a step)
+                # someone takes the lease again (until then the readiness of both is still the old one's)
+                def retaken() -> bool:
+                    row = c.execute(LEASE_HOLDER).fetchone()
+                    return row is not None and row[0] != holder
+
+                poll(retaken, 15, what="a pipeline to take the lease again")
+
+            # whichever took it, one pipeline works and the other stands by (within the lease check period,
+            # LEASE_CHECK_S, and one health report, the old holder may still say it works)
             def one_works() -> bool:
                 return sorted(readiness(a)["worker"] for a in (first, second)) == ["ok", "standby"]
 
