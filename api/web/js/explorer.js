@@ -54,8 +54,10 @@ export async function explorerHome(root, _p, { signal, ctx }) {
     h("div", { class: "two-col" },
       h("section", { id: "latest-blocks" },
         h("h2", {}, "Latest blocks"),
-        blocks.length ? table(["Block", "Hash", "Time", "Txs", "Registry"], blocks.map(b => [
-          blockLink(b.number), h("span", { class: "mono", title: b.hash }, short(b.hash)), timeCell(b.timestamp),
+        // no hash column: at half the page's width it pushed the registry count out of view (the block's page
+        // and the link's tooltip show it)
+        blocks.length ? table(["Block", "Time", "Txs", "Registry"], blocks.map(b => [
+          h("span", { title: b.hash }, blockLink(b.number)), timeCell(b.timestamp),
           String(b.txCount), b.registryTxs ? h("strong", {}, String(b.registryTxs)) : "0",
         ])) : empty("No blocks yet", "The chain has no blocks.")),
       h("section", { id: "registry-txs" },
