@@ -250,8 +250,8 @@ class Database:
     async def transaction(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn(session)`` as one transaction: committed when it returns, rolled back when it raises.
 
-        ``fn`` must only use the session (on SQLite it may run again when the write lock was taken before
-        its first statement) and must not block on anything but the database.
+        ``fn`` runs once the write lock is held (on SQLite the retries happen before it, at ``BEGIN``); it must
+        only use the session and must not block on anything but the database.
         """
         if self._sync is None:
             async with self.sessions() as session, session.begin():

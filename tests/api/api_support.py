@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -229,3 +231,21 @@ def submit_many(server: Api, env: Env, n: int) -> list[tuple[str, str, str]]:
 postgres_only = pytest.mark.parametrize(
     "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
+
+
+@contextmanager
+def database_outage(dsn: str, name: str, *, spare: int = -1) -> Iterator[None]:
+    """Until exit, PostgreSQL database ``name`` (``dsn`` connects to it) refuses new connections, and every
+    session on it but the backend ``spare`` is ended on entry."""
+    import psycopg
+
+    admin = dsn.replace(f"dbname={name}", "dbname=postgres")
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        try:
+            c.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> %s", (name, spare)
+            )
+            yield
+        finally:
+            c.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')

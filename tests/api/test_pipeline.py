@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import Api, Env, poll, postgres_only, submit_many
+from api_support import Api, Env, database_outage, poll, postgres_only, submit_many
 from prometheus_client.parser import text_string_to_metric_families
 from web3 import HTTPProvider, Web3
 
@@ -336,23 +336,14 @@ def test_pg_standby_survives_a_database_outage(env: Env, pg: tuple[str, str]) ->
     import psycopg
 
     dsn, name = pg
-    admin = dsn.replace(f"dbname={name}", "dbname=postgres")
     with psycopg.connect(dsn, autocommit=True) as lock:
         (mine,) = lock.execute("SELECT pg_backend_pid()").fetchone()  # type: ignore[misc]
         assert lock.execute("SELECT pg_try_advisory_lock(%s)", (0x646F63636861696E,)).fetchone() == (True,)
         api = env.api().start()
         try:
             poll(lambda: readiness(api)["worker"] == "standby", 15, what="the pipeline to stand by (we hold the lease)")
-            with psycopg.connect(admin, autocommit=True) as c:
-                c.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
-                try:
-                    c.execute(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> %s",
-                        (name, mine),
-                    )
-                    time.sleep(3)  # longer than the standby's retry period (LEASE_RETRY_S = 2 s)
-                finally:
-                    c.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+            with database_outage(dsn, name, spare=mine):
+                time.sleep(3)  # longer than the standby's retry period (LEASE_RETRY_S = 2 s)
         except BaseException:
             api.stop()
             raise

@@ -9,7 +9,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_support import Anvil, Api, Env, _deploy, new_signer, poll, postgres_only, random_doc, submit_many
+from api_support import (
+    Anvil,
+    Api,
+    Env,
+    _deploy,
+    database_outage,
+    new_signer,
+    poll,
+    postgres_only,
+    random_doc,
+    submit_many,
+)
 
 
 def _all_anchored(server: Api, ids: list[str], timeout: float = 60) -> None:
@@ -153,23 +164,15 @@ def test_reorg_rolls_back_and_reanchors(node_env: Env, own_node: Anvil) -> None:
 
 @postgres_only
 def test_database_outage_answers_503_then_submissions_go_through(env: Env, pg: tuple[str, str]) -> None:
-    import psycopg
-
     dsn, name = pg
-    admin = dsn.replace(f"dbname={name}", "dbname=postgres")
     api = env.api().start()
     try:
         signer = new_signer()
         _, doc = random_doc()
         body = signer.registration(env.domain, doc)
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
-            try:
-                c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-                refused = api.post("/v1/documents", json=body)
-                status = api.get(f"/v1/documents/0x{doc.hex()}")
-            finally:
-                c.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        with database_outage(dsn, name):
+            refused = api.post("/v1/documents", json=body)
+            status = api.get(f"/v1/documents/0x{doc.hex()}")
         for r in (refused, status):
             assert r.status_code == 503, r.text
             assert r.headers["content-type"] == "application/problem+json"
