@@ -657,6 +657,12 @@ async def revoke(
     rev = Revocation.from_json(body.revocation.model_dump())
     signature = parse_signature(body.signature)
     doc = to_hex(rev.doc_hash)
+
+    def answer(state: str, status_code: int = 200) -> JSONResponse:
+        return JSONResponse(
+            {"docHash": doc, "signer": rev.signer, "nonce": rev.nonce, "state": state}, status_code=status_code
+        )
+
     if rev.deadline <= int(time.time()):
         raise InvalidInput(f"the revocation's deadline ({rev.deadline}) has already passed")
     recovered = None
@@ -686,7 +692,7 @@ async def revoke(
             )
         ).first()
     if existing is not None and existing.state != "failed":
-        return JSONResponse({"docHash": doc, "signer": rev.signer, "nonce": rev.nonce, "state": existing.state})
+        return answer(existing.state)
     record = await chainctx.run(chain.registry.record, rev.doc_hash, rev.signer)
     if not record.exists:
         raise not_found(f"{rev.signer} has no record of {doc} on chain")
@@ -714,26 +720,23 @@ async def revoke(
         )
         await db.execute(requeue)
         log.info("revocation accepted again", extra={"doc": doc, "signer": rev.signer, "failed": existing.error})
-        pipeline.wake()
-        return JSONResponse(
-            {"docHash": doc, "signer": rev.signer, "nonce": rev.nonce, "state": "pending"}, status_code=202
+    else:
+        row = RevocationRow(
+            doc_hash=doc,
+            signer=rev.signer,
+            nonce=str(rev.nonce),
+            deadline=str(rev.deadline),
+            signature=to_hex(signature),
+            state="pending",
+            created_at=now(),
         )
-    row = RevocationRow(
-        doc_hash=doc,
-        signer=rev.signer,
-        nonce=str(rev.nonce),
-        deadline=str(rev.deadline),
-        signature=to_hex(signature),
-        state="pending",
-        created_at=now(),
-    )
-    try:
-        await db.transaction(lambda s: s.add(row))
-    except IntegrityError:
-        return JSONResponse({"docHash": doc, "signer": rev.signer, "nonce": rev.nonce, "state": "pending"})
-    log.info("revocation accepted", extra={"doc": doc, "signer": rev.signer})
+        try:
+            await db.transaction(lambda s: s.add(row))
+        except IntegrityError:  # the same request, accepted meanwhile
+            return answer("pending")
+        log.info("revocation accepted", extra={"doc": doc, "signer": rev.signer})
     pipeline.wake()
-    return JSONResponse({"docHash": doc, "signer": rev.signer, "nonce": rev.nonce, "state": "pending"}, status_code=202)
+    return answer("pending", 202)
 
 
 @router.get(
