@@ -138,7 +138,6 @@ class InlinePipeline:
         self.worker = AnchorWorker(settings, db, chain, notifier)
         self.indexer = IndexerLoop(settings, db, chain, notifier)
         self.worker.on_mined = self.indexer.wake
-        self._settings, self._db = settings, db
         self._lease = Lease(db)
         self._leased = False
         self._stopped = False
@@ -155,8 +154,8 @@ class InlinePipeline:
             self._leased = True
             log.info("pipeline started")
             loops = asyncio.gather(self.worker.run(), self.indexer.run())
-            interval = self._settings.poll_interval_ms / 1000
-            watch = asyncio.create_task(outbox.watch(self._db, lambda: self.worker.submitted(None), interval))
+            interval = self.worker.settings.poll_interval_ms / 1000
+            watch = asyncio.create_task(outbox.watch(self.worker.db, lambda: self.worker.submitted(None), interval))
             try:
                 while not loops.done():
                     await asyncio.wait([loops], timeout=LEASE_CHECK_S)
