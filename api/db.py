@@ -42,6 +42,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    literal_column,
     select,
     text,
 )
@@ -61,12 +62,21 @@ class Base(DeclarativeBase):
     pass
 
 
+_PENDING = text("state = 'pending'")
+_ANCHORED = text("state = 'anchored'")
+_HAS_TX = text("tx_id IS NOT NULL")
+
+
 class Submission(Base):
     __tablename__ = "submissions"
     __table_args__ = (
         UniqueConstraint("doc_hash", "signer", name="uq_submissions_doc_signer"),
-        Index("ix_submissions_state_created", "state", "created_at"),
-        Index("ix_submissions_tx", "tx_id"),
+        # Partial indexes hold only the rows a query looks for (the worker's pending queue, the anchored
+        # rows awaiting confirmations, the rows of a transaction): a submission enters and leaves each once,
+        # where a full (state, created_at) index was rewritten at every change of state. See migration 0002.
+        Index("ix_submissions_pending", "created_at", sqlite_where=_PENDING, postgresql_where=_PENDING),
+        Index("ix_submissions_anchored", "block_number", sqlite_where=_ANCHORED, postgresql_where=_ANCHORED),
+        Index("ix_submissions_tx", "tx_id", sqlite_where=_HAS_TX, postgresql_where=_HAS_TX),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -90,6 +100,13 @@ class Submission(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+# The predicates of the partial indexes, for the queries they serve. Rendered as SQL literals, not bound
+# parameters: a planner can use a partial index only when it sees the value (PostgreSQL's generic plans of
+# prepared statements do not).
+IS_PENDING = Submission.__table__.c.state == literal_column("'pending'")
+IS_ANCHORED = Submission.__table__.c.state == literal_column("'anchored'")
 
 
 class Transaction(Base):

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from docchain.api import metrics
 from docchain.api.chainctx import Bound, ChainContext
-from docchain.api.db import BlockRow, Database, EventRow, Meta, RevocationRow, Submission, Transaction, now
+from docchain.api.db import IS_ANCHORED, BlockRow, Database, EventRow, Meta, RevocationRow, Submission, Transaction, now
 from docchain.api.notify import Notifier
 from docchain.api.service_loop import ServiceLoop
 from docchain.api.settings import Settings
@@ -90,7 +90,7 @@ class IndexerLoop(ServiceLoop):
         if step.tip is None and step.head == self._written_head:
             return step.complete  # nothing new: no write transaction (this runs every poll interval)
         rows = _event_rows(step)  # computed before the transaction: the write lock is held for SQL only
-        confirmations = self.settings.confirmations
+        confirmed_to = step.head - self.settings.confirmations + 1  # blocks at or below have their confirmations
 
         def write(s: Session) -> tuple[set[str], int]:
             changed, anchored = set[str](), 0
@@ -98,10 +98,10 @@ class IndexerLoop(ServiceLoop):
                 _persist_blocks(s, step, cursor)
                 if rows:
                     s.execute(EventRow.__table__.insert(), rows)  # (cursor, tip] is new by construction
-                    changed, anchored = _apply(s, rows)
+                    changed, anchored = _apply(s, rows, confirmed_to)
                 set_meta(s, CURSOR, _cursor_json(step.tip))
             set_meta(s, HEAD, str(step.head))
-            return changed | _confirm(s, step.head - confirmations + 1), anchored
+            return changed | _confirm(s, confirmed_to), anchored
 
         changed, anchored = await self.db.transaction(write)
         if step.tip is not None:
@@ -222,10 +222,11 @@ def _persist_blocks(s: Session, step: IndexStep, cursor: BlockRef | None) -> Non
     s.execute(delete(t).where(t.c.number >= floor, t.c.number < step.tip.number - KEEP_TIPS, ~has_events))
 
 
-def _apply(s: Session, rows: list[dict[str, Any]]) -> tuple[set[str], int]:
+def _apply(s: Session, rows: list[dict[str, Any]], confirmed_to: int) -> tuple[set[str], int]:
     """Advance the submissions (and revocations) the new events concern: one indexed read, then one
     executemany UPDATE per kind of change (Core; a block of hundreds of events costs a few statements).
-    Returns the submissions changed and how many were anchored."""
+    Events at or below block ``confirmed_to`` confirm their submissions at once. Returns the submissions
+    changed and how many were anchored."""
     docs = list({r["doc_hash"] for r in rows})
     t = _SUBS
     by_key: dict[tuple[str, str], list[str]] = {
@@ -269,15 +270,19 @@ def _apply(s: Session, rows: list[dict[str, Any]]) -> tuple[set[str], int]:
         )
         changed.add(sub[0])
     if anchored:
-        anchor(s, anchored)
+        anchor(s, anchored, confirmed_to)
     if revoked:  # after the anchors: a record registered and revoked in one step ends revoked
         s.execute(update(t).where(t.c.id.in_(revoked)).values(state="revoked", updated_at=stamp))
     return changed, len(anchored)
 
 
-def anchor(s: Session, rows: list[dict[str, Any]]) -> None:
+def anchor(s: Session, rows: list[dict[str, Any]], confirmed_to: int = -1) -> None:
     """Mark submissions anchored by their indexed events: one executemany UPDATE. ``rows`` hold ``b_id`` (the
-    submission) and the event's ``b_tx``, ``b_number``, ``b_hash`` and ``b_ts`` (block timestamp)."""
+    submission) and the event's ``b_tx``, ``b_number``, ``b_hash`` and ``b_ts`` (block timestamp). Those in
+    blocks at or below ``confirmed_to`` are marked confirmed directly: an indexer catching up would
+    otherwise write each row twice in the same transaction (anchored, then confirmed by :func:`_confirm`)."""
+    for r in rows:
+        r["b_state"] = "confirmed" if r["b_number"] <= confirmed_to else "anchored"
     s.execute(_ANCHOR.values(updated_at=now()), rows)
 
 
@@ -285,7 +290,7 @@ _ANCHOR = (
     update(_SUBS)
     .where(_SUBS.c.id == bindparam("b_id"))
     .values(
-        state="anchored",
+        state=bindparam("b_state"),
         tx_hash=bindparam("b_tx"),
         block_number=bindparam("b_number"),
         block_hash=bindparam("b_hash"),
@@ -297,7 +302,7 @@ _ANCHOR = (
 
 def _confirm(s: Session, limit: int) -> set[str]:
     """Anchored submissions at or below block ``limit`` are confirmed."""
-    ids = s.scalars(select(_SUBS.c.id).where(_SUBS.c.state == "anchored", _SUBS.c.block_number <= limit)).all()
+    ids = s.scalars(select(_SUBS.c.id).where(IS_ANCHORED, _SUBS.c.block_number <= limit)).all()
     if ids:
         s.execute(update(_SUBS).where(_SUBS.c.id.in_(ids)).values(state="confirmed", updated_at=now()))
     return set(ids)

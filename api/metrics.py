@@ -21,6 +21,9 @@ LATENCY = Histogram(
 SUBMISSIONS = Counter("docchain_submissions_total", "submissions accepted (new)", registry=REGISTRY)
 ANCHORED = Counter("docchain_anchored_total", "submissions seen anchored by the indexer", registry=PIPELINE)
 TXS = Counter("docchain_transactions_total", "transactions sent by the relayer", ["kind"], registry=PIPELINE)
+REVERTED = Counter(
+    "docchain_transactions_reverted_total", "relayer transactions that reverted on chain (gas spent)", registry=PIPELINE
+)
 BATCH_SIZE = Histogram(
     "docchain_batch_size",
     "registrations per batch transaction",

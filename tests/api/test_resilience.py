@@ -5,6 +5,7 @@ rather than half-accepted."""
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,6 +159,35 @@ def test_reorg_rolls_back_and_reanchors(node_env: Env, own_node: Anvil) -> None:
         assert node_env.registry().record(bytes.fromhex(doc[2:]), signer).exists
         status = server.get(f"/v1/documents/{doc}").json()
         assert len(status["signers"]) == 1 and status["signers"][0]["blockHash"] == second["blockHash"]
+    finally:
+        server.stop()
+
+
+def test_chain_clock_ahead_reverted_batch_is_retried_with_its_culprits_named(node_env: Env, own_node: Anvil) -> None:
+    """The relayer does not simulate a batch its own checks passed (signatures, deadlines by our clock). On
+    a chain whose clock runs an hour ahead, a deadline 30 min away has passed on chain only: the batch
+    reverts once, its entries return to the outbox, and the retry is simulated first, so the expired
+    entries fail with the contract's error and the others anchor."""
+    own_node.rpc("evm_increaseTime", [3600])
+    own_node.mine(1)
+    server = node_env.api(DOCCHAIN_BATCH_INTERVAL_MS="500", DOCCHAIN_CONFIRMATIONS="1").start()
+    try:
+        now = int(time.time())
+        ids: dict[int, list[str]] = {now + 1800: [], now + 7200: []}
+        for deadline, out in ids.items():
+            for _ in range(2):
+                _, doc = random_doc()
+                r = server.post("/v1/documents", json=new_signer().registration(node_env.domain, doc, deadline))
+                assert r.status_code == 202, r.text
+                out.append(r.json()["id"])
+        for sid in ids[now + 1800]:
+            failed = server.wait_state(sid, ("failed",))
+            assert "ExpiredSignature" in failed["error"], failed
+        for sid in ids[now + 7200]:
+            server.wait_state(sid, ("anchored", "confirmed"))
+        metrics = server.get("/metrics").text
+        [reverted] = [line for line in metrics.splitlines() if line.startswith("docchain_transactions_reverted_total ")]
+        assert float(reverted.split()[1]) >= 1  # the unsimulated first try did revert
     finally:
         server.stop()
 
