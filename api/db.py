@@ -20,7 +20,7 @@ import asyncio
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -50,6 +50,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.dml import UpdateBase
 
 from docchain.chain.errors import DocchainError, NodeError
 
@@ -204,6 +205,35 @@ def new_id() -> str:
     rand = int.from_bytes(os.urandom(10), "big")  # 12 bits of rand_a, 62 of rand_b
     value = (ms & (1 << 48) - 1) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64 | 0b10 << 62 | rand & (1 << 62) - 1
     return f"{value:032x}"
+
+
+class Many:
+    """A write statement run with many parameter sets, handed to the driver as positional tuples.
+
+    Through ``Session.execute(statement, rows)`` SQLAlchemy builds and processes a parameter dictionary
+    for every row: ~10 us a row (measured), a third of the CPU of the outbox's transactions and of the
+    indexer's, spent with the database's write lock held. The statements given here take plain values
+    (text, numbers, booleans, None) that sqlite3 and asyncpg accept as they are, so each dialect's compiled
+    SQL is kept and the rows go straight to the cursor's ``executemany``. Every parameter must come from
+    the rows: constants belong in the SQL (``null()``, ``literal_column``), not in bound parameters.
+    """
+
+    def __init__(self, statement: UpdateBase, columns: Sequence[str] | None = None) -> None:
+        self.statement = statement
+        self.columns = None if columns is None else list(columns)  # an INSERT's columns, named as in the rows
+        self._compiled: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+    def __call__(self, s: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        conn = s.connection()
+        compiled = self._compiled.get(conn.dialect.name)
+        if compiled is None:
+            sql = self.statement.compile(dialect=conn.dialect, column_keys=self.columns)
+            assert sql.positiontup is not None, "sqlite3 and asyncpg take positional parameters"
+            compiled = self._compiled[conn.dialect.name] = (sql.string, tuple(sql.positiontup))
+        text_, names = compiled
+        conn.exec_driver_sql(text_, [tuple(map(row.__getitem__, names)) for row in rows])
 
 
 class DatabaseBusy(DocchainError):

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
-from docchain.api.db import Database, Submission
+from docchain.api.db import Database, Many, Submission
 
 log = logging.getLogger("docchain.api.outbox")
 MAX_ROWS = 500
@@ -47,6 +47,25 @@ class _Item:
 
 _TABLE = Submission.__table__
 _EXISTING = (_TABLE.c.id, _TABLE.c.doc_hash, _TABLE.c.signer, _TABLE.c.state, _TABLE.c.stored)
+# the columns of an accepted submission (the API's row); the others start NULL
+COLUMNS = (
+    "id",
+    "doc_hash",
+    "signer",
+    "metadata_hash",
+    "supersedes",
+    "deadline",
+    "signature",
+    "metadata_json",
+    "stored",
+    "file_name",
+    "file_size",
+    "state",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
+_INSERT = Many(insert(_TABLE), COLUMNS)
 
 
 class OutboxWriter:
@@ -119,7 +138,7 @@ def _insert_new(s: Session, rows: list[dict[str, Any]]) -> list[tuple[dict[str, 
             fresh.append(row)
             results.append((row, True))
     if fresh:
-        s.execute(insert(_TABLE), fresh)
+        _INSERT(s, fresh)
         if s.get_bind().dialect.name == "postgresql":
             s.execute(_NOTIFY)  # delivered to listeners when the transaction commits
     return results

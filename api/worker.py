@@ -23,12 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from docchain.api import metrics
 from docchain.api.chainctx import Bound, ChainContext
-from docchain.api.db import IS_PENDING, Database, EventRow, RevocationRow, Submission, Transaction, now
+from docchain.api.db import IS_PENDING, Database, EventRow, Many, RevocationRow, Submission, Transaction, now
 from docchain.api.indexing import anchor
 from docchain.api.notify import Notifier
 from docchain.api.service_loop import ServiceLoop
@@ -343,10 +343,9 @@ class AnchorWorker(ServiceLoop):
                     .values(state="submitted", tx_id=tx.id)
                 )
             else:
-                s.execute(
-                    update(Submission)
-                    .where(Submission.id.in_(submission_ids), Submission.state == "pending")
-                    .values(state="submitted", tx_id=tx.id, tx_hash=tx_hash, updated_at=now())
+                stamp = now()
+                _SUBMITTED(
+                    s, [{"b_id": i, "b_tx_id": tx.id, "b_tx": tx_hash, "b_updated": stamp} for i in submission_ids]
                 )
 
         await self.db.transaction(record)
@@ -426,6 +425,18 @@ def _mined(s: Session, tx_id: int, receipt: dict[str, int], ok: bool) -> list[st
     if linked:
         anchor(s, list(linked.values()))
     return list(linked)
+
+
+_SUBMITTED = Many(
+    update(Submission.__table__)
+    .where(Submission.__table__.c.id == bindparam("b_id"), IS_PENDING)
+    .values(
+        state=literal_column("'submitted'"),
+        tx_id=bindparam("b_tx_id"),
+        tx_hash=bindparam("b_tx"),
+        updated_at=bindparam("b_updated"),
+    )
+)
 
 
 def _classify(domain: Domain, rows: list, checked: set[str]) -> tuple[list[_Entry], list[_Entry], dict[str, str]]:  # type: ignore[type-arg]
