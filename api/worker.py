@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, func, literal_column, select, update
 from sqlalchemy.orm import Session
@@ -52,7 +53,7 @@ def batch_gas(n: int) -> int:
     return BATCH_GAS_BASE + BATCH_GAS_PER_DOC * n
 
 
-def registration_of(row: Submission) -> Registration:
+def registration_of(row: Submission | _Pending) -> Registration:
     return Registration(
         doc_hash=parse_hex(row.doc_hash),
         signer=row.signer,
@@ -64,7 +65,7 @@ def registration_of(row: Submission) -> Registration:
 
 @dataclass
 class _Entry:
-    row: Submission
+    row: _Pending
     signed: SignedRegistration
 
 
@@ -205,21 +206,17 @@ class AnchorWorker(ServiceLoop):
         return self.settings.poll_interval_ms / 1000 if in_flight.get("sent") else 5.0
 
     async def _reconcile(self, bound: Bound) -> None:
-        async with self.db.read() as s:
-            txs = (
-                await s.scalars(
-                    select(Transaction).where(Transaction.state.in_(("prepared", "sent"))).order_by(Transaction.nonce)
-                )
-            ).all()
-        for tx in txs:
+        # without the raw bytes (tens of kilobytes for a batch), read again only to re-broadcast: this runs
+        # every cycle, and loading them through the ORM cost more than the rest of the cycle's reads
+        for tx in map(_InFlight._make, await self.db.query(_IN_FLIGHT_TXS, {})):
             if tx.state == "prepared":
-                await self._broadcast(bound, tx)
+                await self._broadcast(bound, await self._transaction(tx.id))
                 continue
             receipt = await self._receipt(tx.tx_hash)
             if receipt is None:
                 if tx.sent_at is None or time.time() - tx.sent_at > self.settings.resend_after_s:
                     log.info("re-broadcasting transaction", extra={"tx": tx.tx_hash})
-                    await self._broadcast(bound, tx)
+                    await self._broadcast(bound, await self._transaction(tx.id))
                 continue
             ok = receipt["status"] == 1
             self.notifier.notify(await self.db.transaction(partial(_mined, tx_id=tx.id, receipt=receipt, ok=ok)))
@@ -237,6 +234,12 @@ class AnchorWorker(ServiceLoop):
                 metrics.REVERTED.inc()
                 await self._requeue(tx.id, "reverted", f"transaction {tx.tx_hash} reverted")
 
+    async def _transaction(self, tx_id: int) -> Transaction:
+        async with self.db.read() as s:
+            tx = await s.get(Transaction, tx_id)
+        assert tx is not None  # transactions are never deleted
+        return tx
+
     async def _receipt(self, tx_hash: str) -> dict[str, int] | None:
         """status, blockNumber and gasUsed of a mined transaction (None: not mined). Read raw on the event
         loop: web3 would format every one of a batch's hundreds of logs, which this does not need."""
@@ -253,15 +256,7 @@ class AnchorWorker(ServiceLoop):
     # ------------------------------------------------------------ anchoring
 
     async def _anchor_batch(self, bound: Bound) -> None:
-        async with self.db.read() as s:
-            rows = (
-                await s.execute(
-                    select(*Submission.__table__.c)
-                    .where(IS_PENDING)
-                    .order_by(Submission.created_at)
-                    .limit(self.settings.batch_size)
-                )
-            ).all()
+        rows = [_Pending._make(r) for r in await self.db.query(_PENDING_ROWS, {"n": self.settings.batch_size})]
         # ~0.1 ms of signature recovery per row: in the chain thread, so the event loop keeps serving
         checked = {r.id for r in rows if r.id in self._ecdsa_checked}
         self._ecdsa_checked -= checked
@@ -427,6 +422,34 @@ def _mined(s: Session, tx_id: int, receipt: dict[str, int], ok: bool) -> list[st
     return list(linked)
 
 
+class _Pending(NamedTuple):
+    """What anchoring needs of a pending submission."""
+
+    id: str
+    doc_hash: str
+    signer: str
+    metadata_hash: str
+    supersedes: str
+    deadline: str
+    signature: str
+    attempts: int
+
+
+_PENDING_ROWS = (
+    f"SELECT {', '.join(_Pending._fields)} FROM submissions WHERE state = 'pending' ORDER BY created_at LIMIT :n"
+)
+
+
+class _InFlight(NamedTuple):
+    id: int
+    tx_hash: str
+    state: str
+    sent_at: float | None
+
+
+_IN_FLIGHT_TXS = (
+    "SELECT id, tx_hash, state, sent_at FROM transactions WHERE state IN ('prepared', 'sent') ORDER BY nonce"
+)
 _IN_FLIGHT = "SELECT state, count(*) FROM transactions WHERE state IN ('prepared', 'sent') GROUP BY state"
 _PENDING = "SELECT count(*), min(created_at) FROM submissions WHERE state = 'pending'"  # ix_submissions_pending
 _SUBMITTED = Many(
@@ -441,7 +464,9 @@ _SUBMITTED = Many(
 )
 
 
-def _classify(domain: Domain, rows: list, checked: set[str]) -> tuple[list[_Entry], list[_Entry], dict[str, str]]:  # type: ignore[type-arg]
+def _classify(
+    domain: Domain, rows: list[_Pending], checked: set[str]
+) -> tuple[list[_Entry], list[_Entry], dict[str, str]]:
     """Split pending rows into ECDSA ones (for registerBatch), the rest (contract wallets: ``register``) and
     those whose deadline is too close to be mined in time. Rows in ``checked`` were recovered on
     submission by this process; the others (after a restart, say) are recovered here."""
