@@ -32,6 +32,9 @@ log = logging.getLogger("docchain.api")
 WEB_DIR = Path(__file__).parent / "web"
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class EdgeMiddleware:
     """Upload size limit (413 before reading when Content-Length says so, else while streaming), one
     structured log line and metrics per request, and a log line when a client disconnects mid-request."""
@@ -39,6 +42,7 @@ class EdgeMiddleware:
     def __init__(self, app: ASGIApp, max_body: int) -> None:
         self.app = app
         self.max_body = max_body
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,24 +94,34 @@ class EdgeMiddleware:
         finally:
             self._done(scope, method, status, start)
 
-    @staticmethod
-    def _done(scope: Scope, method: str, status: int, start: float) -> None:
+    def _done(self, scope: Scope, method: str, status: int, start: float) -> None:
         elapsed = time.perf_counter() - start
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
-        metrics.REQUESTS.labels(method, template, str(status)).inc()
-        metrics.LATENCY.labels(template).observe(elapsed)
-        client = scope.get("client")
-        log.info(
-            "request",
-            extra={
-                "method": method,
-                "path": scope["path"],
-                "status": status,
-                "ms": round(elapsed * 1000, 2),
-                "client": client[0] if client else None,
-            },
-        )
+        # the metrics' children are looked up once per (method, route, status): labels() takes a lock and
+        # builds its key on every call. A method outside HTTP's own is one label value, so a client cannot
+        # grow the metrics without bound.
+        key = (method if method in _METHODS else "other", template, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                metrics.REQUESTS.labels(key[0], template, str(status)),
+                metrics.LATENCY.labels(template),
+            )
+        children[0].inc()
+        children[1].observe(elapsed)
+        if log.isEnabledFor(logging.INFO):
+            client = scope.get("client")
+            log.info(
+                "request",
+                extra={
+                    "method": method,
+                    "path": scope["path"],
+                    "status": status,
+                    "ms": round(elapsed * 1000, 2),
+                    "client": client[0] if client else None,
+                },
+            )
 
 
 @asynccontextmanager

@@ -154,8 +154,12 @@ def test_health_readiness_metrics_openapi_logs(env: Env, api: Api) -> None:
     assert api.get("/healthz").json() == {"status": "ok"}
     ready = api.get("/readyz")
     assert ready.status_code == 200 and ready.json()["database"] == "ok" and ready.json()["node"] == "ok"
+    for method in ("PROPFIND", "MKCOL"):  # methods no route knows (WebDAV's): one "other" label
+        assert api.client.request(method, "/healthz").status_code == 405
     text = api.get("/metrics").text
     assert "docchain_submissions_total" in text and "docchain_http_requests_total" in text
+    assert 'docchain_http_requests_total{method="other",route="unmatched",status="405"} 2.0' in text, text
+    assert "PROPFIND" not in text
     spec = api.get("/openapi.json").json()
     for path in ("/v1/documents", "/v1/submissions/{submission_id}", "/v1/verify", "/v1/revocations", "/v1/chain"):
         assert path in spec["paths"]
