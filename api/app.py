@@ -32,6 +32,7 @@ log = logging.getLogger("docchain.api")
 WEB_DIR = Path(__file__).parent / "web"
 
 
+_HOT_PATHS = frozenset({"/v1/documents", "/v1/verify"})
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -190,8 +191,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # whose per-request matching (route-version walk over every router) cost ~20% of a verify request.
     # The routes are complete already (prefix, tags, dependencies are applied when a router adds them).
     for router in (documents.router, verify.router, chain_routes.router, chain_routes.health):
-        for route in router.routes:
-            app.router.routes.append(route)
+        app.router.routes.extend(router.routes)
+    # Starlette tries the routes in order (~0.75 us each): the paths of the two hot POSTs, submit and
+    # verify, go first (verify was 17th, after FastAPI's docs routes). The sort is stable; OpenAPI lists
+    # the paths in this order too.
+    app.router.routes.sort(key=lambda r: getattr(r, "path", None) not in _HOT_PATHS)
     if hasattr(app.router, "_mark_routes_changed"):
         app.router._mark_routes_changed()
     app.add_middleware(EdgeMiddleware, max_body=settings.max_upload_bytes)
