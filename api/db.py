@@ -17,6 +17,7 @@ speaks, portable across SQLite and PostgreSQL, and readable in a SQL shell.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import time
@@ -42,6 +43,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    func,
     literal_column,
     select,
     text,
@@ -243,6 +245,8 @@ class DatabaseBusy(DocchainError):
 LOCK_TIMEOUT_S = 30.0
 _FIRST_WAIT_S = 0.0005  # lock waits: most transactions hold the lock for a millisecond or two
 _MAX_WAIT_S = 0.005
+log = logging.getLogger("docchain.api.db")
+LISTEN_RETRY_S = 2.0  # a listening connection's liveness check, and the wait before listening again
 _CHECKPOINT_EVERY = 200  # commits between WAL checkpoints (run in a thread, off the event loop)
 
 
@@ -382,6 +386,29 @@ class Database:
                 f"{known.get(CHAIN_REGISTRY)}, but the configured node and registry are chain {chain_id} / {registry}; "
                 "point DOCCHAIN_RPC_URL / DOCCHAIN_REGISTRY_ADDRESS back at them or use another database"
             )
+
+    async def listen(self, channel: str, on_message: Callable[[str], None]) -> None:
+        """PostgreSQL only: call ``on_message(payload)`` for each ``NOTIFY`` on ``channel``, until cancelled.
+        A database restart closes the listening connection: the next one listens again."""
+        while True:
+            try:
+                async with self.engine.connect() as conn:
+                    raw = await conn.get_raw_connection()
+                    listener = raw.driver_connection  # asyncpg's connection: LISTEN with a callback
+                    assert listener is not None
+                    await listener.add_listener(channel, lambda _c, _pid, _ch, payload: on_message(payload))
+                    while not listener.is_closed():
+                        await asyncio.sleep(LISTEN_RETRY_S)
+                        await conn.execute(text("SELECT 1"))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is down or restarting: callers have their own slow polls
+                log.warning("listen: database unavailable", extra={"channel": channel, "error": repr(exc)})
+            await asyncio.sleep(LISTEN_RETRY_S)
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """PostgreSQL only: ``NOTIFY channel, payload`` (at most 8,000 bytes), delivered to every listener."""
+        await self.execute(select(func.pg_notify(channel, payload)))
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

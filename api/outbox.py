@@ -148,15 +148,15 @@ async def watch(db: Database, on_change: Callable[[], None], interval: float) ->
     """Until cancelled, call ``on_change`` when submissions may have been accepted by another process:
     on PostgreSQL when the outbox's NOTIFY arrives; on SQLite when another connection committed (checked
     every ``interval`` seconds; the pipeline's own commits count too, which costs an idle cycle)."""
+    if not db.is_sqlite:
+        await db.listen(CHANNEL, lambda _payload: on_change())
+        return
     while True:
         try:
-            if db.is_sqlite:
-                await _watch_sqlite(db, on_change, interval)
-            else:
-                await _watch_postgres(db, on_change)
+            await _watch_sqlite(db, on_change, interval)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the database is down or restarting: the worker's own polls go on meanwhile
+        except Exception as exc:  # the worker's own polls go on meanwhile
             log.warning("outbox watch: database unavailable", extra={"error": repr(exc)})
         await asyncio.sleep(WATCH_RETRY_S)
 
@@ -173,14 +173,3 @@ async def _watch_sqlite(db: Database, on_change: Callable[[], None], interval: f
                 on_change()
     finally:
         conn.close()
-
-
-async def _watch_postgres(db: Database, on_change: Callable[[], None]) -> None:
-    async with db.engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        listener = raw.driver_connection  # asyncpg's connection: LISTEN with a callback
-        assert listener is not None
-        await listener.add_listener(CHANNEL, lambda *_: on_change())
-        while not listener.is_closed():  # a database restart closes it: listen again on a new connection
-            await asyncio.sleep(WATCH_RETRY_S)
-            await conn.execute(text("SELECT 1"))

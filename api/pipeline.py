@@ -42,7 +42,7 @@ from docchain.api import logs, metrics, outbox
 from docchain.api.chainctx import ChainContext
 from docchain.api.db import Database
 from docchain.api.indexing import IndexerLoop
-from docchain.api.notify import Notifier
+from docchain.api.notify import Notifier, Publishing
 from docchain.api.settings import Settings
 from docchain.api.worker import AnchorWorker
 
@@ -135,6 +135,8 @@ class InlinePipeline:
     """The worker and the indexer as tasks of the running event loop, once the lease is held."""
 
     def __init__(self, settings: Settings, db: Database, chain: ChainContext, notifier: Notifier) -> None:
+        if not db.is_sqlite:  # replicas share the database: tell their waiters too (see api/notify.py)
+            notifier = Publishing(notifier, db)
         self.worker = AnchorWorker(settings, db, chain, notifier)
         self.indexer = IndexerLoop(settings, db, chain, notifier)
         self.worker.on_mined = self.indexer.wake
