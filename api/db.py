@@ -52,9 +52,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.dml import Insert, UpdateBase
 
 from docchain.chain.errors import DocchainError, NodeError
+
+log = logging.getLogger("docchain.api.db")
 
 T = TypeVar("T")
 HASH = String(66)
@@ -65,22 +68,9 @@ class Base(DeclarativeBase):
     pass
 
 
-_PENDING = text("state = 'pending'")
-_ANCHORED = text("state = 'anchored'")
-_HAS_TX = text("tx_id IS NOT NULL")
-
-
 class Submission(Base):
     __tablename__ = "submissions"
-    __table_args__ = (
-        UniqueConstraint("doc_hash", "signer", name="uq_submissions_doc_signer"),
-        # Partial indexes hold only the rows a query looks for (the worker's pending queue, the anchored
-        # rows awaiting confirmations, the rows of a transaction): a submission enters and leaves each once,
-        # where a full (state, created_at) index was rewritten at every change of state. See migration 0002.
-        Index("ix_submissions_pending", "created_at", sqlite_where=_PENDING, postgresql_where=_PENDING),
-        Index("ix_submissions_anchored", "block_number", sqlite_where=_ANCHORED, postgresql_where=_ANCHORED),
-        Index("ix_submissions_tx", "tx_id", sqlite_where=_HAS_TX, postgresql_where=_HAS_TX),
-    )
+    __table_args__ = (UniqueConstraint("doc_hash", "signer", name="uq_submissions_doc_signer"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     doc_hash: Mapped[str] = mapped_column(HASH)
@@ -105,11 +95,17 @@ class Submission(Base):
     updated_at: Mapped[float] = mapped_column(Float)
 
 
-# The predicates of the partial indexes, for the queries they serve. Rendered as SQL literals, not bound
-# parameters: a planner can use a partial index only when it sees the value (PostgreSQL's generic plans of
-# prepared statements do not).
+# Partial indexes hold only the rows a query looks for (the worker's pending queue, the anchored rows
+# awaiting confirmations, the rows of a transaction): a submission enters and leaves each once, where a
+# full (state, created_at) index was rewritten at every change of state. See migration 0002. Queries use
+# the same predicates, rendered as SQL literals rather than bound parameters: a planner can use a partial
+# index only when it sees the value (PostgreSQL's generic plans of prepared statements do not).
 IS_PENDING = Submission.__table__.c.state == literal_column("'pending'")
 IS_ANCHORED = Submission.__table__.c.state == literal_column("'anchored'")
+_HAS_TX = Submission.__table__.c.tx_id.isnot(None)
+Index("ix_submissions_pending", Submission.created_at, sqlite_where=IS_PENDING, postgresql_where=IS_PENDING)
+Index("ix_submissions_anchored", Submission.block_number, sqlite_where=IS_ANCHORED, postgresql_where=IS_ANCHORED)
+Index("ix_submissions_tx", Submission.tx_id, sqlite_where=_HAS_TX, postgresql_where=_HAS_TX)
 
 
 class Transaction(Base):
@@ -209,6 +205,12 @@ def new_id() -> str:
     return f"{value:032x}"
 
 
+def pg_notify(channel: str, payload: str) -> Select[Any]:
+    """PostgreSQL's ``NOTIFY channel, payload`` (payload at most 8,000 bytes), delivered to listeners when
+    the transaction that runs it commits."""
+    return select(func.pg_notify(channel, payload))
+
+
 class Many:
     """A write statement run with many parameter sets, handed to the driver as positional tuples.
 
@@ -217,23 +219,25 @@ class Many:
     indexer's, spent with the database's write lock held. The statements given here take plain values
     (text, numbers, booleans, None) that sqlite3 and asyncpg accept as they are, so each dialect's compiled
     SQL is kept and the rows go straight to the cursor's ``executemany``. Every parameter must come from
-    the rows: constants belong in the SQL (``null()``, ``literal_column``), not in bound parameters.
+    the rows: constants belong in the SQL (``null()``, ``literal_column``), not in bound parameters. An
+    INSERT writes the columns its rows name (the others take their defaults); all rows name the same ones.
     """
 
-    def __init__(self, statement: UpdateBase, columns: Sequence[str] | None = None) -> None:
+    def __init__(self, statement: UpdateBase) -> None:
         self.statement = statement
-        self.columns = None if columns is None else list(columns)  # an INSERT's columns, named as in the rows
-        self._compiled: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._insert = isinstance(statement, Insert)
+        self._compiled: dict[tuple[str, tuple[str, ...] | None], tuple[str, tuple[str, ...]]] = {}
 
     def __call__(self, s: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
         conn = s.connection()
-        compiled = self._compiled.get(conn.dialect.name)
+        key = (conn.dialect.name, tuple(rows[0]) if self._insert else None)
+        compiled = self._compiled.get(key)
         if compiled is None:
-            sql = self.statement.compile(dialect=conn.dialect, column_keys=self.columns)
+            sql = self.statement.compile(dialect=conn.dialect, column_keys=None if key[1] is None else list(key[1]))
             assert sql.positiontup is not None, "sqlite3 and asyncpg take positional parameters"
-            compiled = self._compiled[conn.dialect.name] = (sql.string, tuple(sql.positiontup))
+            compiled = self._compiled[key] = (sql.string, tuple(sql.positiontup))
         text_, names = compiled
         conn.exec_driver_sql(text_, [tuple(map(row.__getitem__, names)) for row in rows])
 
@@ -245,7 +249,6 @@ class DatabaseBusy(DocchainError):
 LOCK_TIMEOUT_S = 30.0
 _FIRST_WAIT_S = 0.0005  # lock waits: most transactions hold the lock for a millisecond or two
 _MAX_WAIT_S = 0.005
-log = logging.getLogger("docchain.api.db")
 LISTEN_RETRY_S = 2.0  # a listening connection's liveness check, and the wait before listening again
 _CHECKPOINT_EVERY = 200  # commits between WAL checkpoints (run in a thread, off the event loop)
 
@@ -407,8 +410,8 @@ class Database:
             await asyncio.sleep(LISTEN_RETRY_S)
 
     async def notify(self, channel: str, payload: str) -> None:
-        """PostgreSQL only: ``NOTIFY channel, payload`` (at most 8,000 bytes), delivered to every listener."""
-        await self.execute(select(func.pg_notify(channel, payload)))
+        """PostgreSQL only: ``NOTIFY channel, payload`` at once, delivered to every listener."""
+        await self.execute(pg_notify(channel, payload))
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

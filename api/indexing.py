@@ -311,19 +311,7 @@ _ANCHOR = Many(
         updated_at=bindparam("b_updated"),
     )
 )
-_EVENT_COLUMNS = (
-    "kind",
-    "doc_hash",
-    "signer",
-    "block_number",
-    "block_hash",
-    "tx_hash",
-    "log_index",
-    "metadata_hash",
-    "supersedes",
-    "timestamp",
-)
-_INSERT_EVENTS = Many(EventRow.__table__.insert(), _EVENT_COLUMNS)
+_INSERT_EVENTS = Many(EventRow.__table__.insert())
 
 
 def _confirm(s: Session, limit: int) -> set[str]:

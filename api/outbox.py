@@ -27,15 +27,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from docchain.api.db import Database, Many, Submission
+from docchain.api.db import Database, Many, Submission, pg_notify
 
 log = logging.getLogger("docchain.api.outbox")
 MAX_ROWS = 500
 CHANNEL = "docchain_outbox"  # PostgreSQL NOTIFY channel: "submissions were accepted"
-_NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', '')")
+_NOTIFY = pg_notify(CHANNEL, "")
 WATCH_RETRY_S = 2.0
 
 
@@ -47,25 +47,7 @@ class _Item:
 
 _TABLE = Submission.__table__
 _EXISTING = (_TABLE.c.id, _TABLE.c.doc_hash, _TABLE.c.signer, _TABLE.c.state, _TABLE.c.stored)
-# the columns of an accepted submission (the API's row); the others start NULL
-COLUMNS = (
-    "id",
-    "doc_hash",
-    "signer",
-    "metadata_hash",
-    "supersedes",
-    "deadline",
-    "signature",
-    "metadata_json",
-    "stored",
-    "file_name",
-    "file_size",
-    "state",
-    "attempts",
-    "created_at",
-    "updated_at",
-)
-_INSERT = Many(insert(_TABLE), COLUMNS)
+_INSERT = Many(insert(_TABLE))
 
 
 class OutboxWriter:
