@@ -15,7 +15,6 @@ from typing import Any, Literal
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
-from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound
@@ -23,6 +22,7 @@ from web3.types import FilterParams, LogReceipt, TxData, TxReceipt
 
 from docchain.chain import artifacts
 from docchain.chain.errors import ChainError, ContractRevert, InvalidInput, RegistrationNotFound
+from docchain.chain.hashing import keccak256
 from docchain.chain.sender import PreparedTx, TxSender, with_retries
 from docchain.chain.typed_data import Domain, Registration, Revocation, recover
 from docchain.chain.values import to_checksum_address as checksum_address
@@ -95,17 +95,17 @@ class _Abi:
 
     def __init__(self, abi: list[dict[str, Any]]) -> None:
         self.functions = {i["name"]: i for i in abi if i["type"] == "function"}
-        self.by_selector = {keccak(_signature_of(f).encode())[:4]: name for name, f in self.functions.items()}
+        self.by_selector = {keccak256(_signature_of(f).encode())[:4]: name for name, f in self.functions.items()}
         self.errors: dict[bytes, tuple[str, list[str]]] = {}
         for item in abi:
             if item["type"] == "error":
                 sig = _signature_of(item)
-                self.errors[keccak(sig.encode())[:4]] = (item["name"], [i["type"] for i in item["inputs"]])
-        self.registered_topic = keccak(b"Registered(bytes32,address,bytes32,bytes32)")
-        self.revoked_topic = keccak(b"Revoked(bytes32,address)")
+                self.errors[keccak256(sig.encode())[:4]] = (item["name"], [i["type"] for i in item["inputs"]])
+        self.registered_topic = keccak256(b"Registered(bytes32,address,bytes32,bytes32)")
+        self.revoked_topic = keccak256(b"Revoked(bytes32,address)")
 
     def selector(self, name: str) -> bytes:
-        return keccak(_signature_of(self.functions[name]).encode())[:4]
+        return keccak256(_signature_of(self.functions[name]).encode())[:4]
 
     def input_types(self, name: str) -> list[str]:
         return [_signature_of({"name": "", "inputs": [i]})[1:-1] for i in self.functions[name]["inputs"]]

@@ -14,9 +14,9 @@ from functools import cached_property, lru_cache
 from typing import Any, ClassVar
 
 from coincurve import PrivateKey, PublicKey
-from eth_hash.auto import keccak
 
 from docchain.chain.errors import InvalidInput
+from docchain.chain.hashing import keccak256
 from docchain.chain.values import ZERO32, parse_address, parse_hash32, to_checksum_address, to_hex
 
 NAME = "docchain"
@@ -31,7 +31,7 @@ EIP712_DOMAIN_TYPE = [
     {"name": "chainId", "type": "uint256"},
     {"name": "verifyingContract", "type": "address"},
 ]
-_DOMAIN_TYPEHASH = keccak(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+_DOMAIN_TYPEHASH = keccak256(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 
 
 def _word(value: int) -> bytes:
@@ -45,10 +45,10 @@ def _addr_word(address: str) -> bytes:
 @lru_cache(maxsize=64)
 def _separator(name: str, version: str, chain_id: int, verifying_contract: str) -> bytes:
     # memoised: a service sees one domain, but parses it afresh from every receipt it verifies
-    return keccak(
+    return keccak256(
         _DOMAIN_TYPEHASH
-        + keccak(name.encode())
-        + keccak(version.encode())
+        + keccak256(name.encode())
+        + keccak256(version.encode())
         + _word(chain_id)
         + _addr_word(verifying_contract)
     )
@@ -100,7 +100,7 @@ class Registration:
         {"name": "supersedes", "type": "bytes32"},
         {"name": "deadline", "type": "uint256"},
     ]
-    TYPEHASH: ClassVar[bytes] = keccak(
+    TYPEHASH: ClassVar[bytes] = keccak256(
         b"Registration(bytes32 docHash,address signer,bytes32 metadataHash,bytes32 supersedes,uint256 deadline)"
     )
 
@@ -116,7 +116,7 @@ class Registration:
         return self.doc_hash + _addr_word(self.signer) + self.metadata_hash + self.supersedes + _word(self.deadline)
 
     def struct_hash(self) -> bytes:
-        return keccak(self.TYPEHASH + self.encode_data())
+        return keccak256(self.TYPEHASH + self.encode_data())
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -156,7 +156,7 @@ class Revocation:
         {"name": "nonce", "type": "uint256"},
         {"name": "deadline", "type": "uint256"},
     ]
-    TYPEHASH: ClassVar[bytes] = keccak(b"Revocation(bytes32 docHash,address signer,uint256 nonce,uint256 deadline)")
+    TYPEHASH: ClassVar[bytes] = keccak256(b"Revocation(bytes32 docHash,address signer,uint256 nonce,uint256 deadline)")
 
     doc_hash: bytes
     signer: str
@@ -164,7 +164,7 @@ class Revocation:
     deadline: int
 
     def struct_hash(self) -> bytes:
-        return keccak(
+        return keccak256(
             self.TYPEHASH + self.doc_hash + _addr_word(self.signer) + _word(self.nonce) + _word(self.deadline)
         )
 
@@ -206,7 +206,7 @@ def _uint(value: Any, what: str) -> int:
 
 def digest(domain: Domain, message: Message) -> bytes:
     """``keccak256("\\x19\\x01" ‖ domainSeparator ‖ hashStruct(message))``: what is actually signed."""
-    return keccak(b"\x19\x01" + domain.separator + message.struct_hash())
+    return keccak256(b"\x19\x01" + domain.separator + message.struct_hash())
 
 
 def typed_data(domain: Domain, message: Message) -> dict[str, Any]:
@@ -241,12 +241,12 @@ def recover_digest(message_digest: bytes, signature: bytes) -> str:
         public = PublicKey.from_signature_and_message(signature[:64] + bytes([v - 27]), message_digest, hasher=None)
     except Exception as exc:  # coincurve raises a bare Exception for unrecoverable points
         raise InvalidInput("signature does not recover to any key") from exc
-    return to_checksum_address(keccak(public.format(compressed=False)[1:])[-20:])
+    return to_checksum_address(keccak256(public.format(compressed=False)[1:])[-20:])
 
 
 def address_of(private_key: bytes) -> str:
     """The Ethereum address of a private key."""
-    return to_checksum_address(keccak(PrivateKey(private_key).public_key.format(compressed=False)[1:])[-20:])
+    return to_checksum_address(keccak256(PrivateKey(private_key).public_key.format(compressed=False)[1:])[-20:])
 
 
 def canonical_metadata(metadata: Mapping[str, Any]) -> str:
@@ -258,7 +258,7 @@ def metadata_hash(metadata: Mapping[str, Any]) -> bytes:
     """keccak256 of the UTF-8 canonical JSON of a metadata object; zero if empty."""
     if not metadata:
         return ZERO32
-    return keccak(canonical_metadata(metadata).encode())
+    return keccak256(canonical_metadata(metadata).encode())
 
 
 __all__ = [
