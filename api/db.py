@@ -44,7 +44,6 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
-    literal_column,
     select,
     text,
 )
@@ -99,9 +98,11 @@ class Submission(Base):
 # awaiting confirmations, the rows of a transaction): a submission enters and leaves each once, where a
 # full (state, created_at) index was rewritten at every change of state. See migration 0002. Queries use
 # the same predicates, rendered as SQL literals rather than bound parameters: a planner can use a partial
-# index only when it sees the value (PostgreSQL's generic plans of prepared statements do not).
-IS_PENDING = Submission.__table__.c.state == literal_column("'pending'")
-IS_ANCHORED = Submission.__table__.c.state == literal_column("'anchored'")
+# index only when it sees the value (PostgreSQL's generic plans of prepared statements do not). Raw SQL
+# spells the pending predicate with PENDING_SQL, so it cannot drift from the index's.
+PENDING_SQL = "state = 'pending'"
+IS_PENDING = text(PENDING_SQL)
+IS_ANCHORED = text("state = 'anchored'")
 _HAS_TX = Submission.__table__.c.tx_id.isnot(None)
 Index("ix_submissions_pending", Submission.created_at, sqlite_where=IS_PENDING, postgresql_where=IS_PENDING)
 Index("ix_submissions_anchored", Submission.block_number, sqlite_where=IS_ANCHORED, postgresql_where=IS_ANCHORED)

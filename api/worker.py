@@ -29,7 +29,17 @@ from sqlalchemy.orm import Session
 
 from docchain.api import metrics
 from docchain.api.chainctx import Bound, ChainContext
-from docchain.api.db import IS_PENDING, Database, EventRow, Many, RevocationRow, Submission, Transaction, now
+from docchain.api.db import (
+    IS_PENDING,
+    PENDING_SQL,
+    Database,
+    EventRow,
+    Many,
+    RevocationRow,
+    Submission,
+    Transaction,
+    now,
+)
 from docchain.api.indexing import anchor
 from docchain.api.notify import Notifier
 from docchain.api.service_loop import ServiceLoop
@@ -436,7 +446,7 @@ class _Pending(NamedTuple):
 
 
 _PENDING_ROWS = (
-    f"SELECT {', '.join(_Pending._fields)} FROM submissions WHERE state = 'pending' ORDER BY created_at LIMIT :n"
+    f"SELECT {', '.join(_Pending._fields)} FROM submissions WHERE {PENDING_SQL} ORDER BY created_at LIMIT :n"
 )
 
 
@@ -451,7 +461,7 @@ _IN_FLIGHT_TXS = (
     "SELECT id, tx_hash, state, sent_at FROM transactions WHERE state IN ('prepared', 'sent') ORDER BY nonce"
 )
 _IN_FLIGHT = "SELECT state, count(*) FROM transactions WHERE state IN ('prepared', 'sent') GROUP BY state"
-_PENDING = "SELECT count(*), min(created_at) FROM submissions WHERE state = 'pending'"  # ix_submissions_pending
+_PENDING = f"SELECT count(*), min(created_at) FROM submissions WHERE {PENDING_SQL}"
 _SUBMITTED = Many(
     update(Submission.__table__)
     .where(Submission.__table__.c.id == bindparam("b_id"), IS_PENDING)
