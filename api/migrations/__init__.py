@@ -19,6 +19,7 @@ HERE = Path(__file__).parent
 def config(url: str | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(HERE))
+    cfg.set_main_option("path_separator", "os")  # a data path holding a space or comma stays one path
     cfg.set_main_option("version_locations", str(HERE / "versions"))
     if url:
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
