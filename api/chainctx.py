@@ -29,6 +29,8 @@ from docchain.chain.values import parse_address
 
 log = logging.getLogger("docchain.api.chain")
 
+PROBE_TIMEOUT_S = 2.0
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -53,7 +55,7 @@ class ChainContext:
         self._bound: Bound | None = None
         # called once bound, with (chain id, registry address); raises to refuse the binding
         self.claim: Callable[[int, str], Awaitable[None]] | None = None
-        self._lock = asyncio.Lock()
+        self._binding: asyncio.Future[Bound] | None = None  # the bind attempt in flight, shared
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
@@ -85,20 +87,34 @@ class ChainContext:
         return Bound(registry, sender, domain, block, Indexer(registry, block), HeadCache(self.rpc, address))
 
     async def bound(self) -> Bound:
-        """The bound registry; :class:`NodeError` while the node cannot be reached."""
+        """The bound registry; :class:`NodeError` while the node cannot be reached.
+
+        Concurrent callers share one attempt, its failure included: with the node down, a crowd of requests
+        answers 503 together instead of queueing for an attempt each. A caller that goes away (a client
+        disconnecting) does not cancel the attempt the others wait on.
+        """
         if self._bound is not None:
             return self._bound
-        async with self._lock:
-            if self._bound is None:
-                bound = await self.run(self._bind)
-                if self.claim is not None:  # the database must belong to this chain and registry
-                    await self.claim(bound.domain.chain_id, bound.registry.address)
-                self._bound = bound
-                log.info(
-                    "bound to registry",
-                    extra={"chain_id": self._bound.domain.chain_id, "contract": self._bound.registry.address},
-                )
-        return self._bound
+        if self._binding is None:
+            self._binding = attempt = asyncio.ensure_future(self._try_bind())
+            attempt.add_done_callback(self._bind_done)
+        return await asyncio.shield(self._binding)
+
+    def _bind_done(self, attempt: asyncio.Future[Bound]) -> None:
+        self._binding = None
+        if not attempt.cancelled():
+            attempt.exception()  # retrieved: every waiter may have gone
+
+    async def _try_bind(self) -> Bound:
+        # One async probe first, failing at once when nothing listens: web3's calls in _bind retry a refused
+        # connection for 3 s in a worker thread, which held every request (and /readyz, and shutdown) that long.
+        await self.rpc.call("eth_chainId", [], timeout=PROBE_TIMEOUT_S)
+        bound = await self.run(self._bind)
+        if self.claim is not None:  # the database must belong to this chain and registry
+            await self.claim(bound.domain.chain_id, bound.registry.address)
+        self._bound = bound
+        log.info("bound to registry", extra={"chain_id": bound.domain.chain_id, "contract": bound.registry.address})
+        return bound
 
     @property
     def relayer_key(self) -> bytes:

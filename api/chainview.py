@@ -50,11 +50,11 @@ class RpcClient:
         self._id = 0
         self._httpx: Any = None
 
-    async def call(self, method: str, params: list[Any]) -> Any:
+    async def call(self, method: str, params: list[Any], *, timeout: float | None = None) -> Any:
         self._id += 1
         body = json.dumps({"jsonrpc": "2.0", "id": self._id, "method": method, "params": params}).encode()
         try:
-            data = await asyncio.wait_for(self._post(body), self._timeout)
+            data = await asyncio.wait_for(self._post(body), timeout or self._timeout)
         except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
             raise NodeError(f"{method}: the node is unreachable ({exc.__class__.__name__})") from exc
         reply = json.loads(data)

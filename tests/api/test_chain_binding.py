@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import time
 
+import httpx
 from api_support import Api, Env, _deploy, new_signer, poll, random_doc
+
+from tests.support import free_port
 
 
 def test_refuses_a_database_of_another_registry(env: Env, api: Api) -> None:
@@ -74,3 +79,35 @@ def test_verify_sees_a_new_head_at_once(env: Env, api: Api) -> None:
     assert report["verdict"] == "invalid"
     assert report["reports"][0]["record"]["revokedAt"] is not None
     assert {c["name"]: c["ok"] for c in report["checks"]}["revocation"] is False
+
+
+def test_node_unreachable_answers_a_crowd_at_once_and_stops_promptly(env: Env) -> None:
+    """With nothing listening at the RPC URL, chain-bound routes and /readyz answer 503 in milliseconds, 40
+    concurrent requests together (they share one bind attempt, not one each in turn), and SIGTERM stops
+    the API in seconds. Each used to wait out web3's 3 s of retries, one attempt at a time."""
+    down = env.api(DOCCHAIN_RPC_URL=f"http://127.0.0.1:{free_port()}").start()
+    stopped = False
+    try:
+        for path in ("/v1/chain", "/readyz"):
+            started = time.perf_counter()
+            r = down.get(path)
+            assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json", r.text
+            assert time.perf_counter() - started < 1.0, path
+
+        async def crowd() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=down.url, timeout=30) as client:
+                return await asyncio.gather(*(client.get("/v1/chain") for _ in range(40)))
+
+        started = time.perf_counter()
+        answers = asyncio.run(crowd())
+        assert [r.status_code for r in answers] == [503] * 40
+        assert all(r.json()["type"].endswith("/node-unavailable") for r in answers)
+        assert time.perf_counter() - started < 2.0
+
+        started = time.perf_counter()
+        assert down.stop() == 0
+        stopped = True
+        assert time.perf_counter() - started < 5.0
+    finally:
+        if not stopped:
+            down.stop()
