@@ -8,6 +8,7 @@ failed one into a :class:`VerificationError` naming the step.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from docchain.chain.errors import InvalidInput, VerificationError
@@ -162,7 +163,7 @@ def verify(
         )
     )
     add(
-        Check("revocation", False, f"revoked at unix time {record.revoked_at}")
+        Check("revocation", False, f"revoked at {_utc(record.revoked_at)}")
         if record.revoked
         else Check("revocation", True, "not revoked")
     )
@@ -191,7 +192,7 @@ def _signature_check(view: ChainView, receipt: Receipt, signer: str) -> Check:
 
 def _record_check(view: ChainView, record: Record, receipt: Receipt | None) -> Check:
     if receipt is None:
-        return Check("record", True, f"recorded in block {record.block_number} at unix time {record.registered_at}")
+        return Check("record", True, f"recorded in block {record.block_number} at {_utc(record.registered_at)}")
     if record.block_number != receipt.block_number:
         return Check(
             "record",
@@ -201,3 +202,9 @@ def _record_check(view: ChainView, record: Record, receipt: Receipt | None) -> C
     if view.block_hash(record.block_number) != receipt.block_hash:
         return Check("record", False, f"block {record.block_number} is not the receipt's block (reorganised?)")
     return Check("record", True, f"recorded in block {record.block_number} ({to_hex(receipt.block_hash)})")
+
+
+def _utc(timestamp: int) -> str:
+    """A block timestamp for people, with the raw value a script can match."""
+    when = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{when} (unix {timestamp})"

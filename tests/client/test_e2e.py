@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -189,7 +190,9 @@ def test_sign_verify_tamper_revoke(stack: Stack) -> None:
     assert isinstance(revoked, dict) and revoked["state"] == "revoked"
     after = stack.json("verify", str(doc), check=1)
     assert isinstance(after, dict) and after["verdict"] == "invalid"
-    assert next(c for c in after["checks"] if c["name"] == "revocation")["ok"] is False
+    revocation = next(c for c in after["checks"] if c["name"] == "revocation")
+    assert revocation["ok"] is False
+    assert re.fullmatch(r"revoked at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(unix \d+\)", revocation["detail"])
     after_rpc = stack.run("verify", str(doc), "--rpc", stack.rpc_url, check=1)
     assert "verdict: INVALID" in after_rpc.stdout and "revoked" in after_rpc.stdout
 
