@@ -6,6 +6,7 @@ Errors always go to stderr as one line, so ``--json`` output stays parseable.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +30,18 @@ def short(value: str | None, keep: int = 10) -> str:
         return "-"
     value = str(value)
     return value if len(value) <= 2 * keep + 2 else f"{value[: keep + 2]}…{value[-keep:]}"
+
+
+_LONG_HEX = re.compile(r"0x[0-9a-fA-F]{32,}")
+
+
+def _table(title: str | None, columns: Sequence[str], cells: list[list[str]]) -> Table:
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in cells:
+        table.add_row(*row)
+    return table
 
 
 class Output:
@@ -70,11 +83,12 @@ class Output:
     def table(self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         if self.json_mode:
             return
-        table = Table(title=title, title_justify="left", show_lines=False)
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*("-" if v is None else str(v) for v in row))
+        cells = [["-" if v is None else str(v) for v in row] for row in rows]
+        table = _table(title, columns, cells)
+        if self.out.measure(table, options=self.out.options.update(max_width=1 << 16)).maximum > self.out.width:
+            # Folded, a 66-character hash fills a narrow column four or five lines deep; elided in the
+            # middle it still tells rows apart (the full values: --json, or a wider terminal).
+            table = _table(title, columns, [[short(c, 6) if _LONG_HEX.fullmatch(c) else c for c in r] for r in cells])
         self.out.print(table)
 
     def fields(self, title: str | None, pairs: Sequence[tuple[str, Any]]) -> None:

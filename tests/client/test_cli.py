@@ -398,3 +398,25 @@ def test_ctrl_c_exits_130_with_one_line(home: Path, silent_server: str) -> None:
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == ExitCode.INTERRUPTED
     assert err.strip() == "error: interrupted"
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_tables_elide_hashes_only_when_the_terminal_is_too_narrow(width: int) -> None:
+    import io
+
+    from rich.console import Console
+
+    from docchain.client.output import Output
+
+    doc, signer = "0x" + "ab" * 31 + "cd", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    out = Output()
+    out.out = Console(file=io.StringIO(), width=width, highlight=False)
+    out.table("documents", ["sha256", "signer", "state", "block"], [(doc, signer, "confirmed", 7)] * 3)
+    text = out.out.file.getvalue()  # type: ignore[attr-defined]
+    assert all(len(line) <= width for line in text.splitlines())
+    rows = [line for line in text.splitlines() if "confirmed" in line]
+    if width == 80:  # folded, each row ran 4 lines deep; elided, one line, both ends kept
+        assert len(rows) == 3 and all("0xababab…ababcd" in r and "0x709979…dc79C8" in r for r in rows)
+        assert len(text.splitlines()) == 8  # title, top border, header, rule, three rows, bottom border
+    else:
+        assert all(doc in r and signer in r for r in rows)
