@@ -1,4 +1,5 @@
-"""Parsing of the hex values users type or send: hashes, addresses, signatures.
+"""Parsing of the hex values users type or send: hashes, addresses, signatures; and the textual forms
+docchain writes.
 
 Every edge (API schemas, CLI options, receipt reader) parses through these, so a malformed value gets
 the same clear :class:`InvalidInput` message everywhere.
@@ -6,6 +7,7 @@ the same clear :class:`InvalidInput` message everywhere.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from eth_utils import to_checksum_address as _eth_checksum
@@ -67,3 +69,8 @@ def parse_signature(value: str, what: str = "signature") -> bytes:
 def to_hex(raw: bytes) -> str:
     """0x-prefixed lower-case hex, the one textual form docchain writes."""
     return "0x" + raw.hex()
+
+
+def utc_text(timestamp: int) -> str:
+    """A block timestamp as people read it: ``2026-11-23 18:37:34 UTC``."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -8,7 +8,6 @@ failed one into a :class:`VerificationError` naming the step.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from docchain.chain.errors import InvalidInput, VerificationError
@@ -16,7 +15,7 @@ from docchain.chain.receipt import Receipt
 from docchain.chain.registry import Record, Registry
 from docchain.chain.sender import with_retries
 from docchain.chain.typed_data import Domain, Registration, recover
-from docchain.chain.values import to_hex
+from docchain.chain.values import to_hex, utc_text
 
 Verdict = Literal["valid", "invalid", "unknown"]
 
@@ -206,5 +205,4 @@ def _record_check(view: ChainView, record: Record, receipt: Receipt | None) -> C
 
 def _utc(timestamp: int) -> str:
     """A block timestamp for people, with the raw value a script can match."""
-    when = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f"{when} (unix {timestamp})"
+    return f"{utc_text(timestamp)} (unix {timestamp})"
