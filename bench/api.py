@@ -163,7 +163,7 @@ def around(ceiling: list[dict[str, Any]]) -> dict[str, Any]:
         "p50_ms": round(sum(c["p50_ms"] for c in ceiling) / len(ceiling), 2),
         "p99_ms": round(sum(c["p99_ms"] for c in ceiling) / len(ceiling), 2),
         "runs_rps": [c["rps"] for c in ceiling],
-        "cpu_us": round(sum(c["cpu_us"] for c in ceiling) / len(ceiling), 1) if "cpu_us" in ceiling[0] else None,
+        "cpu_us": round(sum(c["cpu_us"] for c in ceiling) / len(ceiling), 1),
     }
 
 
@@ -250,7 +250,7 @@ def main() -> int:
 
         bodies, raw = signed_bodies(domain, args.docs)
         ceiling_bodies, _ = signed_bodies(domain, 2000)
-        ceiling_before = asyncio.run(load(ceiling_port, "/submit", ceiling_bodies, args.clients, args.seconds))
+        ceiling_before = measured(ceiling_proc.pid, ceiling_port, "/submit", ceiling_bodies, args.clients, args.seconds)
 
         # ---- submissions, end to end
         accept = asyncio.run(load(api_port, "/v1/documents", bodies, args.clients, None))
@@ -267,7 +267,7 @@ def main() -> int:
         while (done := anchored()) < args.docs and time.monotonic() < limit:
             time.sleep(0.02)
         t_all = time.perf_counter() - t0
-        ceiling_after = asyncio.run(load(ceiling_port, "/submit", ceiling_bodies, args.clients, args.seconds))
+        ceiling_after = measured(ceiling_proc.pid, ceiling_port, "/submit", ceiling_bodies, args.clients, args.seconds)
         ceiling_submit = around([ceiling_before, ceiling_after])
         results["submit"] = {
             "documents": args.docs,

@@ -19,11 +19,11 @@ from pathlib import Path
 
 from coincurve import PrivateKey
 from eth_abi import encode
-from eth_hash.auto import keccak
 from web3 import Web3
 
 from docchain.chain import deploy
 from docchain.chain import typed_data as td
+from docchain.chain.hashing import keccak256
 from docchain.chain.node import LocalNode, NodeConfig
 from docchain.chain.registry import Registry, SignedRegistration
 from docchain.chain.sender import TxSender
@@ -45,15 +45,15 @@ def baseline_gas(sender: TxSender) -> int:
     source = (Path(__file__).parent / "baseline" / "MinimalRegistry.sol").read_text()
     out = solc({"MinimalRegistry.sol": source}, SETTINGS)["MinimalRegistry.sol"]["MinimalRegistry"]
     address = sender.transact(None, bytes.fromhex(out["evm"]["bytecode"]["object"]))["contractAddress"]
-    separator = bytes(sender.w3.eth.call({"to": address, "data": keccak(b"separator()")[:4]}))
+    separator = bytes(sender.w3.eth.call({"to": address, "data": keccak256(b"separator()")[:4]}))
     key = os.urandom(32)
     signer = td.address_of(key)
     doc = os.urandom(32)
-    struct = keccak(
-        keccak(b"Registration(bytes32 docHash,address signer)") + encode(["bytes32", "address"], [doc, signer])
+    struct = keccak256(
+        keccak256(b"Registration(bytes32 docHash,address signer)") + encode(["bytes32", "address"], [doc, signer])
     )
-    sig = PrivateKey(key).sign_recoverable(keccak(b"\x19\x01" + separator + struct), hasher=None)
-    data = keccak(b"register(bytes32,address,uint8,bytes32,bytes32)")[:4] + encode(
+    sig = PrivateKey(key).sign_recoverable(keccak256(b"\x19\x01" + separator + struct), hasher=None)
+    data = keccak256(b"register(bytes32,address,uint8,bytes32,bytes32)")[:4] + encode(
         ["bytes32", "address", "uint8", "bytes32", "bytes32"],
         [doc, signer, sig[64] + 27, sig[:32], sig[32:64]],
     )

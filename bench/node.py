@@ -50,11 +50,11 @@ from typing import Any, Protocol
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
 
 from docchain.chain import artifacts
 from docchain.chain import typed_data as td
+from docchain.chain.hashing import keccak256
 from docchain.chain.node import LocalNode, NodeConfig, NodeKind, find_binary
 from docchain.chain.registry import encode_call
 
@@ -205,7 +205,7 @@ class RegistryWorkload:
         signer = td.address_of(self.SIGNER_KEY)
         txs = []
         for n in range(nonce, nonce + count):
-            reg = td.Registration(doc_hash=keccak(n.to_bytes(32, "big")), signer=signer, deadline=2**40)
+            reg = td.Registration(doc_hash=keccak256(n.to_bytes(32, "big")), signer=signer, deadline=2**40)
             data = encode_call("register", reg.as_tuple(), td.sign(domain, reg, self.SIGNER_KEY))
             txs.append(_sign(self.account, rpc.chain_id, n, to=self.address, data=data, gas=120_000))
         return txs
