@@ -148,8 +148,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.outbox = outbox = OutboxWriter(db)
     outbox.start()
     await pipeline.start()
-    # the pipeline working this database may be another replica's: its changes arrive by NOTIFY
-    relaying = None if db.is_sqlite else asyncio.create_task(relay(db, notifier), name="notify-relay")
+    # the pipeline working this database may be another process's: its changes arrive on the database's
+    # channel (api/notify.py)
+    relaying = asyncio.create_task(relay(db, notifier), name="notify-relay")
     # Everything loaded so far (web3, SQLAlchemy, pydantic, the app) lives as long as the process: move it
     # out of the collector's generations, so full collections under load stop walking it (latency spikes).
     gc.collect()
@@ -176,9 +177,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("shutting down: finishing the current anchoring cycle")
         await outbox.close()  # answers every request already queued
         await pipeline.stop()
-        if relaying is not None:
-            relaying.cancel()
-            await asyncio.gather(relaying, return_exceptions=True)
+        relaying.cancel()
+        await asyncio.gather(relaying, return_exceptions=True)
         await db.close()
         await chain.rpc.close()
         chain.close()

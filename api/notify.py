@@ -1,19 +1,25 @@
 """Wake-ups for long-poll and server-sent events: the worker and the indexer call :meth:`Notifier.notify`
 with the submission ids whose state they changed.
 
-On PostgreSQL, replicas share the database but only one pipeline works it: the pipeline also publishes
-its changes (``NOTIFY docchain_changes``) and every API process relays them to its own waiters
-(:func:`relay`), so a long-poll on any replica answers when the state changes, not at its next re-read.
+API processes share the database (replicas, ``--workers``) but only one pipeline works it: the pipeline
+also publishes its changes and every API process relays them to its own waiters (:func:`relay`), so a
+long-poll on any process answers when the state changes, not at its next re-read. The channel is the
+database's: ``NOTIFY docchain_changes`` on PostgreSQL; on SQLite, whose processes share a host, a Unix
+datagram socket per listening process in a directory beside the database file (:class:`SocketBus`).
 Waiters still re-read the database every 2 s, in case a notification is lost (a listening connection
-that dropped)."""
+that dropped, a full socket buffer)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
+import socket
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from docchain.api.db import Database
@@ -21,6 +27,9 @@ from docchain.api.db import Database
 CHANNEL = "docchain_changes"
 MAX_IDS = 200  # 32-character ids, comma-separated: NOTIFY payloads stop at 8,000 bytes
 EVERYTHING = "*"  # the payload for more changes than that: every waiter re-reads
+_SUN_PATH_MAX = 107  # bytes of a Unix socket path (sockaddr_un.sun_path, less its terminating NUL)
+
+log = logging.getLogger("docchain.api.notify")
 
 
 class Notifier:
@@ -55,13 +64,80 @@ class Notifier:
         return sum(len(v) for v in self._waiters.values())
 
 
+class SocketBus:
+    """SQLite's NOTIFY. Every listening process binds a datagram socket ``<pid>.sock`` in the directory
+    ``<database file>.notify`` (mode 0700: the database's owner only); a publisher sends the payload to each
+    socket there and removes those nobody listens on any more (a process that was killed)."""
+
+    def __init__(self, database_file: str) -> None:
+        self.directory = Path(f"{database_file}.notify")
+        self._out: socket.socket | None = None
+
+    def _usable(self) -> bool:
+        # a socket path is at most 107 bytes: a database that deep keeps the 2 s re-reads alone
+        return len(os.fsencode(self.directory / f"{2**22}.sock")) <= _SUN_PATH_MAX
+
+    def publish(self, payload: str) -> None:
+        if not self._usable():
+            return
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            return  # nobody has listened yet
+        if self._out is None:
+            self._out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._out.setblocking(False)
+        data = payload.encode()
+        for name in names:
+            path = self.directory / name
+            try:
+                self._out.sendto(data, str(path))
+            except (ConnectionRefusedError, FileNotFoundError):  # its process is gone
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            except OSError:  # its buffer is full (a busy process): it re-reads within 2 s anyway
+                pass
+
+    async def listen(self, on_message: Callable[[str], None]) -> None:
+        """Until cancelled: ``on_message(payload)`` for each payload published."""
+        if not self._usable():
+            log.warning("database path too long for a notification socket: waiters re-read every 2 s")
+            await asyncio.Event().wait()
+        self.directory.mkdir(mode=0o700, exist_ok=True)
+        path = self.directory / f"{os.getpid()}.sock"
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # left by an earlier process that had this pid
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.setblocking(False)
+        sock.bind(str(path))
+        loop = asyncio.get_running_loop()
+
+        def readable() -> None:
+            while True:
+                try:
+                    data = sock.recv(65536)
+                except OSError:  # BlockingIOError: drained
+                    return
+                on_message(data.decode(errors="replace"))
+
+        loop.add_reader(sock.fileno(), readable)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            loop.remove_reader(sock.fileno())
+            sock.close()
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
 class Publishing(Notifier):
-    """The pipeline's notifier on PostgreSQL: ``local`` (this process's waiters, or the API process's over
-    the pipe), then every replica through the database. Called after the change is committed."""
+    """The pipeline's notifier: ``local`` (this process's waiters, or the API process's over the pipe), then
+    every API process through the database's channel. Called after the change is committed."""
 
     def __init__(self, local: Notifier, db: Database) -> None:
         super().__init__()
         self.local, self.db = local, db
+        self._bus = SocketBus(db.sqlite_path) if db.sqlite_path is not None else None
         self._sending: set[asyncio.Task[Any]] = set()  # strong references until sent
 
     def notify(self, ids: Iterable[str]) -> None:
@@ -70,6 +146,9 @@ class Publishing(Notifier):
             return
         self.local.notify(ids)
         payload = ",".join(ids) if len(ids) <= MAX_IDS else EVERYTHING
+        if self._bus is not None:
+            self._bus.publish(payload)
+            return
         task = asyncio.get_running_loop().create_task(self._publish(payload))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
@@ -80,7 +159,7 @@ class Publishing(Notifier):
 
 
 async def relay(db: Database, notifier: Notifier) -> None:
-    """Until cancelled (PostgreSQL): wake this process's waiters for the changes any pipeline publishes."""
+    """Until cancelled: wake this process's waiters for the changes any pipeline publishes."""
 
     def wake(payload: str) -> None:
         if payload == EVERYTHING:
@@ -88,4 +167,7 @@ async def relay(db: Database, notifier: Notifier) -> None:
         else:
             notifier.notify(payload.split(","))
 
-    await db.listen(CHANNEL, wake)
+    if db.sqlite_path is not None:
+        await SocketBus(db.sqlite_path).listen(wake)
+    else:
+        await db.listen(CHANNEL, wake)

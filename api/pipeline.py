@@ -135,8 +135,7 @@ class InlinePipeline:
     """The worker and the indexer as tasks of the running event loop, once the lease is held."""
 
     def __init__(self, settings: Settings, db: Database, chain: ChainContext, notifier: Notifier) -> None:
-        if not db.is_sqlite:  # replicas share the database: tell their waiters too (see api/notify.py)
-            notifier = Publishing(notifier, db)
+        notifier = Publishing(notifier, db)  # replicas share the database: tell their waiters too
         self.worker = AnchorWorker(settings, db, chain, notifier)
         self.indexer = IndexerLoop(settings, db, chain, notifier)
         self.worker.on_mined = self.indexer.wake

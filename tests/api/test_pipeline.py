@@ -284,10 +284,10 @@ def test_sigterm_stops_the_child_too(env: Env) -> None:
     poll(lambda: not alive(child), 5, what=f"the pipeline child {child} to exit with the API")
 
 
-@postgres_only
-def test_pg_long_poll_on_a_replica_without_pipeline_answers_at_the_anchor(env: Env) -> None:
-    """The pipeline working the database is another replica's: its NOTIFY wakes this replica's long-poll
-    when the submission is anchored, instead of the long-poll's 2 s re-read of the database."""
+def test_long_poll_on_a_replica_without_pipeline_answers_at_the_anchor(env: Env) -> None:
+    """The pipeline working the database is another replica's: its notification (PostgreSQL NOTIFY, SQLite's
+    socket directory) wakes this replica's long-poll when the submission is anchored, instead of the
+    long-poll's 2 s re-read of the database."""
     working = env.api().start()
     http_only = env.api(DOCCHAIN_PIPELINE="off").start()
     try:
