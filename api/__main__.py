@@ -4,9 +4,8 @@ Other settings come from ``DOCCHAIN_*`` environment variables (see api/settings.
 stop accepting connections, let the anchoring cycle in progress finish and close the node and database
 connections; the process then exits 0 (a graceful stop is not a crash).
 
-One process per API: to use more cores, run replicas (they share the database; one pipeline anchors for
-all). uvicorn's ``--workers`` is not offered, since every worker would run its own lifespan, metrics and
-notifications.
+``--workers N`` (or ``DOCCHAIN_WORKERS``) serves the port from N processes, to use more cores for
+requests; see api/workers.py.
 """
 
 from __future__ import annotations
@@ -14,14 +13,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import socket
 import sys
 from types import FrameType
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
+from docchain.api import logs
 from docchain.api.app import create_app
 from docchain.api.settings import Settings
+from docchain.api.workers import Supervisor, die_with
 from docchain.chain.errors import DocchainError
 
 
@@ -48,7 +50,7 @@ async def _preflight(settings: Settings) -> str | None:
     return None
 
 
-def _serve(config: uvicorn.Config) -> int:
+def _serve(config: uvicorn.Config, sockets: list[socket.socket] | None = None) -> int:
     """Run uvicorn until SIGTERM / SIGINT has shut it down gracefully; the exit status (0, or uvicorn's 3 when
     the server never started, as ``uvicorn.run`` does).
 
@@ -66,7 +68,7 @@ def _serve(config: uvicorn.Config) -> int:
     handled = (signal.SIGINT, signal.SIGTERM)
     previous = {sig: signal.signal(sig, stop) for sig in handled}
     try:
-        server.run()
+        server.run(sockets=sockets)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -77,19 +79,43 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m docchain.api", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--workers", type=int, help="API processes serving the port (default: DOCCHAIN_WORKERS, else 1)"
+    )
+    # a worker's listening socket and its supervisor's pid, from api/workers.py
+    parser.add_argument("--fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--supervisor", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.fd is not None:
+        die_with(supervisor=args.supervisor)
     try:
         settings = Settings()
         settings.relayer_private_key()  # fail before binding the port when no key is configured
     except (DocchainError, ValueError) as exc:
         print(f"docchain-api: {exc}", file=sys.stderr)
         return 2
-    mismatch = asyncio.run(_preflight(settings))
-    if mismatch:
-        print(f"docchain-api: {mismatch}", file=sys.stderr)
+    workers = args.workers if args.workers is not None else settings.workers
+    if workers < 1:
+        print("docchain-api: --workers must be at least 1", file=sys.stderr)
         return 2
+    if args.fd is None:  # (a worker's supervisor checked, and migrated the database, before starting it)
+        mismatch = asyncio.run(_preflight(settings))
+        if mismatch:
+            print(f"docchain-api: {mismatch}", file=sys.stderr)
+            return 2
+    url = f"http://{args.host}:{args.port}"
+    if workers > 1 and args.fd is None:
+        logs.setup(settings.log_level, settings.log_file)
+        try:
+            supervisor = Supervisor(workers, args.host, args.port)
+        except OSError as exc:
+            print(f"docchain-api: cannot listen on {url}: {exc.strerror or exc}", file=sys.stderr)
+            return STARTUP_FAILURE
+        print(f"docchain API on {url} (docs: /docs), {workers} worker processes", flush=True)
+        return supervisor.run()
     app = create_app(settings)
-    print(f"docchain API on http://{args.host}:{args.port} (docs: /docs)", flush=True)
+    if args.fd is None:
+        print(f"docchain API on {url} (docs: /docs)", flush=True)
     config = uvicorn.Config(
         app,
         host=args.host,
@@ -100,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=10,
         log_level="warning",
     )
-    return _serve(config)
+    return _serve(config, None if args.fd is None else [socket.socket(fileno=args.fd)])
 
 
 if __name__ == "__main__":

@@ -1,11 +1,19 @@
 """Prometheus metrics of the service (exposed at /metrics).
 
 Two registries: the HTTP server's, and the pipeline's (worker, indexer), which may live in a child process
-(see api/pipeline.py); /metrics shows both."""
+(see api/pipeline.py); /metrics shows both. Under ``--workers`` (api/workers.py), ``PROMETHEUS_MULTIPROC_DIR``
+is set before any process imports prometheus_client: every process then writes its values to files there
+and /metrics sums them, whichever worker answers. The gauges say how their values from several processes
+combine (their one writer's latest value, or the sum over the processes alive)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 REGISTRY = CollectorRegistry()
 PIPELINE = CollectorRegistry()
@@ -30,11 +38,26 @@ BATCH_SIZE = Histogram(
     buckets=(1, 5, 10, 25, 50, 100, 200, 300, 500),
     registry=PIPELINE,
 )
-OUTBOX = Gauge("docchain_outbox_pending", "submissions waiting in the outbox", registry=PIPELINE)
-INDEXED_BLOCK = Gauge("docchain_indexed_block", "last block indexed", registry=PIPELINE)
-CHAIN_HEAD = Gauge("docchain_chain_head", "latest block seen on the node", registry=PIPELINE)
+_LATEST: Final = "mostrecent"  # one pipeline works at a time: the value it set last
+OUTBOX = Gauge(
+    "docchain_outbox_pending", "submissions waiting in the outbox", registry=PIPELINE, multiprocess_mode=_LATEST
+)
+INDEXED_BLOCK = Gauge("docchain_indexed_block", "last block indexed", registry=PIPELINE, multiprocess_mode=_LATEST)
+CHAIN_HEAD = Gauge("docchain_chain_head", "latest block seen on the node", registry=PIPELINE, multiprocess_mode=_LATEST)
 REORGS = Counter("docchain_reorgs_total", "chain reorganisations handled by the indexer", registry=PIPELINE)
 NODE_ERRORS = Counter(
     "docchain_node_errors_total", "failed attempts to reach the node", ["component"], registry=PIPELINE
 )
-SSE_CLIENTS = Gauge("docchain_sse_clients", "open server-sent-event streams", registry=REGISTRY)
+SSE_CLIENTS = Gauge(
+    "docchain_sse_clients", "open server-sent-event streams", registry=REGISTRY, multiprocess_mode="livesum"
+)
+
+
+def exposition(pipeline: bytes) -> bytes:
+    """The text /metrics serves: this process's metrics and ``pipeline``'s (its pipeline child's), or, in
+    multiprocess mode, every process's from their files (the pipeline's included)."""
+    if not MULTIPROCESS:
+        return generate_latest(REGISTRY) + pipeline
+    gathered = CollectorRegistry()
+    multiprocess.MultiProcessCollector(gathered)
+    return generate_latest(gathered)

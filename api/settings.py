@@ -50,6 +50,7 @@ class Settings(BaseSettings):
         description="FastAPI's native OpenTelemetry (to the globally configured providers); off by default: "
         "its per-request check of the providers costs ~6.5 us even with none configured",
     )
+    workers: int = Field(1, ge=1, le=64, description="API processes serving the port (python -m docchain.api)")
     pipeline: Literal["process", "inline", "off"] = Field(
         "process", description="where the anchoring worker and indexer run: child process, in-process, or not here"
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
 from web3.exceptions import BlockNotFound, TransactionNotFound
 
@@ -258,5 +258,5 @@ async def readyz(request: Request) -> JSONResponse:
 
 @health.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def prometheus(request: Request) -> Response:
-    pipeline = await request.app.state.pipeline.metrics_text()
-    return Response(generate_latest(metrics.REGISTRY) + pipeline, media_type=CONTENT_TYPE_LATEST)
+    pipeline = b"" if metrics.MULTIPROCESS else await request.app.state.pipeline.metrics_text()
+    return Response(metrics.exposition(pipeline), media_type=CONTENT_TYPE_LATEST)

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from api_support import Api, Env, database_outage, poll, postgres_only, submit_many
 from prometheus_client.parser import text_string_to_metric_families
@@ -45,24 +49,29 @@ def alive(pid: int) -> bool:
     return stat is not None and stat[0] != "Z"
 
 
-def pipeline_children(api: Api) -> list[int]:
-    """Live ``python -m docchain.api.pipeline`` processes whose parent is the API process."""
-    assert api.proc is not None
+def children(parent: int, argument: bytes) -> list[int]:
+    """Live processes of ``parent`` with ``argument`` on their command line."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         pid = int(entry)
         stat = _stat(pid)
-        if stat is None or stat[1] != api.proc.pid or stat[0] == "Z":
+        if stat is None or stat[1] != parent or stat[0] == "Z":
             continue
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        if PIPELINE_MODULE in cmdline.split(b"\0"):
+        if argument in cmdline.split(b"\0"):
             found.append(pid)
     return found
+
+
+def pipeline_children(api: Api) -> list[int]:
+    """Live ``python -m docchain.api.pipeline`` processes whose parent is the API process."""
+    assert api.proc is not None
+    return children(api.proc.pid, PIPELINE_MODULE)
 
 
 def the_child(api: Api, timeout: float = 15) -> int:
@@ -301,6 +310,98 @@ def test_long_poll_on_a_replica_without_pipeline_answers_at_the_anchor(env: Env)
     finally:
         http_only.stop()
         working.stop()
+
+
+# ---------------------------------------------------------------------------------------------- --workers
+
+
+def fresh(server: Api, path: str) -> httpx.Response:
+    """One request on a new connection: the kernel picks the worker by the connection's hash."""
+    return httpx.get(server.url + path, timeout=10)
+
+
+def test_workers_share_the_port_one_pipeline_one_set_of_metrics(env: Env) -> None:
+    """``DOCCHAIN_WORKERS=2``: two processes answer on the port, one pipeline anchors (the other stands by),
+    /metrics on either sums every process's values, a killed worker is started again, and SIGTERM stops
+    the supervisor, the workers and their pipelines, with status 0."""
+    since = block_number(env)
+    api = env.api(DOCCHAIN_WORKERS="2").start()
+    assert api.proc is not None
+    try:
+        workers = poll(lambda: sorted(children(api.proc.pid, b"--fd")) or None, 15, what="the workers")  # type: ignore[union-attr]
+        assert len(workers) == 2
+        pipelines = poll(
+            lambda: [c for w in workers for c in children(w, PIPELINE_MODULE)] or None, 15, what="the pipelines"
+        )
+        # both workers answer (one holds the lease, the other's pipeline stands by)
+        seen = set()
+
+        def both() -> bool:
+            seen.add(fresh(api, "/readyz").json()["worker"])
+            return {"ok", "standby"} <= seen  # ("starting" until the pipelines report)
+
+        poll(both, 20, interval=0.05, what="/readyz from both workers")
+
+        accepted = submit_many(api, env, 6)
+        all_anchored(api, accepted)
+        assert_registered_once(env, accepted, since)
+
+        def summed() -> dict[str, float]:
+            text = fresh(api, "/metrics").text
+            families = list(text_string_to_metric_families(text))
+            names = [f.name for f in families]
+            assert len(names) == len(set(names)), names
+            totals: dict[str, float] = {}
+            for family in families:
+                for sample in family.samples:
+                    totals[sample.name] = totals.get(sample.name, 0) + sample.value
+            return totals
+
+        for _ in range(8):  # whichever worker answers: the working pipeline's counters and both workers' requests
+            totals = summed()
+            assert totals["docchain_anchored_total"] >= len(accepted)
+            assert totals["docchain_submissions_total"] >= len(accepted)
+        assert totals["docchain_http_requests_total"] >= 2 + len(accepted) + 8
+
+        victim = workers[0]
+        os.kill(victim, signal.SIGKILL)
+        poll(lambda: not alive(victim), 10, what="the killed worker to die")
+        replaced = poll(
+            lambda: len(now := children(api.proc.pid, b"--fd")) == 2 and victim not in now,  # type: ignore[union-attr]
+            15,
+            what="the supervisor to start a new worker",
+        )
+        assert replaced
+        more = submit_many(api, env, 3)
+        all_anchored(api, more)
+        assert_registered_once(env, accepted + more, since)
+        everyone = children(api.proc.pid, b"--fd") + [c for w in workers for c in children(w, PIPELINE_MODULE)]
+    finally:
+        code = api.stop(signal.SIGTERM)
+    assert code == 0
+    for pid in everyone + pipelines:
+        poll(lambda pid=pid: not alive(pid), 10, what=f"process {pid} to exit with the supervisor")
+
+
+def test_workers_argument_errors_are_one_line(env: Env) -> None:
+    bad = subprocess.run(
+        [sys.executable, "-m", "docchain.api", "--workers", "0"], env=env.api_env(), capture_output=True, text=True
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "docchain-api: --workers must be at least 1"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = subprocess.run(
+            [sys.executable, "-m", "docchain.api", "--port", str(port), "--workers", "2"],
+            env=env.api_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert busy.returncode == 3
+    assert busy.stderr.strip() == f"docchain-api: cannot listen on http://127.0.0.1:{port}: Address already in use"
 
 
 # ---------------------------------------------------------------------------------------------- PostgreSQL lease
