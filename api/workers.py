@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass
 from types import FrameType
 
+from prometheus_client import multiprocess
+
 log = logging.getLogger("docchain.api.workers")
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -74,10 +76,18 @@ class _Worker:
 
 class Supervisor:
     def __init__(self, count: int, host: str, port: int) -> None:
+        """Binds the workers' sockets (OSError: the port is taken, or the host is not ours)."""
         self.host, self.port = host, port
+        self.workers: list[_Worker] = []
+        try:
+            for i in range(count):
+                self.workers.append(_Worker(i, reuseport_socket(host, port)))
+        except OSError:
+            for worker in self.workers:
+                worker.sock.close()
+            raise
         self.metrics_dir = tempfile.mkdtemp(prefix="docchain-metrics-")
         self.env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}
-        self.workers = [_Worker(i, reuseport_socket(host, port)) for i in range(count)]
         self._stop = threading.Event()
 
     def _spawn(self, worker: _Worker) -> None:
@@ -94,14 +104,15 @@ class Supervisor:
         log.info("worker started", extra={"worker": worker.index, "pid": worker.proc.pid})
 
     def _reap(self, worker: _Worker) -> None:
-        from prometheus_client import multiprocess
-
         proc = worker.proc
         if proc is None or (code := proc.poll()) is None:
             return
         worker.proc = None
         multiprocess.mark_process_dead(proc.pid, self.metrics_dir)  # its open-stream gauge no longer counts
-        if self._stop.is_set() or code == 0:  # 0: a graceful stop (SIGTERM sent to the worker itself)
+        if self._stop.is_set():
+            return
+        if code == 0:  # a graceful stop, asked of the worker itself (SIGTERM to the whole process group)
+            log.info("worker stopped", extra={"worker": worker.index, "pid": proc.pid})
             return
         if time.monotonic() - worker.started_at > 60:
             worker.delay = 0.5
