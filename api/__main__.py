@@ -76,11 +76,25 @@ def _serve(config: uvicorn.Config, sockets: list[socket.socket] | None = None) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m docchain.api", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser = argparse.ArgumentParser(
+        prog="python -m docchain.api",
+        description="Run the docchain API (uvicorn, uvloop + httptools) with its anchoring pipeline.\n"
+        "Every other setting is a DOCCHAIN_* environment variable or a .env line:\n"
+        "docs/operations.md lists them all.",
+        epilog="""examples:
+  DOCCHAIN_RPC_URL=http://127.0.0.1:8545 DOCCHAIN_RELAYER_KEY=0x... python -m docchain.api
+  python -m docchain.api --host 0.0.0.0 --port 8000 --workers 2   # two processes on the port
+
+SIGTERM or Ctrl-C stop it gracefully (exit 0); exit 2: bad configuration, 3: could not start serving.""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port (default: %(default)s)")
     parser.add_argument(
-        "--workers", type=int, help="API processes serving the port (default: DOCCHAIN_WORKERS, else 1)"
+        "--workers",
+        type=int,
+        metavar="N",
+        help="API processes serving the port, for more cores (default: DOCCHAIN_WORKERS, else 1)",
     )
     # a worker's listening socket and its supervisor's pid, from api/workers.py
     parser.add_argument("--fd", type=int, help=argparse.SUPPRESS)
