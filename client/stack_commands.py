@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,6 +25,9 @@ from docchain.client.cli import (
 )
 from docchain.client.config import data_dir
 from docchain.client.errors import CliError, ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from docchain.chain.deploy import Deployment
 
 KindOpt = Annotated[
     str | None,
@@ -145,10 +148,31 @@ def _embedded_rpc(directory: Path) -> str | None:
     return None if node is None else str(node.rpc_url)
 
 
+def _dev_registry(rpc_url: str, directory: Path) -> tuple[Deployment, bool]:
+    """The embedded node's registry, deployed by its dev account #0 when none is recorded: (deployment,
+    whether it was deployed now)."""
+    from docchain.chain import deploy as deployments
+    from docchain.chain.sender import TxSender
+    from docchain.client import rpc as rpc_mod
+
+    sender = TxSender(rpc_mod.connect(rpc_url, 10.0), parse_hex(stack.DEV_RELAYER_KEY))
+    return deployments.ensure_deployed(sender, directory)
+
+
 @app.command()
 def serve(
     host: HostOpt = None,
     port: PortOpt = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            envvar="DOCCHAIN_WORKERS",
+            min=1,
+            max=64,
+            help="API processes serving the port, for more cores (one anchoring pipeline for all) [default: 1].",
+        ),
+    ] = None,
     rpc: RpcOpt = None,
     data_dir_opt: DataDirOpt = None,
     verbose: VerboseOpt = False,
@@ -156,12 +180,15 @@ def serve(
     """Run the docchain API in the foreground (Ctrl-C stops it gracefully).
 
     Without --rpc it uses the embedded node of the data dir (`docchain node up`) and, unless
-    DOCCHAIN_RELAYER_KEY or DOCCHAIN_RELAYER_KEYSTORE is set, that dev node's account #0 as relayer.
+    DOCCHAIN_RELAYER_KEY or DOCCHAIN_RELAYER_KEYSTORE is set, that dev node's account #0 as relayer
+    (which also deploys the registry there if none is recorded yet).
     Other API settings are read from DOCCHAIN_* variables (see docs/operations.md).
 
     Examples:
 
         docchain node up && docchain serve
+
+        docchain serve --workers 2      # two API processes on one port
 
         DOCCHAIN_RELAYER_KEYSTORE=relayer.json DOCCHAIN_RELAYER_PASSWORD_FILE=pw docchain serve --rpc https://node.example
     """
@@ -176,6 +203,9 @@ def serve(
         if not stack.has_relayer_configured():
             relayer = stack.DEV_RELAYER_KEY
             c.out.say("relayer: the embedded dev node's account #0")
+            deployment, fresh = _dev_registry(url, directory)
+            if fresh:
+                c.out.say(f"deployed the registry at {deployment.address} with that account")
     else:
         url = c.rpc_url(rpc)
         if not stack.has_relayer_configured():
@@ -188,9 +218,10 @@ def serve(
     signal.signal(signal.SIGTERM, on_term)
     api: stack.ApiProcess | None = None
     try:
-        api = stack.ApiProcess.start(
-            host=h, port=p, env=stack.api_env(rpc_url=url, data_dir=directory, relayer_key=relayer), log_path=None
-        )
+        env = stack.api_env(rpc_url=url, data_dir=directory, relayer_key=relayer)
+        if workers is not None:
+            env["DOCCHAIN_WORKERS"] = str(workers)
+        api = stack.ApiProcess.start(host=h, port=p, env=env, log_path=None)
         c.out.say(f"serving the docchain API at [bold]{api.url}[/] on {url}  (Ctrl-C to stop)")
         code = api.process.wait()
     except KeyboardInterrupt:
@@ -244,10 +275,8 @@ def up(
 
         docchain up --port 8080 --node ganache
     """
-    from docchain.chain import deploy as deployments
     from docchain.chain.receipt import receipt_path, write_receipt
     from docchain.chain.registry import Registry
-    from docchain.chain.sender import TxSender
     from docchain.chain.verify import verify as verify_on_chain
     from docchain.client import rpc as rpc_mod
 
@@ -278,7 +307,7 @@ def up(
         report["rpcUrl"] = rpc_url
         w3 = rpc_mod.connect(rpc_url, 10.0)
 
-        deployment, fresh = deployments.ensure_deployed(TxSender(w3, parse_hex(stack.DEV_RELAYER_KEY)), directory)
+        deployment, fresh = _dev_registry(rpc_url, directory)
         c.out.step(
             ("deployed" if fresh else "found") + f" the registry at {deployment.address} on chain {deployment.chain_id}"
         )
