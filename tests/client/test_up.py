@@ -110,3 +110,54 @@ def test_serve_stops_the_api_on_sigterm_and_exits_0(tmp_path: Path) -> None:
         stack.check_port("127.0.0.1", port)  # the API child was stopped, not orphaned
     finally:
         node.stop()
+
+
+def test_serve_on_the_embedded_node_deploys_the_registry_and_runs_workers(tmp_path: Path) -> None:
+    """`docchain node up && docchain serve --workers 2`, as serve's help shows it: with no relayer configured,
+    the dev account #0 deploys the registry (none was recorded) and two API processes serve the port."""
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
+    env.update(DOCCHAIN_CONFIG_DIR=str(tmp_path / "config"))
+    cli = [sys.executable, "-m", "docchain.client"]
+    node_port, port = free_port(), free_port()
+    up = subprocess.run(
+        [*cli, "node", "up", "--data-dir", str(data), "--node-port", str(node_port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert up.returncode == 0, up.stderr
+    try:
+        log = tmp_path / "serve.out"
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                [*cli, "serve", "--data-dir", str(data), "--port", str(port), "--workers", "2"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            seen: set[str] = set()
+
+            def both_ready() -> bool:
+                assert proc.poll() is None, log.read_text()
+                r = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)  # a new connection: either worker
+                if r.status_code == 200:
+                    seen.add(r.json()["worker"])
+                return {"ok", "standby"} <= seen
+
+            poll(both_ready, 90, what="both workers ready behind `docchain serve --workers 2`")
+            assert "deployed the registry at" in log.read_text()
+            assert (data / "deployments.json").is_file()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0, log.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        from docchain.client import stack
+
+        stack.check_port("127.0.0.1", port)  # every worker stopped with it
+    finally:
+        subprocess.run([*cli, "node", "down", "--data-dir", str(data)], env=env, capture_output=True, timeout=60)
