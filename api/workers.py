@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 from prometheus_client import multiprocess
@@ -64,6 +65,24 @@ def die_with(supervisor: int) -> None:
         raise SystemExit(1)
 
 
+_METRICS_PREFIX = "docchain-metrics-"
+
+
+def _remove_orphaned_metrics() -> None:
+    """Metrics directories of supervisors that were killed (SIGKILL leaves no chance to remove them)."""
+    base = Path(tempfile.gettempdir())
+    for directory in base.glob(f"{_METRICS_PREFIX}*-*"):
+        pid = directory.name[len(_METRICS_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or directory.stat().st_uid != os.getuid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(directory, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            pass
+
+
 @dataclass
 class _Worker:
     index: int
@@ -86,7 +105,8 @@ class Supervisor:
             for worker in self.workers:
                 worker.sock.close()
             raise
-        self.metrics_dir = tempfile.mkdtemp(prefix="docchain-metrics-")
+        _remove_orphaned_metrics()
+        self.metrics_dir = tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-")
         self.env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir}
         self._stop = threading.Event()
 
