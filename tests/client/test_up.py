@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -15,6 +17,25 @@ import httpx
 from tests.support import DevNode, free_port, poll
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``command`` in the background, its output in ``log``; killed on the way out if a test left it running."""
+    with open(log, "w") as out:
+        proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def stops_on_sigterm(proc: subprocess.Popen[bytes], log: Path) -> None:
+    """SIGTERM to the command only, as a supervisor sends it: a graceful stop, exit status 0."""
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 0, log.read_text()
 
 
 def test_up_signs_and_verifies_a_sample_then_stops(tmp_path: Path) -> None:
@@ -54,17 +75,10 @@ def test_up_signs_and_verifies_a_sample_then_stops(tmp_path: Path) -> None:
     # supervisor's SIGTERM, which stops the API and the node and exits 0
     serving = [arg for arg in command if arg != "--no-serve"]
     out_file = tmp_path / "up.out"
-    with open(out_file, "w") as out:
-        proc = subprocess.Popen(serving, env={**env, "COLUMNS": "200"}, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    try:
+    with running(serving, {**env, "COLUMNS": "200"}, out_file) as proc:
         poll(lambda: proc.poll() is not None or "docchain is up" in out_file.read_text(), 150, what="docchain up")
         assert proc.poll() is None, out_file.read_text()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0, out_file.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stops_on_sigterm(proc, out_file)
     again = out_file.read_text()
     assert f"found the registry at {report['registry']}" in again
     assert "verified independently (receipt + node only): VALID" in again
@@ -90,23 +104,14 @@ def test_serve_stops_the_api_on_sigterm_and_exits_0(tmp_path: Path) -> None:
         env.update(DOCCHAIN_CONFIG_DIR=str(tmp_path / "config"), DOCCHAIN_RELAYER_KEY=stack.DEV_RELAYER_KEY)
         command = [sys.executable, "-m", "docchain.client", "serve", "--rpc", node.url, "--data-dir", str(data)]
         log = tmp_path / "serve.out"  # the API child writes its request log lines here too
-        with open(log, "w") as out:
-            proc = subprocess.Popen(
-                [*command, "--port", str(port)], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
-            )
-        try:
+        with running([*command, "--port", str(port)], env, log) as proc:
 
             def ready() -> bool:
                 assert proc.poll() is None, log.read_text()
                 return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
 
             poll(ready, 60, what="the API behind `docchain serve`")
-            proc.send_signal(signal.SIGTERM)  # to `docchain serve` only, as a supervisor does
-            assert proc.wait(60) == 0, log.read_text()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            stops_on_sigterm(proc, log)
         stack.check_port("127.0.0.1", port)  # the API child was stopped, not orphaned
     finally:
         node.stop()
@@ -130,14 +135,8 @@ def test_serve_on_the_embedded_node_deploys_the_registry_and_runs_workers(tmp_pa
     assert up.returncode == 0, up.stderr
     try:
         log = tmp_path / "serve.out"
-        with open(log, "w") as out:
-            proc = subprocess.Popen(
-                [*cli, "serve", "--data-dir", str(data), "--port", str(port), "--workers", "2"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        try:
+        serve = [*cli, "serve", "--data-dir", str(data), "--port", str(port), "--workers", "2"]
+        with running(serve, env, log) as proc:
             seen: set[str] = set()
 
             def both_ready() -> bool:
@@ -150,12 +149,7 @@ def test_serve_on_the_embedded_node_deploys_the_registry_and_runs_workers(tmp_pa
             poll(both_ready, 90, what="both workers ready behind `docchain serve --workers 2`")
             assert "deployed the registry at" in log.read_text()
             assert (data / "deployments.json").is_file()
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(60) == 0, log.read_text()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            stops_on_sigterm(proc, log)
         from docchain.client import stack
 
         stack.check_port("127.0.0.1", port)  # every worker stopped with it
