@@ -53,11 +53,8 @@ SSE_CLIENTS = Gauge(
 )
 
 
-def exposition(pipeline: bytes) -> bytes:
-    """The text /metrics serves: this process's metrics and ``pipeline``'s (its pipeline child's), or, in
-    multiprocess mode, every process's from their files (the pipeline's included)."""
-    if not MULTIPROCESS:
-        return generate_latest(REGISTRY) + pipeline
+def every_process() -> bytes:
+    """In multiprocess mode: the values every process wrote to its files, summed (the pipelines' included)."""
     gathered = CollectorRegistry()
     multiprocess.MultiProcessCollector(gathered)
     return generate_latest(gathered)

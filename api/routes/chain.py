@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
 from web3.exceptions import BlockNotFound, TransactionNotFound
 
@@ -258,5 +258,8 @@ async def readyz(request: Request) -> JSONResponse:
 
 @health.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def prometheus(request: Request) -> Response:
-    pipeline = b"" if metrics.MULTIPROCESS else await request.app.state.pipeline.metrics_text()
-    return Response(metrics.exposition(pipeline), media_type=CONTENT_TYPE_LATEST)
+    if metrics.MULTIPROCESS:  # --workers: any worker answers for all of them
+        text = metrics.every_process()
+    else:  # this process's metrics, then its pipeline child's
+        text = generate_latest(metrics.REGISTRY) + await request.app.state.pipeline.metrics_text()
+    return Response(text, media_type=CONTENT_TYPE_LATEST)

@@ -375,7 +375,8 @@ def test_workers_share_the_port_one_pipeline_one_set_of_metrics(env: Env) -> Non
         more = submit_many(api, env, 3)
         all_anchored(api, more)
         assert_registered_once(env, accepted + more, since)
-        everyone = children(api.proc.pid, b"--fd") + [c for w in workers for c in children(w, PIPELINE_MODULE)]
+        serving = children(api.proc.pid, b"--fd")  # the surviving worker and the replacement
+        everyone = serving + [c for w in serving for c in children(w, PIPELINE_MODULE)]
     finally:
         code = api.stop(signal.SIGTERM)
     assert code == 0
