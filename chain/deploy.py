@@ -12,11 +12,10 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from eth_utils import to_checksum_address
-
 from docchain.chain import artifacts
 from docchain.chain.errors import ChainError, NotDeployed
 from docchain.chain.sender import TxSender, with_retries
+from docchain.chain.values import parse_address
 
 FILE_NAME = "deployments.json"
 
@@ -81,7 +80,7 @@ def deploy(sender: TxSender) -> Deployment:
         raise ChainError("deployment transaction produced no contract")
     return Deployment(
         chain_id=sender.chain_id,
-        address=to_checksum_address(address),
+        address=parse_address(address),
         block_number=int(receipt["blockNumber"]),
         tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
     )
