@@ -172,11 +172,14 @@ class Env:
         self.servers.append(server)
         return server
 
+    def stop_servers(self, sig: int = signal.SIGTERM) -> None:
+        """Stop every API started here (stopping a stopped one does nothing)."""
+        for server in self.servers:
+            server.stop(sig)
+
     def close(self) -> None:
         """Stop whatever a failed test left running: an orphaned API would keep anchoring on the shared node."""
-        for server in self.servers:
-            if server.proc is not None:
-                server.stop(signal.SIGKILL)
+        self.stop_servers(signal.SIGKILL)
 
     def registry(self) -> Registry:
         return Registry(Web3(HTTPProvider(self.anvil.url)), self.deployment.address)

@@ -145,7 +145,8 @@ def assert_registered_once(env: Env, accepted: list[Submitted], since_block: int
 
 @pytest.fixture(scope="module")
 def server(env: Env) -> Iterator[Api]:
-    """The default deployment: ``DOCCHAIN_PIPELINE`` unset (process). The two-API test ends it with SIGKILL."""
+    """The default deployment: ``DOCCHAIN_PIPELINE`` unset (process). The two-API test ends it with SIGKILL
+    (the off-replica test stops it too, when run without that one)."""
     api = env.api().start()
     yield api
     api.stop()
@@ -240,6 +241,7 @@ def test_two_apis_one_pipeline_and_failover(env: Env, server: Api) -> None:
 
 def test_off_replica_serves_http_and_inline_replica_anchors(env: Env) -> None:
     """``off`` accepts but never anchors; an ``inline`` replica on the same database anchors, with no child."""
+    env.stop_servers()  # the module's server among them: no pipeline may work this database now
     since = block_number(env)
     http_only = env.api(DOCCHAIN_PIPELINE="off").start()
     try:
@@ -247,8 +249,7 @@ def test_off_replica_serves_http_and_inline_replica_anchors(env: Env) -> None:
         ready = readiness(http_only)
         assert (ready["worker"], ready["indexer"]) == ("off", "off")
         accepted = submit_many(http_only, env, 3)
-        # No pipeline works this database now (the other tests' servers are gone): a running pipeline
-        # would have anchored them long before (batch interval 30 ms).
+        # a running pipeline would have anchored them long before (batch interval 30 ms)
         time.sleep(2)
         assert set(states(http_only, accepted).values()) == {"pending"}
 
