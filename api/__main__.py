@@ -21,7 +21,6 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
 from docchain.api import logs
-from docchain.api.app import create_app
 from docchain.api.settings import Settings
 from docchain.api.workers import Supervisor, die_with
 from docchain.chain.errors import DocchainError
@@ -127,6 +126,8 @@ SIGTERM or Ctrl-C stop it gracefully (exit 0); exit 2: bad configuration, 3: cou
             return STARTUP_FAILURE
         print(f"docchain API on {url} (docs: /docs), {workers} worker processes", flush=True)
         return supervisor.run()
+    from docchain.api.app import create_app  # the app's imports (~2 s): not for --help, nor the supervisor
+
     app = create_app(settings)
     if args.fd is None:
         print(f"docchain API on {url} (docs: /docs)", flush=True)
