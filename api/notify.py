@@ -35,6 +35,7 @@ log = logging.getLogger("docchain.api.notify")
 class Notifier:
     def __init__(self) -> None:
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self.process = os.getpid()  # whose waiters it wakes
 
     def notify(self, ids: Iterable[str]) -> None:
         for key in ids:
@@ -77,7 +78,8 @@ class SocketBus:
         # a socket path is at most 107 bytes: a database that deep keeps the 2 s re-reads alone
         return len(os.fsencode(self.directory / f"{2**22}.sock")) <= _SUN_PATH_MAX
 
-    def publish(self, payload: str) -> None:
+    def publish(self, payload: str, *, skip: int | None = None) -> None:
+        """Send ``payload`` to every listening process but ``skip``."""
         if not self._usable():
             return
         try:
@@ -89,6 +91,8 @@ class SocketBus:
             self._out.setblocking(False)
         data = payload.encode()
         for name in names:
+            if name == f"{skip}.sock":
+                continue
             path = self.directory / name
             try:
                 self._out.sendto(data, str(path))
@@ -132,7 +136,8 @@ class SocketBus:
 
 class Publishing(Notifier):
     """The pipeline's notifier: ``local`` (this process's waiters, or the API process's over the pipe), then
-    every API process through the database's channel. Called after the change is committed."""
+    every API process through the database's channel. Called after the change is committed. PostgreSQL's
+    NOTIFY reaches ``local``'s process a second time (a waiter re-reads once more); SQLite's sockets skip it."""
 
     def __init__(self, local: Notifier, db: Database) -> None:
         super().__init__()
@@ -146,8 +151,8 @@ class Publishing(Notifier):
             return
         self.local.notify(ids)
         payload = ",".join(ids) if len(ids) <= MAX_IDS else EVERYTHING
-        if self._bus is not None:
-            self._bus.publish(payload)
+        if self._bus is not None:  # ``local`` has woken its process's waiters: the others only
+            self._bus.publish(payload, skip=self.local.process)
             return
         task = asyncio.get_running_loop().create_task(self._publish(payload))
         self._sending.add(task)

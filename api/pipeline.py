@@ -394,6 +394,7 @@ class _ToParent(Notifier):
     def __init__(self, out: asyncio.WriteTransport) -> None:
         super().__init__()
         self.out = out
+        self.process = os.getppid()
 
     def send(self, message: dict[str, Any]) -> None:
         if not self.out.is_closing():

@@ -1,5 +1,6 @@
 """SQLite's notification channel (api/notify.py SocketBus): what every listening process receives, what a
-publisher does with the sockets of processes that are gone, and the database path too deep for a socket."""
+publisher does with the sockets of processes that are gone, the process the pipeline woke directly, and the
+database path too deep for a socket."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import socket
 import stat
 from pathlib import Path
 
-from docchain.api.notify import SocketBus
+from docchain.api.db import Database
+from docchain.api.notify import Notifier, Publishing, SocketBus
 
 
 async def _listening(bus: SocketBus, received: list[str]) -> asyncio.Task[None]:
@@ -63,3 +65,30 @@ def test_a_database_too_deep_for_a_socket_path_publishes_nothing_and_fails_nothi
 
     assert asyncio.run(scenario())  # it waits like a listener (the waiters' re-reads remain)
     assert not bus.directory.exists()
+
+
+def test_the_pipeline_skips_the_socket_of_the_process_it_woke_directly(tmp_path: Path) -> None:
+    database = tmp_path / "docchain.db"
+
+    async def scenario() -> tuple[bool, bytes, list[str]]:
+        relayed: list[str] = []  # this process's relay, as the API process's own
+        listener = await _listening(SocketBus(str(database)), relayed)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as other:  # another API process (a worker)
+            other.bind(str(SocketBus(str(database)).directory / "999999998.sock"))
+            other.settimeout(5)
+            local = Notifier()
+            db = Database(f"sqlite+aiosqlite:///{database}")
+            async with local.watch("id1") as woken:
+                Publishing(local, db).notify(["id1"])
+                direct = woken.is_set()
+            got = await asyncio.to_thread(other.recv, 100)
+            await db.close()
+        await asyncio.sleep(0.2)  # time enough for a datagram to this process to arrive
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+        return direct, got, relayed
+
+    direct, got, relayed = asyncio.run(scenario())
+    assert direct
+    assert got == b"id1"
+    assert relayed == []  # woken once, directly: not a second time through its socket
