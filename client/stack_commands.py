@@ -27,6 +27,8 @@ from docchain.client.config import data_dir
 from docchain.client.errors import CliError, ExitCode, UsageError
 
 if TYPE_CHECKING:
+    from web3 import Web3
+
     from docchain.chain.deploy import Deployment
 
 KindOpt = Annotated[
@@ -148,15 +150,13 @@ def _embedded_rpc(directory: Path) -> str | None:
     return None if node is None else str(node.rpc_url)
 
 
-def _dev_registry(rpc_url: str, directory: Path) -> tuple[Deployment, bool]:
+def _dev_registry(w3: Web3, directory: Path) -> tuple[Deployment, bool]:
     """The embedded node's registry, deployed by its dev account #0 when none is recorded: (deployment,
     whether it was deployed now)."""
     from docchain.chain import deploy as deployments
     from docchain.chain.sender import TxSender
-    from docchain.client import rpc as rpc_mod
 
-    sender = TxSender(rpc_mod.connect(rpc_url, 10.0), parse_hex(stack.DEV_RELAYER_KEY))
-    return deployments.ensure_deployed(sender, directory)
+    return deployments.ensure_deployed(TxSender(w3, parse_hex(stack.DEV_RELAYER_KEY)), directory)
 
 
 @app.command()
@@ -203,7 +203,9 @@ def serve(
         if not stack.has_relayer_configured():
             relayer = stack.DEV_RELAYER_KEY
             c.out.say("relayer: the embedded dev node's account #0")
-            deployment, fresh = _dev_registry(url, directory)
+            from docchain.client import rpc as rpc_mod
+
+            deployment, fresh = _dev_registry(rpc_mod.connect(url, 10.0), directory)
             if fresh:
                 c.out.say(f"deployed the registry at {deployment.address} with that account")
     else:
@@ -307,7 +309,7 @@ def up(
         report["rpcUrl"] = rpc_url
         w3 = rpc_mod.connect(rpc_url, 10.0)
 
-        deployment, fresh = _dev_registry(rpc_url, directory)
+        deployment, fresh = _dev_registry(w3, directory)
         c.out.step(
             ("deployed" if fresh else "found") + f" the registry at {deployment.address} on chain {deployment.chain_id}"
         )
