@@ -100,15 +100,36 @@ def _int(value: Any, what: str) -> int:
     return value
 
 
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise InvalidInput(f"duplicate key {key!r}")
+        obj[key] = value
+    return obj
+
+
+def loads_strict(text: str | bytes, what: str = "receipt") -> Any:
+    """JSON text as receipts are read: a key given twice is refused (a reader keeping the first and one
+    keeping the last would see two different receipts), and so are NaN and infinities."""
+
+    def no_constant(name: str) -> Any:
+        raise InvalidInput(f"{name} is not JSON")
+
+    try:
+        return json.loads(text, object_pairs_hook=_refuse_duplicates, parse_constant=no_constant)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{what}: {exc}") from None
+    except ValueError as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc}") from exc
+
+
 def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
     """Parse and cross-check a receipt; :class:`InvalidInput` names the first problem found."""
     if isinstance(data, str | bytes):
         if len(data) > MAX_BYTES:
             raise InvalidInput(f"receipt is larger than {MAX_BYTES} bytes")
-        try:
-            data = json.loads(data)
-        except ValueError as exc:
-            raise InvalidInput(f"receipt is not valid JSON: {exc}") from exc
+        data = loads_strict(data)
     top = _object(data, "the receipt", _TOP)
     if top["docchainReceipt"] != VERSION:
         raise InvalidInput(f"unsupported receipt version {top['docchainReceipt']!r} (this docchain reads {VERSION})")
