@@ -208,3 +208,57 @@ class RevocationStatus(BaseModel):
             ]
         }
     )
+
+
+# ------------------------------------------------------------------ chain info (GET /v1/chain)
+
+
+class TypedField(BaseModel):
+    name: str
+    type: str
+
+
+class Eip712Domain(BaseModel):
+    name: str = Field(examples=["docchain"])
+    version: str = Field(examples=["1"])
+    chainId: int = Field(examples=[31337])
+    verifyingContract: str = Field(examples=["0x5FbDB2315678afecb367f032d93F642f64180aa3"])
+
+
+class Eip712Action(BaseModel):
+    primaryType: str = Field(examples=["Registration"])
+    types: dict[str, list[TypedField]] = Field(
+        description="the action's struct types only, without EIP712Domain: what ethers' "
+        "signTypedData(domain, types, value) takes as it is (it refuses an EIP712Domain entry)"
+    )
+
+
+class Eip712Actions(BaseModel):
+    registration: Eip712Action = Field(description="what a signer signs to register a document (POST /v1/documents)")
+    revocation: Eip712Action = Field(description="what a signer signs to revoke it (POST /v1/revocations)")
+
+
+class Eip712Info(BaseModel):
+    """The EIP-712 pieces a client signs with, each action's types apart, so that both common library shapes can
+    be built from them without editing: ethers takes ``(domain, action.types, message)``; a wallet's
+    ``eth_signTypedData_v4`` and eth_account's ``encode_typed_data(full_message=...)`` take ``{types:
+    {EIP712Domain: domainType, ...action.types}, primaryType: action.primaryType, domain, message}``."""
+
+    domain: Eip712Domain
+    domainType: list[TypedField] = Field(description="the EIP712Domain type, for the full (eth_signTypedData_v4) form")
+    actions: Eip712Actions
+
+
+class ChainInfo(BaseModel):
+    chainId: int
+    contract: str = Field(description="the registry's address")
+    deploymentBlock: int = Field(
+        description="the registry's deployment block, where the indexer starts (0 when an address was configured "
+        "without DOCCHAIN_DEPLOYMENT_BLOCK)"
+    )
+    latestBlock: int = Field(description="the node's latest block")
+    indexedHead: int | None = Field(description="the last block the indexer has read; null before its first pass")
+    confirmations: int = Field(description="blocks after which an anchored record counts as confirmed")
+    relayer: str = Field(description="the account that pays for and sends the registry transactions")
+    relayerBalanceWei: str = Field(description="its balance in wei, as a decimal string (it exceeds 2^53)")
+    eip712: Eip712Info

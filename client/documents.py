@@ -122,11 +122,12 @@ def sign_revocation(
 
 
 def domain_from_api(chain: dict[str, Any]) -> Domain:
-    """The EIP-712 domain the API's registry uses (GET /v1/chain)."""
+    """The EIP-712 domain the API's registry uses (GET /v1/chain's ``eip712.domain``)."""
+    eip712 = chain.get("eip712")
     try:
         raw = (
-            chain["domain"]
-            if isinstance(chain.get("domain"), dict)
+            eip712["domain"]
+            if isinstance(eip712, dict) and isinstance(eip712.get("domain"), dict)
             else {
                 "name": NAME,
                 "version": VERSION,

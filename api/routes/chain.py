@@ -16,8 +16,9 @@ from docchain.api.db import EventRow, Submission
 from docchain.api.deps import ChainDep, DatabaseDep, RegistryDep, SettingsDep
 from docchain.api.indexing import chain_head
 from docchain.api.problems import not_found, problem_response
+from docchain.api.schemas import ChainInfo
 from docchain.chain.registry import decode_call, decode_log
-from docchain.chain.typed_data import EIP712_DOMAIN_TYPE, Registration, Revocation
+from docchain.chain.typed_data import EIP712_DOMAIN_TYPE, Domain, Registration, Revocation
 from docchain.chain.values import parse_address, parse_hash32, to_hex
 
 router = APIRouter(prefix="/v1", tags=["chain"])
@@ -42,7 +43,25 @@ def describe_call(data: bytes) -> dict[str, Any] | None:
     return {"function": name, "args": None if args is None else {k: _jsonable(v) for k, v in args.items()}}
 
 
-@router.get("/chain", summary="Chain id, contract, latest block, relayer and what a wallet signs")
+def eip712_info(domain: Domain) -> dict[str, Any]:
+    """The domain and each action's types apart (built from chain/typed_data.py's one definition): ethers'
+    ``signTypedData(domain, types, value)`` refuses a ``types`` holding ``EIP712Domain``, while a wallet's
+    ``eth_signTypedData_v4`` and eth_account want the full form. Served apart, each is built without editing."""
+    return {
+        "domain": domain.to_json(),
+        "domainType": EIP712_DOMAIN_TYPE,
+        "actions": {
+            action: {"primaryType": message.PRIMARY_TYPE, "types": {message.PRIMARY_TYPE: message.TYPE}}
+            for action, message in (("registration", Registration), ("revocation", Revocation))
+        },
+    }
+
+
+@router.get(
+    "/chain",
+    response_model=ChainInfo,
+    summary="Chain id, contract, latest block, relayer and the EIP-712 domain and types a signer signs",
+)
 async def chain_info(chain: RegistryDep, chainctx: ChainDep, settings: SettingsDep, db: DatabaseDep) -> JSONResponse:
     w3 = chain.registry.w3
     latest, balance = await asyncio.gather(
@@ -60,12 +79,7 @@ async def chain_info(chain: RegistryDep, chainctx: ChainDep, settings: SettingsD
             "confirmations": settings.confirmations,
             "relayer": chain.sender.address,
             "relayerBalanceWei": str(balance),
-            "domain": chain.domain.to_json(),
-            "types": {
-                "EIP712Domain": EIP712_DOMAIN_TYPE,
-                Registration.PRIMARY_TYPE: Registration.TYPE,
-                Revocation.PRIMARY_TYPE: Revocation.TYPE,
-            },
+            "eip712": eip712_info(chain.domain),
         }
     )
 

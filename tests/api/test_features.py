@@ -132,9 +132,10 @@ def test_chain_info_and_explorer(env: Env, api: Api) -> None:
     [(sid, doc, signer)] = _anchored(api, env)
     info = api.get("/v1/chain").json()
     assert info["chainId"] == 31337 and info["contract"] == env.deployment.address
-    assert info["domain"]["verifyingContract"] == env.deployment.address
+    assert info["eip712"]["domain"]["verifyingContract"] == env.deployment.address
     assert int(info["relayerBalanceWei"]) > 0 and info["latestBlock"] >= 1
-    assert "Registration" in info["types"] and "Revocation" in info["types"]
+    # what each action signs is tests/api/test_chain_types.py's subject
+    assert set(info["eip712"]["actions"]) == {"registration", "revocation"}
 
     tx_hash = api.get(f"/v1/submissions/{sid}").json()["txHash"]
     tx = api.get(f"/v1/explorer/tx/{tx_hash}").json()

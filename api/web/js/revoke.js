@@ -7,7 +7,7 @@
 
 import { api, apiOrNull } from "./api.js";
 import { sameAddress } from "./keccak.js";
-import { walletPanel, signTypedData, sharedAccount } from "./wallet.js";
+import { walletPanel, signTypedData, sharedAccount, typedDataFor } from "./wallet.js";
 import { apiKeyField, authHint } from "./apikey.js";
 import {
   h, clear, errorBox, badge, addrLink, docLink, txLink, blockLink, hashText, isHash, facts, timeCell, empty, loading,
@@ -92,12 +92,8 @@ export async function revokeView(root, [hash], { signal, ctx }) {
       // The API checks the nonce against the registry's, so ask it rather than counting here
       const [chain, { nonce }] = await Promise.all([ctx.chainInfo(true), api(`/v1/nonces/${account}`, { signal })]);
       const message = { docHash, signer: account, nonce, deadline: Math.floor(Date.now() / 1000) + DEADLINE_S };
-      const typed = {
-        types: { EIP712Domain: chain.types.EIP712Domain, Revocation: chain.types.Revocation },
-        primaryType: "Revocation", domain: chain.domain, message,
-      };
       renderProgress({ state: "signing" });
-      const signature = await signTypedData(account, typed);
+      const signature = await signTypedData(account, typedDataFor(chain, "revocation", message));
       renderProgress({ state: "signed" });
       const accepted = await api("/v1/revocations", { method: "POST", json: { revocation: message, signature }, signal });
       remember(`${docHash}/${account.toLowerCase()}`);

@@ -6,7 +6,7 @@
 import { api } from "./api.js";
 import { hashFile } from "./sha256.js";
 import { metadataHash, checkMetadata } from "./metadata.js";
-import { walletPanel, signTypedData } from "./wallet.js";
+import { walletPanel, signTypedData, typedDataFor } from "./wallet.js";
 import { apiKeyField, authHint } from "./apikey.js";
 import {
   h, clear, dropZone, progressBar, errorBox, badge, txLink, blockLink, addrLink, docLink, hashText, fmtBytes,
@@ -101,12 +101,8 @@ export async function signView(root, _params, { signal, ctx }) {
         docHash: s.hash, signer: account, metadataHash: metadataHash(metadata), supersedes: replaced || ZERO32,
         deadline: Math.floor(Date.now() / 1000) + DEADLINE_S,
       };
-      const typed = {
-        types: { EIP712Domain: chain.types.EIP712Domain, Registration: chain.types.Registration },
-        primaryType: "Registration", domain: chain.domain, message,
-      };
       renderProgress({ state: "signing" });
-      const signature = await signTypedData(account, typed);
+      const signature = await signTypedData(account, typedDataFor(chain, "registration", message));
       renderProgress({ state: "signed" });
       const submission = { registration: message, signature, fileName: s.file.name, fileSize: s.file.size };
       // the API hashes this object again and must find the metadataHash that was signed

@@ -77,6 +77,17 @@ export function walletPanel({ ctx, onChange = () => {}, onError = () => {}, note
   return { el, state, cleanup, adopt };
 }
 
+/**
+ * The full EIP-712 JSON a wallet's eth_signTypedData_v4 takes, for one action ("registration" or
+ * "revocation") of GET /v1/chain's `eip712`: the API serves each action's types apart from EIP712Domain
+ * (ethers' signTypedData wants them so), and this form adds the domain type back.
+ */
+export function typedDataFor(chain, action, message) {
+  const { domain, domainType, actions } = chain.eip712;
+  const { primaryType, types } = actions[action];
+  return { types: { EIP712Domain: domainType, ...types }, primaryType, domain, message };
+}
+
 /** eth_signTypedData_v4 → a 65-byte 0x signature with v = 27/28; wallet failures become readable errors. */
 export async function signTypedData(account, typed) {
   let signature;
