@@ -84,7 +84,7 @@ class ChainContext:
         code = self.w3.eth.get_code(address)
         if not code:
             raise NodeError(f"no contract at {address} on chain {chain_id}")
-        return Bound(registry, sender, domain, block, Indexer(registry, block), HeadCache(self.rpc, address))
+        return Bound(registry, sender, domain, block, Indexer(registry, block), HeadCache(self.rpc))
 
     async def bound(self) -> Bound:
         """The bound registry; :class:`NodeError` while the node cannot be reached.

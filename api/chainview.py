@@ -19,15 +19,12 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from eth_abi import decode as abi_decode
-
 from docchain.chain.errors import ChainError, NodeError
-from docchain.chain.registry import Record, encode_call
-from docchain.chain.typed_data import Domain, Registration
+from docchain.chain.rpc import ChainReader
 
 log = logging.getLogger("docchain.api.chainview")
 
@@ -126,14 +123,14 @@ class RpcClient:
 class Head:
     number: int
     hash: bytes
+    block: dict[str, Any] = field(compare=False, repr=False)  # the node's answer, served as "latest"
 
 
 class HeadCache:
-    """Fresh head per request (single-flight) and per-head-hash caches of records and block hashes."""
+    """Fresh head per request (single-flight) and, per head hash, a cache of every read made at it."""
 
-    def __init__(self, rpc: RpcClient, registry_address: str) -> None:
+    def __init__(self, rpc: RpcClient) -> None:
         self.rpc = rpc
-        self.address = registry_address
         self._current: asyncio.Future[Head] | None = None  # the head read in flight
         self._queued: asyncio.Future[Head] | None = None  # the read that starts when it ends
         self._head: Head | None = None
@@ -152,12 +149,17 @@ class HeadCache:
             fut = self._queued
         return await asyncio.shield(fut)
 
+    async def reader(self) -> ChainReader:
+        """A :class:`ChainReader` at a head read after this call: "latest" is that head, and every other
+        read is cached for as long as the head is unchanged."""
+        return ChainReader(_AtHead(self, await self.head()))
+
     async def _read_head(self, fut: asyncio.Future[Head]) -> None:
         while True:
             try:
                 self.reads += 1
                 block = await self.rpc.call("eth_getBlockByNumber", ["latest", False])
-                head = Head(int(block["number"], 16), bytes.fromhex(block["hash"][2:]))
+                head = Head(int(block["number"], 16), bytes.fromhex(block["hash"][2:]), block)
                 if head != self._head:
                     self._head = head
                     self._values = {}
@@ -189,61 +191,22 @@ class HeadCache:
                 raise
         return await asyncio.shield(fut) if not fut.done() else fut.result()
 
-    async def record(self, head: Head, doc_hash: bytes, signer: str) -> Record:
-        async def fetch() -> Record:
-            self.reads += 1
-            data = encode_call("recordOf", doc_hash, signer)
-            call = {"to": self.address, "data": "0x" + data.hex()}
-            try:
-                result = await self.rpc.call("eth_call", [call, hex(head.number)])
-            except ChainError:
-                # A node that keeps no past states (the embedded anvil runs with --prune-history) cannot
-                # answer at a head that was just superseded; the latest state is at least as fresh.
-                result = await self.rpc.call("eth_call", [call, "latest"])
-            raw = bytes.fromhex(result[2:])
-            if not raw:
-                raise ChainError(f"no registry at {self.address}")
-            ((registered_at, block_number, revoked_at),) = abi_decode(["(uint48,uint48,uint48)"], raw)
-            return Record(registered_at, block_number, revoked_at)
 
-        return await self._cached(head, ("record", doc_hash, signer), fetch)  # type: ignore[no-any-return]
+class _AtHead:
+    """The transport of one verification: "latest" is its head; other reads go through the head's cache.
+    Everything verification reads names a block or a transaction, so for a given head hash the answer is
+    what the node would give — a record or a receipt can only change in a new block or a reorg, and
+    either changes the head hash."""
 
-    async def block_hash(self, head: Head, number: int) -> bytes | None:
-        if number == head.number:
-            return head.hash
+    def __init__(self, cache: HeadCache, head: Head) -> None:
+        self.cache, self.head = cache, head
 
-        async def fetch() -> bytes | None:
-            self.reads += 1
-            block = await self.rpc.call("eth_getBlockByNumber", [hex(number), False])
-            return None if block is None else bytes.fromhex(block["hash"][2:])
+    async def call(self, method: str, params: list[Any]) -> Any:
+        if method == "eth_getBlockByNumber" and params and params[0] == "latest":
+            return self.head.block
 
-        return await self._cached(head, ("block", number), fetch)  # type: ignore[no-any-return]
+        async def fetch() -> Any:
+            self.cache.reads += 1
+            return await self.cache.rpc.call(method, params)
 
-
-class Snapshot:
-    """A :class:`docchain.chain.verify.ChainView` answered from reads made at one head (no I/O)."""
-
-    def __init__(
-        self,
-        domain: Domain,
-        head: Head,
-        records: dict[tuple[bytes, str], Record],
-        block_hashes: dict[int, bytes | None],
-    ) -> None:
-        self.domain = domain
-        self.head = head
-        self.records = records
-        self.block_hashes = block_hashes
-
-    def record(self, doc_hash: bytes, signer: str) -> Record:
-        return self.records[(doc_hash, signer)]
-
-    def latest_block(self) -> int:
-        return self.head.number
-
-    def block_hash(self, number: int) -> bytes:
-        value = self.block_hashes.get(number)
-        return b"" if value is None else value
-
-    def is_valid_registration(self, reg: Registration, signature: bytes) -> bool:
-        raise AssertionError("contract-wallet signatures are verified on the live path")
+        return await self.cache._cached(self.head, (method, json.dumps(params, sort_keys=True)), fetch)

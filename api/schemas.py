@@ -123,27 +123,74 @@ class DocumentPage(BaseModel):
 
 
 class VerifyIn(Strict):
-    docHash: str = Field(examples=[EXAMPLE_HASH])
-    signer: str | None = None
-    receipt: dict[str, Any] | None = Field(None, description="a docchain receipt (JSON object)")
+    docHash: str = Field(examples=[EXAMPLE_HASH], max_length=66)
+    signer: str | None = Field(None, max_length=42)
+    receipt: dict[str, Any] | str | None = Field(
+        None, description="a docchain receipt: the JSON object, or its text (at most 65,536 bytes)"
+    )
     signers: bool | None = Field(
         None, description="list every signer on record (default: only when neither signer nor receipt is given)"
     )
 
 
-class CheckOut(BaseModel):
-    name: str
+class StepOut(BaseModel):
+    name: Literal[
+        "receipt", "file", "chain", "registry", "signature", "record", "anchor", "confirmations", "revocation"
+    ]
     ok: bool
     detail: str
 
 
+class TrustOut(BaseModel):
+    registry: str
+    sources: list[Literal["code", "pin"]] = Field(
+        description="code: its runtime code is a released docchain registry; pin: it is the registry this "
+        "verifier was configured to trust"
+    )
+    detail: str
+
+
+class AnchorOut(BaseModel):
+    chainId: int
+    registry: str
+    blockNumber: int
+    blockHash: str
+    transactionHash: str
+    timestamp: int = Field(description="the block's time (unix seconds): when it was signed")
+    confirmations: int
+
+
+class RevokedOut(BaseModel):
+    by: str
+    blockNumber: int | None
+    timestamp: int
+
+
+class OtherSignerOut(BaseModel):
+    signer: str
+    blockNumber: int
+    timestamp: int
+
+
 class VerifyOut(BaseModel):
-    verdict: Literal["valid", "invalid", "unknown"]
+    """One verdict, said the same way by the API, the CLI and the web page."""
+
+    outcome: Literal["valid", "revoked", "not_registered", "other_signers", "file_mismatch", "invalid"]
+    title: str
+    summary: str = Field(description="the verdict in one sentence")
     docHash: str
     signer: str | None
-    checks: list[CheckOut]
+    failedStep: (
+        Literal["receipt", "file", "chain", "registry", "signature", "record", "anchor", "confirmations", "revocation"]
+        | None
+    )
+    reason: str | None
+    steps: list[StepOut]
+    trust: TrustOut | None
+    anchor: AnchorOut | None
+    revocation: RevokedOut | None
+    otherSigners: list[OtherSignerOut]
     signers: list[SignerStatus] | None = Field(None, description="every signer on record, when asked (see VerifyIn)")
-    reports: list[dict[str, Any]]
 
 
 class RevocationIn(Strict):

@@ -15,6 +15,9 @@ class Artifact:
     abi: list[dict[str, Any]]
     bytecode: bytes
     deployed_bytecode: bytes
+    # (start, length) of every immutable value in the runtime code: filled in by the constructor, so they
+    # differ per deployment and are masked when deployed code is compared with the artifact.
+    immutable_references: tuple[tuple[int, int], ...] = ()
 
 
 @cache
@@ -25,4 +28,5 @@ def load(name: str = "DocumentRegistry") -> Artifact:
         abi=data["abi"],
         bytecode=bytes.fromhex(data["bytecode"][2:]),
         deployed_bytecode=bytes.fromhex(data["deployedBytecode"][2:]),
+        immutable_references=tuple((int(s), int(n)) for s, n in data.get("immutableReferences", [])),
     )

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from docchain.chain import artifacts
-from docchain.chain.errors import ChainError, NotDeployed
+from docchain.chain.errors import ChainError, InvalidInput, NotDeployed
 from docchain.chain.sender import TxSender, with_retries
 from docchain.chain.values import parse_address
 
@@ -32,12 +32,40 @@ def _path(data_dir: Path) -> Path:
     return Path(data_dir) / FILE_NAME
 
 
-def read_all(data_dir: Path) -> dict[int, Deployment]:
-    path = _path(data_dir)
-    if not path.exists():
+def parse_deployments(raw: object, where: str) -> dict[int, Deployment]:
+    """A deployments document: ``{"<chain id>": {"chain_id", "address", "block_number", "tx_hash"}}``; keys
+    starting with ``$`` are comments."""
+    try:
+        return {
+            int(k): Deployment(
+                chain_id=int(v["chain_id"]),
+                address=parse_address(v["address"], f"{where}: address"),
+                block_number=int(v["block_number"]),
+                tx_hash=str(v["tx_hash"]),
+            )
+            for k, v in raw.items()  # type: ignore[attr-defined]
+            if not str(k).startswith("$")
+        }
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InvalidInput(f"malformed deployments file {where}: {exc}") from exc
+
+
+def read_file(path: Path) -> dict[int, Deployment]:
+    """The deployments recorded in ``path``; none when it does not exist."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
         return {}
-    raw = json.loads(path.read_text())
-    return {int(k): Deployment(**v) for k, v in raw.items()}
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the deployments file {path}: {exc.strerror}") from exc
+    try:
+        return parse_deployments(json.loads(text), str(path))
+    except ValueError as exc:
+        raise InvalidInput(f"malformed deployments file {path}: {exc}") from exc
+
+
+def read_all(data_dir: Path) -> dict[int, Deployment]:
+    return read_file(_path(data_dir))
 
 
 def lookup(data_dir: Path, chain_id: int) -> Deployment:
@@ -60,15 +88,21 @@ def deployment_block(data_dir: Path, chain_id: int, address: str) -> int | None:
 
 
 def record(data_dir: Path, deployment: Deployment) -> None:
-    """Add or replace the chain's entry, atomically (write to a temporary file, then rename)."""
-    entries = read_all(data_dir)
+    """Add or replace the chain's entry in ``<data_dir>/deployments.json``."""
+    record_in(_path(data_dir), deployment)
+
+
+def record_in(path: Path, deployment: Deployment) -> None:
+    """Add or replace the chain's entry in the deployments file ``path``, atomically (write to a temporary
+    file, then rename)."""
+    entries = read_file(path)
     entries[deployment.chain_id] = deployment
-    Path(data_dir).mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".deployments.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".deployments.")
     with os.fdopen(fd, "w") as out:
         json.dump({str(k): asdict(v) for k, v in sorted(entries.items())}, out, indent=2)
         out.write("\n")
-    os.replace(tmp, _path(data_dir))
+    os.replace(tmp, path)
 
 
 def deploy(sender: TxSender) -> Deployment:

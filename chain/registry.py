@@ -112,6 +112,8 @@ class _Abi:
 
 
 _ABI = _Abi(artifacts.load().abi)
+REGISTERED_TOPIC = _ABI.registered_topic
+REVOKED_TOPIC = _ABI.revoked_topic
 
 
 def decode_call(calldata: bytes) -> tuple[str, dict[str, Any] | None] | None:

@@ -1,206 +1,515 @@
 """Verification of a (document, signer) claim against the chain — the algorithm of docs/protocol.md.
 
-Needs only a :class:`Registry` bound to any node: the API and the CLI's independent ``--rpc`` mode run
-this same code. Each step yields a :class:`Check`; :meth:`VerificationReport.raise_for_verdict` turns a
-failed one into a :class:`VerificationError` naming the step.
+One function, :func:`verify`, answers one typed :class:`Verdict` for every caller: the API, the CLI's
+independent ``--rpc`` mode and, through the API, the web page. It reads the chain through a
+:class:`~docchain.chain.rpc.ChainReader` at one head, and trusts nothing a receipt says about where or how
+to check it: the registry must run released docchain code (and be the pinned one, when a pin is given), the
+signer's kind of signature follows from whether it has code, and the transaction, block, time and record
+are read from the chain and compared with the receipt. The first check that fails ends verification at its
+named step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from enum import StrEnum
+from typing import Any
 
-from docchain.chain.errors import InvalidInput, VerificationError
+from eth_abi import decode as abi_decode
+
+from docchain.chain.errors import ChainError, InvalidInput
 from docchain.chain.receipt import Receipt
-from docchain.chain.registry import Record, Registry
-from docchain.chain.sender import with_retries
-from docchain.chain.typed_data import Domain, Registration, recover
-from docchain.chain.values import to_hex, utc_text
-
-Verdict = Literal["valid", "invalid", "unknown"]
-
-
-class ChainView(Protocol):
-    """The chain reads verification needs. :class:`LiveView` asks the node on each call; the API passes a
-    snapshot taken at one head (so a service can serve many verifications from one set of reads)."""
-
-    @property
-    def domain(self) -> Domain: ...
-
-    def record(self, doc_hash: bytes, signer: str) -> Record: ...
-
-    def latest_block(self) -> int: ...
-
-    def block_hash(self, number: int) -> bytes: ...
-
-    def is_valid_registration(self, reg: Registration, signature: bytes) -> bool: ...
+from docchain.chain.registry import REGISTERED_TOPIC, REVOKED_TOPIC, Record, encode_call
+from docchain.chain.rpc import Block, ChainReader, Log
+from docchain.chain.trust import Pin, release_of
+from docchain.chain.typed_data import Domain, recover
+from docchain.chain.values import to_checksum_address, to_hex, utc_text
 
 
-class LiveView:
-    """:class:`ChainView` over a :class:`Registry`: every read goes to the node."""
+class Outcome(StrEnum):
+    VALID = "valid"
+    REVOKED = "revoked"
+    NOT_REGISTERED = "not_registered"
+    OTHER_SIGNERS = "other_signers"
+    FILE_MISMATCH = "file_mismatch"
+    INVALID = "invalid"
 
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
 
-    @property
-    def domain(self) -> Domain:
-        return self.registry.domain
+TITLES = {
+    Outcome.VALID: "Valid",
+    Outcome.REVOKED: "Revoked",
+    Outcome.NOT_REGISTERED: "Not registered",
+    Outcome.OTHER_SIGNERS: "Signed by others",
+    Outcome.FILE_MISMATCH: "File mismatch",
+    Outcome.INVALID: "Invalid",
+}
 
-    def record(self, doc_hash: bytes, signer: str) -> Record:
-        return self.registry.record(doc_hash, signer)
 
-    def latest_block(self) -> int:
-        return int(with_retries(lambda: self.registry.w3.eth.block_number, "eth_blockNumber"))
+class Step(StrEnum):
+    """The named steps, in the order verification runs them (docs/protocol.md)."""
 
-    def block_hash(self, number: int) -> bytes:
-        block = with_retries(lambda: self.registry.w3.eth.get_block(number), "eth_getBlockByNumber")
-        return bytes(block["hash"])
-
-    def is_valid_registration(self, reg: Registration, signature: bytes) -> bool:
-        return self.registry.is_valid_registration(reg, signature)
+    RECEIPT = "receipt"  # the receipt is read (strictly) before verification: its failures are named here
+    FILE = "file"
+    CHAIN = "chain"
+    REGISTRY = "registry"
+    SIGNATURE = "signature"
+    RECORD = "record"
+    ANCHOR = "anchor"
+    CONFIRMATIONS = "confirmations"
+    REVOCATION = "revocation"
 
 
 @dataclass(frozen=True)
 class Check:
-    name: str
+    name: Step
     ok: bool
     detail: str
 
 
-@dataclass
-class VerificationReport:
+@dataclass(frozen=True)
+class Trust:
+    """Why the registry is believed: its code is a released docchain registry, and perhaps a pin."""
+
+    registry: str
+    sources: tuple[str, ...]
+    detail: str
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Where and when the record is on chain, as read from the chain (never from the receipt)."""
+
+    chain_id: int
+    registry: str
+    block_number: int
+    block_hash: bytes
+    tx_hash: bytes
+    timestamp: int
+    confirmations: int
+
+
+@dataclass(frozen=True)
+class Revoked:
+    by: str
+    block_number: int | None
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class OtherSigner:
+    signer: str
+    block_number: int
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
     doc_hash: bytes
     signer: str | None
-    checks: list[Check] = field(default_factory=list)
-    record: Record | None = None
-    confirmations: int = 0
+    steps: tuple[Check, ...]
+    failed_step: Step | None = None
+    reason: str | None = None
+    trust: Trust | None = None
+    anchor: Anchor | None = None
+    revocation: Revoked | None = None
+    other_signers: tuple[OtherSigner, ...] = ()
 
     @property
-    def verdict(self) -> Verdict:
-        if self.record is None or not self.record.exists:
-            failed_before_chain = any(not c.ok for c in self.checks if c.name in ("hash", "signature"))
-            return "invalid" if failed_before_chain else "unknown"
-        return "valid" if all(c.ok for c in self.checks) else "invalid"
+    def ok(self) -> bool:
+        return self.outcome is Outcome.VALID
 
-    def raise_for_verdict(self) -> None:
-        for check in self.checks:
-            if not check.ok:
-                raise VerificationError(check.name, check.detail)
+    @property
+    def title(self) -> str:
+        return TITLES[self.outcome]
+
+    @property
+    def summary(self) -> str:
+        """The one sentence every interface says for this verdict."""
+        a, who = self.anchor, self.signer
+        if self.outcome is Outcome.VALID and a is not None:
+            return (
+                f"Signed by {who} on {utc_text(a.timestamp)} (block {a.block_number}, transaction "
+                f"{to_hex(a.tx_hash)}, chain {a.chain_id}, registry {a.registry})."
+            )
+        if self.outcome is Outcome.REVOKED and self.revocation is not None:
+            r = self.revocation
+            where = f"in block {r.block_number}" if r.block_number is not None else "on chain"
+            return f"{who} revoked this signature {where} on {utc_text(r.timestamp)}."
+        if self.outcome is Outcome.OTHER_SIGNERS:
+            others = ", ".join(
+                f"{o.signer} on {utc_text(o.timestamp)} (block {o.block_number})" for o in self.other_signers
+            )
+            return f"{who} has not signed this file; it was signed by {others}."
+        if self.outcome is Outcome.NOT_REGISTERED:
+            registry = self.trust.registry if self.trust else "the registry"
+            by = f" by {who}" if who else ""
+            return f"No signature of this file{by} is recorded in {registry}."
+        return f"Verification failed at step {self.failed_step}: {self.reason}"
 
     def to_json(self) -> dict[str, Any]:
+        a, t, r = self.anchor, self.trust, self.revocation
         return {
-            "verdict": self.verdict,
+            "outcome": self.outcome.value,
+            "title": self.title,
+            "summary": self.summary,
             "docHash": to_hex(self.doc_hash),
             "signer": self.signer,
-            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
-            "confirmations": self.confirmations,
-            "record": None
-            if self.record is None
+            "failedStep": None if self.failed_step is None else self.failed_step.value,
+            "reason": self.reason,
+            "steps": [{"name": c.name.value, "ok": c.ok, "detail": c.detail} for c in self.steps],
+            "trust": None if t is None else {"registry": t.registry, "sources": list(t.sources), "detail": t.detail},
+            "anchor": None
+            if a is None
             else {
-                "registeredAt": self.record.registered_at,
-                "blockNumber": self.record.block_number,
-                "revokedAt": self.record.revoked_at or None,
+                "chainId": a.chain_id,
+                "registry": a.registry,
+                "blockNumber": a.block_number,
+                "blockHash": to_hex(a.block_hash),
+                "transactionHash": to_hex(a.tx_hash),
+                "timestamp": a.timestamp,
+                "confirmations": a.confirmations,
             },
+            "revocation": None if r is None else {"by": r.by, "blockNumber": r.block_number, "timestamp": r.timestamp},
+            "otherSigners": [
+                {"signer": o.signer, "blockNumber": o.block_number, "timestamp": o.timestamp}
+                for o in self.other_signers
+            ],
         }
 
 
-def verify(
-    registry: Registry | ChainView,
+def receipt_refused(doc_hash: bytes, reason: str) -> Verdict:
+    """The verdict for a receipt that the strict reader refused: it fails before any chain read."""
+    return Verdict(
+        Outcome.INVALID,
+        doc_hash,
+        None,
+        (Check(Step.RECEIPT, False, reason),),
+        failed_step=Step.RECEIPT,
+        reason=reason,
+    )
+
+
+@dataclass(frozen=True)
+class Question:
+    """What is asked: does ``signer`` (or the receipt's signer) vouch for the document hashing to
+    ``doc_hash``? Without signer and receipt: does anyone?"""
+
+    doc_hash: bytes
+    signer: str | None = None
+    receipt: Receipt | None = None
+    confirmations: int = 1
+
+
+class _Stop(Exception):
+    def __init__(self, outcome: Outcome, step: Step, reason: str) -> None:
+        self.outcome, self.step, self.reason = outcome, step, reason
+
+
+@dataclass
+class _Run:
+    reader: ChainReader
+    question: Question
+    signer: str | None
+    steps: list[Check] = field(default_factory=list)
+    trust: Trust | None = None
+    anchor: Anchor | None = None
+    revocation: Revoked | None = None
+    others: tuple[OtherSigner, ...] = ()
+
+    def ok(self, step: Step, detail: str) -> None:
+        self.steps.append(Check(step, True, detail))
+
+    def fail(self, step: Step, reason: str, outcome: Outcome = Outcome.INVALID) -> _Stop:
+        self.steps.append(Check(step, False, reason))
+        return _Stop(outcome, step, reason)
+
+    def verdict(self, outcome: Outcome, stop: _Stop | None = None) -> Verdict:
+        return Verdict(
+            outcome,
+            self.question.doc_hash,
+            self.signer,
+            tuple(self.steps),
+            failed_step=None if stop is None else stop.step,
+            reason=None if stop is None else stop.reason,
+            trust=self.trust,
+            anchor=self.anchor,
+            revocation=self.revocation,
+            other_signers=self.others,
+        )
+
+
+async def verify(
+    reader: ChainReader,
+    question: Question,
     *,
-    doc_hash: bytes,
-    signer: str | None,
-    receipt: Receipt | None = None,
-    confirmations_required: int = 1,
-) -> VerificationReport:
-    """Check that ``signer`` signed the document whose SHA-256 is ``doc_hash``.
+    pin: Pin | None = None,
+    candidates: Sequence[str] | None = None,
+) -> Verdict:
+    """Verify ``question`` on the chain ``reader`` reads.
 
-    With a ``receipt``, its signature and anchor are checked too, and ``signer`` defaults to its signer.
+    ``pin`` is a registry the verifier trusts by its own choice; without a receipt it is the registry
+    asked. ``candidates`` are the signers to try when the question names none (an index's answer); without
+    them the chain's Registered events are read.
     """
-    view: ChainView = LiveView(registry) if isinstance(registry, Registry) else registry
-    if receipt is not None:
-        signer = signer or receipt.signer
-    if signer is None:
-        raise InvalidInput("a signer (or a receipt naming one) is needed to verify")
-    report = VerificationReport(doc_hash=doc_hash, signer=signer)
-    add = report.checks.append
-
-    if receipt is None:
-        add(Check("hash", True, f"document SHA-256 is {to_hex(doc_hash)}"))
-    elif receipt.doc_hash != doc_hash:
-        add(
-            Check(
-                "hash",
-                False,
-                f"the file hashes to {to_hex(doc_hash)}, the receipt is for {to_hex(receipt.doc_hash)}",
-            )
+    receipt = question.receipt
+    if receipt is None and pin is None:
+        raise InvalidInput("nothing says which registry to check: give a receipt or pin a registry")
+    if question.signer is not None or receipt is not None:
+        return await _verify_one(reader, question, pin, question.signer or receipt.signer)  # type: ignore[union-attr]
+    assert pin is not None
+    if candidates is None:
+        head = await reader.head()
+        events = await reader.logs(
+            pin.address, [REGISTERED_TOPIC, question.doc_hash], pin.deploy_block or 0, head.number
         )
-    else:
-        add(Check("hash", True, f"the file matches the receipt ({to_hex(doc_hash)})"))
-
-    if receipt is not None:
-        add(_signature_check(view, receipt, signer))
-
-    report.record = record = view.record(doc_hash, signer)
-    if not record.exists:
-        add(
-            Check(
-                "record",
-                False,
-                f"no record of {signer} signing {to_hex(doc_hash)} on chain {view.domain.chain_id}",
-            )
-        )
-        return report
-    latest = view.latest_block()
-    add(_record_check(view, record, receipt))
-
-    report.confirmations = max(0, latest - record.block_number + 1)
-    add(
-        Check(
-            "confirmations",
-            report.confirmations >= confirmations_required,
-            f"{report.confirmations} confirmation(s), {confirmations_required} required",
-        )
-    )
-    add(
-        Check("revocation", False, f"revoked at {_utc(record.revoked_at)}")
-        if record.revoked
-        else Check("revocation", True, "not revoked")
-    )
-    return report
+        candidates = list(dict.fromkeys(_signer_of(e) for e in events))
+    verdicts = [await _verify_one(reader, question, pin, who) for who in candidates]
+    if not verdicts:
+        return await _verify_one(reader, question, pin, None)
+    return next((v for v in verdicts if v.ok), verdicts[0])
 
 
-def _signature_check(view: ChainView, receipt: Receipt, signer: str) -> Check:
-    if receipt.domain != view.domain:
-        return Check(
-            "signature",
-            False,
-            f"the receipt is bound to chain {receipt.domain.chain_id} / {receipt.domain.verifying_contract}, "
-            f"the node serves chain {view.domain.chain_id} / {view.domain.verifying_contract}",
-        )
-    if receipt.signer != signer:
-        return Check("signature", False, f"the receipt was signed by {receipt.signer}, not {signer}")
+async def _verify_one(reader: ChainReader, question: Question, pin: Pin | None, signer: str | None) -> Verdict:
+    run = _Run(reader, question, signer)
     try:
-        if recover(receipt.domain, receipt.registration, receipt.signature) == signer:
-            return Check("signature", True, f"EIP-712 signature recovers {signer}")
-    except InvalidInput:
-        pass  # not a plain ECDSA signature: a contract wallet may still accept it
-    if view.is_valid_registration(receipt.registration, receipt.signature):
-        return Check("signature", True, f"contract wallet {signer} accepts the signature (ERC-1271)")
-    return Check("signature", False, f"the signature is not {signer}'s")
+        await _steps(run, pin)
+    except _Stop as stop:
+        return run.verdict(stop.outcome, stop)
+    return run.verdict(Outcome.VALID)
 
 
-def _record_check(view: ChainView, record: Record, receipt: Receipt | None) -> Check:
-    if receipt is None:
-        return Check("record", True, f"recorded in block {record.block_number} at {_utc(record.registered_at)}")
-    if record.block_number != receipt.block_number:
-        return Check(
-            "record",
-            False,
-            f"recorded in block {record.block_number}, the receipt says {receipt.block_number}",
+async def _steps(run: _Run, pin: Pin | None) -> None:
+    q, receipt, reader = run.question, run.question.receipt, run.reader
+    doc = to_hex(q.doc_hash)
+
+    # file: the document is the one the receipt is for
+    if receipt is not None:
+        if receipt.doc_hash != q.doc_hash:
+            raise run.fail(
+                Step.FILE,
+                f"the file hashes to {doc}, the receipt is for {to_hex(receipt.doc_hash)}",
+                Outcome.FILE_MISMATCH,
+            )
+        run.ok(Step.FILE, f"the file matches the receipt (SHA-256 {doc})")
+    else:
+        run.ok(Step.FILE, f"document SHA-256 is {doc}")
+
+    # chain: the node serves the receipt's chain
+    chain_id = await reader.chain_id()
+    if receipt is not None and receipt.domain.chain_id != chain_id:
+        raise run.fail(
+            Step.CHAIN, f"the receipt is for chain {receipt.domain.chain_id}, the node serves chain {chain_id}"
         )
-    if view.block_hash(record.block_number) != receipt.block_hash:
-        return Check("record", False, f"block {record.block_number} is not the receipt's block (reorganised?)")
-    return Check("record", True, f"recorded in block {record.block_number} ({to_hex(receipt.block_hash)})")
+    if pin is not None and pin.chain_id is not None and pin.chain_id != chain_id:
+        raise run.fail(Step.CHAIN, f"the pinned registry is on chain {pin.chain_id}, the node serves chain {chain_id}")
+    run.ok(Step.CHAIN, f"chain {chain_id}")
+    head = await reader.head()
+
+    # registry: genuine docchain code, the pinned address when there is a pin, its own EIP-712 domain
+    registry = receipt.domain.verifying_contract if receipt is not None else pin.address  # type: ignore[union-attr]
+    if pin is not None and pin.address != registry:
+        raise run.fail(
+            Step.REGISTRY,
+            f"the receipt names registry {registry}, but the trusted registry on chain {chain_id} is {pin.address} "
+            f"({pin.source})",
+        )
+    code = await reader.code(registry, head.number)
+    if not code:
+        raise run.fail(Step.REGISTRY, f"there is no contract at {registry} on chain {chain_id}")
+    release = release_of(code)
+    if release is None:
+        raise run.fail(
+            Step.REGISTRY,
+            f"the contract at {registry} is not a docchain registry: its code matches no released registry",
+        )
+    domain = Domain(chain_id=chain_id, verifying_contract=registry)
+    separator = await _call(reader, registry, encode_call("DOMAIN_SEPARATOR"), head.number, "bytes32")
+    if bytes(separator) != domain.separator:
+        raise run.fail(Step.REGISTRY, f"the registry at {registry} answers another EIP-712 domain than its own")
+    sources = ("code",) + (("pin",) if pin is not None else ())
+    trusted_by = f"released code ({release.name})" + (f", pinned by {pin.source}" if pin is not None else "")
+    run.trust = Trust(registry, sources, trusted_by)
+    run.ok(Step.REGISTRY, f"{registry} is trusted: {trusted_by}")
+
+    # signature: the receipt's signature is the signer's, by ECDSA or, for a contract, by ERC-1271
+    if receipt is not None:
+        await _signature(run, registry, domain, head)
+
+    signer = run.signer
+    if signer is None:
+        raise run.fail(Step.RECORD, f"no one has signed {doc} in registry {registry}", Outcome.NOT_REGISTERED)
+
+    # record: the registry holds (docHash, signer)
+    raw = await _call(
+        reader, registry, encode_call("recordOf", q.doc_hash, signer), head.number, "(uint48,uint48,uint48)"
+    )
+    record = Record(*raw)
+    if not record.exists:
+        await _others(run, registry, pin, head)
+        if run.others:
+            raise run.fail(Step.RECORD, f"{signer} has not signed {doc}", Outcome.OTHER_SIGNERS)
+        raise run.fail(Step.RECORD, f"no record of {signer} signing {doc} in {registry}", Outcome.NOT_REGISTERED)
+    run.ok(Step.RECORD, f"recorded in block {record.block_number} at {_utc(record.registered_at)}")
+
+    # anchor: transaction, block, time and record agree, all read from the chain
+    tx_hash, block = await _anchor(run, registry, record, head)
+    confirmations = max(0, head.number - block.number + 1)
+    run.anchor = Anchor(chain_id, registry, block.number, block.hash, tx_hash, block.timestamp, confirmations)
+    run.ok(
+        Step.ANCHOR,
+        f"transaction {to_hex(tx_hash)} in block {block.number} ({to_hex(block.hash)}) at {_utc(block.timestamp)}",
+    )
+
+    # confirmations: computed from the head, never read from the receipt
+    detail = f"{confirmations} confirmation(s), {q.confirmations} required"
+    if confirmations < q.confirmations:
+        raise run.fail(Step.CONFIRMATIONS, detail)
+    run.ok(Step.CONFIRMATIONS, detail)
+
+    # revocation
+    if record.revoked:
+        events = await reader.logs(
+            registry, [REVOKED_TOPIC, q.doc_hash, _word(signer)], record.block_number, head.number
+        )
+        revoked_in = events[0].block_number if events else None
+        run.revocation = Revoked(signer, revoked_in, record.revoked_at)
+        where = f"in block {revoked_in} " if revoked_in is not None else ""
+        raise run.fail(Step.REVOCATION, f"revoked by {signer} {where}at {_utc(record.revoked_at)}", Outcome.REVOKED)
+    run.ok(Step.REVOCATION, "not revoked")
+
+
+async def _signature(run: _Run, registry: str, domain: Domain, head: Block) -> None:
+    receipt = run.question.receipt
+    assert receipt is not None and run.signer is not None
+    if receipt.signer != run.signer:
+        raise run.fail(Step.SIGNATURE, f"the receipt was signed by {receipt.signer}, not by {run.signer}")
+    # at the anchoring block: an account's code then decides how its signature was checked on chain
+    at = min(receipt.block_number, head.number)
+    if await run.reader.code(receipt.signer, at):
+        data = encode_call("isValidRegistration", receipt.registration.as_tuple(), receipt.signature)
+        try:
+            valid = await _call(run.reader, registry, data, at, "bool")
+        except ChainError as exc:
+            raise run.fail(Step.SIGNATURE, f"the contract wallet {receipt.signer} could not check it: {exc}") from None
+        if not valid:
+            raise run.fail(Step.SIGNATURE, f"the contract wallet {receipt.signer} rejects the signature (ERC-1271)")
+        run.ok(Step.SIGNATURE, f"the contract wallet {receipt.signer} accepts the signature (ERC-1271)")
+        return
+    try:
+        recovered = recover(domain, receipt.registration, receipt.signature)
+    except InvalidInput as exc:
+        raise run.fail(Step.SIGNATURE, f"not a valid ECDSA signature of {receipt.signer}: {exc}") from None
+    if recovered != receipt.signer:
+        raise run.fail(Step.SIGNATURE, f"the signature recovers {recovered}, not the signer {receipt.signer}")
+    run.ok(Step.SIGNATURE, f"EIP-712 signature recovers {receipt.signer} (ECDSA, low s)")
+
+
+async def _anchor(run: _Run, registry: str, record: Record, head: Block) -> tuple[bytes, Block]:
+    """The transaction and block that recorded ``record``, checked against the receipt when there is one."""
+    q, receipt, reader = run.question, run.question.receipt, run.reader
+    signer = run.signer
+    assert signer is not None
+    if receipt is None:
+        events = await reader.logs(
+            registry, [REGISTERED_TOPIC, q.doc_hash, _word(signer)], record.block_number, record.block_number
+        )
+        if not events:
+            raise run.fail(Step.ANCHOR, f"no Registered event of this record in block {record.block_number}")
+        event = events[0]
+        block = await reader.block(record.block_number)
+        if block is None or block.hash != event.block_hash:
+            raise run.fail(Step.ANCHOR, f"block {record.block_number} changed while it was read (reorganised?)")
+        if block.timestamp != record.registered_at:
+            raise run.fail(Step.ANCHOR, f"the record's time {record.registered_at} is not block {block.number}'s")
+        return event.tx_hash, block
+
+    tx = to_hex(receipt.tx_hash)
+    found = await reader.receipt(receipt.tx_hash)
+    if found is None:
+        raise run.fail(Step.ANCHOR, f"transaction {tx} is not known to the node")
+    if found.status != 1:
+        raise run.fail(Step.ANCHOR, f"transaction {tx} failed on chain")
+    if found.to != registry:
+        raise run.fail(Step.ANCHOR, f"transaction {tx} was sent to {found.to}, not to the registry {registry}")
+    if (found.block_number, found.block_hash) != (receipt.block_number, receipt.block_hash):
+        raise run.fail(
+            Step.ANCHOR,
+            f"transaction {tx} is in block {found.block_number} ({to_hex(found.block_hash)}), the receipt says "
+            f"block {receipt.block_number} ({to_hex(receipt.block_hash)})",
+        )
+    event = next((e for e in found.logs if _is_registered(e, registry, q.doc_hash, signer)), None)
+    if event is None:
+        raise run.fail(Step.ANCHOR, f"transaction {tx} did not record {to_hex(q.doc_hash)} by {signer}")
+    reg = receipt.registration
+    if event.data[:64] != reg.metadata_hash + reg.supersedes:
+        raise run.fail(Step.ANCHOR, f"transaction {tx} recorded another metadataHash or supersedes than the receipt's")
+    block = await reader.block(receipt.block_number)
+    if block is None or block.hash != receipt.block_hash:
+        canonical = "no block" if block is None else to_hex(block.hash)
+        raise run.fail(
+            Step.ANCHOR,
+            f"block {receipt.block_number} is {canonical} on this chain, the receipt says {to_hex(receipt.block_hash)}",
+        )
+    if block.timestamp != receipt.timestamp:
+        raise run.fail(
+            Step.ANCHOR,
+            f"block {block.number}'s time is {_utc(block.timestamp)}, the receipt says {_utc(receipt.timestamp)}",
+        )
+    if (record.block_number, record.registered_at) != (block.number, block.timestamp):
+        raise run.fail(
+            Step.ANCHOR,
+            f"the registry records block {record.block_number} at {_utc(record.registered_at)}, not the receipt's "
+            f"block {block.number}",
+        )
+    return receipt.tx_hash, block
+
+
+async def _others(run: _Run, registry: str, pin: Pin | None, head: Block) -> None:
+    """Who else signed the document, when the expected signer did not."""
+    q = run.question
+    start = pin.deploy_block if pin is not None and pin.address == registry and pin.deploy_block else 0
+    events = await run.reader.logs(registry, [REGISTERED_TOPIC, q.doc_hash], start, head.number)
+    others = []
+    for who in dict.fromkeys(_signer_of(e) for e in events):
+        if who == run.signer:
+            continue
+        raw = await _call(
+            run.reader, registry, encode_call("recordOf", q.doc_hash, who), head.number, "(uint48,uint48,uint48)"
+        )
+        record = Record(*raw)
+        if record.exists:
+            others.append(OtherSigner(who, record.block_number, record.registered_at))
+    run.others = tuple(others)
+
+
+async def _call(reader: ChainReader, to: str, data: bytes, block: int, out_type: str) -> Any:
+    result = await reader.call(to, data, block)
+    try:
+        (value,) = abi_decode([out_type], result)
+    except Exception as exc:  # eth_abi raises several unrelated types for short or malformed data
+        raise ChainError(f"the contract at {to} answered malformed data") from exc
+    return value
+
+
+def _word(address: str) -> bytes:
+    return bytes(12) + bytes.fromhex(address[2:])
+
+
+def _signer_of(event: Log) -> str:
+    return to_checksum_address(event.topics[2][12:])
+
+
+def _is_registered(event: Log, registry: str, doc_hash: bytes, signer: str) -> bool:
+    return (
+        event.address == registry
+        and len(event.topics) == 3
+        and event.topics[0] == REGISTERED_TOPIC
+        and event.topics[1] == doc_hash
+        and event.topics[2] == _word(signer)
+        and len(event.data) >= 64
+    )
 
 
 def _utc(timestamp: int) -> str:

@@ -21,8 +21,17 @@ BUILD = HERE / "build"
 SOLCJS = ROOT / "node_modules" / ".bin" / "solcjs"
 
 # Source units compiled, relative to contracts/; their import closure is resolved by solc's callback.
-SOURCES = ("DocumentRegistry.sol", "IDocumentRegistry.sol", "test/MockERC1271Wallet.sol")
-CONTRACTS = {"DocumentRegistry.sol": "DocumentRegistry", "test/MockERC1271Wallet.sol": "MockERC1271Wallet"}
+SOURCES = (
+    "DocumentRegistry.sol",
+    "IDocumentRegistry.sol",
+    "test/MockERC1271Wallet.sol",
+    "test/LookAlikeRegistry.sol",
+)
+CONTRACTS = {
+    "DocumentRegistry.sol": "DocumentRegistry",
+    "test/MockERC1271Wallet.sol": "MockERC1271Wallet",
+    "test/LookAlikeRegistry.sol": "LookAlikeRegistry",
+}
 
 # ganache 7.9 stops at shanghai; anvil runs it too. OpenZeppelin is pinned to 5.3.0 for the same reason:
 # from 5.4 on, SignatureChecker pulls in code using cancun's MCOPY.
@@ -30,7 +39,17 @@ SETTINGS: dict[str, Any] = {
     "evmVersion": "shanghai",
     "optimizer": {"enabled": True, "runs": 1_000_000},
     "viaIR": True,
-    "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "metadata"]}},
+    "outputSelection": {
+        "*": {
+            "*": [
+                "abi",
+                "evm.bytecode.object",
+                "evm.deployedBytecode.object",
+                "evm.deployedBytecode.immutableReferences",
+                "metadata",
+            ]
+        }
+    },
 }
 
 
@@ -87,6 +106,11 @@ def compile_artifacts() -> dict[str, str]:
             "abi": out["abi"],
             "bytecode": "0x" + out["evm"]["bytecode"]["object"],
             "deployedBytecode": "0x" + out["evm"]["deployedBytecode"]["object"],
+            # Where the runtime code holds values filled in at deployment (EIP-712's cached domain, ...):
+            # a verifier masks these bytes before comparing deployed code with the artifact.
+            "immutableReferences": sorted(
+                [r["start"], r["length"]] for refs in out["evm"]["deployedBytecode"]["immutableReferences"].values() for r in refs
+            ),
             "metadata": out["metadata"],
         }
         artifacts[f"{name}.json"] = json.dumps(artifact, indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,106 @@
+"""Where trust in a registry comes from: released code, and pins the verifier chose.
+
+A receipt names its registry, but nothing in a receipt is trusted because the receipt says so. A registry
+is genuine when its runtime code equals the code of a released docchain registry once the immutable values
+(EIP-712's cached domain, which the constructor fills in per chain and address) are masked out; a look-alike
+contract that answers every view "yes" has other code and is refused however it behaves. A pin — an address
+the verifier got from somewhere other than the receipt — narrows this to one registry per chain.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+
+from docchain.chain import artifacts
+from docchain.chain.deploy import Deployment, parse_deployments
+from docchain.chain.hashing import keccak256
+from docchain.chain.values import parse_hash32, to_hex
+
+RELEASES_FILE = "releases.json"
+DEPLOYMENTS_FILE = "deployments.json"
+
+
+@dataclass(frozen=True)
+class Release:
+    """One released registry: the keccak256 of its runtime code with every immutable zeroed."""
+
+    name: str
+    masked_code_hash: bytes
+    code_length: int
+    immutables: tuple[tuple[int, int], ...]
+
+
+def masked_code(code: bytes, immutables: tuple[tuple[int, int], ...]) -> bytes:
+    out = bytearray(code)
+    for start, length in immutables:
+        out[start : start + length] = bytes(length)
+    return bytes(out)
+
+
+def masked_code_hash(code: bytes, immutables: tuple[tuple[int, int], ...]) -> bytes:
+    return keccak256(masked_code(code, immutables))
+
+
+def current_release_entry(name: str) -> dict[str, object]:
+    """The releases.json entry of the committed artifact (what a new release appends)."""
+    artifact = artifacts.load()
+    code, refs = artifact.deployed_bytecode, artifact.immutable_references
+    return {
+        "name": name,
+        "maskedCodeHash": to_hex(masked_code_hash(code, refs)),
+        "codeLength": len(code),
+        "immutables": [list(r) for r in refs],
+    }
+
+
+@cache
+def releases() -> tuple[Release, ...]:
+    """Every released registry's code, oldest first, so receipts made by older releases still verify."""
+    data = json.loads(files("docchain.contracts").joinpath(RELEASES_FILE).read_text())
+    return tuple(
+        Release(
+            name=str(r["name"]),
+            masked_code_hash=parse_hash32(r["maskedCodeHash"], "maskedCodeHash"),
+            code_length=int(r["codeLength"]),
+            immutables=tuple((int(s), int(n)) for s, n in r["immutables"]),
+        )
+        for r in data["releases"]
+    )
+
+
+def release_of(code: bytes) -> Release | None:
+    """The release whose code ``code`` is, immutables aside; None for any other code."""
+    for release in releases():
+        if len(code) == release.code_length and masked_code_hash(code, release.immutables) == release.masked_code_hash:
+            return release
+    return None
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A registry address the verifier trusts for one chain, and where it learnt it (said in the verdict)."""
+
+    chain_id: int | None  # None: whatever chain the node serves (an explicit --registry)
+    address: str
+    source: str
+    deploy_block: int | None = None
+
+
+@cache
+def shipped_deployments() -> dict[int, Deployment]:
+    """The registries docchain publishes (chain id → address, deploy block and transaction), shipped with
+    the package like EAS's and Safe's deployment lists."""
+    text = files("docchain.contracts").joinpath(DEPLOYMENTS_FILE).read_text()
+    return parse_deployments(json.loads(text), f"docchain.contracts/{DEPLOYMENTS_FILE}")
+
+
+def pin_from_deployments(chain_id: int, *sources: tuple[str, dict[int, Deployment]]) -> Pin | None:
+    """The first deployments list (in the order given) that names a registry for ``chain_id``."""
+    for where, deployments in sources:
+        known = deployments.get(chain_id)
+        if known is not None:
+            return Pin(chain_id, known.address, where, known.block_number)
+    return None
