@@ -1,28 +1,51 @@
 """The docchain receipt: a self-contained JSON proof that verifies with any Ethereum node.
 
-Format version 1 (schema: docs/receipt.schema.json). Reading is strict: unknown fields, inconsistent
-copies of a value (the document hash in ``document`` and in the signed message) and foreign typed data
-are rejected, so a receipt that parses says one thing only.
+Format version 1 (schema: docs/receipt.schema.json). Reading is exactly as strict as the schema, plus the
+rules a schema cannot state (its description lists them): no duplicate keys, integers written as JSON
+integers, copies of a value that agree (the document hash in ``document`` and in the signed message),
+EIP-55 checksums. A receipt that parses says one thing only, and the web page's reader
+(api/web/js/receipt.js) refuses the same texts with the same messages: tests/vectors/receipts.json is the
+corpus both are held to.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from docchain.chain.errors import InvalidInput
-from docchain.chain.typed_data import EIP712_DOMAIN_TYPE, Domain, Registration, typed_data
-from docchain.chain.values import parse_address, parse_hash32, parse_hex, to_hex
+from docchain.chain.typed_data import EIP712_DOMAIN_TYPE, NAME, Domain, Registration, typed_data
+from docchain.chain.typed_data import VERSION as DOMAIN_VERSION
+from docchain.chain.values import to_checksum_address, to_hex
 
 VERSION = 1
 MAX_BYTES = 64 * 1024  # a receipt is ~2 KB; the bound keeps a hostile file from costing memory
 SUFFIX = ".docchain.json"
+# The deepest legitimate value (eip712.types.Registration[i]) is at level 5; a bound well above it keeps a
+# hostile file of nested brackets from exhausting the parser's stack, in Python and in the browser.
+MAX_DEPTH = 16
+# Integers other than the deadline stay below 2^53 so that every JSON reader, JavaScript's included, holds
+# them exactly; chain ids (MetaMask's bound is lower still), block numbers, timestamps and sizes fit.
+MAX_SAFE = 2**53 - 1
 
-_TOP = {"docchainReceipt", "document", "signer", "eip712", "signature", "chainId", "contract", "anchor"}
-_DOCUMENT = {"sha256", "name", "size"}
-_ANCHOR = {"transactionHash", "blockNumber", "blockHash", "timestamp", "merkle"}
+_TOP = ("docchainReceipt", "document", "signer", "eip712", "signature", "chainId", "contract", "anchor")
+_DOCUMENT = ("sha256", "name", "size")
+_EIP712 = ("types", "primaryType", "domain", "message")
+_DOMAIN = ("name", "version", "chainId", "verifyingContract")
+_MESSAGE = ("docHash", "signer", "metadataHash", "supersedes", "deadline")
+_ANCHOR = ("transactionHash", "blockNumber", "blockHash", "timestamp", "merkle")
+_TYPES = {"EIP712Domain": EIP712_DOMAIN_TYPE, Registration.PRIMARY_TYPE: Registration.TYPE}
+
+# The schema's patterns, matched whole (fullmatch: Python's "$" would also match before a final newline).
+_HASH32 = re.compile(r"0x[0-9a-fA-F]{64}")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_SIGNATURE = re.compile(r"0x(?:[0-9a-fA-F]{2})+")
+_UINT256_TEXT = re.compile(r"0|[1-9][0-9]{0,77}|0[xX][0-9a-fA-F]{1,64}")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_$-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -82,102 +105,210 @@ def build_receipt(
     return Receipt(domain, registration, signature, tx_hash, block_number, block_hash, timestamp, file_name, file_size)
 
 
-def _object(value: Any, what: str, keys: set[str]) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InvalidInput(f"receipt: {what} must be an object")
-    unknown = set(value) - keys
-    if unknown:
-        raise InvalidInput(f"receipt: unknown field(s) in {what}: {', '.join(sorted(unknown))}")
-    missing = keys - set(value)
-    if missing:
-        raise InvalidInput(f"receipt: {what} is missing {', '.join(sorted(missing))}")
-    return value
+def _fail(message: str) -> NoReturn:
+    raise InvalidInput(message)
 
 
-def _int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput(f"receipt: {what} must be a non-negative integer")
-    return value
+class _Object(dict[str, Any]):
+    """A JSON object as written: ``pairs`` keeps every key, repeated ones included, in document order."""
+
+    pairs: list[tuple[str, Any]]
 
 
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise InvalidInput(f"duplicate key {key!r}")
-        obj[key] = value
+def _object_pairs(pairs: list[tuple[str, Any]]) -> _Object:
+    obj = _Object(pairs)
+    obj.pairs = pairs
     return obj
 
 
-def loads_strict(text: str | bytes, what: str = "receipt") -> Any:
-    """JSON text as receipts are read: a key given twice is refused (a reader keeping the first and one
-    keeping the last would see two different receipts), and so are NaN and infinities."""
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
 
-    def no_constant(name: str) -> Any:
-        raise InvalidInput(f"{name} is not JSON")
 
+def _integer_literal(text: str) -> int | Decimal:
+    # Python refuses to convert integers of more than 4,300 digits (a ValueError mid-parse); any integer
+    # longer than a uint256 is out of range anyway, so it becomes a value no integer check accepts.
+    return int(text) if len(text) <= 80 else Decimal(text)
+
+
+def _show(key: str) -> str:
+    """A key as a message names it: plain keys as they are, any other one quoted (one line, bounded)."""
+    return key if _PLAIN_KEY.fullmatch(key) else json.dumps(key[:40])
+
+
+def _walk(value: Any, path: str, depth: int) -> None:
+    """Refuse a repeated key anywhere (the first one of a pre-order walk) and nesting beyond MAX_DEPTH."""
+    if depth > MAX_DEPTH:
+        _fail(f"receipt: values nest deeper than {MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        pairs = value.pairs if isinstance(value, _Object) else list(value.items())
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                _fail(f"receipt: duplicate field {path}{_show(key)}")
+            seen.add(key)
+        for key, item in pairs:
+            _walk(item, f"{path}{_show(key)}.", depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _walk(item, f"{path.removesuffix('.')}[{i}].", depth + 1)
+
+
+def _object(value: Any, path: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        _fail(f"receipt: {path} must be an object")
+    prefix = f"{path}." if path else ""
+    unknown = [prefix + _show(k) for k in value if k not in keys]
+    if unknown:
+        _fail(f"receipt: unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
+    missing = [prefix + k for k in keys if k not in value]
+    if missing:
+        _fail(f"receipt: missing field{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _uint(value: Any, path: str) -> int:
+    if not _is_int(value) or not 0 <= value <= MAX_SAFE:
+        _fail(f"receipt: {path} must be a non-negative integer below 2^53")
+    return int(value)
+
+
+def _uint256(value: Any, path: str) -> int:
+    if isinstance(value, str) and _UINT256_TEXT.fullmatch(value):
+        value = int(value, 0)
+    if not _is_int(value) or not 0 <= value < 2**256:
+        _fail(f"receipt: {path} must be a uint256: a non-negative integer below 2^256, or its decimal or 0x-hex string")
+    return int(value)
+
+
+def _hash32(value: Any, path: str) -> bytes:
+    if not isinstance(value, str) or not _HASH32.fullmatch(value):
+        _fail(f"receipt: {path} must be 0x followed by 64 hex digits")
+    return bytes.fromhex(value[2:])
+
+
+def _address(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
+        _fail(f"receipt: {path} must be 0x followed by 40 hex digits")
+    checksummed = to_checksum_address(bytes.fromhex(value[2:]))
+    digits = value[2:]
+    if digits != digits.lower() and digits != digits.upper() and value != checksummed:
+        _fail(f"receipt: {path} has an invalid EIP-55 checksum")
+    return checksummed
+
+
+def _const(value: Any, path: str, expected: str) -> None:
+    if not isinstance(value, str) or value != expected:
+        _fail(f'receipt: {path} must be "{expected}"')
+
+
+def _loads(data: str | bytes) -> Any:
+    if isinstance(data, bytes):
+        if len(data) > MAX_BYTES:
+            _fail(f"receipt is larger than {MAX_BYTES} bytes")
+        try:
+            # UTF-8 only, as RFC 8259 says; json.loads would also guess UTF-16 and UTF-32 from the bytes
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            _fail("receipt is not valid JSON: not UTF-8")
+    elif len(data.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        _fail(f"receipt is larger than {MAX_BYTES} bytes")
     try:
-        return json.loads(text, object_pairs_hook=_refuse_duplicates, parse_constant=no_constant)
-    except InvalidInput as exc:
-        raise InvalidInput(f"{what}: {exc}") from None
+        return json.loads(
+            data,
+            object_pairs_hook=_object_pairs,
+            parse_constant=_no_constant,  # NaN and Infinity are Python's, not JSON's
+            parse_float=Decimal,  # 1.0 and 1e3 stay non-integers, whatever their value
+            parse_int=_integer_literal,
+        )
+    except RecursionError:
+        _fail(f"receipt: values nest deeper than {MAX_DEPTH} levels")
     except ValueError as exc:
-        raise InvalidInput(f"{what} is not valid JSON: {exc}") from exc
+        _fail(f"receipt is not valid JSON: {str(exc).splitlines()[0]:.120}")
 
 
 def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
-    """Parse and cross-check a receipt; :class:`InvalidInput` names the first problem found."""
+    """Parse and cross-check a receipt (its text, or a JSON object already parsed); :class:`InvalidInput`
+    names the first problem found and its field, in the order the checks are written here."""
     if isinstance(data, str | bytes):
-        if len(data) > MAX_BYTES:
-            raise InvalidInput(f"receipt is larger than {MAX_BYTES} bytes")
-        data = loads_strict(data)
-    top = _object(data, "the receipt", _TOP)
-    if top["docchainReceipt"] != VERSION:
-        raise InvalidInput(f"unsupported receipt version {top['docchainReceipt']!r} (this docchain reads {VERSION})")
+        data = _loads(data)
+    _walk(data, "", 0)
+    if not isinstance(data, dict):
+        _fail("receipt must be a JSON object")
+    # The version comes first: a later version's receipt is told apart as such, not as unknown fields.
+    if "docchainReceipt" not in data:
+        _fail("receipt: missing field docchainReceipt")
+    if not _is_int(data["docchainReceipt"]) or data["docchainReceipt"] != VERSION:
+        _fail(f"receipt: docchainReceipt must be {VERSION}, the format version this docchain reads")
+    top = _object(data, "", _TOP)
+
     document = _object(top["document"], "document", _DOCUMENT)
-    anchor = _object(top["anchor"], "anchor", _ANCHOR)
-    signed = _object(top["eip712"], "eip712", {"types", "primaryType", "domain", "message"})
-
-    if signed["primaryType"] != Registration.PRIMARY_TYPE or signed["types"] != {
-        "EIP712Domain": EIP712_DOMAIN_TYPE,
-        Registration.PRIMARY_TYPE: Registration.TYPE,
-    }:
-        raise InvalidInput("receipt: eip712 is not a docchain Registration")
-    if not isinstance(signed["message"], dict):
-        raise InvalidInput("receipt: eip712.message must be an object")
-    domain = Domain.from_json(
-        _object(signed["domain"], "eip712.domain", {"name", "version", "chainId", "verifyingContract"})
-    )
-    registration = Registration.from_json(
-        _object(
-            signed["message"],
-            "eip712.message",
-            {"docHash", "signer", "metadataHash", "supersedes", "deadline"},
-        )
-    )
-
-    if parse_hash32(str(document["sha256"]), "document.sha256") != registration.doc_hash:
-        raise InvalidInput("receipt: document.sha256 differs from the signed docHash")
-    if parse_address(str(top["signer"]), "signer") != registration.signer:
-        raise InvalidInput("receipt: signer differs from the signed message's signer")
-    if _int(top["chainId"], "chainId") != domain.chain_id:
-        raise InvalidInput("receipt: chainId differs from the EIP-712 domain's")
-    if parse_address(str(top["contract"]), "contract") != domain.verifying_contract:
-        raise InvalidInput("receipt: contract differs from the EIP-712 domain's verifyingContract")
-    if anchor["merkle"] is not None:
-        raise InvalidInput("receipt: Merkle anchors are not supported by this version")
+    doc_hash = _hash32(document["sha256"], "document.sha256")
     name, size = document["name"], document["size"]
+    # len counts code points, as the schema's maxLength does (and not UTF-16 units)
     if name is not None and (not isinstance(name, str) or len(name) > 1024):
-        raise InvalidInput("receipt: document.name must be a string of at most 1024 characters")
+        _fail("receipt: document.name must be null or a string of at most 1024 characters")
+    if size is not None:
+        size = _uint(size, "document.size")
+    signer = _address(top["signer"], "signer")
+
+    signed = _object(top["eip712"], "eip712", _EIP712)
+    if signed["types"] != _TYPES:
+        _fail("receipt: eip712.types must be docchain's EIP712Domain and Registration types")
+    _const(signed["primaryType"], "eip712.primaryType", Registration.PRIMARY_TYPE)
+    domain_json = _object(signed["domain"], "eip712.domain", _DOMAIN)
+    _const(domain_json["name"], "eip712.domain.name", NAME)
+    _const(domain_json["version"], "eip712.domain.version", DOMAIN_VERSION)
+    domain = Domain(
+        chain_id=_uint(domain_json["chainId"], "eip712.domain.chainId"),
+        verifying_contract=_address(domain_json["verifyingContract"], "eip712.domain.verifyingContract"),
+    )
+    message = _object(signed["message"], "eip712.message", _MESSAGE)
+    registration = Registration(
+        doc_hash=_hash32(message["docHash"], "eip712.message.docHash"),
+        signer=_address(message["signer"], "eip712.message.signer"),
+        metadata_hash=_hash32(message["metadataHash"], "eip712.message.metadataHash"),
+        supersedes=_hash32(message["supersedes"], "eip712.message.supersedes"),
+        deadline=_uint256(message["deadline"], "eip712.message.deadline"),
+    )
+
+    signature = top["signature"]
+    if not isinstance(signature, str) or not _SIGNATURE.fullmatch(signature):
+        _fail("receipt: signature must be 0x followed by hex digits, two per byte, at least one byte")
+    chain_id = _uint(top["chainId"], "chainId")
+    contract = _address(top["contract"], "contract")
+
+    anchor = _object(top["anchor"], "anchor", _ANCHOR)
+    tx_hash = _hash32(anchor["transactionHash"], "anchor.transactionHash")
+    block_number = _uint(anchor["blockNumber"], "anchor.blockNumber")
+    block_hash = _hash32(anchor["blockHash"], "anchor.blockHash")
+    timestamp = _uint(anchor["timestamp"], "anchor.timestamp")
+    if anchor["merkle"] is not None:
+        _fail("receipt: anchor.merkle must be null: Merkle anchors are not in format version 1")
+
+    # the copies must agree, so that the receipt says one thing only
+    if doc_hash != registration.doc_hash:
+        _fail("receipt: document.sha256 differs from eip712.message.docHash")
+    if signer != registration.signer:
+        _fail("receipt: signer differs from eip712.message.signer")
+    if chain_id != domain.chain_id:
+        _fail("receipt: chainId differs from eip712.domain.chainId")
+    if contract != domain.verifying_contract:
+        _fail("receipt: contract differs from eip712.domain.verifyingContract")
     return Receipt(
         domain=domain,
         registration=registration,
-        signature=parse_hex(str(top["signature"]), what="signature"),
-        tx_hash=parse_hash32(str(anchor["transactionHash"]), "anchor.transactionHash"),
-        block_number=_int(anchor["blockNumber"], "anchor.blockNumber"),
-        block_hash=parse_hash32(str(anchor["blockHash"]), "anchor.blockHash"),
-        timestamp=_int(anchor["timestamp"], "anchor.timestamp"),
+        signature=bytes.fromhex(signature[2:]),
+        tx_hash=tx_hash,
+        block_number=block_number,
+        block_hash=block_hash,
+        timestamp=timestamp,
         file_name=name,
-        file_size=None if size is None else _int(size, "document.size"),
+        file_size=size,
     )
 
 

@@ -1,0 +1,291 @@
+// The receipt reader of the web page: the same rules, in the same order and with the same messages, as
+// chain/receipt.py's parse_receipt (tests/vectors/receipts.json holds both to one corpus). No DOM here, so
+// node runs it in the tests.
+//
+// JSON.parse keeps the last of two equal keys and turns 1.0 into 1, so the text is read by the small exact
+// parser below: objects keep every key as written, and numbers with a fraction or an exponent stay
+// non-integers whatever their value.
+
+import { toChecksumAddress } from "./keccak.js";
+
+export const MAX_BYTES = 64 * 1024;  // as chain/receipt.py: a receipt is ~2 KB
+const MAX_DEPTH = 16;                // the deepest legitimate value (eip712.types.Registration[i]) is at level 5
+const PARSE_DEPTH = 512;             // nesting the parser follows before refusing (its stack); see walk
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const UINT256 = 1n << 256n;
+
+const TOP = ["docchainReceipt", "document", "signer", "eip712", "signature", "chainId", "contract", "anchor"];
+const DOCUMENT = ["sha256", "name", "size"];
+const EIP712 = ["types", "primaryType", "domain", "message"];
+const DOMAIN = ["name", "version", "chainId", "verifyingContract"];
+const MESSAGE = ["docHash", "signer", "metadataHash", "supersedes", "deadline"];
+const ANCHOR = ["transactionHash", "blockNumber", "blockHash", "timestamp", "merkle"];
+const TYPES = {
+  EIP712Domain: [
+    { name: "name", type: "string" },
+    { name: "version", type: "string" },
+    { name: "chainId", type: "uint256" },
+    { name: "verifyingContract", type: "address" },
+  ],
+  Registration: [
+    { name: "docHash", type: "bytes32" },
+    { name: "signer", type: "address" },
+    { name: "metadataHash", type: "bytes32" },
+    { name: "supersedes", type: "bytes32" },
+    { name: "deadline", type: "uint256" },
+  ],
+};
+
+const HASH32 = /^0x[0-9a-fA-F]{64}$/;
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+const SIGNATURE = /^0x(?:[0-9a-fA-F]{2})+$/;
+const UINT256_TEXT = /^(?:0|[1-9][0-9]{0,77}|0[xX][0-9a-fA-F]{1,64})$/;
+const PLAIN_KEY = /^[A-Za-z0-9_$-]{1,64}$/;
+
+class JsonObject { constructor(pairs) { this.pairs = pairs; } }  // every [key, value], repeats included
+class JsonFraction { constructor(text) { this.text = text; } }   // a number written with . or e
+
+const fail = message => { throw new Error(message); };
+
+// ---- the JSON text, exactly as RFC 8259 has it ----
+
+const WS = /[ \t\n\r]*/y;
+const STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
+const NUMBER = /-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
+
+function parseJson(text) {
+  let at = 0;
+  const bad = what => fail(`receipt is not valid JSON: ${what} at character ${at}`);
+  const skip = () => { WS.lastIndex = at; WS.exec(text); at = WS.lastIndex; };
+  const token = re => { re.lastIndex = at; const m = re.exec(text); if (m) at = re.lastIndex; return m; };
+  const string = () => { const m = token(STRING); return m ? JSON.parse(m[0]) : bad("unterminated or malformed string"); };
+
+  function value(depth) {
+    if (depth > PARSE_DEPTH) fail(`receipt: values nest deeper than ${MAX_DEPTH} levels`);
+    skip();
+    const c = text[at];
+    if (c === "{") {
+      at++; skip();
+      const pairs = [];
+      if (text[at] === "}") { at++; return new JsonObject(pairs); }
+      for (;;) {
+        skip();
+        if (text[at] !== '"') bad("expected a key");
+        const key = string();
+        skip();
+        if (text[at++] !== ":") { at--; bad("expected ':'"); }
+        pairs.push([key, value(depth + 1)]);
+        skip();
+        if (text[at] === ",") { at++; continue; }
+        if (text[at] === "}") { at++; return new JsonObject(pairs); }
+        bad("expected ',' or '}'");
+      }
+    }
+    if (c === "[") {
+      at++; skip();
+      const items = [];
+      if (text[at] === "]") { at++; return items; }
+      for (;;) {
+        items.push(value(depth + 1));
+        skip();
+        if (text[at] === ",") { at++; continue; }
+        if (text[at] === "]") { at++; return items; }
+        bad("expected ',' or ']'");
+      }
+    }
+    if (c === '"') return string();
+    for (const [word, result] of [["true", true], ["false", false], ["null", null]]) {
+      if (text.startsWith(word, at)) { at += word.length; return result; }
+    }
+    const m = token(NUMBER);
+    if (!m) bad("expected a value");
+    if (m[1] || m[2]) return new JsonFraction(m[0]);
+    // small integers as numbers, any other as BigInt: exact either way (15 digits stay below 2^53)
+    return m[0].replace("-", "").length <= 15 ? Number(m[0]) : BigInt(m[0]);
+  }
+
+  const result = value(0);
+  skip();
+  if (at !== text.length) bad("extra data after the value");
+  return result;
+}
+
+// ---- the checks, in chain/receipt.py's order ----
+
+const show = key => PLAIN_KEY.test(key) ? key : pyJsonString([...key].slice(0, 40).join(""));
+
+/** A string as Python's json.dumps writes it (ASCII only), so that both readers name a key alike. */
+function pyJsonString(s) {
+  return JSON.stringify(s).replace(/[\u0080-\uffff]/g, c => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+}
+
+function walk(value, path, depth) {
+  if (depth > MAX_DEPTH) fail(`receipt: values nest deeper than ${MAX_DEPTH} levels`);
+  if (value instanceof JsonObject) {
+    const seen = new Set();
+    for (const [key] of value.pairs) {
+      if (seen.has(key)) fail(`receipt: duplicate field ${path}${show(key)}`);
+      seen.add(key);
+    }
+    for (const [key, item] of value.pairs) walk(item, `${path}${show(key)}.`, depth + 1);
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => walk(item, `${path.replace(/\.$/, "")}[${i}].`, depth + 1));
+  }
+}
+
+const isObject = v => v instanceof JsonObject;
+const keysOf = v => v.pairs.map(([k]) => k);
+const has = (v, key) => v.pairs.some(([k]) => k === key);
+const get = (v, key) => v.pairs.find(([k]) => k === key)[1];
+
+function object(value, path, keys) {
+  if (!isObject(value)) fail(`receipt: ${path} must be an object`);
+  const prefix = path ? `${path}.` : "";
+  const unknown = keysOf(value).filter(k => !keys.includes(k)).map(k => prefix + show(k));
+  if (unknown.length) fail(`receipt: unknown field${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}`);
+  const missing = keys.filter(k => !has(value, k)).map(k => prefix + k);
+  if (missing.length) fail(`receipt: missing field${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`);
+  return Object.fromEntries(value.pairs);
+}
+
+const isInt = v => (typeof v === "number" && Number.isInteger(v)) || typeof v === "bigint";
+
+function uint(value, path) {
+  if (!isInt(value) || value < 0 || BigInt(value) > MAX_SAFE) fail(`receipt: ${path} must be a non-negative integer below 2^53`);
+  return Number(value) + 0;  // + 0 writes -0 as 0
+}
+
+/** A uint256 as the signed message holds it; beyond 2^53 as its decimal string, which JSON and the API
+ *  read as the same number (a JavaScript number would round it). */
+function uint256(value, path) {
+  if (typeof value === "string" && UINT256_TEXT.test(value)) value = BigInt(value.replace(/^0X/, "0x"));
+  if (!isInt(value) || value < 0 || BigInt(value) >= UINT256) {
+    fail(`receipt: ${path} must be a uint256: a non-negative integer below 2^256, or its decimal or 0x-hex string`);
+  }
+  const n = BigInt(value);
+  return n <= MAX_SAFE ? Number(n) : n.toString();
+}
+
+function hash32(value, path) {
+  if (typeof value !== "string" || !HASH32.test(value)) fail(`receipt: ${path} must be 0x followed by 64 hex digits`);
+  return value.toLowerCase();  // the one form docchain writes
+}
+
+function address(value, path) {
+  if (typeof value !== "string" || !ADDRESS.test(value)) fail(`receipt: ${path} must be 0x followed by 40 hex digits`);
+  const digits = value.slice(2);
+  const checksummed = toChecksumAddress(value);
+  if (digits !== digits.toLowerCase() && digits !== digits.toUpperCase() && value !== checksummed) {
+    fail(`receipt: ${path} has an invalid EIP-55 checksum`);
+  }
+  return checksummed;
+}
+
+function constant(value, path, expected) {
+  if (value !== expected) fail(`receipt: ${path} must be "${expected}"`);
+}
+
+function sameJson(a, b) {
+  if (isObject(a)) {
+    if (!b || typeof b !== "object" || Array.isArray(b)) return false;
+    const keys = Object.keys(b);
+    return a.pairs.length === keys.length && a.pairs.every(([k, v]) => Object.hasOwn(b, k) && sameJson(v, b[k]));
+  }
+  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((v, i) => sameJson(v, b[i]));
+  return a === b;
+}
+
+function utf8Length(text) {
+  return new TextEncoder().encode(text).length;  // a lone surrogate counts 3 bytes, as in Python
+}
+
+/**
+ * Parse and cross-check a receipt: its text, or its bytes (UTF-8; a byte-order mark is refused, as in
+ * Python). Returns the receipt as a plain JSON object, as chain/receipt.py would write it again (hex in
+ * lower case, addresses EIP-55 checksummed), but for a deadline beyond 2^53: its decimal string; throws an Error whose one-line message names the field at fault.
+ */
+export function parseReceipt(input) {
+  let text = input;
+  if (typeof input !== "string") {
+    const bytes = input instanceof ArrayBuffer ? new Uint8Array(input) : input;
+    if (bytes.length > MAX_BYTES) fail(`receipt is larger than ${MAX_BYTES} bytes`);
+    try {
+      text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+    } catch {
+      fail("receipt is not valid JSON: not UTF-8");
+    }
+  } else if (utf8Length(text) > MAX_BYTES) {
+    fail(`receipt is larger than ${MAX_BYTES} bytes`);
+  }
+  const data = parseJson(text);
+  walk(data, "", 0);
+  if (!isObject(data)) fail("receipt must be a JSON object");
+  if (!has(data, "docchainReceipt")) fail("receipt: missing field docchainReceipt");
+  if (get(data, "docchainReceipt") !== 1) fail("receipt: docchainReceipt must be 1, the format version this docchain reads");
+  const top = object(data, "", TOP);
+
+  const document = object(top.document, "document", DOCUMENT);
+  const docHash = hash32(document.sha256, "document.sha256");
+  const { name } = document;
+  let { size } = document;
+  if (name !== null && (typeof name !== "string" || [...name].length > 1024)) {
+    fail("receipt: document.name must be null or a string of at most 1024 characters");
+  }
+  if (size !== null) size = uint(size, "document.size");
+  const signer = address(top.signer, "signer");
+
+  const signed = object(top.eip712, "eip712", EIP712);
+  if (!sameJson(signed.types, TYPES)) fail("receipt: eip712.types must be docchain's EIP712Domain and Registration types");
+  constant(signed.primaryType, "eip712.primaryType", "Registration");
+  const domainJson = object(signed.domain, "eip712.domain", DOMAIN);
+  constant(domainJson.name, "eip712.domain.name", "docchain");
+  constant(domainJson.version, "eip712.domain.version", "1");
+  const domain = {
+    name: "docchain",
+    version: "1",
+    chainId: uint(domainJson.chainId, "eip712.domain.chainId"),
+    verifyingContract: address(domainJson.verifyingContract, "eip712.domain.verifyingContract"),
+  };
+  const messageJson = object(signed.message, "eip712.message", MESSAGE);
+  const message = {
+    docHash: hash32(messageJson.docHash, "eip712.message.docHash"),
+    signer: address(messageJson.signer, "eip712.message.signer"),
+    metadataHash: hash32(messageJson.metadataHash, "eip712.message.metadataHash"),
+    supersedes: hash32(messageJson.supersedes, "eip712.message.supersedes"),
+    deadline: uint256(messageJson.deadline, "eip712.message.deadline"),
+  };
+
+  const { signature } = top;
+  if (typeof signature !== "string" || !SIGNATURE.test(signature)) {
+    fail("receipt: signature must be 0x followed by hex digits, two per byte, at least one byte");
+  }
+  const chainId = uint(top.chainId, "chainId");
+  const contract = address(top.contract, "contract");
+
+  const anchorJson = object(top.anchor, "anchor", ANCHOR);
+  const anchor = {
+    transactionHash: hash32(anchorJson.transactionHash, "anchor.transactionHash"),
+    blockNumber: uint(anchorJson.blockNumber, "anchor.blockNumber"),
+    blockHash: hash32(anchorJson.blockHash, "anchor.blockHash"),
+    timestamp: uint(anchorJson.timestamp, "anchor.timestamp"),
+    merkle: null,
+  };
+  if (anchorJson.merkle !== null) fail("receipt: anchor.merkle must be null: Merkle anchors are not in format version 1");
+
+  // the copies must agree, so that the receipt says one thing only
+  if (docHash !== message.docHash) fail("receipt: document.sha256 differs from eip712.message.docHash");
+  if (signer !== message.signer) fail("receipt: signer differs from eip712.message.signer");
+  if (chainId !== domain.chainId) fail("receipt: chainId differs from eip712.domain.chainId");
+  if (contract !== domain.verifyingContract) fail("receipt: contract differs from eip712.domain.verifyingContract");
+
+  return {
+    docchainReceipt: 1,
+    document: { sha256: docHash, name, size },
+    signer,
+    eip712: { types: structuredClone(TYPES), primaryType: "Registration", domain, message },
+    signature: signature.toLowerCase(),
+    chainId,
+    contract,
+    anchor,
+  };
+}
