@@ -1,0 +1,375 @@
+"""The tamper matrix: every field of a receipt changed in turn, and the file changed, on every path a user
+can take — ``POST /v1/verify``, ``docchain verify`` through the API, ``docchain verify --rpc`` from the
+operator's configuration (the registry pinned by the local deployment) and from an empty one (a stranger
+with nothing but the file, the receipt and an RPC URL). Each case must end at its named step; the run
+writes the table to docs/verification-matrix.md.
+
+Beside it: a look-alike registry that says yes to everything (its transaction, block, event and record are
+all real) is refused at the registry step on every path; a plain key presented with a contract wallet's
+signature is refused; a real ERC-1271 wallet still verifies.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+from web3 import Web3
+
+from docchain.chain import artifacts, deploy
+from docchain.chain.hashing import sha256_bytes
+from docchain.chain.receipt import build_receipt
+from docchain.chain.registry import Registry, SignedRegistration, encode_call
+from docchain.chain.sender import TxSender
+from docchain.chain.typed_data import Domain, Registration, address_of, sign
+from docchain.chain.values import parse_hex, to_hex
+from docchain.client.cli import app
+from docchain.client.stack import DEV_RELAYER_KEY, ApiProcess
+from tests.support import DevNode, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+MATRIX_DOC = ROOT / "docs" / "verification-matrix.md"
+SIGNER_KEY = bytes.fromhex("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
+OTHER = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
+N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+PATHS = ("api", "cli-api", "cli-rpc-operator", "cli-rpc-stranger")
+
+
+@dataclass
+class World:
+    rpc_url: str
+    w3: Web3
+    relayer: TxSender
+    registry: Registry
+    other_registry: str
+    lookalike: str
+    api_url: str
+    base: Path
+    doc: bytes
+    receipt: dict[str, Any]
+    other_tx: str
+    operator_config: Path
+    stranger_config: Path
+    results: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def _deploy(sender: TxSender, name: str, *args: bytes) -> str:
+    receipt = sender.transact(None, artifacts.load(name).bytecode + b"".join(args))
+    return Web3.to_checksum_address(receipt["contractAddress"])
+
+
+def _signed_receipt(registry: Registry, relayer: TxSender, key: bytes, signer: str, doc: bytes, name: str) -> Any:
+    reg = Registration(doc_hash=sha256_bytes(doc), signer=signer, deadline=2**40)
+    signature = sign(registry.domain, reg, key)
+    tx = registry.register(SignedRegistration(reg, signature))
+    block = registry.w3.eth.get_block(tx["blockNumber"])
+    return build_receipt(
+        domain=registry.domain,
+        registration=reg,
+        signature=signature,
+        tx_hash=bytes(tx["transactionHash"]),
+        block_number=int(tx["blockNumber"]),
+        block_hash=bytes(block["hash"]),
+        timestamp=int(block["timestamp"]),
+        file_name=name,
+        file_size=len(doc),
+    )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    base = tmp_path_factory.mktemp("matrix")
+    node = DevNode(base / "node").started()
+    api: ApiProcess | None = None
+    try:
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        relayer = TxSender(w3, parse_hex(DEV_RELAYER_KEY))
+        deployment, _ = deploy.ensure_deployed(relayer, base / "data")
+        registry = Registry(w3, deployment.address, relayer)
+        other = deploy.deploy(relayer).address  # a second genuine registry: right code, not the pinned one
+        lookalike = _deploy(relayer, "LookAlikeRegistry")
+        doc = b"%PDF-1.7 the tamper matrix's contract\n" * 50
+        receipt = _signed_receipt(registry, relayer, SIGNER_KEY, address_of(SIGNER_KEY), doc, "contract.pdf")
+        operator = base / "operator-config"
+        deploy.record_in(operator / "deployments.json", deployment)  # as `docchain up` records it
+        port = free_port()
+        api = ApiProcess.start(
+            host="127.0.0.1",
+            port=port,
+            log_path=base / "api.log",
+            env={
+                "DOCCHAIN_RPC_URL": node.rpc_url,
+                "DOCCHAIN_DATA_DIR": str(base / "data"),
+                "DOCCHAIN_RELAYER_KEY": DEV_RELAYER_KEY,
+                "DOCCHAIN_CONFIRMATIONS": "1",
+            },
+        )
+        api.wait_ready(60)
+        yield World(
+            rpc_url=node.rpc_url,
+            w3=w3,
+            relayer=relayer,
+            registry=registry,
+            other_registry=other,
+            lookalike=lookalike,
+            api_url=f"http://127.0.0.1:{port}",
+            base=base,
+            doc=doc,
+            receipt=receipt.to_json(),
+            other_tx=deployment.tx_hash,
+            operator_config=operator,
+            stranger_config=base / "stranger-config",
+        )
+    finally:
+        if api is not None:
+            api.stop()
+        node.stop()
+
+
+# ---------------------------------------------------------------------------- the cases
+
+
+Mutation = Callable[[dict[str, Any], World], None]
+
+
+def _set(*paths: str, value: Callable[[Any, World], Any]) -> Mutation:
+    def mutate(r: dict[str, Any], world: World) -> None:
+        for path in paths:
+            *parents, last = path.split(".")
+            target = r
+            for p in parents:
+                target = target[p]
+            target[last] = value(target[last], world)
+
+    return mutate
+
+
+def _flip(text: str, _: World) -> str:
+    raw = bytearray(bytes.fromhex(text[2:]))
+    raw[-1] ^= 1
+    return to_hex(bytes(raw))
+
+
+def _high_s(text: str, _: World) -> str:
+    raw = bytes.fromhex(text[2:])
+    s = int.from_bytes(raw[32:64], "big")
+    return to_hex(raw[:32] + (N - s).to_bytes(32, "big") + bytes([55 - raw[64]]))
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    mutate: Mutation | None
+    expected: str | dict[str, str]  # a failed step, or "valid"; per path where the paths differ
+    file_changed: bool = False
+
+    def expect(self, path: str) -> str:
+        return self.expected if isinstance(self.expected, str) else self.expected[path]
+
+
+PIN_REFUSES = {"api": "registry", "cli-api": "registry", "cli-rpc-operator": "registry"}
+CASES = [
+    Case("honest receipt", None, "valid"),
+    Case("the file (one byte changed)", None, "file", file_changed=True),
+    Case("docchainReceipt: true", _set("docchainReceipt", value=lambda v, w: True), "receipt"),
+    Case(
+        "document.sha256 + eip712.message.docHash",
+        _set("document.sha256", "eip712.message.docHash", value=_flip),
+        "file",
+    ),
+    Case("document.name (informative, not signed)", _set("document.name", value=lambda v, w: "other.pdf"), "valid"),
+    Case("document.size (informative, not signed)", _set("document.size", value=lambda v, w: 1), "valid"),
+    Case(
+        "signer + eip712.message.signer", _set("signer", "eip712.message.signer", value=lambda v, w: OTHER), "signature"
+    ),
+    Case("chainId + eip712.domain.chainId", _set("chainId", "eip712.domain.chainId", value=lambda v, w: 1), "chain"),
+    Case(
+        "contract → an address without code",
+        _set("contract", "eip712.domain.verifyingContract", value=lambda v, w: OTHER),
+        "registry",
+    ),
+    Case(
+        "contract → a look-alike registry",
+        _set("contract", "eip712.domain.verifyingContract", value=lambda v, w: w.lookalike),
+        "registry",
+    ),
+    Case(
+        "contract → another genuine registry",
+        _set("contract", "eip712.domain.verifyingContract", value=lambda v, w: w.other_registry),
+        {**PIN_REFUSES, "cli-rpc-stranger": "signature"},
+    ),
+    Case("eip712.domain.name", _set("eip712.domain.name", value=lambda v, w: "docchain2"), "receipt"),
+    Case("eip712.domain.version", _set("eip712.domain.version", value=lambda v, w: "2"), "receipt"),
+    Case("eip712.primaryType", _set("eip712.primaryType", value=lambda v, w: "Revocation"), "receipt"),
+    Case("eip712.message.metadataHash", _set("eip712.message.metadataHash", value=_flip), "signature"),
+    Case("eip712.message.supersedes", _set("eip712.message.supersedes", value=_flip), "signature"),
+    Case("eip712.message.deadline", _set("eip712.message.deadline", value=lambda v, w: v + 1), "signature"),
+    Case("signature (one bit)", _set("signature", value=_flip), "signature"),
+    Case("signature (its high-s twin)", _set("signature", value=_high_s), "signature"),
+    Case(
+        "anchor.transactionHash (random)", _set("anchor.transactionHash", value=lambda v, w: "0x" + "ab" * 32), "anchor"
+    ),
+    Case(
+        "anchor.transactionHash (another real transaction)",
+        _set("anchor.transactionHash", value=lambda v, w: w.other_tx),
+        "anchor",
+    ),
+    Case("anchor.blockNumber", _set("anchor.blockNumber", value=lambda v, w: v + 1), "anchor"),
+    Case("anchor.blockHash", _set("anchor.blockHash", value=_flip), "anchor"),
+    Case("anchor.timestamp (an hour earlier)", _set("anchor.timestamp", value=lambda v, w: v - 3600), "anchor"),
+    Case("anchor.merkle", _set("anchor.merkle", value=lambda v, w: {"root": "0x" + "00" * 32}), "receipt"),
+    Case("an unknown field", _set("anchor", value=lambda v, w: {**v, "confirmations": 99}), "receipt"),
+]
+
+
+# ---------------------------------------------------------------------------- the paths
+
+
+def _cli(world: World, config: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    env = {k: "" for k in os.environ if k.startswith("DOCCHAIN_")}
+    env.update(
+        DOCCHAIN_CONFIG_DIR=str(config),
+        DOCCHAIN_DATA_DIR=str(world.base / "empty-data"),
+        DOCCHAIN_API=world.api_url,
+    )
+    result = CliRunner().invoke(app, [*args, "--json"], env=env)
+    try:
+        return result.exit_code, json.loads(result.stdout)
+    except ValueError:
+        raise AssertionError(f"exit {result.exit_code}: {result.stdout!r} {result.stderr!r}") from None
+
+
+def _run(world: World, path: str, doc: Path, receipt_file: Path) -> tuple[int, dict[str, Any]]:
+    if path == "api":
+        body = {"docHash": to_hex(sha256_bytes(doc.read_bytes())), "receipt": receipt_file.read_text()}
+        r = httpx.post(f"{world.api_url}/v1/verify", json=body, timeout=30)
+        assert r.status_code == 200, r.text
+        return 0 if r.json()["outcome"] == "valid" else 1, r.json()
+    args = ["verify", str(doc), "--receipt", str(receipt_file)]
+    if path == "cli-api":
+        return _cli(world, world.stranger_config, *args)
+    config = world.operator_config if path == "cli-rpc-operator" else world.stranger_config
+    return _cli(world, config, *args, "--rpc", world.rpc_url)
+
+
+def _step_of(answer: dict[str, Any]) -> str:
+    return "valid" if answer["outcome"] == "valid" else str(answer["failedStep"])
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_each_tampered_field_fails_at_its_step(world: World, case: Case, path: str, tmp_path: Path) -> None:
+    receipt = copy.deepcopy(world.receipt)
+    if case.mutate is not None:
+        case.mutate(receipt, world)
+    doc = tmp_path / "contract.pdf"
+    doc.write_bytes(world.doc[:-1] + b"!" if case.file_changed else world.doc)
+    receipt_file = tmp_path / "receipt.json"
+    receipt_file.write_text(json.dumps(receipt))
+    before = receipt_file.read_bytes()
+
+    code, answer = _run(world, path, doc, receipt_file)
+
+    step = _step_of(answer)
+    world.results.setdefault(case.name, {})[path] = step
+    assert step == case.expect(path), answer.get("summary")
+    assert code == (0 if step == "valid" else 1)
+    assert receipt_file.read_bytes() == before  # nothing changed on disk
+    if step != "valid":
+        assert answer["reason"] and answer["summary"].startswith(("Verification failed at step", "The file"))
+        assert answer["summary"] == f"Verification failed at step {step}: {answer['reason']}" or step == "file"
+    else:
+        assert answer["anchor"]["transactionHash"] == world.receipt["anchor"]["transactionHash"]
+        assert answer["trust"]["sources"] == (["code"] if path == "cli-rpc-stranger" else ["code", "pin"])
+
+
+def test_write_the_matrix_into_docs(world: World) -> None:
+    """Runs after the matrix (pytest keeps file order) and writes what it saw."""
+    complete = [c for c in CASES if set(world.results.get(c.name, {})) == set(PATHS)]
+    if len(complete) != len(CASES):
+        pytest.skip("the matrix did not run in full (a -k selection); the table is left as it is")
+    lines = [
+        "# Verification tamper matrix",
+        "",
+        "Generated by `tests/client/test_tamper_matrix.py`; do not edit. Each row changes one thing of an honest",
+        "receipt (or the file) and shows the step at which each path stops. *operator*: `docchain verify --rpc`",
+        "with the local stack's recorded deployment pinning the registry; *stranger*: `--rpc` from an empty",
+        "configuration, with only the file, the receipt and an RPC URL. Exit status 0 for valid, 1 otherwise.",
+        "",
+        "| changed | POST /v1/verify | docchain verify (API) | --rpc, operator | --rpc, stranger |",
+        "|---|---|---|---|---|",
+    ]
+    for case in CASES:
+        row = world.results[case.name]
+        lines.append(f"| {case.name} | " + " | ".join(row[p] for p in PATHS) + " |")
+    text = "\n".join(lines) + "\n"
+    MATRIX_DOC.write_text(text)
+
+
+# ---------------------------------------------------------------------------- forgeries beside the matrix
+
+
+def test_a_lookalike_registry_that_says_yes_is_refused_on_every_path(world: World, tmp_path: Path) -> None:
+    """The forger's registry records a 'signature' by the victim without any signature: a real transaction,
+    block, event and record. Only its code gives it away."""
+    victim = address_of(SIGNER_KEY)
+    doc = b"a contract the victim never saw"
+    reg = Registration(doc_hash=sha256_bytes(doc), signer=victim, deadline=2**40)
+    tx = world.relayer.transact(world.lookalike, encode_call("register", reg.as_tuple(), b"\x01" * 65))
+    block = world.w3.eth.get_block(tx["blockNumber"])
+    forged = build_receipt(
+        domain=Domain(chain_id=world.registry.chain_id, verifying_contract=world.lookalike),
+        registration=reg,
+        signature=b"\x01" * 65,
+        tx_hash=bytes(tx["transactionHash"]),
+        block_number=int(tx["blockNumber"]),
+        block_hash=bytes(block["hash"]),
+        timestamp=int(block["timestamp"]),
+    )
+    file, receipt_file = tmp_path / "forged.pdf", tmp_path / "forged.json"
+    file.write_bytes(doc)
+    receipt_file.write_text(forged.dumps())
+    for path in PATHS:
+        code, answer = _run(world, path, file, receipt_file)
+        assert (code, answer["outcome"], answer["failedStep"]) == (1, "invalid", "registry"), path
+        assert "registry" in answer["reason"]
+    _, stranger = _run(world, "cli-rpc-stranger", file, receipt_file)
+    assert stranger["reason"] == (
+        f"the contract at {world.lookalike} is not a docchain registry: its code matches no released registry"
+    )
+
+
+def test_a_plain_key_is_never_checked_as_a_contract_wallet(world: World, tmp_path: Path) -> None:
+    """A receipt for an address without code, carrying bytes only a wallet contract could accept."""
+    receipt = copy.deepcopy(world.receipt)
+    receipt["signature"] = "0x" + "11" * 97
+    file, receipt_file = tmp_path / "contract.pdf", tmp_path / "r.json"
+    file.write_bytes(world.doc)
+    receipt_file.write_text(json.dumps(receipt))
+    for path in PATHS:
+        code, answer = _run(world, path, file, receipt_file)
+        assert (code, answer["failedStep"]) == (1, "signature"), path
+        assert "not a valid ECDSA signature" in answer["reason"]
+
+
+def test_a_real_contract_wallet_still_verifies(world: World, tmp_path: Path) -> None:
+    owner = bytes.fromhex("5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a")
+    wallet = _deploy(world.relayer, "MockERC1271Wallet", bytes(12) + bytes.fromhex(address_of(owner)[2:]))
+    doc = b"minutes signed by the committee's multisig"
+    receipt = _signed_receipt(world.registry, world.relayer, owner, wallet, doc, "minutes.txt")
+    file, receipt_file = tmp_path / "minutes.txt", tmp_path / "minutes.txt.docchain.json"
+    file.write_bytes(doc)
+    receipt_file.write_text(receipt.dumps())
+    for path in PATHS:
+        code, answer = _run(world, path, file, receipt_file)
+        assert (code, answer["outcome"]) == (0, "valid"), (path, answer["summary"])
+        signature = next(s for s in answer["steps"] if s["name"] == "signature")
+        assert "ERC-1271" in signature["detail"]
