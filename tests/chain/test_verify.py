@@ -1,0 +1,138 @@
+"""chain/verify.py on both nodes (anvil and ganache): honest records verify with and without a receipt,
+and the verdicts that are not failures — revoked, not registered, signed by others — say who and when."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from web3 import Web3
+
+from docchain.chain.hashing import sha256_bytes
+from docchain.chain.receipt import Receipt, build_receipt
+from docchain.chain.registry import Registry, SignedRegistration
+from docchain.chain.rpc import ChainReader, JsonRpc
+from docchain.chain.sender import TxSender
+from docchain.chain.trust import Pin
+from docchain.chain.typed_data import Registration, address_of, sign
+from docchain.chain.values import utc_text
+from docchain.chain.verify import Outcome, Question, Step, Verdict, verify
+
+ALICE = bytes.fromhex("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
+BOB = bytes.fromhex("5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a")
+
+
+def _run(url: str, question: Question, **kwargs: Any) -> Verdict:
+    async def go() -> Verdict:
+        async with JsonRpc(url) as rpc:
+            return await verify(ChainReader(rpc), question, **kwargs)
+
+    return asyncio.run(go())
+
+
+def _register(registry: Registry, key: bytes, doc: bytes) -> Receipt:
+    reg = Registration(doc_hash=sha256_bytes(doc), signer=address_of(key), deadline=2**40)
+    signature = sign(registry.domain, reg, key)
+    tx = registry.register(SignedRegistration(reg, signature))
+    block = registry.w3.eth.get_block(tx["blockNumber"])
+    return build_receipt(
+        domain=registry.domain,
+        registration=reg,
+        signature=signature,
+        tx_hash=bytes(tx["transactionHash"]),
+        block_number=int(tx["blockNumber"]),
+        block_hash=bytes(block["hash"]),
+        timestamp=int(block["timestamp"]),
+    )
+
+
+def _url(w3: Web3) -> str:
+    return str(w3.provider.endpoint_uri)  # type: ignore[attr-defined]
+
+
+def _pin(registry: Registry) -> Pin:
+    return Pin(registry.chain_id, registry.address, "the test's deployment")
+
+
+def test_an_honest_receipt_verifies_and_says_who_when_where(registry: Registry, w3: Web3) -> None:
+    doc = b"honest " + w3.eth.get_block("latest")["hash"]
+    receipt = _register(registry, ALICE, doc)
+    verdict = _run(_url(w3), Question(sha256_bytes(doc), receipt=receipt))
+    assert verdict.outcome is Outcome.VALID, verdict.summary
+    assert [c.name for c in verdict.steps] == [
+        Step.FILE,
+        Step.CHAIN,
+        Step.REGISTRY,
+        Step.SIGNATURE,
+        Step.RECORD,
+        Step.ANCHOR,
+        Step.CONFIRMATIONS,
+        Step.REVOCATION,
+    ]
+    assert verdict.anchor is not None and verdict.trust is not None
+    assert (verdict.anchor.tx_hash, verdict.anchor.block_number, verdict.anchor.timestamp) == (
+        receipt.tx_hash,
+        receipt.block_number,
+        receipt.timestamp,
+    )
+    assert verdict.trust.sources == ("code",)
+    assert verdict.summary == (
+        f"Signed by {receipt.signer} on {utc_text(receipt.timestamp)} (block {receipt.block_number}, transaction "
+        f"0x{receipt.tx_hash.hex()}, chain {registry.chain_id}, registry {registry.address})."
+    )
+
+
+def test_without_a_receipt_the_pinned_registry_and_the_chain_answer(registry: Registry, w3: Web3) -> None:
+    doc = b"no receipt " + w3.eth.get_block("latest")["hash"]
+    receipt = _register(registry, ALICE, doc)
+    verdict = _run(_url(w3), Question(sha256_bytes(doc)), pin=_pin(registry))
+    assert verdict.outcome is Outcome.VALID and verdict.signer == receipt.signer
+    assert verdict.anchor is not None and verdict.anchor.tx_hash == receipt.tx_hash
+    assert verdict.trust is not None and verdict.trust.sources == ("code", "pin")
+
+
+def test_signed_by_others_names_them_and_when(registry: Registry, w3: Web3) -> None:
+    doc = b"bob's " + w3.eth.get_block("latest")["hash"]
+    bobs = _register(registry, BOB, doc)
+    verdict = _run(_url(w3), Question(sha256_bytes(doc), signer=address_of(ALICE)), pin=_pin(registry))
+    assert (verdict.outcome, verdict.failed_step) == (Outcome.OTHER_SIGNERS, Step.RECORD)
+    assert [(o.signer, o.block_number, o.timestamp) for o in verdict.other_signers] == [
+        (bobs.signer, bobs.block_number, bobs.timestamp)
+    ]
+    assert verdict.summary == (
+        f"{address_of(ALICE)} has not signed this file; it was signed by {bobs.signer} on "
+        f"{utc_text(bobs.timestamp)} (block {bobs.block_number})."
+    )
+
+
+def test_not_registered(registry: Registry, w3: Web3) -> None:
+    verdict = _run(_url(w3), Question(sha256_bytes(b"never signed")), pin=_pin(registry))
+    assert (verdict.outcome, verdict.failed_step) == (Outcome.NOT_REGISTERED, Step.RECORD)
+    assert verdict.summary == f"No signature of this file is recorded in {registry.address}."
+
+
+def test_revoked_says_by_whom_in_which_block_and_when(registry: Registry, w3: Web3) -> None:
+    doc = b"revoked " + w3.eth.get_block("latest")["hash"]
+    receipt = _register(registry, ALICE, doc)
+    Registry(w3, registry.address, TxSender(w3, ALICE)).revoke(receipt.doc_hash)  # dev account #1: funded
+    verdict = _run(_url(w3), Question(sha256_bytes(doc), receipt=receipt))
+    assert (verdict.outcome, verdict.failed_step) == (Outcome.REVOKED, Step.REVOCATION)
+    assert verdict.revocation is not None and verdict.revocation.by == receipt.signer
+    assert verdict.revocation.block_number is not None and verdict.revocation.block_number > receipt.block_number
+    revoked_at = w3.eth.get_block(verdict.revocation.block_number)["timestamp"]
+    assert verdict.revocation.timestamp == revoked_at
+
+
+def test_confirmations_are_counted_from_the_head_never_read(registry: Registry, w3: Web3) -> None:
+    doc = b"young " + w3.eth.get_block("latest")["hash"]
+    receipt = _register(registry, ALICE, doc)
+    verdict = _run(_url(w3), Question(sha256_bytes(doc), receipt=receipt, confirmations=10_000))
+    assert (verdict.outcome, verdict.failed_step) == (Outcome.INVALID, Step.CONFIRMATIONS)
+
+
+def test_a_question_without_receipt_or_pin_is_bad_input(w3: Web3) -> None:
+    from docchain.chain.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="which registry"):
+        _run(_url(w3), Question(sha256_bytes(b"x")))
