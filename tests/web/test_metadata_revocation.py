@@ -201,10 +201,11 @@ def test_revoke_from_the_document_page_then_verify_says_revoked(pages: Pages, st
     page = pages.open("verify", wallet=True)
     page.set_input_files("#verify-file", files=[file_payload("offer.txt", content)])
     verdict = page.locator("#verdict")
-    expect(verdict).to_have_attribute("data-verdict", "invalid", timeout=TIMEOUT)
+    expect(verdict).to_have_attribute("data-verdict", "revoked", timeout=TIMEOUT)
     expect(verdict.locator("h2")).to_have_text("Revoked")
-    expect(verdict).to_contain_text(f"{WALLET} signed it, then revoked the signature")
+    expect(verdict).to_contain_text(f"{WALLET} revoked this signature")
     expect(page.locator('.checks li.bad[data-check="revocation"]')).to_be_visible()
+    expect(page.locator(f'#verify-revocation a.ref-address[data-full="{WALLET}"]')).to_be_visible()
     expect(page.locator("table.signers [data-state]")).to_have_text("revoked")
     pages.shot(page, "verify-revoked-desktop")
 

@@ -18,6 +18,8 @@ import pytest
 from playwright.sync_api import expect
 from webstack import VIEWPORTS, WALLET, Pages, Stack
 
+from docchain.chain.values import utc_text
+
 pytestmark = pytest.mark.browser
 
 # anvil dev account #2 signs the documents the tests register from Python (the wallet is account #1)
@@ -90,23 +92,26 @@ def test_verify_signed_tampered_and_unknown_files(pages: Pages, stack: Stack, si
         expect(page.locator(".checks li.bad")).to_have_count(0)
         pages.shot(page, f"verify-valid-{viewport}")
 
+        expect(page.locator("#verify-record a.ref-tx")).to_have_attribute("href", f"#/tx/{signed['status']['txHash']}")
+
         # one byte changed: no record of that hash -> red
         tampered = bytearray(signed["content"])
         tampered[0] ^= 1
         page.set_input_files("#verify-file", files=[file_payload("contract.txt", bytes(tampered))])
-        expect(verdict).to_have_attribute("data-verdict", "unknown", timeout=TIMEOUT)
-        expect(verdict).to_contain_text("No record of this file")
-        expect(verdict).to_have_class("verdict verdict-unknown")
+        expect(verdict).to_have_attribute("data-verdict", "not_registered", timeout=TIMEOUT)
+        expect(verdict.locator("h2")).to_have_text("Not registered")
+        expect(verdict).to_contain_text("No signature of this file")
+        expect(verdict).to_have_class("verdict verdict-not_registered")
         pages.shot(page, f"verify-tampered-{viewport}")
 
-    # the tampered file against the original's receipt: invalid, and the hash check says why
+    # the tampered file against the original's receipt: a file mismatch, and the file step says why
     page = pages.open("verify")
     receipt = json.dumps(signed["receipt"]).encode()
     page.set_input_files("#verify-receipt", files=[receipt_payload("contract.txt.docchain.json", receipt)])
     page.set_input_files("#verify-file", files=[file_payload("contract.txt", bytes(tampered))])
     verdict = page.locator("#verdict")
-    expect(verdict).to_have_attribute("data-verdict", "invalid", timeout=TIMEOUT)
-    expect(page.locator('.checks li.bad[data-check="hash"]')).to_be_visible()
+    expect(verdict).to_have_attribute("data-verdict", "file_mismatch", timeout=TIMEOUT)
+    expect(page.locator('.checks li.bad[data-check="file"]')).to_be_visible()
     pages.shot(page, "verify-tampered-with-receipt-desktop")
     # ... and the original file against it: valid, the receipt's signature checked too
     page.set_input_files("#verify-file", files=[file_payload("contract.txt", signed["content"])])
@@ -117,26 +122,55 @@ def test_verify_signed_tampered_and_unknown_files(pages: Pages, stack: Stack, si
     # a file no one signed
     page = pages.open("verify", "mobile")
     page.set_input_files("#verify-file", files=[file_payload("holiday.jpg", os.urandom(3000))])
-    expect(page.locator("#verdict")).to_have_attribute("data-verdict", "unknown", timeout=TIMEOUT)
+    expect(page.locator("#verdict")).to_have_attribute("data-verdict", "not_registered", timeout=TIMEOUT)
     expect(page.locator("table.signers")).to_have_count(0)
     pages.shot(page, "verify-unknown-mobile")
     assert not pages.errors
 
 
-def test_verify_shows_problem_details(pages: Pages, signed: dict[str, Any]) -> None:
-    """A receipt the API rejects: its problem+json title and detail are shown, not a generic failure."""
+def test_verify_refuses_a_malformed_receipt_in_the_page(pages: Pages, signed: dict[str, Any]) -> None:
+    """A receipt the strict reader refuses is refused in the page, before any request, with the reader's
+    one-line message naming the field (the same words as the CLI's)."""
     page = pages.open("verify")
     broken = {**signed["receipt"], "surprise": 1}
     broken_file = receipt_payload("r.docchain.json", json.dumps(broken).encode())
     page.set_input_files("#verify-receipt", files=[broken_file])
-    page.set_input_files("#verify-file", files=[file_payload("contract.txt", signed["content"])])
     error = page.locator(".result .box.error")
-    expect(error).to_be_visible(timeout=TIMEOUT)
-    expect(error).to_contain_text("HTTP 422")
-    expect(error).to_contain_text("surprise")
-    # not JSON at all: caught in the page before any request
+    expect(error).to_contain_text("Not a receipt", timeout=TIMEOUT)
+    expect(error).to_contain_text("receipt: unknown field surprise")
+    # a float where the format wants an integer, which JSON.parse alone would not see
+    text = json.dumps(signed["receipt"]).replace('"docchainReceipt": 1', '"docchainReceipt": 1.0').encode()
+    page.set_input_files("#verify-receipt", files=[receipt_payload("r.docchain.json", text)])
+    expect(error).to_contain_text("receipt: docchainReceipt must be 1")
+    # not JSON at all
     page.set_input_files("#verify-receipt", files=[receipt_payload("notes.json", b"{nope")])
-    expect(page.locator(".result .box.error")).to_contain_text("Not a receipt")
+    expect(error).to_contain_text("receipt is not valid JSON")
+    # the file alone is then checked without a receipt
+    page.set_input_files("#verify-file", files=[file_payload("contract.txt", signed["content"])])
+    expect(page.locator("#verdict")).to_have_attribute("data-verdict", "valid", timeout=TIMEOUT)
+    expect(page.locator("#verdict")).not_to_contain_text("Checked against receipt")
+    assert not pages.errors
+
+
+def test_verify_with_another_expected_signer_shows_who_signed(pages: Pages, signed: dict[str, Any]) -> None:
+    """Registered, but not by the signer expected: the page says so and shows who did sign, and when
+    (not that the file is unknown or changed)."""
+    page = pages.open("verify")
+    page.fill("#verify-signer", WALLET)
+    page.locator("#verify-signer").dispatch_event("change")
+    page.set_input_files("#verify-file", files=[file_payload("contract.txt", signed["content"])])
+    verdict = page.locator("#verdict")
+    expect(verdict).to_have_attribute("data-verdict", "other_signers", timeout=TIMEOUT)
+    expect(verdict.locator("h2")).to_have_text("Signed by others")
+    expect(verdict).to_contain_text(f"{WALLET} has not signed this file; it was signed by {SIGNER2}")
+    row = page.locator("#verify-other-signers table.other-signers tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.locator(f'a[href="#/signer/{SIGNER2}"]')).to_be_visible()
+    expect(row).to_contain_text(utc_text(signed["status"]["timestamp"]))
+    expect(row.locator("a.ref-block")).to_have_attribute("href", f"#/block/{signed['status']['blockNumber']}")
+    expect(page.locator('.checks li.bad[data-check="record"]')).to_be_visible()
+    pages.shot(page, "verify-other-signers-desktop")
+    assert not pages.errors
 
 
 def test_sign_with_wallet_until_confirmed_and_download_receipt(pages: Pages, stack: Stack, tmp_path: Path) -> None:

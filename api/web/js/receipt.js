@@ -202,7 +202,8 @@ function utf8Length(text) {
 /**
  * Parse and cross-check a receipt: its text, or its bytes (UTF-8; a byte-order mark is refused, as in
  * Python). Returns the receipt as a plain JSON object, as chain/receipt.py would write it again (hex in
- * lower case, addresses EIP-55 checksummed), but for a deadline beyond 2^53: its decimal string; throws an Error whose one-line message names the field at fault.
+ * lower case, addresses EIP-55 checksummed), but for a deadline beyond 2^53: its decimal string. Throws an
+ * Error whose one-line message names the field at fault.
  */
 export function parseReceipt(input) {
   let text = input;

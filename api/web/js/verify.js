@@ -1,20 +1,15 @@
 // Verify: drop a file (hashed here, never uploaded), optionally a receipt or an expected signer; the API
-// checks the chain and answers a verdict with its checks and every signer.
+// checks the chain and answers one typed verdict, which this page shows as the CLI says it: the title, the
+// summary sentence (the same words everywhere), the steps, where and when the record is, and who revoked or
+// who else signed.
 
 import { api } from "./api.js";
 import { hashFile } from "./sha256.js";
+import { parseReceipt, MAX_BYTES } from "./receipt.js";
 import {
   h, clear, dropZone, progressBar, errorBox, table, badge, timeCell, addrLink, txLink, blockLink, docLink,
-  hashText, fmtBytes, isHash, isAddress, loading, metaHashCell, fmtTime,
+  hashText, fmtBytes, isHash, isAddress, loading, metaHashCell, facts, fmtTime, short,
 } from "./ui.js";
-import { toChecksumAddress, sameAddress } from "./keccak.js";
-
-const VERDICT = {
-  valid: ["✓", "Valid", "The file is unchanged and its signature is recorded on chain."],
-  invalid: ["✗", "Not valid", "A check failed: see below."],
-  revoked: ["✗", "Revoked", "The signer withdrew this signature with a signed revocation recorded on chain."],
-  unknown: ["✗", "No record of this file", "No one has signed a document with this SHA-256 on this chain. If you expected a record, the file has been changed or was never signed."],
-};
 
 export async function verifyView(root, _params, { signal }) {
   const state = { file: null, hash: null, receipt: null, receiptName: null, signer: "" };
@@ -88,12 +83,12 @@ export async function verifyView(root, _params, { signal }) {
 
   async function takeReceipt(file) {
     try {
-      if (file.size > 1024 * 1024) throw new Error("a receipt is a small JSON file; this one is over 1 MB");
-      const data = JSON.parse(await file.text());
-      if (!data || typeof data !== "object" || !("docchainReceipt" in data)) throw new Error("this JSON is not a docchain receipt (no docchainReceipt field)");
+      // the same strict reader as the CLI's, so a receipt the page accepts is one the API accepts
+      if (file.size > MAX_BYTES) throw new Error(`receipt is larger than ${MAX_BYTES} bytes`);
+      const data = parseReceipt(new Uint8Array(await file.arrayBuffer()));
       state.receipt = data; state.receiptName = file.name;
       if (state.hash) check();
-      else clear(result, h("p", { class: "muted" }, `Receipt ${file.name} loaded for ${toChecksumAddress(data.signer) || "?"}; now drop the document.`));
+      else clear(result, h("p", { class: "muted" }, `Receipt ${file.name} loaded for ${data.signer}; now drop the document.`));
     } catch (err) {
       state.receipt = null;
       receiptZone.reset();
@@ -122,31 +117,34 @@ export async function verifyView(root, _params, { signal }) {
   }
 
   function showResult(r) {
-    const failed = (r.checks || []).find(c => !c.ok);
-    // a withdrawn signature is the one failure a person must be told by name, not as a failed check
-    const [icon, title, text] = failed && failed.name === "revocation" ? VERDICT.revoked : VERDICT[r.verdict] || VERDICT.invalid;
     const signers = r.signers || [];
-    const active = signers.filter(s => s.state === "confirmed" || s.state === "anchored");
-    const subtitle = r.verdict === "valid"
-      ? (state.receipt || state.signer
-          ? `Signed by ${toChecksumAddress(r.signer)}.`
-          : `Signed by ${active.length} signer${active.length === 1 ? "" : "s"}. ${text}`)
-      : failed && failed.name === "revocation" ? revokedText(r, signers, text)
-      : r.verdict === "invalid" && failed ? failed.detail : text;
     clear(result,
-      h("div", { class: `verdict verdict-${r.verdict}`, id: "verdict", dataset: { verdict: r.verdict } },
-        h("span", { class: "verdict-icon", "aria-hidden": "true" }, icon),
+      h("div", { class: `verdict verdict-${r.outcome}`, id: "verdict", dataset: { verdict: r.outcome } },
+        h("span", { class: "verdict-icon", "aria-hidden": "true" }, r.outcome === "valid" ? "✓" : "✗"),
         h("div", {},
-          h("h2", {}, title),
-          h("p", {}, subtitle),
+          h("h2", {}, r.title),
+          h("p", { class: "summary" }, r.summary),
           state.receipt ? h("p", { class: "small" }, `Checked against receipt ${state.receiptName}.`) : null)),
-      r.checks && r.checks.length ? h("section", {},
-        h("h3", {}, "Checks"),
-        h("ul", { class: "checks" }, r.checks.map(c => h("li", { class: c.ok ? "ok" : "bad", dataset: { check: c.name } },
+      r.steps && r.steps.length ? h("section", {},
+        h("h3", {}, "Steps"),
+        h("ul", { class: "checks" }, r.steps.map(c => h("li", { class: c.ok ? "ok" : "bad", dataset: { check: c.name } },
           h("span", { class: "check-mark", "aria-hidden": "true" }, c.ok ? "✓" : "✗"),
           h("strong", {}, c.name), " ", h("span", { class: "detail" }, c.detail))))) : null,
+      recordSection(r),
+      r.revocation ? h("section", { id: "verify-revocation" },
+        h("h3", {}, "Revoked"),
+        facts([
+          ["By", addrLink(r.revocation.by, { full: true })],
+          ["Block", blockLink(r.revocation.blockNumber)],
+          ["Time", fmtTime(r.revocation.timestamp)],
+        ])) : null,
+      r.otherSigners && r.otherSigners.length ? h("section", { id: "verify-other-signers" },
+        h("h3", {}, "Who signed it ", h("span", { class: "muted" }, `(${r.otherSigners.length})`)),
+        table(["Signer", "Signed at", "Block"], r.otherSigners.map(o => [
+          addrLink(o.signer, { full: true }), fmtTime(o.timestamp), blockLink(o.blockNumber),
+        ]), { cls: "other-signers" })) : null,
       signers.length ? h("section", {},
-        h("h3", {}, "Signers ", h("span", { class: "muted" }, `(${signers.length})`)),
+        h("h3", {}, "Signers on record ", h("span", { class: "muted" }, `(${signers.length})`)),
         signersTable(signers),
         h("p", { class: "small" }, "Document page: ", docLink(r.docHash, { full: true }))) : null);
     if (result.getBoundingClientRect().top > innerHeight * 0.6) result.scrollIntoView({ block: "start" });
@@ -155,10 +153,26 @@ export async function verifyView(root, _params, { signal }) {
   return () => { run++; };
 }
 
-function revokedText(r, signers, text) {
-  const who = signers.find(s => sameAddress(s.signer, r.signer));
-  const when = who && who.revokedAt ? ` on ${fmtTime(who.revokedAt)}` : "";
-  return `${toChecksumAddress(r.signer)} signed it, then revoked the signature${when}. ${text}`;
+/** Where the record is (chain, registry and why it is trusted, block, transaction, time), as read from the
+ *  chain; only the registry and its trust when there is no record. */
+function recordSection(r) {
+  const a = r.anchor, t = r.trust;
+  if (!a && !t) return null;
+  const registry = (a && a.registry) || t.registry;
+  const rows = [
+    a ? ["Chain", String(a.chainId)] : null,
+    ["Registry", h("span", {}, addrLink(registry, { full: true }),
+      t ? h("span", { class: "muted small trust" }, ` — ${t.detail}`) : null)],
+  ];
+  if (a) {
+    rows.push(
+      ["Block", h("span", {}, blockLink(a.blockNumber), " ", h("code", { class: "muted small", title: a.blockHash }, short(a.blockHash)))],
+      ["Transaction", txLink(a.transactionHash, { full: true })],
+      ["Time", fmtTime(a.timestamp)],
+      ["Confirmations", String(a.confirmations)],
+    );
+  }
+  return h("section", { id: "verify-record" }, h("h3", {}, a ? "On chain" : "Registry"), facts(rows));
 }
 
 export function signersTable(signers, { receipts = false, metadata = false, docHash = null } = {}) {
