@@ -1,0 +1,85 @@
+"""chain/receipt.py reads a receipt the API has already parsed (a JSON body's object) by the same rules as
+its text: the corpus of tests/vectors/receipts.json, given as objects, gets the same verdicts and messages.
+Faults only the text shows (repeated keys, size, broken JSON) are the text reader's; those are in
+tests/docs/test_receipt_vectors.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from docchain.chain.errors import InvalidInput
+from docchain.chain.receipt import parse_receipt, read_receipt, receipt_path, write_receipt
+
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "receipts.json"
+CASES = {case["name"]: case for case in json.loads(VECTORS.read_text())}
+BASE = CASES["as docchain writes it"]["text"]
+
+
+def _as_object(case: dict[str, Any]) -> Any:
+    return json.loads(case["text"])
+
+
+def _value_level(case: dict[str, Any]) -> bool:
+    """The cases whose fault survives parsing: those the schema sees, and 1.0 where an integer belongs."""
+    if "digits" in case["name"]:
+        return False  # Python's json refuses to convert 5,000 digits unless its limit is lifted
+    if case["text"].startswith('"'):
+        return False  # a str given to parse_receipt is a receipt's text, not a JSON string value
+    return case.get("schema", True) or "1.0" in case["note"]
+
+
+def verdict(data: Any) -> str:
+    try:
+        parse_receipt(data)
+    except InvalidInput as exc:
+        return str(exc)
+    return "valid"
+
+
+@pytest.mark.parametrize("name", [n for n, c in CASES.items() if _value_level(c)])
+def test_an_object_is_judged_as_its_text(name: str) -> None:
+    case = CASES[name]
+    assert verdict(_as_object(case)) == verdict(case["text"])
+
+
+@pytest.mark.parametrize(
+    "path,value,field",
+    [
+        (("chainId",), 2**256, "chainId"),  # once reached the domain separator as an OverflowError
+        (("eip712", "domain", "chainId"), 2**256, "eip712.domain.chainId"),
+        (("anchor", "timestamp"), float("nan"), "anchor.timestamp"),
+        (("anchor", "blockNumber"), float("inf"), "anchor.blockNumber"),
+        (("docchainReceipt",), True, "docchainReceipt"),
+        (("eip712", "message", "deadline"), 2**256, "eip712.message.deadline"),
+    ],
+)
+def test_values_no_json_text_can_hold_are_refused_by_name(path: tuple[str, ...], value: Any, field: str) -> None:
+    data = json.loads(BASE)
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(InvalidInput, match=f"^receipt: {field} "):
+        parse_receipt(data)
+
+
+def test_written_receipts_read_back_and_are_never_overwritten_silently(tmp_path: Path) -> None:
+    receipt = parse_receipt(BASE)
+    path = receipt_path(tmp_path / "contract.pdf")
+    assert path.name == "contract.pdf.docchain.json"
+    write_receipt(receipt, path)
+    assert path.read_text() == BASE
+    assert read_receipt(path) == receipt
+    with pytest.raises(InvalidInput, match="already exists"):
+        write_receipt(receipt, path)
+    write_receipt(receipt, path, overwrite=True)
+    assert read_receipt(path) == receipt
+
+
+def test_a_missing_file_is_named() -> None:
+    with pytest.raises(InvalidInput, match="cannot read receipt"):
+        read_receipt(Path("/nonexistent/x.docchain.json"))
