@@ -3,7 +3,9 @@
 Idempotent calls (every GET, verify, and document submission — the API deduplicates by
 (docHash, signer)) are retried with exponential backoff when the connection is refused or dropped or
 the server is briefly unavailable (502/503/504). Every failure becomes one plain sentence:
-"cannot reach the docchain API at http://...: connection refused".
+"cannot reach the docchain API at http://...: connection refused", and its exit status (see
+:class:`~docchain.client.errors.ApiError`): unreachable or 5xx 3, a refused request 2, and a 404 1 only
+for a lookup of something the user named (a document, its receipt, a transaction), where it is the answer.
 """
 
 from __future__ import annotations
@@ -75,7 +77,14 @@ class ApiClient:
         return ApiUnreachable(f"cannot reach the docchain API at {self.base_url}: {_reason(exc)}")
 
     def _send(
-        self, method: str, path: str, *, idempotent: bool, read_timeout: float | None = None, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        read_timeout: float | None = None,
+        lookup: bool = False,
+        **kwargs: Any,
     ) -> httpx.Response:
         attempts = 1 + (self.retries if idempotent else 0)
         if read_timeout is not None:
@@ -92,15 +101,15 @@ class ApiClient:
                     raise self._unreachable(exc) from exc
             else:
                 if response.status_code not in RETRY_STATUSES or last:
-                    return self._check(response)
+                    return self._check(response, lookup=lookup)
             time.sleep(self.backoff * 2**attempt)
         raise AssertionError("unreachable")
 
     @staticmethod
-    def _check(response: httpx.Response) -> httpx.Response:
+    def _check(response: httpx.Response, *, lookup: bool = False) -> httpx.Response:
         if response.is_success:
             return response
-        title, detail = response.reason_phrase, None
+        title, detail, slug = response.reason_phrase, None, None
         try:
             problem = response.json()
             if isinstance(problem, dict):
@@ -108,13 +117,17 @@ class ApiClient:
                 detail = problem.get("detail")
                 if detail is not None and not isinstance(detail, str):
                     detail = json.dumps(detail)
+                if isinstance(problem.get("type"), str):
+                    slug = problem["type"].rstrip("/").rsplit("/", 1)[-1]
         except ValueError:
             text = response.text.strip()
             detail = text[:200] or None
-        raise ApiError(response.status_code, title, detail)
+        raise ApiError(response.status_code, title, detail, lookup=lookup, problem=slug)
 
-    def _json(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> Any:
-        response = self._send(method, path, idempotent=idempotent, **kwargs)
+    def _json(self, method: str, path: str, *, idempotent: bool = True, lookup: bool = False, **kwargs: Any) -> Any:
+        """The answer's JSON. ``lookup``: the path names something the user asked about, so a 404 answers
+        "not found" (exit 1) rather than pointing at a wrong API address or a stale id (exit 2)."""
+        response = self._send(method, path, idempotent=idempotent, lookup=lookup, **kwargs)
         try:
             return response.json()
         except ValueError as exc:
@@ -170,10 +183,10 @@ class ApiClient:
                 return answer
 
     def document(self, doc_hash: str) -> dict[str, Any]:
-        return dict(self._json("GET", f"/v1/documents/{doc_hash}"))
+        return dict(self._json("GET", f"/v1/documents/{doc_hash}", lookup=True))
 
     def receipt(self, doc_hash: str, signer: str) -> dict[str, Any]:
-        return dict(self._json("GET", f"/v1/documents/{doc_hash}/receipts/{signer}"))
+        return dict(self._json("GET", f"/v1/documents/{doc_hash}/receipts/{signer}", lookup=True))
 
     @contextmanager
     def download(self, doc_hash: str) -> Iterator[httpx.Response]:
@@ -181,7 +194,7 @@ class ApiClient:
             with self._http.stream("GET", f"/v1/documents/{doc_hash}/file") as response:
                 if not response.is_success:
                     response.read()
-                    self._check(response)
+                    self._check(response, lookup=True)
                 yield response
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
@@ -208,22 +221,23 @@ class ApiClient:
                 "POST",
                 "/v1/revocations",
                 idempotent=False,
+                lookup=True,  # 404: the signer has no record of the document to revoke
                 json={"revocation": revocation, "signature": signature},
             )
         )
 
     def revocations(self, doc_hash: str, signer: str) -> dict[str, Any]:
         """GET the signer's revocation requests for the document, newest first (404: none)."""
-        return dict(self._json("GET", f"/v1/documents/{doc_hash}/revocations/{signer}"))
+        return dict(self._json("GET", f"/v1/documents/{doc_hash}/revocations/{signer}", lookup=True))
 
     def tx(self, tx_hash: str) -> dict[str, Any]:
-        return dict(self._json("GET", f"/v1/explorer/tx/{tx_hash}"))
+        return dict(self._json("GET", f"/v1/explorer/tx/{tx_hash}", lookup=True))
 
     def block(self, number: int) -> dict[str, Any]:
-        return dict(self._json("GET", f"/v1/explorer/blocks/{number}"))
+        return dict(self._json("GET", f"/v1/explorer/blocks/{number}", lookup=True))
 
     def signer_documents(self, address: str) -> Any:
-        return self._json("GET", f"/v1/explorer/signers/{address}")
+        return self._json("GET", f"/v1/explorer/signers/{address}", lookup=True)
 
     def healthy(self) -> bool:
         try:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import queue
+import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -33,43 +35,94 @@ from docchain.client.errors import (
     ExitCode,
     UsageError,
     VerificationFailed,
+    error_object,
     exit_code_for,
     one_line,
 )
 from docchain.client.output import Output, short, when
+from docchain.client.output import reset as reset_output
 
 EXIT_STATUS_HELP = """
-Exit status: 0 ok · 1 verification failed (invalid, unknown, revoked or not found) ·
-2 usage or connection error (bad input; API or node unreachable or timed out) ·
-3 the API or the chain reported an error (server error, reverted transaction) · 130 interrupted.
+Exit status: 0 ok · 1 verification failed (invalid, not registered, signed by others, file mismatch,
+revoked, untrusted registry) · 2 usage or bad input (arguments, file, hash, address, config) ·
+3 network or chain unavailable (API or node unreachable or timed out, server error, reverted
+transaction) · 130 interrupted. With --json an error is one JSON object on stdout:
+{"error": {"code": 3, "kind": "unavailable", "message": "..."}}.
 """
+
+_TRUE = {"1", "true", "t", "yes", "y", "on"}
+T = TypeVar("T")
 
 
 @dataclass
 class _State:
     verbose: bool = False
-    json: bool = False
+    json: bool | None = None  # None until a command has parsed its options
+    argv: tuple[str, ...] = ()
+
+    def json_mode(self) -> bool:
+        """--json as parsed, or, for an error before parsing ended (an unknown option), as written."""
+        if self.json is not None:
+            return self.json
+        return "--json" in self.argv or os.environ.get("DOCCHAIN_JSON", "").strip().lower() in _TRUE
 
 
 STATE = _State()
 
 
+def _fail(code: ExitCode, message: str, exc: BaseException | None = None, details: Any = None) -> typer.Exit:
+    """Report an error once, as the table says (one line on stderr; with --json, the error object on
+    stdout), and the Exit that ends the command with ``code``."""
+    if STATE.verbose and exc is not None:
+        traceback.print_exception(exc)
+    Output(STATE.json_mode()).fail(message, error_object(code, message, details))
+    return typer.Exit(code)
+
+
+def _usage_fail(exc: TyperException) -> typer.Exit:
+    """A usage error found by Click itself (unknown option, missing argument, bad value): exit 2, in one
+    line that points at the command's --help, and as the JSON error object with --json."""
+    message = one_line(Exception(exc.format_message())).rstrip(".")
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    return _fail(ExitCode.USAGE, message, exc)
+
+
 class DocchainGroup(TyperGroup):
-    """Maps every exception to its exit status once, for all commands and sub-commands."""
+    """Maps every exception to its exit status once, for all commands and sub-commands, Click's own usage
+    errors and Ctrl-C included. The innermost group handles an error; the outer ones see only its Exit."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        if parent is None:  # a new invocation (tests run many in one process): nothing carries over
+            STATE.verbose, STATE.json, STATE.argv = "--verbose" in args or "-v" in args, None, tuple(args)
+            reset_output()
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except TyperException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `docchain keys`: the help, as Click prints it
+                raise
+            raise _usage_fail(exc) from None
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, TyperException):
+        except typer.Exit:
             raise
-        except KeyboardInterrupt:
-            Output().error("interrupted")
-            raise typer.Exit(ExitCode.INTERRUPTED) from None
+        except typer.Abort as exc:
+            # Click's prompts turn both Ctrl-C and end of input into Abort (keys.prompt_secret tells them
+            # apart for its own prompts); it would end with status 1 and "Aborted!".
+            if isinstance(exc.__context__, EOFError):
+                raise _fail(ExitCode.USAGE, "no input: stdin ended at a prompt", exc) from None
+            raise _fail(ExitCode.INTERRUPTED, "interrupted", exc) from None
+        except TyperException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                raise
+            raise _usage_fail(exc) from None
+        except KeyboardInterrupt as exc:
+            raise _fail(ExitCode.INTERRUPTED, "interrupted", exc) from None
         except Exception as exc:
-            if STATE.verbose:
-                traceback.print_exc()
-            Output().error(one_line(exc))
-            raise typer.Exit(exit_code_for(exc)) from None
+            raise _fail(exit_code_for(exc), one_line(exc), exc, getattr(exc, "details", None)) from None
 
 
 def _app(help_text: str, **kwargs: Any) -> typer.Typer:
@@ -310,7 +363,9 @@ def keys_import(
         except OSError as exc:
             raise UsageError(f"cannot read {key_file}: {exc.strerror}") from exc
     else:
-        text = typer.prompt("Private key (hex)", hide_input=True)
+        text = keys.prompt_secret(
+            "Private key (hex)", missing="no private key given: pass --key-file FILE or type it at the prompt"
+        )
     private = keys.parse_private_key(text)
     password = keys.read_password(password_file, confirm=True, prompt=f"New password for {name!r}")
     info = keys.save(name, private, password, iterations=kdf_iterations)
@@ -354,6 +409,41 @@ def keys_show(
 
 
 # ---------------------------------------------------------------------- submit
+
+
+def _in_parallel(call: Callable[[int], T], count: int, one_done: Callable[[], None] = lambda: None) -> list[T]:
+    """``call(0..count-1)`` on up to 8 threads, in order; ``one_done`` after each finishes.
+
+    Daemon threads, not a ThreadPoolExecutor: on Ctrl-C the main thread leaves at once, while an executor
+    (and the interpreter's exit, which joins its threads) would wait for every long-poll in flight, up to
+    a minute, before the command could end with 130.
+    """
+    results: list[T | None] = [None] * count
+    done: queue.Queue[tuple[int, BaseException | None]] = queue.Queue()
+    pending = iter(range(count))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                index = next(pending, None)
+            if index is None:
+                return
+            try:
+                results[index] = call(index)
+            except BaseException as exc:  # handed to the main thread, which raises it
+                done.put((index, exc))
+                return
+            done.put((index, None))
+
+    for _ in range(min(8, count)):
+        threading.Thread(target=work, daemon=True).start()
+    for _ in range(count):
+        _, exc = done.get()
+        if exc is not None:
+            raise exc
+        one_done()
+    return results  # type: ignore[return-value]  # every slot is filled once all are done
 
 
 def _check_receipt_targets(paths: list[Path], force: bool) -> None:
@@ -507,8 +597,7 @@ def submit(
                     body["metadata"] = metadata
                 return client.submit(body, hashed[index].path if store else None)
 
-            with ThreadPoolExecutor(max_workers=min(8, len(hashed))) as pool:
-                accepted = list(pool.map(send, range(len(hashed))))
+            accepted = _in_parallel(send, len(hashed))
             for item, answer in zip(hashed, accepted, strict=True):
                 results.append(
                     {
@@ -538,7 +627,7 @@ def submit(
                             signer,
                         ) or receipt.signature != signed[index][1]:
                             raise CliError(
-                                "the API returned a receipt for another document or signature", ExitCode.CHAIN
+                                "the API returned a receipt for another document or signature", ExitCode.UNAVAILABLE
                             )
                         receipt = dataclasses.replace(
                             receipt, file_name=hashed[index].path.name, file_size=hashed[index].size
@@ -546,14 +635,25 @@ def submit(
                         row["receipt"] = str(_save_receipt(receipt, hashed[index].path, force))
                     return row
 
-                with (
-                    c.out.waiting("waiting for the anchor", total=len(hashed)) as one_done,
-                    ThreadPoolExecutor(max_workers=min(8, len(hashed))) as pool,
-                ):
-                    for _ in pool.map(finish, range(len(hashed))):
-                        one_done()
+                with c.out.waiting("waiting for the anchor", total=len(hashed)) as one_done:
+                    _in_parallel(finish, len(hashed), one_done)
 
-    c.out.emit(results)
+    failed = [r for r in results if r["state"] == "failed"]
+    error = None
+    if failed:
+        error = CliError(
+            f"{len(failed)} submission(s) failed: {failed[0].get('error') or 'see docchain status'}",
+            ExitCode.UNAVAILABLE,
+            details=results,
+        )
+    elif wait and any(r["state"] not in ("anchored", "confirmed") for r in results):
+        error = CliError(
+            f"not anchored within {wait_timeout:g}s; check later with `docchain status`",
+            ExitCode.UNAVAILABLE,
+            details=results,
+        )
+    if error is None:  # with --json, the rows of a failed run travel in the error object (stdout holds one)
+        c.out.emit(results)
     c.out.table(
         f"signed by {signer}",
         ["file", "sha256", "state", "tx", "block", "receipt"],
@@ -569,14 +669,8 @@ def submit(
             for r in results
         ],
     )
-    failed = [r for r in results if r["state"] == "failed"]
-    if failed:
-        raise CliError(
-            f"{len(failed)} submission(s) failed: {failed[0].get('error') or 'see docchain status'}",
-            ExitCode.CHAIN,
-        )
-    if wait and any(r["state"] not in ("anchored", "confirmed") for r in results):
-        raise CliError(f"not anchored within {wait_timeout:g}s; check later with `docchain status`", ExitCode.CHAIN)
+    if error is not None:
+        raise error
 
 
 # ---------------------------------------------------------------------- verify
@@ -906,14 +1000,14 @@ def _wait_revoked(
         mine: dict[str, Any] = next((r for r in requests if r.get("nonce") == nonce), {})
         if mine.get("state") == "failed":
             reason = mine.get("error") or "no reason given"
-            raise CliError(f"the revocation of {doc} by {signer} failed: {reason}", ExitCode.CHAIN)
+            raise CliError(f"the revocation of {doc} by {signer} failed: {reason}", ExitCode.UNAVAILABLE)
         if mine.get("state") == "revoked":  # mined; wait for the index too, so `docchain status` agrees at once
             signers = client.document(doc).get("signers", [])
             entry: dict[str, Any] = next((s for s in signers if s.get("signer") == signer), {})
             if entry.get("revokedAt"):
                 return {**answer, "state": "revoked", "txHash": mine.get("txHash"), "revokedAt": entry["revokedAt"]}
         if time.monotonic() > deadline:
-            raise CliError(f"the revocation was not on chain within {wait_timeout:g}s", ExitCode.CHAIN)
+            raise CliError(f"the revocation was not on chain within {wait_timeout:g}s", ExitCode.UNAVAILABLE)
         time.sleep(0.25)  # no notification stream for revocations; a gentle poll
 
 
@@ -1139,5 +1233,5 @@ def main() -> None:
     """Console-script entry point."""
     try:
         app()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before or after a command ran (imports, exit): no message, the status only
         raise SystemExit(ExitCode.INTERRUPTED) from None

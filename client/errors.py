@@ -1,18 +1,24 @@
 """The CLI's exit statuses and its error types, mapped once (see :func:`exit_code_for`).
 
-    0    ok
-    1    verification failed (invalid or unknown document, revoked, not found)
-    2    usage or connection error: bad arguments or input, the API or node unreachable or too slow
-    3    the API or the chain answered with an error (server error, transaction reverted)
-    130  interrupted (Ctrl-C)
+    0    ok: valid, done
+    1    verification failed: invalid, not registered, signed by others, file mismatch, revoked,
+         untrusted registry, registry without code (and a document, receipt or record that is not found)
+    2    usage or bad input: bad arguments, malformed file / hash / address, unreadable file, bad config,
+         the API refusing the request as malformed (4xx)
+    3    network or chain unavailable: the API or the node unreachable or timed out, the API answering 5xx
+         (503 included), chain errors, reverted transactions
+    130  interrupted: Ctrl-C anywhere, a password prompt and ``submit --wait`` included
 
-The issue fixes "2 for usage or connection error"; the design's separate "3 network/chain" status is
-kept for failures *reported by* a reachable server or chain, which a script may want to retry later.
+Scripts branch on these: 1 is an answer about the document, 2 a mistake to fix before trying again, 3 a
+failure that the same command may get past later. With ``--json`` an error is also one JSON object on
+stdout, ``{"error": {"code": 3, "kind": "unavailable", "message": "..."}}``; ``kind`` names the status.
 """
 
 from __future__ import annotations
 
+import sys
 from enum import IntEnum
+from typing import Any
 
 from docchain.chain.errors import (
     ChainError,
@@ -27,19 +33,36 @@ class ExitCode(IntEnum):
     OK = 0
     VERIFICATION_FAILED = 1
     USAGE = 2
-    CHAIN = 3
+    UNAVAILABLE = 3
+    CHAIN = 3  # an alias of UNAVAILABLE: a chain that refuses or fails is the same status for a script
     INTERRUPTED = 130
+
+    @property
+    def kind(self) -> str:
+        """The status's name in a ``--json`` error object."""
+        return _KINDS[self]
+
+
+_KINDS = {
+    ExitCode.OK: "ok",
+    ExitCode.VERIFICATION_FAILED: "verification",
+    ExitCode.USAGE: "usage",
+    ExitCode.UNAVAILABLE: "unavailable",
+    ExitCode.INTERRUPTED: "interrupted",
+}
 
 
 class CliError(DocchainError):
-    """An error the CLI reports in one line and ends with ``code``."""
+    """An error the CLI reports in one line and ends with ``code``; ``details`` (JSON-able) go into the
+    ``--json`` error object, for what a script needs beyond the message (the rows of a partial result)."""
 
     code: ExitCode = ExitCode.USAGE
 
-    def __init__(self, message: str, code: ExitCode | None = None) -> None:
+    def __init__(self, message: str, code: ExitCode | None = None, *, details: Any = None) -> None:
         super().__init__(message)
         if code is not None:
             self.code = code
+        self.details = details
 
 
 class UsageError(CliError):
@@ -47,30 +70,54 @@ class UsageError(CliError):
 
 
 class ApiUnreachable(CliError):
-    """No answer from the API: refused, dropped, timed out. Exit 2, per the issue."""
+    """No answer from the API: refused, dropped, timed out."""
 
-    code = ExitCode.USAGE
+    code = ExitCode.UNAVAILABLE
 
 
 class ApiError(CliError):
-    """The API answered with an RFC 9457 problem."""
+    """The API answered with an RFC 9457 problem. A 5xx is the service unavailable (3), and so is a
+    transaction the chain reverted (``contract-revert``); a failed proof (``verification-failed``) is 1; any
+    other 4xx is a request it refused (2), except a 404 for a lookup (``lookup``: a document, receipt or
+    record the user named), which is the answer "not found" (1)."""
 
-    def __init__(self, status: int, title: str, detail: str | None) -> None:
+    def __init__(
+        self, status: int, title: str, detail: str | None, *, lookup: bool = False, problem: str | None = None
+    ) -> None:
         self.status = status
         self.title = title
         self.detail = detail
+        self.problem = problem  # the problem type's last segment (docchain's slug), when there is one
         text = f"the API refused the request ({status} {title})" + (f": {detail}" if detail else "")
-        if status == 404:
+        if problem == "verification-failed" or (status == 404 and lookup):
             code = ExitCode.VERIFICATION_FAILED
+        elif problem == "contract-revert":
+            code = ExitCode.UNAVAILABLE
         elif 400 <= status < 500:
             code = ExitCode.USAGE
         else:
-            code = ExitCode.CHAIN
+            code = ExitCode.UNAVAILABLE
         super().__init__(text, code)
 
 
 class VerificationFailed(CliError):
     code = ExitCode.VERIFICATION_FAILED
+
+
+def _is_network(exc: BaseException) -> bool:
+    """A transport failure of any of the HTTP stacks in use. Looked up in ``sys.modules``: a library that
+    was never imported raised nothing, and importing requests or web3 here would slow every CLI start."""
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    for module, name in (
+        ("requests", "RequestException"),
+        ("httpx", "TransportError"),
+        ("web3.exceptions", "Web3Exception"),
+    ):
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and isinstance(exc, cls):
+            return True
+    return False
 
 
 def exit_code_for(exc: BaseException) -> ExitCode:
@@ -83,13 +130,13 @@ def exit_code_for(exc: BaseException) -> ExitCode:
         return ExitCode.VERIFICATION_FAILED
     if isinstance(exc, InvalidInput):
         return ExitCode.USAGE
-    if isinstance(exc, NodeError):  # node unreachable / not startable: a connection problem
+    if isinstance(exc, NodeError | ChainError | DocchainError):
+        return ExitCode.UNAVAILABLE
+    if _is_network(exc):  # before OSError: requests' errors and ConnectionRefusedError are OSErrors too
+        return ExitCode.UNAVAILABLE
+    if isinstance(exc, OSError):  # unreadable file, permission denied, not a directory ...
         return ExitCode.USAGE
-    if isinstance(exc, ChainError | DocchainError):
-        return ExitCode.CHAIN
-    if isinstance(exc, OSError):  # unreadable file, permission denied ...
-        return ExitCode.USAGE
-    return ExitCode.CHAIN
+    return ExitCode.UNAVAILABLE
 
 
 def one_line(exc: BaseException) -> str:
@@ -100,3 +147,11 @@ def one_line(exc: BaseException) -> str:
     else:
         text = str(exc) or exc.__class__.__name__
     return " ".join(text.split())
+
+
+def error_object(code: ExitCode, message: str, details: Any = None) -> dict[str, Any]:
+    """The ``--json`` form of an error: the exit status, its kind and the one-line message."""
+    error: dict[str, Any] = {"code": int(code), "kind": code.kind, "message": message}
+    if details is not None:
+        error["details"] = details
+    return {"error": error}

@@ -132,10 +132,23 @@ def read_password(password_file: Path | None, *, confirm: bool = False, prompt: 
     env = os.environ.get("DOCCHAIN_PASSWORD")
     if env is not None:
         return env
+    return prompt_secret(
+        prompt, confirm=confirm, missing="no password given: pass --password-file FILE or set DOCCHAIN_PASSWORD"
+    )
+
+
+def prompt_secret(prompt: str, *, confirm: bool = False, missing: str) -> str:
+    """A hidden prompt, written to stderr so that ``--json`` output stays one document on stdout.
+
+    Click answers both Ctrl-C and end of input with ``Abort`` (raised ``from None``, the original kept as
+    its ``__context__``): Ctrl-C becomes ``KeyboardInterrupt`` again (exit 130) and end of input the usage
+    error ``missing`` (exit 2), since a script that forgot the secret must fail, not hang.
+    """
     import typer
 
     try:
-        return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
-    except typer.Abort:
-        # EOF on stdin: a script that forgot the password must fail, not hang.
-        raise UsageError("no password given: pass --password-file FILE or set DOCCHAIN_PASSWORD") from None
+        return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True))
+    except typer.Abort as exc:
+        if isinstance(exc.__context__, EOFError):
+            raise UsageError(missing) from None
+        raise KeyboardInterrupt from None

@@ -1,6 +1,7 @@
 """What the CLI prints: Rich tables and lines for people, one JSON document on stdout with ``--json``.
 
-Errors always go to stderr as one line, so ``--json`` output stays parseable.
+Errors always go to stderr as one line; with ``--json`` an error is also the one JSON document on stdout
+(``{"error": {...}}``), unless the command already wrote its result there: stdout never holds two.
 """
 
 from __future__ import annotations
@@ -45,6 +46,17 @@ def _table(title: str | None, columns: Sequence[str], cells: list[list[str]]) ->
     return table
 
 
+class _Stdout:
+    """Whether this invocation has written its JSON document (reset per invocation: tests run many in one
+    process)."""
+
+    json_written = False
+
+
+def reset() -> None:
+    _Stdout.json_written = False
+
+
 class Output:
     def __init__(self, json_mode: bool = False) -> None:
         self.json_mode = json_mode
@@ -80,6 +92,13 @@ class Output:
         if self.json_mode:
             sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
             sys.stdout.flush()
+            _Stdout.json_written = True
+
+    def fail(self, message: str, error: dict[str, Any]) -> None:
+        """An error: one line on stderr and, for --json, ``error`` on stdout (if stdout holds no result yet)."""
+        self.error(message)
+        if self.json_mode and not _Stdout.json_written:
+            self.emit(error)
 
     def table(self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         if self.json_mode:

@@ -233,7 +233,7 @@ def serve(
             api.stop()
         return
     if code != 0:  # the API exits 0 after a graceful stop, whichever signal asked for it
-        raise CliError(f"the API exited with status {code}", ExitCode.CHAIN)
+        raise CliError(f"the API exited with status {code}", ExitCode.UNAVAILABLE)
 
 
 @app.command()
@@ -348,7 +348,7 @@ def up(
             if state.get("state") not in ("anchored", "confirmed"):
                 raise CliError(
                     f"the sample was not anchored: {state.get('state')} {state.get('error') or ''}",
-                    ExitCode.CHAIN,
+                    ExitCode.UNAVAILABLE,
                 )
             c.out.step(f"anchored in block {state.get('blockNumber')} by transaction {state.get('txHash')}")
             from docchain.chain.receipt import parse_receipt
@@ -399,7 +399,7 @@ def up(
             c.out.say("")
             c.out.step("stopping")
             return
-        raise CliError(f"the API exited unexpectedly with status {code}; see {api.log_path}", ExitCode.CHAIN)
+        raise CliError(f"the API exited unexpectedly with status {code}; see {api.log_path}", ExitCode.UNAVAILABLE)
     finally:
         if api is not None:
             api.stop()

@@ -1,7 +1,8 @@
 """The CLI as a specification: argument validation, exit statuses, config precedence, keystores.
 
 No network is needed here: every case fails (or succeeds) before any call, or talks to a port that
-refuses connections or a local socket that never answers.
+refuses connections or a local socket that never answers. tests/client/test_exit_codes.py goes through
+the exit-status table row by row, with the --json error objects.
 """
 
 from __future__ import annotations
@@ -137,7 +138,6 @@ def test_invalid_private_key_import(home: Path, runner: CliRunner, tmp_path: Pat
         (["submit", "{doc}", "--direct", "--store"], "--store needs the API"),
         (["verify", "nope.pdf", "--api", DEAD_API], "neither an existing file nor"),
         (["verify", "{doc}", "--signer", "0x1234"], "--signer must be 20 bytes"),
-        (["verify", "{doc}", "--rpc", "http://127.0.0.1:9"], "needs the receipt"),
         (["verify", "{doc}", "--receipt", "absent.json"], "no such receipt"),
         (["status", "0x1234"], "document hash must be 32 bytes"),
         (["list", "--since", "yesterday"], "--since must be an ISO-8601 date"),
@@ -175,19 +175,19 @@ def test_malformed_receipt_fails_verification(home: Path, runner: CliRunner, tmp
     doc = tmp_path / "doc.txt"
     doc.write_text("hello")
     (tmp_path / "doc.txt.docchain.json").write_text('{"docchainReceipt": 1}')
-    result = invoke(runner, "verify", str(doc), "--rpc", "http://127.0.0.1:9")
+    result = invoke(runner, "verify", str(doc), "--rpc", "http://127.0.0.1:9", "--json")
     assert result.exit_code == ExitCode.VERIFICATION_FAILED
-    assert "is not valid" in result.stderr
+    assert json.loads(result.stdout)["failedStep"] == "receipt"  # evidence that fails, before any node is asked
 
 
 # ---------------------------------------------------------------------- connection errors
 
 
-def test_connection_refused_is_one_line_exit_2(home: Path, runner: CliRunner, tmp_path: Path) -> None:
+def test_connection_refused_is_one_line_exit_3(home: Path, runner: CliRunner, tmp_path: Path) -> None:
     doc = tmp_path / "doc.txt"
     doc.write_text("hello")
     result = invoke(runner, "verify", str(doc), "--api", DEAD_API, "--retries", "1")
-    assert result.exit_code == ExitCode.USAGE
+    assert result.exit_code == ExitCode.UNAVAILABLE
     assert result.stderr.strip() == f"error: cannot reach the docchain API at {DEAD_API}: connection refused"
 
 
@@ -226,25 +226,28 @@ def silent_server() -> Iterator[str]:
     server.close()
 
 
-def test_timeout_is_one_line_exit_2(home: Path, runner: CliRunner, silent_server: str) -> None:
-    result = invoke(runner, "status", "0x" + "ab" * 32, "--api", silent_server, "--timeout", "0.3")
-    assert result.exit_code == ExitCode.USAGE
+def test_timeout_is_one_line_exit_3(home: Path, runner: CliRunner, silent_server: str) -> None:
+    result = invoke(runner, "status", "0x" + "ab" * 32, "--api", silent_server, "--timeout", "0.3", "--json")
+    assert result.exit_code == ExitCode.UNAVAILABLE
+    message = f"cannot reach the docchain API at {silent_server}: no answer within the timeout"
+    assert json.loads(result.stdout) == {"error": {"code": 3, "kind": "unavailable", "message": message}}
     assert (
         result.stderr.strip()
         == f"error: cannot reach the docchain API at {silent_server}: no answer within the timeout"
     )
 
 
-def test_node_unreachable_is_one_line_exit_2(home: Path, runner: CliRunner) -> None:
+def test_node_unreachable_is_one_line_exit_3(home: Path, runner: CliRunner) -> None:
     result = invoke(runner, "inspect", "events", "--rpc", "http://127.0.0.1:9")
-    assert result.exit_code == ExitCode.USAGE
+    assert result.exit_code == ExitCode.UNAVAILABLE
     assert result.stderr.strip() == "error: cannot reach the Ethereum node at http://127.0.0.1:9: connection refused"
 
 
 def test_verbose_shows_the_traceback(home: Path, runner: CliRunner) -> None:
     result = invoke(runner, "status", "0x" + "ab" * 32, "--api", DEAD_API, "--retries", "0", "--verbose")
-    assert result.exit_code == ExitCode.USAGE
+    assert result.exit_code == ExitCode.UNAVAILABLE
     assert "Traceback" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: cannot reach the docchain API")
 
 
 def test_retries_back_off_then_give_up() -> None:
@@ -264,12 +267,19 @@ def test_problem_json_becomes_one_line() -> None:
         ApiClient._check(response)
     assert str(caught.value) == "the API refused the request (422 Invalid input): docHash is not valid hex"
     assert caught.value.code == ExitCode.USAGE
-    with pytest.raises(ApiError) as missing:
-        ApiClient._check(httpx.Response(404, json={"title": "Not Found"}))
+    with pytest.raises(ApiError) as missing:  # a document, receipt or record asked for: the answer "not found"
+        ApiClient._check(httpx.Response(404, json={"title": "Not Found"}), lookup=True)
     assert missing.value.code == ExitCode.VERIFICATION_FAILED
+    with pytest.raises(ApiError) as no_route:  # anything else: a wrong API address or a stale id
+        ApiClient._check(httpx.Response(404, json={"title": "Not Found"}))
+    assert no_route.value.code == ExitCode.USAGE
     with pytest.raises(ApiError) as server:
         ApiClient._check(httpx.Response(500, text="boom"))
-    assert server.value.code == ExitCode.CHAIN
+    assert server.value.code == ExitCode.UNAVAILABLE
+    with pytest.raises(ApiError) as reverted:
+        revert = {"type": "https://docchain.dev/problems/contract-revert", "title": "The registry rejected the request"}
+        ApiClient._check(httpx.Response(422, json=revert))
+    assert reverted.value.code == ExitCode.UNAVAILABLE
 
 
 # ---------------------------------------------------------------------- config precedence
@@ -284,7 +294,7 @@ def test_config_precedence_flag_over_env_over_file(home: Path, runner: CliRunner
 
     def api_used(*extra: str, env: dict[str, str] | None = None) -> str:
         result = invoke(runner, "status", "0x" + "ab" * 32, "--retries", "0", *extra, env=env)
-        assert result.exit_code == ExitCode.USAGE
+        assert result.exit_code == ExitCode.UNAVAILABLE
         return result.stderr.split("API at ")[1].rsplit(": ", 1)[0]
 
     assert api_used() == "http://127.0.0.1:7"  # file
