@@ -20,6 +20,7 @@ from eth_account.messages import encode_typed_data
 from docchain.chain import typed_data as td
 from docchain.chain.hashing import keccak256
 from docchain.chain.values import to_hex
+from docchain.client.documents import domain_from_api
 from tests.support import poll
 
 # what /v1/chain answers does not depend on the database: one backend is enough
@@ -114,6 +115,8 @@ def test_the_served_types_are_typed_datas_one_definition(chain: dict[str, Any], 
         "revocation": {"primaryType": "Revocation", "types": {"Revocation": td.Revocation.TYPE}},
     }
     assert "types" not in chain and "domain" not in chain  # one place for each piece
+    # the CLI signs in the served domain (not one it rebuilds from chainId and contract)
+    assert domain_from_api({"eip712": eip712}) == env.domain
 
 
 def test_docs_show_what_is_served(chain: dict[str, Any]) -> None:
