@@ -676,23 +676,14 @@ def submit(
 # ---------------------------------------------------------------------- verify
 
 
-def _load_receipt_for(path: Path | None, receipt_opt: Path | None, required: bool) -> Receipt | None:
+def _receipt_for(path: Path | None, receipt_opt: Path | None) -> Path | None:
+    """The receipt to check: ``--receipt``, else the one beside the file, if any."""
     candidate = receipt_opt or (receipt_path(path) if path is not None else None)
     if candidate is None or not candidate.exists():
         if receipt_opt is not None:
             raise UsageError(f"no such receipt: {receipt_opt}")
-        if required:
-            raise UsageError(
-                "independent verification (--rpc) needs the receipt: "
-                + (f"{candidate} does not exist; " if candidate else "")
-                + "pass --receipt FILE"
-            )
         return None
-    try:
-        return read_receipt(candidate)
-    except InvalidInput as exc:
-        # A receipt that does not even parse is evidence that fails, not a usage mistake.
-        raise VerificationFailed(f"the receipt {candidate} is not valid: {exc}") from exc
+    return candidate
 
 
 @app.command()
@@ -713,6 +704,16 @@ def verify(
         typer.Option("--signer", envvar="DOCCHAIN_SIGNER", metavar="ADDRESS", help="Expected signer."),
     ] = None,
     rpc: RpcOpt = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            "--registry",
+            envvar="DOCCHAIN_REGISTRY",
+            metavar="ADDRESS",
+            help="Trust only this registry [default: the one the local stack recorded, else docchain's published "
+            "deployment for the chain, else any registry running released docchain code].",
+        ),
+    ] = None,
     confirmations: Annotated[
         int | None,
         typer.Option(
@@ -731,10 +732,14 @@ def verify(
     """Verify who signed a document, when, and that it is unchanged.
 
     Without --rpc, the docchain API checks it. With --rpc URL (or DOCCHAIN_RPC), verification is
-    independent: only the receipt and an Ethereum node are used, no docchain server. Each check
-    (hash, signature, on-chain record, confirmations, revocation) is printed, then the verdict.
+    independent: only the file, the receipt and an Ethereum node are used, no docchain server. The
+    registry named by a receipt is trusted only if its code is a released docchain registry and, when a
+    registry is pinned (--registry, or a recorded deployment for the chain), only if it is that one. Each
+    step (file, chain, registry, signature, record, anchor, confirmations, revocation) is printed, then
+    the verdict.
 
-    Exit status: 0 valid, 1 invalid/unknown/revoked, 2 usage or connection error.
+    Exit status: 0 valid · 1 verification failed (revoked, not registered, signed by others, file
+    mismatch, invalid at a step) · 2 bad input · 3 network or chain unavailable.
 
     Examples:
 
@@ -743,40 +748,47 @@ def verify(
         docchain verify contract.pdf --signer 0xAbC… --json
 
         docchain verify contract.pdf --rpc https://any-node.example     # uses contract.pdf.docchain.json
+
+        docchain verify contract.pdf --rpc https://node.example --registry 0x5FbDB2315678afecb367f032d93F642f64180aa3
     """
+    from docchain.chain.verify import Question, receipt_refused
+    from docchain.client import verifying
+
     c = Ctx.make(json_out, verbose)
     expected = parse_address(signer, "--signer") if signer else None
+    pinned = c.config.pick("registry", registry)
+    pinned = parse_address(pinned, "--registry") if pinned else None
+    source = "DOCCHAIN_REGISTRY" if registry and os.environ.get("DOCCHAIN_REGISTRY") == registry else "--registry"
+    if pinned and not registry:
+        source = f"the config file ({c.config.source})"
     doc_hash, path = documents.hash_or_file(target)
-    independent = rpc is not None
-    receipt = _load_receipt_for(path, receipt_opt, required=independent)
-    if independent:
-        from docchain.chain.registry import Registry
-        from docchain.chain.verify import verify as verify_on_chain
-        from docchain.client import rpc as rpc_mod
-
-        assert receipt is not None
-        w3 = rpc_mod.connect(c.rpc_url(rpc), c.timeout(timeout))
-        report = verify_on_chain(
-            Registry(w3, receipt.domain.verifying_contract),
-            doc_hash=doc_hash,
-            signer=expected,
-            receipt=receipt,
-            confirmations_required=int(c.config.pick("confirmations", confirmations)),
-        )
-        result = {**report.to_json(), "mode": "rpc"}
-    else:
+    receipt_file = _receipt_for(path, receipt_opt)
+    receipt: Receipt | None = None
+    result: dict[str, Any] | None = None
+    try:
+        receipt = None if receipt_file is None else read_receipt(receipt_file)
+    except InvalidInput as exc:
+        # evidence that fails, not a usage mistake: said as the verdict of the receipt step
+        result = {**receipt_refused(doc_hash, f"{receipt_file}: {exc}").to_json(), "mode": "local"}
+    if result is None and rpc is not None:
+        question = Question(doc_hash, expected, receipt, int(c.config.pick("confirmations", confirmations)))
+        verdict = verifying.verify_with_node(c.rpc_url(rpc), c.timeout(timeout), question, pinned, source)
+        result = {**verdict.to_json(), "mode": "rpc"}
+    elif result is None:
         with c.api(api, timeout, retries) as client:
             result = {
                 **client.verify(to_hex(doc_hash), expected, None if receipt is None else receipt.to_json()),
                 "mode": "api",
             }
-    verdict = str(result.get("verdict", "unknown"))
+        trusted = (result.get("trust") or {}).get("registry")
+        if pinned and trusted and trusted != pinned:
+            raise VerificationFailed(f"the API verified against registry {trusted}, not the pinned {pinned} ({source})")
     c.out.emit(result)
     c.out.say(f"document {to_hex(doc_hash)}" + (f" ({path})" if path else ""))
-    c.out.checks(verdict, result.get("checks", []))
+    verifying.show(c.out, result)
     if result.get("signers"):
         c.out.table("signers on record", SIGNER_COLUMNS, _signer_rows(result["signers"]))
-    if verdict != "valid":
+    if result.get("outcome") != "valid":
         raise typer.Exit(ExitCode.VERIFICATION_FAILED)
 
 
@@ -1197,6 +1209,7 @@ def deploy(
     from docchain.chain import deploy as deployments
     from docchain.chain.sender import TxSender
     from docchain.client import rpc as rpc_mod
+    from docchain.client import verifying
 
     c = Ctx.make(json_out, verbose)
     url = c.rpc_url(rpc)
@@ -1209,6 +1222,7 @@ def deploy(
         deployments.record(directory, deployment)
     else:
         deployment, fresh = deployments.ensure_deployed(sender, directory)
+    verifying.record_trusted(deployment)
     data = {
         "chainId": deployment.chain_id,
         "address": deployment.address,

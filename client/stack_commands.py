@@ -155,8 +155,11 @@ def _dev_registry(w3: Web3, directory: Path) -> tuple[Deployment, bool]:
     whether it was deployed now)."""
     from docchain.chain import deploy as deployments
     from docchain.chain.sender import TxSender
+    from docchain.client.verifying import record_trusted
 
-    return deployments.ensure_deployed(TxSender(w3, parse_hex(stack.DEV_RELAYER_KEY)), directory)
+    deployment, fresh = deployments.ensure_deployed(TxSender(w3, parse_hex(stack.DEV_RELAYER_KEY)), directory)
+    record_trusted(deployment)
+    return deployment, fresh
 
 
 @app.command()
@@ -278,9 +281,9 @@ def up(
         docchain up --port 8080 --node ganache
     """
     from docchain.chain.receipt import receipt_path, write_receipt
-    from docchain.chain.registry import Registry
-    from docchain.chain.verify import verify as verify_on_chain
+    from docchain.chain.verify import Question
     from docchain.client import rpc as rpc_mod
+    from docchain.client import verifying
 
     c = Ctx.make(json_out, verbose)
     directory = data_dir(data_dir_opt).absolute()
@@ -358,19 +361,13 @@ def up(
             write_receipt(receipt, target)
             c.out.step(f"receipt written to {target}")
             via_api = client.verify(to_hex(doc_hash), signer, receipt.to_json())
-            c.out.step(f"verified through the API: {str(via_api.get('verdict')).upper()}")
-        independent = verify_on_chain(
-            Registry(w3, receipt.domain.verifying_contract),
-            doc_hash=doc_hash,
-            signer=signer,
-            receipt=receipt,
-            confirmations_required=1,
+            c.out.step(f"verified through the API: {str(via_api.get('title')).upper()}")
+        # pinned to the registry this stack deployed, as the operator's own `docchain verify --rpc` is
+        independent = verifying.verify_with_node(
+            rpc_url, 10.0, Question(doc_hash, signer, receipt), deployment.address, "the local stack's deployment"
         )
-        c.out.step(f"verified independently (receipt + node only): {independent.verdict.upper()}")
-        c.out.checks(
-            independent.verdict,
-            [{"name": ch.name, "ok": ch.ok, "detail": ch.detail} for ch in independent.checks],
-        )
+        c.out.step(f"verified independently (receipt + node only): {independent.title.upper()}")
+        verifying.show(c.out, independent.to_json())
         report.update(
             sample=str(sample),
             receipt=str(target),
@@ -378,10 +375,10 @@ def up(
             signer=signer,
             txHash=state.get("txHash"),
             blockNumber=state.get("blockNumber"),
-            apiVerdict=via_api.get("verdict"),
-            rpcVerdict=independent.verdict,
+            apiVerdict=via_api.get("outcome"),
+            rpcVerdict=independent.outcome.value,
         )
-        if via_api.get("verdict") != "valid" or independent.verdict != "valid":
+        if via_api.get("outcome") != "valid" or not independent.ok:
             raise CliError("the sample document did not verify", ExitCode.VERIFICATION_FAILED)
 
         c.out.emit(report)

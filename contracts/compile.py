@@ -109,7 +109,9 @@ def compile_artifacts() -> dict[str, str]:
             # Where the runtime code holds values filled in at deployment (EIP-712's cached domain, ...):
             # a verifier masks these bytes before comparing deployed code with the artifact.
             "immutableReferences": sorted(
-                [r["start"], r["length"]] for refs in out["evm"]["deployedBytecode"]["immutableReferences"].values() for r in refs
+                [r["start"], r["length"]]
+                for refs in out["evm"]["deployedBytecode"]["immutableReferences"].values()
+                for r in refs
             ),
             "metadata": out["metadata"],
         }
