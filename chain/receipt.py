@@ -121,6 +121,11 @@ def _object_pairs(pairs: list[tuple[str, Any]]) -> _Object:
     return obj
 
 
+def keys_as_written(obj: dict[str, Any]) -> list[str]:
+    """The keys of an object read by :func:`loads`, repeated ones included."""
+    return [k for k, _ in obj.pairs] if isinstance(obj, _Object) else list(obj)
+
+
 def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
@@ -206,17 +211,20 @@ def _const(value: Any, path: str, expected: str) -> None:
         _fail(f'receipt: {path} must be "{expected}"')
 
 
-def _loads(data: str | bytes) -> Any:
+def loads(data: str | bytes, *, limit: int = MAX_BYTES, what: str = "receipt") -> Any:
+    """JSON text as receipts are read: UTF-8, at most ``limit`` bytes, no NaN, numbers kept as written (a
+    ``1.0`` stays a non-integer) and every object keeping its repeated keys, so that :func:`parse_receipt`
+    judges a receipt inside a larger document (the API's verify body) exactly as it judges a file."""
     if isinstance(data, bytes):
-        if len(data) > MAX_BYTES:
-            _fail(f"receipt is larger than {MAX_BYTES} bytes")
+        if len(data) > limit:
+            _fail(f"{what} is larger than {limit} bytes")
         try:
             # UTF-8 only, as RFC 8259 says; json.loads would also guess UTF-16 and UTF-32 from the bytes
             data = data.decode("utf-8")
         except UnicodeDecodeError:
-            _fail("receipt is not valid JSON: not UTF-8")
-    elif len(data.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-        _fail(f"receipt is larger than {MAX_BYTES} bytes")
+            _fail(f"{what} is not valid JSON: not UTF-8")
+    elif len(data.encode("utf-8", "surrogatepass")) > limit:
+        _fail(f"{what} is larger than {limit} bytes")
     try:
         return json.loads(
             data,
@@ -226,16 +234,16 @@ def _loads(data: str | bytes) -> Any:
             parse_int=_integer_literal,
         )
     except RecursionError:
-        _fail(f"receipt: values nest deeper than {MAX_DEPTH} levels")
+        _fail(f"{what}: values nest deeper than {MAX_DEPTH} levels")
     except ValueError as exc:
-        _fail(f"receipt is not valid JSON: {str(exc).splitlines()[0]:.120}")
+        _fail(f"{what} is not valid JSON: {str(exc).splitlines()[0]:.120}")
 
 
 def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
     """Parse and cross-check a receipt (its text, or a JSON object already parsed); :class:`InvalidInput`
     names the first problem found and its field, in the order the checks are written here."""
     if isinstance(data, str | bytes):
-        data = _loads(data)
+        data = loads(data)
     _walk(data, "", 0)
     if not isinstance(data, dict):
         _fail("receipt must be a JSON object")

@@ -9,6 +9,7 @@ question names none.
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,6 +21,7 @@ from docchain.api.problems import Problem
 from docchain.api.responses import FastJSONResponse
 from docchain.api.routes.documents import _validation, signer_statuses
 from docchain.api.schemas import VerifyIn, VerifyOut
+from docchain.chain import receipt as receipt_format
 from docchain.chain.errors import InvalidInput
 from docchain.chain.hashing import sha256_stream
 from docchain.chain.receipt import Receipt, parse_receipt
@@ -28,6 +30,16 @@ from docchain.chain.values import parse_address, parse_hash32, to_hex
 from docchain.chain.verify import Question, Verdict, receipt_refused, verify
 
 router = APIRouter(prefix="/v1", tags=["verify"])
+
+# A receipt is at most 64 KiB; sent as a JSON string its escapes may grow it, hence the margin.
+BODY_LIMIT = 4 * receipt_format.MAX_BYTES
+
+
+def _plain(value: Any) -> Any:
+    """A number the strict reader kept as written (Decimal for 1.0) as pydantic expects it; pydantic then
+    refuses what is not the field's type."""
+    return float(value) if isinstance(value, Decimal) else value
+
 
 VERIFY_BODY = {
     "requestBody": {
@@ -81,13 +93,20 @@ async def verify_document(request: Request) -> JSONResponse:
         if isinstance(wanted := form.get("signers"), str):
             with_signers = wanted.lower() in ("1", "true", "yes")
     elif content_type.startswith("application/json") or not content_type:
+        # Read as receipts are read, so an inline receipt keeps its repeated keys and its numbers as written
+        # for the strict reader (pydantic would keep the last of two keys and turn 1.0 into 1).
+        data = receipt_format.loads(await request.body(), limit=BODY_LIMIT, what="the request body")
+        if not isinstance(data, dict):
+            raise InvalidInput("the request body must be a JSON object")
+        if len(receipt_format.keys_as_written(data)) != len(data):
+            raise InvalidInput("the request body repeats a field")
+        receipt_data = data.get("receipt")
         try:
-            body = VerifyIn.model_validate_json(await request.body())
+            body = VerifyIn.model_validate({k: _plain(v) for k, v in data.items() if k != "receipt"})
         except ValidationError as exc:
             raise _validation(exc, "body") from None
         doc_hash = parse_hash32(body.docHash, "docHash")
         signer = parse_address(body.signer, "signer") if body.signer else None
-        receipt_data = body.receipt
         with_signers = body.signers
     else:
         raise Problem(

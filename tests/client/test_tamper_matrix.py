@@ -373,3 +373,22 @@ def test_a_real_contract_wallet_still_verifies(world: World, tmp_path: Path) -> 
         assert (code, answer["outcome"]) == (0, "valid"), (path, answer["summary"])
         signature = next(s for s in answer["steps"] if s["name"] == "signature")
         assert "ERC-1271" in signature["detail"]
+
+
+def test_an_inline_receipt_is_read_as_strictly_as_a_file(world: World) -> None:
+    """POST /v1/verify with the receipt as a JSON object: its repeated keys and its 1.0 reach the strict
+    reader as written (a generic JSON parser keeps the last key and may read 1.0 as 1)."""
+    doc_hash = world.receipt["document"]["sha256"]
+    honest = json.dumps(world.receipt)
+    repeated = honest.replace('"signature": ', '"signature": "0x00", "signature": ', 1)
+    as_float = honest.replace('"docchainReceipt": 1', '"docchainReceipt": 1.0', 1)
+    for text, reason in ((repeated, "duplicate field signature"), (as_float, "docchainReceipt")):
+        body = f'{{"docHash": "{doc_hash}", "receipt": {text}}}'
+        r = httpx.post(f"{world.api_url}/v1/verify", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 200, r.text
+        assert (r.json()["outcome"], r.json()["failedStep"]) == ("invalid", "receipt")
+        assert reason in r.json()["reason"]
+    body = f'{{"docHash": "{doc_hash}", "docHash": "{doc_hash}", "receipt": {honest}}}'
+    r = httpx.post(f"{world.api_url}/v1/verify", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert "repeats a field" in r.json()["detail"]
