@@ -2,7 +2,7 @@
 
 keys new → submit --wait → receipt written → verify via API → verify via --rpc with the API stopped →
 tampered file fails (exit 1) → tampered receipt fails → revoke → verify shows revoked; plus the API
-unreachable (one line, exit 2), stored-file download, status / list / inspect.
+unreachable (one line, exit 3), stored-file download, status / list / inspect.
 """
 
 from __future__ import annotations
