@@ -136,7 +136,7 @@ def exit_code_for(exc: BaseException) -> ExitCode:
         return ExitCode.UNAVAILABLE
     if isinstance(exc, OSError):  # unreadable file, permission denied, not a directory ...
         return ExitCode.USAGE
-    return ExitCode.UNAVAILABLE
+    return ExitCode.UNAVAILABLE  # anything else, a bug included: neither a verdict nor the user's input to fix
 
 
 def one_line(exc: BaseException) -> str:
