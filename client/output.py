@@ -121,14 +121,5 @@ class Output:
             table.add_row(key, "-" if value is None else str(value))
         self.out.print(table)
 
-    def checks(self, verdict: str, checks: Sequence[dict[str, Any]]) -> None:
-        if self.json_mode:
-            return
-        for check in checks:
-            mark = "[green]✔[/]" if check.get("ok") else "[red]✘[/]"
-            self.out.print(f"{mark} {check.get('name', '?'):<14} {escape(str(check.get('detail', '')))}", markup=True)
-        colour = {"valid": "green", "invalid": "red"}.get(verdict, "yellow")
-        self.out.print(f"[bold {colour}]verdict: {verdict.upper()}[/]")
-
     def error(self, message: str) -> None:
         self.err.print(f"[red]error:[/] {escape(message)}", markup=True, highlight=False)
