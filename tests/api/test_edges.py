@@ -93,7 +93,12 @@ def test_transport_level_errors(env: Env, api: Api) -> None:
     _problem(api.get("/v1/explorer/blocks/99999999"), 404)
     _problem(api.get("/v1/explorer/signers/0xnope"), 422)
     _problem(api.post("/v1/verify", json={"docHash": "0x12"}), 422)
-    _problem(api.post("/v1/verify", json={"docHash": "0x" + "00" * 32, "receipt": {"docchainReceipt": 99}}), 422)
+    # a receipt the strict reader refuses is evidence that fails: the verdict of the receipt step, not a 4xx
+    refused = api.post("/v1/verify", json={"docHash": "0x" + "00" * 32, "receipt": {"docchainReceipt": 99}})
+    assert refused.status_code == 200 and (refused.json()["outcome"], refused.json()["failedStep"]) == (
+        "invalid",
+        "receipt",
+    )
     _problem(api.post("/v1/revocations", json={"revocation": {}, "signature": "0x"}), 422)
     _problem(api.get("/v1/submissions/x", params={"wait": 1000}), 422)
 
