@@ -37,6 +37,8 @@ class JsonRpc:
             response = await self._client.post(self.url, json=body)
         except httpx.TimeoutException as exc:
             raise NodeError(f"the Ethereum node at {self.url} did not answer {method} in time") from exc
+        except httpx.ConnectError as exc:
+            raise NodeError(f"cannot reach the Ethereum node at {self.url}: connection refused") from exc
         except httpx.HTTPError as exc:
             raise NodeError(f"cannot reach the Ethereum node at {self.url} ({exc.__class__.__name__})") from exc
         if response.status_code != 200:
