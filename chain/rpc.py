@@ -38,7 +38,8 @@ class JsonRpc:
         except httpx.TimeoutException as exc:
             raise NodeError(f"the Ethereum node at {self.url} did not answer {method} in time") from exc
         except httpx.ConnectError as exc:
-            raise NodeError(f"cannot reach the Ethereum node at {self.url}: connection refused") from exc
+            reason = "connection refused" if "refused" in str(exc).lower() else f"cannot connect ({exc})"
+            raise NodeError(f"cannot reach the Ethereum node at {self.url}: {reason}") from exc
         except httpx.HTTPError as exc:
             raise NodeError(f"cannot reach the Ethereum node at {self.url} ({exc.__class__.__name__})") from exc
         if response.status_code != 200:
