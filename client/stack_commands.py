@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from docchain.chain.errors import NodeError
+from docchain.chain.node import LocalNode, RunningNode
 from docchain.chain.typed_data import address_of
 from docchain.chain.values import parse_hex, to_hex
 from docchain.client import documents, stack
@@ -67,13 +68,16 @@ def _kind(c: Ctx, kind: str | None) -> str:
     return value
 
 
-def _node_json(node: Any) -> dict[str, Any]:
+def _node_json(node: LocalNode | RunningNode, directory: Path) -> dict[str, Any]:
+    """One shape for a node this command started (LocalNode) and one found through its pidfile (RunningNode,
+    which knows no config: reading ``node.config`` from it was issue 19's defect 12)."""
+    kind = node.config.kind if isinstance(node, LocalNode) else node.kind
     return {
         "running": True,
         "rpcUrl": node.rpc_url,
-        "kind": getattr(node.config, "kind", None),
-        "pid": getattr(node, "pid", None),
-        "dataDir": str(node.config.data_dir),
+        "kind": kind,
+        "pid": node.pid,
+        "dataDir": str(stack.node_dir(directory)),
     }
 
 
@@ -99,13 +103,13 @@ def node_up(
     node_kind = _kind(c, kind)
     running = stack.find_node(directory)
     if running is not None:
-        c.out.emit({**_node_json(running), "started": False})
+        c.out.emit({**_node_json(running, directory), "started": False})
         c.out.say(f"the node is already running at {running.rpc_url}")
         return
     node = stack.start_node(
         directory, node_kind, str(c.config.pick("host", host)), int(c.config.pick("node_port", node_port))
     )
-    c.out.emit({**_node_json(node), "started": True})
+    c.out.emit({**_node_json(node, directory), "started": True})
     c.out.say(f"started {node_kind} at [bold]{node.rpc_url}[/] (state in {stack.node_dir(directory)})")
 
 
@@ -134,13 +138,14 @@ def node_status(data_dir_opt: DataDirOpt = None, json_out: JsonOpt = False, verb
     from docchain.client import rpc as rpc_mod
 
     c = Ctx.make(json_out, verbose)
-    node = stack.find_node(data_dir(data_dir_opt))
+    directory = data_dir(data_dir_opt)
+    node = stack.find_node(directory)
     if node is None:
         c.out.emit({"running": False})
         c.out.say("the embedded node is not running (start it with `docchain node up`)")
         raise typer.Exit(ExitCode.VERIFICATION_FAILED)
     w3 = rpc_mod.connect(node.rpc_url, 5.0)
-    data = {**_node_json(node), "chainId": int(w3.eth.chain_id), "latestBlock": int(w3.eth.block_number)}
+    data = {**_node_json(node, directory), "chainId": int(w3.eth.chain_id), "latestBlock": int(w3.eth.block_number)}
     c.out.emit(data)
     c.out.fields("embedded node", list(data.items()))
 
