@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from docchain.api.db import DatabaseBusy
 from docchain.chain.errors import (
@@ -33,12 +34,15 @@ TYPE_BASE = "https://docchain.dev/problems/"
 class Problem(Exception):
     """An error with its HTTP status, raised by handlers (not found, conflict, too large, ...)."""
 
-    def __init__(self, status: int, slug: str, title: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self, status: int, slug: str, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.slug = slug
         self.title = title
         self.detail = detail
+        self.headers = headers  # e.g. Retry-After, or Connection: close when the rest of the body is not read
         self.extra = extra
 
 
@@ -84,14 +88,23 @@ _HTTP_TITLES = {
 
 
 def problem_response(
-    request: Request | None, status: int, slug: str, title: str, detail: str, **extra: Any
+    request: Request | None,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     body: dict[str, Any] = {"type": TYPE_BASE + slug, "title": title, "status": status, "detail": detail}
     if request is not None:
         body["instance"] = request.url.path
     body.update(extra)
-    headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+    headers = dict(headers or {})
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", "ApiKey")
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers or None)
 
 
 def _json_safe(errors: list[Any]) -> list[dict[str, Any]]:
@@ -102,12 +115,23 @@ def _json_safe(errors: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _allowed(request: Request) -> str:
+    """The methods the path has, for a 405's ``Allow`` (RFC 9110 15.5.6). Starlette's router names only those
+    of the first route matching the path (GET /v1/documents and POST /v1/documents are two routes), so every
+    route is asked; a path no route has is the web files' mount, which serves GET and HEAD."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods or {"GET", "HEAD"}))
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers; after this no error leaves the API in any other shape."""
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(request, exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
+        return problem_response(request, exc.status, exc.slug, exc.title, exc.detail, headers=exc.headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -123,9 +147,11 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else title
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no route {request.method} {request.url.path}"
+        headers = dict(exc.headers or {})
         if exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"
-        return problem_response(request, exc.status_code, slug, title, detail)
+            headers["Allow"] = _allowed(request)
+        return problem_response(request, exc.status_code, slug, title, detail, headers=headers)
 
     @app.exception_handler(DocchainError)
     async def _docchain(request: Request, exc: DocchainError) -> JSONResponse:
