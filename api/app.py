@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from docchain.api import logs, metrics, problems
+from docchain.api import logs, metrics, openapi, problems
 from docchain.api.chainctx import ChainContext
 from docchain.api.db import ChainMismatch, Database
 from docchain.api.notify import Notifier, relay
@@ -198,6 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     problems.install(app)
+    openapi.install(app)
     # The routers' routes go straight onto the app: FastAPI wraps an included router in an _IncludedRouter
     # whose per-request matching (route-version walk over every router) cost ~20% of a verify request.
     # The routes are complete already (prefix, tags, dependencies are applied when a router adds them).

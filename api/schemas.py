@@ -309,3 +309,27 @@ class ChainInfo(BaseModel):
     relayer: str = Field(description="the account that pays for and sends the registry transactions")
     relayerBalanceWei: str = Field(description="its balance in wei, as a decimal string (it exceeds 2^53)")
     eip712: Eip712Info
+
+
+# ------------------------------------------------------------------ errors (every 4xx and 5xx)
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str] = Field(description="where: body, query, path or header, then the field's path")
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (``application/problem+json``): every error the API answers has this shape.
+    Some problems add members: ``errors`` (validation), ``recovered`` (signer-mismatch), ``error`` (the
+    registry's custom error), ``step`` (verification), ``limit`` (a size limit), ``checks`` (readiness)."""
+
+    type: str = Field(examples=["https://docchain.dev/problems/not-found"], description="the problem's kind")
+    title: str = Field(examples=["Not found"])
+    status: int = Field(examples=[404])
+    detail: str = Field(description="what went wrong, for a person", examples=["no submission 0190c3..."])
+    instance: str | None = Field(None, description="the request's path")
+    errors: list[ValidationIssue] | None = Field(None, description="every invalid field (type .../validation)")
+
+    model_config = ConfigDict(extra="allow")

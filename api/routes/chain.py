@@ -15,6 +15,7 @@ from docchain.api import metrics
 from docchain.api.db import EventRow, Submission
 from docchain.api.deps import ChainDep, DatabaseDep, RegistryDep, SettingsDep
 from docchain.api.indexing import chain_head
+from docchain.api.openapi import CHAIN, problems_for
 from docchain.api.problems import not_found, problem_response
 from docchain.api.schemas import ChainInfo
 from docchain.chain.registry import decode_call, decode_log
@@ -60,6 +61,7 @@ def eip712_info(domain: Domain) -> dict[str, Any]:
 @router.get(
     "/chain",
     response_model=ChainInfo,
+    responses=problems_for(*CHAIN),
     summary="Chain id, contract, latest block, relayer and the EIP-712 domain and types a signer signs",
 )
 async def chain_info(chain: RegistryDep, chainctx: ChainDep, settings: SettingsDep, db: DatabaseDep) -> JSONResponse:
@@ -84,13 +86,17 @@ async def chain_info(chain: RegistryDep, chainctx: ChainDep, settings: SettingsD
     )
 
 
-@router.get("/nonces/{signer}", summary="The signer's current revocation nonce")
+@router.get("/nonces/{signer}", responses=problems_for(422, *CHAIN), summary="The signer's current revocation nonce")
 async def nonce(signer: str, chain: RegistryDep, chainctx: ChainDep) -> JSONResponse:
     who = parse_address(signer, "signer")
     return JSONResponse({"signer": who, "nonce": await chainctx.run(chain.registry.nonce, who)})
 
 
-@router.get("/explorer/blocks", summary="Latest blocks, with how many registry transactions each holds")
+@router.get(
+    "/explorer/blocks",
+    responses=problems_for(422, *CHAIN),
+    summary="Latest blocks, with how many registry transactions each holds",
+)
 async def blocks(
     chain: RegistryDep, chainctx: ChainDep, db: DatabaseDep, limit: int = Query(10, ge=1, le=50)
 ) -> JSONResponse:
@@ -148,7 +154,11 @@ def _tx_json(tx: Any, receipt: Any, registry_address: str) -> dict[str, Any]:
     }
 
 
-@router.get("/explorer/blocks/{number}", summary="A block with its registry transactions and decoded events")
+@router.get(
+    "/explorer/blocks/{number}",
+    responses=problems_for(404, 422, *CHAIN),
+    summary="A block with its registry transactions and decoded events",
+)
 async def block(number: int, chain: RegistryDep, chainctx: ChainDep) -> JSONResponse:
     w3 = chain.registry.w3
     try:
@@ -170,7 +180,11 @@ async def block(number: int, chain: RegistryDep, chainctx: ChainDep) -> JSONResp
     )
 
 
-@router.get("/explorer/tx/{tx_hash}", summary="A transaction: decoded registry call, gas, status, events")
+@router.get(
+    "/explorer/tx/{tx_hash}",
+    responses=problems_for(404, 422, *CHAIN),
+    summary="A transaction: decoded registry call, gas, status, events",
+)
 async def transaction(tx_hash: str, chain: RegistryDep, chainctx: ChainDep) -> JSONResponse:
     raw = parse_hash32(tx_hash, "transaction hash")
     w3 = chain.registry.w3
@@ -189,7 +203,11 @@ async def transaction(tx_hash: str, chain: RegistryDep, chainctx: ChainDep) -> J
     return JSONResponse(_tx_json(tx, receipt, chain.registry.address))
 
 
-@router.get("/explorer/signers/{address}", summary="Every document an address signed (from the index)")
+@router.get(
+    "/explorer/signers/{address}",
+    responses=problems_for(422, 503),
+    summary="Every document an address signed (from the index)",
+)
 async def signer_documents(
     address: str, db: DatabaseDep, settings: SettingsDep, limit: int = Query(500, ge=1, le=5000)
 ) -> JSONResponse:
@@ -240,7 +258,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@health.get("/readyz", summary="Readiness: the node and the database answer")
+@health.get(
+    "/readyz",
+    responses=problems_for(503, why={503: "not ready: checks says which of the node and the database is not"}),
+    summary="Readiness: the node and the database answer",
+)
 async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
     checks: dict[str, Any] = {}

@@ -35,6 +35,7 @@ from docchain.api.deps import (
     require_api_key,
 )
 from docchain.api.indexing import HEAD, chain_head
+from docchain.api.openapi import BODY, CHAIN, problems_for
 from docchain.api.problems import Problem, conflict, not_found
 from docchain.api.responses import FastJSONResponse
 from docchain.api.schemas import (
@@ -131,7 +132,10 @@ SUBMIT_BODY = {
     status_code=202,
     response_model=SubmissionAccepted,
     openapi_extra=SUBMIT_BODY,
-    responses={200: {"model": SubmissionAccepted, "description": "already submitted: the existing submission"}},
+    responses={
+        200: {"model": SubmissionAccepted, "description": "already submitted: the existing submission"},
+        **problems_for(401, *BODY, *CHAIN),
+    },
     summary="Submit a signed document (JSON, or multipart with the file to store)",
 )
 async def submit(request: Request) -> JSONResponse:
@@ -263,7 +267,12 @@ async def _load(db: Database, submission_id: str) -> tuple[Submission, int | Non
         return row, await chain_head(s)
 
 
-@router.get("/submissions/{submission_id}", response_model=SubmissionStatus, summary="Submission status (long-poll)")
+@router.get(
+    "/submissions/{submission_id}",
+    response_model=SubmissionStatus,
+    responses=problems_for(404, 422, 503),
+    summary="Submission status (long-poll)",
+)
 async def submission_status(
     submission_id: str,
     db: DatabaseDep,
@@ -300,7 +309,7 @@ async def submission_status(
     "/submissions/{submission_id}/events",
     summary="Server-sent events: one `state` event per change, closes at confirmed / failed / revoked",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {}}}, **problems_for(404, 422, 503)},
 )
 async def submission_events(
     submission_id: str, request: Request, db: DatabaseDep, notifier: NotifierDep
@@ -437,7 +446,12 @@ async def signer_statuses(db: Database, doc: str) -> tuple[list[dict[str, Any]],
     return list(by_signer.values()), head
 
 
-@router.get("/documents/{doc_hash}", response_model=DocumentStatus, summary="Document status: every signer")
+@router.get(
+    "/documents/{doc_hash}",
+    response_model=DocumentStatus,
+    responses=problems_for(404, 422, 503),
+    summary="Document status: every signer",
+)
 async def document_status(doc_hash: str, db: DatabaseDep, storage: StorageDep, settings: SettingsDep) -> JSONResponse:
     doc = to_hex(parse_hash32(doc_hash, "docHash"))
     signers, head = await signer_statuses(db, doc)
@@ -450,7 +464,11 @@ async def document_status(doc_hash: str, db: DatabaseDep, storage: StorageDep, s
     return JSONResponse({"docHash": doc, "stored": stored, "signers": signers})
 
 
-@router.get("/documents/{doc_hash}/receipts/{signer}", summary="The self-contained receipt of (docHash, signer)")
+@router.get(
+    "/documents/{doc_hash}/receipts/{signer}",
+    responses=problems_for(404, 409, 422, *CHAIN, why={409: "the submission is not anchored yet: no receipt"}),
+    summary="The self-contained receipt of (docHash, signer)",
+)
 async def receipt(doc_hash: str, signer: str, db: DatabaseDep, chain: RegistryDep, chainctx: ChainDep) -> JSONResponse:
     doc = to_hex(parse_hash32(doc_hash, "docHash"))
     who = parse_address(signer, "signer")
@@ -529,7 +547,10 @@ def _safe(name: str) -> str:
     "/documents/{doc_hash}/file",
     summary="Download a stored document (hash checked on read)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        **problems_for(404, 422, 500, 503, why={500: "the stored copy no longer matches its hash"}),
+    },
 )
 async def document_file(doc_hash: str, storage: StorageDep, db: DatabaseDep) -> StreamingResponse:
     raw = parse_hash32(doc_hash, "docHash")
@@ -584,7 +605,12 @@ def _cursor(value: str | None) -> int | None:
         raise InvalidInput("cursor is not one this API issued") from None
 
 
-@router.get("/documents", response_model=DocumentPage, summary="List records by signer and time, newest first")
+@router.get(
+    "/documents",
+    response_model=DocumentPage,
+    responses=problems_for(422, 503),
+    summary="List records by signer and time, newest first",
+)
 async def list_documents(
     db: DatabaseDep,
     settings: SettingsDep,
@@ -648,7 +674,11 @@ async def list_documents(
     status_code=202,
     response_model=RevocationAccepted,
     dependencies=[ApiKey],
-    responses={200: {"model": RevocationAccepted, "description": "already received"}},
+    responses={
+        200: {"model": RevocationAccepted, "description": "already received"},
+        # (FastAPI reads this body as JSON whatever its content type: no 415)
+        **problems_for(400, 401, 404, 408, 409, 413, 422, *CHAIN, why={409: "the record is already revoked"}),
+    },
     summary="Revoke a signature with an EIP-712 Revocation signed by the signer",
 )
 async def revoke(
@@ -742,7 +772,9 @@ async def revoke(
 @router.get(
     "/documents/{doc_hash}/revocations/{signer}",
     response_model=RevocationStatus,
-    responses={404: {"description": "no revocation of this document by this signer was requested here"}},
+    responses=problems_for(
+        404, 422, 503, why={404: "no revocation of this document by this signer was requested here"}
+    ),
     summary="A signer's revocation requests for a document, newest first (a failed one with its error)",
 )
 async def revocation_status(doc_hash: str, signer: str, db: DatabaseDep) -> JSONResponse:

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from docchain.api.openapi import BODY, CHAIN, problems_for
 from docchain.api.problems import Problem
 from docchain.api.responses import FastJSONResponse
 from docchain.api.routes.documents import _validation, signer_statuses
@@ -67,6 +68,7 @@ VERIFY_BODY = {
     "/verify",
     response_model=VerifyOut,
     openapi_extra=VERIFY_BODY,
+    responses=problems_for(*BODY, *CHAIN),
     summary="Verify a document (file or hash), optionally against a signer or a receipt",
 )
 async def verify_document(request: Request) -> JSONResponse:
