@@ -43,7 +43,9 @@ async def require_api_key(request: Request) -> None:
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             given = auth[7:].strip()
-    if not given or not any(hmac.compare_digest(given, k) for k in keys):
+    # compared as bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, which was a 500
+    # for a header carrying any byte above 0x7f; Starlette decodes header values as Latin-1)
+    if not given or not any(hmac.compare_digest(given.encode("latin-1"), k.encode()) for k in keys):
         raise Problem(401, "unauthorized", "Unauthorized", "a valid API key is required (X-API-Key header)")
 
 
