@@ -16,6 +16,13 @@ or is off, reach the working pipeline through the database: on PostgreSQL the ou
 ``NOTIFY`` that the pipeline ``LISTEN``s to; on SQLite the pipeline polls ``PRAGMA data_version``, which
 changes whenever another connection commits (microseconds a check). Without it they waited for the
 worker's idle poll (5 s).
+
+Replicas race: two processes may look up the same (docHash, signer) before either commits, and the second
+INSERT then breaks the unique constraint. PostgreSQL raises that only once the first transaction has
+committed, so the batch is simply written again: its look-up now finds the winner's row, and the duplicate
+answers 200 with it, like a sequential duplicate, while the rest of the batch is accepted. A row that fails
+for a reason of its own (a value the database refuses) fails alone: the batch is then written one row at a
+time, so unrelated requests do not share its error.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from docchain.api.db import Database, Many, Submission, pg_notify
@@ -37,6 +45,9 @@ MAX_ROWS = 500
 CHANNEL = "docchain_outbox"  # PostgreSQL NOTIFY channel: "submissions were accepted"
 _NOTIFY = pg_notify(CHANNEL, "")
 WATCH_RETRY_S = 2.0
+RACE_RETRIES = 5  # writes of one batch that another process's commits may each overtake
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back and may run again
+_RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 
 
 @dataclass
@@ -80,19 +91,50 @@ class OutboxWriter:
                 items, self._queue = self._queue[:MAX_ROWS], self._queue[MAX_ROWS:]
                 try:
                     results = await self._write(items)
+                except (IntegrityError, DataError) as exc:
+                    if len(items) == 1:
+                        self._fail(items, exc)
+                    else:  # one row the database refuses: the others must not share its error
+                        log.warning("outbox batch refused; writing its rows one by one", extra={"error": str(exc.orig)})
+                        for item in items:
+                            await self._write_one(item)
+                    continue
                 except Exception as exc:
-                    log.exception("outbox write failed")
-                    for item in items:
-                        if not item.future.done():
-                            item.future.set_exception(exc)
+                    self._fail(items, exc)
                     continue
                 for item, result in zip(items, results, strict=True):
                     if not item.future.done():
                         item.future.set_result(result)
 
+    @staticmethod
+    def _fail(items: list[_Item], exc: Exception) -> None:
+        log.error("outbox write failed", exc_info=exc)
+        for item in items:
+            if not item.future.done():
+                item.future.set_exception(exc)
+
+    async def _write_one(self, item: _Item) -> None:
+        try:
+            [result] = await self._write([item])
+        except Exception as exc:
+            self._fail([item], exc)
+        else:
+            if not item.future.done():
+                item.future.set_result(result)
+
     async def _write(self, items: list[_Item]) -> list[tuple[dict[str, Any], bool]]:
         rows = [i.row for i in items]
-        return await self.db.transaction(lambda s: _insert_new(s, rows))
+        attempt = 0
+        while True:
+            try:
+                return await self.db.transaction(lambda s: _insert_new(s, rows))
+            except DBAPIError as exc:
+                attempt += 1
+                if self.db.is_sqlite or attempt > RACE_RETRIES or not _overtaken(exc):
+                    raise
+                # another process committed one of these pairs after this batch looked them up (see the
+                # module's docstring): the next look-up finds it
+                log.info("outbox batch overtaken by another process; writing it again", extra={"attempt": attempt})
 
     async def close(self) -> None:
         self._closed = True
@@ -120,10 +162,24 @@ def _insert_new(s: Session, rows: list[dict[str, Any]]) -> list[tuple[dict[str, 
             fresh.append(row)
             results.append((row, True))
     if fresh:
+        postgres = s.get_bind().dialect.name == "postgresql"
+        if postgres:
+            # Two processes inserting overlapping pairs wait on each other's index entries: in one order
+            # (the pairs'), the later one waits and then fails on the duplicate, instead of both deadlocking
+            fresh.sort(key=lambda r: (r["doc_hash"], r["signer"]))
         _INSERT(s, fresh)
-        if s.get_bind().dialect.name == "postgresql":
+        if postgres:
             s.execute(_NOTIFY)  # delivered to listeners when the transaction commits
     return results
+
+
+def _overtaken(exc: DBAPIError) -> bool:
+    """Whether the batch lost a race with another process's commit and may simply be written again: a unique
+    violation (the look-up missed a pair committed since), a deadlock or a serialization failure. PostgreSQL
+    only: SQLite's writers exclude each other from BEGIN on."""
+    if isinstance(exc, IntegrityError):
+        return True
+    return getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES
 
 
 async def watch(db: Database, on_change: Callable[[], None], interval: float) -> None:

@@ -38,6 +38,17 @@ class Settings(BaseSettings):
     poll_interval_ms: int = Field(200, ge=10, description="indexer / receipt polling period")
     resend_after_s: float = Field(30.0, gt=0, description="re-broadcast a sent transaction not mined after this")
     max_upload_bytes: int = Field(100 * 1024 * 1024, ge=1, description="upload size limit (413 above)")
+    # Each part of a request has its own bound (docs/operations.md, "Limits"), so that neither a slow client
+    # nor a large field holds a connection, memory or the database's disk for long.
+    max_metadata_bytes: int = Field(
+        16 * 1024, ge=2, le=1024 * 1024, description="metadata limit: its canonical JSON in bytes (413 above)"
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="a request's line and headers must arrive within this (408, then closed)"
+    )
+    body_timeout_s: float = Field(
+        120.0, gt=0, description="a request's body must arrive within this once its headers have (408, then closed)"
+    )
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated keys required (X-API-Key) on write endpoints; empty: open"
     )
