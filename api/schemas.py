@@ -33,8 +33,10 @@ class SubmissionIn(Strict):
     registration: RegistrationIn
     signature: str = Field(description="EIP-712 signature (65 bytes r‖s‖v, or an ERC-1271 wallet's bytes)")
     metadata: dict[str, Any] | None = Field(None, description="optional metadata; its hash must be metadataHash")
-    fileName: str | None = Field(None, max_length=1024, description="file name to put in the receipt")
-    fileSize: int | None = Field(None, ge=0)
+    fileName: str | None = Field(
+        None, min_length=1, max_length=1024, description="file name to put in the receipt (no control characters)"
+    )
+    fileSize: int | None = Field(None, ge=0, le=2**53 - 1, description="bytes, as a receipt holds it (at most 2^53-1)")
 
     model_config = ConfigDict(
         extra="forbid",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
@@ -15,6 +15,7 @@ from docchain.api import metrics
 from docchain.api.db import EventRow, Submission
 from docchain.api.deps import ChainDep, DatabaseDep, RegistryDep, SettingsDep
 from docchain.api.indexing import chain_head
+from docchain.api.inputs import MAX_INT64
 from docchain.api.openapi import CHAIN, problems_for
 from docchain.api.problems import not_found, problem_response
 from docchain.api.schemas import ChainInfo
@@ -159,7 +160,9 @@ def _tx_json(tx: Any, receipt: Any, registry_address: str) -> dict[str, Any]:
     responses=problems_for(404, 422, *CHAIN),
     summary="A block with its registry transactions and decoded events",
 )
-async def block(number: int, chain: RegistryDep, chainctx: ChainDep) -> JSONResponse:
+async def block(
+    chain: RegistryDep, chainctx: ChainDep, number: int = Path(ge=0, le=MAX_INT64, description="block number")
+) -> JSONResponse:
     w3 = chain.registry.w3
     try:
         b = await chainctx.run(w3.eth.get_block, number, True)

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -35,6 +36,17 @@ from docchain.api.deps import (
     require_api_key,
 )
 from docchain.api.indexing import HEAD, chain_head
+from docchain.api.inputs import (
+    MAX_INT64,
+    attachment,
+    check_file_name,
+    file_part,
+    read_body,
+    read_form,
+    sent_file_name,
+    submission_limit,
+    too_large,
+)
 from docchain.api.openapi import BODY, CHAIN, problems_for
 from docchain.api.problems import Problem, conflict, not_found
 from docchain.api.responses import FastJSONResponse
@@ -66,10 +78,6 @@ def _validation(exc: ValidationError, where: str) -> RequestValidationError:
     for err in exc.errors():
         errors.append({**err, "loc": (where, *err.get("loc", ()))})
     return RequestValidationError(errors)
-
-
-async def form_of(request: Request, settings: Any) -> Any:
-    return await request.form(max_files=1, max_fields=8, max_part_size=1024 * 1024)
 
 
 def _confirmations(head: int | None, block: int | None) -> int:
@@ -148,16 +156,16 @@ async def submit(request: Request) -> JSONResponse:
     chain = await chainctx.bound()
     upload: UploadFile | None = None
     content_type = request.headers.get("content-type", "")
+    limit = submission_limit(settings.max_metadata_bytes)
     if content_type.startswith("multipart/form-data"):
-        form = await form_of(request, settings)
+        form = await read_form(request, part_limit=limit)
         text = form.get("submission")
         if not isinstance(text, str):
             raise InvalidInput("multipart submission needs a text field 'submission' holding the JSON")
-        part = form.get("file")
-        upload = part if isinstance(part, UploadFile) else None
+        upload = file_part(form)
         raw: bytes | str = text
     elif content_type.startswith("application/json") or not content_type:
-        raw = await request.body()
+        raw = await read_body(request, limit, "the submission")
     else:
         raise Problem(
             415, "unsupported-media-type", "Unsupported media type", "send application/json or multipart/form-data"
@@ -169,8 +177,21 @@ async def submit(request: Request) -> JSONResponse:
 
     reg = Registration.from_json(body.registration.model_dump())
     signature = parse_signature(body.signature)
-    if body.metadata is not None and metadata_hash(body.metadata) != reg.metadata_hash:
-        raise InvalidInput("metadataHash is not the keccak256 of the canonical metadata JSON")
+    if body.metadata is not None:
+        size = len(canonical_metadata(body.metadata).encode())
+        if size > settings.max_metadata_bytes:
+            raise too_large(
+                f"metadata is {size} bytes of canonical JSON; the limit is {settings.max_metadata_bytes} "
+                "(DOCCHAIN_MAX_METADATA_BYTES)",
+                settings.max_metadata_bytes,
+            )
+        if metadata_hash(body.metadata) != reg.metadata_hash:
+            raise InvalidInput("metadataHash is not the keccak256 of the canonical metadata JSON")
+    # the name the receipt will carry: the JSON's fileName, else the file part's name as it was sent
+    if body.fileName is not None:
+        name: str | None = check_file_name(body.fileName)
+    else:
+        name = None if upload is None else check_file_name(sent_file_name(upload), "the file part's name")
     if reg.deadline <= int(time.time()):
         raise InvalidInput(f"the signature's deadline ({reg.deadline}) has already passed")
     ecdsa = await _check_signature(chainctx, chain, reg, signature)
@@ -191,7 +212,7 @@ async def submit(request: Request) -> JSONResponse:
         "signature": to_hex(signature),
         "metadata_json": None if body.metadata is None else canonical_metadata(body.metadata),
         "stored": upload is not None,
-        "file_name": body.fileName or (upload.filename if upload is not None else None),
+        "file_name": name,
         "file_size": file_size,
         "state": "pending",
         "attempts": 0,
@@ -259,7 +280,14 @@ async def _check_signature(chainctx: Any, chain: Any, reg: Registration, signatu
 # ------------------------------------------------------------------ status and notification
 
 
+_SUBMISSION_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
+
+
 async def _load(db: Database, submission_id: str) -> tuple[Submission, int | None]:
+    # an id is a short token of letters, digits and dashes: anything else is no submission, and does not reach
+    # the database (PostgreSQL refuses a NUL in a text parameter with an error, which was a 500)
+    if not _SUBMISSION_ID.fullmatch(submission_id):
+        raise not_found(f"no submission {submission_id!r:.80}")
     async with db.read() as s:
         row = await s.get(Submission, submission_id)
         if row is None:
@@ -531,16 +559,12 @@ async def receipt(doc_hash: str, signer: str, db: DatabaseDep, chain: RegistryDe
         file_size=file_size,
     )
     name = (rec.file_name or doc[2:14]) + ".docchain.json"
-    return JSONResponse(rec.to_json(), headers={"Content-Disposition": f'attachment; filename="{_safe(name)}"'})
+    return JSONResponse(rec.to_json(), headers={"Content-Disposition": attachment(name)})
 
 
 def _same_record(sub: Submission, event: EventRow) -> bool:
     """Whether the indexed record is the submission's registration (its fields as the event carries them)."""
     return (event.metadata_hash, event.supersedes) == (sub.metadata_hash, sub.supersedes)
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:200]
 
 
 @router.get(
@@ -581,28 +605,36 @@ async def document_file(doc_hash: str, storage: StorageDep, db: DatabaseDep) -> 
 
     headers = {"Content-Length": str(size), "X-Docchain-Sha256": to_hex(raw)}
     if name:
-        headers["Content-Disposition"] = f'attachment; filename="{_safe(name)}"'
+        headers["Content-Disposition"] = attachment(name)
     return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
 
 
 def _time(value: str | None, what: str) -> int | None:
     if value is None or value == "":
         return None
-    if value.isdigit():
-        return int(value)
-    try:
-        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        raise InvalidInput(f"{what} must be ISO-8601 or unix seconds, got {value!r:.40}") from None
+    if value.isascii() and value.isdigit():  # (str.isdigit alone admits "²", which int() refuses)
+        seconds = int(value[:20])  # past 19 digits it is out of range anyway: no 4,300-digit int() of a query
+    else:
+        try:
+            seconds = int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+        except (ValueError, OverflowError):
+            raise InvalidInput(f"{what} must be ISO-8601 or unix seconds, got {value!r:.40}") from None
+    if seconds > MAX_INT64:  # the database compares BIGINTs: a wider number was a 500 (overflow)
+        raise InvalidInput(f"{what} is out of range: at most {MAX_INT64} unix seconds")
+    return seconds
 
 
 def _cursor(value: str | None) -> int | None:
     if not value:
         return None
     try:
-        return int(base64.urlsafe_b64decode(value.encode() + b"==").decode())
+        text = base64.urlsafe_b64decode(value[:32].encode() + b"==").decode()
     except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("cursor is not one this API issued") from None
+        text = ""
+    # a row id the API issued: ASCII digits within the database's integers (a wider one was a 500)
+    if len(value) > 32 or not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_INT64:
+        raise InvalidInput("cursor is not one this API issued")
+    return int(text)
 
 
 @router.get(
