@@ -204,9 +204,31 @@ class _AtHead:
     async def call(self, method: str, params: list[Any]) -> Any:
         if method == "eth_getBlockByNumber" and params and params[0] == "latest":
             return self.head.block
+        if params and params[-1] == "latest":
+            # ChainReader's read at the latest state, when the node refused the head's (chain/rpc.py). The node
+            # resolves "latest" itself and refuses it when a block lands meanwhile: that refusal is not this
+            # head's answer, so it is not kept (an exception is not cached), and the reader asks again.
+            async def latest() -> Any:
+                self.cache.reads += 1
+                return await self.cache.rpc.call(method, params)
+
+            return await self.cache._cached(self.head, (method, json.dumps(params, sort_keys=True)), latest)
 
         async def fetch() -> Any:
             self.cache.reads += 1
-            return await self.cache.rpc.call(method, params)
+            try:
+                return await self.cache.rpc.call(method, params)
+            except ChainError as exc:
+                # The node's own answer, as stable at this head as a result: a node without past state
+                # refuses every read at the anchoring block the same way, so the refusal is kept too.
+                return _Refused(exc)
 
-        return await self.cache._cached(self.head, (method, json.dumps(params, sort_keys=True)), fetch)
+        answer = await self.cache._cached(self.head, (method, json.dumps(params, sort_keys=True)), fetch)
+        if isinstance(answer, _Refused):
+            raise answer.error
+        return answer
+
+
+@dataclass(frozen=True)
+class _Refused:
+    error: ChainError

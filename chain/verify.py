@@ -426,7 +426,7 @@ async def _anchor(run: _Run, registry: str, record: Record, head: Block) -> tupl
         return event.tx_hash, block
 
     tx = to_hex(receipt.tx_hash)
-    found = await reader.receipt(receipt.tx_hash)
+    found = await reader.receipt(receipt.tx_hash, topics=(REGISTERED_TOPIC, q.doc_hash, _word(signer)))
     if found is None:
         raise run.fail(Step.ANCHOR, f"transaction {tx} is not known to the node")
     if found.status != 1:
