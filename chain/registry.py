@@ -23,6 +23,7 @@ from web3.types import FilterParams, LogReceipt, TxData, TxReceipt
 from docchain.chain import artifacts
 from docchain.chain.errors import ChainError, ContractRevert, InvalidInput, RegistrationNotFound
 from docchain.chain.hashing import keccak256
+from docchain.chain.receipt import Receipt, build_receipt
 from docchain.chain.sender import PreparedTx, TxSender, with_retries
 from docchain.chain.typed_data import Domain, Registration, Revocation, recover
 from docchain.chain.values import to_checksum_address as checksum_address
@@ -398,6 +399,23 @@ class Registry:
             return self._sender().prepare(self.address, data, gas=gas)
         except ContractLogicError as exc:
             raise _revert_from(exc) from exc
+
+    def receipt_for(
+        self, signed: SignedRegistration, tx: TxReceipt, *, file_name: str | None = None, file_size: int | None = None
+    ) -> Receipt:
+        """The receipt of ``signed``, recorded by the mined transaction ``tx``."""
+        block = with_retries(lambda: self.w3.eth.get_block(tx["blockNumber"]), "eth_getBlockByNumber")
+        return build_receipt(
+            domain=self.domain,
+            registration=signed.registration,
+            signature=signed.signature,
+            tx_hash=bytes(tx["transactionHash"]),
+            block_number=int(tx["blockNumber"]),
+            block_hash=bytes(block["hash"]),
+            timestamp=int(block["timestamp"]),
+            file_name=file_name,
+            file_size=file_size,
+        )
 
     def register(self, signed: SignedRegistration) -> TxReceipt:
         return self._transact(encode_call("register", signed.registration.as_tuple(), signed.signature))

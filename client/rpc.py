@@ -12,7 +12,7 @@ from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 
 from docchain.chain import deploy as deployments
 from docchain.chain.errors import NodeError
-from docchain.chain.receipt import Receipt, build_receipt
+from docchain.chain.receipt import Receipt
 from docchain.chain.registry import Registry, SignedRegistration
 from docchain.chain.sender import TxSender
 from docchain.chain.typed_data import Registration
@@ -69,19 +69,8 @@ def submit_direct(
             f"{registration.signer} already registered this document on chain (block "
             f"{existing.block_number}); keep the receipt written then, or fetch it from the API"
         )
-    tx = registry.register(SignedRegistration(registration, signature))
-    block = w3.eth.get_block(tx["blockNumber"])
-    return build_receipt(
-        domain=registry.domain,
-        registration=registration,
-        signature=signature,
-        tx_hash=bytes(tx["transactionHash"]),
-        block_number=int(tx["blockNumber"]),
-        block_hash=bytes(block["hash"]),
-        timestamp=int(block["timestamp"]),
-        file_name=file_name,
-        file_size=file_size,
-    )
+    signed = SignedRegistration(registration, signature)
+    return registry.receipt_for(signed, registry.register(signed), file_name=file_name, file_size=file_size)
 
 
 def get_tx(w3: Web3, tx_hash: bytes) -> tuple[dict, dict]:

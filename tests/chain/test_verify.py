@@ -10,7 +10,7 @@ import pytest
 from web3 import Web3
 
 from docchain.chain.hashing import sha256_bytes
-from docchain.chain.receipt import Receipt, build_receipt
+from docchain.chain.receipt import Receipt
 from docchain.chain.registry import Registry, SignedRegistration
 from docchain.chain.rpc import ChainReader, JsonRpc
 from docchain.chain.sender import TxSender
@@ -33,18 +33,8 @@ def _run(url: str, question: Question, **kwargs: Any) -> Verdict:
 
 def _register(registry: Registry, key: bytes, doc: bytes) -> Receipt:
     reg = Registration(doc_hash=sha256_bytes(doc), signer=address_of(key), deadline=2**40)
-    signature = sign(registry.domain, reg, key)
-    tx = registry.register(SignedRegistration(reg, signature))
-    block = registry.w3.eth.get_block(tx["blockNumber"])
-    return build_receipt(
-        domain=registry.domain,
-        registration=reg,
-        signature=signature,
-        tx_hash=bytes(tx["transactionHash"]),
-        block_number=int(tx["blockNumber"]),
-        block_hash=bytes(block["hash"]),
-        timestamp=int(block["timestamp"]),
-    )
+    signed = SignedRegistration(reg, sign(registry.domain, reg, key))
+    return registry.receipt_for(signed, registry.register(signed))
 
 
 def _url(w3: Web3) -> str:

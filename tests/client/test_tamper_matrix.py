@@ -66,22 +66,10 @@ def _deploy(sender: TxSender, name: str, *args: bytes) -> str:
     return Web3.to_checksum_address(receipt["contractAddress"])
 
 
-def _signed_receipt(registry: Registry, relayer: TxSender, key: bytes, signer: str, doc: bytes, name: str) -> Any:
+def _signed_receipt(registry: Registry, key: bytes, signer: str, doc: bytes, name: str) -> Any:
     reg = Registration(doc_hash=sha256_bytes(doc), signer=signer, deadline=2**40)
-    signature = sign(registry.domain, reg, key)
-    tx = registry.register(SignedRegistration(reg, signature))
-    block = registry.w3.eth.get_block(tx["blockNumber"])
-    return build_receipt(
-        domain=registry.domain,
-        registration=reg,
-        signature=signature,
-        tx_hash=bytes(tx["transactionHash"]),
-        block_number=int(tx["blockNumber"]),
-        block_hash=bytes(block["hash"]),
-        timestamp=int(block["timestamp"]),
-        file_name=name,
-        file_size=len(doc),
-    )
+    signed = SignedRegistration(reg, sign(registry.domain, reg, key))
+    return registry.receipt_for(signed, registry.register(signed), file_name=name, file_size=len(doc))
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +85,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         other = deploy.deploy(relayer).address  # a second genuine registry: right code, not the pinned one
         lookalike = _deploy(relayer, "LookAlikeRegistry")
         doc = b"%PDF-1.7 the tamper matrix's contract\n" * 50
-        receipt = _signed_receipt(registry, relayer, SIGNER_KEY, address_of(SIGNER_KEY), doc, "contract.pdf")
+        receipt = _signed_receipt(registry, SIGNER_KEY, address_of(SIGNER_KEY), doc, "contract.pdf")
         operator = base / "operator-config"
         deploy.record_in(operator / "deployments.json", deployment)  # as `docchain up` records it
         port = free_port()
@@ -365,7 +353,7 @@ def test_a_real_contract_wallet_still_verifies(world: World, tmp_path: Path) -> 
     owner = bytes.fromhex("5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a")
     wallet = _deploy(world.relayer, "MockERC1271Wallet", bytes(12) + bytes.fromhex(address_of(owner)[2:]))
     doc = b"minutes signed by the committee's multisig"
-    receipt = _signed_receipt(world.registry, world.relayer, owner, wallet, doc, "minutes.txt")
+    receipt = _signed_receipt(world.registry, owner, wallet, doc, "minutes.txt")
     file, receipt_file = tmp_path / "minutes.txt", tmp_path / "minutes.txt.docchain.json"
     file.write_bytes(doc)
     receipt_file.write_text(receipt.dumps())
