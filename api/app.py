@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from docchain.api import logs, metrics, openapi, problems
 from docchain.api.chainctx import ChainContext
 from docchain.api.db import ChainMismatch, Database
+from docchain.api.limits import RelayerLimits
 from docchain.api.notify import Notifier, relay
 from docchain.api.outbox import OutboxWriter
 from docchain.api.pipeline import create_pipeline
@@ -145,6 +146,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     pipeline = create_pipeline(settings, db, chain, notifier)
     app.state.db, app.state.chain, app.state.notifier, app.state.pipeline = db, chain, notifier, pipeline
     app.state.storage = LocalStorage(settings.resolved_storage_dir)
+    app.state.limits = RelayerLimits(settings, db, chain)  # what relayed writes may spend (api/limits.py)
     app.state.outbox = outbox = OutboxWriter(db)
     outbox.start()
     await pipeline.start()

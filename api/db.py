@@ -9,6 +9,8 @@ Tables:
 - ``events``: the registry's events as indexed from the chain (the source of truth for status and lists).
 - ``blocks``: headers of indexed blocks (event blocks and recent tips), for timestamps and reorg detection.
 - ``meta``: small key/value state (indexer cursor, chain head).
+- ``relayer_usage`` / ``relayer_spending``: the relayer's daily quotas and the gas it spent per client
+  (see :func:`reserve_usage` and :func:`charge_fee`).
 
 Hashes are stored as 0x-prefixed lower-case hex text and addresses in EIP-55 form: the same text the API
 speaks, portable across SQLite and PostgreSQL, and readable in a SQL shell.
@@ -25,12 +27,13 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Connection,
+    CursorResult,
     Engine,
     Executable,
     Float,
@@ -39,13 +42,17 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
+    delete,
     event,
     func,
     select,
     text,
+    update,
 )
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -61,6 +68,8 @@ log = logging.getLogger("docchain.api.db")
 T = TypeVar("T")
 HASH = String(66)
 ADDRESS = String(42)
+CLIENT_ID = String(64)  # key-<hash> / ip-<hash> (api/limits.py), or signer-<address> in relayer_usage
+WEI = String(80)  # decimal text: sums of wei outgrow SQLite's 64-bit integers (9.2 ether)
 
 
 class Base(DeclarativeBase):
@@ -92,6 +101,7 @@ class Submission(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    client_id: Mapped[str | None] = mapped_column(CLIENT_ID)  # who asked the relayer (charge_fee)
 
 
 # Partial indexes hold only the rows a query looks for (the worker's pending queue, the anchored rows
@@ -124,6 +134,7 @@ class Transaction(Base):
     gas_used: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
+    fee_wei: Mapped[str | None] = mapped_column(WEI)  # set once, by charge_fee
 
 
 class RevocationRow(Base):
@@ -143,6 +154,7 @@ class RevocationRow(Base):
     tx_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
+    client_id: Mapped[str | None] = mapped_column(CLIENT_ID)
 
 
 class EventRow(Base):
@@ -181,6 +193,142 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+# ------------------------------------------------------------------ relayer quotas and spending (api/limits.py)
+
+
+class RelayerUsage(Base):
+    """Relayed writes accepted per UTC day (days since the epoch) and subject (a client id or a signer)."""
+
+    __tablename__ = "relayer_usage"
+
+    day: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    subject: Mapped[str] = mapped_column(CLIENT_ID, primary_key=True)
+    used: Mapped[int] = mapped_column(BigInteger)
+
+
+class RelayerSpending(Base):
+    """Wei the relayer spent on each client's writes, since the table was created."""
+
+    __tablename__ = "relayer_spending"
+
+    client_id: Mapped[str] = mapped_column(CLIENT_ID, primary_key=True)
+    spent_wei: Mapped[str] = mapped_column(WEI)
+    transactions: Mapped[int] = mapped_column(BigInteger)
+
+
+UNATTRIBUTED = "unattributed"  # rows accepted before client ids were recorded
+_USAGE = cast(Table, RelayerUsage.__table__)  # (typed as a FromClause, which update() does not take)
+_SPENDING = cast(Table, RelayerSpending.__table__)
+# Rows are created first (a no-op when they exist), then locked in one order: on PostgreSQL, concurrent
+# replicas then queue on the same rows instead of each counting from a stale figure or deadlocking;
+# SQLite's writer lock already serialises them (FOR UPDATE is not rendered there). The same SQL runs on
+# both (ON CONFLICT DO NOTHING: SQLite >= 3.24, PostgreSQL >= 9.5).
+_NEW_USAGE = text("INSERT INTO relayer_usage (day, subject, used) VALUES (:day, :subject, 0) ON CONFLICT DO NOTHING")
+_NEW_SPENDING = text(
+    "INSERT INTO relayer_spending (client_id, spent_wei, transactions) VALUES (:client_id, '0', 0) "
+    "ON CONFLICT DO NOTHING"
+)
+_SET_USAGE = (
+    update(_USAGE)
+    .where(_USAGE.c.day == bindparam("b_day"), _USAGE.c.subject == bindparam("b_subject"))
+    .values(used=bindparam("b_used"))
+)
+_SET_SPENDING = (
+    update(_SPENDING)
+    .where(_SPENDING.c.client_id == bindparam("b_client"))
+    .values(spent_wei=bindparam("b_wei"), transactions=bindparam("b_txs"))
+)
+
+
+def reserve_usage(
+    s: Session, day: int, requests: Sequence[Sequence[tuple[str, int]]], *, forget_before: int | None = None
+) -> list[tuple[str, int] | None]:
+    """Count each request against its subjects' quotas for ``day``, in order: a request is counted against
+    all of its ``(subject, limit)`` pairs, or (when one of them is at its limit) against none. Returns, per
+    request, None when counted, else the pair that refused it. ``forget_before``: drop older days' rows."""
+    if forget_before is not None:
+        s.execute(delete(_USAGE).where(_USAGE.c.day < forget_before))
+    subjects = sorted({subject for request in requests for subject, _ in request})
+    if not subjects:
+        return [None] * len(requests)
+    s.execute(_NEW_USAGE, [{"day": day, "subject": subject} for subject in subjects])
+    locked = (
+        select(_USAGE.c.subject, _USAGE.c.used)
+        .where(_USAGE.c.day == day, _USAGE.c.subject.in_(subjects))
+        .order_by(_USAGE.c.subject)
+        .with_for_update()
+    )
+    before: dict[str, int] = {subject: used for subject, used in s.execute(locked).tuples()}
+    used = dict(before)
+    refusals: list[tuple[str, int] | None] = []
+    for request in requests:
+        over = next(((subject, limit) for subject, limit in request if used[subject] >= limit), None)
+        if over is None:
+            for subject, _ in request:
+                used[subject] += 1
+        refusals.append(over)
+    changed = [{"b_day": day, "b_subject": k, "b_used": n} for k, n in used.items() if n != before[k]]
+    if changed:
+        s.execute(_SET_USAGE, changed)
+    return refusals
+
+
+def release_usage(s: Session, day: int, subjects: Sequence[str]) -> None:
+    """Give back what :func:`reserve_usage` counted for a request that turned out not to be a new write."""
+    for subject in subjects:
+        s.execute(
+            update(_USAGE)
+            .where(_USAGE.c.day == day, _USAGE.c.subject == subject, _USAGE.c.used > 0)
+            .values(used=_USAGE.c.used - 1)
+        )
+
+
+def charge_fee(s: Session, tx_id: int, fee_wei: int) -> None:
+    """Charge a mined transaction's fee (from its receipt) to the clients whose writes it carried, split
+    evenly per write (the wei that do not divide go one each to the first clients in id order). A
+    transaction is charged once, however often its receipt is seen (:attr:`Transaction.fee_wei`)."""
+    txs = cast(Table, Transaction.__table__)
+    first = s.execute(update(txs).where(txs.c.id == tx_id, txs.c.fee_wei.is_(None)).values(fee_wei=str(fee_wei)))
+    if cast("CursorResult[Any]", first).rowcount != 1 or fee_wei <= 0:
+        return
+    writes: dict[str, int] = {}
+    for table in (cast(Table, Submission.__table__), cast(Table, RevocationRow.__table__)):
+        per_client = select(table.c.client_id, func.count()).where(table.c.tx_id == tx_id).group_by(table.c.client_id)
+        for client, n in s.execute(per_client).tuples():
+            key = client or UNATTRIBUTED
+            writes[key] = writes.get(key, 0) + n
+    if not writes:
+        writes[UNATTRIBUTED] = 1
+    share, left = divmod(fee_wei, sum(writes.values()))
+    owed: dict[str, int] = {}
+    for client in sorted(writes):
+        extra = min(left, writes[client])
+        left -= extra
+        owed[client] = share * writes[client] + extra
+    clients = sorted(owed)
+    s.execute(_NEW_SPENDING, [{"client_id": client} for client in clients])
+    locked = (
+        select(_SPENDING.c.client_id, _SPENDING.c.spent_wei, _SPENDING.c.transactions)
+        .where(_SPENDING.c.client_id.in_(clients))
+        .order_by(_SPENDING.c.client_id)
+        .with_for_update()
+    )
+    s.execute(
+        _SET_SPENDING,
+        [
+            {"b_client": client, "b_wei": str(int(spent) + owed[client]), "b_txs": txs_count + 1}
+            for client, spent, txs_count in s.execute(locked).tuples()
+        ],
+    )
+
+
+async def spending_by_client(db: Database) -> dict[str, int]:
+    """Wei the relayer spent per client id (for /metrics)."""
+    return {
+        client: int(spent) for client, spent in await db.query("SELECT client_id, spent_wei FROM relayer_spending", {})
+    }
 
 
 CHAIN_ID = "chain.id"

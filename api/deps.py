@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 
 from docchain.api.chainctx import Bound, ChainContext
 from docchain.api.db import Database
+from docchain.api.limits import Admission
 from docchain.api.notify import Notifier
 from docchain.api.pipeline import Pipeline
 from docchain.api.problems import Problem
@@ -57,3 +58,11 @@ StorageDep = Annotated[LocalStorage, Depends(_state("storage"))]
 NotifierDep = Annotated[Notifier, Depends(_state("notifier"))]
 PipelineDep = Annotated[Pipeline, Depends(_state("pipeline"))]
 ApiKey = Depends(require_api_key)
+
+
+async def admit(request: Request) -> Admission:
+    """A relayed write (the relayer pays its gas), once its API key is checked: the relayer's limits."""
+    return await request.app.state.limits.admit(request)  # type: ignore[no-any-return]
+
+
+AdmissionDep = Annotated[Admission, Depends(admit)]

@@ -9,9 +9,11 @@ combine (their one writer's latest value, or the sum over the processes alive)."
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client.core import CounterMetricFamily, Metric
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
@@ -51,6 +53,41 @@ NODE_ERRORS = Counter(
 SSE_CLIENTS = Gauge(
     "docchain_sse_clients", "open server-sent-event streams", registry=REGISTRY, multiprocess_mode="livesum"
 )
+RELAYER_BALANCE = Gauge(
+    "docchain_relayer_balance_wei",
+    "the relayer's balance as last read (checked against DOCCHAIN_RELAYER_MIN_BALANCE_WEI)",
+    registry=REGISTRY,
+    multiprocess_mode=_LATEST,
+)
+RELAYER_REFUSED = Counter(
+    "docchain_relayer_refused_total",
+    "relayed writes refused by a limit: key-rate, signer-rate, key-quota, signer-quota (429), balance (503)",
+    ["limit"],
+    registry=REGISTRY,
+)
+
+
+class _Spending:
+    """``docchain_relayer_spent_wei_total{key}``: read from the database at each scrape (the worker charges
+    each receipt's fee there, once), so it survives restarts and every replica shows the same totals."""
+
+    def __init__(self, totals: Mapping[str, int]) -> None:
+        self.totals = totals
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "docchain_relayer_spent_wei",
+            "wei the relayer spent on each client's writes (receipts' gas used x effective gas price; "
+            "a batch split evenly over its entries); key: the client id, key-<hash> or ip-<hash>",
+            labels=["key"],
+        )
+        for key in sorted(self.totals):
+            family.add_metric([key], float(self.totals[key]))
+        yield family
+
+
+def spending_text(totals: Mapping[str, int]) -> bytes:
+    return generate_latest(_Spending(totals))  # type: ignore[arg-type]
 
 
 def every_process() -> bytes:

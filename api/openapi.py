@@ -31,12 +31,15 @@ REASONS = {
     413: "the body, a file part or a field is over its limit (the detail names it)",
     415: "the content type is neither application/json nor multipart/form-data",
     422: "invalid input (the detail names the field; type .../validation lists every one in errors)",
+    429: "over a relayer limit: the client's or the signer's writes per minute or per UTC day (Retry-After: when)",
     500: "an unexpected error (a bug), or a stored file that no longer matches its hash",
     502: "the Ethereum node answered with an error",
     503: "the Ethereum node, the database or the registry is unavailable: nothing was changed, retry",
     504: "the transaction was not mined in time",
 }
 EVERY_ROUTE = (413, 500)
+# the relayed writes (the relayer pays their gas) are also refused while its balance is low (api/limits.py)
+RELAYED_WHY = {503: REASONS[503] + "; or the relayer's balance is below DOCCHAIN_RELAYER_MIN_BALANCE_WEI"}
 # the statuses of routes that read a body, and of those that ask the node
 BODY = (400, 408, 413, 415, 422)
 CHAIN = (502, 503)

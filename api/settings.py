@@ -52,6 +52,18 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated keys required (X-API-Key) on write endpoints; empty: open"
     )
+    # The relayer pays gas for every relayed write (POST /v1/documents, /v1/revocations): limits per client
+    # (its API key, or its address where keys are off) and per signer, as hosted relayers set them. The
+    # defaults are far above one person's or one application's use; 0 turns a limit off.
+    key_rate_per_minute: int = Field(600, ge=0, description="relayed writes per minute per API key (client address)")
+    key_burst: int = Field(0, ge=0, description="writes a key may send at once (token bucket); 0: the per-minute rate")
+    key_daily_quota: int = Field(10_000, ge=0, description="new relayed writes per UTC day per API key")
+    signer_rate_per_minute: int = Field(60, ge=0, description="new relayed writes per minute per signer")
+    signer_burst: int = Field(0, ge=0, description="a signer's burst (token bucket); 0: the per-minute rate")
+    signer_daily_quota: int = Field(1_000, ge=0, description="new relayed writes per UTC day per signer")
+    relayer_min_balance_wei: int = Field(
+        10**16, ge=0, description="below this balance (wei) relayed writes are refused (503); 0: never"
+    )
     log_file: Path | None = Field(None, description="JSON log file, in addition to stdout")
     log_level: str = Field("INFO")
     max_fee_cap_gwei: float | None = Field(None, description="cap on maxFeePerGas")

@@ -38,6 +38,7 @@ from docchain.api.db import (
     RevocationRow,
     Submission,
     Transaction,
+    charge_fee,
     now,
 )
 from docchain.api.indexing import anchor
@@ -261,6 +262,7 @@ class AnchorWorker(ServiceLoop):
             "blockNumber": int(raw["blockNumber"], 16),
             "gasUsed": int(raw["gasUsed"], 16),
             "events": len(raw.get("logs") or ()),  # a relayer transaction calls the registry alone
+            "fee": _fee(raw),
         }
 
     # ------------------------------------------------------------ anchoring
@@ -391,10 +393,18 @@ class AnchorWorker(ServiceLoop):
         return bool(rows)
 
 
+def _fee(receipt: dict[str, str]) -> int:
+    """What the relayer paid for a mined transaction, reverted or not: gas used x effective gas price, plus
+    the L1 data fee an OP-stack L2 reports in its receipts (``l1Fee``)."""
+    price = int(receipt.get("effectiveGasPrice") or "0x0", 16)
+    return int(receipt["gasUsed"], 16) * price + int(receipt.get("l1Fee") or "0x0", 16)
+
+
 def _mined(s: Session, tx_id: int, receipt: dict[str, int], ok: bool) -> list[str]:
     """Record a mined transaction. Its submissions whose record already existed on chain (the batch
     skipped them: no event in this transaction) take the anchor from the indexed event; the indexer
     handles the rest as it sees the events. Returns the submissions anchored here."""
+    charge_fee(s, tx_id, receipt["fee"])  # to the clients whose writes it carried (relayer spending per key)
     s.execute(
         update(Transaction)
         .where(Transaction.id == tx_id)

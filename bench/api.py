@@ -312,6 +312,11 @@ def main() -> int:
                 "DOCCHAIN_BATCH_SIZE": "300",
                 "DOCCHAIN_BATCH_INTERVAL_MS": "100",
                 "DOCCHAIN_POLL_INTERVAL_MS": "50",
+                # one client from one address sending thousands of documents: past any relayer limit
+                "DOCCHAIN_KEY_RATE_PER_MINUTE": "0",
+                "DOCCHAIN_KEY_DAILY_QUOTA": "0",
+                "DOCCHAIN_SIGNER_RATE_PER_MINUTE": "0",
+                "DOCCHAIN_SIGNER_DAILY_QUOTA": "0",
                 "DOCCHAIN_WORKERS": str(args.workers),
             }
         )

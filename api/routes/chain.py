@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 from web3.exceptions import BlockNotFound, TransactionNotFound
 
 from docchain.api import metrics
-from docchain.api.db import EventRow, Submission
+from docchain.api.db import EventRow, Submission, spending_by_client
 from docchain.api.deps import ChainDep, DatabaseDep, RegistryDep, SettingsDep
 from docchain.api.indexing import chain_head
 from docchain.api.inputs import MAX_INT64
@@ -283,13 +284,21 @@ async def readyz(request: Request) -> JSONResponse:
     except Exception as exc:
         checks["node"] = f"unreachable: {exc.__class__.__name__}"
     checks.update(state.pipeline.health())
-    if checks["database"] != "ok" or checks["node"] != "ok":
+    # below its floor the relayer refuses every relayed write (503): not ready for the traffic a load
+    # balancer sends; the balance is read at most every few seconds (api/limits.py)
+    relayer = state.limits.balance
+    balance = await relayer.current()
+    short = relayer.shortfall()
+    checks["relayer"] = short or ("ok" if balance is not None else f"balance unknown: {relayer.error}")
+    checks["relayerBalanceWei"] = None if balance is None else str(balance)
+    checks["relayerMinBalanceWei"] = str(relayer.floor)
+    if checks["database"] != "ok" or checks["node"] != "ok" or short is not None:
         return problem_response(
             request,
             503,
             "not-ready",
             "Not ready",
-            f"database: {checks['database']}; node: {checks['node']}",
+            f"database: {checks['database']}; node: {checks['node']}; relayer: {checks['relayer']}",
             checks=checks,
         )
     return JSONResponse({"status": "ready", **checks})
@@ -301,4 +310,7 @@ async def prometheus(request: Request) -> Response:
         text = metrics.every_process()
     else:  # this process's metrics, then its pipeline child's
         text = generate_latest(metrics.REGISTRY) + await request.app.state.pipeline.metrics_text()
+    # the relayer's spending per client: kept in the database, the same figures from every replica
+    with contextlib.suppress(Exception):  # the database down: the rest of the scrape still answers
+        text += metrics.spending_text(await spending_by_client(request.app.state.db))
     return Response(text, media_type=CONTENT_TYPE_LATEST)

@@ -25,6 +25,7 @@ from starlette.datastructures import UploadFile
 from docchain.api import metrics
 from docchain.api.db import Database, EventRow, RevocationRow, Submission, Transaction, new_id, now
 from docchain.api.deps import (
+    AdmissionDep,
     ApiKey,
     ChainDep,
     DatabaseDep,
@@ -47,7 +48,7 @@ from docchain.api.inputs import (
     submission_limit,
     too_large,
 )
-from docchain.api.openapi import BODY, CHAIN, problems_for
+from docchain.api.openapi import BODY, CHAIN, RELAYED_WHY, problems_for
 from docchain.api.problems import Problem, conflict, not_found
 from docchain.api.responses import FastJSONResponse
 from docchain.api.schemas import (
@@ -142,7 +143,7 @@ SUBMIT_BODY = {
     openapi_extra=SUBMIT_BODY,
     responses={
         200: {"model": SubmissionAccepted, "description": "already submitted: the existing submission"},
-        **problems_for(401, *BODY, *CHAIN),
+        **problems_for(401, 429, *BODY, *CHAIN, why=RELAYED_WHY),
     },
     summary="Submit a signed document (JSON, or multipart with the file to store)",
 )
@@ -150,6 +151,7 @@ async def submit(request: Request) -> JSONResponse:
     # the app's services straight from app.state: on the hottest route, FastAPI's dependency solving for
     # seven providers cost more than the signature recovery
     await require_api_key(request)  # called here rather than as a route dependency (same check, same 401)
+    admission = await request.app.state.limits.admit(request)  # the relayer pays: its limits (api/limits.py)
     state = request.app.state
     settings, db, chainctx, storage = state.settings, state.db, state.chain, state.storage
     pipeline, outbox = state.pipeline, state.outbox
@@ -195,6 +197,7 @@ async def submit(request: Request) -> JSONResponse:
     if reg.deadline <= int(time.time()):
         raise InvalidInput(f"the signature's deadline ({reg.deadline}) has already passed")
     ecdsa = await _check_signature(chainctx, chain, reg, signature)
+    charge = await admission.charge_submission(to_hex(reg.doc_hash), reg.signer)  # a duplicate spends nothing
 
     file_size = body.fileSize
     if upload is not None:
@@ -218,6 +221,7 @@ async def submit(request: Request) -> JSONResponse:
         "attempts": 0,
         "created_at": created_at,
         "updated_at": created_at,
+        "client_id": admission.client,
     }
     stored, created = await outbox.add(row)
     sid = stored["id"]
@@ -228,6 +232,7 @@ async def submit(request: Request) -> JSONResponse:
         )
         pipeline.submitted(sid if ecdsa else None)
         return FastJSONResponse(_accepted(stored), status_code=202, headers={"Location": f"/v1/submissions/{sid}"})
+    await charge.refund()  # accepted meanwhile by another request: a duplicate after all
     if upload is not None and not stored["stored"]:
         await db.execute(Submission.__table__.update().where(Submission.id == sid).values(stored=True))
         stored["stored"] = True
@@ -709,12 +714,19 @@ async def list_documents(
     responses={
         200: {"model": RevocationAccepted, "description": "already received"},
         # (FastAPI reads this body as JSON whatever its content type: no 415)
-        **problems_for(400, 401, 404, 408, 409, 413, 422, *CHAIN, why={409: "the record is already revoked"}),
+        **problems_for(
+            400, 401, 404, 408, 409, 413, 422, 429, *CHAIN, why={409: "the record is already revoked", **RELAYED_WHY}
+        ),
     },
     summary="Revoke a signature with an EIP-712 Revocation signed by the signer",
 )
 async def revoke(
-    body: RevocationIn, db: DatabaseDep, chain: RegistryDep, chainctx: ChainDep, pipeline: PipelineDep
+    admission: AdmissionDep,
+    body: RevocationIn,
+    db: DatabaseDep,
+    chain: RegistryDep,
+    chainctx: ChainDep,
+    pipeline: PipelineDep,
 ) -> JSONResponse:
     rev = Revocation.from_json(body.revocation.model_dump())
     signature = parse_signature(body.signature)
@@ -765,6 +777,7 @@ async def revoke(
         raise InvalidInput(
             f"nonce {rev.nonce} is not {rev.signer}'s current nonce ({nonce}); GET /v1/nonces/{rev.signer}"
         )
+    charge = await admission.charge(rev.signer)  # a new write for the relayer to pay
     if existing is not None:
         # The relayer gave up on this nonce (the chain refused it) and the nonce is still current: queue the new
         # signature in its place, or the signer could never revoke through this API again (one row per nonce).
@@ -778,6 +791,7 @@ async def revoke(
                 error=None,
                 tx_id=None,
                 created_at=now(),
+                client_id=admission.client,
             )
         )
         await db.execute(requeue)
@@ -791,10 +805,12 @@ async def revoke(
             signature=to_hex(signature),
             state="pending",
             created_at=now(),
+            client_id=admission.client,
         )
         try:
             await db.transaction(lambda s: s.add(row))
         except IntegrityError:  # the same request, accepted meanwhile
+            await charge.refund()
             return answer("pending")
         log.info("revocation accepted", extra={"doc": doc, "signer": rev.signer})
     pipeline.wake()

@@ -29,6 +29,12 @@ ROOT = Path(__file__).resolve().parents[2]
 # anvil's first dev account: a public test key, passed explicitly as the relayer (there is no default)
 DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 PG_BIN = Path(os.environ.get("DOCCHAIN_PG_BIN", "/usr/local/bin"))
+RELAYER_LIMITS = (
+    "KEY_RATE_PER_MINUTE",
+    "KEY_DAILY_QUOTA",
+    "SIGNER_RATE_PER_MINUTE",
+    "SIGNER_DAILY_QUOTA",
+)
 
 
 # ---------------------------------------------------------------------------------------------- node
@@ -162,6 +168,9 @@ class Env:
                 "DOCCHAIN_MAX_UPLOAD_BYTES": str(1024 * 1024),
                 "DOCCHAIN_LOG_FILE": str(self.tmp / "api.log.jsonl"),
                 "DOCCHAIN_LOG_LEVEL": "INFO",
+                # the suites load the API from one address, far past one client's limits: off here, and
+                # specified in test_relayer_limits
+                **{f"DOCCHAIN_{limit}": "0" for limit in RELAYER_LIMITS},
             }
         )
         env.update(overrides)
