@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+import requests
 from web3 import HTTPProvider, Web3
 
 from docchain.api.chainview import HeadCache, RpcClient
@@ -30,6 +31,7 @@ from docchain.chain.values import parse_address
 log = logging.getLogger("docchain.api.chain")
 
 PROBE_TIMEOUT_S = 2.0
+UNREACHABLE = (requests.RequestException, ConnectionError, TimeoutError)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -59,7 +61,13 @@ class ChainContext:
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
+        try:
+            return await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
+        except UNREACHABLE as exc:
+            # web3's blocking calls raise the HTTP library's own errors when the node is down, restarting or
+            # silent: that is the node's unavailability (503 for a route, a backoff for a loop), not a bug.
+            # The message never names the RPC URL: it may carry a provider's key.
+            raise NodeError(f"the Ethereum node is unreachable ({exc.__class__.__name__})") from exc
 
     def _bind(self) -> Bound:
         fee_cap = self.settings.max_fee_cap_gwei

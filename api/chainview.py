@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from docchain.chain.errors import ChainError, NodeError
-from docchain.chain.rpc import ChainReader
+from docchain.chain.rpc import FALLBACK_TAGS, ChainReader
 
 log = logging.getLogger("docchain.api.chainview")
 
@@ -204,10 +204,10 @@ class _AtHead:
     async def call(self, method: str, params: list[Any]) -> Any:
         if method == "eth_getBlockByNumber" and params and params[0] == "latest":
             return self.head.block
-        if params and params[-1] == "latest":
+        if params and params[-1] in FALLBACK_TAGS:
             # ChainReader's read at the latest state, when the node refused the head's (chain/rpc.py). The node
             # resolves "latest" itself and refuses it when a block lands meanwhile: that refusal is not this
-            # head's answer, so it is not kept (an exception is not cached), and the reader asks again.
+            # head's answer, so it is not kept (an exception is not cached), and the reader reads on.
             async def latest() -> Any:
                 self.cache.reads += 1
                 return await self.cache.rpc.call(method, params)

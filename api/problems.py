@@ -29,6 +29,7 @@ log = logging.getLogger("docchain.api")
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://docchain.dev/problems/"
+RETRY_AFTER_S = 5  # a 503's Retry-After: the pipeline's own backoff reaches 5 s while the node is down
 
 
 class Problem(Exception):
@@ -104,6 +105,8 @@ def problem_response(
     headers = dict(headers or {})
     if status == 401:
         headers.setdefault("WWW-Authenticate", "ApiKey")
+    if status == 503:  # every 503 is an outage the client outlives (node, database, a stopping process)
+        headers.setdefault("Retry-After", str(RETRY_AFTER_S))
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers or None)
 
 

@@ -116,3 +116,26 @@ def pg(env: Env, request: pytest.FixtureRequest) -> tuple[str, str]:
     cluster = request.getfixturevalue("postgres")
     name = env.database_url.rsplit("/", 1)[1]
     return f"host=127.0.0.1 port={cluster.port} user=postgres dbname={name}", name
+
+
+@pytest.fixture
+def own_node(tmp_path: Path) -> Iterator[Anvil]:
+    """An anvil of the test's own (the embedded stack's flags, --prune-history among them), on a fixed port
+    so it can be stopped and started again at the same address."""
+    node = Anvil(tmp_path / "anvil").started()
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def node_env(env: Env, own_node: Anvil, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Env]:
+    """The registry on the test's own node, with a database of its own (the index and the relayer's
+    transactions belong to one chain), on the same kind of database as ``env``."""
+    data_dir = tmp_path / "data"
+    if env.database_url.startswith("sqlite"):
+        url = f"sqlite+aiosqlite:///{tmp_path / 'own-node.db'}"
+    else:
+        url = request.getfixturevalue("postgres").create_database()
+    own = Env(own_node, _deploy(own_node, data_dir), data_dir, url, env.tmp)
+    yield own
+    own.close()
