@@ -1,7 +1,7 @@
 // docchain web UI: hash router, node status, view lifecycle. No framework, no build step.
 
 import { api, ApiError } from "./api.js";
-import { h, clear, errorBox, empty } from "./ui.js";
+import { h, clear, errorBox, empty, isChainDown, chainUnreachable } from "./ui.js";
 import { verifyView } from "./verify.js";
 import { signView } from "./sign.js";
 import { revokeView } from "./revoke.js";
@@ -62,7 +62,7 @@ async function route() {
     const title = root.querySelector("h1");
     const hint = err.status === 0 ? "Is the docchain API running?"
       : err.status === 503 ? "The Ethereum node behind docchain is down; this page needs it. Try again in a moment." : null;
-    clear(root, title, errorBox(err, hint));
+    clear(root, title, isChainDown(err) ? chainUnreachable(err) : errorBox(err, hint));
   }
 }
 

@@ -4,7 +4,7 @@
 import { api, apiOrNull } from "./api.js";
 import {
   h, clear, table, badge, timeCell, addrLink, txLink, blockLink, docLink, facts, empty, errorBox, loading,
-  hashText, fmtEth, isHash, isAddress, ZERO32, short, metaHashCell,
+  hashText, fmtEth, isHash, isAddress, ZERO32, short, metaHashCell, isChainDown, chainUnreachable,
 } from "./ui.js";
 import { signersTable } from "./verify.js";
 import { toChecksumAddress, sameAddress } from "./keccak.js";
@@ -36,13 +36,33 @@ export async function explorerHome(root, _p, { signal, ctx }) {
   // the search form is not re-rendered when the data arrives: what the user types meanwhile stays, focused
   const body = h("div", {}, loading());
   clear(root, h("h1", {}, "Explorer"), searchForm(), body);
-  const [chain, blocks, recent] = await Promise.all([
-    ctx.chainInfo(true), api("/v1/explorer/blocks?limit=10", { signal }), api("/v1/documents?limit=10", { signal }),
-  ]);
-  const withTxs = blocks.filter(b => b.registryTxs > 0).slice(0, 5);
-  const details = await Promise.all(withTxs.map(b => api(`/v1/explorer/blocks/${b.number}`, { signal })));
-  const txs = details.flatMap(b => b.transactions.map(t => ({ ...t, timestamp: b.timestamp })));
+  // The recent documents come from docchain's index: with the node out of reach they still show, beside a
+  // notice in place of what only the node can tell.
+  let chainDown = null;
+  const chainPart = async () => {
+    try {
+      const [chain, blocks] = await Promise.all([ctx.chainInfo(true), api("/v1/explorer/blocks?limit=10", { signal })]);
+      const withTxs = blocks.filter(b => b.registryTxs > 0).slice(0, 5);
+      const details = await Promise.all(withTxs.map(b => api(`/v1/explorer/blocks/${b.number}`, { signal })));
+      return { chain, blocks, txs: details.flatMap(b => b.transactions.map(t => ({ ...t, timestamp: b.timestamp }))) };
+    } catch (err) {
+      if (!isChainDown(err)) throw err;
+      chainDown = err;
+      return null;
+    }
+  };
+  const [onChain, recent] = await Promise.all([chainPart(), api("/v1/documents?limit=10", { signal })]);
   clear(body,
+    chainDown ? chainUnreachable(chainDown) : chainSections(onChain),
+    h("section", { id: "recent-documents" },
+      h("h2", {}, "Recently signed"),
+      recent.items.length ? table(["Document", "Signer", "State", "Signed at", "Block"], recent.items.map(d => [
+        docLink(d.docHash), addrLink(d.signer), badge(d.state), timeCell(d.timestamp), blockLink(d.blockNumber),
+      ])) : empty("No documents yet", "Nothing has been signed on this registry yet.", h("p", {}, h("a", { href: "#/sign" }, "Sign the first one")))));
+}
+
+function chainSections({ chain, blocks, txs }) {
+  return [
     h("section", { class: "card chain-card" }, facts([
       ["Chain id", String(chain.chainId)],
       ["Registry", addrLink(chain.contract, { full: true })],
@@ -64,11 +84,7 @@ export async function explorerHome(root, _p, { signal, ctx }) {
         h("h2", {}, "Registry transactions"),
         txs.length ? txs.map(txCard) : empty("No registry transactions in the latest blocks",
           "Signed documents appear here once the relayer anchors them."))),
-    h("section", { id: "recent-documents" },
-      h("h2", {}, "Recently signed"),
-      recent.items.length ? table(["Document", "Signer", "State", "Signed at", "Block"], recent.items.map(d => [
-        docLink(d.docHash), addrLink(d.signer), badge(d.state), timeCell(d.timestamp), blockLink(d.blockNumber),
-      ])) : empty("No documents yet", "Nothing has been signed on this registry yet.", h("p", {}, h("a", { href: "#/sign" }, "Sign the first one")))));
+  ];
 }
 
 function eventLine(e) {

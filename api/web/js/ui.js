@@ -132,6 +132,23 @@ export function errorBox(err, hint) {
     hint ? h("p", { class: "muted" }, hint) : null);
 }
 
+/** Whether an error is the chain being out of reach: a 503 from a route that reads the Ethereum node. */
+export function isChainDown(err) {
+  const type = (err && err.problem && err.problem.type) || "";
+  return Boolean(err && err.status === 503 && /\/(node-unavailable|not-deployed)$/.test(type));
+}
+
+/** In place of what only the node can tell (blocks, transactions, chain details): the chain is unreachable,
+ *  and the page answers again once it is back. */
+export function chainUnreachable(err) {
+  return h("div", { class: "box error chain-unreachable", id: "chain-unreachable", role: "alert" },
+    h("strong", {}, "The chain is unreachable"),
+    err.status ? h("span", { class: "muted" }, ` (HTTP ${err.status})`) : null,
+    h("p", {}, "docchain cannot reach its Ethereum node, so blocks, transactions and chain details cannot be shown "
+      + "right now. What docchain has already indexed still shows. Try again in a moment."),
+    err.detail ? h("p", { class: "detail muted small" }, err.detail) : null);
+}
+
 export function empty(title, text, ...extra) {
   return h("div", { class: "box empty" }, h("strong", {}, title), text ? h("p", {}, text) : null, ...extra);
 }
