@@ -15,6 +15,7 @@ import asyncio
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
@@ -49,7 +50,29 @@ async def _preflight(settings: Settings) -> str | None:
     return None
 
 
-def _serve(config: uvicorn.Config, sockets: list[socket.socket] | None = None) -> int:
+# How long the requests running at SIGTERM may take to finish before they are cancelled. Held long-polls and
+# event streams answer at once (see _Server), so only a request that is slow itself (an upload) takes that
+# long; with the pipeline's step after it, the process exits within 5 s.
+GRACEFUL_S = 3.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the app as it starts to stop (``on_stop``) rather than once its requests are
+    done: held long-polls and event streams then answer at once, where they held the graceful stop until its
+    timeout and were cut (a 500, an unterminated stream)."""
+
+    def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.on_stop = on_stop
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.on_stop()
+        await super().shutdown(sockets)
+
+
+def _serve(
+    config: uvicorn.Config, sockets: list[socket.socket] | None = None, on_stop: Callable[[], None] = lambda: None
+) -> int:
     """Run uvicorn until SIGTERM / SIGINT has shut it down gracefully; the exit status (0, or uvicorn's 3 when
     the server never started, as ``uvicorn.run`` does).
 
@@ -59,7 +82,7 @@ def _serve(config: uvicorn.Config, sockets: list[socket.socket] | None = None) -
     supervisors read as a crash). The handlers installed here are the "previous" ones: a re-raised signal
     only lands in them, and a signal that arrives before uvicorn has taken over asks the server to stop.
     """
-    server = uvicorn.Server(config)
+    server = _Server(config, on_stop)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         server.should_exit = True  # uvicorn's own flag: a no-op once it has shut down
@@ -138,10 +161,16 @@ SIGTERM or Ctrl-C stop it gracefully (exit 0); exit 2: bad configuration, 3: cou
         loop="uvloop",
         http="httptools",
         access_log=False,  # the edge middleware writes one structured line per request
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=GRACEFUL_S,
         log_level="warning",
     )
-    return _serve(config, None if args.fd is None else [socket.socket(fileno=args.fd)])
+
+    def stopping() -> None:
+        notifier = getattr(app.state, "notifier", None)  # set once the app has started
+        if notifier is not None:
+            notifier.close()
+
+    return _serve(config, None if args.fd is None else [socket.socket(fileno=args.fd)], stopping)
 
 
 if __name__ == "__main__":

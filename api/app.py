@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.requests import ClientDisconnect
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,6 +36,7 @@ WEB_DIR = Path(__file__).parent / "web"
 
 _HOT_PATHS = frozenset({"/v1/documents", "/v1/verify"})
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+CLIENT_CLOSED = 499  # the status a request is counted and logged with when its client disconnected first
 
 
 class EdgeMiddleware:
@@ -93,6 +95,10 @@ class EdgeMiddleware:
 
         try:
             await self.app(scope, limited, sending)
+        except ClientDisconnect:
+            # The client went away mid-request (its body unread): nobody is left to answer and nothing failed
+            # here, so it is neither counted nor logged as a 500. 499 is nginx's "client closed request".
+            status = CLIENT_CLOSED
         finally:
             self._done(scope, method, status, start)
 

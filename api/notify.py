@@ -36,6 +36,13 @@ class Notifier:
     def __init__(self) -> None:
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
         self.process = os.getpid()  # whose waiters it wakes
+        self.closing = False  # the process is stopping: nobody waits any more
+
+    def close(self) -> None:
+        """The process is stopping (SIGTERM, SIGINT): every held long-poll and event stream answers now, and
+        none waits from here on, so the server's graceful stop does not wait out (then cut) them."""
+        self.closing = True
+        self.notify_all()
 
     def notify(self, ids: Iterable[str]) -> None:
         for key in ids:

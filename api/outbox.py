@@ -39,6 +39,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from docchain.api.db import Database, Many, Submission, pg_notify
+from docchain.api.problems import unavailable
 
 log = logging.getLogger("docchain.api.outbox")
 MAX_ROWS = 500
@@ -75,8 +76,8 @@ class OutboxWriter:
     async def add(self, row: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Persist ``row`` (the ``submissions`` columns) unless its (docHash, signer) exists; returns the
         stored row (id, doc_hash, signer, state, stored) and whether it is new."""
-        if self._closed:
-            raise RuntimeError("the outbox is closed")
+        if self._closed:  # the process is stopping (a request that outlived the graceful stop)
+            raise unavailable("the service is stopping: nothing was accepted; retry")
         future: asyncio.Future[tuple[dict[str, Any], bool]] = asyncio.get_running_loop().create_future()
         self._queue.append(_Item(row, future))
         self._wake.set()

@@ -52,6 +52,10 @@ LEASE_RETRY_S = 2.0
 LEASE_CHECK_S = 1.0  # how often a holder confirms it still holds the lease (PostgreSQL can drop it)
 LEASE_KEY = 0x646F63636861696E  # "docchain": the PostgreSQL advisory lock's key
 PIPELINE_NICENESS = 10  # the child's CPU priority below the API's (see main)
+# How long a stop waits for the step in progress (a few hundred ms, measured under load) before it cancels
+# it, or kills the child: a stopping API exits within 5 s. Safe at any point: a transaction is recorded
+# (hash and raw bytes) before it is broadcast, and the next start reconciles it (the SIGKILL tests).
+STOP_WAIT_S = 3.0
 
 
 class Pipeline(Protocol):
@@ -196,7 +200,7 @@ class InlinePipeline:
             return
         if not self._leased:
             self._task.cancel()
-        _, stuck = await asyncio.wait([self._task], timeout=15)
+        _, stuck = await asyncio.wait([self._task], timeout=STOP_WAIT_S)
         for task in stuck:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -367,9 +371,10 @@ class ChildPipeline:
         if proc is not None and proc.stdin is not None:
             proc.stdin.close()
             try:
-                await asyncio.wait_for(proc.wait(), timeout=20)
+                # the child's own wait for its step, then its exit
+                await asyncio.wait_for(proc.wait(), timeout=STOP_WAIT_S + 1)
             except TimeoutError:
-                log.error("pipeline process did not stop in 20 s; killing it")
+                log.error("pipeline process did not stop in %g s; killing it", STOP_WAIT_S + 1)
                 proc.kill()
         if self._task is not None:
             self._task.cancel()

@@ -49,7 +49,7 @@ from docchain.api.inputs import (
     too_large,
 )
 from docchain.api.openapi import BODY, CHAIN, RELAYED_WHY, problems_for
-from docchain.api.problems import Problem, conflict, not_found
+from docchain.api.problems import RETRY_AFTER_S, Problem, conflict, not_found
 from docchain.api.responses import FastJSONResponse
 from docchain.api.schemas import (
     DocumentPage,
@@ -72,6 +72,13 @@ log = logging.getLogger("docchain.api.submissions")
 router = APIRouter(prefix="/v1", tags=["documents"])
 
 FINAL = ("confirmed", "failed", "revoked")
+# An event stream's last event when the process stops before the submission is final: ``retry`` tells an
+# EventSource to reconnect after that long (to another replica, or this one restarted).
+SHUTDOWN_EVENT = (
+    f"retry: {RETRY_AFTER_S * 1000}\nevent: shutdown\n"
+    f'data: {{"retryAfter": {RETRY_AFTER_S}, "detail": "the server is stopping: reconnect to follow the submission"}}'
+    "\n\n"
+).encode()
 
 
 def _validation(exc: ValidationError, where: str) -> RequestValidationError:
@@ -327,7 +334,8 @@ async def submission_status(
     if wait > 0 and not reached(row):
         deadline = time.monotonic() + min(wait, settings.longpoll_max_s)
         async with notifier.watch(submission_id) as ev:
-            while not reached(row):
+            # a stopping process answers with the state as it is (the client asks again, elsewhere or later)
+            while not reached(row) and not notifier.closing:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -364,6 +372,9 @@ async def submission_events(
                         last = key
                         yield f"event: state\ndata: {json.dumps(current)}\n\n".encode()
                     if row.state in FINAL:
+                        return
+                    if notifier.closing:  # the process is stopping: say so, and when to come back
+                        yield SHUTDOWN_EVENT
                         return
                     ev.clear()
                     try:
