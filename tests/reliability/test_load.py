@@ -1,0 +1,168 @@
+"""Load, and two replicas: many clients submitting, verifying and listing at once, on SQLite and PostgreSQL,
+then on two API processes sharing one PostgreSQL database and one document store. Every accepted submission is
+anchored exactly once (the chain's Registered events, the submissions table and the index agree), no answer
+is a 5xx, and the peak memory of each process (API, anchoring child, node) goes into the report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.reliability.conftest import Scale
+from tests.reliability.harness import (
+    Api,
+    Body,
+    Chain,
+    Clients,
+    DbProbe,
+    api_keys,
+    assert_exactly_once,
+    book,
+    ledger,
+    peak_rss,
+    pipeline_pid,
+    plan,
+    server_5xx,
+    servers,
+    sqlite_url,
+    wait_all_anchored,
+)
+from tests.reliability.report import Entry
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path / "docchain.db")
+    return str(request.getfixturevalue("pg_cluster").create_database())
+
+
+def _memory(api: Api, chain: Chain) -> dict[str, int | None]:
+    assert api.proc is not None
+    return {
+        "API": peak_rss(api.proc.pid),
+        "anchoring child": peak_rss(pipeline_pid(api)),
+        "node (anvil)": peak_rss(chain.node.pid),
+    }
+
+
+def test_load(chain: Chain, database_url: str, scale: Scale, entry: Entry) -> None:
+    """Load: clients × submissions mixed with verify, list and status calls"""
+    backend = "sqlite" if database_url.startswith("sqlite") else "postgres"
+    env = chain.env(database_url, f"load-{backend}")
+    keys = api_keys(scale.clients)
+    api = env.api(DOCCHAIN_API_KEYS=",".join(keys), DOCCHAIN_CONFIRMATIONS="1")
+    with servers(api):
+        api.start()
+        plans = plan(env.domain, scale.clients, scale.per_client)
+        load = Clients([api.url], plans, keys, deadline_s=scale.deadline_s).run()
+        probe = DbProbe(database_url)
+        settle = wait_all_anchored(probe, len(load.accepted), scale.deadline_s, "every accepted submission anchored")
+        entry.memory = _memory(api, chain)
+        assert api.stop() == 0
+    tally = ledger(chain, probe, load.accepted)
+    logged = server_5xx(env.tmp / "api.log.jsonl")
+    entry.held.insert(0, f"{scale.clients} clients × {scale.per_client} submissions on {backend}, one API process")
+    entry.recovery.append(("last anchor after the load", settle))
+    book(entry, load, tally, logged)
+    assert_exactly_once(load, tally, logged)
+    assert len(load.accepted) == scale.clients * scale.per_client
+
+
+def test_two_replicas(chain: Chain, scale: Scale, entry: Entry, request: pytest.FixtureRequest) -> None:
+    """Two replicas on one PostgreSQL and one document store, duplicates sent to both at once"""
+    database_url = request.getfixturevalue("pg_cluster").create_database()
+    env = chain.env(database_url, "replicas")
+    keys = api_keys(scale.clients + scale.replica_duplicates)
+    shared = {
+        "DOCCHAIN_API_KEYS": ",".join(keys),
+        "DOCCHAIN_CONFIRMATIONS": "1",
+        "DOCCHAIN_STORAGE_DIR": str(env.tmp / "documents"),  # one document store for both
+    }
+    first, second = env.api(**shared), env.api(**shared)
+    with servers(first, second):
+        first.start()
+        second.start()  # its pipeline stands by (the lease): the first one anchors for both
+        plans = plan(env.domain, scale.clients, scale.per_client)
+        clients = Clients([first.url, second.url], plans, keys[: scale.clients], deadline_s=scale.deadline_s)
+        clients.start()
+        dupes = [b for [b] in plan(env.domain, scale.replica_duplicates, 1, files_every=2)]
+        answers = asyncio.run(_both_at_once(first.url, second.url, dupes, keys[scale.clients :]))
+        load = clients.join(scale.deadline_s)
+        accepted = dict(load.accepted)
+        for body, answer in zip(dupes, answers, strict=True):
+            ids = [json.loads(text)["id"] for status, text in answer if status in (200, 202)]
+            if ids:
+                accepted[body.key] = ids[0]
+        probe = DbProbe(database_url)
+        wait_all_anchored(probe, len(accepted), scale.deadline_s, "every accepted submission anchored")
+        # the file one replica stored is served by the other (one store)
+        files = [(b, n) for n, b in enumerate(dupes) if b.content is not None]
+        served = [
+            (first if n % 2 else second).get(f"/v1/documents/0x{b.doc_hash.hex()}/file").content == b.content
+            for b, n in files
+        ]
+        entry.memory = {
+            "API 1": peak_rss(first.proc.pid if first.proc else None),
+            "API 2": peak_rss(second.proc.pid if second.proc else None),
+            "anchoring child": max((peak_rss(pipeline_pid(a)) or 0) for a in (first, second)) or None,
+            "node (anvil)": peak_rss(chain.node.pid),
+        }
+        codes = (first.stop(), second.stop())
+    tally = ledger(chain, probe, accepted)
+    logged = server_5xx(env.tmp / "api.log.jsonl")
+    fivexx = [f"{status}: {text}" for answer in answers for status, text in answer if status >= 500]
+    load.fivexx += fivexx
+    wrong = [f"{b.key}: {a}" for b, a in zip(dupes, answers, strict=True) if not _one_submission(a)]
+    entry.held.insert(
+        0,
+        f"{scale.clients} clients × {scale.per_client} submissions split over 2 API processes on one PostgreSQL; "
+        f"{len(dupes)} records each sent to both processes at the same moment ({len(files)} with the file)",
+    )
+    entry.inputs["duplicate pairs"] += len(dupes)
+    book(entry, load, tally, logged)
+    entry.duplicated = (entry.duplicated or 0) + len(wrong)
+    assert not wrong, f"{len(wrong)} duplicate pairs not answered as one submission (200 + 202, one id): {wrong[:5]}"
+    assert_exactly_once(load, tally, logged)
+    assert all(served), f"{served.count(False)} stored files not served by the other replica"
+    assert codes == (0, 0)
+
+
+async def _both_at_once(a: str, b: str, dupes: list[Body], keys: list[str]) -> list[list[tuple[int, str]]]:
+    """Each record to both replicas at the same moment (connections warmed first, so they leave together)."""
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+        await asyncio.gather(*(http.get(u + "/healthz") for u in (a, b) for _ in range(20)))
+
+        async def send(url: str, body: Body, key: str) -> tuple[int, str]:
+            headers = {"X-API-Key": key}
+            if body.content is None:
+                r = await http.post(url + "/v1/documents", json=body.payload, headers=headers)
+            else:
+                files = {
+                    "submission": (None, json.dumps(body.payload), "application/json"),
+                    "file": ("shared.bin", body.content, "application/octet-stream"),
+                }
+                r = await http.post(url + "/v1/documents", files=files, headers=headers)
+            return r.status_code, r.text
+
+        async def pair(body: Body, key: str) -> list[tuple[int, str]]:
+            return list(await asyncio.gather(send(a, body, key), send(b, body, key)))
+
+        out: list[list[tuple[int, str]]] = []
+        for start in range(0, len(dupes), 50):  # 50 pairs at a time: 100 requests in flight
+            chunk = list(zip(dupes[start : start + 50], keys[start : start + 50], strict=True))
+            out += await asyncio.gather(*(pair(body, key) for body, key in chunk))
+        return out
+
+
+def _one_submission(answer: list[tuple[int, str]]) -> bool:
+    statuses = sorted(status for status, _ in answer)
+    if statuses != [200, 202]:
+        return False
+    ids = {json.loads(text)["id"] for _, text in answer}
+    return len(ids) == 1
