@@ -121,7 +121,8 @@ class TokenBuckets:
 
 class QuotaLedger:
     """Daily quotas, counted in the database: the requests queued while one transaction runs are counted
-    in the next, together (a transaction per request would halve the submissions a database takes)."""
+    in the next, together, as the outbox writes submissions (a commit per request would add one to every
+    submission, on the same write lock)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
