@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test setup lint bench clean
+.PHONY: run test setup lint bench clean reliability
 
 run: setup
 	$(VENV)/bin/docchain up
@@ -32,6 +32,13 @@ lint: setup
 	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/ruff format --check --quiet .
 	$(VENV)/bin/mypy chain api client
+
+# The reliability suite (tests/reliability/) at the issue's full sizes: 100 clients x 50 submissions on SQLite and
+# PostgreSQL, two replicas, a dozen SIGKILLs, node outage and reorgs, shutdowns, hostile input, slither and the
+# registry's invariants. It writes docs/reliability.md from what the run measured. `make test` runs the same suite
+# at CI size (RELIABILITY_SCALE=ci, its report in test-output/).
+reliability: setup
+	RELIABILITY_SCALE=full RELIABILITY_REPORT=docs/reliability.md $(PY) -m pytest tests/reliability --timeout 3600 $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/gas.py

@@ -63,8 +63,8 @@ SCALES = {
         reorgs=1,
         shutdown_clients=6,
         held=4,
-        invariant_examples=6,
-        invariant_steps=20,
+        invariant_examples=8,
+        invariant_steps=25,
         deadline_s=240,
     ),
     "full": Scale(
