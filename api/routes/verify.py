@@ -55,7 +55,10 @@ VERIFY_BODY = {
                         "file": {"type": "string", "format": "binary", "description": "hashed here, not stored"},
                         "signer": {"type": "string"},
                         "receipt": {"type": "string", "description": "receipt JSON as text"},
-                        "signers": {"type": "boolean", "description": "list every signer on record"},
+                        "signers": {
+                            "type": "string",
+                            "description": "1, true or yes (any case): list every signer on record; else not",
+                        },
                     },
                 }
             },
@@ -103,6 +106,8 @@ async def verify_document(request: Request) -> JSONResponse:
         if len(receipt_format.keys_as_written(data)) != len(data):
             raise InvalidInput("the request body repeats a field")
         receipt_data = data.get("receipt")
+        if receipt_data is not None and not isinstance(receipt_data, dict | str):
+            raise InvalidInput("receipt must be a receipt's JSON object or its text")
         try:
             body = VerifyIn.model_validate({k: _plain(v) for k, v in data.items() if k != "receipt"})
         except ValidationError as exc:
