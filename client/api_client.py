@@ -23,6 +23,17 @@ from docchain.client.errors import ApiError, ApiUnreachable
 
 T = TypeVar("T")
 RETRY_STATUSES = {502, 503, 504}
+RATE_LIMIT_PATIENCE_S = 120.0  # how long a command waits out 429s (per-signer limits are per minute)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """The pause a 429's ``Retry-After`` asks for, in seconds (the API sends an integer)."""
+    try:
+        return max(0.0, float(response.headers["retry-after"]))
+    except (KeyError, ValueError):
+        return None
+
+
 TERMINAL_STATES = {"anchored", "confirmed", "failed", "revoked"}
 
 
@@ -89,10 +100,23 @@ class ApiClient:
         attempts = 1 + (self.retries if idempotent else 0)
         if read_timeout is not None:
             kwargs["timeout"] = httpx.Timeout(self.timeout, read=read_timeout)
+        limited_until = time.monotonic() + RATE_LIMIT_PATIENCE_S
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
                 response = self._http.request(method, path, **kwargs)
+                # A rate limit accepted nothing, so even a write is sent again once the API says it may be;
+                # waiting does not use up an attempt, and stops when it would outlast the patience.
+                # (A file upload's stream is spent: it is answered as it is, and re-opened by _retry_fresh.)
+                while (
+                    response.status_code == 429
+                    and "files" not in kwargs
+                    and (pause := _retry_after(response)) is not None
+                ):
+                    if time.monotonic() + pause > limited_until:
+                        break
+                    time.sleep(pause)
+                    response = self._http.request(method, path, **kwargs)
             except httpx.TimeoutException as exc:
                 # A slow server will likely be slow again; retrying only multiplies the wait.
                 raise self._unreachable(exc) from exc

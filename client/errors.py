@@ -91,7 +91,7 @@ class ApiError(CliError):
         text = f"the API refused the request ({status} {title})" + (f": {detail}" if detail else "")
         if problem == "verification-failed" or (status == 404 and lookup):
             code = ExitCode.VERIFICATION_FAILED
-        elif problem == "contract-revert":
+        elif problem == "contract-revert" or status == 429:  # a limit: the same request may pass later
             code = ExitCode.UNAVAILABLE
         elif 400 <= status < 500:
             code = ExitCode.USAGE

@@ -306,6 +306,7 @@ def test_3_the_api_answering_503(stack: Stack, tmp_path: Path) -> None:
         (ApiUnreachable("cannot reach the docchain API"), 3),
         (ApiError(500, "Internal error", None), 3),
         (ApiError(503, "Ethereum node unavailable", None), 3),
+        (ApiError(429, "Too many requests", "a signer's daily quota", problem="quota-exceeded"), 3),
         (ApiError(422, "The registry rejected the request", None, problem="contract-revert"), 3),
         (NodeError("cannot reach the Ethereum node"), 3),
         (ContractRevert("AlreadyRevoked", (b"\x01", "0x00")), 3),
