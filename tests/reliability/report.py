@@ -52,6 +52,7 @@ class Report:
     seed: int
     entries: list[Entry] = field(default_factory=list)
     started: float = field(default_factory=time.time)
+    load_at_start: float = field(default_factory=lambda: os.getloadavg()[0])
 
     def entry(self, title: str, nodeid: str) -> Entry:
         entry = Entry(title, nodeid)
@@ -84,7 +85,16 @@ class Report:
             f"{now:%Y-%m-%d %H:%M} UTC, in {_duration(time.time() - self.started)}; seed {self.seed}. "
             "Written by the run itself (`make reliability`), never by hand: rerun it to refresh this page.",
             "",
-            f"Machine: {_machine()}.",
+            f"Machine: {_machine()}. Load average {self.load_at_start:.1f} when the run began, "
+            f"{os.getloadavg()[0]:.1f} when it ended (timings are what the machine gave this run: they are reported, "
+            "never asserted).",
+            "",
+            "Each test books what it held, injected and found before its assertions, so a failing test still "
+            "reports its figures. Lost: accepted (202/200) but not anchored on chain, in the submissions table and "
+            "in the index; duplicated: a record with more than one submission, Registered event or index row, or "
+            "answered as two submissions. 5xx: any 5xx answer a client saw, other than a 503 problem+json with "
+            "Retry-After while something was down, and any 5xx status in the API's own request log. The OpenAPI "
+            "document as a whole is fuzzed with schemathesis by tests/api/test_openapi_fuzz.py, outside this suite.",
             "",
             "## Summary",
             "",
