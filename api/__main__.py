@@ -150,6 +150,7 @@ SIGTERM or Ctrl-C stop it gracefully (exit 0); exit 2: bad configuration, 3: cou
         print(f"docchain API on {url} (docs: /docs), {workers} worker processes", flush=True)
         return supervisor.run()
     from docchain.api.app import create_app  # the app's imports (~2 s): not for --help, nor the supervisor
+    from docchain.api.httpserver import protocol
 
     app = create_app(settings)
     if args.fd is None:
@@ -159,7 +160,7 @@ SIGTERM or Ctrl-C stop it gracefully (exit 0); exit 2: bad configuration, 3: cou
         host=args.host,
         port=args.port,
         loop="uvloop",
-        http="httptools",
+        http=protocol(settings.header_timeout_s),  # httptools, with a deadline and a bound on a request's head
         access_log=False,  # the edge middleware writes one structured line per request
         timeout_graceful_shutdown=GRACEFUL_S,
         log_level="warning",

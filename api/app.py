@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from docchain.api import logs, metrics, openapi, problems
+from docchain.api import apidocs, logs, metrics, openapi, problems, security
 from docchain.api.chainctx import ChainContext
 from docchain.api.db import ChainMismatch, Database
 from docchain.api.limits import RelayerLimits
@@ -35,17 +37,29 @@ WEB_DIR = Path(__file__).parent / "web"
 
 
 _HOT_PATHS = frozenset({"/v1/documents", "/v1/verify"})
+# Bodies with a limit of their own, below DOCCHAIN_MAX_UPLOAD_BYTES (FastAPI reads these whole before the
+# route runs). A revocation is ~400 bytes of JSON.
+BODY_LIMITS = {"/v1/revocations": 16 * 1024}
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 CLIENT_CLOSED = 499  # the status a request is counted and logged with when its client disconnected first
 
 
 class EdgeMiddleware:
-    """Upload size limit (413 before reading when Content-Length says so, else while streaming), one
-    structured log line and metrics per request, and a log line when a client disconnects mid-request."""
+    """Upload size limit (413 before reading when Content-Length says so, else while streaming), the body's
+    deadline (408: the headers' is api/httpserver.py's), one structured log line and metrics per request, and
+    a log line when a client disconnects mid-request.
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    Both refusals met while the body streams are raised from ``receive`` as Starlette's HTTPException: FastAPI
+    turns any other exception raised while it reads a body into a 400, and re-raises that one. An answer sent
+    before the body has all arrived ends the connection (api/httpserver.py)."""
+
+    def __init__(
+        self, app: ASGIApp, max_body: int, body_timeout: float = 120.0, limits: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_body = max_body
+        self.body_timeout = body_timeout
+        self.limits = limits or {}
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -54,19 +68,21 @@ class EdgeMiddleware:
             return
         start = time.perf_counter()
         method = scope["method"]
+        limit = self.limits.get(scope["path"], self.max_body)
         for key, value in scope["headers"]:
             if key == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.max_body:
+                if declared > limit:
                     response = problems.problem_response(
                         None,
                         413,
                         "payload-too-large",
                         "Payload too large",
-                        f"the request body ({declared} bytes) exceeds the limit of {self.max_body} bytes",
+                        f"the request body ({declared} bytes) exceeds the limit of {limit} bytes",
+                        limit=limit,
                     )
                     await response(scope, receive, send)
                     self._done(scope, method, 413, start)
@@ -74,15 +90,28 @@ class EdgeMiddleware:
                 break
         received = 0
         status = 500
-        limit = self.max_body
+        # the body has body_timeout from now (the end of the headers) to arrive; once it has, receive() waits
+        # for a disconnect as long as a response streams (events, long-polls)
+        deadline = asyncio.get_running_loop().time() + self.body_timeout
+        body_done = False
 
         async def limited() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:
+                message = await receive()
+            else:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        message = await receive()
+                except TimeoutError:
+                    raise HTTPException(
+                        408, f"the request body did not arrive within {self.body_timeout:g} s (DOCCHAIN_BODY_TIMEOUT_S)"
+                    ) from None
+                body_done = message["type"] != "http.request" or not message.get("more_body", False)
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise problems.too_large(limit)
+                    raise HTTPException(413, f"the request body exceeds {limit} bytes")
             elif message["type"] == "http.disconnect" and status == 500:
                 log.info("client disconnected", extra={"method": method, "path": scope["path"], "received": received})
             return message
@@ -130,6 +159,17 @@ class EdgeMiddleware:
                     "client": client[0] if client else None,
                 },
             )
+
+
+class WebFiles(StaticFiles):
+    """The web page's files, mounted at "/" after every route. Starlette prefers this mount's full match to a
+    route's partial one (the path right, the method not), so GET /v1/verify came here and got "no such file":
+    such a path is answered 405, with the route's methods in Allow."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if problems.route_methods(scope["app"], scope):
+            raise HTTPException(405)
+        return await super().get_response(path, scope)
 
 
 @asynccontextmanager
@@ -202,11 +242,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Sign documents on Ethereum: submit, anchor, verify.",
         description="See docs/rest-contract.md. Errors are RFC 9457 application/problem+json.",
         lifespan=lifespan,
+        docs_url=None,  # served by api/apidocs.py, with their assets, instead of from a CDN
+        redoc_url=None,
         telemetry=None if settings.otel else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     problems.install(app)
     openapi.install(app)
+    security.install(app)
     # The routers' routes go straight onto the app: FastAPI wraps an included router in an _IncludedRouter
     # whose per-request matching (route-version walk over every router) cost ~20% of a verify request.
     # The routes are complete already (prefix, tags, dependencies are applied when a router adds them).
@@ -218,9 +261,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.sort(key=lambda r: getattr(r, "path", None) not in _HOT_PATHS)
     if hasattr(app.router, "_mark_routes_changed"):
         app.router._mark_routes_changed()
-    app.add_middleware(EdgeMiddleware, max_body=settings.max_upload_bytes)
+    app.add_middleware(
+        EdgeMiddleware, max_body=settings.max_upload_bytes, body_timeout=settings.body_timeout_s, limits=BODY_LIMITS
+    )
+    apidocs.install(app)
     if WEB_DIR.is_dir():
-        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+        app.mount("/", WebFiles(directory=WEB_DIR, html=True), name="web")
     return app
 
 

@@ -28,8 +28,8 @@ ESCAPE_FACTOR = 6
 
 
 def too_large(detail: str, limit: int) -> Problem:
-    # the client may still be sending: close the connection rather than read the rest
-    return Problem(413, "payload-too-large", "Payload too large", detail, limit=limit, headers={"Connection": "close"})
+    # (the client may still be sending: api/httpserver.py ends the connection with a lingering close)
+    return Problem(413, "payload-too-large", "Payload too large", detail, limit=limit)
 
 
 def submission_limit(max_metadata_bytes: int) -> int:

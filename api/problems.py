@@ -82,6 +82,7 @@ _HTTP_TITLES = {
     401: ("unauthorized", "Unauthorized"),
     404: ("not-found", "Not found"),
     405: ("method-not-allowed", "Method not allowed"),
+    408: ("request-timeout", "Request timeout"),
     413: ("payload-too-large", "Payload too large"),
     415: ("unsupported-media-type", "Unsupported media type"),
     429: ("too-many-requests", "Too many requests"),
@@ -118,15 +119,20 @@ def _json_safe(errors: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def route_methods(app: Any, scope: Any) -> set[str]:
+    """The methods the app's routes have for the scope's path (empty: no route has the path)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if isinstance(route, Route) and route.methods and route.matches(scope)[0] != Match.NONE:
+            methods |= route.methods
+    return methods
+
+
 def _allowed(request: Request) -> str:
     """The methods the path has, for a 405's ``Allow`` (RFC 9110 15.5.6). Starlette's router names only those
     of the first route matching the path (GET /v1/documents and POST /v1/documents are two routes), so every
     route is asked; a path no route has is the web files' mount, which serves GET and HEAD."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] != Match.NONE:
-            methods |= route.methods
-    return ", ".join(sorted(methods or {"GET", "HEAD"}))
+    return ", ".join(sorted(route_methods(request.app, request.scope) or {"GET", "HEAD"}))
 
 
 def install(app: FastAPI) -> None:

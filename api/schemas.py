@@ -18,7 +18,9 @@ State = Literal["pending", "submitted", "anchored", "confirmed", "failed", "revo
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # unknown fields refused, and each value of its documented JSON type: lax mode took "5" or 5.0 for an
+    # integer and "no" or 0 for a boolean, so the API accepted requests its own OpenAPI document calls invalid
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class RegistrationIn(Strict):
