@@ -133,6 +133,13 @@ class Pages:
         ctx = self.browser.new_context(viewport=VIEWPORTS[viewport], accept_downloads=True)
         self.contexts.append(ctx)
         if wallet:
+            # the wallet's JSON-RPC goes to the node from Python, outside the page, as an extension's does: the
+            # page's Content-Security-Policy (connect-src 'self') governs the page's requests, not a wallet's
+            rpc_url = self.stack.rpc_url
+            ctx.expose_function(
+                "__walletRpc",
+                lambda text: httpx.post(rpc_url, content=text, headers={"content-type": "application/json"}).json(),
+            )
             ctx.add_init_script(script=wallet_script(INJECTED_WALLET, self.stack.rpc_url) if wallet is True else wallet)
         page = ctx.new_page()
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
@@ -157,14 +164,12 @@ class Pages:
             ctx.close()
 
 
-# JSON-RPC to the stack's node, for the injected wallets below: ``send(method, params)``.
+# JSON-RPC to the stack's node, for the injected wallets below: ``send(method, params)``, through the
+# context's exposed ``__walletRpc`` (Pages.open), not the page's fetch.
 RPC_SEND = r"""
-  const rpc = "__RPC__";
   let id = 0;
   async function send(method, params) {
-    const r = await fetch(rpc, {method: "POST", headers: {"content-type": "application/json"},
-      body: JSON.stringify({jsonrpc: "2.0", id: ++id, method, params: params || []})});
-    const body = await r.json();
+    const body = await window.__walletRpc(JSON.stringify({jsonrpc: "2.0", id: ++id, method, params: params || []}));
     if (body.error) { const e = new Error(body.error.message); e.code = body.error.code; throw e; }
     return body.result;
   }
@@ -176,8 +181,8 @@ def wallet_script(template: str, rpc_url: str) -> str:
     return template.replace("__SEND__", RPC_SEND).replace("__RPC__", rpc_url)
 
 
-# An EIP-1193 provider as a wallet extension would inject it: requests go to anvil, whose dev accounts are
-# unlocked and implement eth_signTypedData_v4 (anvil answers CORS preflights for any origin).
+# An EIP-1193 provider as a wallet extension would inject it: requests go to anvil (from outside the page, see
+# RPC_SEND), whose dev accounts are unlocked and implement eth_signTypedData_v4.
 INJECTED_WALLET = r"""
 (() => {
   const listeners = {};
