@@ -55,10 +55,6 @@ def conflict(detail: str) -> Problem:
     return Problem(409, "conflict", "Conflict", detail)
 
 
-def too_large(limit: int) -> Problem:
-    return Problem(413, "payload-too-large", "Payload too large", f"the request body exceeds {limit} bytes")
-
-
 def unavailable(detail: str) -> Problem:
     return Problem(503, "unavailable", "Service unavailable", detail)
 
