@@ -271,5 +271,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def factory() -> Any:
-    """``uvicorn --factory docchain.api.app:factory``: settings from the environment."""
+    """``uvicorn --factory docchain.api.app:factory``: settings from the environment. Served so, requests have
+    uvicorn's own protocol, without the head deadline and size bound of api/httpserver.py (``python -m
+    docchain.api`` has them): put a proxy with its own client timeouts in front."""
     return create_app()
