@@ -82,8 +82,8 @@ SCALES = {
         reorgs=3,
         shutdown_clients=40,
         held=25,
-        invariant_examples=60,
-        invariant_steps=50,
+        invariant_examples=50,
+        invariant_steps=40,
         deadline_s=900,
     ),
 }

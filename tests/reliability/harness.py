@@ -621,6 +621,7 @@ def book(entry: Any, load: Load | None, tally: Tally, logged_5xx: list[str]) -> 
         entry.held.append(
             f"{load.requests:,} requests in {load.elapsed:.1f} s ({rate:,.0f}/s): "
             + ", ".join(f"{n:,} {call}" for call, n in sorted(calls.items()))
+            + (f"; {load.unavailable} clean 503s (problem+json, Retry-After)" if load.unavailable else "")
         )
         statuses = Counter({f"{call} {status}": n for (call, status), n in load.statuses.items()})
         entry.table(

@@ -70,6 +70,7 @@ def test_load(chain: Chain, database_url: str, scale: Scale, entry: Entry) -> No
     entry.recovery.append(("last anchor after the load", settle))
     book(entry, load, tally, logged)
     assert_exactly_once(load, tally, logged)
+    assert load.unavailable == 0, f"{load.unavailable} answers were 503 (nothing was down)"
     assert len(load.accepted) == scale.clients * scale.per_client
 
 

@@ -112,7 +112,7 @@ def test_shutdown_under_load(chain: Chain, sig: signal.Signals, scale: Scale, en
         poll(lambda: metric(api, "docchain_sse_clients") >= scale.held, 30, what="every stream held by the server")
         # clients that would go on for minutes: the signal lands in the middle of their load
         plans = plan(env.domain, scale.shutdown_clients, 400)
-        clients = Clients([api.url], plans, keys[:-1], deadline_s=scale.deadline_s, pace_s=0.2, attempts=3).start()
+        clients = Clients([api.url], plans, keys[:-1], deadline_s=scale.deadline_s, attempts=3).start()
         poll(lambda: clients.accepted_count() >= 2 * scale.shutdown_clients, 60, what="the load under way")
         assert api.proc is not None
         child = pipeline_pid(api)
