@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import quote
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser, parse_options_header
 from starlette.requests import Request
 
 from docchain.api.problems import Problem
@@ -99,13 +101,35 @@ async def read_body(request: Request, limit: int, what: str) -> bytes:
 
 async def read_form(request: Request, *, part_limit: int, max_fields: int = 8) -> FormData:
     """The multipart form: one file part (bounded by the upload limit) and a few text fields, each at most
-    ``part_limit`` bytes (413 above; Starlette says 400 for it)."""
+    ``part_limit`` bytes (413 above; Starlette says 400 for it). A body cut short before its closing boundary
+    is refused (422): python-multipart drops the part it was in without a word, so a truncated upload was
+    accepted as a submission without its file."""
+    _, params = parse_options_header(request.headers.get("content-type", ""))
+    boundary = params.get(b"boundary") or b""
+    closing = b"--" + boundary + b"--"
+    seen = not boundary  # (no boundary: the parser refuses the form itself)
+    tail = b""
+
+    async def watched() -> AsyncGenerator[bytes, None]:
+        nonlocal seen, tail
+        async for chunk in request.stream():
+            if not seen:
+                window = tail + chunk
+                seen = closing in window
+                tail = window[-(len(closing) - 1) :]
+            yield chunk
+
+    parser = MultiPartParser(request.headers, watched(), max_files=1, max_fields=max_fields, max_part_size=part_limit)
     try:
-        return await request.form(max_files=1, max_fields=max_fields, max_part_size=part_limit)
-    except HTTPException as exc:
-        if exc.status_code == 400 and "maximum size" in str(exc.detail):
+        form = await parser.parse()
+    except MultiPartException as exc:  # as Request.form() answers it, but a field over its limit is a 413
+        if "maximum size" in exc.message:
             raise too_large(f"a multipart text field is over the limit of {part_limit} bytes", part_limit) from None
-        raise
+        raise HTTPException(400, exc.message) from None
+    if not seen:
+        await form.close()
+        raise InvalidInput("the multipart body ends before its closing boundary: it was cut short")
+    return form
 
 
 def file_part(form: FormData, name: str = "file") -> UploadFile | None:

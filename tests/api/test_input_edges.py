@@ -186,6 +186,20 @@ def test_refused_multipart_file_parts(env: Env, api: Api, disposition: bytes, st
     assert api.get(f"/v1/documents/0x{doc.hex()}/file").status_code == 404
 
 
+def test_a_multipart_body_cut_short_is_refused(env: Env, api: Api) -> None:
+    """A body that ends before its closing boundary lost the part it was in (python-multipart drops it without
+    a word: the submission was accepted without its file). Refused, nothing accepted; with its closing
+    boundary, or an epilogue after it, the same body is accepted."""
+    body, doc, content_type = _raw_multipart(env, b'form-data; name="file"; filename="a.pdf"')
+    cut = body[: body.rindex(b"\r\n--edge0boundary--")]
+    problem = _problem(api.post("/v1/documents", content=cut, headers={"content-type": content_type}), 422)
+    assert "closing boundary" in problem["detail"]
+    assert api.get(f"/v1/documents/0x{doc.hex()}").status_code == 404
+    r = api.post("/v1/documents", content=body + b"an epilogue\r\n", headers={"content-type": content_type})
+    assert r.status_code == 202, r.text
+    assert api.get(f"/v1/submissions/{r.json()['id']}").json()["stored"] is True
+
+
 def test_windows_path_as_sent_in_a_raw_header(env: Env, api: Api) -> None:
     """python-multipart keeps only what follows the last backslash of "C:\\..." (for IE6): the API reads the
     header itself and keeps the name whole, as sent unescaped (a browser's way)."""
