@@ -8,7 +8,6 @@ transport, so the API can put its per-head cache in front of the same reads (api
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -94,7 +93,6 @@ class TxReceipt:
     to: str | None
     block_number: int
     block_hash: bytes
-    logs: tuple[Log, ...]
 
 
 def _bytes(value: str) -> bytes:
@@ -115,10 +113,6 @@ def _log(raw: dict[str, Any]) -> Log:
         tx_hash=_bytes(raw["transactionHash"]),
         log_index=_int(raw["logIndex"]),
     )
-
-
-def _leads(topics: list[str], wanted: list[str]) -> bool:
-    return len(topics) >= len(wanted) and all(t.lower() == w for t, w in zip(topics, wanted, strict=False))
 
 
 def _block(raw: dict[str, Any]) -> Block:
@@ -170,28 +164,34 @@ class ChainReader:
         """``eth_call``; a revert is :class:`ChainError`."""
         return _bytes(await self._state("eth_call", [{"to": to, "data": to_hex(data)}], block))
 
-    async def receipt(self, tx_hash: bytes, *, topics: Sequence[bytes] = ()) -> TxReceipt | None:
-        """The transaction's receipt, with only the logs whose leading topics are ``topics`` (all logs when
-        none are given): the receipt of a large batch holds hundreds, and one is wanted."""
+    async def receipt(self, tx_hash: bytes) -> TxReceipt | None:
+        """Where and how a transaction ended; its logs are asked for by topic with :meth:`logs` (the receipt
+        of a large batch holds hundreds, and one is wanted)."""
         raw = await self.transport.call("eth_getTransactionReceipt", [to_hex(tx_hash)])
         if raw is None:
             return None
         to = raw.get("to")
-        wanted = [to_hex(t) for t in topics]
         return TxReceipt(
             tx_hash=tx_hash,
             status=_int(raw.get("status") or "0x0"),
             to=None if not to else to_checksum_address(_bytes(to)),
             block_number=_int(raw["blockNumber"]),
             block_hash=_bytes(raw["blockHash"]),
-            logs=tuple(_log(x) for x in raw["logs"] if _leads(x["topics"], wanted)),
         )
 
-    async def logs(self, address: str, topics: list[bytes | None], from_block: int, to_block: int) -> list[Log]:
-        params = {
-            "address": address,
-            "fromBlock": hex(from_block),
-            "toBlock": hex(to_block),
-            "topics": [None if t is None else to_hex(t) for t in topics],
-        }
+    async def logs(
+        self,
+        address: str,
+        topics: list[bytes | None],
+        from_block: int = 0,
+        to_block: int = 0,
+        *,
+        block_hash: bytes | None = None,
+    ) -> list[Log]:
+        """``eth_getLogs`` of ``address`` by topic, in a block range or in the one block ``block_hash``."""
+        params: dict[str, Any] = {"address": address, "topics": [None if t is None else to_hex(t) for t in topics]}
+        if block_hash is not None:
+            params["blockHash"] = to_hex(block_hash)
+        else:
+            params.update(fromBlock=hex(from_block), toBlock=hex(to_block))
         return [_log(x) for x in await self.transport.call("eth_getLogs", [params])]

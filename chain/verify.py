@@ -426,7 +426,7 @@ async def _anchor(run: _Run, registry: str, record: Record, head: Block) -> tupl
         return event.tx_hash, block
 
     tx = to_hex(receipt.tx_hash)
-    found = await reader.receipt(receipt.tx_hash, topics=(REGISTERED_TOPIC, q.doc_hash, _word(signer)))
+    found = await reader.receipt(receipt.tx_hash)
     if found is None:
         raise run.fail(Step.ANCHOR, f"transaction {tx} is not known to the node")
     if found.status != 1:
@@ -439,7 +439,10 @@ async def _anchor(run: _Run, registry: str, record: Record, head: Block) -> tupl
             f"transaction {tx} is in block {found.block_number} ({to_hex(found.block_hash)}), the receipt says "
             f"block {receipt.block_number} ({to_hex(receipt.block_hash)})",
         )
-    event = next((e for e in found.logs if _is_registered(e, registry, q.doc_hash, signer)), None)
+    logs = await reader.logs(registry, [REGISTERED_TOPIC, q.doc_hash, _word(signer)], block_hash=found.block_hash)
+    event = next(
+        (e for e in logs if e.tx_hash == receipt.tx_hash and _is_registered(e, registry, q.doc_hash, signer)), None
+    )
     if event is None:
         raise run.fail(Step.ANCHOR, f"transaction {tx} did not record {to_hex(q.doc_hash)} by {signer}")
     reg = receipt.registration
