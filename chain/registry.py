@@ -105,11 +105,17 @@ class _Abi:
         self.registered_topic = keccak256(b"Registered(bytes32,address,bytes32,bytes32)")
         self.revoked_topic = keccak256(b"Revoked(bytes32,address)")
 
+        self._selectors = {name: selector for selector, name in self.by_selector.items()}
+        self._inputs = {
+            name: [_signature_of({"name": "", "inputs": [i]})[1:-1] for i in f["inputs"]]
+            for name, f in self.functions.items()
+        }
+
     def selector(self, name: str) -> bytes:
-        return keccak256(_signature_of(self.functions[name]).encode())[:4]
+        return self._selectors[name]
 
     def input_types(self, name: str) -> list[str]:
-        return [_signature_of({"name": "", "inputs": [i]})[1:-1] for i in self.functions[name]["inputs"]]
+        return self._inputs[name]
 
 
 _ABI = _Abi(artifacts.load().abi)
