@@ -69,12 +69,16 @@ class EdgeMiddleware:
         start = time.perf_counter()
         method = scope["method"]
         limit = self.limits.get(scope["path"], self.max_body)
+        has_body = False  # (HTTP/1.1: a request has a body only with a Content-Length or a Transfer-Encoding)
         for key, value in scope["headers"]:
-            if key == b"content-length":
+            if key == b"transfer-encoding":
+                has_body = True
+            elif key == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = 0
+                has_body = declared > 0
                 if declared > limit:
                     response = problems.problem_response(
                         None,
@@ -87,13 +91,12 @@ class EdgeMiddleware:
                     await response(scope, receive, send)
                     self._done(scope, method, 413, start)
                     return
-                break
         received = 0
         status = 500
-        # the body has body_timeout from now (the end of the headers) to arrive; once it has, receive() waits
-        # for a disconnect as long as a response streams (events, long-polls)
+        # the body has body_timeout from now (the end of the headers) to arrive; once it has (or when there is
+        # none), receive() waits for a disconnect as long as a response streams (events, long-polls)
         deadline = asyncio.get_running_loop().time() + self.body_timeout
-        body_done = False
+        body_done = not has_body
 
         async def limited() -> Message:
             nonlocal received, body_done

@@ -188,3 +188,27 @@ def test_an_answer_before_the_body_ended_is_read_whole_by_a_client_still_sending
             pass
     problem = _problem(answer, 413)
     assert str(limit) in str(problem["detail"])
+
+
+def test_streams_and_long_polls_outlive_the_body_deadline(slow_api: Api, env: Env) -> None:
+    """The body deadline is for bodies: a request without one (an event stream, a long-poll) is held as long as
+    its answer needs, past DOCCHAIN_BODY_TIMEOUT_S (1 s here)."""
+    _, doc = random_doc()
+    r = slow_api.post("/v1/documents", json=new_signer().registration(env.domain, doc))
+    assert r.status_code == 202, r.text
+    sid = r.json()["id"]
+    slow_api.wait_state(sid, ("anchored", "confirmed"))
+    # a long-poll for a state that does not come: held its 3 s, answered 200
+    held = slow_api.get(f"/v1/submissions/{sid}", params={"wait": 3, "until": "confirmed"})
+    assert held.status_code == 200 and held.json()["state"] == "anchored", held.text
+    # the event stream: its keep-alive comment (every 2 s) comes, then the final event once blocks are mined
+    lines: list[str] = []
+    with httpx.stream("GET", f"{slow_api.url}/v1/submissions/{sid}/events", timeout=30) as stream:
+        assert stream.status_code == 200
+        for line in stream.iter_lines():
+            lines.append(line)
+            if line == ": keep-alive":
+                env.anvil.mine(2)
+            if line.startswith("data:") and json.loads(line[5:])["state"] == "confirmed":
+                break
+    assert ": keep-alive" in lines, lines
