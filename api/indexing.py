@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import bindparam, delete, exists, insert, null, select, update
@@ -77,6 +77,8 @@ class IndexerLoop(ServiceLoop):
         super().__init__(settings, db, chain, notifier)
         self.head: int | None = None
         self._written_head: int | None = None  # the head recorded (and confirmations computed) last
+        # called once a reorg's rollback is committed: the worker sends again what the chain lost
+        self.on_reorg: Callable[[], None] = lambda: None
 
     def wake(self) -> None:
         """The worker saw a transaction mined (and may have anchored submissions from the index): step now,
@@ -160,6 +162,7 @@ class IndexerLoop(ServiceLoop):
 
         changed = await self.db.transaction(roll_back)
         metrics.REORGS.inc()  # once the rollback is committed: the counter says "handled"
+        self.on_reorg()
         self.notifier.notify(changed)
 
 

@@ -143,6 +143,7 @@ class InlinePipeline:
         self.worker = AnchorWorker(settings, db, chain, notifier)
         self.indexer = IndexerLoop(settings, db, chain, notifier)
         self.worker.on_mined = self.indexer.wake
+        self.indexer.on_reorg = self.worker.chain_changed
         self._lease = Lease(db)
         self._leased = False
         self._stopped = False

@@ -1,8 +1,10 @@
 """The shape shared by the pipeline's background loops (anchoring worker, indexer): bind to the chain, run
 one step, sleep until the step's deadline or a wake-up, and keep going whatever fails.
 
-A node outage backs off (0.2 s doubling to 5 s); any other error is logged and retried after 1 s. Either
-way nothing is lost: the outbox and the index live in the database, and the next step resumes from there.
+A node outage backs off (0.2 s doubling to 1 s: a step against a node that refuses connections costs
+little, and anchoring resumes within a second of the node coming back); any other error is logged and
+retried after 1 s. Either way nothing is lost: the outbox and the index live in the database, and the next
+step resumes from there.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from docchain.api.settings import Settings
 from docchain.chain.errors import NodeError
 
 log = logging.getLogger("docchain.api.pipeline")
+
+MAX_BACKOFF_S = 1.0
 
 
 class ServiceLoop:
@@ -46,6 +50,9 @@ class ServiceLoop:
         self._stopping.clear()
         self._wake.clear()
 
+    def node_down(self) -> None:
+        """A step failed because the node could not be reached (it may come back changed)."""
+
     def stop(self) -> None:
         """Stop after the step in progress (a step never leaves a transaction signed but unrecorded)."""
         self._stopping.set()
@@ -56,16 +63,18 @@ class ServiceLoop:
         while not self._stopping.is_set():
             try:
                 pause = await self.step(await self.chain.bound())
+                if backoff > 0.2:
+                    log.info("node reachable again; %s resumed", self.component)
                 backoff = 0.2
                 self.last_error = None
             except NodeError as exc:
                 metrics.NODE_ERRORS.labels(self.component).inc()
                 self.last_error = str(exc)
-                log.warning(
-                    "node unavailable; %s paused", self.component, extra={"error": str(exc), "retry_s": backoff}
-                )
+                if backoff == 0.2:  # once per outage: the retries below would log one line a second
+                    log.warning("node unavailable; %s paused", self.component, extra={"error": str(exc)})
+                self.node_down()
                 await self._sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
             except Exception as exc:  # keep the loop alive; the database is intact
                 self.last_error = repr(exc)

@@ -17,6 +17,7 @@ submissions stay in the database until an event proves them anchored.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -41,7 +42,7 @@ from docchain.api.db import (
     charge_fee,
     now,
 )
-from docchain.api.indexing import anchor
+from docchain.api.indexing import CURSOR, anchor
 from docchain.api.notify import Notifier
 from docchain.api.service_loop import ServiceLoop
 from docchain.api.settings import Settings
@@ -89,6 +90,8 @@ class AnchorWorker(ServiceLoop):
         self._arrived = 0  # submissions accepted since the current cycle started
         self._ecdsa_checked: set[str] = set()  # ids whose ECDSA signature the submit route recovered
         self._sleeping_until: float | None = None  # loop time the current sleep ends, None while working
+        # transactions seen mined whose submissions wait for the indexer to reach their block: id -> (hash, block)
+        self._unindexed: dict[int, tuple[str, int]] = {}
         self.on_mined: Callable[[], None] = lambda: None
 
     def submitted(self, ecdsa_checked: str | None = None) -> None:
@@ -113,6 +116,16 @@ class AnchorWorker(ServiceLoop):
     def restart(self) -> None:
         super().restart()
         self._recovered = False  # another pipeline may have sent transactions meanwhile: reconcile first
+
+    def chain_changed(self) -> None:
+        """The chain under the relayer changed (a reorg, the node back from an outage): before anything new is
+        signed, send again what is in flight, in nonce order, and read the nonce from the node, whose count
+        may have gone back. A cached nonce above it made every new transaction wait for the gap to fill."""
+        self._recovered = False
+        self.wake()
+
+    def node_down(self) -> None:
+        self.chain_changed()  # the node may come back with another chain (restarted from an older state)
 
     async def step(self, bound: Bound) -> float | None:
         if not self._recovered:
@@ -144,6 +157,9 @@ class AnchorWorker(ServiceLoop):
         for tx in txs:
             await self._broadcast(bound, tx)
         bound.sender.resync_nonce()
+        # the latest mined ones too: one whose block vanished before the indexer reached it is found below
+        for tx_id, tx_hash, block in await self.db.query(_RECENT_MINED, {"n": RECENT_MINED}):
+            self._unindexed.setdefault(tx_id, (tx_hash, block))
         self._recovered = True
 
     async def _broadcast(self, bound: Bound, tx: Transaction) -> None:
@@ -193,6 +209,7 @@ class AnchorWorker(ServiceLoop):
     async def cycle(self, bound: Bound) -> float | None:
         """One pass; returns how long to sleep (None: go again at once)."""
         await self._reconcile(bound)
+        await self._lost_before_indexed()
         # Under load this runs several times a second: plain indexed reads (Database.query), each a small
         # fraction of an ORM query through aiosqlite's thread (measured: the cycle's reads were ~30% of the
         # pipeline's Python time while it anchored ~2,500 documents/s)
@@ -225,12 +242,18 @@ class AnchorWorker(ServiceLoop):
                 continue
             receipt = await self._receipt(tx.tx_hash)
             if receipt is None:
-                if tx.sent_at is None or time.time() - tx.sent_at > self.settings.resend_after_s:
-                    log.info("re-broadcasting transaction", extra={"tx": tx.tx_hash})
+                # A transaction the node no longer has (its block removed by a reorg, the node restarted from
+                # an older state, or dropped) is sent again at once: waiting for the re-send timer stalled
+                # anchoring ~30 s, and later nonces with it. One the node still holds gets the timer.
+                forgotten = await self.chain.rpc.call("eth_getTransactionByHash", [tx.tx_hash]) is None
+                if forgotten or tx.sent_at is None or time.time() - tx.sent_at > self.settings.resend_after_s:
+                    log.info("re-broadcasting transaction", extra={"tx": tx.tx_hash, "forgotten": forgotten})
                     await self._broadcast(bound, await self._transaction(tx.id))
                 continue
             ok = receipt["status"] == 1
             self.notifier.notify(await self.db.transaction(partial(_mined, tx_id=tx.id, receipt=receipt, ok=ok)))
+            if ok:
+                self._unindexed[tx.id] = (tx.tx_hash, int(receipt["blockNumber"]))
             self.on_mined()
             log.info(
                 "transaction mined",
@@ -244,6 +267,33 @@ class AnchorWorker(ServiceLoop):
             if not ok:
                 metrics.REVERTED.inc()
                 await self._requeue(tx.id, "reverted", f"transaction {tx.tx_hash} reverted")
+
+    async def _lost_before_indexed(self) -> None:
+        """Transactions seen mined whose submissions the indexer did not anchor although it indexed past their
+        block: that block was replaced before the indexer got there (a reorg its cursor could not see, or the
+        receipt read just before the node restarted from an older state), so nothing rolled them back. They
+        are in flight again: sent at once (the node no longer has them), with the nonce read again."""
+        if not self._unindexed:
+            return
+        rows = await self.db.query(_CURSOR, {"key": CURSOR})
+        indexed = int(json.loads(rows[0][0])["number"]) if rows else -1
+        for tx_id, (tx_hash, block) in list(self._unindexed.items()):
+            if block > indexed:
+                continue
+            [(waiting,)] = await self.db.query(_WAITING, {"tx": tx_id})
+            # else anchored, or still in the chain (the indexer anchors it there)
+            if waiting and await self._receipt(tx_hash) is None:
+                log.warning(
+                    "a mined transaction's block vanished before it was indexed: sending it again",
+                    extra={"tx": tx_hash},
+                )
+                await self.db.execute(
+                    update(Transaction)
+                    .where(Transaction.id == tx_id, Transaction.state == "mined")
+                    .values(state="sent", block_number=None, sent_at=None)
+                )
+                self.chain_changed()
+            del self._unindexed[tx_id]
 
     async def _transaction(self, tx_id: int) -> Transaction:
         async with self.db.read() as s:
@@ -471,6 +521,10 @@ _IN_FLIGHT_TXS = (
     "SELECT id, tx_hash, state, sent_at FROM transactions WHERE state IN ('prepared', 'sent') ORDER BY nonce"
 )
 _IN_FLIGHT = "SELECT state, count(*) FROM transactions WHERE state IN ('prepared', 'sent') GROUP BY state"
+RECENT_MINED = 64  # mined transactions looked at again after a restart or an outage (a reorg is shallower)
+_RECENT_MINED = "SELECT id, tx_hash, block_number FROM transactions WHERE state = 'mined' ORDER BY id DESC LIMIT :n"
+_CURSOR = "SELECT value FROM meta WHERE key = :key"
+_WAITING = "SELECT count(*) FROM submissions WHERE tx_id = :tx AND state = 'submitted'"
 _PENDING = f"SELECT count(*), min(created_at) FROM submissions WHERE {PENDING_SQL}"
 _SUBMITTED = Many(
     update(Submission.__table__)
