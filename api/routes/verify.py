@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from docchain.api.inputs import too_large
 from docchain.api.openapi import BODY, CHAIN, problems_for
 from docchain.api.problems import Problem
 from docchain.api.responses import FastJSONResponse
@@ -100,7 +101,10 @@ async def verify_document(request: Request) -> JSONResponse:
     elif content_type.startswith("application/json") or not content_type:
         # Read as receipts are read, so an inline receipt keeps its repeated keys and its numbers as written
         # for the strict reader (pydantic would keep the last of two keys and turn 1.0 into 1).
-        data = receipt_format.loads(await request.body(), limit=BODY_LIMIT, what="the request body")
+        raw = await request.body()
+        if len(raw) > BODY_LIMIT:
+            raise too_large(f"a verify request's JSON body is at most {BODY_LIMIT} bytes", BODY_LIMIT)
+        data = receipt_format.loads(raw, limit=BODY_LIMIT, what="the request body")
         if not isinstance(data, dict):
             raise InvalidInput("the request body must be a JSON object")
         if len(receipt_format.keys_as_written(data)) != len(data):

@@ -361,7 +361,7 @@ def test_revocation_and_verify_bodies_have_their_limits(env: Env, api: Api) -> N
     # verify reads its JSON as receipts are read, with its own bound (256 KiB: four times a receipt's)
     verify = json.dumps({"docHash": "0x" + "00" * 32, "receipt": "x" * 300_000})
     r = api.post("/v1/verify", content=verify, headers={"content-type": "application/json"})
-    assert "larger than 262144 bytes" in _problem(r, 422)["detail"]
+    assert _problem(r, 413)["limit"] == 256 * 1024
 
 
 def _raw(api: Api, request: bytes) -> bytes:
