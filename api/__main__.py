@@ -23,7 +23,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 from docchain.api import logs
 from docchain.api.settings import Settings
-from docchain.api.workers import Supervisor, die_with
+from docchain.api.workers import Supervisor, die_with, received_key
 from docchain.chain.errors import DocchainError
 
 
@@ -53,7 +53,7 @@ async def _preflight(settings: Settings) -> str | None:
 # How long the requests running at SIGTERM may take to finish before they are cancelled. Held long-polls and
 # event streams answer at once (see _Server), so only a request that is slow itself (an upload) takes that
 # long; with the pipeline's step after it, the process exits within 5 s.
-GRACEFUL_S = 3.0
+GRACEFUL_S = 3
 
 
 class _Server(uvicorn.Server):
@@ -118,16 +118,20 @@ SIGTERM or Ctrl-C stop it gracefully (exit 0); exit 2: bad configuration, 3: cou
         metavar="N",
         help="API processes serving the port, for more cores (default: DOCCHAIN_WORKERS, else 1)",
     )
-    # a worker's listening socket and its supervisor's pid, from api/workers.py
+    # a worker's listening socket, its supervisor's pid and the pipe with the relayer's key, from api/workers.py
     parser.add_argument("--fd", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--supervisor", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--key-fd", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.fd is not None:
         die_with(supervisor=args.supervisor)
     try:
         settings = Settings()
+        logs.setup(settings.log_level, settings.log_file)
+        if args.key_fd is not None:  # decrypted by the supervisor: no scrypt here
+            settings.given_relayer_key(received_key(args.key_fd))
         settings.relayer_private_key()  # fail before binding the port when no key is configured
-    except (DocchainError, ValueError) as exc:
+    except (DocchainError, ValueError, OSError) as exc:
         print(f"docchain-api: {exc}", file=sys.stderr)
         return 2
     workers = args.workers if args.workers is not None else settings.workers
@@ -141,9 +145,10 @@ SIGTERM or Ctrl-C stop it gracefully (exit 0); exit 2: bad configuration, 3: cou
             return 2
     url = f"http://{args.host}:{args.port}"
     if workers > 1 and args.fd is None:
-        logs.setup(settings.log_level, settings.log_file)
         try:
-            supervisor = Supervisor(workers, args.host, args.port)
+            # a keystore's key goes to the workers over pipes: one decryption for them all
+            key = settings.relayer_private_key() if settings.relayer_keystore is not None else None
+            supervisor = Supervisor(workers, args.host, args.port, relayer_key=key)
         except OSError as exc:
             print(f"docchain-api: cannot listen on {url}: {exc.strerror or exc}", file=sys.stderr)
             return STARTUP_FAILURE

@@ -8,17 +8,24 @@ passes anvil's well-known dev key explicitly.
 from __future__ import annotations
 
 import json
+import logging
+import os
+import time
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from docchain.chain.errors import InvalidInput
 
+log = logging.getLogger("docchain.api.settings")
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DOCCHAIN_", env_file=".env", extra="ignore")
+
+    _relayer_key: bytes | None = PrivateAttr(None)  # once read (see relayer_private_key)
 
     rpc_url: str = Field("http://127.0.0.1:8545", description="Ethereum JSON-RPC endpoint")
     chain_id: int | None = Field(
@@ -113,7 +120,19 @@ class Settings(BaseSettings):
         return self.storage_dir or self.data_dir / "documents"
 
     def relayer_private_key(self) -> bytes:
-        """The relayer's key; :class:`InvalidInput` when none is configured (there is no default)."""
+        """The relayer's key, read once per process; :class:`InvalidInput` when none is configured (there is no
+        default). A keystore's scrypt costs ~256 MiB and ~1 s a time: the start-up check, the preflight and the
+        app each asked for the key, three decryptions (371 MiB peak, 3.8 s)."""
+        if self._relayer_key is None:
+            self._relayer_key = self._read_relayer_key()
+        return self._relayer_key
+
+    def given_relayer_key(self, key: bytes) -> None:
+        """The key as another process of this service read it (``--workers``: the supervisor decrypted the
+        keystore and hands the key over a pipe), so this one needs no decryption of its own."""
+        self._relayer_key = key
+
+    def _read_relayer_key(self) -> bytes:
         if self.relayer_key is not None:
             from docchain.chain.values import parse_hex
 
@@ -122,7 +141,12 @@ class Settings(BaseSettings):
             from eth_account import Account
 
             password = self.relayer_password_file.read_text().rstrip("\n")
-            return bytes(Account.decrypt(json.loads(self.relayer_keystore.read_text()), password))
+            started = time.perf_counter()
+            key = bytes(Account.decrypt(json.loads(self.relayer_keystore.read_text()), password))
+            # counted by tests/api/test_keystore.py; never the key, nor anything derived from it
+            ms = round((time.perf_counter() - started) * 1000)
+            log.debug("relayer keystore decrypted", extra={"pid": os.getpid(), "ms": ms})
+            return key
         raise InvalidInput(
             "no relayer key: set DOCCHAIN_RELAYER_KEY or DOCCHAIN_RELAYER_KEYSTORE + DOCCHAIN_RELAYER_PASSWORD_FILE"
         )

@@ -92,10 +92,20 @@ class _Worker:
     restart_at: float | None = None
 
 
+def received_key(fd: int) -> bytes:
+    """In a worker: the relayer's key, as the supervisor wrote it to the pipe ``fd`` (see Supervisor._spawn)."""
+    with os.fdopen(fd, "rb") as pipe:
+        return bytes.fromhex(pipe.read().decode().strip())
+
+
 class Supervisor:
-    def __init__(self, count: int, host: str, port: int) -> None:
-        """Binds the workers' sockets (OSError: the port is taken, or the host is not ours)."""
+    def __init__(self, count: int, host: str, port: int, relayer_key: bytes | None = None) -> None:
+        """Binds the workers' sockets (OSError: the port is taken, or the host is not ours). ``relayer_key``:
+        the key the supervisor decrypted from a keystore, handed to each worker over a pipe, so that no worker
+        runs the keystore's scrypt (~256 MiB and ~1 s each) again; it never goes to disk, an argument or the
+        environment."""
         self.host, self.port = host, port
+        self.relayer_key = relayer_key
         self.workers: list[_Worker] = []
         try:
             for i in range(count):
@@ -111,13 +121,24 @@ class Supervisor:
 
     def _spawn(self, worker: _Worker) -> None:
         fd = worker.sock.fileno()
-        worker.proc = subprocess.Popen(
-            [sys.executable, "-m", "docchain.api", "--host", self.host, "--port", str(self.port), "--fd", str(fd)]
-            + ["--supervisor", str(os.getpid())],
-            stdin=subprocess.DEVNULL,
-            pass_fds=(fd,),
-            env=self.env,
-        )
+        command = [sys.executable, "-m", "docchain.api", "--host", self.host, "--port", str(self.port)]
+        command += ["--fd", str(fd), "--supervisor", str(os.getpid())]
+        key_pipe = os.pipe() if self.relayer_key is not None else None
+        if key_pipe is not None:
+            command += ["--key-fd", str(key_pipe[0])]
+        try:
+            worker.proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                pass_fds=(fd,) if key_pipe is None else (fd, key_pipe[0]),
+                env=self.env,
+            )
+            if key_pipe is not None and self.relayer_key is not None:
+                os.write(key_pipe[1], self.relayer_key.hex().encode())  # 64 bytes: within the pipe's buffer
+        finally:
+            if key_pipe is not None:
+                os.close(key_pipe[0])
+                os.close(key_pipe[1])
         worker.started_at = time.monotonic()
         worker.restart_at = None
         log.info("worker started", extra={"worker": worker.index, "pid": worker.proc.pid})
