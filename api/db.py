@@ -54,7 +54,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import StaticPool
@@ -399,6 +399,7 @@ LOCK_TIMEOUT_S = 30.0
 _FIRST_WAIT_S = 0.0005  # lock waits: most transactions hold the lock for a millisecond or two
 _MAX_WAIT_S = 0.005
 LISTEN_RETRY_S = 2.0  # a listening connection's liveness check, and the wait before listening again
+MIGRATION_LOCK = 0x646F6363_6D696772  # "doccmigr": the PostgreSQL advisory lock replicas migrate under
 _CHECKPOINT_EVERY = 200  # commits between WAL checkpoints (run in a thread, off the event loop)
 
 
@@ -529,7 +530,10 @@ class Database:
                 s.add_all([Meta(key=CHAIN_ID, value=str(chain_id)), Meta(key=CHAIN_REGISTRY, value=registry)])
             return known
 
-        known = await self.transaction(claim)
+        try:
+            known = await self.transaction(claim)
+        except IntegrityError:  # another replica claimed it between this one's read and its insert: read again
+            known = await self.transaction(claim)
         if not known:
             return
         if known.get(CHAIN_ID) != str(chain_id) or str(known.get(CHAIN_REGISTRY, "")).lower() != registry.lower():
@@ -567,10 +571,16 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision."""
+        """Bring the schema to the newest Alembic revision.
+
+        Replicas starting together on a fresh PostgreSQL database migrated it at the same time, and one failed
+        on the other's half-made schema (``type "alembic_version" already exists``): they take turns under a
+        transaction-scoped advisory lock, and the later ones find it current."""
         from docchain.api.migrations import upgrade
 
         async with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             await conn.run_sync(upgrade)
 
     async def close(self) -> None:
