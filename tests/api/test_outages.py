@@ -50,6 +50,9 @@ def test_node_down_chain_routes_answer_503_with_retry_after_then_recover(node_en
                 assert problem["instance"] == path.split("?")[0]
                 assert int(r.headers["retry-after"]) > 0
                 assert str(own_node.port) not in r.text  # the RPC URL may carry a provider's key
+            r = http.post("/v1/verify", json={"docHash": "0x" + "ab" * 32})
+            assert r.status_code == 503 and r.json()["type"].endswith("/node-unavailable"), r.text
+            assert int(r.headers["retry-after"]) > 0
             # the database-backed pages still answer
             assert http.get(f"/v1/submissions/{sid}").status_code == 200
 
