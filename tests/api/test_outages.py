@@ -84,7 +84,8 @@ def test_verify_while_blocks_are_mined_on_a_node_without_history_never_5xx(node_
         receipts = [server.get(f"/v1/documents/{doc}/receipts/{signer}").json() for _, doc, signer in accepted]
         questions = [{"docHash": doc, "signer": signer} for _, doc, signer in accepted]
         questions += [{"docHash": doc} for _, doc, _ in accepted]
-        questions += [{"docHash": doc, "receipt": receipt} for (_, doc, _), receipt in zip(accepted, receipts)]
+        with_receipts = zip(accepted, receipts, strict=True)
+        questions += [{"docHash": doc, "receipt": receipt} for (_, doc, _), receipt in with_receipts]
 
         statuses: Counter[int] = Counter()
         outcomes: Counter[str] = Counter()
