@@ -59,9 +59,13 @@ def test_crash(chain: Chain, database_url: str, scale: Scale, entry: Entry, repo
     probe = DbProbe(database_url)
     restarts: list[float] = []
     peaks: dict[str, int] = {}
+    seen_children: set[int] = set()
 
     def remember_peaks() -> None:
-        for name, pid in (("API", api.proc.pid if api.proc else None), ("anchoring child", pipeline_pid(api))):
+        child = pipeline_pid(api)
+        if child is not None:
+            seen_children.add(child)
+        for name, pid in (("API", api.proc.pid if api.proc else None), ("anchoring child", child)):
             rss = peak_rss(pid)
             if rss:
                 peaks[name] = max(peaks.get(name, 0), rss)
@@ -125,4 +129,4 @@ def test_crash(chain: Chain, database_url: str, scale: Scale, entry: Entry, repo
     book(entry, load, tally, logged)
     assert_exactly_once(load, tally, logged)
     assert len(load.accepted) == scale.crash_clients * scale.crash_per_client
-    assert not [pid for pid in [pipeline_pid(api)] if pid is not None and alive(pid)]
+    assert not [pid for pid in seen_children if alive(pid)], "an anchoring child outlived its API"
