@@ -17,6 +17,7 @@ from tests.reliability.harness import (
     Chain,
     Clients,
     DbProbe,
+    Load,
     alive,
     api_keys,
     assert_exactly_once,
@@ -60,6 +61,7 @@ def test_crash(chain: Chain, database_url: str, scale: Scale, entry: Entry, repo
     restarts: list[float] = []
     peaks: dict[str, int] = {}
     seen_children: set[int] = set()
+    extra: list[Load] = []  # submissions sent when the load was over, so a kill still finds work in flight
 
     def remember_peaks() -> None:
         child = pipeline_pid(api)
@@ -97,6 +99,10 @@ def test_crash(chain: Chain, database_url: str, scale: Scale, entry: Entry, repo
                     time.sleep(rng.uniform(0.0, 0.5))
                 else:
                     chain.rpc("evm_setAutomine", [False])
+                    if clients.finished():  # nothing left to anchor: a few more, so that a transaction is sent
+                        extra.append(
+                            Clients([api.url], plan(env.domain, 1, 3), keys[:1], deadline_s=60, mix=False).run()
+                        )
                     poll(sent_not_mined, 60, what="a transaction sent and not mined")
                 kill_api(api, child=True)
                 entry.faults[mode] += 1
@@ -112,6 +118,10 @@ def test_crash(chain: Chain, database_url: str, scale: Scale, entry: Entry, repo
         finally:
             chain.rpc("evm_setAutomine", [True])
         load = clients.join(scale.deadline_s)
+        for more in extra:
+            load.accepted.update(more.accepted)
+            load.fivexx += more.fivexx
+            load.given_up += more.given_up
         settle = wait_all_anchored(probe, len(load.accepted), scale.deadline_s, "every accepted submission anchored")
         remember_peaks()
         assert api.stop() == 0
@@ -128,5 +138,5 @@ def test_crash(chain: Chain, database_url: str, scale: Scale, entry: Entry, repo
     entry.recovery.append(("last anchor after the load", settle))
     book(entry, load, tally, logged)
     assert_exactly_once(load, tally, logged)
-    assert len(load.accepted) == scale.crash_clients * scale.crash_per_client
+    assert len(load.accepted) == scale.crash_clients * scale.crash_per_client + sum(len(m.accepted) for m in extra)
     assert not [pid for pid in seen_children if alive(pid)], "an anchoring child outlived its API"
