@@ -62,7 +62,7 @@ def problem_bytes(status: int, slug: str, detail: str, default_headers: list[tup
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a deadline and a size bound on each request's head."""
 
-    header_timeout: float = 10.0
+    header_timeout: float = 60.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

@@ -50,8 +50,10 @@ class Settings(BaseSettings):
     max_metadata_bytes: int = Field(
         16 * 1024, ge=2, le=1024 * 1024, description="metadata limit: its canonical JSON in bytes (413 above)"
     )
+    # nginx's client_header_timeout: long enough for a client whose process is busy (a load test's 240
+    # connections on a saturated host took over 10 s to send a first byte), short enough to bound a trickle
     header_timeout_s: float = Field(
-        10.0, gt=0, description="a request's line and headers must arrive within this (408, then closed)"
+        60.0, gt=0, description="a request's line and headers must arrive within this (408, then closed)"
     )
     body_timeout_s: float = Field(
         120.0, gt=0, description="a request's body must arrive within this once its headers have (408, then closed)"
