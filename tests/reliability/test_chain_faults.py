@@ -174,12 +174,9 @@ def test_reorgs_under_load(own_chain: Chain, scale: Scale, entry: Entry, report:
             entry.faults[kind] += 1
             changed = [b for b, h in gone.items() if chain.block_hash(b) != h]
             assert changed, f"{kind} changed no block: the reorg did not happen"
-            hashes: dict[int, str | None] = {}
-            affected = [
-                sid
-                for sid, (num, h) in standing.items()
-                if hashes.setdefault(num, chain.block_hash(num)) != h  # its block is no longer in the chain
-            ]
+            fork = min(gone)  # blocks below it were not touched: only those from it on are read again
+            hashes = {num: chain.block_hash(num) for num in {num for num, _ in standing.values() if num >= fork}}
+            affected = [sid for sid, (num, h) in standing.items() if num >= fork and hashes[num] != h]
 
             def reanchored(ids: list[str] = affected) -> bool:
                 now = anchored_rows(probe, ids)
