@@ -146,6 +146,14 @@ def test_reorgs_under_load(own_chain: Chain, scale: Scale, entry: Entry, report:
                 extra.append(Clients([api.url], plan(env.domain, 1, 3), keys[:1], deadline_s=60, mix=False).run())
             poll(lambda: any(num > above for num, _ in anchored_rows(probe).values()), 60, what="fresh anchors")
 
+        def indexed_to(head: int) -> None:
+            """The blocks about to be removed are recorded as anchors (the last one mined may not be yet)."""
+            poll(
+                lambda: max((num for num, _ in anchored_rows(probe).values()), default=0) >= head,
+                30,
+                what=f"anchors of block {head} recorded",
+            )
+
         for n, kind in enumerate(["anvil_reorg", "snapshot_revert"] * scale.reorgs):
             reorgs_before = metric(api, "docchain_reorgs_total")
             under_load = not clients.finished()
@@ -153,6 +161,7 @@ def test_reorgs_under_load(own_chain: Chain, scale: Scale, entry: Entry, report:
                 fresh_anchors(chain.head())
                 chain.rpc("evm_setAutomine", [False])  # no block may slip in between choosing and removing them
                 head = chain.head()
+                indexed_to(head)
                 depth = rng.randint(1, min(4, head - chain.deployment.block_number))
                 gone = {n: chain.block_hash(n) for n in range(head - depth + 1, head + 1)}
                 standing = anchored_rows(probe)
@@ -165,6 +174,7 @@ def test_reorgs_under_load(own_chain: Chain, scale: Scale, entry: Entry, report:
                 fresh_anchors(base)
                 chain.rpc("evm_setAutomine", [False])
                 head = chain.head()
+                indexed_to(head)
                 gone = {n: chain.block_hash(n) for n in range(base + 1, head + 1)}
                 standing = anchored_rows(probe)
                 assert chain.rpc("evm_revert", [snapshot]) is True
