@@ -1,0 +1,167 @@
+"""The submission lifecycle: its states, the legal transitions between them, and what a signer sees.
+
+Pure: no I/O, no database, no clock. The store persists a :class:`State`; the service asks
+:func:`transition` before it writes one; routes show :func:`seen`.
+
+::
+
+    pending --send--> submitted --apply_events--> anchored --apply_events--> confirmed
+       ^                  |                           |
+       +----- send -------+ (reverted / dropped)      |
+       +---------------- apply_events (reorg) --------+         revoked: a Revoked event, from any state
+
+Each state has one operation that moves a submission into it (:data:`WRITER`): ``accept`` creates it
+pending; ``send`` (the anchoring worker) writes submitted, and gives a submission back to pending or fails
+it when its transaction did not land; ``apply_events`` (the indexer) writes anchored, confirmed and
+revoked, and rolls them back when a reorg removes their events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class State(StrEnum):
+    """A submission's stored state (the text the API speaks and the database holds)."""
+
+    PENDING = "pending"  # accepted into the outbox
+    SUBMITTED = "submitted"  # in a relayer transaction sent to the node
+    ANCHORED = "anchored"  # its Registered event is indexed
+    CONFIRMED = "confirmed"  # that event is at least the configured depth below the head
+    FAILED = "failed"  # the relayer gave up on it
+    REVOKED = "revoked"  # a Revoked event of its (docHash, signer) is indexed
+
+
+class Operation(StrEnum):
+    """The service's operations that write a submission's state."""
+
+    ACCEPT = "accept"
+    SEND = "send"
+    APPLY_EVENTS = "apply_events"
+
+
+class RevocationState(StrEnum):
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    REVOKED = "revoked"
+    FAILED = "failed"
+
+
+class TxState(StrEnum):
+    """A relayer transaction's state: its hash and raw bytes are recorded (prepared) before it is broadcast."""
+
+    PREPARED = "prepared"
+    SENT = "sent"
+    MINED = "mined"
+    REVERTED = "reverted"
+    DROPPED = "dropped"
+
+
+class SignatureKind(StrEnum):
+    """How a signature is checked, decided once at acceptance: an EOA's ECDSA signature goes into a
+    ``registerBatch``; a contract wallet's (ERC-1271) is registered alone, the registry asking the wallet."""
+
+    EOA = "eoa"
+    ERC1271 = "erc1271"
+
+
+NEW = None  # the "from" of a submission that does not exist yet
+
+# (operation, from, to): every change of state the service may write. A reorg's rollback and a Revoked
+# event are applied by the indexer, whatever the state they find.
+TRANSITIONS: frozenset[tuple[Operation, State | None, State]] = frozenset(
+    {
+        (Operation.ACCEPT, NEW, State.PENDING),
+        (Operation.SEND, State.PENDING, State.SUBMITTED),
+        (Operation.SEND, State.PENDING, State.FAILED),  # deadline passed, or the registry refused it
+        (Operation.SEND, State.SUBMITTED, State.PENDING),  # its transaction reverted or was dropped: again
+        (Operation.SEND, State.SUBMITTED, State.FAILED),  # ... once too often
+        *(
+            (Operation.APPLY_EVENTS, old, new)
+            for old in (State.PENDING, State.SUBMITTED, State.FAILED)
+            for new in (State.ANCHORED, State.CONFIRMED)
+        ),
+        (Operation.APPLY_EVENTS, State.ANCHORED, State.CONFIRMED),
+        *((Operation.APPLY_EVENTS, old, State.REVOKED) for old in State if old is not State.REVOKED),
+        # reorg: the event went away with its block
+        *(
+            (Operation.APPLY_EVENTS, old, new)
+            for old in (State.ANCHORED, State.CONFIRMED, State.REVOKED)
+            for new in (State.PENDING, State.SUBMITTED, State.ANCHORED)
+            if old is not new
+        ),
+    }
+)
+
+# The one operation that writes each state.
+WRITER: dict[State, Operation] = {
+    State.PENDING: Operation.ACCEPT,
+    State.SUBMITTED: Operation.SEND,
+    State.FAILED: Operation.SEND,
+    State.ANCHORED: Operation.APPLY_EVENTS,
+    State.CONFIRMED: Operation.APPLY_EVENTS,
+    State.REVOKED: Operation.APPLY_EVENTS,
+}
+
+# States after which nothing changes unless a reorg removes the events they rest on.
+FINAL = frozenset({State.CONFIRMED, State.FAILED, State.REVOKED})
+# States whose block is known: they count confirmations.
+ON_CHAIN = frozenset({State.ANCHORED, State.CONFIRMED, State.REVOKED})
+# The order a long-poll's ``until`` compares with (failed and revoked end any wait).
+PROGRESS = (State.PENDING, State.SUBMITTED, State.ANCHORED, State.CONFIRMED)
+
+
+class IllegalTransition(ValueError):
+    """An operation tried a change of state the lifecycle does not have."""
+
+    def __init__(self, operation: Operation, old: State | None, new: State) -> None:
+        self.operation, self.old, self.new = operation, old, new
+        source = "a new submission" if old is None else old.value
+        super().__init__(f"{operation.value} cannot move {source} to {new.value}")
+
+
+def transition(operation: Operation, old: State | None, new: State) -> State:
+    """``new``, when ``operation`` may move a submission from ``old`` to it; else :class:`IllegalTransition`."""
+    if (operation, old, new) not in TRANSITIONS:
+        raise IllegalTransition(operation, old, new)
+    return new
+
+
+def allowed(operation: Operation, new: State) -> frozenset[State | None]:
+    """The states ``operation`` may move a submission from into ``new`` (what a store's UPDATE filters on)."""
+    return frozenset(old for op, old, to in TRANSITIONS if op is operation and to is new)
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What a signer sees of a submission or a record: its status, and the blocks on top of its own."""
+
+    status: State
+    confirmations: int
+
+
+def confirmations(head: int | None, block: int | None) -> int:
+    """Blocks from ``block`` to ``head``, both counted (0 when either is unknown or the head is behind)."""
+    if head is None or block is None:
+        return 0
+    return max(0, head - block + 1)
+
+
+def seen(state: State, block: int | None, head: int | None, depth: int) -> Seen:
+    """The status a signer sees, from the stored ``state``, the record's ``block`` and the indexed ``head``: an
+    anchored record with ``depth`` confirmations is confirmed already, though the indexer may not have
+    written it yet. Only states with a block count confirmations."""
+    if state not in ON_CHAIN:
+        return Seen(state, 0)
+    count = confirmations(head, block)
+    if state == State.ANCHORED and block is not None and count >= depth:
+        return Seen(State.CONFIRMED, count)
+    return Seen(state, count)
+
+
+def reached(state: State, until: State) -> bool:
+    """Whether a submission in ``state`` has got as far as ``until`` (failed and revoked end any wait)."""
+    if state in (State.FAILED, State.REVOKED):
+        return True
+    return PROGRESS.index(state) >= PROGRESS.index(until)
