@@ -11,11 +11,15 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from docchain.chain import artifacts
 from docchain.chain.errors import ChainError, InvalidInput, NotDeployed
 from docchain.chain.sender import TxSender, with_retries
 from docchain.chain.values import parse_address
+
+if TYPE_CHECKING:
+    from eth_typing import ChecksumAddress
 
 FILE_NAME = "deployments.json"
 
@@ -23,7 +27,7 @@ FILE_NAME = "deployments.json"
 @dataclass(frozen=True)
 class Deployment:
     chain_id: int
-    address: str
+    address: ChecksumAddress
     block_number: int
     tx_hash: str
 

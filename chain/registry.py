@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound
 from web3.types import FilterParams, LogReceipt, TxData, TxReceipt
@@ -84,9 +84,10 @@ class RegistryEvent:
 
 def _signature_of(item: dict[str, Any]) -> str:
     def typ(inp: dict[str, Any]) -> str:
-        if inp["type"].startswith("tuple"):
-            return "(" + ",".join(typ(c) for c in inp["components"]) + ")" + inp["type"][5:]
-        return str(inp["type"])
+        kind = str(inp["type"])
+        if kind.startswith("tuple"):
+            return "(" + ",".join(typ(c) for c in inp["components"]) + ")" + kind[5:]
+        return kind
 
     return f"{item['name']}({','.join(typ(i) for i in item['inputs'])})"
 

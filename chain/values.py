@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING, cast
 
 from docchain.chain.errors import InvalidInput
 from docchain.chain.hashing import keccak256
+
+if TYPE_CHECKING:
+    # Types only, so the CLI's start does not import eth_typing: its NewTypes are plain str at run time.
+    from eth_typing import ChecksumAddress, HexStr
 
 ZERO32 = bytes(32)
 
@@ -41,17 +46,18 @@ def parse_hash32(value: str, what: str = "hash") -> bytes:
 
 
 @lru_cache(maxsize=8192)
-def to_checksum_address(raw: bytes) -> str:
+def to_checksum_address(raw: bytes) -> ChecksumAddress:
     """EIP-55 form of a 20-byte address: a hex digit is upper-cased when the same nibble of the keccak256 of
     the lower-case hex is 8 or more. Written here rather than taken from eth_utils, whose import (~0.2 s,
     pydantic included) every start of the CLI paid. Memoised: the same few signers and contracts recur on
     every request."""
     digits = raw.hex()
     nibbles = keccak256(digits.encode()).hex()
-    return "0x" + "".join(c.upper() if n >= "8" else c for c, n in zip(digits, nibbles, strict=False))
+    checksummed = "0x" + "".join(c.upper() if n >= "8" else c for c, n in zip(digits, nibbles, strict=False))
+    return cast("ChecksumAddress", checksummed)
 
 
-def parse_address(value: str, what: str = "address") -> str:
+def parse_address(value: str, what: str = "address") -> ChecksumAddress:
     """An Ethereum address, returned checksummed. A mixed-case input must carry a valid checksum."""
     raw = parse_hex(value, length=20, what=what)
     checksummed = to_checksum_address(bytes(raw))
@@ -69,9 +75,9 @@ def parse_signature(value: str, what: str = "signature") -> bytes:
     return raw
 
 
-def to_hex(raw: bytes) -> str:
+def to_hex(raw: bytes) -> HexStr:
     """0x-prefixed lower-case hex, the one textual form docchain writes."""
-    return "0x" + raw.hex()
+    return cast("HexStr", "0x" + raw.hex())
 
 
 def utc_text(timestamp: int) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from eth_abi import decode as abi_decode
+from eth_abi.abi import decode as abi_decode
 
 from docchain.chain.errors import ChainError, InvalidInput
 from docchain.chain.receipt import Receipt
@@ -440,13 +440,13 @@ async def _anchor(run: _Run, registry: str, record: Record, head: Block) -> tupl
             f"block {receipt.block_number} ({to_hex(receipt.block_hash)})",
         )
     logs = await reader.logs(registry, [REGISTERED_TOPIC, q.doc_hash, _word(signer)], block_hash=found.block_hash)
-    event = next(
+    recorded = next(
         (e for e in logs if e.tx_hash == receipt.tx_hash and _is_registered(e, registry, q.doc_hash, signer)), None
     )
-    if event is None:
+    if recorded is None:
         raise run.fail(Step.ANCHOR, f"transaction {tx} did not record {to_hex(q.doc_hash)} by {signer}")
     reg = receipt.registration
-    if event.data[:64] != reg.metadata_hash + reg.supersedes:
+    if recorded.data[:64] != reg.metadata_hash + reg.supersedes:
         raise run.fail(Step.ANCHOR, f"transaction {tx} recorded another metadataHash or supersedes than the receipt's")
     block = await reader.block(receipt.block_number)
     if block is None or block.hash != receipt.block_hash:
