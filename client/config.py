@@ -1,13 +1,15 @@
 """Where each setting comes from: a command-line flag, else its environment variable, else the config
-file, else the built-in default — in that order.
+file, else what ``docchain up`` recorded, else the built-in default — in that order.
 
 Typer resolves flag > env (every option declares ``envvar``); the options default to ``None`` so that
 :meth:`Config.pick` can fall back to the config file (``config.toml`` in the user config directory,
-or ``$DOCCHAIN_CONFIG_DIR``) and then to the default here.
+or ``$DOCCHAIN_CONFIG_DIR``), then to the stack record (``stack.json`` beside it) and then to the
+default here.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -20,6 +22,8 @@ from docchain.client.errors import UsageError
 
 APP = "docchain"
 CONFIG_FILE = "config.toml"
+STACK_FILE = "stack.json"
+DEPLOYMENTS_FILE = "deployments.json"
 
 DEFAULTS: dict[str, Any] = {
     "api": "http://127.0.0.1:8000",
@@ -78,8 +82,9 @@ class Config:
             )
         return cls(values, path)
 
-    def pick(self, name: str, flag_or_env: T | None) -> Any:
-        """The flag/env value if given, else the config file's, else the default."""
+    def pick(self, name: str, flag_or_env: T | None, recorded: Any = None) -> Any:
+        """The flag/env value if given, else the config file's, else ``recorded`` (what the running stack
+        recorded), else the default."""
         if flag_or_env is not None:
             return flag_or_env
         if name in self.values:
@@ -92,7 +97,51 @@ class Config:
             ):
                 raise UsageError(f"{self.source}: {name} must be a {type(default).__name__}, got {value!r}")
             return value
+        if recorded is not None:
+            return recorded
         return DEFAULTS[name]
+
+
+@dataclass(frozen=True)
+class StackRecord:
+    """The addresses a ``docchain up`` (or ``node up`` / ``serve``) serves, so that later commands find
+    a stack on other ports without being told."""
+
+    api: str | None
+    rpc: str | None
+    data_dir: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"api": self.api, "rpc": self.rpc, "dataDir": self.data_dir}
+
+
+def read_stack(directory: Path) -> StackRecord | None:
+    """The record in ``directory``, if any. An unreadable one counts as none: it only ever supplies
+    defaults, and the commands name the address they tried when it does not answer."""
+    try:
+        data = json.loads((directory / STACK_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    fields = {k: data.get(k) if isinstance(data.get(k), str) else None for k in ("api", "rpc", "dataDir")}
+    return StackRecord(fields["api"], fields["rpc"], fields["dataDir"])
+
+
+def record_stack(directory: Path, *, api: str | None = None, rpc: str | None = None, data: Path | None = None) -> Path:
+    """Record the URLs a stack serves (keeping the other one, when only one is given), atomically."""
+    old = read_stack(directory)
+    record = StackRecord(
+        api if api is not None else (old.api if old else None),
+        rpc if rpc is not None else (old.rpc if old else None),
+        str(data) if data is not None else (old.data_dir if old else None),
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / STACK_FILE
+    tmp = path.with_name(f".{STACK_FILE}.{os.getpid()}")
+    tmp.write_text(json.dumps(record.to_json(), indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
 
 
 def normalise_url(url: str, what: str) -> str:

@@ -121,20 +121,53 @@ def unlock(name: str, password: str, directory: Path | None = None) -> bytes:
         raise UsageError(f"cannot decrypt key {name!r}: {exc}") from exc
 
 
-def read_password(password_file: Path | None, *, confirm: bool = False, prompt: str = "Password") -> str:
-    """Password from a file (first line), else ``$DOCCHAIN_PASSWORD``, else a hidden prompt."""
+def given_password(password_file: Path | None) -> str | None:
+    """The password from a file (first line), else ``$DOCCHAIN_PASSWORD``; None if it must be typed."""
     if password_file is not None:
         try:
             lines = password_file.read_text().splitlines()
         except OSError as exc:
             raise UsageError(f"cannot read the password file {password_file}: {exc.strerror}") from exc
         return lines[0] if lines else ""
-    env = os.environ.get("DOCCHAIN_PASSWORD")
-    if env is not None:
-        return env
+    return os.environ.get("DOCCHAIN_PASSWORD")
+
+
+def read_password(password_file: Path | None, *, confirm: bool = False, prompt: str = "Password") -> str:
+    """Password from a file (first line), else ``$DOCCHAIN_PASSWORD``, else a hidden prompt."""
+    given = given_password(password_file)
+    if given is not None:
+        return given
     return prompt_secret(
         prompt, confirm=confirm, missing="no password given: pass --password-file FILE or set DOCCHAIN_PASSWORD"
     )
+
+
+@dataclass
+class SigningKey:
+    """A key chosen for signing, opened in two steps: :meth:`open` checks what needs no network (the name,
+    and a password from a file or the environment), :meth:`unlock` asks for a password still missing.
+    Commands call ``unlock`` once the API or node has answered, so nobody types a password in vain."""
+
+    name: str
+    address: str
+    directory: Path | None
+    private: bytes | None = None
+
+    @classmethod
+    def open(cls, name: str, password_file: Path | None, directory: Path | None = None) -> SigningKey:
+        found = info(name, directory)  # fail on an unknown name before any password
+        password = given_password(password_file)
+        private = None if password is None else unlock(name, password, directory)
+        return cls(found.name, found.address, directory, private)
+
+    def unlock(self) -> bytes:
+        if self.private is None:
+            password = prompt_secret(
+                f"Password for key {self.name!r}",
+                missing="no password given: pass --password-file FILE or set DOCCHAIN_PASSWORD",
+            )
+            self.private = unlock(self.name, password, self.directory)
+        return self.private
 
 
 def prompt_secret(prompt: str, *, confirm: bool = False, missing: str) -> str:

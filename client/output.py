@@ -27,6 +27,11 @@ def when(timestamp: int | None) -> str:
     return utc_text(int(timestamp))
 
 
+def when_short(timestamp: int | None) -> str:
+    """A timestamp in a table: to the minute, UTC (the header says so; --json has the exact value)."""
+    return when(timestamp)[:16] if timestamp else "-"
+
+
 def short(value: str | None, keep: int = 10) -> str:
     if not value:
         return "-"
@@ -46,20 +51,13 @@ def _table(title: str | None, columns: Sequence[str], cells: list[list[str]]) ->
     return table
 
 
-class _Stdout:
-    """Whether this invocation has written its JSON document (reset per invocation: tests run many in one
-    process)."""
-
-    json_written = False
-
-
-def reset() -> None:
-    _Stdout.json_written = False
-
-
 class Output:
+    """One invocation's output. ``json_written`` says whether stdout holds the result already, so that an
+    error after it does not add a second document."""
+
     def __init__(self, json_mode: bool = False) -> None:
         self.json_mode = json_mode
+        self.json_written = False
         self.out = Console(soft_wrap=True, highlight=False)
         self.err = Console(stderr=True, soft_wrap=True, highlight=False)
 
@@ -92,12 +90,12 @@ class Output:
         if self.json_mode:
             sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
             sys.stdout.flush()
-            _Stdout.json_written = True
+            self.json_written = True
 
     def fail(self, message: str, error: dict[str, Any]) -> None:
         """An error: one line on stderr and, for --json, ``error`` on stdout (if stdout holds no result yet)."""
         self.error(message)
-        if self.json_mode and not _Stdout.json_written:
+        if self.json_mode and not self.json_written:
             self.emit(error)
 
     def table(self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

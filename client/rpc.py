@@ -56,7 +56,7 @@ def submit_direct(
     """Send ``register`` from the signer's own account and build the receipt from the mined block."""
     sender = TxSender(w3, key, receipt_timeout=timeout)
     registry = Registry(w3, registry_addr, sender)
-    balance = w3.eth.get_balance(sender.address)
+    balance = w3.eth.get_balance(Web3.to_checksum_address(sender.address))
     if balance == 0:
         raise UsageError(
             f"{sender.address} has no ether on chain {registry.chain_id} to pay gas; "

@@ -1,4 +1,8 @@
-"""Commands of the embedded stack: ``node up|down|status``, ``serve`` and ``up``."""
+"""Commands of the embedded stack: ``node up|down|status``, ``serve``, ``up`` and ``deploy``.
+
+``up``, ``serve`` and ``node up`` record the URLs they serve in ``stack.json`` of the config directory, so
+that every later command finds a stack started on other ports without being told.
+"""
 
 from __future__ import annotations
 
@@ -10,62 +14,40 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from docchain.chain.errors import NodeError
-from docchain.chain.node import LocalNode, RunningNode
+from docchain.chain.node import LocalNode, NodeKind, RunningNode
 from docchain.chain.typed_data import address_of
 from docchain.chain.values import parse_hex, to_hex
-from docchain.client import documents, stack
+from docchain.client import config, documents, stack
 from docchain.client.api_client import ApiClient
-from docchain.client.cli import (
-    Ctx,
-    DataDirOpt,
-    JsonOpt,
-    RpcOpt,
-    VerboseOpt,
-    app,
-    node_app,
-)
-from docchain.client.config import data_dir
+from docchain.client.context import CliContext
 from docchain.client.errors import CliError, ExitCode, UsageError
+from docchain.client.options import (
+    HostOpt,
+    KeyOpt,
+    KindOpt,
+    NodePortOpt,
+    PasswordFileOpt,
+    PortOpt,
+    command,
+    new_app,
+)
 
 if TYPE_CHECKING:
     from web3 import Web3
 
     from docchain.chain.deploy import Deployment
 
-KindOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--node",
-        envvar="DOCCHAIN_NODE",
-        metavar="anvil|ganache",
-        help="Local node implementation [default: anvil].",
-    ),
-]
-NodePortOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--node-port",
-        envvar="DOCCHAIN_NODE_PORT",
-        min=1,
-        max=65535,
-        help="Local node's JSON-RPC port [default: 8545].",
-    ),
-]
-HostOpt = Annotated[
-    str | None,
-    typer.Option("--host", envvar="DOCCHAIN_HOST", help="Interface to listen on [default: 127.0.0.1]."),
-]
-PortOpt = Annotated[
-    int | None,
-    typer.Option("--port", envvar="DOCCHAIN_PORT", min=1, max=65535, help="API port [default: 8000]."),
-]
+app = new_app("Run the embedded stack.")
+node_app = new_app("Start, stop and inspect the embedded local Ethereum node (anvil by default).")
 
 
-def _kind(c: Ctx, kind: str | None) -> str:
+def _kind(c: CliContext, kind: str | None) -> NodeKind:
     value = str(c.config.pick("node", kind))
-    if value not in ("anvil", "ganache"):
-        raise UsageError(f"--node must be anvil or ganache, got {value!r}")
-    return value
+    if value == "anvil":
+        return "anvil"
+    if value == "ganache":
+        return "ganache"
+    raise UsageError(f"--node must be anvil or ganache, got {value!r}")
 
 
 def _node_json(node: LocalNode | RunningNode, directory: Path) -> dict[str, Any]:
@@ -81,25 +63,21 @@ def _node_json(node: LocalNode | RunningNode, directory: Path) -> dict[str, Any]
     }
 
 
-@node_app.command("up")
+@command(
+    node_app,
+    "up",
+    globals_used=("data_dir",),
+    examples_=["docchain node up", "docchain node up --node ganache --node-port 8546"],
+)
 def node_up(
+    ctx: typer.Context,
     kind: KindOpt = None,
     host: HostOpt = None,
     node_port: NodePortOpt = None,
-    data_dir_opt: DataDirOpt = None,
-    json_out: JsonOpt = False,
-    verbose: VerboseOpt = False,
 ) -> None:
-    """Start the embedded node in the background; its chain is kept in the data dir across restarts.
-
-    Examples:
-
-        docchain node up
-
-        docchain node up --node ganache --node-port 8546
-    """
-    c = Ctx.make(json_out, verbose)
-    directory = data_dir(data_dir_opt)
+    """Start the embedded node in the background; its chain is kept in the data dir across restarts."""
+    c: CliContext = ctx.obj
+    directory = c.data_path
     node_kind = _kind(c, kind)
     running = stack.find_node(directory)
     if running is not None:
@@ -109,36 +87,27 @@ def node_up(
     node = stack.start_node(
         directory, node_kind, str(c.config.pick("host", host)), int(c.config.pick("node_port", node_port))
     )
+    config.record_stack(c.config_path, rpc=str(node.rpc_url), data=directory)
     c.out.emit({**_node_json(node, directory), "started": True})
     c.out.say(f"started {node_kind} at [bold]{node.rpc_url}[/] (state in {stack.node_dir(directory)})")
 
 
-@node_app.command("down")
-def node_down(data_dir_opt: DataDirOpt = None, json_out: JsonOpt = False, verbose: VerboseOpt = False) -> None:
-    """Stop the embedded node started by `docchain node up` (its chain state is kept).
-
-    Example:
-
-        docchain node down
-    """
-    c = Ctx.make(json_out, verbose)
-    stopped = stack.stop_node(data_dir(data_dir_opt))
+@command(node_app, "down", globals_used=("data_dir",), examples_=["docchain node down"])
+def node_down(ctx: typer.Context) -> None:
+    """Stop the embedded node started by `docchain node up` (its chain state is kept)."""
+    c: CliContext = ctx.obj
+    stopped = stack.stop_node(c.data_path)
     c.out.emit({"stopped": stopped})
     c.out.say("node stopped" if stopped else "no node was running")
 
 
-@node_app.command("status")
-def node_status(data_dir_opt: DataDirOpt = None, json_out: JsonOpt = False, verbose: VerboseOpt = False) -> None:
-    """Show whether the embedded node runs, where, and its chain id and latest block.
-
-    Example:
-
-        docchain node status --json
-    """
+@command(node_app, "status", globals_used=("data_dir",), examples_=["docchain node status --json"])
+def node_status(ctx: typer.Context) -> None:
+    """Show whether the embedded node runs, where, and its chain id and latest block."""
     from docchain.client import rpc as rpc_mod
 
-    c = Ctx.make(json_out, verbose)
-    directory = data_dir(data_dir_opt)
+    c: CliContext = ctx.obj
+    directory = c.data_path
     node = stack.find_node(directory)
     if node is None:
         c.out.emit({"running": False})
@@ -155,7 +124,7 @@ def _embedded_rpc(directory: Path) -> str | None:
     return None if node is None else str(node.rpc_url)
 
 
-def _dev_registry(w3: Web3, directory: Path) -> tuple[Deployment, bool]:
+def _dev_registry(c: CliContext, w3: Web3, directory: Path) -> tuple[Deployment, bool]:
     """The embedded node's registry, deployed by its dev account #0 when none is recorded: (deployment,
     whether it was deployed now)."""
     from docchain.chain import deploy as deployments
@@ -163,12 +132,23 @@ def _dev_registry(w3: Web3, directory: Path) -> tuple[Deployment, bool]:
     from docchain.client.verifying import record_trusted
 
     deployment, fresh = deployments.ensure_deployed(TxSender(w3, parse_hex(stack.DEV_RELAYER_KEY)), directory)
-    record_trusted(deployment)
+    record_trusted(deployment, c.trusted_deployments)
     return deployment, fresh
 
 
-@app.command()
+@command(
+    app,
+    "serve",
+    globals_used=("rpc", "data_dir"),
+    examples_=[
+        "docchain node up && docchain serve",
+        "docchain serve --workers 2      # two API processes on one port",
+        "DOCCHAIN_RELAYER_KEYSTORE=relayer.json \\",
+        "DOCCHAIN_RELAYER_PASSWORD_FILE=pw docchain serve --rpc https://node.example",
+    ],
+)
 def serve(
+    ctx: typer.Context,
     host: HostOpt = None,
     port: PortOpt = None,
     workers: Annotated[
@@ -181,9 +161,6 @@ def serve(
             help="API processes serving the port, for more cores (one anchoring pipeline for all) [default: 1].",
         ),
     ] = None,
-    rpc: RpcOpt = None,
-    data_dir_opt: DataDirOpt = None,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Run the docchain API in the foreground (Ctrl-C stops it gracefully).
 
@@ -191,20 +168,13 @@ def serve(
     DOCCHAIN_RELAYER_KEY or DOCCHAIN_RELAYER_KEYSTORE is set, that dev node's account #0 as relayer
     (which also deploys the registry there if none is recorded yet).
     Other API settings are read from DOCCHAIN_* variables (see docs/operations.md).
-
-    Examples:
-
-        docchain node up && docchain serve
-
-        docchain serve --workers 2      # two API processes on one port
-
-        DOCCHAIN_RELAYER_KEYSTORE=relayer.json DOCCHAIN_RELAYER_PASSWORD_FILE=pw docchain serve --rpc https://node.example
     """
-    c = Ctx.make(False, verbose)
-    directory = data_dir(data_dir_opt)
+    c: CliContext = ctx.obj
+    c.out.json_mode = False  # a server's log, not a result
+    directory = c.data_path
     h, p = str(c.config.pick("host", host)), int(c.config.pick("port", port))
     relayer = None
-    if rpc is None:
+    if c.rpc is None:
         url = _embedded_rpc(directory)
         if url is None:
             raise UsageError("no --rpc given and no embedded node running: start one with `docchain node up`")
@@ -213,11 +183,11 @@ def serve(
             c.out.say("relayer: the embedded dev node's account #0")
             from docchain.client import rpc as rpc_mod
 
-            deployment, fresh = _dev_registry(rpc_mod.connect(url, 10.0), directory)
+            deployment, fresh = _dev_registry(c, rpc_mod.connect(url, 10.0), directory)
             if fresh:
                 c.out.say(f"deployed the registry at {deployment.address} with that account")
     else:
-        url = c.rpc_url(rpc)
+        url = c.rpc_url()
         if not stack.has_relayer_configured():
             raise UsageError("set DOCCHAIN_RELAYER_KEY or DOCCHAIN_RELAYER_KEYSTORE (+ _PASSWORD_FILE) for a relayer")
     stack.check_port(h, p)
@@ -232,6 +202,7 @@ def serve(
         if workers is not None:
             env["DOCCHAIN_WORKERS"] = str(workers)
         api = stack.ApiProcess.start(host=h, port=p, env=env, log_path=None)
+        config.record_stack(c.config_path, api=api.url, rpc=url, data=directory)
         c.out.say(f"serving the docchain API at [bold]{api.url}[/] on {url}  (Ctrl-C to stop)")
         code = api.process.wait()
     except KeyboardInterrupt:
@@ -244,8 +215,18 @@ def serve(
         raise CliError(f"the API exited with status {code}", ExitCode.UNAVAILABLE)
 
 
-@app.command()
+@command(
+    app,
+    "up",
+    globals_used=("data_dir",),
+    examples_=[
+        "docchain up",
+        "docchain up --no-serve --json    # the whole check once, then stop",
+        "docchain up --port 8080 --node-port 8546 --node ganache",
+    ],
+)
 def up(
+    ctx: typer.Context,
     serve_: Annotated[
         bool,
         typer.Option(
@@ -267,31 +248,21 @@ def up(
             help="Blocks on top of an anchor before it counts as confirmed.",
         ),
     ] = 1,
-    data_dir_opt: DataDirOpt = None,
-    json_out: JsonOpt = False,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Bring up the whole embedded stack and prove it works: the first command to run.
 
     Starts the local node (background, state in the data dir), deploys the registry once, starts
     the API, then signs, submits, anchors and verifies a sample document, printing each step.
-    Then serves until Ctrl-C, which stops the API and then the node.
-
-    Examples:
-
-        docchain up
-
-        docchain up --no-serve --json       # run the whole check once and stop (CI, tests)
-
-        docchain up --port 8080 --node ganache
+    Then serves until Ctrl-C, which stops the API and then the node. The API and node URLs are
+    recorded in the config directory (stack.json), so later commands find them on any port.
     """
     from docchain.chain.receipt import receipt_path, write_receipt
     from docchain.chain.verify import Question
     from docchain.client import rpc as rpc_mod
     from docchain.client import verifying
 
-    c = Ctx.make(json_out, verbose)
-    directory = data_dir(data_dir_opt).absolute()
+    c: CliContext = ctx.obj
+    directory = c.data_path.absolute()
     node_kind = _kind(c, kind)
     h, p = str(c.config.pick("host", host)), int(c.config.pick("port", port))
     n_port = int(c.config.pick("node_port", node_port))
@@ -306,7 +277,7 @@ def up(
     started_node = False
     api: stack.ApiProcess | None = None
     try:
-        node = stack.find_node(directory)
+        node: LocalNode | RunningNode | None = stack.find_node(directory)
         if node is None:
             c.out.step(f"starting {node_kind} on port {n_port} (chain state in {stack.node_dir(directory)})")
             node = stack.start_node(directory, node_kind, "127.0.0.1", n_port)
@@ -317,7 +288,7 @@ def up(
         report["rpcUrl"] = rpc_url
         w3 = rpc_mod.connect(rpc_url, 10.0)
 
-        deployment, fresh = _dev_registry(w3, directory)
+        deployment, fresh = _dev_registry(c, w3, directory)
         c.out.step(
             ("deployed" if fresh else "found") + f" the registry at {deployment.address} on chain {deployment.chain_id}"
         )
@@ -338,6 +309,7 @@ def up(
         )
         api.wait_ready()
         report["apiUrl"] = api.url
+        report["recorded"] = str(config.record_stack(c.config_path, api=api.url, rpc=rpc_url, data=directory))
 
         sample = stack.sample_document(directory)
         signer_key = parse_hex(stack.DEV_SIGNER_KEY)
@@ -369,7 +341,12 @@ def up(
             c.out.step(f"verified through the API: {str(via_api.get('title')).upper()}")
         # pinned to the registry this stack deployed, as the operator's own `docchain verify --rpc` is
         independent = verifying.verify_with_node(
-            rpc_url, 10.0, Question(doc_hash, signer, receipt), deployment.address, "the local stack's deployment"
+            rpc_url,
+            10.0,
+            Question(doc_hash, signer, receipt),
+            deployment.address,
+            "the local stack's deployment",
+            c.trusted_deployments,
         )
         c.out.step(f"verified independently (receipt + node only): {independent.title.upper()}")
         verifying.show(c.out, independent.to_json())
@@ -412,3 +389,54 @@ def up(
                 c.out.step("node stopped")
             except NodeError as exc:
                 c.out.warn(f"could not stop the node: {exc}")
+
+
+@command(
+    app,
+    "deploy",
+    globals_used=("rpc", "data_dir", "timeout"),
+    examples_=["docchain deploy --rpc https://sepolia.example --key deployer", "docchain deploy --json"],
+)
+def deploy(
+    ctx: typer.Context,
+    key: KeyOpt = None,
+    password_file: PasswordFileOpt = None,
+    new: Annotated[
+        bool,
+        typer.Option("--new", envvar="DOCCHAIN_DEPLOY_NEW", help="Deploy a fresh registry even if one is recorded."),
+    ] = False,
+) -> None:
+    """Deploy the registry contract to --rpc, paid by your key, and record its address in the data dir.
+
+    Idempotent: a registry already recorded for the chain (with code on chain) is reused unless --new.
+    """
+    from docchain.chain import deploy as deployments
+    from docchain.chain.sender import TxSender
+    from docchain.client import rpc as rpc_mod
+    from docchain.client import verifying
+
+    c: CliContext = ctx.obj
+    url = c.rpc_url()
+    directory = c.data_path
+    signing = c.signing_key(key, password_file)
+    w3 = rpc_mod.connect(url, c.timeout_s())  # the node answers before a password is asked
+    sender = TxSender(w3, signing.unlock())
+    if new:
+        deployment, fresh = deployments.deploy(sender), True
+        deployments.record(directory, deployment)
+    else:
+        deployment, fresh = deployments.ensure_deployed(sender, directory)
+    verifying.record_trusted(deployment, c.trusted_deployments)
+    data = {
+        "chainId": deployment.chain_id,
+        "address": deployment.address,
+        "blockNumber": deployment.block_number,
+        "txHash": deployment.tx_hash,
+        "fresh": fresh,
+        "deployments": str(directory / deployments.FILE_NAME),
+    }
+    c.out.emit(data)
+    c.out.say(
+        ("deployed" if fresh else "already deployed:")
+        + f" registry {deployment.address} on chain {deployment.chain_id} (block {deployment.block_number})"
+    )

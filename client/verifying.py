@@ -19,27 +19,20 @@ from docchain.chain.rpc import ChainReader, JsonRpc
 from docchain.chain.trust import Pin, pin_from_deployments, shipped_deployments
 from docchain.chain.values import parse_address
 from docchain.chain.verify import Question, Verdict, verify
-from docchain.client.config import config_dir
 from docchain.client.output import Output
 
-DEPLOYMENTS_FILE = "deployments.json"
+
+def record_trusted(deployment: deploy.Deployment, path: Path) -> None:
+    """Remember a registry this user deployed (or their local stack did) as the one to trust on its chain,
+    in ``path`` (``deployments.json`` of the config dir)."""
+    deploy.record_in(path, deployment)
 
 
-def config_deployments_path() -> Path:
-    """Where the local stack records the registries it deploys, for the operator's own ``verify``."""
-    return config_dir() / DEPLOYMENTS_FILE
-
-
-def record_trusted(deployment: deploy.Deployment) -> None:
-    """Remember a registry this user deployed (or their local stack did) as the one to trust on its chain."""
-    deploy.record_in(config_deployments_path(), deployment)
-
-
-def resolve_pin(chain_id: int, registry: str | None, registry_source: str) -> Pin | None:
-    """The registry this verifier trusts on ``chain_id``, and where that trust comes from."""
+def resolve_pin(chain_id: int, registry: str | None, registry_source: str, path: Path) -> Pin | None:
+    """The registry this verifier trusts on ``chain_id``, and where that trust comes from; ``path`` holds
+    the deployments the local stack recorded."""
     if registry:
         return Pin(None, parse_address(registry, "--registry"), registry_source)
-    path = config_deployments_path()
     return pin_from_deployments(
         chain_id,
         (f"the local stack's deployments ({path})", deploy.read_file(path)),
@@ -48,12 +41,12 @@ def resolve_pin(chain_id: int, registry: str | None, registry_source: str) -> Pi
 
 
 def verify_with_node(
-    url: str, timeout: float, question: Question, registry: str | None, registry_source: str
+    url: str, timeout: float, question: Question, registry: str | None, registry_source: str, deployments: Path
 ) -> Verdict:
     async def run() -> Verdict:
         async with JsonRpc(url, timeout=timeout) as rpc:
             reader = ChainReader(rpc)
-            pin = resolve_pin(await reader.chain_id(), registry, registry_source)
+            pin = resolve_pin(await reader.chain_id(), registry, registry_source, deployments)
             return await verify(reader, question, pin=pin)
 
     return asyncio.run(run())

@@ -375,7 +375,7 @@ def _kill_if_running(proc: subprocess.Popen[bytes]) -> None:
 def test_130_ctrl_c_at_a_password_prompt(stack: Stack, tmp_path: Path, command: str, json_flag: list[str]) -> None:
     doc = _document(tmp_path, "doc.txt")
     args = (
-        ["submit", str(doc), "--api", f"http://127.0.0.1:{free_port()}"]
+        ["submit", str(doc), "--api", stack.api_url]  # the password is asked once the API has answered
         if command == "submit"
         else ["keys", "new", "bob"]
     )

@@ -1,0 +1,106 @@
+"""``docchain receipt``: fetch a document's receipt again, for a signer or a submission id."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from docchain.chain.receipt import receipt_path
+from docchain.chain.values import parse_address, parse_hash32, to_hex
+from docchain.client import documents, keys, receipts
+from docchain.client.context import CliContext
+from docchain.client.errors import CliError, ExitCode, UsageError
+from docchain.client.options import ForceOpt, KeyOpt, SignerOpt, WaitTimeoutOpt, command, new_app
+from docchain.client.output import short
+
+app = new_app("Fetch receipts.")
+
+
+@command(
+    app,
+    "receipt",
+    globals_used=("api", "timeout", "retries"),
+    examples_=[
+        "docchain receipt contract.pdf               # your key's receipt",
+        "docchain receipt contract.pdf --signer 0xAbC…",
+        "docchain receipt contract.pdf --id 01JD… --wait",
+        "docchain receipt 0x3a7b…e1 --signer 0xAbC… -o r.json",
+    ],
+)
+def receipt(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(metavar="FILE|HASH", help="The document, or its 0x SHA-256.")],
+    signer: SignerOpt = None,
+    submission: Annotated[
+        str | None,
+        typer.Option("--id", envvar="DOCCHAIN_SUBMISSION_ID", metavar="ID", help="The submission's id."),
+    ] = None,
+    key: KeyOpt = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            envvar="DOCCHAIN_OUTPUT",
+            metavar="FILE",
+            help="Where to write it [default: FILE.docchain.json beside the document].",
+        ),
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", "-w", envvar="DOCCHAIN_WAIT", help="Wait until the record is anchored."),
+    ] = False,
+    wait_timeout: WaitTimeoutOpt = 120.0,
+    force: ForceOpt = False,
+) -> None:
+    """Fetch a document's receipt from the API again, check it, and write it.
+
+    For a signer (--signer), a submission (--id, as `submit` printed it), or else your key's
+    address (--key, or the only key; no password is needed). Use it after an interrupted
+    `submit --wait`, or to get another signer's receipt.
+    """
+    c: CliContext = ctx.obj
+    if signer and submission:
+        raise UsageError("give --signer or --id, not both")
+    doc_hash, path = documents.hash_or_file(target)
+    target_file = output or (receipt_path(path) if path is not None else None)
+    if target_file is None:
+        raise UsageError("for a hash, say where to write the receipt with --output FILE")
+    if target_file.exists() and not force:
+        raise UsageError(f"{target_file} already exists; pass --force to replace it")
+    address: str | None = parse_address(signer, "--signer") if signer else None
+    if address is None and submission is None:
+        address = keys.info(keys.default_key_name(c.config.pick("key", key), c.keys_dir), c.keys_dir).address
+    doc = to_hex(doc_hash)
+    with c.api_client() as client:
+        if submission is not None:
+            found = client.submission(submission)
+            if parse_hash32(str(found.get("docHash")), "docHash") != doc_hash:
+                raise UsageError(f"submission {submission} is of document {found.get('docHash')}, not {doc}")
+            address = parse_address(str(found.get("signer")), "signer")
+        assert address is not None
+        until = time.monotonic() + (wait_timeout if wait else 0)
+        entry = receipts.wait_anchored(client, doc, address, submission, until)
+        state = entry.get("state")
+        if state not in receipts.ANCHORED:
+            hint = "" if wait else " (add --wait to wait for it)"
+            why = f": {entry['error']}" if entry.get("error") else ""
+            raise CliError(f"{address}'s record of {doc} is {state}, not anchored yet{hint}{why}", ExitCode.UNAVAILABLE)
+        name = path.name if path is not None else None
+        size = path.stat().st_size if path is not None else None
+        fetched = receipts.fetch(client, doc_hash, address, file_name=name, file_size=size)
+    written = receipts.save(fetched, target_file, force)
+    c.out.emit(
+        {
+            "docHash": doc,
+            "signer": address,
+            "state": state,
+            "txHash": to_hex(fetched.tx_hash),
+            "blockNumber": fetched.block_number,
+            "receipt": str(written),
+        }
+    )
+    c.out.say(f"receipt of {short(doc, 8)} by {address} (block {fetched.block_number}) written to {written}")

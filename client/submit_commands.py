@@ -1,0 +1,344 @@
+"""``docchain submit`` and ``docchain revoke``: sign locally, then register or revoke through the API
+(or, for ``submit --direct``, send the transaction yourself)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from docchain.chain.values import parse_address, to_hex
+from docchain.client import documents, receipts
+from docchain.client.api_client import ApiClient
+from docchain.client.context import CliContext
+from docchain.client.errors import CliError, ExitCode, UsageError
+from docchain.client.options import (
+    ForceOpt,
+    KeyOpt,
+    PasswordFileOpt,
+    RegistryOpt,
+    WaitTimeoutOpt,
+    command,
+    new_app,
+)
+from docchain.client.output import short
+
+T = TypeVar("T")
+app = new_app("Sign and register documents, or revoke a signature.")
+
+
+def _in_parallel(call: Callable[[int], T], count: int, one_done: Callable[[], None] = lambda: None) -> list[T]:
+    """``call(0..count-1)`` on up to 8 threads, in order; ``one_done`` after each finishes.
+
+    Daemon threads, not a ThreadPoolExecutor: on Ctrl-C the main thread leaves at once, while an executor
+    (and the interpreter's exit, which joins its threads) would wait for every long-poll in flight, up to
+    a minute, before the command could end with 130.
+    """
+    results: list[T | None] = [None] * count
+    done: queue.Queue[tuple[int, BaseException | None]] = queue.Queue()
+    pending = iter(range(count))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                index = next(pending, None)
+            if index is None:
+                return
+            try:
+                results[index] = call(index)
+            except BaseException as exc:  # handed to the main thread, which raises it
+                done.put((index, exc))
+                return
+            done.put((index, None))
+
+    for _ in range(min(8, count)):
+        threading.Thread(target=work, daemon=True).start()
+    for _ in range(count):
+        _, exc = done.get()
+        if exc is not None:
+            raise exc
+        one_done()
+    return results  # type: ignore[return-value]  # every slot is filled once all are done
+
+
+def _submit_direct(
+    c: CliContext,
+    hashed: list[documents.HashedFile],
+    key: Any,
+    registry: str | None,
+    metadata: dict[str, Any],
+    wait_timeout: float,
+    force: bool,
+) -> list[dict[str, Any]]:
+    from docchain.chain.receipt import receipt_path
+    from docchain.chain.registry import Registry
+    from docchain.client import rpc as rpc_mod
+
+    reg_addr = parse_address(registry, "--registry") if registry else None
+    w3 = rpc_mod.connect(c.rpc_url(), c.timeout_s())  # the node answers before a password is asked
+    address = rpc_mod.registry_address(w3, reg_addr, c.data_path)
+    private = key.unlock()
+    domain = Registry(w3, address).domain
+    results = []
+    for item in hashed:
+        registration, signature = documents.sign_registration(
+            domain, item.doc_hash, private, key.address, metadata=metadata
+        )
+        receipt = rpc_mod.submit_direct(
+            w3,
+            address,
+            private,
+            registration,
+            signature,
+            file_name=item.path.name,
+            file_size=item.size,
+            timeout=wait_timeout,
+        )
+        target = receipts.save(receipt, receipt_path(item.path), force)
+        results.append(
+            {
+                "file": str(item.path),
+                "docHash": item.hex,
+                "signer": key.address,
+                "state": "anchored",
+                "txHash": to_hex(receipt.tx_hash),
+                "blockNumber": receipt.block_number,
+                "receipt": str(target),
+            }
+        )
+    return results
+
+
+def _submit_via_api(
+    c: CliContext,
+    client: ApiClient,
+    hashed: list[documents.HashedFile],
+    key: Any,
+    metadata: dict[str, Any],
+    store: bool,
+    wait: bool,
+    wait_timeout: float,
+    force: bool,
+) -> list[dict[str, Any]]:
+    from docchain.chain.receipt import receipt_path
+
+    domain = documents.domain_from_api(client.chain())  # the API answers before a password is asked
+    private = key.unlock()
+    signer = key.address
+    signed = [documents.sign_registration(domain, h.doc_hash, private, signer, metadata=metadata) for h in hashed]
+
+    def send(index: int) -> dict[str, Any]:
+        registration, signature = signed[index]
+        body: dict[str, Any] = {
+            "registration": registration.to_json(),
+            "signature": to_hex(signature),
+            "fileName": hashed[index].path.name,
+            "fileSize": hashed[index].size,
+        }
+        if metadata:
+            body["metadata"] = metadata
+        return client.submit(body, hashed[index].path if store else None)
+
+    accepted = _in_parallel(send, len(hashed))
+    results = [
+        {"file": str(h.path), "docHash": h.hex, "signer": signer, "id": a.get("id"), "state": a.get("state")}
+        for h, a in zip(hashed, accepted, strict=True)
+    ]
+    if not wait:
+        return results
+    deadline = time.monotonic() + wait_timeout
+
+    def finish(index: int) -> dict[str, Any]:
+        row, item = results[index], hashed[index]
+        state = client.wait_for(str(row["id"]), until=deadline)
+        row.update(
+            state=state.get("state"),
+            txHash=state.get("txHash"),
+            blockNumber=state.get("blockNumber"),
+            error=state.get("error"),
+        )
+        if state.get("state") in receipts.ANCHORED:
+            # The API answers a (document, signer) it has seen with the first submission, so after an
+            # interrupted --wait the receipt carries that earlier signature: any of this key's is right.
+            receipt = receipts.fetch(client, item.doc_hash, signer, file_name=item.path.name, file_size=item.size)
+            row["receipt"] = str(receipts.save(receipt, receipt_path(item.path), force))
+        return row
+
+    with c.out.waiting("waiting for the anchor", total=len(hashed)) as one_done:
+        _in_parallel(finish, len(hashed), one_done)
+    return results
+
+
+@command(
+    app,
+    "submit",
+    globals_used=("api", "rpc", "data_dir", "timeout", "retries"),
+    examples_=[
+        "docchain submit contract.pdf --wait",
+        'docchain submit *.pdf --key alice --note "Q3" --store --wait --json',
+        "docchain submit report.pdf --direct --rpc http://127.0.0.1:8545",
+    ],
+)
+def submit(
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE...", help="Files to sign and register.", show_default=False)
+    ],
+    key: KeyOpt = None,
+    password_file: PasswordFileOpt = None,
+    store: Annotated[
+        bool,
+        typer.Option("--store", envvar="DOCCHAIN_STORE", help="Upload the file so the API keeps a copy."),
+    ] = False,
+    note: Annotated[
+        str | None,
+        typer.Option(
+            "--note", envvar="DOCCHAIN_NOTE", help="A note signed with the document (its hash goes on chain)."
+        ),
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            "-w",
+            envvar="DOCCHAIN_WAIT",
+            help="Wait until anchored on chain and write FILE.docchain.json.",
+        ),
+    ] = False,
+    wait_timeout: WaitTimeoutOpt = 120.0,
+    direct: Annotated[
+        bool,
+        typer.Option(
+            "--direct",
+            envvar="DOCCHAIN_DIRECT",
+            help="Send the transaction yourself via --rpc (you pay gas); no API.",
+        ),
+    ] = False,
+    registry: RegistryOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Hash FILE(s) locally, sign them with your key and register them on chain.
+
+    The private key never leaves this machine: only the hash and the EIP-712 signature are sent.
+    Several files are submitted concurrently. With --wait (or --direct), the receipt is written
+    next to each file as FILE.docchain.json (never replacing one unless --force).
+
+    Submitting a document again with the same key is safe: the API answers with the first
+    submission, and --wait writes its receipt (as `docchain receipt FILE` does).
+    """
+    c: CliContext = ctx.obj
+    paths = documents.check_files(files)
+    if wait or direct:
+        receipts.check_targets(paths, force)
+    if direct and store:
+        raise UsageError("--store needs the API; it cannot be combined with --direct")
+    metadata = documents.metadata_for(note)
+    client = None if direct else c.api_client()
+    signing = c.signing_key(key, password_file)
+    hashed = documents.hash_files(paths, show_progress=not c.json)
+    if client is None:
+        results = _submit_direct(c, hashed, signing, registry, metadata, wait_timeout, force)
+    else:
+        with client:
+            results = _submit_via_api(c, client, hashed, signing, metadata, store, wait, wait_timeout, force)
+
+    failed = [r for r in results if r["state"] == "failed"]
+    error = None
+    if failed:
+        error = CliError(
+            f"{len(failed)} submission(s) failed: {failed[0].get('error') or 'see docchain status'}",
+            ExitCode.UNAVAILABLE,
+            details=results,
+        )
+    elif wait and any(r["state"] not in receipts.ANCHORED for r in results):
+        error = CliError(
+            f"not anchored within {wait_timeout:g}s; fetch the receipt later with `docchain receipt FILE --wait`",
+            ExitCode.UNAVAILABLE,
+            details=results,
+        )
+    if error is None:  # with --json, the rows of a failed run travel in the error object (stdout holds one)
+        c.out.emit(results)
+    c.out.table(
+        f"signed by {signing.address}",
+        ["file", "sha256", "state", "block", "tx"],
+        [
+            (Path(r["file"]).name, short(r["docHash"], 4), r["state"], r.get("blockNumber"), short(r.get("txHash"), 4))
+            for r in results
+        ],
+    )
+    written = [r["receipt"] for r in results if r.get("receipt")]
+    if written:
+        c.out.say(
+            f"receipt{'s' if len(written) > 1 else ''} written beside the file{'s' if len(written) > 1 else ''}: "
+            + ", ".join(Path(w).name for w in written[:3])
+            + (" …" if len(written) > 3 else "")
+        )
+    if error is not None:
+        raise error
+
+
+@command(
+    app,
+    "revoke",
+    globals_used=("api", "timeout", "retries"),
+    examples_=["docchain revoke contract.pdf --key alice --wait", "docchain revoke 0x3a7b…e1 --json"],
+)
+def revoke(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(metavar="FILE|HASH", help="The document you signed, or its 0x SHA-256.")],
+    key: KeyOpt = None,
+    password_file: PasswordFileOpt = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            "-w",
+            envvar="DOCCHAIN_WAIT",
+            help="Wait until the revocation is on chain (exit 3 with the reason if the chain refuses it).",
+        ),
+    ] = False,
+    wait_timeout: WaitTimeoutOpt = 120.0,
+) -> None:
+    """Revoke your signature of a document (a signed EIP-712 Revocation, relayed by the API)."""
+    c: CliContext = ctx.obj
+    doc_hash, _ = documents.hash_or_file(target)
+    client = c.api_client()
+    signing = c.signing_key(key, password_file)
+    signer = signing.address
+    with client:
+        domain = documents.domain_from_api(client.chain())
+        nonce = client.nonce(signer)
+        revocation, signature = documents.sign_revocation(domain, doc_hash, signing.unlock(), signer, nonce)
+        answer = client.revoke(revocation.to_json(), to_hex(signature))
+        if wait:
+            answer = _wait_revoked(client, answer, to_hex(doc_hash), signer, revocation.nonce, wait_timeout)
+    c.out.emit(answer)
+    c.out.say(f"revocation of {to_hex(doc_hash)} by {signer}: {answer.get('state')}")
+
+
+def _wait_revoked(
+    client: ApiClient, answer: dict[str, Any], doc: str, signer: str, nonce: int, wait_timeout: float
+) -> dict[str, Any]:
+    """Follow the revocation request (GET .../revocations/{signer}) until it is mined and indexed. One the
+    relayer gave up on (the chain refused it) ends the wait with its error: exit 3."""
+    deadline = time.monotonic() + wait_timeout
+    while True:
+        requests = client.revocations(doc, signer).get("revocations", [])
+        mine: dict[str, Any] = next((r for r in requests if r.get("nonce") == nonce), {})
+        if mine.get("state") == "failed":
+            reason = mine.get("error") or "no reason given"
+            raise CliError(f"the revocation of {doc} by {signer} failed: {reason}", ExitCode.UNAVAILABLE)
+        if mine.get("state") == "revoked":  # mined; wait for the index too, so `docchain status` agrees at once
+            signers = client.document(doc).get("signers", [])
+            entry: dict[str, Any] = next((s for s in signers if s.get("signer") == signer), {})
+            if entry.get("revokedAt"):
+                return {**answer, "state": "revoked", "txHash": mine.get("txHash"), "revokedAt": entry["revokedAt"]}
+        if time.monotonic() > deadline:
+            raise CliError(f"the revocation was not on chain within {wait_timeout:g}s", ExitCode.UNAVAILABLE)
+        time.sleep(0.25)  # no notification stream for revocations; a gentle poll

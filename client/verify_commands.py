@@ -1,0 +1,160 @@
+"""``docchain verify``: through the API by default, or independently through an Ethereum node."""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from docchain.chain.errors import InvalidInput
+from docchain.chain.receipt import Receipt, read_receipt, receipt_path
+from docchain.chain.values import parse_address, to_hex
+from docchain.client import documents
+from docchain.client.context import CliContext
+from docchain.client.errors import ExitCode, UsageError, VerificationFailed
+from docchain.client.options import command, new_app
+from docchain.client.query_commands import SIGNER_COLUMNS, signer_rows
+
+app = new_app("Verify documents.")
+
+
+class Via(StrEnum):
+    API = "api"
+    RPC = "rpc"
+
+
+def _receipt_for(path: Path | None, receipt_opt: Path | None) -> Path | None:
+    """The receipt to check: ``--receipt``, else the one beside the file, if any."""
+    candidate = receipt_opt or (receipt_path(path) if path is not None else None)
+    if candidate is None or not candidate.exists():
+        if receipt_opt is not None:
+            raise UsageError(f"no such receipt: {receipt_opt}")
+        return None
+    return candidate
+
+
+def choose_via(c: CliContext, via: Via | None) -> Via:
+    """Through the node only when asked for on this command line (--rpc URL or --via rpc): DOCCHAIN_RPC
+    and config.toml say which node to use, never that the API should be bypassed."""
+    if via is not None:
+        return via
+    return Via.RPC if c.explicit("rpc") else Via.API
+
+
+@command(
+    app,
+    "verify",
+    globals_used=("api", "rpc", "timeout", "retries"),
+    examples_=[
+        "docchain verify contract.pdf",
+        "docchain verify contract.pdf --signer 0xAbC… --json",
+        "docchain verify contract.pdf --rpc https://node.example",
+        "docchain verify contract.pdf --via rpc    # the node of $DOCCHAIN_RPC",
+        "docchain verify contract.pdf --rpc https://node.example \\",
+        "    --registry 0x5FbDB2315678afecb367f032d93F642f64180aa3",
+    ],
+)
+def verify(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(metavar="FILE|HASH", help="The document (or its 0x SHA-256).")],
+    receipt_opt: Annotated[
+        Path | None,
+        typer.Option(
+            "--receipt",
+            "-r",
+            envvar="DOCCHAIN_RECEIPT",
+            metavar="FILE",
+            help="Receipt to check [default: FILE.docchain.json if present].",
+        ),
+    ] = None,
+    signer: Annotated[
+        str | None,
+        typer.Option("--signer", envvar="DOCCHAIN_SIGNER", metavar="ADDRESS", help="Expected signer."),
+    ] = None,
+    via: Annotated[
+        Via | None,
+        typer.Option(
+            "--via",
+            envvar="DOCCHAIN_VERIFY_VIA",
+            case_sensitive=False,
+            help="Who checks: the docchain API, or an Ethereum node alone [default: rpc if --rpc is on the "
+            "command line, else api].",
+        ),
+    ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            "--registry",
+            envvar="DOCCHAIN_REGISTRY",
+            metavar="ADDRESS",
+            help="Trust only this registry [default: the one the local stack recorded, else docchain's published "
+            "deployment for the chain, else any registry running released docchain code].",
+        ),
+    ] = None,
+    confirmations: Annotated[
+        int | None,
+        typer.Option(
+            "--confirmations",
+            envvar="DOCCHAIN_CONFIRMATIONS",
+            min=1,
+            help="Confirmations required through a node [default: 1].",
+        ),
+    ] = None,
+) -> None:
+    """Verify who signed a document, when, and that it is unchanged.
+
+    By default the docchain API checks it. With --rpc URL on the command line (or --via rpc, which
+    uses $DOCCHAIN_RPC or the recorded node), verification is independent: only the file, the receipt
+    and an Ethereum node are used, no docchain server. The registry named by a receipt is trusted only
+    if its code is a released docchain registry and, when a registry is pinned (--registry, or a
+    recorded deployment for the chain), only if it is that one. Each step (file, chain, registry,
+    signature, record, anchor, confirmations, revocation) is printed, then the verdict.
+
+    Exit status: 0 valid · 1 verification failed (revoked, not registered, signed by others, file
+    mismatch, invalid at a step) · 2 bad input · 3 network or chain unavailable.
+    """
+    from docchain.chain.verify import Question, receipt_refused
+    from docchain.client import verifying
+
+    c: CliContext = ctx.obj
+    expected = parse_address(signer, "--signer") if signer else None
+    pinned = c.config.pick("registry", registry)
+    pinned = parse_address(pinned, "--registry") if pinned else None
+    source = "DOCCHAIN_REGISTRY" if registry and os.environ.get("DOCCHAIN_REGISTRY") == registry else "--registry"
+    if pinned and not registry:
+        source = f"the config file ({c.config.source})"
+    mode = choose_via(c, via)
+    doc_hash, path = documents.hash_or_file(target)
+    receipt_file = _receipt_for(path, receipt_opt)
+    receipt: Receipt | None = None
+    result: dict[str, Any] | None = None
+    try:
+        receipt = None if receipt_file is None else read_receipt(receipt_file)
+    except InvalidInput as exc:
+        # evidence that fails, not a usage mistake: said as the verdict of the receipt step
+        result = {**receipt_refused(doc_hash, f"{receipt_file}: {exc}").to_json(), "mode": "local"}
+    if result is None and mode is Via.RPC:
+        question = Question(doc_hash, expected, receipt, int(c.config.pick("confirmations", confirmations)))
+        verdict = verifying.verify_with_node(
+            c.rpc_url(), c.timeout_s(), question, pinned, source, c.trusted_deployments
+        )
+        result = {**verdict.to_json(), "mode": "rpc"}
+    elif result is None:
+        with c.api_client() as client:
+            result = {
+                **client.verify(to_hex(doc_hash), expected, None if receipt is None else receipt.to_json()),
+                "mode": "api",
+            }
+        trusted = (result.get("trust") or {}).get("registry")
+        if pinned and trusted and trusted != pinned:
+            raise VerificationFailed(f"the API verified against registry {trusted}, not the pinned {pinned} ({source})")
+    c.out.emit(result)
+    c.out.say(f"document {to_hex(doc_hash)}" + (f" ({path})" if path else ""))
+    verifying.show(c.out, result)
+    if result.get("signers"):
+        c.out.table("signers on record", SIGNER_COLUMNS, signer_rows(result["signers"]))
+    if result.get("outcome") != "valid":
+        raise typer.Exit(ExitCode.VERIFICATION_FAILED)
