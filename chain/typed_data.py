@@ -25,13 +25,21 @@ VERSION = "1"
 # secp256k1 group order; signatures with s above half of it are rejected, as OpenZeppelin's ECDSA does.
 _N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
+
+def _typehash(primary_type: str, members: list[dict[str, str]]) -> bytes:
+    """EIP-712 ``typeHash``: keccak256 of ``encodeType``, written from the member list so that the two cannot
+    disagree. docchain's structs reference no other struct, so ``encodeType`` is ``Name(type name,...)``."""
+    return keccak256(f"{primary_type}({','.join(m['type'] + ' ' + m['name'] for m in members)})".encode())
+
+
 EIP712_DOMAIN_TYPE = [
     {"name": "name", "type": "string"},
     {"name": "version", "type": "string"},
     {"name": "chainId", "type": "uint256"},
     {"name": "verifyingContract", "type": "address"},
 ]
-_DOMAIN_TYPEHASH = keccak256(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+# EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)
+_DOMAIN_TYPEHASH = _typehash("EIP712Domain", EIP712_DOMAIN_TYPE)
 
 
 def _word(value: int) -> bytes:
@@ -100,9 +108,7 @@ class Registration:
         {"name": "supersedes", "type": "bytes32"},
         {"name": "deadline", "type": "uint256"},
     ]
-    TYPEHASH: ClassVar[bytes] = keccak256(
-        b"Registration(bytes32 docHash,address signer,bytes32 metadataHash,bytes32 supersedes,uint256 deadline)"
-    )
+    TYPEHASH: ClassVar[bytes] = _typehash(PRIMARY_TYPE, TYPE)
 
     doc_hash: bytes
     signer: str
@@ -156,7 +162,7 @@ class Revocation:
         {"name": "nonce", "type": "uint256"},
         {"name": "deadline", "type": "uint256"},
     ]
-    TYPEHASH: ClassVar[bytes] = keccak256(b"Revocation(bytes32 docHash,address signer,uint256 nonce,uint256 deadline)")
+    TYPEHASH: ClassVar[bytes] = _typehash(PRIMARY_TYPE, TYPE)
 
     doc_hash: bytes
     signer: str
