@@ -29,12 +29,12 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # mypy checks the packages [tool.mypy] names, by their docchain.* names; chain/, the exact core both sides build
-# on, also passes --strict (in its own cache, so the two runs do not invalidate each other's).
+# on, and the submission lifecycle also pass --strict (in their own cache, so the two runs keep theirs).
 lint: setup
 	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/ruff format --check --quiet .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy --strict --cache-dir .mypy_cache/strict -p docchain.chain
+	$(VENV)/bin/mypy --strict --cache-dir .mypy_cache/strict -p docchain.chain -m docchain.api.lifecycle
 
 # The reliability suite (tests/reliability/) at the issue's full sizes: 100 clients x 50 submissions on SQLite and
 # PostgreSQL, two replicas, a dozen SIGKILLs, node outage and reorgs, shutdowns, hostile input, slither and the
