@@ -17,13 +17,14 @@ from typing import ParamSpec, TypeVar
 import requests
 from web3 import HTTPProvider, Web3
 
-from docchain.api.chainview import HeadCache, RpcClient
+from docchain.api.chainview import HeadCache
 from docchain.api.db import ChainMismatch
 from docchain.api.settings import Settings
 from docchain.chain import deploy
 from docchain.chain.errors import NodeError
 from docchain.chain.indexer import Indexer
 from docchain.chain.registry import Registry
+from docchain.chain.rpc import JsonRpc
 from docchain.chain.sender import TxSender
 from docchain.chain.typed_data import Domain
 from docchain.chain.values import parse_address
@@ -52,7 +53,7 @@ class ChainContext:
         self.settings = settings
         self.w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 10}))
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="docchain-chain")
-        self.rpc = RpcClient(settings.rpc_url)
+        self.rpc = JsonRpc(settings.rpc_url, show_url=False)  # the worker's, the indexer's and verification's
         self._key = settings.relayer_private_key()  # fails fast on a missing key, before any network call
         self._bound: Bound | None = None
         # called once bound, with (chain id, registry address); raises to refuse the binding
@@ -92,7 +93,7 @@ class ChainContext:
         code = self.w3.eth.get_code(address)
         if not code:
             raise NodeError(f"no contract at {address} on chain {chain_id}")
-        return Bound(registry, sender, domain, block, Indexer(registry, block), HeadCache(self.rpc))
+        return Bound(registry, sender, domain, block, Indexer(self.rpc, address, block), HeadCache(self.rpc))
 
     async def bound(self) -> Bound:
         """The bound registry; :class:`NodeError` while the node cannot be reached.

@@ -10,7 +10,8 @@ eth_getBlock) cost ~2 ms of CPU each in a worker thread. Here:
   at a given block hash is immutable — a record can only change in a new block, and a reorg changes the
   head hash — so a cached value is exactly what the node would answer at that head. When the head hash
   changes, the whole cache is dropped;
-* calls go over a small keep-alive JSON-RPC client on the event loop (no thread hop, no web3 overhead).
+* calls go over the service's one asynchronous transport (chain/rpc.py's :class:`JsonRpc`, keep-alive, on
+  the event loop: no thread hop, no web3 overhead).
 """
 
 from __future__ import annotations
@@ -21,102 +22,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
-from docchain.chain.errors import ChainError, NodeError
-from docchain.chain.rpc import FALLBACK_TAGS, ChainReader
+from docchain.chain.errors import ChainError
+from docchain.chain.rpc import FALLBACK_TAGS, ChainReader, JsonRpc
 
 log = logging.getLogger("docchain.api.chainview")
 
 MAX_CACHED = 100_000
-
-
-class RpcClient:
-    """Minimal async JSON-RPC over HTTP/1.1 keep-alive connections (plain http), httpx otherwise."""
-
-    def __init__(self, url: str, *, timeout: float = 10.0, max_idle: int = 4) -> None:
-        self.url = url
-        parts = urlsplit(url)
-        self._raw = parts.scheme == "http"
-        self._host = parts.hostname or "127.0.0.1"
-        self._port = parts.port or 80
-        self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        self._timeout = timeout
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-        self._max_idle = max_idle
-        self._id = 0
-        self._httpx: Any = None
-
-    async def call(self, method: str, params: list[Any], *, timeout: float | None = None) -> Any:
-        self._id += 1
-        body = json.dumps({"jsonrpc": "2.0", "id": self._id, "method": method, "params": params}).encode()
-        try:
-            data = await asyncio.wait_for(self._post(body), timeout or self._timeout)
-        except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
-            raise NodeError(f"{method}: the node is unreachable ({exc.__class__.__name__})") from exc
-        reply = json.loads(data)
-        if "error" in reply:
-            raise ChainError(f"{method}: {reply['error'].get('message', reply['error'])}")
-        return reply["result"]
-
-    async def _post(self, body: bytes) -> bytes:
-        if not self._raw:
-            if self._httpx is None:
-                import httpx
-
-                self._httpx = httpx.AsyncClient(timeout=self._timeout)
-            r = await self._httpx.post(self.url, content=body, headers={"Content-Type": "application/json"})
-            r.raise_for_status()
-            return bytes(r.content)
-        conn = self._idle.pop() if self._idle else await asyncio.open_connection(self._host, self._port)
-        reader, writer = conn
-        try:
-            writer.write(
-                b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n%s" % (self._path.encode(), self._host.encode(), len(body), body)
-            )
-            status_line = await reader.readline()
-            if not status_line:
-                raise ConnectionResetError("connection closed by the node")
-            status = int(status_line.split()[1])
-            length, chunked, keep = None, False, True
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.partition(b":")
-                name = name.strip().lower()
-                if name == b"content-length":
-                    length = int(value)
-                elif name == b"transfer-encoding" and b"chunked" in value.lower():
-                    chunked = True
-                elif name == b"connection" and b"close" in value.lower():
-                    keep = False
-            if chunked:
-                parts = []
-                while (size := int((await reader.readline()).split(b";")[0], 16)) > 0:
-                    parts.append(await reader.readexactly(size))
-                    await reader.readexactly(2)
-                await reader.readline()
-                data = b"".join(parts)
-            elif length is not None:
-                data = await reader.readexactly(length)
-            else:
-                data, keep = await reader.read(), False
-            if status != 200:
-                raise ValueError(f"HTTP {status}")
-        except BaseException:
-            writer.close()
-            raise
-        if keep and len(self._idle) < self._max_idle:
-            self._idle.append(conn)
-        else:
-            writer.close()
-        return data
-
-    async def close(self) -> None:
-        for _, writer in self._idle:
-            writer.close()
-        self._idle.clear()
-        if self._httpx is not None:
-            await self._httpx.aclose()
 
 
 @dataclass(frozen=True)
@@ -129,7 +41,7 @@ class Head:
 class HeadCache:
     """Fresh head per request (single-flight) and, per head hash, a cache of every read made at it."""
 
-    def __init__(self, rpc: RpcClient) -> None:
+    def __init__(self, rpc: JsonRpc) -> None:
         self.rpc = rpc
         self._current: asyncio.Future[Head] | None = None  # the head read in flight
         self._queued: asyncio.Future[Head] | None = None  # the read that starts when it ends

@@ -87,13 +87,13 @@ class IndexerLoop(ServiceLoop):
         self._wake.set()
 
     async def step(self, bound: Bound) -> float | None:
-        """Index what is new; sleep a poll interval once caught up with the head."""
-        return self.settings.poll_interval_ms / 1000 if await self.advance(bound) else None
+        """Index what is new; once caught up, sleep until a new block or the safety poll."""
+        return self.idle_s if await self.advance(bound) else None
 
     async def advance(self, bound: Bound) -> bool:
         async with self.db.read() as s:
             cursor = _cursor(await get_meta(s, CURSOR))
-        step: IndexStep = await self.chain.run(bound.indexer.poll, cursor)
+        step: IndexStep = await bound.indexer.poll(cursor)
         self.head = step.head
         metrics.CHAIN_HEAD.set(step.head)
         if step.reorg:
@@ -135,11 +135,11 @@ class IndexerLoop(ServiceLoop):
                     )
                 ).all()
             ]
-        ancestor = await self.chain.run(bound.indexer.common_ancestor, known)
+        ancestor = await bound.indexer.common_ancestor(known)
         floor = -1 if ancestor is None else ancestor
         log.warning("chain reorganisation: rolling back", extra={"to_block": floor})
         self._written_head = None
-        ref = None if ancestor is None else await self.chain.run(bound.indexer.block, ancestor)
+        ref = None if ancestor is None else await bound.indexer.block(ancestor)
 
         def roll_back(s: Session) -> set[str]:
             gone = s.scalars(select(EventRow).where(EventRow.block_number > floor)).all()

@@ -74,11 +74,12 @@ class Notifier:
 
 class SocketBus:
     """SQLite's NOTIFY. Every listening process binds a datagram socket ``<pid>.sock`` in the directory
-    ``<database file>.notify`` (mode 0700: the database's owner only); a publisher sends the payload to each
-    socket there and removes those nobody listens on any more (a process that was killed)."""
+    ``<database file>.<channel>`` (mode 0700: the database's owner only); a publisher sends the payload to
+    each socket there and removes those nobody listens on any more (a process that was killed). Channels:
+    ``notify`` (state changes, for waiters) and ``outbox`` (submissions accepted, for the working pipeline)."""
 
-    def __init__(self, database_file: str) -> None:
-        self.directory = Path(f"{database_file}.notify")
+    def __init__(self, database_file: str, channel: str = "notify") -> None:
+        self.directory = Path(f"{database_file}.{channel}")
         self._out: socket.socket | None = None
 
     def _usable(self) -> bool:

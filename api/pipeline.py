@@ -19,6 +19,12 @@ stdin: the settings first, then ``{"submitted": n, "checked": [ids]}``, ``{"wake
 ``{"health": {...}}`` and ``{"metrics": id, "text": ...}``. The child finishes its current step and exits
 when its stdin closes, however the parent ended; it ignores SIGINT and SIGTERM, which a terminal or a
 supervisor sends to the whole process group.
+
+Idle, the working pipeline waits for wake-ups instead of polling (api/service_loop.py): submissions its own
+API accepted arrive over the pipe; those another process accepted (a replica, another ``--workers``
+process, whose pipeline stands by or is off) through the database's channel, ``LISTEN`` on PostgreSQL (the
+outbox's transaction sends the ``NOTIFY``) and, on SQLite, the ``outbox`` notification socket that such a
+process signals (:class:`OutboxSignal`); new blocks from :class:`HeadWatcher`'s one head poll.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from prometheus_client import generate_latest
@@ -42,7 +48,8 @@ from docchain.api import logs, metrics, outbox
 from docchain.api.chainctx import ChainContext
 from docchain.api.db import Database
 from docchain.api.indexing import IndexerLoop
-from docchain.api.notify import Notifier, Publishing
+from docchain.api.notify import Notifier, Publishing, SocketBus
+from docchain.api.service_loop import HeadWatcher
 from docchain.api.settings import Settings
 from docchain.api.worker import AnchorWorker
 
@@ -132,6 +139,46 @@ class Lease:
             self._conn = None
 
 
+# ------------------------------------------------------------------ submissions accepted elsewhere
+
+OUTBOX_BUS = "outbox"  # SQLite: the notification socket's channel (see notify.SocketBus)
+
+
+class OutboxSignal:
+    """Called by a process that accepted submissions while its own pipeline does not work the database (it
+    stands by, or is off): tells the working one. On SQLite a datagram on the ``outbox`` socket, at most one
+    per turn of the event loop; on PostgreSQL nothing, as the outbox's own transaction sent ``NOTIFY``."""
+
+    def __init__(self, db: Database) -> None:
+        self._bus = None if db.sqlite_path is None else SocketBus(db.sqlite_path, OUTBOX_BUS)
+        self._scheduled = False
+
+    def __call__(self) -> None:
+        if self._bus is None or self._scheduled:
+            return
+        self._scheduled = True
+        asyncio.get_running_loop().call_soon(self._send)
+
+    def _send(self) -> None:
+        self._scheduled = False
+        if self._bus is not None:
+            self._bus.publish("1")
+
+
+async def watch_outbox(db: Database, on_change: Callable[[], None]) -> None:
+    """Until cancelled, ``on_change()`` when another process may have accepted submissions (PostgreSQL's
+    ``NOTIFY``, SQLite's ``outbox`` socket). Should it fail, the worker's safety poll reads the outbox anyway."""
+    try:
+        if db.sqlite_path is None:
+            await db.listen(outbox.CHANNEL, lambda _payload: on_change())
+        else:
+            await SocketBus(db.sqlite_path, OUTBOX_BUS).listen(lambda _payload: on_change())
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.warning("outbox notifications unavailable: the safety poll reads the outbox", extra={"error": repr(exc)})
+
+
 # ------------------------------------------------------------------ in this process
 
 
@@ -148,6 +195,13 @@ class InlinePipeline:
         self._leased = False
         self._stopped = False
         self._task: asyncio.Task[None] | None = None
+        self._signal = OutboxSignal(db)
+        self._heads = HeadWatcher(
+            chain.rpc,
+            self.indexer.wake,
+            idle_s=settings.head_poll_ms / 1000,
+            busy_s=settings.poll_interval_ms / 1000,
+        )
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="pipeline")
@@ -160,8 +214,8 @@ class InlinePipeline:
             self._leased = True
             log.info("pipeline started")
             loops = asyncio.gather(self.worker.run(), self.indexer.run())
-            interval = self.worker.settings.poll_interval_ms / 1000
-            watch = asyncio.create_task(outbox.watch(self.worker.db, lambda: self.worker.submitted(None), interval))
+            watch = asyncio.create_task(watch_outbox(self.worker.db, lambda: self.worker.submitted(None)))
+            heads = asyncio.create_task(self._heads.run())
             try:
                 while not loops.done():
                     await asyncio.wait([loops], timeout=LEASE_CHECK_S)
@@ -174,6 +228,8 @@ class InlinePipeline:
                         await loops
             finally:
                 watch.cancel()
+                heads.cancel()
+                self._heads.head = None  # the next holder's first read counts as new
                 self._leased = False
                 await self._lease.release()
             if not self._stopped:  # back to standby with fresh loops
@@ -208,7 +264,17 @@ class InlinePipeline:
             await self._task
 
     def submitted(self, ecdsa_checked: str | None) -> None:
-        self.worker.submitted(ecdsa_checked)
+        if self._leased:
+            self.worker.submitted(ecdsa_checked)
+        else:  # another pipeline works the database: tell it
+            self._signal()
+
+    def arrived(self, count: int, checked: list[str]) -> None:
+        """``count`` submissions accepted by the API, of which ``checked`` had their ECDSA signature recovered."""
+        for ident in checked:
+            self.submitted(ident)
+        for _ in range(count - len(checked)):
+            self.submitted(None)
 
     def wake(self) -> None:
         self.worker.wake()
@@ -225,6 +291,9 @@ class InlinePipeline:
 class NoPipeline:
     """``DOCCHAIN_PIPELINE=off``: another replica anchors and indexes."""
 
+    def __init__(self, db: Database) -> None:
+        self._signal = OutboxSignal(db)
+
     async def start(self) -> None:
         log.info("pipeline off: this replica only serves HTTP")
 
@@ -232,7 +301,7 @@ class NoPipeline:
         pass
 
     def submitted(self, ecdsa_checked: str | None) -> None:
-        pass
+        self._signal()
 
     def wake(self) -> None:
         pass
@@ -388,7 +457,7 @@ def create_pipeline(settings: Settings, db: Database, chain: ChainContext, notif
         return ChildPipeline(settings, chain.relayer_key, notifier)
     if settings.pipeline == "inline":
         return InlinePipeline(settings, db, chain, notifier)
-    return NoPipeline()
+    return NoPipeline(db)
 
 
 # ------------------------------------------------------------------ the child's side
@@ -438,11 +507,7 @@ async def _child(out_fd: int) -> None:
         while line := await stdin.readline():
             message = json.loads(line)
             if "submitted" in message:
-                checked = message["checked"]
-                for ident in checked:
-                    pipeline.worker.submitted(ident)
-                for _ in range(message["submitted"] - len(checked)):
-                    pipeline.worker.submitted(None)
+                pipeline.arrived(message["submitted"], message["checked"])
             elif "wake" in message:
                 pipeline.wake()
             elif "metrics" in message:

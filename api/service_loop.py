@@ -1,5 +1,12 @@
 """The shape shared by the pipeline's background loops (anchoring worker, indexer): bind to the chain, run
-one step, sleep until the step's deadline or a wake-up, and keep going whatever fails.
+one step, sleep until the step's deadline or a wake-up, and keep going whatever fails; and the one head
+poll that tells the indexer of new blocks.
+
+Idle, a loop sleeps until something wakes it: an accepted submission (the API's message over the pipe,
+PostgreSQL's NOTIFY, SQLite's notification socket), a new block (:class:`HeadWatcher`) or a mined
+transaction. A wake-up can be lost (a dropped listening connection, a full socket buffer), so an idle loop
+also steps every ``idle_poll_s`` (:attr:`ServiceLoop.idle_s`): the safety poll that finds whatever was
+missed, from the database.
 
 A node outage backs off (0.2 s doubling to 1 s: a step against a node that refuses connections costs
 little, and anchoring resumes within a second of the node coming back); any other error is logged and
@@ -12,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import ClassVar
 
 from docchain.api import metrics
@@ -19,7 +27,8 @@ from docchain.api.chainctx import Bound, ChainContext
 from docchain.api.db import Database
 from docchain.api.notify import Notifier
 from docchain.api.settings import Settings
-from docchain.chain.errors import NodeError
+from docchain.chain.errors import ChainError, NodeError
+from docchain.chain.rpc import JsonRpc
 
 log = logging.getLogger("docchain.api.pipeline")
 
@@ -41,6 +50,11 @@ class ServiceLoop:
     async def step(self, bound: Bound) -> float | None:
         """One unit of work; returns how long to sleep (None: go again at once)."""
         raise NotImplementedError
+
+    @property
+    def idle_s(self) -> float:
+        """How long an idle loop sleeps when nothing wakes it (the safety poll)."""
+        return self.settings.idle_poll_s
 
     def wake(self) -> None:
         self._wake.set()
@@ -88,3 +102,37 @@ class ServiceLoop:
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+
+
+# After a new block, more tend to follow (a transaction's confirmations, a burst of anchors): the head is read
+# every poll interval for this long, then every head poll interval.
+BUSY_S = 5.0
+
+
+class HeadWatcher:
+    """One ``eth_getBlockByNumber("latest")`` per interval; ``on_new()`` when the node's head changes, by
+    number or by hash (a reorg that keeps the height) or when the node is back from an outage. The chain
+    offers no push over HTTP, and a node's WebSocket endpoint is not part of the configuration, so this
+    poll is the new-block signal: one small read, on the event loop, no database access."""
+
+    def __init__(self, rpc: JsonRpc, on_new: Callable[[], None], *, idle_s: float, busy_s: float) -> None:
+        self.rpc = rpc
+        self.on_new = on_new
+        self.idle_s = idle_s
+        self.busy_s = min(busy_s, idle_s)
+        self.head: tuple[str, str] | None = None  # (number, hash) as the node wrote them
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        busy_until = 0.0
+        while True:
+            try:
+                block = await self.rpc.call("eth_getBlockByNumber", ["latest", False], timeout=max(self.idle_s, 2.0))
+                head = None if block is None else (str(block["number"]), str(block["hash"]))
+            except (NodeError, ChainError, KeyError, TypeError):
+                head = None  # the loops see the outage themselves; once back, any head counts as new
+            if head is not None and head != self.head:
+                busy_until = loop.time() + BUSY_S
+                self.on_new()
+            self.head = head
+            await asyncio.sleep(self.busy_s if loop.time() < busy_until else self.idle_s)

@@ -42,7 +42,11 @@ class Settings(BaseSettings):
     confirmations: int = Field(2, ge=1, le=1000, description="blocks on top of an anchor before it is confirmed")
     batch_size: int = Field(200, ge=1, le=500, description="submissions per registerBatch transaction")
     batch_interval_ms: int = Field(200, ge=1, description="flush a partial batch after this long")
-    poll_interval_ms: int = Field(200, ge=10, description="indexer / receipt polling period")
+    poll_interval_ms: int = Field(200, ge=10, description="indexer / receipt polling period while busy")
+    head_poll_ms: int = Field(1000, ge=10, description="idle: how often the node's latest block is read")
+    idle_poll_s: float = Field(
+        10.0, gt=0, description="idle: the safety poll of the outbox and the index, should a wake-up be lost"
+    )
     resend_after_s: float = Field(30.0, gt=0, description="re-broadcast a sent transaction not mined after this")
     max_upload_bytes: int = Field(100 * 1024 * 1024, ge=1, description="upload size limit (413 above)")
     # Each part of a request has its own bound (docs/operations.md, "Limits"), so that neither a slow client

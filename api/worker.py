@@ -231,7 +231,7 @@ class AnchorWorker(ServiceLoop):
             anchored_any = True
         if anchored_any:
             return None
-        return self.settings.poll_interval_ms / 1000 if in_flight.get("sent") else 5.0
+        return self.settings.poll_interval_ms / 1000 if in_flight.get("sent") else self.idle_s
 
     async def _reconcile(self, bound: Bound) -> None:
         # without the raw bytes (tens of kilobytes for a batch), read again only to re-broadcast: this runs

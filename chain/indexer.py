@@ -4,9 +4,9 @@ and the known block hashes, and asks :meth:`Indexer.common_ancestor` when contin
 
 One step::
 
-    step = indexer.poll(cursor)        # cursor: the last block the caller has indexed, or None
+    step = await indexer.poll(cursor)  # cursor: the last block the caller has indexed, or None
     if step.reorg:                      # the chain no longer contains cursor.hash
-        n = indexer.common_ancestor(known_blocks)   # newest (number, hash) the chain still holds
+        n = await indexer.common_ancestor(known_blocks)   # newest (number, hash) the chain still holds
         ... drop everything above n, poll again from there
     else:
         ... persist step.events / step.blocks, cursor = step.tip
@@ -18,14 +18,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from web3.types import RPCEndpoint
-
-from docchain.chain.errors import ChainError
 from docchain.chain.registry import _ABI as _REGISTRY_ABI
-from docchain.chain.registry import Registry, RegistryEvent, decode_log
-from docchain.chain.sender import with_retries
+from docchain.chain.registry import RegistryEvent, decode_log
+from docchain.chain.rpc import JsonRpc
 
 TOPICS = (_REGISTRY_ABI.registered_topic, _REGISTRY_ABI.revoked_topic)
+ANCESTOR_BATCH = 16  # headers asked for in one request while looking for the common ancestor
 
 
 def to_hex(raw: bytes) -> str:
@@ -53,74 +51,64 @@ class IndexStep:
 
 
 class Indexer:
-    """Reads registry events in bounded block ranges. Blocking (web3): run it in a worker thread."""
+    """Reads registry events in bounded block ranges, over the asynchronous JSON-RPC transport (raw results:
+    web3's formatters cost more than everything else the indexer does with what they format). Reads that
+    belong together go in one JSON-RPC batch, one round trip."""
 
-    def __init__(self, registry: Registry, start_block: int, *, max_range: int = 2_000) -> None:
-        self.registry = registry
-        self.w3 = registry.w3
+    def __init__(self, rpc: JsonRpc, address: str, start_block: int, *, max_range: int = 2_000) -> None:
+        self.rpc = rpc
+        self.address = address
         self.start_block = start_block
         self.max_range = max_range
 
-    def _call(self, method: str, params: list[Any]) -> Any:
-        """A JSON-RPC call straight through the provider: web3's result formatters (~0.1 ms per log, ~1 ms
-        per block) cost more than everything else the indexer does with what they format."""
-        reply = with_retries(lambda: self.w3.provider.make_request(RPCEndpoint(method), params), method)
-        if reply.get("error"):
-            raise ChainError(f"{method}: {reply['error']}")
-        return reply.get("result")
+    async def head(self) -> int:
+        return int(await self.rpc.call("eth_blockNumber", []), 16)
 
-    def head(self) -> int:
-        return int(self._call("eth_blockNumber", []), 16)
-
-    def block(self, number: int) -> BlockRef | None:
+    async def block(self, number: int) -> BlockRef | None:
         """The header at ``number``; None when the chain does not (or no longer) reach that height."""
-        raw = self._call("eth_getBlockByNumber", [hex(number), False])
-        if raw is None:  # the node answers null past its head (a chain shortened by a reorg)
-            return None
-        return BlockRef(
-            int(raw["number"], 16),
-            bytes.fromhex(raw["hash"][2:]),
-            bytes.fromhex(raw["parentHash"][2:]),
-            int(raw["timestamp"], 16),
-        )
+        return _block_ref(await self.rpc.call("eth_getBlockByNumber", [hex(number), False]))
 
-    def poll(self, cursor: BlockRef | None) -> IndexStep:
-        head = self.head()
-        if cursor is not None:
-            current = self.block(cursor.number)
+    async def blocks(self, numbers: Iterable[int]) -> dict[int, BlockRef | None]:
+        wanted = list(numbers)
+        raws = await self.rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in wanted])
+        return {n: _block_ref(raw) for n, raw in zip(wanted, raws, strict=True)}
+
+    async def poll(self, cursor: BlockRef | None) -> IndexStep:
+        if cursor is None:
+            head = await self.head()
+        else:
+            raw_head, raw_cursor = await self.rpc.batch(
+                [("eth_blockNumber", []), ("eth_getBlockByNumber", [hex(cursor.number), False])]
+            )
+            head = int(raw_head, 16)
+            current = _block_ref(raw_cursor)
             if current is None or current.hash != cursor.hash:
                 return IndexStep(head=head, tip=None, reorg=True)
         start = self.start_block if cursor is None else cursor.number + 1
         if start > head:
             return IndexStep(head=head, tip=None)
         end = min(head, start + self.max_range - 1)
-        tip = self.block(end)
-        if tip is None:  # the chain shrank between the two calls: a reorg under way
+        events = await self.events(start, end)
+        headers = await self.blocks(sorted({end, *(e.block_number for e in events)}))
+        if any(ref is None for ref in headers.values()):  # the chain shrank meanwhile: a reorg under way
             return IndexStep(head=head, tip=None)
-        events = self.events(start, end)
-        blocks: dict[int, BlockRef] = {end: tip}
-        for number in sorted({e.block_number for e in events}):
-            if number not in blocks:
-                ref = self.block(number)
-                if ref is None:
-                    return IndexStep(head=head, tip=None)
-                blocks[number] = ref
+        blocks = {n: ref for n, ref in headers.items() if ref is not None}
         # A reorg between get_logs and the header reads shows as an event whose block hash is not the
         # header's: skip this round rather than persist a mix of two forks.
         if any(blocks[e.block_number].hash != e.block_hash for e in events):
             return IndexStep(head=head, tip=None)
-        return IndexStep(head=head, tip=tip, events=events, blocks=blocks, complete=end == head)
+        return IndexStep(head=head, tip=blocks[end], events=events, blocks=blocks, complete=end == head)
 
-    def events(self, start: int, end: int) -> list[RegistryEvent]:
+    async def events(self, start: int, end: int) -> list[RegistryEvent]:
         """The registry's events in ``[start, end]``."""
         params = {
-            "address": self.registry.address,
+            "address": self.address,
             "fromBlock": hex(start),
             "toBlock": hex(end),
             "topics": [[to_hex(TOPICS[0]), to_hex(TOPICS[1])]],
         }
         out = []
-        for raw in self._call("eth_getLogs", [params]):
+        for raw in await self.rpc.call("eth_getLogs", [params]):
             log = {
                 "topics": [bytes.fromhex(t[2:]) for t in raw["topics"]],
                 "data": bytes.fromhex(raw["data"][2:]),
@@ -134,13 +122,28 @@ class Indexer:
                 out.append(event)
         return out
 
-    def common_ancestor(self, known: Iterable[tuple[int, bytes]]) -> int | None:
+    async def common_ancestor(self, known: Iterable[tuple[int, bytes]]) -> int | None:
         """The highest known (number, hash) pair the chain still contains; None if none does.
 
         ``known`` is newest first. The caller then discards what it indexed above that block.
         """
-        for number, block_hash in known:
-            ref = self.block(number)
-            if ref is not None and ref.hash == block_hash:
-                return number
+        pairs = list(known)
+        for first in range(0, len(pairs), ANCESTOR_BATCH):
+            chunk = pairs[first : first + ANCESTOR_BATCH]
+            refs = await self.blocks(n for n, _ in chunk)
+            for number, block_hash in chunk:
+                ref = refs[number]
+                if ref is not None and ref.hash == block_hash:
+                    return number
         return None
+
+
+def _block_ref(raw: dict[str, Any] | None) -> BlockRef | None:
+    if raw is None:  # the node answers null past its head (a chain shortened by a reorg)
+        return None
+    return BlockRef(
+        int(raw["number"], 16),
+        bytes.fromhex(raw["hash"][2:]),
+        bytes.fromhex(raw["parentHash"][2:]),
+        int(raw["timestamp"], 16),
+    )

@@ -1,13 +1,18 @@
-"""Asynchronous JSON-RPC reads of an Ethereum node, typed for verification.
+"""JSON-RPC to an Ethereum node: the one transport docchain uses, and the typed reads verification makes.
 
-:class:`JsonRpc` is the transport (httpx, keep-alive); :class:`ChainReader` turns the handful of calls
-verification needs into dataclasses. Anything with an ``async call(method, params)`` serves as the
-transport, so the API can put its per-head cache in front of the same reads (api/chainview.py).
+:class:`JsonRpc` is the asynchronous transport (httpx, keep-alive) of the API's worker, indexer and
+verification, and of the CLI's verification; :class:`SyncJsonRpc` is its blocking twin, for code that is not
+on an event loop. Both map failures the same way: a refused, silent or garbled node is :class:`NodeError`,
+an error object the node answers is :class:`RpcError` (a :class:`ChainError` carrying the node's code and
+revert data). :class:`ChainReader` turns the handful of calls verification needs into dataclasses. Anything
+with an ``async call(method, params)`` serves as its transport, so the API can put its per-head cache in
+front of the same reads (api/chainview.py).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,54 +23,167 @@ from docchain.chain.values import to_checksum_address, to_hex
 
 FALLBACK_TAGS = ("latest", "pending")  # where a state read goes, in turn, when the node refused its block
 
+Call = tuple[str, list[Any]]  # (method, params)
+
 
 class Transport(Protocol):
     async def call(self, method: str, params: list[Any]) -> Any: ...
 
 
-class JsonRpc:
-    """One node, one keep-alive HTTP client; a refused or silent node is :class:`NodeError`, an error the
-    node answers is :class:`ChainError`."""
+class RpcError(ChainError):
+    """The node answered a call with a JSON-RPC error object: ``code``, and ``data`` (a revert's encoded
+    custom error, for ``eth_call`` and ``eth_estimateGas``) when it gave one."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, method: str, code: int | None, message: str, data: Any = None) -> None:
+        self.method, self.code, self.message, self.data = method, code, message, data
+        super().__init__(f"{method}: {message}")
+
+    @property
+    def revert_data(self) -> bytes | None:
+        data = self.data
+        if isinstance(data, dict):  # some nodes nest it: {"data": "0x..."}
+            data = data.get("data")
+        if isinstance(data, str) and data.startswith("0x"):
+            try:
+                return bytes.fromhex(data[2:])
+            except ValueError:
+                return None
+        return None
+
+
+class _Codec:
+    """Request bodies and the reading of replies, shared by the two transports so they fail alike."""
+
+    def __init__(self, url: str, show_url: bool) -> None:
         self.url = url
-        self._client = httpx.AsyncClient(timeout=timeout)
+        # a provider's URL may carry its API key: the API's messages (which reach clients) leave it out
+        self._node = f"the Ethereum node at {url}" if show_url else "the Ethereum node"
         self._id = 0
 
-    async def call(self, method: str, params: list[Any]) -> Any:
-        self._id += 1
-        body = {"jsonrpc": "2.0", "id": self._id, "method": method, "params": params}
-        try:
-            response = await self._client.post(self.url, json=body)
-        except httpx.TimeoutException as exc:
-            raise NodeError(f"the Ethereum node at {self.url} did not answer {method} in time") from exc
-        except httpx.ConnectError as exc:
-            reason = "connection refused" if "refused" in str(exc).lower() else f"cannot connect ({exc})"
-            raise NodeError(f"cannot reach the Ethereum node at {self.url}: {reason}") from exc
-        except httpx.HTTPError as exc:
-            raise NodeError(f"cannot reach the Ethereum node at {self.url} ({exc.__class__.__name__})") from exc
+    def body(self, calls: Sequence[Call]) -> tuple[bytes, list[int]]:
+        ids = []
+        items = []
+        for method, params in calls:
+            self._id += 1
+            ids.append(self._id)
+            items.append({"jsonrpc": "2.0", "id": self._id, "method": method, "params": params})
+        return json.dumps(items if len(items) != 1 else items[0]).encode(), ids
+
+    def transport_error(self, method: str, exc: httpx.HTTPError) -> NodeError:
+        if isinstance(exc, httpx.TimeoutException):
+            return NodeError(f"{self._node} did not answer {method} in time")
+        if isinstance(exc, httpx.ConnectError):
+            reason = "connection refused" if "refused" in str(exc).lower() else "cannot connect"
+            return NodeError(f"cannot reach {self._node}: {reason}")
+        return NodeError(f"cannot reach {self._node} ({exc.__class__.__name__})")
+
+    def results(self, calls: Sequence[Call], ids: list[int], response: httpx.Response) -> list[Any]:
+        method = calls[0][0] if len(calls) == 1 else "a batch"
         if response.status_code != 200:
-            raise NodeError(f"the Ethereum node at {self.url} answered HTTP {response.status_code} to {method}")
+            raise NodeError(f"{self._node} answered HTTP {response.status_code} to {method}")
         try:
-            reply = response.json()
-        except json.JSONDecodeError as exc:
-            raise NodeError(f"{self.url} does not answer as an Ethereum JSON-RPC node") from exc
-        if not isinstance(reply, dict):
-            raise NodeError(f"{self.url} does not answer as an Ethereum JSON-RPC node")
-        if "error" in reply:
-            error = reply["error"]
-            message = error.get("message", error) if isinstance(error, dict) else error
-            raise ChainError(f"{method}: {message}")
-        return reply.get("result")
+            reply = json.loads(response.content)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise NodeError(f"{self._node} does not answer as an Ethereum JSON-RPC node") from exc
+        replies = [reply] if isinstance(reply, dict) else reply
+        if not isinstance(replies, list) or not all(isinstance(r, dict) for r in replies):
+            raise NodeError(f"{self._node} does not answer as an Ethereum JSON-RPC node")
+        by_id = {r.get("id"): r for r in replies}
+        if len(calls) == 1 and len(replies) == 1:
+            by_id = {ids[0]: replies[0]}  # some nodes echo the id as a string
+        out = []
+        for (name, _), ident in zip(calls, ids, strict=True):
+            one = by_id.get(ident)
+            if one is None:
+                raise NodeError(f"{self._node} left {name} unanswered in a batch")
+            if "error" in one:
+                error = one["error"]
+                if isinstance(error, dict):
+                    code = error.get("code")
+                    raise RpcError(
+                        name,
+                        code if isinstance(code, int) else None,
+                        str(error.get("message", error)),
+                        error.get("data"),
+                    )
+                raise RpcError(name, None, str(error))
+            out.append(one.get("result"))
+        return out
+
+
+_HEADERS = {"Content-Type": "application/json"}
+
+
+class JsonRpc:
+    """One node, one keep-alive HTTP client (asynchronous)."""
+
+    def __init__(self, url: str, *, timeout: float = 10.0, show_url: bool = True) -> None:
+        self.url = url
+        self._codec = _Codec(url, show_url)
+        self._client = httpx.AsyncClient(timeout=timeout, headers=_HEADERS)
+
+    async def call(self, method: str, params: list[Any], *, timeout: float | None = None) -> Any:
+        [result] = await self._send([(method, params)], timeout)
+        return result
+
+    async def batch(self, calls: Sequence[Call], *, timeout: float | None = None) -> list[Any]:
+        """Several calls in one request (a JSON-RPC batch); their results in order. The first call the node
+        refused raises its :class:`RpcError`."""
+        return await self._send(calls, timeout) if calls else []
+
+    async def _send(self, calls: Sequence[Call], timeout: float | None) -> list[Any]:
+        body, ids = self._codec.body(calls)
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        try:
+            response = await self._client.post(self.url, content=body, **extra)
+        except httpx.HTTPError as exc:
+            raise self._codec.transport_error(calls[0][0], exc) from exc
+        return self._codec.results(calls, ids, response)
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    close = aclose
 
     async def __aenter__(self) -> JsonRpc:
         return self
 
     async def __aexit__(self, *_: object) -> None:
         await self.aclose()
+
+
+class SyncJsonRpc:
+    """:class:`JsonRpc`'s blocking twin (same calls, same errors), for code that runs no event loop."""
+
+    def __init__(self, url: str, *, timeout: float = 10.0, show_url: bool = True) -> None:
+        self.url = url
+        self._codec = _Codec(url, show_url)
+        self._client = httpx.Client(timeout=timeout, headers=_HEADERS)
+
+    def call(self, method: str, params: list[Any], *, timeout: float | None = None) -> Any:
+        [result] = self._send([(method, params)], timeout)
+        return result
+
+    def batch(self, calls: Sequence[Call], *, timeout: float | None = None) -> list[Any]:
+        return self._send(calls, timeout) if calls else []
+
+    def _send(self, calls: Sequence[Call], timeout: float | None) -> list[Any]:
+        body, ids = self._codec.body(calls)
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        try:
+            response = self._client.post(self.url, content=body, **extra)
+        except httpx.HTTPError as exc:
+            raise self._codec.transport_error(calls[0][0], exc) from exc
+        return self._codec.results(calls, ids, response)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> SyncJsonRpc:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)
