@@ -71,6 +71,11 @@ class CliContext:
 
     @property
     def data_path(self) -> Path:
+        """--data-dir / DOCCHAIN_DATA_DIR, else the one the running stack recorded, else the user data dir."""
+        if self.data_dir is None and os.environ.get("DOCCHAIN_DATA_DIR") is None:
+            record = self.recorded()
+            if record is not None and record.data_dir:
+                return Path(record.data_dir)
         return config.data_dir(self.data_dir)
 
     @property

@@ -71,8 +71,9 @@ def status(
     with c.api_client() as client:
         doc = client.document(to_hex(doc_hash))
     c.out.emit(doc)
-    c.out.say(f"document {doc.get('docHash')}  stored: {'yes' if doc.get('stored') else 'no'}")
-    c.out.table(None, SIGNER_COLUMNS, signer_rows(doc.get("signers", [])))
+    c.out.say(f"document {doc.get('docHash')}")
+    stored = "stored: yes (docchain get)" if doc.get("stored") else "stored: no"
+    c.out.table(stored, SIGNER_COLUMNS, signer_rows(doc.get("signers", [])))
 
 
 @command(

@@ -273,12 +273,10 @@ def submit(
         ],
     )
     written = [r["receipt"] for r in results if r.get("receipt")]
-    if written:
-        c.out.say(
-            f"receipt{'s' if len(written) > 1 else ''} written beside the file{'s' if len(written) > 1 else ''}: "
-            + ", ".join(Path(w).name for w in written[:3])
-            + (" …" if len(written) > 3 else "")
-        )
+    if len(written) == 1:
+        c.out.say(f"receipt written: {written[0]}")
+    elif written:
+        c.out.say(f"receipts written beside the {len(written)} files (FILE.docchain.json)")
     if error is not None:
         raise error
 

@@ -14,7 +14,7 @@ from docchain.chain.receipt import Receipt, read_receipt, receipt_path
 from docchain.chain.values import parse_address, to_hex
 from docchain.client import documents
 from docchain.client.context import CliContext
-from docchain.client.errors import ExitCode, UsageError, VerificationFailed
+from docchain.client.errors import ApiUnreachable, ExitCode, UsageError, VerificationFailed
 from docchain.client.options import command, new_app
 from docchain.client.query_commands import SIGNER_COLUMNS, signer_rows
 
@@ -143,11 +143,17 @@ def verify(
         )
         result = {**verdict.to_json(), "mode": "rpc"}
     elif result is None:
-        with c.api_client() as client:
-            result = {
-                **client.verify(to_hex(doc_hash), expected, None if receipt is None else receipt.to_json()),
-                "mode": "api",
-            }
+        try:
+            with c.api_client() as client:
+                result = {
+                    **client.verify(to_hex(doc_hash), expected, None if receipt is None else receipt.to_json()),
+                    "mode": "api",
+                }
+        except ApiUnreachable as exc:
+            if c.rpc is None:
+                raise
+            # a node is configured but, without --rpc on the command line, not used: say how to use it
+            raise ApiUnreachable(f"{exc}; to verify through the node {c.rpc} instead, add --via rpc") from exc
         trusted = (result.get("trust") or {}).get("registry")
         if pinned and trusted and trusted != pinned:
             raise VerificationFailed(f"the API verified against registry {trusted}, not the pinned {pinned} ({source})")

@@ -324,41 +324,112 @@ def test_default_key_selection(home: Path, runner: CliRunner) -> None:
 # ---------------------------------------------------------------------- help teaches
 
 
-COMMANDS = [
-    ["keys", "new"],
-    ["keys", "import"],
-    ["keys", "list"],
-    ["keys", "show"],
-    ["submit"],
-    ["verify"],
-    ["status"],
-    ["list"],
-    ["get"],
-    ["revoke"],
-    ["inspect", "tx"],
-    ["inspect", "block"],
-    ["inspect", "events"],
-    ["node", "up"],
-    ["node", "down"],
-    ["node", "status"],
-    ["serve"],
-    ["deploy"],
-    ["up"],
-]
+def _commands() -> list[list[str]]:
+    """Every command's path under `docchain`, found by walking the Click tree (none is forgotten)."""
+    import typer.main
+
+    from docchain.client.cli import app
+
+    def walk(command, path):  # type: ignore[no-untyped-def]
+        sub = getattr(command, "commands", None)
+        if sub:
+            for name, child in sub.items():
+                yield from walk(child, [*path, name])
+        else:
+            yield path
+
+    return list(walk(typer.main.get_command(app), []))
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
-def test_every_command_has_help_with_an_example(runner: CliRunner, command: list[str]) -> None:
-    result = runner.invoke(app_for_help(), [*command, "--help"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0
-    assert "docchain " + command[0] in result.stdout  # an example invocation
-    assert "Example" in result.stdout
+def test_the_commands_and_their_names_are_kept() -> None:
+    names = {" ".join(path) for path in _commands()}
+    assert names >= {
+        "keys new", "keys import", "keys list", "keys show", "submit", "verify", "status", "list", "get",
+        "revoke", "inspect tx", "inspect block", "inspect events", "node up", "node down", "node status",
+        "serve", "deploy", "up", "receipt",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("command", [[], *_commands()], ids=lambda c: " ".join(c) or "docchain")
+def test_every_command_has_help_with_an_example_in_80_columns(runner: CliRunner, command: list[str]) -> None:
+    result = runner.invoke(app_for_help(), [*command, "--help"], env={"COLUMNS": "80", "TERMINAL_WIDTH": None})
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "Examples:" in text
+    examples = text[text.index("Examples:") :]
+    assert ("docchain " + " ".join(command)).strip() in examples  # an invocation of this very command
+    too_long = [line for line in text.splitlines() if len(line) > 80]
+    assert too_long == []
 
 
 def app_for_help():  # type: ignore[no-untyped-def]
     from docchain.client.cli import app
 
     return app
+
+
+def test_global_options_work_before_and_after_the_command(home: Path, runner: CliRunner) -> None:
+    _new_key(runner)
+    before = invoke(runner, "--json", "keys", "list")
+    after = invoke(runner, "keys", "list", "--json")
+    assert before.exit_code == after.exit_code == 0
+    assert json.loads(before.stdout) == json.loads(after.stdout)
+    other = home.parent / "elsewhere"
+    listed = invoke(runner, "--config-dir", str(other), "keys", "list", "--json")
+    assert json.loads(listed.stdout) == []  # --config-dir beats DOCCHAIN_CONFIG_DIR
+    # on the command line, after the command beats before it, and both beat the environment
+    refused = invoke(runner, "--api", "http://127.0.0.1:7", "status", "0x" + "ab" * 32, "--api", DEAD_API)
+    assert refused.exit_code == ExitCode.UNAVAILABLE and DEAD_API in refused.stderr
+
+
+def test_a_recorded_stack_is_the_fallback_after_flags_env_and_config(home: Path, runner: CliRunner) -> None:
+    from docchain.client import config
+
+    config.record_stack(home, api="http://127.0.0.1:5", rpc="http://127.0.0.1:6")
+
+    def api_used(*extra: str, env: dict[str, str] | None = None) -> str:
+        result = invoke(runner, "status", "0x" + "ab" * 32, "--retries", "0", *extra, env=env)
+        assert result.exit_code == ExitCode.UNAVAILABLE
+        return result.stderr.split("API at ")[1].rsplit(": ", 1)[0]
+
+    assert api_used() == "http://127.0.0.1:5"  # recorded
+    (home / "config.toml").write_text('api = "http://127.0.0.1:7"\n')
+    assert api_used() == "http://127.0.0.1:7"  # the config file, written by the user, first
+    assert api_used(env={"DOCCHAIN_API": "http://127.0.0.1:8"}) == "http://127.0.0.1:8"
+    node = invoke(runner, "inspect", "events")
+    assert node.stderr.strip() == "error: cannot reach the Ethereum node at http://127.0.0.1:6: connection refused"
+
+
+def test_client_modules_import_no_cycle_and_hold_no_mutable_globals() -> None:
+    """The import graph of docchain.client is acyclic, and no module binds a list, dict or set at module
+    level other than constants in capitals (per-invocation state lives in ctx.obj)."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2] / "client"
+    graph: dict[str, set[str]] = {}
+    for path in root.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        deps = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("docchain.client"):
+                if node.module == "docchain.client":
+                    deps |= {alias.name for alias in node.names}
+                else:
+                    deps.add(node.module.split(".")[2])
+        graph[path.stem] = deps - {path.stem}
+        for stmt in tree.body:
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else []
+            for target in targets:
+                if isinstance(target, ast.Name) and not target.id.isupper() and not target.id.startswith("__"):
+                    assert not isinstance(stmt.value, ast.List | ast.Dict | ast.Set), f"{path.name}: {target.id}"
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        assert name not in trail, " -> ".join((*trail, name))
+        for dep in graph.get(name, ()):
+            visit(dep, (*trail, name))
+
+    for name in graph:
+        visit(name, ())
 
 
 def test_every_option_has_an_env_var() -> None:
