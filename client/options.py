@@ -72,7 +72,8 @@ ConfigDirOpt = Annotated[
         metavar="DIR",
         callback=_store,
         rich_help_panel=GLOBAL_PANEL,
-        help="Keys, config.toml, trusted deployments and the stack `up` runs [default: user config dir].",
+        help="Keys, config.toml, trusted deployments, and stack.json (what `docchain up` serves) "
+        "[default: user config dir].",
     ),
 ]
 DataDirOpt = Annotated[

@@ -26,7 +26,7 @@ app = new_app("Fetch receipts.")
     examples_=[
         "docchain receipt contract.pdf               # your key's receipt",
         "docchain receipt contract.pdf --signer 0xAbC…",
-        "docchain receipt contract.pdf --id 01JD… --wait",
+        "docchain receipt contract.pdf --id 0193a1f2… --wait",
         "docchain receipt 0x3a7b…e1 --signer 0xAbC… -o r.json",
     ],
 )
