@@ -1,8 +1,11 @@
-"""The service's link to the chain: web3, the relayer's sender, the registry binding and a thread pool.
+"""The service's link to the chain: the one asynchronous JSON-RPC transport, the relayer's sender, the
+registry binding, and a thread pool for the blocking web3 reads some routes still make.
 
-web3.py is blocking, so every chain call goes through :meth:`ChainContext.run` (a bounded pool of
-worker threads) and the event loop never waits on the node. The context connects lazily: when the node
-is down at start-up the API still starts, answers 503 on chain-bound routes and keeps trying.
+The anchoring worker, the indexer and verification talk to the node through :attr:`ChainContext.rpc`
+(chain/rpc.py's :class:`JsonRpc`, keep-alive, on the event loop). web3.py is blocking, so its calls go
+through :meth:`ChainContext.run` (a bounded pool of worker threads) and the event loop never waits on the
+node. The context connects lazily: when the node is down at start-up the API still starts, answers 503 on
+chain-bound routes and keeps trying.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import requests
+from eth_abi.abi import decode as abi_decode
 from web3 import HTTPProvider, Web3
 
 from docchain.api.chainview import HeadCache
@@ -23,9 +27,9 @@ from docchain.api.settings import Settings
 from docchain.chain import deploy
 from docchain.chain.errors import NodeError
 from docchain.chain.indexer import Indexer
-from docchain.chain.registry import Registry
+from docchain.chain.registry import Registry, decode_revert
 from docchain.chain.rpc import JsonRpc
-from docchain.chain.sender import TxSender
+from docchain.chain.sender import AsyncTxSender, PreparedTx
 from docchain.chain.typed_data import Domain
 from docchain.chain.values import parse_address
 
@@ -38,10 +42,29 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+class RegistryWrites:
+    """The registry's transactions for the anchoring worker, over the one asynchronous transport: simulated
+    (``eth_call``) and signed by the relayer's :class:`AsyncTxSender`; a revert is the registry's own error."""
+
+    def __init__(self, sender: AsyncTxSender, address: str) -> None:
+        self.sender = sender
+        self.address = address
+
+    async def simulate(self, data: bytes, out_types: list[str]) -> tuple[Any, ...]:
+        """Execute a call once and decode its result; a revert raises :class:`ContractRevert`. Surfaces a
+        batch's culprit as estimating gas would, without eth_estimateGas's repeated executions."""
+        return tuple(abi_decode(out_types, await self.sender.call(self.address, data)))
+
+    async def prepare(self, data: bytes, gas: int | None = None) -> PreparedTx:
+        """Sign a registry transaction without sending it; the gas is estimated unless given."""
+        return await self.sender.prepare(self.address, data, gas=gas)
+
+
 @dataclass(frozen=True)
 class Bound:
-    registry: Registry
-    sender: TxSender
+    registry: Registry  # blocking (web3) reads, for the routes that still make them
+    sender: AsyncTxSender
+    writes: RegistryWrites
     domain: Domain
     deployment_block: int
     indexer: Indexer
@@ -70,10 +93,8 @@ class ChainContext:
             # The message never names the RPC URL: it may carry a provider's key.
             raise NodeError(f"the Ethereum node is unreachable ({exc.__class__.__name__})") from exc
 
-    def _bind(self) -> Bound:
-        fee_cap = self.settings.max_fee_cap_gwei
-        sender = TxSender(self.w3, self._key, max_fee_cap_wei=None if fee_cap is None else int(fee_cap * 10**9))
-        chain_id = sender.chain_id
+    async def _bind(self) -> Bound:
+        chain_id = int(await self.rpc.call("eth_chainId", [], timeout=PROBE_TIMEOUT_S), 16)
         expected = self.settings.chain_id
         if expected is not None and chain_id != expected:
             # Checked before any deployment lookup or database claim. The message never names the RPC URL: it
@@ -88,12 +109,27 @@ class ChainContext:
         else:
             deployment = deploy.lookup(self.settings.data_dir, chain_id)
             address, block = deployment.address, deployment.block_number
-        registry = Registry(self.w3, address, sender)
-        domain = registry.domain
-        code = self.w3.eth.get_code(address)
-        if not code:
+        if await self.rpc.call("eth_getCode", [address, "latest"]) in (None, "0x"):
             raise NodeError(f"no contract at {address} on chain {chain_id}")
-        return Bound(registry, sender, domain, block, Indexer(self.rpc, address, block), HeadCache(self.rpc))
+        fee_cap = self.settings.max_fee_cap_gwei
+        sender = AsyncTxSender(
+            self.rpc,
+            self._key,
+            chain_id,
+            max_fee_cap_wei=None if fee_cap is None else int(fee_cap * 10**9),
+            decode_revert=decode_revert,
+        )
+        registry = Registry(self.w3, address)  # blocking reads for the routes that still use web3
+        registry.chain_id = chain_id  # known: its first read would otherwise ask the node from a route
+        return Bound(
+            registry,
+            sender,
+            RegistryWrites(sender, registry.address),
+            registry.domain,
+            block,
+            Indexer(self.rpc, address, block),
+            HeadCache(self.rpc),
+        )
 
     async def bound(self) -> Bound:
         """The bound registry; :class:`NodeError` while the node cannot be reached.
@@ -115,10 +151,9 @@ class ChainContext:
             attempt.exception()  # retrieved: every waiter may have gone
 
     async def _try_bind(self) -> Bound:
-        # One async probe first, failing at once when nothing listens: web3's calls in _bind retry a refused
-        # connection for 3 s in a worker thread, which held every request (and /readyz, and shutdown) that long.
-        await self.rpc.call("eth_chainId", [], timeout=PROBE_TIMEOUT_S)
-        bound = await self.run(self._bind)
+        # Every read of the binding is asynchronous with a short first timeout: a node that refuses connections
+        # fails the attempt at once, and requests (and /readyz, and shutdown) are not held by it.
+        bound = await self._bind()
         if self.claim is not None:  # the database must belong to this chain and registry
             await self.claim(bound.domain.chain_id, bound.registry.address)
         self._bound = bound

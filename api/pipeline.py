@@ -56,7 +56,7 @@ from docchain.api.worker import AnchorWorker
 log = logging.getLogger("docchain.api.pipeline")
 
 LEASE_RETRY_S = 2.0
-LEASE_CHECK_S = 1.0  # how often a holder confirms it still holds the lease (PostgreSQL can drop it)
+LEASE_CHECK_S = 2.0  # how often a holder confirms it still holds the lease (PostgreSQL can drop it)
 LEASE_KEY = 0x646F63636861696E  # "docchain": the PostgreSQL advisory lock's key
 PIPELINE_NICENESS = 10  # the child's CPU priority below the API's (see main)
 # How long a stop waits for the step in progress (a few hundred ms, measured under load) before it cancels

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     batch_size: int = Field(200, ge=1, le=500, description="submissions per registerBatch transaction")
     batch_interval_ms: int = Field(200, ge=1, description="flush a partial batch after this long")
     poll_interval_ms: int = Field(200, ge=10, description="indexer / receipt polling period while busy")
-    head_poll_ms: int = Field(1000, ge=10, description="idle: how often the node's latest block is read")
+    head_poll_ms: int = Field(2000, ge=10, description="idle: how often the node's latest block is read")
     idle_poll_s: float = Field(
         10.0, gt=0, description="idle: the safety poll of the outbox and the index, should a wake-up be lost"
     )

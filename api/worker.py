@@ -165,11 +165,11 @@ class AnchorWorker(ServiceLoop):
     async def _broadcast(self, bound: Bound, tx: Transaction) -> None:
         prepared = PreparedTx(tx_hash=parse_hex(tx.tx_hash), raw=tx.raw, nonce=tx.nonce, gas=0)
         try:
-            await self.chain.run(bound.sender.broadcast, prepared)
+            await bound.sender.broadcast(prepared)
         except NodeError:
             raise
         except ChainError as exc:
-            receipt = await self.chain.run(bound.sender.receipt, prepared.tx_hash)
+            receipt = await bound.sender.receipt(prepared.tx_hash)
             if receipt is None:
                 log.warning("transaction dropped by the node", extra={"tx": tx.tx_hash, "error": str(exc)})
                 await self._requeue(tx.id, "dropped", f"dropped by the node: {exc}")
@@ -336,8 +336,8 @@ class AnchorWorker(ServiceLoop):
                 # so one eth_call names the culprit instead of a second revert. The gas limit is a
                 # per-document bound, not eth_estimateGas (~0.5 s of repeated executions for 300 entries).
                 if any(e.row.attempts for e in batch):
-                    await self.chain.run(bound.registry.simulate, data, ["uint256"])
-                prepared = await self.chain.run(bound.registry.prepare, data, batch_gas(len(batch)))
+                    await bound.writes.simulate(data, ["uint256"])
+                prepared = await bound.writes.prepare(data, batch_gas(len(batch)))
             except ContractRevert as exc:
                 bad = self._culprits(exc, batch)
                 if not bad:
@@ -353,7 +353,7 @@ class AnchorWorker(ServiceLoop):
         for entry in singles:
             reg, sig = entry.signed.registration, entry.signed.signature
             try:
-                prepared = await self.chain.run(bound.registry.prepare, encode_call("register", reg.as_tuple(), sig))
+                prepared = await bound.writes.prepare(encode_call("register", reg.as_tuple(), sig))
             except ContractRevert as exc:
                 await self._fail({entry.row.id: f"the registry rejected it: {exc}"})
                 continue
@@ -432,7 +432,7 @@ class AnchorWorker(ServiceLoop):
                 parse_hex(row.signature),
             )
             try:
-                prepared = await self.chain.run(bound.registry.prepare, data)
+                prepared = await bound.writes.prepare(data)
             except ContractRevert as exc:
                 await self.db.execute(
                     update(RevocationRow).where(RevocationRow.id == row.id).values(state="failed", error=str(exc))

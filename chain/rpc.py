@@ -41,8 +41,8 @@ class RpcError(ChainError):
     @property
     def revert_data(self) -> bytes | None:
         data = self.data
-        if isinstance(data, dict):  # some nodes nest it: {"data": "0x..."}
-            data = data.get("data")
+        if isinstance(data, dict):  # ganache nests it: {"result": "0x...", ...}
+            data = data.get("result") or data.get("data")
         if isinstance(data, str) and data.startswith("0x"):
             try:
                 return bytes.fromhex(data[2:])
@@ -73,7 +73,7 @@ class _Codec:
         if isinstance(exc, httpx.TimeoutException):
             return NodeError(f"{self._node} did not answer {method} in time")
         if isinstance(exc, httpx.ConnectError):
-            reason = "connection refused" if "refused" in str(exc).lower() else "cannot connect"
+            reason = "connection refused" if _refused(exc) else "cannot connect"
             return NodeError(f"cannot reach {self._node}: {reason}")
         return NodeError(f"cannot reach {self._node} ({exc.__class__.__name__})")
 
@@ -109,6 +109,17 @@ class _Codec:
                 raise RpcError(name, None, str(error))
             out.append(one.get("result"))
         return out
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection failed because nothing listens (httpx words it "All connection attempts failed"
+    and keeps the operating system's error underneath)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError) or "refused" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 _HEADERS = {"Content-Type": "application/json"}
