@@ -13,9 +13,8 @@ only for its own transaction.
 The signal: the API process tells its own pipeline about the submissions it accepts directly (a message
 to the pipeline's process). Submissions another replica accepts, when that replica's pipeline stands by
 or is off, reach the working pipeline through the database: on PostgreSQL the outbox transaction sends a
-``NOTIFY`` that the pipeline ``LISTEN``s to; on SQLite the pipeline polls ``PRAGMA data_version``, which
-changes whenever another connection commits (microseconds a check). Without it they waited for the
-worker's idle poll (5 s).
+``NOTIFY`` that the pipeline ``LISTEN``s to; on SQLite the accepting process signals the pipeline's
+notification socket (api/pipeline.py: ``OutboxSignal``, ``watch_outbox``).
 
 Replicas race: two processes may look up the same (docHash, signer) before either commits, and the second
 INSERT then breaks the unique constraint. PostgreSQL raises that only once the first transaction has
@@ -29,8 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +42,6 @@ log = logging.getLogger("docchain.api.outbox")
 MAX_ROWS = 500
 CHANNEL = "docchain_outbox"  # PostgreSQL NOTIFY channel: "submissions were accepted"
 _NOTIFY = pg_notify(CHANNEL, "")
-WATCH_RETRY_S = 2.0
 RACE_RETRIES = 5  # writes of one batch that another process's commits may each overtake
 # PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back and may run again
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})
@@ -181,34 +177,3 @@ def _overtaken(exc: DBAPIError) -> bool:
     if isinstance(exc, IntegrityError):
         return True
     return getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES
-
-
-async def watch(db: Database, on_change: Callable[[], None], interval: float) -> None:
-    """Until cancelled, call ``on_change`` when submissions may have been accepted by another process:
-    on PostgreSQL when the outbox's NOTIFY arrives; on SQLite when another connection committed (checked
-    every ``interval`` seconds; the pipeline's own commits count too, which costs an idle cycle)."""
-    if not db.is_sqlite:
-        await db.listen(CHANNEL, lambda _payload: on_change())
-        return
-    while True:
-        try:
-            await _watch_sqlite(db, on_change, interval)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the worker's own polls go on meanwhile
-            log.warning("outbox watch: database unavailable", extra={"error": repr(exc)})
-        await asyncio.sleep(WATCH_RETRY_S)
-
-
-async def _watch_sqlite(db: Database, on_change: Callable[[], None], interval: float) -> None:
-    conn = sqlite3.connect(f"file:{db.sqlite_path}?mode=ro", uri=True, isolation_level=None)
-    try:
-        (seen,) = conn.execute("PRAGMA data_version").fetchone()
-        while True:
-            await asyncio.sleep(interval)
-            (version,) = conn.execute("PRAGMA data_version").fetchone()
-            if version != seen:
-                seen = version
-                on_change()
-    finally:
-        conn.close()

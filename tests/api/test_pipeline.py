@@ -262,9 +262,9 @@ def test_off_replica_serves_http_and_inline_replica_anchors(env: Env) -> None:
             all_anchored(inline, mine + accepted)
             all_anchored(http_only, accepted)  # the off replica reads the shared database
 
-            # The working pipeline is idle now (its worker polls the outbox every 5 s). A submission the off
-            # replica accepts reaches it through the database (PostgreSQL NOTIFY, SQLite data_version) and
-            # anchors well within that poll.
+            # The working pipeline is idle now (its safety poll reads the outbox every 10 s). A submission the
+            # off replica accepts wakes it (PostgreSQL NOTIFY, SQLite's outbox socket) and anchors well within
+            # that poll.
             time.sleep(1)
             started = time.monotonic()
             (late,) = submit_many(http_only, env, 1)
