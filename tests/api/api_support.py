@@ -244,6 +244,10 @@ postgres_only = pytest.mark.parametrize(
     "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
 
+# For behaviour that no database choice can change (a key read at start, the node going away): one run on
+# SQLite is the whole test, and a second on PostgreSQL would only double its time.
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
 
 @contextmanager
 def database_outage(dsn: str, name: str, *, spare: int = -1) -> Iterator[None]:

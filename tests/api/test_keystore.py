@@ -16,10 +16,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from api_support import DEV_KEY, Api, Env, submit_many
+from api_support import DEV_KEY, Api, Env, sqlite_only, submit_many
 from eth_account import Account
 
 PASSWORD = "correct horse battery staple"
+
+pytestmark = sqlite_only  # how the key is decrypted and kept secret does not depend on the database
 
 
 def _processes(root: int) -> list[int]:

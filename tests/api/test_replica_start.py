@@ -11,9 +11,8 @@ from api_support import Api, Env, postgres_only, submit_many
 
 
 @postgres_only
-@pytest.mark.parametrize("round_", range(3))
 def test_replicas_starting_together_on_a_fresh_database_both_serve(
-    env: Env, pg: tuple[str, str], request: pytest.FixtureRequest, round_: int
+    env: Env, pg: tuple[str, str], request: pytest.FixtureRequest
 ) -> None:
     url = request.getfixturevalue("postgres").create_database()
     replicas: list[Api] = [env.api(DOCCHAIN_DATABASE_URL=url) for _ in range(2)]

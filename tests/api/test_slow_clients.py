@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from api_support import Api, Env, new_signer, random_doc
+from api_support import Api, Env, new_signer, random_doc, sqlite_only
+
+pytestmark = sqlite_only  # the deadlines are the HTTP server's, ahead of any database
 
 TRICKLE_FOR = 60.0  # how long a client keeps trickling at most: far past the 1 s deadlines
 
