@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -28,6 +27,7 @@ from docchain.api.outbox import OutboxWriter
 from docchain.api.pipeline import create_pipeline
 from docchain.api.routes import chain as chain_routes
 from docchain.api.routes import documents, verify
+from docchain.api.service import Documents, Lifecycle
 from docchain.api.settings import Settings
 from docchain.api.storage import LocalStorage
 from docchain.chain.errors import DocchainError
@@ -36,9 +36,9 @@ log = logging.getLogger("docchain.api")
 WEB_DIR = Path(__file__).parent / "web"
 
 
-_HOT_PATHS = frozenset({"/v1/documents", "/v1/verify"})
 # Bodies with a limit of their own, below DOCCHAIN_MAX_UPLOAD_BYTES (FastAPI reads these whole before the
 # route runs). A revocation is ~400 bytes of JSON.
+_HOT_PATHS = frozenset({"/v1/documents", "/v1/verify"})
 BODY_LIMITS = {"/v1/revocations": 16 * 1024}
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 CLIENT_CLOSED = 499  # the status a request is counted and logged with when its client disconnected first
@@ -197,20 +197,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.storage = LocalStorage(settings.resolved_storage_dir)
     app.state.limits = RelayerLimits(settings, db, chain)  # what relayed writes may spend (api/limits.py)
     app.state.outbox = outbox = OutboxWriter(db)
+    app.state.lifecycle = lifecycle = Lifecycle(db, settings.confirmations)
+    app.state.documents = Documents(settings, lifecycle, chain, app.state.storage, outbox, pipeline)
     outbox.start()
     await pipeline.start()
     # the pipeline working this database may be another process's: its changes arrive on the database's
     # channel (api/notify.py)
     relaying = asyncio.create_task(relay(db, notifier), name="notify-relay")
-    # Everything loaded so far (web3, SQLAlchemy, pydantic, the app) lives as long as the process: move it
-    # out of the collector's generations, so full collections under load stop walking it (latency spikes).
-    gc.collect()
-    gc.freeze()
-    # 50 requests in flight keep more young objects alive than the default gen0 threshold (700), so the
-    # collector ran ~220 times/s under a verify load, re-scanning and promoting live request objects: ~40 us
-    # per request (6% of the CPU), pauses up to 3.9 ms. Above that working set, no collection ran at all in
-    # a 4 s load; cyclic garbage still triggers one within 10,000 net allocations.
-    gc.set_threshold(10_000)
     log.info(
         "docchain API started",
         extra={
@@ -253,17 +246,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     openapi.install(app)
     security.install(app)
-    # The routers' routes go straight onto the app: FastAPI wraps an included router in an _IncludedRouter
-    # whose per-request matching (route-version walk over every router) cost ~20% of a verify request.
-    # The routes are complete already (prefix, tags, dependencies are applied when a router adds them).
+    # The routers' routes go onto the app's own list (Starlette's public ``routes``), complete already
+    # (prefix, tags and dependencies are applied as a router adds them): an included router is matched
+    # through a wrapper of its own on every request. The two hot POSTs, submit and verify, go first, as
+    # Starlette tries the routes in order (the sort is stable; OpenAPI lists the paths in this order).
     for router in (documents.router, verify.router, chain_routes.router, chain_routes.health):
         app.router.routes.extend(router.routes)
-    # Starlette tries the routes in order (~0.75 us each): the paths of the two hot POSTs, submit and
-    # verify, go first (verify was 17th, after FastAPI's docs routes). The sort is stable; OpenAPI lists
-    # the paths in this order too.
     app.router.routes.sort(key=lambda r: getattr(r, "path", None) not in _HOT_PATHS)
-    if hasattr(app.router, "_mark_routes_changed"):
-        app.router._mark_routes_changed()
     app.add_middleware(
         EdgeMiddleware, max_body=settings.max_upload_bytes, body_timeout=settings.body_timeout_s, limits=BODY_LIMITS
     )

@@ -2,7 +2,7 @@
 
 Tables:
 - ``submissions``: the durable outbox. A row is written before the API answers 202 and walks
-  pending → submitted → anchored → confirmed (or failed / revoked).
+  pending → submitted → anchored → confirmed (or failed / revoked): api/lifecycle.py.
 - ``transactions``: every transaction the relayer signed, with its hash and raw bytes recorded *before*
   broadcast, so a restart can re-send or reconcile it.
 - ``revocations``: the outbox of signed revocations.
@@ -61,6 +61,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert, UpdateBase
 
+from docchain.api.lifecycle import State
 from docchain.chain.errors import DocchainError, NodeError
 
 log = logging.getLogger("docchain.api.db")
@@ -87,6 +88,8 @@ class Submission(Base):
     supersedes: Mapped[str] = mapped_column(HASH)
     deadline: Mapped[str] = mapped_column(String(80))  # uint256 as decimal text: wider than any SQL integer
     signature: Mapped[str] = mapped_column(Text)
+    # eoa | erc1271 (lifecycle.SignatureKind), decided at acceptance; null on rows accepted before the column
+    signature_kind: Mapped[str | None] = mapped_column(String(16))
     metadata_json: Mapped[str | None] = mapped_column(Text)
     stored: Mapped[bool] = mapped_column(Boolean, default=False)
     file_name: Mapped[str | None] = mapped_column(String(1024))
@@ -108,11 +111,11 @@ class Submission(Base):
 # awaiting confirmations, the rows of a transaction): a submission enters and leaves each once, where a
 # full (state, created_at) index was rewritten at every change of state. See migration 0002. Queries use
 # the same predicates, rendered as SQL literals rather than bound parameters: a planner can use a partial
-# index only when it sees the value (PostgreSQL's generic plans of prepared statements do not). Raw SQL
-# spells the pending predicate with PENDING_SQL, so it cannot drift from the index's.
-PENDING_SQL = "state = 'pending'"
+# index only when it sees the value (PostgreSQL's generic plans of prepared statements do not). The store's
+# raw SQL spells the pending predicate with PENDING_SQL, so it cannot drift from the index's.
+PENDING_SQL = f"state = '{State.PENDING.value}'"
 IS_PENDING = text(PENDING_SQL)
-IS_ANCHORED = text("state = 'anchored'")
+IS_ANCHORED = text(f"state = '{State.ANCHORED.value}'")
 _HAS_TX = Submission.__table__.c.tx_id.isnot(None)
 Index("ix_submissions_pending", Submission.created_at, sqlite_where=IS_PENDING, postgresql_where=IS_PENDING)
 Index("ix_submissions_anchored", Submission.block_number, sqlite_where=IS_ANCHORED, postgresql_where=IS_ANCHORED)
@@ -128,7 +131,7 @@ class Transaction(Base):
     kind: Mapped[str] = mapped_column(String(16))  # register_batch | register | revoke
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     nonce: Mapped[int] = mapped_column(BigInteger)
-    state: Mapped[str] = mapped_column(String(16))  # prepared | sent | mined | reverted | dropped
+    state: Mapped[str] = mapped_column(String(16))  # lifecycle.TxState
     sent_at: Mapped[float | None] = mapped_column(Float)
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     gas_used: Mapped[int | None] = mapped_column(BigInteger)
@@ -150,7 +153,7 @@ class RevocationRow(Base):
     nonce: Mapped[str] = mapped_column(String(80))
     deadline: Mapped[str] = mapped_column(String(80))
     signature: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16))  # pending | submitted | revoked | failed
+    state: Mapped[str] = mapped_column(String(16))  # lifecycle.RevocationState
     tx_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
@@ -322,13 +325,6 @@ def charge_fee(s: Session, tx_id: int, fee_wei: int) -> None:
             for client, spent, txs_count in s.execute(locked).tuples()
         ],
     )
-
-
-async def spending_by_client(db: Database) -> dict[str, int]:
-    """Wei the relayer spent per client id (for /metrics)."""
-    return {
-        client: int(spent) for client, spent in await db.query("SELECT client_id, spent_wei FROM relayer_spending", {})
-    }
 
 
 CHAIN_ID = "chain.id"

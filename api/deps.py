@@ -17,6 +17,7 @@ from docchain.api.limits import Admission
 from docchain.api.notify import Notifier
 from docchain.api.pipeline import Pipeline
 from docchain.api.problems import Problem
+from docchain.api.service import Documents, Lifecycle
 from docchain.api.settings import Settings
 from docchain.api.storage import LocalStorage
 
@@ -57,6 +58,8 @@ RegistryDep = Annotated[Bound, Depends(_bound)]
 StorageDep = Annotated[LocalStorage, Depends(_state("storage"))]
 NotifierDep = Annotated[Notifier, Depends(_state("notifier"))]
 PipelineDep = Annotated[Pipeline, Depends(_state("pipeline"))]
+DocumentsDep = Annotated[Documents, Depends(_state("documents"))]
+LifecycleDep = Annotated[Lifecycle, Depends(_state("lifecycle"))]
 ApiKey = Depends(require_api_key)
 
 

@@ -31,17 +31,15 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
-from sqlalchemy.orm import Session
 
-from docchain.api.db import Database, Many, Submission, pg_notify
+from docchain.api.db import Database
 from docchain.api.problems import unavailable
+from docchain.api.store import OUTBOX_CHANNEL, Accepted, Store
 
 log = logging.getLogger("docchain.api.outbox")
 MAX_ROWS = 500
-CHANNEL = "docchain_outbox"  # PostgreSQL NOTIFY channel: "submissions were accepted"
-_NOTIFY = pg_notify(CHANNEL, "")
+CHANNEL = OUTBOX_CHANNEL
 RACE_RETRIES = 5  # writes of one batch that another process's commits may each overtake
 # PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back and may run again
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})
@@ -50,17 +48,13 @@ _RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 @dataclass
 class _Item:
     row: dict[str, Any]
-    future: asyncio.Future[tuple[dict[str, Any], bool]]
-
-
-_TABLE = Submission.__table__
-_EXISTING = (_TABLE.c.id, _TABLE.c.doc_hash, _TABLE.c.signer, _TABLE.c.state, _TABLE.c.stored)
-_INSERT = Many(insert(_TABLE))
+    future: asyncio.Future[tuple[Accepted, bool]]
 
 
 class OutboxWriter:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.store = Store(db)
         self._queue: list[_Item] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -69,12 +63,12 @@ class OutboxWriter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-writer")
 
-    async def add(self, row: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    async def add(self, row: dict[str, Any]) -> tuple[Accepted, bool]:
         """Persist ``row`` (the ``submissions`` columns) unless its (docHash, signer) exists; returns the
-        stored row (id, doc_hash, signer, state, stored) and whether it is new."""
+        stored submission and whether it is new."""
         if self._closed:  # the process is stopping (a request that outlived the graceful stop)
             raise unavailable("the service is stopping: nothing was accepted; retry")
-        future: asyncio.Future[tuple[dict[str, Any], bool]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[Accepted, bool]] = asyncio.get_running_loop().create_future()
         self._queue.append(_Item(row, future))
         self._wake.set()
         return await future
@@ -119,12 +113,12 @@ class OutboxWriter:
             if not item.future.done():
                 item.future.set_result(result)
 
-    async def _write(self, items: list[_Item]) -> list[tuple[dict[str, Any], bool]]:
+    async def _write(self, items: list[_Item]) -> list[tuple[Accepted, bool]]:
         rows = [i.row for i in items]
         attempt = 0
         while True:
             try:
-                return await self.db.transaction(lambda s: _insert_new(s, rows))
+                return await self.store.insert_new(rows)
             except DBAPIError as exc:
                 attempt += 1
                 if self.db.is_sqlite or attempt > RACE_RETRIES or not _overtaken(exc):
@@ -138,36 +132,6 @@ class OutboxWriter:
         self._wake.set()
         if self._task is not None:
             await asyncio.wait([self._task], timeout=10)
-
-
-def _insert_new(s: Session, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
-    """Which (docHash, signer) pairs exist (indexed IN queries), then one multi-row INSERT of the rest
-    (Core: no ORM unit of work on this path)."""
-    docs = list({r["doc_hash"] for r in rows})
-    existing: dict[tuple[str, str], dict[str, Any]] = {}
-    for start in range(0, len(docs), 500):  # bound the number of SQL parameters
-        query = select(*_EXISTING).where(_TABLE.c.doc_hash.in_(docs[start : start + 500]))
-        existing.update({(r["doc_hash"], r["signer"]): dict(r) for r in s.execute(query).mappings()})
-    fresh: list[dict[str, Any]] = []
-    results: list[tuple[dict[str, Any], bool]] = []
-    for row in rows:
-        key = (row["doc_hash"], row["signer"])
-        if key in existing:
-            results.append((existing[key], False))
-        else:
-            existing[key] = row
-            fresh.append(row)
-            results.append((row, True))
-    if fresh:
-        postgres = s.get_bind().dialect.name == "postgresql"
-        if postgres:
-            # Two processes inserting overlapping pairs wait on each other's index entries: in one order
-            # (the pairs'), the later one waits and then fails on the duplicate, instead of both deadlocking
-            fresh.sort(key=lambda r: (r["doc_hash"], r["signer"]))
-        _INSERT(s, fresh)
-        if postgres:
-            s.execute(_NOTIFY)  # delivered to listeners when the transaction commits
-    return results
 
 
 def _overtaken(exc: DBAPIError) -> bool:

@@ -10,11 +10,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from docchain.api import lifecycle
+
 ZERO32 = "0x" + "00" * 32
 EXAMPLE_HASH = "0x9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 EXAMPLE_SIGNER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 
-State = Literal["pending", "submitted", "anchored", "confirmed", "failed", "revoked"]
+# the lifecycle's own enums (api/lifecycle.py): the OpenAPI document lists their values
+State = lifecycle.State
 
 
 class Strict(BaseModel):
@@ -208,7 +211,7 @@ class RevocationIn(Strict):
     signature: str
 
 
-RevocationState = Literal["pending", "submitted", "revoked", "failed"]
+RevocationState = lifecycle.RevocationState
 
 
 class RevocationAccepted(BaseModel):
@@ -313,6 +316,34 @@ class ChainInfo(BaseModel):
     relayer: str = Field(description="the account that pays for and sends the registry transactions")
     relayerBalanceWei: str = Field(description="its balance in wei, as a decimal string (it exceeds 2^53)")
     eip712: Eip712Info
+
+
+class NonceOut(BaseModel):
+    signer: str
+    nonce: int = Field(description="the nonce the signer's next Revocation must carry")
+
+
+class SignedDocument(BaseModel):
+    docHash: str
+    state: State
+    txHash: str
+    blockNumber: int
+    timestamp: int
+    confirmations: int
+    revokedAt: int | None = None
+    metadataHash: str | None = None
+
+
+class PendingDocument(BaseModel):
+    docHash: str
+    state: State
+    submissionId: str
+
+
+class SignerDocuments(BaseModel):
+    signer: str
+    documents: list[SignedDocument] = Field(description="the signer's records on chain, newest first")
+    pending: list[PendingDocument] = Field(description="its submissions not on chain yet")
 
 
 # ------------------------------------------------------------------ errors (every 4xx and 5xx)

@@ -92,14 +92,36 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def measure(groups: dict[str, list[int]], seconds: float) -> dict[str, float]:
-    """CPU % of one core per group of processes over ``seconds``."""
+def thread_ticks(pid: int) -> dict[str, int]:
+    """CPU ticks of each thread of ``pid``, by "tid name"."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(FileNotFoundError):
+            out[f"{task.name} {(task / 'comm').read_text().strip()}"] = _task_ticks(task)
+    return out
+
+
+def _task_ticks(task: Path) -> int:
+    fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def measure(groups: dict[str, list[int]], seconds: float, threads: bool = False) -> dict[str, float]:
+    """CPU % of one core per group of processes over ``seconds`` (and, with ``threads``, per busy thread)."""
+    stack = groups.get("api", []) + groups.get("pipeline", [])
     before = {name: sum(cpu_ticks(p) for p in pids) for name, pids in groups.items()}
+    per_thread = {p: thread_ticks(p) for p in stack} if threads else {}
     start = time.monotonic()
     time.sleep(seconds)
     elapsed = time.monotonic() - start
     after = {name: sum(cpu_ticks(p) for p in pids) for name, pids in groups.items()}
-    return {name: 100.0 * (after[name] - before[name]) / TICK / elapsed for name in groups}
+    out = {name: 100.0 * (after[name] - before[name]) / TICK / elapsed for name in groups}
+    for pid, ticks in per_thread.items():
+        for name, value in thread_ticks(pid).items():
+            used = value - ticks.get(name, 0)
+            if used:
+                out[f"  {pid}/{name}"] = 100.0 * used / TICK / elapsed
+    return out
 
 
 # ------------------------------------------------------------------------------------------- PostgreSQL
@@ -149,7 +171,14 @@ class Postgres:
 
 
 def run_stack(
-    node: LocalNode, data_dir: Path, database_url: str, work: Path, seconds: float, settle: float, extra: list[int]
+    node: LocalNode,
+    data_dir: Path,
+    database_url: str,
+    work: Path,
+    seconds: float,
+    settle: float,
+    extra: list[int],
+    threads: bool = False,
 ) -> dict[str, float]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
@@ -196,7 +225,7 @@ def run_stack(
         }
         if extra:
             groups["postgres (all)"] = extra + [p for pid in extra for p in descendants(pid)]
-        return measure(groups, seconds)
+        return measure(groups, seconds, threads)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -212,6 +241,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=5.0, help="idle time before measuring")
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--threads", action="store_true", help="also CPU per thread of each process")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="docchain-idle-"))
@@ -234,7 +264,7 @@ def main() -> None:
                 url, extra = pg.database(), [pg.pid]
             else:
                 url, extra = f"sqlite+aiosqlite:///{work / 'idle.db'}", []
-            results[backend] = run_stack(node, data_dir, url, work, args.seconds, args.settle, extra)
+            results[backend] = run_stack(node, data_dir, url, work, args.seconds, args.settle, extra, args.threads)
     finally:
         node.stop()
         if pg is not None:

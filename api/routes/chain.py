@@ -8,18 +8,16 @@ from typing import Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
+from hexbytes import HexBytes
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import func, select
 from web3.exceptions import BlockNotFound, TransactionNotFound
 
 from docchain.api import metrics
-from docchain.api.db import EventRow, Submission, spending_by_client
-from docchain.api.deps import ChainDep, DatabaseDep, RegistryDep, SettingsDep
-from docchain.api.indexing import chain_head
+from docchain.api.deps import ChainDep, LifecycleDep, RegistryDep, SettingsDep
 from docchain.api.inputs import MAX_INT64
 from docchain.api.openapi import CHAIN, problems_for
 from docchain.api.problems import not_found, problem_response
-from docchain.api.schemas import ChainInfo
+from docchain.api.schemas import ChainInfo, NonceOut, PendingDocument, SignedDocument, SignerDocuments
 from docchain.chain.registry import decode_call, decode_log
 from docchain.chain.typed_data import EIP712_DOMAIN_TYPE, Domain, Registration, Revocation
 from docchain.chain.values import parse_address, parse_hash32, to_hex
@@ -66,20 +64,21 @@ def eip712_info(domain: Domain) -> dict[str, Any]:
     responses=problems_for(*CHAIN),
     summary="Chain id, contract, latest block, relayer and the EIP-712 domain and types a signer signs",
 )
-async def chain_info(chain: RegistryDep, chainctx: ChainDep, settings: SettingsDep, db: DatabaseDep) -> JSONResponse:
+async def chain_info(
+    chain: RegistryDep, chainctx: ChainDep, settings: SettingsDep, lifecycle: LifecycleDep
+) -> ChainInfo:
     w3 = chain.registry.w3
     latest, balance = await asyncio.gather(
-        chainctx.run(lambda: int(w3.eth.block_number)), chainctx.run(w3.eth.get_balance, chain.sender.address)
+        chainctx.run(lambda: int(w3.eth.block_number)),
+        chainctx.run(w3.eth.get_balance, chain.sender.address),  # type: ignore[arg-type]
     )
-    async with db.read() as s:
-        indexed = await chain_head(s)
-    return JSONResponse(
+    return ChainInfo.model_validate(
         {
             "chainId": chain.domain.chain_id,
             "contract": chain.registry.address,
             "deploymentBlock": chain.deployment_block,
             "latestBlock": latest,
-            "indexedHead": indexed,
+            "indexedHead": await lifecycle.store.head(),
             "confirmations": settings.confirmations,
             "relayer": chain.sender.address,
             "relayerBalanceWei": str(balance),
@@ -88,10 +87,15 @@ async def chain_info(chain: RegistryDep, chainctx: ChainDep, settings: SettingsD
     )
 
 
-@router.get("/nonces/{signer}", responses=problems_for(422, *CHAIN), summary="The signer's current revocation nonce")
-async def nonce(signer: str, chain: RegistryDep, chainctx: ChainDep) -> JSONResponse:
+@router.get(
+    "/nonces/{signer}",
+    response_model=NonceOut,
+    responses=problems_for(422, *CHAIN),
+    summary="The signer's current revocation nonce",
+)
+async def nonce(signer: str, chain: RegistryDep, chainctx: ChainDep) -> NonceOut:
     who = parse_address(signer, "signer")
-    return JSONResponse({"signer": who, "nonce": await chainctx.run(chain.registry.nonce, who)})
+    return NonceOut(signer=who, nonce=await chainctx.run(chain.registry.nonce, who))
 
 
 @router.get(
@@ -100,22 +104,13 @@ async def nonce(signer: str, chain: RegistryDep, chainctx: ChainDep) -> JSONResp
     summary="Latest blocks, with how many registry transactions each holds",
 )
 async def blocks(
-    chain: RegistryDep, chainctx: ChainDep, db: DatabaseDep, limit: int = Query(10, ge=1, le=50)
+    chain: RegistryDep, chainctx: ChainDep, lifecycle: LifecycleDep, limit: int = Query(10, ge=1, le=50)
 ) -> JSONResponse:
     w3 = chain.registry.w3
     head = await chainctx.run(lambda: int(w3.eth.block_number))
     numbers = list(range(head, max(-1, head - limit), -1))
     headers = await asyncio.gather(*(chainctx.run(w3.eth.get_block, n) for n in numbers))
-    async with db.read() as s:
-        counts = dict(
-            (
-                await s.execute(
-                    select(EventRow.block_number, func.count(func.distinct(EventRow.tx_hash)))
-                    .where(EventRow.block_number.in_(numbers))
-                    .group_by(EventRow.block_number)
-                )
-            ).all()
-        )
+    counts = await lifecycle.store.registry_txs_per_block(numbers)
     return JSONResponse(
         [
             {
@@ -166,7 +161,7 @@ async def block(
 ) -> JSONResponse:
     w3 = chain.registry.w3
     try:
-        b = await chainctx.run(w3.eth.get_block, number, True)
+        b: Any = await chainctx.run(w3.eth.get_block, number, True)
     except BlockNotFound:
         raise not_found(f"no block {number}") from None
     txs = [t for t in b["transactions"] if t.get("to") == chain.registry.address]
@@ -190,7 +185,7 @@ async def block(
     summary="A transaction: decoded registry call, gas, status, events",
 )
 async def transaction(tx_hash: str, chain: RegistryDep, chainctx: ChainDep) -> JSONResponse:
-    raw = parse_hash32(tx_hash, "transaction hash")
+    raw = HexBytes(parse_hash32(tx_hash, "transaction hash"))
     w3 = chain.registry.w3
     try:
         tx = await chainctx.run(w3.eth.get_transaction, raw)
@@ -209,48 +204,37 @@ async def transaction(tx_hash: str, chain: RegistryDep, chainctx: ChainDep) -> J
 
 @router.get(
     "/explorer/signers/{address}",
+    response_model=SignerDocuments,
     responses=problems_for(422, 503),
     summary="Every document an address signed (from the index)",
 )
 async def signer_documents(
-    address: str, db: DatabaseDep, settings: SettingsDep, limit: int = Query(500, ge=1, le=5000)
-) -> JSONResponse:
+    address: str, lifecycle: LifecycleDep, limit: int = Query(500, ge=1, le=5000)
+) -> SignerDocuments:
     who = parse_address(address, "address")
-    async with db.read() as s:
-        head = await chain_head(s)
-        events = (
-            await s.scalars(select(EventRow).where(EventRow.signer == who).order_by(EventRow.id.desc()).limit(limit))
-        ).all()
-        pending = (
-            await s.scalars(
-                select(Submission).where(Submission.signer == who, Submission.state.in_(("pending", "submitted")))
-            )
-        ).all()
+    events, pending, head = await lifecycle.store.signer_records(who, limit)
     revoked = {e.doc_hash: e.timestamp for e in events if e.kind == "Revoked"}
     documents = []
     for e in events:
         if e.kind != "Registered":
             continue
-        conf = 0 if head is None else max(0, head - e.block_number + 1)
-        state = "revoked" if e.doc_hash in revoked else ("confirmed" if conf >= settings.confirmations else "anchored")
+        status, confirmations = lifecycle.record_status(e.doc_hash in revoked, e.block_number, head)
         documents.append(
-            {
-                "docHash": e.doc_hash,
-                "state": state,
-                "txHash": e.tx_hash,
-                "blockNumber": e.block_number,
-                "timestamp": e.timestamp,
-                "confirmations": conf,
-                "revokedAt": revoked.get(e.doc_hash),
-                "metadataHash": e.metadata_hash,
-            }
+            SignedDocument(
+                docHash=e.doc_hash,
+                state=status.value,
+                txHash=e.tx_hash,
+                blockNumber=e.block_number,
+                timestamp=e.timestamp,
+                confirmations=confirmations,
+                revokedAt=revoked.get(e.doc_hash),
+                metadataHash=e.metadata_hash,
+            )
         )
-    return JSONResponse(
-        {
-            "signer": who,
-            "documents": documents,
-            "pending": [{"docHash": p.doc_hash, "state": p.state, "submissionId": p.id} for p in pending],
-        }
+    return SignerDocuments(
+        signer=who,
+        documents=documents,
+        pending=[PendingDocument(docHash=doc, state=state.value, submissionId=sid) for doc, state, sid in pending],
     )
 
 
@@ -312,5 +296,5 @@ async def prometheus(request: Request) -> Response:
         text = generate_latest(metrics.REGISTRY) + await request.app.state.pipeline.metrics_text()
     # the relayer's spending per client: kept in the database, the same figures from every replica
     with contextlib.suppress(Exception):  # the database down: the rest of the scrape still answers
-        text += metrics.spending_text(await spending_by_client(request.app.state.db))
+        text += metrics.spending_text(await request.app.state.lifecycle.store.spending_by_client())
     return Response(text, media_type=CONTENT_TYPE_LATEST)

@@ -21,15 +21,12 @@ from docchain.api.inputs import too_large
 from docchain.api.openapi import BODY, CHAIN, problems_for
 from docchain.api.problems import Problem
 from docchain.api.responses import FastJSONResponse
-from docchain.api.routes.documents import _validation, signer_statuses
+from docchain.api.routes.documents import _validation, signer_status
 from docchain.api.schemas import VerifyIn, VerifyOut
 from docchain.chain import receipt as receipt_format
 from docchain.chain.errors import InvalidInput
 from docchain.chain.hashing import sha256_stream
-from docchain.chain.receipt import Receipt, parse_receipt
-from docchain.chain.trust import Pin
-from docchain.chain.values import parse_address, parse_hash32, to_hex
-from docchain.chain.verify import Question, Verdict, receipt_refused, verify
+from docchain.chain.values import parse_address, parse_hash32
 
 router = APIRouter(prefix="/v1", tags=["verify"])
 
@@ -77,8 +74,7 @@ VERIFY_BODY = {
 )
 async def verify_document(request: Request) -> JSONResponse:
     state = request.app.state  # no dependency solving on this hot path (see submit)
-    settings, db, chainctx = state.settings, state.db, state.chain
-    chain = await chainctx.bound()
+    await state.chain.bound()  # (503 while the node is away, before the body is read)
     content_type = request.headers.get("content-type", "")
     receipt_data: Any = None
     with_signers: bool | None = None
@@ -124,29 +120,6 @@ async def verify_document(request: Request) -> JSONResponse:
             415, "unsupported-media-type", "Unsupported media type", "send application/json or multipart/form-data"
         )
 
-    doc = to_hex(doc_hash)
-    verdict: Verdict
-    receipt: Receipt | None = None
-    try:
-        receipt = None if receipt_data is None else parse_receipt(receipt_data)
-    except InvalidInput as exc:
-        verdict = receipt_refused(doc_hash, str(exc))
-    else:
-        pin = Pin(
-            chain.domain.chain_id, chain.registry.address, "this service's configured registry", chain.deployment_block
-        )
-        candidates = None
-        if signer is None and receipt is None:
-            candidates = [
-                r[0]
-                for r in await db.query(
-                    "SELECT signer FROM events WHERE doc_hash = :doc AND kind = 'Registered' ORDER BY id", {"doc": doc}
-                )
-            ]
-        question = Question(doc_hash, signer, receipt, settings.confirmations)
-        verdict = await verify(await chain.heads.reader(), question, pin=pin, candidates=candidates)
-    if with_signers is None:
-        with_signers = signer is None and receipt is None
-    # Every signer on record is one more indexed read: only when asked, or when the question was "who signed?"
-    signers = (await signer_statuses(db, doc))[0] if with_signers else None
+    verdict, views = await state.documents.verify(doc_hash, signer, receipt_data, with_signers)
+    signers = None if views is None else [signer_status(v).model_dump() for v in views]
     return FastJSONResponse({**verdict.to_json(), "signers": signers})

@@ -1,4 +1,4 @@
-"""The worker's raw queries of the pending queue are answered from the partial index ix_submissions_pending,
+"""The store's raw queries of the pending queue are answered from the partial index ix_submissions_pending,
 on SQLite and PostgreSQL: a planner uses a partial index only when the query's predicate implies the
 index's, so this fails if the two spellings drift apart (a full scan of every submission ever made)."""
 
@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from docchain.api import worker
+from docchain.api import store
 from docchain.api.db import Database
 
 
@@ -33,7 +33,7 @@ async def _plans(url: str, queries: list[str]) -> list[str]:
         await db.close()
 
 
-@pytest.mark.parametrize("query", ["_PENDING_ROWS", "_PENDING"])
+@pytest.mark.parametrize("query", ["_PENDING_ROWS", "_PENDING_COUNT"])
 def test_pending_queue_reads_use_the_partial_index(database_url: str, query: str) -> None:
-    (plan,) = asyncio.run(_plans(database_url, [getattr(worker, query)]))
+    (plan,) = asyncio.run(_plans(database_url, [getattr(store, query)]))
     assert "ix_submissions_pending" in plan, plan

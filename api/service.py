@@ -1,0 +1,670 @@
+"""The service: the operations the routes, the anchoring worker and the indexer call.
+
+Each operation checks the changes of state it makes against api/lifecycle.py and writes them through
+api/store.py, in one transaction:
+
+- :meth:`Lifecycle.accept`: a signed registration into the outbox (pending), its signature kind decided once;
+- :meth:`Lifecycle.record_sent`, :meth:`Lifecycle.requeue`, :meth:`Lifecycle.fail`: anchoring a batch
+  (submitted), and giving back or failing what did not land;
+- :meth:`Lifecycle.apply_events`, :meth:`Lifecycle.roll_back`: the chain's events (anchored, confirmed,
+  revoked) and a reorg's rollback;
+- :meth:`Lifecycle.receipt`, :meth:`Lifecycle.signers`, :meth:`Lifecycle.submission`: what a signer sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from docchain.api import metrics
+from docchain.api.db import Database, new_id, now
+from docchain.api.inputs import too_large
+from docchain.api.lifecycle import (
+    NEW,
+    ON_CHAIN,
+    Operation,
+    RevocationState,
+    SignatureKind,
+    State,
+    TxState,
+    allowed,
+    seen,
+    transition,
+)
+from docchain.api.problems import Problem, conflict, not_found
+from docchain.api.store import (
+    CURSOR,
+    HEAD,
+    Accepted,
+    EventRecord,
+    Store,
+    SubmissionRecord,
+    anchor_in,
+    anchored_at_or_below_in,
+    delete_meta_in,
+    insert_events_in,
+    links_in,
+    mined_in,
+    pair_in,
+    persist_blocks_in,
+    record_tx_in,
+    requeue_in,
+    restore_in,
+    revoke_requests_in,
+    roll_back_in,
+    set_meta_in,
+    set_state_in,
+    states_of_in,
+)
+from docchain.chain.errors import InvalidInput, RegistrationNotFound
+from docchain.chain.receipt import Receipt, build_receipt, parse_receipt
+from docchain.chain.registry import RegistryEvent
+from docchain.chain.trust import Pin
+from docchain.chain.typed_data import Registration, Revocation, canonical_metadata, metadata_hash, recover
+from docchain.chain.values import parse_hash32, parse_hex, to_hex
+from docchain.chain.verify import Question, Verdict, receipt_refused, verify
+
+if TYPE_CHECKING:
+    from docchain.api.chainctx import Bound, ChainContext
+    from docchain.api.limits import Admission
+    from docchain.api.outbox import OutboxWriter
+    from docchain.api.pipeline import Pipeline
+    from docchain.api.settings import Settings
+    from docchain.api.storage import LocalStorage
+
+log = logging.getLogger("docchain.api.submissions")
+
+MAX_ATTEMPTS = 5  # sends of one submission before the relayer gives up on it
+
+
+def registration_of(row: Any) -> Registration:
+    """The signed registration a stored submission holds (a :class:`SubmissionRecord` or a pending row)."""
+    return Registration(
+        doc_hash=parse_hex(row.doc_hash),
+        signer=row.signer,
+        metadata_hash=parse_hex(row.metadata_hash),
+        supersedes=parse_hex(row.supersedes),
+        deadline=int(row.deadline),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What one indexer step changed: the submissions to notify, and how many it anchored."""
+
+    changed: set[str] = field(default_factory=set)
+    anchored: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SignerView:
+    """One signer of a document as a signer sees it: its submission here and/or its record on chain."""
+
+    signer: str
+    status: State
+    confirmations: int
+    submission_id: str | None = None
+    metadata_hash: str | None = None
+    supersedes: str | None = None
+    tx_hash: str | None = None
+    block_number: int | None = None
+    block_hash: str | None = None
+    timestamp: int | None = None
+    revoked_at: int | None = None
+    error: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class Lifecycle:
+    """The operations on submissions; ``depth``: the confirmations after which an anchored record is final."""
+
+    def __init__(self, db: Database, depth: int) -> None:
+        self.db = db
+        self.store = Store(db)
+        self.depth = depth
+
+    # ------------------------------------------------------------ accept
+
+    @staticmethod
+    def new_submission(
+        *,
+        doc_hash: str,
+        signer: str,
+        metadata_hash: str,
+        supersedes: str,
+        deadline: int,
+        signature: str,
+        kind: SignatureKind,
+        metadata_json: str | None,
+        stored: bool,
+        file_name: str | None,
+        file_size: int | None,
+        client_id: str | None,
+    ) -> dict[str, Any]:
+        """The outbox row of a newly accepted submission (the outbox writes many in one transaction)."""
+        created_at = now()
+        return {
+            "id": new_id(),
+            "doc_hash": doc_hash,
+            "signer": signer,
+            "metadata_hash": metadata_hash,
+            "supersedes": supersedes,
+            "deadline": str(deadline),
+            "signature": signature,
+            "signature_kind": kind.value,
+            "metadata_json": metadata_json,
+            "stored": stored,
+            "file_name": file_name,
+            "file_size": file_size,
+            "state": transition(Operation.ACCEPT, NEW, State.PENDING).value,
+            "attempts": 0,
+            "created_at": created_at,
+            "updated_at": created_at,
+            "client_id": client_id,
+        }
+
+    async def mark_stored(self, accepted: Accepted) -> Accepted:
+        """A duplicate submission brought the file: the existing submission now has it stored."""
+        if accepted.stored:
+            return accepted
+        await self.store.mark_stored(accepted.id)
+        return Accepted(accepted.id, accepted.doc_hash, accepted.signer, accepted.state, True)
+
+    # ------------------------------------------------------------ send (the anchoring worker)
+
+    async def record_sent(self, tx_hash: str, kind: str, raw: bytes, nonce: int, ids: Sequence[str]) -> int:
+        """A signed transaction carrying pending submissions (or, ``kind`` revoke, one revocation), recorded
+        before its broadcast. Returns its id."""
+        if kind != "revoke":
+            transition(Operation.SEND, State.PENDING, State.SUBMITTED)
+        return await self.db.transaction(lambda s: record_tx_in(s, tx_hash, kind, raw, nonce, ids))
+
+    async def requeue(self, tx_id: int, tx_state: TxState, error: str) -> list[str]:
+        """A transaction that did not land: its submissions back to the outbox, or failed after MAX_ATTEMPTS."""
+        transition(Operation.SEND, State.SUBMITTED, State.PENDING)
+        transition(Operation.SEND, State.SUBMITTED, State.FAILED)
+        return await self.db.transaction(lambda s: requeue_in(s, tx_id, tx_state, error, MAX_ATTEMPTS))
+
+    async def fail(self, errors: Mapping[str, str]) -> None:
+        """Pending submissions the relayer cannot anchor (deadline passed, the registry refuses them)."""
+        transition(Operation.SEND, State.PENDING, State.FAILED)
+        await self.store.fail(errors)
+
+    async def mined(self, tx_id: int, receipt: Mapping[str, int], ok: bool) -> bool:
+        """Record a mined transaction (its anchors come from the indexer). Returns whether the indexer has
+        submissions of it to link to records that were on chain before it."""
+        return await self.db.transaction(
+            lambda s: mined_in(
+                s, tx_id, receipt["blockNumber"], receipt["gasUsed"], receipt["fee"], receipt["events"], ok
+            )
+        )
+
+    # ------------------------------------------------------------ apply chain events (the indexer)
+
+    async def apply_events(
+        self,
+        events: Sequence[Mapping[str, Any]],
+        blocks: Sequence[tuple[int, str, int]],
+        tip: tuple[int, str] | None,
+        cursor: int | None,
+        cursor_json: str | None,
+        head: int,
+    ) -> Applied:
+        """One indexer step as one transaction: the step's block headers (``blocks``; ``tip`` its last block's
+        number and hash) and new events (``events``: rows of the events table), then the states they imply:
+        anchored, or confirmed at once when deep enough; revoked; and the confirmations the new ``head``
+        brings. ``cursor_json``: the indexer's new cursor."""
+        confirmed_to = head - self.depth + 1  # blocks at or below have their confirmations
+
+        def write(s: Session) -> Applied:
+            changed: set[str] = set()
+            anchored = 0
+            if tip is not None:
+                persist_blocks_in(s, blocks, tip[0], cursor)
+                if events:
+                    insert_events_in(s, events)  # (cursor, tip] is new by construction
+                    changed, anchored = _apply(s, events, confirmed_to)
+                assert cursor_json is not None
+                set_meta_in(s, CURSOR, cursor_json)
+            linked = links_in(s)
+            if linked:
+                _anchor(s, linked, confirmed_to)
+                changed.update(r["b_id"] for r in linked)
+            set_meta_in(s, HEAD, str(head))
+            confirmed = anchored_at_or_below_in(s, confirmed_to)
+            set_state_in(s, confirmed, transition(Operation.APPLY_EVENTS, State.ANCHORED, State.CONFIRMED))
+            return Applied(changed | set(confirmed), anchored + len(linked))
+
+        return await self.db.transaction(write)
+
+    async def roll_back(self, floor: int, cursor_json: str | None) -> set[str]:
+        """A reorg removed the blocks above ``floor``: their events go, and each submission they concerned
+        takes the state its remaining events give it. ``cursor_json``: the indexer's cursor at ``floor``
+        (None: start again from the deployment block)."""
+
+        def roll_back(s: Session) -> set[str]:
+            changed: set[str] = set()
+            for doc, signer in roll_back_in(s, floor):
+                sub, events = pair_in(s, doc, signer)
+                if sub is None:
+                    continue
+                state, record = _after_rollback(sub, events)
+                if state != sub.state:
+                    transition(Operation.APPLY_EVENTS, sub.state, state)
+                restore_in(s, sub.id, state, record)
+                changed.add(sub.id)
+            if cursor_json is None:
+                delete_meta_in(s, CURSOR)
+            else:
+                set_meta_in(s, CURSOR, cursor_json)
+            return changed
+
+        return await self.db.transaction(roll_back)
+
+    # ------------------------------------------------------------ what a signer sees
+
+    async def submission(self, submission_id: str) -> tuple[SubmissionRecord | None, int | None]:
+        return await self.store.submission(submission_id)
+
+    def seen(self, sub: SubmissionRecord, head: int | None) -> tuple[State, int]:
+        view = seen(sub.state, sub.block_number, head, self.depth)
+        return view.status, view.confirmations
+
+    async def signers(self, doc: str) -> list[SignerView]:
+        """Every signer of a document: its submission here, overridden by what the chain recorded."""
+        subs, events, head = await self.store.signers_of(doc)
+        by_signer: dict[str, dict[str, Any]] = {}
+        for sub in subs:
+            by_signer[sub.signer] = {
+                "signer": sub.signer,
+                "state": sub.state,
+                "submission_id": sub.id,
+                "metadata_hash": sub.metadata_hash,
+                "supersedes": sub.supersedes,
+                "tx_hash": sub.tx_hash,
+                "block_number": sub.block_number,
+                "block_hash": sub.block_hash,
+                "timestamp": sub.timestamp,
+                "error": sub.error,
+                # the object as submitted (stored canonical, so it hashes to metadataHash)
+                "metadata": json.loads(sub.metadata_json) if sub.metadata_json else None,
+            }
+        for e in events:
+            # registered on chain without this API: only the hash is known
+            entry = by_signer.setdefault(e.signer, {"signer": e.signer, "state": State.ANCHORED})
+            if e.kind == "Registered":
+                entry.update(
+                    metadata_hash=e.metadata_hash,
+                    supersedes=e.supersedes,
+                    tx_hash=e.tx_hash,
+                    block_number=e.block_number,
+                    block_hash=e.block_hash,
+                    timestamp=e.timestamp,
+                )
+                if entry["state"] != State.REVOKED:
+                    entry["state"] = State.ANCHORED if entry["state"] != State.CONFIRMED else State.CONFIRMED
+            else:
+                entry["revoked_at"] = e.timestamp
+                entry["state"] = State.REVOKED
+        views = []
+        for entry in by_signer.values():
+            view = seen(entry.pop("state"), entry.get("block_number"), head, self.depth)
+            views.append(SignerView(status=view.status, confirmations=view.confirmations, **entry))
+        return views
+
+    def record_status(self, revoked: bool, block: int, head: int | None) -> tuple[State, int]:
+        """The status of an indexed record (a Registered event, revoked or not)."""
+        view = seen(State.REVOKED if revoked else State.ANCHORED, block, head, self.depth)
+        return view.status, view.confirmations
+
+
+def _anchor(s: Session, rows: list[dict[str, Any]], confirmed_to: int) -> None:
+    """Anchor submissions by their events; those at or below ``confirmed_to`` are confirmed at once (an
+    indexer catching up would otherwise write each row twice in one transaction)."""
+    stamp = now()
+    for r in rows:
+        r["b_state"] = State.CONFIRMED.value if r["b_number"] <= confirmed_to else State.ANCHORED.value
+        r["b_updated"] = stamp
+    anchor_in(s, rows)
+
+
+_ANCHORABLE = allowed(Operation.APPLY_EVENTS, State.ANCHORED)
+
+
+def _apply(s: Session, rows: Sequence[Mapping[str, Any]], confirmed_to: int) -> tuple[set[str], int]:
+    """Advance the submissions (and revocations) the new events concern: one indexed read, then one
+    executemany UPDATE per kind of change. Returns the submissions changed and how many were anchored."""
+    by_key = {key: [sid, state] for key, (sid, state) in states_of_in(s, list({r["doc_hash"] for r in rows})).items()}
+    changed: set[str] = set()
+    anchored: list[dict[str, Any]] = []
+    revoked: list[str] = []
+    for r in rows:
+        sub = by_key.get((r["doc_hash"], r["signer"]))
+        if r["kind"] == "Revoked":
+            revoke_requests_in(s, r["doc_hash"], r["signer"])
+            if sub is not None:
+                sub[1] = State.REVOKED
+                revoked.append(sub[0])
+                changed.add(sub[0])
+            continue
+        if sub is None or sub[1] not in _ANCHORABLE:
+            continue
+        sub[1] = State.ANCHORED
+        anchored.append(
+            {
+                "b_id": sub[0],
+                "b_tx": r["tx_hash"],
+                "b_number": r["block_number"],
+                "b_hash": r["block_hash"],
+                "b_ts": r["timestamp"],
+            }
+        )
+        changed.add(sub[0])
+    if anchored:
+        _anchor(s, anchored, confirmed_to)
+    # after the anchors: a record registered and revoked in one step ends revoked
+    set_state_in(s, revoked, State.REVOKED)
+    return changed, len(anchored)
+
+
+def _after_rollback(sub: SubmissionRecord, events: list[EventRecord]) -> tuple[State, EventRecord | None]:
+    """The state of a submission from the events a rollback left, with the record that anchors it."""
+    registered = next((e for e in events if e.kind == "Registered"), None)
+    if any(e.kind == "Revoked" for e in events):
+        return State.REVOKED, None
+    if registered is not None:
+        return State.ANCHORED, registered
+    if sub.state in (State.PENDING, State.SUBMITTED, State.FAILED):
+        return sub.state, None
+    return (State.SUBMITTED if sub.tx_id is not None else State.PENDING), None
+
+
+def event_row(e: Any, timestamp: int) -> dict[str, Any]:
+    """An indexed registry event as a row of the events table."""
+    return {
+        "kind": e.kind,
+        "doc_hash": to_hex(e.doc_hash),
+        "signer": e.signer,
+        "block_number": e.block_number,
+        "block_hash": to_hex(e.block_hash),
+        "tx_hash": to_hex(e.tx_hash),
+        "log_index": e.log_index,
+        "metadata_hash": None if e.metadata_hash is None else to_hex(e.metadata_hash),
+        "supersedes": None if e.supersedes is None else to_hex(e.supersedes),
+        "timestamp": timestamp,
+    }
+
+
+# ------------------------------------------------------------------ the API's operations
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """A signed registration as the submit route parsed it."""
+
+    registration: Registration
+    signature: bytes
+    metadata: dict[str, Any] | None
+    file_name: str | None
+    file_size: int | None
+
+
+class Documents:
+    """What the routes call: accept a signed document, what a signer sees of it, its receipt, verify it,
+    revoke it. The app builds one (api/app.py) and the routes receive it by dependency (api/deps.py)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        lifecycle: Lifecycle,
+        chain: ChainContext,
+        storage: LocalStorage,
+        outbox: OutboxWriter,
+        pipeline: Pipeline,
+    ) -> None:
+        self.settings = settings
+        self.lifecycle = lifecycle
+        self.store = lifecycle.store
+        self.chain = chain
+        self.storage = storage
+        self.outbox = outbox
+        self.pipeline = pipeline
+
+    # ------------------------------------------------------------ accept
+
+    async def accept(self, signed: Signed, upload: BinaryIO | None, admission: Admission) -> tuple[Accepted, bool]:
+        """Accept a signed registration into the outbox (and its file into storage). Returns the submission of
+        its (docHash, signer) and whether it is new (False: a duplicate, answered with the existing one)."""
+        chain = await self.chain.bound()
+        reg, signature, settings = signed.registration, signed.signature, self.settings
+        if signed.metadata is not None:
+            size = len(canonical_metadata(signed.metadata).encode())
+            if size > settings.max_metadata_bytes:
+                raise too_large(
+                    f"metadata is {size} bytes of canonical JSON; the limit is {settings.max_metadata_bytes} "
+                    "(DOCCHAIN_MAX_METADATA_BYTES)",
+                    settings.max_metadata_bytes,
+                )
+            if metadata_hash(signed.metadata) != reg.metadata_hash:
+                raise InvalidInput("metadataHash is not the keccak256 of the canonical metadata JSON")
+        if reg.deadline <= int(time.time()):
+            raise InvalidInput(f"the signature's deadline ({reg.deadline}) has already passed")
+        kind = await self._signature_kind(chain, reg, signature)
+        charge = await admission.charge_submission(to_hex(reg.doc_hash), reg.signer)  # a duplicate spends nothing
+        file_size = signed.file_size
+        if upload is not None:
+            file_size = int(await asyncio.to_thread(self.storage.put, reg.doc_hash, upload))
+        doc = to_hex(reg.doc_hash)
+        row = Lifecycle.new_submission(
+            doc_hash=doc,
+            signer=reg.signer,
+            metadata_hash=to_hex(reg.metadata_hash),
+            supersedes=to_hex(reg.supersedes),
+            deadline=reg.deadline,
+            signature=to_hex(signature),
+            kind=kind,
+            metadata_json=None if signed.metadata is None else canonical_metadata(signed.metadata),
+            stored=upload is not None,
+            file_name=signed.file_name,
+            file_size=file_size,
+            client_id=admission.client,
+        )
+        accepted, created = await self.outbox.add(row)
+        if created:
+            metrics.SUBMISSIONS.inc()
+            log.info(
+                "submission accepted",
+                extra={"submission": accepted.id, "doc": doc, "signer": reg.signer, "stored": upload is not None},
+            )
+            self.pipeline.submitted(None)
+            return accepted, True
+        await charge.refund()  # accepted meanwhile by another request: a duplicate after all
+        if upload is not None:
+            accepted = await self.lifecycle.mark_stored(accepted)
+        return accepted, False
+
+    async def _signature_kind(self, chain: Bound, reg: Registration, signature: bytes) -> SignatureKind:
+        """ECDSA recovery first (~0.1 ms, no I/O); a contract wallet is asked on chain (ERC-1271) in a thread."""
+        recovered = None
+        if len(signature) == 65:
+            try:
+                recovered = recover(chain.domain, reg, signature)
+            except InvalidInput:
+                recovered = None
+        if recovered == reg.signer:
+            return SignatureKind.EOA
+        if await self.chain.run(chain.registry.is_valid_registration, reg, signature):
+            return SignatureKind.ERC1271
+        if recovered is not None:
+            raise Problem(
+                422,
+                "signer-mismatch",
+                "Signature does not match the signer",
+                f"the signature recovers {recovered}, not the signer {reg.signer}",
+                recovered=recovered,
+            )
+        raise Problem(
+            422,
+            "invalid-signature",
+            "Invalid signature",
+            f"the signature is not a valid EIP-712 signature by {reg.signer} for this registry",
+        )
+
+    # ------------------------------------------------------------ what a signer sees
+
+    async def document(self, doc: str) -> tuple[bool, list[SignerView]]:
+        """Whether the document is stored here, and every signer of it (none: unknown)."""
+        signers = await self.lifecycle.signers(doc)
+        if not signers:
+            raise not_found(f"no document {doc} is known (submitted or on chain)")
+        return await asyncio.to_thread(self.storage.exists, parse_hash32(doc)), signers
+
+    async def receipt(self, doc: str, who: str) -> Receipt:
+        """The receipt of (docHash, signer): the submission's signed registration, once anchored, unless the
+        chain recorded another registration of the pair (the signer registered it otherwise first: the
+        registry kept that one); otherwise the recorded one, its signature read back from the transaction."""
+        chain = await self.chain.bound()
+        sub = await self.store.submission_of(doc, who)
+        event = await self.store.last_registered(doc, who)
+        on_chain = sub is not None and sub.state in ON_CHAIN and sub.block_number is not None
+        if sub is not None and on_chain and (event is None or _same_record(sub, event)):
+            assert sub.block_number is not None
+            return build_receipt(
+                domain=chain.domain,
+                registration=registration_of(sub),
+                signature=bytes.fromhex(sub.signature[2:]),
+                tx_hash=parse_hash32(sub.tx_hash or ""),
+                block_number=sub.block_number,
+                block_hash=parse_hash32(sub.block_hash or ""),
+                timestamp=int(sub.timestamp or 0),
+                file_name=sub.file_name,
+                file_size=sub.file_size,
+            )
+        if event is not None:
+            recorded = RegistryEvent(
+                kind="Registered",
+                doc_hash=parse_hash32(event.doc_hash),
+                signer=event.signer,
+                block_number=event.block_number,
+                block_hash=parse_hash32(event.block_hash),
+                tx_hash=parse_hash32(event.tx_hash),
+                log_index=event.log_index,
+                metadata_hash=parse_hex(event.metadata_hash or ""),
+                supersedes=parse_hex(event.supersedes or ""),
+            )
+            try:
+                signed = await self.chain.run(chain.registry.signed_registration_of, recorded)
+            except RegistrationNotFound as exc:
+                raise not_found(
+                    f"{who}'s record of {doc} is on chain, but its signature cannot be read back for a receipt: {exc}"
+                ) from None
+            return build_receipt(
+                domain=chain.domain,
+                registration=signed.registration,
+                signature=signed.signature,
+                tx_hash=recorded.tx_hash,
+                block_number=recorded.block_number,
+                block_hash=recorded.block_hash,
+                timestamp=event.timestamp,
+                file_name=None,
+                file_size=None,
+            )
+        if sub is not None:
+            raise conflict(f"the submission is {sub.state.value}, not anchored yet: no receipt")
+        raise not_found(f"this service holds no signed registration of {doc} by {who}, nor an indexed record of it")
+
+    async def verify(
+        self, doc_hash: bytes, signer: str | None, receipt_data: Any, with_signers: bool | None
+    ) -> tuple[Verdict, list[SignerView] | None]:
+        """The chain's verdict on a document (chain/verify.py, against this service's registry), and every
+        signer on record when asked (default: when the question names neither a signer nor a receipt)."""
+        chain = await self.chain.bound()
+        doc = to_hex(doc_hash)
+        verdict: Verdict
+        receipt: Receipt | None = None
+        try:
+            receipt = None if receipt_data is None else parse_receipt(receipt_data)
+        except InvalidInput as exc:
+            verdict = receipt_refused(doc_hash, str(exc))
+        else:
+            pin = Pin(
+                chain.domain.chain_id,
+                chain.registry.address,
+                "this service's configured registry",
+                chain.deployment_block,
+            )
+            # the index only says which signers to try when the question names none
+            candidates = await self.store.registered_signers(doc) if signer is None and receipt is None else None
+            question = Question(doc_hash, signer, receipt, self.settings.confirmations)
+            verdict = await verify(await chain.heads.reader(), question, pin=pin, candidates=candidates)
+        if with_signers is None:
+            with_signers = signer is None and receipt is None
+        return verdict, (await self.lifecycle.signers(doc) if with_signers else None)
+
+    # ------------------------------------------------------------ revocation
+
+    async def revoke(self, rev: Revocation, signature: bytes, admission: Admission) -> tuple[RevocationState, bool]:
+        """Queue a signed revocation for the relayer. Returns its state and whether it is new."""
+        chain = await self.chain.bound()
+        doc = to_hex(rev.doc_hash)
+        if rev.deadline <= int(time.time()):
+            raise InvalidInput(f"the revocation's deadline ({rev.deadline}) has already passed")
+        recovered = None
+        if len(signature) == 65:
+            try:
+                recovered = recover(chain.domain, rev, signature)
+            except InvalidInput:
+                recovered = None
+        if recovered != rev.signer:
+            code = await self.chain.run(chain.registry.w3.eth.get_code, rev.signer)  # type: ignore[arg-type]
+            if not code:  # an EOA: the chain would reject it; a contract wallet is left to decide on chain
+                raise Problem(
+                    422,
+                    "invalid-signature",
+                    "Invalid signature",
+                    f"the revocation is not signed by {rev.signer}"
+                    + (f" (the signature recovers {recovered})" if recovered else ""),
+                )
+        existing = await self.store.revocation(doc, rev.signer, rev.nonce)
+        if existing is not None and existing.state != RevocationState.FAILED:
+            return existing.state, False
+        record = await self.chain.run(chain.registry.record, rev.doc_hash, rev.signer)
+        if not record.exists:
+            raise not_found(f"{rev.signer} has no record of {doc} on chain")
+        if record.revoked:
+            raise conflict(f"{rev.signer}'s record of {doc} is already revoked")
+        nonce = await self.chain.run(chain.registry.nonce, rev.signer)
+        if nonce != rev.nonce:
+            raise InvalidInput(
+                f"nonce {rev.nonce} is not {rev.signer}'s current nonce ({nonce}); GET /v1/nonces/{rev.signer}"
+            )
+        charge = await admission.charge(rev.signer)  # a new write for the relayer to pay
+        if existing is not None:
+            # The relayer gave up on this nonce (the chain refused it) and the nonce is still current: queue the
+            # new signature in its place, or the signer could never revoke through this API (one row per nonce).
+            await self.store.requeue_revocation(existing.id, rev.deadline, to_hex(signature), admission.client)
+            log.info("revocation accepted again", extra={"doc": doc, "signer": rev.signer, "failed": existing.error})
+        else:
+            try:
+                await self.store.add_revocation(
+                    doc, rev.signer, rev.nonce, rev.deadline, to_hex(signature), admission.client
+                )
+            except IntegrityError:  # the same request, accepted meanwhile
+                await charge.refund()
+                return RevocationState.PENDING, False
+            log.info("revocation accepted", extra={"doc": doc, "signer": rev.signer})
+        self.pipeline.wake()
+        return RevocationState.PENDING, True
+
+
+def _same_record(sub: SubmissionRecord, event: EventRecord) -> bool:
+    """Whether the indexed record is the submission's registration (its fields as the event carries them)."""
+    return (event.metadata_hash, event.supersedes) == (sub.metadata_hash, sub.supersedes)

@@ -1,0 +1,858 @@
+"""The store: every statement the submission lifecycle runs against the database, and nothing else.
+
+One code path for SQLite and PostgreSQL (SQLAlchemy Core; the few hot reads as portable SQL text through
+:meth:`Database.query`). Reads return dataclasses; writes take plain values. The ``*_in`` functions run
+inside a transaction the caller opened (:meth:`Database.transaction`), so that one lifecycle step is one
+commit; :class:`Store`'s methods are their own transactions or reads.
+
+The states written here are those the service decided (api/service.py checks them against
+api/lifecycle.py); each UPDATE also filters on the states it may move a row from, so two processes
+racing on a row cannot take it backwards.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, cast
+
+from sqlalchemy import (
+    CursorResult,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal_column,
+    null,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from docchain.api.db import (
+    PENDING_SQL,
+    BlockRow,
+    Database,
+    EventRow,
+    Many,
+    Meta,
+    RevocationRow,
+    Submission,
+    Transaction,
+    charge_fee,
+    now,
+    pg_notify,
+)
+from docchain.api.lifecycle import RevocationState, SignatureKind, State, TxState
+
+CURSOR = "indexer.cursor"
+HEAD = "chain.head"
+# Transactions mined whose submissions' records were on chain before them (the batch skipped those pairs,
+# so no event of theirs comes): the indexer anchors them from the indexed events (one writer of anchored).
+LINK = "indexer.link"
+OUTBOX_CHANNEL = "docchain_outbox"  # PostgreSQL NOTIFY channel: "submissions were accepted"
+KEEP_TIPS = 256  # recent tip headers kept for finding the common ancestor after a reorg
+RECENT_MINED = 64  # mined transactions looked at again after a restart or an outage (a reorg is shallower)
+
+_SUBS = cast(Table, Submission.__table__)
+_TXS = cast(Table, Transaction.__table__)
+_REVS = cast(Table, RevocationRow.__table__)
+_EVENTS = cast(Table, EventRow.__table__)
+_BLOCKS = cast(Table, BlockRow.__table__)
+_META = cast(Table, Meta.__table__)
+
+
+def _sql(value: str) -> str:
+    """A state as an SQL literal: the partial indexes' predicates must be visible to the planner."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+# ------------------------------------------------------------------ records
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A submission as the outbox reports it: the stored row of its (docHash, signer)."""
+
+    id: str
+    doc_hash: str
+    signer: str
+    state: State
+    stored: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionRecord:
+    id: str
+    doc_hash: str
+    signer: str
+    metadata_hash: str
+    supersedes: str
+    deadline: str
+    signature: str
+    signature_kind: SignatureKind | None
+    metadata_json: str | None
+    stored: bool
+    file_name: str | None
+    file_size: int | None
+    state: State
+    attempts: int
+    tx_id: int | None
+    tx_hash: str | None
+    block_number: int | None
+    block_hash: str | None
+    timestamp: int | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    id: int
+    kind: str  # Registered | Revoked
+    doc_hash: str
+    signer: str
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    log_index: int
+    metadata_hash: str | None
+    supersedes: str | None
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationRecord:
+    id: int
+    doc_hash: str
+    signer: str
+    nonce: str
+    deadline: str
+    signature: str
+    state: RevocationState
+    error: str | None
+    created_at: float
+    tx_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TxRecord:
+    id: int
+    tx_hash: str
+    kind: str
+    raw: bytes
+    nonce: int
+
+
+class Pending(NamedTuple):
+    """What anchoring needs of a pending submission."""
+
+    id: str
+    doc_hash: str
+    signer: str
+    metadata_hash: str
+    supersedes: str
+    deadline: str
+    signature: str
+    signature_kind: str | None
+    attempts: int
+
+
+class InFlight(NamedTuple):
+    id: int
+    tx_hash: str
+    state: str
+    sent_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignerRow:
+    """A submission of a document, as a signer's status shows it."""
+
+    id: str
+    signer: str
+    state: State
+    metadata_hash: str
+    supersedes: str
+    tx_hash: str | None
+    block_number: int | None
+    block_hash: str | None
+    timestamp: int | None
+    error: str | None
+    metadata_json: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignerEvent:
+    kind: str
+    signer: str
+    metadata_hash: str | None
+    supersedes: str | None
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    timestamp: int
+
+
+def _submission(row: Any) -> SubmissionRecord:
+    return SubmissionRecord(
+        id=row.id,
+        doc_hash=row.doc_hash,
+        signer=row.signer,
+        metadata_hash=row.metadata_hash,
+        supersedes=row.supersedes,
+        deadline=row.deadline,
+        signature=row.signature,
+        signature_kind=None if row.signature_kind is None else SignatureKind(row.signature_kind),
+        metadata_json=row.metadata_json,
+        stored=bool(row.stored),
+        file_name=row.file_name,
+        file_size=row.file_size,
+        state=State(row.state),
+        attempts=row.attempts,
+        tx_id=row.tx_id,
+        tx_hash=row.tx_hash,
+        block_number=row.block_number,
+        block_hash=row.block_hash,
+        timestamp=row.timestamp,
+        error=row.error,
+    )
+
+
+def _event(row: Any) -> EventRecord:
+    return EventRecord(*(getattr(row, f) for f in EventRecord.__slots__))
+
+
+# ------------------------------------------------------------------ the outbox (accept)
+
+_EXISTING = (_SUBS.c.id, _SUBS.c.doc_hash, _SUBS.c.signer, _SUBS.c.state, _SUBS.c.stored)
+_INSERT = Many(insert(_SUBS))
+_NOTIFY = pg_notify(OUTBOX_CHANNEL, "")
+
+
+def insert_new_in(s: Session, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Accepted, bool]]:
+    """Which (docHash, signer) pairs exist (indexed IN queries), then one multi-row INSERT of the rest.
+    ``rows`` hold the ``submissions`` columns. Returns, per row, the stored submission and whether it is new."""
+    docs = list({r["doc_hash"] for r in rows})
+    existing: dict[tuple[str, str], Accepted] = {}
+    for start in range(0, len(docs), 500):  # bound the number of SQL parameters
+        query = select(*_EXISTING).where(_SUBS.c.doc_hash.in_(docs[start : start + 500]))
+        for sid, doc, signer, state, stored in s.execute(query):
+            existing[(doc, signer)] = Accepted(sid, doc, signer, State(state), bool(stored))
+    fresh: list[Mapping[str, Any]] = []
+    results: list[tuple[Accepted, bool]] = []
+    for row in rows:
+        key = (row["doc_hash"], row["signer"])
+        if key in existing:
+            results.append((existing[key], False))
+        else:
+            accepted = existing[key] = Accepted(row["id"], key[0], key[1], State(row["state"]), bool(row["stored"]))
+            fresh.append(row)
+            results.append((accepted, True))
+    if fresh:
+        postgres = s.get_bind().dialect.name == "postgresql"
+        if postgres:
+            # Two processes inserting overlapping pairs wait on each other's index entries: in one order
+            # (the pairs'), the later one waits and then fails on the duplicate, instead of both deadlocking
+            fresh.sort(key=lambda r: (r["doc_hash"], r["signer"]))
+        _INSERT(s, fresh)
+        if postgres:
+            s.execute(_NOTIFY)  # delivered to listeners when the transaction commits
+    return results
+
+
+# ------------------------------------------------------------------ anchoring (send)
+
+_PENDING_SQL = PENDING_SQL  # the partial index's own predicate: the planner matches the two as written
+_PENDING_ROWS = (
+    f"SELECT {', '.join(Pending._fields)} FROM submissions WHERE {_PENDING_SQL} ORDER BY created_at LIMIT :n"
+)
+_PENDING_COUNT = f"SELECT count(*), min(created_at) FROM submissions WHERE {_PENDING_SQL}"
+_IN_FLIGHT_STATES = f"({_sql(TxState.PREPARED)}, {_sql(TxState.SENT)})"
+_IN_FLIGHT_TXS = (
+    f"SELECT id, tx_hash, state, sent_at FROM transactions WHERE state IN {_IN_FLIGHT_STATES} ORDER BY nonce"
+)
+_IN_FLIGHT_COUNT = f"SELECT state, count(*) FROM transactions WHERE state IN {_IN_FLIGHT_STATES} GROUP BY state"
+_RECENT_MINED = (
+    f"SELECT id, tx_hash, block_number FROM transactions WHERE state = {_sql(TxState.MINED)} ORDER BY id DESC LIMIT :n"
+)
+_META_SQL = "SELECT value FROM meta WHERE key = :key"
+_WAITING = f"SELECT count(*) FROM submissions WHERE tx_id = :tx AND state = {_sql(State.SUBMITTED)}"
+_ANY_REVOCATION = f"SELECT 1 FROM revocations WHERE state = {_sql(RevocationState.PENDING)} LIMIT 1"
+_IS_PENDING = _SUBS.c.state == literal_column(_sql(State.PENDING))
+_SUBMITTED = Many(
+    update(_SUBS)
+    .where(_SUBS.c.id == bindparam("b_id"), _IS_PENDING)
+    .values(
+        state=literal_column(_sql(State.SUBMITTED)),
+        tx_id=bindparam("b_tx_id"),
+        tx_hash=bindparam("b_tx"),
+        updated_at=bindparam("b_updated"),
+    )
+)
+_FAILED = (
+    update(_SUBS)
+    # (literals: an executemany takes no expanding IN parameter)
+    .where(
+        _SUBS.c.id == bindparam("b_id"),
+        _SUBS.c.state.in_([literal_column(_sql(State.PENDING)), literal_column(_sql(State.SUBMITTED))]),
+    )
+    .values(state=State.FAILED, error=bindparam("b_error"), updated_at=bindparam("b_updated"))
+)
+
+
+def record_tx_in(s: Session, tx_hash: str, kind: str, raw: bytes, nonce: int, submissions: Sequence[str]) -> int:
+    """Record a signed transaction (prepared: hash and raw bytes before the broadcast) and move what it
+    carries into it: pending submissions to submitted, or (``kind`` revoke) the one revocation's id."""
+    tx_id = s.execute(
+        insert(_TXS)
+        .values(tx_hash=tx_hash, kind=kind, raw=raw, nonce=nonce, state=TxState.PREPARED, created_at=now())
+        .returning(_TXS.c.id)
+    ).scalar_one()
+    if kind == "revoke":
+        s.execute(
+            update(_REVS).where(_REVS.c.id == int(submissions[0])).values(state=RevocationState.SUBMITTED, tx_id=tx_id)
+        )
+    else:
+        stamp = now()
+        _SUBMITTED(s, [{"b_id": i, "b_tx_id": tx_id, "b_tx": tx_hash, "b_updated": stamp} for i in submissions])
+    return int(tx_id)
+
+
+def requeue_in(s: Session, tx_id: int, tx_state: TxState, error: str, max_attempts: int) -> list[str]:
+    """A transaction that did not land (reverted, dropped): its submissions back to pending, or failed after
+    ``max_attempts``; its revocations failed. Returns the submissions changed."""
+    s.execute(update(_TXS).where(_TXS.c.id == tx_id).values(state=tx_state, error=error))
+    rows = s.execute(
+        select(_SUBS.c.id, _SUBS.c.attempts).where(_SUBS.c.tx_id == tx_id, _SUBS.c.state == State.SUBMITTED)
+    ).all()
+    stamp = now()
+    for sid, attempts in rows:
+        s.execute(
+            update(_SUBS)
+            .where(_SUBS.c.id == sid, _SUBS.c.state == State.SUBMITTED)
+            .values(
+                attempts=attempts + 1,
+                tx_id=None,
+                tx_hash=None,
+                state=State.FAILED if attempts + 1 >= max_attempts else State.PENDING,
+                error=error,
+                updated_at=stamp,
+            )
+        )
+    s.execute(
+        update(_REVS)
+        .where(_REVS.c.tx_id == tx_id, _REVS.c.state == RevocationState.SUBMITTED)
+        .values(state=RevocationState.FAILED, error=error)
+    )
+    return [sid for sid, _ in rows]
+
+
+def mined_in(s: Session, tx_id: int, block_number: int, gas_used: int, fee: int, events: int, ok: bool) -> bool:
+    """Record a mined transaction and charge its fee. Returns whether some of its submissions emitted no event
+    (their records were on chain already): those are left for the indexer to anchor from the index."""
+    charge_fee(s, tx_id, fee)  # to the clients whose writes it carried (relayer spending per key)
+    s.execute(
+        update(_TXS)
+        .where(_TXS.c.id == tx_id)
+        .values(state=TxState.MINED if ok else TxState.REVERTED, block_number=block_number, gas_used=gas_used)
+    )
+    if not ok:
+        return False
+    # Every submission of the transaction emitted its event: nothing for the indexer to link
+    if events >= (s.scalar(select(func.count()).where(_SUBS.c.tx_id == tx_id)) or 0):
+        return False
+    row = s.get(Meta, LINK)
+    waiting = set(json.loads(row.value)) if row is not None else set()
+    set_meta_in(s, LINK, json.dumps(sorted(waiting | {tx_id})))
+    return True
+
+
+class Store:
+    """Reads and single-statement writes, each its own transaction; see the module's docstring."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ---------------------------------------------------------- accept
+
+    async def insert_new(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Accepted, bool]]:
+        return await self.db.transaction(lambda s: insert_new_in(s, rows))
+
+    async def mark_stored(self, submission_id: str) -> None:
+        await self.db.execute(update(_SUBS).where(_SUBS.c.id == submission_id).values(stored=True))
+
+    # ---------------------------------------------------------- send (the anchoring worker)
+
+    async def pending_count(self) -> tuple[int, float | None]:
+        """How many submissions wait, and when the oldest was accepted."""
+        [(count, oldest)] = await self.db.query(_PENDING_COUNT, {})
+        return int(count), oldest
+
+    async def pending(self, limit: int) -> list[Pending]:
+        return [Pending._make(r) for r in await self.db.query(_PENDING_ROWS, {"n": limit})]
+
+    async def in_flight_counts(self) -> dict[str, int]:
+        return {state: int(n) for state, n in await self.db.query(_IN_FLIGHT_COUNT, {})}
+
+    async def in_flight(self) -> list[InFlight]:
+        """Transactions prepared or sent, in nonce order (without their raw bytes: this runs every cycle)."""
+        return [InFlight._make(r) for r in await self.db.query(_IN_FLIGHT_TXS, {})]
+
+    async def transaction(self, tx_id: int) -> TxRecord:
+        async with self.db.read() as s:
+            row = (
+                await s.execute(
+                    select(_TXS.c.id, _TXS.c.tx_hash, _TXS.c.kind, _TXS.c.raw, _TXS.c.nonce).where(_TXS.c.id == tx_id)
+                )
+            ).one()  # transactions are never deleted
+        return TxRecord(*row)
+
+    async def in_flight_full(self) -> list[TxRecord]:
+        async with self.db.read() as s:
+            rows = (
+                await s.execute(
+                    select(_TXS.c.id, _TXS.c.tx_hash, _TXS.c.kind, _TXS.c.raw, _TXS.c.nonce)
+                    .where(_TXS.c.state.in_((TxState.PREPARED, TxState.SENT)))
+                    .order_by(_TXS.c.nonce)
+                )
+            ).all()
+        return [TxRecord(*r) for r in rows]
+
+    async def recent_mined(self) -> list[tuple[int, str, int]]:
+        return [(int(i), h, int(b)) for i, h, b in await self.db.query(_RECENT_MINED, {"n": RECENT_MINED})]
+
+    async def indexed_block(self) -> int:
+        """The last block the indexer has read (-1 before its first)."""
+        rows = await self.db.query(_META_SQL, {"key": CURSOR})
+        return int(json.loads(rows[0][0])["number"]) if rows else -1
+
+    async def waiting(self, tx_id: int) -> int:
+        """Submissions of a transaction not anchored yet."""
+        [(count,)] = await self.db.query(_WAITING, {"tx": tx_id})
+        return int(count)
+
+    async def mark_sent(self, tx_id: int) -> None:
+        await self.db.execute(
+            update(_TXS)
+            .where(_TXS.c.id == tx_id, _TXS.c.state.in_((TxState.PREPARED, TxState.SENT)))
+            .values(state=TxState.SENT, sent_at=now())
+        )
+
+    async def resend_lost(self, tx_id: int) -> None:
+        """A mined transaction whose block vanished before it was indexed is in flight again."""
+        await self.db.execute(
+            update(_TXS)
+            .where(_TXS.c.id == tx_id, _TXS.c.state == TxState.MINED)
+            .values(state=TxState.SENT, block_number=None, sent_at=None)
+        )
+
+    async def fail(self, errors: Mapping[str, str]) -> None:
+        stamp = now()
+        await self.db.execute(_FAILED, [{"b_id": sid, "b_error": e, "b_updated": stamp} for sid, e in errors.items()])
+
+    async def any_pending_revocation(self) -> bool:
+        return bool(await self.db.query(_ANY_REVOCATION, {}))
+
+    async def pending_revocations(self, limit: int) -> list[RevocationRecord]:
+        async with self.db.read() as s:
+            rows = (
+                await s.scalars(
+                    select(RevocationRow)
+                    .where(RevocationRow.state == RevocationState.PENDING)
+                    .order_by(RevocationRow.id)
+                    .limit(limit)
+                )
+            ).all()
+        return [_revocation(r) for r in rows]
+
+    async def fail_revocation(self, revocation_id: int, error: str) -> None:
+        await self.db.execute(
+            update(_REVS).where(_REVS.c.id == revocation_id).values(state=RevocationState.FAILED, error=error)
+        )
+
+    # ---------------------------------------------------------- apply events (the indexer)
+
+    async def cursor_value(self) -> str | None:
+        async with self.db.read() as s:
+            return await s.scalar(select(_META.c.value).where(_META.c.key == CURSOR))
+
+    async def recent_blocks(self) -> list[tuple[int, str]]:
+        async with self.db.read() as s:
+            rows = await s.execute(
+                select(_BLOCKS.c.number, _BLOCKS.c.hash).order_by(_BLOCKS.c.number.desc()).limit(KEEP_TIPS * 2)
+            )
+            return [(int(n), h) for n, h in rows.all()]
+
+    # ---------------------------------------------------------- reads for the API
+
+    async def head(self) -> int | None:
+        """The chain head the indexer last recorded."""
+        rows = await self.db.query(_META_SQL, {"key": HEAD})
+        return int(rows[0][0]) if rows else None
+
+    async def submission(self, submission_id: str) -> tuple[SubmissionRecord | None, int | None]:
+        """A submission and the indexed head, read together."""
+        async with self.db.read() as s:
+            row = (await s.execute(select(_SUBS).where(_SUBS.c.id == submission_id))).first()
+            head = await s.scalar(select(_META.c.value).where(_META.c.key == HEAD))
+        return (None if row is None else _submission(row)), (None if head is None else int(head))
+
+    async def submission_of(self, doc: str, signer: str) -> SubmissionRecord | None:
+        async with self.db.read() as s:
+            row = (await s.execute(select(_SUBS).where(_SUBS.c.doc_hash == doc, _SUBS.c.signer == signer))).first()
+        return None if row is None else _submission(row)
+
+    async def last_registered(self, doc: str, signer: str) -> EventRecord | None:
+        async with self.db.read() as s:
+            row = (
+                await s.execute(
+                    select(_EVENTS)
+                    .where(_EVENTS.c.doc_hash == doc, _EVENTS.c.signer == signer, _EVENTS.c.kind == "Registered")
+                    .order_by(_EVENTS.c.id.desc())
+                    .limit(1)
+                )
+            ).first()
+        return None if row is None else _event(row)
+
+    async def signers_of(self, doc: str) -> tuple[list[SignerRow], list[SignerEvent], int | None]:
+        """A document's submissions, its indexed events (in order) and the head: three indexed reads as plain
+        SQL (:meth:`Database.query`), as this runs on every verify and status request."""
+        head = await self.head()
+        subs = [
+            SignerRow(i, who, State(st), *rest) for i, who, st, *rest in await self.db.query(_SIGNER_SUBS, {"doc": doc})
+        ]
+        events = [SignerEvent(*r) for r in await self.db.query(_SIGNER_EVENTS, {"doc": doc})]
+        return subs, events, head
+
+    async def registered_signers(self, doc: str) -> list[str]:
+        return [r[0] for r in await self.db.query(_REGISTERED_SIGNERS, {"doc": doc})]
+
+    async def file_name(self, doc: str) -> str | None:
+        async with self.db.read() as s:
+            return await s.scalar(
+                select(_SUBS.c.file_name).where(_SUBS.c.doc_hash == doc, _SUBS.c.file_name.is_not(None)).limit(1)
+            )
+
+    async def registered_page(
+        self, signer: str | None, start: int | None, end: int | None, before_id: int | None, limit: int
+    ) -> tuple[list[EventRecord], dict[tuple[str, str], int], int | None]:
+        """Registered events newest first (``limit`` + 1 of them, to tell whether a page follows), the
+        revocation times of the first ``limit`` and the head."""
+        conditions = [_EVENTS.c.kind == "Registered"]
+        if signer:
+            conditions.append(_EVENTS.c.signer == signer)
+        if start is not None:
+            conditions.append(_EVENTS.c.timestamp >= start)
+        if end is not None:
+            conditions.append(_EVENTS.c.timestamp < end)
+        if before_id is not None:
+            conditions.append(_EVENTS.c.id < before_id)
+        async with self.db.read() as s:
+            head = await s.scalar(select(_META.c.value).where(_META.c.key == HEAD))
+            rows = [
+                _event(r)
+                for r in (
+                    await s.execute(
+                        select(_EVENTS).where(and_(*conditions)).order_by(_EVENTS.c.id.desc()).limit(limit + 1)
+                    )
+                ).all()
+            ]
+            revoked: dict[tuple[str, str], int] = {}
+            if page := rows[:limit]:
+                keys = [and_(_EVENTS.c.doc_hash == r.doc_hash, _EVENTS.c.signer == r.signer) for r in page]
+                query = select(_EVENTS.c.doc_hash, _EVENTS.c.signer, _EVENTS.c.timestamp).where(
+                    _EVENTS.c.kind == "Revoked", or_(*keys)
+                )
+                for doc, who, ts in (await s.execute(query)).all():
+                    revoked[(doc, who)] = ts
+        return rows, revoked, None if head is None else int(head)
+
+    async def signer_records(
+        self, signer: str, limit: int
+    ) -> tuple[list[EventRecord], list[tuple[str, State, str]], int | None]:
+        """A signer's indexed events newest first, its submissions not on chain yet (docHash, state, id), and
+        the head."""
+        async with self.db.read() as s:
+            head = await s.scalar(select(_META.c.value).where(_META.c.key == HEAD))
+            events = [
+                _event(r)
+                for r in (
+                    await s.execute(
+                        select(_EVENTS).where(_EVENTS.c.signer == signer).order_by(_EVENTS.c.id.desc()).limit(limit)
+                    )
+                ).all()
+            ]
+            pending = (
+                await s.execute(
+                    select(_SUBS.c.doc_hash, _SUBS.c.state, _SUBS.c.id).where(
+                        _SUBS.c.signer == signer, _SUBS.c.state.in_((State.PENDING, State.SUBMITTED))
+                    )
+                )
+            ).all()
+        return events, [(d, State(st), i) for d, st, i in pending], None if head is None else int(head)
+
+    async def registry_txs_per_block(self, numbers: Sequence[int]) -> dict[int, int]:
+        async with self.db.read() as s:
+            rows = await s.execute(
+                select(_EVENTS.c.block_number, func.count(func.distinct(_EVENTS.c.tx_hash)))
+                .where(_EVENTS.c.block_number.in_(list(numbers)))
+                .group_by(_EVENTS.c.block_number)
+            )
+            return {int(n): int(c) for n, c in rows.all()}
+
+    async def spending_by_client(self) -> dict[str, int]:
+        """Wei the relayer spent per client id (for /metrics)."""
+        return {c: int(w) for c, w in await self.db.query("SELECT client_id, spent_wei FROM relayer_spending", {})}
+
+    # ---------------------------------------------------------- revocations
+
+    async def revocation(self, doc: str, signer: str, nonce: int) -> RevocationRecord | None:
+        async with self.db.read() as s:
+            row = (
+                await s.scalars(
+                    select(RevocationRow).where(
+                        RevocationRow.doc_hash == doc, RevocationRow.signer == signer, RevocationRow.nonce == str(nonce)
+                    )
+                )
+            ).first()
+        return None if row is None else _revocation(row)
+
+    async def requeue_revocation(
+        self, revocation_id: int, deadline: int, signature: str, client_id: str | None
+    ) -> None:
+        """Queue a new signature for a failed revocation's nonce (one row per nonce)."""
+        await self.db.execute(
+            update(_REVS)
+            .where(_REVS.c.id == revocation_id, _REVS.c.state == RevocationState.FAILED)
+            .values(
+                deadline=str(deadline),
+                signature=signature,
+                state=RevocationState.PENDING,
+                error=None,
+                tx_id=None,
+                created_at=now(),
+                client_id=client_id,
+            )
+        )
+
+    async def add_revocation(
+        self, doc: str, signer: str, nonce: int, deadline: int, signature: str, client_id: str | None
+    ) -> None:
+        """A new revocation request (IntegrityError: the same one exists)."""
+        await self.db.execute(
+            insert(_REVS).values(
+                doc_hash=doc,
+                signer=signer,
+                nonce=str(nonce),
+                deadline=str(deadline),
+                signature=signature,
+                state=RevocationState.PENDING,
+                created_at=now(),
+                client_id=client_id,
+            )
+        )
+
+    async def revocations_of(self, doc: str, signer: str) -> list[RevocationRecord]:
+        async with self.db.read() as s:
+            rows = (
+                await s.execute(
+                    select(RevocationRow, Transaction.tx_hash)
+                    .outerjoin(Transaction, Transaction.id == RevocationRow.tx_id)
+                    .where(RevocationRow.doc_hash == doc, RevocationRow.signer == signer)
+                    .order_by(RevocationRow.created_at.desc(), RevocationRow.id.desc())
+                )
+            ).all()
+        return [_revocation(row, tx_hash) for row, tx_hash in rows]
+
+
+def _revocation(row: RevocationRow, tx_hash: str | None = None) -> RevocationRecord:
+    return RevocationRecord(
+        id=row.id,
+        doc_hash=row.doc_hash,
+        signer=row.signer,
+        nonce=row.nonce,
+        deadline=row.deadline,
+        signature=row.signature,
+        state=RevocationState(row.state),
+        error=row.error,
+        created_at=row.created_at,
+        tx_hash=tx_hash,
+    )
+
+
+_SIGNER_SUBS = (
+    "SELECT id, signer, state, metadata_hash, supersedes, tx_hash, block_number, block_hash, timestamp, "
+    "error, metadata_json FROM submissions WHERE doc_hash = :doc"
+)
+_SIGNER_EVENTS = (
+    "SELECT kind, signer, metadata_hash, supersedes, tx_hash, block_number, block_hash, timestamp "
+    "FROM events WHERE doc_hash = :doc ORDER BY id"
+)
+_REGISTERED_SIGNERS = "SELECT signer FROM events WHERE doc_hash = :doc AND kind = 'Registered' ORDER BY id"
+
+
+# ------------------------------------------------------------------ apply events (the indexer's transaction)
+
+
+def set_meta_in(s: Session, key: str, value: str) -> None:
+    # Core, not the ORM's get-then-flush: that cost more than the rest of an indexer step's key writes
+    result = cast(
+        "CursorResult[Any]", s.connection().execute(update(_META).where(_META.c.key == key).values(value=value))
+    )
+    if result.rowcount == 0:
+        s.execute(insert(_META).values(key=key, value=value))
+
+
+def delete_meta_in(s: Session, key: str) -> None:
+    s.execute(delete(_META).where(_META.c.key == key))
+
+
+def persist_blocks_in(s: Session, blocks: Iterable[tuple[int, str, int]], tip: int, cursor: int | None) -> None:
+    """Store block headers (number, hash, timestamp) and forget tips that fell KEEP_TIPS behind (unless they
+    hold events). Only the tips that fell behind since ``cursor`` are looked at: the rest were dealt with."""
+    rows = [{"b_number": n, "b_hash": h, "b_ts": ts} for n, h, ts in blocks]
+    known = set(s.scalars(select(_BLOCKS.c.number).where(_BLOCKS.c.number.in_([r["b_number"] for r in rows]))).all())
+    if fresh := [r for r in rows if r["b_number"] not in known]:
+        s.execute(
+            _BLOCKS.insert().values(
+                number=bindparam("b_number"), hash=bindparam("b_hash"), timestamp=bindparam("b_ts")
+            ),
+            fresh,
+        )
+    if seen := [r for r in rows if r["b_number"] in known]:
+        s.execute(
+            _BLOCKS.update()
+            .where(_BLOCKS.c.number == bindparam("b_number"))
+            .values(hash=bindparam("b_hash"), timestamp=bindparam("b_ts")),
+            seen,
+        )
+    has_events = exists().where(_EVENTS.c.block_number == _BLOCKS.c.number)
+    floor = -1 if cursor is None else cursor - KEEP_TIPS
+    s.execute(delete(_BLOCKS).where(_BLOCKS.c.number >= floor, _BLOCKS.c.number < tip - KEEP_TIPS, ~has_events))
+
+
+_INSERT_EVENTS = Many(_EVENTS.insert())
+
+
+def insert_events_in(s: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    _INSERT_EVENTS(s, rows)
+
+
+def states_of_in(s: Session, docs: Sequence[str]) -> dict[tuple[str, str], tuple[str, State]]:
+    """(docHash, signer) -> (submission id, state) of the documents' submissions."""
+    query = select(_SUBS.c.id, _SUBS.c.doc_hash, _SUBS.c.signer, _SUBS.c.state).where(_SUBS.c.doc_hash.in_(docs))
+    return {(doc, signer): (sid, State(state)) for sid, doc, signer, state in s.execute(query)}
+
+
+def revoke_requests_in(s: Session, doc: str, signer: str) -> None:
+    """A Revoked event of (docHash, signer) ends its revocation requests in flight."""
+    s.execute(
+        update(_REVS)
+        .where(
+            _REVS.c.doc_hash == doc,
+            _REVS.c.signer == signer,
+            _REVS.c.state.in_((RevocationState.PENDING, RevocationState.SUBMITTED)),
+        )
+        .values(state=RevocationState.REVOKED)
+    )
+
+
+_ANCHOR = Many(
+    update(_SUBS)
+    .where(_SUBS.c.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        tx_hash=bindparam("b_tx"),
+        block_number=bindparam("b_number"),
+        block_hash=bindparam("b_hash"),
+        timestamp=bindparam("b_ts"),
+        error=null(),
+        updated_at=bindparam("b_updated"),
+    )
+)
+
+
+def anchor_in(s: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Mark submissions anchored (or confirmed) by their events: one executemany UPDATE. ``rows`` hold
+    ``b_id`` (the submission), ``b_state``, the event's ``b_tx``, ``b_number``, ``b_hash``, ``b_ts`` (block
+    timestamp) and ``b_updated``."""
+    _ANCHOR(s, rows)
+
+
+def set_state_in(s: Session, ids: Sequence[str], state: State) -> None:
+    if ids:
+        s.execute(update(_SUBS).where(_SUBS.c.id.in_(list(ids))).values(state=state, updated_at=now()))
+
+
+_IS_ANCHORED = _SUBS.c.state == literal_column(_sql(State.ANCHORED))
+
+
+def anchored_at_or_below_in(s: Session, block: int) -> list[str]:
+    """Anchored submissions in blocks at or below ``block`` (the partial index of anchored rows)."""
+    return list(s.scalars(select(_SUBS.c.id).where(_IS_ANCHORED, _SUBS.c.block_number <= block)).all())
+
+
+def links_in(s: Session) -> list[dict[str, Any]]:
+    """The submissions of the transactions :func:`mined_in` left to link, each with its indexed record
+    (``anchor_in``'s row keys but ``b_state``), and forgets the transactions."""
+    row = s.get(Meta, LINK)
+    if row is None:
+        return []
+    tx_ids = json.loads(row.value)
+    delete_meta_in(s, LINK)
+    recorded = (_EVENTS.c.doc_hash == _SUBS.c.doc_hash) & (_EVENTS.c.signer == _SUBS.c.signer)
+    linked = {
+        sid: {"b_id": sid, "b_tx": tx, "b_number": number, "b_hash": block_hash, "b_ts": ts}
+        for sid, tx, number, block_hash, ts in s.execute(
+            select(_SUBS.c.id, _EVENTS.c.tx_hash, _EVENTS.c.block_number, _EVENTS.c.block_hash, _EVENTS.c.timestamp)
+            .join(_EVENTS, recorded & (_EVENTS.c.kind == "Registered"))
+            .where(_SUBS.c.tx_id.in_(tx_ids), _SUBS.c.state == State.SUBMITTED)
+        )
+    }
+    return list(linked.values())
+
+
+def roll_back_in(s: Session, floor: int) -> set[tuple[str, str]]:
+    """Forget events and blocks above ``floor``; transactions mined there are in flight again (the worker
+    re-checks or re-sends them). Returns the (docHash, signer) pairs whose events went away."""
+    keys = {
+        (doc, signer)
+        for doc, signer in s.execute(select(_EVENTS.c.doc_hash, _EVENTS.c.signer).where(_EVENTS.c.block_number > floor))
+    }
+    s.execute(delete(_EVENTS).where(_EVENTS.c.block_number > floor))
+    s.execute(delete(_BLOCKS).where(_BLOCKS.c.number > floor))
+    s.execute(
+        update(_TXS)
+        .where(_TXS.c.block_number > floor, _TXS.c.state.in_((TxState.MINED, TxState.REVERTED)))
+        .values(state=TxState.SENT, block_number=None, sent_at=now())
+    )
+    return keys
+
+
+def pair_in(s: Session, doc: str, signer: str) -> tuple[SubmissionRecord | None, list[EventRecord]]:
+    """A (docHash, signer) pair's submission and its indexed events, in order."""
+    row = s.execute(select(_SUBS).where(_SUBS.c.doc_hash == doc, _SUBS.c.signer == signer)).first()
+    events = s.execute(
+        select(_EVENTS).where(_EVENTS.c.doc_hash == doc, _EVENTS.c.signer == signer).order_by(_EVENTS.c.id)
+    ).all()
+    return (None if row is None else _submission(row)), [_event(e) for e in events]
+
+
+def restore_in(s: Session, submission_id: str, state: State, record: EventRecord | None) -> None:
+    """Set a submission's state after a rollback, with the anchor of its remaining record (or none)."""
+    values: dict[str, Any] = {"state": state, "updated_at": now()}
+    if record is not None:
+        values.update(
+            tx_hash=record.tx_hash,
+            block_number=record.block_number,
+            block_hash=record.block_hash,
+            timestamp=record.timestamp,
+        )
+    elif state in (State.PENDING, State.SUBMITTED):
+        values.update(block_number=None, block_hash=None, timestamp=None)
+    s.execute(update(_SUBS).where(_SUBS.c.id == submission_id).values(**values))
