@@ -52,8 +52,8 @@ class IndexerLoop(ServiceLoop):
         self._wake.set()
 
     async def step(self, bound: Bound) -> float | None:
-        """Index what is new; sleep a poll interval once caught up with the head."""
-        return self.settings.poll_interval_ms / 1000 if await self.advance(bound) else None
+        """Index what is new; once caught up, sleep until a new block or the safety poll."""
+        return self.idle_s if await self.advance(bound) else None
 
     async def advance(self, bound: Bound) -> bool:
         cursor = _cursor(await self.service.store.cursor_value())
