@@ -125,13 +125,27 @@ def _refused(exc: BaseException) -> bool:
 _HEADERS = {"Content-Type": "application/json"}
 
 
+def _request(url: httpx.URL, body: bytes, timeout: float) -> httpx.Request:
+    """A JSON-RPC POST as httpx's transports take it: Host and Content-Length added by httpx, the timeout
+    (connect, read, write and the wait for a pooled connection) as the request's extension."""
+    request = httpx.Request("POST", url, headers=_HEADERS, content=body)
+    request.extensions["timeout"] = dict.fromkeys(("connect", "read", "write", "pool"), timeout)
+    return request
+
+
 class JsonRpc:
-    """One node, one keep-alive HTTP client (asynchronous)."""
+    """One node, one pool of keep-alive connections (asynchronous).
+
+    Requests go straight to httpx's transport: a JSON-RPC POST needs none of the client's cookies, auth,
+    redirects or URL merging, whose bookkeeping cost about a quarter of each call's CPU (the API's verify
+    reads the head once per concurrent wave of requests)."""
 
     def __init__(self, url: str, *, timeout: float = 10.0, show_url: bool = True) -> None:
         self.url = url
+        self._url = httpx.URL(url)
+        self._timeout = timeout
         self._codec = _Codec(url, show_url)
-        self._client = httpx.AsyncClient(timeout=timeout, headers=_HEADERS)
+        self._transport = httpx.AsyncHTTPTransport()
 
     async def call(self, method: str, params: list[Any], *, timeout: float | None = None) -> Any:
         [result] = await self._send([(method, params)], timeout)
@@ -144,15 +158,19 @@ class JsonRpc:
 
     async def _send(self, calls: Sequence[Call], timeout: float | None) -> list[Any]:
         body, ids = self._codec.body(calls)
-        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        request = _request(self._url, body, self._timeout if timeout is None else timeout)
         try:
-            response = await self._client.post(self.url, content=body, **extra)
+            response = await self._transport.handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
         except httpx.HTTPError as exc:
             raise self._codec.transport_error(calls[0][0], exc) from exc
         return self._codec.results(calls, ids, response)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._transport.aclose()
 
     close = aclose
 
@@ -168,8 +186,10 @@ class SyncJsonRpc:
 
     def __init__(self, url: str, *, timeout: float = 10.0, show_url: bool = True) -> None:
         self.url = url
+        self._url = httpx.URL(url)
+        self._timeout = timeout
         self._codec = _Codec(url, show_url)
-        self._client = httpx.Client(timeout=timeout, headers=_HEADERS)
+        self._transport = httpx.HTTPTransport()
 
     def call(self, method: str, params: list[Any], *, timeout: float | None = None) -> Any:
         [result] = self._send([(method, params)], timeout)
@@ -180,15 +200,19 @@ class SyncJsonRpc:
 
     def _send(self, calls: Sequence[Call], timeout: float | None) -> list[Any]:
         body, ids = self._codec.body(calls)
-        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        request = _request(self._url, body, self._timeout if timeout is None else timeout)
         try:
-            response = self._client.post(self.url, content=body, **extra)
+            response = self._transport.handle_request(request)
+            try:
+                response.read()
+            finally:
+                response.close()
         except httpx.HTTPError as exc:
             raise self._codec.transport_error(calls[0][0], exc) from exc
         return self._codec.results(calls, ids, response)
 
     def close(self) -> None:
-        self._client.close()
+        self._transport.close()
 
     def __enter__(self) -> SyncJsonRpc:
         return self
