@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     idle_poll_s: float = Field(
         10.0, gt=0, description="idle: the safety poll of the outbox and the index, should a wake-up be lost"
     )
+    reread_s: float = Field(
+        2.0, gt=0, description="long-polls and event streams re-read the database this often, should a wake-up be lost"
+    )
     resend_after_s: float = Field(30.0, gt=0, description="re-broadcast a sent transaction not mined after this")
     max_upload_bytes: int = Field(100 * 1024 * 1024, ge=1, description="upload size limit (413 above)")
     # Each part of a request has its own bound (docs/operations.md, "Limits"), so that neither a slow client

@@ -260,7 +260,7 @@ async def submission_status(
                     break
                 ev.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ev.wait(), timeout=min(left, 2.0))
+                    await asyncio.wait_for(ev.wait(), timeout=min(left, settings.reread_s))
                 row, head = await _load(lifecycle, submission_id)
     return submission_status_of(row, head, lifecycle)
 
@@ -272,7 +272,7 @@ async def submission_status(
     responses={200: {"content": {"text/event-stream": {}}}, **problems_for(404, 422, 503)},
 )
 async def submission_events(
-    submission_id: str, request: Request, lifecycle: LifecycleDep, notifier: NotifierDep
+    submission_id: str, request: Request, lifecycle: LifecycleDep, notifier: NotifierDep, settings: SettingsDep
 ) -> StreamingResponse:
     row, head = await _load(lifecycle, submission_id)
     client = request.client.host if request.client else "?"
@@ -297,7 +297,7 @@ async def submission_events(
                         return
                     ev.clear()
                     try:
-                        await asyncio.wait_for(ev.wait(), timeout=2.0)
+                        await asyncio.wait_for(ev.wait(), timeout=settings.reread_s)
                     except TimeoutError:
                         if await request.is_disconnected():
                             return

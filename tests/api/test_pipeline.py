@@ -296,18 +296,16 @@ def test_sigterm_stops_the_child_too(env: Env) -> None:
 
 def test_long_poll_on_a_replica_without_pipeline_answers_at_the_anchor(env: Env) -> None:
     """The pipeline working the database is another replica's: its notification (PostgreSQL NOTIFY, SQLite's
-    socket directory) wakes this replica's long-poll when the submission is anchored, instead of the
-    long-poll's 2 s re-read of the database."""
+    socket directory) wakes this replica's long-poll when the submission is anchored. The long-poll's own
+    re-read of the database is set longer than its wait, so only the notification can end it anchored."""
     working = env.api().start()
-    http_only = env.api(DOCCHAIN_PIPELINE="off").start()
+    http_only = env.api(DOCCHAIN_PIPELINE="off", DOCCHAIN_REREAD_S="600").start()
     try:
         poll(lambda: readiness(working)["worker"] == "ok", 10, what="the working pipeline")
         for _ in range(2):
-            started = time.monotonic()
             ((sid, _, _),) = submit_many(http_only, env, 1)
-            body = http_only.get(f"/v1/submissions/{sid}", params={"wait": 10, "until": "anchored"}).json()
-            took = time.monotonic() - started
-            assert body["state"] in ("anchored", "confirmed") and took < 1.5, (body["state"], took)
+            body = http_only.get(f"/v1/submissions/{sid}", params={"wait": 20, "until": "anchored"}).json()
+            assert body["state"] in ("anchored", "confirmed"), body
     finally:
         http_only.stop()
         working.stop()
