@@ -271,10 +271,12 @@ def test_metadata_that_is_not_unicode_is_a_problem_not_a_500(env: Env, api: Api)
 def test_cli_revoke_wait_reports_a_refused_revocation_in_one_line(
     session_chain: tuple[Anvil, deploy.Deployment], tmp_path: Path
 ) -> None:
-    """`docchain revoke --wait` follows the request, not the document: when the chain refuses it (here the signer
-    revoked the record on chain meanwhile, so the registry answers AlreadyRevoked) the command ends with the
-    reason in one line and exit 3. The request is held back by an API replica without a pipeline until the
-    record is revoked; then a replica with a pipeline sends it (its own SQLite database: no other worker)."""
+    """`docchain revoke --wait` follows the request, not the document: when the chain refuses it the command ends
+    with the reason in one line and exit 3. Here the signer spends the request's nonce meanwhile, revoking
+    another of its documents by signature on chain, so the registry answers InvalidAccountNonce; the document
+    itself stays unrevoked, so no Revoked event can end the request first. The request is held back by an API
+    replica without a pipeline until then; a replica with a pipeline sends it (its own SQLite database: no
+    other worker)."""
     anvil, deployment = session_chain
     data_dir = tmp_path / "data"
     data_dir.mkdir()
@@ -288,9 +290,10 @@ def test_cli_revoke_wait_reports_a_refused_revocation_in_one_line(
         key = os.urandom(32)
         signer = td.address_of(key)
         own = Registry(Web3(HTTPProvider(anvil.url)), deployment.address, _funded_sender(env, key))
-        _, doc = random_doc()
-        reg = td.Registration(doc_hash=doc, signer=signer, deadline=int(time.time()) + 3600)
-        own.register(SignedRegistration(reg, td.sign(env.domain, reg, key)))
+        (_, doc), (_, other) = random_doc(), random_doc()
+        for each in (doc, other):
+            reg = td.Registration(doc_hash=each, signer=signer, deadline=int(time.time()) + 3600)
+            own.register(SignedRegistration(reg, td.sign(env.domain, reg, key)))
 
         cli_env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
         cli_env.update(
@@ -321,16 +324,18 @@ def test_cli_revoke_wait_reports_a_refused_revocation_in_one_line(
                 30,
                 what="the CLI's revocation request",
             )
-            own.revoke(doc)  # the signer revokes on chain directly: the queued revokeBySig can only fail now
+            # the nonce the queued request signed is spent: its revokeBySig can only fail now
+            spend = td.Revocation(doc_hash=other, signer=signer, nonce=0, deadline=int(time.time()) + 3600)
+            own.revoke_by_sig(spend, td.sign(env.domain, spend, key))
             env.api(DOCCHAIN_RELAYER_KEY=relayer).start()  # a replica with the pipeline: it sends the request
             out, err = revoking.communicate(timeout=90)
         assert revoking.returncode == 3, (out, err)
         assert (
             err.strip()
-            == f"error: the revocation of 0x{doc.hex()} by {signer} failed: AlreadyRevoked({doc.hex()}, {signer})"
+            == f"error: the revocation of 0x{doc.hex()} by {signer} failed: InvalidAccountNonce({signer}, 1)"
         )
         [request] = httpx.get(f"{held.url}/v1/documents/0x{doc.hex()}/revocations/{signer}").json()["revocations"]
-        assert request["state"] == "failed" and request["error"].startswith("AlreadyRevoked(")
+        assert request["state"] == "failed" and request["error"].startswith("InvalidAccountNonce(")
     finally:
         for server in env.servers:
             if server.proc is not None:
