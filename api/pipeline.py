@@ -14,7 +14,7 @@ overlapping restart stand by instead of anchoring the same documents twice, and 
 holder dies.
 
 The child speaks to its parent over two pipes, one JSON object per line. Parent → child, on the child's
-stdin: the settings first, then ``{"submitted": n, "checked": [ids]}``, ``{"wake": true}`` and
+stdin: the settings first, then ``{"submitted": n}``, ``{"wake": true}`` and
 ``{"metrics": id}``. Child → parent, on an inherited descriptor: ``{"notify": [ids]}``,
 ``{"health": {...}}`` and ``{"metrics": id, "text": ...}``. The child finishes its current step and exits
 when its stdin closes, however the parent ended; it ignores SIGINT and SIGTERM, which a terminal or a
@@ -70,7 +70,7 @@ class Pipeline(Protocol):
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-    def submitted(self, ecdsa_checked: str | None) -> None: ...
+    def submitted(self) -> None: ...
     def wake(self) -> None: ...
     def health(self) -> dict[str, str]: ...
     async def metrics_text(self) -> bytes: ...
@@ -214,7 +214,7 @@ class InlinePipeline:
             self._leased = True
             log.info("pipeline started")
             loops = asyncio.gather(self.worker.run(), self.indexer.run())
-            watch = asyncio.create_task(watch_outbox(self.worker.db, lambda: self.worker.submitted(None)))
+            watch = asyncio.create_task(watch_outbox(self.worker.db, self.worker.submitted))
             heads = asyncio.create_task(self._heads.run())
             try:
                 while not loops.done():
@@ -263,18 +263,16 @@ class InlinePipeline:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
 
-    def submitted(self, ecdsa_checked: str | None) -> None:
+    def submitted(self) -> None:
         if self._leased:
-            self.worker.submitted(ecdsa_checked)
+            self.worker.submitted()
         else:  # another pipeline works the database: tell it
             self._signal()
 
-    def arrived(self, count: int, checked: list[str]) -> None:
-        """``count`` submissions accepted by the API, of which ``checked`` had their ECDSA signature recovered."""
-        for ident in checked:
-            self.submitted(ident)
-        for _ in range(count - len(checked)):
-            self.submitted(None)
+    def arrived(self, count: int) -> None:
+        """``count`` submissions accepted by the API."""
+        for _ in range(count):
+            self.submitted()
 
     def wake(self) -> None:
         self.worker.wake()
@@ -300,7 +298,7 @@ class NoPipeline:
     async def stop(self) -> None:
         pass
 
-    def submitted(self, ecdsa_checked: str | None) -> None:
+    def submitted(self) -> None:
         self._signal()
 
     def wake(self) -> None:
@@ -328,7 +326,6 @@ class ChildPipeline:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._health = {"worker": "starting", "indexer": "starting"}
-        self._checked: list[str] = []
         self._submitted = 0
         self._flush_scheduled = False
         self._replies: dict[int, asyncio.Future[bytes]] = {}
@@ -400,19 +397,17 @@ class ChildPipeline:
         proc.stdin.write(json.dumps(message).encode() + b"\n")
         return True
 
-    def submitted(self, ecdsa_checked: str | None) -> None:
+    def submitted(self) -> None:
         # One line per turn of the event loop, not one per request: under load, tens of submissions share it.
         self._submitted += 1
-        if ecdsa_checked is not None:
-            self._checked.append(ecdsa_checked)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        self._send({"submitted": self._submitted, "checked": self._checked})
-        self._submitted, self._checked = 0, []
+        self._send({"submitted": self._submitted})
+        self._submitted = 0
 
     def wake(self) -> None:
         self._send({"wake": True})
@@ -507,7 +502,7 @@ async def _child(out_fd: int) -> None:
         while line := await stdin.readline():
             message = json.loads(line)
             if "submitted" in message:
-                pipeline.arrived(message["submitted"], message["checked"])
+                pipeline.arrived(message["submitted"])
             elif "wake" in message:
                 pipeline.wake()
             elif "metrics" in message:

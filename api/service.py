@@ -484,7 +484,7 @@ class Documents:
                 "submission accepted",
                 extra={"submission": accepted.id, "doc": doc, "signer": reg.signer, "stored": upload is not None},
             )
-            self.pipeline.submitted(None)
+            self.pipeline.submitted()
             return accepted, True
         await charge.refund()  # accepted meanwhile by another request: a duplicate after all
         if upload is not None:

@@ -69,11 +69,10 @@ class AnchorWorker(ServiceLoop):
         self._unindexed: dict[int, tuple[str, int]] = {}
         self.on_mined: Callable[[], None] = lambda: None
 
-    def submitted(self, _ecdsa_checked: str | None = None) -> None:
+    def submitted(self) -> None:
         """A submission was accepted. Wakes the worker only if it would otherwise sleep past the batch
         interval, or once a full batch has arrived: a wake per request would run a cycle (several queries)
-        per request under load, for nothing: the batch is not due yet. (The signature's kind is stored with
-        the submission: the id the pipeline passes is not needed.)"""
+        per request under load, for nothing: the batch is not due yet."""
         self._arrived += 1
         if self._sleeping_until is None:
             return  # mid-cycle: the next sleep is capped at the batch interval (see _sleep)
