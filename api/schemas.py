@@ -346,6 +346,46 @@ class SignerDocuments(BaseModel):
     pending: list[PendingDocument] = Field(description="its submissions not on chain yet")
 
 
+# ------------------------------------------------------------------ explorer (GET /v1/explorer/...)
+
+
+class BlockSummary(BaseModel):
+    number: int
+    hash: str
+    timestamp: int
+    txCount: int
+    registryTxs: int = Field(description="the block's transactions that emitted registry events (from the index)")
+
+
+class RegistryCall(BaseModel):
+    function: str
+    args: dict[str, Any] | None = Field(description="decoded arguments (integers past 2^53 as decimal strings)")
+
+
+class ExplorerTx(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    hash: str
+    blockNumber: int | None
+    from_: str = Field(alias="from")
+    to: str | None
+    nonce: int
+    status: int | None = Field(description="1 mined, 0 reverted; null while pending")
+    gasUsed: int | None
+    call: RegistryCall | None = Field(description="the registry call, decoded (null for other contracts)")
+    events: list[dict[str, Any]] = Field(description="the registry's events the transaction emitted, decoded")
+
+
+class BlockDetail(BaseModel):
+    number: int
+    hash: str
+    parentHash: str
+    timestamp: int
+    txCount: int
+    gasUsed: int
+    transactions: list[ExplorerTx] = Field(description="the block's transactions to the registry")
+
+
 # ------------------------------------------------------------------ errors (every 4xx and 5xx)
 
 

@@ -17,7 +17,16 @@ from docchain.api.deps import ChainDep, LifecycleDep, RegistryDep, SettingsDep
 from docchain.api.inputs import MAX_INT64
 from docchain.api.openapi import CHAIN, problems_for
 from docchain.api.problems import not_found, problem_response
-from docchain.api.schemas import ChainInfo, NonceOut, PendingDocument, SignedDocument, SignerDocuments
+from docchain.api.schemas import (
+    BlockDetail,
+    BlockSummary,
+    ChainInfo,
+    ExplorerTx,
+    NonceOut,
+    PendingDocument,
+    SignedDocument,
+    SignerDocuments,
+)
 from docchain.chain.registry import decode_call, decode_log
 from docchain.chain.typed_data import EIP712_DOMAIN_TYPE, Domain, Registration, Revocation
 from docchain.chain.values import parse_address, parse_hash32, to_hex
@@ -100,32 +109,31 @@ async def nonce(signer: str, chain: RegistryDep, chainctx: ChainDep) -> NonceOut
 
 @router.get(
     "/explorer/blocks",
+    response_model=list[BlockSummary],
     responses=problems_for(422, *CHAIN),
     summary="Latest blocks, with how many registry transactions each holds",
 )
 async def blocks(
     chain: RegistryDep, chainctx: ChainDep, lifecycle: LifecycleDep, limit: int = Query(10, ge=1, le=50)
-) -> JSONResponse:
+) -> list[BlockSummary]:
     w3 = chain.registry.w3
     head = await chainctx.run(lambda: int(w3.eth.block_number))
     numbers = list(range(head, max(-1, head - limit), -1))
     headers = await asyncio.gather(*(chainctx.run(w3.eth.get_block, n) for n in numbers))
     counts = await lifecycle.store.registry_txs_per_block(numbers)
-    return JSONResponse(
-        [
-            {
-                "number": int(b["number"]),
-                "hash": to_hex(bytes(b["hash"])),
-                "timestamp": int(b["timestamp"]),
-                "txCount": len(b["transactions"]),
-                "registryTxs": int(counts.get(int(b["number"]), 0)),
-            }
-            for b in headers
-        ]
-    )
+    return [
+        BlockSummary(
+            number=int(b["number"]),
+            hash=to_hex(bytes(b["hash"])),
+            timestamp=int(b["timestamp"]),
+            txCount=len(b["transactions"]),
+            registryTxs=int(counts.get(int(b["number"]), 0)),
+        )
+        for b in headers
+    ]
 
 
-def _tx_json(tx: Any, receipt: Any, registry_address: str) -> dict[str, Any]:
+def _tx_json(tx: Any, receipt: Any, registry_address: str) -> ExplorerTx:
     data = bytes(tx["input"])
     to = tx.get("to")
     events = (
@@ -138,27 +146,30 @@ def _tx_json(tx: Any, receipt: Any, registry_address: str) -> dict[str, Any]:
         if receipt is not None
         else []
     )
-    return {
-        "hash": to_hex(bytes(tx["hash"])),
-        "blockNumber": tx.get("blockNumber"),
-        "from": tx["from"],
-        "to": to,
-        "nonce": int(tx["nonce"]),
-        "status": None if receipt is None else int(receipt["status"]),
-        "gasUsed": None if receipt is None else int(receipt["gasUsed"]),
-        "call": describe_call(data) if to == registry_address else None,
-        "events": events,
-    }
+    return ExplorerTx.model_validate(
+        {
+            "hash": to_hex(bytes(tx["hash"])),
+            "blockNumber": tx.get("blockNumber"),
+            "from": tx["from"],
+            "to": to,
+            "nonce": int(tx["nonce"]),
+            "status": None if receipt is None else int(receipt["status"]),
+            "gasUsed": None if receipt is None else int(receipt["gasUsed"]),
+            "call": describe_call(data) if to == registry_address else None,
+            "events": events,
+        }
+    )
 
 
 @router.get(
     "/explorer/blocks/{number}",
+    response_model=BlockDetail,
     responses=problems_for(404, 422, *CHAIN),
     summary="A block with its registry transactions and decoded events",
 )
 async def block(
     chain: RegistryDep, chainctx: ChainDep, number: int = Path(ge=0, le=MAX_INT64, description="block number")
-) -> JSONResponse:
+) -> BlockDetail:
     w3 = chain.registry.w3
     try:
         b: Any = await chainctx.run(w3.eth.get_block, number, True)
@@ -166,7 +177,7 @@ async def block(
         raise not_found(f"no block {number}") from None
     txs = [t for t in b["transactions"] if t.get("to") == chain.registry.address]
     receipts = await asyncio.gather(*(chainctx.run(w3.eth.get_transaction_receipt, t["hash"]) for t in txs))
-    return JSONResponse(
+    return BlockDetail.model_validate(
         {
             "number": int(b["number"]),
             "hash": to_hex(bytes(b["hash"])),
@@ -181,10 +192,11 @@ async def block(
 
 @router.get(
     "/explorer/tx/{tx_hash}",
+    response_model=ExplorerTx,
     responses=problems_for(404, 422, *CHAIN),
     summary="A transaction: decoded registry call, gas, status, events",
 )
-async def transaction(tx_hash: str, chain: RegistryDep, chainctx: ChainDep) -> JSONResponse:
+async def transaction(tx_hash: str, chain: RegistryDep, chainctx: ChainDep) -> ExplorerTx:
     raw = HexBytes(parse_hash32(tx_hash, "transaction hash"))
     w3 = chain.registry.w3
     try:
@@ -199,7 +211,7 @@ async def transaction(tx_hash: str, chain: RegistryDep, chainctx: ChainDep) -> J
             return None
 
     receipt = await chainctx.run(receipt_or_none)
-    return JSONResponse(_tx_json(tx, receipt, chain.registry.address))
+    return _tx_json(tx, receipt, chain.registry.address)
 
 
 @router.get(
