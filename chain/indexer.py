@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from docchain.chain.registry import _ABI as _REGISTRY_ABI
-from docchain.chain.registry import RegistryEvent, decode_log
+from docchain.chain.registry import RegistryEvent, decode_rpc_log
 from docchain.chain.rpc import JsonRpc
 
 TOPICS = (_REGISTRY_ABI.registered_topic, _REGISTRY_ABI.revoked_topic)
@@ -107,20 +107,8 @@ class Indexer:
             "toBlock": hex(end),
             "topics": [[to_hex(TOPICS[0]), to_hex(TOPICS[1])]],
         }
-        out = []
-        for raw in await self.rpc.call("eth_getLogs", [params]):
-            log = {
-                "topics": [bytes.fromhex(t[2:]) for t in raw["topics"]],
-                "data": bytes.fromhex(raw["data"][2:]),
-                "blockNumber": int(raw["blockNumber"], 16),
-                "blockHash": bytes.fromhex(raw["blockHash"][2:]),
-                "transactionHash": bytes.fromhex(raw["transactionHash"][2:]),
-                "logIndex": int(raw["logIndex"], 16),
-            }
-            event = decode_log(log)  # type: ignore[arg-type]
-            if event is not None:
-                out.append(event)
-        return out
+        logs = await self.rpc.call("eth_getLogs", [params])
+        return [event for raw in logs if (event := decode_rpc_log(raw)) is not None]
 
     async def common_ancestor(self, known: Iterable[tuple[int, bytes]]) -> int | None:
         """The highest known (number, hash) pair the chain still contains; None if none does.

@@ -1,16 +1,19 @@
-"""Typed binding of the DocumentRegistry contract over web3.py.
+"""Typed binding of the DocumentRegistry contract: :class:`Registry` over web3.py (blocking, reads and writes,
+for the CLI and tests) and :class:`RegistryReader`, its asynchronous read twin over the one JSON-RPC transport
+(chain/rpc.py), for the API.
 
 Calldata is encoded (and read back, to recover a record's signature from its transaction) and events are
 decoded here with eth-abi against the committed ABI; revert data becomes :class:`ContractRevert` (the
-contract's custom error by name and arguments) in one place.
+contract's custom error by name and arguments) in one place. Each view call is defined once (:class:`_View`:
+its calldata and the decoding of its answer) and made by either binding.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -24,12 +27,14 @@ from docchain.chain import artifacts
 from docchain.chain.errors import ChainError, ContractRevert, InvalidInput, RegistrationNotFound
 from docchain.chain.hashing import keccak256
 from docchain.chain.receipt import Receipt, build_receipt
+from docchain.chain.rpc import ChainReader, RpcError, Transport
 from docchain.chain.sender import PreparedTx, TxSender, with_retries
 from docchain.chain.typed_data import Domain, Registration, Revocation, recover
 from docchain.chain.values import to_checksum_address as checksum_address
 from docchain.chain.values import to_hex
 
 EventKind = Literal["Registered", "Revoked"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -282,6 +287,63 @@ def decode_log(log: LogReceipt) -> RegistryEvent | None:
     )
 
 
+def decode_rpc_log(raw: dict[str, Any]) -> RegistryEvent | None:
+    """:func:`decode_log` of a log as a node answers it over JSON-RPC (hex strings, not web3's formatted
+    values)."""
+    return decode_log(
+        {  # type: ignore[typeddict-item]
+            "topics": [bytes.fromhex(t[2:]) for t in raw["topics"]],
+            "data": bytes.fromhex(raw["data"][2:]),
+            "blockNumber": int(raw["blockNumber"], 16),
+            "blockHash": bytes.fromhex(raw["blockHash"][2:]),
+            "transactionHash": bytes.fromhex(raw["transactionHash"][2:]),
+            "logIndex": int(raw["logIndex"], 16),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class _View(Generic[T]):
+    """One view call of the registry: its calldata, the types of its answer and what they become."""
+
+    data: bytes
+    out_types: list[str]
+    decode: Callable[[tuple[Any, ...]], T]
+
+    def answer(self, result: bytes, where: str) -> T:
+        if not result:  # an eth_call to an address without code answers nothing
+            raise ChainError(f"no registry at {where}")
+        return self.decode(tuple(abi_decode(self.out_types, result)))
+
+
+def _record_view(doc_hash: bytes, signer: str) -> _View[Record]:
+    return _View(encode_call("recordOf", doc_hash, signer), ["(uint48,uint48,uint48)"], lambda v: Record(*v[0]))
+
+
+def _is_valid_registration_view(reg: Registration, signature: bytes) -> _View[bool]:
+    return _View(encode_call("isValidRegistration", reg.as_tuple(), signature), ["bool"], lambda v: bool(v[0]))
+
+
+def _nonce_view(signer: str) -> _View[int]:
+    return _View(encode_call("nonces", signer), ["uint256"], lambda v: int(v[0]))
+
+
+def _registration_sent_to(
+    registry: str, domain: Domain, event: RegistryEvent, to: str | None, calldata: bytes
+) -> SignedRegistration:
+    """The signed registration behind ``event`` in its transaction (sent to ``to`` with ``calldata``): only a
+    transaction sent to the registry itself is read, since one sent to another contract (a multisig, a
+    forwarder) carries that contract's calldata."""
+    to = None if not to else to_checksum_address(to)  # a node answers lower case, web3 checksummed
+    if to != registry:
+        raise RegistrationNotFound(
+            f"transaction {to_hex(event.tx_hash)} was sent to {to or 'no address'}, not to the registry {registry}: "
+            "it called the registry through another contract (a multisig, a forwarder), whose calldata does not "
+            "hold the signed registration in a form docchain reads"
+        )
+    return signed_registration_in_calldata(calldata, event, domain)
+
+
 class Registry:
     """A deployed DocumentRegistry. Reads need only ``w3``; writes need a :class:`TxSender`."""
 
@@ -301,26 +363,22 @@ class Registry:
     # ------------------------------------------------------------------ reads
 
     def _call(self, data: bytes, out_types: list[str]) -> tuple[Any, ...]:
+        return self._view(_View(data, out_types, lambda values: values))
+
+    def _view(self, view: _View[T]) -> T:
         def call() -> bytes:
             try:
-                return bytes(self.w3.eth.call({"to": self.address, "data": data}))
+                return bytes(self.w3.eth.call({"to": self.address, "data": view.data}))
             except ContractLogicError as exc:
                 raise _revert_from(exc) from exc
 
-        result = with_retries(call, "eth_call")
-        if not result:
-            raise ChainError(f"no registry at {self.address} on chain {self.chain_id}")
-        return tuple(abi_decode(out_types, result))
+        return view.answer(with_retries(call, "eth_call"), f"{self.address} on chain {self.chain_id}")
 
     def record(self, doc_hash: bytes, signer: str) -> Record:
-        ((registered_at, block_number, revoked_at),) = self._call(
-            encode_call("recordOf", doc_hash, signer), ["(uint48,uint48,uint48)"]
-        )
-        return Record(registered_at, block_number, revoked_at)
+        return self._view(_record_view(doc_hash, signer))
 
     def is_valid_registration(self, reg: Registration, signature: bytes) -> bool:
-        (valid,) = self._call(encode_call("isValidRegistration", reg.as_tuple(), signature), ["bool"])
-        return bool(valid)
+        return self._view(_is_valid_registration_view(reg, signature))
 
     def registration_digest(self, reg: Registration) -> bytes:
         (value,) = self._call(encode_call("registrationDigest", reg.as_tuple()), ["bytes32"])
@@ -331,8 +389,7 @@ class Registry:
         return bytes(value)
 
     def nonce(self, signer: str) -> int:
-        (value,) = self._call(encode_call("nonces", signer), ["uint256"])
-        return int(value)
+        return self._view(_nonce_view(signer))
 
     def events(
         self,
@@ -372,14 +429,7 @@ class Registry:
                 raise RegistrationNotFound(f"transaction {tx_hash} is not known to the node") from exc
 
         tx = with_retries(fetch, "eth_getTransactionByHash")
-        to = tx.get("to")
-        if to is None or to_checksum_address(to) != self.address:
-            raise RegistrationNotFound(
-                f"transaction {tx_hash} was sent to {to or 'no address'}, not to the registry {self.address}: it "
-                "called the registry through another contract (a multisig, a forwarder), whose calldata does not "
-                "hold the signed registration in a form docchain reads"
-            )
-        return signed_registration_in_calldata(bytes(tx["input"]), event, self.domain)
+        return _registration_sent_to(self.address, self.domain, event, tx.get("to"), bytes(tx["input"]))
 
     # ------------------------------------------------------------------ writes
 
@@ -445,3 +495,47 @@ class Registry:
                 signature,
             )
         )
+
+
+class RegistryReader:
+    """:class:`Registry`'s reads over the asynchronous JSON-RPC transport (chain/rpc.py), at the node's latest
+    state: the API's acceptance and revocation checks and its nonces, on the event loop. A node that is down
+    is :class:`NodeError`; a revert is the registry's own :class:`ContractRevert` when it is one."""
+
+    def __init__(self, rpc: Transport, address: str, chain_id: int) -> None:
+        self.chain = ChainReader(rpc)
+        self.address = checksum_address(bytes.fromhex(address[2:]))
+        self.domain = Domain(chain_id=chain_id, verifying_contract=self.address)
+
+    async def _view(self, view: _View[T]) -> T:
+        try:
+            result = await self.chain.call(self.address, view.data)
+        except RpcError as exc:
+            data = exc.revert_data
+            revert = None if data is None else decode_revert(data)
+            if revert is not None:
+                raise revert from exc
+            raise
+        return view.answer(result, f"{self.address} on chain {self.domain.chain_id}")
+
+    async def record(self, doc_hash: bytes, signer: str) -> Record:
+        return await self._view(_record_view(doc_hash, signer))
+
+    async def nonce(self, signer: str) -> int:
+        return await self._view(_nonce_view(signer))
+
+    async def is_valid_registration(self, reg: Registration, signature: bytes) -> bool:
+        """Whether the registry accepts ``signature`` for ``reg`` (ECDSA, or the signer's ERC-1271 answer)."""
+        return await self._view(_is_valid_registration_view(reg, signature))
+
+    async def has_code(self, address: str) -> bool:
+        """Whether ``address`` is a contract (a wallet that checks signatures itself), not a key's account."""
+        return bool(await self.chain.code(address))
+
+    async def signed_registration_of(self, event: RegistryEvent) -> SignedRegistration:
+        """As :meth:`Registry.signed_registration_of`: the signed registration behind a Registered ``event``,
+        read from the calldata of its transaction to the registry."""
+        tx = await self.chain.transaction(event.tx_hash)
+        if tx is None:
+            raise RegistrationNotFound(f"transaction {to_hex(event.tx_hash)} is not known to the node")
+        return _registration_sent_to(self.address, self.domain, event, tx.get("to"), bytes.fromhex(tx["input"][2:]))

@@ -294,28 +294,32 @@ class ChainReader:
         raw = await self.transport.call("eth_getBlockByNumber", [hex(number), False])
         return None if raw is None else _block(raw)
 
-    async def _state(self, method: str, params: list[Any], block: int) -> Any:
-        try:
-            return await self.transport.call(method, [*params, hex(block)])
-        except ChainError as exc:
-            refused = exc
+    async def _state(self, method: str, params: list[Any], block: int | None) -> Any:
         # The node resolves "latest" to a number itself, and a block mined in between makes it refuse that one
         # too (anvil --prune-history while blocks are mined back to back, measured: 9% of eth_calls, in runs of
         # up to 8 that short pauses do not outwait). "pending", the state it is building on its latest one, it
         # never refused (0 of 10,000): the last resort. A refusal at every state (a revert) is raised.
-        for tag in FALLBACK_TAGS:
+        tags = [*([] if block is None else [hex(block)]), *FALLBACK_TAGS]
+        for i, tag in enumerate(tags):
             try:
                 return await self.transport.call(method, [*params, tag])
-            except ChainError as exc:
-                refused = exc
-        raise refused
+            except ChainError:
+                if i == len(tags) - 1:
+                    raise
+        raise AssertionError("unreachable")
 
-    async def code(self, address: str, block: int) -> bytes:
+    async def code(self, address: str, block: int | None = None) -> bytes:
+        """The code at ``address`` at ``block`` (None: the latest state)."""
         return _bytes(await self._state("eth_getCode", [address], block))
 
-    async def call(self, to: str, data: bytes, block: int) -> bytes:
-        """``eth_call``; a revert is :class:`ChainError`."""
+    async def call(self, to: str, data: bytes, block: int | None = None) -> bytes:
+        """``eth_call`` at ``block`` (None: the latest state); a revert is :class:`ChainError`."""
         return _bytes(await self._state("eth_call", [{"to": to, "data": to_hex(data)}], block))
+
+    async def transaction(self, tx_hash: bytes) -> dict[str, Any] | None:
+        """The node's answer to ``eth_getTransactionByHash`` (None: a transaction it does not know)."""
+        raw: dict[str, Any] | None = await self.transport.call("eth_getTransactionByHash", [to_hex(tx_hash)])
+        return raw
 
     async def receipt(self, tx_hash: bytes) -> TxReceipt | None:
         """Where and how a transaction ended; its logs are asked for by topic with :meth:`logs` (the receipt
