@@ -48,6 +48,7 @@ reliability: setup
 bench: setup
 	$(PY) bench/gas.py
 	$(PY) bench/node.py
+	$(PY) bench/rpc.py
 	$(PY) bench/api.py
 
 clean:

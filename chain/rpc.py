@@ -1,12 +1,13 @@
 """JSON-RPC to an Ethereum node: the one transport docchain uses, and the typed reads verification makes.
 
-:class:`JsonRpc` is the asynchronous transport (httpx, keep-alive) of the API's worker, indexer and
-verification, and of the CLI's verification; :class:`SyncJsonRpc` is its blocking twin, for code that is not
-on an event loop. Both map failures the same way: a refused, silent or garbled node is :class:`NodeError`,
-an error object the node answers is :class:`RpcError` (a :class:`ChainError` carrying the node's code and
-revert data). :class:`ChainReader` turns the handful of calls verification needs into dataclasses. Anything
-with an ``async call(method, params)`` serves as its transport, so the API can put its per-head cache in
-front of the same reads (api/chainview.py).
+:class:`JsonRpc` is the asynchronous transport (aiohttp, keep-alive: the client web3's own asynchronous
+provider uses) of the API's worker, indexer and verification, and of the CLI's verification;
+:class:`SyncJsonRpc` is its blocking twin (httpx), for code that is not on an event loop. Both map failures
+the same way: a refused, silent or garbled node is :class:`NodeError`, an error object the node answers is
+:class:`RpcError` (a :class:`ChainError` carrying the node's code and revert data). :class:`ChainReader`
+turns the handful of calls verification needs into dataclasses. Anything with an ``async call(method,
+params)`` serves as its transport, so the API can put its per-head cache in front of the same reads
+(api/chainview.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import aiohttp
 import httpx
 
 from docchain.chain.errors import ChainError, NodeError
@@ -69,20 +71,21 @@ class _Codec:
             items.append({"jsonrpc": "2.0", "id": self._id, "method": method, "params": params})
         return json.dumps(items if len(items) != 1 else items[0]).encode(), ids
 
-    def transport_error(self, method: str, exc: httpx.HTTPError) -> NodeError:
-        if isinstance(exc, httpx.TimeoutException):
+    def transport_error(self, method: str, exc: Exception) -> NodeError:
+        """What an httpx or aiohttp failure means, in the same words whichever transport met it."""
+        if isinstance(exc, httpx.TimeoutException | TimeoutError):
             return NodeError(f"{self._node} did not answer {method} in time")
-        if isinstance(exc, httpx.ConnectError):
+        if isinstance(exc, httpx.ConnectError | aiohttp.ClientConnectorError):
             reason = "connection refused" if _refused(exc) else "cannot connect"
             return NodeError(f"cannot reach {self._node}: {reason}")
         return NodeError(f"cannot reach {self._node} ({exc.__class__.__name__})")
 
-    def results(self, calls: Sequence[Call], ids: list[int], response: httpx.Response) -> list[Any]:
+    def results(self, calls: Sequence[Call], ids: list[int], status: int, content: bytes) -> list[Any]:
         method = calls[0][0] if len(calls) == 1 else "a batch"
-        if response.status_code != 200:
-            raise NodeError(f"{self._node} answered HTTP {response.status_code} to {method}")
+        if status != 200:
+            raise NodeError(f"{self._node} answered HTTP {status} to {method}")
         try:
-            reply = json.loads(response.content)
+            reply = json.loads(content)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise NodeError(f"{self._node} does not answer as an Ethereum JSON-RPC node") from exc
         replies = [reply] if isinstance(reply, dict) else reply
@@ -112,8 +115,8 @@ class _Codec:
 
 
 def _refused(exc: BaseException) -> bool:
-    """Whether a connection failed because nothing listens (httpx words it "All connection attempts failed"
-    and keeps the operating system's error underneath)."""
+    """Whether a connection failed because nothing listens (httpx words it "All connection attempts failed",
+    aiohttp "Cannot connect to host"; both keep the operating system's error underneath)."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ConnectionRefusedError) or "refused" in str(seen).lower():
@@ -136,16 +139,16 @@ def _request(url: httpx.URL, body: bytes, timeout: float) -> httpx.Request:
 class JsonRpc:
     """One node, one pool of keep-alive connections (asynchronous).
 
-    Requests go straight to httpx's transport: a JSON-RPC POST needs none of the client's cookies, auth,
-    redirects or URL merging, whose bookkeeping cost about a quarter of each call's CPU (the API's verify
-    reads the head once per concurrent wave of requests)."""
+    aiohttp rather than httpx here: every verify, anchored batch and indexer step makes these calls, and
+    aiohttp's C parser and simpler pool spend a fraction of the CPU per call that httpx's do, the more so
+    with many calls in flight (bench/rpc.py). The session is made on first use, on the loop that uses it."""
 
     def __init__(self, url: str, *, timeout: float = 10.0, show_url: bool = True) -> None:
         self.url = url
-        self._url = httpx.URL(url)
         self._timeout = timeout
+        self._default_timeout = aiohttp.ClientTimeout(total=timeout)
         self._codec = _Codec(url, show_url)
-        self._transport = httpx.AsyncHTTPTransport()
+        self._session: aiohttp.ClientSession | None = None
 
     async def call(self, method: str, params: list[Any], *, timeout: float | None = None) -> Any:
         [result] = await self._send([(method, params)], timeout)
@@ -158,19 +161,20 @@ class JsonRpc:
 
     async def _send(self, calls: Sequence[Call], timeout: float | None) -> list[Any]:
         body, ids = self._codec.body(calls)
-        request = _request(self._url, body, self._timeout if timeout is None else timeout)
+        if self._session is None:
+            self._session = aiohttp.ClientSession(headers=_HEADERS)
+        limit = self._default_timeout if timeout is None else aiohttp.ClientTimeout(total=timeout)
         try:
-            response = await self._transport.handle_async_request(request)
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
-        except httpx.HTTPError as exc:
+            async with self._session.post(self.url, data=body, timeout=limit) as response:
+                status, content = response.status, await response.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise self._codec.transport_error(calls[0][0], exc) from exc
-        return self._codec.results(calls, ids, response)
+        return self._codec.results(calls, ids, status, content)
 
     async def aclose(self) -> None:
-        await self._transport.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     close = aclose
 
@@ -209,7 +213,7 @@ class SyncJsonRpc:
                 response.close()
         except httpx.HTTPError as exc:
             raise self._codec.transport_error(calls[0][0], exc) from exc
-        return self._codec.results(calls, ids, response)
+        return self._codec.results(calls, ids, response.status_code, response.content)
 
     def close(self) -> None:
         self._transport.close()
