@@ -45,8 +45,7 @@ async def _preflight(settings: Settings) -> str | None:
         pass
     finally:
         await db.close()
-        await chain.rpc.close()
-        chain.close()
+        await chain.close()
     return None
 
 

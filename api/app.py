@@ -187,7 +187,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     except ChainMismatch as exc:
         log.error("refusing to start: %s", exc)
         await db.close()
-        chain.close()
+        await chain.close()
         raise
     except (DocchainError, TimeoutError) as exc:  # node down, no registry yet: bind lazily (routes answer 503)
         log.warning("not bound to the chain yet", extra={"error": str(exc) or exc.__class__.__name__})
@@ -224,8 +224,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         relaying.cancel()
         await asyncio.gather(relaying, return_exceptions=True)
         await db.close()
-        await chain.rpc.close()
-        chain.close()
+        await chain.close()
         log.info("docchain API stopped")
 
 

@@ -1,10 +1,10 @@
-"""The service's link to the chain: the one asynchronous JSON-RPC transport, the relayer's sender, the
-registry binding, and a thread pool for the blocking web3 reads some routes still make.
+"""The service's link to the chain: the one asynchronous JSON-RPC transport, the relayer's sender and the
+registry's reads and writes.
 
-The anchoring worker, the indexer and verification talk to the node through :attr:`ChainContext.rpc`
-(chain/rpc.py's :class:`JsonRpc`, keep-alive, on the event loop). web3.py is blocking, so its calls go
-through :meth:`ChainContext.run` (a bounded pool of worker threads) and the event loop never waits on the
-node. The context connects lazily: when the node is down at start-up the API still starts, answers 503 on
+The routes, the anchoring worker, the indexer and verification all talk to the node through
+:attr:`ChainContext.rpc` (chain/rpc.py's :class:`JsonRpc`, keep-alive, on the event loop): no call blocks a
+thread, and an unreachable node is one typed error (:class:`NodeError`, a 503 for a route, a backoff for a
+loop). The context connects lazily: when the node is down at start-up the API still starts, answers 503 on
 chain-bound routes and keeps trying.
 """
 
@@ -13,13 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
-import requests
 from eth_abi.abi import decode as abi_decode
-from web3 import HTTPProvider, Web3
 
 from docchain.api.chainview import HeadCache
 from docchain.api.db import ChainMismatch
@@ -27,7 +24,7 @@ from docchain.api.settings import Settings
 from docchain.chain import deploy
 from docchain.chain.errors import NodeError
 from docchain.chain.indexer import Indexer
-from docchain.chain.registry import Registry, decode_revert
+from docchain.chain.registry import RegistryReader, decode_revert
 from docchain.chain.rpc import JsonRpc
 from docchain.chain.sender import AsyncTxSender, PreparedTx
 from docchain.chain.typed_data import Domain
@@ -36,10 +33,6 @@ from docchain.chain.values import parse_address
 log = logging.getLogger("docchain.api.chain")
 
 PROBE_TIMEOUT_S = 2.0
-UNREACHABLE = (requests.RequestException, ConnectionError, TimeoutError)
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 class RegistryWrites:
@@ -62,7 +55,7 @@ class RegistryWrites:
 
 @dataclass(frozen=True)
 class Bound:
-    registry: Registry  # blocking (web3) reads, for the routes that still make them
+    registry: RegistryReader  # the acceptance and revocation checks, nonces
     sender: AsyncTxSender
     writes: RegistryWrites
     domain: Domain
@@ -74,24 +67,12 @@ class Bound:
 class ChainContext:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 10}))
-        self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="docchain-chain")
-        self.rpc = JsonRpc(settings.rpc_url, show_url=False)  # the worker's, the indexer's and verification's
+        self.rpc = JsonRpc(settings.rpc_url, show_url=False)  # every read and write of the service
         self._key = settings.relayer_private_key()  # fails fast on a missing key, before any network call
         self._bound: Bound | None = None
         # called once bound, with (chain id, registry address); raises to refuse the binding
         self.claim: Callable[[int, str], Awaitable[None]] | None = None
         self._binding: asyncio.Future[Bound] | None = None  # the bind attempt in flight, shared
-
-    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
-        except UNREACHABLE as exc:
-            # web3's blocking calls raise the HTTP library's own errors when the node is down, restarting or
-            # silent: that is the node's unavailability (503 for a route, a backoff for a loop), not a bug.
-            # The message never names the RPC URL: it may carry a provider's key.
-            raise NodeError(f"the Ethereum node is unreachable ({exc.__class__.__name__})") from exc
 
     async def _bind(self) -> Bound:
         chain_id = int(await self.rpc.call("eth_chainId", [], timeout=PROBE_TIMEOUT_S), 16)
@@ -119,8 +100,7 @@ class ChainContext:
             max_fee_cap_wei=None if fee_cap is None else int(fee_cap * 10**9),
             decode_revert=decode_revert,
         )
-        registry = Registry(self.w3, address)  # blocking reads for the routes that still use web3
-        registry.chain_id = chain_id  # known: its first read would otherwise ask the node from a route
+        registry = RegistryReader(self.rpc, address, chain_id)
         return Bound(
             registry,
             sender,
@@ -168,5 +148,5 @@ class ChainContext:
     def ready(self) -> Bound | None:
         return self._bound
 
-    def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+    async def close(self) -> None:
+        await self.rpc.aclose()

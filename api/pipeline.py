@@ -515,8 +515,7 @@ async def _child(out_fd: int) -> None:
     await pipeline.stop()
     health.cancel()
     await db.close()
-    await chain.rpc.close()
-    chain.close()
+    await chain.close()
     out.close()
 
 

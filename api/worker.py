@@ -251,9 +251,9 @@ class AnchorWorker(ServiceLoop):
 
     async def _anchor_batch(self, bound: Bound) -> None:
         rows = await self.store.pending(self.settings.batch_size)
-        # rows accepted before signature kinds were stored are recovered (~0.1 ms each): in the chain thread,
-        # so the event loop keeps serving
-        batch, singles, failed = await self.chain.run(_classify, bound.domain, rows)
+        # rows accepted before signature kinds were stored are recovered (~0.1 ms each): in a thread, so the
+        # event loop keeps serving
+        batch, singles, failed = await asyncio.to_thread(_classify, bound.domain, rows)
         if failed:
             await self._fail(failed)
 

@@ -8,9 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from hexbytes import HexBytes
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from web3.exceptions import BlockNotFound, TransactionNotFound
 
 from docchain.api import metrics
 from docchain.api.deps import ChainDep, LifecycleDep, RegistryDep, SettingsDep
@@ -27,9 +25,9 @@ from docchain.api.schemas import (
     SignedDocument,
     SignerDocuments,
 )
-from docchain.chain.registry import decode_call, decode_log
+from docchain.chain.registry import decode_call, decode_rpc_log
 from docchain.chain.typed_data import EIP712_DOMAIN_TYPE, Domain, Registration, Revocation
-from docchain.chain.values import parse_address, parse_hash32, to_hex
+from docchain.chain.values import parse_address, parse_hash32, to_checksum_address, to_hex
 
 router = APIRouter(prefix="/v1", tags=["chain"])
 health = APIRouter(tags=["health"])
@@ -76,21 +74,19 @@ def eip712_info(domain: Domain) -> dict[str, Any]:
 async def chain_info(
     chain: RegistryDep, chainctx: ChainDep, settings: SettingsDep, lifecycle: LifecycleDep
 ) -> ChainInfo:
-    w3 = chain.registry.w3
-    latest, balance = await asyncio.gather(
-        chainctx.run(lambda: int(w3.eth.block_number)),
-        chainctx.run(w3.eth.get_balance, chain.sender.address),  # type: ignore[arg-type]
+    latest, balance = await chainctx.rpc.batch(
+        [("eth_blockNumber", []), ("eth_getBalance", [chain.sender.address, "latest"])]
     )
     return ChainInfo.model_validate(
         {
             "chainId": chain.domain.chain_id,
             "contract": chain.registry.address,
             "deploymentBlock": chain.deployment_block,
-            "latestBlock": latest,
+            "latestBlock": int(latest, 16),
             "indexedHead": await lifecycle.store.head(),
             "confirmations": settings.confirmations,
             "relayer": chain.sender.address,
-            "relayerBalanceWei": str(balance),
+            "relayerBalanceWei": str(int(balance, 16)),
             "eip712": eip712_info(chain.domain),
         }
     )
@@ -102,9 +98,9 @@ async def chain_info(
     responses=problems_for(422, *CHAIN),
     summary="The signer's current revocation nonce",
 )
-async def nonce(signer: str, chain: RegistryDep, chainctx: ChainDep) -> NonceOut:
+async def nonce(signer: str, chain: RegistryDep) -> NonceOut:
     who = parse_address(signer, "signer")
-    return NonceOut(signer=who, nonce=await chainctx.run(chain.registry.nonce, who))
+    return NonceOut(signer=who, nonce=await chain.registry.nonce(who))
 
 
 @router.get(
@@ -116,46 +112,59 @@ async def nonce(signer: str, chain: RegistryDep, chainctx: ChainDep) -> NonceOut
 async def blocks(
     chain: RegistryDep, chainctx: ChainDep, lifecycle: LifecycleDep, limit: int = Query(10, ge=1, le=50)
 ) -> list[BlockSummary]:
-    w3 = chain.registry.w3
-    head = await chainctx.run(lambda: int(w3.eth.block_number))
+    head = int(await chainctx.rpc.call("eth_blockNumber", []), 16)
     numbers = list(range(head, max(-1, head - limit), -1))
-    headers = await asyncio.gather(*(chainctx.run(w3.eth.get_block, n) for n in numbers))
+    headers = await chainctx.rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
     counts = await lifecycle.store.registry_txs_per_block(numbers)
     return [
         BlockSummary(
-            number=int(b["number"]),
-            hash=to_hex(bytes(b["hash"])),
-            timestamp=int(b["timestamp"]),
+            number=int(b["number"], 16),
+            hash=_hash(b["hash"]),
+            timestamp=int(b["timestamp"], 16),
             txCount=len(b["transactions"]),
-            registryTxs=int(counts.get(int(b["number"]), 0)),
+            registryTxs=int(counts.get(int(b["number"], 16), 0)),
         )
         for b in headers
+        if b is not None  # the chain shortened since its head was read (a reorg)
     ]
 
 
-def _tx_json(tx: Any, receipt: Any, registry_address: str) -> ExplorerTx:
-    data = bytes(tx["input"])
-    to = tx.get("to")
+def _hash(raw: str) -> str:
+    return to_hex(bytes.fromhex(raw[2:]))
+
+
+def _address(raw: str | None) -> str | None:
+    """An address as web3 shows it (EIP-55); a node answers lower case, and null for a contract creation."""
+    return None if not raw else to_checksum_address(bytes.fromhex(raw[2:]))
+
+
+def _int(raw: str | None) -> int | None:
+    return None if raw is None else int(raw, 16)
+
+
+def _tx_json(tx: dict[str, Any], receipt: dict[str, Any] | None, registry_address: str) -> ExplorerTx:
+    """A transaction and its receipt (None while pending) as the node answers them, for the explorer."""
+    to = _address(tx.get("to"))
     events = (
         [
             e.to_json()
             for log in receipt["logs"]
-            if log["address"] == registry_address
-            if (e := decode_log(log)) is not None
+            if _address(log["address"]) == registry_address
+            if (e := decode_rpc_log(log)) is not None
         ]
         if receipt is not None
         else []
     )
     return ExplorerTx.model_validate(
         {
-            "hash": to_hex(bytes(tx["hash"])),
-            "blockNumber": tx.get("blockNumber"),
-            "from": tx["from"],
+            "hash": _hash(tx["hash"]),
+            "blockNumber": _int(tx.get("blockNumber")),
+            "from": _address(tx["from"]),
             "to": to,
-            "nonce": int(tx["nonce"]),
-            "status": None if receipt is None else int(receipt["status"]),
-            "gasUsed": None if receipt is None else int(receipt["gasUsed"]),
-            "call": describe_call(data) if to == registry_address else None,
+            "nonce": int(tx["nonce"], 16),
+            "status": None if receipt is None else _int(receipt["status"]),
+            "gasUsed": None if receipt is None else _int(receipt["gasUsed"]),
+            "call": describe_call(bytes.fromhex(tx["input"][2:])) if to == registry_address else None,
             "events": events,
         }
     )
@@ -170,21 +179,19 @@ def _tx_json(tx: Any, receipt: Any, registry_address: str) -> ExplorerTx:
 async def block(
     chain: RegistryDep, chainctx: ChainDep, number: int = Path(ge=0, le=MAX_INT64, description="block number")
 ) -> BlockDetail:
-    w3 = chain.registry.w3
-    try:
-        b: Any = await chainctx.run(w3.eth.get_block, number, True)
-    except BlockNotFound:
-        raise not_found(f"no block {number}") from None
-    txs = [t for t in b["transactions"] if t.get("to") == chain.registry.address]
-    receipts = await asyncio.gather(*(chainctx.run(w3.eth.get_transaction_receipt, t["hash"]) for t in txs))
+    b = await chainctx.rpc.call("eth_getBlockByNumber", [hex(number), True])
+    if b is None:
+        raise not_found(f"no block {number}")
+    txs = [t for t in b["transactions"] if _address(t.get("to")) == chain.registry.address]
+    receipts = await chainctx.rpc.batch([("eth_getTransactionReceipt", [t["hash"]]) for t in txs])
     return BlockDetail.model_validate(
         {
-            "number": int(b["number"]),
-            "hash": to_hex(bytes(b["hash"])),
-            "parentHash": to_hex(bytes(b["parentHash"])),
-            "timestamp": int(b["timestamp"]),
+            "number": int(b["number"], 16),
+            "hash": _hash(b["hash"]),
+            "parentHash": _hash(b["parentHash"]),
+            "timestamp": int(b["timestamp"], 16),
             "txCount": len(b["transactions"]),
-            "gasUsed": int(b["gasUsed"]),
+            "gasUsed": int(b["gasUsed"], 16),
             "transactions": [_tx_json(t, r, chain.registry.address) for t, r in zip(txs, receipts, strict=True)],
         }
     )
@@ -197,20 +204,12 @@ async def block(
     summary="A transaction: decoded registry call, gas, status, events",
 )
 async def transaction(tx_hash: str, chain: RegistryDep, chainctx: ChainDep) -> ExplorerTx:
-    raw = HexBytes(parse_hash32(tx_hash, "transaction hash"))
-    w3 = chain.registry.w3
-    try:
-        tx = await chainctx.run(w3.eth.get_transaction, raw)
-    except TransactionNotFound:
-        raise not_found(f"no transaction {to_hex(raw)}") from None
-
-    def receipt_or_none() -> Any:
-        try:
-            return w3.eth.get_transaction_receipt(raw)
-        except TransactionNotFound:
-            return None
-
-    receipt = await chainctx.run(receipt_or_none)
+    wanted = to_hex(parse_hash32(tx_hash, "transaction hash"))
+    tx, receipt = await chainctx.rpc.batch(
+        [("eth_getTransactionByHash", [wanted]), ("eth_getTransactionReceipt", [wanted])]
+    )
+    if tx is None:
+        raise not_found(f"no transaction {wanted}")
     return _tx_json(tx, receipt, chain.registry.address)
 
 
