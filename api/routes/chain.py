@@ -134,7 +134,8 @@ def _hash(raw: str) -> str:
 
 
 def _address(raw: str | None) -> str | None:
-    """An address as web3 shows it (EIP-55); a node answers lower case, and null for a contract creation."""
+    """An address in EIP-55 form, as the API shows every address; a node answers lower case, and null for the
+    recipient of a contract creation."""
     return None if not raw else to_checksum_address(bytes.fromhex(raw[2:]))
 
 
