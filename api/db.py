@@ -1,4 +1,5 @@
-"""Database: SQLAlchemy 2 async models, engine set-up (SQLite in WAL mode or PostgreSQL) and migrations.
+"""Database: SQLAlchemy 2 async models, engine set-up (SQLite in WAL mode or PostgreSQL), migrations, and the
+pipeline's lease (:class:`Lease`). The lifecycle's statements live in api/store.py.
 
 Tables:
 - ``submissions``: the durable outbox. A row is written before the API answers 202 and walks
@@ -19,6 +20,8 @@ speaks, portable across SQLite and PostgreSQL, and readable in a SQL shell.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
 import os
 import sqlite3
@@ -55,7 +58,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Select
@@ -588,6 +591,71 @@ class Database:
         if self._sync is not None:
             self._sync.dispose()
         await self.engine.dispose()
+
+
+LEASE_KEY = 0x646F63636861696E  # "docchain": the PostgreSQL advisory lock's key
+
+
+class Lease:
+    """One pipeline per database: a lease that vanishes with its process — an exclusive ``flock`` on
+    ``<SQLite file>.pipeline.lock``, or a session-level advisory lock on PostgreSQL (api/pipeline.py says
+    why one pipeline)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._file: int | None = None
+        self._conn: AsyncConnection | None = None
+
+    async def try_acquire(self) -> bool:
+        if self.db.is_sqlite:
+            path = self.db.sqlite_path
+            assert path is not None  # Database refuses SQLite without a file
+            fd = os.open(f"{path}.pipeline.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            self._file = fd
+            return True
+        conn = await self.db.engine.connect()
+        if await conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": LEASE_KEY}):
+            self._conn = conn
+            return True
+        await conn.close()
+        return False
+
+    async def held(self) -> bool:
+        """Whether the lease is still ours. An flock lasts as long as the process; a PostgreSQL advisory lock
+        lasts as long as its session, which a database restart, failover or cut connection ends."""
+        if self._conn is None:
+            return self._file is not None or self.db.is_sqlite
+        try:
+            return bool(
+                await asyncio.wait_for(
+                    self._conn.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                            " AND pid = pg_backend_pid() AND objsubid = 1"
+                            " AND ((classid::bigint << 32) | objid::bigint) = :key"
+                        ),
+                        {"key": LEASE_KEY},
+                    ),
+                    timeout=5,
+                )
+            )
+        except Exception:
+            return False
+
+    async def release(self) -> None:
+        if self._file is not None:
+            os.close(self._file)  # closing the descriptor drops the flock
+            self._file = None
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LEASE_KEY})
+            await self._conn.close()
+            self._conn = None
 
 
 class _Busy(Exception):

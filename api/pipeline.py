@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -41,12 +40,10 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from prometheus_client import generate_latest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from docchain.api import logs, metrics, outbox
 from docchain.api.chainctx import ChainContext
-from docchain.api.db import Database
+from docchain.api.db import Database, Lease
 from docchain.api.indexing import IndexerLoop
 from docchain.api.notify import Notifier, Publishing, SocketBus
 from docchain.api.service_loop import HeadWatcher
@@ -57,7 +54,6 @@ log = logging.getLogger("docchain.api.pipeline")
 
 LEASE_RETRY_S = 2.0
 LEASE_CHECK_S = 2.0  # how often a holder confirms it still holds the lease (PostgreSQL can drop it)
-LEASE_KEY = 0x646F63636861696E  # "docchain": the PostgreSQL advisory lock's key
 PIPELINE_NICENESS = 10  # the child's CPU priority below the API's (see main)
 # How long a stop waits for the step in progress (a few hundred ms, measured under load) before it cancels
 # it, or kills the child: a stopping API exits within 5 s. Safe at any point: a transaction is recorded
@@ -77,66 +73,6 @@ class Pipeline(Protocol):
 
 
 # ------------------------------------------------------------------ the lease
-
-
-class Lease:
-    """One pipeline per database (see the module's docstring)."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._file: int | None = None
-        self._conn: AsyncConnection | None = None
-
-    async def try_acquire(self) -> bool:
-        if self.db.is_sqlite:
-            path = self.db.sqlite_path
-            assert path is not None  # Database refuses SQLite without a file
-            fd = os.open(f"{path}.pipeline.lock", os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                return False
-            self._file = fd
-            return True
-        conn = await self.db.engine.connect()
-        if await conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": LEASE_KEY}):
-            self._conn = conn
-            return True
-        await conn.close()
-        return False
-
-    async def held(self) -> bool:
-        """Whether the lease is still ours. An flock lasts as long as the process; a PostgreSQL advisory lock
-        lasts as long as its session, which a database restart, failover or cut connection ends."""
-        if self._conn is None:
-            return self._file is not None or self.db.is_sqlite
-        try:
-            return bool(
-                await asyncio.wait_for(
-                    self._conn.scalar(
-                        text(
-                            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                            " AND pid = pg_backend_pid() AND objsubid = 1"
-                            " AND ((classid::bigint << 32) | objid::bigint) = :key"
-                        ),
-                        {"key": LEASE_KEY},
-                    ),
-                    timeout=5,
-                )
-            )
-        except Exception:
-            return False
-
-    async def release(self) -> None:
-        if self._file is not None:
-            os.close(self._file)  # closing the descriptor drops the flock
-            self._file = None
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                await self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LEASE_KEY})
-            await self._conn.close()
-            self._conn = None
 
 
 # ------------------------------------------------------------------ submissions accepted elsewhere
