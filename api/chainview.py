@@ -1,7 +1,7 @@
 """Chain reads for verification, asynchronous and shared per chain head.
 
-Verify must double-check the chain, but three blocking web3 calls per request (recordOf, eth_blockNumber,
-eth_getBlock) cost ~2 ms of CPU each in a worker thread. Here:
+Verify must double-check the chain on every request, yet most requests between two blocks ask the node the
+same questions. Here:
 
 * every verification first reads the node's **current head** (number and hash). The read is
   single-flight: concurrent requests share one ``eth_getBlockByNumber("latest")``, but a request only
@@ -11,7 +11,7 @@ eth_getBlock) cost ~2 ms of CPU each in a worker thread. Here:
   head hash — so a cached value is exactly what the node would answer at that head. When the head hash
   changes, the whole cache is dropped;
 * calls go over the service's one asynchronous transport (chain/rpc.py's :class:`JsonRpc`, keep-alive, on
-  the event loop: no thread hop, no web3 overhead).
+  the event loop).
 """
 
 from __future__ import annotations
