@@ -10,8 +10,9 @@ PYTEST_ARGS ?=
 run: setup
 	$(VENV)/bin/docchain up
 
+# One pytest worker per core, up to 4 (tests/conftest.py keeps each file, and the reliability suite, on one).
 test: setup lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --numprocesses=auto --maxprocesses=4 --dist loadgroup $(PYTEST_ARGS)
 
 setup: $(VENV)/.installed node_modules/.installed
 
