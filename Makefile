@@ -10,9 +10,9 @@ PYTEST_ARGS ?=
 run: setup
 	$(VENV)/bin/docchain up
 
-# One pytest worker per core, up to 4 (tests/conftest.py keeps each file, and the reliability suite, on one).
+# One pytest worker per core, up to 4; a test file stays on one worker, so its module-scoped servers start once.
 test: setup lint
-	$(PY) -m pytest --numprocesses=auto --maxprocesses=4 --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest --numprocesses=auto --maxprocesses=4 --dist loadfile $(PYTEST_ARGS)
 
 setup: $(VENV)/.installed node_modules/.installed
 

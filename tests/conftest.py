@@ -21,15 +21,6 @@ DEV_KEYS = [
 ]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`make test` spreads the suite over the cores (pytest-xdist, ``--dist loadgroup``): a test file stays on
-    one worker, so its module-scoped servers start once, and the reliability suite stays whole on one worker,
-    because it writes one report from all its tests."""
-    for item in items:
-        path = item.path.relative_to(Path(__file__).parent).as_posix()
-        item.add_marker(pytest.mark.xdist_group("reliability" if path.startswith("reliability/") else path))
-
-
 def _start(kind: str, tmp: Path) -> Iterator[LocalNode]:
     node = LocalNode(NodeConfig(kind=kind, data_dir=tmp))  # type: ignore[arg-type]
     node.start()

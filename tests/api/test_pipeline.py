@@ -301,7 +301,7 @@ def test_long_poll_on_a_replica_without_pipeline_answers_at_the_anchor(env: Env)
     working = env.api().start()
     http_only = env.api(DOCCHAIN_PIPELINE="off", DOCCHAIN_REREAD_S="600").start()
     try:
-        poll(lambda: readiness(working)["worker"] == "ok", 10, what="the working pipeline")
+        poll(lambda: readiness(working)["worker"] == "ok", 30, what="the working pipeline")
         for _ in range(2):
             ((sid, _, _),) = submit_many(http_only, env, 1)
             body = http_only.get(f"/v1/submissions/{sid}", params={"wait": 20, "until": "anchored"}).json()

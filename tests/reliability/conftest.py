@@ -123,7 +123,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if report is None or not any(e.outcome != "not run" for e in report.entries):
         return
     target = os.environ.get("RELIABILITY_REPORT")
-    path = Path(target) if target else ROOT / "test-output" / f"reliability-{SCALE.name}.md"
+    # `make test` runs files on several pytest-xdist workers: each writes the report of the tests it ran
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    name = f"reliability-{SCALE.name}-{worker}.md" if worker else f"reliability-{SCALE.name}.md"
+    path = Path(target) if target else ROOT / "test-output" / name
     report.write(path if path.is_absolute() else ROOT / path)
 
 
