@@ -71,7 +71,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         node.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # Playwright's sync API runs an event loop in this thread while it lives:
+# it must be gone before the async tests of another file run on the same pytest-xdist worker
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
