@@ -145,7 +145,6 @@ class JsonRpc:
 
     def __init__(self, url: str, *, timeout: float = 10.0, show_url: bool = True) -> None:
         self.url = url
-        self._timeout = timeout
         self._default_timeout = aiohttp.ClientTimeout(total=timeout)
         self._codec = _Codec(url, show_url)
         self._session: aiohttp.ClientSession | None = None
