@@ -1,0 +1,92 @@
+"""The storage interface every backend implements, and the errors it raises.
+
+A document's key is its SHA-256 (the ``docHash`` signed on chain). Whatever the backend, a write is
+checked against that hash before the copy counts as stored (nothing is left behind when the bytes differ),
+and a read is hashed on the way so that a caller never receives other bytes without an error at the end.
+
+Backends are synchronous and streaming (the API runs them in a thread): memory stays bounded by a few
+chunks whatever the document's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+from docchain.chain.errors import DocchainError
+from docchain.chain.values import to_hex
+
+CHUNK = 1 << 20
+
+
+class StorageError(DocchainError):
+    """A backend could not do what was asked; ``backend`` names it (``local``, ``s3``, ``ipfs``)."""
+
+    def __init__(self, backend: str, message: str) -> None:
+        super().__init__(f"{backend}: {message}")
+        self.backend = backend
+
+
+class BackendUnavailable(StorageError):
+    """The backend cannot be reached or refuses to work now (the caller may retry later)."""
+
+
+class NotStored(StorageError):
+    """The backend holds no copy of the document."""
+
+
+class StorageCorrupted(StorageError):
+    """The bytes a backend holds (or returned) do not hash to the document's key."""
+
+    def __init__(self, backend: str, expected: bytes, actual: bytes) -> None:
+        super().__init__(
+            backend, f"stored copy hashes to {to_hex(actual)}, not the document's {to_hex(expected)}"
+        )
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a backend put a copy: recorded with the document so that it can be read back.
+
+    ``locator`` is the backend's own name for the copy (the object key on S3, the CID on IPFS, the hex
+    hash on the local disk); ``sealed`` says the backend holds ciphertext (IPFS stores documents encrypted
+    unless the submission asks for public storage) and ``size`` is the number of bytes it holds.
+    """
+
+    backend: str
+    locator: str
+    size: int
+    sealed: bool = False
+
+
+class Backend(Protocol):
+    """One place documents are kept. Implementations: api/storage/local.py, s3.py, ipfs.py."""
+
+    name: str
+
+    def check(self) -> None:
+        """Raise :class:`BackendUnavailable` if the backend cannot be used now (start-up and readiness)."""
+        ...
+
+    def put(self, doc_hash: bytes, stream: BinaryIO) -> Placement:
+        """Store ``stream``'s bytes (read to the end) as the document ``doc_hash``.
+
+        Raises :class:`~docchain.chain.errors.InvalidInput` when the bytes hash otherwise (no copy is left
+        behind), :class:`BackendUnavailable` when the backend cannot take it. Storing a document already held
+        is not an error: the existing copy stands."""
+        ...
+
+    def open(self, doc_hash: bytes, placement: Placement) -> Iterator[bytes]:
+        """The document's bytes in chunks, hashed on the way: raises :class:`StorageCorrupted` once the
+        stream has ended if they differ (so callers write to a temporary file, or have sent the bytes
+        only as far as the error), :class:`NotStored` when the copy is gone."""
+        ...
+
+    def exists(self, doc_hash: bytes, placement: Placement) -> bool: ...
+
+    def remove(self, doc_hash: bytes, placement: Placement) -> None:
+        """Delete the copy; removing a missing copy is not an error."""
+        ...
