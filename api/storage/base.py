@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from docchain.chain.errors import DocchainError
+from docchain.chain.errors import DocchainError, InvalidInput
 from docchain.chain.values import to_hex
 
 CHUNK = 1 << 20
@@ -40,9 +40,19 @@ class StorageCorrupted(StorageError):
     """The bytes a backend holds (or returned) do not hash to the document's key."""
 
     def __init__(self, backend: str, expected: bytes, actual: bytes) -> None:
-        super().__init__(
-            backend, f"stored copy hashes to {to_hex(actual)}, not the document's {to_hex(expected)}"
-        )
+        super().__init__(backend, f"stored copy hashes to {to_hex(actual)}, not the document's {to_hex(expected)}")
+        self.expected = expected
+        self.actual = actual
+
+
+class HashMismatch(InvalidInput):
+    """Bytes offered for storage do not hash to the document's key: refused, and no copy is left behind.
+
+    An :class:`~docchain.chain.errors.InvalidInput` (the submitter's file is not the signed document), unlike
+    :class:`StorageCorrupted` (a backend altered what it was given)."""
+
+    def __init__(self, expected: bytes, actual: bytes) -> None:
+        super().__init__(f"the file hashes to {to_hex(actual)}, not the signed docHash {to_hex(expected)}")
         self.expected = expected
         self.actual = actual
 
@@ -74,7 +84,7 @@ class Backend(Protocol):
     def put(self, doc_hash: bytes, stream: BinaryIO) -> Placement:
         """Store ``stream``'s bytes (read to the end) as the document ``doc_hash``.
 
-        Raises :class:`~docchain.chain.errors.InvalidInput` when the bytes hash otherwise (no copy is left
+        Raises :class:`HashMismatch` when the bytes hash otherwise (no copy is left
         behind), :class:`BackendUnavailable` when the backend cannot take it. Storing a document already held
         is not an error: the existing copy stands."""
         ...

@@ -1,0 +1,117 @@
+"""Hash-checked streams shared by every backend, for both directions.
+
+Writing: :class:`VerifyingReader` wraps the stream a backend stores and hashes what it hands out. It reads one
+block ahead, so it knows which bytes end the stream, and it hands those out only once the whole stream has
+hashed to the document's key; otherwise it raises :class:`HashMismatch` instead. A consumer therefore never
+holds the complete wrong document: an S3 multipart upload reading from it is aborted before its completion,
+an IPFS add request body ends in an error instead of its last chunk, a temporary file is never complete.
+
+Reading: :func:`verified` hashes a backend's chunks on their way to the caller and holds the last chunk back
+until the stream has ended and matched, raising :class:`StorageCorrupted` (naming the backend and both
+hashes) otherwise. A caller streaming to an HTTP client or a file thus never sends the whole wrong document,
+only a truncated prefix followed by the error.
+
+Memory stays bounded: the reader buffers at most the request plus one block, the reading side one chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+
+from docchain.api.storage.base import CHUNK, HashMismatch, StorageCorrupted
+
+__all__ = ["VerifyingReader", "verified"]
+
+
+class VerifyingReader:
+    """A read-only, non-seekable file object over ``stream`` that refuses to end unless the bytes read
+    hash (SHA-256) to ``expected``.
+
+    ``size`` counts the bytes read so far (all of them once the stream has ended). ``read(n)`` may return
+    fewer than ``n`` bytes only at the end of the stream, like a regular file's. Non-seekable on purpose:
+    a consumer that could rewind would hash nothing new on its second pass (s3transfer, for one, then streams
+    parts as they are read instead of reopening the source).
+    """
+
+    def __init__(self, stream: BinaryIO, expected: bytes, *, block: int = CHUNK) -> None:
+        self._stream = stream
+        self._expected = expected
+        self._block = block
+        self._digest = hashlib.sha256()
+        self._ahead = bytearray()  # hashed, not yet handed out
+        self._ended = False  # the stream is exhausted and matched
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = -1 if size is None or size < 0 else size
+        if want == 0:
+            return b""
+        # fill past the request (by one byte at least) so that we know whether this read ends the stream
+        while not self._ended and (want < 0 or len(self._ahead) <= want):
+            chunk = self._stream.read(max(self._block, want - len(self._ahead) + 1) if want >= 0 else self._block)
+            if not chunk:
+                self._finish()
+                break
+            self._digest.update(chunk)
+            self.size += len(chunk)
+            self._ahead += chunk
+        if want < 0 or want >= len(self._ahead):
+            out = bytes(self._ahead)
+            self._ahead.clear()
+        else:
+            out = bytes(self._ahead[:want])
+            del self._ahead[:want]
+        return out
+
+    def chunks(self) -> Iterator[bytes]:
+        """The verified bytes in blocks (an HTTP request body, say); raises :class:`HashMismatch` instead of
+        the last block when they differ."""
+        while chunk := self.read(self._block):
+            yield chunk
+
+    def drain(self) -> int:
+        """Read to the end, verifying, and return the size (the bytes are already held elsewhere)."""
+        while self.read(self._block):
+            pass
+        return self.size
+
+    def _finish(self) -> None:
+        actual = self._digest.digest()
+        if actual != self._expected:
+            self._ahead.clear()
+            raise HashMismatch(self._expected, actual)
+        self._ended = True
+
+
+def verified(backend: str, doc_hash: bytes, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """``chunks`` as read from ``backend``, checked against ``doc_hash``: the last chunk is yielded only after
+    the whole has matched; :class:`StorageCorrupted` is raised in its place when it has not.
+
+    Closing the returned iterator early closes ``chunks`` too (a backend's response body, an open file)."""
+    digest = hashlib.sha256()
+    held: bytes | None = None
+    try:
+        for chunk in chunks:
+            if not chunk:
+                continue
+            digest.update(chunk)
+            if held is not None:
+                yield held
+            held = chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    actual = digest.digest()
+    if actual != doc_hash:
+        raise StorageCorrupted(backend, doc_hash, actual)
+    if held is not None:
+        yield held
