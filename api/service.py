@@ -461,7 +461,7 @@ class Documents:
         charge = await admission.charge_submission(to_hex(reg.doc_hash), reg.signer)  # a duplicate spends nothing
         file_size = signed.file_size
         if upload is not None:
-            file_size = int(await asyncio.to_thread(self.storage.put, reg.doc_hash, upload))
+            file_size = (await asyncio.to_thread(self.storage.put, reg.doc_hash, upload)).size
         doc = to_hex(reg.doc_hash)
         row = Lifecycle.new_submission(
             doc_hash=doc,

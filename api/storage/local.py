@@ -1,9 +1,9 @@
-"""Content-addressed document storage: a document's key is its SHA-256, checked on write and on read.
+"""The local backend: documents as files under ``root/ab/cd/<hex hash>`` on this machine's disk.
 
-:class:`Storage` is the interface (an S3-compatible store can implement it later); :class:`LocalStorage`
-keeps files under ``root/ab/cd/<hex>``, written to a temporary file in the same directory, fsynced and
-renamed into place, so a crash or a client that disconnects mid-upload never leaves a half-written file
-under a document's name.
+A write goes to a temporary file in the target's directory, is fsynced and renamed into place (and the
+directory fsynced), so a crash or a client that disconnects mid-upload never leaves a partial file under a
+document's name, and an accepted document survives a power loss. The file's place follows from the hash
+alone, so the placement argument of the :class:`~docchain.api.storage.base.Backend` methods is optional here.
 """
 
 from __future__ import annotations
@@ -13,34 +13,20 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
-from docchain.chain.errors import DocchainError, InvalidInput
-from docchain.chain.values import to_hex
+from docchain.api.storage.base import CHUNK, BackendUnavailable, NotStored, Placement
+from docchain.api.storage.hashing import VerifyingReader, verified
 
-CHUNK = 1 << 20
-
-
-class StorageCorrupted(DocchainError):
-    """A stored file no longer hashes to its key."""
-
-
-class Storage(Protocol):
-    def put(self, doc_hash: bytes, stream: BinaryIO) -> int:
-        """Store ``stream``'s bytes under ``doc_hash``; :class:`InvalidInput` if they hash differently."""
-        ...
-
-    def exists(self, doc_hash: bytes) -> bool: ...
-
-    def size(self, doc_hash: bytes) -> int: ...
-
-    def open(self, doc_hash: bytes) -> Iterator[bytes]:
-        """The stored bytes in chunks, hash-checked: raises :class:`StorageCorrupted` at the end if altered."""
-        ...
+__all__ = ["LocalStorage"]
 
 
 class LocalStorage:
-    def __init__(self, root: Path) -> None:
+    """Implements :class:`~docchain.api.storage.base.Backend`. ``name`` defaults to ``local``; a second local
+    store (another disk, a network mount) takes another name so that its copies are told apart."""
+
+    def __init__(self, root: Path, *, name: str = "local") -> None:
+        self.name = name
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
 
@@ -48,49 +34,81 @@ class LocalStorage:
         name = doc_hash.hex()
         return self.root / name[:2] / name[2:4] / name
 
-    def exists(self, doc_hash: bytes) -> bool:
+    def _unavailable(self, doing: str, path: Path, exc: OSError) -> BackendUnavailable:
+        return BackendUnavailable(self.name, f"cannot {doing} {path}: {exc.strerror or exc}")
+
+    def check(self) -> None:
+        """The root is a directory this process can create files in."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._unavailable("create", self.root, exc) from exc
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise BackendUnavailable(self.name, f"cannot write to {self.root}: permission denied")
+
+    def put(self, doc_hash: bytes, stream: BinaryIO) -> Placement:
+        target = self._path(doc_hash)
+        reader = VerifyingReader(stream, doc_hash)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+        except OSError as exc:
+            raise self._unavailable("write to", target.parent, exc) from exc
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := reader.read(CHUNK):
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)  # same content under the same name: replacing is idempotent
+            _fsync_dir(target.parent)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise self._unavailable("write", target, exc) from exc
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return Placement(self.name, doc_hash.hex(), reader.size)
+
+    def open(self, doc_hash: bytes, placement: Placement | None = None) -> Iterator[bytes]:
+        path = self._path(doc_hash)
+        try:
+            # opened here, closed by _chunks: a missing copy is NotStored at the call, not at the first read
+            stream = open(path, "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            raise NotStored(self.name, f"no copy of {doc_hash.hex()} under {self.root}") from None
+        except OSError as exc:
+            raise self._unavailable("read", path, exc) from exc
+        return verified(self.name, doc_hash, _chunks(stream))
+
+    def exists(self, doc_hash: bytes, placement: Placement | None = None) -> bool:
         return self._path(doc_hash).is_file()
+
+    def remove(self, doc_hash: bytes, placement: Placement | None = None) -> None:
+        self._path(doc_hash).unlink(missing_ok=True)
 
     def size(self, doc_hash: bytes) -> int:
         return self._path(doc_hash).stat().st_size
 
-    def put(self, doc_hash: bytes, stream: BinaryIO) -> int:
-        target = self._path(doc_hash)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        size = 0
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := stream.read(CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            if digest.digest() != doc_hash:
-                raise InvalidInput(
-                    f"the uploaded file hashes to {to_hex(digest.digest())}, not the signed docHash {to_hex(doc_hash)}"
-                )
-            os.replace(tmp, target)  # same content under the same name: replacing is idempotent
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return size
-
-    def open(self, doc_hash: bytes) -> Iterator[bytes]:
-        path = self._path(doc_hash)
-        digest = hashlib.sha256()
-        with open(path, "rb") as stream:
-            while chunk := stream.read(CHUNK):
-                digest.update(chunk)
-                yield chunk
-        if digest.digest() != doc_hash:
-            raise StorageCorrupted(f"stored document {to_hex(doc_hash)} is corrupted (hash mismatch)")
-
     def verify(self, doc_hash: bytes) -> bool:
+        """Whether the stored copy still hashes to its key (reads it whole)."""
         digest = hashlib.sha256()
         with open(self._path(doc_hash), "rb") as stream:
             while chunk := stream.read(CHUNK):
                 digest.update(chunk)
         return digest.digest() == doc_hash
+
+
+def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+    with stream:
+        while chunk := stream.read(CHUNK):
+            yield chunk
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable: the new directory entry survives a power loss with the file."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
