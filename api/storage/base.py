@@ -32,6 +32,15 @@ class BackendUnavailable(StorageError):
     """The backend cannot be reached or refuses to work now (the caller may retry later)."""
 
 
+class StorageMisconfigured(StorageError):
+    """A backend's settings cannot work (unknown bucket, missing or refused credentials, malformed endpoint):
+    retrying will not help until the operator changes ``setting`` (e.g. ``DOCCHAIN_S3_BUCKET``)."""
+
+    def __init__(self, backend: str, setting: str, message: str) -> None:
+        super().__init__(backend, f"{message} ({setting})")
+        self.setting = setting
+
+
 class NotStored(StorageError):
     """The backend holds no copy of the document."""
 
