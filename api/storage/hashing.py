@@ -17,6 +17,7 @@ Memory stays bounded: the reader buffers at most the request plus one block, the
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
@@ -30,9 +31,10 @@ class VerifyingReader:
     hash (SHA-256) to ``expected``.
 
     ``size`` counts the bytes read so far (all of them once the stream has ended). ``read(n)`` may return
-    fewer than ``n`` bytes only at the end of the stream, like a regular file's. Non-seekable on purpose:
-    a consumer that could rewind would hash nothing new on its second pass (s3transfer, for one, then streams
-    parts as they are read instead of reopening the source).
+    fewer than ``n`` bytes only at the end of the stream, like a regular file's. The source is read in
+    ``block``-sized pieces, so a ``read(n)`` holds at most ``n`` plus two blocks besides the bytes it returns.
+    Non-seekable on purpose: a consumer that could rewind would hash nothing new on its second pass
+    (s3transfer, for one, then streams parts as they are read instead of reopening the source).
     """
 
     def __init__(self, stream: BinaryIO, expected: bytes, *, block: int = CHUNK) -> None:
@@ -40,8 +42,9 @@ class VerifyingReader:
         self._expected = expected
         self._block = block
         self._digest = hashlib.sha256()
-        self._ahead = bytearray()  # hashed, not yet handed out
-        self._ended = False  # the stream is exhausted and matched
+        self._ahead: deque[bytes] = deque()  # hashed, not yet handed out
+        self._held = 0  # bytes in _ahead
+        self._ended = False  # the source is exhausted and matched
         self.size = 0
 
     def readable(self) -> bool:
@@ -51,25 +54,35 @@ class VerifyingReader:
         return False
 
     def read(self, size: int | None = -1) -> bytes:
-        want = -1 if size is None or size < 0 else size
+        want = -1 if size is None or size < 0 else size  # -1: the rest
         if want == 0:
             return b""
-        # fill past the request (by one byte at least) so that we know whether this read ends the stream
-        while not self._ended and (want < 0 or len(self._ahead) <= want):
-            chunk = self._stream.read(max(self._block, want - len(self._ahead) + 1) if want >= 0 else self._block)
+        # hold more than the request (one byte at least) so that we know whether this read ends the stream
+        while not self._ended and (want < 0 or self._held <= want):
+            chunk = self._stream.read(self._block)
             if not chunk:
                 self._finish()
                 break
             self._digest.update(chunk)
             self.size += len(chunk)
-            self._ahead += chunk
-        if want < 0 or want >= len(self._ahead):
-            out = bytes(self._ahead)
-            self._ahead.clear()
-        else:
-            out = bytes(self._ahead[:want])
-            del self._ahead[:want]
-        return out
+            self._ahead.append(chunk)
+            self._held += len(chunk)
+        return self._take(self._held if want < 0 else min(want, self._held))
+
+    def _take(self, n: int) -> bytes:
+        parts: list[bytes] = []
+        left = n
+        while left:
+            head = self._ahead[0]
+            if len(head) <= left:
+                parts.append(self._ahead.popleft())
+                left -= len(head)
+            else:
+                parts.append(head[:left])
+                self._ahead[0] = head[left:]
+                left = 0
+        self._held -= n
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def chunks(self) -> Iterator[bytes]:
         """The verified bytes in blocks (an HTTP request body, say); raises :class:`HashMismatch` instead of
@@ -87,6 +100,7 @@ class VerifyingReader:
         actual = self._digest.digest()
         if actual != self._expected:
             self._ahead.clear()
+            self._held = 0
             raise HashMismatch(self._expected, actual)
         self._ended = True
 
