@@ -33,6 +33,10 @@ MAX_DEPTH = 16
 MAX_SAFE = 2**53 - 1
 
 _TOP = ("docchainReceipt", "document", "signer", "eip712", "signature", "chainId", "contract", "anchor")
+_TOP_OPTIONAL = ("storage",)
+_STORAGE = ("backends", "ipfs")
+_IPFS = ("cid", "sealed", "key")
+MAX_BACKENDS = 8
 _DOCUMENT = ("sha256", "name", "size")
 _EIP712 = ("types", "primaryType", "domain", "message")
 _DOMAIN = ("name", "version", "chainId", "verifyingContract")
@@ -46,6 +50,35 @@ _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _SIGNATURE = re.compile(r"0x(?:[0-9a-fA-F]{2})+")
 _UINT256_TEXT = re.compile(r"0|[1-9][0-9]{0,77}|0[xX][0-9a-fA-F]{1,64}")
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_$-]{1,64}")
+_BACKEND = re.compile(r"[a-z][a-z0-9-]{0,31}")
+# a CIDv1 in base32 (multibase prefix "b"): what docchain writes; a reader needs nothing more to fetch it
+_CID = re.compile(r"b[a-z2-7]{58,200}")
+_DOC_KEY = re.compile(r"[A-Za-z0-9_-]{43}")  # 32 bytes in base64url without padding (chain/sealed.py)
+
+
+@dataclass(frozen=True)
+class IpfsCopy:
+    """The document's copy on IPFS: its CID, whether it is sealed (AES-256-GCM, docs/protocol.md) and, when
+    the receipt's holder was given it, the key that opens it."""
+
+    cid: str
+    sealed: bool
+    key: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cid": self.cid, "sealed": self.sealed, "key": self.key}
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Where the service keeps the document (informative, not signed): the backends, in the order it reads
+    them, and its IPFS copy, which anyone can fetch from any gateway with this section alone."""
+
+    backends: tuple[str, ...]
+    ipfs: IpfsCopy | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"backends": list(self.backends), "ipfs": None if self.ipfs is None else self.ipfs.to_json()}
 
 
 @dataclass(frozen=True)
@@ -59,6 +92,7 @@ class Receipt:
     timestamp: int
     file_name: str | None = None
     file_size: int | None = None
+    storage: Storage | None = None
 
     @property
     def doc_hash(self) -> bytes:
@@ -69,7 +103,7 @@ class Receipt:
         return self.registration.signer
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "docchainReceipt": VERSION,
             "document": {"sha256": to_hex(self.doc_hash), "name": self.file_name, "size": self.file_size},
             "signer": self.signer,
@@ -85,6 +119,9 @@ class Receipt:
                 "merkle": None,
             },
         }
+        if self.storage is not None:  # optional: receipts without it read as they always did
+            out["storage"] = self.storage.to_json()
+        return out
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2) + "\n"
@@ -159,11 +196,11 @@ def _walk(value: Any, path: str, depth: int) -> None:
             _walk(item, f"{path.removesuffix('.')}[{i}].", depth + 1)
 
 
-def _object(value: Any, path: str, keys: tuple[str, ...]) -> dict[str, Any]:
+def _object(value: Any, path: str, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
     if not isinstance(value, dict):
         _fail(f"receipt: {path} must be an object")
     prefix = f"{path}." if path else ""
-    unknown = [prefix + _show(k) for k in value if k not in keys]
+    unknown = [prefix + _show(k) for k in value if k not in keys and k not in optional]
     if unknown:
         _fail(f"receipt: unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
     missing = [prefix + k for k in keys if k not in value]
@@ -252,7 +289,7 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
         _fail("receipt: missing field docchainReceipt")
     if not _is_int(data["docchainReceipt"]) or data["docchainReceipt"] != VERSION:
         _fail(f"receipt: docchainReceipt must be {VERSION}, the format version this docchain reads")
-    top = _object(data, "", _TOP)
+    top = _object(data, "", _TOP, _TOP_OPTIONAL)
 
     document = _object(top["document"], "document", _DOCUMENT)
     doc_hash = _hash32(document["sha256"], "document.sha256")
@@ -307,6 +344,7 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
         _fail("receipt: chainId differs from eip712.domain.chainId")
     if contract != domain.verifying_contract:
         _fail("receipt: contract differs from eip712.domain.verifyingContract")
+    storage = _storage(top["storage"]) if "storage" in top else None
     return Receipt(
         domain=domain,
         registration=registration,
@@ -317,7 +355,34 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
         timestamp=timestamp,
         file_name=name,
         file_size=size,
+        storage=storage,
     )
+
+
+def _storage(value: Any) -> Storage:
+    section = _object(value, "storage", _STORAGE)
+    backends = section["backends"]
+    if not isinstance(backends, list) or not 1 <= len(backends) <= MAX_BACKENDS:
+        _fail(f"receipt: storage.backends must be a list of 1 to {MAX_BACKENDS} backend names")
+    for i, name in enumerate(backends):
+        if not isinstance(name, str) or not _BACKEND.fullmatch(name):
+            _fail(f"receipt: storage.backends[{i}] must be a backend name: a-z, 0-9 and -, at most 32 characters")
+    if len(set(backends)) != len(backends):
+        _fail("receipt: storage.backends names a backend twice")
+    ipfs = None
+    if section["ipfs"] is not None:
+        copy = _object(section["ipfs"], "storage.ipfs", _IPFS)
+        cid, sealed, key = copy["cid"], copy["sealed"], copy["key"]
+        if not isinstance(cid, str) or not _CID.fullmatch(cid):
+            _fail("receipt: storage.ipfs.cid must be a CIDv1 in base32 (b followed by a-z and 2-7)")
+        if not isinstance(sealed, bool):
+            _fail("receipt: storage.ipfs.sealed must be true or false")
+        if key is not None and (not isinstance(key, str) or not _DOC_KEY.fullmatch(key)):
+            _fail("receipt: storage.ipfs.key must be null or 43 base64url characters (a 32-byte key)")
+        if key is not None and not sealed:
+            _fail("receipt: storage.ipfs.key must be null when storage.ipfs.sealed is false")
+        ipfs = IpfsCopy(cid, sealed, key)
+    return Storage(tuple(backends), ipfs)
 
 
 def receipt_path(document: Path) -> Path:

@@ -428,6 +428,35 @@ mutated("anchor.merkle an empty array", put("anchor.merkle", []), "anchor.merkle
 mutated("anchor.merkle false", put("anchor.merkle", False), "anchor.merkle")
 mutated("anchor.merkle zero", put("anchor.merkle", 0), "anchor.merkle")
 
+# ---- the optional storage section (informative, not signed) ----
+CID = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"  # the CID of b"hello world\n"
+DOC_KEY = "q6vmGG1aHvcsNPaDWCbk1UCtRDvl0ZSY5qvlrBo5ZwE"
+SEALED = {"cid": CID, "sealed": True, "key": DOC_KEY}
+
+
+def storage(backends: list[str], **ipfs: Any) -> Mutation:
+    return put("storage", {"backends": backends, "ipfs": {**SEALED, **ipfs}})
+
+
+mutated("storage: a sealed IPFS copy with its key", storage(["local", "s3", "ipfs"]), None)
+mutated("storage: a sealed IPFS copy without its key", storage(["ipfs"], key=None), None)
+mutated("storage: a public IPFS copy", storage(["s3", "ipfs"], sealed=False, key=None), None)
+mutated("storage: no IPFS copy", put("storage", {"backends": ["local"], "ipfs": None}), None)
+mutated("storage null", put("storage", None), "storage")
+mutated("storage.backends empty", put("storage", {"backends": [], "ipfs": None}), "storage.backends")
+mutated(
+    "storage.backends names one twice", put("storage", {"backends": ["s3", "s3"], "ipfs": None}), "storage.backends"
+)
+mutated("storage.backends upper case", put("storage", {"backends": ["S3"], "ipfs": None}), "storage.backends[0]")
+mutated("storage without ipfs", put("storage", {"backends": ["local"]}), "storage.ipfs")
+mutated(
+    "storage with an unknown field", put("storage", {"backends": ["local"], "ipfs": None, "url": ""}), "storage.url"
+)
+mutated("storage.ipfs.cid a CIDv0", storage(["ipfs"], cid="Qm" + "a" * 44), "storage.ipfs.cid")
+mutated("storage.ipfs.sealed a string", storage(["ipfs"], sealed="yes"), "storage.ipfs.sealed")
+mutated("storage.ipfs.key in hex", storage(["ipfs"], key="ab" * 32), "storage.ipfs.key")
+mutated("storage.ipfs.key of a public copy", storage(["ipfs"], sealed=False), "storage.ipfs.key")
+
 
 def main() -> None:
     names = [c["name"] for c in cases]

@@ -20,6 +20,13 @@ const EIP712 = ["types", "primaryType", "domain", "message"];
 const DOMAIN = ["name", "version", "chainId", "verifyingContract"];
 const MESSAGE = ["docHash", "signer", "metadataHash", "supersedes", "deadline"];
 const ANCHOR = ["transactionHash", "blockNumber", "blockHash", "timestamp", "merkle"];
+const TOP_OPTIONAL = ["storage"];
+const STORAGE = ["backends", "ipfs"];
+const IPFS = ["cid", "sealed", "key"];
+const MAX_BACKENDS = 8;
+const BACKEND = /^[a-z][a-z0-9-]{0,31}$/;
+const CID = /^b[a-z2-7]{58,200}$/;
+const DOC_KEY = /^[A-Za-z0-9_-]{43}$/;
 const TYPES = {
   EIP712Domain: [
     { name: "name", type: "string" },
@@ -138,10 +145,10 @@ const keysOf = v => v.pairs.map(([k]) => k);
 const has = (v, key) => v.pairs.some(([k]) => k === key);
 const get = (v, key) => v.pairs.find(([k]) => k === key)[1];
 
-function object(value, path, keys) {
+function object(value, path, keys, optional = []) {
   if (!isObject(value)) fail(`receipt: ${path} must be an object`);
   const prefix = path ? `${path}.` : "";
-  const unknown = keysOf(value).filter(k => !keys.includes(k)).map(k => prefix + show(k));
+  const unknown = keysOf(value).filter(k => !keys.includes(k) && !optional.includes(k)).map(k => prefix + show(k));
   if (unknown.length) fail(`receipt: unknown field${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}`);
   const missing = keys.filter(k => !has(value, k)).map(k => prefix + k);
   if (missing.length) fail(`receipt: missing field${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`);
@@ -223,7 +230,7 @@ export function parseReceipt(input) {
   if (!isObject(data)) fail("receipt must be a JSON object");
   if (!has(data, "docchainReceipt")) fail("receipt: missing field docchainReceipt");
   if (get(data, "docchainReceipt") !== 1) fail("receipt: docchainReceipt must be 1, the format version this docchain reads");
-  const top = object(data, "", TOP);
+  const top = object(data, "", TOP, TOP_OPTIONAL);
 
   const document = object(top.document, "document", DOCUMENT);
   const docHash = hash32(document.sha256, "document.sha256");
@@ -278,6 +285,7 @@ export function parseReceipt(input) {
   if (signer !== message.signer) fail("receipt: signer differs from eip712.message.signer");
   if (chainId !== domain.chainId) fail("receipt: chainId differs from eip712.domain.chainId");
   if (contract !== domain.verifyingContract) fail("receipt: contract differs from eip712.domain.verifyingContract");
+  const storage = "storage" in top ? storageSection(top.storage) : undefined;
 
   return {
     docchainReceipt: 1,
@@ -288,5 +296,34 @@ export function parseReceipt(input) {
     chainId,
     contract,
     anchor,
+    ...(storage === undefined ? {} : { storage }),
   };
+}
+
+/** The optional storage section (informative, not signed): chain/receipt.py's _storage. */
+function storageSection(value) {
+  const section = object(value, "storage", STORAGE);
+  const { backends } = section;
+  if (!Array.isArray(backends) || backends.length < 1 || backends.length > MAX_BACKENDS) {
+    fail(`receipt: storage.backends must be a list of 1 to ${MAX_BACKENDS} backend names`);
+  }
+  backends.forEach((name, i) => {
+    if (typeof name !== "string" || !BACKEND.test(name)) {
+      fail(`receipt: storage.backends[${i}] must be a backend name: a-z, 0-9 and -, at most 32 characters`);
+    }
+  });
+  if (new Set(backends).size !== backends.length) fail("receipt: storage.backends names a backend twice");
+  let ipfs = null;
+  if (section.ipfs !== null) {
+    const copy = object(section.ipfs, "storage.ipfs", IPFS);
+    const { cid, sealed, key } = copy;
+    if (typeof cid !== "string" || !CID.test(cid)) fail("receipt: storage.ipfs.cid must be a CIDv1 in base32 (b followed by a-z and 2-7)");
+    if (typeof sealed !== "boolean") fail("receipt: storage.ipfs.sealed must be true or false");
+    if (key !== null && (typeof key !== "string" || !DOC_KEY.test(key))) {
+      fail("receipt: storage.ipfs.key must be null or 43 base64url characters (a 32-byte key)");
+    }
+    if (key !== null && !sealed) fail("receipt: storage.ipfs.key must be null when storage.ipfs.sealed is false");
+    ipfs = { cid, sealed, key };
+  }
+  return { backends: [...backends], ipfs };
 }
