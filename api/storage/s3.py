@@ -13,8 +13,9 @@ An upload cut short by a crash stays as an invisible incomplete multipart upload
 (``AbortIncompleteMultipartUpload``) reclaims it.
 
 **Memory.** A non-seekable source makes s3transfer hold each part in memory until it is sent: at most
-:data:`PARTS_IN_MEMORY` parts plus the one being read, so an upload's footprint stays near 4 parts (24 MiB)
-whatever the document's size. Reads stream the object in :data:`~docchain.api.storage.base.CHUNK` pieces.
+:data:`PARTS_IN_MEMORY` parts, plus the one read meanwhile and the reader's copy of it, so an upload holds
+about five parts at its peak whatever the document's size. Reads stream the object in
+:data:`~docchain.api.storage.base.CHUNK` pieces.
 
 **Errors.** botocore's errors become the storage errors: an unreachable endpoint, a timeout or a 5xx is
 :class:`BackendUnavailable` (timeouts of seconds, few retries: the replication outbox retries later), a
@@ -48,8 +49,8 @@ from docchain.api.storage.hashing import VerifyingReader, verified
 __all__ = ["S3Config", "S3Storage"]
 
 NAME = "s3"
-# S3 refuses parts under 5 MiB (but the last) and more than 10,000 parts: 6 MiB parts reach 58 GiB objects
-PART_SIZE = 6 << 20
+# S3's smallest part (but the last): parts are what an upload holds in memory; 10,000 of them reach 48 GiB
+PART_SIZE = 5 << 20
 PARTS_IN_MEMORY = 2  # read ahead of the uploads in flight; each holds a part in memory
 UPLOAD_THREADS = 2  # parts in flight: on a loopback or LAN link two keep the wire busy, more only cost memory
 
