@@ -9,102 +9,15 @@ bucket. IPFS: a kubo node (tests/storage/kubo.py, imported in the marked spot be
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import boto3
-import httpx
 import pytest
-from botocore.config import Config
-from pydantic import SecretStr
 
 from docchain.api.storage.base import Placement
 from docchain.api.storage.local import LocalStorage
 from docchain.api.storage.s3 import S3Config, S3Storage
-from tests.storage import BackendCase
-from tests.support import free_port, poll
-
-S3_KEY_ID = "docchain-test"  # moto accepts any credentials; SigV4 signing still runs on every request
-S3_SECRET = "docchain-test-secret"
-S3_REGION = "us-east-1"
-
-
-@dataclass
-class MotoServer:
-    """One moto S3 server process on 127.0.0.1."""
-
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def client(self) -> Any:
-        """A plain boto3 client of the server (for what tests do behind the backend's back)."""
-        return boto3.client(
-            "s3",
-            endpoint_url=self.url,
-            region_name=S3_REGION,
-            aws_access_key_id=S3_KEY_ID,
-            aws_secret_access_key=S3_SECRET,
-            config=Config(s3={"addressing_style": "path"}),
-        )
-
-    def config(self, bucket: str, **overrides: Any) -> S3Config:
-        fields: dict[str, Any] = {
-            "bucket": bucket,
-            "endpoint_url": self.url,
-            "region": S3_REGION,
-            "access_key_id": S3_KEY_ID,
-            "secret_access_key": SecretStr(S3_SECRET),
-            "addressing_style": "path",
-        }
-        return S3Config(**(fields | overrides))
-
-    def new_bucket(self) -> str:
-        name = f"docchain-{uuid.uuid4().hex[:16]}"
-        self.client().create_bucket(Bucket=name)
-        return name
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def start_moto(log_dir: Path, port: int | None = None) -> MotoServer:
-    port = port or free_port()
-    log = log_dir / f"moto-{port}.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = MotoServer(port, process, log)
-
-    def up() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"moto exited with {process.returncode}: {log.read_text()[-2000:]}")
-        return httpx.get(server.url + "/moto-api/", timeout=1).status_code < 500
-
-    try:
-        poll(up, timeout=30, what=f"moto on port {port}")
-    except BaseException:
-        server.stop()
-        raise
-    return server
+from tests.storage import BackendCase, MotoServer, start_moto
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from pydantic import SecretStr
 
 from docchain.api.storage.base import (
     BackendUnavailable,
@@ -20,8 +21,8 @@ from docchain.api.storage.base import (
     StorageMisconfigured,
 )
 from docchain.api.storage.s3 import PART_SIZE, S3Config, S3Storage
-from tests.storage import MiB, PatternStream, document, full_scale, peak_rss_growth
-from tests.storage.conftest import MotoServer, start_moto
+from tests.storage import MiB, MotoServer, PatternStream, document, full_scale, peak_rss_growth, start_moto
+from tests.support import free_port
 
 MEMORY_BOUND = 32 * MiB
 
@@ -142,10 +143,8 @@ def test_unknown_bucket_names_the_bucket_setting(moto: MotoServer) -> None:
 
 
 def test_unreachable_endpoint_at_check_is_unavailable() -> None:
-    from tests.support import free_port
-
     url = f"http://127.0.0.1:{free_port()}"
-    storage = S3Storage(S3Config(bucket="b", endpoint_url=url, access_key_id="k", secret_access_key=_secret("s")))
+    storage = S3Storage(S3Config(bucket="b", endpoint_url=url, access_key_id="k", secret_access_key=SecretStr("s")))
     with pytest.raises(BackendUnavailable) as down:
         storage.check()
     assert url in str(down.value)
@@ -164,7 +163,7 @@ def test_unreachable_endpoint_at_check_is_unavailable() -> None:
 def test_malformed_settings_name_the_setting(fields: dict[str, Any], setting: str) -> None:
     config: dict[str, Any] = {"bucket": "documents"} | fields
     if "secret_access_key" in config:
-        config["secret_access_key"] = _secret(config["secret_access_key"])
+        config["secret_access_key"] = SecretStr(config["secret_access_key"])
     with pytest.raises(StorageMisconfigured) as bad:
         S3Storage(S3Config(**config))
     assert bad.value.setting == setting and setting in str(bad.value)
@@ -215,9 +214,3 @@ def test_server_errors_map_to_storage_errors(
         s3_storage._call(fail, "reach", key=key)
     assert type(raised.value) is error
     assert getattr(raised.value, "setting", None) == setting
-
-
-def _secret(value: str) -> Any:
-    from pydantic import SecretStr
-
-    return SecretStr(value)
