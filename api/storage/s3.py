@@ -106,7 +106,6 @@ class S3Storage:
             read_timeout=config.read_timeout_s,
             retries={"max_attempts": config.max_attempts, "mode": "standard"},
             s3={"addressing_style": config.addressing_style},
-            max_pool_connections=16,  # the API's threads share the client; boto3's default of 10 makes them queue
         )
         try:
             self._client: Any = self._session.client("s3", endpoint_url=config.endpoint_url, config=client_config)
