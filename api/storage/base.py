@@ -3,6 +3,7 @@
 A document's key is its SHA-256 (the ``docHash`` signed on chain). Whatever the backend, a write is
 checked against that hash before the copy counts as stored (nothing is left behind when the bytes differ),
 and a read is hashed on the way so that a caller never receives other bytes without an error at the end.
+Backends check through the shared streams of api/storage/hashing.py.
 
 Backends are synchronous and streaming (the API runs them in a thread): memory stays bounded by a few
 chunks whatever the document's size.
@@ -87,21 +88,24 @@ class Backend(Protocol):
     name: str
 
     def check(self) -> None:
-        """Raise :class:`BackendUnavailable` if the backend cannot be used now (start-up and readiness)."""
+        """Raise :class:`BackendUnavailable` if the backend cannot be used now, :class:`StorageMisconfigured`
+        if its settings cannot work (start-up and readiness)."""
         ...
 
     def put(self, doc_hash: bytes, stream: BinaryIO) -> Placement:
         """Store ``stream``'s bytes (read to the end) as the document ``doc_hash``.
 
-        Raises :class:`HashMismatch` when the bytes hash otherwise (no copy is left
-        behind), :class:`BackendUnavailable` when the backend cannot take it. Storing a document already held
-        is not an error: the existing copy stands."""
+        Raises :class:`HashMismatch` when the bytes hash otherwise (no copy is left behind),
+        :class:`BackendUnavailable` when the backend cannot take it. Storing a document already held is not an
+        error: the copy is written again, with the same bytes under the same name."""
         ...
 
     def open(self, doc_hash: bytes, placement: Placement) -> Iterator[bytes]:
-        """The document's bytes in chunks, hashed on the way: raises :class:`StorageCorrupted` once the
-        stream has ended if they differ (so callers write to a temporary file, or have sent the bytes
-        only as far as the error), :class:`NotStored` when the copy is gone."""
+        """The document's bytes in chunks, hashed on the way: when they differ, the last chunk is withheld and
+        :class:`StorageCorrupted` raised in its place, so a caller never holds the whole wrong document (it
+        has sent or written a prefix at most: write to a temporary file, or end the response with an error).
+        :class:`NotStored` when the copy is gone (raised by the call, before any chunk),
+        :class:`BackendUnavailable` when the backend cannot be read now (also midway)."""
         ...
 
     def exists(self, doc_hash: bytes, placement: Placement) -> bool: ...
