@@ -97,7 +97,7 @@ class Backend(Protocol):
 
         Raises :class:`HashMismatch` when the bytes hash otherwise (no copy is left behind),
         :class:`BackendUnavailable` when the backend cannot take it. Storing a document already held is not an
-        error: the copy is written again, with the same bytes under the same name."""
+        error: the same bytes end up under the same name, and the same placement is returned."""
         ...
 
     def open(self, doc_hash: bytes, placement: Placement) -> Iterator[bytes]:
