@@ -24,7 +24,9 @@ from uvicorn.config import STARTUP_FAILURE
 from docchain.api import logs
 from docchain.api.settings import Settings
 from docchain.api.workers import Supervisor, die_with, received_key
-from docchain.chain.errors import DocchainError
+from docchain.chain.errors import DocchainError, InvalidInput
+
+STORAGE_UNREACHABLE = 3  # exit status: a storage backend cannot be reached at start (as uvicorn's own 3)
 
 
 async def _preflight(settings: Settings) -> str | None:
@@ -46,6 +48,21 @@ async def _preflight(settings: Settings) -> str | None:
     finally:
         await db.close()
         await chain.close()
+    return None
+
+
+def _check_storage(settings: Settings) -> tuple[str, int] | None:
+    """The storage backends ``DOCCHAIN_STORAGE`` names, built and reached before anything starts: a bad
+    setting is exit 2 (the message names it), a backend that cannot be reached exit 3."""
+    from docchain.api.storage.base import StorageError, StorageMisconfigured
+    from docchain.api.storage.replicas import build
+
+    try:
+        build(settings).check()
+    except (InvalidInput, StorageMisconfigured) as exc:
+        return str(exc), 2
+    except StorageError as exc:
+        return f"storage backend unreachable: {exc}", STORAGE_UNREACHABLE
     return None
 
 
@@ -106,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
   DOCCHAIN_RPC_URL=http://127.0.0.1:8545 DOCCHAIN_RELAYER_KEY=0x... python -m docchain.api
   python -m docchain.api --host 0.0.0.0 --port 8000 --workers 2   # two processes on the port
 
-SIGTERM or Ctrl-C stop it gracefully (exit 0); exit 2: bad configuration, 3: could not start serving.""",
+SIGTERM or Ctrl-C stop it gracefully (exit 0); exit 2: bad configuration, 3: could not start serving
+(the port, or a storage backend that cannot be reached).""",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
@@ -138,6 +156,11 @@ SIGTERM or Ctrl-C stop it gracefully (exit 0); exit 2: bad configuration, 3: cou
         print("docchain-api: --workers must be at least 1", file=sys.stderr)
         return 2
     if args.fd is None:  # (a worker's supervisor checked, and migrated the database, before starting it)
+        problem = _check_storage(settings)
+        if problem is not None:
+            message, code = problem
+            print(f"docchain-api: {message}", file=sys.stderr)
+            return code
         mismatch = asyncio.run(_preflight(settings))
         if mismatch:
             print(f"docchain-api: {mismatch}", file=sys.stderr)

@@ -29,7 +29,7 @@ from docchain.api.routes import chain as chain_routes
 from docchain.api.routes import documents, verify
 from docchain.api.service import Documents, Lifecycle
 from docchain.api.settings import Settings
-from docchain.api.storage import LocalStorage
+from docchain.api.storage import replicas as storage_replicas
 from docchain.chain.errors import DocchainError
 
 log = logging.getLogger("docchain.api")
@@ -178,6 +178,8 @@ class WebFiles(StaticFiles):
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    storage = storage_replicas.build(settings)  # a bad setting stops the start here (python -m docchain.api: exit 2)
+    storage.sweep_spool()
     db = Database(settings.resolved_database_url)
     await db.migrate()
     chain = ChainContext(settings)
@@ -194,11 +196,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     notifier = Notifier()
     pipeline = create_pipeline(settings, db, chain, notifier)
     app.state.db, app.state.chain, app.state.notifier, app.state.pipeline = db, chain, notifier, pipeline
-    app.state.storage = LocalStorage(settings.resolved_storage_dir)
+    app.state.storage = storage
     app.state.limits = RelayerLimits(settings, db, chain)  # what relayed writes may spend (api/limits.py)
     app.state.outbox = outbox = OutboxWriter(db)
     app.state.lifecycle = lifecycle = Lifecycle(db, settings.confirmations)
-    app.state.documents = Documents(settings, lifecycle, chain, app.state.storage, outbox, pipeline)
+    app.state.documents = Documents(settings, lifecycle, chain, storage, outbox, pipeline)
     outbox.start()
     await pipeline.start()
     # the pipeline working this database may be another process's: its changes arrive on the database's
@@ -209,7 +211,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         extra={
             "rpc": settings.rpc_url,
             "database": db.engine.url.render_as_string(),
-            "storage": str(settings.resolved_storage_dir),
+            "storage": ",".join(storage.names),
             "pipeline": settings.pipeline,
         },
     )

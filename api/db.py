@@ -10,6 +10,7 @@ Tables:
 - ``events``: the registry's events as indexed from the chain (the source of truth for status and lists).
 - ``blocks``: headers of indexed blocks (event blocks and recent tips), for timestamps and reorg detection.
 - ``meta``: small key/value state (indexer cursor, chain head).
+- ``storage_copies``: each document's copy per storage backend, and the outbox of the copies still to make.
 - ``relayer_usage`` / ``relayer_spending``: the relayer's daily quotas and the gas it spent per client
   (see :func:`reserve_usage` and :func:`charge_fee`).
 
@@ -64,7 +65,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert, UpdateBase
 
-from docchain.api.lifecycle import State
+from docchain.api.lifecycle import CopyState, State
 from docchain.chain.errors import DocchainError, NodeError
 
 log = logging.getLogger("docchain.api.db")
@@ -123,6 +124,43 @@ _HAS_TX = Submission.__table__.c.tx_id.isnot(None)
 Index("ix_submissions_pending", Submission.created_at, sqlite_where=IS_PENDING, postgresql_where=IS_PENDING)
 Index("ix_submissions_anchored", Submission.block_number, sqlite_where=IS_ANCHORED, postgresql_where=IS_ANCHORED)
 Index("ix_submissions_tx", Submission.tx_id, sqlite_where=_HAS_TX, postgresql_where=_HAS_TX)
+
+
+class StorageCopy(Base):
+    """A document's copy in one storage backend: the outbox of the copies to make, and where each one is.
+
+    ``locator`` is the backend's name for the copy (api/storage/base.py, ``Placement``): known from the
+    start for a sealed IPFS copy (the CID of the ciphertext staged at acceptance, ``staged``), empty for a
+    plain copy until it is stored. A sealed copy is one per submission (each has its own key), a plain copy
+    one per (document, backend)."""
+
+    __tablename__ = "storage_copies"
+    __table_args__ = (UniqueConstraint("doc_hash", "backend", "locator", name="uq_storage_copies_doc_backend_locator"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    doc_hash: Mapped[str] = mapped_column(HASH)
+    backend: Mapped[str] = mapped_column(String(16))  # local | s3 | ipfs
+    locator: Mapped[str] = mapped_column(String(1024))
+    sealed: Mapped[bool] = mapped_column(Boolean)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16))  # lifecycle.CopyState
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[float | None] = mapped_column(Float)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    staged: Mapped[str | None] = mapped_column(String(1024))  # the spool file a sealed copy is made from
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+# The copy worker's queue: only pending copies, by when they are due (see migration 0005)
+COPY_PENDING_SQL = f"state = '{CopyState.PENDING.value}'"
+_COPY_PENDING = text(COPY_PENDING_SQL)
+Index(
+    "ix_storage_copies_due",
+    StorageCopy.next_attempt_at,
+    sqlite_where=_COPY_PENDING,
+    postgresql_where=_COPY_PENDING,
+)
 
 
 class Transaction(Base):

@@ -19,7 +19,7 @@ from docchain.api.pipeline import Pipeline
 from docchain.api.problems import Problem
 from docchain.api.service import Documents, Lifecycle
 from docchain.api.settings import Settings
-from docchain.api.storage import LocalStorage
+from docchain.api.storage.replicas import Replicas
 
 
 def _state(name: str) -> Callable[[Request], Awaitable[Any]]:
@@ -55,7 +55,7 @@ SettingsDep = Annotated[Settings, Depends(_state("settings"))]
 DatabaseDep = Annotated[Database, Depends(_state("db"))]
 ChainDep = Annotated[ChainContext, Depends(_state("chain"))]
 RegistryDep = Annotated[Bound, Depends(_bound)]
-StorageDep = Annotated[LocalStorage, Depends(_state("storage"))]
+StorageDep = Annotated[Replicas, Depends(_state("storage"))]
 NotifierDep = Annotated[Notifier, Depends(_state("notifier"))]
 PipelineDep = Annotated[Pipeline, Depends(_state("pipeline"))]
 DocumentsDep = Annotated[Documents, Depends(_state("documents"))]

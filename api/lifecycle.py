@@ -66,6 +66,45 @@ class SignatureKind(StrEnum):
     ERC1271 = "erc1271"
 
 
+class CopyState(StrEnum):
+    """A document's copy in one storage backend (api/storage/replicas.py): the first backend's is stored
+    before the API answers 202; the others' are made by the copy worker from the outbox of copies."""
+
+    PENDING = "pending"  # to be made (again after a failed attempt, once its backoff has passed)
+    STORED = "stored"  # the backend holds it, hash-checked on the way in
+    FAILED = "failed"  # given up on (the reason says why); a new submission of the document queues it again
+
+
+class CopyOperation(StrEnum):
+    """The operations that write a copy's state."""
+
+    ACCEPT = "accept"  # the submission: its first backend's copy stored, the others' queued
+    COPY = "copy"  # the copy worker: one attempt at one copy
+    READ = "read"  # a read that found a stored copy gone or altered
+
+
+# (operation, from, to): every change of a copy's state. Accepting a document that is queued or failed
+# already queues its copies again, or records the first backend's copy as stored.
+COPY_TRANSITIONS: frozenset[tuple[CopyOperation, CopyState | None, CopyState]] = frozenset(
+    {
+        (CopyOperation.ACCEPT, None, CopyState.STORED),
+        (CopyOperation.ACCEPT, None, CopyState.PENDING),
+        (CopyOperation.ACCEPT, CopyState.PENDING, CopyState.STORED),
+        (CopyOperation.ACCEPT, CopyState.FAILED, CopyState.STORED),
+        (CopyOperation.ACCEPT, CopyState.FAILED, CopyState.PENDING),
+        (CopyOperation.COPY, CopyState.PENDING, CopyState.STORED),
+        (CopyOperation.COPY, CopyState.PENDING, CopyState.PENDING),  # an attempt failed: again after a backoff
+        (CopyOperation.COPY, CopyState.PENDING, CopyState.FAILED),
+        (CopyOperation.READ, CopyState.STORED, CopyState.FAILED),
+    }
+)
+
+
+def copy_sources(operation: CopyOperation, new: CopyState) -> frozenset[CopyState | None]:
+    """The states ``operation`` may move a copy from into ``new`` (what the store's UPDATE filters on)."""
+    return frozenset(old for op, old, to in COPY_TRANSITIONS if op is operation and to is new)
+
+
 NEW = None  # the "from" of a submission that does not exist yet
 
 # (operation, from, to): every change of state the service may write. A reorg's rollback and a Revoked

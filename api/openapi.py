@@ -25,6 +25,7 @@ PROBLEM: dict[str, Any] = {"content": {MEDIA_TYPE: {"schema": {"$ref": REF_TEMPL
 REASONS = {
     400: "the request is not valid HTTP (a malformed header or form)",
     401: "this write endpoint needs a valid API key (X-API-Key or Authorization: Bearer)",
+    403: "the document is held sealed only (encrypted on IPFS): send its key in X-Docchain-Key",
     404: "not found",
     408: "the request body did not arrive within DOCCHAIN_BODY_TIMEOUT_S",
     409: "conflict with the current state",
@@ -34,7 +35,8 @@ REASONS = {
     429: "over a relayer limit: the client's or the signer's writes per minute or per UTC day (Retry-After: when)",
     500: "an unexpected error (a bug), or a stored file that no longer matches its hash",
     502: "the Ethereum node answered with an error",
-    503: "the Ethereum node, the database or the registry is unavailable: nothing was changed, retry",
+    503: "the Ethereum node, the database, the registry or a storage backend is unavailable: nothing was changed, "
+    "retry",
     504: "the transaction was not mined in time",
 }
 EVERY_ROUTE = (413, 500)

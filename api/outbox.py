@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from docchain.api.db import Database
 from docchain.api.problems import unavailable
-from docchain.api.store import OUTBOX_CHANNEL, Accepted, Store
+from docchain.api.store import OUTBOX_CHANNEL, Accepted, NewCopy, Store
 
 log = logging.getLogger("docchain.api.outbox")
 MAX_ROWS = 500
@@ -49,6 +50,7 @@ _RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 class _Item:
     row: dict[str, Any]
     future: asyncio.Future[tuple[Accepted, bool]]
+    copies: Sequence[NewCopy] = ()
 
 
 class OutboxWriter:
@@ -63,13 +65,14 @@ class OutboxWriter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-writer")
 
-    async def add(self, row: dict[str, Any]) -> tuple[Accepted, bool]:
-        """Persist ``row`` (the ``submissions`` columns) unless its (docHash, signer) exists; returns the
-        stored submission and whether it is new."""
+    async def add(self, row: dict[str, Any], copies: Sequence[NewCopy] = ()) -> tuple[Accepted, bool]:
+        """Persist ``row`` (the ``submissions`` columns) unless its (docHash, signer) exists, and the storage
+        ``copies`` of its document in the same transaction; returns the stored submission and whether it is
+        new."""
         if self._closed:  # the process is stopping (a request that outlived the graceful stop)
             raise unavailable("the service is stopping: nothing was accepted; retry")
         future: asyncio.Future[tuple[Accepted, bool]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Item(row, future))
+        self._queue.append(_Item(row, future, copies))
         self._wake.set()
         return await future
 
@@ -115,10 +118,11 @@ class OutboxWriter:
 
     async def _write(self, items: list[_Item]) -> list[tuple[Accepted, bool]]:
         rows = [i.row for i in items]
+        copies = [i.copies for i in items]
         attempt = 0
         while True:
             try:
-                return await self.store.insert_new(rows)
+                return await self.store.insert_new(rows, copies)
             except DBAPIError as exc:
                 attempt += 1
                 if self.db.is_sqlite or attempt > RACE_RETRIES or not _overtaken(exc):

@@ -48,6 +48,7 @@ from docchain.api.indexing import IndexerLoop
 from docchain.api.notify import Notifier, Publishing, SocketBus
 from docchain.api.service_loop import HeadWatcher
 from docchain.api.settings import Settings
+from docchain.api.storage import replicas
 from docchain.api.worker import AnchorWorker
 
 log = logging.getLogger("docchain.api.pipeline")
@@ -127,6 +128,8 @@ class InlinePipeline:
         self.indexer = IndexerLoop(settings, db, chain, notifier)
         self.worker.on_mined = self.indexer.wake
         self.indexer.on_reorg = self.worker.chain_changed
+        # the storage copies the submissions queued, made beside the anchoring under the same lease
+        self.copier = replicas.CopyWorker(db, replicas.build(settings), idle_s=settings.idle_poll_s)
         self._lease = Lease(db)
         self._leased = False
         self._stopped = False
@@ -149,8 +152,8 @@ class InlinePipeline:
                 break
             self._leased = True
             log.info("pipeline started")
-            loops = asyncio.gather(self.worker.run(), self.indexer.run())
-            watch = asyncio.create_task(watch_outbox(self.worker.db, self.worker.submitted))
+            loops = asyncio.gather(self.worker.run(), self.indexer.run(), self.copier.run())
+            watch = asyncio.create_task(watch_outbox(self.worker.db, self._arrived_elsewhere))
             heads = asyncio.create_task(self._heads.run())
             try:
                 while not loops.done():
@@ -161,6 +164,7 @@ class InlinePipeline:
                         log.error("pipeline lease lost (database session ended): standing by")
                         self.worker.stop()
                         self.indexer.stop()
+                        self.copier.stop()
                         await loops
             finally:
                 watch.cancel()
@@ -171,6 +175,7 @@ class InlinePipeline:
             if not self._stopped:  # back to standby with fresh loops
                 self.worker.restart()
                 self.indexer.restart()
+                self.copier.restart()
 
     async def _acquire(self) -> None:
         waiting_logged = False
@@ -189,6 +194,7 @@ class InlinePipeline:
         self._stopped = True
         self.worker.stop()
         self.indexer.stop()
+        self.copier.stop()
         if self._task is None:
             return
         if not self._leased:
@@ -202,8 +208,13 @@ class InlinePipeline:
     def submitted(self) -> None:
         if self._leased:
             self.worker.submitted()
+            self.copier.wake()
         else:  # another pipeline works the database: tell it
             self._signal()
+
+    def _arrived_elsewhere(self) -> None:
+        self.worker.submitted()
+        self.copier.wake()
 
     def arrived(self, count: int) -> None:
         """``count`` submissions accepted by the API."""
@@ -212,6 +223,7 @@ class InlinePipeline:
 
     def wake(self) -> None:
         self.worker.wake()
+        self.copier.wake()
 
     def health(self) -> dict[str, str]:
         if not self._leased:
@@ -256,6 +268,8 @@ class ChildPipeline:
     def __init__(self, settings: Settings, relayer_key: bytes, notifier: Notifier) -> None:
         config = settings.model_dump(mode="json", exclude={"relayer_keystore", "relayer_password_file"})
         config["relayer_key"] = "0x" + relayer_key.hex()  # decrypted once, by the parent
+        if settings.s3_secret_access_key is not None:  # (dumped masked, as every SecretStr)
+            config["s3_secret_access_key"] = settings.s3_secret_access_key.get_secret_value()
         self._config = json.dumps(config).encode() + b"\n"
         self.notifier = notifier
         self._proc: asyncio.subprocess.Process | None = None

@@ -13,6 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
 from docchain.api.db import DatabaseBusy
+from docchain.api.storage.base import BackendUnavailable, NotStored, StorageCorrupted, StorageError
+from docchain.api.storage.replicas import KeyRequired
 from docchain.chain.errors import (
     ChainError,
     ContractRevert,
@@ -70,6 +72,11 @@ TABLE: list[tuple[type[Exception], int, str, str]] = [
     (NodeError, 503, "node-unavailable", "Ethereum node unavailable"),
     (TransactionTimeout, 504, "transaction-timeout", "Transaction not mined in time"),
     (ChainError, 502, "chain-error", "Chain error"),
+    (KeyRequired, 403, "key-required", "Document key required"),
+    (NotStored, 404, "not-stored", "Document not stored"),
+    (StorageCorrupted, 500, "storage-corrupted", "Stored document corrupted"),
+    (BackendUnavailable, 503, "storage-unavailable", "Storage unavailable"),
+    (StorageError, 502, "storage-error", "Storage error"),
     (DocchainError, 500, "internal", "Internal error"),
 ]
 

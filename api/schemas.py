@@ -42,6 +42,9 @@ class SubmissionIn(Strict):
         None, min_length=1, max_length=1024, description="file name to put in the receipt (no control characters)"
     )
     fileSize: int | None = Field(None, ge=0, le=2**53 - 1, description="bytes, as a receipt holds it (at most 2^53-1)")
+    public: bool = Field(
+        False, description="store the uploaded file on IPFS as it is, readable by anyone with its CID (else sealed)"
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -62,6 +65,25 @@ class SubmissionIn(Strict):
     )
 
 
+class IpfsCopyOut(BaseModel):
+    cid: str | None = Field(
+        description="CIDv1 of what IPFS holds (the sealed bytes, or the document itself when public); fetch it "
+        "from any gateway at /ipfs/{cid}"
+    )
+    sealed: bool = Field(description="encrypted with AES-256-GCM (docs/protocol.md); false: stored public")
+    key: str | None = Field(
+        None,
+        description="the sealed copy's key (43 base64url characters): given once, in this answer, and kept by no "
+        "one else; put it in the receipt (docchain submit does) to read the copy back",
+    )
+
+
+class StorageAccepted(BaseModel):
+    storedIn: str = Field(description="the first backend, which held the file before this answer")
+    backends: list[str] = Field(description="every configured backend; the others receive copies shortly")
+    ipfs: IpfsCopyOut | None = None
+
+
 class SubmissionAccepted(BaseModel):
     id: str
     docHash: str
@@ -69,6 +91,7 @@ class SubmissionAccepted(BaseModel):
     state: State
     statusUrl: str
     eventsUrl: str
+    storage: StorageAccepted | None = Field(None, description="where the uploaded file went (multipart only)")
 
 
 class SubmissionStatus(BaseModel):
@@ -106,10 +129,23 @@ class SignerStatus(BaseModel):
     )
 
 
+class StorageCopyOut(BaseModel):
+    backend: str = Field(examples=["s3"])
+    state: lifecycle.CopyState
+    locator: str | None = Field(
+        None, description="the backend's name for the copy (S3 key, IPFS CID, local name); null until stored"
+    )
+    sealed: bool = Field(description="encrypted (IPFS, unless submitted public): reading it needs the key")
+    size: int | None = None
+    attempts: int = Field(0, description="attempts at the copy so far")
+    error: str | None = Field(None, description="why the copy failed, or why the last attempt did (pending)")
+
+
 class DocumentStatus(BaseModel):
     docHash: str
-    stored: bool
+    stored: bool = Field(description="some backend holds a copy")
     signers: list[SignerStatus]
+    storage: list[StorageCopyOut] = Field(default_factory=list, description="the document's copy per backend")
 
 
 class DocumentSummary(BaseModel):

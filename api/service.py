@@ -40,10 +40,13 @@ from docchain.api.lifecycle import (
     transition,
 )
 from docchain.api.problems import Problem, conflict, not_found
+from docchain.api.storage.base import NotStored, StorageCorrupted
+from docchain.api.storage.replicas import Miss
 from docchain.api.store import (
     CURSOR,
     HEAD,
     Accepted,
+    CopyRecord,
     EventRecord,
     Store,
     SubmissionRecord,
@@ -78,7 +81,7 @@ if TYPE_CHECKING:
     from docchain.api.outbox import OutboxWriter
     from docchain.api.pipeline import Pipeline
     from docchain.api.settings import Settings
-    from docchain.api.storage import LocalStorage
+    from docchain.api.storage.replicas import Fetched, Intake, Replicas
 
 log = logging.getLogger("docchain.api.submissions")
 
@@ -415,6 +418,17 @@ class Signed:
     metadata: dict[str, Any] | None
     file_name: str | None
     file_size: int | None
+    public: bool = False  # an IPFS copy of the uploaded file holds its plain bytes, not sealed ones
+
+
+@dataclass(frozen=True, slots=True)
+class Acceptance:
+    """What accepting a submission produced: its stored row, whether it is new, and where its upload went
+    (with the key of a sealed IPFS copy, for the submitter only)."""
+
+    submission: Accepted
+    created: bool
+    storage: Intake | None = None
 
 
 class Documents:
@@ -426,7 +440,7 @@ class Documents:
         settings: Settings,
         lifecycle: Lifecycle,
         chain: ChainContext,
-        storage: LocalStorage,
+        replicas: Replicas,
         outbox: OutboxWriter,
         pipeline: Pipeline,
     ) -> None:
@@ -434,15 +448,18 @@ class Documents:
         self.lifecycle = lifecycle
         self.store = lifecycle.store
         self.chain = chain
-        self.storage = storage
+        self.replicas = replicas
         self.outbox = outbox
         self.pipeline = pipeline
 
     # ------------------------------------------------------------ accept
 
-    async def accept(self, signed: Signed, upload: BinaryIO | None, admission: Admission) -> tuple[Accepted, bool]:
-        """Accept a signed registration into the outbox (and its file into storage). Returns the submission of
-        its (docHash, signer) and whether it is new (False: a duplicate, answered with the existing one)."""
+    async def accept(self, signed: Signed, upload: BinaryIO | None, admission: Admission) -> Acceptance:
+        """Accept a signed registration into the outbox, and its file into the first storage backend (the
+        copies to the others are queued in the same transaction). Returns the submission of its (docHash,
+        signer) and whether it is new (False: a duplicate, answered with the existing one).
+
+        Nothing is recorded when the first backend cannot take the file (:class:`BackendUnavailable`: 503)."""
         chain = await self.chain.bound()
         reg, signature, settings = signed.registration, signed.signature, self.settings
         if signed.metadata is not None:
@@ -460,8 +477,14 @@ class Documents:
         kind = await self._signature_kind(chain, reg, signature)
         charge = await admission.charge_submission(to_hex(reg.doc_hash), reg.signer)  # a duplicate spends nothing
         file_size = signed.file_size
+        intake: Intake | None = None
         if upload is not None:
-            file_size = (await asyncio.to_thread(self.storage.put, reg.doc_hash, upload)).size
+            try:
+                intake = await asyncio.to_thread(self.replicas.store, reg.doc_hash, upload, public=signed.public)
+            except BaseException:
+                await charge.refund()  # nothing was accepted
+                raise
+            file_size = intake.size
         doc = to_hex(reg.doc_hash)
         row = Lifecycle.new_submission(
             doc_hash=doc,
@@ -477,7 +500,7 @@ class Documents:
             file_size=file_size,
             client_id=admission.client,
         )
-        accepted, created = await self.outbox.add(row)
+        accepted, created = await self.outbox.add(row, () if intake is None else intake.copies)
         if created:
             metrics.SUBMISSIONS.inc()
             log.info(
@@ -485,11 +508,12 @@ class Documents:
                 extra={"submission": accepted.id, "doc": doc, "signer": reg.signer, "stored": upload is not None},
             )
             self.pipeline.submitted()
-            return accepted, True
+            return Acceptance(accepted, True, intake)
         await charge.refund()  # accepted meanwhile by another request: a duplicate after all
         if upload is not None:
             accepted = await self.lifecycle.mark_stored(accepted)
-        return accepted, False
+            self.pipeline.wake()  # its copies may be new: the copy worker need not wait for its safety poll
+        return Acceptance(accepted, False, intake)
 
     async def _signature_kind(self, chain: Bound, reg: Registration, signature: bytes) -> SignatureKind:
         """ECDSA recovery first (~0.1 ms, no I/O); a contract wallet is asked on chain (ERC-1271)."""
@@ -520,12 +544,28 @@ class Documents:
 
     # ------------------------------------------------------------ what a signer sees
 
-    async def document(self, doc: str) -> tuple[bool, list[SignerView]]:
-        """Whether the document is stored here, and every signer of it (none: unknown)."""
+    async def document(self, doc: str) -> tuple[list[CopyRecord], list[SignerView]]:
+        """The document's storage copies (every backend's, whatever their state), and every signer of it
+        (none: unknown)."""
         signers = await self.lifecycle.signers(doc)
         if not signers:
             raise not_found(f"no document {doc} is known (submitted or on chain)")
-        return await asyncio.to_thread(self.storage.exists, parse_hash32(doc)), signers
+        copies = await self.store.copies_of(doc)
+        if not copies:
+            copies = await asyncio.to_thread(self.replicas.legacy_copies, parse_hash32(doc))
+        return copies, signers
+
+    async def content(self, doc: str, key: bytes | None) -> Fetched:
+        """The document read back from the first backend holding an intact copy, into a spool file the caller
+        serves and removes. Copies found gone or altered on the way are recorded as failed, with the reason."""
+        misses: list[Miss] = []
+        copies = await self.store.copies_of(doc)
+        try:
+            return await asyncio.to_thread(self.replicas.fetch, parse_hash32(doc), copies, key, misses)
+        finally:
+            for miss in misses:
+                if miss.copy.id and isinstance(miss.error, NotStored | StorageCorrupted):
+                    await self.store.copy_lost(miss.copy.id, str(miss.error))
 
     async def receipt(self, doc: str, who: str) -> Receipt:
         """The receipt of (docHash, signer): the submission's signed registration, once anchored, unless the

@@ -34,6 +34,24 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("./.docchain"), description="deployments.json, SQLite database, stored documents")
     database_url: str | None = Field(None, description="SQLAlchemy async URL; default SQLite (WAL) in data_dir")
     storage_dir: Path | None = Field(None, description="content-addressed document store; default data_dir/documents")
+    # Where stored documents are kept (README, "Choosing storage"): the first backend holds a document before
+    # its submission is accepted, the others receive copies through the replication outbox.
+    storage: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["local"],
+        description="comma-separated backends (local, s3, ipfs); the first holds a document before it is accepted",
+    )
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, R2, ...); unset: AWS")
+    s3_bucket: str | None = Field(None, description="bucket of the s3 backend (required when it is used)")
+    s3_region: str | None = Field(None, description="bucket region; unset: AWS_REGION / AWS_DEFAULT_REGION")
+    s3_prefix: str = Field("", description="key prefix of stored documents in the bucket")
+    s3_access_key_id: str | None = Field(None, description="unset: the standard AWS variables and config files")
+    s3_secret_access_key: SecretStr | None = Field(None, description="goes with DOCCHAIN_S3_ACCESS_KEY_ID")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="bucket in the path or in the host name (MinIO: path)"
+    )
+    ipfs_api_url: str = Field("http://127.0.0.1:5001", description="kubo's HTTP RPC API (never expose it publicly)")
+    ipfs_gateway_url: str | None = Field(None, description="an IPFS gateway, shown to clients for reading by CID")
+    ipfs_timeout_s: float = Field(60.0, gt=0, description="kubo RPC calls: connect and idle read timeout")
     relayer_key: SecretStr | None = Field(None, description="hex private key of the relayer (pays gas)")
     relayer_keystore: Path | None = Field(None, description="encrypted JSON keystore of the relayer")
     relayer_password_file: Path | None = Field(None, description="file holding the keystore's password")
@@ -104,6 +122,14 @@ class Settings(BaseSettings):
             return [k.strip() for k in text.split(",") if k.strip()]
         return value
 
+    @field_validator("storage", mode="before")
+    @classmethod
+    def _split_storage(cls, value: object) -> object:
+        # checked when the backends are built (api/storage/replicas.py), with a message naming the setting
+        if isinstance(value, str):
+            return [name.strip().lower() for name in value.split(",") if name.strip()]
+        return value
+
     @field_validator("chain_id", mode="before")
     @classmethod
     def _empty_chain_id(cls, value: object) -> object:
@@ -127,6 +153,11 @@ class Settings(BaseSettings):
     @property
     def resolved_storage_dir(self) -> Path:
         return self.storage_dir or self.data_dir / "documents"
+
+    @property
+    def spool_dir(self) -> Path:
+        """Sealed documents waiting for their IPFS copy, and documents read back before they are served."""
+        return self.data_dir / "spool"
 
     def relayer_private_key(self) -> bytes:
         """The relayer's key, read once per process; :class:`InvalidInput` when none is configured (there is no

@@ -30,11 +30,13 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session
 
 from docchain.api.db import (
+    COPY_PENDING_SQL,
     PENDING_SQL,
     BlockRow,
     Database,
@@ -42,13 +44,14 @@ from docchain.api.db import (
     Many,
     Meta,
     RevocationRow,
+    StorageCopy,
     Submission,
     Transaction,
     charge_fee,
     now,
     pg_notify,
 )
-from docchain.api.lifecycle import RevocationState, SignatureKind, State, TxState
+from docchain.api.lifecycle import CopyState, RevocationState, SignatureKind, State, TxState
 
 CURSOR = "indexer.cursor"
 HEAD = "chain.head"
@@ -65,6 +68,7 @@ _REVS = cast(Table, RevocationRow.__table__)
 _EVENTS = cast(Table, EventRow.__table__)
 _BLOCKS = cast(Table, BlockRow.__table__)
 _META = cast(Table, Meta.__table__)
+_COPIES = cast(Table, StorageCopy.__table__)
 
 
 def _sql(value: str) -> str:
@@ -227,6 +231,163 @@ def _event(row: Any) -> EventRecord:
     return EventRecord(*(getattr(row, f) for f in EventRecord.__slots__))
 
 
+# ------------------------------------------------------------------ storage copies
+
+
+@dataclass(frozen=True, slots=True)
+class NewCopy:
+    """A copy the acceptance records with its submission: the first backend's (stored), or one for the copy
+    worker to make (pending; a sealed one from the ciphertext ``staged`` in the spool directory)."""
+
+    backend: str
+    locator: str
+    sealed: bool
+    size: int | None
+    state: CopyState
+    staged: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CopyRecord:
+    id: int
+    doc_hash: str
+    backend: str
+    locator: str
+    sealed: bool
+    size: int | None
+    state: CopyState
+    attempts: int
+    next_attempt_at: float | None
+    last_error: str | None
+    staged: str | None
+
+
+_COPY_COLUMNS = (
+    _COPIES.c.id,
+    _COPIES.c.doc_hash,
+    _COPIES.c.backend,
+    _COPIES.c.locator,
+    _COPIES.c.sealed,
+    _COPIES.c.size,
+    _COPIES.c.state,
+    _COPIES.c.attempts,
+    _COPIES.c.next_attempt_at,
+    _COPIES.c.last_error,
+    _COPIES.c.staged,
+)
+# Two acceptances of one document may plan the same copy at once (replicas, PostgreSQL): the unique
+# (doc_hash, backend, locator) keeps one, and the other's INSERT does nothing. The same SQL runs on both
+# databases (ON CONFLICT DO NOTHING: SQLite >= 3.24, PostgreSQL >= 9.5).
+_NEW_COPY = text(
+    "INSERT INTO storage_copies (doc_hash, backend, locator, sealed, size, state, attempts, next_attempt_at,"
+    " last_error, staged, created_at, updated_at) VALUES (:doc_hash, :backend, :locator, :sealed, :size, :state,"
+    " 0, :next_attempt_at, NULL, :staged, :stamp, :stamp) ON CONFLICT DO NOTHING"
+)
+_COPY_DUE_SQL = (
+    f"SELECT {', '.join(c.name for c in _COPY_COLUMNS)} FROM storage_copies WHERE {COPY_PENDING_SQL}"
+    " AND next_attempt_at <= :now ORDER BY next_attempt_at LIMIT :n"
+)
+_COPY_NEXT_SQL = f"SELECT min(next_attempt_at) FROM storage_copies WHERE {COPY_PENDING_SQL}"
+
+
+def _copy(row: Any) -> CopyRecord:
+    return CopyRecord(
+        id=row.id,
+        doc_hash=row.doc_hash,
+        backend=row.backend,
+        locator=row.locator,
+        sealed=bool(row.sealed),
+        size=row.size,
+        state=CopyState(row.state),
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        staged=row.staged,
+    )
+
+
+def record_copies_in(s: Session, doc: str, copies: Sequence[NewCopy]) -> None:
+    """Record the copies of ``doc`` an acceptance planned. A sealed copy is new (its own key and CID); a plain
+    one is one row per (document, backend): a stored copy updates a queued or failed row, and a queued copy
+    queues a failed row again (with fresh attempts), or is already there."""
+    stamp = now()
+    for copy in copies:
+        values = {
+            "doc_hash": doc,
+            "backend": copy.backend,
+            "locator": copy.locator,
+            "sealed": copy.sealed,
+            "size": copy.size,
+            "state": copy.state.value,
+            "next_attempt_at": stamp if copy.state is CopyState.PENDING else None,
+            "staged": copy.staged,
+            "stamp": stamp,
+        }
+        if copy.sealed:
+            s.execute(_NEW_COPY, values)
+            continue
+        plain = select(_COPIES.c.id, _COPIES.c.state).where(
+            _COPIES.c.doc_hash == doc, _COPIES.c.backend == copy.backend, _COPIES.c.sealed.is_(False)
+        )
+        found = s.execute(plain.limit(1)).first()
+        if found is None:
+            s.execute(_NEW_COPY, values)
+            continue
+        copy_id, state = found[0], CopyState(found[1])
+        if copy.state is CopyState.STORED and state is not CopyState.STORED:
+            s.execute(
+                update(_COPIES)
+                .where(_COPIES.c.id == copy_id)
+                .values(
+                    state=CopyState.STORED,
+                    locator=copy.locator,
+                    size=copy.size,
+                    next_attempt_at=None,
+                    last_error=None,
+                    updated_at=stamp,
+                )
+            )
+        elif copy.state is CopyState.PENDING and state is CopyState.FAILED:
+            s.execute(
+                update(_COPIES)
+                .where(_COPIES.c.id == copy_id, _COPIES.c.state == CopyState.FAILED)
+                .values(state=CopyState.PENDING, attempts=0, next_attempt_at=stamp, updated_at=stamp)
+            )
+
+
+def copy_stored_in(s: Session, copy_id: int, locator: str, size: int) -> None:
+    """The copy worker made a pending copy. Should another row already name the same copy (two acceptances
+    queued it at once), that row stands and this one goes."""
+    row = s.execute(select(*_COPY_COLUMNS).where(_COPIES.c.id == copy_id)).first()
+    if row is None or row.state != CopyState.PENDING:
+        return
+    twin = s.execute(
+        select(_COPIES.c.id).where(
+            _COPIES.c.doc_hash == row.doc_hash,
+            _COPIES.c.backend == row.backend,
+            _COPIES.c.locator == locator,
+            _COPIES.c.id != copy_id,
+        )
+    ).first()
+    if twin is not None:
+        s.execute(delete(_COPIES).where(_COPIES.c.id == copy_id))
+        return
+    s.execute(
+        update(_COPIES)
+        .where(_COPIES.c.id == copy_id, _COPIES.c.state == CopyState.PENDING)
+        .values(
+            state=CopyState.STORED,
+            locator=locator,
+            size=size,
+            staged=None,
+            next_attempt_at=None,
+            last_error=None,
+            attempts=_COPIES.c.attempts + 1,
+            updated_at=now(),
+        )
+    )
+
+
 # ------------------------------------------------------------------ the outbox (accept)
 
 _EXISTING = (_SUBS.c.id, _SUBS.c.doc_hash, _SUBS.c.signer, _SUBS.c.state, _SUBS.c.stored)
@@ -234,9 +395,15 @@ _INSERT = Many(insert(_SUBS))
 _NOTIFY = pg_notify(OUTBOX_CHANNEL, "")
 
 
-def insert_new_in(s: Session, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Accepted, bool]]:
+def insert_new_in(
+    s: Session, rows: Sequence[Mapping[str, Any]], copies: Sequence[Sequence[NewCopy]] = ()
+) -> list[tuple[Accepted, bool]]:
     """Which (docHash, signer) pairs exist (indexed IN queries), then one multi-row INSERT of the rest.
-    ``rows`` hold the ``submissions`` columns. Returns, per row, the stored submission and whether it is new."""
+    ``rows`` hold the ``submissions`` columns; ``copies[i]``, the storage copies of row i's document
+    (:func:`record_copies_in`, for duplicates too: their upload may be the document's first). Returns, per
+    row, the stored submission and whether it is new."""
+    for row, planned in zip(rows, copies, strict=False):
+        record_copies_in(s, row["doc_hash"], planned)
     docs = list({r["doc_hash"] for r in rows})
     existing: dict[tuple[str, str], Accepted] = {}
     for start in range(0, len(docs), 500):  # bound the number of SQL parameters
@@ -380,11 +547,57 @@ class Store:
 
     # ---------------------------------------------------------- accept
 
-    async def insert_new(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Accepted, bool]]:
-        return await self.db.transaction(lambda s: insert_new_in(s, rows))
+    async def insert_new(
+        self, rows: Sequence[Mapping[str, Any]], copies: Sequence[Sequence[NewCopy]] = ()
+    ) -> list[tuple[Accepted, bool]]:
+        return await self.db.transaction(lambda s: insert_new_in(s, rows, copies))
 
     async def mark_stored(self, submission_id: str) -> None:
         await self.db.execute(update(_SUBS).where(_SUBS.c.id == submission_id).values(stored=True))
+
+    # ---------------------------------------------------------- storage copies
+
+    async def copies_of(self, doc: str) -> list[CopyRecord]:
+        """Every copy of ``doc``, in the order they were recorded."""
+        async with self.db.read() as session:
+            rows = await session.execute(select(*_COPY_COLUMNS).where(_COPIES.c.doc_hash == doc).order_by(_COPIES.c.id))
+            return [_copy(r) for r in rows]
+
+    async def due_copies(self, at: float, limit: int) -> list[CopyRecord]:
+        """Pending copies whose next attempt is due at ``at``, the longest-waiting first."""
+        async with self.db.read() as session:
+            rows = await session.execute(text(_COPY_DUE_SQL), {"now": at, "n": limit})
+            return [_copy(r) for r in rows]
+
+    async def next_copy_due(self) -> float | None:
+        """When the earliest pending copy is due (None: none is pending)."""
+        [(due,)] = await self.db.query(_COPY_NEXT_SQL, {})
+        return None if due is None else float(due)
+
+    async def copy_stored(self, copy_id: int, locator: str, size: int) -> None:
+        await self.db.transaction(lambda s: copy_stored_in(s, copy_id, locator, size))
+
+    async def copy_retry(self, copy_id: int, error: str, next_attempt_at: float | None) -> None:
+        """An attempt failed: try again at ``next_attempt_at``, or (None) give up on the copy."""
+        values: dict[str, Any] = {
+            "attempts": _COPIES.c.attempts + 1,
+            "last_error": error,
+            "next_attempt_at": next_attempt_at,
+            "updated_at": now(),
+        }
+        if next_attempt_at is None:
+            values["state"] = CopyState.FAILED
+        await self.db.execute(
+            update(_COPIES).where(_COPIES.c.id == copy_id, _COPIES.c.state == CopyState.PENDING).values(**values)
+        )
+
+    async def copy_lost(self, copy_id: int, error: str) -> None:
+        """A read found a stored copy gone or altered: failed, with the reason."""
+        await self.db.execute(
+            update(_COPIES)
+            .where(_COPIES.c.id == copy_id, _COPIES.c.state == CopyState.STORED)
+            .values(state=CopyState.FAILED, last_error=error, updated_at=now())
+        )
 
     # ---------------------------------------------------------- send (the anchoring worker)
 

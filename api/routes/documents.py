@@ -11,12 +11,13 @@ import re
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile
 
 from docchain.api import metrics
@@ -28,7 +29,6 @@ from docchain.api.deps import (
     NotifierDep,
     RelayedWriteDep,
     SettingsDep,
-    StorageDep,
 )
 from docchain.api.inputs import (
     MAX_INT64,
@@ -40,25 +40,30 @@ from docchain.api.inputs import (
     sent_file_name,
     submission_limit,
 )
-from docchain.api.lifecycle import FINAL, State, reached
+from docchain.api.lifecycle import FINAL, CopyState, State, reached
 from docchain.api.openapi import BODY, CHAIN, RELAYED_WHY, problems_for
 from docchain.api.problems import RETRY_AFTER_S, Problem, not_found
 from docchain.api.schemas import (
     DocumentPage,
     DocumentStatus,
     DocumentSummary,
+    IpfsCopyOut,
     RevocationAccepted,
     RevocationIn,
     RevocationRequest,
     RevocationStatus,
     SignerStatus,
+    StorageAccepted,
+    StorageCopyOut,
     SubmissionAccepted,
     SubmissionIn,
     SubmissionStatus,
 )
-from docchain.api.service import Lifecycle, Signed, SignerView
-from docchain.api.store import Accepted, SubmissionRecord
+from docchain.api.service import Acceptance, Lifecycle, Signed, SignerView
+from docchain.api.storage.replicas import Replicas
+from docchain.api.store import CopyRecord, SubmissionRecord
 from docchain.chain.errors import InvalidInput
+from docchain.chain.sealed import key_from_text, key_to_text
 from docchain.chain.typed_data import Registration, Revocation
 from docchain.chain.values import parse_address, parse_hash32, parse_signature, to_hex
 
@@ -116,7 +121,15 @@ def signer_status(view: SignerView) -> SignerStatus:
     )
 
 
-def _accepted(accepted: Accepted) -> SubmissionAccepted:
+def _accepted(acceptance: Acceptance, replicas: Replicas) -> SubmissionAccepted:
+    accepted, intake = acceptance.submission, acceptance.storage
+    storage = None
+    if intake is not None:
+        ipfs = None
+        if intake.cid is not None:
+            key = None if intake.key is None else key_to_text(intake.key)
+            ipfs = IpfsCopyOut(cid=intake.cid, sealed=intake.key is not None, key=key)
+        storage = StorageAccepted(storedIn=replicas.primary.name, backends=replicas.names, ipfs=ipfs)
     return SubmissionAccepted(
         id=accepted.id,
         docHash=accepted.doc_hash,
@@ -124,6 +137,19 @@ def _accepted(accepted: Accepted) -> SubmissionAccepted:
         state=accepted.state.value,
         statusUrl=f"/v1/submissions/{accepted.id}",
         eventsUrl=f"/v1/submissions/{accepted.id}/events",
+        storage=storage,
+    )
+
+
+def copy_out(copy: CopyRecord) -> StorageCopyOut:
+    return StorageCopyOut(
+        backend=copy.backend,
+        state=copy.state,
+        locator=copy.locator or None,
+        sealed=copy.sealed,
+        size=copy.size,
+        attempts=copy.attempts,
+        error=copy.last_error,
     )
 
 
@@ -181,7 +207,7 @@ async def signed_submission(request: Request) -> tuple[Signed, UploadFile | None
         name: str | None = check_file_name(body.fileName)
     else:
         name = None if upload is None else check_file_name(sent_file_name(upload), "the file part's name")
-    return Signed(reg, signature, body.metadata, name, body.fileSize), upload
+    return Signed(reg, signature, body.metadata, name, body.fileSize, body.public), upload
 
 
 SignedDep = Annotated[tuple[Signed, UploadFile | None], Depends(signed_submission)]
@@ -201,17 +227,20 @@ SignedDep = Annotated[tuple[Signed, UploadFile | None], Depends(signed_submissio
 async def submit(admission: RelayedWriteDep, submission: SignedDep, documents: DocumentsDep) -> Response:
     signed, upload = submission
     try:
-        accepted, created = await documents.accept(signed, None if upload is None else upload.file, admission)
+        acceptance = await documents.accept(signed, None if upload is None else upload.file, admission)
     finally:
         if upload is not None:
             await upload.close()
     # the model's own JSON, answered as it is: the route's hottest path skips FastAPI's revalidation of a
     # model it has just built (the OpenAPI document still comes from response_model)
+    headers = {"Location": f"/v1/submissions/{acceptance.submission.id}"}
+    if acceptance.storage is not None and acceptance.storage.key is not None:
+        headers["Cache-Control"] = "no-store"  # the answer holds a document key
     return Response(
-        _accepted(accepted).model_dump_json(),
-        status_code=202 if created else 200,
+        _accepted(acceptance, documents.replicas).model_dump_json(exclude_none=False),
+        status_code=202 if acceptance.created else 200,
         media_type="application/json",
-        headers={"Location": f"/v1/submissions/{accepted.id}"},
+        headers=headers,
     )
 
 
@@ -323,8 +352,13 @@ async def submission_events(
 )
 async def document_status(doc_hash: str, documents: DocumentsDep) -> DocumentStatus:
     doc = to_hex(parse_hash32(doc_hash, "docHash"))
-    stored, signers = await documents.document(doc)
-    return DocumentStatus(docHash=doc, stored=stored, signers=[signer_status(v) for v in signers])
+    copies, signers = await documents.document(doc)
+    return DocumentStatus(
+        docHash=doc,
+        stored=any(c.state is CopyState.STORED for c in copies),
+        signers=[signer_status(v) for v in signers],
+        storage=[copy_out(c) for c in copies],
+    )
 
 
 @router.get(
@@ -344,41 +378,83 @@ async def receipt(doc_hash: str, signer: str, documents: DocumentsDep) -> JSONRe
     return JSONResponse(rec.to_json(), headers={"Content-Disposition": attachment(name)})
 
 
+CONTENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"application/octet-stream": {}},
+        "headers": {
+            "X-Docchain-Storage-Backend": {
+                "description": "the backend that served the copy",
+                "schema": {"type": "string"},
+            },
+            "X-Docchain-Sha256": {"description": "the document's SHA-256 (checked)", "schema": {"type": "string"}},
+        },
+    },
+    **problems_for(
+        403,
+        404,
+        422,
+        500,
+        502,
+        503,
+        why={
+            403: "the document is stored sealed only, and no X-Docchain-Key came",
+            502: "a storage backend failed otherwise (the detail names it)",
+            500: "every copy read was altered: none is served",
+            503: "every backend holding it is unavailable now",
+        },
+    ),
+}
+
+
+async def _content(doc_hash: str, documents: DocumentsDep, key: str | None) -> FileResponse:
+    doc = to_hex(parse_hash32(doc_hash, "docHash"))
+    secret = None if key is None else key_from_text(key.strip())
+    fetched = await documents.content(doc, secret)
+    name = await documents.store.file_name(doc)
+    headers = {
+        "X-Docchain-Sha256": doc,
+        "X-Docchain-Storage-Backend": fetched.backend,
+        "Content-Disposition": attachment(name or doc[2:14]),
+    }
+    # the spool file was read whole and matched the hash before the first byte goes out; it goes once sent
+    return FileResponse(
+        fetched.path,
+        media_type="application/octet-stream",
+        headers=headers,
+        background=BackgroundTask(fetched.path.unlink, missing_ok=True),
+    )
+
+
+KeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Docchain-Key",
+        description="the key of a sealed IPFS copy (the receipt's storage.ipfs.key), to read that copy too",
+    ),
+]
+
+
+@router.get(
+    "/documents/{doc_hash}/content",
+    summary="Download a stored document from the first backend holding an intact copy (hash checked)",
+    response_class=FileResponse,
+    responses=CONTENT_RESPONSES,
+)
+async def document_content(doc_hash: str, documents: DocumentsDep, key: KeyHeader = None) -> FileResponse:
+    """The copies are tried in the configured order (``DOCCHAIN_STORAGE``); one that is missing, unreachable
+    or altered is skipped for the next. ``X-Docchain-Storage-Backend`` names the one that served."""
+    return await _content(doc_hash, documents, key)
+
+
 @router.get(
     "/documents/{doc_hash}/file",
-    summary="Download a stored document (hash checked on read)",
-    response_class=StreamingResponse,
-    responses={
-        200: {"content": {"application/octet-stream": {}}},
-        **problems_for(404, 422, 500, 503, why={500: "the stored copy no longer matches its hash"}),
-    },
+    summary="Download a stored document (deprecated: GET /v1/documents/{docHash}/content)",
+    response_class=FileResponse,
+    responses=CONTENT_RESPONSES,
+    deprecated=True,
 )
-async def document_file(doc_hash: str, storage: StorageDep, documents: DocumentsDep) -> StreamingResponse:
-    raw = parse_hash32(doc_hash, "docHash")
-    if not await asyncio.to_thread(storage.exists, raw):
-        raise not_found(f"document {to_hex(raw)} is not stored here")
-    if not await asyncio.to_thread(storage.verify, raw):
-        raise Problem(
-            500,
-            "storage-corrupted",
-            "Stored document corrupted",
-            f"the stored copy of {to_hex(raw)} no longer matches its hash",
-        )
-    name = await documents.store.file_name(to_hex(raw))
-    size = await asyncio.to_thread(storage.size, raw)
-
-    async def chunks() -> AsyncIterator[bytes]:
-        iterator = storage.open(raw)
-        while True:
-            chunk = await asyncio.to_thread(next, iterator, None)
-            if chunk is None:
-                return
-            yield chunk
-
-    headers = {"Content-Length": str(size), "X-Docchain-Sha256": to_hex(raw)}
-    if name:
-        headers["Content-Disposition"] = attachment(name)
-    return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
+async def document_file(doc_hash: str, documents: DocumentsDep, key: KeyHeader = None) -> FileResponse:
+    return await _content(doc_hash, documents, key)
 
 
 def _time(value: str | None, what: str) -> int | None:

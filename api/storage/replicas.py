@@ -1,0 +1,565 @@
+"""The replicated set of storage backends a deployment names in ``DOCCHAIN_STORAGE`` (``local,s3,ipfs``).
+
+- **Building it** (:func:`build`): each name becomes its backend, configured from the ``DOCCHAIN_S3_*`` and
+  ``DOCCHAIN_IPFS_*`` settings. A wrong setting is a :class:`StorageSettingError` or a backend's
+  ``StorageMisconfigured``, naming the setting (the API exits 2 before anything starts); a backend that
+  cannot be reached is :class:`BackendUnavailable` from :meth:`Replicas.check` (exit 3).
+- **Accepting a document** (:meth:`Replicas.store`): the first backend holds the bytes before the submission
+  is accepted; the copies to the other backends are planned as :class:`~docchain.api.store.NewCopy` rows,
+  written in the submission's own transaction (the outbox of copies). A submission stored on IPFS is sealed
+  unless it asks for public storage: a fresh key, the ciphertext staged in the spool directory with its CID
+  computed on the way, so that the key and the CID go back in the 202 (and nowhere else: no database row, no
+  log line holds the key).
+- **Making the copies** (:meth:`Replicas.copy`, run by :class:`CopyWorker` in the pipeline): a plain
+  copy is read from a backend that holds the document and written to its target, hash-checked at both ends;
+  a sealed one is added to IPFS from its staged ciphertext, which is removed once IPFS holds it.
+- **Reading back** (:meth:`Replicas.fetch`): the stored copies in the configured order, each read into a
+  file in the spool directory while its hash is checked; a copy that is missing, unreachable or altered is
+  skipped for the next one, so a caller never serves bytes before they have matched the document's hash.
+
+Backends are synchronous and streaming (api/storage/base.py): callers run these methods in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from docchain.api.lifecycle import CopyState
+from docchain.api.storage.base import (
+    Backend,
+    BackendUnavailable,
+    HashMismatch,
+    NotStored,
+    Placement,
+    StorageCorrupted,
+    StorageError,
+)
+from docchain.api.store import CopyRecord, NewCopy, Store
+from docchain.chain.errors import InvalidInput
+from docchain.chain.values import to_hex
+
+if TYPE_CHECKING:
+    from docchain.api.db import Database
+    from docchain.api.settings import Settings
+    from docchain.api.storage.ipfs import IpfsStorage
+
+log = logging.getLogger("docchain.api.storage")
+
+KNOWN = ("local", "s3", "ipfs")
+# The copy worker's retries: 2 s doubling to 10 min, given up after MAX_COPY_ATTEMPTS (about 8 h of a
+# backend that stays down); a new submission of the document queues a failed copy again.
+FIRST_BACKOFF_S = 2.0
+MAX_BACKOFF_S = 600.0
+MAX_COPY_ATTEMPTS = 60
+COPY_BATCH = 32  # due copies read per step
+COPIES_AT_ONCE = 4  # transfers in flight: enough to overlap a slow backend's latency, few enough for memory
+READ_PREFIX = ".read-"  # a document read back, before it is served
+SPOOL_MAX_AGE_S = 3600.0  # a read-back file older than this outlived its response
+
+
+class StorageSettingError(InvalidInput):
+    """A storage setting is missing or wrong; the message names the setting."""
+
+
+class KeyRequired(StorageError):
+    """The document is held only sealed (encrypted on IPFS), and the request brought no key."""
+
+
+class CopyImpossible(StorageError):
+    """A copy that no retry can make (its source is gone for good, its backend no longer configured)."""
+
+
+# ------------------------------------------------------------------ building the set from the settings
+
+
+def backend_names(settings: Settings) -> list[str]:
+    """``DOCCHAIN_STORAGE`` checked: known names, each once, at least one."""
+    names = list(settings.storage)
+    if not names:
+        raise StorageSettingError("DOCCHAIN_STORAGE is empty: name at least one backend (local, s3, ipfs)")
+    for name in names:
+        if name not in KNOWN:
+            raise StorageSettingError(
+                f"DOCCHAIN_STORAGE names an unknown backend {name!r:.40}; known: {', '.join(KNOWN)}"
+            )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise StorageSettingError(f"DOCCHAIN_STORAGE names {repeated[0]} more than once")
+    return names
+
+
+def build(settings: Settings) -> Replicas:
+    """The backends ``DOCCHAIN_STORAGE`` names, configured; :class:`StorageSettingError` on a bad setting.
+    Nothing is contacted here (see :meth:`Replicas.check`)."""
+    backends: list[Backend] = []
+    for name in backend_names(settings):
+        if name == "local":
+            from docchain.api.storage.local import LocalStorage
+
+            backends.append(LocalStorage(settings.resolved_storage_dir))
+        elif name == "s3":
+            backends.append(_s3(settings))
+        else:
+            backends.append(_ipfs(settings))
+    return Replicas(backends, settings.spool_dir)
+
+
+def _s3(settings: Settings) -> Backend:
+    """The S3 backend; its configuration refuses a missing bucket or half a key pair
+    (:class:`~docchain.api.storage.base.StorageMisconfigured`, naming the setting), and its ``check`` missing
+    credentials."""
+    from docchain.api.storage.s3 import S3Config, S3Storage
+
+    config = S3Config(
+        bucket=settings.s3_bucket or "",
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        prefix=settings.s3_prefix,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=settings.s3_secret_access_key,
+        addressing_style=settings.s3_addressing_style,
+    )
+    return S3Storage(config)
+
+
+def _ipfs(settings: Settings) -> Backend:
+    from docchain.api.storage.ipfs import IpfsConfig, IpfsStorage
+
+    if not settings.ipfs_api_url.startswith(("http://", "https://")):
+        raise StorageSettingError(f"DOCCHAIN_IPFS_API_URL must be an http(s) URL, got {settings.ipfs_api_url!r:.80}")
+    config = IpfsConfig(
+        api_url=settings.ipfs_api_url, gateway_url=settings.ipfs_gateway_url, timeout=settings.ipfs_timeout_s
+    )
+    return IpfsStorage(config)
+
+
+# ------------------------------------------------------------------ results
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """What storing a submission's upload produced: the copies to record with it (the first backend's stored,
+    the others pending), the document's size and, for a sealed IPFS copy, its key and CID for the 202."""
+
+    size: int
+    copies: list[NewCopy]
+    key: bytes | None = None
+    cid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Miss:
+    """A copy a read skipped, and why."""
+
+    copy: CopyRecord
+    error: StorageError | InvalidInput
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A document read back into ``path`` (the caller serves it, then removes it), hash-checked."""
+
+    path: Path
+    backend: str
+    size: int
+
+
+class ChunkReader:
+    """A minimal read-only file object over an iterator of chunks, so that a backend's ``put`` can read what
+    another backend's ``open`` yields without the document being held in memory."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return self._buffer + b"".join(self._chunks)
+        while len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+
+# ------------------------------------------------------------------ the set
+
+
+class Replicas:
+    """The configured backends in order: the first holds a document before its submission is accepted."""
+
+    def __init__(self, backends: Sequence[Backend], spool: Path) -> None:
+        if not backends:
+            raise StorageSettingError("DOCCHAIN_STORAGE is empty: name at least one backend (local, s3, ipfs)")
+        self.backends = list(backends)
+        self.spool = Path(spool)
+
+    @property
+    def names(self) -> list[str]:
+        return [b.name for b in self.backends]
+
+    @property
+    def primary(self) -> Backend:
+        return self.backends[0]
+
+    def backend(self, name: str) -> Backend | None:
+        return next((b for b in self.backends if b.name == name), None)
+
+    @property
+    def ipfs(self) -> IpfsStorage | None:
+        from docchain.api.storage.ipfs import IpfsStorage
+
+        return next((b for b in self.backends if isinstance(b, IpfsStorage)), None)
+
+    def check(self) -> None:
+        """Every backend usable now (the spool directory too); :class:`BackendUnavailable` names the first that
+        is not."""
+        try:
+            self.spool.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BackendUnavailable("spool", f"cannot create {self.spool}: {exc.strerror or exc}") from exc
+        for backend in self.backends:
+            backend.check()
+
+    def sweep_spool(self, older_than_s: float = SPOOL_MAX_AGE_S) -> None:
+        """Remove read-back files that outlived their response (a process killed while serving one); files
+        of this age are no request's any more, whichever process of the service wrote them."""
+        limit = time.time() - older_than_s
+        with contextlib.suppress(FileNotFoundError):
+            for path in self.spool.glob(f"{READ_PREFIX}*"):
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_mtime < limit:
+                        path.unlink()
+
+    # ---------------------------------------------------------- accept
+
+    def store(self, doc_hash: bytes, upload: BinaryIO, *, public: bool) -> Intake:
+        """Put ``upload`` into the first backend (:class:`BackendUnavailable` when it cannot take it,
+        :class:`HashMismatch` when the bytes are not the document) and plan the other copies. On IPFS the
+        document is sealed unless ``public``."""
+        ipfs = self.ipfs
+        sealed = ipfs is not None and not public
+        if sealed and self.primary is ipfs:
+            return self._store_sealed_first(doc_hash, upload)
+        placement = self.primary.put(doc_hash, upload)
+        copies = [NewCopy(placement.backend, placement.locator, placement.sealed, placement.size, CopyState.STORED)]
+        key: bytes | None = None
+        cid = placement.locator if self.primary is ipfs else None
+        for backend in self.backends[1:]:
+            if sealed and backend is ipfs:
+                key = _new_key()
+                staged, cid, size = self._stage(doc_hash, self._again(doc_hash, upload, placement), key)
+                copies.append(NewCopy(backend.name, cid, True, size, CopyState.PENDING, staged=str(staged)))
+            else:
+                if backend is ipfs:
+                    cid = self._plain_cid(doc_hash, upload, placement)
+                copies.append(NewCopy(backend.name, "", False, None, CopyState.PENDING))
+        return Intake(placement.size, copies, key, cid)
+
+    def _store_sealed_first(self, doc_hash: bytes, upload: BinaryIO) -> Intake:
+        ipfs = self.ipfs
+        assert ipfs is not None
+        key = _new_key()
+        staged, cid, size = self._stage(doc_hash, upload, key)
+        try:
+            with open(staged, "rb") as ciphertext:
+                placement = ipfs.add_sealed(doc_hash, ciphertext, cid)
+        finally:
+            staged.unlink(missing_ok=True)
+        copies = [NewCopy(ipfs.name, placement.locator, True, placement.size, CopyState.STORED)]
+        copies += [NewCopy(b.name, "", False, None, CopyState.PENDING) for b in self.backends[1:]]
+        return Intake(size, copies, key, placement.locator)
+
+    def _stage(self, doc_hash: bytes, stream: BinaryIO, key: bytes) -> tuple[Path, str, int]:
+        """Seal ``stream`` into the spool directory; the staged file, its CID and the plaintext's size."""
+        from docchain.api.storage.ipfs import stage_sealed
+
+        staged = stage_sealed(stream, key, self.spool, expected_hash=doc_hash)
+        return staged.path, staged.cid, staged.size
+
+    def _plain_cid(self, doc_hash: bytes, upload: BinaryIO, placement: Placement) -> str:
+        """The CID a public IPFS copy will have, told to the submitter at once (kubo's answer is compared
+        with the same computation when the copy is made)."""
+        from docchain.chain.cid import cid_of_stream
+
+        return cid_of_stream(self._again(doc_hash, upload, placement))
+
+    def _again(self, doc_hash: bytes, upload: BinaryIO, placement: Placement) -> BinaryIO:
+        """The upload from its start once more: rewound when it can be (a spooled upload), else read back
+        from the first backend."""
+        if upload.seekable():
+            upload.seek(0)
+            return upload
+        return ChunkReader(self.primary.open(doc_hash, placement))  # type: ignore[return-value]
+
+    # ---------------------------------------------------------- copies
+
+    def copy(self, row: CopyRecord, holders: Sequence[CopyRecord]) -> Placement:
+        """Make the pending copy ``row`` from its staged ciphertext (sealed) or from one of ``holders`` (the
+        document's stored copies). :class:`CopyImpossible` when no attempt can ever make it; any other
+        :class:`StorageError` is worth another attempt later."""
+        target = self.backend(row.backend)
+        if target is None:
+            raise CopyImpossible(row.backend, f"backend {row.backend} is no longer in DOCCHAIN_STORAGE")
+        doc_hash = bytes.fromhex(row.doc_hash[2:])
+        if row.sealed:
+            return self._add_staged(row, doc_hash)
+        sources = [h for h in self._ordered(holders) if not h.sealed and h.backend != row.backend]
+        if not sources:
+            raise CopyImpossible(row.backend, f"no backend holds a plain copy of {row.doc_hash} to copy from")
+        problems: list[str] = []
+        for source in sources:
+            backend = self.backend(source.backend)
+            assert backend is not None  # _ordered keeps the configured backends only
+            try:
+                chunks = backend.open(doc_hash, _placement(source))
+                return target.put(doc_hash, ChunkReader(chunks))  # type: ignore[arg-type]
+            except BackendUnavailable as exc:
+                if exc.backend == target.name:
+                    raise
+                problems.append(str(exc))
+            except (StorageError, HashMismatch) as exc:  # the source's copy is gone or altered: the next one
+                if isinstance(exc, StorageError) and exc.backend == target.name:
+                    raise
+                problems.append(str(exc))
+        raise BackendUnavailable(row.backend, "no source copy could be read: " + "; ".join(problems))
+
+    def _add_staged(self, row: CopyRecord, doc_hash: bytes) -> Placement:
+        ipfs = self.ipfs
+        if ipfs is None or ipfs.name != row.backend:
+            raise CopyImpossible(row.backend, "a sealed copy goes to the ipfs backend, which is not configured")
+        staged = self._staged_path(row)
+        try:
+            ciphertext = open(staged, "rb")  # noqa: SIM115 (closed below)
+        except FileNotFoundError:
+            raise CopyImpossible(
+                row.backend, f"the staged ciphertext {staged} is gone: submit the document again for a sealed copy"
+            ) from None
+        with ciphertext:
+            return ipfs.add_sealed(doc_hash, ciphertext, row.locator)  # type: ignore[arg-type]
+
+    def _staged_path(self, row: CopyRecord) -> Path:
+        if not row.staged:
+            raise CopyImpossible(row.backend, "the sealed copy has no staged ciphertext")
+        return Path(row.staged)
+
+    def discard_staged(self, row: CopyRecord) -> None:
+        """Remove a sealed copy's staged ciphertext once IPFS holds it (or it can never be copied)."""
+        if row.staged:
+            Path(row.staged).unlink(missing_ok=True)
+
+    # ---------------------------------------------------------- reads
+
+    def _ordered(self, copies: Sequence[CopyRecord]) -> list[CopyRecord]:
+        """The copies of configured backends worth reading: the stored ones in the configured order, then
+        those a read found altered or gone (an operator may have restored them; the hash check decides)."""
+        rank = {name: i for i, name in enumerate(self.names)}
+        held = [c for c in copies if c.backend in rank and c.locator and c.state is not CopyState.PENDING]
+        return sorted(held, key=lambda c: (c.state is not CopyState.STORED, rank[c.backend]))
+
+    def legacy_copies(self, doc_hash: bytes) -> list[CopyRecord]:
+        """A document stored before copies were recorded (migration 0005) is a file of the local store."""
+        local = self.backend("local")
+        if local is None or not local.exists(doc_hash, _placement(_legacy_local(doc_hash))):
+            return []
+        return [_legacy_local(doc_hash)]
+
+    def fetch(self, doc_hash: bytes, copies: Sequence[CopyRecord], key: bytes | None, misses: list[Miss]) -> Fetched:
+        """Read the document from the first copy that yields it intact, into a file in the spool directory;
+        each copy skipped on the way is added to ``misses`` with its error.
+
+        Sealed copies are read only with ``key``. Raises :class:`NotStored` when no backend holds it,
+        :class:`KeyRequired` when only sealed copies do and no key came, :class:`BackendUnavailable` when a
+        holder could not be reached, :class:`StorageCorrupted` when every copy read was altered."""
+        doc = to_hex(doc_hash)
+        ordered = self._ordered(copies) if copies else [_legacy_local(doc_hash)] if self.backend("local") else []
+        readable = [c for c in ordered if not c.sealed or key is not None]
+        if not readable:
+            if ordered:
+                raise KeyRequired(
+                    "ipfs",
+                    f"{doc} is stored sealed only: send its key (the receipt's storage.ipfs.key) in X-Docchain-Key",
+                )
+            raise NotStored("storage", f"no configured backend holds {doc}")
+        for copy in readable:
+            try:
+                return self._read_into_spool(doc_hash, copy, key)
+            except (StorageError, InvalidInput) as exc:
+                log.warning(
+                    "stored copy unreadable; trying the next backend",
+                    extra={"doc": doc, "backend": copy.backend, "error": str(exc)},
+                )
+                misses.append(Miss(copy, exc))
+        reasons = "; ".join(f"{m.copy.backend}: {m.error}" for m in misses)
+        if any(isinstance(m.error, BackendUnavailable) for m in misses):
+            raise BackendUnavailable("storage", f"no backend holding {doc} could serve it ({reasons})")
+        wrong_key = [m.error for m in misses if isinstance(m.error, InvalidInput)]
+        if wrong_key:
+            raise InvalidInput(f"X-Docchain-Key does not open the sealed copy of {doc}: {wrong_key[0]}")
+        corrupted = [m.error for m in misses if isinstance(m.error, StorageCorrupted)]
+        if corrupted:
+            raise corrupted[0]
+        if len(readable) < len(ordered):  # the sealed copies wait for a key
+            raise KeyRequired("ipfs", f"{doc} is held sealed only now ({reasons}): send its key in X-Docchain-Key")
+        if all(isinstance(m.error, NotStored) for m in misses):
+            raise NotStored("storage", f"no backend still holds {doc} ({reasons})")
+        raise StorageError("storage", f"no copy of {doc} could be read ({reasons})")
+
+    def _read_into_spool(self, doc_hash: bytes, copy: CopyRecord, key: bytes | None) -> Fetched:
+        backend = self.backend(copy.backend)
+        assert backend is not None
+        placement = _placement(copy)
+        self.spool.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.spool, prefix=READ_PREFIX)
+        path = Path(name)
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if copy.sealed:
+                    ipfs = self.ipfs
+                    assert ipfs is not None and ipfs is backend
+                    chunks = ipfs.open(doc_hash, placement, key=key)
+                else:
+                    chunks = backend.open(doc_hash, placement)
+                for chunk in chunks:
+                    out.write(chunk)
+                    size += len(chunk)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return Fetched(path, copy.backend, size)
+
+
+def _placement(copy: CopyRecord) -> Placement:
+    return Placement(copy.backend, copy.locator, copy.size or 0, copy.sealed)
+
+
+def _legacy_local(doc_hash: bytes) -> CopyRecord:
+    return CopyRecord(
+        id=0,
+        doc_hash=to_hex(doc_hash),
+        backend="local",
+        locator=doc_hash.hex(),
+        sealed=False,
+        size=None,
+        state=CopyState.STORED,
+        attempts=0,
+        next_attempt_at=None,
+        last_error=None,
+        staged=None,
+    )
+
+
+def _new_key() -> bytes:
+    from docchain.chain.sealed import new_key
+
+    return new_key()
+
+
+# ------------------------------------------------------------------ the copy worker
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next attempt at a copy that has failed ``attempts`` times."""
+    return min(FIRST_BACKOFF_S * 2 ** max(attempts - 1, 0), MAX_BACKOFF_S)
+
+
+class CopyWorker:
+    """Makes the pending copies, in the pipeline beside the anchoring worker (under its lease, so one process
+    copies for a database): the due ones, then a sleep until the next is due, a wake-up (a submission was
+    accepted) or the safety poll. Every attempt's outcome is written before the next: a restart resumes
+    from the database, and a copy made but not yet recorded is made again (a put of a held document is a
+    no-op)."""
+
+    def __init__(self, db: Database, replicas: Replicas, *, idle_s: float) -> None:
+        self.store = Store(db)
+        self.replicas = replicas
+        self.idle_s = idle_s
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.last_error: str | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    def restart(self) -> None:
+        self._stopping.clear()
+        self._wake.clear()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                pause = await self.step()
+                self.last_error = None
+            except Exception as exc:  # the database is down: the copies wait in it
+                self.last_error = repr(exc)
+                log.exception("copy step failed")
+                pause = 1.0
+            if pause > 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=pause)
+
+    async def step(self) -> float:
+        """Attempt every due copy; returns how long to sleep."""
+        due = await self.store.due_copies(time.time(), COPY_BATCH)
+        limit = asyncio.Semaphore(COPIES_AT_ONCE)
+
+        async def attempt(row: CopyRecord) -> None:
+            async with limit:
+                if not self._stopping.is_set():
+                    await self.attempt(row)
+
+        await asyncio.gather(*(attempt(row) for row in due))
+        if len(due) == COPY_BATCH:
+            return 0.0
+        next_due = await self.store.next_copy_due()
+        if next_due is None:
+            return self.idle_s
+        return min(max(next_due - time.time(), 0.0), self.idle_s)
+
+    async def attempt(self, row: CopyRecord) -> None:
+        holders = await self.store.copies_of(row.doc_hash)
+        try:
+            placement = await asyncio.to_thread(self.replicas.copy, row, holders)
+        except CopyImpossible as exc:
+            log.error("copy given up", extra={"doc": row.doc_hash, "backend": row.backend, "error": str(exc)})
+            await self.store.copy_retry(row.id, str(exc), None)
+            self.replicas.discard_staged(row)
+        except (StorageError, InvalidInput, OSError) as exc:
+            attempts = row.attempts + 1
+            again = None if attempts >= MAX_COPY_ATTEMPTS else time.time() + backoff(attempts)
+            level = logging.ERROR if again is None else logging.WARNING
+            log.log(
+                level,
+                "copy failed" + ("; given up" if again is None else "; will retry"),
+                extra={"doc": row.doc_hash, "backend": row.backend, "attempts": attempts, "error": str(exc)},
+            )
+            await self.store.copy_retry(row.id, str(exc), again)
+            if again is None:
+                self.replicas.discard_staged(row)
+        else:
+            await self.store.copy_stored(row.id, placement.locator, placement.size)
+            self.replicas.discard_staged(row)
+            log.info("copy stored", extra={"doc": row.doc_hash, "backend": row.backend, "locator": placement.locator})

@@ -1,0 +1,210 @@
+"""The replicated set and its outbox of copies (api/storage/replicas.py, api/store.py) against a real database,
+SQLite and PostgreSQL alike, with two real local stores in two directories as the backends: the first holds
+a document at acceptance, the copy worker makes the other copy, retries with backoff, gives up with the
+reason, and a read falls back from an altered copy to an intact one."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from docchain.api.db import Database
+from docchain.api.lifecycle import COPY_TRANSITIONS, CopyOperation, CopyState, SignatureKind, copy_sources
+from docchain.api.service import Lifecycle
+from docchain.api.storage.base import BackendUnavailable, HashMismatch, NotStored, StorageCorrupted
+from docchain.api.storage.local import LocalStorage
+from docchain.api.storage.replicas import (
+    FIRST_BACKOFF_S,
+    MAX_BACKOFF_S,
+    MAX_COPY_ATTEMPTS,
+    CopyWorker,
+    Miss,
+    Replicas,
+    backoff,
+)
+from docchain.api.store import CopyRecord, NewCopy, Store, record_copies_in
+
+SIGNER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+
+
+@dataclass
+class Rig:
+    db: Database
+    store: Store
+    replicas: Replicas
+    first: LocalStorage
+    second: LocalStorage
+    worker: CopyWorker
+
+
+@pytest.fixture
+async def rig(database_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
+    db = Database(database_url)
+    await db.migrate()
+    first, second = LocalStorage(tmp_path / "first"), LocalStorage(tmp_path / "second", name="second")
+    replicas = Replicas([first, second], tmp_path / "spool")
+    yield Rig(db, Store(db), replicas, first, second, CopyWorker(db, replicas, idle_s=10))
+    await db.close()
+
+
+def _document(size: int = 200_000) -> tuple[bytes, bytes]:
+    content = os.urandom(size)
+    return content, hashlib.sha256(content).digest()
+
+
+async def _accept(rig: Rig, content: bytes, doc_hash: bytes) -> str:
+    """Acceptance as Documents.accept does it: the first backend, then the submission and its copies in one
+    transaction."""
+    intake = rig.replicas.store(doc_hash, io.BytesIO(content), public=False)
+    doc = "0x" + doc_hash.hex()
+    row = Lifecycle.new_submission(
+        doc_hash=doc,
+        signer=SIGNER,
+        metadata_hash="0x" + "00" * 32,
+        supersedes="0x" + "00" * 32,
+        deadline=2**40,
+        signature="0x" + "11" * 65,
+        kind=SignatureKind.EOA,
+        metadata_json=None,
+        stored=True,
+        file_name=None,
+        file_size=intake.size,
+        client_id=None,
+    )
+    [(_, created)] = await rig.store.insert_new([row], [intake.copies])
+    assert created
+    return doc
+
+
+def _by_backend(copies: list[CopyRecord]) -> dict[str, CopyRecord]:
+    return {c.backend: c for c in copies}
+
+
+def test_each_copy_state_has_its_writers() -> None:
+    assert copy_sources(CopyOperation.COPY, CopyState.STORED) == {CopyState.PENDING}
+    assert copy_sources(CopyOperation.READ, CopyState.FAILED) == {CopyState.STORED}
+    assert copy_sources(CopyOperation.ACCEPT, CopyState.PENDING) == {None, CopyState.FAILED}
+    # nothing but a read takes a stored copy away, and only to failed
+    assert {(op, new) for op, old, new in COPY_TRANSITIONS if old is CopyState.STORED} == {
+        (CopyOperation.READ, CopyState.FAILED)
+    }
+
+
+def test_backoff_doubles_from_two_seconds_to_ten_minutes() -> None:
+    assert [backoff(n) for n in (1, 2, 3, 4)] == [FIRST_BACKOFF_S, 4.0, 8.0, 16.0]
+    assert backoff(40) == MAX_BACKOFF_S
+
+
+async def test_accepted_then_copied_then_read_with_fallback(rig: Rig) -> None:
+    content, doc_hash = _document()
+    doc = await _accept(rig, content, doc_hash)
+    copies = _by_backend(await rig.store.copies_of(doc))
+    assert copies["local"].state is CopyState.STORED and copies["local"].locator == doc_hash.hex()
+    assert copies["second"].state is CopyState.PENDING and copies["second"].locator == ""
+    assert not rig.second.exists(doc_hash)
+
+    assert await rig.worker.step() == 10  # nothing else due: the safety poll
+    copies = _by_backend(await rig.store.copies_of(doc))
+    assert copies["second"].state is CopyState.STORED and copies["second"].size == len(content)
+    assert b"".join(rig.second.open(doc_hash)) == content
+
+    # the first copy altered: the read is served by the second, and the miss says why
+    path = rig.first.root / doc_hash.hex()[:2] / doc_hash.hex()[2:4] / doc_hash.hex()
+    path.write_bytes(content[:-1] + bytes([content[-1] ^ 1]))
+    misses: list[Miss] = []
+    fetched = rig.replicas.fetch(doc_hash, await rig.store.copies_of(doc), None, misses)
+    try:
+        assert fetched.backend == "second" and fetched.path.read_bytes() == content
+    finally:
+        fetched.path.unlink()
+    assert [(m.copy.backend, type(m.error)) for m in misses] == [("local", StorageCorrupted)]
+    assert not list(rig.replicas.spool.iterdir())  # the altered bytes left nothing behind
+
+    # both gone: NotStored, nothing served
+    path.unlink()
+    rig.second.remove(doc_hash)
+    with pytest.raises(NotStored):
+        rig.replicas.fetch(doc_hash, await rig.store.copies_of(doc), None, [])
+
+
+async def test_a_file_that_is_not_the_document_is_refused_before_anything(rig: Rig) -> None:
+    content, doc_hash = _document(1000)
+    with pytest.raises(HashMismatch):
+        rig.replicas.store(doc_hash, io.BytesIO(content + b"!"), public=False)
+    assert not rig.first.exists(doc_hash)
+
+
+async def test_a_backend_down_is_retried_with_backoff_then_given_up(rig: Rig) -> None:
+    content, doc_hash = _document()
+    doc = await _accept(rig, content, doc_hash)
+    # the second store cannot write: a file where its directory should be
+    blocker = rig.second.root / doc_hash.hex()[:2]
+    blocker.write_bytes(b"")
+    before = time.time()
+    await rig.worker.step()
+    copy = _by_backend(await rig.store.copies_of(doc))["second"]
+    assert copy.state is CopyState.PENDING and copy.attempts == 1 and "second" in (copy.last_error or "")
+    assert copy.next_attempt_at is not None and before + FIRST_BACKOFF_S <= copy.next_attempt_at < time.time() + 3
+    assert await rig.store.due_copies(time.time(), 10) == []  # not due before its backoff
+    assert 0 < await rig.worker.step() <= FIRST_BACKOFF_S  # the worker sleeps until then
+
+    # the backend is back: the next attempt makes it
+    blocker.unlink()
+    await rig.worker.attempt(copy)
+    assert _by_backend(await rig.store.copies_of(doc))["second"].state is CopyState.STORED
+
+    # another document, its copy at its last attempt: failed, with the reason
+    content, doc_hash = _document()
+    doc = await _accept(rig, content, doc_hash)
+    (rig.second.root / doc_hash.hex()[:2]).write_bytes(b"")
+    [due] = await rig.store.due_copies(time.time(), 10)
+    last = CopyRecord(**{**_fields(due), "attempts": MAX_COPY_ATTEMPTS - 1})
+    await rig.worker.attempt(last)
+    failed = _by_backend(await rig.store.copies_of(doc))["second"]
+    assert failed.state is CopyState.FAILED and failed.next_attempt_at is None and failed.last_error
+
+    # a new submission of the document queues it again, with fresh attempts
+    (rig.second.root / doc_hash.hex()[:2]).unlink()
+    queued = [NewCopy("second", "", False, None, CopyState.PENDING)]
+    await rig.db.transaction(lambda s: record_copies_in(s, doc, queued))
+    again = _by_backend(await rig.store.copies_of(doc))["second"]
+    assert again.state is CopyState.PENDING and again.attempts == 0
+    await rig.worker.step()
+    assert _by_backend(await rig.store.copies_of(doc))["second"].state is CopyState.STORED
+
+
+async def test_a_copy_without_a_source_is_given_up_at_once(rig: Rig) -> None:
+    content, doc_hash = _document()
+    doc = await _accept(rig, content, doc_hash)
+    rig.first.remove(doc_hash)
+    await rig.worker.step()
+    copy = _by_backend(await rig.store.copies_of(doc))["second"]
+    # the only holder lost its copy: retried (it may come back), the reason names it
+    assert copy.state is CopyState.PENDING and "local" in (copy.last_error or "")
+
+    # a backend no longer configured can never receive its copy
+    only_first = Replicas([rig.first], rig.replicas.spool)
+    await CopyWorker(rig.db, only_first, idle_s=10).attempt(copy)
+    gone = _by_backend(await rig.store.copies_of(doc))["second"]
+    assert gone.state is CopyState.FAILED and "no longer in DOCCHAIN_STORAGE" in (gone.last_error or "")
+
+
+async def test_the_first_backend_down_refuses_the_upload(rig: Rig, tmp_path: Path) -> None:
+    content, doc_hash = _document(1000)
+    first = LocalStorage(tmp_path / "lost")
+    first.root.rmdir()
+    first.root.write_bytes(b"")  # its directory replaced by a file: nothing can be written there
+    with pytest.raises(BackendUnavailable):
+        Replicas([first, rig.second], rig.replicas.spool).store(doc_hash, io.BytesIO(content), public=False)
+    assert not rig.second.exists(doc_hash)
+
+
+def _fields(copy: CopyRecord) -> dict[str, object]:
+    return {name: getattr(copy, name) for name in CopyRecord.__slots__}
