@@ -344,7 +344,7 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
         _fail("receipt: chainId differs from eip712.domain.chainId")
     if contract != domain.verifying_contract:
         _fail("receipt: contract differs from eip712.domain.verifyingContract")
-    storage = _storage(top["storage"]) if "storage" in top else None
+    storage = parse_storage(top["storage"]) if "storage" in top else None
     return Receipt(
         domain=domain,
         registration=registration,
@@ -359,7 +359,8 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
     )
 
 
-def _storage(value: Any) -> Storage:
+def parse_storage(value: Any) -> Storage:
+    """A receipt's storage section (the API's 202 answers one), checked as a receipt reader checks it."""
     section = _object(value, "storage", _STORAGE)
     backends = section["backends"]
     if not isinstance(backends, list) or not 1 <= len(backends) <= MAX_BACKENDS:

@@ -213,9 +213,12 @@ class ApiClient:
         return dict(self._json("GET", f"/v1/documents/{doc_hash}/receipts/{signer}", lookup=True))
 
     @contextmanager
-    def download(self, doc_hash: str) -> Iterator[httpx.Response]:
+    def download(self, doc_hash: str, key: str | None = None) -> Iterator[httpx.Response]:
+        """GET the document's content, streamed; ``key`` (a receipt's storage.ipfs.key) lets the API read a
+        sealed IPFS copy too. The ``X-Docchain-Storage-Backend`` header names the backend that served it."""
+        headers = {} if key is None else {"X-Docchain-Key": key}
         try:
-            with self._http.stream("GET", f"/v1/documents/{doc_hash}/file") as response:
+            with self._http.stream("GET", f"/v1/documents/{doc_hash}/content", headers=headers) as response:
                 if not response.is_success:
                     response.read()
                     self._check(response, lookup=True)

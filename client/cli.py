@@ -10,6 +10,7 @@ traceback).
 from __future__ import annotations
 
 from docchain.client import (
+    get_commands,
     inspect_commands,
     keys_commands,
     query_commands,
@@ -69,7 +70,7 @@ def root(
 app.add_typer(keys_commands.app, name="keys")
 app.add_typer(stack_commands.node_app, name="node")
 app.add_typer(inspect_commands.app, name="inspect")
-for module in (submit_commands, verify_commands, query_commands, receipt_commands, stack_commands):
+for module in (submit_commands, verify_commands, query_commands, get_commands, receipt_commands, stack_commands):
     app.add_typer(module.app)
 
 

@@ -1,21 +1,17 @@
-"""``docchain status``, ``list`` and ``get``: what the API knows about documents and signers."""
+"""``docchain status`` and ``list``: what the API knows about documents and signers (``get``: get_commands.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from docchain.chain.values import parse_address, parse_hash32, to_hex
+from docchain.chain.values import parse_address, to_hex
 from docchain.client import documents
 from docchain.client.context import CliContext
-from docchain.client.errors import UsageError, VerificationFailed
-from docchain.client.options import ForceOpt, command, new_app
+from docchain.client.errors import UsageError
+from docchain.client.options import command, new_app
 from docchain.client.output import when_short
 
 app = new_app("Query documents.")
@@ -74,6 +70,27 @@ def status(
     c.out.say(f"document {doc.get('docHash')}")
     stored = "stored: yes (docchain get)" if doc.get("stored") else "stored: no"
     c.out.table(stored, SIGNER_COLUMNS, signer_rows(doc.get("signers", [])))
+    copies = doc.get("storage", [])
+    if copies:
+        c.out.table("copies", COPY_COLUMNS, copy_rows(copies))
+
+
+COPY_COLUMNS = ["backend", "state", "where", "sealed", "attempts", "reason"]
+
+
+def copy_rows(copies: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """A document's storage copies as table rows: stored, pending (being copied) or failed, with why."""
+    return [
+        (
+            c.get("backend"),
+            c.get("state"),
+            c.get("locator") or "-",
+            "yes" if c.get("sealed") else "no",
+            c.get("attempts"),
+            c.get("error") or "",
+        )
+        for c in copies
+    ]
 
 
 @command(
@@ -126,50 +143,3 @@ def list_documents(
     c.out.table(None, ["sha256", "signer", "state", "block", "time (UTC)"], rows)
     if page.get("nextCursor"):
         c.out.say(f"more: --cursor {page['nextCursor']}")
-
-
-@command(
-    app,
-    "get",
-    globals_used=QUERY_GLOBALS,
-    examples_=["docchain get 0x3a7b…e1 -o contract.pdf"],
-)
-def get(
-    ctx: typer.Context,
-    doc: Annotated[str, typer.Argument(metavar="HASH", help="The document's 0x SHA-256.")],
-    output: Annotated[
-        Path,
-        typer.Option("--output", "-o", envvar="DOCCHAIN_OUTPUT", metavar="FILE", help="Where to write it."),
-    ],
-    force: ForceOpt = False,
-) -> None:
-    """Download a stored document and check that its SHA-256 is the one asked for."""
-    c: CliContext = ctx.obj
-    doc_hash = parse_hash32(doc, "document hash")
-    if output.exists() and not force:
-        raise UsageError(f"{output} already exists; pass --force to replace it")
-    digest, size = hashlib.sha256(), 0
-    directory = output.resolve().parent
-    if not directory.is_dir():
-        raise UsageError(f"no such directory: {directory}")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{output.name}.")
-    try:
-        with (
-            c.api_client() as client,
-            os.fdopen(fd, "wb") as out,
-            client.download(to_hex(doc_hash)) as resp,
-        ):
-            for chunk in resp.iter_bytes():
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-        if digest.digest() != doc_hash:
-            raise VerificationFailed(
-                f"the downloaded bytes hash to {to_hex(digest.digest())}, not {to_hex(doc_hash)}; nothing written"
-            )
-        os.replace(tmp, output)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    c.out.emit({"docHash": to_hex(doc_hash), "path": str(output), "size": size})
-    c.out.say(f"wrote {output} ({size} bytes, SHA-256 checked)")

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from docchain.chain.receipt import Receipt, parse_receipt, receipt_path, write_receipt
+from docchain.chain.errors import InvalidInput
+from docchain.chain.receipt import Receipt, Storage, parse_receipt, parse_storage, receipt_path, write_receipt
 from docchain.chain.typed_data import recover
 from docchain.chain.values import to_hex
 from docchain.client.api_client import ApiClient
@@ -48,6 +49,18 @@ def fetch(
     if file_name is not None:
         receipt = dataclasses.replace(receipt, file_name=file_name, file_size=file_size)
     return receipt
+
+
+def storage_section(answer: Any) -> Storage | None:
+    """The receipt's storage section from the API's 202 (``storage``: where the uploaded file went, with the
+    key of a sealed IPFS copy), checked as a receipt reader will check it; None when no file was stored."""
+    if not isinstance(answer, dict):
+        return None
+    ipfs = answer.get("ipfs")
+    try:
+        return parse_storage({"backends": answer.get("backends"), "ipfs": ipfs})
+    except InvalidInput as exc:
+        raise CliError(f"the API's answer about the stored file is malformed: {exc}", ExitCode.UNAVAILABLE) from exc
 
 
 def wait_anchored(client: ApiClient, doc: str, signer: str, submission: str | None, until: float) -> dict[str, Any]:

@@ -52,11 +52,13 @@ class ApiProcess:
     process: subprocess.Popen[bytes]
     url: str
     log_path: Path | None
+    log_start: int = 0  # where this run's lines begin in the (appended) log
 
     @classmethod
     def start(cls, *, host: str, port: int, env: dict[str, str], log_path: Path | None) -> ApiProcess:
         command = [sys.executable, "-m", "docchain.api", "--host", host, "--port", str(port)]
         out = open(log_path, "ab") if log_path is not None else None  # noqa: SIM115 - handed to the child
+        start = 0 if out is None else out.seek(0, os.SEEK_END)
         try:
             process = subprocess.Popen(
                 command,
@@ -70,7 +72,7 @@ class ApiProcess:
             if out is not None:
                 out.close()
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        return cls(process, f"http://{shown_host}:{port}", log_path)
+        return cls(process, f"http://{shown_host}:{port}", log_path, start)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Poll /readyz until the API answers (the process may need seconds to migrate its database)."""
@@ -78,6 +80,9 @@ class ApiProcess:
         while time.monotonic() < deadline:
             code = self.process.poll()
             if code is not None:
+                refusal = self.refusal()
+                if refusal is not None and code in (ExitCode.USAGE, ExitCode.UNAVAILABLE):
+                    raise CliError(refusal, ExitCode(code))  # a bad setting (2), an unreachable backend (3)
                 where = f"; see {self.log_path}" if self.log_path else ""
                 raise CliError(f"the API exited with status {code} while starting{where}", ExitCode.CHAIN)
             try:
@@ -88,6 +93,17 @@ class ApiProcess:
             time.sleep(0.1)
         self.stop()
         raise CliError(f"the API at {self.url} was not ready within {timeout:g}s", ExitCode.CHAIN)
+
+    def refusal(self) -> str | None:
+        """The one line ``python -m docchain.api`` wrote when it refused to start (a setting it names, a
+        storage backend it cannot reach), from its log."""
+        if self.log_path is None or not self.log_path.is_file():
+            return None
+        with open(self.log_path, "rb") as log:
+            log.seek(max(self.log_start, log.seek(0, os.SEEK_END) - 8192))
+            lines = log.read().decode(errors="replace").splitlines()
+        said = [line.removeprefix("docchain-api: ") for line in lines if line.startswith("docchain-api: ")]
+        return said[-1] if said else None
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM lets the API finish its pending batch (graceful shutdown); SIGKILL only if it hangs."""

@@ -211,6 +211,8 @@ def serve(
         if api is not None:
             api.stop()
         return
+    if code in (ExitCode.USAGE, ExitCode.UNAVAILABLE):  # it refused to start, and said why on stderr above
+        raise CliError(f"the API did not start (status {code}): see its line above", ExitCode(code))
     if code != 0:  # the API exits 0 after a graceful stop, whichever signal asked for it
         raise CliError(f"the API exited with status {code}", ExitCode.UNAVAILABLE)
 

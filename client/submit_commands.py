@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
@@ -122,6 +123,7 @@ def _submit_via_api(
     key: Any,
     metadata: dict[str, Any],
     store: bool,
+    public: bool,
     wait: bool,
     wait_timeout: float,
     force: bool,
@@ -143,6 +145,8 @@ def _submit_via_api(
         }
         if metadata:
             body["metadata"] = metadata
+        if public:
+            body["public"] = True
         return client.submit(body, hashed[index].path if store else None)
 
     accepted = _in_parallel(send, len(hashed))
@@ -150,6 +154,10 @@ def _submit_via_api(
         {"file": str(h.path), "docHash": h.hex, "signer": signer, "id": a.get("id"), "state": a.get("state")}
         for h, a in zip(hashed, accepted, strict=True)
     ]
+    storage = [receipts.storage_section(a.get("storage")) for a in accepted]
+    for row, where in zip(results, storage, strict=True):
+        if where is not None:
+            row["storage"] = where.to_json()
     if not wait:
         return results
     deadline = time.monotonic() + wait_timeout
@@ -167,6 +175,8 @@ def _submit_via_api(
             # The API answers a (document, signer) it has seen with the first submission, so after an
             # interrupted --wait the receipt carries that earlier signature: any of this key's is right.
             receipt = receipts.fetch(client, item.doc_hash, signer, file_name=item.path.name, file_size=item.size)
+            # where the API stored the file, with the sealed copy's key it gave this run only
+            receipt = dataclasses.replace(receipt, storage=storage[index])
             row["receipt"] = str(receipts.save(receipt, receipt_path(item.path), force))
         return row
 
@@ -182,6 +192,7 @@ def _submit_via_api(
     examples_=[
         "docchain submit contract.pdf --wait",
         'docchain submit *.pdf --key alice --note "Q3" --store --wait --json',
+        "docchain submit brochure.pdf --store --public --wait   # IPFS copy readable by anyone",
         "docchain submit report.pdf --direct --rpc http://127.0.0.1:8545",
     ],
 )
@@ -195,6 +206,15 @@ def submit(
     store: Annotated[
         bool,
         typer.Option("--store", envvar="DOCCHAIN_STORE", help="Upload the file so the API keeps a copy."),
+    ] = False,
+    public: Annotated[
+        bool,
+        typer.Option(
+            "--public",
+            envvar="DOCCHAIN_PUBLIC",
+            help="With --store: keep the IPFS copy unencrypted, readable by anyone with its CID "
+            "(default: sealed, its key written into the receipt only).",
+        ),
     ] = False,
     note: Annotated[
         str | None,
@@ -238,6 +258,8 @@ def submit(
         receipts.check_targets(paths, force)
     if direct and store:
         raise UsageError("--store needs the API; it cannot be combined with --direct")
+    if public and not store:
+        raise UsageError("--public is about the stored copy: it needs --store")
     metadata = documents.metadata_for(note)
     client = None if direct else c.api_client()
     signing = c.signing_key(key, password_file)
@@ -246,7 +268,7 @@ def submit(
         results = _submit_direct(c, hashed, signing, registry, metadata, wait_timeout, force)
     else:
         with client:
-            results = _submit_via_api(c, client, hashed, signing, metadata, store, wait, wait_timeout, force)
+            results = _submit_via_api(c, client, hashed, signing, metadata, store, public, wait, wait_timeout, force)
 
     failed = [r for r in results if r["state"] == "failed"]
     error = None
@@ -272,6 +294,12 @@ def submit(
             for r in results
         ],
     )
+    keys = [r for r in results if r.get("storage", {}).get("ipfs", {}) and r["storage"]["ipfs"].get("key")]
+    if keys and not wait:
+        c.out.warn(
+            "the IPFS copies are sealed and their keys are in this output only (--json shows them): "
+            "keep them, or submit with --wait so that each receipt holds its key"
+        )
     written = [r["receipt"] for r in results if r.get("receipt")]
     if len(written) == 1:
         c.out.say(f"receipt written: {written[0]}")

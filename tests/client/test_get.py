@@ -1,0 +1,184 @@
+"""``docchain get`` and the storage a submission asks for, end to end: the `docchain` executable against a
+real API (local store first, a real offline kubo node second) on a real anvil.
+
+submit --store --wait writes the sealed IPFS copy's key into the receipt → get RECEIPT through the API →
+get RECEIPT --ipfs-gateway with the API stopped (only the receipt and a gateway) → submit --public → status
+shows each backend's copy; plus the usage errors, which need no server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from docchain.chain.cid import cid_of_bytes
+from docchain.chain.deploy import ensure_deployed
+from docchain.chain.sender import TxSender
+from docchain.chain.values import parse_hex
+from docchain.client.cli import app
+from docchain.client.stack import DEV_RELAYER_KEY, ApiProcess
+from tests.client.test_e2e import PASSWORD, Stack
+from tests.storage.kubo import Kubo
+from tests.storage.kubo import kubo as kubo_node  # noqa: F401 (the fixture `kubo`; skipped where none is built)
+from tests.support import DevNode, free_port
+from tests.vectors.make_receipts import BASE
+
+
+class StorageStack(Stack):
+    """The e2e stack, its API storing documents in the local store and on IPFS."""
+
+    ipfs_api: str = ""
+
+    def start_api(self) -> None:
+        self.api = ApiProcess.start(
+            host="127.0.0.1",
+            port=self.api_port,
+            log_path=self.data_dir / "api.log",
+            env={
+                "DOCCHAIN_RPC_URL": self.rpc_url,
+                "DOCCHAIN_DATA_DIR": str(self.data_dir),
+                "DOCCHAIN_RELAYER_KEY": DEV_RELAYER_KEY,
+                "DOCCHAIN_CONFIRMATIONS": "1",
+                "DOCCHAIN_BATCH_INTERVAL_MS": "20",
+                "DOCCHAIN_POLL_INTERVAL_MS": "50",
+                "DOCCHAIN_STORAGE": "local,ipfs",
+                "DOCCHAIN_IPFS_API_URL": self.ipfs_api,
+            },
+        )
+        self.api.wait_ready(60)
+
+
+@pytest.fixture(scope="module")
+def stack(kubo: Kubo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageStack]:
+    base = tmp_path_factory.mktemp("get")
+    anvil = DevNode(base / "node").started()
+    try:
+        from web3 import Web3
+
+        data_dir = base / "data"
+        ensure_deployed(TxSender(Web3(Web3.HTTPProvider(anvil.rpc_url)), parse_hex(DEV_RELAYER_KEY)), data_dir)
+        work = base / "work"
+        work.mkdir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
+        port = free_port()
+        env.update(
+            DOCCHAIN_CONFIG_DIR=str(base / "config"),
+            DOCCHAIN_DATA_DIR=str(data_dir),
+            DOCCHAIN_PASSWORD=PASSWORD,
+            DOCCHAIN_KDF_ITERATIONS="2",
+            DOCCHAIN_API=f"http://127.0.0.1:{port}",
+            DOCCHAIN_TIMEOUT="10",
+            COLUMNS="200",
+        )
+        s = StorageStack(rpc_url=anvil.rpc_url, data_dir=data_dir, work=work, env=env, api_port=port)
+        s.ipfs_api = kubo.api_url
+        s.start_api()
+        s.json("keys", "import", "carol", "--key-file", str(_key_file(work)))
+        yield s
+        if s.api is not None:
+            s.stop_api()
+    finally:
+        anvil.stop()
+
+
+def _key_file(work: Path) -> Path:
+    path = work / "carol.key"
+    path.write_text("0x" + "43" * 32 + "\n")
+    return path
+
+
+def _stored(stack: StorageStack, doc: Path, *extra: str) -> dict[str, object]:
+    out = stack.json("submit", str(doc), "--key", "carol", "--store", "--wait", *extra)
+    assert isinstance(out, list) and out[0]["state"] in ("anchored", "confirmed")
+    return json.loads(Path(out[0]["receipt"]).read_text())  # type: ignore[no-any-return]
+
+
+def test_sealed_copy_round_trip_through_the_api_and_any_gateway(stack: StorageStack, kubo: Kubo) -> None:
+    doc = stack.work / "contract.pdf"
+    content = os.urandom(600_000)
+    doc.write_bytes(content)
+    receipt = _stored(stack, doc)
+    storage = receipt["storage"]
+    assert isinstance(storage, dict) and storage["backends"] == ["local", "ipfs"]
+    ipfs = storage["ipfs"]
+    assert ipfs["sealed"] is True and len(ipfs["key"]) == 43 and ipfs["cid"] != cid_of_bytes(content)
+    receipt_file = stack.work / "contract.pdf.docchain.json"
+
+    # through the API: the local store serves it
+    copy = stack.work / "via-api.pdf"
+    got = stack.json("get", str(receipt_file), "-o", str(copy))
+    assert isinstance(got, dict) and got["source"] == "local" and copy.read_bytes() == content
+    stack.run("get", str(receipt_file), "-o", str(copy), check=2)  # never overwritten silently
+
+    # status shows each backend's copy, the IPFS one once the copy worker has made it
+    def ipfs_copy() -> dict[str, object] | None:
+        status = stack.json("status", str(doc))
+        assert isinstance(status, dict)
+        found = {c["backend"]: c for c in status["storage"]}
+        return found["ipfs"] if found.get("ipfs", {}).get("state") == "stored" else None
+
+    from tests.support import poll
+
+    assert poll(ipfs_copy, 30, interval=0.2, what="the IPFS copy")["locator"] == ipfs["cid"]
+    table = stack.run("status", str(doc)).stdout
+    assert "ipfs" in table and "stored" in table
+
+    # with the API stopped: the receipt and a gateway are enough
+    stack.stop_api()
+    try:
+        fetched = stack.work / "via-gateway.pdf"
+        got = stack.json("get", str(receipt_file), "--ipfs-gateway", kubo.gateway_url, "-o", str(fetched))
+        assert isinstance(got, dict) and fetched.read_bytes() == content and got["source"].startswith("ipfs")
+        # a receipt whose key was removed cannot open the sealed copy: said before any download
+        keyless = stack.work / "keyless.docchain.json"
+        receipt["storage"]["ipfs"]["key"] = None  # type: ignore[index]
+        keyless.write_text(json.dumps(receipt))
+        refused = stack.run("get", str(keyless), "--ipfs-gateway", kubo.gateway_url, "-o", "x.pdf", check=2)
+        assert "no key" in refused.stderr and not (stack.work / "x.pdf").exists()
+    finally:
+        stack.start_api()
+
+
+def test_public_copy_is_the_documents_own_cid(stack: StorageStack, kubo: Kubo) -> None:
+    doc = stack.work / "brochure.txt"
+    content = b"a public brochure\n" * 10_000
+    doc.write_bytes(content)
+    receipt = _stored(stack, doc, "--public")
+    assert receipt["storage"]["ipfs"] == {"cid": cid_of_bytes(content), "sealed": False, "key": None}  # type: ignore[index]
+    fetched = stack.work / "brochure-copy.txt"
+    receipt_file = stack.work / "brochure.txt.docchain.json"
+    got = stack.json("get", str(receipt_file), "--ipfs-gateway", kubo.gateway_url, "-o", str(fetched))
+    assert isinstance(got, dict) and hashlib.sha256(fetched.read_bytes()).digest() == hashlib.sha256(content).digest()
+
+
+# ------------------------------------------------------------------ usage errors: no server needed
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["get", "0x1234", "-o", "x"], "document hash"),
+        (["get", "0x" + "ab" * 32], "-o FILE"),
+        (["get", "no-such-receipt.json", "-o", "x"], "neither a 0x SHA-256 nor a receipt file"),
+        (["get", "{receipt}", "--ipfs-gateway", "http://127.0.0.1:9", "-o", "x"], "storage section"),
+        (["submit", "{doc}", "--public"], "needs --store"),
+    ],
+    ids=["short-hash", "no-output", "no-receipt", "gateway-without-cid", "public-without-store"],
+)
+def test_usage_errors_exit_2_before_any_network_call(
+    home: Path, runner: CliRunner, tmp_path: Path, args: list[str], says: str
+) -> None:
+    receipt = tmp_path / "old.docchain.json"
+    receipt.write_text(BASE)  # a receipt from before storage sections
+    doc = tmp_path / "doc.txt"
+    doc.write_text("x")
+    filled = [a.format(receipt=receipt, doc=doc) for a in args]
+    result = runner.invoke(app, ["--api", "http://127.0.0.1:9", *filled])
+    assert result.exit_code == 2, result.output
+    assert says in result.output
