@@ -300,3 +300,66 @@ def test_dev_keystore_is_the_public_dev_account_of_the_nodes_mnemonic(compose: d
     mnemonic = "test test test test test test test test test test test junk"
     assert f"--wallet.mnemonic={mnemonic}" in compose["services"]["ganache"]["command"]
     assert f"--mnemonic={mnemonic}" in compose["services"]["anvil"]["command"]
+
+
+# ------------------------------------------------------------------------------------- document storage
+
+
+def test_documents_are_replicated_over_local_minio_and_ipfs(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    api_env = environment(services["api"])
+    assert api_env["DOCCHAIN_STORAGE"] == "local,s3,ipfs"
+    deps = services["api"]["depends_on"]
+    assert deps["ipfs"]["condition"] == "service_healthy"
+    assert deps["bucket"]["condition"] == "service_completed_successfully"
+    assert services["bucket"]["depends_on"]["minio"]["condition"] == "service_healthy"
+    named = set(compose["volumes"])
+    for name, data in (("minio", "/data"), ("ipfs", "/data/ipfs")):
+        assert "healthcheck" in services[name], f"{name} needs a healthcheck"
+        assert any(v.split(":")[1] == data and v.split(":")[0] in named for v in services[name]["volumes"])
+    # the API reaches MinIO and kubo's RPC API by service name; the bucket is the one the one-shot makes
+    assert api_env["DOCCHAIN_S3_ENDPOINT_URL"] == "http://minio:9000"
+    assert f"docchain/{api_env['DOCCHAIN_S3_BUCKET']}" in services["bucket"]["command"][0]
+    assert api_env["DOCCHAIN_IPFS_API_URL"] == "http://ipfs:5001"
+    # the same credentials on both sides, from the same variables
+    minio_env = environment(services["minio"])
+    assert (minio_env["MINIO_ROOT_USER"], minio_env["MINIO_ROOT_PASSWORD"]) == (
+        api_env["DOCCHAIN_S3_ACCESS_KEY_ID"],
+        api_env["DOCCHAIN_S3_SECRET_ACCESS_KEY"],
+    )
+
+
+def test_storage_admin_endpoints_are_not_published(compose: dict[str, Any]) -> None:
+    """MinIO and kubo's RPC API administer the stored documents: only the API reaches them (network
+    `backend`); the host sees kubo's gateway on loopback, and its swarm port for other IPFS nodes."""
+    services = compose["services"]
+    assert "ports" not in services["minio"]
+    published = [str(p) for p in services["ipfs"]["ports"]]
+    assert not any(p.endswith(":5001") for p in published)
+    assert "127.0.0.1:8080:8080" in published
+    assert "backend" in services["minio"]["networks"] and "backend" in services["ipfs"]["networks"]
+    assert compose["networks"]["backend"]["internal"] is True
+
+
+def test_kubo_image_is_the_release_the_tests_run() -> None:
+    from tests.storage.kubo import KUBO_VERSION
+
+    assert yaml.safe_load(COMPOSE.read_text())["services"]["ipfs"]["image"] == f"ipfs/kubo:{KUBO_VERSION}"
+
+
+def test_compose_storage_settings_build_the_replicated_set(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Values, not only names: the API's storage settings build its three backends (nothing contacted)."""
+    from docchain.api.settings import Settings
+    from docchain.api.storage.replicas import build
+
+    for name in list(__import__("os").environ):
+        if name.startswith("DOCCHAIN_"):
+            monkeypatch.delenv(name)
+    for name, value in environment(compose["services"]["api"]).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DOCCHAIN_DATA_DIR", str(tmp_path / "data"))  # not the container's paths
+    monkeypatch.setenv("DOCCHAIN_STORAGE_DIR", str(tmp_path / "documents"))
+    replicas = build(Settings(_env_file=None))  # type: ignore[call-arg]
+    assert replicas.names == ["local", "s3", "ipfs"]
