@@ -53,11 +53,23 @@ class VerifyingReader:
     def seekable(self) -> bool:
         return False
 
+    def fits(self, size: int) -> bool:
+        """Whether what is left of the stream is at most ``size`` bytes: reads ahead (hashing) up to ``size``
+        bytes and one more, and says True only when the stream ended within them and matched (so a backend can
+        send a small document in one request). The bytes stay here for the next reads."""
+        self._fill(size)
+        return self._ended
+
     def read(self, size: int | None = -1) -> bytes:
         want = -1 if size is None or size < 0 else size  # -1: the rest
         if want == 0:
             return b""
-        # hold more than the request (one byte at least) so that we know whether this read ends the stream
+        self._fill(want)
+        return self._take(self._held if want < 0 else min(want, self._held))
+
+    def _fill(self, want: int) -> None:
+        """Hold more than ``want`` bytes (all, for -1), or the rest once the stream has ended and matched: a read
+        then knows whether it ends the stream."""
         while not self._ended and (want < 0 or self._held <= want):
             chunk = self._stream.read(self._block)
             if not chunk:
@@ -67,7 +79,6 @@ class VerifyingReader:
             self.size += len(chunk)
             self._ahead.append(chunk)
             self._held += len(chunk)
-        return self._take(self._held if want < 0 else min(want, self._held))
 
     def _take(self, n: int) -> bytes:
         parts: list[bytes] = []

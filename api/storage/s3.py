@@ -1,21 +1,22 @@
 """The S3 backend: documents as objects ``<prefix><hex hash>`` in a bucket of any S3-compatible service (AWS,
 MinIO, Ceph, R2, ...), through boto3.
 
-**Writing.** The document streams through :class:`~docchain.api.storage.hashing.VerifyingReader` into boto3's
-managed upload (``upload_fileobj``): one PUT below :data:`PART_SIZE`, a multipart upload above it. The object
-appears under its key only when the PUT is sent or the multipart upload completed, and both happen only after
-the reader reached the end of the stream, which it refuses to do unless the bytes hash to the document's
-key; on that refusal (or any other error) s3transfer aborts the multipart upload, deleting its parts. So
-nothing is ever visible under a document's key that does not hash to it, without the temporary object and
-server-side copy that checking after the upload would need (which would also double the bucket's traffic),
-and without S3's own SHA-256 checksums, which for multipart uploads cover the parts, not the whole object.
-An upload cut short by a crash stays as an invisible incomplete multipart upload: a bucket lifecycle rule
-(``AbortIncompleteMultipartUpload``) reclaims it.
+**Writing.** The document streams through :class:`~docchain.api.storage.hashing.VerifyingReader`: one PUT
+when it fits in :data:`PART_SIZE`, a multipart upload otherwise. An object appears under its key only when
+the PUT is sent or the multipart upload is completed, and both happen only once the reader has reached the
+end of the stream, which it refuses to do unless the bytes hash to the document's key; on that refusal (or
+any other error) the multipart upload is aborted, deleting its parts. So nothing ever becomes visible under a
+document's key that does not hash to it, without the temporary object and server-side copy that checking
+after the upload would need (twice the bucket's traffic), and without S3's own checksums, which for a
+multipart upload cover SHA-256 only part by part. An upload cut short by a crash stays as an invisible
+incomplete multipart upload, which a bucket lifecycle rule (``AbortIncompleteMultipartUpload``) reclaims.
 
-**Memory.** A non-seekable source makes s3transfer hold each part in memory until it is sent: at most
-:data:`PARTS_IN_MEMORY` parts, plus the one read meanwhile and the reader's copy of it, so an upload holds
-about five parts at its peak whatever the document's size. Reads stream the object in
-:data:`~docchain.api.storage.base.CHUNK` pieces.
+**Memory.** The parts are sent from a small loop rather than boto3's ``upload_fileobj``: with a non-seekable
+source, s3transfer reads parts ahead of its upload threads and holds each until it is sent (up to its
+read-ahead, the parts in flight and the one being read), whereas this loop reads a part only when one of its
+:data:`UPLOAD_THREADS` slots is free, so an upload holds at most that many parts, the one being read
+included, whatever the document's size. Reads stream the object in :data:`~docchain.api.storage.base.CHUNK`
+pieces.
 
 **Errors.** botocore's errors become the storage errors: an unreachable endpoint, a timeout or a 5xx is
 :class:`BackendUnavailable` (timeouts of seconds, few retries: the replication outbox retries later), a
@@ -25,13 +26,14 @@ credentials, malformed endpoint) :class:`StorageMisconfigured` naming the ``DOCC
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal, NoReturn, TypeVar
 
 import boto3
 import botocore.exceptions as boto_errors
-from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from pydantic import SecretStr
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -51,8 +53,7 @@ __all__ = ["S3Config", "S3Storage"]
 NAME = "s3"
 # S3's smallest part (but the last): parts are what an upload holds in memory; 10,000 of them reach 48 GiB
 PART_SIZE = 5 << 20
-PARTS_IN_MEMORY = 2  # read ahead of the uploads in flight; each holds a part in memory
-UPLOAD_THREADS = 2  # parts in flight: on a loopback or LAN link two keep the wire busy, more only cost memory
+UPLOAD_THREADS = 3  # parts in memory at once: sent while the next one is read
 
 AddressingStyle = Literal["auto", "path", "virtual"]
 T = TypeVar("T")
@@ -113,15 +114,10 @@ class S3Storage:
             raise StorageMisconfigured(NAME, "DOCCHAIN_S3_ENDPOINT_URL", str(exc)) from exc
         except boto_errors.BotoCoreError as exc:
             raise StorageMisconfigured(NAME, "DOCCHAIN_S3_REGION", str(exc)) from exc
-        self._transfer = TransferConfig(
-            multipart_threshold=PART_SIZE,
-            multipart_chunksize=PART_SIZE,
-            max_concurrency=UPLOAD_THREADS,
-            use_threads=True,
-            preferred_transfer_client="classic",  # the CRT client (if awscrt is installed) has its own buffering
-        )
-        # s3transfer's own setting, which boto3's constructor does not take: the parts read ahead of the uploads
-        self._transfer.max_in_memory_upload_chunks = PARTS_IN_MEMORY
+        # botocore adds CRC32 checksums to uploads unless configured not to (request_checksum_calculation):
+        # a multipart upload then declares the algorithm at its start and lists each part's checksum at its end
+        calculation = self._client.meta.config.request_checksum_calculation
+        self._checksum = "CRC32" if calculation == "when_supported" else None
 
     def key(self, doc_hash: bytes) -> str:
         return f"{self.config.prefix}{doc_hash.hex()}"
@@ -146,18 +142,75 @@ class S3Storage:
 
     def put(self, doc_hash: bytes, stream: BinaryIO) -> Placement:
         key = self.key(doc_hash)
-        reader = VerifyingReader(stream, doc_hash, block=CHUNK)
-        self._call(
-            lambda: self._client.upload_fileobj(
-                reader,
-                self.config.bucket,
-                key,
-                ExtraArgs={"Metadata": {"sha256": doc_hash.hex()}},
-                Config=self._transfer,
-            ),
-            f"store {key} in",
-        )
+        reader = VerifyingReader(stream, doc_hash)
+        metadata = {"sha256": doc_hash.hex()}
+        if reader.fits(PART_SIZE):  # the whole document is read, and it hashed right: one request
+            self._call(
+                lambda: self._client.put_object(
+                    Bucket=self.config.bucket, Key=key, Body=reader.read(), Metadata=metadata
+                ),
+                f"store {key} in",
+            )
+        else:
+            self._multipart(key, reader, metadata)
         return Placement(NAME, key, reader.size)
+
+    def _multipart(self, key: str, reader: VerifyingReader, metadata: dict[str, str]) -> None:
+        """Upload the document in parts to ``key``, completing the upload only once the reader has reached
+        the end of the stream (so the bytes hashed to the key); abort it, deleting the parts, otherwise."""
+        bucket = self.config.bucket
+        checksum = {"ChecksumAlgorithm": self._checksum} if self._checksum else {}
+        created = self._call(
+            lambda: self._client.create_multipart_upload(Bucket=bucket, Key=key, Metadata=metadata, **checksum),
+            f"start uploading {key} to",
+        )
+        upload_id: str = created["UploadId"]
+        try:
+            parts = self._parts(key, upload_id, reader)
+            self._call(
+                lambda: self._client.complete_multipart_upload(
+                    Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+                ),
+                f"complete {key} in",
+            )
+        except BaseException:
+            with contextlib.suppress(StorageError):  # the bucket's lifecycle rule reclaims it otherwise
+                self._call(
+                    lambda: self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id),
+                    f"abort the upload of {key} to",
+                )
+            raise
+
+    def _parts(self, key: str, upload_id: str, reader: VerifyingReader) -> list[dict[str, Any]]:
+        """Send the parts, :data:`UPLOAD_THREADS` at a time; a part is read only once a slot is free, so no more
+        than that many parts are in memory, the one being read included."""
+        done: list[dict[str, Any]] = []
+        with ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="s3-upload") as pool:
+            sending: set[Future[dict[str, Any]]] = set()
+            number, body = 1, reader.read(PART_SIZE)
+            while body:
+                sending.add(pool.submit(self._part, key, upload_id, number, body))
+                body = b""
+                while len(sending) >= UPLOAD_THREADS:
+                    finished, sending = wait(sending, return_when=FIRST_COMPLETED)
+                    done += [future.result() for future in finished]
+                body = reader.read(PART_SIZE)
+                number += 1
+            done += [future.result() for future in sending]
+        return sorted(done, key=lambda part: int(part["PartNumber"]))
+
+    def _part(self, key: str, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
+        checksum = {"ChecksumAlgorithm": self._checksum} if self._checksum else {}
+        sent = self._call(
+            lambda: self._client.upload_part(
+                Bucket=self.config.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, **checksum
+            ),
+            f"store part {number} of {key} in",
+        )
+        part = {"PartNumber": number, "ETag": sent["ETag"]}
+        if self._checksum and f"Checksum{self._checksum}" in sent:
+            part[f"Checksum{self._checksum}"] = sent[f"Checksum{self._checksum}"]
+        return part
 
     def open(self, doc_hash: bytes, placement: Placement) -> Iterator[bytes]:
         key = placement.locator

@@ -5,6 +5,7 @@ server as a process of its own (MotoServer)."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import subprocess
@@ -80,6 +81,24 @@ class PatternStream:
         while chunk := copy.read(MiB):
             digest.update(chunk)
         return digest.digest()
+
+
+class Interrupted(Exception):
+    """What :class:`CutShort` raises: an upload's client went away."""
+
+
+class CutShort:
+    """An upload whose client goes away after ``at`` bytes of ``data``."""
+
+    def __init__(self, data: bytes, at: int) -> None:
+        self._data = io.BytesIO(data)
+        self.at = at
+
+    def read(self, n: int | None = -1) -> bytes:
+        left = self.at - self._data.tell()
+        if left <= 0:
+            raise Interrupted("client disconnected")
+        return self._data.read(left if n is None or n < 0 else min(n, left))
 
 
 def document(size: int, seed: int = 0) -> tuple[bytes, bytes]:

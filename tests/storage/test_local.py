@@ -10,26 +10,9 @@ import pytest
 
 from docchain.api.storage.base import BackendUnavailable, NotStored, Placement
 from docchain.api.storage.local import LocalStorage
-from tests.storage import MiB, PatternStream, document, full_scale, peak_rss_growth
+from tests.storage import CutShort, Interrupted, MiB, PatternStream, document, full_scale, peak_rss_growth
 
 MEMORY_BOUND = 32 * MiB
-
-
-class _Interrupted(Exception):
-    pass
-
-
-class _CutShort(io.BytesIO):
-    """An upload whose client goes away after ``at`` bytes."""
-
-    def __init__(self, data: bytes, at: int) -> None:
-        super().__init__(data)
-        self.at = at
-
-    def read(self, n: int | None = -1) -> bytes:
-        if self.tell() >= self.at:
-            raise _Interrupted("client disconnected")
-        return super().read(min(n if n is not None and n >= 0 else self.at, self.at - self.tell()))
 
 
 def test_layout_is_two_levels_of_the_hex_hash(tmp_path: Path) -> None:
@@ -45,8 +28,8 @@ def test_layout_is_two_levels_of_the_hex_hash(tmp_path: Path) -> None:
 def test_an_interrupted_upload_leaves_no_file(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path)
     data, doc_hash = document(3 * MiB)
-    with pytest.raises(_Interrupted):
-        storage.put(doc_hash, _CutShort(data, 2 * MiB))  # type: ignore[arg-type]
+    with pytest.raises(Interrupted):
+        storage.put(doc_hash, CutShort(data, 2 * MiB))  # type: ignore[arg-type]
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
     assert not storage.exists(doc_hash)
 

@@ -21,7 +21,18 @@ from docchain.api.storage.base import (
     StorageMisconfigured,
 )
 from docchain.api.storage.s3 import PART_SIZE, S3Config, S3Storage
-from tests.storage import MiB, MotoServer, PatternStream, document, full_scale, peak_rss_growth, start_moto
+from tests.storage import (
+    BackendCase,
+    CutShort,
+    Interrupted,
+    MiB,
+    MotoServer,
+    PatternStream,
+    document,
+    full_scale,
+    peak_rss_growth,
+    start_moto,
+)
 from tests.support import free_port
 
 MEMORY_BOUND = 32 * MiB
@@ -53,11 +64,23 @@ def test_store_and_fetch_grow_memory_by_at_most_32_mib(s3_storage: S3Storage, si
     assert fetched.bytes <= MEMORY_BOUND, f"fetching {size} B grew the peak RSS by {fetched.bytes / MiB:.1f} MiB"
 
 
-@pytest.mark.parametrize("size", [PART_SIZE - 1, PART_SIZE, PART_SIZE + 1, 2 * PART_SIZE])
-def test_part_boundaries_round_trip(s3_storage: S3Storage, size: int) -> None:
+@pytest.mark.parametrize(
+    ("size", "parts"), [(PART_SIZE - 1, 0), (PART_SIZE, 0), (PART_SIZE + 1, 2), (2 * PART_SIZE, 2), (7 * PART_SIZE, 7)]
+)
+def test_part_boundaries_round_trip(moto: MotoServer, s3_config: S3Config, size: int, parts: int) -> None:
+    storage = S3Storage(s3_config)
     data, doc_hash = document(size, seed=size)
-    placement = s3_storage.put(doc_hash, io.BytesIO(data))
-    assert b"".join(s3_storage.open(doc_hash, placement)) == data
+    placement = storage.put(doc_hash, io.BytesIO(data))
+    assert b"".join(storage.open(doc_hash, placement)) == data
+    etag = moto.client().head_object(Bucket=s3_config.bucket, Key=placement.locator)["ETag"].strip('"')
+    assert etag.endswith(f"-{parts}") if parts else "-" not in etag  # a multipart object's ETag counts its parts
+
+
+def test_an_upload_cut_short_leaves_nothing(s3_case: BackendCase) -> None:
+    data, doc_hash = document(4 * PART_SIZE)
+    with pytest.raises(Interrupted):
+        s3_case.backend.put(doc_hash, CutShort(data, 3 * PART_SIZE + 10))  # type: ignore[arg-type]
+    assert s3_case.leftovers() == []  # the multipart upload was aborted
 
 
 def test_objects_are_named_by_prefix_and_hash_and_carry_it(moto: MotoServer) -> None:
