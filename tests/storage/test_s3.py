@@ -76,6 +76,15 @@ def test_part_boundaries_round_trip(moto: MotoServer, s3_config: S3Config, size:
     assert etag.endswith(f"-{parts}") if parts else "-" not in etag  # a multipart object's ETag counts its parts
 
 
+def test_multipart_without_botocore_checksums(
+    moto: MotoServer, s3_config: S3Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")  # what some S3-compatible services need
+    storage = S3Storage(s3_config)
+    data, doc_hash = document(2 * PART_SIZE + 1)
+    assert b"".join(storage.open(doc_hash, storage.put(doc_hash, io.BytesIO(data)))) == data
+
+
 def test_an_upload_cut_short_leaves_nothing(s3_case: BackendCase) -> None:
     data, doc_hash = document(4 * PART_SIZE)
     with pytest.raises(Interrupted):
