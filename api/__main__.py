@@ -51,7 +51,7 @@ async def _preflight(settings: Settings) -> str | None:
     return None
 
 
-def _check_storage(settings: Settings) -> tuple[str, int] | None:
+def check_storage(settings: Settings) -> tuple[str, int] | None:
     """The storage backends ``DOCCHAIN_STORAGE`` names, built and reached before anything starts: a bad
     setting is exit 2 (the message names it), a backend that cannot be reached exit 3."""
     from docchain.api.storage.base import StorageError, StorageMisconfigured
@@ -62,8 +62,13 @@ def _check_storage(settings: Settings) -> tuple[str, int] | None:
     except (InvalidInput, StorageMisconfigured) as exc:
         return str(exc), 2
     except StorageError as exc:
-        return f"storage backend unreachable: {exc}", STORAGE_UNREACHABLE
+        where = _ENDPOINT_SETTING.get(exc.backend, "DOCCHAIN_STORAGE")
+        return f"storage backend unreachable ({where}): {exc}", STORAGE_UNREACHABLE
     return None
+
+
+# the setting that says where each backend is, named when it cannot be reached
+_ENDPOINT_SETTING = {"local": "DOCCHAIN_STORAGE_DIR", "s3": "DOCCHAIN_S3_ENDPOINT_URL", "ipfs": "DOCCHAIN_IPFS_API_URL"}
 
 
 # How long the requests running at SIGTERM may take to finish before they are cancelled. Held long-polls and
@@ -156,7 +161,7 @@ SIGTERM or Ctrl-C stop it gracefully (exit 0); exit 2: bad configuration, 3: cou
         print("docchain-api: --workers must be at least 1", file=sys.stderr)
         return 2
     if args.fd is None:  # (a worker's supervisor checked, and migrated the database, before starting it)
-        problem = _check_storage(settings)
+        problem = check_storage(settings)
         if problem is not None:
             message, code = problem
             print(f"docchain-api: {message}", file=sys.stderr)

@@ -500,7 +500,12 @@ class Documents:
             file_size=file_size,
             client_id=admission.client,
         )
-        accepted, created = await self.outbox.add(row, () if intake is None else intake.copies)
+        try:
+            accepted, created = await self.outbox.add(row, () if intake is None else intake.copies)
+        except BaseException:
+            if intake is not None:  # not accepted: no copy will be made from its staged ciphertext
+                self.replicas.discard_staged_of(intake)
+            raise
         if created:
             metrics.SUBMISSIONS.inc()
             log.info(

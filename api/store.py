@@ -591,6 +591,16 @@ class Store:
             update(_COPIES).where(_COPIES.c.id == copy_id, _COPIES.c.state == CopyState.PENDING).values(**values)
         )
 
+    async def copies_due_now(self) -> None:
+        """Every pending copy due at once: what a restart does, as an operator restarts the service once what
+        failed (a backend, its settings) is fixed, and the backoff of the attempts before should not delay it."""
+        stamp = now()
+        await self.db.execute(
+            update(_COPIES)
+            .where(_COPIES.c.state == CopyState.PENDING, _COPIES.c.next_attempt_at > stamp)
+            .values(next_attempt_at=stamp)
+        )
+
     async def copy_lost(self, copy_id: int, error: str) -> None:
         """A read found a stored copy gone or altered: failed, with the reason."""
         await self.db.execute(

@@ -92,6 +92,7 @@ def receipt(
         name = path.name if path is not None else None
         size = path.stat().st_size if path is not None else None
         fetched = receipts.fetch(client, doc_hash, address, file_name=name, file_size=size)
+    fetched = receipts.keep_storage(fetched, target_file)
     written = receipts.save(fetched, target_file, force)
     c.out.emit(
         {

@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from docchain.chain.errors import InvalidInput
-from docchain.chain.receipt import Receipt, Storage, parse_receipt, parse_storage, receipt_path, write_receipt
+from docchain.chain.receipt import (
+    Receipt,
+    Storage,
+    parse_receipt,
+    parse_storage,
+    read_receipt,
+    receipt_path,
+    write_receipt,
+)
 from docchain.chain.typed_data import recover
 from docchain.chain.values import to_hex
 from docchain.client.api_client import ApiClient
@@ -61,6 +69,18 @@ def storage_section(answer: Any) -> Storage | None:
         return parse_storage({"backends": answer.get("backends"), "ipfs": ipfs})
     except InvalidInput as exc:
         raise CliError(f"the API's answer about the stored file is malformed: {exc}", ExitCode.UNAVAILABLE) from exc
+
+
+def keep_storage(receipt: Receipt, replaced: Path) -> Receipt:
+    """``receipt`` with the storage section of the receipt it replaces, when that one is of the same document:
+    the API does not know a sealed copy's key, so a receipt fetched again must not lose it."""
+    try:
+        old = read_receipt(replaced)
+    except InvalidInput:  # none there, or not a receipt: nothing to keep
+        return receipt
+    if old.storage is None or old.doc_hash != receipt.doc_hash or receipt.storage is not None:
+        return receipt
+    return dataclasses.replace(receipt, storage=old.storage)
 
 
 def wait_anchored(client: ApiClient, doc: str, signer: str, submission: str | None, until: float) -> dict[str, Any]:

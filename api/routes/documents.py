@@ -237,7 +237,7 @@ async def submit(admission: RelayedWriteDep, submission: SignedDep, documents: D
     if acceptance.storage is not None and acceptance.storage.key is not None:
         headers["Cache-Control"] = "no-store"  # the answer holds a document key
     return Response(
-        _accepted(acceptance, documents.replicas).model_dump_json(exclude_none=False),
+        _accepted(acceptance, documents.replicas).model_dump_json(),
         status_code=202 if acceptance.created else 200,
         media_type="application/json",
         headers=headers,

@@ -63,6 +63,7 @@ MAX_COPY_ATTEMPTS = 60
 COPY_BATCH = 32  # due copies read per step
 COPIES_AT_ONCE = 4  # transfers in flight: enough to overlap a slow backend's latency, few enough for memory
 READ_PREFIX = ".read-"  # a document read back, before it is served
+STAGING_PREFIX = ".staging-"  # a sealed copy being staged (api/storage/ipfs.py: stage_sealed)
 SPOOL_MAX_AGE_S = 3600.0  # a read-back file older than this outlived its response
 
 
@@ -239,11 +240,12 @@ class Replicas:
             backend.check()
 
     def sweep_spool(self, older_than_s: float = SPOOL_MAX_AGE_S) -> None:
-        """Remove read-back files that outlived their response (a process killed while serving one); files
-        of this age are no request's any more, whichever process of the service wrote them."""
+        """Remove read-back files that outlived their response and half-sealed files (a process killed while
+        writing one); files of this age are no request's any more, whichever process of the service wrote
+        them."""
         limit = time.time() - older_than_s
         with contextlib.suppress(FileNotFoundError):
-            for path in self.spool.glob(f"{READ_PREFIX}*"):
+            for path in [*self.spool.glob(f"{READ_PREFIX}*"), *self.spool.glob(f"{STAGING_PREFIX}*")]:
                 with contextlib.suppress(FileNotFoundError):
                     if path.stat().st_mtime < limit:
                         path.unlink()
@@ -339,7 +341,7 @@ class Replicas:
                 if isinstance(exc, StorageError) and exc.backend == target.name:
                     raise
                 problems.append(str(exc))
-        raise BackendUnavailable(row.backend, "no source copy could be read: " + "; ".join(problems))
+        raise StorageError(row.backend, "no source copy could be read: " + "; ".join(problems))
 
     def _add_staged(self, row: CopyRecord, doc_hash: bytes) -> Placement:
         ipfs = self.ipfs
@@ -359,6 +361,12 @@ class Replicas:
         if not row.staged:
             raise CopyImpossible(row.backend, "the sealed copy has no staged ciphertext")
         return Path(row.staged)
+
+    def discard_staged_of(self, intake: Intake) -> None:
+        """Remove what an acceptance staged when its submission was not recorded after all."""
+        for copy in intake.copies:
+            if copy.staged:
+                Path(copy.staged).unlink(missing_ok=True)
 
     def discard_staged(self, row: CopyRecord) -> None:
         """Remove a sealed copy's staged ciphertext once IPFS holds it (or it can never be copied)."""
@@ -484,9 +492,9 @@ def backoff(attempts: int) -> float:
 class CopyWorker:
     """Makes the pending copies, in the pipeline beside the anchoring worker (under its lease, so one process
     copies for a database): the due ones, then a sleep until the next is due, a wake-up (a submission was
-    accepted) or the safety poll. Every attempt's outcome is written before the next: a restart resumes
-    from the database, and a copy made but not yet recorded is made again (a put of a held document is a
-    no-op)."""
+    accepted) or the safety poll. Taking the lease makes every pending copy due at once (a restart). Every
+    attempt's outcome is written before the next: a restart resumes from the database, and a copy made but
+    not yet recorded is made again (a put of a held document is a no-op)."""
 
     def __init__(self, db: Database, replicas: Replicas, *, idle_s: float) -> None:
         self.store = Store(db)
@@ -508,8 +516,12 @@ class CopyWorker:
         self._wake.clear()
 
     async def run(self) -> None:
+        started = False
         while not self._stopping.is_set():
             try:
+                if not started:
+                    await self.store.copies_due_now()
+                    started = True
                 pause = await self.step()
                 self.last_error = None
             except Exception as exc:  # the database is down: the copies wait in it

@@ -96,6 +96,7 @@ def test_every_error_is_declared_as_a_problem(document: dict[str, Any]) -> None:
         ("POST", "/v1/revocations", {"200", "202", "401", "404", "409", "413", "422", "429", "503"}),
         ("GET", "/v1/documents/{doc_hash}/receipts/{signer}", {"200", "404", "409", "422", "503"}),
         ("GET", "/v1/documents/{doc_hash}/file", {"200", "404", "422", "500", "503"}),
+        ("GET", "/v1/documents/{doc_hash}/content", {"200", "403", "404", "422", "500", "502", "503"}),
         ("GET", "/v1/submissions/{submission_id}", {"200", "404", "422", "503"}),
         ("GET", "/v1/explorer/blocks/{number}", {"200", "404", "422", "502", "503"}),
         ("GET", "/readyz", {"200", "503"}),

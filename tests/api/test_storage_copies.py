@@ -155,9 +155,11 @@ async def test_a_backend_down_is_retried_with_backoff_then_given_up(rig: Rig) ->
     assert await rig.store.due_copies(time.time(), 10) == []  # not due before its backoff
     assert 0 < await rig.worker.step() <= FIRST_BACKOFF_S  # the worker sleeps until then
 
-    # the backend is back: the next attempt makes it
+    # the backend is back, the service restarted: every pending copy is due at once, and is made
     blocker.unlink()
-    await rig.worker.attempt(copy)
+    await rig.store.copies_due_now()
+    assert [c.id for c in await rig.store.due_copies(time.time(), 10)] == [copy.id]
+    assert await rig.worker.step() == 10
     assert _by_backend(await rig.store.copies_of(doc))["second"].state is CopyState.STORED
 
     # another document, its copy at its last attempt: failed, with the reason

@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,12 +19,23 @@ import httpx
 import pytest
 from api_support import Api, Env, new_signer, poll
 
-from tests.storage.conftest import S3_KEY_ID, S3_REGION, S3_SECRET, MotoServer, start_moto
-from tests.storage.kubo import Kubo
-from tests.storage.kubo import kubo as kubo_node  # noqa: F401 (the fixture `kubo`; skipped where none is built)
+from tests.storage import S3_KEY_ID, S3_REGION, S3_SECRET, MotoServer, start_moto
+from tests.storage.kubo import Kubo, kubo  # noqa: F401 (the session's kubo node; skipped where none is built)
 from tests.support import free_port
 
 COPY_TIMEOUT_S = 30  # the copy worker retries after 2, 4, 8 s ... once a backend is back
+
+
+@pytest.fixture(scope="module")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """SQLite only: the copies' statements run on PostgreSQL in test_storage_copies.py; here the servers are
+    what is under test, and every API start costs seconds."""
+    return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'docchain.db'}"
+
+
+@pytest.fixture
+def ipfs_node(request: pytest.FixtureRequest) -> Kubo:
+    return request.getfixturevalue("kubo")  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +58,19 @@ def s3_env(moto: MotoServer, bucket: str) -> dict[str, str]:
 
 
 def storage_api(env: Env, name: str, storage: str, **overrides: str) -> Api:
-    """An API with its own data directory (its own local store and spool) on the module's database."""
+    """An API with its own data directory (its own local store and spool) on the module's database; its
+    pipeline in its own process only when a test asks (a child costs seconds to start and stop)."""
     data_dir = env.tmp / name
     if not data_dir.exists():
         data_dir.mkdir()
         (data_dir / "deployments.json").write_bytes((env.data_dir / "deployments.json").read_bytes())
-    return env.api(DOCCHAIN_STORAGE=storage, DOCCHAIN_DATA_DIR=str(data_dir), **overrides)
+    settings = {"DOCCHAIN_PIPELINE": "inline", **overrides}
+    return env.api(DOCCHAIN_STORAGE=storage, DOCCHAIN_DATA_DIR=str(data_dir), **settings)
+
+
+def stop(api: Api) -> int:
+    api.client.close()  # no keep-alive connection for the graceful stop to wait out
+    return api.stop()
 
 
 def submit_file(api: Api, env: Env, content: bytes, *, public: bool | None = None) -> tuple[bytes, httpx.Response]:
@@ -120,7 +136,7 @@ def test_round_trip_and_fallback_local_then_s3(env: Env, moto: MotoServer) -> No
     problem = api.get(f"/v1/documents/0x{doc.hex()}/content")
     assert problem.status_code == 500 and problem.headers["content-type"] == "application/problem+json"
     assert problem.json()["type"].endswith("storage-corrupted")
-    api.stop()
+    stop(api)
 
 
 def test_copies_wait_out_an_outage_and_a_restart(env: Env, moto: MotoServer, tmp_path: Path) -> None:
@@ -142,17 +158,18 @@ def test_copies_wait_out_an_outage_and_a_restart(env: Env, moto: MotoServer, tmp
 
     pending = poll(attempted, COPY_TIMEOUT_S, what="a first attempt at the S3 copy")
     assert pending["state"] == "pending" and "s3" in pending["error"]
-    assert api.stop() == 0
+    assert stop(api) == 0
 
     server = start_moto(tmp_path, port=server.port)  # moto keeps nothing: the bucket is made again
     server.client().create_bucket(Bucket=bucket)
     try:
-        api = storage_api(env, "outage", "local,s3", **s3_env(server, bucket)).start()
+        # this time with the pipeline in its own process, as deployed: the child gets the S3 secret too
+        api = storage_api(env, "outage", "local,s3", DOCCHAIN_PIPELINE="process", **s3_env(server, bucket)).start()
         for doc in docs:
             wait_copy(api, doc, "s3")
             held = server.client().get_object(Bucket=bucket, Key=doc.hex())["Body"].read()
             assert hashlib.sha256(held).digest() == doc
-        api.stop()
+        stop(api)
     finally:
         server.stop()
 
@@ -169,69 +186,16 @@ def test_first_backend_down_is_503_and_nothing_recorded(env: Env, tmp_path: Path
     # not accepted: no submission, no copy, nothing on the local disk
     assert api.get(f"/v1/documents/0x{doc.hex()}").status_code == 404
     assert not local_file(api, doc).exists()
-    api.stop()
-
-
-# ------------------------------------------------------------------ start-up: bad settings, unreachable backends
-
-
-def start_up(env: Env, **storage: str) -> subprocess.CompletedProcess[str]:
-    """``python -m docchain.api`` with these settings: what it says and its status, when it refuses to start."""
-    settings = env.api_env(DOCCHAIN_DATA_DIR=str(env.tmp / "start-up"), **storage)
-    return subprocess.run(
-        [sys.executable, "-m", "docchain.api", "--port", str(free_port())],
-        env=settings,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def closed_url() -> str:
-    return f"http://127.0.0.1:{free_port()}"
-
-
-@pytest.mark.parametrize(
-    ("storage", "status", "named"),
-    [
-        ({"DOCCHAIN_STORAGE": "local,dropbox"}, 2, "DOCCHAIN_STORAGE"),
-        ({"DOCCHAIN_STORAGE": "local,local"}, 2, "DOCCHAIN_STORAGE"),
-        ({"DOCCHAIN_STORAGE": ","}, 2, "DOCCHAIN_STORAGE"),
-        ({"DOCCHAIN_STORAGE": "s3"}, 2, "DOCCHAIN_S3_BUCKET"),
-        ({"DOCCHAIN_STORAGE": "s3", "DOCCHAIN_S3_BUCKET": "b", "DOCCHAIN_S3_ACCESS_KEY_ID": "k"}, 2, "SECRET"),
-        ({"DOCCHAIN_STORAGE": "ipfs", "DOCCHAIN_IPFS_API_URL": "127.0.0.1:5001"}, 2, "DOCCHAIN_IPFS_API_URL"),
-        (
-            {
-                "DOCCHAIN_STORAGE": "local,s3",
-                "DOCCHAIN_S3_BUCKET": "b",
-                "DOCCHAIN_S3_ENDPOINT_URL": "closed",
-                "DOCCHAIN_S3_ACCESS_KEY_ID": "k",
-                "DOCCHAIN_S3_SECRET_ACCESS_KEY": "s",
-            },
-            3,
-            "s3",
-        ),
-        ({"DOCCHAIN_STORAGE": "local,ipfs", "DOCCHAIN_IPFS_API_URL": "closed"}, 3, "ipfs"),
-    ],
-    ids=["unknown", "twice", "empty", "no-bucket", "half-a-key", "ipfs-url", "s3-unreachable", "ipfs-unreachable"],
-)
-def test_bad_storage_settings_stop_the_start(env: Env, storage: dict[str, str], status: int, named: str) -> None:
-    storage = {k: closed_url() if v == "closed" else v for k, v in storage.items()}
-    done = start_up(env, **storage)
-    assert done.returncode == status, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("docchain-api: ") and named in lines[0], done.stderr
-    assert "docchain API on" not in done.stdout  # nothing started
+    stop(api)
 
 
 # ------------------------------------------------------------------ IPFS (a real kubo node)
 
 
-def test_sealed_ipfs_copy_key_for_the_submitter_only(env: Env, kubo: Kubo) -> None:
+def test_sealed_ipfs_copy_key_for_the_submitter_only(env: Env, ipfs_node: Kubo) -> None:
     from docchain.chain.cid import cid_of_bytes
 
-    api = storage_api(env, "local-ipfs", "local,ipfs", DOCCHAIN_IPFS_API_URL=kubo.api_url).start()
+    api = storage_api(env, "local-ipfs", "local,ipfs", DOCCHAIN_IPFS_API_URL=ipfs_node.api_url).start()
     content = os.urandom(400_000)
     doc, r = submit_file(api, env, content)
     assert r.status_code == 202, r.text
@@ -240,7 +204,7 @@ def test_sealed_ipfs_copy_key_for_the_submitter_only(env: Env, kubo: Kubo) -> No
     copy = wait_copy(api, doc, "ipfs")
     assert copy["locator"] == ipfs["cid"] and copy["sealed"] is True
     # IPFS holds ciphertext: not the document's CID, nor its bytes
-    held = kubo.cli("cat", ipfs["cid"]).encode(errors="surrogateescape")
+    held = httpx.get(f"{ipfs_node.gateway_url}/ipfs/{ipfs['cid']}", timeout=30).content
     assert ipfs["cid"] != cid_of_bytes(content) and content not in held
     # the key is nowhere on the server's side: not in the database's answers, not in its logs
     assert ipfs["key"] not in json.dumps(copies(api, doc))
@@ -254,13 +218,13 @@ def test_sealed_ipfs_copy_key_for_the_submitter_only(env: Env, kubo: Kubo) -> No
     assert read.headers["x-docchain-storage-backend"] == "ipfs"
     other = "A" * 43
     assert api.get(f"/v1/documents/0x{doc.hex()}/content", headers={"X-Docchain-Key": other}).status_code == 422
-    api.stop()
+    stop(api)
 
 
-def test_public_ipfs_copy_has_the_documents_cid(env: Env, kubo: Kubo) -> None:
+def test_public_ipfs_copy_has_the_documents_cid(env: Env, ipfs_node: Kubo) -> None:
     from docchain.chain.cid import cid_of_bytes
 
-    api = storage_api(env, "ipfs-public", "ipfs,local", DOCCHAIN_IPFS_API_URL=kubo.api_url).start()
+    api = storage_api(env, "ipfs-public", "ipfs,local", DOCCHAIN_IPFS_API_URL=ipfs_node.api_url).start()
     content = os.urandom(700_000)
     doc, r = submit_file(api, env, content, public=True)
     assert r.status_code == 202, r.text
@@ -270,4 +234,4 @@ def test_public_ipfs_copy_has_the_documents_cid(env: Env, kubo: Kubo) -> None:
     read = api.get(f"/v1/documents/0x{doc.hex()}/content")
     assert read.status_code == 200 and read.content == content
     assert read.headers["x-docchain-storage-backend"] == "ipfs"
-    api.stop()
+    stop(api)
