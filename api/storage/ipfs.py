@@ -19,6 +19,7 @@ of searching the network for it until the timeout.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -151,12 +152,16 @@ class IpfsStorage:
         return True
 
     def remove(self, doc_hash: bytes, placement: Placement) -> None:
-        """Unpins the copy; the node's garbage collection reclaims its blocks."""
+        """Unpins the copy and deletes its root block, so that the node stops serving it at once; the rest of
+        its blocks go at the node's next garbage collection. kubo keeps a block that another pin still needs
+        (the same bytes inside another document): that refusal is not an error."""
         try:
             self._call("pin/rm", arg=placement.locator)
         except _NodeRefused as exc:
             if "not pinned" not in exc.message:
                 raise
+        with contextlib.suppress(_NodeRefused):
+            self._call("block/rm", arg=placement.locator, quiet="true")
 
     # --- requests ---------------------------------------------------------------------------------------------
 

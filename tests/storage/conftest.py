@@ -84,7 +84,9 @@ CONTRACT_CASES = ["local_case", "s3_case"]
 
 # ------------------------------------------------------------ IPFS (helper B's spot) ------------------------
 # tests/storage/kubo.py: the kubo fixtures, and an ``ipfs_case`` fixture (a BackendCase) for the contract suite.
-# Import them here and add "ipfs_case" to CONTRACT_CASES.
+from tests.storage.kubo import ipfs_case, kubo  # noqa: E402, F401 (fixtures)
+
+CONTRACT_CASES.append("ipfs_case")
 # ------------------------------------------------------------------------------------------------------------
 
 
