@@ -24,8 +24,7 @@ from docchain.chain.values import parse_hex
 from docchain.client.cli import app
 from docchain.client.stack import DEV_RELAYER_KEY, ApiProcess
 from tests.client.test_e2e import PASSWORD, Stack
-from tests.storage.kubo import Kubo
-from tests.storage.kubo import kubo as kubo_node  # noqa: F401 (the fixture `kubo`; skipped where none is built)
+from tests.storage.kubo import Kubo, kubo  # noqa: F401 (the session's kubo node; skipped where none is built)
 from tests.support import DevNode, free_port
 from tests.vectors.make_receipts import BASE
 
@@ -55,7 +54,12 @@ class StorageStack(Stack):
 
 
 @pytest.fixture(scope="module")
-def stack(kubo: Kubo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageStack]:
+def ipfs_node(request: pytest.FixtureRequest) -> Kubo:
+    return request.getfixturevalue("kubo")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def stack(ipfs_node: Kubo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageStack]:
     base = tmp_path_factory.mktemp("get")
     anvil = DevNode(base / "node").started()
     try:
@@ -77,7 +81,7 @@ def stack(kubo: Kubo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stor
             COLUMNS="200",
         )
         s = StorageStack(rpc_url=anvil.rpc_url, data_dir=data_dir, work=work, env=env, api_port=port)
-        s.ipfs_api = kubo.api_url
+        s.ipfs_api = ipfs_node.api_url
         s.start_api()
         s.json("keys", "import", "carol", "--key-file", str(_key_file(work)))
         yield s
@@ -99,7 +103,7 @@ def _stored(stack: StorageStack, doc: Path, *extra: str) -> dict[str, object]:
     return json.loads(Path(out[0]["receipt"]).read_text())  # type: ignore[no-any-return]
 
 
-def test_sealed_copy_round_trip_through_the_api_and_any_gateway(stack: StorageStack, kubo: Kubo) -> None:
+def test_sealed_copy_round_trip_through_the_api_and_any_gateway(stack: StorageStack, ipfs_node: Kubo) -> None:
     doc = stack.work / "contract.pdf"
     content = os.urandom(600_000)
     doc.write_bytes(content)
@@ -133,19 +137,19 @@ def test_sealed_copy_round_trip_through_the_api_and_any_gateway(stack: StorageSt
     stack.stop_api()
     try:
         fetched = stack.work / "via-gateway.pdf"
-        got = stack.json("get", str(receipt_file), "--ipfs-gateway", kubo.gateway_url, "-o", str(fetched))
+        got = stack.json("get", str(receipt_file), "--ipfs-gateway", ipfs_node.gateway_url, "-o", str(fetched))
         assert isinstance(got, dict) and fetched.read_bytes() == content and got["source"].startswith("ipfs")
         # a receipt whose key was removed cannot open the sealed copy: said before any download
         keyless = stack.work / "keyless.docchain.json"
         receipt["storage"]["ipfs"]["key"] = None  # type: ignore[index]
         keyless.write_text(json.dumps(receipt))
-        refused = stack.run("get", str(keyless), "--ipfs-gateway", kubo.gateway_url, "-o", "x.pdf", check=2)
+        refused = stack.run("get", str(keyless), "--ipfs-gateway", ipfs_node.gateway_url, "-o", "x.pdf", check=2)
         assert "no key" in refused.stderr and not (stack.work / "x.pdf").exists()
     finally:
         stack.start_api()
 
 
-def test_public_copy_is_the_documents_own_cid(stack: StorageStack, kubo: Kubo) -> None:
+def test_public_copy_is_the_documents_own_cid(stack: StorageStack, ipfs_node: Kubo) -> None:
     doc = stack.work / "brochure.txt"
     content = b"a public brochure\n" * 10_000
     doc.write_bytes(content)
@@ -153,7 +157,7 @@ def test_public_copy_is_the_documents_own_cid(stack: StorageStack, kubo: Kubo) -
     assert receipt["storage"]["ipfs"] == {"cid": cid_of_bytes(content), "sealed": False, "key": None}  # type: ignore[index]
     fetched = stack.work / "brochure-copy.txt"
     receipt_file = stack.work / "brochure.txt.docchain.json"
-    got = stack.json("get", str(receipt_file), "--ipfs-gateway", kubo.gateway_url, "-o", str(fetched))
+    got = stack.json("get", str(receipt_file), "--ipfs-gateway", ipfs_node.gateway_url, "-o", str(fetched))
     assert isinstance(got, dict) and hashlib.sha256(fetched.read_bytes()).digest() == hashlib.sha256(content).digest()
 
 

@@ -1,0 +1,193 @@
+"""IPFS rows of the storage benchmark: docchain's IPFS backend against kubo's own CLI, same file, same node, same run.
+
+    python bench/storage_ipfs.py [--size 256] [--runs 3] [--api-url URL] [--json]
+
+Store: ``IpfsStorage.put`` (SHA-256 and CID computed while streaming, then pinned) against ``ipfs add`` with the
+same import options; fetch: ``IpfsStorage.open`` read to the end (hash-checked) against ``ipfs cat`` into
+/dev/null. Each transfer starts from an empty blockstore (the copy is unpinned and ``repo gc`` runs between runs),
+so no run finds the blocks of an earlier one; the best of ``--runs`` counts. The sealed rows seal the document into
+a staging file and add that (what an acceptance with sealed IPFS storage does), against the same baseline.
+
+Without ``--api-url`` it starts its own offline kubo node (the binary ``make kubo`` builds, or ``$DOCCHAIN_KUBO``).
+bench/storage.py imports :func:`ipfs_rows` for its table. Target (issue 21): ratio ≥ 0.8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # tests/storage/kubo.py runs the node
+
+from docchain.api.storage.ipfs import IpfsConfig, IpfsStorage, stage_sealed  # noqa: E402
+from docchain.chain.cid import ADD_OPTIONS  # noqa: E402
+from docchain.chain.sealed import new_key  # noqa: E402
+from tests.storage.kubo import kubo_binary, start_kubo  # noqa: E402
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class IpfsRow:
+    backend: str  # "ipfs" (public copy) or "ipfs sealed"
+    operation: str  # "store" or "fetch"
+    size: int  # bytes
+    mbps: float  # docchain, MB/s (10^6 bytes)
+    baseline: str  # what it is compared with
+    baseline_mbps: float
+
+    @property
+    def ratio(self) -> float:
+        return self.mbps / self.baseline_mbps
+
+
+def _best(runs: int, action: Callable[[], None], reset: Callable[[], None]) -> float:
+    """The shortest of ``runs`` timings of ``action``, ``reset`` run after each (untimed)."""
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        best = min(best, time.perf_counter() - start)
+        reset()
+    return best
+
+
+def ipfs_rows(size: int, workdir: Path, binary: Path, api_url: str, *, runs: int = 3) -> list[IpfsRow]:
+    """Store and fetch MB/s of docchain's IPFS backend and of ``ipfs add`` / ``ipfs cat`` for one file of
+    ``size`` random bytes, against the kubo node whose RPC API is ``api_url`` (``binary`` is its CLI)."""
+    url = urlsplit(api_url)
+    cli = [str(binary), f"--api=/ip4/{url.hostname}/tcp/{url.port}"]
+    path = workdir / "bench.bin"
+    digest = hashlib.sha256()
+    with open(path, "wb") as out:
+        left = size
+        while left:
+            block = os.urandom(min(MiB, left))
+            digest.update(block)
+            out.write(block)
+            left -= len(block)
+    doc_hash = digest.digest()
+    storage = IpfsStorage(IpfsConfig(api_url=api_url, timeout=300))
+
+    def run(*args: str) -> str:
+        return subprocess.run([*cli, *args], check=True, capture_output=True, text=True).stdout.strip()
+
+    def gc() -> None:
+        run("repo", "gc", "--quiet")
+
+    def unpin_all(cid: str) -> Callable[[], None]:
+        def reset() -> None:
+            subprocess.run([*cli, "pin", "rm", cid], capture_output=True, check=False)
+            gc()
+
+        return reset
+
+    flags = [f"--{name}={value}" for name, value in ADD_OPTIONS]
+    cid = run("add", "--quieter", *flags, str(path))
+    unpin_all(cid)()
+
+    def docchain_store() -> None:
+        with open(path, "rb") as stream:
+            storage.put(doc_hash, stream)
+
+    def cli_store() -> None:
+        run("add", "--quieter", *flags, str(path))
+
+    store = _best(runs, docchain_store, unpin_all(cid))
+    store_baseline = _best(runs, cli_store, unpin_all(cid))
+
+    with open(path, "rb") as stream:
+        placement = storage.put(doc_hash, stream)
+
+    def docchain_fetch() -> None:
+        for _ in storage.open(doc_hash, placement):
+            pass
+
+    def cli_fetch() -> None:
+        with open(os.devnull, "wb") as sink:
+            subprocess.run([*cli, "cat", cid], stdout=sink, check=True)
+
+    fetch = _best(runs, docchain_fetch, lambda: None)
+    fetch_baseline = _best(runs, cli_fetch, lambda: None)
+    unpin_all(cid)()
+
+    key = new_key()
+    spool = workdir / "spool"
+    sealed_cids: list[str] = []
+
+    def docchain_store_sealed() -> None:
+        with open(path, "rb") as stream:
+            staged = stage_sealed(stream, key, spool, expected_hash=doc_hash)
+        with open(staged.path, "rb") as stream:
+            sealed_cids.append(storage.add_sealed(doc_hash, stream, staged.cid).locator)
+        staged.path.unlink()
+
+    def reset_sealed() -> None:
+        unpin_all(sealed_cids[-1])()
+
+    store_sealed = _best(runs, docchain_store_sealed, reset_sealed)
+    storage.close()
+    path.unlink()
+
+    def mbps(seconds: float) -> float:
+        return size / seconds / 1e6
+
+    add, cat = "ipfs add (kubo CLI)", "ipfs cat (kubo CLI)"
+    return [
+        IpfsRow("ipfs", "store", size, mbps(store), add, mbps(store_baseline)),
+        IpfsRow("ipfs", "fetch", size, mbps(fetch), cat, mbps(fetch_baseline)),
+        IpfsRow("ipfs sealed", "store", size, mbps(store_sealed), add, mbps(store_baseline)),
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=256, help="MiB (default 256)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--api-url", help="a running kubo's RPC API (default: start an offline node)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    binary = kubo_binary()
+    if binary is None:
+        print("no kubo binary: run `make kubo` (or set DOCCHAIN_KUBO)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="bench-ipfs-") as tmp:
+        workdir = Path(tmp)
+        process = None
+        api_url = args.api_url
+        if api_url is None:
+            node, process = start_kubo(binary, workdir / "kubo")
+            api_url = node.api_url
+        try:
+            rows = ipfs_rows(args.size * MiB, workdir, binary, api_url, runs=args.runs)
+        finally:
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
+    if args.json:
+        print(json.dumps([asdict(row) | {"ratio": row.ratio} for row in rows]))
+        return 0
+    print(f"IPFS, {args.size} MiB, best of {args.runs}")
+    print(f"{'backend':<13}{'op':<7}{'docchain MB/s':>15}{'baseline MB/s':>15}{'ratio':>8}  baseline")
+    for row in rows:
+        print(
+            f"{row.backend:<13}{row.operation:<7}{row.mbps:>15,.1f}{row.baseline_mbps:>15,.1f}"
+            f"{row.ratio:>8.2f}  {row.baseline}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
