@@ -1,7 +1,7 @@
 """Storage benchmark: store and fetch MB/s of each docchain backend beside the same server's own client moving
 the same file in the same run.
 
-    python bench/storage.py [--size 256] [--runs 3] [--no-ipfs] [--json]
+    python bench/storage.py [--size 256] [--runs 3] [--backends local,s3,ipfs] [--json]
 
 Rows (best of ``--runs``, MB/s = 10^6 bytes per second; the ratio divides docchain's by the baseline's):
 
@@ -183,15 +183,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=256, help="MiB (default 256)")
     parser.add_argument("--runs", type=int, default=3, help="timings per measurement; the best counts")
-    parser.add_argument("--no-ipfs", action="store_true", help="skip the IPFS rows")
+    parser.add_argument("--backends", default="local,s3,ipfs", help="comma-separated subset of local,s3,ipfs")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     size = args.size * MiB
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-storage-") as tmp:
         workdir = Path(tmp)
-        rows = local_rows(size, workdir, args.runs) + s3_rows(size, workdir, args.runs)
-        if not args.no_ipfs:
+        chosen = {name.strip() for name in args.backends.split(",")}
+        if unknown := chosen - {"local", "s3", "ipfs"}:
+            parser.error(f"unknown backends: {', '.join(sorted(unknown))}")
+        rows: list[Row] = []
+        if "local" in chosen:
+            rows += local_rows(size, workdir, args.runs)
+        if "s3" in chosen:
+            rows += s3_rows(size, workdir, args.runs)
+        if "ipfs" in chosen:
             more, why = ipfs_rows(size, workdir, args.runs)
             rows += more
             notes += [why] if why else []

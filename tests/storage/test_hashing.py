@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterator
 
 import pytest
 
@@ -86,7 +87,7 @@ def test_verified_withholds_the_last_chunk_of_a_wrong_document() -> None:
 def test_verified_closes_its_source_when_closed_early() -> None:
     closed = []
 
-    def source() -> object:
+    def source() -> Iterator[bytes]:
         try:
             yield b"a"
             yield b"b"
@@ -94,7 +95,7 @@ def test_verified_closes_its_source_when_closed_early() -> None:
         finally:
             closed.append(True)
 
-    stream = verified("local", OTHER, source())  # type: ignore[arg-type]
+    stream = verified("local", OTHER, source())
     assert next(stream) == b"a"
     stream.close()
     assert closed == [True]
