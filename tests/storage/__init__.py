@@ -4,6 +4,7 @@ server as a process of its own (MotoServer)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -152,8 +153,8 @@ class MotoServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def client(self) -> Any:
-        """A plain boto3 client of the server (for what tests do behind the backend's back)."""
+    @functools.cached_property
+    def _client(self) -> Any:
         return boto3.client(
             "s3",
             endpoint_url=self.url,
@@ -162,6 +163,11 @@ class MotoServer:
             aws_secret_access_key=S3_SECRET,
             config=Config(s3={"addressing_style": "path"}),
         )
+
+    def client(self) -> Any:
+        """A plain boto3 client of the server (for what tests do behind the backend's back), made once per
+        server: building a client loads and parses the whole S3 service model."""
+        return self._client
 
     def config(self, bucket: str, **overrides: Any) -> S3Config:
         fields: dict[str, Any] = {
