@@ -294,12 +294,12 @@ def submit(
             for r in results
         ],
     )
-    keys = [r for r in results if r.get("storage", {}).get("ipfs", {}) and r["storage"]["ipfs"].get("key")]
-    if keys and not wait:
-        c.out.warn(
-            "the IPFS copies are sealed and their keys are in this output only (--json shows them): "
-            "keep them, or submit with --wait so that each receipt holds its key"
-        )
+    sealed = [r for r in results if (r.get("storage", {}).get("ipfs") or {}).get("key")]
+    if sealed and not wait:  # with --wait each receipt holds its key; otherwise this output is the only copy
+        for row in sealed:
+            ipfs = row["storage"]["ipfs"]
+            c.out.say(f"{Path(row['file']).name}: sealed on IPFS as {ipfs['cid']}, key {ipfs['key']}")
+        c.out.warn("the service keeps no IPFS key: keep these (or submit with --wait: the receipts hold them)")
     written = [r["receipt"] for r in results if r.get("receipt")]
     if len(written) == 1:
         c.out.say(f"receipt written: {written[0]}")

@@ -186,3 +186,18 @@ def test_usage_errors_exit_2_before_any_network_call(
     result = runner.invoke(app, ["--api", "http://127.0.0.1:9", *filled])
     assert result.exit_code == 2, result.output
     assert says in result.output
+
+
+def test_a_stack_start_passes_on_the_apis_refusal(tmp_path: Path) -> None:
+    """`docchain up` / `serve` start the API as a child: its one line about a bad storage setting (and its
+    status, 2) reach the user, not "exited with status 2, see the log"."""
+    from docchain.client.errors import CliError, ExitCode
+
+    log = tmp_path / "api.log"
+    log.write_text("docchain-api: an older run's line, not this one's\n")
+    env = {"DOCCHAIN_DATA_DIR": str(tmp_path), "DOCCHAIN_RELAYER_KEY": DEV_RELAYER_KEY, "DOCCHAIN_STORAGE": "tape"}
+    api = ApiProcess.start(host="127.0.0.1", port=free_port(), env=env, log_path=log)
+    with pytest.raises(CliError) as refused:
+        api.wait_ready(60)
+    assert refused.value.code == ExitCode.USAGE
+    assert str(refused.value).startswith("DOCCHAIN_STORAGE names an unknown backend 'tape'")
