@@ -248,8 +248,6 @@ class S3Storage:
     def _call(self, call: Callable[[], T], doing: str, *, key: str | None = None) -> T:
         try:
             return call()
-        except StorageError:
-            raise
         except boto_errors.ClientError as exc:
             self._client_error(exc, doing, key)
         except (boto_errors.NoCredentialsError, boto_errors.PartialCredentialsError) as exc:
