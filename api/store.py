@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
+    ColumnElement,
     CursorResult,
     Table,
     and_,
@@ -51,7 +52,15 @@ from docchain.api.db import (
     now,
     pg_notify,
 )
-from docchain.api.lifecycle import CopyState, RevocationState, SignatureKind, State, TxState
+from docchain.api.lifecycle import (
+    CopyOperation,
+    CopyState,
+    RevocationState,
+    SignatureKind,
+    State,
+    TxState,
+    copy_sources,
+)
 
 CURSOR = "indexer.cursor"
 HEAD = "chain.head"
@@ -290,6 +299,12 @@ _COPY_DUE_SQL = (
 _COPY_NEXT_SQL = f"SELECT min(next_attempt_at) FROM storage_copies WHERE {COPY_PENDING_SQL}"
 
 
+def _may_move(operation: CopyOperation, new: CopyState) -> ColumnElement[bool]:
+    """The filter of an UPDATE that ``operation`` makes to ``new``: the states lifecycle.COPY_TRANSITIONS lets
+    it move a copy from, so that two processes racing on a copy cannot take it backwards."""
+    return _COPIES.c.state.in_(sorted(old.value for old in copy_sources(operation, new) if old is not None))
+
+
 def _copy(row: Any) -> CopyRecord:
     return CopyRecord(
         id=row.id,
@@ -337,7 +352,7 @@ def record_copies_in(s: Session, doc: str, copies: Sequence[NewCopy]) -> None:
         if copy.state is CopyState.STORED and state is not CopyState.STORED:
             s.execute(
                 update(_COPIES)
-                .where(_COPIES.c.id == copy_id)
+                .where(_COPIES.c.id == copy_id, _may_move(CopyOperation.ACCEPT, CopyState.STORED))
                 .values(
                     state=CopyState.STORED,
                     locator=copy.locator,
@@ -350,7 +365,7 @@ def record_copies_in(s: Session, doc: str, copies: Sequence[NewCopy]) -> None:
         elif copy.state is CopyState.PENDING and state is CopyState.FAILED:
             s.execute(
                 update(_COPIES)
-                .where(_COPIES.c.id == copy_id, _COPIES.c.state == CopyState.FAILED)
+                .where(_COPIES.c.id == copy_id, _may_move(CopyOperation.ACCEPT, CopyState.PENDING))
                 .values(state=CopyState.PENDING, attempts=0, next_attempt_at=stamp, updated_at=stamp)
             )
 
@@ -374,7 +389,7 @@ def copy_stored_in(s: Session, copy_id: int, locator: str, size: int) -> None:
         return
     s.execute(
         update(_COPIES)
-        .where(_COPIES.c.id == copy_id, _COPIES.c.state == CopyState.PENDING)
+        .where(_COPIES.c.id == copy_id, _may_move(CopyOperation.COPY, CopyState.STORED))
         .values(
             state=CopyState.STORED,
             locator=locator,
@@ -585,10 +600,10 @@ class Store:
             "next_attempt_at": next_attempt_at,
             "updated_at": now(),
         }
-        if next_attempt_at is None:
-            values["state"] = CopyState.FAILED
+        new = CopyState.PENDING if next_attempt_at is not None else CopyState.FAILED
+        values["state"] = new
         await self.db.execute(
-            update(_COPIES).where(_COPIES.c.id == copy_id, _COPIES.c.state == CopyState.PENDING).values(**values)
+            update(_COPIES).where(_COPIES.c.id == copy_id, _may_move(CopyOperation.COPY, new)).values(**values)
         )
 
     async def copies_due_now(self) -> None:
@@ -605,7 +620,7 @@ class Store:
         """A read found a stored copy gone or altered: failed, with the reason."""
         await self.db.execute(
             update(_COPIES)
-            .where(_COPIES.c.id == copy_id, _COPIES.c.state == CopyState.STORED)
+            .where(_COPIES.c.id == copy_id, _may_move(CopyOperation.READ, CopyState.FAILED))
             .values(state=CopyState.FAILED, last_error=error, updated_at=now())
         )
 

@@ -13,9 +13,10 @@
 - **Making the copies** (:meth:`Replicas.copy`, run by :class:`CopyWorker` in the pipeline): a plain
   copy is read from a backend that holds the document and written to its target, hash-checked at both ends;
   a sealed one is added to IPFS from its staged ciphertext, which is removed once IPFS holds it.
-- **Reading back** (:meth:`Replicas.fetch`): the stored copies in the configured order, each read into a
-  file in the spool directory while its hash is checked; a copy that is missing, unreachable or altered is
-  skipped for the next one, so a caller never serves bytes before they have matched the document's hash.
+- **Reading back** (:meth:`Replicas.fetch`): the stored copies in the configured order (then those a read
+  found failed, should an operator have restored them), each read into a file in the spool directory while
+  its hash is checked; a copy that is missing, unreachable or altered is skipped for the next one, so a
+  caller never serves bytes before they have matched the document's hash.
 
 Backends are synchronous and streaming (api/storage/base.py): callers run these methods in a thread.
 """
