@@ -45,6 +45,12 @@ class Scale:
     invariant_examples: int  # hypothesis: state machine runs ...
     invariant_steps: int  # ... of at most this many steps (each a transaction or a refused one)
     deadline_s: float  # the longest any one load may run
+    storage_clients: int  # storage outages: clients submitting documents with their files ...
+    storage_per_client: int  # ... each this many
+    storage_pace_s: float  # their think time between submissions (random, up to this): the load spans the outages
+    storage_outage_s: float  # how long the S3 server, then the IPFS node, stays down
+    big_upload_mib: int  # the upload cut by a SIGKILL (several S3 parts of 5 MiB)
+    shared_documents: int  # documents sent at once to two replicas sharing one bucket
 
 
 SCALES = {
@@ -66,6 +72,12 @@ SCALES = {
         invariant_examples=8,
         invariant_steps=25,
         deadline_s=240,
+        storage_clients=6,
+        storage_per_client=8,
+        storage_pace_s=1.0,
+        storage_outage_s=3.0,
+        big_upload_mib=24,
+        shared_documents=8,
     ),
     "full": Scale(
         name="full",
@@ -85,6 +97,12 @@ SCALES = {
         invariant_examples=50,
         invariant_steps=40,
         deadline_s=900,
+        storage_clients=30,
+        storage_per_client=20,
+        storage_pace_s=2.0,
+        storage_outage_s=10.0,
+        big_upload_mib=200,
+        shared_documents=100,
     ),
 }
 
