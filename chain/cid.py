@@ -51,7 +51,7 @@ otherwise choose them."""
 
 _RAW = 0x55
 _DAG_PB = 0x70
-_UNIXFS_FILE = 2
+_UNIXFS_FILE = 2  # UnixFS Data.Type of a file
 
 
 def _uvarint(value: int) -> bytes:
@@ -69,9 +69,15 @@ def _field(number: int, payload: bytes) -> bytes:
     return _uvarint(number << 3 | 2) + _uvarint(len(payload)) + payload
 
 
-def _cid_bytes(codec: int, digest: bytes) -> bytes:
-    """The binary CIDv1 of a block whose sha2-256 is ``digest``."""
-    return bytes(CID("base32", 1, codec, multihash.wrap(digest, "sha2-256")))
+def _prefix(codec: str) -> bytes:
+    """The bytes that precede a sha2-256 digest in a binary CIDv1 of ``codec`` (version, codec, multihash code
+    and length). Built once: constructing a multiformats CID validates its arguments, which costs more than
+    hashing the 256 KiB block it names."""
+    return bytes(CID("base32", 1, codec, multihash.wrap(bytes(32), "sha2-256")))[:-32]
+
+
+_RAW_PREFIX = _prefix("raw")
+_DAG_PB_PREFIX = _prefix("dag-pb")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +101,11 @@ def _node(links: list[_Link]) -> _Link:
         block += _field(2, encoded)
     block += _field(1, bytes(unixfs))
     digest = hashlib.sha256(block).digest()
-    return _Link(_cid_bytes(_DAG_PB, digest), len(block) + sum(link.tsize for link in links), file_size)
+    return _Link(_DAG_PB_PREFIX + digest, len(block) + sum(link.tsize for link in links), file_size)
 
 
 def _leaf(chunk: bytes | bytearray | memoryview) -> _Link:
-    return _Link(_cid_bytes(_RAW, hashlib.sha256(chunk).digest()), len(chunk), len(chunk))
+    return _Link(_RAW_PREFIX + hashlib.sha256(chunk).digest(), len(chunk), len(chunk))
 
 
 class CidBuilder:
