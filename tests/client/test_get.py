@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -25,7 +26,7 @@ from docchain.client.cli import app
 from docchain.client.stack import DEV_RELAYER_KEY, ApiProcess
 from tests.client.test_e2e import PASSWORD, Stack
 from tests.storage.kubo import Kubo, kubo  # noqa: F401 (the session's kubo node; skipped where none is built)
-from tests.support import DevNode, free_port
+from tests.support import DevNode, free_port, poll
 from tests.vectors.make_receipts import BASE
 
 
@@ -97,6 +98,18 @@ def _key_file(work: Path) -> Path:
     return path
 
 
+def _ipfs_copy_stored(stack: StorageStack, doc: Path) -> dict[str, Any]:
+    """The document's IPFS copy as `docchain status --json` shows it, once the copy worker has made it."""
+
+    def stored() -> dict[str, Any] | None:
+        status = stack.json("status", str(doc))
+        assert isinstance(status, dict)
+        found = {c["backend"]: c for c in status["storage"]}
+        return found["ipfs"] if found.get("ipfs", {}).get("state") == "stored" else None
+
+    return poll(stored, 30, interval=0.2, what="the IPFS copy")  # type: ignore[no-any-return]
+
+
 def _stored(stack: StorageStack, doc: Path, *extra: str) -> dict[str, object]:
     out = stack.json("submit", str(doc), "--key", "carol", "--store", "--wait", *extra)
     assert isinstance(out, list) and out[0]["state"] in ("anchored", "confirmed")
@@ -121,15 +134,7 @@ def test_sealed_copy_round_trip_through_the_api_and_any_gateway(stack: StorageSt
     stack.run("get", str(receipt_file), "-o", str(copy), check=2)  # never overwritten silently
 
     # status shows each backend's copy, the IPFS one once the copy worker has made it
-    def ipfs_copy() -> dict[str, object] | None:
-        status = stack.json("status", str(doc))
-        assert isinstance(status, dict)
-        found = {c["backend"]: c for c in status["storage"]}
-        return found["ipfs"] if found.get("ipfs", {}).get("state") == "stored" else None
-
-    from tests.support import poll
-
-    assert poll(ipfs_copy, 30, interval=0.2, what="the IPFS copy")["locator"] == ipfs["cid"]
+    assert _ipfs_copy_stored(stack, doc)["locator"] == ipfs["cid"]
     table = stack.run("status", str(doc)).stdout
     assert "ipfs" in table and "stored" in table
 
@@ -155,6 +160,7 @@ def test_public_copy_is_the_documents_own_cid(stack: StorageStack, ipfs_node: Ku
     doc.write_bytes(content)
     receipt = _stored(stack, doc, "--public")
     assert receipt["storage"]["ipfs"] == {"cid": cid_of_bytes(content), "sealed": False, "key": None}  # type: ignore[index]
+    _ipfs_copy_stored(stack, doc)  # a gateway finds only what the node holds
     fetched = stack.work / "brochure-copy.txt"
     receipt_file = stack.work / "brochure.txt.docchain.json"
     got = stack.json("get", str(receipt_file), "--ipfs-gateway", ipfs_node.gateway_url, "-o", str(fetched))
