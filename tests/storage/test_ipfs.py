@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import ipaddress
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -339,3 +340,45 @@ def test_store_and_fetch_in_bounded_memory(ipfs: IpfsStorage, tmp_path: Path, si
     assert _peak_rss_growth(store) <= 32 * MiB
     assert _peak_rss_growth(fetch) <= 32 * MiB
     ipfs.remove(doc_hash, placements[0])
+
+
+# --- the node stays on this machine ---------------------------------------------------------------------------
+
+
+def _socket_addresses(pid: int) -> list[tuple[str, str, str]]:
+    """(protocol, local, remote) of every TCP/UDP socket process ``pid`` holds, from /proc."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd)
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    found = []
+    for protocol in ("tcp", "tcp6", "udp", "udp6"):
+        lines = Path(f"/proc/{pid}/net/{protocol}").read_text().splitlines()[1:]
+        for line in lines:
+            fields = line.split()
+            if fields[9] in inodes:
+                found.append((protocol, _address(fields[1]), _address(fields[2])))
+    return found
+
+
+def _address(hex_address: str) -> str:
+    host, port = hex_address.split(":")
+    raw = bytes.fromhex(host)
+    if len(raw) == 4:
+        return f"{'.'.join(str(b) for b in raw[::-1])}:{int(port, 16)}"
+    words = [raw[i : i + 4][::-1] for i in range(0, 16, 4)]  # /proc prints IPv6 as four host-order words
+    return f"[{ipaddress.IPv6Address(b''.join(words))}]:{int(port, 16)}"
+
+
+def test_node_uses_loopback_only(ipfs: IpfsStorage, kubo: Kubo) -> None:
+    """Whatever the tests did, the node holds no socket bound to or connected with another host."""
+    data = os.urandom(1000)
+    ipfs.put(sha(data), io.BytesIO(data))
+    sockets = _socket_addresses(kubo.pid)
+    assert sockets, "the node holds no socket at all: /proc was read wrong"
+    for protocol, local, remote in sockets:
+        local_host = ipaddress.ip_address(local.rsplit(":", 1)[0].strip("[]"))
+        remote_host = ipaddress.ip_address(remote.rsplit(":", 1)[0].strip("[]"))
+        assert local_host.is_loopback, (protocol, local, remote)
+        assert remote_host.is_loopback or remote_host.is_unspecified, (protocol, local, remote)
