@@ -30,6 +30,7 @@ from docchain.api.storage.replicas import (
     backoff,
 )
 from docchain.api.store import CopyRecord, NewCopy, Store, record_copies_in
+from tests.storage import MiB, PatternStream, full_scale, peak_rss_growth
 
 SIGNER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 
@@ -210,3 +211,49 @@ async def test_the_first_backend_down_refuses_the_upload(rig: Rig, tmp_path: Pat
 
 def _fields(copy: CopyRecord) -> dict[str, object]:
     return {name: getattr(copy, name) for name in CopyRecord.__slots__}
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        64 * MiB,
+        pytest.param(1 << 30, marks=pytest.mark.skipif(not full_scale(), reason="1 GiB: RELIABILITY_SCALE=full")),
+    ],
+    ids=["64MiB", "1GiB"],
+)
+def test_accept_copy_and_read_back_in_bounded_memory(tmp_path: Path, size: int) -> None:
+    """The replicated set adds no buffering of its own: acceptance, a copy from one backend to another and a
+    read back into the spool each grow the peak RSS by at most 32 MiB, whatever the document's size."""
+    first, second = LocalStorage(tmp_path / "first"), LocalStorage(tmp_path / "second", name="second")
+    replicas = Replicas([first, second], tmp_path / "spool")
+    doc_hash = PatternStream(size).sha256()
+    doc = "0x" + doc_hash.hex()
+    with peak_rss_growth() as accepted:
+        intake = replicas.store(doc_hash, PatternStream(size), public=False)  # type: ignore[arg-type]
+    stored, pending = (_record(doc, i, c) for i, c in enumerate(intake.copies, 1))
+    with peak_rss_growth() as copied:
+        placement = replicas.copy(pending, [stored])
+    assert placement.size == size and second.exists(doc_hash)
+    with peak_rss_growth() as read:
+        fetched = replicas.fetch(
+            doc_hash, [_record(doc, 2, NewCopy("second", placement.locator, False, size, CopyState.STORED))], None, []
+        )
+    assert fetched.size == size and fetched.backend == "second"
+    for what, growth in (("accepting", accepted), ("copying", copied), ("reading back", read)):
+        assert growth.bytes <= 32 * MiB, f"{what} {size} B grew the peak RSS by {growth.bytes / MiB:.1f} MiB"
+
+
+def _record(doc: str, copy_id: int, copy: NewCopy) -> CopyRecord:
+    return CopyRecord(
+        id=copy_id,
+        doc_hash=doc,
+        backend=copy.backend,
+        locator=copy.locator,
+        sealed=copy.sealed,
+        size=copy.size,
+        state=copy.state,
+        attempts=0,
+        next_attempt_at=None,
+        last_error=None,
+        staged=copy.staged,
+    )
