@@ -3,7 +3,8 @@ the same file in the same run.
 
     python bench/storage.py [--size 256] [--runs 3] [--backends local,s3,ipfs] [--json]
 
-Rows (best of ``--runs``, MB/s = 10^6 bytes per second; the ratio divides docchain's by the baseline's):
+Rows (best of ``--runs``, docchain and baseline timed in turns; MB/s = 10^6 bytes per second; the ratio
+divides docchain's by the baseline's):
 
 - ``local``: ``LocalStorage.put`` (SHA-256 while writing, fsync, rename) against a plain copy of the file with
   ``shutil.copyfile`` and an fsync; fetch: ``LocalStorage.open`` (hash-checked) into a file against
@@ -59,15 +60,23 @@ class Row:
         return self.mbps / self.baseline_mbps
 
 
-def _best(runs: int, action: Callable[[], object], reset: Callable[[], object] = lambda: None) -> float:
-    """The shortest of ``runs`` timings of ``action``; ``reset`` runs after each, untimed."""
-    best = float("inf")
+@dataclass(frozen=True)
+class Timed:
+    action: Callable[[], object]
+    reset: Callable[[], object] = lambda: None  # run after each timing, untimed
+
+
+def _best(runs: int, docchain: Timed, baseline: Timed) -> tuple[float, float]:
+    """The shortest of ``runs`` timings of each, taken in turns, so that a busy moment of the host weighs on
+    both sides alike."""
+    best = [float("inf"), float("inf")]
     for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        best = min(best, time.perf_counter() - start)
-        reset()
-    return best
+        for side, timed in enumerate((docchain, baseline)):
+            start = time.perf_counter()
+            timed.action()
+            best[side] = min(best[side], time.perf_counter() - start)
+            timed.reset()
+    return best[0], best[1]
 
 
 def _random_file(path: Path, size: int) -> bytes:
@@ -114,12 +123,16 @@ def local_rows(size: int, workdir: Path, runs: int) -> list[Row]:
         shutil.copyfile(source, copy)
         _fsync(copy)
 
-    store = _best(runs, lambda: _store(storage, doc_hash, source), remove)
-    store_baseline = _best(runs, plain_copy, lambda: copy.unlink())
+    store, store_baseline = _best(
+        runs, Timed(lambda: _store(storage, doc_hash, source), remove), Timed(plain_copy, copy.unlink)
+    )
     placement = _store(storage, doc_hash, source)
     stored = storage.root / placement.locator[:2] / placement.locator[2:4] / placement.locator
-    fetch = _best(runs, lambda: _fetch(storage, doc_hash, placement, fetched))
-    fetch_baseline = _best(runs, lambda: shutil.copyfile(stored, fetched))
+    fetch, fetch_baseline = _best(
+        runs,
+        Timed(lambda: _fetch(storage, doc_hash, placement, fetched)),
+        Timed(lambda: shutil.copyfile(stored, fetched)),
+    )
     remove()
     mbps = _rate(size)
     return [
@@ -142,11 +155,17 @@ def s3_rows(size: int, workdir: Path, runs: int) -> list[Row]:
         def remove() -> None:
             storage.remove(doc_hash, placement)
 
-        store = _best(runs, lambda: _store(storage, doc_hash, source), remove)
-        store_baseline = _best(runs, lambda: client.upload_file(str(source), "bench", "baseline"))
+        store, store_baseline = _best(
+            runs,
+            Timed(lambda: _store(storage, doc_hash, source), remove),
+            Timed(lambda: client.upload_file(str(source), "bench", "baseline")),
+        )
         _store(storage, doc_hash, source)
-        fetch = _best(runs, lambda: _fetch(storage, doc_hash, placement, fetched))
-        fetch_baseline = _best(runs, lambda: client.download_file("bench", "baseline", str(fetched)))
+        fetch, fetch_baseline = _best(
+            runs,
+            Timed(lambda: _fetch(storage, doc_hash, placement, fetched)),
+            Timed(lambda: client.download_file("bench", "baseline", str(fetched))),
+        )
     finally:
         server.stop()
     mbps = _rate(size)
