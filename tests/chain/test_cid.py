@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -122,3 +124,13 @@ SHA512_CID = (
 def test_parse_cid_refuses(text: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         parse_cid(text)
+
+
+def test_protocol_lists_these_vectors() -> None:
+    """docs/protocol.md section 5 shows the same table, so a stranger checks against what this test checks."""
+    protocol = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+    section = protocol[protocol.index("### The CID (`chain/cid.py`)") : protocol.index("### The sealed format")]
+    shown = re.findall(r"^\| ([\d,]+) \| `(\w+)` \|$", section, re.M)
+    assert [(int(size.replace(",", "")), cid) for size, cid in shown] == KUBO_VECTORS
+    command = " ".join(section.replace("\\\n", " ").split())  # the shell command, its continuation joined
+    assert " ".join(f"--{name}={value}" for name, value in ADD_OPTIONS) in command

@@ -3,6 +3,8 @@ streaming that does not depend on chunk boundaries, and every way a sealed docum
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
@@ -140,3 +142,12 @@ def test_keys_of_other_sizes_are_refused(size: int) -> None:
         list(seal([PLAIN], bytes(size)))
     with pytest.raises(InvalidInput, match="32 bytes"):
         list(unseal([GOLDEN], bytes(size)))
+
+
+def test_protocol_shows_this_vector() -> None:
+    """docs/protocol.md section 5 shows the golden vector: the same bytes as this file's."""
+    protocol = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+    section = protocol[protocol.index("### The sealed format (`chain/sealed.py`)") :]
+    block = section[section.index("```\n") + 4 :]
+    assert bytes.fromhex("".join(block[: block.index("```")].split())) == GOLDEN
+    assert key_to_text(KEY) in section
