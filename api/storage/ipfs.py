@@ -92,6 +92,15 @@ class CidMismatch(StorageError):
         self.actual = actual
 
 
+class NodeRefused(StorageError):
+    """The node answered an RPC call with an error: ``message`` is kubo's own."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(NAME, f"the node refused ({status}): {message}")
+        self.status = status
+        self.message = message
+
+
 class IpfsStorage:
     """The :class:`~docchain.api.storage.base.Backend` over a kubo node's RPC API."""
 
@@ -114,7 +123,7 @@ class IpfsStorage:
     def check(self) -> None:
         try:
             self._call("version")
-        except _NodeRefused as exc:
+        except NodeRefused as exc:
             raise BackendUnavailable(NAME, f"the node at {self._url} refuses RPC calls: {exc.message}") from exc
 
     def put(self, doc_hash: bytes, stream: BinaryIO) -> Placement:
@@ -148,7 +157,7 @@ class IpfsStorage:
         garbage collection)."""
         try:
             self._call("pin/ls", arg=placement.locator, type="recursive", offline="true")
-        except _NodeRefused as exc:
+        except NodeRefused as exc:
             if "not pinned" in exc.message:
                 return False
             raise
@@ -160,10 +169,10 @@ class IpfsStorage:
         (the same bytes inside another document): that refusal is not an error."""
         try:
             self._call("pin/rm", arg=placement.locator)
-        except _NodeRefused as exc:
+        except NodeRefused as exc:
             if "not pinned" not in exc.message:
                 raise
-        with contextlib.suppress(_NodeRefused):
+        with contextlib.suppress(NodeRefused):
             self._call("block/rm", arg=placement.locator, quiet="true")
 
     # --- requests ---------------------------------------------------------------------------------------------
@@ -225,7 +234,7 @@ class IpfsStorage:
             connection.request("POST", path, headers={"Content-Length": "0"})
             response = connection.getresponse()
             if response.status >= 400:
-                refused = _NodeRefused(response.status, _message(response.read()))
+                refused = NodeRefused(response.status, _message(response.read()))
                 connection.close()
                 if "not found" in refused.message:
                     raise NotStored(NAME, f"the node does not hold {cid}") from refused
@@ -273,25 +282,16 @@ class IpfsStorage:
         except httpx.TransportError as exc:
             raise BackendUnavailable(NAME, f"cannot reach the node at {self._url}: {_reason(exc)}") from exc
         if response.status_code >= 400:
-            raise _NodeRefused(response.status_code, _message(response.content))
+            raise NodeRefused(response.status_code, _message(response.content))
         return response.content
 
 
-class _NodeRefused(StorageError):
-    """The node answered an RPC call with an error: ``message`` is kubo's own."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(NAME, f"the node refused ({status}): {message}")
-        self.status = status
-        self.message = message
-
-
-def _refusal(response: httpx.Response) -> _NodeRefused | None:
+def _refusal(response: httpx.Response) -> NodeRefused | None:
     """The node's error, when ``response`` (streamed) is one: kubo answers RPC errors with a JSON message."""
     if response.status_code < 400:
         return None
     response.read()
-    return _NodeRefused(response.status_code, _message(response.content))
+    return NodeRefused(response.status_code, _message(response.content))
 
 
 def _message(body: bytes) -> str:
