@@ -16,6 +16,10 @@ The import (UnixFS v1, as kubo and boxo build it):
   (a raw block's length; a node's encoded length plus its links' ``Tsize``);
 * CIDs are version 1, sha2-256, base32 (``raw`` codec for leaves, ``dag-pb`` for nodes).
 
+multiformats makes and reads the CIDs; the two protobuf messages of a node are written here, a dozen lines that
+the test vectors check against kubo: no well-kept Python library encodes UnixFS (libipld stops at CIDs and
+DAG-CBOR, ipld-dag-pb is a first 0.0.1 release and would still leave the UnixFS message to write).
+
 The builder keeps only the links of each level's unfinished node (:data:`MAX_LINKS` per level, a handful of
 levels for any real file) and one partial chunk, so memory is bounded whatever the size.
 """
