@@ -10,7 +10,10 @@ from typing import BinaryIO
 
 from sha3 import keccak_256
 
-CHUNK = 1 << 20  # 1 MiB: measured at hashlib's full speed (~1.4 GB/s) with a 13 MB peak RSS
+# 256 KiB: small enough that the buffer stays in a core's L2 cache between the read that fills it and the
+# hash that reads it (larger buffers spill and send every byte through main memory twice), large enough that
+# the per-chunk Python work and a progress callback per chunk are negligible.
+CHUNK = 256 * 1024
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just hashed."""

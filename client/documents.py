@@ -5,12 +5,14 @@ registration and revocation. Nothing here talks to the network; the private key 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from docchain.chain.hashing import sha256_file
@@ -55,35 +57,53 @@ def check_files(paths: Sequence[Path]) -> list[Path]:
     return result
 
 
-def hash_files(paths: Sequence[Path], *, show_progress: bool = True) -> list[HashedFile]:
-    """SHA-256 of each file, in parallel threads (hashlib releases the GIL), with a bar for large files."""
+def hash_files(paths: Sequence[Path], *, progress: Console | None = None) -> list[HashedFile]:
+    """SHA-256 of each file, in parallel threads (hashlib releases the GIL), with a bar on ``progress`` for
+    large files when it is a terminal."""
     sizes = [p.stat().st_size for p in paths]
-    if not show_progress or sum(sizes) < PROGRESS_FROM:
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            hashes = list(pool.map(sha256_file, paths))
-        return [HashedFile(p, s, h) for p, s, h in zip(paths, sizes, hashes, strict=True)]
-
-    columns = (TextColumn("hashing {task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns, transient=True) as progress:
-        tasks = [progress.add_task(p.name, total=s) for p, s in zip(paths, sizes, strict=True)]
+    with _bars(progress, sum(sizes)) as bars:
 
         def one(index: int) -> bytes:
-            task = tasks[index]
-            return sha256_file(paths[index], lambda n: progress.advance(task, n))
+            return sha256_file(paths[index], bars.track(paths[index].name, sizes[index]))
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             hashes = list(pool.map(one, range(len(paths))))
     return [HashedFile(p, s, h) for p, s, h in zip(paths, sizes, hashes, strict=True)]
 
 
-def hash_or_file(target: str) -> tuple[bytes, Path | None]:
-    """A 0x… SHA-256 given directly, or the path of a file to hash."""
+def hash_or_file(target: str, *, progress: Console | None = None) -> tuple[bytes, Path | None]:
+    """A 0x… SHA-256 given directly, or the path of a file to hash (with a bar on ``progress``, as
+    :func:`hash_files`)."""
     path = Path(target)
     if path.is_file():
-        return sha256_file(path), path
+        return hash_files([path], progress=progress)[0].doc_hash, path
     if target.startswith("0x") or (len(target) == 64 and all(c in "0123456789abcdefABCDEF" for c in target)):
         return parse_hash32(target, "document hash"), None
     raise UsageError(f"{target!r} is neither an existing file nor a 0x-prefixed 32-byte SHA-256")
+
+
+class _Bars:
+    """One hashing bar per file on a rich :class:`Progress`, or nothing at all."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+
+    def track(self, name: str, size: int) -> Callable[[int], None] | None:
+        if self.progress is None:
+            return None
+        bars, task = self.progress, self.progress.add_task(name, total=size)
+        return lambda n: bars.advance(task, n)
+
+
+@contextmanager
+def _bars(console: Console | None, total: int) -> Iterator[_Bars]:
+    # Drawn only where someone watches: a pipe, a log file or --json (no console) gets no bar and pays nothing.
+    if console is None or not console.is_terminal or total < PROGRESS_FROM:
+        yield _Bars(None)
+        return
+    columns = (TextColumn("hashing {task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        yield _Bars(progress)
 
 
 def metadata_for(note: str | None) -> dict[str, Any]:

@@ -318,7 +318,7 @@ def up(
         signer = address_of(signer_key)
         with ApiClient(api.url, timeout=10.0) as client:
             domain = documents.domain_from_api(client.chain())
-            doc_hash = documents.hash_files([sample], show_progress=False)[0].doc_hash
+            doc_hash = documents.hash_files([sample])[0].doc_hash
             c.out.step(f"sample document {sample.name}: SHA-256 {to_hex(doc_hash)}")
             registration, signature = documents.sign_registration(domain, doc_hash, signer_key, signer, metadata={})
             c.out.step(f"signed it (EIP-712) as {signer}; the key stayed here, only the signature is sent")

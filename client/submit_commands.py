@@ -263,7 +263,7 @@ def submit(
     metadata = documents.metadata_for(note)
     client = None if direct else c.api_client()
     signing = c.signing_key(key, password_file)
-    hashed = documents.hash_files(paths, show_progress=not c.json)
+    hashed = documents.hash_files(paths, progress=None if c.json else c.out.err)
     if client is None:
         results = _submit_direct(c, hashed, signing, registry, metadata, wait_timeout, force)
     else:

@@ -127,7 +127,7 @@ def verify(
     if pinned and not registry:
         source = f"the config file ({c.config.source})"
     mode = choose_via(c, via)
-    doc_hash, path = documents.hash_or_file(target)
+    doc_hash, path = documents.hash_or_file(target, progress=None if c.json else c.out.err)
     receipt_file = _receipt_for(path, receipt_opt)
     receipt: Receipt | None = None
     result: dict[str, Any] | None = None
