@@ -69,17 +69,16 @@ def _env(repo: Path) -> dict[str, str]:
 
 
 def _offline_config(config: dict[str, Any], /) -> None:
-    """Removes everything in a kubo config that could reach beyond this machine."""
-    addresses = config["Addresses"]
-    addresses.update(API="/ip4/127.0.0.1/tcp/0", Gateway="/ip4/127.0.0.1/tcp/0", Swarm=[], Announce=[])
-    addresses.update(AppendAnnounce=[], NoAnnounce=[])
+    """Removes everything in a kubo config that could reach beyond this machine (the ``test`` profile already
+    drops some of it; saying it again keeps the node offline whatever a later kubo's profile does)."""
+    config["Addresses"].update(
+        API="/ip4/127.0.0.1/tcp/0", Gateway="/ip4/127.0.0.1/tcp/0", Swarm=[], Announce=[], AppendAnnounce=[]
+    )
     config["Bootstrap"] = []
-    config.setdefault("Routing", {})["Type"] = "none"
-    config.setdefault("Discovery", {}).setdefault("MDNS", {})["Enabled"] = False
-    config.setdefault("AutoConf", {})["Enabled"] = False
-    plugins = config.setdefault("Plugins", {}).setdefault("Plugins", {}) or {}
-    config["Plugins"]["Plugins"] = plugins
-    plugins.setdefault("telemetry", {}).setdefault("Config", {})["Mode"] = "off"
+    config["Routing"].update(Type="none", DelegatedRouters=[])
+    config["Discovery"] = {"MDNS": {"Enabled": False}}
+    config["AutoConf"] = {"Enabled": False}
+    config["Plugins"] = {"Plugins": {"telemetry": {"Config": {"Mode": "off"}}}}
 
 
 def start_kubo(binary: Path, repo: Path, timeout: float = 60.0) -> tuple[Kubo, subprocess.Popen[bytes]]:
