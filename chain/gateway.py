@@ -21,7 +21,7 @@ import httpx
 
 from docchain.chain.cid import CidBuilder, parse_cid
 from docchain.chain.errors import DocchainError, InvalidInput, VerificationError
-from docchain.chain.sealed import UnsealError, unseal
+from docchain.chain.sealed import MAGIC, VERSION, UnsealError, unseal
 from docchain.chain.values import to_hex
 
 CHUNK = 1 << 20
@@ -87,6 +87,8 @@ def fetch_from_gateway(
             if builder.cid() != cid:
                 raise _other_cid(url, cid, builder.cid())
             if digest.digest() != doc_hash:
+                if key is None and _looks_sealed(tmp):
+                    raise UnsealError(f"{url} is a sealed copy: opening it needs the document's key")
                 raise VerificationError(
                     "hash", f"the document from {url} hashes to {to_hex(digest.digest())}, not {to_hex(doc_hash)}"
                 )
@@ -97,6 +99,13 @@ def fetch_from_gateway(
         Path(tmp).unlink(missing_ok=True)
         raise
     return GatewayFetch(out_path, size, cid, sealed=key is not None)
+
+
+def _looks_sealed(path: str) -> bool:
+    """The file begins with the sealed format's header (magic and version)."""
+    header = MAGIC + bytes([VERSION])
+    with open(path, "rb") as stream:
+        return stream.read(len(header)) == header
 
 
 def _other_cid(url: str, cid: str, actual: str) -> VerificationError:

@@ -263,6 +263,8 @@ def test_gateway_fetch_refusals_leave_no_file(ipfs: IpfsStorage, kubo: Kubo, tmp
         fetch_from_gateway(kubo.gateway_url, staged.cid, sha(data), new_key(), out)
     with pytest.raises(VerificationError, match="hashes to"):
         fetch_from_gateway(kubo.gateway_url, staged.cid, sha(b"another document"), key, out)
+    with pytest.raises(UnsealError, match="sealed copy: opening it needs the document's key"):
+        fetch_from_gateway(kubo.gateway_url, staged.cid, sha(data), None, out)
     with pytest.raises(GatewayError):
         fetch_from_gateway(f"http://127.0.0.1:{free_port()}", staged.cid, sha(data), key, out)
     with pytest.raises(InvalidInput, match="not a CID"):
