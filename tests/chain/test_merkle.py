@@ -5,6 +5,7 @@ leaf, proof, root or proof of another tree does."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -287,3 +288,26 @@ def test_inclusion_proof_json_is_strict(data: Any, message: str) -> None:
 def test_inclusion_proof_names_where_it_sits() -> None:
     with pytest.raises(InvalidInput, match=r"anchor\.merkle\.root must be"):
         InclusionProof.from_json(altered(root="0x"), path="anchor.merkle")
+
+
+def test_the_protocol_documents_the_format_with_a_vector() -> None:
+    """docs/protocol.md's worked example is the three-leaf golden tree, and the code computes it from the
+    example's own values."""
+    markdown = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text()
+    match = re.search(r"<!--\s*merkle-example\s*-->\s*\n```json\n(.*?)\n```", markdown, re.S)
+    assert match, "docs/protocol.md has no <!-- merkle-example --> block"
+    example = json.loads(match.group(1))
+    golden = TREES[3]
+    assert example["root"] == golden["root"]
+    assert example["tree"] == golden["tree"]
+    leaves = []
+    for shown, entry in zip(example["entries"], golden["entries"], strict=True):
+        assert shown == {k: entry[k] for k in shown}
+        leaf = merkle.leaf_hash(
+            b(shown["docHash"]), shown["signer"], b(shown["metadataHash"]), keccak256(b(shown["signature"]))
+        )
+        assert "0x" + leaf.hex() == shown["leaf"]
+        leaves.append(leaf)
+    tree = MerkleTree.of(leaves)
+    assert hexes(tree.nodes) == example["tree"]
+    assert [hexes(tree.proof(i).proof) for i in range(3)] == [e["proof"] for e in example["entries"]]
