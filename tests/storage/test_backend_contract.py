@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -78,3 +79,13 @@ def test_put_is_idempotent(backend_case: BackendCase) -> None:
 
 def test_check_passes_on_a_working_backend(backend_case: BackendCase) -> None:
     backend_case.backend.check()
+
+
+def test_concurrent_puts_of_one_document_leave_one_good_copy(backend_case: BackendCase) -> None:
+    backend = backend_case.backend  # a duplicate submission racing its twin, or a copy job racing the acceptance
+    data, doc_hash = document(12 * MiB + 3)
+    with ThreadPoolExecutor(3) as pool:
+        placements = list(pool.map(lambda _: backend.put(doc_hash, io.BytesIO(data)), range(3)))
+    assert placements[0] == placements[1] == placements[2]
+    assert b"".join(backend.open(doc_hash, placements[0])) == data
+    assert len(backend_case.leftovers()) == 1, backend_case.leftovers()
