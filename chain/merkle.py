@@ -97,6 +97,8 @@ def process_multiproof(multiproof: MultiProof) -> bytes | None:
     queue = list(leaves)
     taken = used = 0
     for flag in flags:
+        if taken + (2 if flag else 1) > len(queue):
+            return None  # it would hash a node before making it: no tree gives such a multiproof
         a = queue[taken]
         if flag:
             b = queue[taken + 1]
@@ -107,7 +109,8 @@ def process_multiproof(multiproof: MultiProof) -> bytes | None:
             taken += 1
         queue.append(node_hash(a, b))
     if flags:
-        return queue[-1]
+        # MerkleProof also refuses a multiproof that leaves part of its proof unused
+        return queue[-1] if used == len(proof) else None
     return leaves[0] if leaves else proof[0]
 
 

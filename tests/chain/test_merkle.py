@@ -193,6 +193,8 @@ def test_a_malformed_multiproof_is_refused_not_raised() -> None:
     assert not merkle.verify_multiproof(tree.root, MultiProof(good.leaves, good.proof, (*good.flags, True)))
     assert not merkle.verify_multiproof(tree.root, MultiProof(good.leaves, good.proof[:-1], good.flags))
     assert not merkle.verify_multiproof(tree.root, MultiProof((), (), ()))
+    # the counts agree, but the walk would hash a node it has not made yet
+    assert merkle.process_multiproof(MultiProof(good.leaves[:1], good.proof[:1], (True,))) is None
 
 
 # --- input errors ------------------------------------------------------------------------------------------------
