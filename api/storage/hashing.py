@@ -33,8 +33,8 @@ class VerifyingReader:
     ``size`` counts the bytes read so far (all of them once the stream has ended). ``read(n)`` may return
     fewer than ``n`` bytes only at the end of the stream, like a regular file's. The source is read in
     ``block``-sized pieces, so a ``read(n)`` holds at most ``n`` plus two blocks besides the bytes it returns.
-    Non-seekable on purpose: a consumer that could rewind would hash nothing new on its second pass
-    (s3transfer, for one, then streams parts as they are read instead of reopening the source).
+    Non-seekable on purpose: the digest counts each byte once, as it is read, so a consumer that resends
+    (a retried request) must keep its own copy of what it sent rather than rewind the stream.
     """
 
     def __init__(self, stream: BinaryIO, expected: bytes, *, block: int = CHUNK) -> None:
