@@ -225,7 +225,9 @@ def test_proof_lookup_errors() -> None:
         tree.multiproof([1, 1])
 
 
-@pytest.mark.parametrize("signer", ["0x1234", "0x" + "zz" * 20, "0x" + "11" * 21, ""])
+@pytest.mark.parametrize(
+    "signer", ["0x1234", "0x" + "zz" * 20, "0x" + "11" * 21, "", "11" * 21, "0x" + "11 " * 13 + "11"]
+)
 def test_a_leaf_needs_a_20_byte_signer(signer: str) -> None:
     with pytest.raises(InvalidInput, match="20-byte address"):
         merkle.leaf_hash(bytes(32), signer, bytes(32), bytes(32))
