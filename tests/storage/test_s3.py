@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import io
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,16 +114,37 @@ def test_credentials_come_from_the_standard_aws_variables(moto: MotoServer, monk
     assert b"".join(storage.open(doc_hash, storage.put(doc_hash, io.BytesIO(data)))) == data
 
 
-def test_server_down_is_unavailable_within_seconds(tmp_path: Path) -> None:
-    server = start_moto(tmp_path)
+@dataclass
+class Outage:
+    """A server stopped after storing a small and a large document, while the large one was being read."""
+
+    url: str
+    storage: S3Storage
+    small: tuple[bytes, bytes, Placement]  # data, hash, placement
+    reading: Iterator[bytes]  # the large document's open stream, one chunk consumed
+    received: int
+    size: int
+
+
+@pytest.fixture(scope="module")
+def outage(tmp_path_factory: pytest.TempPathFactory) -> Outage:
+    server = start_moto(tmp_path_factory.mktemp("outage"))
+    size = 32 * MiB  # more than the loopback socket buffers hold: most of it is still on the server's side
     try:
         server.client().create_bucket(Bucket="outage")
         storage = S3Storage(server.config("outage"))
         data, doc_hash = document(1000)
-        placement = storage.put(doc_hash, io.BytesIO(data))
+        small = (data, doc_hash, storage.put(doc_hash, io.BytesIO(data)))
+        large_hash = PatternStream(size).sha256()
+        reading = storage.open(large_hash, storage.put(large_hash, PatternStream(size)))  # type: ignore[arg-type]
+        received = len(next(reading))
     finally:
         server.stop()
+    return Outage(server.url, storage, small, reading, received, size)
 
+
+def test_server_down_is_unavailable_within_seconds(outage: Outage) -> None:
+    storage, (data, doc_hash, placement) = outage.storage, outage.small
     for name, call in [
         ("check", storage.check),
         ("put", lambda: storage.put(doc_hash, io.BytesIO(data))),
@@ -134,25 +157,16 @@ def test_server_down_is_unavailable_within_seconds(tmp_path: Path) -> None:
             call()
         # botocore's defaults (60 s connect timeout, up to 5 attempts) would hold a request for minutes
         assert time.monotonic() - started < 15, name
-        assert down.value.backend == "s3" and server.url in str(down.value), name
+        assert down.value.backend == "s3" and outage.url in str(down.value), name
 
 
-def test_server_lost_mid_read_is_unavailable_not_a_library_error(tmp_path: Path) -> None:
-    server = start_moto(tmp_path)
-    try:
-        server.client().create_bucket(Bucket="midway")
-        storage = S3Storage(server.config("midway"))
-        doc_hash = PatternStream(48 * MiB).sha256()
-        placement = storage.put(doc_hash, PatternStream(48 * MiB))  # type: ignore[arg-type]
-        chunks = storage.open(doc_hash, placement)
-        received = len(next(chunks))
-    finally:
-        server.stop()
+def test_server_lost_mid_read_is_unavailable_not_a_library_error(outage: Outage) -> None:
+    received = outage.received
     with pytest.raises(BackendUnavailable) as lost:
-        for chunk in chunks:
+        for chunk in outage.reading:
             received += len(chunk)
     assert lost.value.backend == "s3"
-    assert received < 48 * MiB
+    assert received < outage.size
 
 
 def test_missing_object_is_not_stored(s3_storage: S3Storage) -> None:
@@ -215,6 +229,14 @@ def test_no_credentials_anywhere_names_the_credentials_setting(
     assert bad.value.setting == "DOCCHAIN_S3_ACCESS_KEY_ID" and "AWS_ACCESS_KEY_ID" in str(bad.value)
 
 
+@pytest.fixture(scope="module")
+def offline() -> S3Storage:
+    """A backend whose requests are never sent (the mapping of errors is checked on errors made up here)."""
+    return S3Storage(
+        S3Config(bucket="b", endpoint_url="http://127.0.0.1:9", access_key_id="k", secret_access_key=SecretStr("s"))
+    )
+
+
 @pytest.mark.parametrize(
     ("code", "status", "key", "error", "setting"),
     [
@@ -232,7 +254,7 @@ def test_no_credentials_anywhere_names_the_credentials_setting(
     ],
 )
 def test_server_errors_map_to_storage_errors(
-    s3_storage: S3Storage, code: str, status: int, key: str | None, error: type[StorageError], setting: str | None
+    offline: S3Storage, code: str, status: int, key: str | None, error: type[StorageError], setting: str | None
 ) -> None:
     response: Any = {
         "Error": {"Code": code, "Message": "said the server"},
@@ -243,6 +265,6 @@ def test_server_errors_map_to_storage_errors(
         raise ClientError(response, "HeadObject" if key else "HeadBucket")
 
     with pytest.raises(StorageError) as raised:
-        s3_storage._call(fail, "reach", key=key)
+        offline._call(fail, "reach", key=key)
     assert type(raised.value) is error
     assert getattr(raised.value, "setting", None) == setting
