@@ -299,6 +299,22 @@ _COPY_DUE_SQL = (
 _COPY_NEXT_SQL = f"SELECT min(next_attempt_at) FROM storage_copies WHERE {COPY_PENDING_SQL}"
 
 
+class _CopyRow(NamedTuple):
+    """A storage_copies row as :data:`_COPY_DUE_SQL` selects it."""
+
+    id: int
+    doc_hash: str
+    backend: str
+    locator: str
+    sealed: bool
+    size: int | None
+    state: str
+    attempts: int
+    next_attempt_at: float | None
+    last_error: str | None
+    staged: str | None
+
+
 def _may_move(operation: CopyOperation, new: CopyState) -> ColumnElement[bool]:
     """The filter of an UPDATE that ``operation`` makes to ``new``: the states lifecycle.COPY_TRANSITIONS lets
     it move a copy from, so that two processes racing on a copy cannot take it backwards."""
@@ -579,10 +595,10 @@ class Store:
             return [_copy(r) for r in rows]
 
     async def due_copies(self, at: float, limit: int) -> list[CopyRecord]:
-        """Pending copies whose next attempt is due at ``at``, the longest-waiting first."""
-        async with self.db.read() as session:
-            rows = await session.execute(text(_COPY_DUE_SQL), {"now": at, "n": limit})
-            return [_copy(r) for r in rows]
+        """Pending copies whose next attempt is due at ``at``, the longest-waiting first (a read on the
+        pipeline's wake-ups: the fast path of :meth:`Database.query`)."""
+        rows = await self.db.query(_COPY_DUE_SQL, {"now": at, "n": limit})
+        return [_copy(_CopyRow._make(r)) for r in rows]
 
     async def next_copy_due(self) -> float | None:
         """When the earliest pending copy is due (None: none is pending)."""
@@ -610,6 +626,9 @@ class Store:
         """Every pending copy due at once: what a restart does, as an operator restarts the service once what
         failed (a backend, its settings) is fixed, and the backoff of the attempts before should not delay it."""
         stamp = now()
+        due = await self.next_copy_due()
+        if due is None or due <= stamp:  # nothing waits for a backoff: no write transaction
+            return
         await self.db.execute(
             update(_COPIES)
             .where(_COPIES.c.state == CopyState.PENDING, _COPIES.c.next_attempt_at > stamp)

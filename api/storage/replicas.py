@@ -63,6 +63,7 @@ MAX_BACKOFF_S = 600.0
 MAX_COPY_ATTEMPTS = 60
 COPY_BATCH = 32  # due copies read per step
 COPIES_AT_ONCE = 4  # transfers in flight: enough to overlap a slow backend's latency, few enough for memory
+MIN_STEP_S = 0.2  # the copy worker's shortest interval between two reads of its queue
 READ_PREFIX = ".read-"  # a document read back, before it is served
 STAGING_PREFIX = ".staging-"  # a sealed copy being staged (api/storage/ipfs.py: stage_sealed)
 SPOOL_MAX_AGE_S = 3600.0  # a read-back file older than this outlived its response
@@ -518,7 +519,18 @@ class CopyWorker:
 
     async def run(self) -> None:
         started = False
+        last_step = float("-inf")
+        loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
+            # under a stream of submissions, one look at the queue per MIN_STEP_S, not one per submission
+            wait = last_step + MIN_STEP_S - loop.time()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=wait)
+                if self._stopping.is_set():
+                    break
+            last_step = loop.time()
+            self._wake.clear()  # a wake-up from now on (a copy queued during the step) is kept for the next
             try:
                 if not started:
                     await self.store.copies_due_now()
@@ -530,7 +542,6 @@ class CopyWorker:
                 log.exception("copy step failed")
                 pause = 1.0
             if pause > 0:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=pause)
 
