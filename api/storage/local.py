@@ -8,7 +8,6 @@ alone, so the placement argument of the :class:`~docchain.api.storage.base.Backe
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -86,17 +85,6 @@ class LocalStorage:
 
     def remove(self, doc_hash: bytes, placement: Placement | None = None) -> None:
         self._path(doc_hash).unlink(missing_ok=True)
-
-    def size(self, doc_hash: bytes) -> int:
-        return self._path(doc_hash).stat().st_size
-
-    def verify(self, doc_hash: bytes) -> bool:
-        """Whether the stored copy still hashes to its key (reads it whole)."""
-        digest = hashlib.sha256()
-        with open(self._path(doc_hash), "rb") as stream:
-            while chunk := stream.read(CHUNK):
-                digest.update(chunk)
-        return digest.digest() == doc_hash
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:
