@@ -7,11 +7,12 @@ loopback, started, killed and started again by these tests.
   seconds later. Every accepted submission is anchored exactly once, the first backend keeps accepting, and
   every copy ends ``stored`` on every backend, checked on the servers themselves; how soon after each backend
   returned goes into the report.
-- **A SIGKILL in the middle of a large upload** (several S3 parts): the API killed while it writes the upload to
-  S3 before accepting it (S3 first), and while its copy worker copies an accepted document to S3 (local first).
-  After the restart no backend is reported to hold a copy it does not hold whole, nothing but a complete object
-  ever sits under the document's key, and the local store holds no file under the document's name; what an
-  operator must reclaim (incomplete multipart uploads, request bodies spooled to disk) goes into the report.
+- **A SIGKILL in the middle of a large upload** (several S3 parts): the API killed while it writes an upload into
+  its first backend before accepting it (S3 first, then local first), and while its copy worker copies an
+  accepted document to S3. After each restart no backend is reported to hold a copy it does not hold whole,
+  nothing but a complete object ever sits under a document's key and no partial file under its name in the
+  local store, and a document whose upload was cut is unknown until it is sent again; what an operator must
+  reclaim (incomplete multipart uploads, temporary files) goes into the report.
 - **Two replicas sharing one bucket** and one PostgreSQL: every document sent to both at once by two signers.
   One object per document, every copy stored, every read through either replica the exact bytes.
 
