@@ -1,13 +1,17 @@
-// SHA-256 of a File in the browser, with progress. The file never leaves the page.
+// SHA-256 of a File in the browser, streamed, with progress. The file never leaves the page.
 //
-// WebCrypto has no streaming digest: crypto.subtle.digest wants the whole file in memory. Up to
-// ONE_SHOT_LIMIT we read the file in chunks (progress while reading) into one buffer and digest it with
-// WebCrypto. Above that, or where crypto.subtle is missing (a page served over plain HTTP from a host other
-// than localhost is not a secure context), an incremental SHA-256 (FIPS 180-4, below) runs over the chunks
-// in constant memory.
+// WebCrypto has no streaming digest: crypto.subtle.digest wants the whole file in memory. So the file is read
+// in order into two CHUNK buffers (the file's byte stream, the next read running while the last one is hashed)
+// and fed to an incremental SHA-256: hash-wasm's WebAssembly one (vendored from npm in hash-wasm-sha256.js),
+// or, where WebAssembly cannot run (disabled by policy, a browser's lockdown mode), the JavaScript one below.
+// The page's memory stays the same whatever the file's size.
 
-export const CHUNK = 4 * 1024 * 1024;
-export const ONE_SHOT_LIMIT = 256 * 1024 * 1024;
+import { createSHA256 } from "./hash-wasm-sha256.js";
+
+export const CHUNK = 1024 * 1024;
+
+export const WASM = "WebAssembly SHA-256";
+export const JS = "JavaScript SHA-256";
 
 const K = new Uint32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -20,7 +24,7 @@ const K = new Uint32Array([
   0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ]);
 
-/** Incremental SHA-256: update(bytes)… then digest() → Uint8Array(32). */
+/** Incremental SHA-256 (FIPS 180-4) in JavaScript: update(bytes)… then digest() → Uint8Array(32). */
 export class Sha256 {
   constructor() {
     this.h = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -100,33 +104,89 @@ export function toHex(bytes) {
   return s;
 }
 
+/** An incremental SHA-256 with hash-wasm's interface (init, update, digest("binary")) from `engine`. */
+async function hasher(engine) {
+  if (engine === WASM) return createSHA256();
+  const js = new Sha256();
+  return { init() {}, update(data) { js.update(data); }, digest() { return js.digest(); } };
+}
+
+let wasmWorks = null;  // whether WebAssembly runs in this page: asked once
+
+async function pickEngine() {
+  if (wasmWorks === null) {
+    try {
+      await createSHA256();
+      wasmWorks = true;
+    } catch {
+      wasmWorks = false;
+    }
+  }
+  return wasmWorks ? WASM : JS;
+}
+
+/** Yields the bytes of `file` in order, holding at most two CHUNK buffers, one read ahead of the other. */
+async function* slices(file) {
+  let reader = null;
+  try {
+    // A byte stream's BYOB reader fills the page's own buffers: the same two, however large the file.
+    reader = file.stream().getReader({ mode: "byob" });
+  } catch {
+    reader = null;  // a browser without byte streams for Blob: File.slice, one fresh buffer per slice
+  }
+  if (reader === null) {
+    const read = offset => file.slice(offset, offset + CHUNK).arrayBuffer();
+    let ahead = file.size > 0 ? read(0) : null;
+    for (let offset = 0; offset < file.size; offset += CHUNK) {
+      const chunk = new Uint8Array(await ahead);
+      ahead = offset + CHUNK < file.size ? read(offset + CHUNK) : null;
+      yield chunk;
+    }
+    return;
+  }
+  let finished = false;
+  try {
+    let spare = new ArrayBuffer(CHUNK);
+    let ahead = reader.read(new Uint8Array(new ArrayBuffer(CHUNK)));
+    for (;;) {
+      const { done, value } = await ahead;
+      if (done) { finished = true; return; }
+      ahead = reader.read(new Uint8Array(spare));
+      yield value;
+      spare = value.buffer;  // hashed by now: the read after next fills it again
+    }
+  } finally {
+    // stopped early (cancelled, or a failed read): the read in flight ends with the stream, not as an error
+    if (!finished) reader.cancel().catch(() => {});
+  }
+}
+
+const PROGRESS_EVERY_MS = 100;  // a label rewritten per slice would cost more than the slice's hashing
+
 /**
- * SHA-256 of a File/Blob as "0x…" hex. onProgress(fraction, phase) is called while reading
- * (phase "reading") and once before WebCrypto's one-shot digest (phase "digesting").
+ * SHA-256 of a File/Blob as "0x…" hex. onProgress(fraction, "reading") while reading (at most every 100 ms),
+ * then (1, "done"). `engine` (WASM or JS) forces one implementation; by default WebAssembly where it runs.
  * Answers {hash, method, ms}; throws an AbortError when signal aborts.
  */
-export async function hashFile(file, { onProgress = () => {}, signal, oneShotLimit = ONE_SHOT_LIMIT } = {}) {
+export async function hashFile(file, { onProgress = () => {}, signal, engine } = {}) {
   const start = performance.now();
-  const size = file.size;
-  const subtle = globalThis.crypto && globalThis.crypto.subtle;
-  const oneShot = subtle && size <= oneShotLimit;
-  const whole = oneShot ? new Uint8Array(size) : null;
-  const inc = oneShot ? null : new Sha256();
+  const method = engine || await pickEngine();
+  const digest = await hasher(method);
+  digest.init();
   onProgress(0, "reading");
-  for (let offset = 0; offset < size; offset += CHUNK) {
+  let done = 0, shown = start;
+  for await (const chunk of slices(file)) {
     if (signal && signal.aborted) throw new DOMException("hashing cancelled", "AbortError");
-    const chunk = new Uint8Array(await file.slice(offset, Math.min(size, offset + CHUNK)).arrayBuffer());
-    if (oneShot) whole.set(chunk, offset);
-    else inc.update(chunk);
-    onProgress(Math.min(size, offset + CHUNK) / size, "reading");
+    digest.update(chunk);
+    done += chunk.length;
+    const now = performance.now();
+    if (now - shown >= PROGRESS_EVERY_MS) {
+      shown = now;
+      onProgress(done / file.size, "reading");
+    }
   }
-  let digest;
-  if (oneShot) {
-    onProgress(1, "digesting");
-    digest = new Uint8Array(await subtle.digest("SHA-256", whole));
-  } else {
-    digest = inc.digest();
-  }
+  if (done !== file.size) throw new Error(`read ${done} bytes of a ${file.size}-byte file: was it changed?`);
+  const hash = toHex(digest.digest("binary"));
   onProgress(1, "done");
-  return { hash: toHex(digest), method: oneShot ? "WebCrypto" : "streaming SHA-256", ms: performance.now() - start };
+  return { hash, method, ms: performance.now() - start };
 }
