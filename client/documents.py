@@ -62,12 +62,9 @@ def hash_files(paths: Sequence[Path], *, progress: Console | None = None) -> lis
     large files when it is a terminal."""
     sizes = [p.stat().st_size for p in paths]
     with _bars(progress, sum(sizes)) as bars:
-
-        def one(index: int) -> bytes:
-            return sha256_file(paths[index], bars.track(paths[index].name, sizes[index]))
-
+        trackers = [bars.track(p.name, s) for p, s in zip(paths, sizes, strict=True)]  # bars in the files' order
         with ThreadPoolExecutor(max_workers=4) as pool:
-            hashes = list(pool.map(one, range(len(paths))))
+            hashes = list(pool.map(sha256_file, paths, trackers))
     return [HashedFile(p, s, h) for p, s, h in zip(paths, sizes, hashes, strict=True)]
 
 
