@@ -1,4 +1,5 @@
-"""Gas per registered document on anvil: single relayed registration and batches of 10 and 100.
+"""Gas per registered document on anvil: single relayed registration, batches of 10 and 100, and Merkle roots of
+100, 1,000 and 10,000 signed registrations (one anchorRoot transaction each, its gas shared by the leaves).
 
 Beside each figure: the issue's target, and a baseline measured in the same run — a minimal registry
 (EIP-712 ecrecover + one storage slot + one event, bench/baseline/MinimalRegistry.sol) that does none of
@@ -21,7 +22,7 @@ from coincurve import PrivateKey
 from eth_abi import encode
 from web3 import Web3
 
-from docchain.chain import deploy
+from docchain.chain import deploy, merkle
 from docchain.chain import typed_data as td
 from docchain.chain.hashing import keccak256
 from docchain.chain.node import LocalNode, NodeConfig
@@ -30,7 +31,15 @@ from docchain.chain.sender import TxSender
 from docchain.contracts.compile import SETTINGS, solc
 
 DEV_KEY = bytes.fromhex("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
-TARGETS = {"single": 60_000, "batch10": None, "batch100": 32_000}
+TARGETS = {
+    "single": 60_000,
+    "batch10": None,
+    "batch100": 32_000,
+    "merkle100": None,
+    "merkle1000": 100,
+    "merkle10000": None,
+}
+MERKLE_SIZES = (100, 1_000, 10_000)
 EAS = {"single": 196_327, "batch100": 145_783}  # ../shared/perf-anchors.md, same node
 
 
@@ -74,7 +83,20 @@ def measure() -> dict[str, float]:
         figures["single"] = registry.register(signed(registry))["gasUsed"]
         for n in (10, 100):
             figures[f"batch{n}"] = registry.register_batch([signed(registry) for _ in range(n)])["gasUsed"] / n
+        for n in MERKLE_SIZES:
+            figures[f"root{n}"] = anchor_gas(registry, n)
+            figures[f"merkle{n}"] = figures[f"root{n}"] / n
         return figures
+
+
+def anchor_gas(registry: Registry, n: int) -> float:
+    """Gas of anchoring the root of ``n`` real signed registrations; one leaf is then confirmed on chain, so the
+    figure is that of a root the registry accepts."""
+    items = [signed(registry) for _ in range(n)]
+    tree = merkle.MerkleTree.of([merkle.leaf(i.registration, i.signature) for i in items])
+    gas = registry.anchor_root(tree.root, n)["gasUsed"]
+    registry.verify_merkle_registration(items[n // 2], tree.proof(n // 2))
+    return float(gas)
 
 
 def main() -> int:
@@ -91,6 +113,7 @@ def main() -> int:
         ("single", "single (relayed)"),
         ("batch10", "batch of 10"),
         ("batch100", "batch of 100"),
+        *((f"merkle{n}", f"merkle root of {n:,}") for n in MERKLE_SIZES),
     ):
         target = TARGETS[case]
         eas = EAS.get(case)
@@ -99,6 +122,8 @@ def main() -> int:
             f"{figures[case] / base:>11.2f}x{(f'{figures[case] / eas:.2f}x' if eas else '-'):>9}"
         )
     print(f"{'minimal registry':<22}{base:>10,.0f}{'':>10}{1:>11.2f}x")
+    roots = ", ".join(f"{n:,} leaves {figures[f'root{n}']:,.0f}" for n in MERKLE_SIZES)
+    print(f"gas of one anchorRoot transaction: {roots}")
     missed = [c for c, t in TARGETS.items() if t and figures[c] > t]
     if missed:
         print(f"over target: {', '.join(missed)}", file=sys.stderr)

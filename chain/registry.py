@@ -2,6 +2,10 @@
 for the CLI and tests) and :class:`RegistryReader`, its asynchronous read twin over the one JSON-RPC transport
 (chain/rpc.py), for the API.
 
+Both anchoring modes are bound: direct records (``register``, ``registerBatch``, ``recordOf``) and Merkle roots
+(``anchorRoot``, ``verifyMerkleRegistration``, ``revokeMerkleBySig``), whose leaf is a
+:class:`SignedRegistration` (its values and the hash of its signature).
+
 Calldata is encoded (and read back, to recover a record's signature from its transaction) and events are
 decoded here with eth-abi against the committed ABI; revert data becomes :class:`ContractRevert` (the
 contract's custom error by name and arguments) in one place. Each view call is defined once (:class:`_View`:
@@ -26,6 +30,7 @@ from web3.types import FilterParams, LogReceipt, TxData, TxReceipt
 from docchain.chain import artifacts
 from docchain.chain.errors import ChainError, ContractRevert, InvalidInput, RegistrationNotFound
 from docchain.chain.hashing import keccak256
+from docchain.chain.merkle import InclusionProof
 from docchain.chain.receipt import Receipt, build_receipt
 from docchain.chain.rpc import ChainReader, RpcError, Transport
 from docchain.chain.sender import PreparedTx, TxSender, with_retries
@@ -58,6 +63,31 @@ class Record:
     @property
     def revoked(self) -> bool:
         return self.revoked_at != 0
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """When a Merkle root was anchored, as the chain stores it; ``anchored_at == 0`` means never."""
+
+    anchored_at: int
+    block_number: int
+
+    @property
+    def exists(self) -> bool:
+        return self.anchored_at != 0
+
+
+@dataclass(frozen=True)
+class RootAnchored:
+    """A ``RootAnchored`` event: ``sender`` anchored ``root``, the root of ``leaf_count`` signed registrations."""
+
+    root: bytes
+    leaf_count: int
+    sender: str
+    block_number: int
+    block_hash: bytes
+    tx_hash: bytes
+    log_index: int
 
 
 @dataclass(frozen=True)
@@ -110,6 +140,7 @@ class _Abi:
                 self.errors[keccak256(sig.encode())[:4]] = (item["name"], [i["type"] for i in item["inputs"]])
         self.registered_topic = keccak256(b"Registered(bytes32,address,bytes32,bytes32)")
         self.revoked_topic = keccak256(b"Revoked(bytes32,address)")
+        self.root_anchored_topic = keccak256(b"RootAnchored(bytes32,uint256,address)")
 
         self._selectors = {name: selector for selector, name in self.by_selector.items()}
         self._inputs = {
@@ -127,6 +158,7 @@ class _Abi:
 _ABI = _Abi(artifacts.load().abi)
 REGISTERED_TOPIC = _ABI.registered_topic
 REVOKED_TOPIC = _ABI.revoked_topic
+ROOT_ANCHORED_TOPIC = _ABI.root_anchored_topic
 
 
 def decode_call(calldata: bytes) -> tuple[str, dict[str, Any] | None] | None:
@@ -287,19 +319,43 @@ def decode_log(log: LogReceipt) -> RegistryEvent | None:
     )
 
 
+def decode_root_anchored(log: LogReceipt) -> RootAnchored | None:
+    """Decode one ``RootAnchored`` log; None for any other log."""
+    topics = [bytes(t) for t in log["topics"]]
+    if len(topics) != 3 or topics[0] != _ABI.root_anchored_topic:
+        return None
+    return RootAnchored(
+        root=topics[1],
+        leaf_count=int.from_bytes(bytes(log["data"])[:32], "big"),
+        sender=checksum_address(topics[2][12:]),
+        block_number=int(log["blockNumber"]),
+        block_hash=bytes(log["blockHash"]),
+        tx_hash=bytes(log["transactionHash"]),
+        log_index=int(log["logIndex"]),
+    )
+
+
+def _log_receipt(raw: dict[str, Any]) -> LogReceipt:
+    """A log as a node answers it over JSON-RPC (hex strings) in web3's formatted shape."""
+    return {  # type: ignore[typeddict-item]
+        "topics": [bytes.fromhex(t[2:]) for t in raw["topics"]],
+        "data": bytes.fromhex(raw["data"][2:]),
+        "blockNumber": int(raw["blockNumber"], 16),
+        "blockHash": bytes.fromhex(raw["blockHash"][2:]),
+        "transactionHash": bytes.fromhex(raw["transactionHash"][2:]),
+        "logIndex": int(raw["logIndex"], 16),
+    }
+
+
 def decode_rpc_log(raw: dict[str, Any]) -> RegistryEvent | None:
     """:func:`decode_log` of a log as a node answers it over JSON-RPC (hex strings, not web3's formatted
     values)."""
-    return decode_log(
-        {  # type: ignore[typeddict-item]
-            "topics": [bytes.fromhex(t[2:]) for t in raw["topics"]],
-            "data": bytes.fromhex(raw["data"][2:]),
-            "blockNumber": int(raw["blockNumber"], 16),
-            "blockHash": bytes.fromhex(raw["blockHash"][2:]),
-            "transactionHash": bytes.fromhex(raw["transactionHash"][2:]),
-            "logIndex": int(raw["logIndex"], 16),
-        }
-    )
+    return decode_log(_log_receipt(raw))
+
+
+def decode_rpc_root_anchored(raw: dict[str, Any]) -> RootAnchored | None:
+    """:func:`decode_root_anchored` of a log as a node answers it over JSON-RPC."""
+    return decode_root_anchored(_log_receipt(raw))
 
 
 @dataclass(frozen=True)
@@ -326,6 +382,32 @@ def _is_valid_registration_view(reg: Registration, signature: bytes) -> _View[bo
 
 def _nonce_view(signer: str) -> _View[int]:
     return _View(encode_call("nonces", signer), ["uint256"], lambda v: int(v[0]))
+
+
+def _anchor_view(root: bytes) -> _View[Anchor]:
+    return _View(encode_call("anchorOf", root), ["(uint48,uint48)"], lambda v: Anchor(*v[0]))
+
+
+def merkle_leaf_values(signed: SignedRegistration) -> tuple[bytes, str, bytes, bytes]:
+    """The values a Merkle leaf commits to, as the contract's ``MerkleLeaf`` tuple: docHash, signer,
+    metadataHash and keccak256 of the signature."""
+    reg = signed.registration
+    return (reg.doc_hash, reg.signer, reg.metadata_hash, keccak256(signed.signature))
+
+
+def _leaf_hash_view(signed: SignedRegistration) -> _View[bytes]:
+    return _View(encode_call("leafHash", merkle_leaf_values(signed)), ["bytes32"], lambda v: bytes(v[0]))
+
+
+def _verify_merkle_view(signed: SignedRegistration, inclusion: InclusionProof) -> _View[Record]:
+    data = encode_call(
+        "verifyMerkleRegistration",
+        inclusion.root,
+        signed.registration.as_tuple(),
+        signed.signature,
+        list(inclusion.proof),
+    )
+    return _View(data, ["(uint48,uint48,uint48)"], lambda v: Record(*v[0]))
 
 
 def _registration_sent_to(
@@ -390,6 +472,36 @@ class Registry:
 
     def nonce(self, signer: str) -> int:
         return self._view(_nonce_view(signer))
+
+    def anchor(self, root: bytes) -> Anchor:
+        return self._view(_anchor_view(root))
+
+    def leaf_hash(self, signed: SignedRegistration) -> bytes:
+        """The contract's leaf hash of ``signed``, for tree builders to check themselves against."""
+        return self._view(_leaf_hash_view(signed))
+
+    def verify_merkle_registration(self, signed: SignedRegistration, inclusion: InclusionProof) -> Record:
+        """One ``eth_call`` confirming a Merkle-anchored registration: the record's time and block are the
+        root's anchoring, ``revoked_at`` its revocation. Raises :class:`ContractRevert` (``RootNotAnchored``,
+        ``NotInTree``, ``ExpiredSignature``, ``InvalidSignature``) when it is not confirmed."""
+        return self._view(_verify_merkle_view(signed, inclusion))
+
+    def root_events(
+        self, from_block: int, to_block: int | Literal["latest"] = "latest", *, root: bytes | None = None
+    ) -> list[RootAnchored]:
+        """RootAnchored events in a block range, filtered by the indexed root."""
+        topics: list[Any] = [Web3.to_hex(_ABI.root_anchored_topic), Web3.to_hex(root) if root else None]
+        params: FilterParams = {"address": self.address, "fromBlock": from_block, "toBlock": to_block, "topics": topics}
+        logs = with_retries(lambda: self.w3.eth.get_logs(params), "eth_getLogs")
+        return [e for e in map(decode_root_anchored, logs) if e is not None]
+
+    def roots_in(self, receipt: TxReceipt) -> list[RootAnchored]:
+        return [
+            e
+            for log in receipt["logs"]
+            if log["address"] == self.address
+            if (e := decode_root_anchored(log)) is not None
+        ]
 
     def events(
         self,
@@ -484,6 +596,29 @@ class Registry:
         """Revoke the sender's own record (the sender's key is the signer)."""
         return self._transact(encode_call("revoke", doc_hash))
 
+    def anchor_root(self, root: bytes, leaf_count: int) -> TxReceipt:
+        return self._transact(encode_call("anchorRoot", root, leaf_count))
+
+    def revoke_merkle_by_sig(
+        self, signed: SignedRegistration, inclusion: InclusionProof, revocation: Revocation, signature: bytes
+    ) -> TxReceipt:
+        """Revoke the Merkle-anchored ``signed`` with a ``Revocation`` of the same (docHash, signer) signed by its
+        signer (``signature``)."""
+        reg = signed.registration
+        if (revocation.doc_hash, revocation.signer) != (reg.doc_hash, reg.signer):
+            raise InvalidInput("the revocation names another document or signer than the anchored registration")
+        return self._transact(
+            encode_call(
+                "revokeMerkleBySig",
+                inclusion.root,
+                merkle_leaf_values(signed),
+                list(inclusion.proof),
+                revocation.nonce,
+                revocation.deadline,
+                signature,
+            )
+        )
+
     def revoke_by_sig(self, revocation: Revocation, signature: bytes) -> TxReceipt:
         return self._transact(
             encode_call(
@@ -523,6 +658,13 @@ class RegistryReader:
 
     async def nonce(self, signer: str) -> int:
         return await self._view(_nonce_view(signer))
+
+    async def anchor(self, root: bytes) -> Anchor:
+        return await self._view(_anchor_view(root))
+
+    async def verify_merkle_registration(self, signed: SignedRegistration, inclusion: InclusionProof) -> Record:
+        """As :meth:`Registry.verify_merkle_registration`, at the node's latest state."""
+        return await self._view(_verify_merkle_view(signed, inclusion))
 
     async def is_valid_registration(self, reg: Registration, signature: bytes) -> bool:
         """Whether the registry accepts ``signature`` for ``reg`` (ECDSA, or the signer's ERC-1271 answer)."""

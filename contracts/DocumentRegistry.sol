@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {IDocumentRegistry} from "./IDocumentRegistry.sol";
@@ -10,7 +11,10 @@ import {IDocumentRegistry} from "./IDocumentRegistry.sol";
 /**
  * @title DocumentRegistry
  * @notice docchain's registry of signed documents. See {IDocumentRegistry}.
- * @dev Gas is a headline figure: one storage slot per record, everything else in calldata and events.
+ * @dev Gas is a headline figure: one storage slot per record (or per Merkle root), everything else in
+ * calldata and events. The dispatcher compares selectors in ascending order, 22 gas each, so the Merkle entry
+ * points take argument orders (and `leafHash` its name) whose selectors sort after `register` and
+ * `registerBatch`: only `anchorRoot`, whose signature is fixed, sorts before them.
  */
 contract DocumentRegistry is IDocumentRegistry, EIP712, Nonces {
     /// @dev keccak256("Registration(bytes32 docHash,address signer,bytes32 metadataHash,bytes32 supersedes,uint256 deadline)")
@@ -22,6 +26,8 @@ contract DocumentRegistry is IDocumentRegistry, EIP712, Nonces {
         keccak256("Revocation(bytes32 docHash,address signer,uint256 nonce,uint256 deadline)");
 
     mapping(bytes32 docHash => mapping(address signer => Record)) private _records;
+
+    mapping(bytes32 root => Anchor) private _anchors;
 
     constructor() EIP712("docchain", "1") {}
 
@@ -56,11 +62,32 @@ contract DocumentRegistry is IDocumentRegistry, EIP712, Nonces {
         uint256 deadline,
         bytes calldata signature
     ) external {
-        if (deadline < _now()) revert ExpiredSignature(deadline);
-        _useCheckedNonce(signer, nonce);
-        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(REVOCATION_TYPEHASH, docHash, signer, nonce, deadline)));
-        if (!_isValidSignature(signer, digest, signature)) revert InvalidSignature(docHash, signer);
+        _checkRevocation(docHash, signer, nonce, deadline, signature);
         _revoke(docHash, signer);
+    }
+
+    /// @inheritdoc IDocumentRegistry
+    function anchorRoot(bytes32 root, uint256 leafCount) external {
+        if (leafCount == 0) revert EmptyTree(root);
+        if (_anchors[root].anchoredAt != 0) revert RootAlreadyAnchored(root);
+        _anchors[root] = Anchor({anchoredAt: _now(), blockNumber: uint48(block.number)});
+        emit RootAnchored(root, leafCount, msg.sender);
+    }
+
+    /// @inheritdoc IDocumentRegistry
+    function revokeMerkleBySig(
+        bytes32 root,
+        MerkleLeaf calldata leaf,
+        bytes32[] calldata proof,
+        uint256 nonce,
+        uint256 deadline,
+        bytes calldata signature
+    ) external {
+        _proveInclusion(_leafHash(leaf.docHash, leaf.signer, leaf.metadataHash, leaf.signatureHash), proof, root);
+        _checkRevocation(leaf.docHash, leaf.signer, nonce, deadline, signature);
+        Record storage record = _records[leaf.docHash][leaf.signer];
+        if (record.revokedAt != 0) revert AlreadyRevoked(leaf.docHash, leaf.signer);
+        _markRevoked(record, leaf.docHash, leaf.signer);
     }
 
     // ------------------------------------------------------------------ views
@@ -73,6 +100,33 @@ contract DocumentRegistry is IDocumentRegistry, EIP712, Nonces {
     /// @inheritdoc IDocumentRegistry
     function isValidRegistration(Registration calldata reg, bytes calldata signature) external view returns (bool) {
         return _isValidSignature(reg.signer, _registrationDigest(reg), signature);
+    }
+
+    /// @inheritdoc IDocumentRegistry
+    function anchorOf(bytes32 root) external view returns (Anchor memory) {
+        return _anchors[root];
+    }
+
+    /// @inheritdoc IDocumentRegistry
+    function verifyMerkleRegistration(
+        bytes32 root,
+        Registration calldata reg,
+        bytes calldata signature,
+        bytes32[] calldata proof
+    ) external view returns (Record memory record) {
+        bytes32 leaf = _leafHash(reg.docHash, reg.signer, reg.metadataHash, keccak256(signature));
+        Anchor memory anchor = _proveInclusion(leaf, proof, root);
+        // The root's anchoring is when the registration was submitted: its deadline bounds that moment.
+        if (reg.deadline < anchor.anchoredAt) revert ExpiredSignature(reg.deadline);
+        if (!_isValidSignature(reg.signer, _registrationDigest(reg), signature)) {
+            revert InvalidSignature(reg.docHash, reg.signer);
+        }
+        return Record(anchor.anchoredAt, anchor.blockNumber, _records[reg.docHash][reg.signer].revokedAt);
+    }
+
+    /// @inheritdoc IDocumentRegistry
+    function leafHash(MerkleLeaf calldata leaf) external pure returns (bytes32) {
+        return _leafHash(leaf.docHash, leaf.signer, leaf.metadataHash, leaf.signatureHash);
     }
 
     /// @inheritdoc IDocumentRegistry
@@ -129,8 +183,47 @@ contract DocumentRegistry is IDocumentRegistry, EIP712, Nonces {
         Record storage record = _records[docHash][signer];
         if (record.registeredAt == 0) revert NotRegistered(docHash, signer);
         if (record.revokedAt != 0) revert AlreadyRevoked(docHash, signer);
+        _markRevoked(record, docHash, signer);
+    }
+
+    function _markRevoked(Record storage record, bytes32 docHash, address signer) private {
         record.revokedAt = _now();
         emit Revoked(docHash, signer);
+    }
+
+    /// @dev Checks a signed `Revocation` and consumes its nonce; reverts unless it is valid now.
+    function _checkRevocation(
+        bytes32 docHash,
+        address signer,
+        uint256 nonce,
+        uint256 deadline,
+        bytes calldata signature
+    ) private {
+        if (deadline < _now()) revert ExpiredSignature(deadline);
+        _useCheckedNonce(signer, nonce);
+        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(REVOCATION_TYPEHASH, docHash, signer, nonce, deadline)));
+        if (!_isValidSignature(signer, digest, signature)) revert InvalidSignature(docHash, signer);
+    }
+
+    /// @dev The anchor of `root`, once `proof` shows `leaf` is one of its leaves (sorted-pair hashing).
+    function _proveInclusion(
+        bytes32 leaf,
+        bytes32[] calldata proof,
+        bytes32 root
+    ) private view returns (Anchor memory anchor) {
+        anchor = _anchors[root];
+        if (anchor.anchoredAt == 0) revert RootNotAnchored(root);
+        if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert NotInTree(leaf, root);
+    }
+
+    /// @dev OpenZeppelin `StandardMerkleTree`'s leaf of `["bytes32","address","bytes32","bytes32"]`.
+    function _leafHash(
+        bytes32 docHash,
+        address signer,
+        bytes32 metadataHash,
+        bytes32 signatureHash
+    ) private pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(docHash, signer, metadataHash, signatureHash))));
     }
 
     /// @dev OpenZeppelin's `SignatureChecker.isValidSignatureNow` reads the signer's code size first, a cold

@@ -10,6 +10,10 @@ pragma solidity ^0.8.24;
  * cannot be replayed on another chain or registry, and a registration signature is never a valid
  * revocation (distinct type). Only what the chain must answer by itself is stored (one slot per record);
  * the metadata hash and the superseded document travel in the signed message and the event.
+ *
+ * For large volumes a relayer anchors instead the Merkle root of many signed registrations in one
+ * transaction (one slot per root, not per document). The leaf is the signed registration, so the chain still
+ * checks the signer's signature: {verifyMerkleRegistration} proves inclusion and signature in one `eth_call`.
  */
 interface IDocumentRegistry {
     // ------------------------------------------------------------------ errors
@@ -25,6 +29,18 @@ interface IDocumentRegistry {
 
     /// @notice The record for (`docHash`, `signer`) was already revoked.
     error AlreadyRevoked(bytes32 docHash, address signer);
+
+    /// @notice `root` was already anchored; anchoring it again would move its time.
+    error RootAlreadyAnchored(bytes32 root);
+
+    /// @notice A tree needs at least one leaf.
+    error EmptyTree(bytes32 root);
+
+    /// @notice `root` was never anchored in this registry.
+    error RootNotAnchored(bytes32 root);
+
+    /// @notice `proof` does not prove `leaf` to be in the tree of `root`.
+    error NotInTree(bytes32 leaf, bytes32 root);
 
     // ------------------------------------------------------------------ structs
 
@@ -63,13 +79,40 @@ interface IDocumentRegistry {
         uint48 revokedAt;
     }
 
+    /// @notice When a Merkle root was anchored: one storage slot per root.
+    /// @param anchoredAt Block timestamp of the anchoring; zero means "not anchored".
+    /// @param blockNumber Block in which it was anchored.
+    struct Anchor {
+        uint48 anchoredAt;
+        uint48 blockNumber;
+    }
+
+    /// @notice The values a Merkle leaf commits to: a signed registration, the signature by its hash.
+    /// @dev The leaf is OpenZeppelin's `StandardMerkleTree` leaf of `["bytes32","address","bytes32","bytes32"]`:
+    /// `keccak256(bytes.concat(keccak256(abi.encode(docHash, signer, metadataHash, signatureHash))))`. Hashing
+    /// twice makes a leaf (64-byte preimage, then 32) impossible to take for an inner node (64 bytes).
+    /// `supersedes` and `deadline` are not in the leaf: the signature covers them, so the leaf fixes them too.
+    /// @param docHash SHA-256 of the document's bytes.
+    /// @param signer The account that signed.
+    /// @param metadataHash The registration's metadata hash.
+    /// @param signatureHash keccak256 of the signature bytes as given to {verifyMerkleRegistration}.
+    struct MerkleLeaf {
+        bytes32 docHash;
+        address signer;
+        bytes32 metadataHash;
+        bytes32 signatureHash;
+    }
+
     // ------------------------------------------------------------------ events
 
     /// @notice `signer` signed the document `docHash`.
     event Registered(bytes32 indexed docHash, address indexed signer, bytes32 metadataHash, bytes32 supersedes);
 
-    /// @notice `signer` withdrew their signature of `docHash`.
+    /// @notice `signer` withdrew their signature of `docHash`, whether it was registered or Merkle-anchored.
     event Revoked(bytes32 indexed docHash, address indexed signer);
+
+    /// @notice `sender` anchored `root`, the Merkle root of `leafCount` signed registrations.
+    event RootAnchored(bytes32 indexed root, uint256 leafCount, address indexed sender);
 
     // ------------------------------------------------------------------ external
 
@@ -114,6 +157,38 @@ interface IDocumentRegistry {
         bytes calldata signature
     ) external;
 
+    /**
+     * @notice Anchors `root`, the Merkle root of `leafCount` signed registrations. Anyone may call it (relayer).
+     * @dev The registry cannot see the leaves: it records when the root was anchored, and
+     * {verifyMerkleRegistration} checks each leaf's signature when it is read. `leafCount` is informative
+     * (it goes into the event for indexers and explorers) and must not be zero.
+     * @param root The tree's root (OpenZeppelin `StandardMerkleTree`, leaves as in {MerkleLeaf}).
+     * @param leafCount How many leaves the tree holds.
+     */
+    function anchorRoot(bytes32 root, uint256 leafCount) external;
+
+    /**
+     * @notice Revokes a Merkle-anchored registration with the same EIP-712 `Revocation` {revokeBySig} takes.
+     * @dev The revocation is stored per (docHash, signer) in the slot a direct record uses, so one revocation
+     * withdraws the signature in both modes and a later {register} cannot bring it back. The proof shows that
+     * the leaf was anchored, as {revokeBySig} requires a record: a `Revoked` event always follows a
+     * registration the chain has seen.
+     * @param root An anchored root.
+     * @param leaf The anchored leaf's values.
+     * @param proof The leaf's inclusion proof under `root`.
+     * @param nonce Must equal {nonces}(leaf.signer); consumed.
+     * @param deadline Unix time after which the signature can no longer be submitted.
+     * @param signature Signature by `leaf.signer` over the `Revocation` message.
+     */
+    function revokeMerkleBySig(
+        bytes32 root,
+        MerkleLeaf calldata leaf,
+        bytes32[] calldata proof,
+        uint256 nonce,
+        uint256 deadline,
+        bytes calldata signature
+    ) external;
+
     // ------------------------------------------------------------------ views
 
     /**
@@ -132,6 +207,40 @@ interface IDocumentRegistry {
      * @return True when valid.
      */
     function isValidRegistration(Registration calldata reg, bytes calldata signature) external view returns (bool);
+
+    /**
+     * @notice When `root` was anchored; all zero when it was not.
+     * @param root The Merkle root.
+     * @return The stored anchor.
+     */
+    function anchorOf(bytes32 root) external view returns (Anchor memory);
+
+    /**
+     * @notice Confirms a Merkle-anchored registration in one call: `reg` signed with `signature` is a leaf
+     * of the anchored `root`, the signature is valid (ECDSA, or ERC-1271 for a contract wallet) and its
+     * deadline had not passed when the root was anchored.
+     * @dev Reverts with {RootNotAnchored}, {NotInTree}, {ExpiredSignature} or {InvalidSignature}. A revocation
+     * does not revert: it shows in `revokedAt`. An ERC-1271 wallet is asked at the time of the call.
+     * @param root The anchored root.
+     * @param reg The signed message.
+     * @param signature The signature, whose keccak256 is the leaf's `signatureHash`.
+     * @param proof The leaf's inclusion proof (OpenZeppelin `MerkleProof`, sorted pairs).
+     * @return record `registeredAt` and `blockNumber` are the root's anchoring; `revokedAt` the revocation of
+     * (`reg.docHash`, `reg.signer`), zero while valid.
+     */
+    function verifyMerkleRegistration(
+        bytes32 root,
+        Registration calldata reg,
+        bytes calldata signature,
+        bytes32[] calldata proof
+    ) external view returns (Record memory record);
+
+    /**
+     * @notice The Merkle leaf of `leaf`'s values, for off-chain tree builders to check themselves against.
+     * @param leaf The values.
+     * @return The double-hashed leaf (see {MerkleLeaf}).
+     */
+    function leafHash(MerkleLeaf calldata leaf) external pure returns (bytes32);
 
     /**
      * @notice The EIP-712 digest a signer signs for `reg`, for off-chain code to check itself against.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -136,9 +137,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     BUILD.mkdir(exist_ok=True)
     for name, text in artifacts.items():
-        (BUILD / name).write_text(text)
+        _write_atomically(BUILD / name, text)
         print(f"wrote {BUILD / name}")
     return 0
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` in one rename: tests deploying the registry meanwhile read the old or the new
+    artifact, never a half-written one."""
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as out:
+        out.write(text)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(out.name, 0o666 & ~umask)  # a temporary file is private; the artifact is not
+    os.replace(out.name, path)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,29 @@ contract LookAlikeRegistry is IDocumentRegistry, EIP712 {
 
     function revokeBySig(bytes32, address, uint256, uint256, bytes calldata) external {}
 
+    function anchorRoot(bytes32 root, uint256 leafCount) external {
+        emit RootAnchored(root, leafCount, msg.sender);
+    }
+
+    function revokeMerkleBySig(bytes32, MerkleLeaf calldata, bytes32[] calldata, uint256, uint256, bytes calldata) external {}
+
+    function anchorOf(bytes32) external view returns (Anchor memory) {
+        return Anchor(uint48(block.timestamp), uint48(block.number));
+    }
+
+    function verifyMerkleRegistration(
+        bytes32,
+        Registration calldata,
+        bytes calldata,
+        bytes32[] calldata
+    ) external view returns (Record memory) {
+        return Record(uint48(block.timestamp), uint48(block.number), 0);
+    }
+
+    function leafHash(MerkleLeaf calldata leaf) external pure returns (bytes32) {
+        return keccak256(abi.encode(leaf));
+    }
+
     function recordOf(bytes32 docHash, address signer) external view returns (Record memory) {
         return _records[docHash][signer];
     }
