@@ -21,9 +21,17 @@ from docchain.chain import typed_data as td
 from docchain.chain.errors import ContractRevert, InvalidInput
 from docchain.chain.hashing import keccak256
 from docchain.chain.node import LocalNode
-from docchain.chain.registry import Record, Registry, RegistryReader, SignedRegistration
+from docchain.chain.registry import (
+    ROOT_ANCHORED_TOPIC,
+    Record,
+    Registry,
+    RegistryReader,
+    SignedRegistration,
+    decode_rpc_root_anchored,
+)
 from docchain.chain.rpc import JsonRpc
 from docchain.chain.sender import TxSender
+from docchain.chain.values import to_hex
 
 HOUR = 3600
 
@@ -261,7 +269,8 @@ def test_a_direct_revocation_is_seen_by_the_merkle_view(registry: Registry) -> N
 
 def test_the_async_reader_confirms_as_the_blocking_binding_does(node: LocalNode, registry: Registry) -> None:
     items = [signed(registry, os.urandom(32)) for _ in range(3)]
-    tree = anchored(registry, items)
+    tree = merkle.MerkleTree.of([merkle.leaf(i.registration, i.signature) for i in items])
+    receipt = registry.anchor_root(tree.root, 3)
     unanchored = merkle.MerkleTree.of([os.urandom(32), os.urandom(32)])
 
     async def go() -> tuple[object, ...]:
@@ -273,11 +282,24 @@ def test_the_async_reader_confirms_as_the_blocking_binding_does(node: LocalNode,
                 await reader.verify_merkle_registration(
                     items[0], dataclasses.replace(tree.proof(0), root=unanchored.root)
                 )
-            return record, anchor
+            block = hex(receipt["blockNumber"])
+            logs = await rpc.call(
+                "eth_getLogs",
+                [
+                    {
+                        "address": registry.address,
+                        "fromBlock": block,
+                        "toBlock": block,
+                        "topics": [to_hex(ROOT_ANCHORED_TOPIC)],
+                    }
+                ],
+            )
+            return record, anchor, [decode_rpc_root_anchored(log) for log in logs]
 
-    record, anchor = asyncio.run(go())
+    record, anchor, events = asyncio.run(go())
     assert record == registry.verify_merkle_registration(items[2], tree.proof(2))
     assert anchor == registry.anchor(tree.root)
+    assert events == registry.roots_in(receipt)
 
 
 @settings(max_examples=12, deadline=None)
