@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -110,6 +111,17 @@ def test_a_chosen_file_is_hashed_on_the_page(pages: Pages, tmp_path: Path) -> No
     assert f"with {WASM} in" in page.locator(".hash-out").inner_text()
 
 
+# every text the page's progress label takes, in order
+PROGRESS_LOG = """() => {
+  window.progressLog = [];
+  new MutationObserver(() => {
+    const label = document.querySelector(".progress:not([hidden]) .progress-label");
+    if (label && label.textContent !== window.progressLog.at(-1)) window.progressLog.push(label.textContent);
+  }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+}"""
+PROGRESS = re.compile(r"hashing (\d+)% of [\d.]+ [KMG]i?B")
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize(
     "size",
@@ -132,10 +144,13 @@ def test_the_page_hashes_in_bounded_memory(pages: Pages, tmp_path: Path, size: i
             expected.update(block)
     page = pages.open("verify")
     code = page.locator(".hash-out code")
+    page.evaluate(PROGRESS_LOG)
     with peak_growth(chromium_pids()) as growth:
         page.set_input_files("#verify-file", str(path))
         code.wait_for(timeout=600_000)
     assert code.inner_text() == "0x" + expected.hexdigest()
+    shown = [int(m.group(1)) for text in page.evaluate("window.progressLog") if (m := PROGRESS.fullmatch(text))]
+    assert shown and shown == sorted(shown) and shown[0] == 0, f"the bar: {shown}"
     worst = max(growth.values())
     assert worst <= 48 * MiB, f"hashing {size} B grew a Chromium process by {worst / MiB:.1f} MiB"
 

@@ -203,10 +203,10 @@ export function progressBar() {
   const label = h("span", { class: "progress-label" });
   const wrap = h("div", { class: "progress", hidden: true }, bar, label);
   wrap.set = (fraction, text) => { wrap.hidden = false; bar.value = fraction; label.textContent = text; };
-  /** onProgress for hashFile: reading N% of SIZE, then "computing SHA-256…", hidden when done. */
+  /** onProgress for hashFile: hashing N% of SIZE, hidden when done. */
   wrap.forFile = file => (f, phase) => {
     if (phase === "done") wrap.hide();
-    else wrap.set(f, phase === "digesting" ? "computing SHA-256…" : `reading ${Math.round(f * 100)}% of ${fmtBytes(file.size)}`);
+    else wrap.set(f, `hashing ${Math.round(f * 100)}% of ${fmtBytes(file.size)}`);
   };
   wrap.hide = () => { wrap.hidden = true; };
   return wrap;
