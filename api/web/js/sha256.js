@@ -4,7 +4,8 @@
 // in order into two CHUNK buffers (the file's byte stream, the next read running while the last one is hashed)
 // and fed to an incremental SHA-256: hash-wasm's WebAssembly one (vendored from npm in hash-wasm-sha256.js),
 // or, where WebAssembly cannot run (disabled by policy, a browser's lockdown mode), the JavaScript one below.
-// The page's memory stays the same whatever the file's size.
+// The page's memory stays the same whatever the file's size (where Blob streams have no BYOB reader, File.slice
+// gives a fresh buffer per slice instead, and memory then depends on when the garbage collector runs).
 
 import { createSHA256 } from "./hash-wasm-sha256.js";
 
@@ -125,7 +126,7 @@ async function pickEngine() {
   return wasmWorks ? WASM : JS;
 }
 
-/** Yields the bytes of `file` in order, holding at most two CHUNK buffers, one read ahead of the other. */
+/** Yields the bytes of `file` in order, with at most two CHUNK buffers in use, one read ahead of the other. */
 async function* slices(file) {
   let reader = null;
   try {
@@ -161,7 +162,9 @@ async function* slices(file) {
   }
 }
 
-const PROGRESS_EVERY_MS = 100;  // a label rewritten per slice would cost more than the slice's hashing
+// The byte stream hands over pieces of some tens of KiB: a label rewritten for each would be thousands of
+// layouts per GiB for no visible change.
+const PROGRESS_EVERY_MS = 100;
 
 /**
  * SHA-256 of a File/Blob as "0x…" hex. onProgress(fraction, "reading") while reading (at most every 100 ms),
