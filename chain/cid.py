@@ -30,7 +30,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from multiformats import CID, multihash
+from multiformats import CID, multibase, multihash
 
 from docchain.chain.errors import InvalidInput
 
@@ -52,6 +52,11 @@ ADD_OPTIONS: tuple[tuple[str, str], ...] = (
 """The options of kubo's ``add`` (HTTP RPC query or ``ipfs add --NAME=VALUE``) under which the node computes the
 CIDs of this module. Every parameter is passed explicitly: a node's ``Import.*`` settings or profile would
 otherwise choose them."""
+
+# multiformats registers an encoding the first time it is used, by a check and then a registration that two
+# threads can both enter (the second raises "already exists"); the API computes CIDs in threads, so the one
+# encoding CIDs are written in is registered now, while the module is imported.
+multibase.encode(b"", "base32")
 
 _RAW = 0x55
 _DAG_PB = 0x70

@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,32 @@ def test_protocol_lists_these_vectors() -> None:
     assert [(int(size.replace(",", "")), cid) for size, cid in shown] == KUBO_VECTORS
     command = " ".join(section.replace("\\\n", " ").split())  # the shell command, its continuation joined
     assert " ".join(f"--{name}={value}" for name, value in ADD_OPTIONS) in command
+
+
+# multiformats registers an encoding the first time a process uses it, checking and then registering: two threads
+# that both pass the check collide ("Raw encoding with name 'base32' already exists"). The API stages sealed copies
+# in threads, and two submissions at once right after a start failed with a 500 (tests/reliability/test_storage.py).
+# Here the registration is made slow, so that the threads always overlap in it.
+RACE = """
+import threading, time
+from multiformats.multibase import raw
+register = raw.register
+raw.register = lambda *args, **kwargs: (time.sleep(0.05), register(*args, **kwargs))[1]
+from docchain.chain.cid import cid_of_bytes
+errors = []
+def work(i):
+    try:
+        cid_of_bytes(bytes([i]))
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(errors)
+"""
+
+
+def test_first_cids_of_a_process_in_threads_at_once() -> None:
+    done = subprocess.run([sys.executable, "-c", RACE], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", f"CIDs failed in threads: {done.stdout}"
