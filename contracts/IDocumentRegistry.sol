@@ -193,6 +193,8 @@ interface IDocumentRegistry {
 
     /**
      * @notice The record of (`docHash`, `signer`); all zero when none exists.
+     * @dev A Merkle-anchored registration has no record of its own, only its revocation: `registeredAt` zero
+     * and `revokedAt` set once {revokeMerkleBySig} revoked it. {verifyMerkleRegistration} gives its anchoring.
      * @param docHash The document.
      * @param signer The signer.
      * @return The stored record.
