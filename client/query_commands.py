@@ -61,7 +61,11 @@ def status(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(metavar="HASH|FILE", help="A 0x SHA-256 or a file to hash.")],
 ) -> None:
-    """Show a document's signers and their states (pending → submitted → anchored → confirmed)."""
+    """Show a document's signers and their states (pending → submitted → anchored → confirmed).
+
+    When the document was uploaded (submit --store), its copies follow, one per storage backend: stored (and
+    where: file name, S3 key or IPFS CID), pending with the last attempt's error, or failed with the reason.
+    """
     c: CliContext = ctx.obj
     doc_hash, _ = documents.hash_or_file(target)
     with c.api_client() as client:

@@ -205,7 +205,12 @@ def submit(
     password_file: PasswordFileOpt = None,
     store: Annotated[
         bool,
-        typer.Option("--store", envvar="DOCCHAIN_STORE", help="Upload the file so the API keeps a copy."),
+        typer.Option(
+            "--store",
+            envvar="DOCCHAIN_STORE",
+            help="Upload the file so the API keeps it (in the backends the server's DOCCHAIN_STORAGE names; "
+            "docchain get reads it back).",
+        ),
     ] = False,
     public: Annotated[
         bool,
@@ -213,7 +218,7 @@ def submit(
             "--public",
             envvar="DOCCHAIN_PUBLIC",
             help="With --store: keep the IPFS copy unencrypted, readable by anyone with its CID "
-            "(default: sealed, its key written into the receipt only).",
+            "(default: sealed; its key goes into the receipt with --wait, else is printed once).",
         ),
     ] = False,
     note: Annotated[
