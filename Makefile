@@ -11,13 +11,13 @@ run: setup
 	$(VENV)/bin/docchain up
 
 # One pytest worker per core, up to 4; a test file stays on one worker, so its module-scoped servers start once.
-test: setup lint
+test: setup kubo lint
 	$(PY) -m pytest --numprocesses=auto --maxprocesses=4 --dist loadfile $(PYTEST_ARGS)
 
-setup: $(VENV)/.installed node_modules/.installed kubo
+setup: $(VENV)/.installed node_modules/.installed
 
-# kubo (the IPFS node the IPFS backend's tests run) built from its Go module into a per-machine cache outside the
-# repo, once per machine: tests/storage/kubo.py looks there (or at $DOCCHAIN_KUBO) for the same version.
+# kubo (the IPFS node the IPFS backend's tests run; `make run`'s embedded stack does not need it) built from its Go
+# module into a per-machine cache outside the repo, once per machine: tests/storage/kubo.py looks there (or at $DOCCHAIN_KUBO) for the same version.
 KUBO_VERSION := v0.43.1
 KUBO ?= $(HOME)/.cache/docchain/kubo-$(KUBO_VERSION)/ipfs
 
@@ -64,11 +64,13 @@ lint: setup
 reliability: setup
 	RELIABILITY_SCALE=full RELIABILITY_REPORT=docs/reliability.md $(PY) -m pytest tests/reliability --timeout 3600 $(PYTEST_ARGS)
 
-bench: setup
+bench: setup kubo
 	$(PY) bench/gas.py
 	$(PY) bench/node.py
 	$(PY) bench/rpc.py
 	$(PY) bench/api.py
+	$(PY) bench/storage.py
+	$(PY) bench/hashing.py
 
 clean:
 	rm -rf $(VENV) node_modules
