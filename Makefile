@@ -17,7 +17,8 @@ test: setup kubo lint
 setup: $(VENV)/.installed node_modules/.installed
 
 # kubo (the IPFS node the IPFS backend's tests run; `make run`'s embedded stack does not need it) built from its Go
-# module into a per-machine cache outside the repo, once per machine: tests/storage/kubo.py looks there (or at $DOCCHAIN_KUBO) for the same version.
+# module into a per-machine cache outside the repo, once per machine: tests/storage/kubo.py looks there (or at
+# $DOCCHAIN_KUBO) for the same version.
 KUBO_VERSION := v0.43.1
 KUBO ?= $(HOME)/.cache/docchain/kubo-$(KUBO_VERSION)/ipfs
 
