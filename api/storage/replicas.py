@@ -417,19 +417,24 @@ class Replicas:
                     extra={"doc": doc, "backend": copy.backend, "error": str(exc)},
                 )
                 misses.append(Miss(copy, exc))
-        reasons = "; ".join(f"{m.copy.backend}: {m.error}" for m in misses)
+        reasons = "; ".join(f"{m.copy.backend}: {_told(m.error)}" for m in misses)
         if any(isinstance(m.error, BackendUnavailable) for m in misses):
             raise BackendUnavailable("storage", f"no backend holding {doc} could serve it ({reasons})")
         wrong_key = [m.error for m in misses if isinstance(m.error, InvalidInput)]
         if wrong_key:
             raise InvalidInput(f"X-Docchain-Key does not open the sealed copy of {doc}: {wrong_key[0]}")
+        if len(readable) < len(ordered):  # the plain copies failed, a sealed one may still hold it: ask for the key
+            raise KeyRequired("ipfs", f"{doc} is held sealed only now ({reasons}): send its key in X-Docchain-Key")
         corrupted = [m.error for m in misses if isinstance(m.error, StorageCorrupted)]
         if corrupted:
+            # every copy altered: data loss the operator must see; the client gets the hashes, no server detail
+            log.error(
+                "every stored copy is altered",
+                extra={"doc": doc, "errors": "; ".join(f"{m.copy.backend}: {m.error}" for m in misses)},
+            )
             raise corrupted[0]
-        if len(readable) < len(ordered):  # the sealed copies wait for a key
-            raise KeyRequired("ipfs", f"{doc} is held sealed only now ({reasons}): send its key in X-Docchain-Key")
         if all(isinstance(m.error, NotStored) for m in misses):
-            raise NotStored("storage", f"no backend still holds {doc} ({reasons})")
+            raise NotStored("storage", f"no backend holds {doc} any more ({reasons})")
         raise StorageError("storage", f"no copy of {doc} could be read ({reasons})")
 
     def _read_into_spool(self, doc_hash: bytes, copy: CopyRecord, key: bytes | None) -> Fetched:
@@ -455,6 +460,20 @@ class Replicas:
             path.unlink(missing_ok=True)
             raise
         return Fetched(path, copy.backend, size)
+
+
+def _told(error: StorageError | InvalidInput) -> str:
+    """What a client is told of a skipped copy: the kind of failure, never a backend's own wording (paths,
+    endpoints and buckets stay in the log line :meth:`Replicas.fetch` writes)."""
+    if isinstance(error, NotStored):
+        return "copy missing"
+    if isinstance(error, StorageCorrupted):
+        return f"copy altered (hashes to {to_hex(error.actual)})"
+    if isinstance(error, BackendUnavailable):
+        return "unreachable"
+    if isinstance(error, InvalidInput):
+        return "the key does not open it"
+    return "unreadable"
 
 
 def _placement(copy: CopyRecord) -> Placement:
