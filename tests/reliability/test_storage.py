@@ -13,8 +13,12 @@ loopback, started, killed and started again by these tests.
   nothing but a complete object ever sits under a document's key and no partial file under its name in the
   local store, and a document whose upload was cut is unknown until it is sent again; what an operator must
   reclaim (incomplete multipart uploads, temporary files) goes into the report.
-- **Two replicas sharing one bucket** and one PostgreSQL: every document sent to both at once by two signers.
-  One object per document, every copy stored, every read through either replica the exact bytes.
+- **Two replicas sharing one bucket** and one PostgreSQL, each on a host of its own as far as files go (a data
+  directory each, its spool private in a mount namespace where the machine allows one): every document sent to
+  both at once by two signers. One object per document, every S3 copy stored, every read through either replica
+  the exact bytes. The sealed IPFS copies staged by the replica whose pipeline stands by are never made (the
+  working pipeline cannot read another host's spool): the test says so as an expected failure, with the
+  reason, until each replica's staged copies reach IPFS.
 
 moto keeps its state in memory, so a restarted moto server starts empty. Its recorder journals each request to a
 file and the restarted server replays the journal: the bucket comes back as a server's disk would bring it
