@@ -130,6 +130,23 @@ class Settings(BaseSettings):
             return [name.strip().lower() for name in value.split(",") if name.strip()]
         return value
 
+    @field_validator(
+        "s3_endpoint_url",
+        "s3_bucket",
+        "s3_region",
+        "s3_access_key_id",
+        "s3_secret_access_key",
+        "ipfs_gateway_url",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # ``NAME=`` (an env file's placeholder, compose's ``${X:-}``) sets nothing: half an S3 key pair given
+        # that way is then refused, naming the missing half, instead of signing with an empty secret
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("chain_id", mode="before")
     @classmethod
     def _empty_chain_id(cls, value: object) -> object:

@@ -97,6 +97,12 @@ def backend_names(settings: Settings) -> list[str]:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise StorageSettingError(f"DOCCHAIN_STORAGE names {repeated[0]} more than once")
+    if names[0] == "ipfs" and len(names) > 1:
+        # the other copies are made from a plain copy, and IPFS first holds a sealed document only as ciphertext
+        raise StorageSettingError(
+            f"DOCCHAIN_STORAGE={','.join(names)}: put local or s3 first when other backends follow ipfs "
+            "(their copies are made from plain bytes; ipfs alone is fine)"
+        )
     return names
 
 

@@ -224,13 +224,12 @@ def test_sealed_ipfs_copy_key_for_the_submitter_only(env: Env, ipfs_node: Kubo) 
 def test_public_ipfs_copy_has_the_documents_cid(env: Env, ipfs_node: Kubo) -> None:
     from docchain.chain.cid import cid_of_bytes
 
-    api = storage_api(env, "ipfs-public", "ipfs,local", DOCCHAIN_IPFS_API_URL=ipfs_node.api_url).start()
+    api = storage_api(env, "ipfs-public", "ipfs", DOCCHAIN_IPFS_API_URL=ipfs_node.api_url).start()
     content = os.urandom(700_000)
     doc, r = submit_file(api, env, content, public=True)
     assert r.status_code == 202, r.text
     assert r.json()["storage"]["ipfs"] == {"cid": cid_of_bytes(content), "sealed": False, "key": None}
     assert copies(api, doc)["ipfs"]["state"] == "stored"  # the first backend: before the 202
-    wait_copy(api, doc, "local")
     read = api.get(f"/v1/documents/0x{doc.hex()}/content")
     assert read.status_code == 200 and read.content == content
     assert read.headers["x-docchain-storage-backend"] == "ipfs"

@@ -23,17 +23,39 @@ def closed_url() -> str:
 
 
 S3 = {"DOCCHAIN_S3_BUCKET": "b", "DOCCHAIN_S3_ACCESS_KEY_ID": "k", "DOCCHAIN_S3_SECRET_ACCESS_KEY": "s"}
+EMPTY_SECRET = {"DOCCHAIN_S3_SECRET_ACCESS_KEY": ""}
 CASES = [
     ({"DOCCHAIN_STORAGE": "local,dropbox"}, 2, "DOCCHAIN_STORAGE names an unknown backend 'dropbox'"),
     ({"DOCCHAIN_STORAGE": "local,LOCAL"}, 2, "DOCCHAIN_STORAGE names local more than once"),
     ({"DOCCHAIN_STORAGE": " , "}, 2, "DOCCHAIN_STORAGE is empty"),
     ({"DOCCHAIN_STORAGE": "s3"}, 2, "DOCCHAIN_S3_BUCKET"),
     ({"DOCCHAIN_STORAGE": "s3", "DOCCHAIN_S3_BUCKET": "b", "DOCCHAIN_S3_ACCESS_KEY_ID": "k"}, 2, "SECRET_ACCESS_KEY"),
+    (
+        {"DOCCHAIN_STORAGE": "s3", "DOCCHAIN_S3_BUCKET": "b", "DOCCHAIN_S3_ACCESS_KEY_ID": "k", **EMPTY_SECRET},
+        2,
+        "DOCCHAIN_S3_SECRET_ACCESS_KEY",
+    ),
+    ({"DOCCHAIN_STORAGE": "s3", **S3, "DOCCHAIN_S3_BUCKET": " "}, 2, "DOCCHAIN_S3_BUCKET"),
     ({"DOCCHAIN_STORAGE": "ipfs", "DOCCHAIN_IPFS_API_URL": "127.0.0.1:5001"}, 2, "DOCCHAIN_IPFS_API_URL"),
+    ({"DOCCHAIN_STORAGE": "ipfs,local"}, 2, "put local or s3 first"),
+    ({"DOCCHAIN_STORAGE": "ipfs,s3", **S3}, 2, "put local or s3 first"),
     ({"DOCCHAIN_STORAGE": "local,s3", **S3, "DOCCHAIN_S3_ENDPOINT_URL": "closed"}, 3, "DOCCHAIN_S3_ENDPOINT_URL"),
     ({"DOCCHAIN_STORAGE": "local,ipfs", "DOCCHAIN_IPFS_API_URL": "closed"}, 3, "DOCCHAIN_IPFS_API_URL"),
 ]
-IDS = ["unknown", "twice", "empty", "no-bucket", "half-a-key", "ipfs-url", "s3-unreachable", "ipfs-unreachable"]
+IDS = [
+    "unknown",
+    "twice",
+    "empty",
+    "no-bucket",
+    "half-a-key",
+    "empty-secret",
+    "blank-bucket",
+    "ipfs-url",
+    "ipfs-first-then-local",
+    "ipfs-first-then-s3",
+    "s3-unreachable",
+    "ipfs-unreachable",
+]
 
 
 def _settings(tmp_path: Path, storage: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
@@ -61,7 +83,7 @@ def test_good_storage_settings_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert (tmp_path / "documents").is_dir() and (tmp_path / "spool").is_dir()
 
 
-@pytest.mark.parametrize(("case", "status"), [(0, 2), (6, 3)], ids=["bad-setting", "unreachable"])
+@pytest.mark.parametrize(("case", "status"), [(0, 2), (10, 3)], ids=["bad-setting", "unreachable"])
 def test_the_process_exits_before_serving(tmp_path: Path, case: int, status: int) -> None:
     storage, _, named = CASES[case]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
