@@ -82,6 +82,11 @@ class StorageAccepted(BaseModel):
     storedIn: str = Field(description="the first backend, which held the file before this answer")
     backends: list[str] = Field(description="every configured backend; the others receive copies shortly")
     ipfs: IpfsCopyOut | None = None
+    keyGivenEarlier: bool = Field(
+        False,
+        description="the document already had a sealed IPFS copy (ipfs.cid): no second one was made, and its key "
+        "went to the answer of the submission that made it (the server keeps no key)",
+    )
 
 
 class SubmissionAccepted(BaseModel):

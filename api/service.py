@@ -30,6 +30,7 @@ from docchain.api.inputs import too_large
 from docchain.api.lifecycle import (
     NEW,
     ON_CHAIN,
+    CopyState,
     Operation,
     RevocationState,
     SignatureKind,
@@ -479,8 +480,18 @@ class Documents:
         file_size = signed.file_size
         intake: Intake | None = None
         if upload is not None:
+            sealed_cid = next(
+                (
+                    c.locator
+                    for c in await self.store.copies_of(to_hex(reg.doc_hash))
+                    if c.sealed and c.state is not CopyState.FAILED
+                ),
+                None,
+            )
             try:
-                intake = await asyncio.to_thread(self.replicas.store, reg.doc_hash, upload, public=signed.public)
+                intake = await asyncio.to_thread(
+                    self.replicas.store, reg.doc_hash, upload, public=signed.public, sealed_cid=sealed_cid
+                )
             except BaseException:
                 await charge.refund()  # nothing was accepted
                 raise

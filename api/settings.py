@@ -51,7 +51,9 @@ class Settings(BaseSettings):
     )
     ipfs_api_url: str = Field("http://127.0.0.1:5001", description="kubo's HTTP RPC API (never expose it publicly)")
     ipfs_gateway_url: str | None = Field(None, description="an IPFS gateway, shown to clients for reading by CID")
-    ipfs_timeout_s: float = Field(60.0, gt=0, description="kubo RPC calls: connect and idle read timeout")
+    # below the CLI's patience for an upload (client/api_client.py UPLOAD_TIMEOUT_S): a hung first backend is
+    # answered 503 while the client still waits, not after it gave up and resent
+    ipfs_timeout_s: float = Field(15.0, gt=0, description="kubo RPC calls: connect and idle read timeout")
     relayer_key: SecretStr | None = Field(None, description="hex private key of the relayer (pays gas)")
     relayer_keystore: Path | None = Field(None, description="encrypted JSON keystore of the relayer")
     relayer_password_file: Path | None = Field(None, description="file holding the keystore's password")

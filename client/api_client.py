@@ -19,11 +19,14 @@ from typing import Any, TypeVar
 
 import httpx
 
-from docchain.client.errors import ApiError, ApiUnreachable
+from docchain.client.errors import ApiError, ApiTimedOut, ApiUnreachable
 
 T = TypeVar("T")
 RETRY_STATUSES = {502, 503, 504}
 RATE_LIMIT_PATIENCE_S = 120.0  # how long a command waits out 429s (per-signer limits are per minute)
+# An upload's answer comes once the first storage backend holds the file: the API bounds each stall of that
+# backend (DOCCHAIN_IPFS_TIMEOUT_S, 15 s) and answers 503 naming it, so the client waits well beyond that.
+UPLOAD_TIMEOUT_S = 120.0
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -117,9 +120,11 @@ class ApiClient:
                         break
                     time.sleep(pause)
                     response = self._http.request(method, path, **kwargs)
-            except httpx.TimeoutException as exc:
+            except httpx.ConnectTimeout as exc:
                 # A slow server will likely be slow again; retrying only multiplies the wait.
                 raise self._unreachable(exc) from exc
+            except httpx.TimeoutException as exc:  # the request went out: the API may have acted on it
+                raise ApiTimedOut(str(self._unreachable(exc))) from exc
             except httpx.TransportError as exc:
                 if last:
                     raise self._unreachable(exc) from exc
@@ -167,6 +172,8 @@ class ApiClient:
         if file is None:
             return dict(self._json("POST", "/v1/documents", json=submission))
 
+        patience = max(self.timeout, UPLOAD_TIMEOUT_S)
+
         def upload() -> dict[str, Any]:
             with open(file, "rb") as stream:
                 return dict(
@@ -176,16 +183,25 @@ class ApiClient:
                         idempotent=False,
                         data={"submission": json.dumps(submission)},
                         files={"file": (file.name, stream, "application/octet-stream")},
+                        timeout=httpx.Timeout(self.timeout, read=patience, write=patience),
                     )
                 )
 
         # The stream cannot be rewound by httpx's own retry, so each attempt re-opens the file.
-        return self._retry_fresh(upload)
+        try:
+            return self._retry_fresh(upload)
+        except ApiTimedOut as exc:
+            raise ApiTimedOut(
+                f"{exc}; the submission may have been accepted: run the same command again (a repeat answers "
+                "with the existing submission) or `docchain status FILE`"
+            ) from exc
 
     def _retry_fresh(self, call: Callable[[], T]) -> T:
         for attempt in range(self.retries + 1):
             try:
                 return call()
+            except ApiTimedOut:
+                raise  # sent, perhaps acted on: resending could store the file again
             except ApiUnreachable:
                 if attempt == self.retries:
                     raise

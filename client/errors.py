@@ -75,6 +75,10 @@ class ApiUnreachable(CliError):
     code = ExitCode.UNAVAILABLE
 
 
+class ApiTimedOut(ApiUnreachable):
+    """The API took the request and gave no answer in time: it may have acted on it (a write is not resent)."""
+
+
 class ApiError(CliError):
     """The API answered with an RFC 9457 problem. A 5xx is the service unavailable (3), and so is a
     transaction the chain reverted (``contract-revert``); a failed proof (``verification-failed``) is 1; any
@@ -88,7 +92,9 @@ class ApiError(CliError):
         self.title = title
         self.detail = detail
         self.problem = problem  # the problem type's last segment (docchain's slug), when there is one
-        text = f"the API refused the request ({status} {title})" + (f": {detail}" if detail else "")
+        # a 5xx is the service failing (a backend down, a bug), not a verdict on the request
+        said = "the API refused the request" if status < 500 else "the docchain API could not serve the request"
+        text = f"{said} ({status} {title})" + (f": {detail}" if detail else "")
         if problem == "verification-failed" or (status == 404 and lookup):
             code = ExitCode.VERIFICATION_FAILED
         elif problem == "contract-revert" or status == 429:  # a limit: the same request may pass later

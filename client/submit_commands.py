@@ -155,10 +155,22 @@ def _submit_via_api(
         for h, a in zip(hashed, accepted, strict=True)
     ]
     storage = [receipts.storage_section(a.get("storage")) for a in accepted]
-    for row, where in zip(results, storage, strict=True):
+    # a sealed copy made by an earlier submission of the document: its key is in that one's receipt or output
+    earlier = [bool((a.get("storage") or {}).get("keyGivenEarlier")) for a in accepted]
+    for row, where, before in zip(results, storage, earlier, strict=True):
         if where is not None:
             row["storage"] = where.to_json()
+        if before:
+            row["keyGivenEarlier"] = True
     if not wait:
+        # a document submitted before answers with its submission as it is now: show where it is on chain
+        on_chain = [row for row in results if row["state"] in receipts.ANCHORED and row["id"]]
+
+        def status_of(index: int) -> dict[str, Any]:
+            return client.submission(str(on_chain[index]["id"]))
+
+        for row, state in zip(on_chain, _in_parallel(status_of, len(on_chain)), strict=True):
+            row.update(txHash=state.get("txHash"), blockNumber=state.get("blockNumber"))
         return results
     deadline = time.monotonic() + wait_timeout
 
@@ -177,6 +189,10 @@ def _submit_via_api(
             receipt = receipts.fetch(client, item.doc_hash, signer, file_name=item.path.name, file_size=item.size)
             # where the API stored the file, with the sealed copy's key it gave this run only
             receipt = dataclasses.replace(receipt, storage=storage[index])
+            if earlier[index]:  # this answer has no key: a receipt saved before keeps the one it holds
+                receipt = receipts.keep_storage(dataclasses.replace(receipt, storage=None), receipt_path(item.path))
+                if receipt.storage is None:
+                    receipt = dataclasses.replace(receipt, storage=storage[index])
             row["receipt"] = str(receipts.save(receipt, receipt_path(item.path), force))
         return row
 
@@ -299,6 +315,13 @@ def submit(
             for r in results
         ],
     )
+    for row in results:
+        if row.get("keyGivenEarlier"):
+            cid = (row["storage"].get("ipfs") or {}).get("cid")
+            c.out.say(
+                f"{Path(row['file']).name}: already sealed on IPFS as {cid}; no new copy was made. Its key was "
+                "given with the document's first submission: see that receipt (storage.ipfs.key) or that run's output"
+            )
     sealed = [r for r in results if (r.get("storage", {}).get("ipfs") or {}).get("key")]
     if sealed and not wait:  # with --wait each receipt holds its key; otherwise this output is the only copy
         for row in sealed:

@@ -128,8 +128,11 @@ def _accepted(acceptance: Acceptance, replicas: Replicas) -> SubmissionAccepted:
         ipfs = None
         if intake.cid is not None:
             key = None if intake.key is None else key_to_text(intake.key)
-            ipfs = IpfsCopyOut(cid=intake.cid, sealed=intake.key is not None, key=key)
-        storage = StorageAccepted(storedIn=replicas.primary.name, backends=replicas.names, ipfs=ipfs)
+            sealed = intake.key is not None or intake.key_given_earlier
+            ipfs = IpfsCopyOut(cid=intake.cid, sealed=sealed, key=key)
+        storage = StorageAccepted(
+            storedIn=replicas.primary.name, backends=replicas.names, ipfs=ipfs, keyGivenEarlier=intake.key_given_earlier
+        )
     return SubmissionAccepted(
         id=accepted.id,
         docHash=accepted.doc_hash,

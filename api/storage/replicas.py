@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from docchain.api.lifecycle import CopyState
 from docchain.api.storage.base import (
+    CHUNK,
     Backend,
     BackendUnavailable,
     HashMismatch,
@@ -44,6 +45,7 @@ from docchain.api.storage.base import (
     StorageCorrupted,
     StorageError,
 )
+from docchain.api.storage.hashing import VerifyingReader
 from docchain.api.store import CopyRecord, NewCopy, Store
 from docchain.chain.errors import InvalidInput
 from docchain.chain.values import to_hex
@@ -163,6 +165,7 @@ class Intake:
     copies: list[NewCopy]
     key: bytes | None = None
     cid: str | None = None
+    key_given_earlier: bool = False  # the sealed copy existed: its key went to the submission that made it
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,12 +263,17 @@ class Replicas:
 
     # ---------------------------------------------------------- accept
 
-    def store(self, doc_hash: bytes, upload: BinaryIO, *, public: bool) -> Intake:
+    def store(self, doc_hash: bytes, upload: BinaryIO, *, public: bool, sealed_cid: str | None = None) -> Intake:
         """Put ``upload`` into the first backend (:class:`BackendUnavailable` when it cannot take it,
         :class:`HashMismatch` when the bytes are not the document) and plan the other copies. On IPFS the
-        document is sealed unless ``public``."""
+        document is sealed unless ``public``.
+
+        ``sealed_cid`` names a sealed IPFS copy the document already has (stored or queued): a duplicate or a
+        retried request then reuses it instead of sealing a second copy with a fresh key nobody asked for."""
         ipfs = self.ipfs
         sealed = ipfs is not None and not public
+        if sealed and sealed_cid is not None:
+            return self._store_beside_sealed(doc_hash, upload, sealed_cid)
         if sealed and self.primary is ipfs:
             return self._store_sealed_first(doc_hash, upload)
         placement = self.primary.put(doc_hash, upload)
@@ -282,6 +290,18 @@ class Replicas:
                     cid = self._plain_cid(doc_hash, upload, placement)
                 copies.append(NewCopy(backend.name, "", False, None, CopyState.PENDING))
         return Intake(placement.size, copies, key, cid)
+
+    def _store_beside_sealed(self, doc_hash: bytes, upload: BinaryIO, cid: str) -> Intake:
+        plain = [b for b in self.backends if b is not self.ipfs]
+        if not plain:  # ipfs alone: nothing to write, yet the upload must still be the signed document
+            reader = VerifyingReader(upload, doc_hash)
+            while reader.read(CHUNK):
+                pass
+            return Intake(reader.size, [], None, cid, key_given_earlier=True)
+        placement = plain[0].put(doc_hash, upload)  # plain[0] is the first backend: ipfs is never first beside others
+        copies = [NewCopy(placement.backend, placement.locator, placement.sealed, placement.size, CopyState.STORED)]
+        copies += [NewCopy(b.name, "", False, None, CopyState.PENDING) for b in plain[1:]]
+        return Intake(placement.size, copies, None, cid, key_given_earlier=True)
 
     def _store_sealed_first(self, doc_hash: bytes, upload: BinaryIO) -> Intake:
         ipfs = self.ipfs

@@ -109,7 +109,12 @@ def test_round_trip_and_fallback_local_then_s3(env: Env, moto: MotoServer) -> No
     content = os.urandom(300_000)
     doc, r = submit_file(api, env, content)
     assert r.status_code == 202, r.text
-    assert r.json()["storage"] == {"storedIn": "local", "backends": ["local", "s3"], "ipfs": None}
+    assert r.json()["storage"] == {
+        "storedIn": "local",
+        "backends": ["local", "s3"],
+        "ipfs": None,
+        "keyGivenEarlier": False,
+    }
     # the first backend held it before the 202; the S3 copy follows from the outbox
     assert local_file(api, doc).read_bytes() == content
     s3_copy = wait_copy(api, doc, "s3")
@@ -233,4 +238,33 @@ def test_public_ipfs_copy_has_the_documents_cid(env: Env, ipfs_node: Kubo) -> No
     read = api.get(f"/v1/documents/0x{doc.hex()}/content")
     assert read.status_code == 200 and read.content == content
     assert read.headers["x-docchain-storage-backend"] == "ipfs"
+    stop(api)
+
+
+def test_a_duplicate_reuses_the_sealed_copy(env: Env, ipfs_node: Kubo) -> None:
+    """The same submission again (a retried request, a second --store): 200 with the existing submission, and
+    no second sealed copy with a key of its own; the answer says the key went to the first one's answer."""
+    api = storage_api(env, "ipfs-duplicate", "local,ipfs", DOCCHAIN_IPFS_API_URL=ipfs_node.api_url).start()
+    content = os.urandom(50_000)
+    doc = hashlib.sha256(content).digest()
+    body = json.dumps({**new_signer().registration(env.domain, doc), "fileName": "twice.pdf"})
+
+    def send() -> httpx.Response:
+        return api.post("/v1/documents", files={"submission": (None, body), "file": ("twice.pdf", content)})
+
+    first = send()
+    assert first.status_code == 202, first.text
+    cid = first.json()["storage"]["ipfs"]["cid"]
+    for _ in range(2):
+        again = send()
+        assert again.status_code == 200, again.text
+        storage = again.json()["storage"]
+        assert storage["ipfs"] == {"cid": cid, "sealed": True, "key": None} and storage["keyGivenEarlier"] is True
+    rows = api.get(f"/v1/documents/0x{doc.hex()}").json()["storage"]
+    assert sorted(c["backend"] for c in rows) == ["ipfs", "local"], rows
+    wait_copy(api, doc, "ipfs")
+    read = api.get(
+        f"/v1/documents/0x{doc.hex()}/content", headers={"X-Docchain-Key": first.json()["storage"]["ipfs"]["key"]}
+    )
+    assert read.status_code == 200 and read.content == content
     stop(api)

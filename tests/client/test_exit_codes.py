@@ -289,7 +289,9 @@ def test_3_the_api_answering_503(stack: Stack, tmp_path: Path) -> None:
     finally:
         api.stop()
     assert result.returncode == 3, result.stderr
-    assert error_message(3, result.stdout, result.stderr).startswith("the API refused the request (503 ")
+    assert error_message(3, result.stdout, result.stderr).startswith(
+        "the docchain API could not serve the request (503 "
+    )
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,8 @@ class StorageStack(Stack):
     """The e2e stack, its API storing documents in the local store and on IPFS."""
 
     ipfs_api: str = ""
+    storage: str = "local,ipfs"
+    ipfs_timeout_s: str = "15"
 
     def start_api(self) -> None:
         self.api = ApiProcess.start(
@@ -47,8 +51,9 @@ class StorageStack(Stack):
                 "DOCCHAIN_CONFIRMATIONS": "1",
                 "DOCCHAIN_BATCH_INTERVAL_MS": "20",
                 "DOCCHAIN_POLL_INTERVAL_MS": "50",
-                "DOCCHAIN_STORAGE": "local,ipfs",
+                "DOCCHAIN_STORAGE": self.storage,
                 "DOCCHAIN_IPFS_API_URL": self.ipfs_api,
+                "DOCCHAIN_IPFS_TIMEOUT_S": self.ipfs_timeout_s,
             },
         )
         self.api.wait_ready(60)
@@ -165,6 +170,54 @@ def test_public_copy_is_the_documents_own_cid(stack: StorageStack, ipfs_node: Ku
     receipt_file = stack.work / "brochure.txt.docchain.json"
     got = stack.json("get", str(receipt_file), "--ipfs-gateway", ipfs_node.gateway_url, "-o", str(fetched))
     assert isinstance(got, dict) and hashlib.sha256(fetched.read_bytes()).digest() == hashlib.sha256(content).digest()
+
+
+def test_a_repeat_reuses_the_sealed_copy_and_shows_where_it_is_on_chain(stack: StorageStack) -> None:
+    doc = stack.work / "again.pdf"
+    doc.write_bytes(os.urandom(80_000))
+    receipt = _stored(stack, doc)
+    ipfs = receipt["storage"]["ipfs"]  # type: ignore[index]
+    receipt_file = stack.work / "again.pdf.docchain.json"
+
+    again = stack.run("submit", str(doc), "--key", "carol", "--store")
+    assert f"already sealed on IPFS as {ipfs['cid']}" in again.stdout, again.stdout
+    assert "first submission" in again.stdout and ipfs["key"] not in again.stdout
+    assert json.loads(receipt_file.read_text())["storage"]["ipfs"]["key"] == ipfs["key"]  # the receipt keeps it
+    status = stack.json("status", str(doc))
+    assert isinstance(status, dict) and [c["backend"] for c in status["storage"]].count("ipfs") == 1
+
+    # a document already on chain: the repeat shows its block and transaction, not "-"
+    rows = stack.json("submit", str(doc), "--key", "carol")
+    assert isinstance(rows, list) and rows[0]["state"] in ("anchored", "confirmed")
+    assert isinstance(rows[0]["blockNumber"], int) and str(rows[0]["txHash"]).startswith("0x"), rows
+    table = stack.run("submit", str(doc), "--key", "carol").stdout
+    assert str(rows[0]["blockNumber"]) in table, table
+
+
+def test_a_hung_first_backend_is_a_503_naming_it(stack: StorageStack, ipfs_node: Kubo) -> None:
+    """kubo frozen while it is the first backend: the API answers 503 naming ipfs within its bound, the CLI
+    says so (not "cannot reach the docchain API") and does not resend the upload; nothing is recorded."""
+    doc = stack.work / "frozen.bin"
+    doc.write_bytes(os.urandom(200_000))
+    stack.stop_api()
+    stack.storage, stack.ipfs_timeout_s = "ipfs", "1"
+    stack.start_api()
+    try:
+        os.kill(ipfs_node.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            refused = stack.run("submit", str(doc), "--key", "carol", "--store", check=3)
+            took = time.monotonic() - started
+        finally:
+            os.kill(ipfs_node.pid, signal.SIGCONT)
+        assert "ipfs" in refused.stderr and "could not serve" in refused.stderr, refused.stderr
+        assert "cannot reach" not in refused.stderr and "refused the request" not in refused.stderr
+        assert took < 10, took
+        stack.run("status", str(doc), check=1)  # not accepted
+    finally:
+        stack.stop_api()
+        stack.storage, stack.ipfs_timeout_s = "local,ipfs", "15"
+        stack.start_api()
 
 
 # ------------------------------------------------------------------ usage errors: no server needed
