@@ -53,7 +53,7 @@ __all__ = ["S3Config", "S3Storage"]
 NAME = "s3"
 # S3's smallest part (but the last): parts are what an upload holds in memory; 10,000 of them reach 48 GiB
 PART_SIZE = 5 << 20
-UPLOAD_THREADS = 3  # parts in memory at once: sent while the next one is read
+UPLOAD_THREADS = 4  # parts in memory at once: sent while the next one is read
 
 AddressingStyle = Literal["auto", "path", "virtual"]
 T = TypeVar("T")
