@@ -260,8 +260,10 @@ async def healthz() -> dict[str, str]:
 
 @health.get(
     "/readyz",
-    responses=problems_for(503, why={503: "not ready: checks says which of the node and the database is not"}),
-    summary="Readiness: the node and the database answer",
+    responses=problems_for(
+        503, why={503: "not ready: checks says which of the node, the database and the first storage backend is not"}
+    ),
+    summary="Readiness: the node, the database and the first storage backend answer",
 )
 async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
@@ -280,6 +282,9 @@ async def readyz(request: Request) -> JSONResponse:
     except Exception as exc:
         checks["node"] = f"unreachable: {exc.__class__.__name__}"
     checks.update(state.pipeline.health())
+    backends = await state.storage.states()
+    checks["storage"] = {b.backend: b.state for b in backends}
+    first = backends[0]  # it takes every upload before the submission is accepted: readiness follows it
     # below its floor the relayer refuses every relayed write (503): not ready for the traffic a load
     # balancer sends; the balance is read at most every few seconds (api/limits.py)
     relayer = state.limits.balance
@@ -288,13 +293,14 @@ async def readyz(request: Request) -> JSONResponse:
     checks["relayer"] = short or ("ok" if balance is not None else f"balance unknown: {relayer.error}")
     checks["relayerBalanceWei"] = None if balance is None else str(balance)
     checks["relayerMinBalanceWei"] = str(relayer.floor)
-    if checks["database"] != "ok" or checks["node"] != "ok" or short is not None:
+    if checks["database"] != "ok" or checks["node"] != "ok" or short is not None or not first.ok:
         return problem_response(
             request,
             503,
             "not-ready",
             "Not ready",
-            f"database: {checks['database']}; node: {checks['node']}; relayer: {checks['relayer']}",
+            f"database: {checks['database']}; node: {checks['node']}; relayer: {checks['relayer']}; "
+            f"storage {first.backend}: {first.state}",
             checks=checks,
         )
     return JSONResponse({"status": "ready", **checks})

@@ -44,6 +44,7 @@ from docchain.api.storage.base import (
     Placement,
     StorageCorrupted,
     StorageError,
+    StorageMisconfigured,
 )
 from docchain.api.storage.hashing import VerifyingReader
 from docchain.api.store import CopyRecord, NewCopy, Store
@@ -66,6 +67,8 @@ MAX_COPY_ATTEMPTS = 60
 COPY_BATCH = 32  # due copies read per step
 COPIES_AT_ONCE = 4  # transfers in flight: enough to overlap a slow backend's latency, few enough for memory
 MIN_STEP_S = 0.2  # the copy worker's shortest interval between two reads of its queue
+HEALTH_MAX_AGE_S = 5.0  # /readyz reuses the backends' last check this long: a load balancer's probes stay cheap
+HEALTH_TIMEOUT_S = 2.0  # a backend whose check takes longer is reported as not answering
 READ_PREFIX = ".read-"  # a document read back, before it is served
 STAGING_PREFIX = ".staging-"  # a sealed copy being staged (api/storage/ipfs.py: stage_sealed)
 SPOOL_MAX_AGE_S = 3600.0  # a read-back file older than this outlived its response
@@ -211,6 +214,18 @@ class ChunkReader:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class BackendState:
+    """One backend's last readiness check: ``state`` is ``ok`` or why not, in words without server paths."""
+
+    backend: str
+    state: str
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ok"
+
+
 # ------------------------------------------------------------------ the set
 
 
@@ -222,6 +237,9 @@ class Replicas:
             raise StorageSettingError("DOCCHAIN_STORAGE is empty: name at least one backend (local, s3, ipfs)")
         self.backends = list(backends)
         self.spool = Path(spool)
+        self._states: list[BackendState] = []
+        self._states_at = float("-inf")
+        self._refreshing: asyncio.Lock | None = None
 
     @property
     def names(self) -> list[str]:
@@ -249,6 +267,33 @@ class Replicas:
             raise BackendUnavailable("spool", f"cannot create {self.spool}: {exc.strerror or exc}") from exc
         for backend in self.backends:
             backend.check()
+
+    async def states(self) -> list[BackendState]:
+        """Every backend's check, each bounded by :data:`HEALTH_TIMEOUT_S` and run at most once per
+        :data:`HEALTH_MAX_AGE_S` (concurrent callers share one run). The first backend's decides readiness:
+        an upload waits for it."""
+        if self._refreshing is None:
+            self._refreshing = asyncio.Lock()
+        async with self._refreshing:
+            if time.monotonic() - self._states_at >= HEALTH_MAX_AGE_S:
+                self._states = list(await asyncio.gather(*(self._state(b) for b in self.backends)))
+                self._states_at = time.monotonic()
+        return self._states
+
+    async def _state(self, backend: Backend) -> BackendState:
+        try:
+            # a hung backend's thread outlives the wait, bounded by the backend's own timeout
+            await asyncio.wait_for(asyncio.to_thread(backend.check), timeout=HEALTH_TIMEOUT_S)
+        except TimeoutError:
+            state = f"no answer within {HEALTH_TIMEOUT_S:g} s"
+        except StorageMisconfigured as exc:
+            state = f"misconfigured ({exc.setting})"
+        except StorageError:
+            state = "unavailable"
+        else:
+            return BackendState(backend.name, "ok")
+        log.warning("storage backend not ready", extra={"backend": backend.name, "error": state})
+        return BackendState(backend.name, state)
 
     def sweep_spool(self, older_than_s: float = SPOOL_MAX_AGE_S) -> None:
         """Remove read-back files that outlived their response and half-sealed files (a process killed while

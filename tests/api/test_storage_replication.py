@@ -268,3 +268,23 @@ def test_a_duplicate_reuses_the_sealed_copy(env: Env, ipfs_node: Kubo) -> None:
     )
     assert read.status_code == 200 and read.content == content
     stop(api)
+
+
+def test_readiness_follows_the_first_backend(env: Env, ipfs_node: Kubo) -> None:
+    """kubo frozen while it is the first backend: /readyz turns 503 naming it (uploads would hang), then ready
+    again once it answers; each backend's state is reported."""
+    import signal
+
+    api = storage_api(env, "ipfs-ready", "ipfs", DOCCHAIN_IPFS_API_URL=ipfs_node.api_url).start()
+    assert api.get("/readyz").json()["storage"] == {"ipfs": "ok"}
+    os.kill(ipfs_node.pid, signal.SIGSTOP)
+    try:
+        refused = poll(
+            lambda: (r := api.get("/readyz")).status_code == 503 and r, 15, interval=0.5, what="/readyz to say 503"
+        )
+    finally:
+        os.kill(ipfs_node.pid, signal.SIGCONT)
+    problem = refused.json()
+    assert problem["checks"]["storage"] == {"ipfs": "no answer within 2 s"} and "storage ipfs" in problem["detail"]
+    poll(lambda: api.get("/readyz").status_code == 200, 15, interval=0.5, what="/readyz ready again")
+    stop(api)
