@@ -124,6 +124,24 @@ def _embedded_rpc(directory: Path) -> str | None:
     return None if node is None else str(node.rpc_url)
 
 
+def _check_storage(directory: Path) -> None:
+    """The API's storage settings and backends, checked as the API checks them at its start, but before
+    this command starts a node or deploys anything: a bad setting is exit 2, an unreachable backend 3."""
+    from pydantic import ValidationError
+
+    from docchain.api.__main__ import check_storage
+    from docchain.api.settings import Settings
+
+    try:
+        settings = Settings(data_dir=directory)  # the other DOCCHAIN_* settings from the environment, as the API
+    except ValidationError:
+        return  # another setting is wrong: the API's start says which, in its own words
+    problem = check_storage(settings)
+    if problem is not None:
+        message, code = problem
+        raise CliError(message, ExitCode(code))
+
+
 def _dev_registry(c: CliContext, w3: Web3, directory: Path) -> tuple[Deployment, bool]:
     """The embedded node's registry, deployed by its dev account #0 when none is recorded: (deployment,
     whether it was deployed now)."""
@@ -174,6 +192,7 @@ def serve(
     directory = c.data_path
     h, p = str(c.config.pick("host", host)), int(c.config.pick("port", port))
     relayer = None
+    _check_storage(directory.absolute())
     if c.rpc is None:
         url = _embedded_rpc(directory)
         if url is None:
@@ -270,6 +289,7 @@ def up(
     n_port = int(c.config.pick("node_port", node_port))
     stack.check_port(h, p)
     directory.mkdir(parents=True, exist_ok=True)
+    _check_storage(directory)
     report: dict[str, Any] = {"dataDir": str(directory)}
 
     def on_term(signum: int, frame: object) -> None:

@@ -260,3 +260,32 @@ def test_a_stack_start_passes_on_the_apis_refusal(tmp_path: Path) -> None:
         api.wait_ready(60)
     assert refused.value.code == ExitCode.USAGE
     assert str(refused.value).startswith("DOCCHAIN_STORAGE names an unknown backend 'tape'")
+
+
+def test_up_checks_storage_before_starting_anything(tmp_path: Path) -> None:
+    """`docchain up` with a storage setting the API would refuse: one line, exit 2, and no node started, no
+    registry deployed."""
+    import subprocess
+    import sys
+
+    from docchain.client.stack import node_dir
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
+    env.update(
+        DOCCHAIN_CONFIG_DIR=str(tmp_path / "config"),
+        DOCCHAIN_DATA_DIR=str(tmp_path / "data"),
+        DOCCHAIN_STORAGE="ipfs,local",
+    )
+    ports = ["--port", str(free_port()), "--node-port", str(free_port())]
+    done = subprocess.run(
+        [sys.executable, "-m", "docchain.client", "up", "--no-serve", *ports],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "put local or s3 first" in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "starting" not in done.stdout and not node_dir(tmp_path / "data").exists()
+    assert not (tmp_path / "data" / "deployments.json").exists()
