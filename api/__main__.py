@@ -60,11 +60,16 @@ def check_storage(settings: Settings) -> tuple[str, int] | None:
     try:
         build(settings).check()
     except (InvalidInput, StorageMisconfigured) as exc:
-        return str(exc), 2
+        return _one_line(str(exc)), 2
     except StorageError as exc:
         where = _ENDPOINT_SETTING.get(exc.backend, "DOCCHAIN_STORAGE")
-        return f"storage backend unreachable ({where}): {exc}", STORAGE_UNREACHABLE
+        return _one_line(f"storage backend unreachable ({where}): {exc}"), STORAGE_UNREACHABLE
     return None
+
+
+def _one_line(text: str) -> str:
+    """A backend's message may quote a server's answer, line breaks included: the start-up says one line."""
+    return " ".join(text.split())
 
 
 # the setting that says where each backend is, named when it cannot be reached

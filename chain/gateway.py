@@ -124,7 +124,9 @@ def _served(url: str, timeout: float) -> Iterator[Iterator[bytes]]:
                 raise GatewayError(f"{url}: the gateway answered {response.status_code} {response.reason_phrase}")
             yield _guarded(response.iter_bytes(CHUNK), url)
     except httpx.TransportError as exc:
-        raise GatewayError(f"{url}: {exc or type(exc).__name__}") from exc
+        gateway = url.rsplit("/ipfs/", 1)[0]
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise GatewayError(f"IPFS gateway {gateway} unreachable ({reason})") from exc
 
 
 def _guarded(chunks: Iterator[bytes], url: str) -> Iterator[bytes]:

@@ -42,6 +42,7 @@ from docchain.api.storage.base import (
     Placement,
     StorageCorrupted,
     StorageError,
+    StorageMisconfigured,
 )
 from docchain.api.storage.hashing import VerifyingReader, verified
 from docchain.chain.cid import ADD_OPTIONS, CidBuilder
@@ -123,8 +124,13 @@ class IpfsStorage:
     def check(self) -> None:
         try:
             self._call("version")
-        except NodeRefused as exc:
-            raise BackendUnavailable(NAME, f"the node at {self._url} refuses RPC calls: {exc.message}") from exc
+        except NodeRefused as exc:  # something answers there, but not kubo's RPC API (a gateway, a proxy)
+            said = " ".join(exc.message.split())[:120]
+            raise StorageMisconfigured(
+                NAME,
+                "DOCCHAIN_IPFS_API_URL",
+                f"{self._url} answers {exc.status} ({said}) to RPC calls: not kubo's RPC API (Addresses.API)",
+            ) from exc
 
     def put(self, doc_hash: bytes, stream: BinaryIO) -> Placement:
         """A public copy: the document's own bytes. :class:`HashMismatch` if they are not ``doc_hash``'s (the

@@ -14,6 +14,7 @@ from api_support import DEV_KEY
 
 from docchain.api.__main__ import check_storage
 from docchain.api.settings import Settings
+from tests.storage.kubo import Kubo, kubo  # noqa: F401 (the session's kubo node; skipped where none is built)
 from tests.support import free_port
 
 
@@ -102,3 +103,16 @@ def test_the_process_exits_before_serving(tmp_path: Path, case: int, status: int
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("docchain-api: ") and named in lines[0], done.stderr
     assert "docchain API on" not in done.stdout and not (tmp_path / "docchain.db").exists()  # nothing started
+
+
+def test_an_ipfs_url_at_the_gateway_is_a_bad_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """A node that answers but is not kubo's RPC API (its gateway): exit 2 naming the setting, one line."""
+    node: Kubo = request.getfixturevalue("kubo")
+    storage = {"DOCCHAIN_STORAGE": "local,ipfs", "DOCCHAIN_IPFS_API_URL": node.gateway_url}
+    problem = check_storage(_settings(tmp_path, storage, monkeypatch))
+    assert problem is not None
+    message, code = problem
+    assert code == 2 and "\n" not in message and "DOCCHAIN_IPFS_API_URL" in message, message
+    assert "not kubo's RPC API" in message, message

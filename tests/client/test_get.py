@@ -193,6 +193,11 @@ def test_a_repeat_reuses_the_sealed_copy_and_shows_where_it_is_on_chain(stack: S
     table = stack.run("submit", str(doc), "--key", "carol").stdout
     assert str(rows[0]["blockNumber"]) in table, table
 
+    # a dead gateway is named as such, not as the API
+    dead = f"http://127.0.0.1:{free_port()}"
+    failed = stack.run("get", str(receipt_file), "--ipfs-gateway", dead, "-o", "dead.pdf", check=3)
+    assert f"IPFS gateway {dead} unreachable" in failed.stderr, failed.stderr
+
 
 def test_a_hung_first_backend_is_a_503_naming_it(stack: StorageStack, ipfs_node: Kubo) -> None:
     """kubo frozen while it is the first backend: the API answers 503 naming ipfs within its bound, the CLI
@@ -221,6 +226,17 @@ def test_a_hung_first_backend_is_a_503_naming_it(stack: StorageStack, ipfs_node:
 
 
 # ------------------------------------------------------------------ usage errors: no server needed
+
+
+@pytest.mark.parametrize(
+    ("status", "starts"),
+    [(500, "the docchain API could not serve the request (500 "), (422, "the API refused the request (422 ")],
+)
+def test_a_server_error_is_not_a_refusal(status: int, starts: str) -> None:
+    from docchain.client.errors import ApiError, ExitCode
+
+    error = ApiError(status, "Internal error" if status == 500 else "Invalid input", "detail")
+    assert str(error).startswith(starts) and error.code == (ExitCode.UNAVAILABLE if status == 500 else ExitCode.USAGE)
 
 
 @pytest.mark.parametrize(
