@@ -1,7 +1,7 @@
 // hash-wasm 4.13.0 (npm, MIT, (c) Dani Biro): its dist/sha256.umd.min.js, byte for byte between the BEGIN and
 // END lines, as an ES module for the page. The UMD wrapper takes its CommonJS branch when `exports` and
 // `module` exist, so the constant below receives the library instead of a global. The WebAssembly binary
-// travels inside, base64-encoded: no other file to serve. Made by `python tests/web/test_hashing.py
+// travels inside, base64-encoded: no other file to serve. Made by `python tests/web/test_page_hashing.py
 // --vendor` from node_modules (package.json pins the version); a test holds it equal to that.
 const module = { exports: {} };
 const exports = module.exports;

@@ -34,7 +34,7 @@ def vendored_text() -> str:
         f"// hash-wasm {version} (npm, MIT, (c) Dani Biro): its {NPM_FILE}, byte for byte between the BEGIN and\n"
         "// END lines, as an ES module for the page. The UMD wrapper takes its CommonJS branch when `exports` and\n"
         "// `module` exist, so the constant below receives the library instead of a global. The WebAssembly binary\n"
-        "// travels inside, base64-encoded: no other file to serve. Made by `python tests/web/test_hashing.py\n"
+        "// travels inside, base64-encoded: no other file to serve. Made by `python tests/web/test_page_hashing.py\n"
         "// --vendor` from node_modules (package.json pins the version); a test holds it equal to that.\n"
         "const module = { exports: {} };\n"
         "const exports = module.exports;\n"
@@ -50,7 +50,7 @@ def test_vendored_hash_wasm_is_npms() -> None:
     if not NPM_PACKAGE.exists():
         pytest.skip("hash-wasm is not installed (npm ci)")
     assert json.loads((NPM_PACKAGE / "package.json").read_text())["version"] == pinned
-    assert VENDORED.read_text() == vendored_text(), "stale: python tests/web/test_hashing.py --vendor"
+    assert VENDORED.read_text() == vendored_text(), "stale: python tests/web/test_page_hashing.py --vendor"
 
 
 def pattern(n: int) -> bytes:
