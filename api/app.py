@@ -24,7 +24,7 @@ from docchain.api.db import ChainMismatch, Database
 from docchain.api.limits import RelayerLimits
 from docchain.api.notify import Notifier, relay
 from docchain.api.outbox import OutboxWriter
-from docchain.api.pipeline import create_pipeline
+from docchain.api.pipeline import AlsoWaking, create_pipeline
 from docchain.api.routes import chain as chain_routes
 from docchain.api.routes import documents, verify
 from docchain.api.service import Documents, Lifecycle
@@ -200,9 +200,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.limits = RelayerLimits(settings, db, chain)  # what relayed writes may spend (api/limits.py)
     app.state.outbox = outbox = OutboxWriter(db)
     app.state.lifecycle = lifecycle = Lifecycle(db, settings.confirmations)
-    app.state.documents = Documents(settings, lifecycle, chain, storage, outbox, pipeline)
+    # the sealed copies this instance stages are made here, on the host whose spool holds them
+    staged = storage_replicas.StagedCopier(db, storage, settings.data_dir, idle_s=settings.idle_poll_s)
+    app.state.documents = Documents(settings, lifecycle, chain, storage, outbox, AlsoWaking(pipeline, staged.wake))
     outbox.start()
     await pipeline.start()
+    staged.start()
     # the pipeline working this database may be another process's: its changes arrive on the database's
     # channel (api/notify.py)
     relaying = asyncio.create_task(relay(db, notifier), name="notify-relay")
@@ -223,6 +226,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("shutting down: finishing the current anchoring cycle")
         await outbox.close()  # answers every request already queued
         await pipeline.stop()
+        await staged.stop()
         relaying.cancel()
         await asyncio.gather(relaying, return_exceptions=True)
         await db.close()

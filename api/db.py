@@ -148,6 +148,8 @@ class StorageCopy(Base):
     next_attempt_at: Mapped[float | None] = mapped_column(Float)
     last_error: Mapped[str | None] = mapped_column(Text)
     staged: Mapped[str | None] = mapped_column(String(1024))  # the spool file a sealed copy is made from
+    # the instance whose spool holds ``staged`` (its host makes the copy); NULL: the pipeline's copy worker
+    staged_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
 

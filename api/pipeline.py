@@ -234,6 +234,35 @@ class InlinePipeline:
         return generate_latest(metrics.PIPELINE)
 
 
+class AlsoWaking:
+    """A pipeline whose wake-ups also reach ``also`` (the API's own :class:`~replicas.StagedCopier`): a
+    submission accepted here may have staged a sealed copy only this host can make."""
+
+    def __init__(self, pipeline: Pipeline, also: Callable[[], None]) -> None:
+        self.pipeline = pipeline
+        self.also = also
+
+    async def start(self) -> None:
+        await self.pipeline.start()
+
+    async def stop(self) -> None:
+        await self.pipeline.stop()
+
+    def submitted(self) -> None:
+        self.pipeline.submitted()
+        self.also()
+
+    def wake(self) -> None:
+        self.pipeline.wake()
+        self.also()
+
+    def health(self) -> dict[str, str]:
+        return self.pipeline.health()
+
+    async def metrics_text(self) -> bytes:
+        return await self.pipeline.metrics_text()
+
+
 class NoPipeline:
     """``DOCCHAIN_PIPELINE=off``: another replica anchors and indexes."""
 

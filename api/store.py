@@ -254,6 +254,7 @@ class NewCopy:
     size: int | None
     state: CopyState
     staged: str | None = None
+    staged_by: str | None = None  # the instance whose spool holds ``staged``
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,18 +290,32 @@ _COPY_COLUMNS = (
 # databases (ON CONFLICT DO NOTHING: SQLite >= 3.24, PostgreSQL >= 9.5).
 _NEW_COPY = text(
     "INSERT INTO storage_copies (doc_hash, backend, locator, sealed, size, state, attempts, next_attempt_at,"
-    " last_error, staged, created_at, updated_at) VALUES (:doc_hash, :backend, :locator, :sealed, :size, :state,"
-    " 0, :next_attempt_at, NULL, :staged, :stamp, :stamp) ON CONFLICT DO NOTHING"
+    " last_error, staged, staged_by, created_at, updated_at) VALUES (:doc_hash, :backend, :locator, :sealed, :size,"
+    " :state, 0, :next_attempt_at, NULL, :staged, :staged_by, :stamp, :stamp) ON CONFLICT DO NOTHING"
 )
-_COPY_DUE_SQL = (
-    f"SELECT {', '.join(c.name for c in _COPY_COLUMNS)} FROM storage_copies WHERE {COPY_PENDING_SQL}"
-    " AND next_attempt_at <= :now ORDER BY next_attempt_at LIMIT :n"
-)
-_COPY_NEXT_SQL = f"SELECT min(next_attempt_at) FROM storage_copies WHERE {COPY_PENDING_SQL}"
+# A copy's maker: the instance that staged it (its spool holds the ciphertext), or the pipeline's copy worker
+# for every copy no instance staged
+_BY_OWNER = "staged_by = :owner"
+_BY_PIPELINE = "staged_by IS NULL"
+
+
+def _copy_due_sql(owner: str | None) -> str:
+    return (
+        f"SELECT {', '.join(c.name for c in _COPY_COLUMNS)} FROM storage_copies WHERE {COPY_PENDING_SQL}"
+        f" AND {_BY_PIPELINE if owner is None else _BY_OWNER} AND next_attempt_at <= :now"
+        " ORDER BY next_attempt_at LIMIT :n"
+    )
+
+
+def _copy_next_sql(owner: str | None) -> str:
+    return (
+        f"SELECT min(next_attempt_at) FROM storage_copies WHERE {COPY_PENDING_SQL}"
+        f" AND {_BY_PIPELINE if owner is None else _BY_OWNER}"
+    )
 
 
 class _CopyRow(NamedTuple):
-    """A storage_copies row as :data:`_COPY_DUE_SQL` selects it."""
+    """A storage_copies row as :func:`_copy_due_sql` selects it."""
 
     id: int
     doc_hash: str
@@ -352,6 +367,7 @@ def record_copies_in(s: Session, doc: str, copies: Sequence[NewCopy]) -> None:
             "state": copy.state.value,
             "next_attempt_at": stamp if copy.state is CopyState.PENDING else None,
             "staged": copy.staged,
+            "staged_by": copy.staged_by,
             "stamp": stamp,
         }
         if copy.sealed:
@@ -594,15 +610,18 @@ class Store:
             rows = await session.execute(select(*_COPY_COLUMNS).where(_COPIES.c.doc_hash == doc).order_by(_COPIES.c.id))
             return [_copy(r) for r in rows]
 
-    async def due_copies(self, at: float, limit: int) -> list[CopyRecord]:
+    async def due_copies(self, at: float, limit: int, owner: str | None = None) -> list[CopyRecord]:
         """Pending copies whose next attempt is due at ``at``, the longest-waiting first (a read on the
-        pipeline's wake-ups: the fast path of :meth:`Database.query`)."""
-        rows = await self.db.query(_COPY_DUE_SQL, {"now": at, "n": limit})
+        pipeline's wake-ups: the fast path of :meth:`Database.query`): those instance ``owner`` staged, or
+        (None) those no instance staged."""
+        params: dict[str, Any] = {"now": at, "n": limit} if owner is None else {"now": at, "n": limit, "owner": owner}
+        rows = await self.db.query(_copy_due_sql(owner), params)
         return [_copy(_CopyRow._make(r)) for r in rows]
 
-    async def next_copy_due(self) -> float | None:
-        """When the earliest pending copy is due (None: none is pending)."""
-        [(due,)] = await self.db.query(_COPY_NEXT_SQL, {})
+    async def next_copy_due(self, owner: str | None = None) -> float | None:
+        """When the earliest pending copy of ``owner`` (as in :meth:`due_copies`) is due (None: none is
+        pending)."""
+        [(due,)] = await self.db.query(_copy_next_sql(owner), {} if owner is None else {"owner": owner})
         return None if due is None else float(due)
 
     async def copy_stored(self, copy_id: int, locator: str, size: int) -> None:
@@ -622,16 +641,18 @@ class Store:
             update(_COPIES).where(_COPIES.c.id == copy_id, _may_move(CopyOperation.COPY, new)).values(**values)
         )
 
-    async def copies_due_now(self) -> None:
-        """Every pending copy due at once: what a restart does, as an operator restarts the service once what
-        failed (a backend, its settings) is fixed, and the backoff of the attempts before should not delay it."""
+    async def copies_due_now(self, owner: str | None = None) -> None:
+        """Every pending copy of ``owner`` (as in :meth:`due_copies`) due at once: what a restart does, as an
+        operator restarts the service once what failed (a backend, its settings) is fixed, and the backoff of
+        the attempts before should not delay it."""
         stamp = now()
-        due = await self.next_copy_due()
+        due = await self.next_copy_due(owner)
         if due is None or due <= stamp:  # nothing waits for a backoff: no write transaction
             return
+        mine = _COPIES.c.staged_by.is_(None) if owner is None else _COPIES.c.staged_by == owner
         await self.db.execute(
             update(_COPIES)
-            .where(_COPIES.c.state == CopyState.PENDING, _COPIES.c.next_attempt_at > stamp)
+            .where(_COPIES.c.state == CopyState.PENDING, mine, _COPIES.c.next_attempt_at > stamp)
             .values(next_attempt_at=stamp)
         )
 

@@ -10,9 +10,15 @@
   unless it asks for public storage: a fresh key, the ciphertext staged in the spool directory with its CID
   computed on the way, so that the key and the CID go back in the 202 (and nowhere else: no database row, no
   log line holds the key).
-- **Making the copies** (:meth:`Replicas.copy`, run by :class:`CopyWorker` in the pipeline): a plain
-  copy is read from a backend that holds the document and written to its target, hash-checked at both ends;
-  a sealed one is added to IPFS from its staged ciphertext, which is removed once IPFS holds it.
+- **Making the copies** (:meth:`Replicas.copy`, run by :class:`CopyWorker`): a plain copy is read from a
+  backend that holds the document and written to its target, hash-checked at both ends; a sealed one is
+  added to IPFS from its staged ciphertext, which is removed once IPFS holds it. The staged ciphertext is a
+  file of the accepting process's host, and replicas run on several hosts, so each sealed copy records the
+  instance that staged it (``staged_by``, the id kept in the data directory, :func:`instance_id`) and is made
+  by that instance's own :class:`StagedCopier`, which every API process runs (one per data directory at a
+  time, under an ``flock``); the pipeline's copy worker, under the pipeline's lease, makes the copies no
+  instance staged. The same :class:`CopyWorker` loop serves both, only its queue differs: one home for the
+  copy logic, retries and backoff, and the outbox row keeps the copy across restarts of its instance.
 - **Reading back** (:meth:`Replicas.fetch`): the stored copies in the configured order (then those a read
   found failed, should an operator have restored them), each read into a file in the spool directory while
   its hash is checked; a copy that is missing, unreachable or altered is skipped for the next one, so a
@@ -25,10 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,10 +76,13 @@ COPY_BATCH = 32  # due copies read per step
 COPIES_AT_ONCE = 4  # transfers in flight: enough to overlap a slow backend's latency, few enough for memory
 MIN_STEP_S = 0.2  # the copy worker's shortest interval between two reads of its queue
 HEALTH_MAX_AGE_S = 5.0  # /readyz reuses the backends' last check this long: a load balancer's probes stay cheap
+STOP_WAIT_S = 3.0  # a stopping API waits this long for the copies in flight, then cancels them
 HEALTH_TIMEOUT_S = 2.0  # a backend whose check takes longer is reported as not answering
 READ_PREFIX = ".read-"  # a document read back, before it is served
 STAGING_PREFIX = ".staging-"  # a sealed copy being staged (api/storage/ipfs.py: stage_sealed)
 SPOOL_MAX_AGE_S = 3600.0  # a read-back file older than this outlived its response
+INSTANCE_FILE = "instance-id"  # in the data directory: who stages into its spool
+STAGED_LOCK = "staged-copies.lock"  # in the data directory: one StagedCopier per spool at a time
 
 
 class StorageSettingError(InvalidInput):
@@ -124,7 +135,29 @@ def build(settings: Settings) -> Replicas:
             backends.append(_s3(settings))
         else:
             backends.append(_ipfs(settings))
-    return Replicas(backends, settings.spool_dir)
+    return Replicas(backends, settings.spool_dir, instance=instance_id(settings.data_dir))
+
+
+def instance_id(data_dir: Path) -> str:
+    """This instance's stable id, created on first use in ``data_dir`` beside the spool it names: a restart
+    keeps it, so the sealed copies staged before are still its own. Processes sharing a data directory
+    (``--workers``) share the id, as they share the spool."""
+    path = Path(data_dir) / INSTANCE_FILE
+    with contextlib.suppress(FileNotFoundError):
+        found = path.read_text().strip()
+        if found:
+            return found
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{INSTANCE_FILE}-")
+    with os.fdopen(fd, "w") as out:
+        out.write(uuid.uuid4().hex)
+    try:
+        os.link(name, path)  # two processes starting at once: the first link wins, the other reads it
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(name)
+    return path.read_text().strip()
 
 
 def _s3(settings: Settings) -> Backend:
@@ -232,11 +265,12 @@ class BackendState:
 class Replicas:
     """The configured backends in order: the first holds a document before its submission is accepted."""
 
-    def __init__(self, backends: Sequence[Backend], spool: Path) -> None:
+    def __init__(self, backends: Sequence[Backend], spool: Path, *, instance: str | None = None) -> None:
         if not backends:
             raise StorageSettingError("DOCCHAIN_STORAGE is empty: name at least one backend (local, s3, ipfs)")
         self.backends = list(backends)
         self.spool = Path(spool)
+        self.instance = instance  # recorded with every sealed copy staged in ``spool``
         self._states: list[BackendState] = []
         self._states_at = float("-inf")
         self._refreshing: asyncio.Lock | None = None
@@ -329,7 +363,11 @@ class Replicas:
             if sealed and backend is ipfs:
                 key = _new_key()
                 staged, cid, size = self._stage(doc_hash, self._again(doc_hash, upload, placement), key)
-                copies.append(NewCopy(backend.name, cid, True, size, CopyState.PENDING, staged=str(staged)))
+                copies.append(
+                    NewCopy(
+                        backend.name, cid, True, size, CopyState.PENDING, staged=str(staged), staged_by=self.instance
+                    )
+                )
             else:
                 if backend is ipfs:
                     cid = self._plain_cid(doc_hash, upload, placement)
@@ -582,16 +620,19 @@ def backoff(attempts: int) -> float:
 
 
 class CopyWorker:
-    """Makes the pending copies, in the pipeline beside the anchoring worker (under its lease, so one process
-    copies for a database): the due ones, then a sleep until the next is due, a wake-up (a submission was
-    accepted) or the safety poll. Taking the lease makes every pending copy due at once (a restart). Every
-    attempt's outcome is written before the next: a restart resumes from the database, and a copy made but
-    not yet recorded is made again (a put of a held document is a no-op)."""
+    """Makes the pending copies of one queue: with ``owner`` None, those no instance staged, in the pipeline
+    beside the anchoring worker (under its lease, so one process copies them for a database); with an
+    ``owner``, the sealed copies that instance staged (:class:`StagedCopier`). The due ones, then a sleep until
+    the next is due, a wake-up (a submission was accepted) or the safety poll. Starting makes every pending
+    copy of the queue due at once (a restart). Every attempt's outcome is written before the next: a restart
+    resumes from the database, and a copy made but not yet recorded is made again (a put of a held document
+    is a no-op)."""
 
-    def __init__(self, db: Database, replicas: Replicas, *, idle_s: float) -> None:
+    def __init__(self, db: Database, replicas: Replicas, *, idle_s: float, owner: str | None = None) -> None:
         self.store = Store(db)
         self.replicas = replicas
         self.idle_s = idle_s
+        self.owner = owner
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.last_error: str | None = None
@@ -623,7 +664,7 @@ class CopyWorker:
             self._wake.clear()  # a wake-up from now on (a copy queued during the step) is kept for the next
             try:
                 if not started:
-                    await self.store.copies_due_now()
+                    await self.store.copies_due_now(self.owner)
                     started = True
                 pause = await self.step()
                 self.last_error = None
@@ -637,7 +678,7 @@ class CopyWorker:
 
     async def step(self) -> float:
         """Attempt every due copy; returns how long to sleep."""
-        due = await self.store.due_copies(time.time(), COPY_BATCH)
+        due = await self.store.due_copies(time.time(), COPY_BATCH, self.owner)
         limit = asyncio.Semaphore(COPIES_AT_ONCE)
 
         async def attempt(row: CopyRecord) -> None:
@@ -648,7 +689,7 @@ class CopyWorker:
         await asyncio.gather(*(attempt(row) for row in due))
         if len(due) == COPY_BATCH:
             return 0.0
-        next_due = await self.store.next_copy_due()
+        next_due = await self.store.next_copy_due(self.owner)
         if next_due is None:
             return self.idle_s
         return min(max(next_due - time.time(), 0.0), self.idle_s)
@@ -677,3 +718,50 @@ class CopyWorker:
             await self.store.copy_stored(row.id, placement.locator, placement.size)
             self.replicas.discard_staged(row)
             log.info("copy stored", extra={"doc": row.doc_hash, "backend": row.backend, "locator": placement.locator})
+
+
+class StagedCopier:
+    """The sealed copies this instance staged, made by an API process of its host (the module docstring says
+    why): a :class:`CopyWorker` on the instance's queue, run by whichever process sharing the data directory
+    holds its ``flock`` (the others stand by, retrying each safety poll, so that ``--workers`` processes do
+    not attempt one copy twice). The lock vanishes with its process; a restart takes it again."""
+
+    def __init__(self, db: Database, replicas: Replicas, data_dir: Path, *, idle_s: float) -> None:
+        self.worker = CopyWorker(db, replicas, idle_s=idle_s, owner=replicas.instance)
+        self.lock_path = Path(data_dir) / STAGED_LOCK
+        self.idle_s = idle_s
+        self._task: asyncio.Task[None] | None = None
+        self._locked = False
+
+    def wake(self) -> None:
+        self.worker.wake()
+
+    def start(self) -> None:
+        if self.worker.owner is not None and self.worker.replicas.ipfs is not None:
+            self._task = asyncio.create_task(self._run(), name="staged-copies")
+
+    async def _run(self) -> None:
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:  # another process of this data directory makes them
+                    await asyncio.sleep(self.idle_s)
+            self._locked = True
+            await self.worker.run()
+        finally:
+            os.close(fd)  # releases the lock
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self.worker.stop()
+        if not self._locked:  # standing by: no copy in flight
+            self._task.cancel()
+        _, stuck = await asyncio.wait([self._task], timeout=STOP_WAIT_S)
+        for task in stuck:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task

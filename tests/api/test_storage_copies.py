@@ -28,6 +28,7 @@ from docchain.api.storage.replicas import (
     Miss,
     Replicas,
     backoff,
+    instance_id,
 )
 from docchain.api.store import CopyRecord, NewCopy, Store, record_copies_in
 from tests.storage import MiB, PatternStream, full_scale, peak_rss_growth
@@ -64,6 +65,10 @@ async def _accept(rig: Rig, content: bytes, doc_hash: bytes) -> str:
     """Acceptance as Documents.accept does it: the first backend, then the submission and its copies in one
     transaction."""
     intake = rig.replicas.store(doc_hash, io.BytesIO(content), public=False)
+    return await _accept_copies(rig, doc_hash, intake.copies, intake.size)
+
+
+async def _accept_copies(rig: Rig, doc_hash: bytes, copies: list[NewCopy], size: int) -> str:
     doc = "0x" + doc_hash.hex()
     row = Lifecycle.new_submission(
         doc_hash=doc,
@@ -76,10 +81,10 @@ async def _accept(rig: Rig, content: bytes, doc_hash: bytes) -> str:
         metadata_json=None,
         stored=True,
         file_name=None,
-        file_size=intake.size,
+        file_size=size,
         client_id=None,
     )
-    [(_, created)] = await rig.store.insert_new([row], [intake.copies])
+    [(_, created)] = await rig.store.insert_new([row], [copies])
     assert created
     return doc
 
@@ -197,6 +202,34 @@ async def test_a_copy_without_a_source_is_given_up_at_once(rig: Rig) -> None:
     await CopyWorker(rig.db, only_first, idle_s=10).attempt(copy)
     gone = _by_backend(await rig.store.copies_of(doc))["second"]
     assert gone.state is CopyState.FAILED and "no longer in DOCCHAIN_STORAGE" in (gone.last_error or "")
+
+
+async def test_a_sealed_copy_is_made_by_the_instance_that_staged_it(rig: Rig, tmp_path: Path) -> None:
+    content, doc_hash = _document(1000)
+    intake = rig.replicas.store(doc_hash, io.BytesIO(content), public=False)
+    elsewhere = tmp_path / "other-host" / "spool" / ".sealed-1"  # a file of another host: not on this one
+    sealed = NewCopy("ipfs", "bafy-staged-elsewhere", True, 1000, CopyState.PENDING, str(elsewhere), "host-b")
+    doc = await _accept_copies(rig, doc_hash, [*intake.copies, sealed], intake.size)
+
+    # the pipeline's worker makes the plain copy and leaves the sealed one to its instance, untouched
+    await rig.worker.step()
+    copies = _by_backend(await rig.store.copies_of(doc))
+    assert copies["second"].state is CopyState.STORED
+    assert (copies["ipfs"].state, copies["ipfs"].attempts, copies["ipfs"].last_error) == (CopyState.PENDING, 0, None)
+    assert await rig.store.next_copy_due() is None
+
+    # the staging instance's queue holds it, and only it
+    assert [c.backend for c in await rig.store.due_copies(time.time(), 10, "host-b")] == ["ipfs"]
+    assert await rig.store.due_copies(time.time(), 10, "host-c") == []
+    await CopyWorker(rig.db, rig.replicas, idle_s=10, owner="host-b").step()  # no ipfs here: impossible
+    assert _by_backend(await rig.store.copies_of(doc))["ipfs"].state is CopyState.FAILED
+
+
+def test_the_instance_id_is_kept_in_the_data_directory(tmp_path: Path) -> None:
+    first = instance_id(tmp_path / "a")
+    assert first == instance_id(tmp_path / "a") == (tmp_path / "a" / "instance-id").read_text()
+    assert instance_id(tmp_path / "b") != first
+    assert list((tmp_path / "a").iterdir()) == [tmp_path / "a" / "instance-id"]  # no temporary file left
 
 
 async def test_the_first_backend_down_refuses_the_upload(rig: Rig, tmp_path: Path) -> None:

@@ -16,9 +16,8 @@ loopback, started, killed and started again by these tests.
 - **Two replicas sharing one bucket** and one PostgreSQL, each on a host of its own as far as files go (a data
   directory each, its spool private in a mount namespace where the machine allows one): every document sent to
   both at once by two signers. One object per document, every S3 copy stored, every read through either replica
-  the exact bytes. The sealed IPFS copies staged by the replica whose pipeline stands by are never made (the
-  working pipeline cannot read another host's spool): the test says so as an expected failure, with the
-  reason, until each replica's staged copies reach IPFS.
+  the exact bytes, and every sealed IPFS copy stored, those staged by the replica whose pipeline stands by
+  too (each replica makes the sealed copies it staged: the working pipeline cannot read another host's spool).
 
 moto keeps its state in memory, so a restarted moto server starts empty. Its recorder journals each request to a
 file and the restarted server replays the journal: the bucket comes back as a server's disk would bring it
@@ -969,10 +968,4 @@ def test_two_replicas_one_bucket(
     assert {c.doc for c in sealed} == {"0x" + k for k in keys}, "a document without its IPFS copy"
     assert {c.locator for c in sealed if c.state == "stored"} <= pins, "an IPFS copy recorded stored is not pinned"
     lost = [c for c in sealed if c.state != "stored"]
-    if lost and two_hosts:
-        pytest.xfail(
-            f"{len(lost)} of {len(sealed)} sealed IPFS copies never made: a replica stages a sealed copy in its own "
-            "spool and only the pipeline holding the lease copies, from a path it cannot read on another host "
-            f"({lost[0].error})"
-        )
     assert not lost, f"{len(lost)} sealed IPFS copies not stored: {lost[:3]}"
