@@ -182,7 +182,10 @@ def test_sign_with_wallet_until_confirmed_and_download_receipt(pages: Pages, sta
     status = stack.get(f"/v1/documents/{doc_hash}").json()
     assert status["stored"] is True
     assert [(s["signer"], s["state"]) for s in status["signers"]] == [(WALLET, "confirmed")]
-    assert stack.get(f"/v1/documents/{doc_hash}/file").content == content
+    assert stack.get(f"/v1/documents/{doc_hash}/content").content == content
+    # the explorer's document page offers the stored copy through the content route
+    page = pages.open(f"doc/{doc_hash}")
+    expect(page.locator("#stored-file")).to_have_attribute("href", f"/v1/documents/{doc_hash}/content", timeout=TIMEOUT)
     page = pages.open("verify")
     downloaded = receipt_payload("release.txt.docchain.json", path.read_bytes())
     page.set_input_files("#verify-receipt", files=[downloaded])

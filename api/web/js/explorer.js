@@ -134,7 +134,7 @@ export async function documentPage(root, [hash], { signal }) {
     h("p", {}, hashText(doc.docHash)),
     h("div", { class: "card" }, facts([
       ["Signers", String(doc.signers.length)],
-      ["Stored file", doc.stored ? h("a", { href: `/v1/documents/${doc.docHash}/file`, download: "", id: "stored-file" }, "download (hash checked by the server)")
+      ["Stored file", doc.stored ? h("a", { href: `/v1/documents/${doc.docHash}/content`, download: "", id: "stored-file" }, "download (hash checked by the server)")
                                  : h("span", { class: "muted" }, "not stored on this server")],
       replaces.length ? ["Replaces", h("span", {}, [...new Set(replaces)].map(r => docLink(r)))] : null,
     ])),
