@@ -314,41 +314,27 @@ def _copy_next_sql(owner: str | None) -> str:
     )
 
 
-class _CopyRow(NamedTuple):
-    """A storage_copies row as :func:`_copy_due_sql` selects it."""
-
-    id: int
-    doc_hash: str
-    backend: str
-    locator: str
-    sealed: bool
-    size: int | None
-    state: str
-    attempts: int
-    next_attempt_at: float | None
-    last_error: str | None
-    staged: str | None
-
-
 def _may_move(operation: CopyOperation, new: CopyState) -> ColumnElement[bool]:
     """The filter of an UPDATE that ``operation`` makes to ``new``: the states lifecycle.COPY_TRANSITIONS lets
     it move a copy from, so that two processes racing on a copy cannot take it backwards."""
     return _COPIES.c.state.in_(sorted(old.value for old in copy_sources(operation, new) if old is not None))
 
 
-def _copy(row: Any) -> CopyRecord:
+def _copy(row: Sequence[Any]) -> CopyRecord:
+    """A copy from the values of :data:`_COPY_COLUMNS`, in their order (an ORM row or the fast path's tuple)."""
+    id_, doc, backend, locator, sealed, size, state, attempts, next_attempt_at, last_error, staged = row
     return CopyRecord(
-        id=row.id,
-        doc_hash=row.doc_hash,
-        backend=row.backend,
-        locator=row.locator,
-        sealed=bool(row.sealed),
-        size=row.size,
-        state=CopyState(row.state),
-        attempts=row.attempts,
-        next_attempt_at=row.next_attempt_at,
-        last_error=row.last_error,
-        staged=row.staged,
+        id=id_,
+        doc_hash=doc,
+        backend=backend,
+        locator=locator,
+        sealed=bool(sealed),
+        size=size,
+        state=CopyState(state),
+        attempts=attempts,
+        next_attempt_at=next_attempt_at,
+        last_error=last_error,
+        staged=staged,
     )
 
 
@@ -616,7 +602,7 @@ class Store:
         (None) those no instance staged."""
         params: dict[str, Any] = {"now": at, "n": limit} if owner is None else {"now": at, "n": limit, "owner": owner}
         rows = await self.db.query(_copy_due_sql(owner), params)
-        return [_copy(_CopyRow._make(r)) for r in rows]
+        return [_copy(r) for r in rows]
 
     async def next_copy_due(self, owner: str | None = None) -> float | None:
         """When the earliest pending copy of ``owner`` (as in :meth:`due_copies`) is due (None: none is
