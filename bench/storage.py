@@ -191,7 +191,7 @@ def ipfs_rows(size: int, workdir: Path, runs: int) -> tuple[list[Row], str | Non
     finally:
         process.terminate()
         process.wait(timeout=30)
-    return [Row(r.backend, r.operation, r.size, r.mbps, r.baseline, r.baseline_mbps) for r in found], None
+    return found, None
 
 
 def _rate(size: int) -> Callable[[float], float]:

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tests/storage/kubo.py runs the node
 
+from bench.storage import Row  # noqa: E402
 from docchain.api.storage.base import Placement  # noqa: E402
 from docchain.api.storage.ipfs import IpfsConfig, IpfsStorage, stage_sealed  # noqa: E402
 from docchain.chain.cid import ADD_OPTIONS, cid_of_stream  # noqa: E402
@@ -40,20 +41,6 @@ from docchain.chain.sealed import new_key  # noqa: E402
 from tests.storage.kubo import kubo_binary, start_kubo  # noqa: E402
 
 MiB = 1 << 20
-
-
-@dataclass(frozen=True)
-class IpfsRow:
-    backend: str  # "ipfs" (public copy) or "ipfs sealed"
-    operation: str  # "store" or "fetch"
-    size: int  # bytes
-    mbps: float  # docchain, MB/s (10^6 bytes)
-    baseline: str  # what it is compared with
-    baseline_mbps: float
-
-    @property
-    def ratio(self) -> float:
-        return self.mbps / self.baseline_mbps
 
 
 def _best(runs: int, action: Callable[[], None], reset: Callable[[], None]) -> float:
@@ -67,7 +54,7 @@ def _best(runs: int, action: Callable[[], None], reset: Callable[[], None]) -> f
     return best
 
 
-def ipfs_rows(size: int, workdir: Path, binary: Path, api_url: str, *, runs: int = 3) -> list[IpfsRow]:
+def ipfs_rows(size: int, workdir: Path, binary: Path, api_url: str, *, runs: int = 3) -> list[Row]:
     """Store and fetch MB/s of docchain's IPFS backend and of ``ipfs add`` / ``ipfs cat`` for one file of
     ``size`` random bytes, public and sealed, against the kubo node whose RPC API is ``api_url`` (``binary`` is
     its CLI), which must be the benchmark's own: each run empties its pins and blocks. The sealed rows transfer
@@ -152,10 +139,10 @@ def ipfs_rows(size: int, workdir: Path, binary: Path, api_url: str, *, runs: int
 
     add, cat = "ipfs add (kubo CLI)", "ipfs cat (kubo CLI)"
     return [
-        IpfsRow("ipfs", "store", size, mbps("store"), add, mbps("store baseline")),
-        IpfsRow("ipfs", "fetch", size, mbps("fetch"), cat, mbps("fetch baseline")),
-        IpfsRow("ipfs sealed", "store", size, mbps("sealed store"), add, mbps("sealed store baseline")),
-        IpfsRow("ipfs sealed", "fetch", size, mbps("sealed fetch"), cat, mbps("sealed fetch baseline")),
+        Row("ipfs", "store", size, mbps("store"), add, mbps("store baseline")),
+        Row("ipfs", "fetch", size, mbps("fetch"), cat, mbps("fetch baseline")),
+        Row("ipfs sealed", "store", size, mbps("sealed store"), add, mbps("sealed store baseline")),
+        Row("ipfs sealed", "fetch", size, mbps("sealed fetch"), cat, mbps("sealed fetch baseline")),
     ]
 
 
