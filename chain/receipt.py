@@ -1,11 +1,14 @@
 """The docchain receipt: a self-contained JSON proof that verifies with any Ethereum node.
 
-Format version 1 (schema: docs/receipt.schema.json). Reading is exactly as strict as the schema, plus the
-rules a schema cannot state (its description lists them): no duplicate keys, integers written as JSON
-integers, copies of a value that agree (the document hash in ``document`` and in the signed message),
-EIP-55 checksums. A receipt that parses says one thing only, and the web page's reader
-(api/web/js/receipt.js) refuses the same texts with the same messages: tests/vectors/receipts.json is the
-corpus both are held to.
+Format versions 1 and 2 (schema: docs/receipt.schema.json): a directly anchored record is written as version 1,
+which every reader understands; a Merkle-anchored one as version 2, whose ``anchor.merkle`` carries the
+inclusion proof of its leaf under the anchored root (chain/merkle.py).
+
+Reading is exactly as strict as the schema, plus the rules a schema cannot state (its description lists
+them): no duplicate keys, integers written as JSON integers, copies of a value that agree (the document hash
+in ``document`` and in the signed message), EIP-55 checksums. A receipt that parses says one thing only, and
+the web page's reader (api/web/js/receipt.js) refuses the same texts with the same messages:
+tests/vectors/receipts.json is the corpus both are held to.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from docchain.chain.errors import InvalidInput
+from docchain.chain.merkle import InclusionProof
 from docchain.chain.typed_data import EIP712_DOMAIN_TYPE, NAME, Domain, Registration, typed_data
 from docchain.chain.typed_data import VERSION as DOMAIN_VERSION
 from docchain.chain.values import to_checksum_address, to_hex
 
-VERSION = 1
+VERSION = 2  # the newest format this docchain reads and writes
+VERSIONS = (1, 2)  # every format it reads
 MAX_BYTES = 64 * 1024  # a receipt is ~2 KB; the bound keeps a hostile file from costing memory
 SUFFIX = ".docchain.json"
 # The deepest legitimate value (eip712.types.Registration[i]) is at level 5; a bound well above it keeps a
@@ -93,6 +98,12 @@ class Receipt:
     file_name: str | None = None
     file_size: int | None = None
     storage: Storage | None = None
+    merkle: InclusionProof | None = None  # a Merkle anchor: the leaf's proof under the root the transaction anchored
+
+    @property
+    def version(self) -> int:
+        """The format version this receipt is written in: 1 unless it needs version 2's Merkle anchor."""
+        return 1 if self.merkle is None else 2
 
     @property
     def doc_hash(self) -> bytes:
@@ -104,7 +115,7 @@ class Receipt:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "docchainReceipt": VERSION,
+            "docchainReceipt": self.version,
             "document": {"sha256": to_hex(self.doc_hash), "name": self.file_name, "size": self.file_size},
             "signer": self.signer,
             "eip712": typed_data(self.domain, self.registration),
@@ -116,7 +127,7 @@ class Receipt:
                 "blockNumber": self.block_number,
                 "blockHash": to_hex(self.block_hash),
                 "timestamp": self.timestamp,
-                "merkle": None,
+                "merkle": None if self.merkle is None else self.merkle.to_json(),
             },
         }
         if self.storage is not None:  # optional: receipts without it read as they always did
@@ -138,8 +149,20 @@ def build_receipt(
     timestamp: int,
     file_name: str | None = None,
     file_size: int | None = None,
+    merkle: InclusionProof | None = None,
 ) -> Receipt:
-    return Receipt(domain, registration, signature, tx_hash, block_number, block_hash, timestamp, file_name, file_size)
+    return Receipt(
+        domain,
+        registration,
+        signature,
+        tx_hash,
+        block_number,
+        block_hash,
+        timestamp,
+        file_name,
+        file_size,
+        merkle=merkle,
+    )
 
 
 def _fail(message: str) -> NoReturn:
@@ -287,8 +310,9 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
     # The version comes first: a later version's receipt is told apart as such, not as unknown fields.
     if "docchainReceipt" not in data:
         _fail("receipt: missing field docchainReceipt")
-    if not _is_int(data["docchainReceipt"]) or data["docchainReceipt"] != VERSION:
-        _fail(f"receipt: docchainReceipt must be {VERSION}, the format version this docchain reads")
+    version = data["docchainReceipt"]
+    if not _is_int(version) or version not in VERSIONS:
+        _fail("receipt: docchainReceipt must be 1 or 2, the format versions this docchain reads")
     top = _object(data, "", _TOP, _TOP_OPTIONAL)
 
     document = _object(top["document"], "document", _DOCUMENT)
@@ -332,8 +356,13 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
     block_number = _uint(anchor["blockNumber"], "anchor.blockNumber")
     block_hash = _hash32(anchor["blockHash"], "anchor.blockHash")
     timestamp = _uint(anchor["timestamp"], "anchor.timestamp")
-    if anchor["merkle"] is not None:
+    merkle = None
+    if version == 1 and anchor["merkle"] is not None:
         _fail("receipt: anchor.merkle must be null: Merkle anchors are not in format version 1")
+    if version == 2:
+        if anchor["merkle"] is None:
+            _fail("receipt: anchor.merkle must be an object in format version 2 (a direct anchor is version 1)")
+        merkle = InclusionProof.from_json(anchor["merkle"], "receipt: anchor.merkle")
 
     # the copies must agree, so that the receipt says one thing only
     if doc_hash != registration.doc_hash:
@@ -356,6 +385,7 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
         file_name=name,
         file_size=size,
         storage=storage,
+        merkle=merkle,
     )
 
 
