@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from docchain.chain.errors import InvalidInput
-from docchain.chain.merkle import InclusionProof
+from docchain.chain.merkle import MAX_LEAVES, InclusionProof
 from docchain.chain.typed_data import EIP712_DOMAIN_TYPE, NAME, Domain, Registration, typed_data
 from docchain.chain.typed_data import VERSION as DOMAIN_VERSION
 from docchain.chain.values import to_checksum_address, to_hex
@@ -47,6 +47,8 @@ _EIP712 = ("types", "primaryType", "domain", "message")
 _DOMAIN = ("name", "version", "chainId", "verifyingContract")
 _MESSAGE = ("docHash", "signer", "metadataHash", "supersedes", "deadline")
 _ANCHOR = ("transactionHash", "blockNumber", "blockHash", "timestamp", "merkle")
+_MERKLE = ("root", "leafIndex", "leafCount", "proof")
+MAX_PROOF = MAX_LEAVES.bit_length() - 1  # the deepest leaf of the largest tree: 32 hashes
 _TYPES = {"EIP712Domain": EIP712_DOMAIN_TYPE, Registration.PRIMARY_TYPE: Registration.TYPE}
 
 # The schema's patterns, matched whole (fullmatch: Python's "$" would also match before a final newline).
@@ -362,7 +364,7 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
     if version == 2:
         if anchor["merkle"] is None:
             _fail("receipt: anchor.merkle must be an object in format version 2 (a direct anchor is version 1)")
-        merkle = InclusionProof.from_json(anchor["merkle"], "receipt: anchor.merkle")
+        merkle = _merkle(anchor["merkle"])
 
     # the copies must agree, so that the receipt says one thing only
     if doc_hash != registration.doc_hash:
@@ -387,6 +389,29 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
         storage=storage,
         merkle=merkle,
     )
+
+
+def _merkle(value: Any) -> InclusionProof:
+    """A version 2 anchor's inclusion proof. Its length is fixed by where the leaf sits in the tree, so a proof
+    that could never verify is refused here, with its field, rather than found out on chain."""
+    section = _object(value, "anchor.merkle", _MERKLE)
+    root = _hash32(section["root"], "anchor.merkle.root")
+    index = _uint(section["leafIndex"], "anchor.merkle.leafIndex")
+    count = section["leafCount"]
+    if not _is_int(count) or not 1 <= count <= MAX_LEAVES:
+        _fail("receipt: anchor.merkle.leafCount must be an integer from 1 to 2^32")
+    if index >= count:
+        _fail("receipt: anchor.merkle.leafIndex must be below anchor.merkle.leafCount")
+    proof = section["proof"]
+    if not isinstance(proof, list) or len(proof) > MAX_PROOF:
+        _fail(f"receipt: anchor.merkle.proof must be a list of at most {MAX_PROOF} hashes")
+    hashes = tuple(_hash32(h, f"anchor.merkle.proof[{i}]") for i, h in enumerate(proof))
+    # StandardMerkleTree keeps leaf `index` of `count` at array position 2*count-2-index; a node's depth there
+    # is floor(log2(position + 1)), one proof hash per level (chain/merkle.py, docs/protocol.md)
+    depth = (2 * count - 1 - index).bit_length() - 1
+    if len(hashes) != depth:
+        _fail(f"receipt: anchor.merkle.proof must hold {depth} hashes for leaf {index} of {count}, got {len(hashes)}")
+    return InclusionProof(index=index, count=int(count), proof=hashes, root=root)
 
 
 def parse_storage(value: Any) -> Storage:

@@ -22,8 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from docchain.chain import merkle
 from docchain.chain import typed_data as td
-from docchain.chain.receipt import MAX_BYTES, build_receipt
+from docchain.chain.hashing import keccak256
+from docchain.chain.receipt import MAX_BYTES, build_receipt, parse_receipt
 
 OUT = Path(__file__).with_name("receipts.json")
 
@@ -57,6 +59,34 @@ def base_text() -> str:
 
 
 BASE = base_text()
+
+
+def merkle_text() -> str:
+    """The base receipt anchored in a Merkle tree of five leaves (its own and four fixed others) at a place
+    whose proof holds 3 hashes (sorted positions 0 and 1; positions 2 to 4 have 2): format version 2."""
+    receipt = parse_receipt(BASE)
+    own = merkle.leaf(receipt.registration, receipt.signature)
+    # the first set of fixed others that puts the receipt's leaf at a place three levels deep
+    inclusion = next(
+        proof
+        for k in range(0, 256, 4)
+        if (proof := merkle.MerkleTree.of([own, *(keccak256(bytes([k + i])) for i in range(4))]).proof(0)).index < 2
+    )
+    return build_receipt(
+        domain=receipt.domain,
+        registration=receipt.registration,
+        signature=receipt.signature,
+        tx_hash=receipt.tx_hash,
+        block_number=receipt.block_number,
+        block_hash=receipt.block_hash,
+        timestamp=receipt.timestamp,
+        file_name=receipt.file_name,
+        file_size=receipt.file_size,
+        merkle=inclusion,
+    ).dumps()
+
+
+MERKLE_BASE = merkle_text()
 
 
 class Raw(str):
@@ -134,8 +164,8 @@ def both(*mutations: Mutation) -> Mutation:
     return mutate
 
 
-def text_of(mutate: Mutation) -> str:
-    data = json.loads(BASE)
+def text_of(mutate: Mutation, base: str = BASE) -> str:
+    data = json.loads(base)
     replaced = mutate(data)
     return dump(replaced if replaced is not None else data)
 
@@ -158,11 +188,11 @@ def invalid(name: str, text: str, field: str, *, note: str | None = None) -> Non
     cases.append(case)
 
 
-def mutated(name: str, mutate: Mutation, field: str | None, note: str | None = None) -> None:
+def mutated(name: str, mutate: Mutation, field: str | None, note: str | None = None, *, base: str = BASE) -> None:
     if field is None:
-        valid(name, text_of(mutate))
+        valid(name, text_of(mutate, base))
     else:
-        invalid(name, text_of(mutate), field, note=note)
+        invalid(name, text_of(mutate, base), field, note=note)
 
 
 NOT_JSON = "not JSON: JSON Schema has no value to validate"
@@ -269,7 +299,7 @@ mutated("docchainReceipt true", put("docchainReceipt", True), "docchainReceipt")
 mutated("docchainReceipt 1.0", put("docchainReceipt", Raw("1.0")), "docchainReceipt", FRACTION)
 mutated("docchainReceipt 1e0", put("docchainReceipt", Raw("1e0")), "docchainReceipt", FRACTION)
 mutated("docchainReceipt as a string", put("docchainReceipt", "1"), "docchainReceipt")
-mutated("docchainReceipt 2 (a later version)", both(put("docchainReceipt", 2), put("newField", 1)), "docchainReceipt")
+mutated("docchainReceipt 3 (a later version)", both(put("docchainReceipt", 3), put("newField", 1)), "docchainReceipt")
 mutated("docchainReceipt 0", put("docchainReceipt", 0), "docchainReceipt")
 mutated("docchainReceipt null", put("docchainReceipt", None), "docchainReceipt")
 
@@ -427,6 +457,77 @@ mutated("anchor.merkle an object", put("anchor.merkle", {"root": "0x" + "00" * 3
 mutated("anchor.merkle an empty array", put("anchor.merkle", []), "anchor.merkle")
 mutated("anchor.merkle false", put("anchor.merkle", False), "anchor.merkle")
 mutated("anchor.merkle zero", put("anchor.merkle", 0), "anchor.merkle")
+
+# ---- format version 2: a Merkle anchor ----
+M = "anchor.merkle"
+M_JSON = json.loads(MERKLE_BASE)["anchor"]["merkle"]
+ROOT, PROOF = M_JSON["root"], M_JSON["proof"]
+H = "0x" + "ab" * 32
+PROOF_LENGTH = "a proof's length follows from leafIndex and leafCount: a rule of the schema's description"
+BELOW_COUNT = "leafIndex < leafCount compares two values: a rule of the schema's description"
+
+
+def v2(name: str, mutate: Mutation, field: str | None, note: str | None = None) -> None:
+    mutated(f"v2: {name}", mutate, field, note, base=MERKLE_BASE)
+
+
+valid("v2: as docchain writes a Merkle anchor", MERKLE_BASE)
+v2("leaf 4 of 5 (2 hashes)", both(put(f"{M}.leafIndex", 4), put(f"{M}.proof", PROOF[:2])), None)
+v2(
+    "a tree of one leaf: an empty proof",
+    both(put(f"{M}.leafIndex", 0), put(f"{M}.leafCount", 1), put(f"{M}.proof", [])),
+    None,
+)
+v2(
+    "the largest tree: 32 hashes for leaf 2^32-1 of 2^32",
+    both(put(f"{M}.leafIndex", 2**32 - 1), put(f"{M}.leafCount", 2**32), put(f"{M}.proof", [H] * 32)),
+    None,
+)
+v2("upper-case hex digits in the proof", put(f"{M}.proof", [p.upper().replace("0X", "0x") for p in PROOF]), None)
+v2("merkle's keys in another order", put(M, dict(reversed(list(M_JSON.items())))), None)
+v2("with a storage section", put("storage", {"backends": ["local"], "ipfs": None}), None)
+v2("merkle null", put(M, None), M)
+v2("merkle an array", put(M, []), M)
+v2("merkle a string", put(M, ROOT), M)
+for key in ("root", "leafIndex", "leafCount", "proof"):
+    v2(f"{M}.{key} missing", drop(f"{M}.{key}"), f"{M}.{key}")
+v2(f"unknown field {M}.extra", put(f"{M}.extra", 0), f"{M}.extra")
+v2(f"unknown field {M}.leaf (a verifier computes the leaf)", put(f"{M}.leaf", H), f"{M}.leaf")
+v2(f"{M}.root twice", repeat(f"{M}.root", H), f"{M}.root", DUPLICATE)
+v2(f"{M}.root of 31 bytes", put(f"{M}.root", ROOT[:-2]), f"{M}.root")
+v2(f"{M}.root without 0x", put(f"{M}.root", ROOT[2:]), f"{M}.root")
+v2(f"{M}.root null", put(f"{M}.root", None), f"{M}.root")
+v2(f"{M}.leafIndex negative", put(f"{M}.leafIndex", -1), f"{M}.leafIndex")
+v2(f"{M}.leafIndex a string", put(f"{M}.leafIndex", "4"), f"{M}.leafIndex")
+v2(f"{M}.leafIndex true", put(f"{M}.leafIndex", True), f"{M}.leafIndex")
+v2(f"{M}.leafIndex 4.0", put(f"{M}.leafIndex", Raw("4.0")), f"{M}.leafIndex", FRACTION)
+v2(f"{M}.leafIndex null", put(f"{M}.leafIndex", None), f"{M}.leafIndex")
+v2(f"{M}.leafIndex equal to leafCount", put(f"{M}.leafIndex", 5), f"{M}.leafIndex", BELOW_COUNT)
+v2(f"{M}.leafIndex beyond leafCount", put(f"{M}.leafIndex", 9), f"{M}.leafIndex", BELOW_COUNT)
+v2(f"{M}.leafCount zero", both(put(f"{M}.leafIndex", 0), put(f"{M}.leafCount", 0)), f"{M}.leafCount")
+v2(f"{M}.leafCount 2^32 + 1", put(f"{M}.leafCount", 2**32 + 1), f"{M}.leafCount")
+v2(f"{M}.leafCount of 20 digits", put(f"{M}.leafCount", 10**19), f"{M}.leafCount")
+v2(f"{M}.leafCount a string", put(f"{M}.leafCount", "5"), f"{M}.leafCount")
+v2(f"{M}.leafCount 5.0", put(f"{M}.leafCount", Raw("5.0")), f"{M}.leafCount", FRACTION)
+v2(f"{M}.leafCount false", put(f"{M}.leafCount", False), f"{M}.leafCount")
+v2(f"{M}.proof an object", put(f"{M}.proof", {"0": PROOF[0]}), f"{M}.proof")
+v2(f"{M}.proof null", put(f"{M}.proof", None), f"{M}.proof")
+v2(f"{M}.proof of 33 hashes", put(f"{M}.proof", [H] * 33), f"{M}.proof")
+v2(
+    f"{M}.proof of 33 hashes in the largest tree",
+    both(put(f"{M}.leafIndex", 2**32 - 1), put(f"{M}.leafCount", 2**32), put(f"{M}.proof", [H] * 33)),
+    f"{M}.proof",
+)
+v2(f"{M}.proof a hash short", put(f"{M}.proof", PROOF[:-1]), f"{M}.proof", PROOF_LENGTH)
+v2(f"{M}.proof a hash too many", put(f"{M}.proof", [*PROOF, H]), f"{M}.proof", PROOF_LENGTH)
+v2(f"{M}.proof empty for a leaf 3 levels deep", put(f"{M}.proof", []), f"{M}.proof", PROOF_LENGTH)
+v2(f"{M}.proof with a hash of 31 bytes", put(f"{M}.proof.1", PROOF[1][:-2]), f"{M}.proof[1]")
+v2(f"{M}.proof with a number", put(f"{M}.proof.0", 1), f"{M}.proof[0]")
+v2(f"{M}.proof with a nested list", put(f"{M}.proof.2", [PROOF[2]]), f"{M}.proof[2]")
+v2(f"{M}.proof with null", put(f"{M}.proof.2", None), f"{M}.proof[2]")
+v2("docchainReceipt 2.0", put("docchainReceipt", Raw("2.0")), "docchainReceipt", FRACTION)
+v2("docchainReceipt 1 with a Merkle anchor", put("docchainReceipt", 1), M)
+v2("copies that disagree are still refused", put("signer", OTHER), "signer", CROSS)
 
 # ---- the optional storage section (informative, not signed) ----
 CID = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"  # the CID of b"hello world\n"

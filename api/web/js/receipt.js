@@ -20,6 +20,10 @@ const EIP712 = ["types", "primaryType", "domain", "message"];
 const DOMAIN = ["name", "version", "chainId", "verifyingContract"];
 const MESSAGE = ["docHash", "signer", "metadataHash", "supersedes", "deadline"];
 const ANCHOR = ["transactionHash", "blockNumber", "blockHash", "timestamp", "merkle"];
+const MERKLE = ["root", "leafIndex", "leafCount", "proof"];
+const MAX_LEAVES = 2 ** 32;  // chain/merkle.py's bound on a tree, which bounds a proof at MAX_PROOF hashes
+const MAX_PROOF = 32;
+const VERSIONS = [1, 2];
 const TOP_OPTIONAL = ["storage"];
 const STORAGE = ["backends", "ipfs"];
 const IPFS = ["cid", "sealed", "key"];
@@ -229,7 +233,8 @@ export function parseReceipt(input) {
   walk(data, "", 0);
   if (!isObject(data)) fail("receipt must be a JSON object");
   if (!has(data, "docchainReceipt")) fail("receipt: missing field docchainReceipt");
-  if (get(data, "docchainReceipt") !== 1) fail("receipt: docchainReceipt must be 1, the format version this docchain reads");
+  const version = get(data, "docchainReceipt");
+  if (!VERSIONS.includes(version)) fail("receipt: docchainReceipt must be 1 or 2, the format versions this docchain reads");
   const top = object(data, "", TOP, TOP_OPTIONAL);
 
   const document = object(top.document, "document", DOCUMENT);
@@ -278,7 +283,15 @@ export function parseReceipt(input) {
     timestamp: uint(anchorJson.timestamp, "anchor.timestamp"),
     merkle: null,
   };
-  if (anchorJson.merkle !== null) fail("receipt: anchor.merkle must be null: Merkle anchors are not in format version 1");
+  if (version === 1 && anchorJson.merkle !== null) {
+    fail("receipt: anchor.merkle must be null: Merkle anchors are not in format version 1");
+  }
+  if (version === 2) {
+    if (anchorJson.merkle === null) {
+      fail("receipt: anchor.merkle must be an object in format version 2 (a direct anchor is version 1)");
+    }
+    anchor.merkle = merkleSection(anchorJson.merkle);
+  }
 
   // the copies must agree, so that the receipt says one thing only
   if (docHash !== message.docHash) fail("receipt: document.sha256 differs from eip712.message.docHash");
@@ -288,7 +301,7 @@ export function parseReceipt(input) {
   const storage = "storage" in top ? storageSection(top.storage) : undefined;
 
   return {
-    docchainReceipt: 1,
+    docchainReceipt: version,
     document: { sha256: docHash, name, size },
     signer,
     eip712: { types: structuredClone(TYPES), primaryType: "Registration", domain, message },
@@ -298,6 +311,31 @@ export function parseReceipt(input) {
     anchor,
     ...(storage === undefined ? {} : { storage }),
   };
+}
+
+/** A version 2 anchor's inclusion proof: chain/receipt.py's _merkle. */
+function merkleSection(value) {
+  const section = object(value, "anchor.merkle", MERKLE);
+  const root = hash32(section.root, "anchor.merkle.root");
+  const leafIndex = uint(section.leafIndex, "anchor.merkle.leafIndex");
+  const count = section.leafCount;
+  if (!isInt(count) || count < 1 || BigInt(count) > BigInt(MAX_LEAVES)) {
+    fail("receipt: anchor.merkle.leafCount must be an integer from 1 to 2^32");
+  }
+  const leafCount = Number(count);
+  if (leafIndex >= leafCount) fail("receipt: anchor.merkle.leafIndex must be below anchor.merkle.leafCount");
+  const { proof } = section;
+  if (!Array.isArray(proof) || proof.length > MAX_PROOF) {
+    fail(`receipt: anchor.merkle.proof must be a list of at most ${MAX_PROOF} hashes`);
+  }
+  const hashes = proof.map((h, i) => hash32(h, `anchor.merkle.proof[${i}]`));
+  // StandardMerkleTree keeps leaf leafIndex at array position 2*leafCount-2-leafIndex, at depth
+  // floor(log2(position + 1)): one proof hash per level
+  const depth = (2 * leafCount - 1 - leafIndex).toString(2).length - 1;
+  if (hashes.length !== depth) {
+    fail(`receipt: anchor.merkle.proof must hold ${depth} hashes for leaf ${leafIndex} of ${leafCount}, got ${hashes.length}`);
+  }
+  return { root, leafIndex, leafCount, proof: hashes };
 }
 
 /** The optional storage section (informative, not signed): chain/receipt.py's _storage. */
