@@ -27,6 +27,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -251,23 +252,19 @@ def signed_bodies(domain: Domain, n: int) -> tuple[list[bytes], list[dict[str, A
     return bodies, raw
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--docs", type=int, default=3000, help="documents submitted end to end")
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument(
-        "--workers", type=int, default=1, help="HTTP processes of the API (--workers) and of the ceiling alike"
-    )
-    parser.add_argument("--seconds", type=float, default=6.0, help="duration of each verify / ceiling run")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument(
-        "--database-url", help="the API's database (an empty PostgreSQL database, say); default: SQLite in a temp dir"
-    )
-    args = parser.parse_args()
-
+def run(
+    docs: int,
+    clients: int,
+    workers: int,
+    seconds: float,
+    database_url: str | None = None,
+    settings: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """One whole run (node, ceiling, API, submissions, verify), its figures as ``main`` prints them as JSON;
+    ``settings`` are more ``DOCCHAIN_*`` variables for the API (bench/compare.py sets its anchoring mode)."""
     tmp = Path(tempfile.mkdtemp(prefix="docchain-bench-"))
     procs: list[subprocess.Popen[bytes]] = []
-    results: dict[str, Any] = {"clients": args.clients, "workers": args.workers}
+    results: dict[str, Any] = {"clients": clients, "workers": workers}
     try:
         node_port = free_port()
         procs.append(
@@ -290,7 +287,7 @@ def main() -> int:
         script = tmp / "ceiling.py"
         script.write_text(CEILING_APP)
         ceiling_pids = []
-        for _ in range(args.workers):
+        for _ in range(workers):
             proc = subprocess.Popen(
                 [sys.executable, str(script), str(ceiling_port), str(deployment.chain_id), deployment.address],
                 stdout=subprocess.DEVNULL,
@@ -317,26 +314,27 @@ def main() -> int:
                 "DOCCHAIN_KEY_DAILY_QUOTA": "0",
                 "DOCCHAIN_SIGNER_RATE_PER_MINUTE": "0",
                 "DOCCHAIN_SIGNER_DAILY_QUOTA": "0",
-                "DOCCHAIN_WORKERS": str(args.workers),
+                "DOCCHAIN_WORKERS": str(workers),
             }
         )
-        if args.database_url:
-            env["DOCCHAIN_DATABASE_URL"] = args.database_url
+        if database_url:
+            env["DOCCHAIN_DATABASE_URL"] = database_url
+        env.update(settings or {})
         api_proc = subprocess.Popen(
             [sys.executable, "-m", "docchain.api", "--port", str(api_port)], env=env, stdout=subprocess.DEVNULL
         )
         procs.append(api_proc)
         wait_http(f"http://127.0.0.1:{api_port}/healthz")
-        for _ in range(4 * args.workers):  # new connections reach every worker: each binds to the chain
+        for _ in range(4 * workers):  # new connections reach every worker: each binds to the chain
             httpx.get(f"http://127.0.0.1:{api_port}/v1/chain", timeout=30)
-        api_pids = serving(api_proc.pid, args.workers)
+        api_pids = serving(api_proc.pid, workers)
 
-        bodies, raw = signed_bodies(domain, args.docs)
+        bodies, raw = signed_bodies(domain, docs)
         ceiling_bodies, _ = signed_bodies(domain, 2000)
-        ceiling_before = measured(ceiling_pids, ceiling_port, "/submit", ceiling_bodies, args.clients, args.seconds)
+        ceiling_before = measured(ceiling_pids, ceiling_port, "/submit", ceiling_bodies, clients, seconds)
 
         # ---- submissions, end to end
-        accept = measured(api_pids, api_port, "/v1/documents", bodies, args.clients, None)
+        accept = measured(api_pids, api_port, "/v1/documents", bodies, clients, None)
         t0 = accept["started"]
 
         def anchored() -> int:
@@ -347,13 +345,13 @@ def main() -> int:
             return 0
 
         limit = time.monotonic() + 120
-        while (done := anchored()) < args.docs and time.monotonic() < limit:
+        while (done := anchored()) < docs and time.monotonic() < limit:
             time.sleep(0.02)
         t_all = time.perf_counter() - t0
-        ceiling_after = measured(ceiling_pids, ceiling_port, "/submit", ceiling_bodies, args.clients, args.seconds)
+        ceiling_after = measured(ceiling_pids, ceiling_port, "/submit", ceiling_bodies, clients, seconds)
         ceiling_submit = around([ceiling_before, ceiling_after])
         results["submit"] = {
-            "documents": args.docs,
+            "documents": docs,
             "anchored": done,
             "accept_rps": accept["rps"],
             "accept_p99_ms": accept["p99_ms"],
@@ -375,9 +373,9 @@ def main() -> int:
                 f"http://127.0.0.1:{api_port}/v1/documents/{reg['docHash']}/receipts/{reg['signer']}", timeout=30
             )
             receipts.append(json.dumps({"docHash": reg["docHash"], "receipt": r.json()}).encode())
-        before = measured(ceiling_pids, ceiling_port, "/verify", receipts, args.clients, args.seconds)
-        verify = measured(api_pids, api_port, "/v1/verify", receipts, args.clients, args.seconds)
-        after = measured(ceiling_pids, ceiling_port, "/verify", receipts, args.clients, args.seconds)
+        before = measured(ceiling_pids, ceiling_port, "/verify", receipts, clients, seconds)
+        verify = measured(api_pids, api_port, "/v1/verify", receipts, clients, seconds)
+        after = measured(ceiling_pids, ceiling_port, "/verify", receipts, clients, seconds)
         ceiling_verify = around([before, after])
         results["verify"] = {
             "rps": verify["rps"],
@@ -401,6 +399,23 @@ def main() -> int:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=3000, help="documents submitted end to end")
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="HTTP processes of the API (--workers) and of the ceiling alike"
+    )
+    parser.add_argument("--seconds", type=float, default=6.0, help="duration of each verify / ceiling run")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--database-url", help="the API's database (an empty PostgreSQL database, say); default: SQLite in a temp dir"
+    )
+    args = parser.parse_args()
+    results = run(args.docs, args.clients, args.workers, args.seconds, args.database_url)
 
     if args.json:
         print(json.dumps(results))

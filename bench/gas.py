@@ -75,18 +75,23 @@ def measure() -> dict[str, float]:
         LocalNode(NodeConfig(kind="anvil", data_dir=Path(tmp))) as node,
     ):
         w3 = Web3(Web3.HTTPProvider(node.rpc_url))
-        sender = TxSender(w3, DEV_KEY)
-        deployment, _ = deploy.ensure_deployed(sender, Path(tmp))
-        registry = Registry(w3, deployment.address, sender)
-        registry.register(signed(registry))  # first write to the contract's storage pays extra; warm up once
-        figures: dict[str, float] = {"baseline": baseline_gas(sender)}
-        figures["single"] = registry.register(signed(registry))["gasUsed"]
-        for n in (10, 100):
-            figures[f"batch{n}"] = registry.register_batch([signed(registry) for _ in range(n)])["gasUsed"] / n
-        for n in MERKLE_SIZES:
-            figures[f"root{n}"] = anchor_gas(registry, n)
-            figures[f"merkle{n}"] = figures[f"root{n}"] / n
-        return figures
+        return measure_on(TxSender(w3, DEV_KEY), Path(tmp))
+
+
+def measure_on(sender: TxSender, workdir: Path) -> dict[str, float]:
+    """The figures on the node ``sender`` sends to, with a registry deployed there now (its deployment record
+    written under ``workdir``): bench/compare.py measures other contracts on the same node."""
+    deployment, _ = deploy.ensure_deployed(sender, workdir)
+    registry = Registry(sender.w3, deployment.address, sender)
+    registry.register(signed(registry))  # first write to the contract's storage pays extra; warm up once
+    figures: dict[str, float] = {"baseline": baseline_gas(sender)}
+    figures["single"] = registry.register(signed(registry))["gasUsed"]
+    for n in (10, 100):
+        figures[f"batch{n}"] = registry.register_batch([signed(registry) for _ in range(n)])["gasUsed"] / n
+    for n in MERKLE_SIZES:
+        figures[f"root{n}"] = anchor_gas(registry, n)
+        figures[f"merkle{n}"] = figures[f"root{n}"] / n
+    return figures
 
 
 def anchor_gas(registry: Registry, n: int) -> float:

@@ -256,16 +256,9 @@ def browser_sampler(workdir: Path) -> Iterator[Callable[[Path], Sample]]:
 # ---- the run -------------------------------------------------------------------------------------------------
 
 
-def main() -> int:
-    if sys.argv[1:2] == ["--child"]:
-        _child(sys.argv[2], sys.argv[3])
-        return 0
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=1024, help="MiB (default 1024: 1 GiB)")
-    parser.add_argument("--runs", type=int, default=3, help="timings per row; the best counts")
-    parser.add_argument("--no-browser", action="store_true", help="skip the browser row")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args()
+def measure(size: int, runs: int, browser: bool = True) -> tuple[list[Row], list[str]]:
+    """The rows (openssl first, then sha256sum, the library, the CLI, the page if ``browser``) of one run on a
+    file of ``size`` MiB, and the notes that go under the table."""
     notes: list[str] = []
     commands = {
         "openssl dgst -sha256": lambda path: command_sample(["openssl", "dgst", "-sha256"], path, path.parent),
@@ -286,22 +279,36 @@ def main() -> int:
         path = workdir / "document.bin"
         with open(path, "wb") as out:
             block = os.urandom(MiB)
-            for i in range(args.size):
+            for i in range(size):
                 out.write(block[::-1] if i % 2 else block)
         subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)  # into the page cache
-        if not args.no_browser and not Path(CHROMIUM).exists():
+        if browser and not Path(CHROMIUM).exists():
             notes.append(f"no browser row: no Chromium at {CHROMIUM}")
-        elif not args.no_browser:
+        elif browser:
             commands["browser page"] = stack.enter_context(browser_sampler(workdir))
-        for _ in range(args.runs):  # in turns, so that a busy moment of the machine falls on every row alike
-            for name, measure in commands.items():
-                sample = measure(path)
+        for _ in range(runs):  # in turns, so that a busy moment of the machine falls on every row alike
+            for name, take in commands.items():
+                sample = take(path)
                 if name not in best or sample.seconds < best[name].seconds:
                     best[name] = sample
-    rows = [Row(n, s.seconds, args.size * MiB, s.memory, kinds[n], s.digest) for n, s in best.items()]
+    rows = [Row(n, s.seconds, size * MiB, s.memory, kinds[n], s.digest) for n, s in best.items()]
     notes += [s.note for s in best.values() if s.note]
     if len({r.digest for r in rows}) != 1:
         raise SystemExit("the digests differ: " + ", ".join(f"{r.name}={r.digest}" for r in rows))
+    return rows, notes
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["--child"]:
+        _child(sys.argv[2], sys.argv[3])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=1024, help="MiB (default 1024: 1 GiB)")
+    parser.add_argument("--runs", type=int, default=3, help="timings per row; the best counts")
+    parser.add_argument("--no-browser", action="store_true", help="skip the browser row")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    rows, notes = measure(args.size, args.runs, not args.no_browser)
     openssl, cli = rows[0], rows[3]
     ratios = {r.name: r.mbps / openssl.mbps for r in rows}
     cli_ok = ratios[cli.name] >= CLI_TARGET and cli.memory <= CLI_MEMORY
