@@ -21,16 +21,24 @@ from docchain.chain.values import parse_hash32, to_hex
 
 RELEASES_FILE = "releases.json"
 DEPLOYMENTS_FILE = "deployments.json"
+MERKLE_RELEASE = 2
+"""The first release that anchors Merkle roots (``anchorRoot``, ``verifyMerkleRegistration``)."""
 
 
 @dataclass(frozen=True)
 class Release:
     """One released registry: the keccak256 of its runtime code with every immutable zeroed."""
 
+    number: int  # its place in releases.json from 1: the list is append-only, so a release keeps its number
     name: str
     masked_code_hash: bytes
     code_length: int
     immutables: tuple[tuple[int, int], ...]
+
+    @property
+    def anchors_roots(self) -> bool:
+        """Whether this registry can hold Merkle-anchored registrations (format version 2 receipts)."""
+        return self.number >= MERKLE_RELEASE
 
 
 def masked_code(code: bytes, immutables: tuple[tuple[int, int], ...]) -> bytes:
@@ -62,12 +70,13 @@ def releases() -> tuple[Release, ...]:
     data = json.loads(files("docchain.contracts").joinpath(RELEASES_FILE).read_text())
     return tuple(
         Release(
+            number=number,
             name=str(r["name"]),
             masked_code_hash=parse_hash32(r["maskedCodeHash"], "maskedCodeHash"),
             code_length=int(r["codeLength"]),
             immutables=tuple((int(s), int(n)) for s, n in r["immutables"]),
         )
-        for r in data["releases"]
+        for number, r in enumerate(data["releases"], start=1)
     )
 
 

@@ -7,6 +7,11 @@ to check it: the registry must run released docchain code (and be the pinned one
 signer's kind of signature follows from whether it has code, and the transaction, block, time and record
 are read from the chain and compared with the receipt. The first check that fails ends verification at its
 named step.
+
+A Merkle-anchored registration (a version 2 receipt) runs the same steps: its record is the registry's view of
+the registration under the receipt's root (inclusion and signature in one ``eth_call``), and its anchor is the
+transaction that anchored that root. The chain holds the root only, so such a registration is verified with
+its receipt, never found by its document hash alone.
 """
 
 from __future__ import annotations
@@ -18,11 +23,20 @@ from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 
-from docchain.chain.errors import ChainError, InvalidInput
+from docchain.chain import merkle
+from docchain.chain.errors import ChainError, ContractRevert, InvalidInput
+from docchain.chain.merkle import InclusionProof
 from docchain.chain.receipt import Receipt
-from docchain.chain.registry import REGISTERED_TOPIC, REVOKED_TOPIC, Record, encode_call
-from docchain.chain.rpc import Block, ChainReader, Log
-from docchain.chain.trust import Pin, release_of
+from docchain.chain.registry import (
+    REGISTERED_TOPIC,
+    REVOKED_TOPIC,
+    ROOT_ANCHORED_TOPIC,
+    Record,
+    decode_revert,
+    encode_call,
+)
+from docchain.chain.rpc import Block, ChainReader, Log, RpcError, TxReceipt
+from docchain.chain.trust import MERKLE_RELEASE, Pin, release_of
 from docchain.chain.typed_data import Domain, recover
 from docchain.chain.values import to_checksum_address, to_hex, utc_text
 
@@ -87,6 +101,7 @@ class Anchor:
     tx_hash: bytes
     timestamp: int
     confirmations: int
+    merkle_root: bytes | None = None  # a Merkle anchor: the root the transaction anchored, the leaf under it
 
 
 @dataclass(frozen=True)
@@ -170,6 +185,7 @@ class Verdict:
                 "transactionHash": to_hex(a.tx_hash),
                 "timestamp": a.timestamp,
                 "confirmations": a.confirmations,
+                "merkleRoot": None if a.merkle_root is None else to_hex(a.merkle_root),
             },
             "revocation": None if r is None else {"by": r.by, "blockNumber": r.block_number, "timestamp": r.timestamp},
             "otherSigners": [
@@ -324,6 +340,12 @@ async def _steps(run: _Run, pin: Pin | None) -> None:
             Step.REGISTRY,
             f"the contract at {registry} is not a docchain registry: its code matches no released registry",
         )
+    if receipt is not None and receipt.merkle is not None and not release.anchors_roots:
+        raise run.fail(
+            Step.REGISTRY,
+            f"the receipt is Merkle-anchored, but the registry at {registry} is {release.name}, which anchors no "
+            f"Merkle roots (release {MERKLE_RELEASE} or later does)",
+        )
     domain = Domain(chain_id=chain_id, verifying_contract=registry)
     separator = await _call(reader, registry, encode_call("DOMAIN_SEPARATOR"), head.number, "bytes32")
     if bytes(separator) != domain.separator:
@@ -339,28 +361,39 @@ async def _steps(run: _Run, pin: Pin | None) -> None:
 
     signer = run.signer
     if signer is None:
-        raise run.fail(Step.RECORD, f"no one has signed {doc} in registry {registry}", Outcome.NOT_REGISTERED)
+        unseen = _MERKLE_UNSEEN if release.anchors_roots else ""
+        raise run.fail(Step.RECORD, f"no one has signed {doc} in registry {registry}{unseen}", Outcome.NOT_REGISTERED)
 
-    # record: the registry holds (docHash, signer)
-    raw = await _call(
-        reader, registry, encode_call("recordOf", q.doc_hash, signer), head.number, "(uint48,uint48,uint48)"
-    )
-    record = Record(*raw)
-    if not record.exists:
-        await _others(run, registry, pin, head)
-        if run.others:
-            raise run.fail(Step.RECORD, f"{signer} has not signed {doc}", Outcome.OTHER_SIGNERS)
-        raise run.fail(Step.RECORD, f"no record of {signer} signing {doc} in {registry}", Outcome.NOT_REGISTERED)
-    run.ok(Step.RECORD, f"recorded in block {record.block_number} at {_utc(record.registered_at)}")
+    if receipt is not None and receipt.merkle is not None:
+        # record: the registry confirms the signed registration under the receipt's root
+        record = await _merkle_record(run, registry, receipt, receipt.merkle, head)
+        # anchor: the receipt's transaction anchored that root, in the block and at the time the registry says
+        tx_hash, block = await _merkle_anchor(run, registry, receipt, receipt.merkle, record)
+        root: bytes | None = receipt.merkle.root
+    else:
+        # record: the registry holds (docHash, signer)
+        raw = await _call(
+            reader, registry, encode_call("recordOf", q.doc_hash, signer), head.number, "(uint48,uint48,uint48)"
+        )
+        record = Record(*raw)
+        if not record.exists:
+            await _others(run, registry, pin, head)
+            if run.others:
+                raise run.fail(Step.RECORD, f"{signer} has not signed {doc}", Outcome.OTHER_SIGNERS)
+            unseen = _MERKLE_UNSEEN if receipt is None and release.anchors_roots else ""
+            raise run.fail(
+                Step.RECORD, f"no record of {signer} signing {doc} in {registry}{unseen}", Outcome.NOT_REGISTERED
+            )
+        run.ok(Step.RECORD, f"recorded in block {record.block_number} at {_utc(record.registered_at)}")
+        # anchor: transaction, block, time and record agree, all read from the chain
+        tx_hash, block = await _anchor(run, registry, record, head)
+        root = None
 
-    # anchor: transaction, block, time and record agree, all read from the chain
-    tx_hash, block = await _anchor(run, registry, record, head)
     confirmations = max(0, head.number - block.number + 1)
-    run.anchor = Anchor(chain_id, registry, block.number, block.hash, tx_hash, block.timestamp, confirmations)
-    run.ok(
-        Step.ANCHOR,
-        f"transaction {to_hex(tx_hash)} in block {block.number} ({to_hex(block.hash)}) at {_utc(block.timestamp)}",
-    )
+    run.anchor = Anchor(chain_id, registry, block.number, block.hash, tx_hash, block.timestamp, confirmations, root)
+    did = "" if root is None else f" anchored root {to_hex(root)}"
+    where = f"in block {block.number} ({to_hex(block.hash)}) at {_utc(block.timestamp)}"
+    run.ok(Step.ANCHOR, f"transaction {to_hex(tx_hash)}{did} {where}")
 
     # confirmations: computed from the head, never read from the receipt
     detail = f"{confirmations} confirmation(s), {q.confirmations} required"
@@ -426,7 +459,113 @@ async def _anchor(run: _Run, registry: str, record: Record, head: Block) -> tupl
         return event.tx_hash, block
 
     tx = to_hex(receipt.tx_hash)
-    found = await reader.receipt(receipt.tx_hash)
+    found = await _registry_tx(run, registry, receipt)
+    logs = await reader.logs(registry, [REGISTERED_TOPIC, q.doc_hash, _word(signer)], block_hash=found.block_hash)
+    recorded = next(
+        (e for e in logs if e.tx_hash == receipt.tx_hash and _is_registered(e, registry, q.doc_hash, signer)), None
+    )
+    if recorded is None:
+        raise run.fail(Step.ANCHOR, f"transaction {tx} did not record {to_hex(q.doc_hash)} by {signer}")
+    reg = receipt.registration
+    if recorded.data[:64] != reg.metadata_hash + reg.supersedes:
+        raise run.fail(Step.ANCHOR, f"transaction {tx} recorded another metadataHash or supersedes than the receipt's")
+    block = await _receipt_block(run, receipt)
+    if (record.block_number, record.registered_at) != (block.number, block.timestamp):
+        raise run.fail(
+            Step.ANCHOR,
+            f"the registry records block {record.block_number} at {_utc(record.registered_at)}, not the receipt's "
+            f"block {block.number}",
+        )
+    return receipt.tx_hash, block
+
+
+# The chain holds a Merkle tree's root, never its leaves: only the leaf's receipt (its proof) can show it.
+_MERKLE_UNSEEN = " (a Merkle-anchored signature is verified with its receipt only: the chain holds its tree's root)"
+
+
+async def _merkle_record(run: _Run, registry: str, receipt: Receipt, inclusion: InclusionProof, head: Block) -> Record:
+    """The registry's record of a Merkle-anchored registration: the root's anchoring and the revocation of
+    (docHash, signer), once ``verifyMerkleRegistration`` has confirmed the leaf under the root and its
+    signature. The proof is checked here first, so that a leaf off the tree is said as such, with its hashes."""
+    leaf = merkle.leaf(receipt.registration, receipt.signature)
+    root = to_hex(inclusion.root)
+    if not inclusion.verifies(leaf):
+        raise run.fail(
+            Step.RECORD,
+            f"the receipt's registration (leaf {to_hex(leaf)}) is not in the tree of root {root}: its proof leads "
+            f"to {to_hex(merkle.process_proof(leaf, inclusion.proof))}",
+        )
+    data = encode_call(
+        "verifyMerkleRegistration",
+        inclusion.root,
+        receipt.registration.as_tuple(),
+        receipt.signature,
+        list(inclusion.proof),
+    )
+    try:
+        raw = await _call(run.reader, registry, data, head.number, "(uint48,uint48,uint48)")
+    except RpcError as exc:
+        revert = None if exc.revert_data is None else decode_revert(exc.revert_data)
+        if revert is None:
+            raise
+        outcome, reason = _merkle_refusal(revert, leaf, root, registry)
+        raise run.fail(Step.RECORD, reason, outcome) from None
+    record = Record(*raw)
+    run.ok(
+        Step.RECORD,
+        f"leaf {to_hex(leaf)} is leaf {inclusion.index} of {inclusion.count} under root {root}, anchored in block "
+        f"{record.block_number} at {_utc(record.registered_at)}; the registry accepts its signature",
+    )
+    return record
+
+
+def _merkle_refusal(revert: ContractRevert, leaf: bytes, root: str, registry: str) -> tuple[Outcome, str]:
+    """What ``verifyMerkleRegistration``'s revert means for the verdict."""
+    if revert.name == "RootNotAnchored":
+        return Outcome.NOT_REGISTERED, f"root {root} is not anchored in registry {registry}"
+    if revert.name == "NotInTree":
+        return Outcome.INVALID, f"the registry does not find leaf {to_hex(leaf)} in the tree of root {root}"
+    if revert.name == "ExpiredSignature":
+        (deadline,) = revert.args_
+        return Outcome.INVALID, f"the signature's deadline {deadline} had passed when root {root} was anchored"
+    if revert.name == "InvalidSignature":
+        return Outcome.INVALID, f"the registry refuses the signature of the registration under root {root}"
+    return Outcome.INVALID, f"the registry refuses the registration under root {root}: {revert}"
+
+
+async def _merkle_anchor(
+    run: _Run, registry: str, receipt: Receipt, inclusion: InclusionProof, record: Record
+) -> tuple[bytes, Block]:
+    """The receipt's transaction and block, checked to be those that anchored the receipt's root."""
+    tx, root = to_hex(receipt.tx_hash), to_hex(inclusion.root)
+    found = await _registry_tx(run, registry, receipt)
+    logs = await run.reader.logs(registry, [ROOT_ANCHORED_TOPIC, inclusion.root], block_hash=found.block_hash)
+    anchored = next(
+        (e for e in logs if e.tx_hash == receipt.tx_hash and _is_root_anchored(e, registry, inclusion.root)), None
+    )
+    if anchored is None:
+        raise run.fail(Step.ANCHOR, f"transaction {tx} did not anchor root {root}")
+    leaf_count = int.from_bytes(anchored.data[:32], "big")
+    if leaf_count != inclusion.count:
+        raise run.fail(
+            Step.ANCHOR,
+            f"transaction {tx} anchored root {root} as a tree of {leaf_count} leaves, the receipt says "
+            f"{inclusion.count}",
+        )
+    block = await _receipt_block(run, receipt)
+    if (record.block_number, record.registered_at) != (block.number, block.timestamp):
+        raise run.fail(
+            Step.ANCHOR,
+            f"the registry anchored root {root} in block {record.block_number} at {_utc(record.registered_at)}, "
+            f"not in the receipt's block {block.number}",
+        )
+    return receipt.tx_hash, block
+
+
+async def _registry_tx(run: _Run, registry: str, receipt: Receipt) -> TxReceipt:
+    """The receipt's transaction, which succeeded, was sent to the registry and is in the receipt's block."""
+    tx = to_hex(receipt.tx_hash)
+    found = await run.reader.receipt(receipt.tx_hash)
     if found is None:
         raise run.fail(Step.ANCHOR, f"transaction {tx} is not known to the node")
     if found.status != 1:
@@ -439,16 +578,12 @@ async def _anchor(run: _Run, registry: str, record: Record, head: Block) -> tupl
             f"transaction {tx} is in block {found.block_number} ({to_hex(found.block_hash)}), the receipt says "
             f"block {receipt.block_number} ({to_hex(receipt.block_hash)})",
         )
-    logs = await reader.logs(registry, [REGISTERED_TOPIC, q.doc_hash, _word(signer)], block_hash=found.block_hash)
-    recorded = next(
-        (e for e in logs if e.tx_hash == receipt.tx_hash and _is_registered(e, registry, q.doc_hash, signer)), None
-    )
-    if recorded is None:
-        raise run.fail(Step.ANCHOR, f"transaction {tx} did not record {to_hex(q.doc_hash)} by {signer}")
-    reg = receipt.registration
-    if recorded.data[:64] != reg.metadata_hash + reg.supersedes:
-        raise run.fail(Step.ANCHOR, f"transaction {tx} recorded another metadataHash or supersedes than the receipt's")
-    block = await reader.block(receipt.block_number)
+    return found
+
+
+async def _receipt_block(run: _Run, receipt: Receipt) -> Block:
+    """The receipt's block, canonical on this chain and of the receipt's time."""
+    block = await run.reader.block(receipt.block_number)
     if block is None or block.hash != receipt.block_hash:
         canonical = "no block" if block is None else to_hex(block.hash)
         raise run.fail(
@@ -460,13 +595,7 @@ async def _anchor(run: _Run, registry: str, record: Record, head: Block) -> tupl
             Step.ANCHOR,
             f"block {block.number}'s time is {_utc(block.timestamp)}, the receipt says {_utc(receipt.timestamp)}",
         )
-    if (record.block_number, record.registered_at) != (block.number, block.timestamp):
-        raise run.fail(
-            Step.ANCHOR,
-            f"the registry records block {record.block_number} at {_utc(record.registered_at)}, not the receipt's "
-            f"block {block.number}",
-        )
-    return receipt.tx_hash, block
+    return block
 
 
 async def _others(run: _Run, registry: str, pin: Pin | None, head: Block) -> None:
@@ -512,6 +641,16 @@ def _is_registered(event: Log, registry: str, doc_hash: bytes, signer: str) -> b
         and event.topics[1] == doc_hash
         and event.topics[2] == _word(signer)
         and len(event.data) >= 64
+    )
+
+
+def _is_root_anchored(event: Log, registry: str, root: bytes) -> bool:
+    return (
+        event.address == registry
+        and len(event.topics) == 3
+        and event.topics[0] == ROOT_ANCHORED_TOPIC
+        and event.topics[1] == root
+        and len(event.data) >= 32
     )
 
 
