@@ -174,9 +174,13 @@ class Tally:
     anchored: int = 0
     lost: list[Key] = field(default_factory=list)  # accepted, yet not anchored on chain, in the table and the index
     duplicated: list[str] = field(default_factory=list)
-    stale_block: list[Key] = field(default_factory=list)
+    stale_block: list[str] = field(default_factory=list)  # anchored at a block the chain no longer holds
     failed: list[str] = field(default_factory=list)
     unknown_rows: int = 0
+    # Merkle mode (tests/reliability/anchoring.py): anchored, yet the receipt's proof fails in Python or on chain
+    unproven: list[str] = field(default_factory=list)
+    roots: int = 0  # canonical roots anchored during the run
+    leaves: int = 0  # their leaf counts, summed
 
 
 def wait_all_anchored(probe: DbProbe, expected: int, timeout: float, what: str) -> float:
@@ -243,7 +247,7 @@ def ledger(chain: Chain, probe: DbProbe, accepted: dict[Key, str]) -> Tally:
             continue
         tally.anchored += 1
         if (number, (block_hash or "").lower()) not in events:
-            tally.stale_block.append(key)
+            tally.stale_block.append(f"{key}: block {number} {block_hash}")
     tally.unknown_rows = len(set(rows) - set(accepted))
     return tally
 
@@ -316,7 +320,7 @@ def server_5xx(log: Path, allowed: tuple[int, ...] = (503,)) -> list[str]:
     """Every request the API logged with a 5xx status (the structured log survives a SIGKILL), but ``allowed``:
     a 503 is the right answer while something is down, and its clients check it is a clean one (problem+json
     with Retry-After), which the log line does not show."""
-    out = []
+    out: list[str] = []
     if not log.exists():
         return out
     for line in log.read_text(errors="replace").splitlines():
@@ -623,10 +627,16 @@ __all__ = [
 def book(entry: Any, load: Load | None, tally: Tally, logged_5xx: list[str]) -> None:
     """Write a run's ledger into its report entry (before any assertion, so a failure still reports)."""
     entry.accepted = tally.accepted
-    entry.lost = len(tally.lost) + len(tally.failed)
+    entry.lost = len(tally.lost) + len(tally.failed) + len(tally.unproven)  # a leaf nobody can prove is lost
     entry.duplicated = len(tally.duplicated) + (len(load.conflicts) if load else 0)
     entry.fivexx_client = len(load.fivexx) if load else 0
     entry.fivexx_server = len(logged_5xx)
+    if tally.roots:
+        entry.held.append(
+            f"Merkle mode: {tally.anchored:,} submissions anchored as leaves of {tally.roots:,} roots "
+            f"({tally.leaves / tally.roots:.1f} leaves a root); each receipt's proof checked in Python and by one "
+            "eth_call of verifyMerkleRegistration"
+        )
     if load is not None:
         calls = load.calls()
         rate = load.requests / load.elapsed if load.elapsed else 0.0
@@ -648,7 +658,10 @@ def assert_exactly_once(load: Load | None, tally: Tally, logged_5xx: list[str]) 
     assert not tally.lost, f"{len(tally.lost)} accepted submissions not anchored: {tally.lost[:5]}"
     assert not tally.failed, f"{len(tally.failed)} accepted submissions failed: {tally.failed[:5]}"
     assert not tally.duplicated, f"duplicates: {tally.duplicated[:5]}"
-    assert not tally.stale_block, f"{len(tally.stale_block)} records name a block no longer in the chain"
+    assert not tally.stale_block, (
+        f"{len(tally.stale_block)} records name a block no longer in the chain: {tally.stale_block[:5]}"
+    )
+    assert not tally.unproven, f"{len(tally.unproven)} anchored submissions not proven: {tally.unproven[:5]}"
     if load is not None:
         assert not load.conflicts, f"one record answered as two submissions: {load.conflicts[:5]}"
         assert not load.given_up, f"{len(load.given_up)} submissions were never accepted: {load.given_up[:5]}"
