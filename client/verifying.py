@@ -66,3 +66,6 @@ def show(out: Output, result: dict[str, Any]) -> None:
     trust = result.get("trust")
     if trust:
         out.say(f"registry trusted by: {trust.get('detail')}")
+    anchor = result.get("anchor") or {}
+    if anchor.get("merkleRoot"):
+        out.say(f"anchored in a Merkle tree: root {anchor['merkleRoot']}")

@@ -130,7 +130,7 @@ export async function verifyView(root, _params, { signal }) {
         h("ul", { class: "checks" }, r.steps.map(c => h("li", { class: c.ok ? "ok" : "bad", dataset: { check: c.name } },
           h("span", { class: "check-mark", "aria-hidden": "true" }, c.ok ? "✓" : "✗"),
           h("strong", {}, c.name), " ", h("span", { class: "detail" }, c.detail))))) : null,
-      recordSection(r),
+      recordSection(r, state.receipt),
       r.revocation ? h("section", { id: "verify-revocation" },
         h("h3", {}, "Revoked"),
         facts([
@@ -153,9 +153,10 @@ export async function verifyView(root, _params, { signal }) {
   return () => { run++; };
 }
 
-/** Where the record is (chain, registry and why it is trusted, block, transaction, time), as read from the
- *  chain; only the registry and its trust when there is no record. */
-function recordSection(r) {
+/** Where the record is (chain, registry and why it is trusted, block, transaction, time, and for a Merkle
+ *  anchor the root its transaction anchored), as read from the chain; only the registry and its trust when
+ *  there is no record. The leaf's place in the tree comes from the receipt, which the verdict held to it. */
+function recordSection(r, receipt) {
   const a = r.anchor, t = r.trust;
   if (!a && !t) return null;
   const registry = (a && a.registry) || t.registry;
@@ -171,6 +172,12 @@ function recordSection(r) {
       ["Time", fmtTime(a.timestamp)],
       ["Confirmations", String(a.confirmations)],
     );
+    if (a.merkleRoot) {
+      const proof = receipt && receipt.anchor.merkle && receipt.anchor.merkle.root === a.merkleRoot ? receipt.anchor.merkle : null;
+      rows.push(["Merkle root", h("span", { id: "verify-merkle" },
+        h("code", { class: "merkle-root", title: a.merkleRoot }, a.merkleRoot),
+        proof ? h("span", { class: "muted small" }, ` — leaf ${proof.leafIndex + 1} of ${proof.leafCount}, ${proof.proof.length} proof hashes`) : null)]);
+    }
   }
   return h("section", { id: "verify-record" }, h("h3", {}, a ? "On chain" : "Registry"), facts(rows));
 }
