@@ -32,7 +32,8 @@ from docchain.chain.trust import Pin, release_of
 from docchain.chain.values import to_hex, utc_text
 from docchain.chain.verify import Outcome, Question, Step, Verdict, verify
 
-RELAYER = bytes.fromhex("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")  # anvil's account #0
+# anvil's account #5: a sender of its own, whose nonces no session fixture's sender also counts
+RELAYER = bytes.fromhex("8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba")
 SIGNER = bytes.fromhex("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
 OTHER = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
 RELEASE_1 = Path(__file__).with_name("data") / "registry-release-1.bytecode.hex"  # its creation code, as released
@@ -199,6 +200,17 @@ def test_confirmations_are_counted_from_the_anchoring_block(chain: Chain, honest
     assert verdict.anchor is not None and verdict.anchor.confirmations == head - honest.receipts[2].block_number + 1
 
 
+def test_both_nodes_answer_a_merkle_receipt_alike(node: LocalNode, registry: Registry, w3: Web3) -> None:
+    """Valid on anvil and ganache, and the registry's revert (a root never anchored) read from either node's
+    error shape."""
+    chain = Chain(node.rpc_url, w3, registry.sender, registry, "", "", "", b"")  # type: ignore[arg-type]
+    anchored = _anchor(chain, [_signed(chain, SIGNER) for _ in range(3)])
+    assert _verify(chain, anchored.receipts[2]).ok
+    never = _anchor(chain, [_signed(chain, SIGNER) for _ in range(2)], anchor=False)
+    verdict = _verify(chain, never.receipts[0])
+    assert (verdict.outcome, verdict.failed_step) == (Outcome.NOT_REGISTERED, Step.RECORD), verdict.summary
+
+
 # ---------------------------------------------------------------------------- verdicts beside VALID
 
 
@@ -332,6 +344,13 @@ CASES = [
     Case(f"{M}.proof (last hash)", _set(f"{M}.proof.2", value=_flip), "record"),
     Case(f"{M}.proof (a hash dropped)", _set(f"{M}.proof", value=lambda v, c: v[:-1]), "receipt"),
     Case(f"{M}.leafIndex (a place of another depth)", _set(f"{M}.leafIndex", value=lambda v, c: 4), "receipt"),
+    # the hashing is order-free: leafIndex fixes the proof's length (the leaf's depth), not which place at it
+    Case(
+        f"{M}.leafIndex (another place of the same depth: informative)",
+        _set(f"{M}.leafIndex", value=lambda v, c: 1),
+        "valid",
+        Outcome.VALID,
+    ),
     Case(f"{M}.leafIndex (past leafCount)", _set(f"{M}.leafIndex", value=lambda v, c: 5), "receipt"),
     Case(
         f"{M}.leafCount (a tree of another size, same depth)", _set(f"{M}.leafCount", value=_same_depth_count), "anchor"
