@@ -5,12 +5,15 @@ tests/docs/test_receipt_vectors.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from docchain.chain import merkle
 from docchain.chain.errors import InvalidInput
 from docchain.chain.receipt import parse_receipt, read_receipt, receipt_path, write_receipt
 
@@ -83,3 +86,33 @@ def test_written_receipts_read_back_and_are_never_overwritten_silently(tmp_path:
 def test_a_missing_file_is_named() -> None:
     with pytest.raises(InvalidInput, match="cannot read receipt"):
         read_receipt(Path("/nonexistent/x.docchain.json"))
+
+
+def _block_after(marker: str) -> str:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+    match = re.search(r"<!-- " + re.escape(marker) + r" -->\s*\n```json\n(.*?)\n```", text, re.S)
+    assert match, f"no JSON block after <!-- {marker} -->"
+    return match.group(1)
+
+
+def test_the_documented_merkle_receipt_reads_and_its_proof_leads_to_its_root() -> None:
+    """docs/protocol.md's version 2 example: the direct example's registration, anchored in a tree."""
+    direct, anchored = parse_receipt(_block_after("example-receipt")), parse_receipt(_block_after("merkle-receipt"))
+    assert (anchored.version, direct.version) == (2, 1)
+    assert (anchored.registration, anchored.signature) == (direct.registration, direct.signature)
+    assert anchored.merkle is not None
+    assert anchored.merkle.verifies(merkle.leaf(anchored.registration, anchored.signature))
+    assert anchored.to_json() == json.loads(
+        _block_after("merkle-receipt")
+    )  # the fields docchain writes, as it writes them
+
+
+def test_a_merkle_receipt_writes_version_2_and_reads_back() -> None:
+    direct = parse_receipt(BASE)
+    leaves = [merkle.leaf(direct.registration, direct.signature), bytes(32), bytes([1]) * 32]
+    inclusion = merkle.MerkleTree.of(leaves).proof(0)
+    anchored = dataclasses.replace(direct, merkle=inclusion)
+    data = anchored.to_json()
+    assert (data["docchainReceipt"], data["anchor"]["merkle"]) == (2, inclusion.to_json())
+    assert parse_receipt(anchored.dumps()) == anchored
+    assert parse_receipt(direct.dumps()).to_json()["docchainReceipt"] == 1
