@@ -26,6 +26,7 @@ from rlp.sedes import BigEndianInt, Binary, List, big_endian_int, binary
 from trie.exceptions import BadTrieProof, InvalidNode, MissingTrieNode
 from trie.exceptions import ValidationError as TrieValidationError
 from trie.hexary import HexaryTrie
+from trie.validation import validate_is_node
 
 from docchain.chain.errors import InvalidInput, VerificationError
 from docchain.chain.hashing import keccak256
@@ -320,6 +321,8 @@ _ACCOUNT_SEDES = List([big_endian_int, big_endian_int, Binary.fixed_length(32), 
 # trie's proof reader carries no annotations; this is its signature (root, key, RLP-decoded nodes) -> value, b"" for
 # a key the proof shows absent.
 _get_from_proof: Callable[[bytes, bytes, Sequence[object]], bytes] = HexaryTrie.get_from_proof
+# and its check of one decoded node's shape, which the proof reader runs on every node given, reachable or not.
+_validate_node: Callable[[object], None] = validate_is_node
 
 
 def verify_account_proof(state_root: bytes, address: str, proof: Sequence[str]) -> Account | None:
@@ -370,6 +373,10 @@ def _proven_value(step: EvidenceStep, root: bytes, key: bytes, proof: Sequence[s
             raise EvidenceError(step, str(exc)) from None
         except rlp.DecodingError as exc:
             raise EvidenceError(step, f"proof node {index} is not RLP: {exc}") from None
+        try:
+            _validate_node(nodes[-1])
+        except TrieValidationError:
+            raise EvidenceError(step, f"proof node {index} is not a trie node (branch, extension or leaf)") from None
     try:
         return _get_from_proof(root, key, nodes)
     except BadTrieProof as exc:

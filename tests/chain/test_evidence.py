@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -328,6 +329,10 @@ def test_the_slots_are_those_of_solcs_storage_layout() -> None:
         ("revokedAt", "0", 12, "t_uint48"),
     ]
     assert members["Anchor"] == [("anchoredAt", "0", 0, "t_uint48"), ("blockNumber", "0", 6, "t_uint48")]
+    documented = _after("evidence-storage-layout", r"((?:\|[^\n]*\n)+)").splitlines()[2:]
+    assert [(int(row.split("|")[1]), re.findall(r" (_\w+)`", row)[0]) for row in documented] == sorted(
+        (slot, label) for label, slot in slots.items()
+    )
 
 
 def test_a_packed_word_decodes_member_by_member() -> None:
@@ -431,3 +436,48 @@ def test_which_blocks_a_node_still_proves_200_blocks_later(kind: str, request: p
         assert ev.verify_account_proof(state_root, got.absent_proof["address"], old["accountProof"]) is None
     finally:
         rpc.close()
+
+
+# ------------------------------------------------------------------------------------------------ docs/protocol.md
+
+PROTOCOL = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+
+
+def _after(marker: str, pattern: str) -> str:
+    match = re.search(r"<!--\s*" + re.escape(marker) + r"\s*-->\s*\n" + pattern, PROTOCOL, re.S)
+    assert match, f"no block after <!-- {marker} --> in docs/protocol.md"
+    return match.group(1)
+
+
+def test_the_protocols_header_table_is_the_field_order() -> None:
+    rows = [line.split("|")[1:-1] for line in _after("evidence-header-fields", r"((?:\|[^\n]*\n)+)").splitlines()[2:]]
+    documented = [(int(n), re.findall(r"`(\w+)`", name)[0], fork.split()[0]) for n, name, _, fork in rows]
+    fork_of = {f.key: fork for fork, added in ev._FORK_FIELDS for f in added}
+    assert documented == [(i, f.key, fork_of.get(f.key, "frontier")) for i, f in enumerate(ev._LAYOUTS["prague"])]
+
+
+def test_the_protocols_worked_example_recomputes() -> None:
+    ex = json.loads(_after("evidence-example", r"```json\n(.*?)\n```"))
+    vector = VECTORS["anvil-prague"]
+    header = ev.header_from_rpc({**ex["header"], "hash": ex["blockHash"]})
+    assert (header.fork, to_hex(header.rlp), to_hex(header.state_root)) == ("prague", ex["headerRlp"], ex["stateRoot"])
+    assert ex["blockHash"] == vector["blockHash"]
+    assert to_hex(keccak256(h(ex["registry"]))) == ex["accountKey"]
+    account = ev.verify_account_proof(header.state_root, ex["registry"], ex["accountProof"])
+    assert account is not None and to_hex(rlp.decode(h(ex["accountProof"][-1]))[1]) == ex["accountValue"]
+    assert ex["account"] == {
+        "nonce": account.nonce,
+        "balance": account.balance,
+        "storageRoot": to_hex(account.storage_root),
+        "codeHash": to_hex(account.code_hash),
+    }
+    assert ex["account"]["codeHash"] == vector["codeHash"]
+    doc = h(ex["docHash"])
+    assert to_hex(keccak256(doc + (3).to_bytes(32, "big"))) == ex["recordsOuterSlot"]
+    slot = ev.record_slot(doc, ex["signer"])
+    assert (to_hex(slot), to_hex(keccak256(slot))) == (ex["recordSlot"], ex["storageKey"])
+    word = ev.verify_storage_proof(account.storage_root, slot, ex["storageProof"])
+    assert to_hex(rlp.decode(h(ex["storageProof"][-1]))[1]) == ex["storageValue"]
+    assert to_hex(word) == ex["word"]
+    record = ex["record"]
+    assert ev.decode_record(word) == Record(record["registeredAt"], record["blockNumber"], record["revokedAt"])
