@@ -16,6 +16,7 @@ a proof, which of its nodes does not fit. The rules are written for third partie
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -236,7 +237,7 @@ def header_from_rpc(block: Mapping[str, object]) -> Header:
     other members such as ``transactions`` or ``size`` are not part of it), checked against the block's ``hash``:
     keccak256 of the encoded header must be that hash, which also catches a field of a fork this module does not
     know (its hash would differ)."""
-    present = {f.attr for f in _OPTIONAL_FIELDS if f.key in block}
+    present = {f.attr for f in _OPTIONAL_FIELDS if block.get(f.key) is not None}  # null counts as absent
     values = {f.attr: _rpc_value(block, f) for f in _LAYOUTS[_fork_of(present)]}
     header = Header(**values)
     claimed = _rpc_data(block, "hash", 32)
@@ -249,15 +250,15 @@ def header_from_rpc(block: Mapping[str, object]) -> Header:
     return header
 
 
+_QUANTITY = re.compile(r"0x[0-9a-fA-F]+")  # int(text, 16) alone would also take signs, blanks and underscores
+
+
 def _rpc_value(block: Mapping[str, object], field: _Field) -> Any:
     if field.size is None:
         text = block.get(field.key)
-        if not isinstance(text, str) or not text.startswith("0x") or len(text) < 3:
+        if not isinstance(text, str) or not _QUANTITY.fullmatch(text):
             raise EvidenceError("header", f"{field.key} is not a hex quantity: {text!r:.80}")
-        try:
-            return int(text, 16)
-        except ValueError:
-            raise EvidenceError("header", f"{field.key} is not a hex quantity: {text!r:.80}") from None
+        return int(text, 16)
     return _rpc_data(block, field.key, None if field.size == _VARIABLE else field.size)
 
 
@@ -282,7 +283,7 @@ def decode_header(data: bytes) -> Header:
         raise EvidenceError("header", "not an RLP list of byte strings")
     fork = _FORK_OF_LENGTH.get(len(items))
     if fork is None:
-        lengths = ", ".join(f"{len(layout)} ({fork})" for fork, layout in _LAYOUTS.items())
+        lengths = ", ".join(f"{len(layout)} ({name})" for name, layout in _LAYOUTS.items())
         raise EvidenceError("header", f"a header has {lengths} fields, not {len(items)}")
     values: dict[str, Any] = {}
     for field, item in zip(_LAYOUTS[fork], items, strict=True):

@@ -112,12 +112,20 @@ def test_a_set_of_header_fields_no_fork_has_is_refused(
     assert excinfo.value.step == "header"
 
 
+def test_a_null_field_is_absent() -> None:
+    block = VECTORS["anvil-shanghai"]["block"] | {"withdrawalsRoot": None, "requestsHash": None}
+    with pytest.raises(EvidenceError, match="keccak256 of the encoded london header is"):
+        ev.header_from_rpc(block)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"stateRoot": "0x" + "00" * 31}, "stateRoot must be 32 bytes .64 hex digits., got 31"),
         ({"number": "12"}, "number is not a hex quantity"),
         ({"number": "0x"}, "number is not a hex quantity"),
+        ({"number": "0x_6"}, "number is not a hex quantity"),
+        ({"gasLimit": "-0x1"}, "gasLimit is not a hex quantity"),
         ({"gasUsed": None}, "gasUsed is not a hex quantity"),
         ({"miner": "0xzz"}, "miner is not valid hex"),
         ({"hash": None}, "hash is missing"),
