@@ -415,9 +415,9 @@ def test_live_evidence_proves_the_registrys_records(live_node: tuple[str, LocalN
     )
 
 
-# Measured: anvil as docchain runs it (--prune-history, no state kept) proves the latest block only; ganache keeps
-# every state in its database and proves any block. A bundle is therefore captured at the head the moment the
-# record is confirmed: it proves the record at that later block, whose record carries its own block and time.
+# anvil as docchain runs it (--prune-history, no state kept) proves the head block only; ganache keeps every state
+# in its database and proves any block. So evidence is captured while its block is recent; a proof at the head
+# when the record is confirmed will do, since the record carries its own block and time.
 SERVES_OLD_PROOFS = {"anvil": False, "ganache": True}
 
 
