@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -90,7 +90,8 @@ class Floor:
 
 @dataclass(frozen=True)
 class GasFigures:
-    """Gas per signed document (a batch's or a root's gas divided by its documents)."""
+    """Gas per signed document (a batch's or a root's gas divided by its documents), but ``root*``: the gas of
+    the whole ``anchorRoot`` transaction."""
 
     single: float
     batch100: float
@@ -125,6 +126,9 @@ class ApiFigures:
     verify_statuses: dict[str, int]
     ceiling_verify_rps: float
     ceiling_verify_p99_ms: float
+    # CPU per request of the HTTP processes (us): a busy neighbour moves it far less than throughput
+    verify_cpu_us: float
+    ceiling_verify_cpu_us: float
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,7 @@ class Machine:
     nproc: int
     cpu: str
     load_average: tuple[float, float, float]  # at the start of the run
+    load_average_end: tuple[float, float, float] | None  # at its end
     python: str
 
 
@@ -378,6 +383,8 @@ def measure_api(mode: Mode, docs: int, clients: int, seconds: float, merkle_wait
         verify_statuses={str(k): int(v) for k, v in verify["statuses"].items()},
         ceiling_verify_rps=float(verify["ceiling_rps"]),
         ceiling_verify_p99_ms=float(verify["ceiling_p99_ms"]),
+        verify_cpu_us=float(verify["cpu_us"]),
+        ceiling_verify_cpu_us=float(verify["ceiling_cpu_us"]),
     )
 
 
@@ -451,7 +458,8 @@ def rows_of(g: GasFigures | None, apis: Sequence[ApiFigures], h: HashFigures | N
                 a.ceiling_verify_rps,
                 Target(">=", 0.7),
                 f"p50 {a.verify_p50_ms:.1f} ms, p99 {a.verify_p99_ms:.1f} ms (ceiling's p99"
-                f" {a.ceiling_verify_p99_ms:.1f} ms); statuses {a.verify_statuses}",
+                f" {a.ceiling_verify_p99_ms:.1f} ms); CPU per request {a.verify_cpu_us:,.0f} us (ceiling's"
+                f" {a.ceiling_verify_cpu_us:,.0f}); statuses {a.verify_statuses}",
             )
         )
     if h is not None:
@@ -487,6 +495,7 @@ def print_table(report: Report) -> None:
     print(
         f"docchain vs EAS and the ceilings, {m.date}: {m.nproc} CPUs ({m.cpu}), load average at start"
         f" {' '.join(f'{x:.2f}' for x in m.load_average)}"
+        + (f", at end {' '.join(f'{x:.2f}' for x in m.load_average_end)}" if m.load_average_end else "")
     )
     header = f"{'measure':<40}{'docchain':>12}  {'unit':<7}{'baseline':<30}{'value':>11}{'ratio':>8}{'target':>10}  met"
     section = ""
@@ -523,19 +532,24 @@ def print_table(report: Report) -> None:
 # ---- the run ----------------------------------------------------------------------------------------------------
 
 
+def _load() -> tuple[float, float, float]:
+    one, five, fifteen = os.getloadavg()
+    return round(one, 2), round(five, 2), round(fifteen, 2)
+
+
 def machine() -> Machine:
     cpu = platform.processor() or "?"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
-    load = os.getloadavg()
     nproc = int(subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout)
     return Machine(
         date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         nproc=nproc,
         cpu=cpu,
-        load_average=(round(load[0], 2), round(load[1], 2), round(load[2], 2)),
+        load_average=_load(),
+        load_average_end=None,
         python=platform.python_version(),
     )
 
@@ -594,6 +608,7 @@ def run(options: Options) -> Report:
     )
     rows = rows_of(gas_figures, apis, hash_figures, o.clients)
     notes = hash_figures.notes if hash_figures else ()
+    host = replace(host, load_average_end=_load())
     return Report(host, options, gas_figures, apis, hash_figures, tuple(rows), notes)
 
 

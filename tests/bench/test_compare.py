@@ -77,12 +77,12 @@ def _report(single: float, merkle_docs_per_s: float) -> Report:
         floor_parts=parts,
     )
     apis = tuple(
-        ApiFigures(mode, 600, 600, 900, rate, 1_000, 700, 20, 60, {"200": 1400}, 1_000, 50)
+        ApiFigures(mode, 600, 600, 900, rate, 1_000, 700, 20, 60, {"200": 1400}, 1_000, 50, 900, 500)
         for mode, rate in (("direct", 300.0), ("merkle", merkle_docs_per_s))
     )
     hashing = HashFigures(64 << 20, 1_400, 350, 1_350, 1 << 20, 700, 30 << 20, ("a note",))
     options = compare.parse_args(["--quick"])
-    machine = Machine("2026-12-05 16:00 UTC", 2, "a CPU", (1.0, 1.0, 1.0), "3.11")
+    machine = Machine("2026-12-05 16:00 UTC", 2, "a CPU", (1.0, 1.0, 1.0), (2.0, 1.0, 1.0), "3.11")
     rows = compare.rows_of(gas, apis, hashing, options.clients)
     return Report(machine, options, gas, apis, hashing, tuple(rows), hashing.notes)
 
