@@ -8,6 +8,7 @@ Tables:
   broadcast, so a restart can re-send or reconcile it.
 - ``revocations``: the outbox of signed revocations.
 - ``events``: the registry's events as indexed from the chain (the source of truth for status and lists).
+- ``roots``: the registry's ``RootAnchored`` events (Merkle roots anchored), as indexed.
 - ``blocks``: headers of indexed blocks (event blocks and recent tips), for timestamps and reorg detection.
 - ``meta``: small key/value state (indexer cursor, chain head).
 - ``storage_copies``: each document's copy per storage backend, and the outbox of the copies still to make.
@@ -109,6 +110,12 @@ class Submission(Base):
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
     client_id: Mapped[str | None] = mapped_column(CLIENT_ID)  # who asked the relayer (charge_fee)
+    # direct | merkle (lifecycle.Anchoring), chosen at acceptance
+    anchoring: Mapped[str] = mapped_column(String(16), default="direct", server_default="direct")
+    # the tree a Merkle submission was put in: its root, and its InclusionProof's JSON (chain/merkle.py), written
+    # with the anchorRoot transaction that carries it and cleared when that transaction does not land
+    merkle_root: Mapped[str | None] = mapped_column(HASH)
+    merkle_proof: Mapped[str | None] = mapped_column(Text)
 
 
 # Partial indexes hold only the rows a query looks for (the worker's pending queue, the anchored rows
@@ -121,7 +128,16 @@ PENDING_SQL = f"state = '{State.PENDING.value}'"
 IS_PENDING = text(PENDING_SQL)
 IS_ANCHORED = text(f"state = '{State.ANCHORED.value}'")
 _HAS_TX = Submission.__table__.c.tx_id.isnot(None)
-Index("ix_submissions_pending", Submission.created_at, sqlite_where=IS_PENDING, postgresql_where=IS_PENDING)
+# the pending queue per anchoring mode: the worker takes direct and Merkle submissions apart (migration 0007)
+Index(
+    "ix_submissions_pending",
+    Submission.anchoring,
+    Submission.created_at,
+    sqlite_where=IS_PENDING,
+    postgresql_where=IS_PENDING,
+)
+_IN_TREE = Submission.__table__.c.merkle_root.isnot(None)
+Index("ix_submissions_merkle_root", Submission.merkle_root, sqlite_where=_IN_TREE, postgresql_where=_IN_TREE)
 Index("ix_submissions_anchored", Submission.block_number, sqlite_where=IS_ANCHORED, postgresql_where=IS_ANCHORED)
 Index("ix_submissions_tx", Submission.tx_id, sqlite_where=_HAS_TX, postgresql_where=_HAS_TX)
 
@@ -171,7 +187,7 @@ class Transaction(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tx_hash: Mapped[str] = mapped_column(HASH, unique=True)
-    kind: Mapped[str] = mapped_column(String(16))  # register_batch | register | revoke
+    kind: Mapped[str] = mapped_column(String(16))  # register_batch | register | anchor_root | revoke
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     nonce: Mapped[int] = mapped_column(BigInteger)
     state: Mapped[str] = mapped_column(String(16))  # lifecycle.TxState
@@ -223,6 +239,27 @@ class EventRow(Base):
     log_index: Mapped[int] = mapped_column(Integer)
     metadata_hash: Mapped[str | None] = mapped_column(HASH)
     supersedes: Mapped[str | None] = mapped_column(HASH)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+
+
+class RootRow(Base):
+    """A ``RootAnchored`` event of the registry as indexed: the Merkle root it anchored, in which block."""
+
+    __tablename__ = "roots"
+    __table_args__ = (
+        UniqueConstraint("tx_hash", "log_index", name="uq_roots_tx_log"),
+        Index("ix_roots_root", "root"),
+        Index("ix_roots_block", "block_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    root: Mapped[str] = mapped_column(HASH)
+    leaf_count: Mapped[int] = mapped_column(BigInteger)
+    sender: Mapped[str] = mapped_column(ADDRESS)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(HASH)
+    tx_hash: Mapped[str] = mapped_column(HASH)
+    log_index: Mapped[int] = mapped_column(Integer)
     timestamp: Mapped[int] = mapped_column(BigInteger)
 
 

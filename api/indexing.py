@@ -1,6 +1,7 @@
-"""The indexer loop: reads the registry's events (chain/indexer.py) and hands each step to the service,
-which persists them and advances submissions to anchored / confirmed / revoked; after a reorg it finds the
-common ancestor (block-hash continuity) and has the service roll back what the reorg removed."""
+"""The indexer loop: reads the registry's events (chain/indexer.py: records, revocations and Merkle roots) and
+hands each step to the service, which persists them and advances submissions to anchored / confirmed /
+revoked; after a reorg it finds the common ancestor (block-hash continuity) and has the service roll back
+what the reorg removed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from docchain.api import metrics
 from docchain.api.chainctx import Bound, ChainContext
 from docchain.api.db import Database
 from docchain.api.notify import Notifier
-from docchain.api.service import Lifecycle, event_row
+from docchain.api.service import Lifecycle, event_row, root_row
 from docchain.api.service_loop import ServiceLoop
 from docchain.api.settings import Settings
 from docchain.chain.indexer import BlockRef, IndexStep
@@ -67,6 +68,7 @@ class IndexerLoop(ServiceLoop):
             return step.complete  # nothing new: no write transaction (this runs every poll interval)
         # computed before the transaction: the write lock is held for SQL only
         rows = [event_row(e, step.blocks[e.block_number].timestamp) for e in step.events]
+        roots = [root_row(e, step.blocks[e.block_number].timestamp) for e in step.roots]
         blocks = [(r.number, to_hex(r.hash), r.timestamp) for r in step.blocks.values()]
         tip = None if step.tip is None else (step.tip.number, to_hex(step.tip.hash))
         applied = await self.service.apply_events(
@@ -76,12 +78,13 @@ class IndexerLoop(ServiceLoop):
             None if cursor is None else cursor.number,
             None if step.tip is None else _cursor_json(step.tip),
             step.head,
+            roots,
         )
         if step.tip is not None:
             metrics.INDEXED_BLOCK.set(step.tip.number)
         if applied.anchored:
             metrics.ANCHORED.inc(applied.anchored)
-            block = max((r["block_number"] for r in rows), default=step.head)
+            block = max((r["block_number"] for r in [*rows, *roots]), default=step.head)
             log.info("anchored", extra={"count": applied.anchored, "block": block})
         self._written_head = step.head
         self.notifier.notify(applied.changed)

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser, parse_options_header
 from starlette.requests import Request
 
+from docchain.api.lifecycle import Anchoring
 from docchain.api.problems import Problem
 from docchain.chain.errors import InvalidInput
 
@@ -130,6 +131,15 @@ async def read_form(request: Request, *, part_limit: int, max_fields: int = 8) -
         await form.close()
         raise InvalidInput("the multipart body ends before its closing boundary: it was cut short")
     return form
+
+
+def anchoring_field(value: Any) -> Anchoring | None:
+    """A multipart form's ``anchoring`` field: direct, merkle, or (absent or empty) none."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or value not in {a.value for a in Anchoring}:
+        raise InvalidInput("the multipart field 'anchoring' must be direct or merkle")
+    return Anchoring(value)
 
 
 def file_part(form: FormData, name: str = "file") -> UploadFile | None:

@@ -27,7 +27,7 @@ class State(StrEnum):
 
     PENDING = "pending"  # accepted into the outbox
     SUBMITTED = "submitted"  # in a relayer transaction sent to the node
-    ANCHORED = "anchored"  # its Registered event is indexed
+    ANCHORED = "anchored"  # its Registered event (Merkle: its root's RootAnchored event) is indexed
     CONFIRMED = "confirmed"  # that event is at least the configured depth below the head
     FAILED = "failed"  # the relayer gave up on it
     REVOKED = "revoked"  # a Revoked event of its (docHash, signer) is indexed
@@ -64,6 +64,16 @@ class SignatureKind(StrEnum):
 
     EOA = "eoa"
     ERC1271 = "erc1271"
+
+
+class Anchoring(StrEnum):
+    """How a submission goes on chain, chosen at acceptance (per submission, else the deployment's default):
+    ``direct`` writes its own record (``registerBatch`` / ``register``); ``merkle`` puts its signed
+    registration as one leaf in a tree whose root alone is written (``anchorRoot``), its receipt carrying the
+    inclusion proof. Either way it walks the same states."""
+
+    DIRECT = "direct"
+    MERKLE = "merkle"
 
 
 class CopyState(StrEnum):

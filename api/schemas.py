@@ -18,6 +18,8 @@ EXAMPLE_SIGNER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 
 # the lifecycle's own enums (api/lifecycle.py): the OpenAPI document lists their values
 State = lifecycle.State
+Anchoring = lifecycle.Anchoring
+ANCHORING_WHY = "direct: its own record on chain; merkle: a leaf of a tree whose root alone goes on chain"
 
 
 class Strict(BaseModel):
@@ -44,6 +46,11 @@ class SubmissionIn(Strict):
     fileSize: int | None = Field(None, ge=0, le=2**53 - 1, description="bytes, as a receipt holds it (at most 2^53-1)")
     public: bool = Field(
         False, description="store the uploaded file on IPFS as it is, readable by anyone with its CID (else sealed)"
+    )
+    anchoring: Literal["direct", "merkle"] | None = Field(
+        None,
+        description=f"{ANCHORING_WHY}; null or absent: the deployment's (DOCCHAIN_ANCHORING). A repeated "
+        "submission keeps the first one's",
     )
 
     model_config = ConfigDict(
@@ -111,6 +118,8 @@ class SubmissionStatus(BaseModel):
     confirmations: int = 0
     stored: bool = False
     error: str | None = None
+    anchoring: Anchoring = Field(Anchoring.DIRECT, description=ANCHORING_WHY)
+    merkleRoot: str | None = Field(None, description="the Merkle root its leaf is under, once in a tree (merkle)")
 
 
 class SignerStatus(BaseModel):
@@ -126,6 +135,8 @@ class SignerStatus(BaseModel):
     confirmations: int = 0
     revokedAt: int | None = None
     error: str | None = None
+    anchoring: Anchoring | None = Field(None, description=f"{ANCHORING_WHY}; null: recorded on chain without this API")
+    merkleRoot: str | None = Field(None, description="the Merkle root its leaf is under, once in a tree (merkle)")
     metadata: dict[str, Any] | None = Field(
         None,
         description="the metadata object submitted with the signature (its keccak256 is metadataHash); null when "

@@ -30,6 +30,7 @@ from docchain.api.inputs import too_large
 from docchain.api.lifecycle import (
     NEW,
     ON_CHAIN,
+    Anchoring,
     CopyState,
     Operation,
     RevocationState,
@@ -49,12 +50,16 @@ from docchain.api.store import (
     Accepted,
     CopyRecord,
     EventRecord,
+    InTree,
+    RootRecord,
     Store,
     SubmissionRecord,
     anchor_in,
     anchored_at_or_below_in,
     delete_meta_in,
+    in_trees_in,
     insert_events_in,
+    insert_roots_in,
     links_in,
     mined_in,
     pair_in,
@@ -64,15 +69,17 @@ from docchain.api.store import (
     restore_in,
     revoke_requests_in,
     roll_back_in,
+    root_in,
     set_meta_in,
     set_state_in,
     states_of_in,
 )
-from docchain.chain.errors import InvalidInput, RegistrationNotFound
+from docchain.chain.errors import ContractRevert, InvalidInput, RegistrationNotFound
+from docchain.chain.merkle import InclusionProof
 from docchain.chain.receipt import Receipt, build_receipt, parse_receipt
-from docchain.chain.registry import RegistryEvent
+from docchain.chain.registry import RegistryEvent, RootAnchored, SignedRegistration
 from docchain.chain.trust import Pin
-from docchain.chain.typed_data import Registration, Revocation, canonical_metadata, metadata_hash, recover
+from docchain.chain.typed_data import Domain, Registration, Revocation, canonical_metadata, metadata_hash, recover
 from docchain.chain.values import parse_hash32, parse_hex, to_hex
 from docchain.chain.verify import Question, Verdict, receipt_refused, verify
 
@@ -125,6 +132,8 @@ class SignerView:
     revoked_at: int | None = None
     error: str | None = None
     metadata: dict[str, Any] | None = None
+    anchoring: Anchoring | None = None  # None: recorded on chain without this API (directly)
+    merkle_root: str | None = None
 
 
 class Lifecycle:
@@ -152,6 +161,7 @@ class Lifecycle:
         file_name: str | None,
         file_size: int | None,
         client_id: str | None,
+        anchoring: Anchoring = Anchoring.DIRECT,
     ) -> dict[str, Any]:
         """The outbox row of a newly accepted submission (the outbox writes many in one transaction)."""
         created_at = now()
@@ -173,6 +183,7 @@ class Lifecycle:
             "created_at": created_at,
             "updated_at": created_at,
             "client_id": client_id,
+            "anchoring": anchoring.value,
         }
 
     async def mark_stored(self, accepted: Accepted) -> Accepted:
@@ -184,12 +195,28 @@ class Lifecycle:
 
     # ------------------------------------------------------------ send (the anchoring worker)
 
-    async def record_sent(self, tx_hash: str, kind: str, raw: bytes, nonce: int, ids: Sequence[str]) -> int:
+    async def record_sent(
+        self,
+        tx_hash: str,
+        kind: str,
+        raw: bytes,
+        nonce: int,
+        ids: Sequence[str],
+        tree: Mapping[str, InclusionProof] | None = None,
+    ) -> int:
         """A signed transaction carrying pending submissions (or, ``kind`` revoke, one revocation), recorded
-        before its broadcast. Returns its id."""
+        before its broadcast. ``tree``: for an ``anchorRoot`` transaction, each submission's inclusion proof,
+        committed with it. Returns its id."""
         if kind != "revoke":
             transition(Operation.SEND, State.PENDING, State.SUBMITTED)
-        return await self.db.transaction(lambda s: record_tx_in(s, tx_hash, kind, raw, nonce, ids))
+        places = (
+            None
+            if tree is None
+            else {
+                sid: InTree(to_hex(p.root), json.dumps(p.to_json(), separators=(",", ":"))) for sid, p in tree.items()
+            }
+        )
+        return await self.db.transaction(lambda s: record_tx_in(s, tx_hash, kind, raw, nonce, ids, places))
 
     async def requeue(self, tx_id: int, tx_state: TxState, error: str) -> list[str]:
         """A transaction that did not land: its submissions back to the outbox, or failed after MAX_ATTEMPTS."""
@@ -221,11 +248,12 @@ class Lifecycle:
         cursor: int | None,
         cursor_json: str | None,
         head: int,
+        roots: Sequence[Mapping[str, Any]] = (),
     ) -> Applied:
         """One indexer step as one transaction: the step's block headers (``blocks``; ``tip`` its last block's
-        number and hash) and new events (``events``: rows of the events table), then the states they imply:
-        anchored, or confirmed at once when deep enough; revoked; and the confirmations the new ``head``
-        brings. ``cursor_json``: the indexer's new cursor."""
+        number and hash) and new events (``events``: rows of the events table; ``roots``: of the roots
+        table), then the states they imply: anchored, or confirmed at once when deep enough; revoked; and the
+        confirmations the new ``head`` brings. ``cursor_json``: the indexer's new cursor."""
         confirmed_to = head - self.depth + 1  # blocks at or below have their confirmations
 
         def write(s: Session) -> Applied:
@@ -233,9 +261,13 @@ class Lifecycle:
             anchored = 0
             if tip is not None:
                 persist_blocks_in(s, blocks, tip[0], cursor)
+                if roots:
+                    insert_roots_in(s, roots)
+                    changed, anchored = _apply_roots(s, roots, confirmed_to)
                 if events:
                     insert_events_in(s, events)  # (cursor, tip] is new by construction
-                    changed, anchored = _apply(s, events, confirmed_to)
+                    more, count = _apply(s, events, confirmed_to)
+                    changed, anchored = changed | more, anchored + count
                 assert cursor_json is not None
                 set_meta_in(s, CURSOR, cursor_json)
             linked = links_in(s)
@@ -260,7 +292,8 @@ class Lifecycle:
                 sub, events = pair_in(s, doc, signer)
                 if sub is None:
                     continue
-                state, record = _after_rollback(sub, events)
+                root = None if sub.merkle_root is None else root_in(s, sub.merkle_root)
+                state, record = _after_rollback(sub, events, root)
                 if state != sub.state:
                     transition(Operation.APPLY_EVENTS, sub.state, state)
                 restore_in(s, sub.id, state, record)
@@ -300,10 +333,15 @@ class Lifecycle:
                 "error": sub.error,
                 # the object as submitted (stored canonical, so it hashes to metadataHash)
                 "metadata": json.loads(sub.metadata_json) if sub.metadata_json else None,
+                "anchoring": sub.anchoring,
+                "merkle_root": sub.merkle_root,
             }
+        merkle = {sub.signer for sub in subs if sub.anchoring is Anchoring.MERKLE}
         for e in events:
             # registered on chain without this API: only the hash is known
             entry = by_signer.setdefault(e.signer, {"signer": e.signer, "state": State.ANCHORED})
+            if e.kind == "Registered" and e.signer in merkle:
+                continue  # a Merkle submission is anchored by its root, not by a direct record of the pair
             if e.kind == "Registered":
                 entry.update(
                     metadata_hash=e.metadata_hash,
@@ -346,7 +384,10 @@ _ANCHORABLE = allowed(Operation.APPLY_EVENTS, State.ANCHORED)
 def _apply(s: Session, rows: Sequence[Mapping[str, Any]], confirmed_to: int) -> tuple[set[str], int]:
     """Advance the submissions (and revocations) the new events concern: one indexed read, then one
     executemany UPDATE per kind of change. Returns the submissions changed and how many were anchored."""
-    by_key = {key: [sid, state] for key, (sid, state) in states_of_in(s, list({r["doc_hash"] for r in rows})).items()}
+    by_key = {
+        key: [sid, state, mode]
+        for key, (sid, state, mode) in states_of_in(s, list({r["doc_hash"] for r in rows})).items()
+    }
     changed: set[str] = set()
     anchored: list[dict[str, Any]] = []
     revoked: list[str] = []
@@ -359,7 +400,9 @@ def _apply(s: Session, rows: Sequence[Mapping[str, Any]], confirmed_to: int) -> 
                 revoked.append(sub[0])
                 changed.add(sub[0])
             continue
-        if sub is None or sub[1] not in _ANCHORABLE:
+        # a Merkle submission is anchored by its root's event alone: a record of its pair registered directly
+        # (by another relayer, say) is not the leaf its receipt proves
+        if sub is None or sub[1] not in _ANCHORABLE or sub[2] is Anchoring.MERKLE:
             continue
         sub[1] = State.ANCHORED
         anchored.append(
@@ -379,16 +422,56 @@ def _apply(s: Session, rows: Sequence[Mapping[str, Any]], confirmed_to: int) -> 
     return changed, len(anchored)
 
 
-def _after_rollback(sub: SubmissionRecord, events: list[EventRecord]) -> tuple[State, EventRecord | None]:
-    """The state of a submission from the events a rollback left, with the record that anchors it."""
-    registered = next((e for e in events if e.kind == "Registered"), None)
+def _apply_roots(s: Session, rows: Sequence[Mapping[str, Any]], confirmed_to: int) -> tuple[set[str], int]:
+    """Anchor the submissions in the trees of newly indexed roots (``rows``: of the roots table), each with
+    its root's transaction, block and time. Returns the submissions changed and how many."""
+    by_root = {r["root"]: r for r in rows}
+    anchored = [
+        {
+            "b_id": sid,
+            "b_tx": by_root[root]["tx_hash"],
+            "b_number": by_root[root]["block_number"],
+            "b_hash": by_root[root]["block_hash"],
+            "b_ts": by_root[root]["timestamp"],
+        }
+        for sid, root, state in in_trees_in(s, list(by_root))
+        if state in _ANCHORABLE
+    ]
+    if anchored:
+        _anchor(s, anchored, confirmed_to)
+    return {r["b_id"] for r in anchored}, len(anchored)
+
+
+def _after_rollback(
+    sub: SubmissionRecord, events: list[EventRecord], root: RootRecord | None
+) -> tuple[State, EventRecord | RootRecord | None]:
+    """The state of a submission from the events a rollback left, with the record that anchors it: a direct
+    submission's Registered event, a Merkle one's anchored ``root`` (None: not anchored, or gone)."""
     if any(e.kind == "Revoked" for e in events):
         return State.REVOKED, None
+    if sub.anchoring is Anchoring.MERKLE:
+        registered: EventRecord | RootRecord | None = root
+    else:
+        registered = next((e for e in events if e.kind == "Registered"), None)
     if registered is not None:
         return State.ANCHORED, registered
     if sub.state in (State.PENDING, State.SUBMITTED, State.FAILED):
         return sub.state, None
     return (State.SUBMITTED if sub.tx_id is not None else State.PENDING), None
+
+
+def root_row(e: RootAnchored, timestamp: int) -> dict[str, Any]:
+    """An indexed ``RootAnchored`` event as a row of the roots table."""
+    return {
+        "root": to_hex(e.root),
+        "leaf_count": e.leaf_count,
+        "sender": e.sender,
+        "block_number": e.block_number,
+        "block_hash": to_hex(e.block_hash),
+        "tx_hash": to_hex(e.tx_hash),
+        "log_index": e.log_index,
+        "timestamp": timestamp,
+    }
 
 
 def event_row(e: Any, timestamp: int) -> dict[str, Any]:
@@ -420,6 +503,7 @@ class Signed:
     file_name: str | None
     file_size: int | None
     public: bool = False  # an IPFS copy of the uploaded file holds its plain bytes, not sealed ones
+    anchoring: Anchoring | None = None  # None: the deployment's (DOCCHAIN_ANCHORING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,6 +594,8 @@ class Documents:
             file_name=signed.file_name,
             file_size=file_size,
             client_id=admission.client,
+            # a duplicate keeps the first submission's mode: the row of its (docHash, signer) is not written again
+            anchoring=signed.anchoring or settings.anchoring,
         )
         try:
             accepted, created = await self.outbox.add(row, () if intake is None else intake.copies)
@@ -589,6 +675,8 @@ class Documents:
         registry kept that one); otherwise the recorded one, its signature read back from the transaction."""
         chain = await self.chain.bound()
         sub = await self.store.submission_of(doc, who)
+        if sub is not None and (merkle := merkle_receipt(chain.domain, sub)) is not None:
+            return merkle
         event = await self.store.last_registered(doc, who)
         on_chain = sub is not None and sub.state in ON_CHAIN and sub.block_number is not None
         if sub is not None and on_chain and (event is None or _same_record(sub, event)):
@@ -657,10 +745,27 @@ class Documents:
                 "this service's configured registry",
                 chain.deployment_block,
             )
-            # the index only says which signers to try when the question names none
-            candidates = await self.store.registered_signers(doc) if signer is None and receipt is None else None
-            question = Question(doc_hash, signer, receipt, self.settings.confirmations)
-            verdict = await verify(await chain.heads.reader(), question, pin=pin, candidates=candidates)
+            reader = await chain.heads.reader()
+            depth = self.settings.confirmations
+            # The chain holds only a Merkle submission's root, not its leaf: asked by hash, the service verifies
+            # with the receipt it builds from the proof it keeps (the same receipt its owner holds), against
+            # the chain all the same.
+            held: list[Receipt] = []
+            if receipt is None:
+                for sub in await self.store.merkle_on_chain(doc):
+                    if signer is None or sub.signer == signer:
+                        held.extend(r for r in [merkle_receipt(chain.domain, sub)] if r is not None)
+            verdicts = [await verify(reader, Question(doc_hash, r.signer, r, depth), pin=pin) for r in held]
+            question = Question(doc_hash, signer, receipt, depth)
+            if signer is not None or receipt is not None:
+                if not verdicts:
+                    verdicts.append(await verify(reader, question, pin=pin))
+            else:
+                # the index only says which signers to try when the question names none
+                candidates = await self.store.registered_signers(doc)
+                if candidates or not verdicts:
+                    verdicts.append(await verify(reader, question, pin=pin, candidates=candidates))
+            verdict = next((v for v in verdicts if v.ok), verdicts[0])
         if with_signers is None:
             with_signers = signer is None and receipt is None
         return verdict, (await self.lifecycle.signers(doc) if with_signers else None)
@@ -692,7 +797,17 @@ class Documents:
         existing = await self.store.revocation(doc, rev.signer, rev.nonce)
         if existing is not None and existing.state != RevocationState.FAILED:
             return existing.state, False
-        record = await chain.registry.record(rev.doc_hash, rev.signer)
+        sub = await self.store.submission_of(doc, rev.signer)
+        anchor = None if sub is None else merkle_anchor(sub)
+        if anchor is not None:
+            # the registry holds no record of a Merkle leaf until it is revoked: its anchoring is the root's,
+            # which the registry checks with the leaf's proof
+            try:
+                record = await chain.registry.verify_merkle_registration(*anchor)
+            except ContractRevert as exc:
+                raise not_found(f"{rev.signer}'s Merkle-anchored record of {doc} is not on chain: {exc}") from None
+        else:
+            record = await chain.registry.record(rev.doc_hash, rev.signer)
         if not record.exists:
             raise not_found(f"{rev.signer} has no record of {doc} on chain")
         if record.revoked:
@@ -719,6 +834,36 @@ class Documents:
             log.info("revocation accepted", extra={"doc": doc, "signer": rev.signer})
         self.pipeline.wake()
         return RevocationState.PENDING, True
+
+
+def merkle_anchor(sub: SubmissionRecord) -> tuple[SignedRegistration, InclusionProof] | None:
+    """A Merkle submission's signed registration and inclusion proof, once it is in a tree (None: a direct
+    submission, or one not in a tree)."""
+    if sub.anchoring is not Anchoring.MERKLE or sub.merkle_proof is None:
+        return None
+    signed = SignedRegistration(registration_of(sub), parse_hex(sub.signature))
+    return signed, InclusionProof.from_json(json.loads(sub.merkle_proof))
+
+
+def merkle_receipt(domain: Domain, sub: SubmissionRecord) -> Receipt | None:
+    """The receipt (version 2) of a Merkle submission whose root is on chain: the ``anchorRoot`` transaction,
+    its block and time, and the leaf's inclusion proof. None for any other submission."""
+    anchor = merkle_anchor(sub)
+    if anchor is None or sub.state not in ON_CHAIN or sub.block_number is None:
+        return None
+    signed, proof = anchor
+    return build_receipt(
+        domain=domain,
+        registration=signed.registration,
+        signature=signed.signature,
+        tx_hash=parse_hash32(sub.tx_hash or ""),
+        block_number=sub.block_number,
+        block_hash=parse_hash32(sub.block_hash or ""),
+        timestamp=int(sub.timestamp or 0),
+        file_name=sub.file_name,
+        file_size=sub.file_size,
+        merkle=proof,
+    )
 
 
 def _same_record(sub: SubmissionRecord, event: EventRecord) -> bool:

@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from docchain.api.lifecycle import Anchoring
 from docchain.chain.errors import InvalidInput
 
 log = logging.getLogger("docchain.api.settings")
@@ -62,6 +63,17 @@ class Settings(BaseSettings):
     confirmations: int = Field(2, ge=1, le=1000, description="blocks on top of an anchor before it is confirmed")
     batch_size: int = Field(200, ge=1, le=500, description="submissions per registerBatch transaction")
     batch_interval_ms: int = Field(200, ge=1, description="flush a partial batch after this long")
+    anchoring: Anchoring = Field(
+        Anchoring.DIRECT,
+        description="how a submission that names no anchoring goes on chain: direct (its own record) or merkle "
+        "(a leaf of a tree whose root alone is written)",
+    )
+    # A root costs the same gas whatever the tree's size; the bound keeps one tree's rows, proofs and the
+    # transaction that writes them to a size one database commit holds comfortably.
+    merkle_max_leaves: int = Field(1024, ge=1, le=100_000, description="close a Merkle tree at this many leaves")
+    merkle_max_wait_ms: int = Field(
+        2000, ge=1, description="or once its oldest pending leaf has waited this long (milliseconds)"
+    )
     poll_interval_ms: int = Field(200, ge=10, description="indexer / receipt polling period while busy")
     head_poll_ms: int = Field(2000, ge=10, description="idle: how often the node's latest block is read")
     idle_poll_s: float = Field(

@@ -45,6 +45,7 @@ from docchain.api.db import (
     Many,
     Meta,
     RevocationRow,
+    RootRow,
     StorageCopy,
     Submission,
     Transaction,
@@ -53,6 +54,7 @@ from docchain.api.db import (
     pg_notify,
 )
 from docchain.api.lifecycle import (
+    Anchoring,
     CopyOperation,
     CopyState,
     RevocationState,
@@ -61,6 +63,7 @@ from docchain.api.lifecycle import (
     TxState,
     copy_sources,
 )
+from docchain.chain.errors import DocchainError
 
 CURSOR = "indexer.cursor"
 HEAD = "chain.head"
@@ -78,6 +81,7 @@ _EVENTS = cast(Table, EventRow.__table__)
 _BLOCKS = cast(Table, BlockRow.__table__)
 _META = cast(Table, Meta.__table__)
 _COPIES = cast(Table, StorageCopy.__table__)
+_ROOTS = cast(Table, RootRow.__table__)
 
 
 def _sql(value: str) -> str:
@@ -121,6 +125,9 @@ class SubmissionRecord:
     block_hash: str | None
     timestamp: int | None
     error: str | None
+    anchoring: Anchoring = Anchoring.DIRECT
+    merkle_root: str | None = None  # the tree it was put in (Merkle anchoring)
+    merkle_proof: str | None = None  # its InclusionProof as JSON (chain/merkle.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +142,18 @@ class EventRecord:
     log_index: int
     metadata_hash: str | None
     supersedes: str | None
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class RootRecord:
+    """An indexed ``RootAnchored`` event: where a Merkle root was anchored."""
+
+    root: str
+    leaf_count: int
+    tx_hash: str
+    block_number: int
+    block_hash: str
     timestamp: int
 
 
@@ -197,6 +216,8 @@ class SignerRow:
     timestamp: int | None
     error: str | None
     metadata_json: str | None
+    anchoring: Anchoring
+    merkle_root: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +230,25 @@ class SignerEvent:
     block_number: int
     block_hash: str
     timestamp: int
+
+
+def _signer_row(row: Sequence[Any]) -> SignerRow:
+    sid, signer, state, metadata_hash, supersedes, tx, block, block_hash, ts, error, metadata, mode, root = row
+    return SignerRow(
+        sid,
+        signer,
+        State(state),
+        metadata_hash,
+        supersedes,
+        tx,
+        block,
+        block_hash,
+        ts,
+        error,
+        metadata,
+        Anchoring(mode),
+        root,
+    )
 
 
 def _submission(row: Any) -> SubmissionRecord:
@@ -233,6 +273,9 @@ def _submission(row: Any) -> SubmissionRecord:
         block_hash=row.block_hash,
         timestamp=row.timestamp,
         error=row.error,
+        anchoring=Anchoring(row.anchoring),
+        merkle_root=row.merkle_root,
+        merkle_proof=row.merkle_proof,
     )
 
 
@@ -468,10 +511,18 @@ def insert_new_in(
 # ------------------------------------------------------------------ anchoring (send)
 
 _PENDING_SQL = PENDING_SQL  # the partial index's own predicate: the planner matches the two as written
-_PENDING_ROWS = (
-    f"SELECT {', '.join(Pending._fields)} FROM submissions WHERE {_PENDING_SQL} ORDER BY created_at LIMIT :n"
-)
-_PENDING_COUNT = f"SELECT count(*), min(created_at) FROM submissions WHERE {_PENDING_SQL}"
+
+
+def _queue_sql(anchoring: Anchoring) -> str:
+    return (
+        f"SELECT {', '.join(Pending._fields)} FROM submissions WHERE {_PENDING_SQL} "
+        f"AND anchoring = {_sql(anchoring)} ORDER BY created_at LIMIT :n"
+    )
+
+
+_PENDING_ROWS = _queue_sql(Anchoring.DIRECT)
+_MERKLE_ROWS = _queue_sql(Anchoring.MERKLE)
+_PENDING_COUNT = f"SELECT anchoring, count(*), min(created_at) FROM submissions WHERE {_PENDING_SQL} GROUP BY anchoring"
 _IN_FLIGHT_STATES = f"({_sql(TxState.PREPARED)}, {_sql(TxState.SENT)})"
 _IN_FLIGHT_TXS = (
     f"SELECT id, tx_hash, state, sent_at FROM transactions WHERE state IN {_IN_FLIGHT_STATES} ORDER BY nonce"
@@ -494,6 +545,19 @@ _SUBMITTED = Many(
         updated_at=bindparam("b_updated"),
     )
 )
+# a Merkle submission into its tree: the root and its proof go with the transaction that anchors the root
+_IN_TREE = Many(
+    update(_SUBS)
+    .where(_SUBS.c.id == bindparam("b_id"), _IS_PENDING)
+    .values(
+        state=literal_column(_sql(State.SUBMITTED)),
+        tx_id=bindparam("b_tx_id"),
+        tx_hash=bindparam("b_tx"),
+        merkle_root=bindparam("b_root"),
+        merkle_proof=bindparam("b_proof"),
+        updated_at=bindparam("b_updated"),
+    )
+)
 _FAILED = (
     update(_SUBS)
     # (literals: an executemany takes no expanding IN parameter)
@@ -505,9 +569,35 @@ _FAILED = (
 )
 
 
-def record_tx_in(s: Session, tx_hash: str, kind: str, raw: bytes, nonce: int, submissions: Sequence[str]) -> int:
+class TreeChanged(DocchainError):
+    """Some of a tree's submissions were no longer pending when its transaction was recorded."""
+
+    def __init__(self, missing: int, rows: Sequence[tuple[Any, ...]]) -> None:
+        self.missing = missing
+        super().__init__(f"{missing} of the tree's submissions are no longer pending: {list(rows)[:5]}")
+
+
+@dataclass(frozen=True, slots=True)
+class InTree:
+    """A Merkle submission's place in the tree an ``anchorRoot`` transaction anchors."""
+
+    root: str
+    proof_json: str  # its InclusionProof (chain/merkle.py) as JSON
+
+
+def record_tx_in(
+    s: Session,
+    tx_hash: str,
+    kind: str,
+    raw: bytes,
+    nonce: int,
+    submissions: Sequence[str],
+    tree: Mapping[str, InTree] | None = None,
+) -> int:
     """Record a signed transaction (prepared: hash and raw bytes before the broadcast) and move what it
-    carries into it: pending submissions to submitted, or (``kind`` revoke) the one revocation's id."""
+    carries into it: pending submissions to submitted, or (``kind`` revoke) the one revocation's id. ``tree``:
+    each submission's root and proof, for an ``anchorRoot`` transaction (written in the same commit, so a
+    root sent is never one whose proofs are lost)."""
     tx_id = s.execute(
         insert(_TXS)
         .values(tx_hash=tx_hash, kind=kind, raw=raw, nonce=nonce, state=TxState.PREPARED, created_at=now())
@@ -517,6 +607,32 @@ def record_tx_in(s: Session, tx_hash: str, kind: str, raw: bytes, nonce: int, su
         s.execute(
             update(_REVS).where(_REVS.c.id == int(submissions[0])).values(state=RevocationState.SUBMITTED, tx_id=tx_id)
         )
+    elif tree is not None:
+        stamp = now()
+        _IN_TREE(
+            s,
+            [
+                {
+                    "b_id": i,
+                    "b_tx_id": tx_id,
+                    "b_tx": tx_hash,
+                    "b_root": tree[i].root,
+                    "b_proof": tree[i].proof_json,
+                    "b_updated": stamp,
+                }
+                for i in submissions
+            ],
+        )
+        # Every leaf's submission must be the tree's: a root anchoring a leaf whose submission went elsewhere
+        # meanwhile would anchor it twice, under a root no receipt names. The caller's transaction rolls back.
+        moved = s.scalar(select(func.count()).where(_SUBS.c.tx_id == tx_id)) or 0
+        if moved != len(submissions):
+            gone = s.execute(
+                select(_SUBS.c.id, _SUBS.c.state, _SUBS.c.tx_id).where(
+                    _SUBS.c.id.in_(list(submissions)), _SUBS.c.tx_id.is_distinct_from(tx_id)
+                )
+            ).all()
+            raise TreeChanged(len(submissions) - moved, [tuple(r) for r in gone])
     else:
         stamp = now()
         _SUBMITTED(s, [{"b_id": i, "b_tx_id": tx_id, "b_tx": tx_hash, "b_updated": stamp} for i in submissions])
@@ -524,8 +640,9 @@ def record_tx_in(s: Session, tx_hash: str, kind: str, raw: bytes, nonce: int, su
 
 
 def requeue_in(s: Session, tx_id: int, tx_state: TxState, error: str, max_attempts: int) -> list[str]:
-    """A transaction that did not land (reverted, dropped): its submissions back to pending, or failed after
-    ``max_attempts``; its revocations failed. Returns the submissions changed."""
+    """A transaction that did not land (reverted, dropped): its submissions back to pending (out of their tree:
+    the next one is new), or failed after ``max_attempts``; its revocations failed. Returns the submissions
+    changed."""
     s.execute(update(_TXS).where(_TXS.c.id == tx_id).values(state=tx_state, error=error))
     rows = s.execute(
         select(_SUBS.c.id, _SUBS.c.attempts).where(_SUBS.c.tx_id == tx_id, _SUBS.c.state == State.SUBMITTED)
@@ -539,6 +656,8 @@ def requeue_in(s: Session, tx_id: int, tx_state: TxState, error: str, max_attemp
                 attempts=attempts + 1,
                 tx_id=None,
                 tx_hash=None,
+                merkle_root=None,
+                merkle_proof=None,
                 state=State.FAILED if attempts + 1 >= max_attempts else State.PENDING,
                 error=error,
                 updated_at=stamp,
@@ -563,8 +682,10 @@ def mined_in(s: Session, tx_id: int, block_number: int, gas_used: int, fee: int,
     )
     if not ok:
         return False
-    # Every submission of the transaction emitted its event: nothing for the indexer to link
-    if events >= (s.scalar(select(func.count()).where(_SUBS.c.tx_id == tx_id)) or 0):
+    # Every submission of the transaction emitted its event: nothing for the indexer to link. A Merkle
+    # submission's event is its root's, which the indexer applies whatever was on chain before.
+    direct = (_SUBS.c.tx_id == tx_id) & (_SUBS.c.anchoring == Anchoring.DIRECT.value)
+    if events >= (s.scalar(select(func.count()).where(direct)) or 0):
         return False
     row = s.get(Meta, LINK)
     waiting = set(json.loads(row.value)) if row is not None else set()
@@ -652,13 +773,17 @@ class Store:
 
     # ---------------------------------------------------------- send (the anchoring worker)
 
-    async def pending_count(self) -> tuple[int, float | None]:
-        """How many submissions wait, and when the oldest was accepted."""
-        [(count, oldest)] = await self.db.query(_PENDING_COUNT, {})
-        return int(count), oldest
+    async def pending_counts(self) -> dict[Anchoring, tuple[int, float]]:
+        """Per anchoring mode with submissions waiting: how many, and when the oldest was accepted."""
+        return {Anchoring(mode): (int(n), float(oldest)) for mode, n, oldest in await self.db.query(_PENDING_COUNT, {})}
 
     async def pending(self, limit: int) -> list[Pending]:
+        """The oldest pending direct submissions."""
         return [Pending._make(r) for r in await self.db.query(_PENDING_ROWS, {"n": limit})]
+
+    async def pending_merkle(self, limit: int) -> list[Pending]:
+        """The oldest pending Merkle submissions."""
+        return [Pending._make(r) for r in await self.db.query(_MERKLE_ROWS, {"n": limit})]
 
     async def in_flight_counts(self) -> dict[str, int]:
         return {state: int(n) for state, n in await self.db.query(_IN_FLIGHT_COUNT, {})}
@@ -787,11 +912,22 @@ class Store:
         """A document's submissions, its indexed events (in order) and the head: three indexed reads as plain
         SQL (:meth:`Database.query`), as this runs on every verify and status request."""
         head = await self.head()
-        subs = [
-            SignerRow(i, who, State(st), *rest) for i, who, st, *rest in await self.db.query(_SIGNER_SUBS, {"doc": doc})
-        ]
+        subs = [_signer_row(r) for r in await self.db.query(_SIGNER_SUBS, {"doc": doc})]
         events = [SignerEvent(*r) for r in await self.db.query(_SIGNER_EVENTS, {"doc": doc})]
         return subs, events, head
+
+    async def merkle_on_chain(self, doc: str) -> list[SubmissionRecord]:
+        """The document's Merkle submissions whose root is indexed on chain."""
+        async with self.db.read() as s:
+            rows = await s.execute(
+                select(_SUBS).where(
+                    _SUBS.c.doc_hash == doc,
+                    _SUBS.c.anchoring == Anchoring.MERKLE.value,
+                    _SUBS.c.merkle_root.isnot(None),
+                    _SUBS.c.block_number.isnot(None),
+                )
+            )
+            return [_submission(r) for r in rows]
 
     async def registered_signers(self, doc: str) -> list[str]:
         return [r[0] for r in await self.db.query(_REGISTERED_SIGNERS, {"doc": doc})]
@@ -951,7 +1087,7 @@ def _revocation(row: RevocationRow, tx_hash: str | None = None) -> RevocationRec
 
 _SIGNER_SUBS = (
     "SELECT id, signer, state, metadata_hash, supersedes, tx_hash, block_number, block_hash, timestamp, "
-    "error, metadata_json FROM submissions WHERE doc_hash = :doc"
+    "error, metadata_json, anchoring, merkle_root FROM submissions WHERE doc_hash = :doc"
 )
 _SIGNER_EVENTS = (
     "SELECT kind, signer, metadata_hash, supersedes, tx_hash, block_number, block_hash, timestamp "
@@ -1007,10 +1143,44 @@ def insert_events_in(s: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     _INSERT_EVENTS(s, rows)
 
 
-def states_of_in(s: Session, docs: Sequence[str]) -> dict[tuple[str, str], tuple[str, State]]:
-    """(docHash, signer) -> (submission id, state) of the documents' submissions."""
-    query = select(_SUBS.c.id, _SUBS.c.doc_hash, _SUBS.c.signer, _SUBS.c.state).where(_SUBS.c.doc_hash.in_(docs))
-    return {(doc, signer): (sid, State(state)) for sid, doc, signer, state in s.execute(query)}
+def states_of_in(s: Session, docs: Sequence[str]) -> dict[tuple[str, str], tuple[str, State, Anchoring]]:
+    """(docHash, signer) -> (submission id, state, anchoring) of the documents' submissions."""
+    query = select(_SUBS.c.id, _SUBS.c.doc_hash, _SUBS.c.signer, _SUBS.c.state, _SUBS.c.anchoring).where(
+        _SUBS.c.doc_hash.in_(docs)
+    )
+    return {(doc, signer): (sid, State(state), Anchoring(mode)) for sid, doc, signer, state, mode in s.execute(query)}
+
+
+_INSERT_ROOTS = Many(_ROOTS.insert())
+
+
+def insert_roots_in(s: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Indexed ``RootAnchored`` events (rows of the ``roots`` table)."""
+    _INSERT_ROOTS(s, rows)
+
+
+def in_trees_in(s: Session, roots: Sequence[str]) -> list[tuple[str, str, State]]:
+    """(submission id, root, state) of the submissions put in the trees of ``roots``."""
+    query = select(_SUBS.c.id, _SUBS.c.merkle_root, _SUBS.c.state).where(_SUBS.c.merkle_root.in_(list(roots)))
+    return [(sid, root, State(state)) for sid, root, state in s.execute(query)]
+
+
+def root_in(s: Session, root: str) -> RootRecord | None:
+    """Where ``root`` was anchored, as indexed (None: not, or no longer after a reorg)."""
+    row = s.execute(
+        select(
+            _ROOTS.c.root,
+            _ROOTS.c.leaf_count,
+            _ROOTS.c.tx_hash,
+            _ROOTS.c.block_number,
+            _ROOTS.c.block_hash,
+            _ROOTS.c.timestamp,
+        )
+        .where(_ROOTS.c.root == root)
+        .order_by(_ROOTS.c.id)
+        .limit(1)
+    ).first()
+    return None if row is None else RootRecord(*row)
 
 
 def revoke_requests_in(s: Session, doc: str, signer: str) -> None:
@@ -1082,12 +1252,23 @@ def links_in(s: Session) -> list[dict[str, Any]]:
 
 
 def roll_back_in(s: Session, floor: int) -> set[tuple[str, str]]:
-    """Forget events and blocks above ``floor``; transactions mined there are in flight again (the worker
-    re-checks or re-sends them). Returns the (docHash, signer) pairs whose events went away."""
+    """Forget events, anchored roots and blocks above ``floor``; transactions mined there are in flight again
+    (the worker re-checks or re-sends them). Returns the (docHash, signer) pairs whose events went away,
+    those of the submissions in the trees of the roots that went away among them."""
     keys = {
         (doc, signer)
         for doc, signer in s.execute(select(_EVENTS.c.doc_hash, _EVENTS.c.signer).where(_EVENTS.c.block_number > floor))
     }
+    gone = select(_ROOTS.c.root).where(_ROOTS.c.block_number > floor)
+    keys.update(
+        (doc, signer)
+        for doc, signer in s.execute(
+            select(_SUBS.c.doc_hash, _SUBS.c.signer).where(
+                _SUBS.c.merkle_root.isnot(None), _SUBS.c.merkle_root.in_(gone)
+            )
+        )
+    )
+    s.execute(delete(_ROOTS).where(_ROOTS.c.block_number > floor))
     s.execute(delete(_EVENTS).where(_EVENTS.c.block_number > floor))
     s.execute(delete(_BLOCKS).where(_BLOCKS.c.number > floor))
     s.execute(
@@ -1107,7 +1288,7 @@ def pair_in(s: Session, doc: str, signer: str) -> tuple[SubmissionRecord | None,
     return (None if row is None else _submission(row)), [_event(e) for e in events]
 
 
-def restore_in(s: Session, submission_id: str, state: State, record: EventRecord | None) -> None:
+def restore_in(s: Session, submission_id: str, state: State, record: EventRecord | RootRecord | None) -> None:
     """Set a submission's state after a rollback, with the anchor of its remaining record (or none)."""
     values: dict[str, Any] = {"state": state, "updated_at": now()}
     if record is not None:

@@ -6,9 +6,12 @@ Per cycle:
    *sent* ones, re-broadcast those the node forgot, and return the submissions of reverted or dropped
    transactions to the outbox;
 2. when no transaction is left unbroadcast (a nonce gap would stall the relayer), take up to
-   ``batch_size`` pending submissions once that many wait or the oldest has waited ``batch_interval_ms``,
-   and anchor them: ECDSA ones in one ``registerBatch``, contract-wallet (ERC-1271) ones with ``register``;
-3. send pending revocations (``revokeBySig``), one transaction each.
+   ``batch_size`` pending direct submissions once that many wait or the oldest has waited
+   ``batch_interval_ms``, and anchor them: ECDSA ones in one ``registerBatch``, contract-wallet (ERC-1271)
+   ones with ``register``; and close a Merkle tree of up to ``merkle_max_leaves`` pending Merkle submissions
+   once that many wait or the oldest has waited ``merkle_max_wait_ms``, its root sent with ``anchorRoot``;
+3. send pending revocations (``revokeBySig``, or ``revokeMerkleBySig`` with the leaf's proof for a
+   Merkle-anchored record), one transaction each.
 
 The node being down raises :class:`NodeError`; the cycle is retried with backoff and nothing is lost:
 submissions stay in the database until an event proves them anchored.
@@ -25,14 +28,15 @@ from dataclasses import dataclass
 from docchain.api import metrics
 from docchain.api.chainctx import Bound, ChainContext
 from docchain.api.db import Database
-from docchain.api.lifecycle import SignatureKind, TxState
+from docchain.api.lifecycle import Anchoring, SignatureKind, TxState
 from docchain.api.notify import Notifier
-from docchain.api.service import Lifecycle, registration_of
+from docchain.api.service import Lifecycle, merkle_anchor, registration_of
 from docchain.api.service_loop import ServiceLoop
 from docchain.api.settings import Settings
-from docchain.api.store import Pending, TxRecord
+from docchain.api.store import Pending, TreeChanged, TxRecord
 from docchain.chain.errors import ChainError, ContractRevert, InvalidInput, NodeError
-from docchain.chain.registry import SignedRegistration, encode_call, encode_register_batch
+from docchain.chain.merkle import InclusionProof, MerkleTree, leaf
+from docchain.chain.registry import SignedRegistration, encode_call, encode_register_batch, merkle_leaf_values
 from docchain.chain.sender import PreparedTx
 from docchain.chain.typed_data import Domain, recover
 from docchain.chain.values import parse_hex, to_hex
@@ -43,6 +47,10 @@ log = logging.getLogger("docchain.api.worker")
 # event, calldata) plus the transaction's base cost; the bound leaves >40% headroom. Unused gas is not paid.
 BATCH_GAS_BASE = 60_000
 BATCH_GAS_PER_DOC = 45_000
+
+
+# Gas limit of an anchorRoot transaction: ~45,500 whatever the tree's size (one new slot, an event, calldata)
+ANCHOR_ROOT_GAS = 80_000
 
 
 def batch_gas(n: int) -> int:
@@ -65,6 +73,8 @@ class AnchorWorker(ServiceLoop):
         self._recovered = False
         self._arrived = 0  # submissions accepted since the current cycle started
         self._sleeping_until: float | None = None  # loop time the current sleep ends, None while working
+        self._tree_open = False  # the current sleep waits for a Merkle tree's deadline, no direct batch pending
+        self._cut: asyncio.TimerHandle | None = None  # the timer that ends a sleep early (see submitted)
         # transactions seen mined whose submissions wait for the indexer to reach their block: id -> (hash, block)
         self._unindexed: dict[int, tuple[str, int]] = {}
         self.on_mined: Callable[[], None] = lambda: None
@@ -77,8 +87,18 @@ class AnchorWorker(ServiceLoop):
         if self._sleeping_until is None:
             return  # mid-cycle: the next sleep is capped at the batch interval (see _sleep)
         interval = self.settings.batch_interval_ms / 1000
-        left = self._sleeping_until - asyncio.get_running_loop().time()
-        if left > interval or self._arrived >= self.settings.batch_size:
+        loop = asyncio.get_running_loop()
+        left = self._sleeping_until - loop.time()
+        if self._arrived >= self.settings.batch_size:
+            self._wake.set()
+        elif left > interval and self._tree_open:
+            # Sleeping until a Merkle tree's deadline: the arrival may be direct (due within the batch
+            # interval) or one more leaf (due with the tree). Under a Merkle load a wake per arrival would run
+            # a cycle per request; the sleep is cut to one interval from now instead, which the arrivals after
+            # this one find short enough.
+            self._sleeping_until = loop.time() + interval
+            self._cut = loop.call_later(interval, self._wake.set)
+        elif left > interval:
             self._wake.set()
 
     def restart(self) -> None:
@@ -109,6 +129,9 @@ class AnchorWorker(ServiceLoop):
             await super()._sleep(seconds)
         finally:
             self._sleeping_until = None
+            if self._cut is not None:
+                self._cut.cancel()
+                self._cut = None
 
     # ------------------------------------------------------------ recovery
 
@@ -156,17 +179,32 @@ class AnchorWorker(ServiceLoop):
         in_flight = await self.store.in_flight_counts()
         if in_flight.get(TxState.PREPARED):
             return self.settings.poll_interval_ms / 1000
-        pending, oldest = await self.store.pending_count()
-        metrics.OUTBOX.set(pending)
+        queues = await self.store.pending_counts()
+        metrics.OUTBOX.set(sum(n for n, _ in queues.values()))
         anchored_any = False
-        interval = self.settings.batch_interval_ms / 1000
-        if pending and oldest is not None:
+        waits: list[float] = []  # until the next batch or tree is due
+        stopping = self._stopping.is_set()
+        if (direct := queues.get(Anchoring.DIRECT)) is not None:
+            pending, oldest = direct
+            interval = self.settings.batch_interval_ms / 1000
             age = time.time() - oldest
-            if pending >= self.settings.batch_size or age >= interval or self._stopping.is_set():
+            if pending >= self.settings.batch_size or age >= interval or stopping:
                 await self._anchor_batch(bound)
                 anchored_any = True
             else:
-                return interval - age
+                waits.append(interval - age)
+        if (merkle := queues.get(Anchoring.MERKLE)) is not None:
+            leaves, oldest = merkle
+            max_wait = self.settings.merkle_max_wait_ms / 1000
+            age = time.time() - oldest
+            if leaves >= self.settings.merkle_max_leaves or age >= max_wait or stopping:
+                await self._anchor_tree(bound)
+                anchored_any = True
+            else:
+                waits.append(max_wait - age)
+        self._tree_open = direct is None and merkle is not None and not anchored_any
+        if waits and not anchored_any:
+            return min(waits)
         if await self._send_revocations(bound):
             anchored_any = True
         if anchored_any:
@@ -290,6 +328,33 @@ class AnchorWorker(ServiceLoop):
                 continue
             await self._record(prepared, "register", [entry.row.id])
 
+    async def _anchor_tree(self, bound: Bound) -> None:
+        """Close a Merkle tree of the oldest pending Merkle submissions and send its root (``anchorRoot``). The
+        root and every submission's proof are committed with the transaction, before its broadcast."""
+        rows = await self.store.pending_merkle(self.settings.merkle_max_leaves)
+        tree, proofs, failed = await asyncio.to_thread(_grow_tree, rows)
+        if failed:
+            await self._fail(failed)
+        if tree is None:
+            return
+        data = encode_call("anchorRoot", tree.root, len(tree))
+        # a tree holding submissions tried before (their root's transaction reverted or was dropped) has its gas
+        # estimated, which executes it: a refusal is named instead of sent again
+        retried = any(r.attempts for r in rows if r.id in proofs)
+        try:
+            prepared = await bound.writes.prepare(data, None if retried else ANCHOR_ROOT_GAS)
+        except ContractRevert as exc:
+            await self._fail({sid: f"the registry refused the tree's root: {exc}" for sid in proofs})
+            return
+        try:
+            await self._record(prepared, "anchor_root", list(proofs), proofs)
+        except TreeChanged as exc:
+            # nothing was recorded or sent: the nonce it took is free again, and the next cycle grows a new tree
+            log.warning("a tree changed before its root was recorded", extra={"error": str(exc)})
+            bound.sender.resync_nonce()
+            return
+        metrics.BATCH_SIZE.observe(len(proofs))
+
     @staticmethod
     def _culprits(exc: ContractRevert, batch: list[_Entry]) -> list[_Entry]:
         if exc.name in ("InvalidSignature", "NotRegistered", "AlreadyRevoked") and len(exc.args_) == 2:
@@ -307,10 +372,17 @@ class AnchorWorker(ServiceLoop):
             log.warning("submission failed", extra={"submission": sid, "error": error})
         self.notifier.notify(errors)
 
-    async def _record(self, prepared: PreparedTx, kind: str, submission_ids: list[str]) -> None:
-        """Commit the transaction (hash + raw) and its submissions' new state, then broadcast it."""
+    async def _record(
+        self,
+        prepared: PreparedTx,
+        kind: str,
+        submission_ids: list[str],
+        tree: dict[str, InclusionProof] | None = None,
+    ) -> None:
+        """Commit the transaction (hash + raw) and its submissions' new state (with their proofs, for a tree's
+        root), then broadcast it."""
         tx_hash = to_hex(prepared.tx_hash)
-        tx_id = await self.service.record_sent(tx_hash, kind, prepared.raw, prepared.nonce, submission_ids)
+        tx_id = await self.service.record_sent(tx_hash, kind, prepared.raw, prepared.nonce, submission_ids, tree)
         tx = TxRecord(tx_id, tx_hash, kind, prepared.raw, prepared.nonce)
         metrics.TXS.labels(kind).inc()
         log.info(
@@ -326,14 +398,29 @@ class AnchorWorker(ServiceLoop):
             return False
         rows = await self.store.pending_revocations(20)
         for row in rows:
-            data = encode_call(
-                "revokeBySig",
-                parse_hex(row.doc_hash),
-                row.signer,
-                int(row.nonce),
-                int(row.deadline),
-                parse_hex(row.signature),
-            )
+            sub = await self.store.submission_of(row.doc_hash, row.signer)
+            anchor = None if sub is None else merkle_anchor(sub)
+            if anchor is not None:
+                # the registry holds no record of a Merkle leaf: the revocation proves the leaf under its root
+                signed, inclusion = anchor
+                data = encode_call(
+                    "revokeMerkleBySig",
+                    inclusion.root,
+                    merkle_leaf_values(signed),
+                    list(inclusion.proof),
+                    int(row.nonce),
+                    int(row.deadline),
+                    parse_hex(row.signature),
+                )
+            else:
+                data = encode_call(
+                    "revokeBySig",
+                    parse_hex(row.doc_hash),
+                    row.signer,
+                    int(row.nonce),
+                    int(row.deadline),
+                    parse_hex(row.signature),
+                )
             try:
                 prepared = await bound.writes.prepare(data)
             except ContractRevert as exc:
@@ -375,3 +462,23 @@ def _classify(domain: Domain, rows: list[Pending]) -> tuple[list[_Entry], list[_
                 ecdsa = False
         (batch if ecdsa else singles).append(entry)
     return batch, singles, failed
+
+
+def _grow_tree(rows: list[Pending]) -> tuple[MerkleTree | None, dict[str, InclusionProof], dict[str, str]]:
+    """The Merkle tree of pending Merkle submissions, each submission's inclusion proof, and those whose
+    deadline is too close (the registry verifies a leaf only if its root was anchored by the signature's
+    deadline). Submissions of the same leaf share it: one leaf, the same proof for each. No tree: none left."""
+    failed: dict[str, str] = {}
+    by_leaf: dict[bytes, list[str]] = {}
+    horizon = int(time.time()) + 15  # the deadline must still hold when the root's block is mined
+    for row in rows:
+        reg = registration_of(row)
+        if reg.deadline < horizon:
+            failed[row.id] = f"the signature's deadline ({reg.deadline}) has passed"
+            continue
+        by_leaf.setdefault(leaf(reg, parse_hex(row.signature)), []).append(row.id)
+    if not by_leaf:
+        return None, {}, failed
+    tree = MerkleTree.of(list(by_leaf))
+    proofs = {sid: tree.proof_for(value) for value, ids in by_leaf.items() for sid in ids}
+    return tree, proofs, failed

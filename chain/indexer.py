@@ -18,11 +18,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from docchain.chain.registry import _ABI as _REGISTRY_ABI
-from docchain.chain.registry import RegistryEvent, decode_rpc_log
+from docchain.chain.registry import (
+    REGISTERED_TOPIC,
+    REVOKED_TOPIC,
+    ROOT_ANCHORED_TOPIC,
+    RegistryEvent,
+    RootAnchored,
+    decode_rpc_log,
+    decode_rpc_root_anchored,
+)
 from docchain.chain.rpc import JsonRpc
 
-TOPICS = (_REGISTRY_ABI.registered_topic, _REGISTRY_ABI.revoked_topic)
+TOPICS = (REGISTERED_TOPIC, REVOKED_TOPIC, ROOT_ANCHORED_TOPIC)
 ANCESTOR_BATCH = 16  # headers asked for in one request while looking for the common ancestor
 
 
@@ -44,7 +51,8 @@ class IndexStep:
 
     head: int  # the node's latest block number
     tip: BlockRef | None  # the last block covered by this step (None: nothing new)
-    events: list[RegistryEvent] = field(default_factory=list)
+    events: list[RegistryEvent] = field(default_factory=list)  # Registered and Revoked
+    roots: list[RootAnchored] = field(default_factory=list)  # Merkle roots anchored
     blocks: dict[int, BlockRef] = field(default_factory=dict)  # headers of the event blocks and of tip
     reorg: bool = False  # the cursor's block is no longer on the chain
     complete: bool = True  # False when the range was capped (poll again at once to catch up)
@@ -88,27 +96,29 @@ class Indexer:
         if start > head:
             return IndexStep(head=head, tip=None)
         end = min(head, start + self.max_range - 1)
-        events = await self.events(start, end)
-        headers = await self.blocks(sorted({end, *(e.block_number for e in events)}))
+        found = await self.events(start, end)
+        headers = await self.blocks(sorted({end, *(e.block_number for e in found)}))
         if any(ref is None for ref in headers.values()):  # the chain shrank meanwhile: a reorg under way
             return IndexStep(head=head, tip=None)
         blocks = {n: ref for n, ref in headers.items() if ref is not None}
         # A reorg between get_logs and the header reads shows as an event whose block hash is not the
         # header's: skip this round rather than persist a mix of two forks.
-        if any(blocks[e.block_number].hash != e.block_hash for e in events):
+        if any(blocks[e.block_number].hash != e.block_hash for e in found):
             return IndexStep(head=head, tip=None)
-        return IndexStep(head=head, tip=blocks[end], events=events, blocks=blocks, complete=end == head)
+        events = [e for e in found if isinstance(e, RegistryEvent)]
+        roots = [e for e in found if isinstance(e, RootAnchored)]
+        return IndexStep(head=head, tip=blocks[end], events=events, roots=roots, blocks=blocks, complete=end == head)
 
-    async def events(self, start: int, end: int) -> list[RegistryEvent]:
-        """The registry's events in ``[start, end]``."""
+    async def events(self, start: int, end: int) -> list[RegistryEvent | RootAnchored]:
+        """The registry's events in ``[start, end]``, in log order: Registered, Revoked and RootAnchored."""
         params = {
             "address": self.address,
             "fromBlock": hex(start),
             "toBlock": hex(end),
-            "topics": [[to_hex(TOPICS[0]), to_hex(TOPICS[1])]],
+            "topics": [[to_hex(t) for t in TOPICS]],
         }
         logs = await self.rpc.call("eth_getLogs", [params])
-        return [event for raw in logs if (event := decode_rpc_log(raw)) is not None]
+        return [event for raw in logs if (event := _decode(raw)) is not None]
 
     async def common_ancestor(self, known: Iterable[tuple[int, bytes]]) -> int | None:
         """The highest known (number, hash) pair the chain still contains; None if none does.
@@ -124,6 +134,16 @@ class Indexer:
                 if ref is not None and ref.hash == block_hash:
                     return number
         return None
+
+
+def _decode(raw: dict[str, Any]) -> RegistryEvent | RootAnchored | None:
+    topics = raw.get("topics") or ()
+    if topics and topics[0] == _ROOT_ANCHORED:
+        return decode_rpc_root_anchored(raw)
+    return decode_rpc_log(raw)
+
+
+_ROOT_ANCHORED = to_hex(ROOT_ANCHORED_TOPIC)
 
 
 def _block_ref(raw: dict[str, Any] | None) -> BlockRef | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import traceback
 from collections.abc import Callable, Iterable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
@@ -176,6 +177,25 @@ WaitTimeoutOpt = Annotated[
         min=1,
         metavar="SECONDS",
         help="Give up waiting after this long.",
+    ),
+]
+
+
+class Anchoring(StrEnum):
+    """How the API anchors a submission (its ``anchoring`` field)."""
+
+    DIRECT = "direct"
+    MERKLE = "merkle"
+
+
+AnchoringOpt = Annotated[
+    Anchoring | None,
+    typer.Option(
+        "--anchoring",
+        envvar="DOCCHAIN_ANCHORING",
+        case_sensitive=False,
+        help="direct: a record of its own on chain; merkle: a leaf of a tree whose root alone goes on chain "
+        "(cheaper; the receipt carries the proof) [default: the API's].",
     ),
 ]
 SignerOpt = Annotated[

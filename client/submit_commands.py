@@ -19,6 +19,8 @@ from docchain.client.api_client import ApiClient
 from docchain.client.context import CliContext
 from docchain.client.errors import CliError, ExitCode, UsageError
 from docchain.client.options import (
+    Anchoring,
+    AnchoringOpt,
     ForceOpt,
     KeyOpt,
     PasswordFileOpt,
@@ -124,6 +126,7 @@ def _submit_via_api(
     metadata: dict[str, Any],
     store: bool,
     public: bool,
+    anchoring: Anchoring | None,
     wait: bool,
     wait_timeout: float,
     force: bool,
@@ -147,6 +150,8 @@ def _submit_via_api(
             body["metadata"] = metadata
         if public:
             body["public"] = True
+        if anchoring is not None:
+            body["anchoring"] = anchoring.value
         return client.submit(body, hashed[index].path if store else None)
 
     accepted = _in_parallel(send, len(hashed))
@@ -209,6 +214,7 @@ def _submit_via_api(
         "docchain submit contract.pdf --wait",
         'docchain submit *.pdf --key alice --note "Q3" --store --wait --json',
         "docchain submit brochure.pdf --store --public --wait   # IPFS copy readable by anyone",
+        "docchain submit *.pdf --anchoring merkle --wait   # one root on chain for all",
         "docchain submit report.pdf --direct --rpc http://127.0.0.1:8545",
     ],
 )
@@ -261,6 +267,7 @@ def submit(
             help="Send the transaction yourself via --rpc (you pay gas); no API.",
         ),
     ] = False,
+    anchoring: AnchoringOpt = None,
     registry: RegistryOpt = None,
     force: ForceOpt = False,
 ) -> None:
@@ -281,6 +288,11 @@ def submit(
         raise UsageError("--store needs the API; it cannot be combined with --direct")
     if public and not store:
         raise UsageError("--public is about the stored copy: it needs --store")
+    if direct and anchoring is Anchoring.MERKLE:
+        raise UsageError(
+            "--anchoring merkle (DOCCHAIN_ANCHORING) needs the API, which puts many submissions in one tree; "
+            "--direct registers a record of its own"
+        )
     metadata = documents.metadata_for(note)
     client = None if direct else c.api_client()
     signing = c.signing_key(key, password_file)
@@ -289,7 +301,9 @@ def submit(
         results = _submit_direct(c, hashed, signing, registry, metadata, wait_timeout, force)
     else:
         with client:
-            results = _submit_via_api(c, client, hashed, signing, metadata, store, public, wait, wait_timeout, force)
+            results = _submit_via_api(
+                c, client, hashed, signing, metadata, store, public, anchoring, wait, wait_timeout, force
+            )
 
     failed = [r for r in results if r["state"] == "failed"]
     error = None

@@ -32,6 +32,7 @@ from docchain.api.deps import (
 )
 from docchain.api.inputs import (
     MAX_INT64,
+    anchoring_field,
     attachment,
     check_file_name,
     file_part,
@@ -40,7 +41,7 @@ from docchain.api.inputs import (
     sent_file_name,
     submission_limit,
 )
-from docchain.api.lifecycle import FINAL, CopyState, State, reached
+from docchain.api.lifecycle import FINAL, Anchoring, CopyState, State, reached
 from docchain.api.openapi import BODY, CHAIN, RELAYED_WHY, problems_for
 from docchain.api.problems import RETRY_AFTER_S, Problem, not_found
 from docchain.api.schemas import (
@@ -100,6 +101,8 @@ def submission_status_of(row: SubmissionRecord, head: int | None, lifecycle: Lif
         confirmations=confirmations,
         stored=row.stored,
         error=row.error,
+        anchoring=row.anchoring,
+        merkleRoot=row.merkle_root,
     )
 
 
@@ -117,6 +120,8 @@ def signer_status(view: SignerView) -> SignerStatus:
         confirmations=view.confirmations,
         revokedAt=view.revoked_at,
         error=view.error,
+        anchoring=view.anchoring,
+        merkleRoot=view.merkle_root,
         metadata=view.metadata,
     )
 
@@ -172,6 +177,11 @@ SUBMIT_BODY = {
                     "properties": {
                         "submission": {"type": "string", "description": "the SubmissionIn JSON as text"},
                         "file": {"type": "string", "format": "binary", "description": "the document, to store"},
+                        "anchoring": {
+                            "type": "string",
+                            "enum": ["direct", "merkle"],
+                            "description": "as SubmissionIn.anchoring (the JSON's own field, when given, wins)",
+                        },
                     },
                 }
             },
@@ -184,6 +194,7 @@ async def signed_submission(request: Request) -> tuple[Signed, UploadFile | None
     """The submission a request carries, as JSON or as multipart with the document's file."""
     settings = request.app.state.settings
     upload: UploadFile | None = None
+    form_anchoring: Anchoring | None = None
     content_type = request.headers.get("content-type", "")
     limit = submission_limit(settings.max_metadata_bytes)
     if content_type.startswith("multipart/form-data"):
@@ -192,6 +203,7 @@ async def signed_submission(request: Request) -> tuple[Signed, UploadFile | None
         if not isinstance(text, str):
             raise InvalidInput("multipart submission needs a text field 'submission' holding the JSON")
         upload = file_part(form)
+        form_anchoring = anchoring_field(form.get("anchoring"))
         raw: bytes | str = text
     elif content_type.startswith("application/json") or not content_type:
         raw = await read_body(request, limit, "the submission")
@@ -210,7 +222,8 @@ async def signed_submission(request: Request) -> tuple[Signed, UploadFile | None
         name: str | None = check_file_name(body.fileName)
     else:
         name = None if upload is None else check_file_name(sent_file_name(upload), "the file part's name")
-    return Signed(reg, signature, body.metadata, name, body.fileSize, body.public), upload
+    anchoring = form_anchoring if body.anchoring is None else Anchoring(body.anchoring)
+    return Signed(reg, signature, body.metadata, name, body.fileSize, body.public, anchoring), upload
 
 
 SignedDep = Annotated[tuple[Signed, UploadFile | None], Depends(signed_submission)]
