@@ -27,7 +27,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -259,9 +259,12 @@ def run(
     seconds: float,
     database_url: str | None = None,
     settings: Mapping[str, str] | None = None,
+    inspect: Callable[[str, list[bytes]], None] | None = None,
 ) -> dict[str, Any]:
     """One whole run (node, ceiling, API, submissions, verify), its figures as ``main`` prints them as JSON;
-    ``settings`` are more ``DOCCHAIN_*`` variables for the API (bench/compare.py sets its anchoring mode)."""
+    ``settings`` are more ``DOCCHAIN_*`` variables for the API (bench/compare.py sets its anchoring mode), and
+    ``inspect`` is called with the API's URL and the verify bodies before they are timed (to check what they
+    verify to, untimed)."""
     tmp = Path(tempfile.mkdtemp(prefix="docchain-bench-"))
     procs: list[subprocess.Popen[bytes]] = []
     results: dict[str, Any] = {"clients": clients, "workers": workers}
@@ -373,6 +376,8 @@ def run(
                 f"http://127.0.0.1:{api_port}/v1/documents/{reg['docHash']}/receipts/{reg['signer']}", timeout=30
             )
             receipts.append(json.dumps({"docHash": reg["docHash"], "receipt": r.json()}).encode())
+        if inspect is not None:
+            inspect(f"http://127.0.0.1:{api_port}", receipts)
         before = measured(ceiling_pids, ceiling_port, "/verify", receipts, clients, seconds)
         verify = measured(api_pids, api_port, "/v1/verify", receipts, clients, seconds)
         after = measured(ceiling_pids, ceiling_port, "/verify", receipts, clients, seconds)

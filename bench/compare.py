@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run as a script: the sibling benchmarks are imported as bench.*
 
+import httpx  # noqa: E402
 from coincurve import PrivateKey  # noqa: E402
 from eth_abi import encode  # noqa: E402
 from web3 import Web3  # noqa: E402
@@ -56,6 +57,7 @@ EAS_ARTIFACTS = ROOT / "node_modules/@ethereum-attestation-service/eas-contracts
 ZERO32 = bytes(32)
 ZERO_ADDRESS = "0x" + "00" * 20
 MiB = 1 << 20
+VERIFY_CHECKED = 20
 Mode = Literal["direct", "merkle"]
 
 # ---- the EVM's prices (Yellow Paper, EIP-2028 calldata, EIP-2929 cold access), for the physical floor ---------
@@ -117,6 +119,8 @@ class ApiFigures:
     documents: int
     anchored: int
     accept_rps: float
+    accept_cpu_us: float  # CPU per accepted submission of the HTTP processes (the pipeline runs in its own)
+    ceiling_submit_cpu_us: float
     end_to_end_docs_per_s: float
     ceiling_submit_rps: float
     verify_rps: float
@@ -128,6 +132,14 @@ class ApiFigures:
     # CPU per request of the HTTP processes (us): a busy neighbour moves it far less than throughput
     verify_cpu_us: float
     ceiling_verify_cpu_us: float
+    receipt_versions: dict[str, int]  # docchainReceipt of the verify bodies: 1 direct, 2 Merkle
+    verify_outcomes: dict[str, int]  # of the first VERIFY_CHECKED bodies, verified once before the timed load
+
+
+@dataclass(frozen=True)
+class VerifyBodies:
+    receipt_versions: dict[str, int]
+    outcomes: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -394,13 +406,28 @@ def measure_api(mode: Mode, docs: int, clients: int, seconds: float, merkle_wait
     if mode == "merkle":
         # a tree closes at the deployment's 1,024 leaves, or after this wait for the last partial one
         settings["DOCCHAIN_MERKLE_MAX_WAIT_MS"] = str(merkle_wait_ms)
-    result = api_bench.run(docs, clients, 1, seconds, settings=settings)
+    checked = VerifyBodies({}, {})
+
+    def inspect(url: str, bodies: list[bytes]) -> None:
+        """What the timed verify requests carry and answer: a rate of refusals would be no verify rate."""
+        for body in bodies:
+            version = str(json.loads(body)["receipt"]["docchainReceipt"])
+            checked.receipt_versions[version] = checked.receipt_versions.get(version, 0) + 1
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for body in bodies[:VERIFY_CHECKED]:
+                answer = client.post("/v1/verify", content=body, headers={"Content-Type": "application/json"})
+                outcome = str(answer.json().get("outcome")) if answer.status_code == 200 else str(answer.status_code)
+                checked.outcomes[outcome] = checked.outcomes.get(outcome, 0) + 1
+
+    result = api_bench.run(docs, clients, 1, seconds, settings=settings, inspect=inspect)
     submit, verify = result["submit"], result["verify"]
     return ApiFigures(
         mode=mode,
         documents=int(submit["documents"]),
         anchored=int(submit["anchored"]),
         accept_rps=float(submit["accept_rps"]),
+        accept_cpu_us=float(submit["cpu_us"]),
+        ceiling_submit_cpu_us=float(submit["ceiling_cpu_us"]),
         end_to_end_docs_per_s=float(submit["end_to_end_docs_per_s"]),
         ceiling_submit_rps=float(submit["ceiling_rps"]),
         verify_rps=float(verify["rps"]),
@@ -411,6 +438,8 @@ def measure_api(mode: Mode, docs: int, clients: int, seconds: float, merkle_wait
         ceiling_verify_p99_ms=float(verify["ceiling_p99_ms"]),
         verify_cpu_us=float(verify["cpu_us"]),
         ceiling_verify_cpu_us=float(verify["ceiling_cpu_us"]),
+        receipt_versions=checked.receipt_versions,
+        verify_outcomes=checked.outcomes,
     )
 
 
@@ -473,7 +502,9 @@ def rows_of(g: GasFigures | None, apis: Sequence[ApiFigures], h: HashFigures | N
                 "bare signed POST",
                 a.ceiling_submit_rps,
                 Target(">=", 0.8) if a.mode == "merkle" else None,
-                f"{a.anchored:,}/{a.documents:,} anchored; accepted at {a.accept_rps:,.0f} req/s",
+                f"{a.anchored:,}/{a.documents:,} anchored; accepted at {a.accept_rps:,.0f} req/s"
+                f" ({a.accept_rps / a.ceiling_submit_rps:.2f} x the ceiling), CPU per acceptance"
+                f" {a.accept_cpu_us:,.0f} us (ceiling's {a.ceiling_submit_cpu_us:,.0f})",
             )
         )
     for a in apis:
@@ -488,7 +519,8 @@ def rows_of(g: GasFigures | None, apis: Sequence[ApiFigures], h: HashFigures | N
                 Target(">=", 0.7),
                 f"p50 {a.verify_p50_ms:.1f} ms, p99 {a.verify_p99_ms:.1f} ms (ceiling's p99"
                 f" {a.ceiling_verify_p99_ms:.1f} ms); CPU per request {a.verify_cpu_us:,.0f} us (ceiling's"
-                f" {a.ceiling_verify_cpu_us:,.0f}); statuses {a.verify_statuses}",
+                f" {a.ceiling_verify_cpu_us:,.0f}); statuses {a.verify_statuses}; receipt versions"
+                f" {a.receipt_versions}, outcomes of {VERIFY_CHECKED} checked {a.verify_outcomes}",
             )
         )
     if h is not None:
@@ -513,6 +545,18 @@ def rows_of(g: GasFigures | None, apis: Sequence[ApiFigures], h: HashFigures | N
                 ),
             ]
     return rows
+
+
+def verify_warnings(apis: Sequence[ApiFigures]) -> list[str]:
+    """A verify rate counts only if it verified the mode's receipts to valid."""
+    warnings = []
+    for a in apis:
+        version = "1" if a.mode == "direct" else "2"
+        if set(a.receipt_versions) != {version}:
+            warnings.append(f"WARNING: {a.mode} mode verified receipts of versions {a.receipt_versions}")
+        if set(a.verify_outcomes) != {"valid"}:
+            warnings.append(f"WARNING: {a.mode} mode's receipts verified to {a.verify_outcomes}, not all valid")
+    return warnings
 
 
 def _number(x: float) -> str:
@@ -638,7 +682,7 @@ def run(options: Options) -> Report:
         else ()
     )
     rows = rows_of(gas_figures, apis, hash_figures, o.clients)
-    notes = hash_figures.notes if hash_figures else ()
+    notes = (hash_figures.notes if hash_figures else ()) + tuple(verify_warnings(apis))
     host = replace(host, load_average_end=_load())
     return Report(host, options, gas_figures, apis, hash_figures, tuple(rows), notes)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import pytest
 from web3 import Web3
@@ -76,7 +76,26 @@ def _report(single: float, merkle_docs_per_s: float) -> Report:
         floor_parts=parts,
     )
     apis = tuple(
-        ApiFigures(mode, 600, 600, 900, rate, 1_000, 700, 20, 60, {"200": 1400}, 1_000, 50, 900, 500)
+        ApiFigures(
+            mode=mode,
+            documents=600,
+            anchored=600,
+            accept_rps=900,
+            accept_cpu_us=1_100,
+            ceiling_submit_cpu_us=480,
+            end_to_end_docs_per_s=rate,
+            ceiling_submit_rps=1_000,
+            verify_rps=700,
+            verify_p50_ms=20,
+            verify_p99_ms=60,
+            verify_statuses={"200": 1400},
+            ceiling_verify_rps=1_000,
+            ceiling_verify_p99_ms=50,
+            verify_cpu_us=900,
+            ceiling_verify_cpu_us=500,
+            receipt_versions={"1" if mode == "direct" else "2": 200},
+            verify_outcomes={"valid": 20},
+        )
         for mode, rate in (("direct", 300.0), ("merkle", merkle_docs_per_s))
     )
     hashing = HashFigures(64 << 20, 1_400, 350, 1_350, 1 << 20, 700, 30 << 20, ("a note",))
@@ -125,3 +144,11 @@ def test_eas_deploys_from_its_npm_artifacts_and_takes_a_relayed_signed_attestati
         assert floor.per_document(100) < eas.multi_attest100 < eas.attest
     # the metadata hash is one more stored word (the zero supersedes word costs little)
     assert equivalent.attest - smallest.attest > 20_000
+
+
+def test_a_verify_rate_of_the_wrong_receipts_or_verdicts_is_flagged() -> None:
+    direct, merkle = _report(single=53_700, merkle_docs_per_s=900).api
+    assert compare.verify_warnings([direct, merkle]) == []
+    wrong = replace(merkle, receipt_versions={"1": 200}, verify_outcomes={"valid": 19, "invalid": 1})
+    warnings = compare.verify_warnings([direct, wrong])
+    assert len(warnings) == 2 and all("merkle mode" in w for w in warnings)
