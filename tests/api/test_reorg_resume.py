@@ -1,7 +1,8 @@
 """Anchoring resumes within seconds after the chain under it changed: the node restarted (gracefully, or
 killed and back from its last state dump, which loses its latest blocks and rewinds the relayer's nonce),
 blocks holding anchors removed by ``anvil_reorg``, or by ``evm_snapshot`` / ``evm_revert`` and a longer
-chain. Each time under a small load of submissions.
+chain. Each time under a small load of submissions, in direct mode and in Merkle mode, where the blocks lost hold
+``anchorRoot`` transactions.
 
 Recovery is the time from the node being back (or the reorg done) until every submission accepted so far is
 anchored in a block of the current chain, a submission made after the fault included. The issue bounds it:
@@ -25,6 +26,9 @@ from typing import Any
 import httpx
 import pytest
 from api_support import Anvil, Api, Env, _deploy, new_signer, poll, random_doc
+
+from tests.reliability.anchoring import api_env, fetch_answers, merkle_ledger
+from tests.reliability.harness import Chain, DbProbe, assert_exactly_once, key_of, wait_all_anchored
 
 RECOVERY_BOUND_S = 10.0  # the issue's bound: "within a few seconds of the node being back"
 LOAD_PACE_S = 0.05  # a small load: about 20 submissions a second, each by a fresh signer
@@ -188,47 +192,114 @@ def _kill(node: Anvil) -> None:
 RESTARTS: dict[str, Callable[[Anvil], None]] = {"graceful": lambda node: node.stop(), "killed": _kill}
 
 
+def _restart(server: Api, env: Env, node: Anvil, load: Load, how: str) -> float:
+    """Stop the node under the load (``how``: graceful or killed) and start it again; the seconds until anchoring
+    recovered."""
+    _warm(server, node, load)
+    RESTARTS[how](node)
+    accepted = len(load.accepted)
+    poll(lambda: len(load.accepted) >= accepted + 5, 30, interval=0.01, what="submissions accepted, node down")
+    node.start()
+    return _recovered(server, env, load, time.monotonic(), f"a {how} node restart")
+
+
 @pytest.mark.parametrize("how", list(RESTARTS))
 def test_anchoring_resumes_within_seconds_of_a_node_restart(chain_env: Env, history_node: Anvil, how: str) -> None:
     server = _start(chain_env)
     try:
         with Load(server, chain_env) as load:
-            _warm(server, history_node, load)
-            RESTARTS[how](history_node)
-            accepted = len(load.accepted)
-            poll(lambda: len(load.accepted) >= accepted + 5, 30, interval=0.01, what="submissions accepted, node down")
-            history_node.start()
-            back = time.monotonic()
-            took = _recovered(server, chain_env, load, back, f"a {how} node restart")
+            took = _restart(server, chain_env, history_node, load, how)
         assert took <= RECOVERY_BOUND_S
         assert not load.refused, load.refused[:3]
     finally:
         server.stop()
+
+
+def _reorg(server: Api, env: Env, node: Anvil, load: Load, kind: str) -> float:
+    """Remove blocks holding anchors under the load (``kind``: anvil_reorg or snapshot_revert, then a longer
+    chain); the seconds until anchoring recovered."""
+    snapshot, base = _rpc(node, "evm_snapshot"), _head(node)
+    _warm(server, node, load)
+    poll(lambda: _head(node) >= base + 4, 30, what="a few anchor blocks")
+    _rpc(node, "evm_setAutomine", [False])  # nothing slips in between choosing the blocks and removing them
+    head = _head(node)
+    first = head - 2 if kind == "anvil_reorg" else base + 1
+    gone = {n: _block_hash(node, n) for n in range(first, head + 1)}
+    if kind == "anvil_reorg":
+        _rpc(node, "anvil_reorg", [len(gone), []])
+    else:
+        assert _rpc(node, "evm_revert", [snapshot]) is True
+    _rpc(node, "evm_setAutomine", [True])
+    _rpc(node, "anvil_mine", [hex(len(gone) + 1)])  # a longer chain without them
+    done = time.monotonic()
+    assert any(_block_hash(node, n) != h for n, h in gone.items()), f"{kind} removed no block"
+    return _recovered(server, env, load, done, kind)
 
 
 @pytest.mark.parametrize("kind", ["anvil_reorg", "snapshot_revert"])
 def test_anchoring_resumes_within_seconds_of_a_reorg(chain_env: Env, history_node: Anvil, kind: str) -> None:
-    node = history_node
     server = _start(chain_env)
     try:
         with Load(server, chain_env) as load:
-            snapshot, base = _rpc(node, "evm_snapshot"), _head(node)
-            _warm(server, node, load)
-            poll(lambda: _head(node) >= base + 4, 30, what="a few anchor blocks")
-            _rpc(node, "evm_setAutomine", [False])  # nothing slips in between choosing the blocks and removing them
-            head = _head(node)
-            first = head - 2 if kind == "anvil_reorg" else base + 1
-            gone = {n: _block_hash(node, n) for n in range(first, head + 1)}
-            if kind == "anvil_reorg":
-                _rpc(node, "anvil_reorg", [len(gone), []])
-            else:
-                assert _rpc(node, "evm_revert", [snapshot]) is True
-            _rpc(node, "evm_setAutomine", [True])
-            _rpc(node, "anvil_mine", [hex(len(gone) + 1)])  # a longer chain without them
-            done = time.monotonic()
-            assert any(_block_hash(node, n) != h for n, h in gone.items()), f"{kind} removed no block"
-            took = _recovered(server, chain_env, load, done, kind)
+            took = _reorg(server, chain_env, history_node, load, kind)
         assert took <= RECOVERY_BOUND_S
         assert not load.refused, load.refused[:3]
     finally:
         server.stop()
+
+
+FAULTS: dict[str, Callable[[Api, Env, Anvil, Load, str], float]] = {
+    "graceful": _restart,
+    "killed": _restart,
+    "anvil_reorg": _reorg,
+    "snapshot_revert": _reorg,
+}
+# Each fault in Merkle mode on one database (the fault is the chain's; both databases run every one above).
+# The killed node restart runs always: it alone loses the node's latest blocks and rewinds the relayer's nonce
+# under anchorRoot transactions, while tests/reliability/test_chain_faults.py's Merkle case already removes
+# anchored roots by both kinds of reorg; the others run at RELIABILITY_SCALE=full, within the CI budget.
+_FULL_ONLY = pytest.mark.skipif(
+    os.environ.get("RELIABILITY_SCALE") != "full", reason="Merkle mode under this fault: RELIABILITY_SCALE=full"
+)
+MERKLE_CASES = [
+    pytest.param("killed", "postgres", marks=pytest.mark.postgres),
+    pytest.param("graceful", "sqlite", marks=_FULL_ONLY),
+    pytest.param("anvil_reorg", "sqlite", marks=_FULL_ONLY),
+    pytest.param("snapshot_revert", "postgres", marks=[pytest.mark.postgres, _FULL_ONLY]),
+]
+
+
+@pytest.mark.parametrize(("fault", "database"), MERKLE_CASES)
+def test_merkle_anchoring_resumes_within_seconds(
+    history_node: Anvil, fault: str, database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The same in Merkle mode, where the blocks lost hold anchorRoot transactions: each submission ends a leaf
+    of exactly one root anchored in the current chain, its receipt's proof checked in Python and by the
+    contract (tests/reliability/anchoring.py)."""
+    data_dir = tmp_path / "data"
+    if database == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'merkle.db'}"
+    else:
+        url = request.getfixturevalue("postgres").create_database()
+    deployment = _deploy(history_node, data_dir)
+    env = Env(history_node, deployment, data_dir, url, tmp_path)
+    server = env.api(DOCCHAIN_CONFIRMATIONS="2", **api_env("merkle")).start()
+    try:
+        with Load(server, env) as load:
+            took = FAULTS[fault](server, env, history_node, load, fault)
+        probe = DbProbe(url)
+        rows = probe.rows("SELECT id, doc_hash, signer FROM submissions")
+        assert {sid for sid, _, _ in rows} >= set(load.accepted)
+        # the load ran on after the recovery was measured: its last submissions are anchored before the ledger
+        wait_all_anchored(probe, len(rows), 30, "the load's last submissions anchored")
+        accepted = {key_of(doc, signer): sid for sid, doc, signer in rows}
+        answers = fetch_answers(server.url, accepted)
+        tally = merkle_ledger(
+            Chain(history_node, deployment, tmp_path), probe, accepted, answers, deployment.block_number
+        )
+        assert_exactly_once(None, tally, [])
+        assert took <= RECOVERY_BOUND_S
+        assert not load.refused, load.refused[:3]
+    finally:
+        server.stop()
+        env.close()

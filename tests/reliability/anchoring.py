@@ -277,6 +277,13 @@ def merkle_ledger(
             tally.unproven.append(f"{key}: verifyMerkleRegistration answered {proven.record or proven.revert}")
     tally.roots = sum(len(events) for events in roots.values())
     tally.leaves = sum(e.leaf_count for events in roots.values() for e in events)
+    named = {a.merkle_root for a in answers.values()} | {to_hex(i.root) for _, _, i, _ in to_prove}
+    for root, events in roots.items():
+        if root not in named:  # its leaves are submissions anchored under another root too, or none at all
+            tally.duplicated.extend(
+                f"root {root} of {e.leaf_count} leaves, anchored at block {e.block_number}, is no submission's root"
+                for e in events
+            )
     if tally.leaves > tally.anchored:
         tally.duplicated.append(
             f"{tally.leaves} leaves under the {tally.roots} roots anchored during the run, "

@@ -1,8 +1,10 @@
 """Node outage and reorgs: the node stopped in the middle of a load and started again; blocks holding anchors
 removed by ``anvil_reorg`` and by ``evm_snapshot`` / ``evm_revert`` (then a longer chain), while clients keep
 submitting. Records in the vanished blocks go back to pending and are anchored again in the new chain; every
-accepted submission ends anchored exactly once, at a block of the canonical chain. Times to recovery go into
-the report."""
+accepted submission ends anchored exactly once, at a block of the canonical chain. The reorgs run in both
+anchoring modes: in Merkle mode the vanished blocks hold ``anchorRoot`` transactions, and each submission ends a
+leaf of exactly one root whose ``RootAnchored`` event is in the canonical chain. Times to recovery go into the
+report."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.reliability.anchoring import ANCHORINGS, Anchoring, api_env, fetch_answers, merkle_ledger
 from tests.reliability.conftest import Scale
 from tests.reliability.harness import (
     Chain,
@@ -119,13 +122,17 @@ def test_node_outage_under_load(own_chain: Chain, scale: Scale, entry: Entry, tm
     assert not unclean, f"with the node down these were not a clean 503 problem+json with Retry-After: {unclean}"
 
 
-def test_reorgs_under_load(own_chain: Chain, scale: Scale, entry: Entry, report: Report, tmp_path: Path) -> None:
+@pytest.mark.parametrize("anchoring", ANCHORINGS)
+def test_reorgs_under_load(
+    own_chain: Chain, anchoring: Anchoring, scale: Scale, entry: Entry, report: Report, tmp_path: Path
+) -> None:
     """Reorgs (anvil_reorg, then snapshot and revert) remove anchored blocks under load"""
     chain = own_chain
     rng = random.Random(report.seed)
     env = chain.env(sqlite_url(tmp_path / "docchain.db"), "reorgs")
+    since = chain.head()
     keys = api_keys(scale.fault_clients)
-    api = env.api(DOCCHAIN_API_KEYS=",".join(keys), DOCCHAIN_CONFIRMATIONS="3")
+    api = env.api(DOCCHAIN_API_KEYS=",".join(keys), DOCCHAIN_CONFIRMATIONS="3", **api_env(anchoring))
     probe = DbProbe(env.database_url)
     rows: list[list[str]] = []
     with servers(api):
@@ -216,10 +223,16 @@ def test_reorgs_under_load(own_chain: Chain, scale: Scale, entry: Entry, report:
             "anchoring child": peak_rss(pipeline_pid(api)),
             "node (anvil)": peak_rss(chain.node.pid),
         }
+        answers = fetch_answers(api.url, load.accepted) if anchoring == "merkle" else None
         assert api.stop() == 0
-    tally = ledger(chain, probe, load.accepted)
+    if answers is None:
+        tally = ledger(chain, probe, load.accepted)
+    else:
+        tally = merkle_ledger(chain, probe, load.accepted, answers, since)
     logged = server_5xx(env.tmp / "api.log.jsonl")
-    entry.held.insert(0, f"{scale.fault_clients} clients × {scale.fault_per_client} submissions on SQLite")
+    entry.held.insert(
+        0, f"{scale.fault_clients} clients × {scale.fault_per_client} submissions on SQLite, {anchoring} anchoring"
+    )
     entry.table(
         "Reorgs injected:",
         [
