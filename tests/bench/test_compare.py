@@ -98,7 +98,18 @@ def _report(single: float, merkle_docs_per_s: float) -> Report:
         )
         for mode, rate in (("direct", 300.0), ("merkle", merkle_docs_per_s))
     )
-    hashing = HashFigures(64 << 20, 1_400, 350, 1_350, 1 << 20, 700, 30 << 20, ("a note",))
+    hashing = HashFigures(
+        size=64 << 20,
+        openssl_mbps=1_400,
+        openssl_memory=6 << 20,
+        sha256sum_mbps=350,
+        sha256sum_memory=2 << 20,
+        cli_mbps=1_350,
+        cli_memory=1 << 20,
+        page_mbps=700,
+        page_memory=30 << 20,
+        notes=("a note",),
+    )
     options = compare.parse_args(["--quick"])
     machine = Machine("2026-12-05 16:00 UTC", 2, "a CPU", (1.0, 1.0, 1.0), (2.0, 1.0, 1.0), "3.11")
     rows = compare.rows_of(gas, apis, hashing, options.clients)
