@@ -237,7 +237,10 @@ class Report:
 
 
 def _artifact(name: str) -> tuple[list[dict[str, Any]], bytes]:
-    data = json.loads((EAS_ARTIFACTS / f"{name}.sol" / f"{name}.json").read_text())
+    path = EAS_ARTIFACTS / f"{name}.sol" / f"{name}.json"
+    if not path.is_file():
+        raise SystemExit(f"no EAS artifact at {path}: install the node tools first (npm ci)")
+    data = json.loads(path.read_text())
     return data["abi"], bytes.fromhex(data["bytecode"].removeprefix("0x"))
 
 
