@@ -9,7 +9,7 @@ One step::
         n = await indexer.common_ancestor(known_blocks)   # newest (number, hash) the chain still holds
         ... drop everything above n, poll again from there
     else:
-        ... persist step.events / step.blocks, cursor = step.tip
+        ... persist step.events, step.roots and step.blocks, cursor = step.tip
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from docchain.chain.registry import (
 from docchain.chain.rpc import JsonRpc
 
 TOPICS = (REGISTERED_TOPIC, REVOKED_TOPIC, ROOT_ANCHORED_TOPIC)
+_ROOT_ANCHORED = "0x" + ROOT_ANCHORED_TOPIC.hex()  # as a node spells a log's topic
 ANCESTOR_BATCH = 16  # headers asked for in one request while looking for the common ancestor
 
 
@@ -138,12 +139,9 @@ class Indexer:
 
 def _decode(raw: dict[str, Any]) -> RegistryEvent | RootAnchored | None:
     topics = raw.get("topics") or ()
-    if topics and topics[0] == _ROOT_ANCHORED:
+    if topics and str(topics[0]).lower() == _ROOT_ANCHORED:
         return decode_rpc_root_anchored(raw)
     return decode_rpc_log(raw)
-
-
-_ROOT_ANCHORED = to_hex(ROOT_ANCHORED_TOPIC)
 
 
 def _block_ref(raw: dict[str, Any] | None) -> BlockRef | None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -76,8 +78,9 @@ def roots_since(env: Env, block: int) -> list[RootAnchored]:
     return env.registry().root_events(block)
 
 
-def block_number(env: Env) -> int:
-    return int(env.anvil.rpc("eth_blockNumber"), 16)
+def next_block(env: Env) -> int:
+    """The first block after the node's latest: where a test's own events start."""
+    return int(env.anvil.rpc("eth_blockNumber"), 16) + 1
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +107,7 @@ def server(env: Env) -> Iterator[Api]:
 
 
 def test_a_full_tree_is_closed_at_once_its_receipts_prove_each_leaf_and_one_is_revoked(env: Env, server: Api) -> None:
-    since = block_number(env)
+    since = next_block(env)
     started = time.monotonic()
     accepted = submit(server, env, LEAVES)
     statuses = anchored(server, accepted)
@@ -148,7 +151,7 @@ def test_a_full_tree_is_closed_at_once_its_receipts_prove_each_leaf_and_one_is_r
 
 
 def test_the_wait_closes_a_small_tree_and_verify_by_hash_uses_the_services_receipt(env: Env, server: Api) -> None:
-    since = block_number(env)
+    since = next_block(env)
     started = time.monotonic()
     accepted = submit(server, env, 2)
     statuses = anchored(server, accepted)
@@ -165,7 +168,7 @@ def test_the_wait_closes_a_small_tree_and_verify_by_hash_uses_the_services_recei
 
 
 def test_a_mixed_load_anchors_each_submission_once_the_merkle_ones_sharing_roots(env: Env, server: Api) -> None:
-    since = block_number(env)
+    since = next_block(env)
     direct, tree = [], []
     for _ in range(4):
         direct += submit(server, env, 2, anchoring="direct")
@@ -320,3 +323,75 @@ def test_one_leaf_submitted_twice_is_one_leaf_with_its_proof_for_both() -> None:
     assert tree is not None and len(tree) == 2
     assert proofs["a"] == proofs["b"] != proofs["c"]
     assert set(failed) == {"d"} and "deadline" in failed["d"]
+
+
+# ---------------------------------------------------------------------------------------------- the edges
+
+
+def test_the_mode_comes_from_json_or_form_a_repeat_keeps_the_first_and_anything_else_is_refused(
+    env: Env, server: Api
+) -> None:
+    signer = new_signer()
+    content, doc = random_doc()
+    body = signer.registration(env.domain, doc)
+    # multipart: the form field names the mode when the JSON does not
+    r = server.post(
+        "/v1/documents",
+        data={"submission": json.dumps(body), "anchoring": "merkle"},
+        files={"file": ("a.bin", content)},
+    )
+    assert r.status_code == 202, r.text
+    sid = r.json()["id"]
+    assert status(server, sid)["anchoring"] == "merkle"
+    # the same (docHash, signer) asking for direct: the first submission, in its mode
+    r = server.post("/v1/documents", json={**body, "anchoring": "direct"})
+    assert (r.status_code, r.json()["id"]) == (200, sid)
+    assert status(server, sid)["anchoring"] == "merkle"
+    other = new_signer().registration(env.domain, doc)
+    for bad in ("Merkle", "tree", 1):
+        r = server.post("/v1/documents", json={**other, "anchoring": bad})
+        assert r.status_code == 422, r.text
+    r = server.post(
+        "/v1/documents",
+        data={"submission": json.dumps(other), "anchoring": "tree"},
+        files={"file": ("a.bin", content)},
+    )
+    assert r.status_code == 422 and "anchoring" in r.text, r.text
+    anchored(server, [(sid, "0x" + doc.hex(), signer.address)])  # (the module's outbox ends empty)
+
+
+def test_the_cli_asks_for_merkle_and_writes_its_version_2_receipt(env: Env, server: Api, tmp_path: Path) -> None:
+    cli_env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
+    cli_env.update(
+        DOCCHAIN_CONFIG_DIR=str(tmp_path / "config"),
+        DOCCHAIN_DATA_DIR=str(tmp_path / "data"),
+        DOCCHAIN_PASSWORD="merkle test",
+        DOCCHAIN_KDF_ITERATIONS="2",
+        DOCCHAIN_API=server.url,
+        DOCCHAIN_RPC=env.anvil.url,
+    )
+
+    def cli(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "docchain.client", *args],
+            env={**cli_env, **extra},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert cli("keys", "new", "alice").returncode == 0
+    document = tmp_path / "invoice.pdf"
+    document.write_bytes(os.urandom(256))
+    # the direct path sends its own record: no tree there, refused before anything is signed or sent
+    refused = cli("submit", str(document), "--direct", "--anchoring", "merkle")
+    assert refused.returncode == 2, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and "--anchoring merkle" in refused.stderr
+    done = cli("submit", str(document), "--wait", "--json", DOCCHAIN_ANCHORING="merkle")
+    assert done.returncode == 0, done.stderr
+    [row] = json.loads(done.stdout)
+    assert row["state"] in ("anchored", "confirmed")
+    saved = json.loads((tmp_path / "invoice.pdf.docchain.json").read_text())
+    assert saved["docchainReceipt"] == 2
+    assert status(server, row["id"])["merkleRoot"] == saved["anchor"]["merkle"]["root"]
