@@ -2,7 +2,8 @@
 can take — ``POST /v1/verify``, ``docchain verify`` through the API, ``docchain verify --rpc`` from the
 operator's configuration (the registry pinned by the local deployment) and from an empty one (a stranger
 with nothing but the file, the receipt and an RPC URL). Each case must end at its named step; the run
-writes the table to docs/verification-matrix.md.
+writes the table to docs/verification-matrix.md. The Merkle rows do the same to a version 2 receipt the API
+wrote for a submission it anchored in a Merkle tree (``anchoring: "merkle"``).
 
 Beside it: a look-alike registry that says yes to everything (its transaction, block, event and record are
 all real) is refused at the registry step on every path; a plain key presented with a contract wallet's
@@ -12,8 +13,10 @@ signature is refused; a real ERC-1271 wallet still verifies.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,13 +36,17 @@ from docchain.chain.typed_data import Domain, Registration, address_of, sign
 from docchain.chain.values import parse_hex, to_hex
 from docchain.client.cli import app
 from docchain.client.stack import DEV_RELAYER_KEY, ApiProcess
-from tests.support import DevNode, free_port
+from tests.support import DevNode, free_port, poll
 
 ROOT = Path(__file__).resolve().parents[2]
 MATRIX_DOC = ROOT / "docs" / "verification-matrix.md"
 SIGNER_KEY = bytes.fromhex("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
 OTHER = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
 N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+# anvil's account #5: the API's worker, anchoring the Merkle rows' submissions, sends from account #0 meanwhile
+TEST_SENDER_KEY = bytes.fromhex("8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba")
+RELEASE_1 = ROOT / "tests" / "chain" / "data" / "registry-release-1.bytecode.hex"  # as released, before Merkle
+MERKLE_DOCS = 3  # submitted together, so that their tree gives each leaf a proof of one or two hashes
 PATHS = ("api", "cli-api", "cli-rpc-operator", "cli-rpc-stranger")
 
 
@@ -47,7 +54,7 @@ PATHS = ("api", "cli-api", "cli-rpc-operator", "cli-rpc-stranger")
 class World:
     rpc_url: str
     w3: Web3
-    relayer: TxSender
+    relayer: TxSender  # the test's own sender: the API's anchoring worker sends from the deployment key
     registry: Registry
     other_registry: str
     lookalike: str
@@ -58,12 +65,16 @@ class World:
     other_tx: str
     operator_config: Path
     stranger_config: Path
+    release_1: str  # a genuine registry of release 1, which anchors no Merkle roots
+    other_root_tx: str  # an anchorRoot transaction of another root
+    merkle_doc: bytes = b""
+    merkle_receipt: dict[str, Any] = field(default_factory=dict)  # version 2, as the API writes it
     results: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _deploy(sender: TxSender, name: str, *args: bytes) -> str:
     receipt = sender.transact(None, artifacts.load(name).bytecode + b"".join(args))
-    return Web3.to_checksum_address(receipt["contractAddress"])
+    return Web3.to_checksum_address(str(receipt["contractAddress"]))
 
 
 def _signed_receipt(registry: Registry, key: bytes, signer: str, doc: bytes, name: str) -> Any:
@@ -79,11 +90,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     api: ApiProcess | None = None
     try:
         w3 = Web3(Web3.HTTPProvider(node.rpc_url))
-        relayer = TxSender(w3, parse_hex(DEV_RELAYER_KEY))
-        deployment, _ = deploy.ensure_deployed(relayer, base / "data")
+        deployment, _ = deploy.ensure_deployed(TxSender(w3, parse_hex(DEV_RELAYER_KEY)), base / "data")
+        relayer = TxSender(w3, TEST_SENDER_KEY)
         registry = Registry(w3, deployment.address, relayer)
         other = deploy.deploy(relayer).address  # a second genuine registry: right code, not the pinned one
         lookalike = _deploy(relayer, "LookAlikeRegistry")
+        release_1 = Web3.to_checksum_address(
+            str(relayer.transact(None, bytes.fromhex(RELEASE_1.read_text().strip()[2:]))["contractAddress"])
+        )
+        other_root = registry.anchor_root(os.urandom(32), 7)
         doc = b"%PDF-1.7 the tamper matrix's contract\n" * 50
         receipt = _signed_receipt(registry, SIGNER_KEY, address_of(SIGNER_KEY), doc, "contract.pdf")
         operator = base / "operator-config"
@@ -98,10 +113,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 "DOCCHAIN_DATA_DIR": str(base / "data"),
                 "DOCCHAIN_RELAYER_KEY": DEV_RELAYER_KEY,
                 "DOCCHAIN_CONFIRMATIONS": "1",
+                "DOCCHAIN_MERKLE_MAX_WAIT_MS": "300",
             },
         )
         api.wait_ready(60)
-        yield World(
+        world = World(
             rpc_url=node.rpc_url,
             w3=w3,
             relayer=relayer,
@@ -115,11 +131,51 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             other_tx=deployment.tx_hash,
             operator_config=operator,
             stranger_config=base / "stranger-config",
+            release_1=release_1,
+            other_root_tx=to_hex(bytes(other_root["transactionHash"])),
         )
+        world.merkle_doc, world.merkle_receipt = _merkle_receipt(world)
+        yield world
     finally:
         if api is not None:
             api.stop()
         node.stop()
+
+
+def _merkle_receipt(world: World) -> tuple[bytes, dict[str, Any]]:
+    """Submit MERKLE_DOCS signed documents in Merkle anchoring and, once the API has anchored their tree and
+    confirmed it, return the one at the tree's sorted place 0 (its deepest leaf) with its version 2 receipt."""
+    docs = [f"%PDF-1.7 minutes anchored in a tree, copy {i}\n".encode() * 40 for i in range(MERKLE_DOCS)]
+    ids = []
+    for doc in docs:
+        reg = Registration(doc_hash=sha256_bytes(doc), signer=address_of(SIGNER_KEY), deadline=int(time.time()) + 3600)
+        body = {
+            "registration": reg.to_json(),
+            "signature": to_hex(sign(world.registry.domain, reg, SIGNER_KEY)),
+            "fileName": "minutes.pdf",
+            "fileSize": len(doc),
+            "anchoring": "merkle",
+        }
+        r = httpx.post(f"{world.api_url}/v1/documents", json=body, timeout=30)
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["id"])
+
+    def all_confirmed() -> bool:
+        for sid in ids:
+            r = httpx.get(f"{world.api_url}/v1/submissions/{sid}", params={"wait": 5, "until": "confirmed"}, timeout=30)
+            if r.json()["state"] != "confirmed":
+                return False
+        return True
+
+    poll(all_confirmed, 60, what="the Merkle submissions confirmed")
+    signer = address_of(SIGNER_KEY)
+    for doc in docs:
+        url = f"{world.api_url}/v1/documents/{to_hex(sha256_bytes(doc))}/receipts/{signer}"
+        receipt: dict[str, Any] = httpx.get(url, timeout=30).json()
+        assert receipt["docchainReceipt"] == 2 and receipt["anchor"]["merkle"]["leafCount"] == MERKLE_DOCS, receipt
+        if receipt["anchor"]["merkle"]["leafIndex"] == 0:
+            return doc, receipt
+    raise AssertionError("no receipt of the tree is at its sorted place 0")
 
 
 # ---------------------------------------------------------------------------- the cases
@@ -152,12 +208,25 @@ def _high_s(text: str, _: World) -> str:
     return to_hex(raw[:32] + (N - s).to_bytes(32, "big") + bytes([55 - raw[64]]))
 
 
+def _depth(index: int, count: int) -> int:
+    return (2 * count - 1 - index).bit_length() - 1
+
+
+def _same_depth_count(merkle: dict[str, Any], _: World) -> dict[str, Any]:
+    """Another leafCount at which the leaf keeps its depth: the receipt still reads, the chain disagrees. The
+    deepest leaf of a tree has one whenever the count is not a power of two (3 -> 4 here)."""
+    index, count, depth = merkle["leafIndex"], merkle["leafCount"], len(merkle["proof"])
+    (other,) = [c for c in (count + 1, count - 1) if index < c and _depth(index, c) == depth][:1]
+    return {**merkle, "leafCount": other}
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
     mutate: Mutation | None
     expected: str | dict[str, str]  # a failed step, or "valid"; per path where the paths differ
     file_changed: bool = False
+    merkle: bool = False  # tampers with the API's version 2 (Merkle) receipt
 
     def expect(self, path: str) -> str:
         return self.expected if isinstance(self.expected, str) else self.expected[path]
@@ -216,6 +285,68 @@ CASES = [
     Case("anchor.merkle", _set("anchor.merkle", value=lambda v, w: {"root": "0x" + "00" * 32}), "receipt"),
     Case("an unknown field", _set("anchor", value=lambda v, w: {**v, "confirmations": 99}), "receipt"),
 ]
+MERKLE_CASES = [
+    Case("Merkle: honest receipt (version 2)", None, "valid"),
+    Case("Merkle: the file (one byte changed)", None, "file", file_changed=True),
+    Case("Merkle: docchainReceipt: 1", _set("docchainReceipt", value=lambda v, w: 1), "receipt"),
+    Case("Merkle: anchor.merkle.root", _set("anchor.merkle.root", value=_flip), "record"),
+    Case(
+        "Merkle: anchor.merkle.proof[0]",
+        _set("anchor.merkle", value=lambda v, w: {**v, "proof": [_flip(v["proof"][0], w), *v["proof"][1:]]}),
+        "record",
+    ),
+    Case(
+        "Merkle: anchor.merkle.proof (a hash added)",
+        _set("anchor.merkle", value=lambda v, w: {**v, "proof": [*v["proof"], v["root"]]}),
+        "receipt",
+    ),
+    # the proof's hashing is order-free: leafIndex fixes its length (the leaf's depth), not which place at it
+    Case(
+        "Merkle: anchor.merkle.leafIndex (another place of the same depth: informative)",
+        _set("anchor.merkle", value=lambda v, w: {**v, "leafIndex": 1}),
+        "valid",
+    ),
+    Case(
+        "Merkle: anchor.merkle.leafIndex (past leafCount)",
+        _set("anchor.merkle", value=lambda v, w: {**v, "leafIndex": v["leafCount"]}),
+        "receipt",
+    ),
+    Case("Merkle: anchor.merkle.leafCount (same depth)", _set("anchor.merkle", value=_same_depth_count), "anchor"),
+    Case("Merkle: anchor.merkle → null", _set("anchor.merkle", value=lambda v, w: None), "receipt"),
+    Case(
+        "Merkle: signer + eip712.message.signer",
+        _set("signer", "eip712.message.signer", value=lambda v, w: OTHER),
+        "signature",
+    ),
+    Case("Merkle: eip712.message.metadataHash", _set("eip712.message.metadataHash", value=_flip), "signature"),
+    Case("Merkle: eip712.message.deadline", _set("eip712.message.deadline", value=lambda v, w: v + 1), "signature"),
+    Case("Merkle: signature (one bit)", _set("signature", value=_flip), "signature"),
+    Case(
+        "Merkle: contract → a look-alike registry",
+        _set("contract", "eip712.domain.verifyingContract", value=lambda v, w: w.lookalike),
+        "registry",
+    ),
+    Case(
+        "Merkle: contract → a registry of release 1",
+        _set("contract", "eip712.domain.verifyingContract", value=lambda v, w: w.release_1),
+        "registry",
+    ),
+    Case(
+        "Merkle: anchor.transactionHash (another anchorRoot transaction)",
+        _set("anchor.transactionHash", value=lambda v, w: w.other_root_tx),
+        "anchor",
+    ),
+    Case(
+        "Merkle: anchor.transactionHash (the registry's deployment)",
+        _set("anchor.transactionHash", value=lambda v, w: w.other_tx),
+        "anchor",
+    ),
+    Case("Merkle: anchor.blockNumber", _set("anchor.blockNumber", value=lambda v, w: v + 1), "anchor"),
+    Case("Merkle: anchor.blockHash", _set("anchor.blockHash", value=_flip), "anchor"),
+    Case("Merkle: anchor.timestamp (an hour earlier)", _set("anchor.timestamp", value=lambda v, w: v - 3600), "anchor"),
+]
+MERKLE_CASES = [dataclasses.replace(c, merkle=True) for c in MERKLE_CASES]
+ALL_CASES = CASES + MERKLE_CASES
 
 
 # ---------------------------------------------------------------------------- the paths
@@ -253,13 +384,14 @@ def _step_of(answer: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize("path", PATHS)
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", ALL_CASES, ids=[c.name for c in ALL_CASES])
 def test_each_tampered_field_fails_at_its_step(world: World, case: Case, path: str, tmp_path: Path) -> None:
-    receipt = copy.deepcopy(world.receipt)
+    honest, content = (world.merkle_receipt, world.merkle_doc) if case.merkle else (world.receipt, world.doc)
+    receipt = copy.deepcopy(honest)
     if case.mutate is not None:
         case.mutate(receipt, world)
     doc = tmp_path / "contract.pdf"
-    doc.write_bytes(world.doc[:-1] + b"!" if case.file_changed else world.doc)
+    doc.write_bytes(content[:-1] + b"!" if case.file_changed else content)
     receipt_file = tmp_path / "receipt.json"
     receipt_file.write_text(json.dumps(receipt))
     before = receipt_file.read_bytes()
@@ -275,14 +407,16 @@ def test_each_tampered_field_fails_at_its_step(world: World, case: Case, path: s
         assert answer["reason"] and answer["summary"].startswith(("Verification failed at step", "The file"))
         assert answer["summary"] == f"Verification failed at step {step}: {answer['reason']}" or step == "file"
     else:
-        assert answer["anchor"]["transactionHash"] == world.receipt["anchor"]["transactionHash"]
+        assert answer["anchor"]["transactionHash"] == honest["anchor"]["transactionHash"]
+        merkle = honest["anchor"]["merkle"]
+        assert answer["anchor"]["merkleRoot"] == (None if merkle is None else merkle["root"])
         assert answer["trust"]["sources"] == (["code"] if path == "cli-rpc-stranger" else ["code", "pin"])
 
 
 def test_write_the_matrix_into_docs(world: World) -> None:
     """Runs after the matrix (pytest keeps file order) and writes what it saw."""
-    complete = [c for c in CASES if set(world.results.get(c.name, {})) == set(PATHS)]
-    if len(complete) != len(CASES):
+    complete = [c for c in ALL_CASES if set(world.results.get(c.name, {})) == set(PATHS)]
+    if len(complete) != len(ALL_CASES):
         pytest.skip("the matrix did not run in full (a -k selection); the table is left as it is")
     lines = [
         "# Verification tamper matrix",
@@ -291,12 +425,13 @@ def test_write_the_matrix_into_docs(world: World) -> None:
         "receipt (or the file) and shows the step at which each path stops. *operator*: `docchain verify FILE",
         "--rpc URL` with the local stack's recorded deployment pinning the registry; *stranger*: the same from an",
         "empty configuration, with only the file, the receipt and an RPC URL. Exit status 0 for valid, 1",
-        "otherwise. The algorithm behind each step is in [protocol.md](protocol.md).",
+        "otherwise. The algorithm behind each step is in [protocol.md](protocol.md). The *Merkle* rows start from",
+        "a version 2 receipt the API wrote for a submission it anchored in a Merkle tree (`anchoring: merkle`).",
         "",
         "| changed | POST /v1/verify | docchain verify (API) | --rpc, operator | --rpc, stranger |",
         "|---|---|---|---|---|",
     ]
-    for case in CASES:
+    for case in ALL_CASES:
         row = world.results[case.name]
         lines.append(f"| {case.name} | " + " | ".join(row[p] for p in PATHS) + " |")
     text = "\n".join(lines) + "\n"

@@ -1,7 +1,8 @@
 """A Merkle-anchored receipt (format version 2) on the web page, in Chromium: dropped with its file it verifies
 through the API and the page shows the root its transaction anchored and the leaf's place; with its root
-changed it is refused at the record step, in the words the API answers. The root is anchored with the registry
-bindings from a key of its own (the stack's relayer key belongs to the API's worker)."""
+changed it is refused at the record step, in the words the API answers. Those roots are anchored with the
+registry bindings from a key of its own (the stack's relayer key belongs to the API's worker); the last test
+has the API anchor one (``anchoring: merkle``) and reads its receipt and its signers."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from docchain.chain.receipt import build_receipt
 from docchain.chain.registry import Registry, SignedRegistration
 from docchain.chain.sender import TxSender
 from docchain.chain.values import to_hex
+from tests.support import poll
 
 pytestmark = pytest.mark.browser
 
@@ -111,4 +113,36 @@ def test_a_merkle_receipt_with_another_root_is_refused_at_the_record_step(
     expect(page.locator('.checks li.bad[data-check="record"]')).to_contain_text("is not in the tree of root")
     expect(verdict.locator("p.summary")).to_have_text(api["summary"])
     expect(page.locator("#verify-merkle")).to_have_count(0)  # no anchor is shown for a refused one
+    assert not pages.errors
+
+
+def test_a_signature_the_api_anchored_in_a_tree_shows_its_root_among_the_signers(pages: Pages, stack: Stack) -> None:
+    """Submitted with ``anchoring: merkle``: the API's own version 2 receipt verifies on the page, and the
+    signers table names the root its transaction anchored."""
+    content = b"Merkle-anchored through the API\n" + os.urandom(16)
+    reg = td.Registration(doc_hash=sha256_bytes(content), signer=td.address_of(SIGNER), deadline=2**40)
+    body = {
+        "registration": reg.to_json(),
+        "signature": to_hex(td.sign(stack.domain, reg, SIGNER)),
+        "fileName": "merkle.txt",
+        "fileSize": len(content),
+        "anchoring": "merkle",
+    }
+    r = httpx.post(f"{stack.url}/v1/documents", json=body, timeout=30)
+    assert r.status_code == 202, r.text
+    sid = r.json()["id"]
+
+    def confirmed() -> dict[str, Any] | None:
+        s: dict[str, Any] = stack.get(f"/v1/submissions/{sid}", params={"wait": 5, "until": "confirmed"}).json()
+        return s if s["state"] == "confirmed" else None
+
+    status = poll(confirmed, 30, interval=0.01, what=f"submission {sid} confirmed")
+    receipt = stack.get(f"/v1/documents/{to_hex(reg.doc_hash)}/receipts/{reg.signer}").json()
+    assert receipt["docchainReceipt"] == 2 and receipt["anchor"]["merkle"]["root"] == status["merkleRoot"]
+
+    page = _drop(pages, content, json.dumps(receipt))
+    expect(page.locator("#verdict")).to_have_attribute("data-verdict", "valid", timeout=TIMEOUT)
+    expect(page.locator("#verify-merkle code.merkle-root")).to_have_text(status["merkleRoot"])
+    cell = page.locator("table.signers .merkle-root")
+    expect(cell).to_have_attribute("title", f"Merkle root {status['merkleRoot']}")
     assert not pages.errors

@@ -192,7 +192,8 @@ export function signersTable(signers, { receipts = false, metadata = false, docH
       badge(s.state),
       timeCell(s.timestamp),
       blockLink(s.blockNumber),
-      txLink(s.txHash),
+      // a Merkle-anchored signature's transaction anchored its tree's root, which the cell names
+      s.merkleRoot ? h("span", {}, txLink(s.txHash), " ", h("span", { class: "muted small merkle-root", title: `Merkle root ${s.merkleRoot}` }, `root ${short(s.merkleRoot)}`)) : txLink(s.txHash),
       s.blockNumber ? String(s.confirmations ?? 0) : h("span", { class: "muted" }, "—"),
       s.revokedAt ? h("span", { class: "bad-text" }, timeCell(s.revokedAt)) : h("span", { class: "muted" }, "no"),
     ];
