@@ -130,7 +130,7 @@ def test_reorgs_under_load(
     chain = own_chain
     rng = random.Random(report.seed)
     env = chain.env(sqlite_url(tmp_path / "docchain.db"), "reorgs")
-    since = chain.head()
+    since = chain.head() + 1
     keys = api_keys(scale.fault_clients)
     api = env.api(DOCCHAIN_API_KEYS=",".join(keys), DOCCHAIN_CONFIRMATIONS="3", **api_env(anchoring))
     probe = DbProbe(env.database_url)
