@@ -54,6 +54,7 @@ from docchain.api.store import (
     RootRecord,
     Store,
     SubmissionRecord,
+    adopt_tree_in,
     anchor_in,
     anchored_at_or_below_in,
     delete_meta_in,
@@ -70,6 +71,7 @@ from docchain.api.store import (
     revoke_requests_in,
     roll_back_in,
     root_in,
+    root_links_in,
     set_meta_in,
     set_state_in,
     states_of_in,
@@ -209,14 +211,16 @@ class Lifecycle:
         committed with it. Returns its id."""
         if kind != "revoke":
             transition(Operation.SEND, State.PENDING, State.SUBMITTED)
-        places = (
-            None
-            if tree is None
-            else {
-                sid: InTree(to_hex(p.root), json.dumps(p.to_json(), separators=(",", ":"))) for sid, p in tree.items()
-            }
-        )
+        places = None if tree is None else _places(tree)
         return await self.db.transaction(lambda s: record_tx_in(s, tx_hash, kind, raw, nonce, ids, places))
+
+    async def adopt_tree(self, root: bytes, tree: Mapping[str, InclusionProof]) -> None:
+        """Pending submissions whose tree's ``root`` another sender anchored already (RootAlreadyAnchored):
+        their leaves are under it on chain, so they join it as it is, and the indexer anchors them from the
+        root's event (an anchorRoot of the same root would only revert)."""
+        transition(Operation.SEND, State.PENDING, State.SUBMITTED)
+        places = _places(tree)
+        await self.db.transaction(lambda s: adopt_tree_in(s, to_hex(root), places))
 
     async def requeue(self, tx_id: int, tx_state: TxState, error: str) -> list[str]:
         """A transaction that did not land: its submissions back to the outbox, or failed after MAX_ATTEMPTS."""
@@ -274,6 +278,10 @@ class Lifecycle:
             if linked:
                 _anchor(s, linked, confirmed_to)
                 changed.update(r["b_id"] for r in linked)
+            if adopted := root_links_in(s):
+                more, count = _apply_roots(s, [_root_fields(r) for r in adopted], confirmed_to)
+                changed.update(more)
+                anchored += count
             set_meta_in(s, HEAD, str(head))
             confirmed = anchored_at_or_below_in(s, confirmed_to)
             set_state_in(s, confirmed, transition(Operation.APPLY_EVENTS, State.ANCHORED, State.CONFIRMED))
@@ -440,6 +448,21 @@ def _apply_roots(s: Session, rows: Sequence[Mapping[str, Any]], confirmed_to: in
     if anchored:
         _anchor(s, anchored, confirmed_to)
     return {r["b_id"] for r in anchored}, len(anchored)
+
+
+def _places(tree: Mapping[str, InclusionProof]) -> dict[str, InTree]:
+    return {sid: InTree(to_hex(p.root), json.dumps(p.to_json(), separators=(",", ":"))) for sid, p in tree.items()}
+
+
+def _root_fields(record: RootRecord) -> dict[str, Any]:
+    """An indexed root as :func:`_apply_roots` reads a row of the roots table."""
+    return {
+        "root": record.root,
+        "tx_hash": record.tx_hash,
+        "block_number": record.block_number,
+        "block_hash": record.block_hash,
+        "timestamp": record.timestamp,
+    }
 
 
 def _after_rollback(

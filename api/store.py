@@ -70,6 +70,9 @@ HEAD = "chain.head"
 # Transactions mined whose submissions' records were on chain before them (the batch skipped those pairs,
 # so no event of theirs comes): the indexer anchors them from the indexed events (one writer of anchored).
 LINK = "indexer.link"
+# Merkle roots found anchored already when the worker went to send them (another sender anchored the same
+# tree): their submissions wait, in their tree, for the indexer to anchor them from the root's indexed event.
+ROOT_LINK = "indexer.root_link"
 OUTBOX_CHANNEL = "docchain_outbox"  # PostgreSQL NOTIFY channel: "submissions were accepted"
 KEEP_TIPS = 256  # recent tip headers kept for finding the common ancestor after a reorg
 RECENT_MINED = 64  # mined transactions looked at again after a restart or an outage (a reorg is shallower)
@@ -558,6 +561,17 @@ _IN_TREE = Many(
         updated_at=bindparam("b_updated"),
     )
 )
+# a tree whose root another sender anchored: its submissions join it without a transaction of the relayer's
+_ADOPTED = Many(
+    update(_SUBS)
+    .where(_SUBS.c.id == bindparam("b_id"), _IS_PENDING)
+    .values(
+        state=literal_column(_sql(State.SUBMITTED)),
+        merkle_root=bindparam("b_root"),
+        merkle_proof=bindparam("b_proof"),
+        updated_at=bindparam("b_updated"),
+    )
+)
 _FAILED = (
     update(_SUBS)
     # (literals: an executemany takes no expanding IN parameter)
@@ -637,6 +651,22 @@ def record_tx_in(
         stamp = now()
         _SUBMITTED(s, [{"b_id": i, "b_tx_id": tx_id, "b_tx": tx_hash, "b_updated": stamp} for i in submissions])
     return int(tx_id)
+
+
+def adopt_tree_in(s: Session, root: str, tree: Mapping[str, InTree]) -> None:
+    """Pending submissions into a tree whose ``root`` is on chain already: submitted in it, without a
+    transaction, and the root left for the indexer to link (:func:`root_links_in`)."""
+    stamp = now()
+    _ADOPTED(
+        s,
+        [
+            {"b_id": sid, "b_root": place.root, "b_proof": place.proof_json, "b_updated": stamp}
+            for sid, place in tree.items()
+        ],
+    )
+    row = s.get(Meta, ROOT_LINK)
+    waiting = set(json.loads(row.value)) if row is not None else set()
+    set_meta_in(s, ROOT_LINK, json.dumps(sorted(waiting | {root})))
 
 
 def requeue_in(s: Session, tx_id: int, tx_state: TxState, error: str, max_attempts: int) -> list[str]:
@@ -1251,6 +1281,16 @@ def links_in(s: Session) -> list[dict[str, Any]]:
     return list(linked.values())
 
 
+def root_links_in(s: Session) -> list[RootRecord]:
+    """The indexed records of the roots :func:`adopt_tree_in` left to link, and forgets them (a root not indexed
+    yet anchors its submissions when its event is)."""
+    row = s.get(Meta, ROOT_LINK)
+    if row is None:
+        return []
+    delete_meta_in(s, ROOT_LINK)
+    return [record for root in json.loads(row.value) if (record := root_in(s, root)) is not None]
+
+
 def roll_back_in(s: Session, floor: int) -> set[tuple[str, str]]:
     """Forget events, anchored roots and blocks above ``floor``; transactions mined there are in flight again
     (the worker re-checks or re-sends them). Returns the (docHash, signer) pairs whose events went away,
@@ -1300,4 +1340,6 @@ def restore_in(s: Session, submission_id: str, state: State, record: EventRecord
         )
     elif state in (State.PENDING, State.SUBMITTED):
         values.update(block_number=None, block_hash=None, timestamp=None)
+    if state is State.PENDING:
+        values.update(merkle_root=None, merkle_proof=None)  # back in the outbox: its next tree is new
     s.execute(update(_SUBS).where(_SUBS.c.id == submission_id).values(**values))

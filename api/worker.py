@@ -344,6 +344,13 @@ class AnchorWorker(ServiceLoop):
         try:
             prepared = await bound.writes.prepare(data, None if retried else ANCHOR_ROOT_GAS)
         except ContractRevert as exc:
+            if exc.name == "RootAlreadyAnchored":
+                # another sender anchored this very tree (say, copied from the mempool): its leaves are on chain
+                await self.service.adopt_tree(tree.root, proofs)
+                log.warning("a tree's root was anchored by another sender", extra={"root": to_hex(tree.root)})
+                self.notifier.notify(list(proofs))
+                self.on_mined()  # the indexer anchors them from the root's event
+                return
             await self._fail({sid: f"the registry refused the tree's root: {exc}" for sid in proofs})
             return
         try:

@@ -191,12 +191,12 @@ def test_a_mixed_load_anchors_each_submission_once_the_merkle_ones_sharing_roots
     assert len(roots) < len(tree)  # they share roots
 
 
-def test_a_reverted_root_gives_its_submissions_back_and_a_refused_one_fails_them(
+def test_a_reverted_root_gives_its_submissions_back_and_a_root_anchored_by_another_anchors_them(
     env: Env, server: Api, outsider: Registry
 ) -> None:
-    """The tree of four registrations is anchored beforehand by someone else: the worker's anchorRoot reverts
-    (RootAlreadyAnchored), its submissions go back to the outbox out of their tree, and the next try, simulated
-    first, names the refusal."""
+    """Someone else anchors the tree of four registrations first (as one copying it from the mempool would): the
+    worker's anchorRoot reverts (RootAlreadyAnchored), its submissions go back to the outbox out of their tree,
+    and the next try, estimated first, finds the root on chain: they join it, anchored once, by that root."""
     bodies, leaves = [], []
     for _ in range(LEAVES):
         signer = new_signer()
@@ -205,20 +205,42 @@ def test_a_reverted_root_gives_its_submissions_back_and_a_refused_one_fails_them
         signature = sign(env.domain, reg, signer.key)
         bodies.append({"registration": reg.to_json(), "signature": "0x" + signature.hex(), "anchoring": "merkle"})
         leaves.append(merkle.leaf(reg, signature))
-    outsider.anchor_root(merkle.MerkleTree.of(leaves).root, LEAVES)
+    root = merkle.MerkleTree.of(leaves).root
+    theirs = outsider.anchor_root(root, LEAVES)
     started = time.time()
     ids = [server.post("/v1/documents", json=body).json()["id"] for body in bodies]
-
-    def failed() -> list[dict[str, Any]] | None:
-        now = [status(server, sid) for sid in ids]
-        return now if all(s["state"] == "failed" for s in now) else None
-
-    for final in poll(failed, 30, what="the submissions failed"):
-        assert "RootAlreadyAnchored" in final["error"], final
-        assert final["merkleRoot"] is None  # out of its tree
-    # one root sent, reverted on chain; the second try was refused before anything was sent
+    accepted = [
+        (sid, body["registration"]["docHash"], body["registration"]["signer"])
+        for sid, body in zip(ids, bodies, strict=True)
+    ]
+    statuses = anchored(server, accepted)
+    assert {(s["merkleRoot"], s["txHash"]) for s in statuses.values()} == {
+        ("0x" + root.hex(), "0x" + bytes(theirs["transactionHash"]).hex())
+    }
+    # one root sent, reverted on chain; the second try sent nothing
     sent = asyncio.run(_transactions_since(env.database_url, started))
     assert sent == [("anchor_root", "reverted")], sent
+    attempts = asyncio.run(_attempts(env.database_url, ids))
+    assert attempts == [1] * LEAVES, attempts
+    # their receipts prove their leaves under that root, on chain
+    sid, doc, signer = accepted[0]
+    receipt = parse_receipt(server.get(f"/v1/documents/{doc}/receipts/{signer}").json())
+    assert receipt.merkle is not None and receipt.merkle.root == root
+    record = env.registry().verify_merkle_registration(
+        SignedRegistration(receipt.registration, receipt.signature), receipt.merkle
+    )
+    assert record.registered_at == receipt.timestamp
+
+
+async def _attempts(url: str, ids: list[str]) -> list[int]:
+    db = Database(url)
+    try:
+        async with db.engine.connect() as conn:
+            rows = await conn.execute(text("SELECT id, attempts FROM submissions"))
+            by_id = {sid: n for sid, n in rows}
+            return [int(by_id[sid]) for sid in ids]
+    finally:
+        await db.close()
 
 
 async def _transactions_since(url: str, since: float) -> list[tuple[str, str]]:
