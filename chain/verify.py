@@ -513,8 +513,8 @@ async def _merkle_record(run: _Run, registry: str, receipt: Receipt, inclusion: 
     record = Record(*raw)
     run.ok(
         Step.RECORD,
-        f"leaf {to_hex(leaf)} is leaf {inclusion.index} of {inclusion.count} under root {root}, anchored in block "
-        f"{record.block_number} at {_utc(record.registered_at)}; the registry accepts its signature",
+        f"leaf {to_hex(leaf)} (leafIndex {inclusion.index} of {inclusion.count} leaves) is under root {root}, "
+        f"anchored in block {record.block_number} at {_utc(record.registered_at)}; the registry accepts its signature",
     )
     return record
 

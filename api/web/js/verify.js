@@ -176,7 +176,7 @@ function recordSection(r, receipt) {
       const proof = receipt && receipt.anchor.merkle && receipt.anchor.merkle.root === a.merkleRoot ? receipt.anchor.merkle : null;
       rows.push(["Merkle root", h("span", { id: "verify-merkle" },
         h("code", { class: "merkle-root", title: a.merkleRoot }, a.merkleRoot),
-        proof ? h("span", { class: "muted small" }, ` — leaf ${proof.leafIndex + 1} of ${proof.leafCount}, ${proof.proof.length} proof hashes`) : null)]);
+        proof ? h("span", { class: "muted small" }, ` — leafIndex ${proof.leafIndex} of ${proof.leafCount} leaves, ${proof.proof.length} proof hashes`) : null)]);
     }
   }
   return h("section", { id: "verify-record" }, h("h3", {}, a ? "On chain" : "Registry"), facts(rows));

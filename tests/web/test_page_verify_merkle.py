@@ -92,8 +92,11 @@ def test_a_merkle_receipt_verifies_and_the_page_shows_its_root(
     merkle_row = page.locator("#verify-merkle")
     expect(merkle_row.locator("code.merkle-root")).to_have_text(anchored["root"])
     proof = anchored["proof"]
-    expect(merkle_row).to_contain_text(f"leaf {proof.index + 1} of {proof.count}, {len(proof.proof)} proof hashes")
+    expect(merkle_row).to_contain_text(
+        f"leafIndex {proof.index} of {proof.count} leaves, {len(proof.proof)} proof hashes"
+    )
     expect(page.locator('.checks li.ok[data-check="record"]')).to_contain_text(f"under root {anchored['root']}")
+    pages.shot(page, "verify-merkle-valid-desktop")
     assert not pages.errors
 
 
