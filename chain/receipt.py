@@ -188,6 +188,39 @@ def keys_as_written(obj: dict[str, Any]) -> list[str]:
     return [k for k, _ in obj.pairs] if isinstance(obj, _Object) else list(obj)
 
 
+class _Fraction(Decimal):
+    """A JSON number written with a fraction or an exponent, and its text as written (``1e3`` stays ``1e3``,
+    which Decimal would print as ``1E+3``): a message quotes it as the JavaScript reader does."""
+
+    text: str
+
+
+def _fraction(text: str) -> _Fraction:
+    number = _Fraction(text)
+    number.text = text
+    return number
+
+
+SHOWN = 40  # the characters of an offending value a message quotes: enough to recognise it, one short line
+
+
+def got(value: Any) -> str:
+    """The offending value as a message quotes it (``, got true``): JSON as written, bounded to SHOWN
+    characters; an object or a list by its kind. api/web/js/receipt.js's ``got`` writes the same text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    if isinstance(value, str):
+        return json.dumps(value[:SHOWN]) + ("..." if len(value) > SHOWN else "")
+    text = value.text if isinstance(value, _Fraction) else str(value)
+    return text if len(text) <= SHOWN else text[:SHOWN] + "..."
+
+
 def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
@@ -223,7 +256,7 @@ def _walk(value: Any, path: str, depth: int) -> None:
 
 def _object(value: Any, path: str, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Any]:
     if not isinstance(value, dict):
-        _fail(f"receipt: {path} must be an object")
+        _fail(f"receipt: {path} must be an object, got {got(value)}")
     prefix = f"{path}." if path else ""
     unknown = [prefix + _show(k) for k in value if k not in keys and k not in optional]
     if unknown:
@@ -234,43 +267,68 @@ def _object(value: Any, path: str, keys: tuple[str, ...], optional: tuple[str, .
     return value
 
 
+def _types_difference(types: Any) -> str:
+    """Where a receipt's eip712.types first departs from docchain's, quoted: the changed type string is
+    what a reader needs to see (the types are what the signature hashes)."""
+    if not isinstance(types, dict):
+        return f", got {got(types)}"
+    if set(types) != set(_TYPES):
+        return f", got the types {', '.join(_show(k) for k in list(types)[:4])}" + ("..." if len(types) > 4 else "")
+    for name, fields in _TYPES.items():
+        given = types[name]
+        if not isinstance(given, list) or len(given) != len(fields):
+            return f", got {name} as {got(given)}"
+        for i, (want, have) in enumerate(zip(fields, given, strict=True)):
+            if have != want:
+                return f", got {name}[{i}] as {_member(have)}"
+    return ""
+
+
+def _member(member: Any) -> str:
+    if isinstance(member, dict) and set(member) == {"name", "type"}:
+        return f"{got(member['type'])} {got(member['name'])}"
+    return got(member)
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _uint(value: Any, path: str) -> int:
     if not _is_int(value) or not 0 <= value <= MAX_SAFE:
-        _fail(f"receipt: {path} must be a non-negative integer below 2^53")
+        _fail(f"receipt: {path} must be a non-negative integer below 2^53, got {got(value)}")
     return int(value)
 
 
 def _uint256(value: Any, path: str) -> int:
-    if isinstance(value, str) and _UINT256_TEXT.fullmatch(value):
-        value = int(value, 0)
-    if not _is_int(value) or not 0 <= value < 2**256:
-        _fail(f"receipt: {path} must be a uint256: a non-negative integer below 2^256, or its decimal or 0x-hex string")
-    return int(value)
+    number = int(value, 0) if isinstance(value, str) and _UINT256_TEXT.fullmatch(value) else value
+    if not _is_int(number) or not 0 <= number < 2**256:
+        _fail(
+            f"receipt: {path} must be a uint256: a non-negative integer below 2^256, or its decimal or 0x-hex "
+            f"string, got {got(value)}"
+        )
+    return int(number)
 
 
 def _hash32(value: Any, path: str) -> bytes:
     if not isinstance(value, str) or not _HASH32.fullmatch(value):
-        _fail(f"receipt: {path} must be 0x followed by 64 hex digits")
+        _fail(f"receipt: {path} must be 0x followed by 64 hex digits, got {got(value)}")
     return bytes.fromhex(value[2:])
 
 
 def _address(value: Any, path: str) -> str:
     if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
-        _fail(f"receipt: {path} must be 0x followed by 40 hex digits")
+        _fail(f"receipt: {path} must be 0x followed by 40 hex digits, got {got(value)}")
     checksummed = to_checksum_address(bytes.fromhex(value[2:]))
     digits = value[2:]
     if digits != digits.lower() and digits != digits.upper() and value != checksummed:
-        _fail(f"receipt: {path} has an invalid EIP-55 checksum")
+        _fail(f"receipt: {path} has an invalid EIP-55 checksum: {value}, checksummed {checksummed}")
     return checksummed
 
 
 def _const(value: Any, path: str, expected: str) -> None:
     if not isinstance(value, str) or value != expected:
-        _fail(f'receipt: {path} must be "{expected}"')
+        _fail(f'receipt: {path} must be "{expected}", got {got(value)}')
 
 
 def loads(data: str | bytes, *, limit: int = MAX_BYTES, what: str = "receipt") -> Any:
@@ -292,7 +350,7 @@ def loads(data: str | bytes, *, limit: int = MAX_BYTES, what: str = "receipt") -
             data,
             object_pairs_hook=_object_pairs,
             parse_constant=_no_constant,  # NaN and Infinity are Python's, not JSON's
-            parse_float=Decimal,  # 1.0 and 1e3 stay non-integers, whatever their value
+            parse_float=_fraction,  # 1.0 and 1e3 stay non-integers, whatever their value
             parse_int=_integer_literal,
         )
     except RecursionError:
@@ -314,7 +372,7 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
         _fail("receipt: missing field docchainReceipt")
     version = data["docchainReceipt"]
     if not _is_int(version) or version not in VERSIONS:
-        _fail("receipt: docchainReceipt must be 1 or 2, the format versions this docchain reads")
+        _fail(f"receipt: docchainReceipt must be 1 or 2 (the format versions this docchain reads), got {got(version)}")
     top = _object(data, "", _TOP, _TOP_OPTIONAL)
 
     document = _object(top["document"], "document", _DOCUMENT)
@@ -322,14 +380,20 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
     name, size = document["name"], document["size"]
     # len counts code points, as the schema's maxLength does (and not UTF-16 units)
     if name is not None and (not isinstance(name, str) or len(name) > 1024):
-        _fail("receipt: document.name must be null or a string of at most 1024 characters")
+        _fail(
+            "receipt: document.name must be null or a string of at most 1024 characters, got "
+            + (f"{len(name)} characters" if isinstance(name, str) else got(name))
+        )
     if size is not None:
         size = _uint(size, "document.size")
     signer = _address(top["signer"], "signer")
 
     signed = _object(top["eip712"], "eip712", _EIP712)
     if signed["types"] != _TYPES:
-        _fail("receipt: eip712.types must be docchain's EIP712Domain and Registration types")
+        _fail(
+            "receipt: eip712.types must be docchain's EIP712Domain and Registration types"
+            + _types_difference(signed["types"])
+        )
     _const(signed["primaryType"], "eip712.primaryType", Registration.PRIMARY_TYPE)
     domain_json = _object(signed["domain"], "eip712.domain", _DOMAIN)
     _const(domain_json["name"], "eip712.domain.name", NAME)
@@ -349,7 +413,10 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
 
     signature = top["signature"]
     if not isinstance(signature, str) or not _SIGNATURE.fullmatch(signature):
-        _fail("receipt: signature must be 0x followed by hex digits, two per byte, at least one byte")
+        _fail(
+            "receipt: signature must be 0x followed by hex digits, two per byte, at least one byte, got "
+            + got(signature)
+        )
     chain_id = _uint(top["chainId"], "chainId")
     contract = _address(top["contract"], "contract")
 
@@ -399,12 +466,12 @@ def _merkle(value: Any) -> InclusionProof:
     index = _uint(section["leafIndex"], "anchor.merkle.leafIndex")
     count = section["leafCount"]
     if not _is_int(count) or not 1 <= count <= MAX_LEAVES:
-        _fail("receipt: anchor.merkle.leafCount must be an integer from 1 to 2^32")
+        _fail(f"receipt: anchor.merkle.leafCount must be an integer from 1 to 2^32, got {got(count)}")
     if index >= count:
-        _fail("receipt: anchor.merkle.leafIndex must be below anchor.merkle.leafCount")
+        _fail(f"receipt: anchor.merkle.leafIndex must be below anchor.merkle.leafCount, got {index} of {count}")
     proof = section["proof"]
     if not isinstance(proof, list) or len(proof) > MAX_PROOF:
-        _fail(f"receipt: anchor.merkle.proof must be a list of at most {MAX_PROOF} hashes")
+        _fail(f"receipt: anchor.merkle.proof must be a list of at most {MAX_PROOF} hashes, got {got(proof)}")
     hashes = tuple(_hash32(h, f"anchor.merkle.proof[{i}]") for i, h in enumerate(proof))
     # StandardMerkleTree keeps leaf `index` of `count` at array position 2*count-2-index; a node's depth there
     # is floor(log2(position + 1)), one proof hash per level (chain/merkle.py, docs/protocol.md)
@@ -419,10 +486,13 @@ def parse_storage(value: Any) -> Storage:
     section = _object(value, "storage", _STORAGE)
     backends = section["backends"]
     if not isinstance(backends, list) or not 1 <= len(backends) <= MAX_BACKENDS:
-        _fail(f"receipt: storage.backends must be a list of 1 to {MAX_BACKENDS} backend names")
+        _fail(f"receipt: storage.backends must be a list of 1 to {MAX_BACKENDS} backend names, got {got(backends)}")
     for i, name in enumerate(backends):
         if not isinstance(name, str) or not _BACKEND.fullmatch(name):
-            _fail(f"receipt: storage.backends[{i}] must be a backend name: a-z, 0-9 and -, at most 32 characters")
+            _fail(
+                f"receipt: storage.backends[{i}] must be a backend name: a-z, 0-9 and -, at most 32 characters, "
+                f"got {got(name)}"
+            )
     if len(set(backends)) != len(backends):
         _fail("receipt: storage.backends names a backend twice")
     ipfs = None
@@ -430,9 +500,9 @@ def parse_storage(value: Any) -> Storage:
         copy = _object(section["ipfs"], "storage.ipfs", _IPFS)
         cid, sealed, key = copy["cid"], copy["sealed"], copy["key"]
         if not isinstance(cid, str) or not _CID.fullmatch(cid):
-            _fail("receipt: storage.ipfs.cid must be a CIDv1 in base32 (b followed by a-z and 2-7)")
+            _fail(f"receipt: storage.ipfs.cid must be a CIDv1 in base32 (b followed by a-z and 2-7), got {got(cid)}")
         if not isinstance(sealed, bool):
-            _fail("receipt: storage.ipfs.sealed must be true or false")
+            _fail(f"receipt: storage.ipfs.sealed must be true or false, got {got(sealed)}")
         if key is not None and (not isinstance(key, str) or not _DOC_KEY.fullmatch(key)):
             _fail("receipt: storage.ipfs.key must be null or 43 base64url characters (a 32-byte key)")
         if key is not None and not sealed:

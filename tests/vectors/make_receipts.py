@@ -439,6 +439,13 @@ mutated(
 )
 mutated("foreign types (a type added)", put("eip712.types.Revocation", td.Revocation.TYPE), "eip712.types")
 mutated(
+    "foreign types (a changed type string)",
+    put("eip712.types.Registration.4.type", "uint128"),
+    "eip712.types",
+)
+mutated("foreign types (not an object)", put("eip712.types", Raw("1e3")), "eip712.types")
+mutated("a hash of 100 characters (quoted cut)", put("anchor.blockHash", "0x" + "é" * 98), "anchor.blockHash")
+mutated(
     "foreign types (a salt in the domain)",
     put("eip712.types.EIP712Domain", [*td.EIP712_DOMAIN_TYPE, {"name": "salt", "type": "bytes32"}]),
     "eip712.types",

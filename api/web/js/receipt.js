@@ -130,6 +130,21 @@ function pyJsonString(s) {
   return JSON.stringify(s).replace(/[\u0080-\uffff]/g, c => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
 }
 
+const SHOWN = 40;  // as chain/receipt.py: the characters of an offending value a message quotes
+
+/** The offending value as a message quotes it: chain/receipt.py's got, the same text for the same input. */
+export function got(value) {
+  if (value === true || value === false || value === null) return String(value);
+  if (isObject(value)) return "an object";
+  if (Array.isArray(value)) return `a list of ${value.length}`;
+  if (typeof value === "string") {
+    const chars = [...value];
+    return pyJsonString(chars.slice(0, SHOWN).join("")) + (chars.length > SHOWN ? "..." : "");
+  }
+  const text = value instanceof JsonFraction ? value.text : String(value);
+  return text.length <= SHOWN ? text : text.slice(0, SHOWN) + "...";
+}
+
 function walk(value, path, depth) {
   if (depth > MAX_DEPTH) fail(`receipt: values nest deeper than ${MAX_DEPTH} levels`);
   if (value instanceof JsonObject) {
@@ -150,7 +165,7 @@ const has = (v, key) => v.pairs.some(([k]) => k === key);
 const get = (v, key) => v.pairs.find(([k]) => k === key)[1];
 
 function object(value, path, keys, optional = []) {
-  if (!isObject(value)) fail(`receipt: ${path} must be an object`);
+  if (!isObject(value)) fail(`receipt: ${path} must be an object, got ${got(value)}`);
   const prefix = path ? `${path}.` : "";
   const unknown = keysOf(value).filter(k => !keys.includes(k) && !optional.includes(k)).map(k => prefix + show(k));
   if (unknown.length) fail(`receipt: unknown field${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}`);
@@ -162,38 +177,38 @@ function object(value, path, keys, optional = []) {
 const isInt = v => (typeof v === "number" && Number.isInteger(v)) || typeof v === "bigint";
 
 function uint(value, path) {
-  if (!isInt(value) || value < 0 || BigInt(value) > MAX_SAFE) fail(`receipt: ${path} must be a non-negative integer below 2^53`);
+  if (!isInt(value) || value < 0 || BigInt(value) > MAX_SAFE) fail(`receipt: ${path} must be a non-negative integer below 2^53, got ${got(value)}`);
   return Number(value) + 0;  // + 0 writes -0 as 0
 }
 
 /** A uint256 as the signed message holds it; beyond 2^53 as its decimal string, which JSON and the API
  *  read as the same number (a JavaScript number would round it). */
 function uint256(value, path) {
-  if (typeof value === "string" && UINT256_TEXT.test(value)) value = BigInt(value.replace(/^0X/, "0x"));
-  if (!isInt(value) || value < 0 || BigInt(value) >= UINT256) {
-    fail(`receipt: ${path} must be a uint256: a non-negative integer below 2^256, or its decimal or 0x-hex string`);
+  const number = typeof value === "string" && UINT256_TEXT.test(value) ? BigInt(value.replace(/^0X/, "0x")) : value;
+  if (!isInt(number) || number < 0 || BigInt(number) >= UINT256) {
+    fail(`receipt: ${path} must be a uint256: a non-negative integer below 2^256, or its decimal or 0x-hex string, got ${got(value)}`);
   }
-  const n = BigInt(value);
+  const n = BigInt(number);
   return n <= MAX_SAFE ? Number(n) : n.toString();
 }
 
 function hash32(value, path) {
-  if (typeof value !== "string" || !HASH32.test(value)) fail(`receipt: ${path} must be 0x followed by 64 hex digits`);
+  if (typeof value !== "string" || !HASH32.test(value)) fail(`receipt: ${path} must be 0x followed by 64 hex digits, got ${got(value)}`);
   return value.toLowerCase();  // the one form docchain writes
 }
 
 function address(value, path) {
-  if (typeof value !== "string" || !ADDRESS.test(value)) fail(`receipt: ${path} must be 0x followed by 40 hex digits`);
+  if (typeof value !== "string" || !ADDRESS.test(value)) fail(`receipt: ${path} must be 0x followed by 40 hex digits, got ${got(value)}`);
   const digits = value.slice(2);
   const checksummed = toChecksumAddress(value);
   if (digits !== digits.toLowerCase() && digits !== digits.toUpperCase() && value !== checksummed) {
-    fail(`receipt: ${path} has an invalid EIP-55 checksum`);
+    fail(`receipt: ${path} has an invalid EIP-55 checksum: ${value}, checksummed ${checksummed}`);
   }
   return checksummed;
 }
 
 function constant(value, path, expected) {
-  if (value !== expected) fail(`receipt: ${path} must be "${expected}"`);
+  if (value !== expected) fail(`receipt: ${path} must be "${expected}", got ${got(value)}`);
 }
 
 function sameJson(a, b) {
@@ -204,6 +219,29 @@ function sameJson(a, b) {
   }
   if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((v, i) => sameJson(v, b[i]));
   return a === b;
+}
+
+/** Where eip712.types first departs from docchain's, quoted: chain/receipt.py's _types_difference. */
+function typesDifference(types) {
+  if (!isObject(types)) return `, got ${got(types)}`;
+  const names = keysOf(types);
+  if (names.length !== Object.keys(TYPES).length || !Object.keys(TYPES).every(k => names.includes(k))) {
+    return `, got the types ${names.slice(0, 4).map(show).join(", ")}` + (names.length > 4 ? "..." : "");
+  }
+  for (const [name, fields] of Object.entries(TYPES)) {
+    const given = get(types, name);
+    if (!Array.isArray(given) || given.length !== fields.length) return `, got ${name} as ${got(given)}`;
+    for (const [i, want] of fields.entries()) {
+      if (!sameJson(given[i], want)) return `, got ${name}[${i}] as ${member(given[i])}`;
+    }
+  }
+  return "";
+}
+
+function member(m) {
+  const keys = isObject(m) ? keysOf(m) : [];
+  if (keys.length === 2 && keys.includes("name") && keys.includes("type")) return `${got(get(m, "type"))} ${got(get(m, "name"))}`;
+  return got(m);
 }
 
 function utf8Length(text) {
@@ -234,7 +272,7 @@ export function parseReceipt(input) {
   if (!isObject(data)) fail("receipt must be a JSON object");
   if (!has(data, "docchainReceipt")) fail("receipt: missing field docchainReceipt");
   const version = get(data, "docchainReceipt");
-  if (!VERSIONS.includes(version)) fail("receipt: docchainReceipt must be 1 or 2, the format versions this docchain reads");
+  if (!VERSIONS.includes(version)) fail(`receipt: docchainReceipt must be 1 or 2 (the format versions this docchain reads), got ${got(version)}`);
   const top = object(data, "", TOP, TOP_OPTIONAL);
 
   const document = object(top.document, "document", DOCUMENT);
@@ -242,13 +280,13 @@ export function parseReceipt(input) {
   const { name } = document;
   let { size } = document;
   if (name !== null && (typeof name !== "string" || [...name].length > 1024)) {
-    fail("receipt: document.name must be null or a string of at most 1024 characters");
+    fail(`receipt: document.name must be null or a string of at most 1024 characters, got ${typeof name === "string" ? `${[...name].length} characters` : got(name)}`);
   }
   if (size !== null) size = uint(size, "document.size");
   const signer = address(top.signer, "signer");
 
   const signed = object(top.eip712, "eip712", EIP712);
-  if (!sameJson(signed.types, TYPES)) fail("receipt: eip712.types must be docchain's EIP712Domain and Registration types");
+  if (!sameJson(signed.types, TYPES)) fail(`receipt: eip712.types must be docchain's EIP712Domain and Registration types${typesDifference(signed.types)}`);
   constant(signed.primaryType, "eip712.primaryType", "Registration");
   const domainJson = object(signed.domain, "eip712.domain", DOMAIN);
   constant(domainJson.name, "eip712.domain.name", "docchain");
@@ -270,7 +308,7 @@ export function parseReceipt(input) {
 
   const { signature } = top;
   if (typeof signature !== "string" || !SIGNATURE.test(signature)) {
-    fail("receipt: signature must be 0x followed by hex digits, two per byte, at least one byte");
+    fail(`receipt: signature must be 0x followed by hex digits, two per byte, at least one byte, got ${got(signature)}`);
   }
   const chainId = uint(top.chainId, "chainId");
   const contract = address(top.contract, "contract");
@@ -320,13 +358,13 @@ function merkleSection(value) {
   const leafIndex = uint(section.leafIndex, "anchor.merkle.leafIndex");
   const count = section.leafCount;
   if (!isInt(count) || count < 1 || BigInt(count) > BigInt(MAX_LEAVES)) {
-    fail("receipt: anchor.merkle.leafCount must be an integer from 1 to 2^32");
+    fail(`receipt: anchor.merkle.leafCount must be an integer from 1 to 2^32, got ${got(count)}`);
   }
   const leafCount = Number(count);
-  if (leafIndex >= leafCount) fail("receipt: anchor.merkle.leafIndex must be below anchor.merkle.leafCount");
+  if (leafIndex >= leafCount) fail(`receipt: anchor.merkle.leafIndex must be below anchor.merkle.leafCount, got ${leafIndex} of ${leafCount}`);
   const { proof } = section;
   if (!Array.isArray(proof) || proof.length > MAX_PROOF) {
-    fail(`receipt: anchor.merkle.proof must be a list of at most ${MAX_PROOF} hashes`);
+    fail(`receipt: anchor.merkle.proof must be a list of at most ${MAX_PROOF} hashes, got ${got(proof)}`);
   }
   const hashes = proof.map((h, i) => hash32(h, `anchor.merkle.proof[${i}]`));
   // StandardMerkleTree keeps leaf leafIndex at array position 2*leafCount-2-leafIndex, at depth
@@ -343,11 +381,11 @@ function storageSection(value) {
   const section = object(value, "storage", STORAGE);
   const { backends } = section;
   if (!Array.isArray(backends) || backends.length < 1 || backends.length > MAX_BACKENDS) {
-    fail(`receipt: storage.backends must be a list of 1 to ${MAX_BACKENDS} backend names`);
+    fail(`receipt: storage.backends must be a list of 1 to ${MAX_BACKENDS} backend names, got ${got(backends)}`);
   }
   backends.forEach((name, i) => {
     if (typeof name !== "string" || !BACKEND.test(name)) {
-      fail(`receipt: storage.backends[${i}] must be a backend name: a-z, 0-9 and -, at most 32 characters`);
+      fail(`receipt: storage.backends[${i}] must be a backend name: a-z, 0-9 and -, at most 32 characters, got ${got(name)}`);
     }
   });
   if (new Set(backends).size !== backends.length) fail("receipt: storage.backends names a backend twice");
@@ -355,8 +393,8 @@ function storageSection(value) {
   if (section.ipfs !== null) {
     const copy = object(section.ipfs, "storage.ipfs", IPFS);
     const { cid, sealed, key } = copy;
-    if (typeof cid !== "string" || !CID.test(cid)) fail("receipt: storage.ipfs.cid must be a CIDv1 in base32 (b followed by a-z and 2-7)");
-    if (typeof sealed !== "boolean") fail("receipt: storage.ipfs.sealed must be true or false");
+    if (typeof cid !== "string" || !CID.test(cid)) fail(`receipt: storage.ipfs.cid must be a CIDv1 in base32 (b followed by a-z and 2-7), got ${got(cid)}`);
+    if (typeof sealed !== "boolean") fail(`receipt: storage.ipfs.sealed must be true or false, got ${got(sealed)}`);
     if (key !== null && (typeof key !== "string" || !DOC_KEY.test(key))) {
       fail("receipt: storage.ipfs.key must be null or 43 base64url characters (a 32-byte key)");
     }
