@@ -214,7 +214,7 @@ def _submit_via_api(
         "docchain submit contract.pdf --wait",
         'docchain submit *.pdf --key alice --note "Q3" --store --wait --json',
         "docchain submit brochure.pdf --store --public --wait   # IPFS copy readable by anyone",
-        "docchain submit *.pdf --anchoring merkle --wait   # one root on chain for all",
+        "docchain submit *.pdf --anchoring merkle --wait   # one root for them all",
         "docchain submit report.pdf --direct --rpc http://127.0.0.1:8545",
     ],
 )
