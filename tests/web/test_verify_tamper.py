@@ -99,3 +99,34 @@ def test_the_page_refuses_a_tampered_receipt_at_its_step(
     expect(page.locator(f'.checks li.bad[data-check="{step}"]')).to_be_visible()
     expect(verdict.locator("p.summary")).to_have_text(api["summary"])
     assert not pages.errors
+
+
+def test_a_refused_receipt_stays_the_question_and_fails_at_the_receipt_step(
+    pages: Pages, stack: Stack, signed: dict[str, Any]
+) -> None:
+    """A receipt the strict reader refuses, dropped before its file, is not forgotten: the file is judged
+    against it and fails at the receipt step with the reader's message, the verdict the API answers for the
+    same pair (the page once reset the receipt field and then said Valid for the file alone)."""
+    receipt = copy.deepcopy(signed["receipt"])
+    receipt["docchainReceipt"] = True
+    text = json.dumps(receipt)
+    api = httpx.post(
+        f"{stack.url}/v1/verify", json={"docHash": receipt["document"]["sha256"], "receipt": text}, timeout=30
+    ).json()
+    assert (api["outcome"], api["failedStep"]) == ("invalid", "receipt"), api["summary"]
+    assert api["reason"].endswith("docchainReceipt must be 1 or 2 (the format versions this docchain reads), got true")
+
+    page = pages.open("verify")
+    page.set_input_files(
+        "#verify-receipt", files=[{"name": "r.docchain.json", "mimeType": "application/json", "buffer": text.encode()}]
+    )
+    expect(page.locator(".result")).to_contain_text("got true", timeout=TIMEOUT)
+    page.set_input_files(
+        "#verify-file", files=[{"name": "lease.txt", "mimeType": "text/plain", "buffer": signed["content"]}]
+    )
+    verdict = page.locator("#verdict")
+    expect(verdict).to_have_attribute("data-verdict", "invalid", timeout=TIMEOUT)
+    expect(verdict.locator("h2")).to_have_text(api["title"])
+    expect(page.locator('.checks li.bad[data-check="receipt"]')).to_contain_text(api["reason"])
+    expect(verdict.locator("p.summary")).to_have_text(api["summary"])
+    assert not pages.errors

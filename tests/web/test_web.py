@@ -117,10 +117,10 @@ def test_verify_refuses_a_malformed_receipt_in_the_page(pages: Pages, signed: di
     # not JSON at all
     page.set_input_files("#verify-receipt", files=[receipt_payload("notes.json", b"{nope")])
     expect(error).to_contain_text("receipt is not valid JSON")
-    # the file alone is then checked without a receipt
+    # the refused receipt stays the question: the file fails at the receipt step, as on the CLI and the API
     page.set_input_files("#verify-file", files=[file_payload("contract.txt", signed["content"])])
-    expect(page.locator("#verdict")).to_have_attribute("data-verdict", "valid", timeout=TIMEOUT)
-    expect(page.locator("#verdict")).not_to_contain_text("Checked against receipt")
+    expect(page.locator("#verdict")).to_have_attribute("data-verdict", "invalid", timeout=TIMEOUT)
+    expect(page.locator('.checks li.bad[data-check="receipt"]')).to_contain_text("receipt is not valid JSON")
     assert not pages.errors
 
 

@@ -12,7 +12,8 @@ import {
 } from "./ui.js";
 
 export async function verifyView(root, _params, { signal }) {
-  const state = { file: null, hash: null, receipt: null, receiptName: null, signer: "" };
+  // refused: the strict reader's message for a dropped receipt it refused, which stays the question asked
+  const state = { file: null, hash: null, receipt: null, receiptName: null, refused: null, signer: "" };
   const result = h("section", { class: "result", "aria-live": "polite" });
   const progress = progressBar();
   const hashOut = h("div", { class: "hash-out" });
@@ -82,18 +83,20 @@ export async function verifyView(root, _params, { signal }) {
   }
 
   async function takeReceipt(file) {
+    state.receiptName = file.name;
     try {
       // the same strict reader as the CLI's, so a receipt the page accepts is one the API accepts
       if (file.size > MAX_BYTES) throw new Error(`receipt is larger than ${MAX_BYTES} bytes`);
-      const data = parseReceipt(new Uint8Array(await file.arrayBuffer()));
-      state.receipt = data; state.receiptName = file.name;
-      if (state.hash) check();
-      else clear(result, h("p", { class: "muted" }, `Receipt ${file.name} loaded for ${data.signer}; now drop the document.`));
+      state.receipt = parseReceipt(new Uint8Array(await file.arrayBuffer()));
+      state.refused = null;
     } catch (err) {
-      state.receipt = null;
-      receiptZone.reset();
-      clear(result, errorBox({ title: "Not a receipt", detail: err.message }));
+      // A refused receipt is still the question: the file is judged against it, and fails at the receipt
+      // step, as the CLI and the API judge the same pair; it is not dropped in favour of a question without it.
+      state.receipt = null; state.refused = err.message;
     }
+    if (state.hash) check();
+    else if (state.refused) clear(result, errorBox({ title: "Not a receipt", detail: state.refused }));
+    else clear(result, h("p", { class: "muted" }, `Receipt ${file.name} loaded for ${state.receipt.signer}; now drop the document.`));
   }
 
   async function check() {
@@ -102,6 +105,7 @@ export async function verifyView(root, _params, { signal }) {
       clear(result, errorBox({ title: "Not an address", detail: "the expected signer must be 0x followed by 40 hex digits" }));
       return;
     }
+    if (state.refused) { showResult(receiptRefused(state.hash, state.refused)); return; }
     clear(result, loading("Checking the chain…"));
     const body = { docHash: state.hash, signers: true };  // the page shows every signer beside the verdict
     if (state.signer) body.signer = state.signer;
@@ -124,7 +128,7 @@ export async function verifyView(root, _params, { signal }) {
         h("div", {},
           h("h2", {}, r.title),
           h("p", { class: "summary" }, r.summary),
-          state.receipt ? h("p", { class: "small" }, `Checked against receipt ${state.receiptName}.`) : null)),
+          state.receipt || state.refused ? h("p", { class: "small" }, `Checked against receipt ${state.receiptName}.`) : null)),
       r.steps && r.steps.length ? h("section", {},
         h("h3", {}, "Steps"),
         h("ul", { class: "checks" }, r.steps.map(c => h("li", { class: c.ok ? "ok" : "bad", dataset: { check: c.name } },
@@ -151,6 +155,16 @@ export async function verifyView(root, _params, { signal }) {
   }
 
   return () => { run++; };
+}
+
+/** The verdict for a receipt the strict reader refused, as chain/verify.py's receipt_refused words it: it
+ *  fails before any chain read, so the page needs no answer from the API to say it. */
+function receiptRefused(docHash, reason) {
+  return {
+    outcome: "invalid", title: "Invalid", summary: `Verification failed at step receipt: ${reason}`, docHash,
+    signer: null, failedStep: "receipt", reason, steps: [{ name: "receipt", ok: false, detail: reason }],
+    trust: null, anchor: null, revocation: null, otherSigners: [],
+  };
 }
 
 /** Where the record is (chain, registry and why it is trusted, block, transaction, time, and for a Merkle
