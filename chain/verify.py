@@ -17,7 +17,7 @@ its receipt, never found by its document hash alone.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -272,6 +272,8 @@ async def verify(
     receipt = question.receipt
     if receipt is None and pin is None:
         raise InvalidInput("nothing says which registry to check: give a receipt or pin a registry")
+    if receipt is not None and question.signer is not None and question.signer.lower() != receipt.signer.lower():
+        return await _expected_not_the_receipts(reader, question, receipt, pin)
     if question.signer is not None or receipt is not None:
         return await _verify_one(reader, question, pin, question.signer or receipt.signer)  # type: ignore[union-attr]
     assert pin is not None
@@ -285,6 +287,44 @@ async def verify(
     if not verdicts:
         return await _verify_one(reader, question, pin, None)
     return next((v for v in verdicts if v.ok), verdicts[0])
+
+
+async def _expected_not_the_receipts(
+    reader: ChainReader, question: Question, receipt: Receipt, pin: Pin | None
+) -> Verdict:
+    """The expected signer is not the receipt's: the question stays about the expected signer, so that it
+    gets the verdict it gets without the receipt. The receipt is verified first, as its own signer's: one
+    that fails is the verdict (nothing it says can be relied on, its registry included). One that holds makes
+    its registry the one asked, and its signer is among those the verdict names when the expected signer has
+    no record: "signed by others", whether or not the receipt's signature is found by its events (a Merkle
+    leaf is not)."""
+    expected = question.signer
+    assert expected is not None
+    own = await _verify_one(reader, replace(question, signer=None), pin, receipt.signer)
+    if own.outcome not in (Outcome.VALID, Outcome.REVOKED) or own.trust is None or own.anchor is None:
+        return own
+    asked = pin or Pin(own.anchor.chain_id, own.trust.registry, "the receipt's registry, verified")
+    answer = await _verify_one(
+        reader, Question(question.doc_hash, expected, None, question.confirmations), asked, expected
+    )
+    answer = replace(answer, trust=own.trust)
+    if answer.outcome not in (Outcome.NOT_REGISTERED, Outcome.OTHER_SIGNERS):
+        return answer
+    theirs = OtherSigner(receipt.signer, own.anchor.block_number, own.anchor.timestamp)
+    others = answer.other_signers + tuple(
+        o for o in [theirs] if o.signer not in {x.signer for x in answer.other_signers}
+    )
+    reason = (
+        f"{expected} has not signed {to_hex(question.doc_hash)}; the receipt, which verifies, is {receipt.signer}'s"
+    )
+    return replace(
+        answer,
+        outcome=Outcome.OTHER_SIGNERS,
+        steps=(*answer.steps[:-1], Check(Step.RECORD, False, reason)),
+        failed_step=Step.RECORD,
+        reason=reason,
+        other_signers=others,
+    )
 
 
 async def _verify_one(reader: ChainReader, question: Question, pin: Pin | None, signer: str | None) -> Verdict:
@@ -415,9 +455,8 @@ async def _steps(run: _Run, pin: Pin | None) -> None:
 
 async def _signature(run: _Run, registry: str, domain: Domain, head: Block) -> None:
     receipt = run.question.receipt
-    assert receipt is not None and run.signer is not None
-    if receipt.signer != run.signer:
-        raise run.fail(Step.SIGNATURE, f"the receipt was signed by {receipt.signer}, not by {run.signer}")
+    # verify() asks another expected signer's question apart (_expected_not_the_receipts)
+    assert receipt is not None and run.signer == receipt.signer
     # at the anchoring block: an account's code then decides how its signature was checked on chain
     at = min(receipt.block_number, head.number)
     if await run.reader.code(receipt.signer, at):

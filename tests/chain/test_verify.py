@@ -4,6 +4,7 @@ and the verdicts that are not failures — revoked, not registered, signed by ot
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import pytest
@@ -126,3 +127,35 @@ def test_a_question_without_receipt_or_pin_is_bad_input(w3: Web3) -> None:
 
     with pytest.raises(InvalidInput, match="which registry"):
         _run(_url(w3), Question(sha256_bytes(b"x")))
+
+
+def test_another_expected_signer_than_the_receipts_gets_the_verdict_it_gets_without_the_receipt(
+    registry: Registry, w3: Web3
+) -> None:
+    """One question, one verdict: "did Alice sign this file?" is answered "signed by others", naming Bob and
+    when he signed, whether or not Bob's receipt comes with the file (it once said "invalid at signature")."""
+    doc = b"bob's, asked of alice " + w3.eth.get_block("latest")["hash"]
+    bobs = _register(registry, BOB, doc)
+    alice = address_of(ALICE)
+    with_receipt = _run(_url(w3), Question(sha256_bytes(doc), signer=alice, receipt=bobs))
+    without = _run(_url(w3), Question(sha256_bytes(doc), signer=alice), pin=_pin(registry))
+    for verdict in (with_receipt, without):
+        assert (verdict.outcome, verdict.failed_step, verdict.signer) == (Outcome.OTHER_SIGNERS, Step.RECORD, alice)
+        assert [(o.signer, o.block_number, o.timestamp) for o in verdict.other_signers] == [
+            (bobs.signer, bobs.block_number, bobs.timestamp)
+        ]
+    assert with_receipt.summary == without.summary
+    assert with_receipt.trust is not None and with_receipt.trust.sources == ("code",)
+    assert with_receipt.reason is not None and f"is {bobs.signer}'s" in with_receipt.reason
+
+
+def test_another_expected_signer_with_a_receipt_that_fails_gets_the_receipts_failure(
+    registry: Registry, w3: Web3
+) -> None:
+    """The receipt is verified first, as its own signer's: a tampered one is the verdict, at its step, and
+    its registry is never asked about the expected signer."""
+    doc = b"bob's, tampered " + w3.eth.get_block("latest")["hash"]
+    bobs = _register(registry, BOB, doc)
+    tampered = dataclasses.replace(bobs, tx_hash=bytes(32))
+    verdict = _run(_url(w3), Question(sha256_bytes(doc), signer=address_of(ALICE), receipt=tampered))
+    assert (verdict.outcome, verdict.failed_step) == (Outcome.INVALID, Step.ANCHOR), verdict.summary

@@ -220,6 +220,9 @@ def _same_depth_count(merkle: dict[str, Any], _: World) -> dict[str, Any]:
     return {**merkle, "leafCount": other}
 
 
+_UINT128_DEADLINE = {"name": "deadline", "type": "uint128"}  # a type string of the signed struct changed
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -266,6 +269,11 @@ CASES = [
     Case("eip712.domain.name", _set("eip712.domain.name", value=lambda v, w: "docchain2"), "receipt"),
     Case("eip712.domain.version", _set("eip712.domain.version", value=lambda v, w: "2"), "receipt"),
     Case("eip712.primaryType", _set("eip712.primaryType", value=lambda v, w: "Revocation"), "receipt"),
+    Case(
+        "eip712.types (a changed type string)",
+        _set("eip712.types", value=lambda v, w: {**v, "Registration": [*v["Registration"][:4], _UINT128_DEADLINE]}),
+        "receipt",
+    ),
     Case("eip712.message.metadataHash", _set("eip712.message.metadataHash", value=_flip), "signature"),
     Case("eip712.message.supersedes", _set("eip712.message.supersedes", value=_flip), "signature"),
     Case("eip712.message.deadline", _set("eip712.message.deadline", value=lambda v, w: v + 1), "signature"),
@@ -366,13 +374,21 @@ def _cli(world: World, config: Path, *args: str) -> tuple[int, dict[str, Any]]:
         raise AssertionError(f"exit {result.exit_code}: {result.stdout!r} {result.stderr!r}") from None
 
 
-def _run(world: World, path: str, doc: Path, receipt_file: Path) -> tuple[int, dict[str, Any]]:
+def _run(
+    world: World, path: str, doc: Path, receipt_file: Path | None, signer: str | None = None
+) -> tuple[int, dict[str, Any]]:
     if path == "api":
-        body = {"docHash": to_hex(sha256_bytes(doc.read_bytes())), "receipt": receipt_file.read_text()}
+        body: dict[str, Any] = {"docHash": to_hex(sha256_bytes(doc.read_bytes()))}
+        if receipt_file is not None:
+            body["receipt"] = receipt_file.read_text()
+        if signer is not None:
+            body["signer"] = signer
         r = httpx.post(f"{world.api_url}/v1/verify", json=body, timeout=30)
         assert r.status_code == 200, r.text
         return 0 if r.json()["outcome"] == "valid" else 1, r.json()
-    args = ["verify", str(doc), "--receipt", str(receipt_file)]
+    args = ["verify", str(doc)]
+    args += [] if receipt_file is None else ["--receipt", str(receipt_file)]
+    args += [] if signer is None else ["--signer", signer]
     if path == "cli-api":
         return _cli(world, world.stranger_config, *args)
     config = world.operator_config if path == "cli-rpc-operator" else world.stranger_config
@@ -469,6 +485,34 @@ def test_a_lookalike_registry_that_says_yes_is_refused_on_every_path(world: Worl
     assert stranger["reason"] == (
         f"the contract at {world.lookalike} is not a docchain registry: its code matches no released registry"
     )
+
+
+def test_another_expected_signer_than_the_receipts_is_answered_as_without_the_receipt(
+    world: World, tmp_path: Path
+) -> None:
+    """`docchain verify FILE --signer OTHER` with the receipt beside the file: the question is whether OTHER
+    signed, so every path says "signed by others", naming the receipt's signer and when, as it says without
+    the receipt (the stranger has no registry to ask without one)."""
+    file, receipt_file = tmp_path / "contract.pdf", tmp_path / "r.json"
+    file.write_bytes(world.doc)
+    receipt_file.write_text(json.dumps(world.receipt))
+    anchor = world.receipt["anchor"]
+    named = [
+        {"signer": world.receipt["signer"], "blockNumber": anchor["blockNumber"], "timestamp": anchor["timestamp"]}
+    ]
+    summaries = set()
+    for path in PATHS:
+        for with_receipt in (True, False) if path != "cli-rpc-stranger" else (True,):
+            code, answer = _run(world, path, file, receipt_file if with_receipt else None, signer=OTHER)
+            assert (code, answer["outcome"], answer["failedStep"]) == (1, "other_signers", "record"), (
+                path,
+                with_receipt,
+                answer["summary"],
+            )
+            assert answer["signer"] == OTHER and answer["otherSigners"] == named, (path, with_receipt)
+            summaries.add(answer["summary"])
+    (summary,) = summaries  # the same words on every path, with the receipt or without
+    assert summary.startswith(f"{OTHER} has not signed this file; it was signed by {world.receipt['signer']} on ")
 
 
 def test_a_plain_key_is_never_checked_as_a_contract_wallet(world: World, tmp_path: Path) -> None:
