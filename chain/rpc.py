@@ -25,6 +25,21 @@ from docchain.chain.values import to_checksum_address, to_hex
 
 FALLBACK_TAGS = ("latest", "pending")  # where a state read goes, in turn, when the node refused its block
 
+# How nodes say that they do not hold the state at a block (pruned, or not known yet): anvil "BlockOutOfRangeError:
+# block height is H but requested was N", geth "header not found", "missing trie node ..." and "historical state
+# ... is not available", Erigon and Nethermind "... pruned ..." and "unknown block". A revert says none of these.
+STATE_UNAVAILABLE = (
+    "blockoutofrange",
+    "header not found",
+    "missing trie node",
+    "historical state",
+    "state not available",
+    "state is not available",
+    "state unavailable",
+    "pruned",
+    "unknown block",
+)
+
 Call = tuple[str, list[Any]]  # (method, params)
 
 
@@ -112,6 +127,15 @@ class _Codec:
                 raise RpcError(name, None, str(error))
             out.append(one.get("result"))
         return out
+
+
+def state_unavailable(error: ChainError) -> bool:
+    """Whether ``error`` is the node saying it does not hold the state at the block asked (never a revert,
+    which carries revert data, nor a node out of reach)."""
+    if not isinstance(error, RpcError) or error.revert_data is not None:
+        return False
+    message = error.message.lower()
+    return any(words in message for words in STATE_UNAVAILABLE)
 
 
 def _refused(exc: BaseException) -> bool:
@@ -279,9 +303,10 @@ class ChainReader:
     """The reads verification makes, each at an explicit block so that one verification sees one state.
 
     A node that keeps no past states (anvil with ``--prune-history``, a full node past its window) refuses
-    state reads at older blocks; those fall back to the latest state (else the pending one, which the node
-    builds on it), which for the facts verification reads (code, records, signature checks of a registry
-    that only adds) is at least as informative.
+    state reads at older blocks; those, and only those (:func:`state_unavailable`), fall back to the latest
+    state (else the pending one, which the node builds on it), which for the facts verification reads (code,
+    records, signature checks of a registry that only adds) is at least as informative. Any other answer,
+    a revert above all, is the answer at the block asked.
     """
 
     def __init__(self, transport: Transport) -> None:
@@ -301,13 +326,14 @@ class ChainReader:
         # The node resolves "latest" to a number itself, and a block mined in between makes it refuse that one
         # too (anvil --prune-history while blocks are mined back to back, measured: 9% of eth_calls, in runs of
         # up to 8 that short pauses do not outwait). "pending", the state it is building on its latest one, it
-        # never refused (0 of 10,000): the last resort. A refusal at every state (a revert) is raised.
+        # never refused (0 of 10,000): the last resort. A revert is the state's answer at that block: a later
+        # state may answer otherwise (a root anchored since), so it is raised, never asked again elsewhere.
         tags = [*([] if block is None else [hex(block)]), *FALLBACK_TAGS]
         for i, tag in enumerate(tags):
             try:
                 return await self.transport.call(method, [*params, tag])
-            except ChainError:
-                if i == len(tags) - 1:
+            except ChainError as exc:
+                if i == len(tags) - 1 or not state_unavailable(exc):
                     raise
         raise AssertionError("unreachable")
 

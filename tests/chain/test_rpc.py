@@ -13,12 +13,13 @@ from typing import TypeVar
 
 import pytest
 
+from docchain.chain import merkle
 from docchain.chain.errors import ContractRevert, NodeError
 from docchain.chain.hashing import sha256_bytes
 from docchain.chain.indexer import Indexer
 from docchain.chain.node import LocalNode
 from docchain.chain.registry import Registry, decode_revert, encode_call
-from docchain.chain.rpc import JsonRpc, RpcError, SyncJsonRpc
+from docchain.chain.rpc import ChainReader, JsonRpc, RpcError, SyncJsonRpc, state_unavailable
 from docchain.chain.sender import AsyncTxSender, TxSender
 from docchain.chain.typed_data import Registration, address_of, sign
 
@@ -137,3 +138,90 @@ def test_the_indexer_reads_events_and_sees_a_chain_it_does_not_know(registry: Re
         assert await indexer.common_ancestor(known) == block - 1
 
     run(url, scenario)
+
+
+class _Counting:
+    """The real transport, with the block tag of each state read it passed on."""
+
+    def __init__(self, rpc: JsonRpc) -> None:
+        self.rpc = rpc
+        self.tags: list[object] = []
+
+    async def call(self, method: str, params: list[object]) -> object:
+        self.tags.append(params[-1])
+        return await self.rpc.call(method, params)
+
+
+def _merkle_call(registry: Registry, relayer: TxSender) -> tuple[bytes, int]:
+    """A registration anchored under a root: the call that checks it, and the block that anchored the root."""
+    reg = Registration(doc_hash=sha256_bytes(os.urandom(16)), signer=address_of(ALICE), deadline=2**40)
+    signature = sign(registry.domain, reg, ALICE)
+    tree = merkle.MerkleTree.of([merkle.leaf(reg, signature), sha256_bytes(os.urandom(8))])
+    anchored = Registry(registry.w3, registry.address, relayer).anchor_root(tree.root, 2)
+    proof = tree.proof(0)
+    call = encode_call("verifyMerkleRegistration", tree.root, reg.as_tuple(), signature, list(proof.proof))
+    return call, int(anchored["blockNumber"])
+
+
+def test_a_revert_is_the_answer_at_its_block_never_asked_again_at_latest(
+    node: LocalNode, registry: Registry, relayer: TxSender
+) -> None:
+    """The root is not anchored yet the block before its anchoring: the registry reverts there, and that is
+    the answer at that block, though the latest state would accept it. Only a node that does not hold the
+    block's state (anvil --prune-history: BlockOutOfRangeError) has the read fall back to the latest state."""
+    call, anchored_in = _merkle_call(registry, relayer)
+
+    async def scenario(rpc: JsonRpc) -> tuple[_Counting, RpcError | bytes]:
+        counting = _Counting(rpc)
+        reader = ChainReader(counting)
+        assert await reader.call(registry.address, call, anchored_in)  # the root's own block: accepted
+        counting.tags.clear()
+        try:
+            return counting, await reader.call(registry.address, call, anchored_in - 1)
+        except RpcError as exc:
+            return counting, exc
+
+    counting, answer = run(node.rpc_url, scenario)
+    if node.config.kind == "ganache":  # keeps every state: the block's own answer, a revert, asked once
+        assert isinstance(answer, RpcError) and answer.revert_data is not None, answer
+        revert = decode_revert(answer.revert_data)
+        assert revert is not None and revert.name == "RootNotAnchored"
+        assert counting.tags == [hex(anchored_in - 1)]
+    else:  # anvil --prune-history refuses the past block's state: the latest state answers
+        assert isinstance(answer, bytes) and answer, answer
+        assert counting.tags == [hex(anchored_in - 1), "latest"]
+
+
+def test_a_revert_at_a_served_block_is_raised_after_one_read(node: LocalNode, registry: Registry) -> None:
+    reg = Registration(doc_hash=sha256_bytes(os.urandom(16)), signer=address_of(ALICE), deadline=2**40)
+    forged = encode_call("register", reg.as_tuple(), sign(registry.domain, reg, os.urandom(32)))
+
+    async def scenario(rpc: JsonRpc) -> tuple[list[object], RpcError]:
+        counting = _Counting(rpc)
+        reader = ChainReader(counting)
+        head = await reader.head()
+        counting.tags.clear()
+        with pytest.raises(RpcError) as reverted:
+            await reader.call(registry.address, forged, head.number)
+        return counting.tags, reverted.value
+
+    tags, error = run(node.rpc_url, scenario)
+    assert not state_unavailable(error)
+    revert = None if error.revert_data is None else decode_revert(error.revert_data)
+    assert revert is not None and revert.name == "InvalidSignature"
+    assert len(tags) == 1  # not asked again at "latest" and "pending"
+
+
+@pytest.mark.parametrize(
+    "message,unavailable",
+    [
+        ("BlockOutOfRangeError: block height is 300 but requested was 5", True),  # anvil --prune-history
+        ("header not found", True),  # geth, a block it does not know
+        ("missing trie node 5d4f (path ) state 0x5d4f is not available", True),  # geth past its window
+        ("execution reverted", False),
+        ("VM Exception while processing transaction: revert", False),  # ganache
+    ],
+)
+def test_which_node_answers_mean_the_state_is_not_held(message: str, unavailable: bool) -> None:
+    assert state_unavailable(RpcError("eth_call", -32000, message)) is unavailable
+    assert not state_unavailable(RpcError("eth_call", 3, message, "0x08c379a0"))  # with revert data: a revert
