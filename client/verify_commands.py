@@ -122,10 +122,12 @@ def verify(
     c: CliContext = ctx.obj
     expected = parse_address(signer, "--signer") if signer else None
     pinned = c.config.pick("registry", registry)
-    pinned = parse_address(pinned, "--registry") if pinned else None
+    # a bad address is said with where it was given: the flag, the environment or the config file's key
     source = "DOCCHAIN_REGISTRY" if registry and os.environ.get("DOCCHAIN_REGISTRY") == registry else "--registry"
     if pinned and not registry:
         source = f"the config file ({c.config.source})"
+    given_as = source if registry else f"registry in the config file {c.config.source}"
+    pinned = parse_address(pinned, given_as) if pinned else None
     mode = choose_via(c, via)
     doc_hash, path = documents.hash_or_file(target, progress=None if c.json else c.out.err)
     receipt_file = _receipt_for(path, receipt_opt)

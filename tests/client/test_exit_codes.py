@@ -233,6 +233,31 @@ def test_2_a_bad_config_file(home: Path, runner: CliRunner) -> None:
     assert "unknown setting(s)" in error_message(2, result.stdout, result.stderr)
 
 
+@pytest.mark.parametrize("given", ["config", "env", "flag"])
+def test_2_a_bad_registry_is_named_where_it_was_given(
+    home: Path, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    """`registry = "0xnope"` in config.toml is the config file's key at fault, not a --registry never typed."""
+    (tmp_path / "doc.txt").write_text("hello")
+    home.mkdir(parents=True, exist_ok=True)
+    args = ["verify", str(tmp_path / "doc.txt"), "--rpc", f"http://127.0.0.1:{free_port()}", "--json"]
+    if given == "config":
+        (home / "config.toml").write_text('registry = "0xnope"\n')
+    elif given == "env":
+        monkeypatch.setenv("DOCCHAIN_REGISTRY", "0xnope")
+    else:
+        args += ["--registry", "0xnope"]
+    result = invoke(runner, *args)
+    assert result.exit_code == 2
+    message = error_message(2, result.stdout, result.stderr)
+    names = {
+        "config": f"registry in the config file {home / 'config.toml'}",
+        "env": "DOCCHAIN_REGISTRY",
+        "flag": "--registry",
+    }
+    assert message.startswith(f"{names[given]} is not valid hex"), message
+
+
 def test_2_input_the_api_refuses(stack: Stack) -> None:
     refused = stack.run("list", "--cursor", "not-a-cursor", "--api", stack.api_url, "--json")
     assert refused.returncode == 2
