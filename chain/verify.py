@@ -233,6 +233,7 @@ class _Run:
     anchor: Anchor | None = None
     revocation: Revoked | None = None
     others: tuple[OtherSigner, ...] = ()
+    unsearched: str | None = None  # why the node would not search the registry's events, when it would not
 
     def ok(self, step: Step, detail: str) -> None:
         self.steps.append(Check(step, True, detail))
@@ -279,10 +280,10 @@ async def verify(
     assert pin is not None
     if candidates is None:
         head = await reader.head()
-        events = await reader.logs(
-            pin.address, [REGISTERED_TOPIC, question.doc_hash], pin.deploy_block or 0, head.number
-        )
-        candidates = list(dict.fromkeys(_signer_of(e) for e in events))
+        found = await _registered(reader, pin.address, question.doc_hash, pin.deploy_block or 0, head.number)
+        if found.refused is not None:
+            return await _verify_one(reader, question, pin, None, unsearched=found.refused)
+        candidates = list(dict.fromkeys(_signer_of(e) for e in found.events))
     verdicts = [await _verify_one(reader, question, pin, who) for who in candidates]
     if not verdicts:
         return await _verify_one(reader, question, pin, None)
@@ -327,8 +328,10 @@ async def _expected_not_the_receipts(
     )
 
 
-async def _verify_one(reader: ChainReader, question: Question, pin: Pin | None, signer: str | None) -> Verdict:
-    run = _Run(reader, question, signer)
+async def _verify_one(
+    reader: ChainReader, question: Question, pin: Pin | None, signer: str | None, *, unsearched: str | None = None
+) -> Verdict:
+    run = _Run(reader, question, signer, unsearched=unsearched)
     try:
         await _steps(run, pin)
     except _Stop as stop:
@@ -400,6 +403,11 @@ async def _steps(run: _Run, pin: Pin | None) -> None:
         await _signature(run, registry, domain, head)
 
     signer = run.signer
+    if signer is None and run.unsearched is not None:
+        raise run.fail(
+            Step.RECORD,
+            f"who signed {doc} cannot be told: {run.unsearched}; name the expected signer or give the receipt",
+        )
     if signer is None:
         unseen = _MERKLE_UNSEEN if release.anchors_roots else ""
         raise run.fail(Step.RECORD, f"no one has signed {doc} in registry {registry}{unseen}", Outcome.NOT_REGISTERED)
@@ -421,6 +429,8 @@ async def _steps(run: _Run, pin: Pin | None) -> None:
             if run.others:
                 raise run.fail(Step.RECORD, f"{signer} has not signed {doc}", Outcome.OTHER_SIGNERS)
             unseen = _MERKLE_UNSEEN if receipt is None and release.anchors_roots else ""
+            if run.unsearched is not None:
+                unseen += f"; whether others signed it is not known: {run.unsearched}"
             raise run.fail(
                 Step.RECORD, f"no record of {signer} signing {doc} in {registry}{unseen}", Outcome.NOT_REGISTERED
             )
@@ -641,9 +651,10 @@ async def _others(run: _Run, registry: str, pin: Pin | None, head: Block) -> Non
     """Who else signed the document, when the expected signer did not."""
     q = run.question
     start = pin.deploy_block if pin is not None and pin.address == registry and pin.deploy_block else 0
-    events = await run.reader.logs(registry, [REGISTERED_TOPIC, q.doc_hash], start, head.number)
+    found = await _registered(run.reader, registry, q.doc_hash, start, head.number)
+    run.unsearched = found.refused
     others = []
-    for who in dict.fromkeys(_signer_of(e) for e in events):
+    for who in dict.fromkeys(_signer_of(e) for e in found.events):
         if who == run.signer:
             continue
         raw = await _call(
@@ -653,6 +664,44 @@ async def _others(run: _Run, registry: str, pin: Pin | None, head: Block) -> Non
         if record.exists:
             others.append(OtherSigner(who, record.block_number, record.registered_at))
     run.others = tuple(others)
+
+
+# Public nodes cap eth_getLogs' block range (10,000 blocks, or 2,000, or fewer) and say so with an error. A
+# search the node refuses is narrowed, a quarter each time, and run back from the head in windows of the width
+# it accepts, within a bounded number of requests: without a known deploy block a registry's events may lie
+# anywhere since genesis, and past the bound the verdict says the search was refused rather than failing.
+MAX_LOG_REQUESTS = 64
+NARROWING = 4
+
+
+@dataclass(frozen=True)
+class _Search:
+    events: tuple[Log, ...]
+    refused: str | None = None  # why the node would not search the whole range, when it would not
+
+
+async def _registered(reader: ChainReader, registry: str, doc_hash: bytes, start: int, head: int) -> _Search:
+    """The document's Registered events in ``registry`` from ``start`` to ``head``."""
+    events: list[Log] = []
+    width, to, requests = head - start + 1, head, 0
+    while to >= start:
+        if requests == MAX_LOG_REQUESTS:
+            return _Search(
+                tuple(events),
+                f"the node answers eth_getLogs over at most ~{width} blocks, too few to search blocks {start} to "
+                f"{head} in {MAX_LOG_REQUESTS} requests (pin the registry with its deploy block)",
+            )
+        requests += 1
+        low = max(start, to - width + 1)
+        try:
+            events[:0] = await reader.logs(registry, [REGISTERED_TOPIC, doc_hash], low, to)
+        except RpcError as exc:
+            if width == 1:
+                return _Search(tuple(events), f"the node refuses eth_getLogs ({exc.message:.200})")
+            width = max(1, width // NARROWING)
+            continue
+        to = low - 1
+    return _Search(tuple(events))
 
 
 async def _call(reader: ChainReader, to: str, data: bytes, block: int, out_type: str) -> Any:

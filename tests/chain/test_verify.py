@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import http.server
+import json
+import threading
 from typing import Any
 
+import httpx
 import pytest
 from web3 import Web3
 
@@ -159,3 +163,87 @@ def test_another_expected_signer_with_a_receipt_that_fails_gets_the_receipts_fai
     tampered = dataclasses.replace(bobs, tx_hash=bytes(32))
     verdict = _run(_url(w3), Question(sha256_bytes(doc), signer=address_of(ALICE), receipt=tampered))
     assert (verdict.outcome, verdict.failed_step) == (Outcome.INVALID, Step.ANCHOR), verdict.summary
+
+
+class _CappingProxy:
+    """A JSON-RPC proxy on 127.0.0.1 in front of the test's real node that refuses eth_getLogs over more than
+    ``cap`` blocks, as public providers do (``cap`` 0: over any range), and passes everything else on."""
+
+    def __init__(self, upstream: str, cap: int) -> None:
+        self.upstream, self.cap, self.refused = upstream, cap, 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                call = json.loads(body)
+                single = isinstance(call, dict)  # a batch passes on as it is: verification sends none of these
+                params = call.get("params") or [{}] if single else [{}]
+                if single and call["method"] == "eth_getLogs" and "fromBlock" in params[0]:
+                    span = int(params[0]["toBlock"], 16) - int(params[0]["fromBlock"], 16) + 1
+                    if span > proxy.cap:
+                        proxy.refused += 1
+                        error = {"code": -32005, "message": f"query exceeds max block range {proxy.cap}"}
+                        return self._answer(json.dumps({"jsonrpc": "2.0", "id": call["id"], "error": error}).encode())
+                return self._answer(httpx.post(proxy.upstream, content=body, headers=JSON, timeout=30).content)
+
+            def _answer(self, content: bytes) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _CappingProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+def test_signed_by_others_is_found_through_a_node_that_caps_the_log_range(registry: Registry, w3: Web3) -> None:
+    """No deploy block known (a stranger's --registry pin): the search from block 0 is refused, narrowed and
+    run back from the head in windows the node accepts."""
+    doc = b"bob's, capped " + w3.eth.get_block("latest")["hash"]
+    bobs = _register(registry, BOB, doc)
+    head = w3.eth.block_number
+    with _CappingProxy(_url(w3), cap=max(2, head // 3)) as proxy:
+        verdict = _run(proxy.url, Question(sha256_bytes(doc), signer=address_of(ALICE)), pin=_pin(registry))
+        anyone = _run(proxy.url, Question(sha256_bytes(doc)), pin=_pin(registry))
+    assert proxy.refused >= 2  # the wide searches were refused, and the verdicts found their way all the same
+    assert verdict.outcome is Outcome.OTHER_SIGNERS, verdict.summary
+    assert [o.signer for o in verdict.other_signers] == [bobs.signer]
+    assert anyone.outcome is Outcome.VALID and anyone.signer == bobs.signer
+
+
+def test_a_node_that_refuses_the_log_search_gets_a_verdict_with_the_reason_not_a_network_error(
+    registry: Registry, w3: Web3
+) -> None:
+    doc = b"bob's, refused " + w3.eth.get_block("latest")["hash"]
+    _register(registry, BOB, doc)
+    with _CappingProxy(_url(w3), cap=0) as proxy:
+        expected = _run(proxy.url, Question(sha256_bytes(doc), signer=address_of(ALICE)), pin=_pin(registry))
+        anyone = _run(proxy.url, Question(sha256_bytes(doc)), pin=_pin(registry))
+    # Alice has no record, which the node says; who else signed it, it would not search
+    assert (expected.outcome, expected.failed_step) == (Outcome.NOT_REGISTERED, Step.RECORD)
+    assert expected.reason is not None
+    assert expected.reason.endswith(
+        "whether others signed it is not known: the node refuses eth_getLogs (query exceeds max block range 0)"
+    )
+    assert (anyone.outcome, anyone.failed_step) == (Outcome.INVALID, Step.RECORD)
+    assert anyone.reason == (
+        f"who signed {'0x' + sha256_bytes(doc).hex()} cannot be told: the node refuses eth_getLogs (query exceeds "
+        "max block range 0); name the expected signer or give the receipt"
+    )
