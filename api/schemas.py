@@ -217,6 +217,9 @@ class AnchorOut(BaseModel):
     transactionHash: str
     timestamp: int = Field(description="the block's time (unix seconds): when it was signed")
     confirmations: int
+    merkleRoot: str | None = Field(
+        None, description="the Merkle root the transaction anchored, for a Merkle-anchored record (else null)"
+    )
 
 
 class RevokedOut(BaseModel):
