@@ -1,0 +1,80 @@
+"""Capture of evidence from a node: the head block's header and ``eth_getProof`` of registry slots at that block.
+
+Nodes keep recent state only (anvil as docchain runs it proves the head block alone; geth its last 128 blocks),
+so evidence is captured at the head, whatever block a record is in: the record carries its own block and time
+(chain/evidence.py), so a proof at any later block shows when it was anchored. One capture proves many slots
+in one ``eth_getProof`` call (the service captures a block's worth of records at once).
+
+Every answer is proven before it is returned (header hash, account proof, code hash, each storage proof): a
+node that answers for another state than the header's, or garbles a proof, fails here rather than in a
+verifier's hands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from docchain.chain.bundle import Evidence, evidence_from_rpc
+from docchain.chain.errors import ChainError, InvalidInput
+from docchain.chain.evidence import EvidenceError, decode_header, verify_account_proof, verify_storage_proof
+from docchain.chain.hashing import keccak256
+from docchain.chain.rpc import Transport, state_unavailable
+from docchain.chain.values import parse_hex, to_hex
+
+__all__ = ["ATTEMPTS", "EvidenceUnavailable", "capture_evidence"]
+
+# A block mined between reading the head and asking its proof makes a node that keeps no past state refuse the
+# proof; the next head is asked then, a few times over, since blocks can follow each other back to back.
+ATTEMPTS = 4
+
+
+class EvidenceUnavailable(ChainError):
+    """The node does not serve the state a proof needs (pruned, or moved on every time it was asked), or its
+    answers do not prove what they should."""
+
+
+async def capture_evidence(
+    rpc: Transport, registry: str, subjects: Sequence[tuple[bytes, ...]], code: bytes | None = None
+) -> list[Evidence]:
+    """The evidence of each subject (the slots one receipt's evidence proves: chain/bundle.py) of ``registry``,
+    in order, all at one head block. ``code``: the registry's runtime code when the caller holds it already (it
+    never changes), else read at that block."""
+    if not subjects:
+        return []
+    keys = list(dict.fromkeys(to_hex(slot) for slots in subjects for slot in slots))
+    last: ChainError | None = None
+    for _ in range(ATTEMPTS):
+        block = await rpc.call("eth_getBlockByNumber", ["latest", False])
+        if not isinstance(block, dict) or not isinstance(block.get("number"), str):
+            raise EvidenceUnavailable(f"the node answered no latest block: {block!r:.80}")
+        at = block["number"]
+        try:
+            proof = await rpc.call("eth_getProof", [registry, keys, at])
+            held = code if code is not None else parse_hex(await rpc.call("eth_getCode", [registry, at]), what="code")
+        except ChainError as exc:
+            if not state_unavailable(exc):
+                raise
+            last = exc
+            continue
+        if not isinstance(proof, dict):
+            raise EvidenceUnavailable(f"eth_getProof answered {proof!r:.80}")
+        try:
+            found = [evidence_from_rpc(block, proof, held, slots) for slots in subjects]
+            _prove(found[0], found)
+        except (InvalidInput, EvidenceError) as exc:
+            raise EvidenceUnavailable(f"the node's evidence at block {int(at, 16)} does not hold: {exc}") from None
+        return found
+    raise EvidenceUnavailable(f"the node does not serve the state of its head block (asked {ATTEMPTS} times): {last}")
+
+
+def _prove(first: Evidence, found: Sequence[Evidence]) -> None:
+    """The checks a verifier makes of the proofs themselves (chain/offline.py), once for the account."""
+    header = decode_header(first.block.header)
+    account = verify_account_proof(header.state_root, first.registry, first.account_proof.nodes)
+    if account is None:
+        raise EvidenceError("account", f"the proof shows no account at {first.registry}")
+    if account.code_hash != keccak256(first.code):
+        raise EvidenceError("account", "the account's codeHash is not keccak256 of the registry's code")
+    for evidence in found:
+        for entry in evidence.storage:
+            verify_storage_proof(account.storage_root, entry.slot, entry.proof.nodes)
