@@ -66,7 +66,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert, UpdateBase
 
-from docchain.api.lifecycle import CopyState, State
+from docchain.api.lifecycle import Anchoring, CopyState, State
 from docchain.chain.errors import DocchainError, NodeError
 
 log = logging.getLogger("docchain.api.db")
@@ -140,6 +140,25 @@ _IN_TREE = Submission.__table__.c.merkle_root.isnot(None)
 Index("ix_submissions_merkle_root", Submission.merkle_root, sqlite_where=_IN_TREE, postgresql_where=_IN_TREE)
 Index("ix_submissions_anchored", Submission.block_number, sqlite_where=IS_ANCHORED, postgresql_where=IS_ANCHORED)
 Index("ix_submissions_tx", Submission.tx_id, sqlite_where=_HAS_TX, postgresql_where=_HAS_TX)
+# Merkle leaves on chain, in the order the lists page through them (by signer, by time): a leaf has no event of
+# its own, so these take the place the events' indexes hold for direct records (migration 0008)
+MERKLE_ON_CHAIN_SQL = f"anchoring = '{Anchoring.MERKLE.value}' AND block_number IS NOT NULL"
+_MERKLE_ON_CHAIN = text(MERKLE_ON_CHAIN_SQL)
+Index(
+    "ix_submissions_merkle_signer",
+    Submission.signer,
+    Submission.timestamp,
+    Submission.block_number,
+    sqlite_where=_MERKLE_ON_CHAIN,
+    postgresql_where=_MERKLE_ON_CHAIN,
+)
+Index(
+    "ix_submissions_merkle_time",
+    Submission.timestamp,
+    Submission.block_number,
+    sqlite_where=_MERKLE_ON_CHAIN,
+    postgresql_where=_MERKLE_ON_CHAIN,
+)
 
 
 class StorageCopy(Base):
@@ -219,14 +238,34 @@ class RevocationRow(Base):
     client_id: Mapped[str | None] = mapped_column(CLIENT_ID)
 
 
+REGISTERED_SQL = "kind = 'Registered'"
+
+
 class EventRow(Base):
     __tablename__ = "events"
     __table_args__ = (
         UniqueConstraint("tx_hash", "log_index", name="uq_events_tx_log"),
         Index("ix_events_doc_signer", "doc_hash", "signer"),
-        Index("ix_events_signer_ts", "signer", "timestamp"),
-        Index("ix_events_ts", "timestamp"),
         Index("ix_events_block", "block_number"),
+        # the lists' order (time, then place on chain) over Registered events alone, by signer and by time
+        # (migration 0008)
+        Index(
+            "ix_events_registered_signer",
+            "signer",
+            "timestamp",
+            "block_number",
+            "log_index",
+            sqlite_where=text(REGISTERED_SQL),
+            postgresql_where=text(REGISTERED_SQL),
+        ),
+        Index(
+            "ix_events_registered",
+            "timestamp",
+            "block_number",
+            "log_index",
+            sqlite_where=text(REGISTERED_SQL),
+            postgresql_where=text(REGISTERED_SQL),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -20,6 +20,7 @@ EXAMPLE_SIGNER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 State = lifecycle.State
 Anchoring = lifecycle.Anchoring
 ANCHORING_WHY = "direct: its own record on chain; merkle: a leaf of a tree whose root alone goes on chain"
+MAX_TREE_DOCUMENTS = 1000  # a tree can hold 10,000s of leaves; leafCount says how many, the view lists the first
 
 
 class Strict(BaseModel):
@@ -164,16 +165,24 @@ class DocumentStatus(BaseModel):
     storage: list[StorageCopyOut] = Field(default_factory=list, description="the document's copy per backend")
 
 
+LISTED_ANCHORING_WHY = (
+    "direct: its own record (a Registered event); merkle: a leaf of the tree whose root txHash anchored (the"
+    " chain holds the root alone)"
+)
+
+
 class DocumentSummary(BaseModel):
     docHash: str
     signer: str
     state: State
     metadataHash: str | None
-    txHash: str
+    txHash: str = Field(description="the transaction that recorded it: its registration, or its root's anchorRoot")
     blockNumber: int
     timestamp: int
     confirmations: int
     revokedAt: int | None = None
+    anchoring: Literal["direct", "merkle"] = Field("direct", description=LISTED_ANCHORING_WHY)
+    merkleRoot: str | None = Field(None, description="the root its leaf is under (merkle), else null")
 
 
 class DocumentPage(BaseModel):
@@ -381,12 +390,14 @@ class NonceOut(BaseModel):
 class SignedDocument(BaseModel):
     docHash: str
     state: State
-    txHash: str
+    txHash: str = Field(description="the transaction that recorded it: its registration, or its root's anchorRoot")
     blockNumber: int
     timestamp: int
     confirmations: int
     revokedAt: int | None = None
     metadataHash: str | None = None
+    anchoring: Literal["direct", "merkle"] = Field("direct", description=LISTED_ANCHORING_WHY)
+    merkleRoot: str | None = Field(None, description="the root its leaf is under (merkle), else null")
 
 
 class PendingDocument(BaseModel):
@@ -417,6 +428,24 @@ class RegistryCall(BaseModel):
     args: dict[str, Any] | None = Field(description="decoded arguments (integers past 2^53 as decimal strings)")
 
 
+class TreeDocument(BaseModel):
+    docHash: str
+    signer: str
+    state: State = Field(description="its submission's state here")
+    leafIndex: int | None = Field(description="its place among the tree's sorted leaves (its receipt's leafIndex)")
+
+
+class AnchoredRoot(BaseModel):
+    root: str
+    leafCount: int = Field(description="how many signed registrations the root commits to (the event says)")
+    sender: str
+    logIndex: int
+    documents: list[TreeDocument] = Field(
+        description="the leaves this service put in the tree, in leaf order (another sender's tree: none; at most"
+        f" {MAX_TREE_DOCUMENTS} in all)"
+    )
+
+
 class ExplorerTx(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -429,6 +458,9 @@ class ExplorerTx(BaseModel):
     gasUsed: int | None
     call: RegistryCall | None = Field(description="the registry call, decoded (null for other contracts)")
     events: list[dict[str, Any]] = Field(description="the registry's events the transaction emitted, decoded")
+    roots: list[AnchoredRoot] = Field(
+        default_factory=list, description="the Merkle roots the transaction anchored (its RootAnchored events)"
+    )
 
 
 class BlockDetail(BaseModel):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from docchain.api.db import (
     COPY_PENDING_SQL,
     PENDING_SQL,
+    REGISTERED_SQL,
     BlockRow,
     Database,
     EventRow,
@@ -233,6 +234,60 @@ class SignerEvent:
     block_number: int
     block_hash: str
     timestamp: int
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ListKey:
+    """A record's place in the lists, newest first: its block's time, the block, the log that recorded it (its
+    Registered event, or its root's RootAnchored) and, for the leaves under one root, the submission id
+    (empty for a direct record: one log, one record)."""
+
+    timestamp: int
+    block_number: int
+    log_index: int
+    leaf: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListedRecord:
+    """A record on chain as the lists show it: direct (its Registered event) or a Merkle leaf (its submission
+    here, anchored by its root's indexed event, whose transaction and log it names)."""
+
+    doc_hash: str
+    signer: str
+    metadata_hash: str | None
+    tx_hash: str
+    block_number: int
+    timestamp: int
+    log_index: int
+    leaf: str  # the submission id of a Merkle leaf; empty for a direct record
+    merkle_root: str | None
+    revoked_at: int | None
+
+    @property
+    def key(self) -> ListKey:
+        return ListKey(self.timestamp, self.block_number, self.log_index, self.leaf)
+
+    @property
+    def anchoring(self) -> Anchoring:
+        return Anchoring.MERKLE if self.merkle_root is not None else Anchoring.DIRECT
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPage:
+    records: list[ListedRecord]
+    more: bool  # a page follows the last record
+    head: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TreeLeaf:
+    """A submission in a Merkle tree, as an anchorRoot transaction's view lists it."""
+
+    doc_hash: str
+    signer: str
+    state: State
+    leaf_index: int | None  # its place among the tree's sorted leaves (None: its proof is not written yet)
 
 
 def _signer_row(row: Sequence[Any]) -> SignerRow:
@@ -968,55 +1023,64 @@ class Store:
                 select(_SUBS.c.file_name).where(_SUBS.c.doc_hash == doc, _SUBS.c.file_name.is_not(None)).limit(1)
             )
 
-    async def registered_page(
-        self, signer: str | None, start: int | None, end: int | None, before_id: int | None, limit: int
-    ) -> tuple[list[EventRecord], dict[tuple[str, str], int], int | None]:
-        """Registered events newest first (``limit`` + 1 of them, to tell whether a page follows), the
-        revocation times of the first ``limit`` and the head."""
-        conditions = [_EVENTS.c.kind == "Registered"]
+    async def records_page(
+        self, signer: str | None, start: int | None, end: int | None, after: ListKey | None, limit: int
+    ) -> RecordPage:
+        """Records on chain newest first, direct (Registered events) and Merkle leaves (anchored submissions
+        whose root's event is indexed) in one order: ``limit`` of them past ``after``, with their revocation
+        times and the head. Each side is read by its own index, ``limit`` + 1 rows deep (whether a page follows
+        is told by the merge), so a page costs two index range scans however deep it is."""
+        params: dict[str, Any] = {"n": limit + 1}
         if signer:
-            conditions.append(_EVENTS.c.signer == signer)
+            params["signer"] = signer
         if start is not None:
-            conditions.append(_EVENTS.c.timestamp >= start)
+            params["since"] = start
         if end is not None:
-            conditions.append(_EVENTS.c.timestamp < end)
-        if before_id is not None:
-            conditions.append(_EVENTS.c.id < before_id)
+            params["until"] = end
+        if after is not None:
+            params.update(c_ts=after.timestamp, c_block=after.block_number, c_log=after.log_index, c_leaf=after.leaf)
+        shape = _PageShape(signer=bool(signer), since=start is not None, until=end is not None, after=after is not None)
         async with self.db.read() as s:
             head = await s.scalar(select(_META.c.value).where(_META.c.key == HEAD))
-            rows = [
-                _event(r)
-                for r in (
-                    await s.execute(
-                        select(_EVENTS).where(and_(*conditions)).order_by(_EVENTS.c.id.desc()).limit(limit + 1)
-                    )
-                ).all()
+            direct = [
+                ListedRecord(doc, who, meta, tx, number, ts, log, "", None, None)
+                for doc, who, meta, tx, number, ts, log in (await s.execute(text(direct_page_sql(shape)), params))
             ]
+            leaves = [
+                ListedRecord(doc, who, meta, tx, number, ts, log, sid, root, None)
+                for doc, who, meta, tx, number, ts, log, sid, root in (
+                    await s.execute(text(merkle_page_sql(shape)), params)
+                )
+            ]
+            rows = sorted(direct + leaves, key=lambda r: r.key, reverse=True)
+            page = rows[:limit]
             revoked: dict[tuple[str, str], int] = {}
-            if page := rows[:limit]:
+            if page:
                 keys = [and_(_EVENTS.c.doc_hash == r.doc_hash, _EVENTS.c.signer == r.signer) for r in page]
                 query = select(_EVENTS.c.doc_hash, _EVENTS.c.signer, _EVENTS.c.timestamp).where(
                     _EVENTS.c.kind == "Revoked", or_(*keys)
                 )
                 for doc, who, ts in (await s.execute(query)).all():
                     revoked[(doc, who)] = ts
-        return rows, revoked, None if head is None else int(head)
+        records = [replace(r, revoked_at=revoked.get((r.doc_hash, r.signer))) for r in page]
+        return RecordPage(records, len(rows) > limit, None if head is None else int(head))
 
-    async def signer_records(
-        self, signer: str, limit: int
-    ) -> tuple[list[EventRecord], list[tuple[str, State, str]], int | None]:
-        """A signer's indexed events newest first, its submissions not on chain yet (docHash, state, id), and
-        the head."""
+    async def key_of_event(self, event_id: int) -> ListKey | None:
+        """The list position of a Registered event, by its row id (what a version 1 cursor names); None when the
+        event is gone (rolled back by a reorg)."""
         async with self.db.read() as s:
-            head = await s.scalar(select(_META.c.value).where(_META.c.key == HEAD))
-            events = [
-                _event(r)
-                for r in (
-                    await s.execute(
-                        select(_EVENTS).where(_EVENTS.c.signer == signer).order_by(_EVENTS.c.id.desc()).limit(limit)
+            row = (
+                await s.execute(
+                    select(_EVENTS.c.timestamp, _EVENTS.c.block_number, _EVENTS.c.log_index).where(
+                        _EVENTS.c.id == event_id, _EVENTS.c.kind == "Registered"
                     )
-                ).all()
-            ]
+                )
+            ).first()
+        return None if row is None else ListKey(int(row[0]), int(row[1]), int(row[2]), "")
+
+    async def unanchored_of(self, signer: str) -> list[tuple[str, State, str]]:
+        """A signer's submissions not on chain yet: (docHash, state, submission id)."""
+        async with self.db.read() as s:
             pending = (
                 await s.execute(
                     select(_SUBS.c.doc_hash, _SUBS.c.state, _SUBS.c.id).where(
@@ -1024,16 +1088,38 @@ class Store:
                     )
                 )
             ).all()
-        return events, [(d, State(st), i) for d, st, i in pending], None if head is None else int(head)
+        return [(d, State(st), i) for d, st, i in pending]
 
     async def registry_txs_per_block(self, numbers: Sequence[int]) -> dict[int, int]:
+        """How many transactions of each block emitted indexed registry events: records, revocations and
+        Merkle roots."""
+        blocks = list(numbers)
+        txs: dict[int, set[str]] = {}
         async with self.db.read() as s:
-            rows = await s.execute(
-                select(_EVENTS.c.block_number, func.count(func.distinct(_EVENTS.c.tx_hash)))
-                .where(_EVENTS.c.block_number.in_(list(numbers)))
-                .group_by(_EVENTS.c.block_number)
+            for table in (_EVENTS, _ROOTS):
+                query = select(table.c.block_number, table.c.tx_hash).where(table.c.block_number.in_(blocks))
+                for number, tx in (await s.execute(query)).all():
+                    txs.setdefault(int(number), set()).add(tx)
+        return {number: len(hashes) for number, hashes in txs.items()}
+
+    async def tree_leaves(self, roots: Sequence[str], limit: int) -> dict[str, list[TreeLeaf]]:
+        """The submissions this service put in the trees of ``roots`` (at most ``limit`` in all), each tree's
+        in leaf order: what an anchorRoot transaction anchored, which the chain does not list."""
+        if not roots:
+            return {}
+        out: dict[str, list[TreeLeaf]] = {root: [] for root in roots}
+        async with self.db.read() as s:
+            query = (
+                select(_SUBS.c.merkle_root, _SUBS.c.doc_hash, _SUBS.c.signer, _SUBS.c.state, _SUBS.c.merkle_proof)
+                .where(_SUBS.c.merkle_root.isnot(None), _SUBS.c.merkle_root.in_(list(roots)))
+                .limit(limit)
             )
-            return {int(n): int(c) for n, c in rows.all()}
+            for root, doc, signer, state, proof in (await s.execute(query)).all():
+                index = json.loads(proof)["leafIndex"] if proof else None
+                out[root].append(TreeLeaf(doc, signer, State(state), index))
+        for leaves in out.values():
+            leaves.sort(key=lambda leaf: (leaf.leaf_index is None, leaf.leaf_index or 0, leaf.doc_hash))
+        return out
 
     async def spending_by_client(self) -> dict[str, int]:
         """Wei the relayer spent per client id (for /metrics)."""
@@ -1124,6 +1210,68 @@ _SIGNER_EVENTS = (
     "FROM events WHERE doc_hash = :doc ORDER BY id"
 )
 _REGISTERED_SIGNERS = "SELECT signer FROM events WHERE doc_hash = :doc AND kind = 'Registered' ORDER BY id"
+
+
+@dataclass(frozen=True, slots=True)
+class _PageShape:
+    """Which of the list's filters a page applies: each is a condition of the SQL, present or not."""
+
+    signer: bool
+    since: bool
+    until: bool
+    after: bool
+
+
+# The lists' two reads, spelled as SQL text with literal predicates: the partial indexes' (REGISTERED_SQL,
+# MERKLE_ON_CHAIN_SQL) must be visible to the planner. The position past the cursor is a row-value comparison
+# on the index's own columns, with its leading column bounded apart so that a planner that does not range-scan
+# row values still starts at the cursor. tests/api/test_query_plans.py reads these plans.
+
+
+def direct_page_sql(shape: _PageShape) -> str:
+    where = [REGISTERED_SQL]
+    if shape.signer:
+        where.append("signer = :signer")
+    if shape.since:
+        where.append("timestamp >= :since")
+    if shape.until:
+        where.append("timestamp < :until")
+    if shape.after:
+        where.append("timestamp <= :c_ts AND (timestamp, block_number, log_index) < (:c_ts, :c_block, :c_log)")
+    return (
+        "SELECT doc_hash, signer, metadata_hash, tx_hash, block_number, timestamp, log_index FROM events "
+        f"WHERE {' AND '.join(where)} ORDER BY timestamp DESC, block_number DESC, log_index DESC LIMIT :n"
+    )
+
+
+_ON_CHAIN_STATES = ", ".join(_sql(s) for s in (State.ANCHORED, State.CONFIRMED, State.REVOKED))
+
+
+def merkle_page_sql(shape: _PageShape) -> str:
+    # a leaf is listed under the root event its row names (same root, same transaction): a row whose root is
+    # not indexed (yet, or any more after a reorg) is not on chain as far as this service knows
+    # (db.MERKLE_ON_CHAIN_SQL, the partial indexes' predicate, on the aliased table)
+    where = [
+        f"s.anchoring = {_sql(Anchoring.MERKLE)} AND s.block_number IS NOT NULL",
+        f"s.state IN ({_ON_CHAIN_STATES})",
+    ]
+    if shape.signer:
+        where.append("s.signer = :signer")
+    if shape.since:
+        where.append("s.timestamp >= :since")
+    if shape.until:
+        where.append("s.timestamp < :until")
+    if shape.after:
+        where.append(
+            "s.timestamp <= :c_ts AND (s.timestamp, s.block_number, r.log_index, s.id) "
+            "< (:c_ts, :c_block, :c_log, :c_leaf)"
+        )
+    return (
+        "SELECT s.doc_hash, s.signer, s.metadata_hash, s.tx_hash, s.block_number, s.timestamp, r.log_index, s.id, "
+        "s.merkle_root FROM submissions s JOIN roots r ON r.root = s.merkle_root AND r.tx_hash = s.tx_hash "
+        f"WHERE {' AND '.join(where)} ORDER BY s.timestamp DESC, s.block_number DESC, r.log_index DESC, s.id DESC "
+        "LIMIT :n"
+    )
 
 
 # ------------------------------------------------------------------ apply events (the indexer's transaction)

@@ -16,6 +16,8 @@ from docchain.api.inputs import MAX_INT64
 from docchain.api.openapi import CHAIN, problems_for
 from docchain.api.problems import not_found, problem_response
 from docchain.api.schemas import (
+    MAX_TREE_DOCUMENTS,
+    AnchoredRoot,
     BlockDetail,
     BlockSummary,
     ChainInfo,
@@ -24,8 +26,10 @@ from docchain.api.schemas import (
     PendingDocument,
     SignedDocument,
     SignerDocuments,
+    TreeDocument,
 )
-from docchain.chain.registry import decode_call, decode_rpc_log
+from docchain.api.store import TreeLeaf
+from docchain.chain.registry import decode_call, decode_rpc_log, decode_rpc_root_anchored
 from docchain.chain.typed_data import EIP712_DOMAIN_TYPE, Domain, Registration, Revocation
 from docchain.chain.values import parse_address, parse_hash32, to_checksum_address, to_hex
 
@@ -143,19 +147,46 @@ def _int(raw: str | None) -> int | None:
     return None if raw is None else int(raw, 16)
 
 
-def _tx_json(tx: dict[str, Any], receipt: dict[str, Any] | None, registry_address: str) -> ExplorerTx:
-    """A transaction and its receipt (None while pending) as the node answers them, for the explorer."""
+def _registry_logs(receipt: dict[str, Any] | None, registry_address: str) -> list[dict[str, Any]]:
+    if receipt is None:
+        return []
+    return [log for log in receipt["logs"] if _address(log["address"]) == registry_address]
+
+
+def _roots_of(receipts: list[dict[str, Any] | None], registry_address: str) -> list[str]:
+    return [
+        to_hex(root.root)
+        for receipt in receipts
+        for log in _registry_logs(receipt, registry_address)
+        if (root := decode_rpc_root_anchored(log)) is not None
+    ]
+
+
+def _tx_json(
+    tx: dict[str, Any],
+    receipt: dict[str, Any] | None,
+    registry_address: str,
+    leaves: dict[str, list[TreeLeaf]],
+) -> ExplorerTx:
+    """A transaction and its receipt (None while pending) as the node answers them, for the explorer, with the
+    leaves this service put in the trees whose roots it anchored (``leaves``, by root: the chain lists none)."""
     to = _address(tx.get("to"))
-    events = (
-        [
-            e.to_json()
-            for log in receipt["logs"]
-            if _address(log["address"]) == registry_address
-            if (e := decode_rpc_log(log)) is not None
-        ]
-        if receipt is not None
-        else []
-    )
+    logs = _registry_logs(receipt, registry_address)
+    events = [e.to_json() for log in logs if (e := decode_rpc_log(log)) is not None]
+    roots = [
+        AnchoredRoot(
+            root=to_hex(r.root),
+            leafCount=r.leaf_count,
+            sender=r.sender,
+            logIndex=r.log_index,
+            documents=[
+                TreeDocument(docHash=leaf.doc_hash, signer=leaf.signer, state=leaf.state, leafIndex=leaf.leaf_index)
+                for leaf in leaves.get(to_hex(r.root), [])
+            ],
+        )
+        for log in logs
+        if (r := decode_rpc_root_anchored(log)) is not None
+    ]
     return ExplorerTx.model_validate(
         {
             "hash": _hash(tx["hash"]),
@@ -167,6 +198,7 @@ def _tx_json(tx: dict[str, Any], receipt: dict[str, Any] | None, registry_addres
             "gasUsed": None if receipt is None else _int(receipt["gasUsed"]),
             "call": describe_call(bytes.fromhex(tx["input"][2:])) if to == registry_address else None,
             "events": events,
+            "roots": roots,
         }
     )
 
@@ -178,13 +210,17 @@ def _tx_json(tx: dict[str, Any], receipt: dict[str, Any] | None, registry_addres
     summary="A block with its registry transactions and decoded events",
 )
 async def block(
-    chain: RegistryDep, chainctx: ChainDep, number: int = Path(ge=0, le=MAX_INT64, description="block number")
+    chain: RegistryDep,
+    chainctx: ChainDep,
+    lifecycle: LifecycleDep,
+    number: int = Path(ge=0, le=MAX_INT64, description="block number"),
 ) -> BlockDetail:
     b = await chainctx.rpc.call("eth_getBlockByNumber", [hex(number), True])
     if b is None:
         raise not_found(f"no block {number}")
     txs = [t for t in b["transactions"] if _address(t.get("to")) == chain.registry.address]
     receipts = await chainctx.rpc.batch([("eth_getTransactionReceipt", [t["hash"]]) for t in txs])
+    leaves = await lifecycle.store.tree_leaves(_roots_of(receipts, chain.registry.address), MAX_TREE_DOCUMENTS)
     return BlockDetail.model_validate(
         {
             "number": int(b["number"], 16),
@@ -193,7 +229,9 @@ async def block(
             "timestamp": int(b["timestamp"], 16),
             "txCount": len(b["transactions"]),
             "gasUsed": int(b["gasUsed"], 16),
-            "transactions": [_tx_json(t, r, chain.registry.address) for t, r in zip(txs, receipts, strict=True)],
+            "transactions": [
+                _tx_json(t, r, chain.registry.address, leaves) for t, r in zip(txs, receipts, strict=True)
+            ],
         }
     )
 
@@ -204,43 +242,44 @@ async def block(
     responses=problems_for(404, 422, *CHAIN),
     summary="A transaction: decoded registry call, gas, status, events",
 )
-async def transaction(tx_hash: str, chain: RegistryDep, chainctx: ChainDep) -> ExplorerTx:
+async def transaction(tx_hash: str, chain: RegistryDep, chainctx: ChainDep, lifecycle: LifecycleDep) -> ExplorerTx:
     wanted = to_hex(parse_hash32(tx_hash, "transaction hash"))
     tx, receipt = await chainctx.rpc.batch(
         [("eth_getTransactionByHash", [wanted]), ("eth_getTransactionReceipt", [wanted])]
     )
     if tx is None:
         raise not_found(f"no transaction {wanted}")
-    return _tx_json(tx, receipt, chain.registry.address)
+    leaves = await lifecycle.store.tree_leaves(_roots_of([receipt], chain.registry.address), MAX_TREE_DOCUMENTS)
+    return _tx_json(tx, receipt, chain.registry.address, leaves)
 
 
 @router.get(
     "/explorer/signers/{address}",
     response_model=SignerDocuments,
     responses=problems_for(422, 503),
-    summary="Every document an address signed (from the index)",
+    summary="Every document an address signed (from the index: direct and Merkle-anchored records, newest first)",
 )
 async def signer_documents(
     address: str, lifecycle: LifecycleDep, limit: int = Query(500, ge=1, le=5000)
 ) -> SignerDocuments:
     who = parse_address(address, "address")
-    events, pending, head = await lifecycle.store.signer_records(who, limit)
-    revoked = {e.doc_hash: e.timestamp for e in events if e.kind == "Revoked"}
+    page = await lifecycle.store.records_page(who, None, None, None, limit)
+    pending = await lifecycle.store.unanchored_of(who)
     documents = []
-    for e in events:
-        if e.kind != "Registered":
-            continue
-        status, confirmations = lifecycle.record_status(e.doc_hash in revoked, e.block_number, head)
+    for r in page.records:
+        status, confirmations = lifecycle.record_status(r.revoked_at is not None, r.block_number, page.head)
         documents.append(
             SignedDocument(
-                docHash=e.doc_hash,
+                docHash=r.doc_hash,
                 state=status.value,
-                txHash=e.tx_hash,
-                blockNumber=e.block_number,
-                timestamp=e.timestamp,
+                txHash=r.tx_hash,
+                blockNumber=r.block_number,
+                timestamp=r.timestamp,
                 confirmations=confirmations,
-                revokedAt=revoked.get(e.doc_hash),
-                metadataHash=e.metadata_hash,
+                revokedAt=r.revoked_at,
+                metadataHash=r.metadata_hash,
+                anchoring=r.anchoring.value,
+                merkleRoot=r.merkle_root,
             )
         )
     return SignerDocuments(

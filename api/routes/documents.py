@@ -62,7 +62,7 @@ from docchain.api.schemas import (
 )
 from docchain.api.service import Acceptance, Lifecycle, Signed, SignerView
 from docchain.api.storage.replicas import Replicas
-from docchain.api.store import CopyRecord, SubmissionRecord
+from docchain.api.store import CopyRecord, ListKey, Store, SubmissionRecord
 from docchain.chain.errors import InvalidInput
 from docchain.chain.sealed import key_from_text, key_to_text
 from docchain.chain.typed_data import Registration, Revocation
@@ -488,24 +488,43 @@ def _time(value: str | None, what: str) -> int | None:
     return seconds
 
 
-def _cursor(value: str | None) -> int | None:
+# A cursor names the last record of a page by its place in the lists' order (api/store.py, ListKey), as
+# "2:<timestamp>:<block>:<log index>:<leaf>" in base64url: a place stays meaningful whichever side, direct or
+# Merkle, the next record comes from. The first cursors named a Registered event's row id (digits alone):
+# they still read, as that event's place, while the event is indexed.
+_CURSOR_V2 = re.compile(r"2:(\d{1,19}):(\d{1,19}):(\d{1,10}):([0-9a-f]{0,32})")
+_MAX_CURSOR = 128
+
+
+def _cursor_text(key: ListKey) -> str:
+    text = f"2:{key.timestamp}:{key.block_number}:{key.log_index}:{key.leaf}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+async def _cursor(value: str | None, store: Store) -> ListKey | None:
     if not value:
         return None
-    try:
-        text = base64.urlsafe_b64decode(value[:32].encode() + b"==").decode()
-    except (ValueError, UnicodeDecodeError):
-        text = ""
-    # a row id the API issued: ASCII digits within the database's integers
-    if len(value) > 32 or not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_INT64:
-        raise InvalidInput("cursor is not one this API issued")
-    return int(text)
+    text = ""
+    if len(value) <= _MAX_CURSOR:
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            text = base64.urlsafe_b64decode(value.encode() + b"==").decode()
+    if match := _CURSOR_V2.fullmatch(text):
+        ts, block, log = (int(match[i]) for i in (1, 2, 3))
+        if max(ts, block, log) <= MAX_INT64:
+            return ListKey(ts, block, log, match[4])
+    elif text.isascii() and text.isdigit() and len(text) <= 19 and 0 < int(text) <= MAX_INT64:
+        key = await store.key_of_event(int(text))
+        if key is None:
+            raise InvalidInput("cursor names a record that is no longer indexed (a reorg): start again without it")
+        return key
+    raise InvalidInput("cursor is not one this API issued")
 
 
 @router.get(
     "/documents",
     response_model=DocumentPage,
     responses=problems_for(422, 503),
-    summary="List records by signer and time, newest first",
+    summary="List records by signer and time, newest first (direct and Merkle-anchored, in one order)",
 )
 async def list_documents(
     lifecycle: LifecycleDep,
@@ -516,13 +535,12 @@ async def list_documents(
     limit: int = Query(50, ge=1, le=500),
 ) -> DocumentPage:
     who = parse_address(signer, "signer") if signer else None
-    start, end, after = _time(since, "since"), _time(until, "until"), _cursor(cursor)
-    rows, revoked, head = await lifecycle.store.registered_page(who, start, end, after, limit)
-    page = rows[:limit]
+    start, end = _time(since, "since"), _time(until, "until")
+    after = await _cursor(cursor, lifecycle.store)
+    page = await lifecycle.store.records_page(who, start, end, after, limit)
     items = []
-    for r in page:
-        rev = revoked.get((r.doc_hash, r.signer))
-        status, confirmations = lifecycle.record_status(rev is not None, r.block_number, head)
+    for r in page.records:
+        status, confirmations = lifecycle.record_status(r.revoked_at is not None, r.block_number, page.head)
         items.append(
             DocumentSummary(
                 docHash=r.doc_hash,
@@ -533,12 +551,12 @@ async def list_documents(
                 blockNumber=r.block_number,
                 timestamp=r.timestamp,
                 confirmations=confirmations,
-                revokedAt=rev,
+                revokedAt=r.revoked_at,
+                anchoring=r.anchoring.value,
+                merkleRoot=r.merkle_root,
             )
         )
-    next_cursor = (
-        base64.urlsafe_b64encode(str(page[-1].id).encode()).decode().rstrip("=") if len(rows) > limit else None
-    )
+    next_cursor = _cursor_text(page.records[-1].key) if page.more else None
     return DocumentPage(items=items, nextCursor=next_cursor)
 
 

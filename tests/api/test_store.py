@@ -192,13 +192,12 @@ async def test_reads_for_the_api(lifecycle: Lifecycle) -> None:
     await lifecycle.record_sent(tx, "register_batch", b"raw", 1, [accepted.id])
     await _step(lifecycle, [_event("Registered", doc, 40, tx), _event("Registered", doc, 40, tx, other, 1)], 40, 40)
     assert await lifecycle.store.registered_signers(doc) == [SIGNER, other]
-    rows, revoked, head = await lifecycle.store.registered_page(other, None, None, None, 10)
-    assert [(r.doc_hash, r.signer) for r in rows] == [(doc, other)] and revoked == {} and head == 40
+    page = await lifecycle.store.records_page(other, None, None, None, 10)
+    assert [(r.doc_hash, r.signer, r.revoked_at) for r in page.records] == [(doc, other, None)] and page.head == 40
     assert (await lifecycle.store.last_registered(doc, SIGNER)) is not None
     sub = await lifecycle.store.submission_of(doc, SIGNER)
     assert sub is not None and sub.id == accepted.id
     assert (await lifecycle.store.registry_txs_per_block([40, 41])) == {40: 1}
-    events, pending, _ = await lifecycle.store.signer_records(other, 10)
-    assert [e.doc_hash for e in events] == [doc] and pending == []
+    assert await lifecycle.store.unanchored_of(other) == []
     statuses = {v.signer: v for v in await lifecycle.signers(doc)}
     assert statuses[other].submission_id is None and statuses[other].status is State.ANCHORED
