@@ -78,6 +78,7 @@ OUTBOX_CHANNEL = "docchain_outbox"  # PostgreSQL NOTIFY channel: "submissions we
 KEEP_TIPS = 256  # recent tip headers kept for finding the common ancestor after a reorg
 RECENT_MINED = 64  # mined transactions looked at again after a restart or an outage (a reorg is shallower)
 
+_MAX_ROW_ID = 2**31 - 1  # an INTEGER key: 32 bits on PostgreSQL, where a wider value is an error, not a miss
 _SUBS = cast(Table, Submission.__table__)
 _TXS = cast(Table, Transaction.__table__)
 _REVS = cast(Table, RevocationRow.__table__)
@@ -1068,6 +1069,8 @@ class Store:
     async def key_of_event(self, event_id: int) -> ListKey | None:
         """The list position of a Registered event, by its row id (what a version 1 cursor names); None when the
         event is gone (rolled back by a reorg)."""
+        if not 0 < event_id <= _MAX_ROW_ID:
+            return None
         async with self.db.read() as s:
             row = (
                 await s.execute(
