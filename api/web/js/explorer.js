@@ -56,8 +56,8 @@ export async function explorerHome(root, _p, { signal, ctx }) {
     chainDown ? chainUnreachable(chainDown) : chainSections(onChain),
     h("section", { id: "recent-documents" },
       h("h2", {}, "Recently signed"),
-      recent.items.length ? table(["Document", "Signer", "State", "Signed at", "Block"], recent.items.map(d => [
-        docLink(d.docHash), addrLink(d.signer), badge(d.state), timeCell(d.timestamp), blockLink(d.blockNumber),
+      recent.items.length ? table(["Document", "Signer", "State", "Signed at", "Block", "Anchored"], recent.items.map(d => [
+        docLink(d.docHash), addrLink(d.signer), badge(d.state), timeCell(d.timestamp), blockLink(d.blockNumber), anchoringCell(d),
       ])) : empty("No documents yet", "Nothing has been signed on this registry yet.", h("p", {}, h("a", { href: "#/sign" }, "Sign the first one")))));
 }
 
@@ -87,6 +87,22 @@ function chainSections({ chain, blocks, txs }) {
   ];
 }
 
+/** How a listed record is on chain: its own record, or a leaf of the Merkle root its transaction anchored (the
+ *  chain shows the root alone; this service knows the leaf). */
+function anchoringCell(d) {
+  if (d.anchoring !== "merkle") return h("span", { class: "muted small", dataset: { anchoring: "direct" } }, "direct");
+  return h("span", { class: "small merkle-root nowrap", title: `Merkle root ${d.merkleRoot}`, dataset: { anchoring: "merkle" } },
+    `Merkle root ${short(d.merkleRoot, 4)}`);
+}
+
+function rootLine(r) {
+  return h("li", { class: "event event-RootAnchored", dataset: { kind: "RootAnchored" } },
+    h("span", { class: "badge badge-ok" }, "RootAnchored"), " ",
+    h("code", { class: "merkle-root", title: r.root }, short(r.root)),
+    ` · ${r.leafCount.toLocaleString("en-US")} ${r.leafCount === 1 ? "leaf" : "leaves"}`,
+    r.documents.length ? h("span", { class: "muted small" }, ` · ${r.documents.length} from this service`) : null);
+}
+
 function eventLine(e) {
   return h("li", { class: `event event-${e.kind}`, dataset: { kind: e.kind } },
     h("span", { class: `badge badge-${e.kind === "Revoked" ? "bad" : "ok"}` }, e.kind), " ",
@@ -98,7 +114,9 @@ function txCard(t) {
   return h("article", { class: "card tx-card" },
     h("div", { class: "tx-head" }, txLink(t.hash), " ", h("code", {}, t.call ? `${t.call.function}()` : "call"),
       " ", statusBadge(t.status), " ", h("span", { class: "muted small" }, "block "), blockLink(t.blockNumber)),
-    t.events.length ? h("ul", { class: "events" }, t.events.map(eventLine)) : h("p", { class: "muted small" }, "no registry events"));
+    t.events.length || (t.roots || []).length
+      ? h("ul", { class: "events" }, t.events.map(eventLine), (t.roots || []).map(rootLine))
+      : h("p", { class: "muted small" }, "no registry events"));
 }
 
 function statusBadge(status) {
@@ -209,10 +227,10 @@ export async function signerPage(root, [address], { signal, ctx }) {
       table(["Document", "State"], data.pending.map(p => [docLink(p.docHash), badge(p.state)]))) : null,
     h("h2", {}, "Signed documents ", h("span", { class: "muted" }, `(${data.documents.length})`)),
     data.documents.length
-      ? table(["Document", "State", "Signed at", "Block", "Transaction", "Confirmations", "Revoked"], data.documents.map(d => [
+      ? table(["Document", "State", "Signed at", "Block", "Transaction", "Anchored", "Confirmations", "Revoked"], data.documents.map(d => [
           docLink(d.docHash), badge(d.state), timeCell(d.timestamp), blockLink(d.blockNumber), txLink(d.txHash),
-          String(d.confirmations), d.revokedAt ? timeCell(d.revokedAt) : h("span", { class: "muted" }, "no"),
-        ]))
+          anchoringCell(d), String(d.confirmations), d.revokedAt ? timeCell(d.revokedAt) : h("span", { class: "muted" }, "no"),
+        ]), { cls: "signer-documents" })
       : empty("No signed documents", "This address has not signed any document on this registry."));
 }
 
@@ -244,14 +262,39 @@ export async function txPage(root, [hash], { signal }) {
       ["Call", tx.call ? h("code", { id: "tx-function" }, `${tx.call.function}()`) : h("span", { class: "muted" }, "not a registry call")],
     ])),
     tx.call && tx.call.args ? callArgs(tx.call) : null,
-    h("h2", {}, "Events"),
-    tx.events.length
+    (tx.roots || []).map(rootSection),
+    // an anchorRoot's one event is its root, shown above
+    (tx.roots || []).length && !tx.events.length ? null : h("h2", {}, "Events"),
+    (tx.roots || []).length && !tx.events.length ? null : tx.events.length
       ? table(["Event", "Document", "Signer", "Log index", "Replaces"], tx.events.map(e => [
           h("span", { class: `badge badge-${e.kind === "Revoked" ? "bad" : "ok"}`, dataset: { kind: e.kind } }, e.kind),
           docLink(e.docHash), addrLink(e.signer), String(e.logIndex),
           e.supersedes && e.supersedes !== ZERO32 ? docLink(e.supersedes) : h("span", { class: "muted" }, "—"),
         ]), { cls: "events-table" })
       : empty("No registry events", tx.status === null ? "The transaction is not mined yet." : "This transaction emitted no registry event."));
+}
+
+/** A Merkle root the transaction anchored: the chain holds the root and its leaf count; the documents under it
+ *  are those this service put in the tree (none for another sender's tree). */
+function rootSection(r) {
+  const known = r.documents.length;
+  return h("section", { class: "merkle-root-section", dataset: { root: r.root } },
+    h("h2", {}, "Merkle root"),
+    h("div", { class: "card" }, facts([
+      ["Root", h("code", { class: "wrap merkle-root" }, r.root)],
+      ["Leaves", h("span", { class: "leaf-count" }, r.leafCount.toLocaleString("en-US"))],
+      ["Anchored by", addrLink(r.sender, { full: true })],
+      ["Log index", String(r.logIndex)],
+    ])),
+    known
+      ? table(["Leaf", "Document", "Signer", "State"], r.documents.map(d => [
+          d.leafIndex === null ? h("span", { class: "muted" }, "—") : String(d.leafIndex),
+          docLink(d.docHash), addrLink(d.signer), badge(d.state),
+        ]), { cls: "tree-documents" })
+      : h("p", { class: "muted small" }, "This service holds none of the tree’s documents: another sender anchored it."),
+    known && known < r.leafCount
+      ? h("p", { class: "muted small" }, `${known.toLocaleString("en-US")} of ${r.leafCount.toLocaleString("en-US")} leaves shown.`)
+      : null);
 }
 
 /** The decoded call: registrations (tuples of docHash, signer, metadataHash, supersedes, deadline) as a table. */
