@@ -416,7 +416,8 @@ def measure_api(mode: Mode, docs: int, clients: int, seconds: float, merkle_wait
     def inspect(url: str, bodies: list[bytes]) -> None:
         """What the timed verify requests carry and answer: a rate of refusals would be no verify rate."""
         for body in bodies:
-            version = str(json.loads(body)["receipt"]["docchainReceipt"])
+            receipt = json.loads(body)["receipt"]  # the API's answer, a problem document if it had no receipt
+            version = str(receipt.get("docchainReceipt", "none: not a receipt"))
             checked.receipt_versions[version] = checked.receipt_versions.get(version, 0) + 1
         with httpx.Client(base_url=url, timeout=30) as client:
             for body in bodies[:VERIFY_CHECKED]:
