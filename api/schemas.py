@@ -20,7 +20,7 @@ EXAMPLE_SIGNER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 State = lifecycle.State
 Anchoring = lifecycle.Anchoring
 ANCHORING_WHY = "direct: its own record on chain; merkle: a leaf of a tree whose root alone goes on chain"
-MAX_TREE_DOCUMENTS = 1000  # a tree can hold 10,000s of leaves; leafCount says how many, the view lists the first
+MAX_TREE_DOCUMENTS = 1000  # an explorer answer stays small whatever the tree: its leafCount says how many it holds
 
 
 class Strict(BaseModel):
