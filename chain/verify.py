@@ -60,6 +60,10 @@ TITLES = {
 }
 
 
+# what a receipt-less "not registered" cannot rule out, in the words every interface says
+MERKLE_NEEDS_RECEIPT = "a Merkle-anchored signature is verified with its receipt"
+
+
 class Step(StrEnum):
     """The named steps, in the order verification runs them (docs/protocol.md)."""
 
@@ -130,6 +134,9 @@ class Verdict:
     anchor: Anchor | None = None
     revocation: Revoked | None = None
     other_signers: tuple[OtherSigner, ...] = ()
+    # asked without a receipt of a registry that anchors Merkle roots: a Merkle-anchored signature, whose leaf
+    # the chain does not hold, may exist unseen, and "not registered" says only what the chain shows
+    merkle_unseen: bool = False
 
     @property
     def ok(self) -> bool:
@@ -160,7 +167,8 @@ class Verdict:
         if self.outcome is Outcome.NOT_REGISTERED:
             registry = self.trust.registry if self.trust else "the registry"
             by = f" by {who}" if who else ""
-            return f"No signature of this file{by} is recorded in {registry}."
+            said = f"No signature of this file{by} is recorded on chain in {registry}"
+            return f"{said}; {MERKLE_NEEDS_RECEIPT}." if self.merkle_unseen else f"{said}."
         return f"Verification failed at step {self.failed_step}: {self.reason}"
 
     def to_json(self) -> dict[str, Any]:
@@ -234,6 +242,7 @@ class _Run:
     revocation: Revoked | None = None
     others: tuple[OtherSigner, ...] = ()
     unsearched: str | None = None  # why the node would not search the registry's events, when it would not
+    merkle_unseen: bool = False
 
     def ok(self, step: Step, detail: str) -> None:
         self.steps.append(Check(step, True, detail))
@@ -254,6 +263,7 @@ class _Run:
             anchor=self.anchor,
             revocation=self.revocation,
             other_signers=self.others,
+            merkle_unseen=self.merkle_unseen,
         )
 
 
@@ -279,8 +289,13 @@ async def verify(
         return await _verify_one(reader, question, pin, question.signer or receipt.signer)  # type: ignore[union-attr]
     assert pin is not None
     if candidates is None:
+        # a revoked Merkle leaf leaves a Revoked event and no Registered one: its signer is a candidate too
         head = await reader.head()
-        found = await _registered(reader, pin.address, question.doc_hash, pin.deploy_block or 0, head.number)
+        start = pin.deploy_block or 0
+        found = await _events(reader, pin.address, [REGISTERED_TOPIC, question.doc_hash], start, head.number)
+        if found.refused is None:
+            revoked = await _events(reader, pin.address, [REVOKED_TOPIC, question.doc_hash], start, head.number)
+            found = _Search(found.events + revoked.events, revoked.refused)
         if found.refused is not None:
             return await _verify_one(reader, question, pin, None, unsearched=found.refused)
         candidates = list(dict.fromkeys(_signer_of(e) for e in found.events))
@@ -402,6 +417,7 @@ async def _steps(run: _Run, pin: Pin | None) -> None:
     if receipt is not None:
         await _signature(run, registry, domain, head)
 
+    run.merkle_unseen = receipt is None and release.anchors_roots
     signer = run.signer
     if signer is None and run.unsearched is not None:
         raise run.fail(
@@ -424,6 +440,8 @@ async def _steps(run: _Run, pin: Pin | None) -> None:
             reader, registry, encode_call("recordOf", q.doc_hash, signer), head.number, "(uint48,uint48,uint48)"
         )
         record = Record(*raw)
+        if record.revoked and not record.exists:
+            await _revoked_leaf(run, registry, record, pin, head)
         if not record.exists:
             await _others(run, registry, pin, head)
             if run.others:
@@ -461,6 +479,26 @@ async def _steps(run: _Run, pin: Pin | None) -> None:
         where = f"in block {revoked_in} " if revoked_in is not None else ""
         raise run.fail(Step.REVOCATION, f"revoked by {signer} {where}at {_utc(record.revoked_at)}", Outcome.REVOKED)
     run.ok(Step.REVOCATION, "not revoked")
+
+
+async def _revoked_leaf(run: _Run, registry: str, record: Record, pin: Pin | None, head: Block) -> None:
+    """A revocation beside no registration: the registry records a Merkle leaf's revocation under the
+    (docHash, signer) key only after checking the leaf's inclusion under an anchored root, so the signer did
+    sign and revoked, whether or not a receipt is at hand. Its block is the Revoked event's, when the node
+    searches for it."""
+    q, signer = run.question, run.signer
+    assert signer is not None
+    start = pin.deploy_block if pin is not None and pin.address == registry and pin.deploy_block else 0
+    found = await _events(run.reader, registry, [REVOKED_TOPIC, q.doc_hash, _word(signer)], start, head.number)
+    revoked_in = found.events[-1].block_number if found.events else None
+    run.revocation = Revoked(signer, revoked_in, record.revoked_at)
+    run.ok(
+        Step.RECORD,
+        f"{signer}'s signature of {to_hex(q.doc_hash)} was Merkle-anchored (the chain holds its tree's root) and "
+        f"its revocation is recorded in {registry}",
+    )
+    where = f"in block {revoked_in} " if revoked_in is not None else ""
+    raise run.fail(Step.REVOCATION, f"revoked by {signer} {where}at {_utc(record.revoked_at)}", Outcome.REVOKED)
 
 
 async def _signature(run: _Run, registry: str, domain: Domain, head: Block) -> None:
@@ -651,7 +689,7 @@ async def _others(run: _Run, registry: str, pin: Pin | None, head: Block) -> Non
     """Who else signed the document, when the expected signer did not."""
     q = run.question
     start = pin.deploy_block if pin is not None and pin.address == registry and pin.deploy_block else 0
-    found = await _registered(run.reader, registry, q.doc_hash, start, head.number)
+    found = await _events(run.reader, registry, [REGISTERED_TOPIC, q.doc_hash], start, head.number)
     run.unsearched = found.refused
     others = []
     for who in dict.fromkeys(_signer_of(e) for e in found.events):
@@ -680,8 +718,8 @@ class _Search:
     refused: str | None = None  # why the node would not search the whole range, when it would not
 
 
-async def _registered(reader: ChainReader, registry: str, doc_hash: bytes, start: int, head: int) -> _Search:
-    """The document's Registered events in ``registry`` from ``start`` to ``head``."""
+async def _events(reader: ChainReader, registry: str, topics: list[bytes | None], start: int, head: int) -> _Search:
+    """The events of ``registry`` matching ``topics`` from ``start`` to ``head``."""
     events: list[Log] = []
     width, to, requests = head - start + 1, head, 0
     while to >= start:
@@ -694,7 +732,7 @@ async def _registered(reader: ChainReader, registry: str, doc_hash: bytes, start
         requests += 1
         low = max(start, to - width + 1)
         try:
-            events[:0] = await reader.logs(registry, [REGISTERED_TOPIC, doc_hash], low, to)
+            events[:0] = await reader.logs(registry, topics, low, to)
         except RpcError as exc:
             if width == 1:
                 return _Search(tuple(events), f"the node refuses eth_getLogs ({exc.message:.200})")

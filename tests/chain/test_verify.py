@@ -104,7 +104,10 @@ def test_signed_by_others_names_them_and_when(registry: Registry, w3: Web3) -> N
 def test_not_registered(registry: Registry, w3: Web3) -> None:
     verdict = _run(_url(w3), Question(sha256_bytes(b"never signed")), pin=_pin(registry))
     assert (verdict.outcome, verdict.failed_step) == (Outcome.NOT_REGISTERED, Step.RECORD)
-    assert verdict.summary == f"No signature of this file is recorded in {registry.address}."
+    assert verdict.summary == (
+        f"No signature of this file is recorded on chain in {registry.address}; "
+        "a Merkle-anchored signature is verified with its receipt."
+    )
 
 
 def test_revoked_says_by_whom_in_which_block_and_when(registry: Registry, w3: Web3) -> None:

@@ -477,3 +477,58 @@ def test_the_reasons_name_what_is_wrong(context: Context, target: tuple[Receipt,
     assert reason("contract → a registry of release 1").startswith(
         f"the receipt is Merkle-anchored, but the registry at {context.chain.release_1} is DocumentRegistry 1"
     )
+
+
+# ---------------------------------------------------------------------------- without the receipt
+
+
+def _verify_by_hash(chain: Chain, doc_hash: bytes, signer: str | None) -> Verdict:
+    pin = Pin(chain.registry.chain_id, chain.registry.address, "the test's deployment")
+
+    async def go() -> Verdict:
+        async with JsonRpc(chain.url) as rpc:
+            return await verify(ChainReader(rpc), Question(doc_hash, signer=signer), pin=pin)
+
+    return asyncio.run(go())
+
+
+def test_a_revoked_leaf_is_revoked_without_its_receipt(chain: Chain) -> None:
+    """The chain keeps the leaf's revocation (and its Revoked event) though it holds no registration of it: the
+    file alone, with or without the expected signer, is revoked by its signer, in that block, at that time."""
+    anchored = _anchor(chain, [_signed(chain, SIGNER) for _ in range(2)])
+    item = anchored.items[0]
+    reg = item.registration
+    revocation = td.Revocation(reg.doc_hash, reg.signer, nonce=chain.registry.nonce(reg.signer), deadline=2**40)
+    tx = chain.registry.revoke_merkle_by_sig(
+        item, anchored.tree.proof(0), revocation, td.sign(chain.registry.domain, revocation, SIGNER)
+    )
+    when = int(chain.w3.eth.get_block(tx["blockNumber"])["timestamp"])
+    for signer in (None, reg.signer):
+        verdict = _verify_by_hash(chain, reg.doc_hash, signer)
+        assert (verdict.outcome, verdict.failed_step) == (Outcome.REVOKED, Step.REVOCATION)
+        assert verdict.revocation is not None
+        assert (verdict.revocation.by, verdict.revocation.block_number) == (reg.signer, tx["blockNumber"])
+        assert verdict.revocation.timestamp == when
+        block = tx["blockNumber"]
+        assert verdict.summary == f"{reg.signer} revoked this signature in block {block} on {utc_text(when)}."
+    other = anchored.items[1].registration  # its tree's other leaf stands, unseen without its receipt
+    assert _verify_by_hash(chain, other.doc_hash, None).outcome is Outcome.NOT_REGISTERED
+
+
+def test_not_registered_without_a_receipt_says_only_what_the_chain_shows(chain: Chain, honest: Anchored) -> None:
+    reg = honest.items[2].registration
+    registry = chain.registry.address
+    by_hash = _verify_by_hash(chain, reg.doc_hash, None)
+    assert by_hash.summary == (
+        f"No signature of this file is recorded on chain in {registry}; "
+        "a Merkle-anchored signature is verified with its receipt."
+    )
+    by_signer = _verify_by_hash(chain, reg.doc_hash, reg.signer)
+    assert by_signer.summary == (
+        f"No signature of this file by {reg.signer} is recorded on chain in {registry}; "
+        "a Merkle-anchored signature is verified with its receipt."
+    )
+    never = _anchor(chain, [_signed(chain, SIGNER)], anchor=False)  # with its receipt, only what the chain shows
+    assert _verify(chain, never.receipts[0]).summary == (
+        f"No signature of this file by {never.items[0].registration.signer} is recorded on chain in {registry}."
+    )
