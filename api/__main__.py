@@ -19,10 +19,11 @@ from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
+from pydantic import ValidationError
 from uvicorn.config import STARTUP_FAILURE
 
 from docchain.api import logs
-from docchain.api.settings import Settings
+from docchain.api.settings import Settings, setting_problems
 from docchain.api.workers import Supervisor, die_with, received_key
 from docchain.chain.errors import DocchainError, InvalidInput
 
@@ -33,7 +34,7 @@ async def _preflight(settings: Settings) -> str | None:
     """The database's chain and registry against the configured ones, when the node can be reached now
     (otherwise the service checks on its first binding). Returns the mismatch, if any."""
     from docchain.api.chainctx import ChainContext
-    from docchain.api.db import ChainMismatch, Database
+    from docchain.api.db import ChainMismatch, Database, DatabaseTooNew
 
     db = Database(settings.resolved_database_url)
     chain = ChainContext(settings)
@@ -41,7 +42,7 @@ async def _preflight(settings: Settings) -> str | None:
     try:
         await db.migrate()
         await asyncio.wait_for(chain.bound(), timeout=5)
-    except ChainMismatch as exc:
+    except (ChainMismatch, DatabaseTooNew) as exc:
         return str(exc)
     except (DocchainError, TimeoutError):
         pass
@@ -158,6 +159,10 @@ SIGTERM or Ctrl-C stop it gracefully (exit 0); exit 2: bad configuration, 3: cou
         if args.key_fd is not None:  # decrypted by the supervisor: no scrypt here
             settings.given_relayer_key(received_key(args.key_fd))
         settings.relayer_private_key()  # fail before binding the port when no key is configured
+    except ValidationError as exc:
+        for line in setting_problems(exc):
+            print(f"docchain-api: {line}", file=sys.stderr)
+        return 2
     except (DocchainError, ValueError, OSError) as exc:
         print(f"docchain-api: {exc}", file=sys.stderr)
         return 2

@@ -506,6 +506,10 @@ class Many:
         conn.exec_driver_sql(text_, [tuple(map(row.__getitem__, names)) for row in rows])
 
 
+class DatabaseTooNew(DocchainError):
+    """The database is at a migration revision this docchain does not have: a newer docchain migrated it."""
+
+
 class DatabaseBusy(DocchainError):
     """SQLite's write lock stayed taken for longer than :data:`LOCK_TIMEOUT_S`."""
 
@@ -696,6 +700,7 @@ class Database:
         async with self.engine.begin() as conn:
             if not self.is_sqlite:
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            await conn.run_sync(_refuse_unknown_revision)
             await conn.run_sync(upgrade)
 
     async def close(self) -> None:
@@ -707,6 +712,24 @@ class Database:
         if self._sync is not None:
             self._sync.dispose()
         await self.engine.dispose()
+
+
+def _refuse_unknown_revision(connection: Connection) -> None:
+    """Alembic cannot upgrade from a revision it does not know (a newer docchain's migration) and says so with
+    a traceback; the operator's remedy is one line."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from docchain.api.migrations import config
+
+    script = ScriptDirectory.from_config(config())
+    known = {r.revision for r in script.walk_revisions()}
+    unknown = [r for r in MigrationContext.configure(connection).get_current_heads() if r not in known]
+    if unknown:
+        raise DatabaseTooNew(
+            f"the database is at revision {', '.join(unknown)}, newer than this docchain knows "
+            f"({script.get_current_head()}): upgrade docchain"
+        )
 
 
 LEASE_KEY = 0x646F63636861696E  # "docchain": the PostgreSQL advisory lock's key

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from docchain.api.lifecycle import Anchoring
@@ -221,3 +221,19 @@ class Settings(BaseSettings):
         raise InvalidInput(
             "no relayer key: set DOCCHAIN_RELAYER_KEY or DOCCHAIN_RELAYER_KEYSTORE + DOCCHAIN_RELAYER_PASSWORD_FILE"
         )
+
+
+def setting_problems(exc: ValidationError) -> list[str]:
+    """One line per bad setting, in the words an operator typed: the environment variable (the field's name is
+    pydantic's), the value given and what is allowed."""
+    lines = []
+    for error in exc.errors():
+        allowed = str(error["msg"]).removeprefix("Value error, ").replace("Input should be", "it must be")
+        if not error["loc"]:  # a rule across settings: its message names the variables
+            lines.append(allowed)
+            continue
+        variable = f"{Settings.model_config.get('env_prefix', '')}{error['loc'][0]}".upper()
+        value = error.get("input")
+        given = f"{value!r:.60}" if isinstance(value, str) else f"{value!s:.60}"
+        lines.append(f"{variable}={given} is not allowed: {allowed}")
+    return lines
