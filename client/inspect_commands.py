@@ -14,7 +14,7 @@ from docchain.client.output import short, when
 if TYPE_CHECKING:
     from web3 import Web3
 
-    from docchain.chain.registry import Registry
+    from docchain.chain.registry import Registry, RootAnchored
 
 app = new_app("Look at the registry on chain, like an explorer in the terminal (talks to the node directly).")
 NODE_GLOBALS = ("rpc", "data_dir", "timeout")
@@ -37,6 +37,30 @@ def _event_table(c: CliContext, events: list[dict[str, Any]], title: str | None 
     )
 
 
+def _root_json(root: RootAnchored) -> dict[str, Any]:
+    """A RootAnchored event as ``--json`` shows it: the chain holds the root and its leaf count, not the leaves
+    (the API's explorer names the documents its own service put under it)."""
+    return {
+        "kind": "RootAnchored",
+        "root": to_hex(root.root),
+        "leafCount": root.leaf_count,
+        "sender": root.sender,
+        "blockNumber": root.block_number,
+        "blockHash": to_hex(root.block_hash),
+        "txHash": to_hex(root.tx_hash),
+        "logIndex": root.log_index,
+    }
+
+
+def _root_table(c: CliContext, roots: list[dict[str, Any]]) -> None:
+    if roots:  # most registry transactions anchor none: no empty table beside their events
+        c.out.table(
+            "Merkle roots anchored",
+            ["block", "root", "leaves", "sender", "tx"],
+            [(r["blockNumber"], r["root"], r["leafCount"], r["sender"], short(r["txHash"], 4)) for r in roots],
+        )
+
+
 @command(app, "tx", globals_used=NODE_GLOBALS, examples_=["docchain inspect tx 0x5c1e…90"])
 def inspect_tx(
     ctx: typer.Context,
@@ -51,6 +75,7 @@ def inspect_tx(
     w3, reg = _registry_for(c, registry)
     tx, rcpt = rpc_mod.get_tx(w3, raw)
     events = [e.to_json() for e in reg.events_in(cast(Any, rcpt))]  # web3's TxReceipt, as a plain dict
+    roots = [_root_json(r) for r in reg.roots_in(cast(Any, rcpt))]
     data = {
         "hash": to_hex(raw),
         "blockNumber": rcpt["blockNumber"],
@@ -60,10 +85,13 @@ def inspect_tx(
         "gasUsed": rcpt["gasUsed"],
         "toRegistry": tx.get("to") == reg.address,
         "events": events,
+        "roots": roots,
     }
     c.out.emit(data)
-    c.out.fields(f"transaction {to_hex(raw)}", [(k, v) for k, v in data.items() if k not in ("events", "hash")])
+    listed = ("events", "roots", "hash")
+    c.out.fields(f"transaction {to_hex(raw)}", [(k, v) for k, v in data.items() if k not in listed])
     _event_table(c, events, "registry events")
+    _root_table(c, roots)
 
 
 @command(app, "block", globals_used=NODE_GLOBALS, examples_=["docchain inspect block 42"])
@@ -79,12 +107,14 @@ def inspect_block(
     w3, reg = _registry_for(c, registry)
     block = rpc_mod.get_block(w3, number)
     events = [e.to_json() for e in reg.events(number, number)]
+    roots = [_root_json(r) for r in reg.root_events(number, number)]
     data = {
         "number": number,
         "hash": to_hex(bytes(block["hash"])),
         "timestamp": block["timestamp"],
         "transactions": [to_hex(bytes(t["hash"])) for t in block["transactions"]],
         "events": events,
+        "roots": roots,
     }
     c.out.emit(data)
     c.out.fields(
@@ -96,6 +126,7 @@ def inspect_block(
         ],
     )
     _event_table(c, events, "registry events")
+    _root_table(c, roots)
 
 
 @command(
@@ -131,7 +162,8 @@ def inspect_events(
     ] = None,
     registry: RegistryOpt = None,
 ) -> None:
-    """List the registry's Registered / Revoked events, decoded (eth_getLogs on the node)."""
+    """List the registry's Registered / Revoked events and, unfiltered, its RootAnchored ones (a Merkle
+    tree's root: its leaves are not on chain), decoded (eth_getLogs on the node)."""
     c: CliContext = ctx.obj
     address = parse_address(signer, "--signer") if signer else None
     doc_hash = parse_hash32(doc, "--doc") if doc else None
@@ -148,5 +180,9 @@ def inspect_events(
         if from_block is not None:
             title = f"registry events since block {from_block} (its deployment)"
     events = [e.to_json() for e in reg.events(from_block or 0, doc_hash=doc_hash, signer=address)]
-    c.out.emit(events)
+    # a root names no document nor signer: a filter by either cannot select it
+    filtered = doc_hash is not None or address is not None
+    roots = [] if filtered else [_root_json(r) for r in reg.root_events(from_block or 0)]
+    c.out.emit(sorted([*events, *roots], key=lambda e: (e["blockNumber"], e["logIndex"])))
     _event_table(c, events, title)
+    _root_table(c, roots)

@@ -192,7 +192,8 @@ AnchoringOpt = Annotated[
     Anchoring | None,
     typer.Option(
         "--anchoring",
-        envvar="DOCCHAIN_ANCHORING",
+        # no environment variable: DOCCHAIN_ANCHORING is the server's default, which a submission naming none
+        # gets, and an operator's export of it must not change what the CLI's --direct accepts
         case_sensitive=False,
         help="direct: a record of its own on chain; merkle: a leaf of a tree whose root alone goes on chain "
         "(cheaper; the receipt carries the proof) [default: the API's].",

@@ -12,12 +12,12 @@ from docchain.client import documents
 from docchain.client.context import CliContext
 from docchain.client.errors import UsageError
 from docchain.client.options import command, new_app
-from docchain.client.output import when_short
+from docchain.client.output import anchoring_text, when_short
 
 app = new_app("Query documents.")
 QUERY_GLOBALS = ("api", "timeout", "retries")
 
-SIGNER_COLUMNS = ["signer", "state", "block", "time (UTC)", "conf.", "revoked"]
+SIGNER_COLUMNS = ["signer", "state", "anchoring", "block", "time (UTC)", "conf.", "revoked"]
 
 
 def signer_rows(signers: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -26,6 +26,7 @@ def signer_rows(signers: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         (
             s.get("signer"),
             s.get("state"),
+            anchoring_text(s.get("anchoring"), s.get("merkleRoot")),
             s.get("blockNumber"),
             when_short(s.get("timestamp")),
             s.get("confirmations"),
@@ -139,11 +140,12 @@ def list_documents(
             item.get("docHash"),
             item.get("signer"),
             item.get("state"),
+            anchoring_text(item.get("anchoring"), item.get("merkleRoot")),
             item.get("blockNumber"),
             when_short(item.get("timestamp")),
         )
         for item in page.get("items", [])
     ]
-    c.out.table(None, ["sha256", "signer", "state", "block", "time (UTC)"], rows)
+    c.out.table(None, ["sha256", "signer", "state", "anchoring", "block", "time (UTC)"], rows)
     if page.get("nextCursor"):
         c.out.say(f"more: --cursor {page['nextCursor']}")

@@ -29,7 +29,7 @@ from docchain.client.options import (
     command,
     new_app,
 )
-from docchain.client.output import short
+from docchain.client.output import anchoring_text, short
 
 T = TypeVar("T")
 app = new_app("Sign and register documents, or revoke a signature.")
@@ -112,6 +112,8 @@ def _submit_direct(
                 "state": "anchored",
                 "txHash": to_hex(receipt.tx_hash),
                 "blockNumber": receipt.block_number,
+                "anchoring": "direct",
+                "merkleRoot": None,
                 "receipt": str(target),
             }
         )
@@ -168,14 +170,20 @@ def _submit_via_api(
         if before:
             row["keyGivenEarlier"] = True
     if not wait:
-        # a document submitted before answers with its submission as it is now: show where it is on chain
-        on_chain = [row for row in results if row["state"] in receipts.ANCHORED and row["id"]]
+        # A document submitted before answers with its submission as it is now: show where it is on chain, and
+        # with --anchoring, the mode it has (the first submission's, which a repeat does not change).
+        asked = [r for r in results if r["id"] and (anchoring is not None or r["state"] in receipts.ANCHORED)]
 
         def status_of(index: int) -> dict[str, Any]:
-            return client.submission(str(on_chain[index]["id"]))
+            return client.submission(str(asked[index]["id"]))
 
-        for row, state in zip(on_chain, _in_parallel(status_of, len(on_chain)), strict=True):
-            row.update(txHash=state.get("txHash"), blockNumber=state.get("blockNumber"))
+        for row, state in zip(asked, _in_parallel(status_of, len(asked)), strict=True):
+            row.update(
+                txHash=state.get("txHash"),
+                blockNumber=state.get("blockNumber"),
+                anchoring=state.get("anchoring"),
+                merkleRoot=state.get("merkleRoot"),
+            )
         return results
     deadline = time.monotonic() + wait_timeout
 
@@ -187,6 +195,8 @@ def _submit_via_api(
             txHash=state.get("txHash"),
             blockNumber=state.get("blockNumber"),
             error=state.get("error"),
+            anchoring=state.get("anchoring"),
+            merkleRoot=state.get("merkleRoot"),
         )
         if state.get("state") in receipts.ANCHORED:
             # The API answers a (document, signer) it has seen with the first submission, so after an
@@ -290,7 +300,7 @@ def submit(
         raise UsageError("--public is about the stored copy: it needs --store")
     if direct and anchoring is Anchoring.MERKLE:
         raise UsageError(
-            "--anchoring merkle (DOCCHAIN_ANCHORING) needs the API, which puts many submissions in one tree; "
+            "--anchoring merkle needs the API, which puts many submissions in one tree; "
             "--direct registers a record of its own"
         )
     metadata = documents.metadata_for(note)
@@ -323,12 +333,25 @@ def submit(
         c.out.emit(results)
     c.out.table(
         f"signed by {signing.address}",
-        ["file", "sha256", "state", "block", "tx"],
+        ["file", "sha256", "state", "anchoring", "block", "tx"],
         [
-            (Path(r["file"]).name, short(r["docHash"], 4), r["state"], r.get("blockNumber"), short(r.get("txHash"), 4))
+            (
+                Path(r["file"]).name,
+                short(r["docHash"], 4),
+                r["state"],
+                anchoring_text(r.get("anchoring"), r.get("merkleRoot")),
+                r.get("blockNumber"),
+                short(r.get("txHash"), 4),
+            )
             for r in results
         ],
     )
+    for row in results:
+        if anchoring is not None and row.get("anchoring") not in (None, anchoring.value):
+            c.out.say(
+                f"{Path(row['file']).name}: submitted before with {row['anchoring']} anchoring; "
+                f"the first submission's mode is kept"
+            )
     for row in results:
         if row.get("keyGivenEarlier"):
             cid = (row["storage"].get("ipfs") or {}).get("cid")
