@@ -352,7 +352,11 @@ def up(
                     f"the sample was not anchored: {state.get('state')} {state.get('error') or ''}",
                     ExitCode.UNAVAILABLE,
                 )
-            c.out.step(f"anchored in block {state.get('blockNumber')} by transaction {state.get('txHash')}")
+            # the API's DOCCHAIN_ANCHORING (passed through from this environment) chose the sample's mode
+            under = f" under Merkle root {state.get('merkleRoot')}" if state.get("anchoring") == "merkle" else ""
+            c.out.step(f"anchored{under} in block {state.get('blockNumber')} by transaction {state.get('txHash')}")
+            report["anchoring"] = state.get("anchoring")
+            report["merkleRoot"] = state.get("merkleRoot")
             from docchain.chain.receipt import parse_receipt
 
             receipt = parse_receipt(client.receipt(to_hex(doc_hash), signer))

@@ -232,3 +232,17 @@ def test_a_receipt_less_not_registered_says_what_the_chain_shows(stack: Stack) -
     through_api = json.loads(stack.run("verify", str(doc), "--json", check=1).stdout)
     assert through_api["summary"] == said
     assert said in stack.stranger("verify", str(doc), check=1).stdout
+
+
+def test_up_in_merkle_mode_says_the_root(tmp_path: Path) -> None:
+    """``docchain up`` with the server's default exported: the sample goes under a root, which it names."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
+    env.update(DOCCHAIN_CONFIG_DIR=str(tmp_path / "config"), DOCCHAIN_ANCHORING="merkle", COLUMNS="250")
+    data = tmp_path / "data"
+    ports = ("--port", str(free_port()), "--node-port", str(free_port()))
+    up = [sys.executable, "-m", "docchain.client", "up", "--no-serve", "--data-dir", str(data), *ports]
+    said = subprocess.run(up, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=150)
+    assert said.returncode == 0, said.stdout + said.stderr
+    [receipt] = [json.loads(p.read_text()) for p in data.rglob("*.docchain.json")]
+    root = receipt["anchor"]["merkle"]["root"]
+    assert f"anchored under Merkle root {root} in block {receipt['anchor']['blockNumber']}" in said.stdout
