@@ -72,6 +72,7 @@ bench: setup kubo
 	$(PY) bench/api.py
 	$(PY) bench/storage.py
 	$(PY) bench/hashing.py
+	$(PY) bench/compare.py
 
 clean:
 	rm -rf $(VENV) node_modules

@@ -485,16 +485,24 @@ def rows_of(g: GasFigures | None, apis: Sequence[ApiFigures], h: HashFigures | N
             Row(section, "batch of 100", g.batch100, "gas", multi, g.eas.multi_attest100, Target("<=", 0.22)),
             Row(section, "relayed single", g.single, "gas", f"{delegated}, hash only", smallest.delegated),
             Row(section, "batch of 100", g.batch100, "gas", f"{multi}, hash only", smallest.multi_attest100),
-            Row(section, "Merkle root of 100", g.merkle100, "gas", note=f"root: {g.root100:,.0f} gas"),
+            Row(
+                section, "Merkle, tree of 100", g.merkle100, "gas", note=f"the root's transaction: {g.root100:,.0f} gas"
+            ),
             Row(
                 section,
-                "Merkle root of 1,000",
+                "Merkle, tree of 1,000",
                 g.merkle1000,
                 "gas",
                 target=Target("<=", 100, of_ratio=False),
-                note=f"root: {g.root1000:,.0f} gas",
+                note=f"the root's transaction: {g.root1000:,.0f} gas",
             ),
-            Row(section, "Merkle root of 10,000", g.merkle10000, "gas", note=f"root: {g.root10000:,.0f} gas"),
+            Row(
+                section,
+                "Merkle, tree of 10,000",
+                g.merkle10000,
+                "gas",
+                note=f"the root's transaction: {g.root10000:,.0f} gas",
+            ),
             Row(section, "relayed single", g.single, "gas", floor_single, g.floor_single),
             Row(section, "batch of 100", g.batch100, "gas", floor_batch, g.floor_batch100),
             Row(section, "EAS attest (sent by the attester)", g.eas.attest, "gas", floor_single, g.floor_single),
@@ -662,7 +670,12 @@ def _choices(parser: argparse.ArgumentParser, flag: str, value: str, allowed: Se
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="A full run takes about 4 minutes on 2 cores (--quick: about 1). It needs `make setup` (node_modules: "
+        "anvil and EAS's artifacts) and, for the page's hashing row, Chromium at /usr/bin/chromium (--no-browser "
+        "skips it). Results of a full run are kept in bench/RESULTS.md.",
+    )
     parser.add_argument(
         "--quick", action="store_true", help="a short run: 64 MiB hashed once, 600 documents, 2 s loads"
     )
