@@ -29,7 +29,7 @@ from docchain.client.options import (
     command,
     new_app,
 )
-from docchain.client.output import anchoring_text, short
+from docchain.client.output import short
 
 T = TypeVar("T")
 app = new_app("Sign and register documents, or revoke a signature.")
@@ -333,19 +333,14 @@ def submit(
         c.out.emit(results)
     c.out.table(
         f"signed by {signing.address}",
-        ["file", "sha256", "state", "anchoring", "block", "tx"],
+        ["file", "sha256", "state", "block", "tx"],
         [
-            (
-                Path(r["file"]).name,
-                short(r["docHash"], 4),
-                r["state"],
-                anchoring_text(r.get("anchoring"), r.get("merkleRoot")),
-                r.get("blockNumber"),
-                short(r.get("txHash"), 4),
-            )
+            (Path(r["file"]).name, short(r["docHash"], 4), r["state"], r.get("blockNumber"), short(r.get("txHash"), 4))
             for r in results
         ],
     )
+    for line in _anchoring_lines(results):
+        c.out.say(line)
     for row in results:
         if anchoring is not None and row.get("anchoring") not in (None, anchoring.value):
             c.out.say(
@@ -372,6 +367,25 @@ def submit(
         c.out.say(f"receipts written beside the {len(written)} files (FILE.docchain.json)")
     if error is not None:
         raise error
+
+
+def _anchoring_lines(results: list[dict[str, Any]]) -> list[str]:
+    """How the submitted files went on chain, one line per mode and Merkle root, below the table (a column of
+    their own would not fit the table in 80 columns). Rows whose mode the API has not said are left out."""
+    groups: dict[tuple[str, str | None], int] = {}
+    for row in results:
+        if row.get("anchoring"):
+            key = (str(row["anchoring"]), row.get("merkleRoot"))
+            groups[key] = groups.get(key, 0) + 1
+    lines = []
+    for (mode, root), count in groups.items():
+        files = f"{count} file{'s' if count > 1 else ''}"
+        if mode == "merkle":
+            under = f"under root {root}" if root else "its tree not closed yet"
+            lines.append(f"anchoring: merkle, {under} ({files})")
+        else:
+            lines.append(f"anchoring: {mode}, a record of its own on chain ({files})")
+    return lines
 
 
 @command(

@@ -411,7 +411,7 @@ def test_the_cli_asks_for_merkle_and_writes_its_version_2_receipt(env: Env, serv
     refused = cli("submit", str(document), "--direct", "--anchoring", "merkle")
     assert refused.returncode == 2, refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1 and "--anchoring merkle" in refused.stderr
-    done = cli("submit", str(document), "--wait", "--json", DOCCHAIN_ANCHORING="merkle")
+    done = cli("submit", str(document), "--anchoring", "merkle", "--wait", "--json")
     assert done.returncode == 0, done.stderr
     [row] = json.loads(done.stdout)
     assert row["state"] in ("anchored", "confirmed")

@@ -445,12 +445,15 @@ def test_every_option_has_an_env_var() -> None:
         else:
             yield path, command
 
+    # DOCCHAIN_ANCHORING is the server's default for a submission that names no mode: the CLI's flag has no
+    # variable, so that an operator's export for the server does not change what the CLI accepts
+    flag_only = {"submit --anchoring"}
     missing = []
     for path, command in walk(typer.main.get_command(app), []):
         for param in command.params:
             if param.param_type_name == "option" and "--help" not in param.opts and not param.envvar:
                 missing.append(f"{' '.join(path)} {param.opts[0]}")
-    assert missing == []
+    assert sorted(set(missing) - flag_only) == []
 
 
 def test_ctrl_c_exits_130_with_one_line(home: Path, silent_server: str) -> None:

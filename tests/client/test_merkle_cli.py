@@ -146,7 +146,9 @@ def test_submit_wait_says_the_mode_and_root(stack: Stack) -> None:
     assert json.loads(doc.with_name("n3.txt.docchain.json").read_text())["anchor"]["merkle"]["root"] == root
     again = stack.work / "n4.txt"
     again.write_text("another, for the table\n")
-    assert " merkle 0x" in stack.run("submit", str(again), "--anchoring", "merkle", "--wait").stdout
+    said = stack.run("submit", str(again), "--anchoring", "merkle", "--wait").stdout
+    root = json.loads(again.with_name("n4.txt.docchain.json").read_text())["anchor"]["merkle"]["root"]
+    assert f"anchoring: merkle, under root {root} (1 file)" in said.splitlines()
 
 
 def test_status_and_list_say_the_mode_and_root(stack: Stack, merkle_doc: tuple[Path, dict[str, Any]]) -> None:
@@ -166,6 +168,8 @@ def test_status_and_list_say_the_mode_and_root(stack: Stack, merkle_doc: tuple[P
     stack.anchored(row)
     table = stack.run("status", str(direct)).stdout
     assert " direct " in table and "merkle" not in table
+    again = stack.run("submit", str(direct), "--anchoring", "direct").stdout
+    assert "anchoring: direct, a record of its own on chain (1 file)" in again.splitlines()
 
 
 def test_a_repeat_with_another_mode_keeps_the_firsts(stack: Stack, merkle_doc: tuple[Path, dict[str, Any]]) -> None:
