@@ -92,7 +92,8 @@ _DIRECT = (
 )
 _MERKLE = (
     "SELECT s.doc_hash, s.signer, r.root, r.block_number FROM roots r JOIN submissions s ON s.merkle_root = r.root "
-    "WHERE r.block_number > :after AND r.block_number <= :upto ORDER BY r.block_number, s.id LIMIT :n"
+    "WHERE r.block_number > :after AND r.block_number <= :upto AND s.merkle_root IS NOT NULL "  # its partial index
+    "ORDER BY r.block_number, s.id LIMIT :n"
 )
 _CURSOR = "SELECT value FROM meta WHERE key = :key"
 

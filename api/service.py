@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from docchain.api import metrics
 from docchain.api.db import Database, new_id, now
+from docchain.api.evidence import EvidenceStore
 from docchain.api.inputs import too_large
 from docchain.api.lifecycle import (
     NEW,
@@ -559,6 +560,7 @@ class Documents:
         self.replicas = replicas
         self.outbox = outbox
         self.pipeline = pipeline
+        self.evidence = EvidenceStore(lifecycle.store.db)
 
     # ------------------------------------------------------------ accept
 
@@ -693,6 +695,13 @@ class Documents:
                     await self.store.copy_lost(miss.copy.id, str(miss.error))
 
     async def receipt(self, doc: str, who: str) -> Receipt:
+        """The receipt of (docHash, signer), with its evidence bundle once the indexer has captured it."""
+        receipt = await self._receipt(doc, who)
+        root = None if receipt.merkle is None else to_hex(receipt.merkle.root)
+        evidence = await self.evidence.of(doc, who, root)
+        return receipt if evidence is None else replace(receipt, evidence=evidence)
+
+    async def _receipt(self, doc: str, who: str) -> Receipt:
         """The receipt of (docHash, signer): the submission's signed registration, once anchored, unless the
         chain recorded another registration of the pair (the signer registered it otherwise first: the
         registry kept that one); otherwise the recorded one, its signature read back from the transaction."""

@@ -17,9 +17,9 @@ registry's runtime code, so that the verifier can see it is released docchain co
 keccak256 is the account's ``codeHash``. Everything here is checked for form only (keys, hex, sizes); what it
 proves is chain/offline.py's to decide.
 
-Read as strictly as the rest of a receipt (chain/receipt.py, whose reader calls :func:`parse_evidence`): unknown
-or missing keys refused, every value of its exact form, sizes bounded so that a hostile file costs little. The
-same texts are refused with the same messages by api/web/js/receipt.js.
+Read as strictly as the rest of a receipt, with its reader's own field readers (chain/receipt.py, which calls
+:func:`parse_evidence`): unknown or missing keys refused, every value of its exact form, sizes bounded so that a
+hostile file costs little. api/web/js/receipt.js refuses the same texts with the same messages.
 """
 
 from __future__ import annotations
@@ -27,10 +27,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 from docchain.chain.errors import InvalidInput
-from docchain.chain.values import to_checksum_address, to_hex
+
+# The receipt's own field readers, so that the evidence is refused in the same words as the rest of a receipt (and
+# as api/web/js/receipt.js refuses it). chain/receipt.py imports this module only when it meets the key.
+from docchain.chain.receipt import _address, _fail, _hash32, _object, _uint, got
+from docchain.chain.values import to_hex
 
 __all__ = [
     "MAX_CODE",
@@ -54,15 +58,12 @@ MAX_NODE = 1024
 MAX_NODES = 64
 MAX_CODE = 24576
 MAX_SLOTS = 2  # a Merkle anchor's anchor and record slots
-_MAX_SAFE = 2**53 - 1  # integers a JavaScript reader holds exactly (chain/receipt.py's MAX_SAFE)
 
 _EVIDENCE = ("block", "account", "storage")
 _BLOCK = ("number", "hash", "header")
 _ACCOUNT = ("address", "proof", "code")
 _STORAGE = ("slot", "proof")
-_HEX = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
-_HASH32 = re.compile(r"0x[0-9a-fA-F]{64}")
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_HEX = re.compile(r"0x(?:[0-9a-fA-F]{2})+")
 
 
 @dataclass(frozen=True)
@@ -115,87 +116,40 @@ class Evidence:
         }
 
 
-def _fail(message: str) -> NoReturn:
-    raise InvalidInput(f"receipt: {message}")
-
-
-def _shown(value: Any) -> str:
-    """The offending value as a message quotes it, bounded (chain/receipt.py's ``got``, which this module cannot
-    import: the receipt reader imports this one)."""
-    from docchain.chain.receipt import got
-
-    return got(value)
-
-
-def _object(value: Any, path: str, keys: tuple[str, ...]) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        _fail(f"{path} must be an object, got {_shown(value)}")
-    unknown = [f"{path}.{k}" for k in value if k not in keys]
-    if unknown:
-        _fail(f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
-    missing = [f"{path}.{k}" for k in keys if k not in value]
-    if missing:
-        _fail(f"missing field{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
-    return value
-
-
 def _bytes(value: Any, path: str, limit: int) -> bytes:
-    if not isinstance(value, str) or len(value) > 2 + 2 * limit or not _HEX.fullmatch(value) or value == "0x":
-        _fail(f"{path} must be 0x followed by hex digits, two per byte, 1 to {limit} bytes, got {_shown(value)}")
-    return bytes.fromhex(value[2:])
-
-
-def _hash32(value: Any, path: str) -> bytes:
-    if not isinstance(value, str) or not _HASH32.fullmatch(value):
-        _fail(f"{path} must be 0x followed by 64 hex digits, got {_shown(value)}")
+    if not isinstance(value, str) or len(value) > 2 + 2 * limit or not _HEX.fullmatch(value):
+        _fail(f"receipt: {path} must be 0x followed by hex digits, two per byte, 1 to {limit} bytes, got {got(value)}")
     return bytes.fromhex(value[2:])
 
 
 def _proof(value: Any, path: str) -> Proof:
     if not isinstance(value, list) or len(value) > MAX_NODES:
-        _fail(f"{path} must be a list of at most {MAX_NODES} trie nodes, got {_shown(value)}")
-    for i, node in enumerate(value):
-        _bytes(node, f"{path}[{i}]", MAX_NODE)
-    return Proof(tuple(value))
-
-
-def _address(value: Any, path: str) -> str:
-    if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
-        _fail(f"{path} must be 0x followed by 40 hex digits, got {_shown(value)}")
-    checksummed = to_checksum_address(bytes.fromhex(value[2:]))
-    digits = value[2:]
-    if digits != digits.lower() and digits != digits.upper() and value != checksummed:
-        _fail(f"{path} has an invalid EIP-55 checksum: {value}, checksummed {checksummed}")
-    return checksummed
+        _fail(f"receipt: {path} must be a list of at most {MAX_NODES} trie nodes, got {got(value)}")
+    return Proof(tuple(to_hex(_bytes(node, f"{path}[{i}]", MAX_NODE)) for i, node in enumerate(value)))
 
 
 def parse_evidence(value: Any) -> Evidence:
     """A receipt's ``evidence`` section (chain/receipt.py has already refused duplicate keys and deep nesting
-    in the whole receipt), checked for form: :class:`InvalidInput` names the first field that is not as the
-    schema says."""
+    in the whole receipt), checked for form in the order it is written: :class:`InvalidInput` names the first
+    field that is not as the schema says, in the words of the rest of the receipt's reader."""
     section = _object(value, "evidence", _EVIDENCE)
-    block = _object(section["block"], "evidence.block", _BLOCK)
-    number = block["number"]
-    if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= _MAX_SAFE:
-        _fail(f"evidence.block.number must be a non-negative integer below 2^53, got {_shown(number)}")
+    block_json = _object(section["block"], "evidence.block", _BLOCK)
+    block = BlockEvidence(
+        number=_uint(block_json["number"], "evidence.block.number"),
+        hash=_hash32(block_json["hash"], "evidence.block.hash"),
+        header=_bytes(block_json["header"], "evidence.block.header", MAX_HEADER),
+    )
     account = _object(section["account"], "evidence.account", _ACCOUNT)
+    registry = _address(account["address"], "evidence.account.address")
+    account_proof = _proof(account["proof"], "evidence.account.proof")
+    code = _bytes(account["code"], "evidence.account.code", MAX_CODE)
     storage = section["storage"]
     if not isinstance(storage, list) or not 1 <= len(storage) <= MAX_SLOTS:
-        _fail(f"evidence.storage must be a list of 1 to {MAX_SLOTS} slot proofs, got {_shown(storage)}")
+        _fail(f"receipt: evidence.storage must be a list of 1 to {MAX_SLOTS} slot proofs, got {got(storage)}")
     slots = tuple(_storage(entry, f"evidence.storage[{i}]") for i, entry in enumerate(storage))
     if len({s.slot for s in slots}) != len(slots):
-        _fail("evidence.storage proves a slot twice")
-    return Evidence(
-        block=BlockEvidence(
-            number=int(number),
-            hash=_hash32(block["hash"], "evidence.block.hash"),
-            header=_bytes(block["header"], "evidence.block.header", MAX_HEADER),
-        ),
-        registry=_address(account["address"], "evidence.account.address"),
-        account_proof=_proof(account["proof"], "evidence.account.proof"),
-        code=_bytes(account["code"], "evidence.account.code", MAX_CODE),
-        storage=slots,
-    )
+        _fail("receipt: evidence.storage proves a slot twice")
+    return Evidence(block=block, registry=registry, account_proof=account_proof, code=code, storage=slots)
 
 
 def _storage(value: Any, path: str) -> StorageProof:

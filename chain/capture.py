@@ -53,7 +53,7 @@ async def capture_evidence(
             held = code if code is not None else parse_hex(await rpc.call("eth_getCode", [registry, at]), what="code")
         except ChainError as exc:
             if not state_unavailable(exc):
-                raise
+                raise EvidenceUnavailable(f"the node does not prove its head block's state: {exc}") from exc
             last = exc
             continue
         if not isinstance(proof, dict):

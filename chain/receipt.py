@@ -18,13 +18,16 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from docchain.chain.errors import InvalidInput
 from docchain.chain.merkle import MAX_LEAVES, InclusionProof
 from docchain.chain.typed_data import EIP712_DOMAIN_TYPE, NAME, Domain, Registration, typed_data
 from docchain.chain.typed_data import VERSION as DOMAIN_VERSION
 from docchain.chain.values import to_checksum_address, to_hex
+
+if TYPE_CHECKING:  # chain/bundle.py reads the evidence key with this module's field readers: imported when met
+    from docchain.chain.bundle import Evidence
 
 VERSION = 2  # the newest format this docchain reads and writes
 VERSIONS = (1, 2)  # every format it reads
@@ -38,7 +41,7 @@ MAX_DEPTH = 16
 MAX_SAFE = 2**53 - 1
 
 _TOP = ("docchainReceipt", "document", "signer", "eip712", "signature", "chainId", "contract", "anchor")
-_TOP_OPTIONAL = ("storage",)
+_TOP_OPTIONAL = ("storage", "evidence")  # evidence: an evidence bundle (chain/bundle.py)
 _STORAGE = ("backends", "ipfs")
 _IPFS = ("cid", "sealed", "key")
 MAX_BACKENDS = 8
@@ -101,6 +104,7 @@ class Receipt:
     file_size: int | None = None
     storage: Storage | None = None
     merkle: InclusionProof | None = None  # a Merkle anchor: the leaf's proof under the root the transaction anchored
+    evidence: Evidence | None = None  # proofs of the record under one block's header: verifies with no node
 
     @property
     def version(self) -> int:
@@ -134,6 +138,8 @@ class Receipt:
         }
         if self.storage is not None:  # optional: receipts without it read as they always did
             out["storage"] = self.storage.to_json()
+        if self.evidence is not None:
+            out["evidence"] = self.evidence.to_json()
         return out
 
     def dumps(self) -> str:
@@ -443,6 +449,11 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
     if contract != domain.verifying_contract:
         _fail("receipt: contract differs from eip712.domain.verifyingContract")
     storage = parse_storage(top["storage"]) if "storage" in top else None
+    evidence = None
+    if "evidence" in top:
+        from docchain.chain.bundle import parse_evidence
+
+        evidence = parse_evidence(top["evidence"])
     return Receipt(
         domain=domain,
         registration=registration,
@@ -455,6 +466,7 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
         file_size=size,
         storage=storage,
         merkle=merkle,
+        evidence=evidence,
     )
 
 

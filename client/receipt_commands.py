@@ -1,38 +1,52 @@
-"""``docchain receipt``: fetch a document's receipt again, for a signer or a submission id."""
+"""``docchain receipt``: fetch a document's receipt again, for a signer or a submission id; ``docchain receipt
+upgrade R``: add or refresh a receipt's evidence bundle from a node."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from docchain.chain.receipt import receipt_path
+from docchain.chain.bundle import Evidence
+from docchain.chain.receipt import Receipt, read_receipt, receipt_path, write_receipt
 from docchain.chain.values import parse_address, parse_hash32, to_hex
 from docchain.client import documents, keys, receipts
 from docchain.client.context import CliContext
-from docchain.client.errors import CliError, ExitCode, UsageError
+from docchain.client.errors import CliError, ExitCode, UsageError, VerificationFailed
 from docchain.client.options import ForceOpt, KeyOpt, SignerOpt, WaitTimeoutOpt, command, new_app
 from docchain.client.output import short
 
 app = new_app("Fetch receipts.")
 
 
+UPGRADE = "upgrade"  # `docchain receipt upgrade R`: the word in the place of FILE|HASH, then the receipt
+
+
 @command(
     app,
     "receipt",
-    globals_used=("api", "timeout", "retries"),
+    globals_used=("api", "rpc", "timeout", "retries"),
     examples_=[
         "docchain receipt contract.pdf               # your key's receipt",
         "docchain receipt contract.pdf --signer 0xAbC…",
         "docchain receipt contract.pdf --id 0193a1f2… --wait",
         "docchain receipt 0x3a7b…e1 --signer 0xAbC… -o r.json",
+        "docchain receipt upgrade contract.pdf.docchain.json --rpc URL",
     ],
 )
 def receipt(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="FILE|HASH", help="The document, or its 0x SHA-256.")],
+    target: Annotated[
+        str, typer.Argument(metavar="FILE|HASH|upgrade", help="The document, or its 0x SHA-256; or upgrade.")
+    ],
+    upgraded: Annotated[
+        Path | None,
+        typer.Argument(metavar="[RECEIPT]", help="After upgrade: the receipt to add the evidence bundle to."),
+    ] = None,
     signer: SignerOpt = None,
     submission: Annotated[
         str | None,
@@ -61,8 +75,20 @@ def receipt(
     For a signer (--signer), a submission (--id, as `submit` printed it), or else your key's
     address (--key, or the only key; no password is needed). Use it after an interrupted
     `submit --wait`, or to get another signer's receipt.
+
+    `docchain receipt upgrade RECEIPT` adds (or refreshes) the receipt's evidence bundle from the
+    node of --rpc instead: the proofs of its record at the node's head block, which then verify
+    with `docchain verify FILE --offline`, with no node at all. Nodes keep recent state only:
+    it fails, saying so, when the node does not serve it.
     """
     c: CliContext = ctx.obj
+    if target == UPGRADE and upgraded is not None:
+        if signer or submission or key or output or wait or force:
+            raise UsageError("receipt upgrade takes the receipt file and --rpc only")
+        _upgrade(c, upgraded)
+        return
+    if upgraded is not None:
+        raise UsageError(f"one document at a time; to add evidence to a receipt: docchain receipt {UPGRADE} RECEIPT")
     if signer and submission:
         raise UsageError("give --signer or --id, not both")
     doc_hash, path = documents.hash_or_file(target)
@@ -105,3 +131,44 @@ def receipt(
         }
     )
     c.out.say(f"receipt of {short(doc, 8)} by {address} (block {fetched.block_number}) written to {written}")
+
+
+def _upgrade(c: CliContext, path: Path) -> None:
+    """Add a fresh evidence bundle to the receipt at ``path``, once it proves the receipt's record."""
+    from docchain.chain.offline import verify_offline
+    from docchain.chain.verify import Outcome
+
+    old = read_receipt(path)
+    url = c.rpc_url()
+    evidence = asyncio.run(_capture(url, c.timeout_s(), old))
+    new = dataclasses.replace(old, evidence=evidence)
+    verdict = verify_offline(None, new, None)
+    if verdict.outcome not in (Outcome.VALID, Outcome.REVOKED):
+        raise VerificationFailed(f"the evidence of the node at {url} does not prove {path}: {verdict.reason}")
+    write_receipt(new, path, overwrite=True)
+    block = evidence.block
+    c.out.emit(
+        {
+            "receipt": str(path),
+            "outcome": verdict.outcome.value,
+            "blockNumber": block.number,
+            "blockHash": to_hex(block.hash),
+            "replaced": old.evidence is not None,
+        }
+    )
+    c.out.say(f"evidence of block {block.number} ({to_hex(block.hash)}) added to {path}: {verdict.summary}")
+
+
+async def _capture(url: str, timeout: float, receipt: Receipt) -> Evidence:
+    from docchain.chain.capture import capture_evidence
+    from docchain.chain.offline import proven_slots
+    from docchain.chain.rpc import JsonRpc
+
+    async with JsonRpc(url, timeout=timeout) as rpc:
+        chain_id = int(await rpc.call("eth_chainId", []), 16)
+        if chain_id != receipt.domain.chain_id:
+            raise UsageError(
+                f"the node at {url} serves chain {chain_id}, the receipt is for chain {receipt.domain.chain_id}"
+            )
+        [evidence] = await capture_evidence(rpc, receipt.domain.verifying_contract, [proven_slots(receipt)])
+        return evidence

@@ -1,0 +1,281 @@
+"""Offline verification of an evidence bundle: a file, its receipt with an ``evidence`` section, and at most one
+block hash the verifier trusts. No node, no socket: every fact comes from the bundle and is proven down from the
+block hash (docs/protocol.md, "Verifying a bundle offline").
+
+The steps, in order, each ending verification at its name when it fails (chain/verify.py's :class:`Step`, so
+the verdict reads as an online one does):
+
+- ``file``: the file's SHA-256 is the receipt's document hash;
+- ``signature``: the EIP-712 digest of the receipt's registration recovers its signer (ECDSA). A contract wallet
+  (ERC-1271) signs with code that only a node can run: its signature cannot be checked offline, and the verdict
+  says so rather than passing it;
+- ``anchor``: the header's RLP hashes (keccak256) to the bundle's block hash, and is that block's;
+- ``registry``: the bundle's code is released docchain registry code built for the receipt's EIP-712 domain,
+  and the account proof under the header's state root shows the receipt's registry with that code's keccak256;
+- ``record``: the storage proof under the account's storage root shows the record of (document, signer) — or,
+  for a Merkle anchor, the anchor of the receipt's root, whose inclusion proof holds the registration's leaf —
+  with the block and time the receipt says it was anchored in;
+- ``confirmations``: how many blocks the proven block is after the anchoring one (said, not judged);
+- ``revocation``: the record's revocation, as of the proven block;
+- ``chain``: the proven block's hash is the one the verifier trusts. Without one, the verdict is valid as far as
+  the bundle goes and names the block hash to check (in the step and in its trust).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from docchain.chain import merkle
+from docchain.chain.bundle import Evidence
+from docchain.chain.errors import InvalidInput
+from docchain.chain.evidence import (
+    EvidenceError,
+    Header,
+    anchor_slot,
+    decode_anchor,
+    decode_header,
+    decode_record,
+    record_slot,
+    verify_account_proof,
+    verify_storage_proof,
+)
+from docchain.chain.hashing import keccak256
+from docchain.chain.receipt import Receipt
+from docchain.chain.registry import Record
+from docchain.chain.trust import release_of
+from docchain.chain.typed_data import recover
+from docchain.chain.values import to_hex, utc_text
+from docchain.chain.verify import Anchor, Check, Outcome, Revoked, Step, Trust, Verdict
+
+__all__ = ["proven_slots", "slots_of", "verify_offline"]
+
+
+def slots_of(doc_hash: bytes, signer: str, merkle_root: bytes | None) -> tuple[bytes, ...]:
+    """The registry slots the evidence of a record proves, in order: a direct anchor's record; a Merkle anchor's
+    root anchor, then its leaf's record (which holds the leaf's revocation, if any)."""
+    record = record_slot(doc_hash, signer)
+    return (record,) if merkle_root is None else (anchor_slot(merkle_root), record)
+
+
+def proven_slots(receipt: Receipt) -> tuple[bytes, ...]:
+    """The registry slots ``receipt``'s evidence proves (:func:`slots_of`)."""
+    return slots_of(receipt.doc_hash, receipt.signer, None if receipt.merkle is None else receipt.merkle.root)
+
+
+class _Stop(Exception):
+    def __init__(self, outcome: Outcome, step: Step, reason: str) -> None:
+        self.outcome, self.step, self.reason = outcome, step, reason
+
+
+@dataclass
+class _Run:
+    receipt: Receipt
+    steps: list[Check] = field(default_factory=list)
+    trust: Trust | None = None
+    anchor: Anchor | None = None
+    revocation: Revoked | None = None
+
+    def ok(self, step: Step, detail: str) -> None:
+        self.steps.append(Check(step, True, detail))
+
+    def fail(self, step: Step, reason: str, outcome: Outcome = Outcome.INVALID) -> _Stop:
+        self.steps.append(Check(step, False, reason))
+        return _Stop(outcome, step, reason)
+
+    def verdict(self, outcome: Outcome, stop: _Stop | None = None) -> Verdict:
+        return Verdict(
+            outcome,
+            self.receipt.doc_hash,
+            self.receipt.signer,
+            tuple(self.steps),
+            failed_step=None if stop is None else stop.step,
+            reason=None if stop is None else stop.reason,
+            trust=self.trust,
+            anchor=self.anchor,
+            revocation=self.revocation,
+        )
+
+
+def verify_offline(file_hash: bytes | None, receipt: Receipt, trusted_block_hash: bytes | None) -> Verdict:
+    """Verify ``receipt``'s evidence bundle with no I/O: ``file_hash`` is the file's SHA-256 (``None``: the
+    receipt's document is taken as the file), ``trusted_block_hash`` the hash of a block the verifier knows to be
+    on the canonical chain (``None``: the verdict names the block hash to check)."""
+    run = _Run(receipt)
+    try:
+        _steps(run, file_hash, trusted_block_hash)
+    except _Stop as stop:
+        return run.verdict(stop.outcome, stop)
+    return run.verdict(Outcome.VALID)
+
+
+def _steps(run: _Run, file_hash: bytes | None, trusted: bytes | None) -> None:
+    receipt = run.receipt
+    doc = to_hex(receipt.doc_hash)
+    if file_hash is not None and file_hash != receipt.doc_hash:
+        raise run.fail(
+            Step.FILE, f"the file's SHA-256 is {to_hex(file_hash)}, the receipt is for {doc}", Outcome.FILE_MISMATCH
+        )
+    run.ok(Step.FILE, f"the file matches the receipt (SHA-256 {doc})" if file_hash else f"document SHA-256 is {doc}")
+    evidence = receipt.evidence
+    if evidence is None:
+        raise run.fail(Step.RECEIPT, "the receipt carries no evidence: run docchain receipt upgrade, or verify online")
+    _signature(run)
+    header = _header(run, evidence)
+    storage_root = _registry(run, evidence, header)
+    record = _record(run, evidence, header, storage_root)
+    run.ok(
+        Step.CONFIRMATIONS,
+        f"block {header.number} is {header.number - record.block_number + 1} blocks deep from block "
+        f"{record.block_number} (counting both)",
+    )
+    if record.revoked:
+        run.revocation = Revoked(receipt.signer, None, record.revoked_at)
+        raise run.fail(
+            Step.REVOCATION,
+            f"revoked by {receipt.signer} at {utc_text(record.revoked_at)}, as of block {header.number}",
+            Outcome.REVOKED,
+        )
+    run.ok(Step.REVOCATION, f"not revoked as of block {header.number}")
+    _chain(run, header, trusted)
+
+
+def _signature(run: _Run) -> None:
+    receipt = run.receipt
+    try:
+        recovered = recover(receipt.domain, receipt.registration, receipt.signature)
+    except InvalidInput as exc:
+        raise run.fail(Step.SIGNATURE, f"not an ECDSA signature of {receipt.signer}: {exc}{_WALLET}") from None
+    if recovered != receipt.signer:
+        raise run.fail(Step.SIGNATURE, f"the signature recovers {recovered}, not the signer {receipt.signer}{_WALLET}")
+    run.ok(Step.SIGNATURE, f"EIP-712 signature recovers {receipt.signer} (ECDSA, low s)")
+
+
+_WALLET = " (a contract wallet's ERC-1271 signature is checked by its code, which needs a node: verify online)"
+
+
+def _header(run: _Run, evidence: Evidence) -> Header:
+    block = evidence.block
+    actual = keccak256(block.header)
+    if actual != block.hash:
+        raise run.fail(
+            Step.ANCHOR, f"keccak256 of the header is {to_hex(actual)}, not the block hash {to_hex(block.hash)}"
+        )
+    try:
+        header = decode_header(block.header)
+    except EvidenceError as exc:
+        raise run.fail(Step.ANCHOR, f"the header: {exc.detail}") from None
+    if header.number != block.number:
+        raise run.fail(Step.ANCHOR, f"the header is block {header.number}'s, not block {block.number}'s")
+    run.ok(Step.ANCHOR, f"the {header.fork} header hashes to block {header.number}'s hash {to_hex(block.hash)}")
+    return header
+
+
+def _registry(run: _Run, evidence: Evidence, header: Header) -> bytes:
+    """The registry's storage root, once its account and code are proven."""
+    receipt, registry = run.receipt, run.receipt.domain.verifying_contract
+    if evidence.registry != registry:
+        raise run.fail(Step.REGISTRY, f"the account proof is of {evidence.registry}, not the registry {registry}")
+    release = release_of(evidence.code)
+    if release is None:
+        raise run.fail(Step.REGISTRY, "the bundle's code is not a released docchain registry's")
+    if receipt.merkle is not None and not release.anchors_roots:
+        raise run.fail(Step.REGISTRY, f"{release.name} anchors no Merkle roots")
+    # The immutables of a registry hold its own EIP-712 domain separator (OpenZeppelin's EIP712 caches it at
+    # deployment): released code built for another chain or address is not this receipt's registry.
+    separator = receipt.domain.separator
+    if not any(evidence.code[start : start + length] == separator for start, length in release.immutables):
+        raise run.fail(Step.REGISTRY, f"the code's cached EIP-712 domain is not the receipt's ({registry})")
+    try:
+        account = verify_account_proof(header.state_root, registry, evidence.account_proof.nodes)
+    except EvidenceError as exc:
+        raise run.fail(Step.REGISTRY, f"the account proof: {exc.detail}") from None
+    if account is None:
+        raise run.fail(Step.REGISTRY, f"the account proof shows no account at {registry} in block {header.number}")
+    if account.code_hash != keccak256(evidence.code):
+        raise run.fail(
+            Step.REGISTRY,
+            f"the account's codeHash is {to_hex(account.code_hash)}, not keccak256 of the bundle's code "
+            f"{to_hex(keccak256(evidence.code))}",
+        )
+    run.trust = Trust(
+        registry,
+        ("released code",),
+        f"{release.name}, proven at {registry} in block {header.number} by its account proof",
+    )
+    run.ok(Step.REGISTRY, f"{registry} runs {release.name} (account proof under block {header.number}'s stateRoot)")
+    return account.storage_root
+
+
+def _record(run: _Run, evidence: Evidence, header: Header, storage_root: bytes) -> Record:
+    receipt = run.receipt
+    inclusion = receipt.merkle
+    slots = proven_slots(receipt)
+    if tuple(s.slot for s in evidence.storage) != slots:
+        wanted = "the record's slot" if inclusion is None else "the root's anchor slot, then the leaf's record slot"
+        given = ", ".join(to_hex(s.slot) for s in evidence.storage)
+        raise run.fail(
+            Step.RECORD, f"the storage proofs are of {given}, not of {wanted} ({', '.join(map(to_hex, slots))})"
+        )
+    try:
+        words = [verify_storage_proof(storage_root, s.slot, s.proof.nodes) for s in evidence.storage]
+        record = decode_record(words[-1])
+        if inclusion is not None:
+            anchor = decode_anchor(words[0])
+            # a leaf's record slot holds its revocation only; its time and block are its root's
+            record = Record(anchor.anchored_at, anchor.block_number, record.revoked_at)
+    except EvidenceError as exc:
+        raise run.fail(Step.RECORD, f"the storage proof: {exc.detail}") from None
+    if not record.exists:
+        what = f"record of {receipt.signer}" if inclusion is None else f"anchor of root {to_hex(inclusion.root)}"
+        raise run.fail(
+            Step.RECORD, f"the storage proof shows no {what} in block {header.number}", Outcome.NOT_REGISTERED
+        )
+    if inclusion is not None and not inclusion.verifies(merkle.leaf(receipt.registration, receipt.signature)):
+        raise run.fail(Step.RECORD, f"the registration's leaf is not under root {to_hex(inclusion.root)}")
+    if (record.block_number, record.registered_at) != (receipt.block_number, receipt.timestamp):
+        raise run.fail(
+            Step.RECORD,
+            f"the chain holds block {record.block_number} at {record.registered_at}, the receipt says block "
+            f"{receipt.block_number} at {receipt.timestamp}",
+        )
+    if record.block_number > header.number:
+        raise run.fail(Step.RECORD, f"block {header.number} is before its own record's block {record.block_number}")
+    run.anchor = Anchor(
+        chain_id=receipt.domain.chain_id,
+        registry=receipt.domain.verifying_contract,
+        block_number=record.block_number,
+        block_hash=receipt.block_hash,
+        tx_hash=receipt.tx_hash,
+        timestamp=record.registered_at,
+        confirmations=header.number - record.block_number + 1,
+        merkle_root=None if inclusion is None else inclusion.root,
+    )
+    place = "" if inclusion is None else f" (leaf {inclusion.index} of {inclusion.count} under its root)"
+    run.ok(Step.RECORD, f"recorded in block {record.block_number} at {utc_text(record.registered_at)}{place}")
+    return record
+
+
+def _chain(run: _Run, header: Header, trusted: bytes | None) -> None:
+    block_hash = header.hash
+    base = run.trust
+    assert base is not None
+    if trusted is None:
+        run.trust = Trust(
+            base.registry,
+            base.sources,
+            f"{base.detail}; trust block {header.number}'s hash {to_hex(block_hash)} only once you know it is on "
+            f"chain {run.receipt.domain.chain_id}",
+        )
+        run.ok(
+            Step.CHAIN,
+            f"no trusted block hash given: this holds if block {header.number} of chain "
+            f"{run.receipt.domain.chain_id} has hash {to_hex(block_hash)}",
+        )
+        return
+    if trusted != block_hash:
+        raise run.fail(
+            Step.CHAIN,
+            f"the bundle proves block {header.number} {to_hex(block_hash)}, not the trusted {to_hex(trusted)}",
+        )
+    run.trust = Trust(base.registry, (*base.sources, "trusted block hash"), f"{base.detail}, the block you trust")
+    run.ok(Step.CHAIN, f"block {header.number}'s hash {to_hex(block_hash)} is the one you trust")
