@@ -11,7 +11,7 @@ import typer
 
 from docchain.chain.errors import InvalidInput
 from docchain.chain.receipt import Receipt, read_receipt, receipt_path
-from docchain.chain.values import parse_address, to_hex
+from docchain.chain.values import parse_address, parse_hash32, to_hex
 from docchain.client import documents
 from docchain.client.context import CliContext
 from docchain.client.errors import ApiUnreachable, ExitCode, UsageError, VerificationFailed
@@ -55,6 +55,7 @@ def choose_via(c: CliContext, via: Via | None) -> Via:
         "docchain verify contract.pdf --via rpc    # the node of $DOCCHAIN_RPC",
         "docchain verify contract.pdf --rpc https://node.example \\",
         "    --registry 0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        "docchain verify contract.pdf --offline --trusted-block-hash 0x9c…",
     ],
 )
 def verify(
@@ -103,6 +104,23 @@ def verify(
             help="Confirmations required through a node [default: 1].",
         ),
     ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            envvar="DOCCHAIN_OFFLINE",
+            help="Verify the receipt's evidence bundle alone: no API, no node, no network.",
+        ),
+    ] = False,
+    trusted_block_hash: Annotated[
+        str | None,
+        typer.Option(
+            "--trusted-block-hash",
+            envvar="DOCCHAIN_TRUSTED_BLOCK_HASH",
+            metavar="HASH",
+            help="With --offline: the hash of the bundle's block, as you know it from a source you trust.",
+        ),
+    ] = None,
 ) -> None:
     """Verify who signed a document, when, and that it is unchanged.
 
@@ -112,6 +130,10 @@ def verify(
     if its code is a released docchain registry and, when a registry is pinned (--registry, or a
     recorded deployment for the chain), only if it is that one. Each step (file, chain, registry,
     signature, record, anchor, confirmations, revocation) is printed, then the verdict.
+
+    With --offline, the receipt's evidence bundle (docchain receipt fetches one once the record has its
+    confirmations) is checked with no network at all, from the file down to one block hash: give that
+    hash with --trusted-block-hash, or check the one the verdict names.
 
     Exit status: 0 valid · 1 verification failed (revoked, not registered, signed by others, file
     mismatch, invalid at a step) · 2 bad input · 3 network or chain unavailable.
@@ -128,6 +150,11 @@ def verify(
         source = f"the config file ({c.config.source})"
     given_as = source if registry else f"registry in the config file {c.config.source}"
     pinned = parse_address(pinned, given_as) if pinned else None
+    trusted = parse_hash32(trusted_block_hash, "--trusted-block-hash") if trusted_block_hash else None
+    if trusted is not None and not offline:
+        raise UsageError("--trusted-block-hash is for --offline verification")
+    if offline and (via is not None or c.explicit("rpc")):
+        raise UsageError("--offline uses no node: leave out --rpc and --via")
     mode = choose_via(c, via)
     doc_hash, path = documents.hash_or_file(target, progress=None if c.json else c.out.err)
     receipt_file = _receipt_for(path, receipt_opt)
@@ -138,7 +165,13 @@ def verify(
     except InvalidInput as exc:
         # evidence that fails, not a usage mistake: said as the verdict of the receipt step
         result = {**receipt_refused(doc_hash, f"{receipt_file}: {exc}").to_json(), "mode": "local"}
-    if result is None and mode is Via.RPC:
+    if result is None and offline:
+        if receipt is None:
+            raise UsageError("--offline verifies a receipt's evidence bundle: give the receipt with --receipt FILE")
+        from docchain.chain.offline import verify_offline
+
+        result = {**verify_offline(doc_hash, receipt, trusted).to_json(), "mode": "offline"}
+    elif result is None and mode is Via.RPC:
         question = Question(doc_hash, expected, receipt, int(c.config.pick("confirmations", confirmations)))
         verdict = verifying.verify_with_node(
             c.rpc_url(), c.timeout_s(), question, pinned, source, c.trusted_deployments

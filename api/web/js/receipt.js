@@ -24,13 +24,24 @@ const MERKLE = ["root", "leafIndex", "leafCount", "proof"];
 const MAX_LEAVES = 2 ** 32;  // chain/merkle.py's bound on a tree, which bounds a proof at MAX_PROOF hashes
 const MAX_PROOF = 32;
 const VERSIONS = [1, 2];
-const TOP_OPTIONAL = ["storage"];
+const TOP_OPTIONAL = ["storage", "evidence"];
 const STORAGE = ["backends", "ipfs"];
 const IPFS = ["cid", "sealed", "key"];
 const MAX_BACKENDS = 8;
 const BACKEND = /^[a-z][a-z0-9-]{0,31}$/;
 const CID = /^b[a-z2-7]{58,200}$/;
 const DOC_KEY = /^[A-Za-z0-9_-]{43}$/;
+// An evidence bundle's section, bounded as chain/bundle.py bounds it
+const EVIDENCE = ["block", "account", "storage"];
+const EVIDENCE_BLOCK = ["number", "hash", "header"];
+const EVIDENCE_ACCOUNT = ["address", "proof", "code"];
+const EVIDENCE_STORAGE = ["slot", "proof"];
+const MAX_HEADER = 2048;
+const MAX_NODE = 1024;
+const MAX_NODES = 64;
+const MAX_CODE = 24576;
+const MAX_SLOTS = 2;
+const HEX_BYTES = /^0x(?:[0-9a-fA-F]{2})+$/;
 const TYPES = {
   EIP712Domain: [
     { name: "name", type: "string" },
@@ -337,6 +348,7 @@ export function parseReceipt(input) {
   if (chainId !== domain.chainId) fail("receipt: chainId differs from eip712.domain.chainId");
   if (contract !== domain.verifyingContract) fail("receipt: contract differs from eip712.domain.verifyingContract");
   const storage = "storage" in top ? storageSection(top.storage) : undefined;
+  const evidence = "evidence" in top ? evidenceSection(top.evidence) : undefined;
 
   return {
     docchainReceipt: version,
@@ -348,6 +360,7 @@ export function parseReceipt(input) {
     contract,
     anchor,
     ...(storage === undefined ? {} : { storage }),
+    ...(evidence === undefined ? {} : { evidence }),
   };
 }
 
@@ -402,4 +415,49 @@ function storageSection(value) {
     ipfs = { cid, sealed, key };
   }
   return { backends: [...backends], ipfs };
+}
+
+/** The optional evidence section (an evidence bundle's proofs): chain/bundle.py's parse_evidence, checked for form
+ * only, in the order it is written. */
+function evidenceSection(value) {
+  const section = object(value, "evidence", EVIDENCE);
+  const blockJson = object(section.block, "evidence.block", EVIDENCE_BLOCK);
+  const block = {
+    number: uint(blockJson.number, "evidence.block.number"),
+    hash: hash32(blockJson.hash, "evidence.block.hash"),
+    header: hexBytes(blockJson.header, "evidence.block.header", MAX_HEADER),
+  };
+  const accountJson = object(section.account, "evidence.account", EVIDENCE_ACCOUNT);
+  const account = {
+    address: address(accountJson.address, "evidence.account.address"),
+    proof: trieProof(accountJson.proof, "evidence.account.proof"),
+    code: hexBytes(accountJson.code, "evidence.account.code", MAX_CODE),
+  };
+  const { storage } = section;
+  if (!Array.isArray(storage) || storage.length < 1 || storage.length > MAX_SLOTS) {
+    fail(`receipt: evidence.storage must be a list of 1 to ${MAX_SLOTS} slot proofs, got ${got(storage)}`);
+  }
+  const slots = storage.map((entry, i) => {
+    const proven = object(entry, `evidence.storage[${i}]`, EVIDENCE_STORAGE);
+    return {
+      slot: hash32(proven.slot, `evidence.storage[${i}].slot`),
+      proof: trieProof(proven.proof, `evidence.storage[${i}].proof`),
+    };
+  });
+  if (new Set(slots.map(s => s.slot)).size !== slots.length) fail("receipt: evidence.storage proves a slot twice");
+  return { block, account, storage: slots };
+}
+
+function hexBytes(value, path, limit) {
+  if (typeof value !== "string" || value.length > 2 + 2 * limit || !HEX_BYTES.test(value)) {
+    fail(`receipt: ${path} must be 0x followed by hex digits, two per byte, 1 to ${limit} bytes, got ${got(value)}`);
+  }
+  return value.toLowerCase();
+}
+
+function trieProof(value, path) {
+  if (!Array.isArray(value) || value.length > MAX_NODES) {
+    fail(`receipt: ${path} must be a list of at most ${MAX_NODES} trie nodes, got ${got(value)}`);
+  }
+  return value.map((node, i) => hexBytes(node, `${path}[${i}]`, MAX_NODE));
 }
