@@ -53,7 +53,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
     return str(request.getfixturevalue("pg_cluster").create_database())
 
 
-@pytest.mark.parametrize("anchoring", ANCHORINGS)
+# At CI size the crashes hit Merkle mode: its trees are recorded with their transaction, which the kills must not
+# split; direct mode's recovery, which Merkle mode shares (outbox, prepared transactions, the indexer), is
+# crashed at CI size by tests/api/test_resilience.py and here at RELIABILITY_SCALE=full.
+@pytest.mark.parametrize("anchoring", ANCHORINGS if SCALE.name == "full" else ("merkle",))
 def test_crash(
     chain: Chain, database_url: str, anchoring: Anchoring, scale: Scale, entry: Entry, report: Report
 ) -> None:
