@@ -10,7 +10,9 @@ Tables:
 - ``events``: the registry's events as indexed from the chain (the source of truth for status and lists).
 - ``roots``: the registry's ``RootAnchored`` events (Merkle roots anchored), as indexed.
 - ``blocks``: headers of indexed blocks (event blocks and recent tips), for timestamps and reorg detection.
-- ``meta``: small key/value state (indexer cursor, chain head).
+- ``meta``: small key/value state (indexer cursor, chain head, evidence cursor).
+- ``evidence_blocks`` / ``evidence``: the evidence bundles the indexer captures (a block's header and the
+  registry's account proof, shared by the records captured at it; each record's storage proofs).
 - ``storage_copies``: each document's copy per storage backend, and the outbox of the copies still to make.
 - ``relayer_usage`` / ``relayer_spending``: the relayer's daily quotas and the gas it spent per client
   (see :func:`reserve_usage` and :func:`charge_fee`).
@@ -315,6 +317,43 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+# ------------------------------------------------------------------ evidence bundles (migration 0009)
+
+
+class EvidenceBlockRow(Base):
+    """The block a capture proved, and the registry's account and code in it: shared by the records captured."""
+
+    __tablename__ = "evidence_blocks"
+
+    number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(HASH)
+    header: Mapped[str] = mapped_column(Text)  # RLP, hex
+    registry_address: Mapped[str] = mapped_column("registry", ADDRESS)  # (``registry`` is Declarative's own)
+    account_proof: Mapped[str] = mapped_column(Text)  # JSON list of hex nodes
+    code: Mapped[str] = mapped_column(Text)  # hex
+
+
+class EvidenceRow(Base):
+    """One record's storage proofs (the JSON list of a bundle's ``storage``), against its capture's block: a
+    direct record (``merkle_root`` NULL) or a Merkle leaf. ``record_block``, the block of the record proven, is
+    what a reorg's rollback compares with its floor."""
+
+    __tablename__ = "evidence"
+    __table_args__ = (
+        Index("ix_evidence_doc_signer", "doc_hash", "signer"),
+        Index("ix_evidence_block", "block_number"),
+        Index("ix_evidence_record_block", "record_block"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    doc_hash: Mapped[str] = mapped_column(HASH)
+    signer: Mapped[str] = mapped_column(ADDRESS)
+    merkle_root: Mapped[str | None] = mapped_column(HASH)
+    record_block: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger, ForeignKey("evidence_blocks.number"))
+    storage: Mapped[str] = mapped_column(Text)
 
 
 # ------------------------------------------------------------------ relayer quotas and spending (api/limits.py)

@@ -1,7 +1,7 @@
 """The indexer loop: reads the registry's events (chain/indexer.py: records, revocations and Merkle roots) and
 hands each step to the service, which persists them and advances submissions to anchored / confirmed /
 revoked; after a reorg it finds the common ancestor (block-hash continuity) and has the service roll back
-what the reorg removed. Once records have their confirmations, it captures their evidence bundles (api/evidence.py):
+what the reorg removed. Once records have their confirmations, it captures their evidence bundles (api/store.py):
 a batch per block, never per request, while the node still serves the state."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from collections.abc import Callable
 from docchain.api import metrics
 from docchain.api.chainctx import Bound, ChainContext
 from docchain.api.db import Database
-from docchain.api.evidence import EvidenceStore
 from docchain.api.notify import Notifier
 from docchain.api.service import Lifecycle, event_row, root_row
 from docchain.api.service_loop import ServiceLoop
@@ -54,7 +53,6 @@ class IndexerLoop(ServiceLoop):
         self._written_head: int | None = None  # the head recorded (and confirmations computed) last
         # called once a reorg's rollback is committed: the worker sends again what the chain lost
         self.on_reorg: Callable[[], None] = lambda: None
-        self.evidence = EvidenceStore(db)
         self._code: bytes | None = None  # the registry's runtime code, read once: it never changes
 
     def wake(self) -> None:
@@ -106,11 +104,11 @@ class IndexerLoop(ServiceLoop):
     async def _capture(self, bound: Bound, confirmed_to: int) -> None:
         """Capture the evidence of the records confirmed (at or below ``confirmed_to``) since the last capture, at
         the head block: the node may keep no older state. A node that refuses is asked again at the next block."""
-        due = await self.evidence.due(confirmed_to, EVIDENCE_BATCH)
+        due = await self.service.store.evidence_due(confirmed_to, EVIDENCE_BATCH)
         if due.through == due.after:
             return
         if not due.subjects:
-            await self.evidence.skip_to(due.through)
+            await self.service.store.skip_evidence_to(due.through)
             return
         slots = [slots_of(s.doc_hash, s.signer, s.merkle_root) for s in due.subjects]
         try:
@@ -119,7 +117,7 @@ class IndexerLoop(ServiceLoop):
             log.warning("evidence not captured", extra={"records": len(slots), "error": str(exc)})
             return
         self._code = captured[0].code
-        await self.evidence.save(due.subjects, captured, due.through)
+        await self.service.store.save_evidence(due.subjects, captured, due.through)
         log.info("evidence captured", extra={"records": len(slots), "block": captured[0].block.number})
 
     async def _rollback(self, bound: Bound) -> None:
@@ -133,7 +131,7 @@ class IndexerLoop(ServiceLoop):
             changed = await self.service.roll_back(floor, await self.service.store.cursor_value())
         else:
             changed = await self.service.roll_back(floor, None if ref is None else _cursor_json(ref))
-        await self.evidence.roll_back(floor)
+        await self.service.store.roll_back_evidence(floor)
         metrics.REORGS.inc()  # once the rollback is committed: the counter says "handled"
         self.on_reorg()
         self.notifier.notify(changed)

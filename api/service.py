@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 
 from docchain.api import metrics
 from docchain.api.db import Database, new_id, now
-from docchain.api.evidence import EvidenceStore
 from docchain.api.inputs import too_large
 from docchain.api.lifecycle import (
     NEW,
@@ -560,7 +559,6 @@ class Documents:
         self.replicas = replicas
         self.outbox = outbox
         self.pipeline = pipeline
-        self.evidence = EvidenceStore(lifecycle.store.db)
 
     # ------------------------------------------------------------ accept
 
@@ -698,7 +696,7 @@ class Documents:
         """The receipt of (docHash, signer), with its evidence bundle once the indexer has captured it."""
         receipt = await self._receipt(doc, who)
         root = None if receipt.merkle is None else to_hex(receipt.merkle.root)
-        evidence = await self.evidence.of(doc, who, root)
+        evidence = await self.store.evidence_of(doc, who, root)
         return receipt if evidence is None else replace(receipt, evidence=evidence)
 
     async def _receipt(self, doc: str, who: str) -> Receipt:

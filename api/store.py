@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
+    RowMapping,
     Table,
     bindparam,
     delete,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     insert,
     literal_column,
     null,
+    or_,
     select,
     text,
     update,
@@ -41,6 +43,8 @@ from docchain.api.db import (
     BlockRow,
     Database,
     EventRow,
+    EvidenceBlockRow,
+    EvidenceRow,
     Many,
     Meta,
     RevocationRow,
@@ -62,7 +66,9 @@ from docchain.api.lifecycle import (
     TxState,
     copy_sources,
 )
+from docchain.chain.bundle import Evidence, parse_evidence
 from docchain.chain.errors import DocchainError
+from docchain.chain.values import parse_hex, to_hex
 
 CURSOR = "indexer.cursor"
 HEAD = "chain.head"
@@ -72,6 +78,8 @@ LINK = "indexer.link"
 # Merkle roots found anchored already when the worker went to send them (another sender anchored the same
 # tree): their submissions wait, in their tree, for the indexer to anchor them from the root's indexed event.
 ROOT_LINK = "indexer.root_link"
+# The last block whose records all have their evidence bundles (see "evidence bundles" below)
+EVIDENCE_CURSOR = "evidence.cursor"
 OUTBOX_CHANNEL = "docchain_outbox"  # PostgreSQL NOTIFY channel: "submissions were accepted"
 KEEP_TIPS = 256  # recent tip headers kept for finding the common ancestor after a reorg
 RECENT_MINED = 64  # mined transactions looked at again after a restart or an outage (a reorg is shallower)
@@ -85,6 +93,8 @@ _BLOCKS = cast(Table, BlockRow.__table__)
 _META = cast(Table, Meta.__table__)
 _COPIES = cast(Table, StorageCopy.__table__)
 _ROOTS = cast(Table, RootRow.__table__)
+_EVIDENCE_BLOCKS = cast(Table, EvidenceBlockRow.__table__)
+_EVIDENCE = cast(Table, EvidenceRow.__table__)
 
 
 def _sql(value: str) -> str:
@@ -287,6 +297,26 @@ class TreeLeaf:
     signer: str
     state: State
     leaf_index: int | None  # its place among the tree's sorted leaves (None: its proof is not written yet)
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """A record whose evidence is due: a direct record (``merkle_root`` None) or a Merkle leaf under its root."""
+
+    doc_hash: bytes
+    signer: str
+    merkle_root: bytes | None
+    record_block: int
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """The records to capture now, and the block through which that completes every record (``after``: the
+    evidence cursor they were read from)."""
+
+    subjects: tuple[Subject, ...]
+    after: int
+    through: int
 
 
 def _signer_row(row: Sequence[Any]) -> SignerRow:
@@ -1187,6 +1217,63 @@ class Store:
             ).all()
         return [_revocation(row, tx_hash) for row, tx_hash in rows]
 
+    # ---------------------------------------------------------- evidence bundles (the indexer, the receipt route)
+
+    async def evidence_cursor(self) -> int:
+        """The last block whose records all have their evidence (-1 before the first capture)."""
+        rows = await self.db.query(_META_SQL, {"key": EVIDENCE_CURSOR})
+        return int(rows[0][0]) if rows else -1
+
+    async def evidence_due(self, confirmed_to: int, limit: int) -> Due:
+        """The records after the evidence cursor, at or below ``confirmed_to`` (they have their confirmations), at
+        most ``limit`` of them (a block's records are never split: a block holding more is taken whole)."""
+        after = await self.evidence_cursor()
+        if confirmed_to <= after:
+            return Due((), after, after)
+        subjects = await self._subjects(after, confirmed_to, limit + 1)
+        if len(subjects) <= limit:
+            return Due(tuple(subjects), after, confirmed_to)
+        last = subjects[-1].record_block
+        whole = [s for s in subjects if s.record_block < last]
+        if whole:
+            return Due(tuple(whole), after, last - 1)
+        block = await self._subjects(last - 1, last, 2**31 - 1)  # that block's records, however many
+        return Due(tuple(block), after, last)
+
+    async def _subjects(self, after: int, upto: int, n: int) -> list[Subject]:
+        window = {"after": after, "upto": upto, "n": n}
+        direct = [Subject(parse_hex(d), s, None, int(b)) for d, s, b in await self.db.query(_DUE_DIRECT, window)]
+        leaves = [
+            Subject(parse_hex(d), s, parse_hex(r), int(b)) for d, s, r, b in await self.db.query(_DUE_MERKLE, window)
+        ]
+        merged = sorted(direct + leaves, key=lambda s: s.record_block)  # stable: each list keeps its order
+        return merged[:n]
+
+    async def save_evidence(self, subjects: tuple[Subject, ...], captured: Sequence[Evidence], through: int) -> None:
+        """Keep the evidence captured for ``subjects`` (in their order) and move the evidence cursor to
+        ``through``. A record captured again (after a rollback) keeps its newest evidence only."""
+        await self.db.transaction(lambda s: save_evidence_in(s, subjects, captured, through))
+
+    async def skip_evidence_to(self, through: int) -> None:
+        """No record is due up to ``through``: the evidence cursor moves there."""
+        await self.db.transaction(lambda s: set_meta_in(s, EVIDENCE_CURSOR, str(through)))
+
+    async def evidence_of(self, doc: str, signer: str, merkle_root: str | None) -> Evidence | None:
+        """The evidence kept for the record of (``doc``, ``signer``), directly or as a leaf of ``merkle_root``."""
+        query = (
+            select(_EVIDENCE.c.storage, _EVIDENCE_BLOCKS)
+            .join(_EVIDENCE_BLOCKS, _EVIDENCE_BLOCKS.c.number == _EVIDENCE.c.block_number)
+            .where(*_evidence_keys(doc, signer, merkle_root))
+            .order_by(_EVIDENCE.c.id.desc())
+            .limit(1)
+        )
+        async with self.db.read() as s:
+            row = (await s.execute(query)).first()
+        return None if row is None else parse_evidence(_evidence_section(row._mapping))
+
+    async def roll_back_evidence(self, floor: int) -> None:
+        await self.db.transaction(lambda s: roll_back_evidence_in(s, floor))
+
 
 def _revocation(row: RevocationRow, tx_hash: str | None = None) -> RevocationRecord:
     return RevocationRecord(
@@ -1493,3 +1580,90 @@ def restore_in(s: Session, submission_id: str, state: State, record: EventRecord
     if state is State.PENDING:
         values.update(merkle_root=None, merkle_proof=None)  # back in the outbox: its next tree is new
     s.execute(update(_SUBS).where(_SUBS.c.id == submission_id).values(**values))
+
+
+# ------------------------------------------------------------------ evidence bundles
+#
+# Once a record reaches its confirmations, the indexer (api/indexing.py) captures the head block's header and
+# the registry's account proof once, and each record's storage proofs, in one ``eth_getProof``
+# (chain/capture.py): ``evidence_blocks`` keeps the first, ``evidence`` the second (api/db.py). Records are
+# walked by block: EVIDENCE_CURSOR is the last block whose records all have their evidence, so a capture the node
+# refuses is asked again at the next block, and a reorg's rollback moves the cursor back under what it removed.
+#
+# Direct records come from the indexed ``Registered`` events (whoever sent them: their receipts are served too),
+# Merkle leaves from the submissions in the trees of indexed ``RootAnchored`` events (the chain shows no leaf).
+# Both are read by block, on the events' and roots' block indexes; a block's records keep the events' order.
+_DUE_DIRECT = (
+    "SELECT doc_hash, signer, block_number FROM events WHERE kind = 'Registered' "
+    "AND block_number > :after AND block_number <= :upto ORDER BY block_number, id LIMIT :n"
+)
+_DUE_MERKLE = (
+    "SELECT s.doc_hash, s.signer, r.root, r.block_number FROM roots r JOIN submissions s ON s.merkle_root = r.root "
+    "WHERE r.block_number > :after AND r.block_number <= :upto AND s.merkle_root IS NOT NULL "  # its partial index
+    "ORDER BY r.block_number, s.id LIMIT :n"
+)
+
+
+def _evidence_keys(doc: str, signer: str, merkle_root: str | None) -> tuple[ColumnElement[bool], ...]:
+    root = _EVIDENCE.c.merkle_root
+    return (
+        _EVIDENCE.c.doc_hash == doc,
+        _EVIDENCE.c.signer == signer,
+        root.is_(None) if merkle_root is None else root == merkle_root,
+    )
+
+
+def _evidence_section(row: RowMapping) -> dict[str, Any]:
+    """A stored bundle in the receipt's form, so that it is read back through the receipt's own reader."""
+    return {
+        "block": {"number": int(row["number"]), "hash": row["hash"], "header": row["header"]},
+        "account": {"address": row["registry"], "proof": json.loads(row["account_proof"]), "code": row["code"]},
+        "storage": json.loads(row["storage"]),
+    }
+
+
+def save_evidence_in(s: Session, subjects: Sequence[Subject], captured: Sequence[Evidence], through: int) -> None:
+    """See :meth:`Store.save_evidence`."""
+    # one capture is of one block; a block of that number kept already is that block (a reorg's rollback drops
+    # the blocks it removes), proven by the same header and account
+    for e in {c.block.number: c for c in captured}.values():
+        kept = _EVIDENCE_BLOCKS.c.number == e.block.number
+        if s.execute(select(_EVIDENCE_BLOCKS.c.number).where(kept)).first() is None:
+            s.execute(
+                insert(_EVIDENCE_BLOCKS).values(
+                    number=e.block.number,
+                    hash=to_hex(e.block.hash),
+                    header=to_hex(e.block.header),
+                    registry=e.registry,
+                    account_proof=json.dumps(list(e.account_proof.nodes)),
+                    code=to_hex(e.code),
+                )
+            )
+    for subject, evidence in zip(subjects, captured, strict=True):
+        doc, root = to_hex(subject.doc_hash), None if subject.merkle_root is None else to_hex(subject.merkle_root)
+        s.execute(delete(_EVIDENCE).where(*_evidence_keys(doc, subject.signer, root)))
+        s.execute(
+            insert(_EVIDENCE).values(
+                doc_hash=doc,
+                signer=subject.signer,
+                merkle_root=root,
+                record_block=subject.record_block,
+                block_number=evidence.block.number,
+                storage=json.dumps(evidence.to_json()["storage"]),
+            )
+        )
+    set_meta_in(s, EVIDENCE_CURSOR, str(through))
+
+
+def roll_back_evidence_in(s: Session, floor: int) -> None:
+    """A reorg removed the blocks above ``floor``: evidence of a record in them, or proven in one of them, is
+    dropped, and the evidence cursor goes back under the earliest record dropped so that it is captured again."""
+    gone = or_(_EVIDENCE.c.block_number > floor, _EVIDENCE.c.record_block > floor)
+    earliest = s.execute(select(func.min(_EVIDENCE.c.record_block)).where(gone)).scalar()
+    s.execute(delete(_EVIDENCE).where(gone))
+    s.execute(delete(_EVIDENCE_BLOCKS).where(_EVIDENCE_BLOCKS.c.number > floor))
+    cursor = s.execute(select(_META.c.value).where(_META.c.key == EVIDENCE_CURSOR)).scalar()
+    if cursor is None:
+        return
+    back = min(int(cursor), floor, floor if earliest is None else int(earliest) - 1)
+    set_meta_in(s, EVIDENCE_CURSOR, str(back))
