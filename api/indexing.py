@@ -131,7 +131,6 @@ class IndexerLoop(ServiceLoop):
             changed = await self.service.roll_back(floor, await self.service.store.cursor_value())
         else:
             changed = await self.service.roll_back(floor, None if ref is None else _cursor_json(ref))
-        await self.service.store.roll_back_evidence(floor)
         metrics.REORGS.inc()  # once the rollback is committed: the counter says "handled"
         self.on_reorg()
         self.notifier.notify(changed)

@@ -69,6 +69,7 @@ from docchain.api.store import (
     requeue_in,
     restore_in,
     revoke_requests_in,
+    roll_back_evidence_in,
     roll_back_in,
     root_in,
     root_links_in,
@@ -291,8 +292,10 @@ class Lifecycle:
 
     async def roll_back(self, floor: int, cursor_json: str | None) -> set[str]:
         """A reorg removed the blocks above ``floor``: their events go, and each submission they concerned
-        takes the state its remaining events give it. ``cursor_json``: the indexer's cursor at ``floor``
-        (None: start again from the deployment block)."""
+        takes the state its remaining events give it; so does the evidence of a record in them or proven in one
+        of them, in the same commit, so that no receipt is ever served a bundle of a block the chain no longer
+        holds. ``cursor_json``: the indexer's cursor at ``floor`` (None: start again from the deployment
+        block)."""
 
         def roll_back(s: Session) -> set[str]:
             changed: set[str] = set()
@@ -306,6 +309,7 @@ class Lifecycle:
                     transition(Operation.APPLY_EVENTS, sub.state, state)
                 restore_in(s, sub.id, state, record)
                 changed.add(sub.id)
+            roll_back_evidence_in(s, floor)
             if cursor_json is None:
                 delete_meta_in(s, CURSOR)
             else:

@@ -1271,9 +1271,6 @@ class Store:
             row = (await s.execute(query)).first()
         return None if row is None else parse_evidence(_evidence_section(row._mapping))
 
-    async def roll_back_evidence(self, floor: int) -> None:
-        await self.db.transaction(lambda s: roll_back_evidence_in(s, floor))
-
 
 def _revocation(row: RevocationRow, tx_hash: str | None = None) -> RevocationRecord:
     return RevocationRecord(

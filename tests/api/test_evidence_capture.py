@@ -22,7 +22,7 @@ from api_support import Api, Env, new_signer, poll, random_doc
 from typer.testing import CliRunner
 
 from docchain.api.db import Database
-from docchain.api.store import Store
+from docchain.api.store import roll_back_evidence_in
 from docchain.chain.offline import verify_offline
 from docchain.chain.receipt import Receipt, parse_receipt
 from docchain.chain.values import parse_hash32, to_hex
@@ -112,7 +112,7 @@ def test_a_rollback_drops_the_evidence_it_removes_and_the_next_block_captures_it
     async def roll_back() -> None:
         db = Database(env.database_url)
         try:
-            await Store(db).roll_back_evidence(first.block_number - 1)
+            await db.transaction(lambda s: roll_back_evidence_in(s, first.block_number - 1))
         finally:
             await db.close()
 
