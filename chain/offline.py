@@ -2,8 +2,8 @@
 block hash the verifier trusts. No node, no socket: every fact comes from the bundle and is proven down from the
 block hash (docs/protocol.md, "Verifying a bundle offline").
 
-The steps, in order, each ending verification at its name when it fails (chain/verify.py's :class:`Step`, so
-the verdict reads as an online one does):
+The steps, in order, each ending verification at its name when it fails (chain/verify.py's :class:`Step` and
+:class:`Checks`, so the verdict reads as an online one does):
 
 - ``file``: the file's SHA-256 is the receipt's document hash;
 - ``signature``: the EIP-712 digest of the receipt's registration recovers its signer (ECDSA). A contract wallet
@@ -23,7 +23,7 @@ the verdict reads as an online one does):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from docchain.chain import merkle
 from docchain.chain.bundle import Evidence
@@ -45,7 +45,7 @@ from docchain.chain.registry import Record
 from docchain.chain.trust import release_of
 from docchain.chain.typed_data import recover
 from docchain.chain.values import to_hex, utc_text
-from docchain.chain.verify import Anchor, Check, Outcome, Revoked, Step, Trust, Verdict
+from docchain.chain.verify import Anchor, Checks, Outcome, Revoked, Step, Stop, Trust, Verdict
 
 __all__ = ["proven_slots", "slots_of", "verify_offline"]
 
@@ -62,50 +62,21 @@ def proven_slots(receipt: Receipt) -> tuple[bytes, ...]:
     return slots_of(receipt.doc_hash, receipt.signer, None if receipt.merkle is None else receipt.merkle.root)
 
 
-class _Stop(Exception):
-    def __init__(self, outcome: Outcome, step: Step, reason: str) -> None:
-        self.outcome, self.step, self.reason = outcome, step, reason
-
-
 @dataclass
-class _Run:
+class _Run(Checks):
     receipt: Receipt
-    steps: list[Check] = field(default_factory=list)
-    trust: Trust | None = None
-    anchor: Anchor | None = None
-    revocation: Revoked | None = None
-
-    def ok(self, step: Step, detail: str) -> None:
-        self.steps.append(Check(step, True, detail))
-
-    def fail(self, step: Step, reason: str, outcome: Outcome = Outcome.INVALID) -> _Stop:
-        self.steps.append(Check(step, False, reason))
-        return _Stop(outcome, step, reason)
-
-    def verdict(self, outcome: Outcome, stop: _Stop | None = None) -> Verdict:
-        return Verdict(
-            outcome,
-            self.receipt.doc_hash,
-            self.receipt.signer,
-            tuple(self.steps),
-            failed_step=None if stop is None else stop.step,
-            reason=None if stop is None else stop.reason,
-            trust=self.trust,
-            anchor=self.anchor,
-            revocation=self.revocation,
-        )
 
 
 def verify_offline(file_hash: bytes | None, receipt: Receipt, trusted_block_hash: bytes | None) -> Verdict:
     """Verify ``receipt``'s evidence bundle with no I/O: ``file_hash`` is the file's SHA-256 (``None``: the
     receipt's document is taken as the file), ``trusted_block_hash`` the hash of a block the verifier knows to be
     on the canonical chain (``None``: the verdict names the block hash to check)."""
-    run = _Run(receipt)
+    run = _Run(receipt, doc_hash=receipt.doc_hash, signer=receipt.signer)
     try:
         _steps(run, file_hash, trusted_block_hash)
-    except _Stop as stop:
-        return run.verdict(stop.outcome, stop)
-    return run.verdict(Outcome.VALID)
+    except Stop as stop:
+        return run.verdict(stop)
+    return run.verdict()
 
 
 def _steps(run: _Run, file_hash: bytes | None, trusted: bytes | None) -> None:

@@ -226,35 +226,39 @@ class Question:
     confirmations: int = 1
 
 
-class _Stop(Exception):
+class Stop(Exception):
+    """Ends a verification at the step that failed: :meth:`Checks.fail` records the step and makes one."""
+
     def __init__(self, outcome: Outcome, step: Step, reason: str) -> None:
         self.outcome, self.step, self.reason = outcome, step, reason
 
 
-@dataclass
-class _Run:
-    reader: ChainReader
-    question: Question
+@dataclass(kw_only=True)
+class Checks:
+    """A verification under way, against a node (:func:`verify`) or offline (chain/offline.py): the steps checked
+    so far and what they established, which its verdict says in the same words either way."""
+
+    doc_hash: bytes
     signer: str | None
     steps: list[Check] = field(default_factory=list)
     trust: Trust | None = None
     anchor: Anchor | None = None
     revocation: Revoked | None = None
     others: tuple[OtherSigner, ...] = ()
-    unsearched: str | None = None  # why the node would not search the registry's events, when it would not
     merkle_unseen: bool = False
 
     def ok(self, step: Step, detail: str) -> None:
         self.steps.append(Check(step, True, detail))
 
-    def fail(self, step: Step, reason: str, outcome: Outcome = Outcome.INVALID) -> _Stop:
+    def fail(self, step: Step, reason: str, outcome: Outcome = Outcome.INVALID) -> Stop:
         self.steps.append(Check(step, False, reason))
-        return _Stop(outcome, step, reason)
+        return Stop(outcome, step, reason)
 
-    def verdict(self, outcome: Outcome, stop: _Stop | None = None) -> Verdict:
+    def verdict(self, stop: Stop | None = None) -> Verdict:
+        """The verdict of the steps checked: valid when none stopped it."""
         return Verdict(
-            outcome,
-            self.question.doc_hash,
+            Outcome.VALID if stop is None else stop.outcome,
+            self.doc_hash,
             self.signer,
             tuple(self.steps),
             failed_step=None if stop is None else stop.step,
@@ -265,6 +269,13 @@ class _Run:
             other_signers=self.others,
             merkle_unseen=self.merkle_unseen,
         )
+
+
+@dataclass
+class _Run(Checks):
+    reader: ChainReader
+    question: Question
+    unsearched: str | None = None  # why the node would not search the registry's events, when it would not
 
 
 async def verify(
@@ -346,12 +357,12 @@ async def _expected_not_the_receipts(
 async def _verify_one(
     reader: ChainReader, question: Question, pin: Pin | None, signer: str | None, *, unsearched: str | None = None
 ) -> Verdict:
-    run = _Run(reader, question, signer, unsearched=unsearched)
+    run = _Run(reader, question, doc_hash=question.doc_hash, signer=signer, unsearched=unsearched)
     try:
         await _steps(run, pin)
-    except _Stop as stop:
-        return run.verdict(stop.outcome, stop)
-    return run.verdict(Outcome.VALID)
+    except Stop as stop:
+        return run.verdict(stop)
+    return run.verdict()
 
 
 async def _steps(run: _Run, pin: Pin | None) -> None:
