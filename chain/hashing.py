@@ -1,5 +1,6 @@
 """The two hashes of the protocol: SHA-256 of documents (streamed: constant memory whatever the size, with an
-optional progress callback) and Ethereum's keccak256 (EIP-712 digests, signer addresses, ABI selectors)."""
+optional progress callback) and Ethereum's keccak256 (EIP-712 digests, signer addresses, ABI selectors), and the
+salted commitment a private registration signs in place of the document's SHA-256."""
 
 from __future__ import annotations
 
@@ -49,3 +50,18 @@ def keccak256(data: bytes) -> bytes:
     ~6.7 us): every submit and verify computes three of these.
     """
     return keccak_256(data).digest()
+
+
+SALT_BYTES = 32  # a private registration's salt: as many bytes as the hash it hides, so guessing it is no shortcut
+
+
+def commitment(sha256: bytes, salt: bytes) -> bytes:
+    """The docHash of a private registration: keccak256(sha256(file) || salt).
+
+    The chain then holds a value that no one can compute from a known file without the salt, which travels
+    only in the receipt (docs/protocol.md, "Private mode"); keccak256 rather than SHA-256 so that a contract
+    could check an opening cheaply, should one ever need to.
+    """
+    if len(sha256) != 32 or len(salt) != SALT_BYTES:
+        raise ValueError(f"a commitment takes a 32-byte SHA-256 and a {SALT_BYTES}-byte salt")
+    return keccak256(sha256 + salt)

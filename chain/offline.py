@@ -6,6 +6,8 @@ The steps, in order, each ending verification at its name when it fails (chain/v
 :class:`Checks`, so the verdict reads as an online one does):
 
 - ``file``: the file's SHA-256 is the receipt's document hash;
+- ``commitment`` (a private receipt): keccak256 of that SHA-256 and the receipt's salt is the signed docHash, the
+  key the chain holds the record under;
 - ``signature``: the EIP-712 digest of the receipt's registration recovers its signer (ECDSA). A contract wallet
   (ERC-1271) signs with code that only a node can run: its signature cannot be checked offline, and the verdict
   says so rather than passing it;
@@ -45,7 +47,7 @@ from docchain.chain.registry import Record
 from docchain.chain.trust import release_of
 from docchain.chain.typed_data import recover
 from docchain.chain.values import to_hex, utc_text
-from docchain.chain.verify import Anchor, Checks, Outcome, Revoked, Step, Stop, Trust, Verdict
+from docchain.chain.verify import Anchor, Checks, Outcome, Revoked, Step, Stop, Trust, Verdict, check_commitment
 
 __all__ = ["proven_slots", "slots_of", "verify_offline"]
 
@@ -58,7 +60,8 @@ def slots_of(doc_hash: bytes, signer: str, merkle_root: bytes | None) -> tuple[b
 
 
 def proven_slots(receipt: Receipt) -> tuple[bytes, ...]:
-    """The registry slots ``receipt``'s evidence proves (:func:`slots_of`)."""
+    """The registry slots ``receipt``'s evidence proves (:func:`slots_of`): those of its signed docHash, a private
+    registration's commitment rather than the document's SHA-256."""
     return slots_of(receipt.doc_hash, receipt.signer, None if receipt.merkle is None else receipt.merkle.root)
 
 
@@ -71,7 +74,7 @@ def verify_offline(file_hash: bytes | None, receipt: Receipt, trusted_block_hash
     """Verify ``receipt``'s evidence bundle with no I/O: ``file_hash`` is the file's SHA-256 (``None``: the
     receipt's document is taken as the file), ``trusted_block_hash`` the hash of a block the verifier knows to be
     on the canonical chain (``None``: the verdict names the block hash to check)."""
-    run = _Run(receipt, doc_hash=receipt.doc_hash, signer=receipt.signer)
+    run = _Run(receipt, doc_hash=receipt.sha256, signer=receipt.signer)
     try:
         _steps(run, file_hash, trusted_block_hash)
     except Stop as stop:
@@ -81,12 +84,14 @@ def verify_offline(file_hash: bytes | None, receipt: Receipt, trusted_block_hash
 
 def _steps(run: _Run, file_hash: bytes | None, trusted: bytes | None) -> None:
     receipt = run.receipt
-    doc = to_hex(receipt.doc_hash)
-    if file_hash is not None and file_hash != receipt.doc_hash:
+    doc = to_hex(receipt.sha256)
+    if file_hash is not None and file_hash != receipt.sha256:
         raise run.fail(
             Step.FILE, f"the file's SHA-256 is {to_hex(file_hash)}, the receipt is for {doc}", Outcome.FILE_MISMATCH
         )
     run.ok(Step.FILE, f"the file matches the receipt (SHA-256 {doc})" if file_hash else f"document SHA-256 is {doc}")
+    if receipt.private is not None:
+        check_commitment(run, receipt)
     evidence = receipt.evidence
     if evidence is None:
         raise run.fail(Step.RECEIPT, "the receipt carries no evidence: run docchain receipt upgrade, or verify online")

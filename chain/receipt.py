@@ -9,6 +9,12 @@ them): no duplicate keys, integers written as JSON integers, copies of a value t
 in ``document`` and in the signed message), EIP-55 checksums. A receipt that parses says one thing only, and
 the web page's reader (api/web/js/receipt.js) refuses the same texts with the same messages:
 tests/vectors/receipts.json is the corpus both are held to.
+
+A private registration (docs/protocol.md, "Private mode") signs a salted commitment to the document in place of
+its SHA-256: its receipt's optional ``private`` section holds the salt, ``document.sha256`` stays the file's
+SHA-256 and ``eip712.message.docHash`` is the commitment. Whether the two agree is a verification step
+(``commitment``, chain/verify.py), not a reading rule: a wrong salt is evidence that fails, as a wrong signature
+is.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from docchain.chain.errors import InvalidInput
+from docchain.chain.hashing import commitment
 from docchain.chain.merkle import MAX_LEAVES, InclusionProof
 from docchain.chain.typed_data import EIP712_DOMAIN_TYPE, NAME, Domain, Registration, typed_data
 from docchain.chain.typed_data import VERSION as DOMAIN_VERSION
@@ -41,7 +48,8 @@ MAX_DEPTH = 16
 MAX_SAFE = 2**53 - 1
 
 _TOP = ("docchainReceipt", "document", "signer", "eip712", "signature", "chainId", "contract", "anchor")
-_TOP_OPTIONAL = ("storage", "evidence")  # evidence: an evidence bundle (chain/bundle.py)
+_TOP_OPTIONAL = ("storage", "evidence", "private")  # evidence: an evidence bundle (chain/bundle.py)
+_PRIVATE = ("salt",)
 _STORAGE = ("backends", "ipfs")
 _IPFS = ("cid", "sealed", "key")
 MAX_BACKENDS = 8
@@ -92,6 +100,22 @@ class Storage:
 
 
 @dataclass(frozen=True)
+class Private:
+    """The opening of a private registration's commitment: the document's SHA-256 and the salt that hides it.
+    The chain holds only :attr:`commitment`; this receipt is the one place the salt is kept."""
+
+    sha256: bytes
+    salt: bytes
+
+    @property
+    def commitment(self) -> bytes:
+        return commitment(self.sha256, self.salt)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"salt": to_hex(self.salt)}
+
+
+@dataclass(frozen=True)
 class Receipt:
     domain: Domain
     registration: Registration
@@ -105,6 +129,7 @@ class Receipt:
     storage: Storage | None = None
     merkle: InclusionProof | None = None  # a Merkle anchor: the leaf's proof under the root the transaction anchored
     evidence: Evidence | None = None  # proofs of the record under one block's header: verifies with no node
+    private: Private | None = None  # a private registration: docHash is a salted commitment to the document
 
     @property
     def version(self) -> int:
@@ -113,7 +138,13 @@ class Receipt:
 
     @property
     def doc_hash(self) -> bytes:
+        """The registered docHash: what the chain holds (a private registration's commitment)."""
         return self.registration.doc_hash
+
+    @property
+    def sha256(self) -> bytes:
+        """The document's SHA-256 (``document.sha256``): the docHash itself, unless the registration is private."""
+        return self.registration.doc_hash if self.private is None else self.private.sha256
 
     @property
     def signer(self) -> str:
@@ -122,7 +153,7 @@ class Receipt:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "docchainReceipt": self.version,
-            "document": {"sha256": to_hex(self.doc_hash), "name": self.file_name, "size": self.file_size},
+            "document": {"sha256": to_hex(self.sha256), "name": self.file_name, "size": self.file_size},
             "signer": self.signer,
             "eip712": typed_data(self.domain, self.registration),
             "signature": to_hex(self.signature),
@@ -140,6 +171,8 @@ class Receipt:
             out["storage"] = self.storage.to_json()
         if self.evidence is not None:
             out["evidence"] = self.evidence.to_json()
+        if self.private is not None:
+            out["private"] = self.private.to_json()
         return out
 
     def dumps(self) -> str:
@@ -440,7 +473,14 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
         merkle = _merkle(anchor["merkle"])
 
     # the copies must agree, so that the receipt says one thing only
-    if doc_hash != registration.doc_hash:
+    private = None
+    if "private" in top:
+        section = _object(top["private"], "private", _PRIVATE)
+        private = Private(doc_hash, _hash32(section["salt"], "private.salt"))
+        # docHash is the commitment: whether the salt opens it is verification's commitment step
+        if doc_hash == registration.doc_hash:
+            _fail("receipt: a private receipt's eip712.message.docHash is the commitment, not document.sha256")
+    elif doc_hash != registration.doc_hash:
         _fail("receipt: document.sha256 differs from eip712.message.docHash")
     if signer != registration.signer:
         _fail("receipt: signer differs from eip712.message.signer")
@@ -467,6 +507,7 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
         storage=storage,
         merkle=merkle,
         evidence=evidence,
+        private=private,
     )
 
 

@@ -12,6 +12,11 @@ A Merkle-anchored registration (a version 2 receipt) runs the same steps: its re
 the registration under the receipt's root (inclusion and signature in one ``eth_call``), and its anchor is the
 transaction that anchored that root. The chain holds the root only, so such a registration is verified with
 its receipt, never found by its document hash alone.
+
+A private registration (a receipt with a ``private`` salt) signs the commitment keccak256(sha256 || salt) as its
+docHash: after the ``file`` step, the ``commitment`` step checks that the receipt's salt opens the signed docHash
+for this file, and every later step reads the chain by that commitment. Without its receipt such a record is not
+found by the file at all.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ class Step(StrEnum):
 
     RECEIPT = "receipt"  # the receipt is read (strictly) before verification: its failures are named here
     FILE = "file"
+    COMMITMENT = "commitment"  # a private receipt: its salt opens the signed docHash for this file
     CHAIN = "chain"
     REGISTRY = "registry"
     SIGNATURE = "signature"
@@ -371,13 +377,18 @@ async def _steps(run: _Run, pin: Pin | None) -> None:
 
     # file: the document is the one the receipt is for
     if receipt is not None:
-        if receipt.doc_hash != q.doc_hash:
+        if receipt.sha256 != q.doc_hash:
             raise run.fail(
                 Step.FILE,
-                f"the file hashes to {doc}, the receipt is for {to_hex(receipt.doc_hash)}",
+                f"the file hashes to {doc}, the receipt is for {to_hex(receipt.sha256)}",
                 Outcome.FILE_MISMATCH,
             )
         run.ok(Step.FILE, f"the file matches the receipt (SHA-256 {doc})")
+        if receipt.private is not None:
+            check_commitment(run, receipt)
+            # the chain knows the record by its commitment only: every read from here on asks for that
+            run.question = q = replace(q, doc_hash=receipt.doc_hash)
+            doc = to_hex(q.doc_hash)
     else:
         run.ok(Step.FILE, f"document SHA-256 is {doc}")
 
@@ -436,7 +447,7 @@ async def _steps(run: _Run, pin: Pin | None) -> None:
             f"who signed {doc} cannot be told: {run.unsearched}; name the expected signer or give the receipt",
         )
     if signer is None:
-        unseen = _MERKLE_UNSEEN if release.anchors_roots else ""
+        unseen = (_MERKLE_UNSEEN if release.anchors_roots else "") + _PRIVATE_UNSEEN
         raise run.fail(Step.RECORD, f"no one has signed {doc} in registry {registry}{unseen}", Outcome.NOT_REGISTERED)
 
     if receipt is not None and receipt.merkle is not None:
@@ -458,6 +469,7 @@ async def _steps(run: _Run, pin: Pin | None) -> None:
             if run.others:
                 raise run.fail(Step.RECORD, f"{signer} has not signed {doc}", Outcome.OTHER_SIGNERS)
             unseen = _MERKLE_UNSEEN if receipt is None and release.anchors_roots else ""
+            unseen += _PRIVATE_UNSEEN if receipt is None else ""
             if run.unsearched is not None:
                 unseen += f"; whether others signed it is not known: {run.unsearched}"
             raise run.fail(
@@ -490,6 +502,25 @@ async def _steps(run: _Run, pin: Pin | None) -> None:
         where = f"in block {revoked_in} " if revoked_in is not None else ""
         raise run.fail(Step.REVOCATION, f"revoked by {signer} {where}at {_utc(record.revoked_at)}", Outcome.REVOKED)
     run.ok(Step.REVOCATION, "not revoked")
+
+
+def check_commitment(run: Checks, receipt: Receipt) -> None:
+    """The ``commitment`` step of a private receipt (online and offline alike): keccak256 of the document's
+    SHA-256 and the receipt's salt is the docHash its signer signed."""
+    private = receipt.private
+    assert private is not None
+    opened = private.commitment
+    if opened != receipt.doc_hash:
+        raise run.fail(
+            Step.COMMITMENT,
+            f"keccak256(sha256 || salt) is {to_hex(opened)}, not the signed docHash {to_hex(receipt.doc_hash)}: the "
+            "receipt's salt does not open this registration's commitment",
+        )
+    run.ok(
+        Step.COMMITMENT,
+        f"keccak256(sha256 || salt) is the signed docHash {to_hex(receipt.doc_hash)} (a private registration: the "
+        "chain holds this commitment, not the file's SHA-256)",
+    )
 
 
 async def _revoked_leaf(run: _Run, registry: str, record: Record, pin: Pin | None, head: Block) -> None:
@@ -579,6 +610,10 @@ async def _anchor(run: _Run, registry: str, record: Record, head: Block) -> tupl
 
 # The chain holds a Merkle tree's root, never its leaves: only the leaf's receipt (its proof) can show it.
 _MERKLE_UNSEEN = " (a Merkle-anchored signature is verified with its receipt only: the chain holds its tree's root)"
+# A private registration's docHash is a salted commitment that the file alone cannot find.
+_PRIVATE_UNSEEN = (
+    "; a private signature is verified with its receipt (the chain holds a salted commitment, not the file's hash)"
+)
 
 
 async def _merkle_record(run: _Run, registry: str, receipt: Receipt, inclusion: InclusionProof, head: Block) -> Record:
