@@ -25,11 +25,14 @@ SOLCJS = ROOT / "node_modules" / ".bin" / "solcjs"
 SOURCES = (
     "DocumentRegistry.sol",
     "IDocumentRegistry.sol",
+    "DocumentEnvelopes.sol",
+    "IDocumentEnvelopes.sol",
     "test/MockERC1271Wallet.sol",
     "test/LookAlikeRegistry.sol",
 )
 CONTRACTS = {
     "DocumentRegistry.sol": "DocumentRegistry",
+    "DocumentEnvelopes.sol": "DocumentEnvelopes",
     "test/MockERC1271Wallet.sol": "MockERC1271Wallet",
     "test/LookAlikeRegistry.sol": "LookAlikeRegistry",
 }
