@@ -1,0 +1,159 @@
+"""The golden bundle corpus (tests/vectors/bundles/bundles.json): chain/offline.py gives every case exactly the
+verdict the corpus holds — outcome, failed step, reason and each step's words — so that any other verifier (the
+web page's) can be held to the same file. The corpus itself is checked to be what it claims: real bundles of
+both nodes, a Merkle and a revoked one, each good bundle with a tamper of every field that matters, and no
+tamper that passes unless it is one the offline verifier cannot see (listed here, with why)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from docchain.chain.errors import InvalidInput
+from docchain.chain.evidence import _LAYOUTS, decode_header
+from docchain.chain.receipt import MAX_BYTES, parse_receipt
+from docchain.chain.verify import Outcome, Step
+from tests.vectors.bundles.corpus import CORPUS, Case, apply, expectation, load, verdict_of
+
+DATA = load()
+BUNDLES: dict[str, dict[str, Any]] = {b["name"]: b for b in DATA["bundles"]}
+CASES = [(b["name"], Case.from_json(c)) for b in DATA["bundles"] for c in b["cases"]]
+
+# Tampers that verify: what an offline bundle cannot prove (its record holds the block and time, not the
+# transaction; a direct record does not hold the metadataHash its event carries), a proof node off the key's path
+# (unused), and a forged block when no block hash is trusted (the verdict names the hash to check).
+PASSING = {
+    "honest",
+    "no trusted block hash",
+    "header.timestamp forged, rehashed, no trusted block hash",
+    "evidence.account.proof with an extra node",
+    "anchor.transactionHash another",
+    "anchor.blockHash another",
+}
+PASSING_DIRECT = {"metadataHash changed and signed again"}
+
+
+@pytest.mark.parametrize(("bundle", "case"), CASES, ids=[f"{b}: {c.name}" for b, c in CASES])
+def test_offline_verification_gives_each_case_its_expected_verdict(bundle: str, case: Case) -> None:
+    receipt = apply(BUNDLES[bundle]["receipt"], case.changes)
+    assert expectation(verdict_of(receipt, case.file_sha256, case.trusted)) == case.expect
+
+
+def test_the_corpus_holds_real_bundles_of_both_nodes_direct_merkle_and_revoked() -> None:
+    kinds = {(b["node"], b["anchoring"], b["revoked"]) for b in BUNDLES.values()}
+    assert {
+        ("anvil --hardfork prague", "direct", False),
+        ("anvil --hardfork prague", "merkle", False),
+        ("anvil --hardfork prague", "direct", True),
+        ("ganache --hardfork shanghai", "direct", False),
+        ("ganache --hardfork shanghai", "merkle", False),
+    } <= kinds
+    assert CORPUS.stat().st_size < 1_000_000
+    for bundle in BUNDLES.values():
+        evidence = bundle["receipt"]["evidence"]
+        header = decode_header(bytes.fromhex(evidence["block"]["header"][2:]))
+        assert header.fork == bundle["fork"] == bundle["node"].split()[-1]
+        assert bundle["client"].lower().startswith(bundle["node"].split()[0])
+        assert bundle["fileSha256"] == "0x" + hashlib.sha256(bundle["file"].encode()).hexdigest()
+        assert bundle["receipt"]["document"]["sha256"] == bundle["fileSha256"]
+        assert bundle["receipt"]["docchainReceipt"] == (2 if bundle["anchoring"] == "merkle" else 1)
+        text = json.dumps(bundle["receipt"])
+        assert len(text) < MAX_BYTES and parse_receipt(text).to_json() == bundle["receipt"]
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLES))
+def test_each_good_bundle_has_a_tamper_of_every_field_that_matters(name: str) -> None:
+    bundle = BUNDLES[name]
+    cases = {c["name"]: c for c in bundle["cases"]}
+    evidence = bundle["receipt"]["evidence"]
+    proofs = [f"evidence.account.proof[{i}] altered" for i in range(len(evidence["account"]["proof"]))]
+    proofs += [
+        f"evidence.storage[{k}].proof[{j}] altered"
+        for k, entry in enumerate(evidence["storage"])
+        for j in range(len(entry["proof"]))
+    ]
+    honest = {"honest", "no trusted block hash", "another trusted block hash", "another file"}
+    assert honest | set(proofs) <= set(cases)
+    expected = Outcome.REVOKED if bundle["revoked"] else Outcome.VALID
+    assert cases["honest"]["expect"]["outcome"] == cases["no trusted block hash"]["expect"]["outcome"] == expected
+    if bundle["revoked"]:
+        return
+    fields = [f.key for f in _LAYOUTS[bundle["fork"]]]
+    wanted = {
+        *(f"header.{key} forged, rehashed" for key in fields),
+        "evidence.block.number + 1",
+        "evidence.block.hash replaced",
+        "evidence.block.header's last byte changed",
+        "evidence.account.address another",
+        "evidence.account.proof cut",
+        "evidence.account.code cut by one byte",
+        *(f"evidence.storage[{k}].slot another" for k in range(len(evidence["storage"]))),
+        "signature's first byte changed",
+        "eip712.message.metadataHash changed",
+        "eip712.message.deadline changed",
+        "document hash changed",
+        "signer changed",
+        "chainId changed",
+        "contract changed",
+        "anchor.timestamp + 1",
+        "no evidence",
+    }
+    assert wanted <= set(cases)
+    assert any(n.startswith("evidence.account.code byte") for n in cases)
+    assert any(n.startswith("evidence.account.code's cached domain separator") for n in cases)
+    passing = PASSING | (PASSING_DIRECT if bundle["anchoring"] == "direct" else set())
+    assert {n for n, c in cases.items() if c["expect"]["outcome"] == Outcome.VALID} == passing
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLES))
+def test_a_tamper_fails_at_the_step_that_checks_what_it_changed(name: str) -> None:
+    """The expected verdicts are read, not only recorded: each kind of change ends at the step that owns it."""
+    owner = [
+        ("evidence.account", Step.REGISTRY),
+        ("evidence.storage", Step.RECORD),
+        ("evidence.block", Step.ANCHOR),
+        ("header.stateRoot", Step.REGISTRY),
+        ("header.number", Step.ANCHOR),
+        ("header.", Step.CHAIN),
+        ("another trusted", Step.CHAIN),
+        ("signature", Step.SIGNATURE),
+        ("eip712.message", Step.SIGNATURE),
+        ("anchor.timestamp", Step.RECORD),
+        ("anchor.blockNumber", Step.RECORD),
+        ("anchor.merkle", Step.RECORD),
+    ]
+    bundle = BUNDLES[name]
+    for case in bundle["cases"]:
+        expect = case["expect"]
+        if expect["outcome"] in (Outcome.VALID, Outcome.REVOKED):
+            continue
+        step = next((s for prefix, s in owner if case["name"].startswith(prefix)), None)
+        if step is not None:
+            assert expect["failedStep"] == step, (case["name"], expect["reason"])
+        assert expect["steps"][-1] == {"name": expect["failedStep"], "ok": False, "detail": expect["reason"]}
+
+
+def test_the_web_pages_reader_reads_every_case_as_python_does(tmp_path: Path) -> None:
+    """api/web/js/receipt.js over every case's receipt: the same receipt back, or the same refusal."""
+    texts = [json.dumps(apply(BUNDLES[b]["receipt"], c.changes)) for b, c in CASES]
+    cases = tmp_path / "cases.json"
+    cases.write_text(json.dumps([{"text": t} for t in texts]))
+    node = shutil.which("node")
+    assert node, "node is installed with the repository's tools (package.json)"
+    reader = Path(__file__).parents[1] / "vectors" / "run_js_reader.mjs"
+    done = subprocess.run([node, str(reader), str(cases)], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    refused = 0
+    for text, result in zip(texts, json.loads(done.stdout), strict=True):
+        try:
+            python: dict[str, Any] = {"valid": True, "receipt": parse_receipt(text).to_json()}
+        except InvalidInput as exc:
+            python, refused = {"valid": False, "message": str(exc)}, refused + 1
+        assert result["text"] == python
+    assert refused >= 2  # the corpus holds receipts the reader refuses, not only ones it reads
