@@ -2,6 +2,10 @@
 // checks the chain and answers one typed verdict, which this page shows as the CLI says it: the title, the
 // summary sentence (the same words everywhere), the steps, where and when the record is, and who revoked or
 // who else signed.
+//
+// A receipt that carries an evidence bundle is verified here instead, by offline.js, with no call to the API:
+// the proofs lead from one block hash down to the record, and that block hash is checked only if the person
+// gives one they trust, or names a node (any JSON-RPC URL) to ask for it.
 
 import { api } from "./api.js";
 import { hashFile } from "./sha256.js";
@@ -13,7 +17,9 @@ import {
 
 export async function verifyView(root, _params, { signal }) {
   // refused: the strict reader's message for a dropped receipt it refused, which stays the question asked
-  const state = { file: null, hash: null, receipt: null, receiptName: null, refused: null, signer: "" };
+  // trusted: the block hash an offline verification is held to, and trustedFrom where it came from
+  const state = { file: null, hash: null, receipt: null, receiptName: null, refused: null, signer: "",
+                  trusted: null, trustedFrom: null };
   const result = h("section", { class: "result", "aria-live": "polite" });
   const progress = progressBar();
   const hashOut = h("div", { class: "hash-out" });
@@ -31,6 +37,8 @@ export async function verifyView(root, _params, { signal }) {
                                    autocomplete: "off", inputmode: "text" });
   const hashInput = h("input", { id: "verify-hash", type: "text", placeholder: "0x + 64 hex digits", spellcheck: "false",
                                  autocomplete: "off" });
+
+  const offline = offlinePanel(() => checkBlock());
 
   signerInput.addEventListener("change", () => { state.signer = signerInput.value.trim(); if (state.hash) check(); });
   hashInput.addEventListener("change", () => {
@@ -50,7 +58,8 @@ export async function verifyView(root, _params, { signal }) {
       h("div", { class: "verify-side card" },
         receiptZone,
         h("label", { class: "field", for: "verify-signer" }, h("span", {}, "Expected signer"), signerInput),
-        h("label", { class: "field", for: "verify-hash" }, h("span", {}, "…or check a SHA-256 directly"), hashInput))),
+        h("label", { class: "field", for: "verify-hash" }, h("span", {}, "…or check a SHA-256 directly"), hashInput),
+        offline.panel)),
     result);
 
   async function takeFile(file) {
@@ -89,10 +98,13 @@ export async function verifyView(root, _params, { signal }) {
       if (file.size > MAX_BYTES) throw new Error(`receipt is larger than ${MAX_BYTES} bytes`);
       state.receipt = parseReceipt(new Uint8Array(await file.arrayBuffer()));
       state.refused = null;
+      state.trusted = null; state.trustedFrom = null;
+      offline.show(state.receipt.evidence);
     } catch (err) {
       // A refused receipt is still the question: the file is judged against it, and fails at the receipt
       // step, as the CLI and the API judge the same pair; it is not dropped in favour of a question without it.
       state.receipt = null; state.refused = err.message;
+      offline.show(null);
     }
     if (state.hash) check();
     else if (state.refused) clear(result, errorBox({ title: "Not a receipt", detail: state.refused }));
@@ -106,6 +118,7 @@ export async function verifyView(root, _params, { signal }) {
       return;
     }
     if (state.refused) { showResult(receiptRefused(state.hash, state.refused)); return; }
+    if (state.receipt && state.receipt.evidence) { await checkOffline(mine); return; }
     clear(result, loading("Checking the chain…"));
     const body = { docHash: state.hash, signers: true };  // the page shows every signer beside the verdict
     if (state.signer) body.signer = state.signer;
@@ -120,18 +133,61 @@ export async function verifyView(root, _params, { signal }) {
     }
   }
 
+  async function checkOffline(mine) {
+    clear(result, loading("Checking the evidence bundle…"));
+    try {
+      const { verifyOffline } = await import("./offline.js");
+      const verdict = await verifyOffline(state.hash, state.receipt, state.trusted);
+      if (mine === run) showResult(verdict);
+    } catch (err) {
+      if (mine === run) clear(result, errorBox({ title: "Could not verify the bundle", detail: err.message }));
+    }
+  }
+
+  /** The block hash to hold the bundle to: the one a node the person names answers for the bundle's block,
+   *  else the one they typed, else none (the verdict then names the hash to check). */
+  async function checkBlock() {
+    if (!state.receipt || !state.receipt.evidence) return;
+    const { number } = state.receipt.evidence.block;
+    const { rpc, trusted } = offline.values();
+    offline.note(null);
+    if (rpc) {
+      if (!/^https?:\/\/\S+$/.test(rpc)) { offline.note("The node must be an http:// or https:// URL."); return; }
+      try {
+        const { blockHashAt } = await import("./offline.js");
+        state.trusted = await blockHashAt(rpc, number, { signal });
+        state.trustedFrom = `block ${number}'s hash as the node at ${rpc} answers it`;
+      } catch (err) {
+        if (err.name === "AbortError") return;
+        offline.note(`Could not ask the node: ${err.message}.`);
+        return;
+      }
+    } else if (trusted) {
+      if (!isHash(trusted)) { offline.note("A block hash is 0x followed by 64 hex digits."); return; }
+      state.trusted = trusted.toLowerCase();
+      state.trustedFrom = "the block hash you gave";
+    } else {
+      state.trusted = null; state.trustedFrom = null;
+    }
+    if (state.hash) await check();
+  }
+
   function showResult(r) {
     const signers = r.signers || [];
+    const bundle = state.receipt && state.receipt.evidence;
     clear(result,
       h("div", { class: `verdict verdict-${r.outcome}`, id: "verdict", dataset: { verdict: r.outcome } },
         h("span", { class: "verdict-icon", "aria-hidden": "true" }, r.outcome === "valid" ? "✓" : "✗"),
         h("div", {},
           h("h2", {}, r.title),
           h("p", { class: "summary" }, r.summary),
-          state.receipt || state.refused ? h("p", { class: "small" }, `Checked against receipt ${state.receiptName}.`) : null)),
+          bundle ? h("p", { class: "small", id: "offline-source" },
+            `Checked in this browser against the evidence bundle in receipt ${state.receiptName}, with no call to docchain`,
+            state.trustedFrom ? `; the trusted block hash is ${state.trustedFrom}.` : ".")
+            : state.receipt || state.refused ? h("p", { class: "small" }, `Checked against receipt ${state.receiptName}.`) : null)),
       r.steps && r.steps.length ? h("section", {},
         h("h3", {}, "Steps"),
-        h("ul", { class: "checks" }, r.steps.map(c => h("li", { class: c.ok ? "ok" : "bad", dataset: { check: c.name } },
+        h("ul", { class: "checks", id: "verdict-steps" }, r.steps.map(c => h("li", { class: c.ok ? "ok" : "bad", dataset: { check: c.name } },
           h("span", { class: "check-mark", "aria-hidden": "true" }, c.ok ? "✓" : "✗"),
           h("strong", {}, c.name), " ", h("span", { class: "detail" }, c.detail))))) : null,
       recordSection(r, state.receipt),
@@ -155,6 +211,37 @@ export async function verifyView(root, _params, { signal }) {
   }
 
   return () => { run++; };
+}
+
+/** The inputs of an offline verification, shown while the receipt carries an evidence bundle: a block hash the
+ *  person trusts, or a node to ask for it; `onCheck` runs when they ask. */
+function offlinePanel(onCheck) {
+  const trusted = h("input", { id: "offline-trusted", type: "text", placeholder: "0x + 64 hex digits (optional)",
+                               spellcheck: "false", autocomplete: "off" });
+  const rpc = h("input", { id: "offline-rpc", type: "url", placeholder: "https://… JSON-RPC (optional)",
+                           spellcheck: "false", autocomplete: "off" });
+  const block = h("span", {});
+  const note = h("p", { class: "small bad-text", id: "offline-note", hidden: true });
+  const button = h("button", { id: "offline-check", type: "button", class: "btn" }, "Check the block");
+  button.addEventListener("click", onCheck);
+  const panel = h("div", { id: "offline-mode", class: "offline", hidden: true },
+    h("h3", {}, "Evidence bundle"),
+    h("p", { class: "small muted" }, "This receipt carries its proofs: it is verified in your browser, nothing is sent to docchain. The proofs hold if ",
+      block, " is on the chain: give its hash, or a node to ask."),
+    h("label", { class: "field", for: "offline-trusted" }, h("span", {}, "Trusted block hash"), trusted),
+    h("label", { class: "field", for: "offline-rpc" }, h("span", {}, "…or ask a node"), rpc),
+    button, note);
+  return {
+    panel,
+    show(evidence) {
+      panel.hidden = !evidence;
+      trusted.value = ""; rpc.value = "";
+      note.hidden = true;
+      if (evidence) clear(block, `block ${evidence.block.number}`);
+    },
+    values: () => ({ trusted: trusted.value.trim(), rpc: rpc.value.trim() }),
+    note(text) { note.hidden = !text; clear(note, text || ""); },
+  };
 }
 
 /** The verdict for a receipt the strict reader refused, as chain/verify.py's receipt_refused words it: it
