@@ -21,10 +21,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 # 'wasm-unsafe-eval' lets the page compile WebAssembly (its streaming SHA-256, api/web/js/sha256.js) and nothing
-# else: eval and inline script stay refused.
+# else: eval and inline script stay refused. connect-src lets the offline verifier (api/web/js/offline.js) ask the
+# node the person names for a block's hash: a public endpoint over https, or a node of their own on this machine.
 PAGE_CSP = (
     "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    "connect-src 'self' https: http://127.0.0.1:* http://localhost:*; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
 )
 
 # every response: (name, value) as ASGI carries them
