@@ -29,15 +29,17 @@ from docchain.chain import merkle
 from docchain.chain import typed_data as td
 from docchain.chain.bundle import parse_evidence
 from docchain.chain.capture import capture_evidence
-from docchain.chain.hashing import sha256_bytes
+from docchain.chain.hashing import SALT_BYTES, commitment, sha256_bytes
 from docchain.chain.offline import proven_slots, verify_offline
-from docchain.chain.receipt import Receipt, build_receipt
+from docchain.chain.receipt import Private, Receipt, build_receipt
 from docchain.chain.registry import Registry, SignedRegistration
 from docchain.chain.rpc import JsonRpc
 from docchain.chain.sender import TxSender
 from docchain.chain.values import to_hex
 from tests.chain.test_bundle import EVIDENCE_CASES, RECEIPT_CASES
 from tests.support import DevNode
+from tests.vectors.bundles.corpus import Case as GoldenCase
+from tests.vectors.bundles.corpus import apply, load
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "api" / "web" / "js"
@@ -214,6 +216,17 @@ def bundles(stack: Stack) -> Bundles:
             merkle=tree.proof(tree.index_of(leaf)),
         ),
     )
+    hidden = b"Private terms\n" + os.urandom(16)
+    salt = os.urandom(SALT_BYTES)
+    reg = td.Registration(doc_hash=commitment(sha256_bytes(hidden), salt), signer=td.address_of(SIGNER), deadline=2**40)
+    sealed = SignedRegistration(reg, td.sign(domain, reg, SIGNER))
+    private = _captured(
+        stack.rpc_url,
+        registry,
+        dataclasses.replace(
+            registry.receipt_for(sealed, registry.register(sealed)), private=Private(sha256_bytes(hidden), salt)
+        ),
+    )
     never = _signed(domain, b"never registered " + os.urandom(16))
     unsent = dataclasses.replace(direct, registration=never.registration, signature=never.signature, evidence=None)
     absent = _captured(stack.rpc_url, registry, unsent)
@@ -237,6 +250,13 @@ def bundles(stack: Stack) -> Bundles:
             trusted(in_tree),
         ),
         _case("absent", absent, None, trusted(absent)),
+        _case("private", private, sha256_bytes(hidden), trusted(private)),
+        _case(
+            "private, another salt",
+            dataclasses.replace(private, private=Private(sha256_bytes(hidden), os.urandom(SALT_BYTES))),
+            sha256_bytes(hidden),
+            trusted(private),
+        ),
     ]
     for name, change, _step, _words in EVIDENCE_CASES:
         section = direct.evidence.to_json() if direct.evidence else {}
@@ -264,8 +284,18 @@ RUN_CASES = """async cases => {
 
 
 def _api_calls(page: Any) -> list[str]:
+    """Every request to the docchain API from now on, refused, as if the service were gone. The header's node
+    status (app.js asks /v1/chain when the page opens and every 15 s) is the page's, not the verifier's: it is
+    refused too, but not counted."""
     calls: list[str] = []
-    page.on("request", lambda r: calls.append(r.url) if "/v1/" in r.url else None)
+
+    def refuse(route: Any) -> None:
+        request = route.request
+        if not (request.method == "GET" and request.url.split("?")[0].endswith("/v1/chain")):
+            calls.append(f"{request.method} {request.url}")
+        route.abort()
+
+    page.route("**/v1/**", refuse)
     return calls
 
 
@@ -284,6 +314,54 @@ def test_the_browser_gives_pythons_verdict_for_every_bundle(pages: Pages, bundle
     assert outcomes["merkle"] == ("valid", None)
     assert outcomes["absent"] == ("not_registered", "record")
     assert outcomes["account.code"] == ("invalid", "registry")
+    assert outcomes["private"] == ("valid", None)
+    assert outcomes["private, another salt"] == ("invalid", "commitment")
+    assert calls == [] and pages.errors == []
+
+
+# A receipt the strict reader refuses is invalid at step receipt with the reader's message, as the corpus says and
+# as api/web/js/verify.js shows it.
+RUN_GOLDEN = """async cases => {
+  const { parseReceipt } = await import('/js/receipt.js');
+  const { verifyOffline } = await import('/js/offline.js');
+  const out = [];
+  for (const c of cases) {
+    let receipt;
+    try {
+      receipt = parseReceipt(c.text);
+    } catch (err) {
+      out.push({ outcome: 'invalid', failedStep: 'receipt', reason: err.message,
+                 steps: [{ name: 'receipt', ok: false, detail: err.message }] });
+      continue;
+    }
+    const v = await verifyOffline(c.fileHash, receipt, c.trusted);
+    out.push({ outcome: v.outcome, failedStep: v.failedStep, reason: v.reason, steps: v.steps });
+  }
+  return out;
+}"""
+
+
+@pytest.mark.browser
+def test_the_browser_gives_every_golden_case_its_verdict(pages: Pages) -> None:
+    """tests/vectors/bundles/bundles.json: real bundles of anvil and ganache and their tampered variants, with
+    the outcome, failed step, reason and steps chain/offline.py gives each."""
+    corpus = load()["bundles"]
+    cases = [(b, GoldenCase.from_json(c), c) for b in corpus for c in b["cases"]]
+    page = pages.open("verify")
+    page.wait_for_selector("#verify-file")
+    calls = _api_calls(page)
+    asked = [
+        {
+            "text": json.dumps(apply(b["receipt"], case.changes)),
+            "fileHash": c["fileSha256"],
+            "trusted": c["trustedBlockHash"],
+        }
+        for b, case, c in cases
+    ]
+    verdicts = page.evaluate(RUN_GOLDEN, asked)
+    for (b, case, _), js in zip(cases, verdicts, strict=True):
+        assert js == case.expect, f"{b['name']}: {case.name}"
+    assert len({b["node"] for b in corpus}) == 2 and len(cases) > 200
     assert calls == [] and pages.errors == []
 
 

@@ -15,8 +15,6 @@ import { RLP, Trie, secp256k1 } from "./vendor/proofs.js";
 import { keccak256, toChecksumAddress } from "./keccak.js";
 import { RELEASES, MERKLE_RELEASE } from "./releases.js";
 
-export const STEPS = ["receipt", "file", "signature", "anchor", "registry", "record", "confirmations", "revocation", "chain"];
-
 const TITLES = {
   valid: "Valid", revoked: "Revoked", not_registered: "Not registered", other_signers: "Signed by others",
   file_mismatch: "File mismatch", invalid: "Invalid",
@@ -156,6 +154,7 @@ async function steps(run, fileHash, trusted) {
     throw run.fail("file", `the file's SHA-256 is ${fileHash}, the receipt is for ${doc}`, "file_mismatch");
   }
   run.ok("file", fileHash ? `the file matches the receipt (SHA-256 ${doc})` : `document SHA-256 is ${doc}`);
+  if (receipt.private) commitment(run);
   const { evidence } = receipt;
   if (!evidence) throw run.fail("receipt", "the receipt carries no evidence: run docchain receipt upgrade, or verify online");
   signature(run);
@@ -169,6 +168,17 @@ async function steps(run, fileHash, trusted) {
   }
   run.ok("revocation", `not revoked as of block ${header.number}`);
   chainStep(run, header, trusted);
+}
+
+/** A private registration signs keccak256(sha256(file) ‖ salt) as its docHash: the receipt's salt must open it
+ *  (chain/verify.py's check_commitment). */
+function commitment(run) {
+  const { receipt } = run, signed = receipt.eip712.message.docHash;
+  const opened = toHex(keccak256(concat(fromHex(receipt.document.sha256), fromHex(receipt.private.salt))));
+  if (opened !== signed) {
+    throw run.fail("commitment", `keccak256(sha256 || salt) is ${opened}, not the signed docHash ${signed}: the receipt's salt does not open this registration's commitment`);
+  }
+  run.ok("commitment", `keccak256(sha256 || salt) is the signed docHash ${signed} (a private registration: the chain holds this commitment, not the file's SHA-256)`);
 }
 
 /** EIP-712's domain separator of a receipt's domain (chain/typed_data.py's Domain.separator). */

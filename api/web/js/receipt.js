@@ -24,7 +24,8 @@ const MERKLE = ["root", "leafIndex", "leafCount", "proof"];
 const MAX_LEAVES = 2 ** 32;  // chain/merkle.py's bound on a tree, which bounds a proof at MAX_PROOF hashes
 const MAX_PROOF = 32;
 const VERSIONS = [1, 2];
-const TOP_OPTIONAL = ["storage", "evidence"];
+const TOP_OPTIONAL = ["storage", "evidence", "private"];
+const PRIVATE = ["salt"];
 const STORAGE = ["backends", "ipfs"];
 const IPFS = ["cid", "sealed", "key"];
 const MAX_BACKENDS = 8;
@@ -343,7 +344,16 @@ export function parseReceipt(input) {
   }
 
   // the copies must agree, so that the receipt says one thing only
-  if (docHash !== message.docHash) fail("receipt: document.sha256 differs from eip712.message.docHash");
+  let privateSection;
+  if ("private" in top) {
+    // a private registration signs a salted commitment as its docHash: whether the salt opens it is
+    // verification's commitment step (chain/verify.py), not a reading rule
+    const section = object(top.private, "private", PRIVATE);
+    privateSection = { salt: hash32(section.salt, "private.salt") };
+    if (docHash === message.docHash) fail("receipt: a private receipt's eip712.message.docHash is the commitment, not document.sha256");
+  } else if (docHash !== message.docHash) {
+    fail("receipt: document.sha256 differs from eip712.message.docHash");
+  }
   if (signer !== message.signer) fail("receipt: signer differs from eip712.message.signer");
   if (chainId !== domain.chainId) fail("receipt: chainId differs from eip712.domain.chainId");
   if (contract !== domain.verifyingContract) fail("receipt: contract differs from eip712.domain.verifyingContract");
@@ -361,6 +371,7 @@ export function parseReceipt(input) {
     anchor,
     ...(storage === undefined ? {} : { storage }),
     ...(evidence === undefined ? {} : { evidence }),
+    ...(privateSection === undefined ? {} : { private: privateSection }),
   };
 }
 

@@ -218,7 +218,7 @@ export async function verifyView(root, _params, { signal }) {
 function offlinePanel(onCheck) {
   const trusted = h("input", { id: "offline-trusted", type: "text", placeholder: "0x + 64 hex digits (optional)",
                                spellcheck: "false", autocomplete: "off" });
-  const rpc = h("input", { id: "offline-rpc", type: "url", placeholder: "https://… JSON-RPC (optional)",
+  const rpc = h("input", { id: "offline-rpc", type: "text", inputmode: "url", placeholder: "https://… JSON-RPC (optional)",
                            spellcheck: "false", autocomplete: "off" });
   const block = h("span", {});
   const note = h("p", { class: "small bad-text", id: "offline-note", hidden: true });
