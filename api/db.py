@@ -56,6 +56,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    false,
     func,
     select,
     text,
@@ -118,6 +119,8 @@ class Submission(Base):
     # with the anchorRoot transaction that carries it and cleared when that transaction does not land
     merkle_root: Mapped[str | None] = mapped_column(HASH)
     merkle_proof: Mapped[str | None] = mapped_column(Text)
+    # the docHash is a salted commitment, not the document's SHA-256 (docs/protocol.md, "Private mode"; 0010)
+    private: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 # Partial indexes hold only the rows a query looks for (the worker's pending queue, the anchored rows

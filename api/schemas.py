@@ -29,6 +29,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+PRIVATE_IN_WHY = (
+    "registration.docHash is the salted commitment keccak256(sha256(file) || salt), not the document's SHA-256 "
+    '(docs/protocol.md, "Private mode"): the service is told so in order to show it as such; it never sees the '
+    "file nor the salt, which the signer keeps in the receipt. JSON only: a multipart upload is refused"
+)
+PRIVATE_WHY = "docHash is a salted commitment (private mode), not the document's SHA-256: verify with the receipt"
+
+
 class RegistrationIn(Strict):
     docHash: str = Field(examples=[EXAMPLE_HASH], description="SHA-256 of the document, 0x + 64 hex")
     signer: str = Field(examples=[EXAMPLE_SIGNER])
@@ -53,6 +61,7 @@ class SubmissionIn(Strict):
         description=f"{ANCHORING_WHY}; null or absent: the deployment's (DOCCHAIN_ANCHORING). A repeated "
         "submission keeps the first one's",
     )
+    private: bool = Field(False, description=PRIVATE_IN_WHY)
 
     model_config = ConfigDict(
         extra="forbid",
@@ -121,6 +130,7 @@ class SubmissionStatus(BaseModel):
     error: str | None = None
     anchoring: Anchoring = Field(Anchoring.DIRECT, description=ANCHORING_WHY)
     merkleRoot: str | None = Field(None, description="the Merkle root its leaf is under, once in a tree (merkle)")
+    private: bool = Field(False, description=PRIVATE_WHY)
 
 
 class SignerStatus(BaseModel):
@@ -138,6 +148,7 @@ class SignerStatus(BaseModel):
     error: str | None = None
     anchoring: Anchoring | None = Field(None, description=f"{ANCHORING_WHY}; null: recorded on chain without this API")
     merkleRoot: str | None = Field(None, description="the Merkle root its leaf is under, once in a tree (merkle)")
+    private: bool = Field(False, description=f"{PRIVATE_WHY}; false also for a record this API did not accept")
     metadata: dict[str, Any] | None = Field(
         None,
         description="the metadata object submitted with the signature (its keccak256 is metadataHash); null when "
@@ -203,7 +214,16 @@ class VerifyIn(Strict):
 
 class StepOut(BaseModel):
     name: Literal[
-        "receipt", "file", "chain", "registry", "signature", "record", "anchor", "confirmations", "revocation"
+        "receipt",
+        "file",
+        "commitment",
+        "chain",
+        "registry",
+        "signature",
+        "record",
+        "anchor",
+        "confirmations",
+        "revocation",
     ]
     ok: bool
     detail: str
@@ -252,7 +272,18 @@ class VerifyOut(BaseModel):
     docHash: str
     signer: str | None
     failedStep: (
-        Literal["receipt", "file", "chain", "registry", "signature", "record", "anchor", "confirmations", "revocation"]
+        Literal[
+            "receipt",
+            "file",
+            "commitment",
+            "chain",
+            "registry",
+            "signature",
+            "record",
+            "anchor",
+            "confirmations",
+            "revocation",
+        ]
         | None
     )
     reason: str | None

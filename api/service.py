@@ -137,6 +137,7 @@ class SignerView:
     metadata: dict[str, Any] | None = None
     anchoring: Anchoring | None = None  # None: recorded on chain without this API (directly)
     merkle_root: str | None = None
+    private: bool = False  # submitted as a salted commitment: the docHash is not the document's SHA-256
 
 
 class Lifecycle:
@@ -165,6 +166,7 @@ class Lifecycle:
         file_size: int | None,
         client_id: str | None,
         anchoring: Anchoring = Anchoring.DIRECT,
+        private: bool = False,
     ) -> dict[str, Any]:
         """The outbox row of a newly accepted submission (the outbox writes many in one transaction)."""
         created_at = now()
@@ -187,6 +189,7 @@ class Lifecycle:
             "updated_at": created_at,
             "client_id": client_id,
             "anchoring": anchoring.value,
+            "private": private,
         }
 
     async def mark_stored(self, accepted: Accepted) -> Accepted:
@@ -347,6 +350,7 @@ class Lifecycle:
                 "metadata": json.loads(sub.metadata_json) if sub.metadata_json else None,
                 "anchoring": sub.anchoring,
                 "merkle_root": sub.merkle_root,
+                "private": sub.private,
             }
         merkle = {sub.signer for sub in subs if sub.anchoring is Anchoring.MERKLE}
         for e in events:
@@ -531,6 +535,8 @@ class Signed:
     file_size: int | None
     public: bool = False  # an IPFS copy of the uploaded file holds its plain bytes, not sealed ones
     anchoring: Anchoring | None = None  # None: the deployment's (DOCCHAIN_ANCHORING)
+    # the docHash is a salted commitment (docs/protocol.md, "Private mode"): the service never sees the file
+    private: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -572,6 +578,11 @@ class Documents:
         signer) and whether it is new (False: a duplicate, answered with the existing one).
 
         Nothing is recorded when the first backend cannot take the file (:class:`BackendUnavailable`: 503)."""
+        if signed.private and upload is not None:
+            raise InvalidInput(
+                "a private submission's docHash is a salted commitment that keeps the document unknown: send it as "
+                "JSON without the file (a stored file would give the service the document it hides)"
+            )
         chain = await self.chain.bound()
         reg, signature, settings = signed.registration, signed.signature, self.settings
         if signed.metadata is not None:
@@ -623,6 +634,7 @@ class Documents:
             client_id=admission.client,
             # a duplicate keeps the first submission's mode: the row of its (docHash, signer) is not written again
             anchoring=signed.anchoring or settings.anchoring,
+            private=signed.private,
         )
         try:
             accepted, created = await self.outbox.add(row, () if intake is None else intake.copies)

@@ -141,6 +141,7 @@ class SubmissionRecord:
     anchoring: Anchoring = Anchoring.DIRECT
     merkle_root: str | None = None  # the tree it was put in (Merkle anchoring)
     merkle_proof: str | None = None  # its InclusionProof as JSON (chain/merkle.py)
+    private: bool = False  # its docHash is a salted commitment to the document, not its SHA-256
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +232,7 @@ class SignerRow:
     metadata_json: str | None
     anchoring: Anchoring
     merkle_root: str | None
+    private: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +322,7 @@ class Due:
 
 
 def _signer_row(row: Sequence[Any]) -> SignerRow:
-    sid, signer, state, metadata_hash, supersedes, tx, block, block_hash, ts, error, metadata, mode, root = row
+    sid, signer, state, metadata_hash, supersedes, tx, block, block_hash, ts, error, metadata, mode, root, private = row
     return SignerRow(
         sid,
         signer,
@@ -335,6 +337,7 @@ def _signer_row(row: Sequence[Any]) -> SignerRow:
         metadata,
         Anchoring(mode),
         root,
+        bool(private),
     )
 
 
@@ -363,6 +366,7 @@ def _submission(row: Any) -> SubmissionRecord:
         anchoring=Anchoring(row.anchoring),
         merkle_root=row.merkle_root,
         merkle_proof=row.merkle_proof,
+        private=bool(row.private),
     )
 
 
@@ -1289,7 +1293,7 @@ def _revocation(row: RevocationRow, tx_hash: str | None = None) -> RevocationRec
 
 _SIGNER_SUBS = (
     "SELECT id, signer, state, metadata_hash, supersedes, tx_hash, block_number, block_hash, timestamp, "
-    "error, metadata_json, anchoring, merkle_root FROM submissions WHERE doc_hash = :doc"
+    "error, metadata_json, anchoring, merkle_root, private FROM submissions WHERE doc_hash = :doc"
 )
 _SIGNER_EVENTS = (
     "SELECT kind, signer, metadata_hash, supersedes, tx_hash, block_number, block_hash, timestamp "

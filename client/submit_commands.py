@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from docchain.chain.receipt import Private
 from docchain.chain.values import parse_address, to_hex
 from docchain.client import documents, receipts
 from docchain.client.api_client import ApiClient
@@ -78,6 +79,7 @@ def _submit_direct(
     metadata: dict[str, Any],
     wait_timeout: float,
     force: bool,
+    openings: list[Private | None],
 ) -> list[dict[str, Any]]:
     from docchain.chain.receipt import receipt_path
     from docchain.chain.registry import Registry
@@ -89,9 +91,9 @@ def _submit_direct(
     private = key.unlock()
     domain = Registry(w3, address).domain
     results = []
-    for item in hashed:
+    for item, opening in zip(hashed, openings, strict=True):
         registration, signature = documents.sign_registration(
-            domain, item.doc_hash, private, key.address, metadata=metadata
+            domain, _signed_hash(item, opening), private, key.address, metadata=metadata
         )
         receipt = rpc_mod.submit_direct(
             w3,
@@ -103,12 +105,14 @@ def _submit_direct(
             file_size=item.size,
             timeout=wait_timeout,
         )
+        if opening is not None:
+            receipt = receipts.with_private(receipt, opening)
         target = receipts.save(receipt, receipt_path(item.path), force)
+        if opening is not None:
+            receipts.settle_private(item.path, receipt)
         results.append(
             {
-                "file": str(item.path),
-                "docHash": item.hex,
-                "signer": key.address,
+                **_row(item, opening, key.address),
                 "state": "anchored",
                 "txHash": to_hex(receipt.tx_hash),
                 "blockNumber": receipt.block_number,
@@ -118,6 +122,19 @@ def _submit_direct(
             }
         )
     return results
+
+
+def _signed_hash(item: documents.HashedFile, opening: Private | None) -> bytes:
+    """The docHash to sign: the file's SHA-256, or a private submission's commitment to it."""
+    return item.doc_hash if opening is None else opening.commitment
+
+
+def _row(item: documents.HashedFile, opening: Private | None, signer: str) -> dict[str, Any]:
+    """A submitted file's row: a private one's docHash is its commitment, shown beside the file's SHA-256."""
+    row: dict[str, Any] = {"file": str(item.path), "docHash": to_hex(_signed_hash(item, opening)), "signer": signer}
+    if opening is not None:
+        row.update(sha256=item.hex, private=True)
+    return row
 
 
 def _submit_via_api(
@@ -132,22 +149,26 @@ def _submit_via_api(
     wait: bool,
     wait_timeout: float,
     force: bool,
+    openings: list[Private | None],
 ) -> list[dict[str, Any]]:
     from docchain.chain.receipt import receipt_path
 
     domain = documents.domain_from_api(client.chain())  # the API answers before a password is asked
     private = key.unlock()
     signer = key.address
-    signed = [documents.sign_registration(domain, h.doc_hash, private, signer, metadata=metadata) for h in hashed]
+    signed = [
+        documents.sign_registration(domain, _signed_hash(h, o), private, signer, metadata=metadata)
+        for h, o in zip(hashed, openings, strict=True)
+    ]
 
     def send(index: int) -> dict[str, Any]:
         registration, signature = signed[index]
-        body: dict[str, Any] = {
-            "registration": registration.to_json(),
-            "signature": to_hex(signature),
-            "fileName": hashed[index].path.name,
-            "fileSize": hashed[index].size,
-        }
+        body: dict[str, Any] = {"registration": registration.to_json(), "signature": to_hex(signature)}
+        if openings[index] is None:
+            # a private submission tells the service nothing of the file: the receipt gets its name and size here
+            body.update(fileName=hashed[index].path.name, fileSize=hashed[index].size)
+        else:
+            body["private"] = True
         if metadata:
             body["metadata"] = metadata
         if public:
@@ -158,8 +179,8 @@ def _submit_via_api(
 
     accepted = _in_parallel(send, len(hashed))
     results = [
-        {"file": str(h.path), "docHash": h.hex, "signer": signer, "id": a.get("id"), "state": a.get("state")}
-        for h, a in zip(hashed, accepted, strict=True)
+        {**_row(h, o, signer), "id": a.get("id"), "state": a.get("state")}
+        for h, o, a in zip(hashed, openings, accepted, strict=True)
     ]
     storage = [receipts.storage_section(a.get("storage")) for a in accepted]
     # a sealed copy made by an earlier submission of the document: its key is in that one's receipt or output
@@ -188,7 +209,7 @@ def _submit_via_api(
     deadline = time.monotonic() + wait_timeout
 
     def finish(index: int) -> dict[str, Any]:
-        row, item = results[index], hashed[index]
+        row, item, opening = results[index], hashed[index], openings[index]
         state = client.wait_for(str(row["id"]), until=deadline)
         row.update(
             state=state.get("state"),
@@ -201,7 +222,14 @@ def _submit_via_api(
         if state.get("state") in receipts.ANCHORED:
             # The API answers a (document, signer) it has seen with the first submission, so after an
             # interrupted --wait the receipt carries that earlier signature: any of this key's is right.
-            receipt = receipts.fetch(client, item.doc_hash, signer, file_name=item.path.name, file_size=item.size)
+            receipt = receipts.fetch(
+                client,
+                _signed_hash(item, opening),
+                signer,
+                file_name=item.path.name,
+                file_size=item.size,
+                private=opening,
+            )
             # where the API stored the file, with the sealed copy's key it gave this run only
             receipt = dataclasses.replace(receipt, storage=storage[index])
             if earlier[index]:  # this answer has no key: a receipt saved before keeps the one it holds
@@ -209,6 +237,8 @@ def _submit_via_api(
                 if receipt.storage is None:
                     receipt = dataclasses.replace(receipt, storage=storage[index])
             row["receipt"] = str(receipts.save(receipt, receipt_path(item.path), force))
+            if opening is not None:
+                receipts.settle_private(item.path, receipt)
         return row
 
     with c.out.waiting("waiting for the anchor", total=len(hashed)) as one_done:
@@ -225,6 +255,7 @@ def _submit_via_api(
         'docchain submit *.pdf --key alice --note "Q3" --store --wait --json',
         "docchain submit brochure.pdf --store --public --wait   # IPFS copy readable by anyone",
         "docchain submit *.pdf --anchoring merkle --wait   # one root for them all",
+        "docchain submit offer.pdf --private --wait   # only a salted commitment on chain",
         "docchain submit report.pdf --direct --rpc http://127.0.0.1:8545",
     ],
 )
@@ -278,6 +309,16 @@ def submit(
         ),
     ] = False,
     anchoring: AnchoringOpt = None,
+    private_: Annotated[
+        bool,
+        typer.Option(
+            "--private",
+            envvar="DOCCHAIN_PRIVATE",
+            help="Register a salted commitment, keccak256(sha256 || salt), in place of the file's SHA-256: the "
+            "chain shows nothing a known file leads to, and verifying needs the receipt, which alone keeps the "
+            "salt (in FILE.docchain.salt until the receipt is written).",
+        ),
+    ] = False,
     registry: RegistryOpt = None,
     force: ForceOpt = False,
 ) -> None:
@@ -298,6 +339,8 @@ def submit(
         raise UsageError("--store needs the API; it cannot be combined with --direct")
     if public and not store:
         raise UsageError("--public is about the stored copy: it needs --store")
+    if private_ and store:
+        raise UsageError("--private keeps the document from the service: it cannot be combined with --store")
     if direct and anchoring is Anchoring.MERKLE:
         raise UsageError(
             "--anchoring merkle needs the API, which puts many submissions in one tree; "
@@ -307,12 +350,14 @@ def submit(
     client = None if direct else c.api_client()
     signing = c.signing_key(key, password_file)
     hashed = documents.hash_files(paths, progress=None if c.json else c.out.err)
+    # the salts are on disk before anything is sent: an interrupted run can still complete its receipts
+    openings = [receipts.open_private(h.path, h.doc_hash, force=force) if private_ else None for h in hashed]
     if client is None:
-        results = _submit_direct(c, hashed, signing, registry, metadata, wait_timeout, force)
+        results = _submit_direct(c, hashed, signing, registry, metadata, wait_timeout, force, openings)
     else:
         with client:
             results = _submit_via_api(
-                c, client, hashed, signing, metadata, store, public, anchoring, wait, wait_timeout, force
+                c, client, hashed, signing, metadata, store, public, anchoring, wait, wait_timeout, force, openings
             )
 
     failed = [r for r in results if r["state"] == "failed"]
@@ -335,7 +380,13 @@ def submit(
         f"signed by {signing.address}",
         ["file", "sha256", "state", "block", "tx"],
         [
-            (Path(r["file"]).name, short(r["docHash"], 4), r["state"], r.get("blockNumber"), short(r.get("txHash"), 4))
+            (
+                Path(r["file"]).name,
+                short(r.get("sha256", r["docHash"]), 4),
+                r["state"],
+                r.get("blockNumber"),
+                short(r.get("txHash"), 4),
+            )
             for r in results
         ],
     )
@@ -360,6 +411,14 @@ def submit(
             ipfs = row["storage"]["ipfs"]
             c.out.say(f"{Path(row['file']).name}: sealed on IPFS as {ipfs['cid']}, key {ipfs['key']}")
         c.out.warn("the service keeps no IPFS key: keep these (or submit with --wait: the receipts hold them)")
+    pending = [r for r in results if r.get("private") and not r.get("receipt")]
+    for row in pending:
+        c.out.say(
+            f"{Path(row['file']).name}: private, registered as commitment {row['docHash']}; its salt is in "
+            f"{receipts.salt_path(Path(row['file']))} until `docchain receipt {row['file']}` writes the receipt"
+        )
+    if any(r.get("private") for r in results):
+        c.out.say("private: the chain holds a salted commitment; verifying needs the receipt (keep it)")
     written = [r["receipt"] for r in results if r.get("receipt")]
     if len(written) == 1:
         c.out.say(f"receipt written: {written[0]}")

@@ -103,6 +103,7 @@ def submission_status_of(row: SubmissionRecord, head: int | None, lifecycle: Lif
         error=row.error,
         anchoring=row.anchoring,
         merkleRoot=row.merkle_root,
+        private=row.private,
     )
 
 
@@ -122,6 +123,7 @@ def signer_status(view: SignerView) -> SignerStatus:
         error=view.error,
         anchoring=view.anchoring,
         merkleRoot=view.merkle_root,
+        private=view.private,
         metadata=view.metadata,
     )
 
@@ -223,7 +225,7 @@ async def signed_submission(request: Request) -> tuple[Signed, UploadFile | None
     else:
         name = None if upload is None else check_file_name(sent_file_name(upload), "the file part's name")
     anchoring = form_anchoring if body.anchoring is None else Anchoring(body.anchoring)
-    return Signed(reg, signature, body.metadata, name, body.fileSize, body.public, anchoring), upload
+    return Signed(reg, signature, body.metadata, name, body.fileSize, body.public, anchoring, body.private), upload
 
 
 SignedDep = Annotated[tuple[Signed, UploadFile | None], Depends(signed_submission)]

@@ -1,0 +1,259 @@
+"""Private mode end to end, as a subprocess CLI against a real API process and a real anvil: ``submit --private
+--wait`` registers keccak256(sha256 || salt) and writes a receipt holding the salt; the service is told nothing of
+the file (no name, no size, no upload: multipart with private is a problem+json) and shows the submission as
+private; the receipt verifies through the API, through a node (--rpc) and, once the evidence is captured, offline;
+a wrong salt fails at the commitment step; the file alone, without its receipt, is not registered."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from web3 import Web3
+
+from docchain.chain.deploy import ensure_deployed
+from docchain.chain.hashing import keccak256, sha256_bytes
+from docchain.chain.sender import TxSender
+from docchain.chain.values import parse_hex, to_hex
+from docchain.client import receipts
+from docchain.client.errors import UsageError
+from docchain.client.stack import DEV_RELAYER_KEY, ApiProcess
+from tests.support import DevNode, free_port, poll
+
+PASSWORD = "private cli password"
+
+
+@dataclass
+class Stack:
+    rpc_url: str
+    registry: str
+    api: str
+    work: Path
+    env: dict[str, str]
+
+    def run(self, *args: str, check: int | None = 0, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "docchain.client", *args],
+            env=self.env,
+            cwd=cwd or self.work,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if check is not None:
+            assert result.returncode == check, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def json(self, *args: str, check: int = 0) -> Any:
+        return json.loads(self.run(*args, "--json", check=check).stdout)
+
+    def stranger(self, *args: str, check: int = 0) -> Any:
+        """``docchain ... --json`` from an empty HOME, with no API: the node and the registry only."""
+        home = self.work / "stranger"
+        home.mkdir(exist_ok=True)
+        env = {k: v for k, v in self.env.items() if k not in ("DOCCHAIN_API", "DOCCHAIN_DATA_DIR")}
+        env.update(HOME=str(home), DOCCHAIN_CONFIG_DIR=str(home / "config"))
+        result = subprocess.run(
+            [sys.executable, "-m", "docchain.client", *args, "--json"],
+            env=env,
+            cwd=home,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == check, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+        return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    base = tmp_path_factory.mktemp("private-cli")
+    anvil = DevNode(base / "node").started()
+    api: ApiProcess | None = None
+    try:
+        data_dir = base / "data"
+        sender = TxSender(Web3(Web3.HTTPProvider(anvil.rpc_url)), parse_hex(DEV_RELAYER_KEY))
+        deployment, _ = ensure_deployed(sender, data_dir)
+        work = base / "work"
+        work.mkdir()
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
+        env.update(
+            DOCCHAIN_CONFIG_DIR=str(base / "config"),
+            DOCCHAIN_DATA_DIR=str(data_dir),
+            DOCCHAIN_PASSWORD=PASSWORD,
+            DOCCHAIN_KDF_ITERATIONS="2",
+            DOCCHAIN_API=f"http://127.0.0.1:{port}",
+            DOCCHAIN_TIMEOUT="10",
+            COLUMNS="250",
+        )
+        api = ApiProcess.start(
+            host="127.0.0.1",
+            port=port,
+            log_path=data_dir / "api.log",
+            env={
+                "DOCCHAIN_RPC_URL": anvil.rpc_url,
+                "DOCCHAIN_DATA_DIR": str(data_dir),
+                "DOCCHAIN_RELAYER_KEY": DEV_RELAYER_KEY,
+                "DOCCHAIN_CONFIRMATIONS": "1",
+                "DOCCHAIN_BATCH_INTERVAL_MS": "20",
+                "DOCCHAIN_POLL_INTERVAL_MS": "50",
+            },
+        )
+        api.wait_ready(60)
+        s = Stack(anvil.rpc_url, deployment.address, f"http://127.0.0.1:{port}", work, env)
+        s.run("keys", "new", "alice")
+        yield s
+    finally:
+        if api is not None:
+            api.stop()
+        anvil.stop()
+
+
+@dataclass(frozen=True)
+class Submitted:
+    doc: Path
+    row: dict[str, Any]
+    receipt: dict[str, Any]
+
+    @property
+    def receipt_path(self) -> Path:
+        return self.doc.with_name(self.doc.name + ".docchain.json")
+
+
+@pytest.fixture(scope="module")
+def submitted(stack: Stack) -> Submitted:
+    doc = stack.work / "offer.txt"
+    doc.write_text("a private offer " + os.urandom(8).hex() + "\n")
+    [row] = stack.json("submit", str(doc), "--private", "--wait")
+    receipt = json.loads(doc.with_name("offer.txt.docchain.json").read_text())
+    return Submitted(doc, row, receipt)
+
+
+def test_submit_private_wait_writes_a_receipt_holding_the_salt(stack: Stack, submitted: Submitted) -> None:
+    sha = sha256_bytes(submitted.doc.read_bytes())
+    salt = parse_hex(submitted.receipt["private"]["salt"])
+    commitment = to_hex(keccak256(sha + salt))
+    row, receipt = submitted.row, submitted.receipt
+    assert (row["sha256"], row["docHash"], row["private"], row["state"] in ("anchored", "confirmed")) == (
+        to_hex(sha),
+        commitment,
+        True,
+        True,
+    )
+    assert receipt["document"] == {"sha256": to_hex(sha), "name": "offer.txt", "size": submitted.doc.stat().st_size}
+    assert receipt["eip712"]["message"]["docHash"] == commitment != to_hex(sha)
+    assert not submitted.doc.with_name("offer.txt.docchain.salt").exists()  # the receipt is its one home now
+
+
+def test_the_service_knows_the_commitment_as_private_and_not_the_file(stack: Stack, submitted: Submitted) -> None:
+    commitment = submitted.row["docHash"]
+    status = httpx.get(f"{stack.api}/v1/documents/{commitment}", timeout=10).json()
+    assert [(s["private"], s["state"] in ("anchored", "confirmed")) for s in status["signers"]] == [(True, True)]
+    sub = httpx.get(f"{stack.api}/v1/submissions/{submitted.row['id']}", timeout=10).json()
+    assert sub["private"] is True
+    unknown = httpx.get(f"{stack.api}/v1/documents/{submitted.row['sha256']}", timeout=10)
+    assert unknown.status_code == 404
+    # the name the receipt holds was never sent: the API's own receipt has none
+    api_receipt = httpx.get(f"{stack.api}/v1/documents/{commitment}/receipts/{submitted.row['signer']}", timeout=10)
+    assert api_receipt.status_code == 200 and api_receipt.json()["document"]["name"] is None
+
+
+def test_the_receipt_verifies_through_the_api_and_through_a_node(stack: Stack, submitted: Submitted) -> None:
+    via_api = stack.json("verify", str(submitted.doc))
+    assert (via_api["outcome"], via_api["mode"]) == ("valid", "api"), via_api
+    assert [s["name"] for s in via_api["steps"]][:2] == ["file", "commitment"]
+    node = ("--rpc", stack.rpc_url, "--registry", stack.registry)
+    via_rpc = stack.stranger("verify", str(submitted.doc), "--receipt", str(submitted.receipt_path), *node)
+    assert (via_rpc["outcome"], via_rpc["mode"]) == ("valid", "rpc"), via_rpc
+    assert [s["name"] for s in via_rpc["steps"]][:2] == ["file", "commitment"]
+
+
+def test_the_file_alone_is_not_registered(stack: Stack, submitted: Submitted) -> None:
+    alone = stack.work / "alone"
+    alone.mkdir(exist_ok=True)
+    copy = Path(shutil.copy(submitted.doc, alone / submitted.doc.name))  # no receipt beside it
+    node = ("--rpc", stack.rpc_url, "--registry", stack.registry)
+    verdict = stack.stranger("verify", str(copy), *node, check=1)
+    assert verdict["outcome"] == "not_registered"
+    assert "a private signature is verified with its receipt" in verdict["reason"]
+
+
+def test_a_wrong_salt_fails_at_the_commitment_step(stack: Stack, submitted: Submitted) -> None:
+    wrong = dict(submitted.receipt, private={"salt": to_hex(bytes(32))})
+    path = stack.work / "wrong-salt.docchain.json"
+    path.write_text(json.dumps(wrong))
+    verdict = stack.json("verify", str(submitted.doc), "--receipt", str(path), check=1)  # the API's verify
+    assert (verdict["outcome"], verdict["failedStep"], verdict["mode"]) == ("invalid", "commitment", "api"), verdict
+    assert "the receipt's salt does not open this registration's commitment" in verdict["reason"]
+
+
+def test_the_upgraded_bundle_verifies_offline(stack: Stack, submitted: Submitted) -> None:
+    bundle = stack.work / "offer-bundle.docchain.json"
+    shutil.copy(submitted.receipt_path, bundle)
+    stack.run("receipt", "upgrade", str(bundle), "--rpc", stack.rpc_url)
+    upgraded = json.loads(bundle.read_text())
+    assert upgraded["private"] == submitted.receipt["private"] and "evidence" in upgraded
+    verdict = stack.json("verify", str(submitted.doc), "--receipt", str(bundle), "--offline")
+    assert (verdict["outcome"], verdict["mode"]) == ("valid", "offline"), verdict
+    assert [s["name"] for s in verdict["steps"]][:3] == ["file", "commitment", "signature"]
+
+
+def test_the_services_bundle_is_the_commitments(stack: Stack, submitted: Submitted) -> None:
+    """The indexer proves the record under the commitment's slot: the API's bundle, completed with the salt,
+    verifies offline."""
+    from docchain.chain.offline import verify_offline
+    from docchain.chain.receipt import Private, parse_receipt
+
+    commitment, signer = submitted.row["docHash"], submitted.row["signer"]
+    url = f"{stack.api}/v1/documents/{commitment}/receipts/{signer}"
+
+    def captured() -> dict[str, Any] | None:
+        answer = httpx.get(url, timeout=10).json()
+        return answer if "evidence" in answer else None
+
+    served = parse_receipt(json.dumps(poll(captured, 30, interval=0.1, what="the service's evidence")))
+    sha = parse_hex(submitted.row["sha256"])
+    completed = dataclasses.replace(served, private=Private(sha, parse_hex(submitted.receipt["private"]["salt"])))
+    assert verify_offline(sha, completed, None).ok
+
+
+def test_private_refuses_store_and_the_api_refuses_a_private_upload(stack: Stack, submitted: Submitted) -> None:
+    refused = stack.run("submit", str(submitted.doc), "--private", "--store", check=2)
+    assert "--private keeps the document from the service: it cannot be combined with --store" in refused.stderr
+    body = {"registration": submitted.receipt["eip712"]["message"], "signature": submitted.receipt["signature"]}
+    answer = httpx.post(
+        f"{stack.api}/v1/documents",
+        files={"submission": (None, json.dumps({**body, "private": True})), "file": ("offer.txt", b"the bytes")},
+        timeout=10,
+    )
+    assert answer.status_code in (400, 422) and answer.headers["content-type"].startswith("application/problem+json")
+    assert "a private submission's docHash is a salted commitment" in answer.json()["detail"]
+
+
+def test_without_wait_the_salt_waits_beside_the_file_and_a_repeat_reuses_it(stack: Stack) -> None:
+    doc = stack.work / "later.txt"
+    doc.write_text("submitted privately, receipt later " + os.urandom(8).hex() + "\n")
+    [first] = stack.json("submit", str(doc), "--private")
+    salt_path = receipts.salt_path(doc)
+    salt_file = json.loads(salt_path.read_text())
+    assert (salt_file["sha256"], salt_file["docHash"]) == (first["sha256"], first["docHash"])
+    assert salt_path.stat().st_mode & 0o777 == 0o600
+    # what a repeat and a later `docchain receipt FILE` find: the same opening, so the same commitment
+    sha = parse_hex(first["sha256"])
+    kept = receipts.open_private(doc, sha, force=False)
+    assert to_hex(kept.commitment) == first["docHash"] and receipts.pending_private(doc, sha) == kept
+    doc.write_text("the file changed since\n")
+    with pytest.raises(UsageError, match="holds the salt of another private submission of later.txt"):
+        receipts.open_private(doc, sha256_bytes(doc.read_bytes()), force=False)
+    assert receipts.pending_private(doc, sha256_bytes(doc.read_bytes())) is None
