@@ -1,7 +1,7 @@
 """The golden bundle corpus (tests/vectors/bundles/bundles.json): chain/offline.py gives every case exactly the
 verdict the corpus holds — outcome, failed step, reason and each step's words — so that any other verifier (the
 web page's) can be held to the same file. The corpus itself is checked to be what it claims: real bundles of
-both nodes, a Merkle and a revoked one, each good bundle with a tamper of every field that matters, and no
+both nodes, a Merkle, a revoked and a private one, each good bundle with a tamper of every field that matters, and no
 tamper that passes unless it is one the offline verifier cannot see (listed here, with why)."""
 
 from __future__ import annotations
@@ -46,13 +46,14 @@ def test_offline_verification_gives_each_case_its_expected_verdict(bundle: str, 
 
 
 def test_the_corpus_holds_real_bundles_of_both_nodes_direct_merkle_and_revoked() -> None:
-    kinds = {(b["node"], b["anchoring"], b["revoked"]) for b in BUNDLES.values()}
+    kinds = {(b["node"], b["anchoring"], b["revoked"], b["private"]) for b in BUNDLES.values()}
     assert {
-        ("anvil --hardfork prague", "direct", False),
-        ("anvil --hardfork prague", "merkle", False),
-        ("anvil --hardfork prague", "direct", True),
-        ("ganache --hardfork shanghai", "direct", False),
-        ("ganache --hardfork shanghai", "merkle", False),
+        ("anvil --hardfork prague", "direct", False, False),
+        ("anvil --hardfork prague", "merkle", False, False),
+        ("anvil --hardfork prague", "direct", True, False),
+        ("anvil --hardfork prague", "direct", False, True),
+        ("ganache --hardfork shanghai", "direct", False, False),
+        ("ganache --hardfork shanghai", "merkle", False, False),
     } <= kinds
     assert CORPUS.stat().st_size < 1_000_000
     for bundle in BUNDLES.values():
@@ -97,7 +98,11 @@ def test_each_good_bundle_has_a_tamper_of_every_field_that_matters(name: str) ->
         "signature's first byte changed",
         "eip712.message.metadataHash changed",
         "eip712.message.deadline changed",
-        "document hash changed",
+        *(
+            ("document.sha256 changed, with that file", "private.salt changed", "private removed")
+            if bundle["private"]
+            else ("document hash changed", "document hash changed, with that file")
+        ),
         "signer changed",
         "chainId changed",
         "contract changed",
@@ -122,6 +127,8 @@ def test_a_tamper_fails_at_the_step_that_checks_what_it_changed(name: str) -> No
         ("header.number", Step.ANCHOR),
         ("header.", Step.CHAIN),
         ("another trusted", Step.CHAIN),
+        ("private.salt", Step.COMMITMENT),
+        ("document.sha256 changed, with that file", Step.COMMITMENT),
         ("signature", Step.SIGNATURE),
         ("eip712.message", Step.SIGNATURE),
         ("anchor.timestamp", Step.RECORD),

@@ -14,7 +14,8 @@ block that docs/protocol.md section 7 shows (tests/docs/test_protocol_bundle_exa
 The scenario, on anvil ``--hardfork prague`` and on ganache ``--hardfork shanghai`` (the forks docchain's nodes
 produce last): anvil's dev account #0 deploys the registry as its first transaction (so at the address of section
 2's worked example) and relays; dev account #1 signs section 2's worked example (``Hello, docchain!\\n``) and
-three Merkle leaves, anchored under one root; on anvil it also signs a document and revokes it. Then one
+three Merkle leaves, anchored under one root; on anvil it also signs a document and revokes it, and registers a
+private one (its docHash the commitment keccak256(sha256 || salt), the salt fixed here). Then one
 ``eth_getProof`` at the head proves them all (chain/capture.py, as the service captures). Every input is fixed,
 so signatures repeat from run to run; block numbers, times and hashes are the nodes'.
 """
@@ -40,10 +41,10 @@ from docchain.chain import deploy, merkle
 from docchain.chain import typed_data as td
 from docchain.chain.capture import capture_evidence
 from docchain.chain.evidence import _LAYOUTS, decode_header, record_slot
-from docchain.chain.hashing import keccak256
+from docchain.chain.hashing import SALT_BYTES, commitment, keccak256
 from docchain.chain.node import LocalNode, NodeConfig, NodeKind
 from docchain.chain.offline import proven_slots
-from docchain.chain.receipt import Receipt, build_receipt, parse_receipt
+from docchain.chain.receipt import Private, Receipt, build_receipt, parse_receipt
 from docchain.chain.registry import Registry, SignedRegistration
 from docchain.chain.rpc import JsonRpc
 from docchain.chain.sender import TxSender
@@ -63,6 +64,7 @@ HELLO_METADATA = {"name": "hello.txt", "note": "worked example"}
 LEAVES = tuple(f"golden bundle: Merkle leaf {i}\n".encode() for i in range(3))
 MERKLE_LEAF = 1  # the leaf whose bundle the corpus holds
 REVOKED = b"golden bundle: signed, then revoked\n"
+PRIVATE = b"golden bundle: a private registration\n"
 
 NODES: tuple[tuple[NodeKind, str], ...] = (("anvil", "prague"), ("ganache", "shanghai"))
 # the bundle the docs' worked example shows
@@ -85,6 +87,7 @@ class Captured:
     client: str
     anchoring: str  # direct | merkle
     revoked: bool
+    private: bool  # a private registration: the receipt's salt opens the signed commitment
     file: bytes
     receipt: Receipt
 
@@ -97,6 +100,7 @@ class Captured:
             "fork": decode_header(self.receipt.evidence.block.header).fork,
             "anchoring": self.anchoring,
             "revoked": self.revoked,
+            "private": self.private,
             "file": self.file.decode(),
             "fileSha256": to_hex(hashlib.sha256(self.file).digest()),
             "receipt": self.receipt.to_json(),
@@ -106,9 +110,10 @@ class Captured:
 # ------------------------------------------------------------------------------------------------ capture
 
 
-def _signed(domain: td.Domain, file: bytes, metadata: dict[str, str]) -> SignedRegistration:
+def _signed(domain: td.Domain, file: bytes, metadata: dict[str, str], salt: bytes | None = None) -> SignedRegistration:
+    sha256 = hashlib.sha256(file).digest()
     reg = td.Registration(
-        doc_hash=hashlib.sha256(file).digest(),
+        doc_hash=sha256 if salt is None else commitment(sha256, salt),
         signer=td.address_of(SIGNER),
         deadline=DEADLINE,
         metadata_hash=td.metadata_hash(metadata),
@@ -158,6 +163,12 @@ def capture(kind: NodeKind, hardfork: str) -> list[Captured]:
             Registry(w3, registry.address, TxSender(w3, SIGNER)).revoke(revoked.registration.doc_hash)
             made.append(("revoked", True, REVOKED, receipt))
 
+            salt = _label("salt")[:SALT_BYTES]
+            private = _signed(registry.domain, PRIVATE, {"name": "private.txt"}, salt)
+            receipt = registry.receipt_for(private, registry.register(private), file_name="private.txt")
+            receipt = dataclasses.replace(receipt, private=Private(hashlib.sha256(PRIVATE).digest(), salt))
+            made.append(("private", False, PRIVATE, receipt))
+
         async def prove() -> tuple[str, list[Any]]:
             async with JsonRpc(node.rpc_url) as rpc:
                 client = await rpc.call("web3_clientVersion", [])
@@ -172,6 +183,7 @@ def capture(kind: NodeKind, hardfork: str) -> list[Captured]:
             client=client,
             anchoring="direct" if receipt.merkle is None else "merkle",
             revoked=revoked_,
+            private=receipt.private is not None,
             file=file,
             receipt=dataclasses.replace(receipt, evidence=ev),
         )
@@ -395,17 +407,25 @@ def _receipt_specs(bundle: dict[str, Any], receipt: Receipt, case: Callable[...,
             [Change("replace", f"/eip712/message/{key}", value)],
         )
     other_doc = hashlib.sha256(b"another\n").digest()
-    doc_changes = [
-        Change("replace", "/document/sha256", to_hex(other_doc)),
-        Change("replace", "/eip712/message/docHash", to_hex(other_doc)),
-    ]
-    yield case("document hash changed", "the receipt is for another file", doc_changes)
-    yield case(
-        "document hash changed, with that file",
-        "the signature is of another document",
-        doc_changes,
-        file=other_doc,
-    )
+    if bundle["private"]:
+        yield from _private_specs(other_doc, case)
+    else:
+        doc_changes = [
+            Change("replace", "/document/sha256", to_hex(other_doc)),
+            Change("replace", "/eip712/message/docHash", to_hex(other_doc)),
+        ]
+        yield case("document hash changed", "the receipt is for another file", doc_changes)
+        yield case(
+            "document hash changed, with that file",
+            "the signature is of another document",
+            doc_changes,
+            file=other_doc,
+        )
+        yield case(
+            "document.sha256 alone changed",
+            "the reader refuses a receipt whose two document hashes differ",
+            [Change("replace", "/document/sha256", to_hex(other_doc))],
+        )
     yield case(
         "signer changed",
         "the signature recovers the real signer, not the one named",
@@ -440,11 +460,6 @@ def _receipt_specs(bundle: dict[str, Any], receipt: Receipt, case: Callable[...,
         else "a direct record does not hold the metadataHash (its event does), so a message re-signed by the "
         "signer with another one verifies offline",
         _resigned(receipt, metadata_hash=_label("metadata")),
-    )
-    yield case(
-        "document.sha256 alone changed",
-        "the reader refuses a receipt whose two document hashes differ",
-        [Change("replace", "/document/sha256", to_hex(other_doc))],
     )
     yield case(
         "eip712.domain.name changed",
@@ -485,6 +500,31 @@ def _receipt_specs(bundle: dict[str, Any], receipt: Receipt, case: Callable[...,
             "the storage proofs are of the real root's anchor slot",
             [Change("replace", "/anchor/merkle/root", to_hex(_label("root")))],
         )
+
+
+def _private_specs(other_doc: bytes, case: Callable[..., Spec]) -> Iterator[Spec]:
+    """A private receipt's own cases: its document.sha256 is the file's, and its salt opens the signed docHash."""
+    yield case(
+        "document.sha256 changed",
+        "the receipt is for another file",
+        [Change("replace", "/document/sha256", to_hex(other_doc))],
+    )
+    yield case(
+        "document.sha256 changed, with that file",
+        "the salt does not open the signed commitment for another file",
+        [Change("replace", "/document/sha256", to_hex(other_doc))],
+        file=other_doc,
+    )
+    yield case(
+        "private.salt changed",
+        "another salt does not open the signed commitment",
+        [Change("replace", "/private/salt", to_hex(_label("another salt")))],
+    )
+    yield case(
+        "private removed",
+        "without its salt the receipt's document hash is not the signed docHash: the reader refuses it",
+        [Change("remove", "/private")],
+    )
 
 
 def cases_of(bundle: dict[str, Any]) -> list[Case]:
