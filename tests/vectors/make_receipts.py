@@ -16,6 +16,7 @@ has no value at all).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -24,8 +25,8 @@ from typing import Any
 
 from docchain.chain import merkle
 from docchain.chain import typed_data as td
-from docchain.chain.hashing import keccak256
-from docchain.chain.receipt import MAX_BYTES, build_receipt, parse_receipt
+from docchain.chain.hashing import commitment, keccak256
+from docchain.chain.receipt import MAX_BYTES, Private, build_receipt, parse_receipt
 
 OUT = Path(__file__).with_name("receipts.json")
 
@@ -564,6 +565,59 @@ mutated("storage.ipfs.cid a CIDv0", storage(["ipfs"], cid="Qm" + "a" * 44), "sto
 mutated("storage.ipfs.sealed a string", storage(["ipfs"], sealed="yes"), "storage.ipfs.sealed")
 mutated("storage.ipfs.key in hex", storage(["ipfs"], key="ab" * 32), "storage.ipfs.key")
 mutated("storage.ipfs.key of a public copy", storage(["ipfs"], sealed=False), "storage.ipfs.key")
+
+
+# ---- the optional private section: docHash is keccak256(sha256 || salt), document.sha256 the file's ----
+SALT = "0x" + bytes(range(32)).hex()
+PRIVATE_NOTE = "docHash equal to document.sha256 in a private receipt: a rule of the schema's description"
+
+
+def private_text() -> str:
+    """The base receipt's document registered privately: the same signer signs the commitment to it."""
+    receipt = parse_receipt(BASE)
+    salt = bytes.fromhex(SALT[2:])
+    registration = dataclasses.replace(receipt.registration, doc_hash=commitment(receipt.sha256, salt))
+    return dataclasses.replace(
+        receipt,
+        registration=registration,
+        signature=td.sign(receipt.domain, registration, KEY),
+        private=Private(receipt.sha256, salt),
+    ).dumps()
+
+
+PRIVATE_BASE = private_text()
+
+
+def private(name: str, mutate: Mutation, field: str | None, note: str | None = None) -> None:
+    mutated(f"private: {name}", mutate, field, note, base=PRIVATE_BASE)
+
+
+valid("private: as docchain writes a private receipt", PRIVATE_BASE)
+private("with a storage section", put("storage", {"backends": ["local"], "ipfs": None}), None)
+# a salt that does not open the commitment is read: it fails verification's commitment step, as a wrong signature
+# fails the signature step
+private("a salt that does not open the commitment", put("private.salt", "0x" + "00" * 32), None)
+private("upper-case hex digits in the salt", put("private.salt", SALT.upper().replace("0X", "0x")), None)
+private("private null", put("private", None), "private")
+private("private a string", put("private", SALT), "private")
+private("private empty", put("private", {}), "private.salt")
+private("private.salt null", put("private.salt", None), "private.salt")
+private("private.salt of 31 bytes", put("private.salt", SALT[:-2]), "private.salt")
+private("private.salt without 0x", put("private.salt", SALT[2:]), "private.salt")
+private("unknown field private.sha256", put("private.sha256", DOC), "private.sha256")
+private("private.salt twice", repeat("private.salt", SALT), "private.salt", DUPLICATE)
+private(
+    "docHash equal to document.sha256",
+    put("eip712.message.docHash", DOC),
+    "eip712.message.docHash",
+    PRIVATE_NOTE,
+)
+mutated(
+    "a public receipt's docHash differs from document.sha256",
+    put("document.sha256", "0x" + "ab" * 32),
+    "document.sha256",
+    CROSS,
+)
 
 
 def main() -> None:
