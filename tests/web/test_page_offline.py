@@ -444,7 +444,15 @@ def test_the_block_is_checked_with_the_node_the_person_names(
     [asked] = [json.loads(n) for n in nodes]
     assert (asked["method"], asked["params"]) == ("eth_getBlockByNumber", [hex(evidence.block.number), False])
 
-    # another chain's node answers another hash for that block: the cross at the chain step
+    # a node of another chain: before it has the block, it says so and the verdict stands; then it answers
+    # another hash for that block, and the cross is at the chain step
+    page.fill("#offline-rpc", other_anvil.rpc_url)
+    page.click("#offline-check")
+    expect(page.locator("#offline-note")).to_have_text(
+        f"Could not ask the node: the node at {other_anvil.rpc_url} has no block {evidence.block.number}, which "
+        "the bundle proves."
+    )
+    expect(chain).to_have_class("ok")
     other_anvil.mine(evidence.block.number)
     page.fill("#offline-rpc", other_anvil.rpc_url)
     page.click("#offline-check")
@@ -454,7 +462,12 @@ def test_the_block_is_checked_with_the_node_the_person_names(
         f"the bundle proves block {evidence.block.number} {to_hex(evidence.block.hash)}, not the trusted {other_hash}"
     )
 
-    # a trusted hash typed in is the same question
+    # a trusted hash typed in is the same question, asked instead of a node's
+    page.fill("#offline-trusted", to_hex(evidence.block.hash))
+    page.click("#offline-check")
+    expect(page.locator("#offline-note")).to_have_text(
+        "Give the block hash you trust or a node to ask for it, not both."
+    )
     page.fill("#offline-rpc", "")
     page.fill("#offline-trusted", to_hex(evidence.block.hash))
     page.click("#offline-check")

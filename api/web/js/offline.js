@@ -542,7 +542,7 @@ export async function blockHashAt(rpcUrl, number, { signal } = {}) {
   const answer = await response.json().catch(() => null);
   if (!response.ok || !answer) throw new Error(`the node at ${rpcUrl} answered HTTP ${response.status}`);
   if (answer.error) throw new Error(`the node at ${rpcUrl} refused: ${answer.error.message}`);
-  if (!answer.result) throw new Error(`the node at ${rpcUrl} has no block ${number}`);
+  if (!answer.result) throw new Error(`the node at ${rpcUrl} has no block ${number}, which the bundle proves`);
   const hash = String(answer.result.hash || "").toLowerCase();
   if (!/^0x[0-9a-f]{64}$/.test(hash)) throw new Error(`the node at ${rpcUrl} answered no block hash for block ${number}`);
   return hash;

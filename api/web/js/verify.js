@@ -151,6 +151,7 @@ export async function verifyView(root, _params, { signal }) {
     const { number } = state.receipt.evidence.block;
     const { rpc, trusted } = offline.values();
     offline.note(null);
+    if (rpc && trusted) { offline.note("Give the block hash you trust or a node to ask for it, not both."); return; }
     if (rpc) {
       if (!/^https?:\/\/\S+$/.test(rpc)) { offline.note("The node must be an http:// or https:// URL."); return; }
       try {
