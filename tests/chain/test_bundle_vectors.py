@@ -164,3 +164,17 @@ def test_the_web_pages_reader_reads_every_case_as_python_does(tmp_path: Path) ->
             python, refused = {"valid": False, "message": str(exc)}, refused + 1
         assert result["text"] == python
     assert refused >= 2  # the corpus holds receipts the reader refuses, not only ones it reads
+
+
+def test_the_web_pages_offline_verifier_gives_each_case_its_expected_verdict() -> None:
+    """api/web/js/offline.js, run by node over the whole corpus (tests/vectors/bundles/run_js_offline.mjs): the
+    verdict of every case, word for word."""
+    node = shutil.which("node")
+    assert node, "node is installed with the repository's tools (package.json)"
+    runner = CORPUS.parent / "run_js_offline.mjs"
+    done = subprocess.run([node, str(runner)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert len(results) == len(CASES)
+    differ = [f"{b}: {c.name}: {js}" for (b, c), js in zip(CASES, results, strict=True) if js != c.expect]
+    assert differ == []
