@@ -39,6 +39,7 @@ from web3 import Web3
 
 from docchain.chain import deploy, merkle
 from docchain.chain import typed_data as td
+from docchain.chain.bundle import Evidence
 from docchain.chain.capture import capture_evidence
 from docchain.chain.evidence import _LAYOUTS, decode_header, record_slot
 from docchain.chain.hashing import SALT_BYTES, commitment, keccak256
@@ -121,6 +122,15 @@ def _signed(domain: td.Domain, file: bytes, metadata: dict[str, str], salt: byte
     return SignedRegistration(reg, td.sign(domain, reg, SIGNER))
 
 
+@dataclasses.dataclass(frozen=True)
+class _Made:
+    """A receipt the scenario made, before its evidence is captured."""
+
+    what: str  # direct | merkle | revoked | private
+    file: bytes
+    receipt: Receipt
+
+
 def capture(kind: NodeKind, hardfork: str) -> list[Captured]:
     """The scenario (module docstring) on a fresh node of ``kind`` at ``hardfork``."""
     with (
@@ -132,11 +142,11 @@ def capture(kind: NodeKind, hardfork: str) -> list[Captured]:
         registry = Registry(w3, deploy.deploy(relayer).address, relayer)
         if registry.address != WORKED_REGISTRY:
             raise SystemExit(f"{kind}: the registry is at {registry.address}, not {WORKED_REGISTRY}: not a fresh node")
-        made: list[tuple[str, bool, bytes, Receipt]] = []
+        made: list[_Made] = []
 
         direct = _signed(registry.domain, HELLO, HELLO_METADATA)
         receipt = registry.receipt_for(direct, registry.register(direct), file_name="hello.txt", file_size=len(HELLO))
-        made.append(("direct", False, HELLO, receipt))
+        made.append(_Made("direct", HELLO, receipt))
 
         leaves = [_signed(registry.domain, doc, {"name": f"leaf-{i}.txt"}) for i, doc in enumerate(LEAVES)]
         tree = merkle.MerkleTree.of([merkle.leaf(s.registration, s.signature) for s in leaves])
@@ -155,39 +165,39 @@ def capture(kind: NodeKind, hardfork: str) -> list[Captured]:
             file_size=len(LEAVES[MERKLE_LEAF]),
             merkle=tree.proof_for(merkle.leaf(ours.registration, ours.signature)),
         )
-        made.append(("merkle", False, LEAVES[MERKLE_LEAF], receipt))
+        made.append(_Made("merkle", LEAVES[MERKLE_LEAF], receipt))
 
         if kind == "anvil":
             revoked = _signed(registry.domain, REVOKED, {"name": "revoked.txt"})
             receipt = registry.receipt_for(revoked, registry.register(revoked), file_name="revoked.txt")
             Registry(w3, registry.address, TxSender(w3, SIGNER)).revoke(revoked.registration.doc_hash)
-            made.append(("revoked", True, REVOKED, receipt))
+            made.append(_Made("revoked", REVOKED, receipt))
 
             salt = _label("salt")[:SALT_BYTES]
             private = _signed(registry.domain, PRIVATE, {"name": "private.txt"}, salt)
             receipt = registry.receipt_for(private, registry.register(private), file_name="private.txt")
             receipt = dataclasses.replace(receipt, private=Private(hashlib.sha256(PRIVATE).digest(), salt))
-            made.append(("private", False, PRIVATE, receipt))
+            made.append(_Made("private", PRIVATE, receipt))
 
-        async def prove() -> tuple[str, list[Any]]:
+        async def prove() -> tuple[str, list[Evidence]]:
             async with JsonRpc(node.rpc_url) as rpc:
                 client = await rpc.call("web3_clientVersion", [])
-                evidence = await capture_evidence(rpc, registry.address, [proven_slots(m[3]) for m in made])
+                evidence = await capture_evidence(rpc, registry.address, [proven_slots(m.receipt) for m in made])
                 return str(client), evidence
 
         client, evidence = asyncio.run(prove())
     return [
         Captured(
-            name=f"{kind}-{hardfork}-{what}",
+            name=f"{kind}-{hardfork}-{m.what}",
             node=f"{kind} --hardfork {hardfork}",
             client=client,
-            anchoring="direct" if receipt.merkle is None else "merkle",
-            revoked=revoked_,
-            private=receipt.private is not None,
-            file=file,
-            receipt=dataclasses.replace(receipt, evidence=ev),
+            anchoring="direct" if m.receipt.merkle is None else "merkle",
+            revoked=m.what == "revoked",
+            private=m.receipt.private is not None,
+            file=m.file,
+            receipt=dataclasses.replace(m.receipt, evidence=ev),
         )
-        for (what, revoked_, file, receipt), ev in zip(made, evidence, strict=True)
+        for m, ev in zip(made, evidence, strict=True)
     ]
 
 
