@@ -74,14 +74,14 @@ contract DocumentEnvelopes is IDocumentEnvelopes, EIP712, Nonces {
         if (!SignatureChecker.isValidSignatureNow(request.requester, id, signature)) {
             revert InvalidEnvelopeSignature(id, request.requester);
         }
-        address[MAX_SIGNERS] storage signers = _signers[id];
         for (uint256 i = 0; i < count; ++i) {
             address signer = request.signers[i];
             if (signer == address(0)) revert ZeroAddressSigner(i);
             for (uint256 j = 0; j < i; ++j) {
                 if (request.signers[j] == signer) revert DuplicateSigner(signer);
             }
-            signers[i] = signer;
+            // Written through the mapping, not a local storage pointer, which slither does not follow.
+            _signers[id][i] = signer;
         }
         _envelopes[id] = Envelope({
             docHash: request.docHash,
@@ -279,7 +279,8 @@ contract DocumentEnvelopes is IDocumentEnvelopes, EIP712, Nonces {
 
     /// @dev The time of `signer`'s record of the envelope's document, once it meets the rules a registration
     /// must meet to count: it exists, is not revoked, was made by the deadline and, in an ordered envelope,
-    /// no earlier than the previous signer's (counted) one.
+    /// in the previous signer's (counted) block or a later one. Blocks, not timestamps, order the records: two
+    /// blocks may share a timestamp, and within a block the registry keeps no order.
     function _checkRecord(
         bytes32 id,
         Envelope memory envelope,
@@ -294,7 +295,7 @@ contract DocumentEnvelopes is IDocumentEnvelopes, EIP712, Nonces {
         }
         if (envelope.ordered && position != 0) {
             address previous = _signers[id][position - 1];
-            if (REGISTRY.recordOf(envelope.docHash, previous).registeredAt > record.registeredAt) {
+            if (REGISTRY.recordOf(envelope.docHash, previous).blockNumber > record.blockNumber) {
                 revert OutOfOrder(id, signer, previous);
             }
         }

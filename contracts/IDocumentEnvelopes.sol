@@ -27,7 +27,11 @@ import {IDocumentRegistry} from "./IDocumentRegistry.sol";
  * error: the envelope exists and is open (not complete {CompletedEnvelope}, declined {DeclinedEnvelope} or
  * voided {VoidedEnvelope}); the signer is named {NotASigner} and has not been counted {AlreadySigned};
  * the registration is made by the deadline {ExpiredEnvelope}; in an ordered envelope, every signer named
- * before this one has been counted and registered no later than this one {OutOfOrder}.
+ * before this one has been counted and registered in an earlier block or the same one {OutOfOrder}.
+ *
+ * In an ordered envelope a signer's registration made before the previous signer's turn never counts (the
+ * chain says they signed out of order), whether it was relayed through the envelope or not: the requester
+ * voids such an envelope and asks again, unordered or in another order.
  */
 interface IDocumentEnvelopes {
     // ------------------------------------------------------------------ errors
@@ -210,8 +214,9 @@ interface IDocumentEnvelopes {
      * @notice Counts toward envelope `id` the registration `signer` made directly in the registry (a plain
      * submission). Anyone may call it.
      * @dev The rules apply to the registration's own time: made by the deadline; in an ordered envelope, the
-     * previous signer already counted and registered no later than `signer`. A registration made before the
-     * envelope was created counts: it is the same signer's signature of the same document.
+     * previous signer already counted, and registered in an earlier block than `signer` or the same one. A
+     * registration made before the envelope was created counts: it is the same signer's signature of the same
+     * document.
      * @param id The envelope.
      * @param signer A named signer with a valid record of the envelope's document in the registry.
      */

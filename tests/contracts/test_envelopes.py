@@ -8,18 +8,20 @@ have left.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
 from eth_account.messages import encode_typed_data
 from web3 import Web3
 
-from docchain.chain import deploy, envelopes_contract
+from docchain.chain import artifacts, deploy, envelopes_contract
 from docchain.chain import envelopes as env
 from docchain.chain import typed_data as td
 from docchain.chain.envelopes_contract import Envelopes
@@ -171,6 +173,19 @@ def test_typehashes_domain_and_digests_equal_the_contracts(chain: Stack) -> None
         signable = encode_typed_data(full_message=env.typed_data(contract.domain, message))
         generic = Web3.keccak(b"\x19" + signable.version + signable.header + signable.body)
         assert generic == env.digest(contract.domain, message)
+
+
+def test_the_nodes_eth_sign_typed_data_v4_of_a_request_is_what_python_signs(chain: Stack) -> None:
+    """The node signs the JSON a wallet gets, address[] member included: our typed data is standard EIP-712."""
+    requester = Account.from_key(DEV_KEYS[1]).address  # an unlocked dev account
+    request = new_request(chain, Party(DEV_KEYS[1]), [p.address for p in parties(3)])
+    typed = json.dumps(env.typed_data(chain.envelopes.domain, request))
+    response = chain.w3.provider.make_request("eth_signTypedData_v4", [requester, typed])  # type: ignore[arg-type]
+    assert "error" not in response, response
+    signature = bytes.fromhex(response["result"][2:])
+    assert signature == env.sign(chain.envelopes.domain, request, DEV_KEYS[1])
+    chain.envelopes.create(request, signature)
+    assert chain.envelopes.state(id_of(chain, request)).status == env.Status.OPEN
 
 
 # ---------------------------------------------------------------------------------------------- main path
@@ -476,3 +491,34 @@ def test_decoders_ignore_what_is_not_the_contracts() -> None:
     assert env.decode_log(foreign) is None
     truncated = Log("0x" + "11" * 20, (env.SIGNED_TOPIC, bytes(32), bytes(32)), b"\x01", 1, bytes(32), bytes(32), 0)
     assert env.decode_log(truncated) is None
+
+
+def test_contract_wallets_request_sign_and_void_through_erc1271(chain: Stack) -> None:
+    owner, a = parties(2)
+    code = artifacts.load("MockERC1271Wallet").bytecode + bytes(12) + bytes.fromhex(owner.address[2:])
+    wallet = Web3.to_checksum_address(chain.sender.transact(None, code)["contractAddress"])
+    domain = chain.envelopes.domain
+    request = replace(
+        new_request(chain, owner, [wallet, a.address]), requester=wallet, nonce=chain.envelopes.nonce(wallet)
+    )
+    chain.envelopes.create(request, env.sign(domain, request, owner.key))  # the owner's key approves for it
+    envelope = id_of(chain, request)
+    reg = td.Registration(request.doc_hash, wallet, chain.now() + HOUR)
+    chain.envelopes.sign(envelope, SignedRegistration(reg, td.sign(chain.registry.domain, reg, owner.key)))
+    assert chain.envelopes.state(envelope).signers[0].signed
+
+    void = env.Void(envelope, chain.now() + HOUR)
+    with reverts("InvalidEnvelopeSignature", envelope, wallet):
+        chain.envelopes.void(void, env.sign(domain, void, a.key))
+    chain.envelopes.void(void, env.sign(domain, void, owner.key))
+    assert chain.envelopes.state(envelope).status == env.Status.VOIDED
+
+
+def test_the_registrys_own_refusal_passes_through_sign(chain: Stack) -> None:
+    a, stranger, requester = parties(3)
+    request = create(chain, requester, [a])
+    envelope = id_of(chain, request)
+    forged = registration(chain, a, request.doc_hash).registration
+    with reverts("InvalidSignature", request.doc_hash, a.address):
+        chain.envelopes.sign(envelope, SignedRegistration(forged, td.sign(chain.registry.domain, forged, stranger.key)))
+    assert chain.envelopes.state(envelope).pending == (a.address,)
