@@ -13,15 +13,31 @@ verifier's hands.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from docchain.chain.bundle import Evidence, evidence_from_rpc
 from docchain.chain.errors import ChainError, InvalidInput
-from docchain.chain.evidence import EvidenceError, decode_header, verify_account_proof, verify_storage_proof
+from docchain.chain.evidence import (
+    EvidenceError,
+    decode_anchor,
+    decode_header,
+    decode_record,
+    verify_account_proof,
+    verify_storage_proof,
+)
 from docchain.chain.hashing import keccak256
+from docchain.chain.registry import Record
 from docchain.chain.rpc import Transport, state_unavailable
 from docchain.chain.values import parse_hex, to_hex
 
-__all__ = ["ATTEMPTS", "EvidenceUnavailable", "capture_evidence"]
+__all__ = [
+    "ATTEMPTS",
+    "EvidenceUnavailable",
+    "StateUnavailable",
+    "capture_evidence",
+    "capture_evidence_at",
+    "proven_record",
+]
 
 # A block mined between reading the head and asking its proof makes a node that keeps no past state refuse the
 # proof; the next head is asked then, a few times over, since blocks can follow each other back to back.
@@ -33,6 +49,18 @@ class EvidenceUnavailable(ChainError):
     answers do not prove what they should."""
 
 
+class StateUnavailable(EvidenceUnavailable):
+    """The node no longer keeps the state of block :attr:`number` (it prunes past states): only an archive node,
+    or one that keeps more history, can prove what the registry held then."""
+
+    def __init__(self, number: int, said: str) -> None:
+        self.number = number
+        super().__init__(
+            f"the node no longer serves the state of block {number} (it keeps recent states only; ask an archive "
+            f"node): {said}"
+        )
+
+
 async def capture_evidence(
     rpc: Transport, registry: str, subjects: Sequence[tuple[bytes, ...]], code: bytes | None = None
 ) -> list[Evidence]:
@@ -41,30 +69,81 @@ async def capture_evidence(
     never changes), else read at that block."""
     if not subjects:
         return []
-    keys = list(dict.fromkeys(to_hex(slot) for slots in subjects for slot in slots))
     last: ChainError | None = None
     for _ in range(ATTEMPTS):
         block = await rpc.call("eth_getBlockByNumber", ["latest", False])
         if not isinstance(block, dict) or not isinstance(block.get("number"), str):
             raise EvidenceUnavailable(f"the node answered no latest block: {block!r:.80}")
-        at = block["number"]
         try:
-            proof = await rpc.call("eth_getProof", [registry, keys, at])
-            held = code if code is not None else parse_hex(await rpc.call("eth_getCode", [registry, at]), what="code")
+            return await _capture(rpc, registry, subjects, code, block)
         except ChainError as exc:
-            if not state_unavailable(exc):
-                raise EvidenceUnavailable(f"the node does not prove its head block's state: {exc}") from exc
+            if isinstance(exc, EvidenceUnavailable) or not state_unavailable(exc):
+                raise
             last = exc
-            continue
-        if not isinstance(proof, dict):
-            raise EvidenceUnavailable(f"eth_getProof answered {proof!r:.80}")
-        try:
-            found = [evidence_from_rpc(block, proof, held, slots) for slots in subjects]
-            _prove(found[0], found)
-        except (InvalidInput, EvidenceError) as exc:
-            raise EvidenceUnavailable(f"the node's evidence at block {int(at, 16)} does not hold: {exc}") from None
-        return found
     raise EvidenceUnavailable(f"the node does not serve the state of its head block (asked {ATTEMPTS} times): {last}")
+
+
+async def capture_evidence_at(
+    rpc: Transport, registry: str, subjects: Sequence[tuple[bytes, ...]], number: int
+) -> list[Evidence]:
+    """As :func:`capture_evidence`, at block ``number``: what the registry held as of that block. A node that no
+    longer keeps that block's state (a pruned or full node past its window) is :class:`StateUnavailable`, and a
+    block it has not mined yet :class:`EvidenceUnavailable`."""
+    block = await rpc.call("eth_getBlockByNumber", [hex(number), False])
+    if block is None:
+        raise EvidenceUnavailable(f"the node has no block {number} yet")
+    if not isinstance(block, dict) or not isinstance(block.get("number"), str):
+        raise EvidenceUnavailable(f"the node answered no block {number}: {block!r:.80}")
+    try:
+        return await _capture(rpc, registry, subjects, None, block)
+    except ChainError as exc:
+        if isinstance(exc, EvidenceUnavailable) or not state_unavailable(exc):
+            raise
+        raise StateUnavailable(number, str(exc)) from exc
+
+
+async def _capture(
+    rpc: Transport,
+    registry: str,
+    subjects: Sequence[tuple[bytes, ...]],
+    code: bytes | None,
+    block: dict[str, Any],
+) -> list[Evidence]:
+    """The proofs of ``subjects`` at ``block`` (the node's answer for it), checked; a node that refuses the
+    block's state raises its own :class:`ChainError`, for the caller to judge."""
+    keys = list(dict.fromkeys(to_hex(slot) for slots in subjects for slot in slots))
+    at = block["number"]
+    try:
+        proof = await rpc.call("eth_getProof", [registry, keys, at])
+        held = code if code is not None else parse_hex(await rpc.call("eth_getCode", [registry, at]), what="code")
+    except ChainError as exc:
+        if not state_unavailable(exc):
+            raise EvidenceUnavailable(f"the node does not prove the state of block {int(at, 16)}: {exc}") from exc
+        raise
+    if not isinstance(proof, dict):
+        raise EvidenceUnavailable(f"eth_getProof answered {proof!r:.80}")
+    try:
+        found = [evidence_from_rpc(block, proof, held, slots) for slots in subjects]
+        _prove(found[0], found)
+    except (InvalidInput, EvidenceError) as exc:
+        raise EvidenceUnavailable(f"the node's evidence at block {int(at, 16)} does not hold: {exc}") from None
+    return found
+
+
+def proven_record(evidence: Evidence) -> Record:
+    """The record ``evidence`` proves under its header (chain/offline.py's slots, in its order): a direct anchor's
+    record; for a Merkle leaf, its root's anchoring time and block with the leaf's own revocation. A record absent
+    as of that block has all zeros (:attr:`Record.exists` false)."""
+    header = decode_header(evidence.block.header)
+    account = verify_account_proof(header.state_root, evidence.registry, evidence.account_proof.nodes)
+    if account is None:
+        raise EvidenceError("account", f"the proof shows no account at {evidence.registry}")
+    words = [verify_storage_proof(account.storage_root, s.slot, s.proof.nodes) for s in evidence.storage]
+    record = decode_record(words[-1])
+    if len(words) == 1:
+        return record
+    anchor = decode_anchor(words[0])
+    return Record(anchor.anchored_at, anchor.block_number, record.revoked_at)
 
 
 def _prove(first: Evidence, found: Sequence[Evidence]) -> None:

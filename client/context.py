@@ -28,7 +28,8 @@ _RANK = {"DEFAULT": 0, "DEFAULT_MAP": 0, "PROMPT": 1, "ENVIRONMENT": 1, "COMMAND
 class CliContext:
     argv: tuple[str, ...] = ()
     api: str | None = None
-    rpc: str | None = None
+    rpc: str | None = None  # the first --rpc: the node of every command that talks to one
+    rpcs: tuple[str, ...] = ()  # every --rpc, in order: the nodes `verify --offline` asks about its block
     config_dir: Path | None = None
     data_dir: Path | None = None
     timeout: float | None = None
@@ -52,6 +53,9 @@ class CliContext:
         rank = _RANK.get(source, 0)
         if rank == 0 or rank < _RANK.get(self.sources.get(name, "DEFAULT"), 0):
             return
+        if name == "rpc":  # repeatable: a list (Click splits DOCCHAIN_RPC at whitespace)
+            self.rpcs = tuple(value or ())
+            value = self.rpcs[0] if self.rpcs else None
         setattr(self, name, value)
         self.sources[name] = source
         if name == "json":

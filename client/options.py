@@ -54,7 +54,7 @@ ApiOpt = Annotated[
     ),
 ]
 RpcOpt = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
         "--rpc",
         envvar="DOCCHAIN_RPC",
@@ -62,7 +62,9 @@ RpcOpt = Annotated[
         callback=_store,
         rich_help_panel=GLOBAL_PANEL,
         help="Ethereum JSON-RPC URL [default: the one `docchain up` recorded, else http://127.0.0.1:8545]. "
-        "`verify` checks through the node only when --rpc is on the command line (or with --via rpc).",
+        "`verify` checks through the node only when --rpc is on the command line (or with --via rpc). "
+        "Repeatable for `verify --offline`, which asks each node whether the bundle's block is canonical; "
+        "every other command uses the first.",
     ),
 ]
 ConfigDirOpt = Annotated[
@@ -333,10 +335,26 @@ class DocchainGroup(TyperGroup):
             raise fail(obj, exit_code_for(exc), one_line(exc), exc, getattr(exc, "details", None)) from None
 
 
-def new_app(help_text: str, **kwargs: Any) -> typer.Typer:
-    """A Typer app (group) with docchain's error handling and 80-column help."""
+class DefaultCommandGroup(DocchainGroup):
+    """A group that runs :attr:`default_command` when its first argument names none of its commands, so that
+    ``docchain receipt FILE`` stays ``docchain receipt get FILE`` beside ``docchain receipt upgrade R``."""
+
+    default_command: ClassVar[str] = ""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [self.default_command, *args]
+        return list(super().parse_args(ctx, args))
+
+
+def new_app(help_text: str, *, default_command: str | None = None, **kwargs: Any) -> typer.Typer:
+    """A Typer app (group) with docchain's error handling and 80-column help; ``default_command``: the command
+    that runs when the first argument names none of the group's (:class:`DefaultCommandGroup`)."""
+    cls: type[DocchainGroup] = DocchainGroup
+    if default_command is not None:
+        cls = type("DefaultCommandGroup", (DefaultCommandGroup,), {"default_command": default_command})
     return typer.Typer(
-        cls=DocchainGroup,
+        cls=cls,
         help=help_text,
         no_args_is_help=True,
         pretty_exceptions_enable=False,

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from docchain.chain.values import parse_address, to_hex
+from docchain.chain.values import parse_address, parse_hash32, to_hex
 from docchain.client import documents
 from docchain.client.context import CliContext
-from docchain.client.errors import UsageError
+from docchain.client.errors import CliError, ExitCode, UsageError
 from docchain.client.options import command, new_app
 from docchain.client.output import anchoring_text, when_short
+
+if TYPE_CHECKING:
+    from docchain.chain.registry import Record  # brings web3: imported by the one command that reads records
 
 app = new_app("Query documents.")
 QUERY_GLOBALS = ("api", "timeout", "retries")
@@ -55,20 +61,56 @@ def _parse_time(value: str | None, what: str) -> int | None:
 @command(
     app,
     "status",
-    globals_used=QUERY_GLOBALS,
-    examples_=["docchain status contract.pdf", "docchain status 0x3a7b…e1 --json"],
+    globals_used=(*QUERY_GLOBALS, "rpc"),
+    examples_=[
+        "docchain status contract.pdf",
+        "docchain status 0x3a7b…e1 --json",
+        "docchain status contract.pdf --as-of-block 1200 --rpc https://archive.example",
+        "docchain status contract.pdf --as-of-block 1200 -r contract.pdf.docchain.json",
+    ],
 )
 def status(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(metavar="HASH|FILE", help="A 0x SHA-256 or a file to hash.")],
+    as_of_block: Annotated[
+        int | None,
+        typer.Option(
+            "--as-of-block",
+            envvar="DOCCHAIN_AS_OF_BLOCK",
+            min=0,
+            metavar="N",
+            help="Say whether each signer's record was registered and revoked as of block N, proven from the node "
+            "(--rpc) at that block.",
+        ),
+    ] = None,
+    receipt_opt: Annotated[
+        Path | None,
+        typer.Option(
+            "--receipt",
+            "-r",
+            envvar="DOCCHAIN_RECEIPT",
+            metavar="FILE",
+            help="With --as-of-block: the signer, registry and chain of this receipt, with no API asked.",
+        ),
+    ] = None,
 ) -> None:
     """Show a document's signers and their states (pending → submitted → anchored → confirmed).
 
     When the document was uploaded (submit --store), its copies follow, one per storage backend: stored (and
     where: file name, S3 key or IPFS CID), pending with the last attempt's error, or failed with the reason.
+
+    With --as-of-block N, the API names the signers and the registry (or --receipt R its signer, registry
+    and chain, with no API); the node (--rpc, else the recorded one) then proves each record's state at
+    block N (eth_getProof, checked against the block's stateRoot). Nodes keep recent states only: an older
+    block needs an archive node, and a node that no longer serves it is said in one line (exit 3).
     """
     c: CliContext = ctx.obj
+    if receipt_opt is not None and as_of_block is None:
+        raise UsageError("--receipt is for --as-of-block (a document's status otherwise comes from the API)")
     doc_hash, _ = documents.hash_or_file(target)
+    if as_of_block is not None:
+        _status_as_of(c, _subjects(c, doc_hash, receipt_opt), as_of_block)
+        return
     with c.api_client() as client:
         doc = client.document(to_hex(doc_hash))
     c.out.emit(doc)
@@ -78,6 +120,115 @@ def status(
     copies = doc.get("storage", [])
     if copies:
         c.out.table("copies", COPY_COLUMNS, copy_rows(copies))
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """A signer's record as a block's state holds it."""
+
+    signer: str
+    merkle_root: bytes | None
+    record: Record
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.record
+        return {
+            "signer": self.signer,
+            "merkleRoot": None if self.merkle_root is None else to_hex(self.merkle_root),
+            "registered": r.exists,
+            "blockNumber": r.block_number if r.exists else None,
+            "timestamp": r.registered_at if r.exists else None,
+            "revoked": r.revoked,
+            "revokedAt": r.revoked_at if r.revoked else None,
+        }
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """What --as-of-block proves: the signers of a document (each with the Merkle root its leaf is under, if
+    any) in one registry."""
+
+    doc_hash: bytes
+    chain_id: int
+    registry: str
+    signers: tuple[tuple[str, bytes | None], ...]
+
+
+def _subjects(c: CliContext, doc_hash: bytes, receipt_file: Path | None) -> Subjects:
+    """The receipt's signer, registry and chain; else the API's signers of the document and its registry."""
+    if receipt_file is not None:
+        from docchain.chain.receipt import read_receipt
+
+        receipt = read_receipt(receipt_file)
+        if receipt.sha256 != doc_hash:
+            raise UsageError(f"{receipt_file} is a receipt of {to_hex(receipt.sha256)}, not of {to_hex(doc_hash)}")
+        root = None if receipt.merkle is None else receipt.merkle.root
+        domain = receipt.domain
+        return Subjects(receipt.doc_hash, domain.chain_id, domain.verifying_contract, ((receipt.signer, root),))
+    with c.api_client() as client:
+        doc = client.document(to_hex(doc_hash))
+        chain = client.chain()
+    signers = tuple(
+        (parse_address(str(s["signer"]), "signer"), parse_hash32(s["merkleRoot"]) if s.get("merkleRoot") else None)
+        for s in doc.get("signers", [])
+    )
+    if not signers:
+        raise UsageError(f"the API names no signer of {to_hex(doc_hash)}")
+    registry = parse_address(str(chain.get("contract")), "the API's registry")
+    return Subjects(doc_hash, int(chain["chainId"]), registry, signers)
+
+
+def _status_as_of(c: CliContext, subjects: Subjects, number: int) -> None:
+    url = c.rpc_url()
+    found, block_hash = asyncio.run(_records_as_of(url, c.timeout_s(), subjects, number))
+    doc = to_hex(subjects.doc_hash)
+    c.out.emit(
+        {
+            "docHash": doc,
+            "asOfBlock": number,
+            "blockHash": to_hex(block_hash),
+            "registry": subjects.registry,
+            "signers": [f.to_json() for f in found],
+        }
+    )
+    c.out.say(f"document {doc} as of block {number} ({to_hex(block_hash)}), proven by {url}")
+    rows = [
+        (
+            f.signer,
+            "registered" if f.record.exists else "not registered",
+            f.record.block_number if f.record.exists else None,
+            when_short(f.record.registered_at) if f.record.exists else None,
+            when_short(f.record.revoked_at) if f.record.revoked else ("no" if f.record.exists else None),
+        )
+        for f in found
+    ]
+    c.out.table(f"as of block {number}", ["signer", "record", "block", "time (UTC)", "revoked"], rows)
+
+
+async def _records_as_of(url: str, timeout: float, subjects: Subjects, number: int) -> tuple[list[AsOf], bytes]:
+    """Each signer's record in the state of block ``number``, with that block's hash: one eth_getProof for all."""
+    from docchain.chain.capture import StateUnavailable, capture_evidence_at, proven_record
+    from docchain.chain.offline import slots_of
+    from docchain.chain.rpc import JsonRpc
+
+    async with JsonRpc(url, timeout=timeout) as rpc:
+        node_chain = int(await rpc.call("eth_chainId", []), 16)
+        if node_chain != subjects.chain_id:
+            raise UsageError(
+                f"the node at {url} serves chain {node_chain}, the registry is on chain {subjects.chain_id}"
+            )
+        slots = [slots_of(subjects.doc_hash, signer, root) for signer, root in subjects.signers]
+        try:
+            evidence = await capture_evidence_at(rpc, subjects.registry, slots, number)
+        except StateUnavailable as exc:
+            said = exc.__cause__ or exc
+            raise CliError(
+                f"the node at {url} no longer serves the state of block {number}: ask an archive node (it said: "
+                f"{said})",
+                ExitCode.UNAVAILABLE,
+            ) from exc
+    found = [AsOf(signer, root, proven_record(e)) for (signer, root), e in zip(subjects.signers, evidence, strict=True)]
+    return found, evidence[0].block.hash
 
 
 COPY_COLUMNS = ["backend", "state", "where", "sealed", "attempts", "reason"]

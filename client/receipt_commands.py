@@ -1,5 +1,8 @@
-"""``docchain receipt``: fetch a document's receipt again, for a signer or a submission id; ``docchain receipt
-upgrade R``: add or refresh a receipt's evidence bundle from a node."""
+"""``docchain receipt``: a document's receipt and its evidence bundle.
+
+``receipt get`` (also ``docchain receipt FILE|HASH``: the group's default command) fetches a receipt again from the
+API; ``receipt upgrade R`` adds or refreshes its evidence bundle from a node; ``receipt export R --vc`` writes it as a
+W3C Verifiable Credential (chain/vc.py), which ``receipt import`` turns back into the receipt."""
 
 from __future__ import annotations
 
@@ -17,52 +20,56 @@ from docchain.chain.values import parse_address, parse_hash32, to_hex
 from docchain.client import documents, keys, receipts
 from docchain.client.context import CliContext
 from docchain.client.errors import CliError, ExitCode, UsageError, VerificationFailed
-from docchain.client.options import ForceOpt, KeyOpt, SignerOpt, WaitTimeoutOpt, command, new_app
+from docchain.client.options import ForceOpt, KeyOpt, SignerOpt, WaitTimeoutOpt, command, examples, new_app
 from docchain.client.output import short
 
 app = new_app("Fetch receipts.")
+group = new_app(
+    "A document's receipt: fetch it again (the default: `docchain receipt FILE`), add its evidence bundle from a "
+    "node, export it as a Verifiable Credential.",
+    default_command="get",
+    epilog=examples(
+        "docchain receipt contract.pdf     # docchain receipt get contract.pdf",
+        "docchain receipt upgrade contract.pdf.docchain.json --rpc URL",
+        "docchain receipt export contract.pdf.docchain.json --vc",
+    ),
+)
+app.add_typer(group, name="receipt")
 
-
-UPGRADE = "upgrade"  # `docchain receipt upgrade R`: the word in the place of FILE|HASH, then the receipt
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        envvar="DOCCHAIN_OUTPUT",
+        metavar="FILE",
+        help="Where to write it [default: FILE.docchain.json beside the document].",
+    ),
+]
+ReceiptArg = Annotated[Path, typer.Argument(metavar="RECEIPT", help="A receipt file (FILE.docchain.json).")]
 
 
 @command(
-    app,
-    "receipt",
-    globals_used=("api", "rpc", "timeout", "retries"),
+    group,
+    "get",
+    globals_used=("api", "timeout", "retries"),
     examples_=[
         "docchain receipt contract.pdf               # your key's receipt",
         "docchain receipt contract.pdf --signer 0xAbC…",
-        "docchain receipt contract.pdf --id 0193a1f2… --wait",
+        "docchain receipt get contract.pdf --id 0193a1f2… --wait",
         "docchain receipt 0x3a7b…e1 --signer 0xAbC… -o r.json",
-        "docchain receipt upgrade contract.pdf.docchain.json --rpc URL",
     ],
 )
-def receipt(
+def get(
     ctx: typer.Context,
-    target: Annotated[
-        str, typer.Argument(metavar="FILE|HASH|upgrade", help="The document, or its 0x SHA-256; or upgrade.")
-    ],
-    upgraded: Annotated[
-        Path | None,
-        typer.Argument(metavar="[RECEIPT]", help="After upgrade: the receipt to add the evidence bundle to."),
-    ] = None,
+    target: Annotated[str, typer.Argument(metavar="FILE|HASH", help="The document, or its 0x SHA-256.")],
     signer: SignerOpt = None,
     submission: Annotated[
         str | None,
         typer.Option("--id", envvar="DOCCHAIN_SUBMISSION_ID", metavar="ID", help="The submission's id."),
     ] = None,
     key: KeyOpt = None,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            envvar="DOCCHAIN_OUTPUT",
-            metavar="FILE",
-            help="Where to write it [default: FILE.docchain.json beside the document].",
-        ),
-    ] = None,
+    output: OutputOpt = None,
     wait: Annotated[
         bool,
         typer.Option("--wait", "-w", envvar="DOCCHAIN_WAIT", help="Wait until the record is anchored."),
@@ -72,23 +79,13 @@ def receipt(
 ) -> None:
     """Fetch a document's receipt from the API again, check it, and write it.
 
-    For a signer (--signer), a submission (--id, as `submit` printed it), or else your key's
+    The group's default command: `docchain receipt FILE` is `docchain receipt get FILE`. For a
+    signer (--signer), a submission (--id, as `submit` printed it), or else your key's
     address (--key, or the only key; no password is needed). Use it after an interrupted
-    `submit --wait`, or to get another signer's receipt.
-
-    `docchain receipt upgrade RECEIPT` adds (or refreshes) the receipt's evidence bundle from the
-    node of --rpc instead: the proofs of its record at the node's head block, which then verify
-    with `docchain verify FILE --offline`, with no node at all. Nodes keep recent state only:
-    it fails, saying so, when the node does not serve it.
+    `submit --wait`, or to get another signer's receipt. Once the record has its confirmations,
+    the API's receipt carries its evidence bundle (see `docchain receipt upgrade`).
     """
     c: CliContext = ctx.obj
-    if target == UPGRADE and upgraded is not None:
-        if signer or submission or key or output or wait or force:
-            raise UsageError("receipt upgrade takes the receipt file and --rpc only")
-        _upgrade(c, upgraded)
-        return
-    if upgraded is not None:
-        raise UsageError(f"one document at a time; to add evidence to a receipt: docchain receipt {UPGRADE} RECEIPT")
     if signer and submission:
         raise UsageError("give --signer or --id, not both")
     doc_hash, path = documents.hash_or_file(target)
@@ -133,20 +130,45 @@ def receipt(
     c.out.say(f"receipt of {short(doc, 8)} by {address} (block {fetched.block_number}) written to {written}")
 
 
-def _upgrade(c: CliContext, path: Path) -> None:
-    """Add a fresh evidence bundle to the receipt at ``path``, once it proves the receipt's record."""
+@command(
+    group,
+    "upgrade",
+    globals_used=("rpc", "timeout"),
+    examples_=[
+        "docchain receipt upgrade contract.pdf.docchain.json",
+        "docchain receipt upgrade contract.pdf.docchain.json --rpc https://node.example",
+    ],
+)
+def upgrade(ctx: typer.Context, path: ReceiptArg) -> None:
+    """Add (or refresh) a receipt's evidence bundle from a node.
+
+    The proofs of its record at the node's head block, checked, then written into the receipt: it
+    then verifies with `docchain verify FILE --offline`, with no node at all.
+
+    Nodes keep recent state only: when the node (--rpc, else the recorded one) no longer serves the
+    state needed, or holds no record of the receipt, it says so in one line (exit 3) and leaves the
+    receipt as it was.
+    """
     from docchain.chain.offline import verify_offline
     from docchain.chain.verify import Outcome
 
+    c: CliContext = ctx.obj
     old = read_receipt(path)
     url = c.rpc_url()
     evidence = asyncio.run(_capture(url, c.timeout_s(), old))
     new = dataclasses.replace(old, evidence=evidence)
     verdict = verify_offline(None, new, None)
+    block = evidence.block
+    if verdict.outcome is Outcome.NOT_REGISTERED:
+        # the node's chain holds no such record: another chain at the same id, a reset dev node, a receipt of
+        # a record that a reorganisation removed; the receipt is kept as it was
+        raise CliError(
+            f"the node at {url} holds no record of {path} as of its block {block.number}: {verdict.reason}",
+            ExitCode.UNAVAILABLE,
+        )
     if verdict.outcome not in (Outcome.VALID, Outcome.REVOKED):
         raise VerificationFailed(f"the evidence of the node at {url} does not prove {path}: {verdict.reason}")
     write_receipt(new, path, overwrite=True)
-    block = evidence.block
     c.out.emit(
         {
             "receipt": str(path),
@@ -159,8 +181,109 @@ def _upgrade(c: CliContext, path: Path) -> None:
     c.out.say(f"evidence of block {block.number} ({to_hex(block.hash)}) added to {path}: {verdict.summary}")
 
 
+@command(
+    group,
+    "export",
+    examples_=[
+        "docchain receipt export contract.pdf.docchain.json --vc  # contract.pdf.vc.json",
+        "docchain receipt export contract.pdf.docchain.json --vc -o credential.json",
+        "docchain verify contract.pdf --receipt credential.json --offline",
+    ],
+)
+def export(
+    ctx: typer.Context,
+    path: ReceiptArg,
+    vc: Annotated[
+        bool,
+        typer.Option(
+            "--vc",
+            envvar="DOCCHAIN_VC",
+            help="As a W3C Verifiable Credential (Data Model 2.0); the only format so far.",
+        ),
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            envvar="DOCCHAIN_OUTPUT",
+            metavar="FILE",
+            help="Where to write it [default: the receipt's name with .vc.json for .docchain.json].",
+        ),
+    ] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Write a receipt as a W3C Verifiable Credential.
+
+    Issued by the signer's account (did:pkh), valid from the block time, about the document's
+    SHA-256; its proof is the signer's EIP-712 signature and points at the on-chain evidence,
+    and the evidence bundle travels inside it (docs/protocol.md section 8).
+
+    `docchain verify FILE --receipt CREDENTIAL --offline` verifies the credential as it does
+    the receipt; `docchain receipt import` turns it back into the receipt.
+    """
+    from docchain.chain.vc import credential_of
+
+    c: CliContext = ctx.obj
+    if not vc:
+        raise UsageError("say the format: --vc (a W3C Verifiable Credential)")
+    receipt = read_receipt(path)
+    target = output or _beside(path, ".vc.json")
+    _write(target, credential_of(receipt).dumps(), force)
+    c.out.emit({"receipt": str(path), "credential": str(target), "evidence": receipt.evidence is not None})
+    bundle = "" if receipt.evidence is not None else " (no evidence bundle: `docchain receipt upgrade` adds one)"
+    c.out.say(f"credential of {path} written to {target}{bundle}")
+
+
+@command(
+    group,
+    "import",
+    examples_=["docchain receipt import credential.json -o contract.pdf.docchain.json"],
+)
+def import_(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(metavar="CREDENTIAL", help="A credential `receipt export --vc` wrote.")],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", envvar="DOCCHAIN_OUTPUT", metavar="FILE", help="Where to write the receipt."),
+    ],
+    force: ForceOpt = False,
+) -> None:
+    """Turn a credential back into its receipt.
+
+    For a credential of `docchain receipt export --vc`, once every claim of the credential is the
+    one its evidence bundle makes."""
+    from docchain.chain.vc import parse_credential
+
+    c: CliContext = ctx.obj
+    credential = parse_credential(_read(path))
+    _write(output, credential.receipt.dumps(), force)
+    c.out.emit({"credential": str(path), "receipt": str(output)})
+    c.out.say(f"receipt of {path} written to {output}")
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    name = path.name.removesuffix(".docchain.json").removesuffix(".json")
+    return path.with_name(name + suffix)
+
+
+def _read(path: Path) -> bytes:
+    from docchain.chain.vc import MAX_CREDENTIAL_BYTES
+
+    if path.stat().st_size > MAX_CREDENTIAL_BYTES:
+        raise UsageError(f"{path} is larger than {MAX_CREDENTIAL_BYTES} bytes")
+    return path.read_bytes()
+
+
+def _write(path: Path, text: str, force: bool) -> None:
+    if path.exists() and not force:
+        raise UsageError(f"{path} already exists; pass --force to replace it")
+    path.write_text(text)
+
+
 async def _capture(url: str, timeout: float, receipt: Receipt) -> Evidence:
-    from docchain.chain.capture import capture_evidence
+    """The evidence of ``receipt``'s record at the head of the node at ``url``, once it serves the same chain."""
+    from docchain.chain.capture import EvidenceUnavailable, capture_evidence
     from docchain.chain.offline import proven_slots
     from docchain.chain.rpc import JsonRpc
 
@@ -170,5 +293,8 @@ async def _capture(url: str, timeout: float, receipt: Receipt) -> Evidence:
             raise UsageError(
                 f"the node at {url} serves chain {chain_id}, the receipt is for chain {receipt.domain.chain_id}"
             )
-        [evidence] = await capture_evidence(rpc, receipt.domain.verifying_contract, [proven_slots(receipt)])
+        try:
+            [evidence] = await capture_evidence(rpc, receipt.domain.verifying_contract, [proven_slots(receipt)])
+        except EvidenceUnavailable as exc:
+            raise CliError(f"the node at {url}: {exc}", ExitCode.UNAVAILABLE) from exc
         return evidence

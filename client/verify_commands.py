@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,7 +17,7 @@ from docchain.chain.receipt import Receipt, read_receipt, receipt_path
 from docchain.chain.values import parse_address, parse_hash32, to_hex
 from docchain.client import documents
 from docchain.client.context import CliContext
-from docchain.client.errors import ApiUnreachable, ExitCode, UsageError, VerificationFailed
+from docchain.client.errors import ApiUnreachable, CliError, ExitCode, UsageError, VerificationFailed
 from docchain.client.options import command, new_app
 from docchain.client.query_commands import SIGNER_COLUMNS, signer_rows
 
@@ -34,6 +37,58 @@ def _receipt_for(path: Path | None, receipt_opt: Path | None) -> Path | None:
             raise UsageError(f"no such receipt: {receipt_opt}")
         return None
     return candidate
+
+
+def _read_receipt(path: Path) -> Receipt:
+    """A receipt file, or a credential that `docchain receipt export --vc` wrote: its bundle, once every claim of
+    the credential is the bundle's."""
+    from docchain.chain.receipt import loads
+    from docchain.chain.vc import MAX_CREDENTIAL_BYTES, is_credential, parse_credential
+
+    if not path.is_file() or path.stat().st_size > MAX_CREDENTIAL_BYTES:
+        return read_receipt(path)  # it says what is wrong with the file
+    data = loads(path.read_bytes(), limit=MAX_CREDENTIAL_BYTES, what=str(path))
+    return parse_credential(data).receipt if is_credential(data) else read_receipt(path)
+
+
+@dataclass(frozen=True)
+class Canonical:
+    """One node's answer for the bundle's block: its hash there (``None``: the node has no such block)."""
+
+    url: str
+    block_hash: bytes | None
+
+
+async def _ask_canonical(urls: Sequence[str], number: int, timeout: float) -> list[Canonical]:
+    """Each node's hash of block ``number``: one eth_getBlockByNumber each, all at once."""
+    from docchain.chain.rpc import JsonRpc
+
+    async def ask(url: str) -> Canonical:
+        async with JsonRpc(url, timeout=timeout) as rpc:
+            block = await rpc.call("eth_getBlockByNumber", [hex(number), False])
+        if block is None:
+            return Canonical(url, None)
+        try:
+            return Canonical(url, parse_hash32(block["hash"], "hash"))
+        except (InvalidInput, KeyError, TypeError):
+            raise CliError(
+                f"the node at {url} answered no block hash for block {number}", ExitCode.UNAVAILABLE
+            ) from None
+
+    return list(await asyncio.gather(*(ask(url) for url in urls)))
+
+
+def _agreed(answers: Sequence[Canonical], number: int) -> bytes:
+    """The block hash every node gives, which the bundle's block must then have; nodes that disagree fail
+    verification, each named with its answer."""
+    hashes = {a.block_hash for a in answers}
+    if len(hashes) > 1 or None in hashes:
+        said = "; ".join(f"{a.url} says {to_hex(a.block_hash) if a.block_hash else 'no such block'}" for a in answers)
+        what = "disagree on" if len(hashes) > 1 else "do not hold"
+        raise VerificationFailed(f"the nodes {what} block {number}, which the bundle proves: {said}")
+    [agreed] = hashes
+    assert agreed is not None
+    return agreed
 
 
 def choose_via(c: CliContext, via: Via | None) -> Via:
@@ -56,6 +111,8 @@ def choose_via(c: CliContext, via: Via | None) -> Via:
         "docchain verify contract.pdf --rpc https://node.example \\",
         "    --registry 0x5FbDB2315678afecb367f032d93F642f64180aa3",
         "docchain verify contract.pdf --offline --trusted-block-hash 0x9c…",
+        "docchain verify contract.pdf --offline --rpc URL1 --rpc URL2",
+        "docchain verify contract.pdf --receipt contract.pdf.vc.json --offline",
     ],
 )
 def verify(
@@ -109,7 +166,8 @@ def verify(
         typer.Option(
             "--offline",
             envvar="DOCCHAIN_OFFLINE",
-            help="Verify the receipt's evidence bundle alone: no API, no node, no network.",
+            help="Verify the receipt's evidence bundle alone: no API, no node, no network (with --rpc URL, one "
+            "call per node: is the bundle's block canonical there).",
         ),
     ] = False,
     trusted_block_hash: Annotated[
@@ -133,7 +191,9 @@ def verify(
 
     With --offline, the receipt's evidence bundle (docchain receipt fetches one once the record has its
     confirmations) is checked with no network at all, from the file down to one block hash: give that
-    hash with --trusted-block-hash, or check the one the verdict names.
+    hash with --trusted-block-hash, or check the one the verdict names, or let nodes say it: with
+    --rpc URL (repeatable), each node is asked once for that block's hash, and they must all agree.
+    The receipt may also be a credential of `docchain receipt export --vc`.
 
     Exit status: 0 valid · 1 verification failed (revoked, not registered, signed by others, file
     mismatch, invalid at a step) · 2 bad input · 3 network or chain unavailable.
@@ -153,15 +213,24 @@ def verify(
     trusted = parse_hash32(trusted_block_hash, "--trusted-block-hash") if trusted_block_hash else None
     if trusted is not None and not offline:
         raise UsageError("--trusted-block-hash is for --offline verification")
-    if offline and (via is not None or c.explicit("rpc")):
-        raise UsageError("--offline uses no node: leave out --rpc and --via")
+    canonical_at = c.rpcs if offline and c.explicit("rpc") else ()
+    if offline and via is not None:
+        raise UsageError(
+            "--offline uses no node but those of --rpc, asked whether its block is canonical: leave out --via"
+        )
+    if trusted is not None and canonical_at:
+        raise UsageError(
+            "give the block hash you trust (--trusted-block-hash) or the nodes to ask for it (--rpc), not both"
+        )
+    if len(c.rpcs) > 1 and c.explicit("rpc") and not offline:
+        raise UsageError("several --rpc are for --offline, whose block each node is asked about; give one node")
     mode = choose_via(c, via)
     doc_hash, path = documents.hash_or_file(target, progress=None if c.json else c.out.err)
     receipt_file = _receipt_for(path, receipt_opt)
     receipt: Receipt | None = None
     result: dict[str, Any] | None = None
     try:
-        receipt = None if receipt_file is None else read_receipt(receipt_file)
+        receipt = None if receipt_file is None else _read_receipt(receipt_file)
     except InvalidInput as exc:
         # evidence that fails, not a usage mistake: said as the verdict of the receipt step
         result = {**receipt_refused(doc_hash, f"{receipt_file}: {exc}").to_json(), "mode": "local"}
@@ -170,7 +239,17 @@ def verify(
             raise UsageError("--offline verifies a receipt's evidence bundle: give the receipt with --receipt FILE")
         from docchain.chain.offline import verify_offline
 
+        canonical: list[Canonical] = []
+        evidence = receipt.evidence
+        if canonical_at and evidence is not None:  # without evidence, verification fails at the receipt step
+            canonical = asyncio.run(_ask_canonical(canonical_at, evidence.block.number, c.timeout_s()))
+            trusted = _agreed(canonical, evidence.block.number)
         result = {**verify_offline(doc_hash, receipt, trusted).to_json(), "mode": "offline"}
+        if evidence is not None and canonical:
+            result["canonical"] = [
+                {"rpc": x.url, "blockNumber": evidence.block.number, "blockHash": to_hex(trusted or b"")}
+                for x in canonical
+            ]
     elif result is None and mode is Via.RPC:
         question = Question(doc_hash, expected, receipt, int(c.config.pick("confirmations", confirmations)))
         verdict = verifying.verify_with_node(
@@ -195,6 +274,8 @@ def verify(
     c.out.emit(result)
     c.out.say(f"document {to_hex(doc_hash)}" + (f" ({path})" if path else ""))
     verifying.show(c.out, result)
+    for answer in result.get("canonical", ()):
+        c.out.say(f"canonical: {answer['rpc']} has block {answer['blockNumber']} as {answer['blockHash']}")
     if result.get("signers"):
         c.out.table("signers on record", SIGNER_COLUMNS, signer_rows(result["signers"]))
     if result.get("outcome") != "valid":

@@ -346,7 +346,7 @@ def test_the_commands_and_their_names_are_kept() -> None:
     assert names >= {
         "keys new", "keys import", "keys list", "keys show", "submit", "verify", "status", "list", "get",
         "revoke", "inspect tx", "inspect block", "inspect events", "node up", "node down", "node status",
-        "serve", "deploy", "up", "receipt",
+        "serve", "deploy", "up", "receipt get", "receipt upgrade", "receipt export", "receipt import",
     }  # fmt: skip
 
 
