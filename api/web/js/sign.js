@@ -2,9 +2,15 @@
 // Registration (eth_signTypedData_v4), submit it, and follow the submission live (SSE, long-poll fallback)
 // to anchored and confirmed; then offer the receipt. Optional metadata (title, note, any JSON object) is
 // signed through its hash and sent along, so the API can check the hash before accepting it.
+//
+// Private (docs/protocol.md, "Private mode"): the wallet signs keccak256(sha256(file) ‖ salt), a random 32-byte
+// salt from crypto.getRandomValues, in place of the file's SHA-256; the API is told nothing of the file (no name,
+// size nor upload), and the downloaded receipt is the API's completed here with the salt and the file's SHA-256,
+// name and size: the one place the salt is kept.
 
 import { api } from "./api.js";
-import { hashFile } from "./sha256.js";
+import { hashFile, toHex } from "./sha256.js";
+import { keccak256 } from "./keccak.js";
 import { metadataHash, checkMetadata } from "./metadata.js";
 import { walletPanel, signTypedData, typedDataFor } from "./wallet.js";
 import { apiKeyField, authHint } from "./apikey.js";
@@ -30,6 +36,9 @@ export async function signView(root, _params, { signal, ctx }) {
   const progress = progressBar();
   const hashOut = h("div", { class: "hash-out" });
   const store = h("input", { type: "checkbox", id: "sign-store" });
+  const privateBox = h("input", { type: "checkbox", id: "sign-private" });
+  // a stored file would give the server the document a private registration hides: the two exclude each other
+  privateBox.addEventListener("change", () => { store.disabled = privateBox.checked; if (privateBox.checked) store.checked = false; });
   const supersedes = h("input", { type: "text", id: "sign-supersedes", placeholder: "0x… SHA-256 of the replaced document (optional)",
                                   spellcheck: "false", autocomplete: "off" });
   const submitBtn = h("button", { type: "button", id: "sign-submit", class: "btn btn-primary", disabled: true }, "Sign and submit");
@@ -45,6 +54,9 @@ export async function signView(root, _params, { signal, ctx }) {
       h("li", { class: "card" }, h("h2", {}, "3. Sign"),
         h("label", { class: "check", for: "sign-store" }, store,
           h("span", {}, "Also upload the file so it can be downloaded from this docchain server later")),
+        h("label", { class: "check", for: "sign-private" }, privateBox,
+          h("span", {}, "Private: put only a salted commitment on chain, so that no one can find this file there; "
+            + "verifying it then needs the receipt, which alone keeps the salt")),
         h("label", { class: "field", for: "sign-supersedes" }, h("span", {}, "Replaces an earlier document"), supersedes),
         meta.el,
         apiKey.el,
@@ -97,14 +109,19 @@ export async function signView(root, _params, { signal, ctx }) {
     s.busy = true; updateButton();
     try {
       const chain = await ctx.chainInfo(true);
+      const opening = privateBox.checked ? newOpening(s.hash) : null;
       const message = {
-        docHash: s.hash, signer: account, metadataHash: metadataHash(metadata), supersedes: replaced || ZERO32,
+        docHash: opening ? opening.commitment : s.hash, signer: account, metadataHash: metadataHash(metadata), supersedes: replaced || ZERO32,
         deadline: Math.floor(Date.now() / 1000) + DEADLINE_S,
       };
       renderProgress({ state: "signing" });
       const signature = await signTypedData(account, typedDataFor(chain, "registration", message));
       renderProgress({ state: "signed" });
-      const submission = { registration: message, signature, fileName: s.file.name, fileSize: s.file.size };
+      // a private submission tells the server nothing of the file: the receipt gets its name and size here
+      const submission = opening ? { registration: message, signature, private: true }
+        : { registration: message, signature, fileName: s.file.name, fileSize: s.file.size };
+      s.opening = opening;
+      s.named = { sha256: s.hash, name: s.file.name, size: s.file.size };
       // the API hashes this object again and must find the metadataHash that was signed
       if (metadata) submission.metadata = metadata;
       s.metadataHash = message.metadataHash;
@@ -130,7 +147,8 @@ export async function signView(root, _params, { signal, ctx }) {
     const state = sub.state;
     const idx = state === "signing" ? -1 : STEPS.indexOf(state);
     const receiptReady = ["anchored", "confirmed", "revoked"].includes(state) && sub.docHash;
-    const fileName = (s.file && s.file.name) || "document";
+    const fileName = (s.named && s.named.name) || "document";
+    const href = `/v1/documents/${sub.docHash}/receipts/${sub.signer}`;
     clear(status,
       h("div", { class: `card status-card state-${state}`, id: "submission", dataset: { state } },
         h("div", { class: "status-head" },
@@ -141,7 +159,8 @@ export async function signView(root, _params, { signal, ctx }) {
         note ? h("p", { class: "muted small" }, note) : null,
         sub.error ? h("div", { class: "box error" }, sub.error) : null,
         sub.id ? facts([
-          ["Document", docLink(sub.docHash, { full: true })],
+          s.opening ? ["Commitment (private)", docLink(sub.docHash, { full: true })] : ["Document", docLink(sub.docHash, { full: true })],
+          s.opening ? ["SHA-256 (not sent)", hashText(s.named.sha256)] : null,
           ["Signer", addrLink(sub.signer, { full: true })],
           ["Metadata hash", metaHashCell(s.metadataHash)],
           ["Submission", h("code", {}, sub.id)],
@@ -151,9 +170,37 @@ export async function signView(root, _params, { signal, ctx }) {
           sub.blockNumber ? ["Confirmations", String(sub.confirmations ?? 0)] : null,
         ]) : null,
         receiptReady ? h("div", { class: "actions" },
-          h("a", { class: "btn btn-primary", id: "receipt-download", href: `/v1/documents/${sub.docHash}/receipts/${sub.signer}`,
-                   download: `${fileName}.docchain.json` }, "Download receipt"),
-          h("span", { class: "muted small" }, "Keep it next to the file: with any Ethereum node it proves the signature without docchain.")) : null));
+          s.opening ? privateDownload(href, fileName, s.opening, s.named)
+            : h("a", { class: "btn btn-primary", id: "receipt-download", href, download: `${fileName}.docchain.json` }, "Download receipt"),
+          h("span", { class: "muted small" }, s.opening
+            ? "Private: this receipt is the only copy of the salt. Keep it next to the file: without it, the signature cannot be found or verified."
+            : "Keep it next to the file: with any Ethereum node it proves the signature without docchain.")) : null,
+        s.opening && sub.id && !receiptReady ? h("p", { class: "muted small", id: "private-note" },
+          "Private: keep this page open until the receipt can be downloaded; it alone will hold the salt.") : null));
+  }
+
+  /** The private receipt: the API's (which cannot know the salt) completed with the salt and the file's SHA-256,
+   *  name and size, offered as a file of its own. */
+  function privateDownload(href, fileName, opening, named) {
+    const link = h("a", { class: "btn btn-primary", id: "receipt-download", href: "#", download: `${fileName}.docchain.json` }, "Download receipt");
+    link.addEventListener("click", async ev => {
+      if (link.dataset.ready) return;  // the completed receipt's blob URL: the browser downloads it
+      ev.preventDefault();
+      try {
+        const receipt = await api(href, { signal });
+        if (receipt.eip712.message.docHash !== opening.commitment) throw new Error("the server's receipt is of another docHash than this commitment");
+        receipt.document = { sha256: named.sha256, name: named.name, size: named.size };
+        receipt.private = { salt: opening.salt };
+        const blob = new Blob([JSON.stringify(receipt, null, 2) + "\n"], { type: "application/json" });
+        link.href = URL.createObjectURL(blob);
+        link.dataset.ready = "1";
+        link.click();
+      } catch (err) {
+        if (err.name === "AbortError") return;
+        clear(status, errorBox({ title: "Could not complete the private receipt", detail: err.message }));
+      }
+    });
+    return link;
   }
 
   function follow(accepted) {
@@ -195,6 +242,18 @@ export async function signView(root, _params, { signal, ctx }) {
   }
 
   return () => { stopFollow(); wallet.cleanup(); };
+}
+
+
+/** A private registration's opening of ``sha256`` (0x hex): a random 32-byte salt and the commitment
+ *  keccak256(sha256 ‖ salt) the wallet signs as its docHash (chain/hashing.py's commitment). */
+export function newOpening(sha256) {
+  const salt = crypto.getRandomValues(new Uint8Array(32));
+  const digest = Uint8Array.from(sha256.slice(2).match(/../g), b => parseInt(b, 16));
+  const joined = new Uint8Array(64);
+  joined.set(digest);
+  joined.set(salt, 32);
+  return { salt: toHex(salt), commitment: toHex(keccak256(joined)) };
 }
 
 
