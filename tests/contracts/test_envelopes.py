@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -522,3 +523,50 @@ def test_the_registrys_own_refusal_passes_through_sign(chain: Stack) -> None:
     with reverts("InvalidSignature", request.doc_hash, a.address):
         chain.envelopes.sign(envelope, SignedRegistration(forged, td.sign(chain.registry.domain, forged, stranger.key)))
     assert chain.envelopes.state(envelope).pending == (a.address,)
+
+
+# ---------------------------------------------------------------------------------------------- the protocol page
+
+PROTOCOL = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text()
+
+
+def _canonical(item: dict[str, Any]) -> str:
+    def typ(inp: dict[str, Any]) -> str:
+        kind = str(inp["type"])
+        return "(" + ",".join(typ(c) for c in inp["components"]) + ")" + kind[5:] if kind.startswith("tuple") else kind
+
+    return f"{item['name']}({','.join(typ(i) for i in item['inputs'])})"
+
+
+def _shown(item: dict[str, Any]) -> str:
+    """How the page shows an ABI item: a function by its canonical signature, an event or error with its
+    parameters' names (and ``indexed``)."""
+    if item["type"] == "function":
+        return _canonical(item)
+    params = (f"{i['type']}{' indexed' if i.get('indexed') else ''} {i['name']}" for i in item["inputs"])
+    return f"{item['name']}({', '.join(params)})"
+
+
+def _table(marker: str) -> dict[str, str]:
+    """{first code span of a row: its selector or topic} of the table after ``<!-- marker ... -->``."""
+    match = re.search(r"<!--\s*" + re.escape(marker) + r"\b[^>]*-->\s*\n((?:\|.*\n?)+)", PROTOCOL)
+    assert match, f"no table after <!-- {marker} --> in docs/protocol.md"
+    rows = {}
+    for line in match.group(1).strip().splitlines()[2:]:
+        spans = re.findall(r"`([^`]+)`", line)
+        rows[spans[0]] = next(s for s in spans if s.startswith("0x"))
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("marker", "kind", "length"),
+    [
+        ("envelope-abi-functions", "function", 4),
+        ("envelope-abi-events", "event", 32),
+        ("envelope-abi-errors", "error", 4),
+    ],
+)
+def test_the_protocol_pages_tables_are_the_compiled_abi(marker: str, kind: str, length: int) -> None:
+    abi = artifacts.load("DocumentEnvelopes").abi
+    expected = {_shown(i): "0x" + Web3.keccak(text=_canonical(i))[:length].hex() for i in abi if i["type"] == kind}
+    assert _table(marker) == expected
