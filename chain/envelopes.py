@@ -228,12 +228,13 @@ def check_request(request: EnvelopeRequest, now: int) -> None:
     if not 1 <= len(request.signers) <= MAX_SIGNERS:
         raise InvalidInput(f"an envelope names 1 to {MAX_SIGNERS} signers, got {len(request.signers)}")
     seen: set[str] = set()
-    for position, signer in enumerate(request.signers):
+    for position, text in enumerate(request.signers):
+        signer = parse_address(text, f"signer {position + 1}")
         if int(signer, 16) == 0:
             raise InvalidInput(f"signer {position + 1} is the zero address")
-        if signer.lower() in seen:
+        if signer in seen:
             raise InvalidInput(f"signer {signer} is named twice")
-        seen.add(signer.lower())
+        seen.add(signer)
     if not 0 <= request.deadline <= MAX_DEADLINE:
         raise InvalidInput(
             f"the envelope's deadline must be 0 (none) or a Unix time below 2^48, got {request.deadline}"
@@ -346,9 +347,13 @@ def decode_revert(data: bytes) -> ContractRevert | None:
     if known is None:
         return None
     name, types = known
-    args = tuple(abi_decode(types, data[4:]))
+    values = abi_decode(types, data[4:])
     return ContractRevert(
-        name, tuple(to_checksum_address(bytes.fromhex(a[2:])) if isinstance(a, str) else a for a in args)
+        name,
+        tuple(
+            to_checksum_address(bytes.fromhex(v[2:])) if t == "address" else v
+            for t, v in zip(types, values, strict=True)
+        ),
     )
 
 

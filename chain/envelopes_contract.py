@@ -86,7 +86,9 @@ class Envelopes:
 
     # ------------------------------------------------------------------ reads
 
-    def _view(self, view: env.View[T]) -> T:
+    def view(self, view: env.View[T]) -> T:
+        """Make one view call (chain/envelopes.py defines each); a revert is the contract's custom error."""
+
         def call() -> bytes:
             try:
                 return bytes(self.w3.eth.call({"to": self.address, "data": view.data}))
@@ -97,27 +99,27 @@ class Envelopes:
 
     def state(self, envelope: bytes) -> env.EnvelopeState:
         """The envelope's state; ``status`` NONE when no envelope has this id."""
-        return self._view(env.envelope_view(envelope))
+        return self.view(env.envelope_view(envelope))
 
     def nonce(self, requester: str) -> int:
         """The nonce ``requester``'s next request must carry."""
-        return self._view(env.nonce_view(requester))
+        return self.view(env.nonce_view(requester))
 
     def envelope_id(self, request: env.EnvelopeRequest) -> bytes:
         """The contract's id of ``request`` (equal to :func:`envelopes.envelope_id`)."""
-        return self._view(env.envelope_id_view(request))
+        return self.view(env.envelope_id_view(request))
 
     def digest(self, message: env.Decline | env.Void) -> bytes:
         """The contract's EIP-712 digest of a decline or a void (equal to :func:`envelopes.digest`)."""
-        return self._view(env.digest_view(message))
+        return self.view(env.digest_view(message))
 
     def getter(self, name: Getter) -> bytes:
         """A bytes32 getter of the contract: the domain separator or a typehash."""
-        return self._view(env.bytes32_getter(name))
+        return self.view(env.bytes32_getter(name))
 
     def registry(self) -> str:
         """The registry whose registrations the envelopes count."""
-        return self._view(env.registry_view())
+        return self.view(env.registry_view())
 
     def events(
         self, from_block: int, to_block: int | Literal["latest"] = "latest", *, envelope: bytes | None = None
@@ -173,7 +175,8 @@ class EnvelopesReader:
         self.address = parse_address(address, "envelopes")
         self.domain = env.domain(chain_id, self.address)
 
-    async def _view(self, view: env.View[T]) -> T:
+    async def view(self, view: env.View[T]) -> T:
+        """As :meth:`Envelopes.view`, at the node's latest state."""
         try:
             result = await self.chain.call(self.address, view.data)
         except RpcError as exc:
@@ -185,7 +188,7 @@ class EnvelopesReader:
         return view.answer(result, f"{self.address} on chain {self.domain.chain_id}")
 
     async def state(self, envelope: bytes) -> env.EnvelopeState:
-        return await self._view(env.envelope_view(envelope))
+        return await self.view(env.envelope_view(envelope))
 
     async def nonce(self, requester: str) -> int:
-        return await self._view(env.nonce_view(requester))
+        return await self.view(env.nonce_view(requester))

@@ -8,6 +8,7 @@ have left.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -25,11 +26,11 @@ from web3 import Web3
 from docchain.chain import artifacts, deploy, envelopes_contract
 from docchain.chain import envelopes as env
 from docchain.chain import typed_data as td
-from docchain.chain.envelopes_contract import Envelopes
+from docchain.chain.envelopes_contract import Envelopes, EnvelopesReader
 from docchain.chain.errors import ContractRevert, InvalidInput
 from docchain.chain.node import LocalNode, NodeConfig
 from docchain.chain.registry import Registry, SignedRegistration
-from docchain.chain.rpc import Log
+from docchain.chain.rpc import JsonRpc, Log
 from docchain.chain.sender import TxSender
 from docchain.chain.typed_data import Domain
 from tests.conftest import DEV_KEYS
@@ -42,6 +43,7 @@ class Stack:
     """A node with a registry and an envelope contract over it, relayed by one dev account."""
 
     kind: str
+    rpc_url: str
     w3: Web3
     sender: TxSender
     registry: Registry
@@ -61,9 +63,8 @@ def _stack(kind: str, data_dir: Path) -> Iterator[Stack]:
         w3 = Web3(Web3.HTTPProvider(node.rpc_url, request_kwargs={"timeout": 30}))
         sender = TxSender(w3, DEV_KEYS[0])
         registry = Registry(w3, deploy.deploy(sender).address, sender)
-        yield Stack(
-            kind, w3, sender, registry, Envelopes(w3, envelopes_contract.deploy(sender, registry.address), sender)
-        )
+        envelopes = Envelopes(w3, envelopes_contract.deploy(sender, registry.address), sender)
+        yield Stack(kind, node.rpc_url, w3, sender, registry, envelopes)
 
 
 @pytest.fixture(scope="module")
@@ -523,6 +524,26 @@ def test_the_registrys_own_refusal_passes_through_sign(chain: Stack) -> None:
     with reverts("InvalidSignature", request.doc_hash, a.address):
         chain.envelopes.sign(envelope, SignedRegistration(forged, td.sign(chain.registry.domain, forged, stranger.key)))
     assert chain.envelopes.state(envelope).pending == (a.address,)
+
+
+def test_the_async_reader_answers_as_the_web3_binding(chain: Stack) -> None:
+    a, b, requester = parties(3)
+    request = create(chain, requester, [a, b])
+    envelope = id_of(chain, request)
+    chain.envelopes.sign(envelope, registration(chain, a, request.doc_hash))
+
+    async def read() -> tuple[env.EnvelopeState, int, ContractRevert]:
+        async with JsonRpc(chain.rpc_url) as rpc:
+            reader = EnvelopesReader(rpc, chain.envelopes.address, chain.envelopes.chain_id)
+            assert reader.domain == chain.envelopes.domain
+            with pytest.raises(ContractRevert) as refused:
+                await reader.view(env.View(env.encode_count_registration(envelope, b.address), [], tuple))
+            return await reader.state(envelope), await reader.nonce(requester.address), refused.value
+
+    state, nonce, refused = asyncio.run(read())
+    assert state == chain.envelopes.state(envelope)
+    assert nonce == request.nonce + 1
+    assert (refused.name, refused.args_) == ("NoRegistration", (envelope, b.address))
 
 
 # ---------------------------------------------------------------------------------------------- the protocol page
