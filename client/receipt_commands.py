@@ -97,11 +97,14 @@ def get(
     address: str | None = parse_address(signer, "--signer") if signer else None
     if address is None and submission is None:
         address = keys.info(keys.default_key_name(c.config.pick("key", key), c.keys_dir), c.keys_dir).address
-    doc = to_hex(doc_hash)
+    # a private submission is registered under its commitment, which the salt kept beside the file opens
+    opening = receipts.pending_private(path, doc_hash, target_file)
+    registered = doc_hash if opening is None else opening.commitment
+    doc = to_hex(registered)
     with c.api_client() as client:
         if submission is not None:
             found = client.submission(submission)
-            if parse_hash32(str(found.get("docHash")), "docHash") != doc_hash:
+            if parse_hash32(str(found.get("docHash")), "docHash") != registered:
                 raise UsageError(f"submission {submission} is of document {found.get('docHash')}, not {doc}")
             address = parse_address(str(found.get("signer")), "signer")
         assert address is not None
@@ -114,9 +117,11 @@ def get(
             raise CliError(f"{address}'s record of {doc} is {state}, not anchored yet{hint}{why}", ExitCode.UNAVAILABLE)
         name = path.name if path is not None else None
         size = path.stat().st_size if path is not None else None
-        fetched = receipts.fetch(client, doc_hash, address, file_name=name, file_size=size)
+        fetched = receipts.fetch(client, registered, address, file_name=name, file_size=size, private=opening)
     fetched = receipts.keep_storage(fetched, target_file)
     written = receipts.save(fetched, target_file, force)
+    if opening is not None and path is not None:
+        receipts.settle_private(path, fetched)
     c.out.emit(
         {
             "docHash": doc,
