@@ -20,6 +20,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,6 +51,7 @@ PROOF_TYPE = "EthereumEip712Signature2021"
 BUNDLE_TYPE = "DocchainEvidenceBundle"
 # The receipt, the claims that repeat it and the JSON-LD around them: twice a receipt's bound is ample
 MAX_CREDENTIAL_BYTES = 2 * MAX_BYTES
+_SHOWN = 80  # characters of the expected value a refusal quotes
 
 
 def did_pkh(chain_id: int, address: str) -> str:
@@ -117,8 +119,6 @@ class Credential:
         }
 
     def dumps(self) -> str:
-        import json
-
         return json.dumps(self.to_json(), indent=2) + "\n"
 
 
@@ -171,4 +171,6 @@ def _same(expected: Any, given: Any, path: str) -> None:
             _same(e, g, f"{path.rstrip('.')}[{i}].")
         return
     if type(expected) is not type(given) or expected != given:
-        raise InvalidInput(f"credential: {path.rstrip('.')} is not what its evidence bundle says ({expected!r:.80})")
+        said = json.dumps(expected)
+        shown = said if len(said) <= _SHOWN else said[:_SHOWN] + "..."
+        raise InvalidInput(f"credential: {path.rstrip('.')} is not what its evidence bundle says: {shown}")

@@ -54,7 +54,10 @@ class CliContext:
         if rank == 0 or rank < _RANK.get(self.sources.get(name, "DEFAULT"), 0):
             return
         if name == "rpc":  # repeatable: a list (Click splits DOCCHAIN_RPC at whitespace)
-            self.rpcs = tuple(value or ())
+            # URLs before the command and after it on one command line add up; the command line replaces
+            # the environment's
+            before = self.rpcs if source == "COMMANDLINE" == self.sources.get(name) else ()
+            self.rpcs = (*before, *(value or ()))
             value = self.rpcs[0] if self.rpcs else None
         setattr(self, name, value)
         self.sources[name] = source
