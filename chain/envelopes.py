@@ -1,6 +1,8 @@
 """Multi-party signing envelopes (contracts/DocumentEnvelopes.sol), I/O-free: the EIP-712 types a requester and
 signers sign (``EnvelopeRequest``, ``Decline``, ``Void``), the envelope id, local checks of a request, and the
 encoding of calls and decoding of views, events and reverts. chain/envelopes_contract.py makes the calls.
+Digests, signatures and the JSON a wallet signs are chain/typed_data.py's (``digest``, ``sign`` and
+``typed_data`` take these types as they take the registry's), re-exported here.
 
 An envelope's id is the EIP-712 digest of its request, so it is known before the request is mined and never
 changes with a reorg. A signer signs an envelope with an ordinary registry ``Registration`` (chain/typed_data.py),
@@ -17,7 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from coincurve import PrivateKey
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
@@ -25,7 +26,7 @@ from eth_abi.exceptions import DecodingError
 from docchain.chain import artifacts
 from docchain.chain.errors import ChainError, ContractRevert, InvalidInput
 from docchain.chain.hashing import keccak256
-from docchain.chain.typed_data import EIP712_DOMAIN_TYPE, Domain, Registration
+from docchain.chain.typed_data import Domain, Registration, digest, sign, typed_data
 from docchain.chain.values import ZERO32, parse_address, to_checksum_address, to_hex
 
 if TYPE_CHECKING:
@@ -192,33 +193,9 @@ class Void:
         }
 
 
-EnvelopeMessage = EnvelopeRequest | Decline | Void
-
-
-def digest(envelopes_domain: Domain, message: EnvelopeMessage) -> bytes:
-    """``keccak256("\\x19\\x01" ‖ domainSeparator ‖ hashStruct(message))``: what is signed."""
-    return keccak256(b"\x19\x01" + envelopes_domain.separator + message.struct_hash())
-
-
 def envelope_id(envelopes_domain: Domain, request: EnvelopeRequest) -> bytes:
     """The id of the envelope ``request`` creates: the digest the requester signs."""
     return digest(envelopes_domain, request)
-
-
-def typed_data(envelopes_domain: Domain, message: EnvelopeMessage) -> dict[str, Any]:
-    """The full EIP-712 JSON, as a wallet's ``eth_signTypedData_v4`` takes it."""
-    return {
-        "types": {"EIP712Domain": EIP712_DOMAIN_TYPE, message.PRIMARY_TYPE: message.TYPE},
-        "primaryType": message.PRIMARY_TYPE,
-        "domain": envelopes_domain.to_json(),
-        "message": message.to_json(),
-    }
-
-
-def sign(envelopes_domain: Domain, message: EnvelopeMessage, private_key: bytes) -> bytes:
-    """A 65-byte ``r ‖ s ‖ v`` signature (v = 27/28, low s) of ``message`` under ``envelopes_domain``."""
-    rsv = PrivateKey(private_key).sign_recoverable(digest(envelopes_domain, message), hasher=None)
-    return rsv[:64] + bytes([rsv[64] + 27])
 
 
 def check_request(request: EnvelopeRequest, now: int) -> None:
@@ -542,7 +519,6 @@ __all__ = [
     "EnvelopeCreated",
     "EnvelopeDeclined",
     "EnvelopeEvent",
-    "EnvelopeMessage",
     "EnvelopeRequest",
     "EnvelopeSigned",
     "EnvelopeState",

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from coincurve import PrivateKey, PublicKey
 
@@ -198,6 +198,18 @@ class Revocation:
 Message = Registration | Revocation
 
 
+class TypedMessage(Protocol):
+    """Any EIP-712 message of one struct without nested ones: the registry's types above, and the envelopes'
+    (chain/envelopes.py), which are signed, digested and shown to wallets the same way."""
+
+    PRIMARY_TYPE: ClassVar[str]
+    TYPE: ClassVar[list[dict[str, str]]]
+
+    def struct_hash(self) -> bytes: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
 def _uint(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise InvalidInput(f"{what} must be an unsigned integer")
@@ -210,12 +222,12 @@ def _uint(value: Any, what: str) -> int:
     return number
 
 
-def digest(domain: Domain, message: Message) -> bytes:
+def digest(domain: Domain, message: TypedMessage) -> bytes:
     """``keccak256("\\x19\\x01" ‖ domainSeparator ‖ hashStruct(message))``: what is actually signed."""
     return keccak256(b"\x19\x01" + domain.separator + message.struct_hash())
 
 
-def typed_data(domain: Domain, message: Message) -> dict[str, Any]:
+def typed_data(domain: Domain, message: TypedMessage) -> dict[str, Any]:
     """The full EIP-712 JSON, as a wallet's ``eth_signTypedData_v4`` takes it."""
     return {
         "types": {"EIP712Domain": EIP712_DOMAIN_TYPE, message.PRIMARY_TYPE: message.TYPE},
@@ -225,13 +237,13 @@ def typed_data(domain: Domain, message: Message) -> dict[str, Any]:
     }
 
 
-def sign(domain: Domain, message: Message, private_key: bytes) -> bytes:
+def sign(domain: Domain, message: TypedMessage, private_key: bytes) -> bytes:
     """A 65-byte ``r ‖ s ‖ v`` signature (v = 27/28, low s) of ``message`` under ``domain``."""
     rsv = PrivateKey(private_key).sign_recoverable(digest(domain, message), hasher=None)
     return rsv[:64] + bytes([rsv[64] + 27])
 
 
-def recover(domain: Domain, message: Message, signature: bytes) -> str:
+def recover(domain: Domain, message: TypedMessage, signature: bytes) -> str:
     """The address whose key produced ``signature``; :class:`InvalidInput` if it is not a valid ECDSA signature."""
     return recover_digest(digest(domain, message), signature)
 
@@ -273,6 +285,7 @@ __all__ = [
     "Registration",
     "Revocation",
     "Message",
+    "TypedMessage",
     "digest",
     "typed_data",
     "sign",
