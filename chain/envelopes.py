@@ -324,7 +324,10 @@ def decode_revert(data: bytes) -> ContractRevert | None:
     if known is None:
         return None
     name, types = known
-    values = abi_decode(types, data[4:])
+    try:
+        values = abi_decode(types, data[4:])
+    except (DecodingError, ValueError, OverflowError):  # a known selector over arguments that do not decode
+        return None
     return ContractRevert(
         name,
         tuple(

@@ -489,6 +489,7 @@ def test_check_request_accepts_what_the_contract_accepts() -> None:
 
 def test_decoders_ignore_what_is_not_the_contracts() -> None:
     assert env.decode_revert(bytes.fromhex("08c379a0") + bytes(64)) is None  # Error(string)
+    assert env.decode_revert(Web3.keccak(text="OutOfOrder(bytes32,address,address)")[:4] + bytes(40)) is None
     foreign = Log("0x" + "11" * 20, (os.urandom(32),), b"", 1, bytes(32), bytes(32), 0)
     assert env.decode_log(foreign) is None
     truncated = Log("0x" + "11" * 20, (env.SIGNED_TOPIC, bytes(32), bytes(32)), b"\x01", 1, bytes(32), bytes(32), 0)
