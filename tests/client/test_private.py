@@ -1,12 +1,12 @@
 """Private mode end to end, as a subprocess CLI against a real API process and a real anvil: ``submit --private
 --wait`` registers keccak256(sha256 || salt) and writes a receipt holding the salt; the service is told nothing of
 the file (no name, no size, no upload: multipart with private is a problem+json) and shows the submission as
-private; the receipt verifies through the API, through a node (--rpc) and, once the evidence is captured, offline;
-a wrong salt fails at the commitment step; the file alone, without its receipt, is not registered."""
+private; the receipt verifies through the API, through a node (--rpc) and offline once the service has captured
+its evidence; a wrong salt fails at the commitment step; the file alone, without its receipt, is not registered;
+without --wait the salt waits beside the file until ``docchain receipt FILE`` completes the receipt."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -23,6 +23,7 @@ from web3 import Web3
 
 from docchain.chain.deploy import ensure_deployed
 from docchain.chain.hashing import keccak256, sha256_bytes
+from docchain.chain.receipt import Private, parse_receipt
 from docchain.chain.sender import TxSender
 from docchain.chain.values import parse_hex, to_hex
 from docchain.client import receipts
@@ -198,23 +199,9 @@ def test_a_wrong_salt_fails_at_the_commitment_step(stack: Stack, submitted: Subm
     assert "the receipt's salt does not open this registration's commitment" in verdict["reason"]
 
 
-def test_the_upgraded_bundle_verifies_offline(stack: Stack, submitted: Submitted) -> None:
-    bundle = stack.work / "offer-bundle.docchain.json"
-    shutil.copy(submitted.receipt_path, bundle)
-    stack.run("receipt", "upgrade", str(bundle), "--rpc", stack.rpc_url)
-    upgraded = json.loads(bundle.read_text())
-    assert upgraded["private"] == submitted.receipt["private"] and "evidence" in upgraded
-    verdict = stack.json("verify", str(submitted.doc), "--receipt", str(bundle), "--offline")
-    assert (verdict["outcome"], verdict["mode"]) == ("valid", "offline"), verdict
-    assert [s["name"] for s in verdict["steps"]][:3] == ["file", "commitment", "signature"]
-
-
-def test_the_services_bundle_is_the_commitments(stack: Stack, submitted: Submitted) -> None:
-    """The indexer proves the record under the commitment's slot: the API's bundle, completed with the salt,
-    verifies offline."""
-    from docchain.chain.offline import verify_offline
-    from docchain.chain.receipt import Private, parse_receipt
-
+def test_the_services_bundle_completed_with_the_salt_verifies_offline(stack: Stack, submitted: Submitted) -> None:
+    """The indexer proves the record under the commitment's slot: the API's bundle, completed with the salt, is
+    what docchain verify --offline checks, with the commitment step after the file's."""
     commitment, signer = submitted.row["docHash"], submitted.row["signer"]
     url = f"{stack.api}/v1/documents/{commitment}/receipts/{signer}"
 
@@ -223,9 +210,13 @@ def test_the_services_bundle_is_the_commitments(stack: Stack, submitted: Submitt
         return answer if "evidence" in answer else None
 
     served = parse_receipt(json.dumps(poll(captured, 30, interval=0.1, what="the service's evidence")))
-    sha = parse_hex(submitted.row["sha256"])
-    completed = dataclasses.replace(served, private=Private(sha, parse_hex(submitted.receipt["private"]["salt"])))
-    assert verify_offline(sha, completed, None).ok
+    assert served.private is None  # the service cannot know the salt
+    opening = Private(parse_hex(submitted.row["sha256"]), parse_hex(submitted.receipt["private"]["salt"]))
+    bundle = stack.work / "offer-bundle.docchain.json"
+    bundle.write_text(receipts.with_private(served, opening).dumps())
+    verdict = stack.json("verify", str(submitted.doc), "--receipt", str(bundle), "--offline")
+    assert (verdict["outcome"], verdict["mode"]) == ("valid", "offline"), verdict
+    assert [s["name"] for s in verdict["steps"]][:3] == ["file", "commitment", "signature"]
 
 
 def test_private_refuses_store_and_the_api_refuses_a_private_upload(stack: Stack, submitted: Submitted) -> None:
@@ -241,7 +232,7 @@ def test_private_refuses_store_and_the_api_refuses_a_private_upload(stack: Stack
     assert "a private submission's docHash is a salted commitment" in answer.json()["detail"]
 
 
-def test_without_wait_the_salt_waits_beside_the_file_and_a_repeat_reuses_it(stack: Stack) -> None:
+def test_without_wait_the_salt_waits_beside_the_file_until_docchain_receipt(stack: Stack) -> None:
     doc = stack.work / "later.txt"
     doc.write_text("submitted privately, receipt later " + os.urandom(8).hex() + "\n")
     [first] = stack.json("submit", str(doc), "--private")
@@ -249,10 +240,18 @@ def test_without_wait_the_salt_waits_beside_the_file_and_a_repeat_reuses_it(stac
     salt_file = json.loads(salt_path.read_text())
     assert (salt_file["sha256"], salt_file["docHash"]) == (first["sha256"], first["docHash"])
     assert salt_path.stat().st_mode & 0o777 == 0o600
-    # what a repeat and a later `docchain receipt FILE` find: the same opening, so the same commitment
+    # a repeat finds the same opening, so asks for the same commitment
     sha = parse_hex(first["sha256"])
     kept = receipts.open_private(doc, sha, force=False)
     assert to_hex(kept.commitment) == first["docHash"] and receipts.pending_private(doc, sha) == kept
+    # docchain receipt FILE asks for the commitment and completes the receipt with the salt
+    stack.run("receipt", str(doc), "--wait")
+    receipt = json.loads(doc.with_name("later.txt.docchain.json").read_text())
+    assert receipt["private"] == {"salt": salt_file["salt"]}
+    assert receipt["eip712"]["message"]["docHash"] == first["docHash"]
+    assert receipt["document"]["sha256"] == first["sha256"] and not salt_path.exists()
+    # a salt file of bytes that changed since is not replaced without --force
+    receipts.open_private(doc, sha, force=False)
     doc.write_text("the file changed since\n")
     with pytest.raises(UsageError, match="holds the salt of another private submission of later.txt"):
         receipts.open_private(doc, sha256_bytes(doc.read_bytes()), force=False)
