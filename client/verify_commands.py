@@ -47,7 +47,10 @@ def _read_receipt(path: Path) -> Receipt:
 
     if not path.is_file() or path.stat().st_size > MAX_CREDENTIAL_BYTES:
         return read_receipt(path)  # it says what is wrong with the file
-    data = loads(path.read_bytes(), limit=MAX_CREDENTIAL_BYTES, what=str(path))
+    try:
+        data = loads(path.read_bytes(), limit=MAX_CREDENTIAL_BYTES, what="credential")
+    except InvalidInput:
+        return read_receipt(path)  # not JSON: refused in a receipt reader's words
     return parse_credential(data).receipt if is_credential(data) else read_receipt(path)
 
 
@@ -56,7 +59,12 @@ class Canonical:
     """One node's answer for the bundle's block: its hash there (``None``: the node has no such block)."""
 
     url: str
+    number: int
     block_hash: bytes | None
+
+    def to_json(self) -> dict[str, Any]:
+        shown = None if self.block_hash is None else to_hex(self.block_hash)
+        return {"rpc": self.url, "blockNumber": self.number, "blockHash": shown}
 
 
 async def _ask_canonical(urls: Sequence[str], number: int, timeout: float) -> list[Canonical]:
@@ -67,9 +75,9 @@ async def _ask_canonical(urls: Sequence[str], number: int, timeout: float) -> li
         async with JsonRpc(url, timeout=timeout) as rpc:
             block = await rpc.call("eth_getBlockByNumber", [hex(number), False])
         if block is None:
-            return Canonical(url, None)
+            return Canonical(url, number, None)
         try:
-            return Canonical(url, parse_hash32(block["hash"], "hash"))
+            return Canonical(url, number, parse_hash32(block["hash"], "hash"))
         except (InvalidInput, KeyError, TypeError):
             raise CliError(
                 f"the node at {url} answered no block hash for block {number}", ExitCode.UNAVAILABLE
@@ -245,11 +253,8 @@ def verify(
             canonical = asyncio.run(_ask_canonical(canonical_at, evidence.block.number, c.timeout_s()))
             trusted = _agreed(canonical, evidence.block.number)
         result = {**verify_offline(doc_hash, receipt, trusted).to_json(), "mode": "offline"}
-        if evidence is not None and canonical:
-            result["canonical"] = [
-                {"rpc": x.url, "blockNumber": evidence.block.number, "blockHash": to_hex(trusted or b"")}
-                for x in canonical
-            ]
+        if canonical:
+            result["canonical"] = [answer.to_json() for answer in canonical]
     elif result is None and mode is Via.RPC:
         question = Question(doc_hash, expected, receipt, int(c.config.pick("confirmations", confirmations)))
         verdict = verifying.verify_with_node(
