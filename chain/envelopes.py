@@ -15,6 +15,7 @@ decline or void signature is bound to that contract and chain, and is never a re
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -67,10 +68,11 @@ def _addr_word(address: str) -> bytes:
 @dataclass(frozen=True)
 class EnvelopeRequest:
     """``EnvelopeRequest(bytes32 docHash,address requester,address[] signers,bool ordered,uint48 deadline,
-    uint256 nonce,uint256 requestDeadline)``: what the requester signs to create an envelope.
+    bytes32 salt,uint256 requestDeadline)``: what the requester signs to create an envelope.
 
     ``deadline`` is the envelope's (no registration made after it counts; 0 for none); ``request_deadline``
-    bounds when the request itself may be submitted, as a registration's deadline does. Not checked on
+    bounds when the request itself may be submitted, as a registration's deadline does; ``salt`` is any 32
+    bytes that make the request unique (:func:`new_salt`), since an id is created only once. Not checked on
     construction, so that a malformed request can be built and sent (the contract refuses it with a custom
     error); :func:`check_request` says what the contract would refuse."""
 
@@ -81,7 +83,7 @@ class EnvelopeRequest:
         {"name": "signers", "type": "address[]"},
         {"name": "ordered", "type": "bool"},
         {"name": "deadline", "type": "uint48"},
-        {"name": "nonce", "type": "uint256"},
+        {"name": "salt", "type": "bytes32"},
         {"name": "requestDeadline", "type": "uint256"},
     ]
     TYPEHASH: ClassVar[bytes] = keccak256(_encode_type(PRIMARY_TYPE, TYPE).encode())
@@ -91,7 +93,7 @@ class EnvelopeRequest:
     signers: tuple[str, ...]
     ordered: bool
     deadline: int
-    nonce: int
+    salt: bytes
     request_deadline: int
 
     def struct_hash(self) -> bytes:
@@ -104,7 +106,7 @@ class EnvelopeRequest:
             + signers
             + _word(int(self.ordered))
             + _word(self.deadline)
-            + _word(self.nonce)
+            + self.salt
             + _word(self.request_deadline)
         )
 
@@ -115,11 +117,11 @@ class EnvelopeRequest:
             "signers": list(self.signers),
             "ordered": self.ordered,
             "deadline": self.deadline,
-            "nonce": self.nonce,
+            "salt": to_hex(self.salt),
             "requestDeadline": self.request_deadline,
         }
 
-    def as_tuple(self) -> tuple[bytes, str, list[str], bool, int, int, int]:
+    def as_tuple(self) -> tuple[bytes, str, list[str], bool, int, bytes, int]:
         """The ABI tuple of the contract's ``EnvelopeRequest`` struct."""
         return (
             self.doc_hash,
@@ -127,7 +129,7 @@ class EnvelopeRequest:
             list(self.signers),
             self.ordered,
             self.deadline,
-            self.nonce,
+            self.salt,
             self.request_deadline,
         )
 
@@ -193,6 +195,11 @@ class Void:
         }
 
 
+def new_salt() -> bytes:
+    """A request's salt: 32 random bytes, so two requests alike in everything else still differ."""
+    return os.urandom(32)
+
+
 def envelope_id(envelopes_domain: Domain, request: EnvelopeRequest) -> bytes:
     """The id of the envelope ``request`` creates: the digest the requester signs."""
     return digest(envelopes_domain, request)
@@ -201,7 +208,8 @@ def envelope_id(envelopes_domain: Domain, request: EnvelopeRequest) -> bytes:
 def check_request(request: EnvelopeRequest, now: int) -> None:
     """Raise :class:`InvalidInput` naming what the contract would refuse in ``request`` at time ``now``, so an
     edge can say it before any transaction: the signer count, a zero or repeated signer, a deadline out of
-    range or past, a request deadline past. The nonce and the signature only the chain can check."""
+    range or past, a request deadline past, a salt not of 32 bytes. Whether the envelope exists already and the
+    signature only the chain can check."""
     if not 1 <= len(request.signers) <= MAX_SIGNERS:
         raise InvalidInput(f"an envelope names 1 to {MAX_SIGNERS} signers, got {len(request.signers)}")
     seen: set[str] = set()
@@ -220,6 +228,8 @@ def check_request(request: EnvelopeRequest, now: int) -> None:
         raise InvalidInput(f"the envelope's deadline {request.deadline} has passed")
     if request.request_deadline < now:
         raise InvalidInput(f"the request's deadline {request.request_deadline} has passed")
+    if len(request.salt) != 32:
+        raise InvalidInput(f"the request's salt must be 32 bytes, got {len(request.salt)}")
 
 
 # ---------------------------------------------------------------------------------------------- views
@@ -383,10 +393,6 @@ def envelope_view(envelope: bytes) -> View[EnvelopeState]:
     )
 
 
-def nonce_view(requester: str) -> View[int]:
-    return View(encode_call("nonces", requester), ["uint256"], lambda v: int(v[0]))
-
-
 def envelope_id_view(request: EnvelopeRequest) -> View[bytes]:
     return View(encode_call("envelopeId", request.as_tuple()), ["bytes32"], _bytes32)
 
@@ -537,6 +543,7 @@ __all__ = [
     "digest",
     "domain",
     "envelope_id",
+    "new_salt",
     "sign",
     "typed_data",
 ]

@@ -101,10 +101,6 @@ class Envelopes:
         """The envelope's state; ``status`` NONE when no envelope has this id."""
         return self.view(env.envelope_view(envelope))
 
-    def nonce(self, requester: str) -> int:
-        """The nonce ``requester``'s next request must carry."""
-        return self.view(env.nonce_view(requester))
-
     def envelope_id(self, request: env.EnvelopeRequest) -> bytes:
         """The contract's id of ``request`` (equal to :func:`envelopes.envelope_id`)."""
         return self.view(env.envelope_id_view(request))
@@ -189,6 +185,3 @@ class EnvelopesReader:
 
     async def state(self, envelope: bytes) -> env.EnvelopeState:
         return await self.view(env.envelope_view(envelope))
-
-    async def nonce(self, requester: str) -> int:
-        return await self.view(env.nonce_view(requester))

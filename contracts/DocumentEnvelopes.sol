@@ -3,7 +3,6 @@ pragma solidity ^0.8.24;
 
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
-import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {IDocumentEnvelopes} from "./IDocumentEnvelopes.sol";
 import {IDocumentRegistry} from "./IDocumentRegistry.sol";
 
@@ -19,14 +18,14 @@ import {IDocumentRegistry} from "./IDocumentRegistry.sol";
  * OpenZeppelin's ERC-1271 check, a `staticcall`, so nothing can re-enter while the envelopes' state is
  * between two writes; the state is written before the registry is called all the same.
  */
-contract DocumentEnvelopes is IDocumentEnvelopes, EIP712, Nonces {
+contract DocumentEnvelopes is IDocumentEnvelopes, EIP712 {
     /// @notice The most signers one envelope may name.
     uint256 public constant MAX_SIGNERS = 16;
 
-    /// @dev keccak256("EnvelopeRequest(bytes32 docHash,address requester,address[] signers,bool ordered,uint48 deadline,uint256 nonce,uint256 requestDeadline)")
+    /// @dev keccak256("EnvelopeRequest(bytes32 docHash,address requester,address[] signers,bool ordered,uint48 deadline,bytes32 salt,uint256 requestDeadline)")
     bytes32 public constant ENVELOPE_REQUEST_TYPEHASH =
         keccak256(
-            "EnvelopeRequest(bytes32 docHash,address requester,address[] signers,bool ordered,uint48 deadline,uint256 nonce,uint256 requestDeadline)"
+            "EnvelopeRequest(bytes32 docHash,address requester,address[] signers,bool ordered,uint48 deadline,bytes32 salt,uint256 requestDeadline)"
         );
 
     /// @dev keccak256("Decline(bytes32 envelopeId,address signer,bytes32 reasonHash,uint256 deadline)")
@@ -70,7 +69,7 @@ contract DocumentEnvelopes is IDocumentEnvelopes, EIP712, Nonces {
         if (count == 0 || count > MAX_SIGNERS) revert BadSignerCount(count, MAX_SIGNERS);
         id = _envelopeId(request);
         if (request.deadline != 0 && request.deadline < now_) revert ExpiredEnvelope(id, request.deadline);
-        _useCheckedNonce(request.requester, request.nonce);
+        if (_envelopes[id].status != Status.None) revert EnvelopeExists(id);
         if (!SignatureChecker.isValidSignatureNow(request.requester, id, signature)) {
             revert InvalidEnvelopeSignature(id, request.requester);
         }
@@ -340,7 +339,7 @@ contract DocumentEnvelopes is IDocumentEnvelopes, EIP712, Nonces {
                         keccak256(abi.encodePacked(request.signers)),
                         request.ordered,
                         request.deadline,
-                        request.nonce,
+                        request.salt,
                         request.requestDeadline
                     )
                 )

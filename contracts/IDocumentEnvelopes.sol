@@ -21,7 +21,10 @@ import {IDocumentRegistry} from "./IDocumentRegistry.sol";
  *
  * The envelope's id is the EIP-712 digest of its request: the requester knows it before the request is
  * mined (a signing link can name it at once), a reorg that reorders transactions cannot change it, and it
- * differs on every chain and contract. The requester's nonce makes every request, hence every id, unique.
+ * differs on every chain and contract. An id is created once, so a request cannot be replayed; its `salt`
+ * (any value the requester picks, random in docchain's clients) tells apart two requests otherwise alike.
+ * No nonce is kept: it would cost a storage write per request (5,000 gas, 22,100 for a requester's first)
+ * and make relayers submit one requester's requests in order, for a protection the id already gives.
  *
  * The rules a signature must meet, checked on chain before anything is recorded, each refused with its own
  * error: the envelope exists and is open (not complete {CompletedEnvelope}, declined {DeclinedEnvelope} or
@@ -87,6 +90,9 @@ interface IDocumentEnvelopes {
     /// @notice `registry` has no code: the envelopes need a deployed registry.
     error NotARegistry(address registry);
 
+    /// @notice Envelope `id` exists already: its request was submitted before.
+    error EnvelopeExists(bytes32 id);
+
     // ------------------------------------------------------------------ structs
 
     /// @notice Where an envelope stands.
@@ -110,7 +116,7 @@ interface IDocumentEnvelopes {
      * when `ordered`.
      * @param ordered Whether each signer must sign after the ones named before.
      * @param deadline Unix time after which no registration counts; zero for none.
-     * @param nonce Must equal {nonces}(requester); consumed, so the request cannot be replayed.
+     * @param salt Any value that makes the request unique (docchain's clients pick 32 random bytes).
      * @param requestDeadline Unix time after which the request can no longer be submitted.
      */
     struct EnvelopeRequest {
@@ -119,7 +125,7 @@ interface IDocumentEnvelopes {
         address[] signers;
         bool ordered;
         uint48 deadline;
-        uint256 nonce;
+        bytes32 salt;
         uint256 requestDeadline;
     }
 
@@ -189,8 +195,7 @@ interface IDocumentEnvelopes {
      * @notice Creates the envelope `request` describes, signed by `request.requester`. Anyone may call it
      * (relayer).
      * @dev Reverts with {ExpiredSignature}, {BadSignerCount}, {ZeroAddressSigner}, {DuplicateSigner},
-     * {ExpiredEnvelope} (a deadline already past), OpenZeppelin's `InvalidAccountNonce` or
-     * {InvalidEnvelopeSignature}.
+     * {ExpiredEnvelope} (a deadline already past), {EnvelopeExists} or {InvalidEnvelopeSignature}.
      * @param request The signed request.
      * @param signature 65-byte ECDSA signature, or any bytes the ERC-1271 wallet `request.requester` accepts.
      * @return id The envelope's id: the EIP-712 digest of `request` ({envelopeId}).

@@ -118,7 +118,7 @@ def new_request(
         signers=tuple(signers),
         ordered=ordered,
         deadline=deadline,
-        nonce=stack.envelopes.nonce(requester.address),
+        salt=env.new_salt(),
         request_deadline=stack.now() + HOUR if request_deadline is None else request_deadline,
     )
 
@@ -350,6 +350,8 @@ def test_the_requester_voids_and_no_one_else_can(chain: Stack) -> None:
         chain.envelopes.sign(envelope, registration(chain, a, request.doc_hash))
     with reverts("VoidedEnvelope", envelope):
         chain.envelopes.void(void, env.sign(domain, void, requester.key))
+    with reverts("EnvelopeExists", envelope):  # its request cannot bring it back
+        chain.envelopes.create(request, env.sign(domain, request, requester.key))
     assert not_recorded(chain, request.doc_hash, a)
 
 
@@ -368,7 +370,7 @@ def test_a_request_signature_works_once_on_its_own_chain_and_contract(chain: Sta
     receipt = chain.envelopes.create(request, signature)
     (created,) = chain.envelopes.events_in(receipt)
     assert isinstance(created, env.EnvelopeCreated) and created.envelope_id == id_of(chain, request)
-    with reverts("InvalidAccountNonce", requester.address, request.nonce + 1):
+    with reverts("EnvelopeExists", id_of(chain, request)):
         chain.envelopes.create(request, signature)
 
 
@@ -483,8 +485,10 @@ def test_malformed_requests_are_refused_by_the_contract_and_by_check_request(cha
 
 def test_check_request_accepts_what_the_contract_accepts() -> None:
     signers = tuple(td.address_of(os.urandom(32)) for _ in range(16))
-    request = env.EnvelopeRequest(os.urandom(32), signers[0], signers, True, 0, 0, int(time.time()) + HOUR)
+    request = env.EnvelopeRequest(os.urandom(32), signers[0], signers, True, 0, env.new_salt(), int(time.time()) + HOUR)
     env.check_request(request, int(time.time()))
+    with pytest.raises(InvalidInput, match="salt"):
+        env.check_request(replace(request, salt=bytes(31)), int(time.time()))
 
 
 def test_decoders_ignore_what_is_not_the_contracts() -> None:
@@ -501,9 +505,7 @@ def test_contract_wallets_request_sign_and_void_through_erc1271(chain: Stack) ->
     code = artifacts.load("MockERC1271Wallet").bytecode + bytes(12) + bytes.fromhex(owner.address[2:])
     wallet = Web3.to_checksum_address(chain.sender.transact(None, code)["contractAddress"])
     domain = chain.envelopes.domain
-    request = replace(
-        new_request(chain, owner, [wallet, a.address]), requester=wallet, nonce=chain.envelopes.nonce(wallet)
-    )
+    request = replace(new_request(chain, owner, [wallet, a.address]), requester=wallet)
     chain.envelopes.create(request, env.sign(domain, request, owner.key))  # the owner's key approves for it
     envelope = id_of(chain, request)
     reg = td.Registration(request.doc_hash, wallet, chain.now() + HOUR)
@@ -533,17 +535,16 @@ def test_the_async_reader_answers_as_the_web3_binding(chain: Stack) -> None:
     envelope = id_of(chain, request)
     chain.envelopes.sign(envelope, registration(chain, a, request.doc_hash))
 
-    async def read() -> tuple[env.EnvelopeState, int, ContractRevert]:
+    async def read() -> tuple[env.EnvelopeState, ContractRevert]:
         async with JsonRpc(chain.rpc_url) as rpc:
             reader = EnvelopesReader(rpc, chain.envelopes.address, chain.envelopes.chain_id)
             assert reader.domain == chain.envelopes.domain
             with pytest.raises(ContractRevert) as refused:
                 await reader.view(env.View(env.encode_count_registration(envelope, b.address), [], tuple))
-            return await reader.state(envelope), await reader.nonce(requester.address), refused.value
+            return await reader.state(envelope), refused.value
 
-    state, nonce, refused = asyncio.run(read())
+    state, refused = asyncio.run(read())
     assert state == chain.envelopes.state(envelope)
-    assert nonce == request.nonce + 1
     assert (refused.name, refused.args_) == ("NoRegistration", (envelope, b.address))
 
 
