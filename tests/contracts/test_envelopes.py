@@ -374,6 +374,12 @@ def test_a_request_signature_works_once_on_its_own_chain_and_contract(chain: Sta
         chain.envelopes.create(request, signature)
 
 
+def test_the_envelopes_need_a_deployed_registry(chain: Stack) -> None:
+    nowhere = Party(os.urandom(32)).address
+    with reverts("NotARegistry", nowhere):
+        envelopes_contract.deploy(chain.sender, nowhere)
+
+
 def test_direct_registrations_are_counted_by_their_own_time(chain: Stack) -> None:
     a, b, requester = parties(3)
     request = create(chain, requester, [a, b])
