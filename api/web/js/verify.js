@@ -183,7 +183,7 @@ export async function verifyView(root, _params, { signal }) {
           h("h2", {}, r.title),
           h("p", { class: "summary" }, r.summary),
           bundle ? h("p", { class: "small", id: "offline-source" },
-            `Checked in this browser against the evidence bundle in receipt ${state.receiptName}, with no call to docchain`,
+            `Checked against receipt ${state.receiptName}: its evidence bundle, in this browser, with no call to docchain`,
             state.trustedFrom ? `; the trusted block hash is ${state.trustedFrom}.` : ".")
             : state.receipt || state.refused ? h("p", { class: "small" }, `Checked against receipt ${state.receiptName}.`) : null)),
       r.steps && r.steps.length ? h("section", {},
