@@ -1,7 +1,7 @@
 // Offline verification of an evidence bundle in the browser: chain/offline.py's verify_offline in JavaScript,
 // step for step and word for word (docs/protocol.md, "Verifying a bundle offline"). It reads nothing but the
 // receipt parseReceipt returned, the file's SHA-256 and an optional trusted block hash: no call to the docchain
-// API, and none to a node but canonicity(), which the person asks for with an RPC URL of their choice.
+// API, and none to a node but blockHashAt(), which the person asks for with an RPC URL of their choice.
 //
 // The verdict has the shape of chain/verify.py's Verdict.to_json(), which the page already shows for an online
 // verdict. No DOM here, so the tests run it in Chromium and in node alike.
@@ -43,7 +43,6 @@ const LAYOUTS = (() => {
   return FORK_FIELDS.map(([fork, added]) => { fields = [...fields, ...added]; return [fork, fields]; });
 })();
 
-const utf8 = new TextEncoder();
 const DOMAIN_TYPEHASH = keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
 const REGISTRATION_TYPEHASH = keccak256("Registration(bytes32 docHash,address signer,bytes32 metadataHash,bytes32 supersedes,uint256 deadline)");
 
@@ -131,6 +130,9 @@ function summary(v) {
  *  chain/evidence.py's EvidenceError. */
 class EvidenceError extends Error {}
 
+/** A signature that is not an ECDSA signature of anyone: chain/typed_data.py's InvalidInput. */
+class SignatureError extends Error {}
+
 // ------------------------------------------------------------------------------------------------ the steps
 
 /**
@@ -199,16 +201,16 @@ function digest(receipt) {
 
 /** The address whose key made `sig` over `hash` (chain/typed_data.py's recover_digest, the same refusals). */
 function recoverDigest(hash, sig) {
-  if (sig.length !== 65) throw new EvidenceError(`an ECDSA signature is 65 bytes, got ${sig.length}`);
+  if (sig.length !== 65) throw new SignatureError(`an ECDSA signature is 65 bytes, got ${sig.length}`);
   const v = sig[64], s = bigOf(sig.subarray(32, 64));
   if ((v !== 27 && v !== 28) || !(s > 0n && s <= N / 2n)) {
-    throw new EvidenceError("signature is not in canonical form (v must be 27/28, s in the lower half)");
+    throw new SignatureError("signature is not in canonical form (v must be 27/28, s in the lower half)");
   }
   let point;
   try {
     point = secp256k1.Signature.fromCompact(sig.subarray(0, 64)).addRecoveryBit(v - 27).recoverPublicKey(hash);
   } catch {
-    throw new EvidenceError("signature does not recover to any key");
+    throw new SignatureError("signature does not recover to any key");
   }
   return toChecksumAddress(toHex(keccak256(point.toRawBytes(false).subarray(1)).subarray(12)));
 }
@@ -219,7 +221,7 @@ function signature(run) {
   try {
     recovered = recoverDigest(digest(receipt), fromHex(receipt.signature));
   } catch (err) {
-    if (!(err instanceof EvidenceError)) throw err;
+    if (!(err instanceof SignatureError)) throw err;
     throw run.fail("signature", `not an ECDSA signature of ${receipt.signer}: ${err.message}${WALLET}`);
   }
   if (recovered !== receipt.signer) {
@@ -266,6 +268,7 @@ function decodeHeader(data) {
     throw new EvidenceError(`a header has ${lengths} fields, not ${items.length}`);
   }
   const [fork, fields] = layout;
+  // a field that is not of its form is refused in pyrlp's words, which chain/evidence.py quotes
   const values = {};
   fields.forEach(([key, size], i) => {
     const item = items[i];
