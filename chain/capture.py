@@ -89,6 +89,8 @@ async def capture_evidence_at(
     """As :func:`capture_evidence`, at block ``number``: what the registry held as of that block. A node that no
     longer keeps that block's state (a pruned or full node past its window) is :class:`StateUnavailable`, and a
     block it has not mined yet :class:`EvidenceUnavailable`."""
+    if not subjects:
+        return []
     block = await rpc.call("eth_getBlockByNumber", [hex(number), False])
     if block is None:
         raise EvidenceUnavailable(f"the node has no block {number} yet")
