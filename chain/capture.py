@@ -5,6 +5,9 @@ so evidence is captured at the head, whatever block a record is in: the record c
 (chain/evidence.py), so a proof at any later block shows when it was anchored. One capture proves many slots
 in one ``eth_getProof`` call (the service captures a block's worth of records at once).
 
+:func:`capture_evidence_at` proves the same slots at a given block instead, for what the registry held then
+(``docchain status --as-of-block``): only a node that still keeps that block's state can answer.
+
 Every answer is proven before it is returned (header hash, account proof, code hash, each storage proof): a
 node that answers for another state than the header's, or garbles a proof, fails here rather than in a
 verifier's hands.
