@@ -1,12 +1,11 @@
 """The CLI's evidence commands (issue 23) on anvil (with a real API process) and on ganache: a receipt fetched
 (``docchain receipt FILE``) and given its bundle (``receipt upgrade``), verified offline with every socket
 refused, then its block checked canonical by one honest node and a lie about it caught by a second; ``receipt
-upgrade`` with a node
-that keeps no state and with one that holds no such record; a revocation said "as of block N" offline and by
-``status --as-of-block`` before and after it; the bundle exported as a Verifiable Credential that verifies the
-same and imports back to the receipt.
+upgrade`` from a node that keeps no state and from one that holds no such record; a revocation said "as of
+block N" offline and by ``status --as-of-block`` before and after it; the bundle exported as a Verifiable
+Credential that verifies the same and imports back to the receipt.
 
-One stack per node (module-scoped); every case reads the bundle that stack captured once."""
+One stack per node (module-scoped); the cases share its receipt, and copy it where they change it."""
 
 from __future__ import annotations
 
