@@ -67,6 +67,7 @@ reliability: setup
 
 bench: setup kubo
 	$(PY) bench/gas.py
+	$(PY) bench/envelopes.py
 	$(PY) bench/node.py
 	$(PY) bench/rpc.py
 	$(PY) bench/api.py

@@ -1,4 +1,4 @@
-"""Static analysis of the registry with slither, compiled by the project's own solc.
+"""Static analysis of the registry and the envelopes with slither, compiled by the project's own solc.
 
 The project's solc is solcjs from npm (contracts/compile.py): it does not take native solc's command line,
 which crytic-compile drives, and no native compiler can be downloaded here (solc-select fetches binaries from
@@ -25,9 +25,14 @@ from tests.reliability.report import ROOT, Entry
 
 ACCEPTED = ROOT / "contracts" / "slither-accepted.toml"
 SOLCJS = ROOT / "node_modules" / ".bin" / "solcjs"
-# What is released (contracts/releases.json): the registry and its interface. The test contracts (a mock
+# What is deployed for users: the registry, the envelopes and their interfaces. The test contracts (a mock
 # wallet, a look-alike registry) are never deployed outside the tests.
-SOURCES = ("contracts/DocumentRegistry.sol", "contracts/IDocumentRegistry.sol")
+SOURCES = (
+    "contracts/DocumentRegistry.sol",
+    "contracts/IDocumentRegistry.sol",
+    "contracts/DocumentEnvelopes.sol",
+    "contracts/IDocumentEnvelopes.sol",
+)
 SERIOUS = ("High", "Medium")
 
 
