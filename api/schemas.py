@@ -194,6 +194,7 @@ class DocumentSummary(BaseModel):
     revokedAt: int | None = None
     anchoring: Literal["direct", "merkle"] = Field("direct", description=LISTED_ANCHORING_WHY)
     merkleRoot: str | None = Field(None, description="the root its leaf is under (merkle), else null")
+    private: bool = Field(False, description=f"{PRIVATE_WHY}; false also for a record this API did not accept")
 
 
 class DocumentPage(BaseModel):

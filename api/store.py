@@ -274,6 +274,7 @@ class ListedRecord:
     leaf: str  # the submission id of a Merkle leaf; empty for a direct record
     merkle_root: str | None
     revoked_at: int | None
+    private: bool = False  # submitted here as a salted commitment: its docHash is not a document's SHA-256
 
     @property
     def key(self) -> ListKey:
@@ -1088,15 +1089,23 @@ class Store:
             rows = sorted(direct + leaves, key=lambda r: r.key, reverse=True)
             page = rows[:limit]
             revoked: dict[tuple[str, str], int] = {}
+            private: set[tuple[str, str]] = set()
             if page:
+                docs = list({r.doc_hash for r in page})
                 # by document (ix_events_doc_signer), as one IN list: an OR of 5,000 pairs is deeper than
                 # SQLite's expression limit; a document's other signers' revocations are dropped below
                 query = select(_EVENTS.c.doc_hash, _EVENTS.c.signer, _EVENTS.c.timestamp).where(
-                    _EVENTS.c.kind == "Revoked", _EVENTS.c.doc_hash.in_(list({r.doc_hash for r in page}))
+                    _EVENTS.c.kind == "Revoked", _EVENTS.c.doc_hash.in_(docs)
                 )
                 for doc, who, ts in (await s.execute(query)).all():
                     revoked[(doc, who)] = ts
-        records = [replace(r, revoked_at=revoked.get((r.doc_hash, r.signer))) for r in page]
+                # private submissions, by document as well (uq_submissions_doc_signer leads with doc_hash)
+                marked = select(_SUBS.c.doc_hash, _SUBS.c.signer).where(_SUBS.c.private, _SUBS.c.doc_hash.in_(docs))
+                private.update((doc, who) for doc, who in (await s.execute(marked)).all())
+        records = [
+            replace(r, revoked_at=revoked.get((r.doc_hash, r.signer)), private=(r.doc_hash, r.signer) in private)
+            for r in page
+        ]
         return RecordPage(records, len(rows) > limit, None if head is None else int(head))
 
     async def key_of_event(self, event_id: int) -> ListKey | None:

@@ -556,6 +556,7 @@ async def list_documents(
                 revokedAt=r.revoked_at,
                 anchoring=r.anchoring.value,
                 merkleRoot=r.merkle_root,
+                private=r.private,
             )
         )
     next_cursor = _cursor_text(page.records[-1].key) if page.more else None
