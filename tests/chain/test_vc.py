@@ -5,6 +5,7 @@ receipt and verifies offline to the same verdict; a member changed apart from it
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -134,3 +135,11 @@ def test_a_bool_is_not_the_number_it_equals() -> None:
     vc["proof"]["anchor"]["chainId"] = True if vc["proof"]["anchor"]["chainId"] == 1 else 1.0
     with pytest.raises(InvalidInput, match="proof.anchor.chainId is not"):
         parse_credential(json.dumps(vc))
+
+
+def test_a_receipt_without_evidence_exports_with_no_proven_block() -> None:
+    receipt = dataclasses.replace(_receipt("anvil-prague-direct"), evidence=None)
+    vc = credential_of(receipt).to_json()
+    assert vc["proof"]["anchor"]["provenBlock"] is None
+    assert "evidence" not in vc["evidence"][0]["receipt"]
+    assert parse_credential(json.dumps(vc)).receipt == receipt

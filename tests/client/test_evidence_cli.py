@@ -333,6 +333,8 @@ def test_upgrade_of_a_record_the_node_does_not_hold_is_one_line_exit_3(stack: St
 def test_the_credential_verifies_as_its_receipt_and_imports_back(stack: Stack, no_socket: Callable[[], None]) -> None:
     credential = stack.work / "contract.vc.json"
     _answer(stack.cli("receipt", "export", str(stack.receipt), "--vc", "-o", str(credential)), ExitCode.OK)
+    again = stack.cli("receipt", "export", str(stack.receipt), "--vc", "-o", str(credential))
+    assert again.exit_code == ExitCode.USAGE and "--force" in again.stderr  # never replaced silently
     vc = json.loads(credential.read_text())
     signer = address_of(ALICE)
     assert vc["issuer"] == f"did:pkh:eip155:{stack.registry.chain_id}:{signer}"
