@@ -2,7 +2,8 @@
 chain holds keccak256(sha256 || salt) and nothing from which the file's SHA-256 could be read or searched; the
 receipt with its salt verifies online (chain/verify.py) and offline from its evidence (chain/offline.py), with the
 ``commitment`` step between the file and the rest; a wrong salt or another file ends verification at its step;
-the file alone finds nothing and says that a private signature needs its receipt."""
+the file alone finds nothing and says that a private signature needs its receipt; a private Merkle leaf (whose
+leaf is of the commitment) verifies online and from its bundle."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ import jsonschema
 import pytest
 from web3 import Web3
 
+from docchain.chain import merkle
 from docchain.chain.capture import capture_evidence
 from docchain.chain.errors import InvalidInput
 from docchain.chain.evidence import record_slot
 from docchain.chain.hashing import SALT_BYTES, commitment, keccak256, sha256_bytes
 from docchain.chain.offline import proven_slots, verify_offline
-from docchain.chain.receipt import Private, Receipt, parse_receipt
+from docchain.chain.receipt import Private, Receipt, build_receipt, parse_receipt
 from docchain.chain.registry import Registry, SignedRegistration, encode_call
 from docchain.chain.rpc import ChainReader, JsonRpc
 from docchain.chain.trust import Pin
@@ -206,3 +208,43 @@ def test_the_file_alone_is_not_registered_and_says_a_private_record_needs_its_re
         verdict = _online(w3, Question(private.sha256, signer=signer), pin=pin)
         assert verdict.outcome is Outcome.NOT_REGISTERED, verdict.summary
         assert verdict.reason is not None and "a private signature is verified with its receipt" in verdict.reason
+
+
+def test_a_private_merkle_leaf_verifies_online_and_offline(registry: Registry, w3: Web3) -> None:
+    # the leaf is of the signed registration, so of the commitment: the tree, too, holds nothing of the file
+    docs = [b"private leaf " + os.urandom(16) for _ in range(3)]
+    openings = [Private(sha256_bytes(d), os.urandom(SALT_BYTES)) for d in docs]
+    items = []
+    for opening in openings:
+        reg = Registration(doc_hash=opening.commitment, signer=address_of(ALICE), deadline=int(time.time()) + 3600)
+        items.append(SignedRegistration(reg, sign(registry.domain, reg, ALICE)))
+    tree = merkle.MerkleTree.of([merkle.leaf(i.registration, i.signature) for i in items])
+    tx = registry.anchor_root(tree.root, len(items))
+    block = w3.eth.get_block(tx["blockNumber"])
+    receipt = build_receipt(
+        domain=registry.domain,
+        registration=items[1].registration,
+        signature=items[1].signature,
+        tx_hash=bytes(tx["transactionHash"]),
+        block_number=int(tx["blockNumber"]),
+        block_hash=bytes(block["hash"]),
+        timestamp=int(block["timestamp"]),
+        merkle=tree.proof(tree.index_of(merkle.leaf(items[1].registration, items[1].signature))),
+    )
+    receipt = dataclasses.replace(receipt, private=openings[1])
+    online = _online(w3, Question(sha256_bytes(docs[1]), receipt=receipt))
+    assert online.outcome is Outcome.VALID, online.summary
+    assert [c.name for c in online.steps][:2] == [Step.FILE, Step.COMMITMENT]
+
+    async def capture() -> Receipt:
+        async with JsonRpc(_url(w3)) as rpc:
+            [evidence] = await capture_evidence(rpc, registry.address, [proven_slots(receipt)])
+        return dataclasses.replace(receipt, evidence=evidence)
+
+    bundle = asyncio.run(capture())
+    assert bundle.merkle is not None and proven_slots(bundle)[1] == record_slot(openings[1].commitment, bundle.signer)
+    offline = verify_offline(sha256_bytes(docs[1]), bundle, None)
+    assert offline.outcome is Outcome.VALID, offline.summary
+    assert offline.anchor is not None and offline.anchor.merkle_root == tree.root
+    wrong = verify_offline(sha256_bytes(docs[1]), dataclasses.replace(bundle, private=openings[0]), None)
+    assert wrong.failed_step is Step.FILE  # another opening names another file: the file step sees it first
