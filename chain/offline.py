@@ -104,6 +104,7 @@ def _steps(run: _Run, file_hash: bytes | None, trusted: bytes | None) -> None:
         f"block {header.number} is {header.number - record.block_number + 1} blocks deep from block "
         f"{record.block_number} (counting both)",
     )
+    _chain(run, header, trusted)  # before revocation: a revocation is said only of a block the verifier trusts
     if record.revoked:
         run.revocation = Revoked(receipt.signer, None, record.revoked_at)
         raise run.fail(
@@ -112,7 +113,6 @@ def _steps(run: _Run, file_hash: bytes | None, trusted: bytes | None) -> None:
             Outcome.REVOKED,
         )
     run.ok(Step.REVOCATION, f"not revoked as of block {header.number}")
-    _chain(run, header, trusted)
 
 
 def _signature(run: _Run) -> None:

@@ -71,7 +71,7 @@ def _verified(env: Env, doc: str, receipt: Receipt) -> None:
     block = env.anvil.rpc("eth_getBlockByNumber", [hex(receipt.evidence.block.number), False])
     verdict = verify_offline(parse_hash32(doc), receipt, parse_hash32(block["hash"]))
     assert verdict.outcome is Outcome.VALID, verdict.summary
-    assert verdict.steps[-1].name is Step.CHAIN and verdict.steps[-1].ok
+    assert [c.name for c in verdict.steps if c.ok][-2:] == [Step.CHAIN, Step.REVOCATION]
     assert verdict.anchor is not None and (verdict.anchor.block_number, verdict.anchor.timestamp) == (
         receipt.block_number,
         receipt.timestamp,

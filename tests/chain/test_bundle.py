@@ -98,8 +98,8 @@ def test_a_captured_bundle_verifies_offline_against_its_block_hash(direct: Bundl
         Step.REGISTRY,
         Step.RECORD,
         Step.CONFIRMATIONS,
-        Step.REVOCATION,
         Step.CHAIN,
+        Step.REVOCATION,
     ]
     a, r = verdict.anchor, direct.receipt
     assert a is not None and (a.block_number, a.timestamp) == (r.block_number, r.timestamp)
@@ -257,6 +257,10 @@ def test_a_revoked_record_is_revoked_as_of_the_proven_block(registry: Registry, 
     assert (verdict.outcome, verdict.failed_step) == (Outcome.REVOKED, Step.REVOCATION)
     assert verdict.revocation is not None and verdict.revocation.timestamp >= receipt.timestamp
     assert verdict.reason is not None and verdict.reason.endswith(f"as of block {bundle.evidence.block.number}")
+    # a revocation is said only of a block the verifier trusts: against another hash, the chain step fails first
+    untrusted = _verify(bundle, os.urandom(32))
+    assert (untrusted.outcome, untrusted.failed_step) == (Outcome.INVALID, Step.CHAIN)
+    assert untrusted.revocation is None
 
 
 def test_an_absent_record_is_not_registered_as_of_the_proven_block(

@@ -404,7 +404,7 @@ def test_a_dropped_bundle_is_verified_in_the_page_without_the_api(
     expect(page.locator("#verdict")).to_have_attribute("data-verdict", "valid", timeout=TIMEOUT)
     steps = _steps(page)
     assert steps == [
-        (s, True) for s in ["file", "signature", "anchor", "registry", "record", "confirmations", "revocation", "chain"]
+        (s, True) for s in ["file", "signature", "anchor", "registry", "record", "confirmations", "chain", "revocation"]
     ]
     expected = next(c for c in bundles.cases if c.name == "direct, no trusted hash").expected
     assert page.locator("#verdict .summary").inner_text() == expected["summary"]

@@ -166,12 +166,13 @@ async function steps(run, fileHash, trusted) {
   const storageRoot = await registryStep(run, evidence, header);
   const record = await recordStep(run, evidence, header, storageRoot);
   run.ok("confirmations", `block ${header.number} is ${header.number - record.blockNumber + 1} blocks deep from block ${record.blockNumber} (counting both)`);
+  // before revocation: a revocation is said only of a block the verifier trusts
+  chainStep(run, header, trusted);
   if (record.revokedAt) {
     run.revocation = { by: receipt.signer, blockNumber: null, timestamp: record.revokedAt };
     throw run.fail("revocation", `revoked by ${receipt.signer} at ${utcText(record.revokedAt)}, as of block ${header.number}`, "revoked");
   }
   run.ok("revocation", `not revoked as of block ${header.number}`);
-  chainStep(run, header, trusted);
 }
 
 /** A private registration signs keccak256(sha256(file) ‖ salt) as its docHash: the receipt's salt must open it
