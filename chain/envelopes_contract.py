@@ -53,18 +53,23 @@ def _log(log: LogReceipt) -> Log:
     )
 
 
-def deploy(sender: TxSender, registry: str) -> str:
-    """Deploy a DocumentEnvelopes counting the registrations of ``registry``; returns its address."""
+def deploy_tx(sender: TxSender, registry: str) -> TxReceipt:
+    """Deploy a DocumentEnvelopes counting the registrations of ``registry``; returns the mined receipt, whose
+    ``contractAddress`` is set."""
     artifact = artifacts.load("DocumentEnvelopes")
     constructor = abi_encode(["address"], [parse_address(registry, "registry")])
     try:
         receipt = sender.transact(None, artifact.bytecode + constructor)
     except ContractLogicError as exc:
         raise _revert_from(exc) from exc
-    address = receipt.get("contractAddress")
-    if not address:
+    if not receipt.get("contractAddress"):
         raise ChainError("the envelope contract's deployment produced no contract")
-    return parse_address(address)
+    return receipt
+
+
+def deploy(sender: TxSender, registry: str) -> str:
+    """Deploy a DocumentEnvelopes counting the registrations of ``registry``; returns its address."""
+    return parse_address(str(deploy_tx(sender, registry)["contractAddress"]))
 
 
 class Envelopes:
@@ -125,6 +130,16 @@ class Envelopes:
         params: FilterParams = {"address": self.address, "fromBlock": from_block, "toBlock": to_block, "topics": topics}
         logs = with_retries(lambda: self.w3.eth.get_logs(params), "eth_getLogs")
         return [e for e in (env.decode_log(_log(x)) for x in logs) if e is not None]
+
+    def created_for(
+        self, doc_hash: bytes, from_block: int, to_block: int | Literal["latest"] = "latest"
+    ) -> list[env.EnvelopeCreated]:
+        """The envelopes created for ``doc_hash`` in a block range, oldest first (the document's hash is the
+        ``EnvelopeCreated`` event's second indexed topic, so the node filters them)."""
+        topics: list[Any] = [Web3.to_hex(env.CREATED_TOPIC), None, Web3.to_hex(doc_hash)]
+        params: FilterParams = {"address": self.address, "fromBlock": from_block, "toBlock": to_block, "topics": topics}
+        logs = with_retries(lambda: self.w3.eth.get_logs(params), "eth_getLogs")
+        return [e for e in (env.decode_log(_log(x)) for x in logs) if isinstance(e, env.EnvelopeCreated)]
 
     def events_in(self, receipt: TxReceipt) -> list[env.EnvelopeEvent]:
         """The envelope events a mined transaction emitted."""

@@ -6,6 +6,7 @@ that every later command finds a stack started on other ports without being told
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import time
 from pathlib import Path
@@ -272,8 +273,9 @@ def up(
 ) -> None:
     """Bring up the whole embedded stack and prove it works: the first command to run.
 
-    Starts the local node (background, state in the data dir), deploys the registry once, starts
-    the API, then signs, submits, anchors and verifies a sample document, printing each step.
+    Starts the local node (background, state in the data dir), deploys the registry and its
+    envelopes once, starts the API, then signs, submits, anchors and verifies a sample document,
+    printing each step.
     Then serves until Ctrl-C, which stops the API and then the node. The API and node URLs are
     recorded in the config directory (stack.json), so later commands find them on any port.
     """
@@ -314,6 +316,9 @@ def up(
         c.out.step(
             ("deployed" if fresh else "found") + f" the registry at {deployment.address} on chain {deployment.chain_id}"
         )
+        if deployment.envelopes is not None:  # ensure_deployed records them beside every registry
+            c.out.step(f"envelopes (multi-party signing) at {deployment.envelopes.address}")
+            report["envelopes"] = deployment.envelopes.address
         report["registry"] = deployment.address
         report["chainId"] = deployment.chain_id
 
@@ -432,9 +437,11 @@ def deploy(
         typer.Option("--new", envvar="DOCCHAIN_DEPLOY_NEW", help="Deploy a fresh registry even if one is recorded."),
     ] = False,
 ) -> None:
-    """Deploy the registry contract to --rpc, paid by your key, and record its address in the data dir.
+    """Deploy the registry contract and its envelopes to --rpc, paid by your key, and record their addresses
+    in the data dir.
 
-    Idempotent: a registry already recorded for the chain (with code on chain) is reused unless --new.
+    Idempotent: a registry already recorded for the chain (with code on chain) is reused unless --new; a
+    registry recorded without envelopes gets them.
     """
     from docchain.chain import deploy as deployments
     from docchain.chain.sender import TxSender
@@ -448,7 +455,7 @@ def deploy(
     w3 = rpc_mod.connect(url, c.timeout_s())  # the node answers before a password is asked
     sender = TxSender(w3, signing.unlock())
     if new:
-        deployment, fresh = deployments.deploy(sender), True
+        deployment, fresh = deployments.deploy_envelopes(sender, deployments.deploy(sender)), True
         deployments.record(directory, deployment)
     else:
         deployment, fresh = deployments.ensure_deployed(sender, directory)
@@ -459,6 +466,7 @@ def deploy(
         "blockNumber": deployment.block_number,
         "txHash": deployment.tx_hash,
         "fresh": fresh,
+        "envelopes": None if deployment.envelopes is None else dataclasses.asdict(deployment.envelopes),
         "deployments": str(directory / deployments.FILE_NAME),
     }
     c.out.emit(data)
@@ -466,3 +474,5 @@ def deploy(
         ("deployed" if fresh else "already deployed:")
         + f" registry {deployment.address} on chain {deployment.chain_id} (block {deployment.block_number})"
     )
+    if deployment.envelopes is not None:
+        c.out.say(f"envelopes {deployment.envelopes.address} (block {deployment.envelopes.block_number})")
