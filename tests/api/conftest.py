@@ -79,6 +79,25 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresClust
         shutil.rmtree(root, ignore_errors=True)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """At CI size, a module whose subject is not the database runs on the one backend its ``CI_BACKEND`` names;
+    ``RELIABILITY_SCALE=full`` runs it on both. The database's own behaviour (the store, query plans, leases,
+    wake-ups, races, concurrency, reorg rollback) keeps both backends at every size, as do the tests that pick
+    their backend themselves (``postgres_only``, ``sqlite_only``)."""
+    if os.environ.get("RELIABILITY_SCALE") == "full":
+        return
+    kept, deselected = [], []
+    for item in items:
+        backend = getattr(getattr(item, "module", None), "CI_BACKEND", None)
+        callspec = getattr(item, "callspec", None)
+        param = None if callspec is None else callspec.params.get("database_url")
+        own = any(m.args and m.args[0] == "database_url" for m in item.iter_markers("parametrize"))
+        (deselected if backend and param and param != backend and not own else kept).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """One database per test module and backend; tests share it (random documents and signers)."""

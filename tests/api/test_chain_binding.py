@@ -12,6 +12,8 @@ from api_support import Api, Env, _deploy, new_signer, poll, random_doc
 
 from tests.support import free_port
 
+CI_BACKEND = "sqlite"  # at CI size (tests/api/conftest.py); RELIABILITY_SCALE=full runs both
+
 
 def test_refuses_a_database_of_another_registry(env: Env, api: Api) -> None:
     assert api.get("/v1/chain").status_code == 200  # the module's API has bound: the database is claimed

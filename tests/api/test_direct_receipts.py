@@ -21,6 +21,8 @@ from docchain.chain.sender import TxSender
 from docchain.chain.verify import Question, Verdict, verify
 from tests.forwarder import deploy_forwarder, forward
 
+CI_BACKEND = "sqlite"  # at CI size (tests/api/conftest.py); RELIABILITY_SCALE=full runs both
+
 
 @pytest.fixture(scope="module")
 def outsider(env: Env) -> Registry:

@@ -10,6 +10,8 @@ from api_support import Api, Env, new_signer, random_doc
 
 from docchain.chain.typed_data import Registration, sign
 
+CI_BACKEND = "sqlite"  # at CI size (tests/api/conftest.py); RELIABILITY_SCALE=full runs both
+
 PROBLEM = "application/problem+json"
 
 

@@ -30,6 +30,8 @@ from docchain.chain.verify import Outcome, Step
 from docchain.client.cli import app
 from docchain.client.errors import ExitCode
 
+CI_BACKEND = "postgres"  # at CI size (tests/api/conftest.py); RELIABILITY_SCALE=full runs both
+
 
 @pytest.fixture(scope="module")
 def server(env: Env) -> Iterator[Api]:

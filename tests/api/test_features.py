@@ -10,6 +10,8 @@ import time
 import httpx
 from api_support import Api, Env, new_signer, poll, random_doc
 
+CI_BACKEND = "sqlite"  # at CI size (tests/api/conftest.py); RELIABILITY_SCALE=full runs both
+
 
 def _anchored(api: Api, env: Env, n: int = 1, **kw) -> list[tuple[str, bytes, object]]:
     out = []

@@ -18,6 +18,8 @@ from api_support import Api, Env, new_signer, poll, random_doc
 
 from docchain.chain.typed_data import canonical_metadata, metadata_hash
 
+CI_BACKEND = "sqlite"  # at CI size (tests/api/conftest.py); RELIABILITY_SCALE=full runs both
+
 PROBLEM = "application/problem+json"
 MAX_INT64 = 2**63 - 1
 

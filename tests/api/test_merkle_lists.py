@@ -18,6 +18,8 @@ from api_support import Api, Env, Signer, new_signer, random_doc
 
 from docchain.api.db import Database
 
+CI_BACKEND = "postgres"  # at CI size (tests/api/conftest.py); RELIABILITY_SCALE=full runs both
+
 LEAVES = 4  # a tree closes at 4 leaves: the test sends exactly that many
 WAIT_MS = 1000
 

@@ -36,6 +36,8 @@ from docchain.chain.registry import Registry, RootAnchored, SignedRegistration
 from docchain.chain.sender import TxSender
 from docchain.chain.typed_data import Domain, Registration, address_of, sign
 
+CI_BACKEND = "postgres"  # at CI size (tests/api/conftest.py); RELIABILITY_SCALE=full runs both
+
 Accepted = tuple[str, str, str]  # (submission id, docHash, signer)
 
 

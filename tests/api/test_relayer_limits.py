@@ -26,6 +26,8 @@ from api_support import Api, Env, new_signer, poll, random_doc
 
 from docchain.chain import typed_data as td
 
+CI_BACKEND = "postgres"  # at CI size (tests/api/conftest.py); RELIABILITY_SCALE=full runs both
+
 PROBLEM = "application/problem+json"
 ETHER = 10**18
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

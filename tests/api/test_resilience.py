@@ -23,6 +23,8 @@ from api_support import (
     submit_many,
 )
 
+CI_BACKEND = "postgres"  # at CI size (tests/api/conftest.py); RELIABILITY_SCALE=full runs both
+
 
 def _all_anchored(server: Api, ids: list[str], timeout: float = 60) -> None:
     def done() -> bool:

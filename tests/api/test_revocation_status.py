@@ -24,6 +24,8 @@ from docchain.chain import typed_data as td
 from docchain.chain.registry import Registry, SignedRegistration
 from docchain.chain.sender import TxSender
 
+CI_BACKEND = "postgres"  # at CI size (tests/api/conftest.py); RELIABILITY_SCALE=full runs both
+
 PROBLEM = "application/problem+json"
 HASH = re.compile(r"^0x[0-9a-f]{64}$")
 

@@ -21,6 +21,8 @@ import httpx
 import pytest
 from api_support import Api, Env, new_signer, poll, random_doc, submit_many
 
+CI_BACKEND = "postgres"  # at CI size (tests/api/conftest.py); RELIABILITY_SCALE=full runs both
+
 EXIT_BOUND_S = 5.0  # the bound on a graceful stop
 LONG_POLLS, STREAMS, LOADERS = 4, 3, 4
 LOAD_MAX = 400  # submissions per loader at most: the load loop is bounded whatever happens

@@ -8,6 +8,8 @@ from api_support import Api, Env, new_signer, poll, random_doc
 
 from docchain.chain.receipt import parse_receipt
 
+CI_BACKEND = "sqlite"  # at CI size (tests/api/conftest.py); RELIABILITY_SCALE=full runs both
+
 
 def test_submit_anchor_confirm_receipt_verify(env: Env, api: Api) -> None:
     signer = new_signer()
