@@ -1,0 +1,263 @@
+"""``docchain envelope`` against a real anvil, with the envelopes deployed beside the registry as ``docchain up``
+deploys them: a two-signer ordered envelope created and completed from the CLI; a signer out of order, past the
+deadline, or not named refused with the contract's rule in one line and exit 1; a decline; a void; a plain
+``submit --direct`` shown as registered and counted by ``envelope count``; input refused with exit 2 before any
+network call; every custom error of the contract has its line.
+
+One anvil for the module (its clock is moved forward for the deadline case, so it is this module's own), the
+CLI run in-process; four keys funded with anvil_setBalance: alice requests, bob and carol sign, dave is named
+nowhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+from web3 import Web3
+
+from docchain.chain import artifacts, deploy
+from docchain.chain.errors import ContractRevert
+from docchain.chain.hashing import keccak256
+from docchain.chain.sender import TxSender
+from docchain.chain.values import parse_hex, to_hex
+from docchain.client.envelope_commands import refusal
+from docchain.client.errors import ExitCode
+from docchain.client.stack import DEV_RELAYER_KEY
+from tests.support import DevNode
+
+PASSWORD = "envelope cli password"
+DEAD_RPC = "http://127.0.0.1:9"  # discard port: nothing listens
+
+
+@dataclass
+class Cli:
+    node: DevNode
+    data_dir: Path
+    work: Path
+    env: dict[str, str]
+    addresses: dict[str, str]
+    runner: CliRunner
+
+    def run(self, *args: str, code: int = 0) -> Result:
+        from docchain.client.cli import app
+
+        result = self.runner.invoke(app, list(args), env=self.env, catch_exceptions=False)
+        assert result.exit_code == code, f"exit {result.exit_code}\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def json(self, *args: str, code: int = 0) -> Any:
+        return json.loads(self.run(*args, "--json", code=code).stdout)
+
+    def doc(self, name: str) -> str:
+        path = self.work / name
+        path.write_text(f"{name}: a document several people sign\n")
+        return str(path)
+
+    def create(self, doc: str, *signers: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+        named = [a for s in signers for a in ("--signer", self.addresses[s])]
+        created: dict[str, Any] = self.json("envelope", "create", doc, *named, *extra, "--key", "alice")
+        return created
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+    base = tmp_path_factory.mktemp("envelope-cli")
+    node = DevNode(base / "node").started()
+    try:
+        data_dir = base / "data"
+        sender = TxSender(Web3(Web3.HTTPProvider(node.rpc_url)), parse_hex(DEV_RELAYER_KEY))
+        deploy.ensure_deployed(sender, data_dir)
+        work = base / "work"
+        work.mkdir()
+        env = {
+            "DOCCHAIN_CONFIG_DIR": str(base / "config"),
+            "DOCCHAIN_DATA_DIR": str(data_dir),
+            "DOCCHAIN_RPC": node.rpc_url,
+            "DOCCHAIN_PASSWORD": PASSWORD,
+            "DOCCHAIN_KDF_ITERATIONS": "2",
+            "DOCCHAIN_TIMEOUT": "10",
+            "COLUMNS": "250",
+        }
+        cli = Cli(node, data_dir, work, env, {}, CliRunner())
+        for name in ("alice", "bob", "carol", "dave"):
+            address = cli.json("keys", "new", name)["address"]
+            node.rpc("anvil_setBalance", [address, hex(10**18)])
+            cli.addresses[name] = address
+        yield cli
+    finally:
+        node.stop()
+
+
+def test_the_envelopes_are_deployed_and_recorded_beside_the_registry(cli: Cli) -> None:
+    w3 = Web3(Web3.HTTPProvider(cli.node.rpc_url))
+    recorded = deploy.read_all(cli.data_dir)[31337]
+    assert recorded.envelopes is not None
+    runtime = w3.eth.get_code(recorded.envelopes.address)
+    assert len(runtime) == len(artifacts.load("DocumentEnvelopes").deployed_bytecode)
+    assert json.loads((cli.data_dir / "deployments.json").read_text())["31337"]["envelopes"]["address"] == (
+        recorded.envelopes.address
+    )
+
+    # a deployments file written before envelopes existed: read as it is, and given envelopes on the next run
+    old = cli.work / "old-data"
+    old.mkdir()
+    entry = {k: v for k, v in json.loads((cli.data_dir / "deployments.json").read_text())["31337"].items()}
+    del entry["envelopes"]
+    (old / "deployments.json").write_text(json.dumps({"31337": entry}))
+    assert deploy.read_all(old)[31337].envelopes is None
+    sender = TxSender(w3, parse_hex(DEV_RELAYER_KEY))
+    again, fresh = deploy.ensure_deployed(sender, old)
+    assert not fresh and again.address == recorded.address  # the registry is kept
+    assert again.envelopes is not None and again.envelopes.address != recorded.envelopes.address
+    assert deploy.read_all(old)[31337] == again
+    assert deploy.ensure_deployed(sender, old) == (again, False)  # nothing new the second time
+
+
+def test_a_two_signer_ordered_envelope_completes_from_the_cli(cli: Cli) -> None:
+    doc = cli.doc("ordered.txt")
+    created = cli.create(doc, "bob", "carol", extra=("--ordered",))
+    assert created["signers"] == [cli.addresses["bob"], cli.addresses["carol"]] and created["ordered"] is True
+
+    early = cli.run("envelope", "sign", doc, "--key", "carol", code=ExitCode.VERIFICATION_FAILED)
+    bob, carol = cli.addresses["bob"], cli.addresses["carol"]
+    assert f"refused (OutOfOrder): envelope {created['id']} is ordered: {bob} signs before {carol}" in early.stderr
+    waiting = cli.json("envelope", "status", doc)
+    assert (waiting["status"], waiting["next"], waiting["pending"]) == ("open", bob, [bob, carol])
+
+    first = cli.json("envelope", "sign", doc, "--key", "bob")
+    assert first["completed"] is False
+    last = cli.json("envelope", "sign", doc, "--key", "carol")
+    assert last["completed"] is True and last["completedBlock"] == last["blockNumber"]
+
+    done = cli.json("envelope", "status", doc)
+    assert done["status"] == "completed" and done["id"] == created["id"]
+    assert done["completed"] == {"blockNumber": last["blockNumber"], "txHash": last["txHash"]}
+    assert [(s["signer"], s["state"], s["blockNumber"], s["txHash"]) for s in done["signers"]] == [
+        (bob, "signed", first["blockNumber"], first["txHash"]),
+        (carol, "signed", last["blockNumber"], last["txHash"]),
+    ]
+    assert done["created"]["blockNumber"] == created["blockNumber"] and done["pending"] == []
+    table = cli.run("envelope", "status", doc).stdout
+    assert f"complete in block {last['blockNumber']}" in table
+    assert [line.split("│")[3].strip() for line in table.splitlines() if bob in line or carol in line][:2] == [
+        "signed",
+        "signed",
+    ]
+
+    again = cli.run("envelope", "sign", doc, "--key", "bob", code=ExitCode.VERIFICATION_FAILED)
+    assert f"refused (CompletedEnvelope): envelope {created['id']} is complete already" in again.stderr
+
+
+def test_a_signature_past_the_deadline_is_refused(cli: Cli) -> None:
+    doc = cli.doc("deadline.txt")
+    created = cli.create(doc, "bob", extra=("--deadline", "60s"))
+    mined = int(cli.node.rpc("eth_getBlockByNumber", [hex(created["blockNumber"]), False])["timestamp"], 16)
+    assert 50 <= created["deadline"] - mined <= 60  # 60 s from the chain's latest block when the command ran
+    cli.node.rpc("evm_increaseTime", [120])
+    cli.node.mine()
+    late = cli.run("envelope", "sign", doc, "--key", "bob", code=ExitCode.VERIFICATION_FAILED)
+    assert f"refused (ExpiredEnvelope): envelope {created['id']}'s deadline" in late.stderr
+    assert "has passed" in late.stderr and len(late.stderr.strip().splitlines()) == 1
+    assert cli.json("envelope", "status", doc)["status"] == "expired"
+
+
+def test_a_signer_not_named_is_refused(cli: Cli) -> None:
+    doc = cli.doc("named.txt")
+    created = cli.create(doc, "bob")
+    dave = cli.addresses["dave"]
+    found = cli.run("envelope", "sign", doc, "--key", "dave", code=ExitCode.VERIFICATION_FAILED)
+    assert f"no envelope of document {created['docHash']} naming {dave}" in found.stderr
+    by_id = cli.run("envelope", "sign", doc, "--id", created["id"], "--key", "dave", code=1)
+    assert f"refused (NotASigner): {dave} is not one of envelope {created['id']}'s signers" in by_id.stderr
+    assert cli.json("envelope", "status", doc)["pending"] == [cli.addresses["bob"]]
+
+
+def test_a_decline_ends_the_envelope(cli: Cli) -> None:
+    doc = cli.doc("declined.txt")
+    created = cli.create(doc, "bob", "carol")
+    declined = cli.json("envelope", "decline", doc, "--reason", "clause 4 is wrong", "--key", "bob")
+    assert declined["reasonHash"] == to_hex(keccak256(b"clause 4 is wrong"))
+    status = cli.json("envelope", "status", doc)
+    assert status["status"] == "declined"
+    assert status["declined"] == {
+        "blockNumber": declined["blockNumber"],
+        "txHash": declined["txHash"],
+        "by": cli.addresses["bob"],
+        "reasonHash": declined["reasonHash"],
+    }
+    late = cli.run("envelope", "sign", doc, "--key", "carol", code=ExitCode.VERIFICATION_FAILED)
+    assert f"refused (DeclinedEnvelope): envelope {created['id']} was declined by {cli.addresses['bob']}" in late.stderr
+    assert f"declined by {cli.addresses['bob']}" in cli.run("envelope", "status", doc).stdout
+
+
+def test_the_requester_voids_the_envelope(cli: Cli) -> None:
+    doc = cli.doc("voided.txt")
+    created = cli.create(doc, "bob")
+    stranger = cli.run("envelope", "void", doc, "--key", "bob", code=ExitCode.VERIFICATION_FAILED)
+    assert f"no envelope of document {created['docHash']} created by {cli.addresses['bob']}" in stranger.stderr
+    voided = cli.json("envelope", "void", doc, "--reason", "wrong version", "--key", "alice")
+    status = cli.json("envelope", "status", doc)
+    assert status["status"] == "voided" and status["voided"]["txHash"] == voided["txHash"]
+    late = cli.run("envelope", "sign", doc, "--key", "bob", code=ExitCode.VERIFICATION_FAILED)
+    assert f"refused (VoidedEnvelope): envelope {created['id']} was voided by its requester" in late.stderr
+
+
+def test_a_plain_submit_shows_registered_then_counts(cli: Cli) -> None:
+    doc = cli.doc("plain.txt")
+    created = cli.create(doc, "bob")
+    cli.json("submit", doc, "--direct", "--key", "bob")
+    before = cli.json("envelope", "status", doc)
+    [row] = before["signers"]
+    assert (before["status"], row["state"], row["registered"]) == ("open", "registered, not counted", True)
+    assert "registered it, not counted yet" in cli.run("envelope", "status", doc).stdout
+
+    counted = cli.json("envelope", "count", doc, "--signer", cli.addresses["bob"], "--key", "alice")
+    assert counted["completed"] is True and counted["id"] == created["id"]
+    after = cli.json("envelope", "status", doc)
+    assert after["status"] == "completed" and after["signers"][0]["state"] == "signed"
+    assert after["completed"]["blockNumber"] == counted["blockNumber"]
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--signer", "0x1234"), "--signer 0x1234"),
+        (("--signer", "BOB", "--signer", "BOB"), "is named twice"),
+        (("--signer", "0x" + "00" * 20), "signer 1 is the zero address"),
+        (("--signer", "BOB", "--deadline", "next week"), "neither a duration"),
+        (("--signer", "BOB", "--deadline", "0s"), "a duration must be positive"),
+    ],
+    ids=["short-address", "duplicate", "zero", "deadline-words", "deadline-zero"],
+)
+def test_bad_input_is_refused_before_any_network_call(cli: Cli, args: tuple[str, ...], said: str) -> None:
+    bob = cli.addresses["bob"]
+    named = [bob if a == "BOB" else a for a in args]
+    doc = cli.doc("input.txt")
+    result = cli.run("envelope", "create", doc, *named, "--key", "alice", "--rpc", DEAD_RPC, code=ExitCode.USAGE)
+    assert said in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+# OpenZeppelin ShortStrings' errors, raised only while a constructor stores its EIP-712 name: never by a call.
+_CONSTRUCTOR_ONLY = {"InvalidShortString", "StringTooLong"}
+# What a call can revert with: the envelopes' errors, and the registry's InvalidSignature, which sign() passes on.
+_ENVELOPE_ERRORS = [
+    i
+    for i in [*artifacts.load("DocumentEnvelopes").abi, *artifacts.load().abi]
+    if i["type"] == "error" and i["name"] not in _CONSTRUCTOR_ONLY
+    if i in artifacts.load("DocumentEnvelopes").abi or i["name"] == "InvalidSignature"
+]
+
+
+@pytest.mark.parametrize("error", _ENVELOPE_ERRORS, ids=lambda e: str(e["name"]))
+def test_every_custom_error_has_its_line(error: dict[str, Any]) -> None:
+    values: dict[str, object] = {"bytes32": b"\x11" * 32, "address": "0x" + "22" * 20, "uint256": 3}
+    exc = ContractRevert(error["name"], tuple(values[i["type"]] for i in error["inputs"]))
+    line = str(refusal(exc))
+    assert line.startswith(f"refused ({error['name']}): ") and "(0x" not in line  # said in words, not as a call
+    assert int(refusal(exc).code) in (ExitCode.VERIFICATION_FAILED, ExitCode.USAGE)
