@@ -225,6 +225,7 @@ def _record(run: _Run, evidence: Evidence, header: Header, storage_root: bytes) 
         timestamp=record.registered_at,
         confirmations=header.number - record.block_number + 1,
         merkle_root=None if inclusion is None else inclusion.root,
+        tx_proven=False,
     )
     place = "" if inclusion is None else f" (leaf {inclusion.index} of {inclusion.count} under its root)"
     run.ok(Step.RECORD, f"recorded in block {record.block_number} at {utc_text(record.registered_at)}{place}")

@@ -112,6 +112,9 @@ class Anchor:
     timestamp: int
     confirmations: int
     merkle_root: bytes | None = None  # a Merkle anchor: the root the transaction anchored, the leaf under it
+    # False offline: a bundle proves the record's block and time but not which transaction wrote it, so tx_hash
+    # and block_hash are the receipt's words, which the summary does not repeat as findings
+    tx_proven: bool = True
 
 
 @dataclass(frozen=True)
@@ -157,9 +160,10 @@ class Verdict:
         """The one sentence every interface says for this verdict."""
         a, who = self.anchor, self.signer
         if self.outcome is Outcome.VALID and a is not None:
+            tx = f", transaction {to_hex(a.tx_hash)}" if a.tx_proven else ""
             return (
-                f"Signed by {who} on {utc_text(a.timestamp)} (block {a.block_number}, transaction "
-                f"{to_hex(a.tx_hash)}, chain {a.chain_id}, registry {a.registry})."
+                f"Signed by {who} on {utc_text(a.timestamp)} (block {a.block_number}{tx}, chain {a.chain_id}, "
+                f"registry {a.registry})."
             )
         if self.outcome is Outcome.REVOKED and self.revocation is not None:
             r = self.revocation

@@ -105,7 +105,14 @@ def test_a_captured_bundle_verifies_offline_against_its_block_hash(direct: Bundl
     assert a is not None and (a.block_number, a.timestamp) == (r.block_number, r.timestamp)
     assert a.confirmations == block.number - r.block_number + 1 >= 1
     assert verdict.trust is not None and verdict.trust.sources == ("released code", "trusted block hash")
-    assert verdict.steps[-1].detail == f"block {block.number}'s hash {to_hex(block.hash)} is the one you trust"
+    assert _step(verdict, Step.CHAIN) == f"block {block.number}'s hash {to_hex(block.hash)} is the one you trust"
+    # the bundle proves the record's block and time, not its transaction: the summary does not repeat the receipt's
+    assert verdict.summary.startswith(f"Signed by {r.signer} on ") and to_hex(r.tx_hash) not in verdict.summary
+
+
+def _step(verdict: Verdict, name: Step) -> str:
+    (detail,) = (c.detail for c in verdict.steps if c.name is name)
+    return detail
 
 
 def test_without_a_trusted_hash_the_verdict_names_the_block_hash_to_check(direct: Bundle) -> None:
@@ -113,7 +120,8 @@ def test_without_a_trusted_hash_the_verdict_names_the_block_hash_to_check(direct
     verdict = _verify(direct)
     assert verdict.outcome is Outcome.VALID
     assert verdict.trust is not None and to_hex(block.hash) in verdict.trust.detail
-    assert to_hex(block.hash) in verdict.steps[-1].detail and f"block {block.number}" in verdict.steps[-1].detail
+    chain = _step(verdict, Step.CHAIN)
+    assert to_hex(block.hash) in chain and f"block {block.number}" in chain
 
 
 def test_a_bundle_survives_the_receipts_json_and_its_schema(direct: Bundle) -> None:

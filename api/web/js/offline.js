@@ -112,7 +112,8 @@ class Stop extends Error {
 function summary(v) {
   const a = v.anchor, who = v.signer;
   if (v.outcome === "valid" && a) {
-    return `Signed by ${who} on ${utcText(a.timestamp)} (block ${a.blockNumber}, transaction ${a.transactionHash}, chain ${a.chainId}, registry ${a.registry}).`;
+    // a bundle proves the record's block and time, not which transaction wrote it: the receipt's hash is not said
+    return `Signed by ${who} on ${utcText(a.timestamp)} (block ${a.blockNumber}, chain ${a.chainId}, registry ${a.registry}).`;
   }
   if (v.outcome === "revoked" && v.revocation) {
     const r = v.revocation;

@@ -191,7 +191,7 @@ export async function verifyView(root, _params, { signal }) {
         h("ul", { class: "checks", id: "verdict-steps" }, r.steps.map(c => h("li", { class: c.ok ? "ok" : "bad", dataset: { check: c.name } },
           h("span", { class: "check-mark", "aria-hidden": "true" }, c.ok ? "✓" : "✗"),
           h("strong", {}, c.name), " ", h("span", { class: "detail" }, c.detail))))) : null,
-      recordSection(r, state.receipt),
+      recordSection(r, state.receipt, { proven: !bundle }),
       r.revocation ? h("section", { id: "verify-revocation" },
         h("h3", {}, "Revoked"),
         facts([
@@ -258,7 +258,7 @@ function receiptRefused(docHash, reason) {
 /** Where the record is (chain, registry and why it is trusted, block, transaction, time, and for a Merkle
  *  anchor the root its transaction anchored), as read from the chain; only the registry and its trust when
  *  there is no record. The leaf's place in the tree comes from the receipt, which the verdict held to it. */
-function recordSection(r, receipt) {
+function recordSection(r, receipt, { proven = true } = {}) {
   const a = r.anchor, t = r.trust;
   if (!a && !t) return null;
   const registry = (a && a.registry) || t.registry;
@@ -270,7 +270,9 @@ function recordSection(r, receipt) {
   if (a) {
     rows.push(
       ["Block", h("span", {}, blockLink(a.blockNumber), " ", h("code", { class: "muted small", title: a.blockHash }, short(a.blockHash)))],
-      ["Transaction", txLink(a.transactionHash, { full: true })],
+      // a bundle proves the record's block and time, not which transaction wrote it: that is the receipt's word
+      ["Transaction", proven ? txLink(a.transactionHash, { full: true })
+        : h("span", {}, txLink(a.transactionHash, { full: true }), h("span", { class: "muted small" }, " — the receipt's, not proven offline"))],
       ["Time", fmtTime(a.timestamp)],
       ["Confirmations", String(a.confirmations)],
     );
