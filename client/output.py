@@ -39,11 +39,13 @@ def short(value: str | None, keep: int = 10) -> str:
     return value if len(value) <= 2 * keep + 2 else f"{value[: keep + 2]}…{value[-keep:]}"
 
 
-def anchoring_text(mode: str | None, root: str | None) -> str:
-    """How a record went on chain, for a table: ``direct``, or ``merkle`` with its root in short form."""
+def anchoring_text(mode: str | None, root: str | None, private: bool | None = False) -> str:
+    """How a record went on chain, for a table: ``direct``, or ``merkle`` with its root in short form; ``private``
+    when its hash is a salted commitment rather than the document's SHA-256."""
     if not mode:
         return "-"
-    return mode if root is None else f"{mode} {short(root, 4)}"
+    text = mode if root is None else f"{mode} {short(root, 4)}"
+    return f"{text}, private" if private else text
 
 
 _LONG_HEX = re.compile(r"0x[0-9a-fA-F]{32,}")

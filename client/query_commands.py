@@ -32,7 +32,7 @@ def signer_rows(signers: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         (
             s.get("signer"),
             s.get("state"),
-            anchoring_text(s.get("anchoring"), s.get("merkleRoot")),
+            anchoring_text(s.get("anchoring"), s.get("merkleRoot"), s.get("private")),
             s.get("blockNumber"),
             when_short(s.get("timestamp")),
             s.get("confirmations"),
@@ -291,7 +291,7 @@ def list_documents(
             item.get("docHash"),
             item.get("signer"),
             item.get("state"),
-            anchoring_text(item.get("anchoring"), item.get("merkleRoot")),
+            anchoring_text(item.get("anchoring"), item.get("merkleRoot"), item.get("private")),
             item.get("blockNumber"),
             when_short(item.get("timestamp")),
         )

@@ -165,6 +165,9 @@ def test_the_service_knows_the_commitment_as_private_and_not_the_file(stack: Sta
     assert sub["private"] is True
     listed = httpx.get(f"{stack.api}/v1/documents", params={"signer": submitted.row["signer"]}, timeout=10).json()
     assert [i["private"] for i in listed["items"] if i["docHash"] == commitment] == [True]
+    # the CLI's tables say the hash is a commitment, not the document's SHA-256
+    table = stack.run("status", commitment).stdout
+    assert "direct, private" in table, table
     unknown = httpx.get(f"{stack.api}/v1/documents/{submitted.row['sha256']}", timeout=10)
     assert unknown.status_code == 404
     # the name the receipt holds was never sent: the API's own receipt has none
