@@ -153,6 +153,11 @@ def test_a_two_signer_ordered_envelope_completes_from_the_cli(cli: Cli) -> None:
     again = cli.run("envelope", "sign", doc, "--key", "bob", code=ExitCode.VERIFICATION_FAILED)
     assert f"refused (CompletedEnvelope): envelope {created['id']} is complete already" in again.stderr
 
+    # a registration relayed through the envelope is the registry's record like any other
+    registry = deploy.read_all(cli.data_dir)[31337].address
+    verdict = cli.json("verify", doc, "--signer", carol, "--rpc", cli.node.rpc_url, "--registry", registry)
+    assert (verdict["outcome"], verdict["anchor"]["transactionHash"]) == ("valid", last["txHash"])
+
 
 def test_a_signature_past_the_deadline_is_refused(cli: Cli) -> None:
     doc = cli.doc("deadline.txt")
@@ -227,19 +232,23 @@ def test_a_plain_submit_shows_registered_then_counts(cli: Cli) -> None:
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (("--signer", "0x1234"), "--signer 0x1234"),
-        (("--signer", "BOB", "--signer", "BOB"), "is named twice"),
-        (("--signer", "0x" + "00" * 20), "signer 1 is the zero address"),
-        (("--signer", "BOB", "--deadline", "next week"), "neither a duration"),
-        (("--signer", "BOB", "--deadline", "0s"), "a duration must be positive"),
+        (("create", "--signer", "0x1234"), "--signer 0x1234"),
+        (("create", "--signer", "BOB", "--signer", "BOB"), "is named twice"),
+        (("create", "--signer", "0x" + "00" * 20), "signer 1 is the zero address"),
+        (("create", "--signer", "BOB", "--deadline", "next week"), "neither a duration"),
+        (("create", "--signer", "BOB", "--deadline", "0s"), "a duration must be positive"),
+        (("sign", "--id", "0x1234"), "--id"),
+        (("count", "--signer", "0x1234"), "--signer"),
+        (("status", "--envelopes", "nowhere"), "--envelopes"),
     ],
-    ids=["short-address", "duplicate", "zero", "deadline-words", "deadline-zero"],
+    ids=["short-address", "duplicate", "zero", "deadline-words", "deadline-zero", "id", "count-signer", "envelopes"],
 )
 def test_bad_input_is_refused_before_any_network_call(cli: Cli, args: tuple[str, ...], said: str) -> None:
-    bob = cli.addresses["bob"]
-    named = [bob if a == "BOB" else a for a in args]
+    command, *rest = args
+    named = [cli.addresses["bob"] if a == "BOB" else a for a in rest]
     doc = cli.doc("input.txt")
-    result = cli.run("envelope", "create", doc, *named, "--key", "alice", "--rpc", DEAD_RPC, code=ExitCode.USAGE)
+    key = () if command == "status" else ("--key", "alice")
+    result = cli.run("envelope", command, doc, *named, *key, "--rpc", DEAD_RPC, code=ExitCode.USAGE)
     assert said in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
