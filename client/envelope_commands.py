@@ -261,9 +261,9 @@ class Found:
 
 
 def _find(chain: Chain, doc_hash: bytes, wanted: bytes | None, applies: Applies, *, who: str | None = None) -> Found:
-    """The envelope a command acts on: ``wanted`` (``--id``), else the document's one envelope that ``applies``
-    (``signer``: names ``who``; ``requester``: created by ``who``; ``any``), preferring open ones, else the
-    latest. Exit 1 when none applies; exit 2 when ``--id`` is another document's or several are open."""
+    """The envelope a command acts on: ``wanted`` (``--id``), else the document's envelope that ``applies``
+    (``signer``: names ``who``; ``requester``: created by ``who``; ``any``): its open one, else its latest.
+    Exit 1 when none applies; exit 2 when ``--id`` is another document's or several are open."""
     if wanted is not None:
         events = chain.envelopes.events(chain.from_block, envelope=wanted)
         first = next((e for e in events if isinstance(e, env.EnvelopeCreated)), None)
@@ -283,15 +283,20 @@ def _find(chain: Chain, doc_hash: bytes, wanted: bytes | None, applies: Applies,
         whose = {"signer": f" naming {who}", "requester": f" created by {who}"}.get(applies, "")
         raise EnvelopeRefused(f"no envelope of document {to_hex(doc_hash)}{whose}")
     found = [Found(e, chain.envelopes.state(e.envelope_id)) for e in candidates]
-    open_ = [f for f in found if f.state.status in (env.Status.OPEN, env.Status.EXPIRED)]
+    open_ = [f for f in found if f.state.status == env.Status.OPEN]
     if len(open_) > 1 and applies != "any":
         ids = ", ".join(to_hex(f.id) for f in open_)
         raise UsageError(f"the document has {len(open_)} open envelopes; pick one with --id ({ids})")
+    # none open: the latest, whose refusal (expired, declined, voided, complete) is the answer
     return (open_ or found)[-1]
 
 
 def _tx(receipt: TxReceipt) -> dict[str, Any]:
-    return {"txHash": to_hex(bytes(receipt["transactionHash"])), "blockNumber": int(receipt["blockNumber"])}
+    return {
+        "txHash": to_hex(bytes(receipt["transactionHash"])),
+        "blockNumber": int(receipt["blockNumber"]),
+        "gasUsed": int(receipt["gasUsed"]),  # paid by the key's account
+    }
 
 
 def _completed_in(chain: Chain, receipt: TxReceipt) -> int | None:

@@ -183,6 +183,21 @@ def test_a_signer_not_named_is_refused(cli: Cli) -> None:
     assert cli.json("envelope", "status", doc)["pending"] == [cli.addresses["bob"]]
 
 
+def test_two_open_envelopes_of_a_document_need_an_id(cli: Cli) -> None:
+    doc, other = cli.doc("twice.txt"), cli.doc("other.txt")
+    first, second = cli.create(doc, "bob"), cli.create(doc, "bob", "carol")
+    assert first["id"] != second["id"]  # the same document and requester: each request has its own salt
+    which = cli.run("envelope", "sign", doc, "--key", "bob", code=ExitCode.USAGE)
+    assert "2 open envelopes; pick one with --id" in which.stderr and first["id"] in which.stderr
+    elsewhere = cli.create(other, "bob")
+    wrong = cli.run("envelope", "sign", doc, "--id", elsewhere["id"], "--key", "bob", code=ExitCode.USAGE)
+    assert f"envelope {elsewhere['id']} is of document {elsewhere['docHash']}, not this one" in wrong.stderr
+    assert cli.json("envelope", "sign", doc, "--id", first["id"], "--key", "bob")["completed"] is True
+    # status without --id: the open one, and the others named
+    shown = cli.json("envelope", "status", doc)
+    assert (shown["id"], shown["otherEnvelopes"]) == (second["id"], [first["id"]])
+
+
 def test_a_decline_ends_the_envelope(cli: Cli) -> None:
     doc = cli.doc("declined.txt")
     created = cli.create(doc, "bob", "carol")
