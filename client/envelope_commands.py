@@ -358,8 +358,9 @@ def create(
     named = tuple(parse_address(s, f"--signer {s}") for s in signers)
     until = parse_deadline(deadline)
     signing = c.signing_key(key, password_file)
-    # the signers checked before any network call (the deadlines need the chain's time: checked below)
-    preview = env.EnvelopeRequest(doc_hash, signing.address, named, ordered, 0, env.new_salt(), 2**255)
+    # the signers checked before any network call; the deadlines need the chain's time, so they are checked at
+    # time 0 here (no deadline has passed) and again below
+    preview = env.EnvelopeRequest(doc_hash, signing.address, named, ordered, 0, env.new_salt(), 0)
     try:
         env.check_request(preview, 0)
     except InvalidInput as exc:
