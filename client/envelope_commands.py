@@ -230,10 +230,12 @@ def _connect(c: CliContext, address: str | None, key: SigningKey | None = None) 
     flag = parse_address(address, "--envelopes") if address else None
     w3 = rpc_mod.connect(c.rpc_url(), c.timeout_s())  # the node answers before a password is asked
     chain_id = int(w3.eth.chain_id)
-    from_block = 0
     if flag is None:
-        recorded = deploy.lookup_envelopes(c.data_path, chain_id)
-        flag, from_block = recorded.address, recorded.block_number
+        flag = deploy.lookup_envelopes(c.data_path, chain_id).address
+    recorded = deploy.read_all(c.data_path).get(chain_id)
+    # no envelope event is older than the contract: log scans start at its recorded deployment, when known
+    known = None if recorded is None else recorded.envelopes
+    from_block = known.block_number if known is not None and known.address == flag else 0
     sender = None
     if key is not None:
         private = key.unlock()

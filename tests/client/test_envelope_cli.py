@@ -224,6 +224,9 @@ def test_the_requester_voids_the_envelope(cli: Cli) -> None:
     voided = cli.json("envelope", "void", doc, "--reason", "wrong version", "--key", "alice")
     status = cli.json("envelope", "status", doc)
     assert status["status"] == "voided" and status["voided"]["txHash"] == voided["txHash"]
+    recorded = deploy.read_all(cli.data_dir)[31337].envelopes
+    assert recorded is not None
+    assert cli.json("envelope", "status", doc, "--envelopes", recorded.address) == status  # the flag names it too
     late = cli.run("envelope", "sign", doc, "--key", "bob", code=ExitCode.VERIFICATION_FAILED)
     assert f"refused (VoidedEnvelope): envelope {created['id']} was voided by its requester" in late.stderr
 
