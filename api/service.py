@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from docchain.api import metrics
 from docchain.api.db import Database, new_id, now
-from docchain.api.inputs import too_large
+from docchain.api.inputs import sent_receipt, too_large
 from docchain.api.lifecycle import (
     NEW,
     ON_CHAIN,
@@ -79,7 +79,7 @@ from docchain.api.store import (
 )
 from docchain.chain.errors import ContractRevert, InvalidInput, RegistrationNotFound
 from docchain.chain.merkle import InclusionProof
-from docchain.chain.receipt import Receipt, build_receipt, parse_receipt
+from docchain.chain.receipt import Receipt, build_receipt
 from docchain.chain.registry import RegistryEvent, RootAnchored, SignedRegistration
 from docchain.chain.trust import Pin
 from docchain.chain.typed_data import Domain, Registration, Revocation, canonical_metadata, metadata_hash, recover
@@ -772,7 +772,7 @@ class Documents:
         raise not_found(f"this service holds no signed registration of {doc} by {who}, nor an indexed record of it")
 
     async def verify(
-        self, doc_hash: bytes, signer: str | None, receipt_data: Any, with_signers: bool | None
+        self, doc_hash: bytes, signer: str | None, receipt_data: dict[str, Any] | str | None, with_signers: bool | None
     ) -> tuple[Verdict, list[SignerView] | None]:
         """The chain's verdict on a document (chain/verify.py, against this service's registry), and every
         signer on record when asked (default: when the question names neither a signer nor a receipt)."""
@@ -781,7 +781,7 @@ class Documents:
         verdict: Verdict
         receipt: Receipt | None = None
         try:
-            receipt = None if receipt_data is None else parse_receipt(receipt_data)
+            receipt = None if receipt_data is None else sent_receipt(receipt_data)
         except InvalidInput as exc:
             verdict = receipt_refused(doc_hash, str(exc))
         else:

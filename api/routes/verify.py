@@ -76,7 +76,7 @@ async def verify_document(request: Request) -> JSONResponse:
     state = request.app.state  # no dependency solving on this hot path (see submit)
     await state.chain.bound()  # (503 while the node is away, before the body is read)
     content_type = request.headers.get("content-type", "")
-    receipt_data: Any = None
+    receipt_data: dict[str, Any] | str | None = None
     with_signers: bool | None = None
     if content_type.startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=8, max_part_size=256 * 1024)

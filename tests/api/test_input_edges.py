@@ -425,3 +425,65 @@ def test_api_keys_of_any_bytes(env: Env) -> None:
         assert r.status_code == 202, r.text
     finally:
         server.stop()
+
+
+def _compact(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":")).encode())
+
+
+def _of_size(receipt: dict[str, Any], size: int) -> dict[str, Any]:
+    """``receipt`` with an evidence section of the reader's form whose compact JSON makes it exactly ``size``
+    bytes: its account proof is filled with trie nodes of at most 1,024 bytes (64 at most), and its code too for
+    a large ``size``, every field in its bounds. The service's online verdict does not read the evidence: only
+    the size can refuse it."""
+    evidence = {
+        "block": {"number": 1, "hash": "0x" + "11" * 32, "header": "0xc0"},
+        "account": {"address": receipt["contract"], "proof": [], "code": "0x00"},
+        "storage": [{"slot": "0x" + "22" * 32, "proof": []}],
+    }
+    padded = {**receipt, "evidence": evidence}
+    # n nodes of h_i hex digits add sum(h_i) + 4n ("0x" and quotes) + n - 1 (commas): sum(h_i) even, each
+    # h_i at most 2,048 (two more nodes than the fewest leave room to share the digits evenly)
+    if size - _compact(padded) > 60 * 2053:  # more than the nodes hold: the code at its longest first
+        evidence["account"]["code"] = "0x" + "00" * 24576  # type: ignore[index]
+    need = size - _compact(padded)
+    n = -(-need // 2053) + 2
+    n += (need - 5 * n + 1) % 2
+    digits = need - 5 * n + 1
+    each = digits // n // 2 * 2
+    lengths = [each] * (n - 1) + [digits - each * (n - 1)]
+    assert n <= 64 and max(lengths) <= 2048
+    evidence["account"]["proof"] = ["0x" + "ab" * (h // 2) for h in lengths]  # type: ignore[index]
+    assert _compact(padded) == size, (_compact(padded), size)
+    return padded
+
+
+def test_a_receipt_over_64_kib_is_refused_as_an_object_as_it_is_as_text(env: Env, api: Api) -> None:
+    """The receipt's 64 KiB bound holds however the receipt is sent to POST /v1/verify: as text the strict reader
+    measures it as written; as a JSON object, by its compact JSON (no file holding it can be smaller). Over the
+    bound, the object gets the very answer its text gets (a verdict failed at step receipt); at the bound, it is
+    read as any receipt."""
+    signer = new_signer()
+    _, doc = random_doc()
+    r = api.post("/v1/documents", json=signer.registration(env.domain, doc))
+    assert r.status_code == 202, r.text
+    _confirmed(api, env, r.json()["id"])
+    receipt = api.get(f"/v1/documents/0x{doc.hex()}/receipts/{signer.address}").json()
+    receipt.pop("evidence", None)
+    question = {"docHash": f"0x{doc.hex()}"}
+
+    def verify(sent: dict[str, Any] | str) -> dict[str, Any]:
+        r = api.post("/v1/verify", json={**question, "receipt": sent})
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    at_bound = verify(_of_size(receipt, 64 * 1024))
+    assert at_bound["outcome"] == "valid", at_bound
+    over = _of_size(receipt, 64 * 1024 + 1)
+    as_object, as_text = verify(over), verify(json.dumps(over, separators=(",", ":")))
+    assert as_object == as_text
+    assert (as_object["outcome"], as_object["failedStep"]) == ("invalid", "receipt"), as_object
+    assert as_object["reason"] == "receipt is larger than 65536 bytes"
+    # the auditor's case: every field in its bounds, 149,807 bytes in all
+    large = verify(_of_size(receipt, 149_807))
+    assert (large["failedStep"], large["reason"]) == ("receipt", "receipt is larger than 65536 bytes"), large
