@@ -18,9 +18,13 @@ The steps, in order, each ending verification at its name when it fails (chain/v
   for a Merkle anchor, the anchor of the receipt's root, whose inclusion proof holds the registration's leaf —
   with the block and time the receipt says it was anchored in;
 - ``confirmations``: how many blocks the proven block is after the anchoring one (said, not judged);
-- ``revocation``: the record's revocation, as of the proven block;
-- ``chain``: the proven block's hash is the one the verifier trusts. Without one, the verdict is valid as far as
-  the bundle goes and names the block hash to check (in the step and in its trust).
+- ``chain``: the proven block's hash is the one the verifier trusts. Without one, nothing ties the bundle to the
+  chain (anyone can make a self-consistent bundle on a node of their own): verification fails here, naming the
+  block hash to check;
+- ``revocation``: the record's revocation, as of the proven block.
+
+Where a registry is pinned (an address the verifier got from somewhere other than the receipt), the receipt's
+registry must be that one, as online.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from docchain.chain.evidence import (
 from docchain.chain.hashing import keccak256
 from docchain.chain.receipt import Receipt
 from docchain.chain.registry import Record
-from docchain.chain.trust import release_of
+from docchain.chain.trust import Pin, release_of
 from docchain.chain.typed_data import recover
 from docchain.chain.values import to_hex, utc_text
 from docchain.chain.verify import Anchor, Checks, Outcome, Revoked, Step, Stop, Trust, Verdict, check_commitment
@@ -68,13 +72,17 @@ def proven_slots(receipt: Receipt) -> tuple[bytes, ...]:
 @dataclass
 class _Run(Checks):
     receipt: Receipt
+    pin: Pin | None
 
 
-def verify_offline(file_hash: bytes | None, receipt: Receipt, trusted_block_hash: bytes | None) -> Verdict:
+def verify_offline(
+    file_hash: bytes | None, receipt: Receipt, trusted_block_hash: bytes | None, pin: Pin | None = None
+) -> Verdict:
     """Verify ``receipt``'s evidence bundle with no I/O: ``file_hash`` is the file's SHA-256 (``None``: the
     receipt's document is taken as the file), ``trusted_block_hash`` the hash of a block the verifier knows to be
-    on the canonical chain (``None``: the verdict names the block hash to check)."""
-    run = _Run(receipt, doc_hash=receipt.sha256, signer=receipt.signer)
+    on the canonical chain (``None``: verification fails at ``chain``, naming the block hash to check), ``pin`` the
+    registry the verifier trusts on the receipt's chain, if any."""
+    run = _Run(receipt, pin, doc_hash=receipt.sha256, signer=receipt.signer)
     try:
         _steps(run, file_hash, trusted_block_hash)
     except Stop as stop:
@@ -149,6 +157,13 @@ def _header(run: _Run, evidence: Evidence) -> Header:
 def _registry(run: _Run, evidence: Evidence, header: Header) -> bytes:
     """The registry's storage root, once its account and code are proven."""
     receipt, registry = run.receipt, run.receipt.domain.verifying_contract
+    pin = run.pin
+    if pin is not None and pin.address != registry:
+        on = f" on chain {pin.chain_id}" if pin.chain_id is not None else ""
+        raise run.fail(
+            Step.REGISTRY,
+            f"the receipt names registry {registry}, but the trusted registry{on} is {pin.address} ({pin.source})",
+        )
     if evidence.registry != registry:
         raise run.fail(Step.REGISTRY, f"the account proof is of {evidence.registry}, not the registry {registry}")
     release = release_of(evidence.code)
@@ -173,10 +188,11 @@ def _registry(run: _Run, evidence: Evidence, header: Header) -> bytes:
             f"the account's codeHash is {to_hex(account.code_hash)}, not keccak256 of the bundle's code "
             f"{to_hex(keccak256(evidence.code))}",
         )
+    pinned = f", pinned by {run.pin.source}" if run.pin is not None else ""
     run.trust = Trust(
         registry,
-        ("released code",),
-        f"{release.name}, proven at {registry} in block {header.number} by its account proof",
+        ("released code",) + (("pin",) if run.pin is not None else ()),
+        f"{release.name}, proven at {registry} in block {header.number} by its account proof{pinned}",
     )
     run.ok(Step.REGISTRY, f"{registry} runs {release.name} (account proof under block {header.number}'s stateRoot)")
     return account.storage_root
@@ -220,12 +236,11 @@ def _record(run: _Run, evidence: Evidence, header: Header, storage_root: bytes) 
         chain_id=receipt.domain.chain_id,
         registry=receipt.domain.verifying_contract,
         block_number=record.block_number,
-        block_hash=receipt.block_hash,
-        tx_hash=receipt.tx_hash,
+        block_hash=None,  # the bundle proves the record's block number and time, not that block's hash
+        tx_hash=None,  # nor which transaction wrote it
         timestamp=record.registered_at,
         confirmations=header.number - record.block_number + 1,
         merkle_root=None if inclusion is None else inclusion.root,
-        tx_proven=False,
     )
     place = "" if inclusion is None else f" (leaf {inclusion.index} of {inclusion.count} under its root)"
     run.ok(Step.RECORD, f"recorded in block {record.block_number} at {utc_text(record.registered_at)}{place}")
@@ -237,18 +252,14 @@ def _chain(run: _Run, header: Header, trusted: bytes | None) -> None:
     base = run.trust
     assert base is not None
     if trusted is None:
-        run.trust = Trust(
-            base.registry,
-            base.sources,
-            f"{base.detail}; trust block {header.number}'s hash {to_hex(block_hash)} only once you know it is on "
-            f"chain {run.receipt.domain.chain_id}",
-        )
-        run.ok(
+        # a bundle proves itself only down to its own header: anyone can make a consistent one on a node of their
+        # own (any chain id, any clock), so without a block hash known from elsewhere nothing is proven on chain
+        raise run.fail(
             Step.CHAIN,
-            f"no trusted block hash given: this holds if block {header.number} of chain "
-            f"{run.receipt.domain.chain_id} has hash {to_hex(block_hash)}",
+            f"no trusted block hash: the bundle holds only if block {header.number} of chain "
+            f"{run.receipt.domain.chain_id} has hash {to_hex(block_hash)}; check that hash with a source you trust "
+            "(a node, a block explorer) and give it",
         )
-        return
     if trusted != block_hash:
         raise run.fail(
             Step.CHAIN,

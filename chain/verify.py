@@ -107,14 +107,11 @@ class Anchor:
     chain_id: int
     registry: str
     block_number: int
-    block_hash: bytes
-    tx_hash: bytes
+    block_hash: bytes | None  # None offline: a bundle proves the record's block number and time, not its hash
+    tx_hash: bytes | None  # nor which transaction wrote it
     timestamp: int
     confirmations: int
     merkle_root: bytes | None = None  # a Merkle anchor: the root the transaction anchored, the leaf under it
-    # False offline: a bundle proves the record's block and time but not which transaction wrote it, so tx_hash
-    # and block_hash are the receipt's words, which the summary does not repeat as findings
-    tx_proven: bool = True
 
 
 @dataclass(frozen=True)
@@ -160,7 +157,7 @@ class Verdict:
         """The one sentence every interface says for this verdict."""
         a, who = self.anchor, self.signer
         if self.outcome is Outcome.VALID and a is not None:
-            tx = f", transaction {to_hex(a.tx_hash)}" if a.tx_proven else ""
+            tx = f", transaction {to_hex(a.tx_hash)}" if a.tx_hash is not None else ""
             return (
                 f"Signed by {who} on {utc_text(a.timestamp)} (block {a.block_number}{tx}, chain {a.chain_id}, "
                 f"registry {a.registry})."
@@ -199,8 +196,8 @@ class Verdict:
                 "chainId": a.chain_id,
                 "registry": a.registry,
                 "blockNumber": a.block_number,
-                "blockHash": to_hex(a.block_hash),
-                "transactionHash": to_hex(a.tx_hash),
+                "blockHash": None if a.block_hash is None else to_hex(a.block_hash),
+                "transactionHash": None if a.tx_hash is None else to_hex(a.tx_hash),
                 "timestamp": a.timestamp,
                 "confirmations": a.confirmations,
                 "merkleRoot": None if a.merkle_root is None else to_hex(a.merkle_root),

@@ -162,7 +162,8 @@ def upgrade(ctx: typer.Context, path: ReceiptArg) -> None:
     url = c.rpc_url()
     evidence = asyncio.run(_capture(url, c.timeout_s(), old))
     new = dataclasses.replace(old, evidence=evidence)
-    verdict = verify_offline(None, new, None)
+    # the node just served this block: its hash is the one the new evidence is checked against
+    verdict = verify_offline(None, new, evidence.block.hash)
     block = evidence.block
     if verdict.outcome is Outcome.NOT_REGISTERED:
         # the node's chain holds no such record: another chain at the same id, a reset dev node, a receipt of

@@ -199,8 +199,10 @@ def verify(
 
     With --offline, the receipt's evidence bundle (docchain receipt fetches one once the record has its
     confirmations) is checked with no network at all, from the file down to one block hash: give that
-    hash with --trusted-block-hash, or check the one the verdict names, or let nodes say it: with
-    --rpc URL (repeatable), each node is asked once for that block's hash, and they must all agree.
+    hash with --trusted-block-hash, or let nodes say it: with --rpc URL (repeatable), each node is asked
+    once for that block's hash, and they must all agree. Without either, verification fails at the
+    chain step, naming the hash to check: a bundle alone proves nothing on chain. A pinned registry
+    (--registry, or the local stack's) must be the receipt's, as online.
     The receipt may also be a credential of `docchain receipt export --vc`.
 
     Exit status: 0 valid · 1 verification failed (revoked, not registered, signed by others, file
@@ -252,7 +254,8 @@ def verify(
         if canonical_at and evidence is not None:  # without evidence, verification fails at the receipt step
             canonical = asyncio.run(_ask_canonical(canonical_at, evidence.block.number, c.timeout_s()))
             trusted = _agreed(canonical, evidence.block.number)
-        result = {**verify_offline(doc_hash, receipt, trusted).to_json(), "mode": "offline"}
+        pin = verifying.resolve_pin(receipt.domain.chain_id, pinned, source, c.trusted_deployments)
+        result = {**verify_offline(doc_hash, receipt, trusted, pin).to_json(), "mode": "offline"}
         if canonical:
             result["canonical"] = [answer.to_json() for answer in canonical]
     elif result is None and mode is Via.RPC:

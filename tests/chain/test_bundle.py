@@ -35,6 +35,7 @@ from docchain.chain.rpc import JsonRpc
 from docchain.chain.sender import TxSender
 from docchain.chain.typed_data import Registration, address_of, sign
 from docchain.chain.values import to_hex
+from docchain.chain.trust import Pin
 from docchain.chain.verify import Outcome, Step, Verdict
 
 SCHEMA = jsonschema.Draft202012Validator(
@@ -115,13 +116,24 @@ def _step(verdict: Verdict, name: Step) -> str:
     return detail
 
 
-def test_without_a_trusted_hash_the_verdict_names_the_block_hash_to_check(direct: Bundle) -> None:
+def test_without_a_trusted_hash_verification_fails_at_chain_naming_the_hash_to_check(direct: Bundle) -> None:
+    # a bundle proves itself only down to its own header, which anyone can make on a node of their own
     block = direct.evidence.block
     verdict = _verify(direct)
-    assert verdict.outcome is Outcome.VALID
-    assert verdict.trust is not None and to_hex(block.hash) in verdict.trust.detail
-    chain = _step(verdict, Step.CHAIN)
-    assert to_hex(block.hash) in chain and f"block {block.number}" in chain
+    assert (verdict.outcome, verdict.failed_step) == (Outcome.INVALID, Step.CHAIN)
+    assert verdict.reason is not None
+    assert to_hex(block.hash) in verdict.reason and f"block {block.number}" in verdict.reason
+
+
+def test_a_pinned_registry_must_be_the_receipts(direct: Bundle) -> None:
+    block_hash = direct.evidence.block.hash
+    other = Pin(None, "0x0000000000000000000000000000000000000001", "--registry")
+    verdict = verify_offline(sha256_bytes(direct.doc), direct.receipt, block_hash, other)
+    assert (verdict.outcome, verdict.failed_step) == (Outcome.INVALID, Step.REGISTRY)
+    assert verdict.reason is not None and "0x0000000000000000000000000000000000000001 (--registry)" in verdict.reason
+    mine = Pin(None, direct.receipt.domain.verifying_contract, "--registry")
+    verdict = verify_offline(sha256_bytes(direct.doc), direct.receipt, block_hash, mine)
+    assert verdict.ok and verdict.trust is not None and "pin" in verdict.trust.sources
 
 
 def test_a_bundle_survives_the_receipts_json_and_its_schema(direct: Bundle) -> None:

@@ -161,7 +161,9 @@ def test_the_bundle_verifies_offline_with_the_commitment_step(private: PrivateBu
     assert sorted(names[3:]) == sorted(
         [Step.ANCHOR, Step.REGISTRY, Step.RECORD, Step.CONFIRMATIONS, Step.REVOCATION, Step.CHAIN]
     )
-    assert verify_offline(None, private.receipt, None).ok  # the receipt's own document, no trusted hash
+    receipt = private.receipt
+    assert receipt.evidence is not None
+    assert verify_offline(None, receipt, receipt.evidence.block.hash).ok  # the receipt's own document
 
 
 @pytest.mark.parametrize("mode", ["online", "offline"])
@@ -238,7 +240,8 @@ def test_a_private_merkle_leaf_verifies_online_and_offline(registry: Registry, w
 
     bundle = asyncio.run(capture())
     assert bundle.merkle is not None and proven_slots(bundle)[1] == record_slot(openings[1].commitment, bundle.signer)
-    offline = verify_offline(sha256_bytes(docs[1]), bundle, None)
+    assert bundle.evidence is not None
+    offline = verify_offline(sha256_bytes(docs[1]), bundle, bundle.evidence.block.hash)
     assert offline.outcome is Outcome.VALID, offline.summary
     assert offline.anchor is not None and offline.anchor.merkle_root == tree.root
     wrong = verify_offline(sha256_bytes(docs[1]), dataclasses.replace(bundle, private=openings[0]), None)

@@ -237,9 +237,14 @@ def no_socket(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
 def test_the_bundle_verifies_offline_with_no_socket(stack: Stack, no_socket: Callable[[], None]) -> None:
     number, block_hash = _evidence_block(stack.receipt)
     no_socket()
-    verdict = _answer(stack.cli("verify", str(stack.document), "--offline"), ExitCode.OK)
-    assert (verdict["outcome"], verdict["mode"]) == ("valid", "offline")
-    assert block_hash in verdict["trust"]["detail"] and "canonical" not in verdict
+    verdict = _answer(
+        stack.cli("verify", str(stack.document), "--offline", "--trusted-block-hash", block_hash), ExitCode.OK
+    )
+    assert (verdict["outcome"], verdict["mode"]) == ("valid", "offline") and "canonical" not in verdict
+    assert "trusted block hash" in verdict["trust"]["sources"]
+    # a bundle alone proves nothing on chain: without a block hash to hold it to, it fails at chain, naming it
+    alone = _answer(stack.cli("verify", str(stack.document), "--offline"), ExitCode.VERIFICATION_FAILED)
+    assert (alone["outcome"], alone["failedStep"]) == ("invalid", "chain") and block_hash in alone["reason"]
 
 
 def test_one_honest_node_says_the_block_is_canonical(stack: Stack) -> None:
@@ -344,16 +349,14 @@ def test_the_credential_verifies_as_its_receipt_and_imports_back(stack: Stack, n
     _answer(stack.cli("receipt", "import", str(credential), "-o", str(back)), ExitCode.OK)
     assert back.read_text() == stack.receipt.read_text()
     no_socket()
-    as_receipt = _answer(stack.cli("verify", str(stack.document), "--offline"), ExitCode.OK)
-    as_credential = _answer(
-        stack.cli("verify", str(stack.document), "--receipt", str(credential), "--offline"), ExitCode.OK
-    )
+    trust = ("--offline", "--trusted-block-hash", _evidence_block(stack.receipt)[1])
+    as_receipt = _answer(stack.cli("verify", str(stack.document), *trust), ExitCode.OK)
+    as_credential = _answer(stack.cli("verify", str(stack.document), "--receipt", str(credential), *trust), ExitCode.OK)
     assert as_credential == as_receipt
     vc["validFrom"] = "2001-01-01T00:00:00Z"  # a claim changed apart from its bundle
     credential.write_text(json.dumps(vc))
     forged = _answer(
-        stack.cli("verify", str(stack.document), "--receipt", str(credential), "--offline"),
-        ExitCode.VERIFICATION_FAILED,
+        stack.cli("verify", str(stack.document), "--receipt", str(credential), *trust), ExitCode.VERIFICATION_FAILED
     )
     assert forged["failedStep"] == "receipt" and "validFrom is not what its evidence bundle says" in forged["reason"]
 
@@ -372,8 +375,11 @@ def revoked(stack: Stack) -> Stack:
 
 
 def test_a_revoked_record_is_revoked_as_of_the_proven_block(revoked: Stack) -> None:
-    number, _ = _evidence_block(revoked.receipt)
-    verdict = _answer(revoked.cli("verify", str(revoked.document), "--offline"), ExitCode.VERIFICATION_FAILED)
+    number, block_hash = _evidence_block(revoked.receipt)
+    verdict = _answer(
+        revoked.cli("verify", str(revoked.document), "--offline", "--trusted-block-hash", block_hash),
+        ExitCode.VERIFICATION_FAILED,
+    )
     assert (verdict["outcome"], verdict["failedStep"]) == ("revoked", "revocation")
     assert verdict["reason"].endswith(f", as of block {number}")
 

@@ -219,7 +219,11 @@ def test_the_services_bundle_completed_with_the_salt_verifies_offline(stack: Sta
     opening = Private(parse_hex(submitted.row["sha256"]), parse_hex(submitted.receipt["private"]["salt"]))
     bundle = stack.work / "offer-bundle.docchain.json"
     bundle.write_text(receipts.with_private(served, opening).dumps())
-    verdict = stack.json("verify", str(submitted.doc), "--receipt", str(bundle), "--offline")
+    assert served.evidence is not None
+    trusted = to_hex(served.evidence.block.hash)
+    verdict = stack.json(
+        "verify", str(submitted.doc), "--receipt", str(bundle), "--offline", "--trusted-block-hash", trusted
+    )
     assert (verdict["outcome"], verdict["mode"]) == ("valid", "offline"), verdict
     assert [s["name"] for s in verdict["steps"]][:3] == ["file", "commitment", "signature"]
 

@@ -401,15 +401,22 @@ def test_a_dropped_bundle_is_verified_in_the_page_without_the_api(
     page.wait_for_selector("#verify-file")
     calls = _api_calls(page)
     _drop(page, tmp_path, "lease.txt.docchain.json", bundles.direct.to_json(), bundles.content)
-    expect(page.locator("#verdict")).to_have_attribute("data-verdict", "valid", timeout=TIMEOUT)
-    steps = _steps(page)
-    assert steps == [
-        (s, True) for s in ["file", "signature", "anchor", "registry", "record", "confirmations", "chain", "revocation"]
-    ]
+    # the bundle alone: every step holds down to its header, which nothing ties to a chain yet
+    expect(page.locator("#verdict")).to_have_attribute("data-verdict", "invalid", timeout=TIMEOUT)
+    proven = ["file", "signature", "anchor", "registry", "record", "confirmations"]
+    assert _steps(page) == [*((s, True) for s in proven), ("chain", False)]
     expected = next(c for c in bundles.cases if c.name == "direct, no trusted hash").expected
     assert page.locator("#verdict .summary").inner_text() == expected["summary"]
     assert page.locator("#offline-mode").is_visible()
+    # held to the block hash the person trusts: valid
+    evidence = bundles.direct.evidence
+    assert evidence is not None
+    page.fill("#offline-trusted", to_hex(evidence.block.hash))
+    page.click("#offline-check")
+    expect(page.locator("#verdict")).to_have_attribute("data-verdict", "valid", timeout=TIMEOUT)
+    assert _steps(page) == [(s, True) for s in [*proven, "chain", "revocation"]]
     Pages.shot(page, "verify-offline-valid")
+    page.fill("#offline-trusted", "")
 
     # a tampered bundle: the cross at its named step, the reason Python gives
     tampered = next(c for c in bundles.cases if c.name == "account.proof[0]")
@@ -441,7 +448,7 @@ def test_the_block_is_checked_with_the_node_the_person_names(
     nodes: list[str] = []
     page.on("request", lambda r: nodes.append(r.post_data or "") if r.method == "POST" else None)
     _drop(page, tmp_path, "lease.txt.docchain.json", bundles.direct.to_json(), bundles.content)
-    expect(page.locator("#verdict")).to_have_attribute("data-verdict", "valid", timeout=TIMEOUT)
+    expect(page.locator("#verdict")).to_have_attribute("data-verdict", "invalid", timeout=TIMEOUT)
 
     # the stack's own node: its block has the bundle's hash
     page.fill("#offline-rpc", stack.rpc_url)

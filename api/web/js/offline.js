@@ -112,8 +112,8 @@ class Stop extends Error {
 function summary(v) {
   const a = v.anchor, who = v.signer;
   if (v.outcome === "valid" && a) {
-    // a bundle proves the record's block and time, not which transaction wrote it: the receipt's hash is not said
-    return `Signed by ${who} on ${utcText(a.timestamp)} (block ${a.blockNumber}, chain ${a.chainId}, registry ${a.registry}).`;
+    const tx = a.transactionHash !== null ? `, transaction ${a.transactionHash}` : "";
+    return `Signed by ${who} on ${utcText(a.timestamp)} (block ${a.blockNumber}${tx}, chain ${a.chainId}, registry ${a.registry}).`;
   }
   if (v.outcome === "revoked" && v.revocation) {
     const r = v.revocation;
@@ -503,8 +503,8 @@ async function recordStep(run, evidence, header, storageRoot) {
     chainId: receipt.eip712.domain.chainId,
     registry: receipt.eip712.domain.verifyingContract,
     blockNumber: record.blockNumber,
-    blockHash: anchor.blockHash,
-    transactionHash: anchor.transactionHash,
+    blockHash: null, // the bundle proves the record's block number and time, not that block's hash
+    transactionHash: null, // nor which transaction wrote it
     timestamp: record.registeredAt,
     confirmations: header.number - record.blockNumber + 1,
     merkleRoot: inclusion ? inclusion.root : null,
@@ -519,9 +519,8 @@ async function recordStep(run, evidence, header, storageRoot) {
 function chainStep(run, header, trusted) {
   const base = run.trust, chainId = run.receipt.eip712.domain.chainId;
   if (trusted === null) {
-    run.trust = { ...base, detail: `${base.detail}; trust block ${header.number}'s hash ${header.hash} only once you know it is on chain ${chainId}` };
-    run.ok("chain", `no trusted block hash given: this holds if block ${header.number} of chain ${chainId} has hash ${header.hash}`);
-    return;
+    // a bundle proves itself only down to its own header: anyone can make a consistent one on a node of their own
+    throw run.fail("chain", `no trusted block hash: the bundle holds only if block ${header.number} of chain ${chainId} has hash ${header.hash}; check that hash with a source you trust (a node, a block explorer) and give it`);
   }
   if (trusted !== header.hash) throw run.fail("chain", `the bundle proves block ${header.number} ${header.hash}, not the trusted ${trusted}`);
   run.trust = { registry: base.registry, sources: [...base.sources, "trusted block hash"], detail: `${base.detail}, the block you trust` };

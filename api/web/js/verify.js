@@ -191,7 +191,7 @@ export async function verifyView(root, _params, { signal }) {
         h("ul", { class: "checks", id: "verdict-steps" }, r.steps.map(c => h("li", { class: c.ok ? "ok" : "bad", dataset: { check: c.name } },
           h("span", { class: "check-mark", "aria-hidden": "true" }, c.ok ? "✓" : "✗"),
           h("strong", {}, c.name), " ", h("span", { class: "detail" }, c.detail))))) : null,
-      recordSection(r, state.receipt, { proven: !bundle }),
+      recordSection(r, state.receipt),
       r.revocation ? h("section", { id: "verify-revocation" },
         h("h3", {}, "Revoked"),
         facts([
@@ -258,7 +258,7 @@ function receiptRefused(docHash, reason) {
 /** Where the record is (chain, registry and why it is trusted, block, transaction, time, and for a Merkle
  *  anchor the root its transaction anchored), as read from the chain; only the registry and its trust when
  *  there is no record. The leaf's place in the tree comes from the receipt, which the verdict held to it. */
-function recordSection(r, receipt, { proven = true } = {}) {
+function recordSection(r, receipt) {
   const a = r.anchor, t = r.trust;
   if (!a && !t) return null;
   const registry = (a && a.registry) || t.registry;
@@ -269,10 +269,10 @@ function recordSection(r, receipt, { proven = true } = {}) {
   ];
   if (a) {
     rows.push(
-      ["Block", h("span", {}, blockLink(a.blockNumber), " ", h("code", { class: "muted small", title: a.blockHash }, short(a.blockHash)))],
-      // a bundle proves the record's block and time, not which transaction wrote it: that is the receipt's word
-      ["Transaction", proven ? txLink(a.transactionHash, { full: true })
-        : h("span", {}, txLink(a.transactionHash, { full: true }), h("span", { class: "muted small" }, " — the receipt's, not proven offline"))],
+      // offline, a bundle proves the record's block number and time, not the block's hash nor the transaction
+      ["Block", a.blockHash === null ? blockLink(a.blockNumber)
+        : h("span", {}, blockLink(a.blockNumber), " ", h("code", { class: "muted small", title: a.blockHash }, short(a.blockHash)))],
+      a.transactionHash === null ? null : ["Transaction", txLink(a.transactionHash, { full: true })],
       ["Time", fmtTime(a.timestamp)],
       ["Confirmations", String(a.confirmations)],
     );

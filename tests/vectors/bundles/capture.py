@@ -268,7 +268,7 @@ def case_specs(bundle: dict[str, Any]) -> Iterator[Spec]:
         return name, what, changes or [], kw.get("file"), kw.get("trusted", mine)
 
     yield case("honest", "the bundle as captured, against its own block hash")
-    yield case("no trusted block hash", "valid as far as the bundle goes: the verdict names the hash", trusted=None)
+    yield case("no trusted block hash", "nothing ties the bundle to a chain: fails at chain, naming the hash", trusted=None)
     yield case(
         "another trusted block hash",
         "the bundle proves another block than the one trusted (a revocation too is said only of a trusted block)",
@@ -327,7 +327,7 @@ def _evidence_specs(bundle: dict[str, Any], receipt: Receipt, case: Callable[...
         )
     yield case(
         "header.timestamp forged, rehashed, no trusted block hash",
-        "without a trusted block hash a forged block verifies, and the verdict names the forged hash to check",
+        "without a trusted block hash a forged block fails at chain too, naming the forged hash to check",
         _header_changes(_forged_field(header, "timestamp")),
         trusted=None,
     )
