@@ -33,9 +33,9 @@ from docchain.chain.receipt import MAX_BYTES, Receipt, build_receipt, parse_rece
 from docchain.chain.registry import Registry, SignedRegistration
 from docchain.chain.rpc import JsonRpc
 from docchain.chain.sender import TxSender
+from docchain.chain.trust import Pin
 from docchain.chain.typed_data import Registration, address_of, sign
 from docchain.chain.values import to_hex
-from docchain.chain.trust import Pin
 from docchain.chain.verify import Outcome, Step, Verdict
 
 SCHEMA = jsonschema.Draft202012Validator(

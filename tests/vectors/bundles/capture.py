@@ -268,7 +268,9 @@ def case_specs(bundle: dict[str, Any]) -> Iterator[Spec]:
         return name, what, changes or [], kw.get("file"), kw.get("trusted", mine)
 
     yield case("honest", "the bundle as captured, against its own block hash")
-    yield case("no trusted block hash", "nothing ties the bundle to a chain: fails at chain, naming the hash", trusted=None)
+    yield case(
+        "no trusted block hash", "nothing ties the bundle to a chain: fails at chain, naming the hash", trusted=None
+    )
     yield case(
         "another trusted block hash",
         "the bundle proves another block than the one trusted (a revocation too is said only of a trusted block)",
