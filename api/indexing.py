@@ -2,7 +2,8 @@
 hands each step to the service, which persists them and advances submissions to anchored / confirmed /
 revoked; after a reorg it finds the common ancestor (block-hash continuity) and has the service roll back
 what the reorg removed. Once records have their confirmations, it captures their evidence bundles (api/store.py):
-a batch per block, never per request, while the node still serves the state."""
+a batch per block, never per request, while the node still serves the state; once a revocation has them, it
+captures its record's bundles again (applying the revocation dropped them)."""
 
 from __future__ import annotations
 
@@ -102,13 +103,14 @@ class IndexerLoop(ServiceLoop):
         return step.complete
 
     async def _capture(self, bound: Bound, confirmed_to: int) -> None:
-        """Capture the evidence of the records confirmed (at or below ``confirmed_to``) since the last capture, at
-        the head block: the node may keep no older state. A node that refuses is asked again at the next block."""
+        """Capture the evidence of the records confirmed (at or below ``confirmed_to``) since the last capture, and
+        of the records whose revocations are, at the head block: the node may keep no older state. A node that
+        refuses is asked again at the next block."""
         due = await self.service.store.evidence_due(confirmed_to, EVIDENCE_BATCH)
-        if due.through == due.after:
+        if not due.moves:
             return
         if not due.subjects:
-            await self.service.store.skip_evidence_to(due.through)
+            await self.service.store.save_evidence(due, ())
             return
         slots = [slots_of(s.doc_hash, s.signer, s.merkle_root) for s in due.subjects]
         try:
@@ -117,7 +119,7 @@ class IndexerLoop(ServiceLoop):
             log.warning("evidence not captured", extra={"records": len(slots), "error": str(exc)})
             return
         self._code = captured[0].code
-        await self.service.store.save_evidence(due.subjects, captured, due.through)
+        await self.service.store.save_evidence(due, captured)
         log.info("evidence captured", extra={"records": len(slots), "block": captured[0].block.number})
 
     async def _rollback(self, bound: Bound) -> None:

@@ -58,6 +58,7 @@ from docchain.api.store import (
     anchor_in,
     anchored_at_or_below_in,
     delete_meta_in,
+    drop_evidence_in,
     in_trees_in,
     insert_events_in,
     insert_roots_in,
@@ -407,10 +408,12 @@ def _apply(s: Session, rows: Sequence[Mapping[str, Any]], confirmed_to: int) -> 
     changed: set[str] = set()
     anchored: list[dict[str, Any]] = []
     revoked: list[str] = []
+    revoked_pairs: list[tuple[str, str]] = []
     for r in rows:
         sub = by_key.get((r["doc_hash"], r["signer"]))
         if r["kind"] == "Revoked":
             revoke_requests_in(s, r["doc_hash"], r["signer"])
+            revoked_pairs.append((r["doc_hash"], r["signer"]))
             if sub is not None:
                 sub[1] = State.REVOKED
                 revoked.append(sub[0])
@@ -435,6 +438,9 @@ def _apply(s: Session, rows: Sequence[Mapping[str, Any]], confirmed_to: int) -> 
         _anchor(s, anchored, confirmed_to)
     # after the anchors: a record registered and revoked in one step ends revoked
     set_state_in(s, revoked, State.REVOKED)
+    # the record's bundles said "not revoked": none is served until the indexer proves the record again
+    # (api/store.py, "evidence bundles")
+    drop_evidence_in(s, revoked_pairs)
     return changed, len(anchored)
 
 

@@ -13,7 +13,7 @@ racing on a row cannot take it backwards.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, cast
 
@@ -78,8 +78,10 @@ LINK = "indexer.link"
 # Merkle roots found anchored already when the worker went to send them (another sender anchored the same
 # tree): their submissions wait, in their tree, for the indexer to anchor them from the root's indexed event.
 ROOT_LINK = "indexer.root_link"
-# The last block whose records all have their evidence bundles (see "evidence bundles" below)
+# The last block whose records all have their evidence bundles, and the last block whose revocations have their
+# records proven again (see "evidence bundles" below)
 EVIDENCE_CURSOR = "evidence.cursor"
+REVOKED_CURSOR = "evidence.revoked"
 OUTBOX_CHANNEL = "docchain_outbox"  # PostgreSQL NOTIFY channel: "submissions were accepted"
 KEEP_TIPS = 256  # recent tip headers kept for finding the common ancestor after a reorg
 RECENT_MINED = 64  # mined transactions looked at again after a restart or an outage (a reorg is shallower)
@@ -313,13 +315,30 @@ class Subject:
 
 
 @dataclass(frozen=True, slots=True)
-class Due:
-    """The records to capture now, and the block through which that completes every record (``after``: the
-    evidence cursor they were read from)."""
+class Window:
+    """How far the evidence cursor ``key`` moves, from ``after`` to ``through``, once the records read from it
+    have their evidence."""
 
-    subjects: tuple[Subject, ...]
+    key: str
     after: int
     through: int
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """The records to capture now (each once), and the windows of the cursors they were read from."""
+
+    subjects: tuple[Subject, ...]
+    windows: tuple[Window, ...]
+
+    @property
+    def moves(self) -> bool:
+        """Whether anything is to be captured or any cursor is to move."""
+        return bool(self.subjects) or any(w.through != w.after for w in self.windows)
+
+
+# reads the records due in blocks (after, upto], at most n, each with the block that makes it due
+_Reader = Callable[[int, int, int], Awaitable[list[tuple[int, Subject]]]]
 
 
 def _signer_row(row: Sequence[Any]) -> SignerRow:
@@ -1232,44 +1251,60 @@ class Store:
 
     # ---------------------------------------------------------- evidence bundles (the indexer, the receipt route)
 
-    async def evidence_cursor(self) -> int:
-        """The last block whose records all have their evidence (-1 before the first capture)."""
-        rows = await self.db.query(_META_SQL, {"key": EVIDENCE_CURSOR})
-        return int(rows[0][0]) if rows else -1
-
     async def evidence_due(self, confirmed_to: int, limit: int) -> Due:
-        """The records after the evidence cursor, at or below ``confirmed_to`` (they have their confirmations), at
-        most ``limit`` of them (a block's records are never split: a block holding more is taken whole)."""
-        after = await self.evidence_cursor()
-        if confirmed_to <= after:
-            return Due((), after, after)
-        subjects = await self._subjects(after, confirmed_to, limit + 1)
-        if len(subjects) <= limit:
-            return Due(tuple(subjects), after, confirmed_to)
-        last = subjects[-1].record_block
-        whole = [s for s in subjects if s.record_block < last]
-        if whole:
-            return Due(tuple(whole), after, last - 1)
-        block = await self._subjects(last - 1, last, 2**31 - 1)  # that block's records, however many
-        return Due(tuple(block), after, last)
+        """The records to capture at or below ``confirmed_to`` (they have their confirmations), at most ``limit``
+        of them but a block's never split (a block holding more is taken whole): first those after the
+        evidence cursor, then, in what room is left, those whose revocation is after the revocation cursor (a
+        revocation dropped their evidence: see :func:`drop_evidence_in`)."""
+        records, window = await self._window(EVIDENCE_CURSOR, self._subjects, confirmed_to, limit)
+        again, revoked = await self._window(REVOKED_CURSOR, self._revoked, confirmed_to, limit - len(records))
+        taken = {(s.doc_hash, s.signer, s.merkle_root) for s in records}
+        subjects = records + [s for s in again if (s.doc_hash, s.signer, s.merkle_root) not in taken]
+        return Due(tuple(subjects), (window, revoked))
 
-    async def _subjects(self, after: int, upto: int, n: int) -> list[Subject]:
+    async def _window(self, key: str, read: _Reader, confirmed_to: int, limit: int) -> tuple[list[Subject], Window]:
+        """The records ``read`` finds after the cursor ``key``, by the blocks that make them due."""
+        rows = await self.db.query(_META_SQL, {"key": key})
+        after = int(rows[0][0]) if rows else -1  # -1: nothing captured yet
+        if confirmed_to <= after or limit <= 0:
+            return [], Window(key, after, after)
+        found = await read(after, confirmed_to, limit + 1)
+        if len(found) <= limit:
+            return [s for _, s in found], Window(key, after, confirmed_to)
+        last = found[-1][0]
+        whole = [s for block, s in found if block < last]
+        if whole:
+            return whole, Window(key, after, last - 1)
+        block = await read(last - 1, last, 2**31 - 1)  # that block's records, however many
+        return [s for _, s in block], Window(key, after, last)
+
+    async def _subjects(self, after: int, upto: int, n: int) -> list[tuple[int, Subject]]:
+        """Records anchored in blocks (``after``, ``upto``], by their blocks."""
         window = {"after": after, "upto": upto, "n": n}
         direct = [Subject(parse_hex(d), s, None, int(b)) for d, s, b in await self.db.query(_DUE_DIRECT, window)]
         leaves = [
             Subject(parse_hex(d), s, parse_hex(r), int(b)) for d, s, r, b in await self.db.query(_DUE_MERKLE, window)
         ]
         merged = sorted(direct + leaves, key=lambda s: s.record_block)  # stable: each list keeps its order
-        return merged[:n]
+        return [(s.record_block, s) for s in merged[:n]]
 
-    async def save_evidence(self, subjects: tuple[Subject, ...], captured: Sequence[Evidence], through: int) -> None:
-        """Keep the evidence captured for ``subjects`` (in their order) and move the evidence cursor to
-        ``through``. A record captured again (after a rollback) keeps its newest evidence only."""
-        await self.db.transaction(lambda s: save_evidence_in(s, subjects, captured, through))
+    async def _revoked(self, after: int, upto: int, n: int) -> list[tuple[int, Subject]]:
+        """Records revoked in blocks (``after``, ``upto``], by their revocations' blocks."""
+        window = {"after": after, "upto": upto, "n": n}
+        direct = [
+            (int(v), Subject(parse_hex(d), s, None, int(b)))
+            for v, d, s, b in await self.db.query(_REVOKED_DIRECT, window)
+        ]
+        leaves = [
+            (int(v), Subject(parse_hex(d), s, parse_hex(r), int(b)))
+            for v, d, s, r, b in await self.db.query(_REVOKED_MERKLE, window)
+        ]
+        return sorted(direct + leaves, key=lambda found: found[0])[:n]  # stable: each list keeps its order
 
-    async def skip_evidence_to(self, through: int) -> None:
-        """No record is due up to ``through``: the evidence cursor moves there."""
-        await self.db.transaction(lambda s: set_meta_in(s, EVIDENCE_CURSOR, str(through)))
+    async def save_evidence(self, due: Due, captured: Sequence[Evidence]) -> None:
+        """Keep the evidence captured for ``due``'s subjects (in their order; none when none was due) and move
+        its cursors. A record captured again keeps its newest evidence only."""
+        await self.db.transaction(lambda s: save_evidence_in(s, due, captured))
 
     async def evidence_of(self, doc: str, signer: str, merkle_root: str | None) -> Evidence | None:
         """The evidence kept for the record of (``doc``, ``signer``), directly or as a leaf of ``merkle_root``."""
@@ -1603,6 +1638,11 @@ def restore_in(s: Session, submission_id: str, state: State, record: EventRecord
 # Direct records come from the indexed ``Registered`` events (whoever sent them: their receipts are served too),
 # Merkle leaves from the submissions in the trees of indexed ``RootAnchored`` events (the chain shows no leaf).
 # Both are read by block, on the events' and roots' block indexes; a block's records keep the events' order.
+#
+# A revocation (a ``Revoked`` event: revokeBySig, or revokeMerkleBySig of a leaf) changes the record slot that
+# every bundle of the pair proves, so the transaction that applies it drops them (drop_evidence_in): a bundle of
+# before would verify as not revoked. Its records are then proven again by a second cursor, REVOKED_CURSOR, the
+# last block whose revocations have their records' new evidence, walked the same way on the Revoked events.
 _DUE_DIRECT = (
     "SELECT doc_hash, signer, block_number FROM events WHERE kind = 'Registered' "
     "AND block_number > :after AND block_number <= :upto ORDER BY block_number, id LIMIT :n"
@@ -1611,6 +1651,22 @@ _DUE_MERKLE = (
     "SELECT s.doc_hash, s.signer, r.root, r.block_number FROM roots r JOIN submissions s ON s.merkle_root = r.root "
     "WHERE r.block_number > :after AND r.block_number <= :upto AND s.merkle_root IS NOT NULL "  # its partial index
     "ORDER BY r.block_number, s.id LIMIT :n"
+)
+# a revoked pair's direct record (its Registered event) and Merkle leaf (its submission's root), by revocation
+_REVOKED_DIRECT = (
+    "SELECT v.block_number, r.doc_hash, r.signer, r.block_number FROM events v JOIN events r "
+    "ON r.doc_hash = v.doc_hash AND r.signer = v.signer AND r.kind = 'Registered' "
+    "WHERE v.kind = 'Revoked' AND v.block_number > :after AND v.block_number <= :upto "
+    "ORDER BY v.block_number, v.id LIMIT :n"
+)
+_REVOKED_MERKLE = (
+    "SELECT v.block_number, s.doc_hash, s.signer, t.root, t.block_number FROM events v JOIN submissions s "
+    "ON s.doc_hash = v.doc_hash AND s.signer = v.signer JOIN roots t ON t.root = s.merkle_root "
+    "WHERE v.kind = 'Revoked' AND v.block_number > :after AND v.block_number <= :upto "
+    "ORDER BY v.block_number, v.id LIMIT :n"
+)
+_DROP_EVIDENCE = Many(
+    delete(_EVIDENCE).where(_EVIDENCE.c.doc_hash == bindparam("b_doc"), _EVIDENCE.c.signer == bindparam("b_signer"))
 )
 
 
@@ -1632,7 +1688,7 @@ def _evidence_section(row: RowMapping) -> dict[str, Any]:
     }
 
 
-def save_evidence_in(s: Session, subjects: Sequence[Subject], captured: Sequence[Evidence], through: int) -> None:
+def save_evidence_in(s: Session, due: Due, captured: Sequence[Evidence]) -> None:
     """See :meth:`Store.save_evidence`."""
     # one capture is of one block; a block of that number kept already is that block (a reorg's rollback drops
     # the blocks it removes), proven by the same header and account
@@ -1649,7 +1705,7 @@ def save_evidence_in(s: Session, subjects: Sequence[Subject], captured: Sequence
                     code=to_hex(e.code),
                 )
             )
-    for subject, evidence in zip(subjects, captured, strict=True):
+    for subject, evidence in zip(due.subjects, captured, strict=True):
         doc, root = to_hex(subject.doc_hash), None if subject.merkle_root is None else to_hex(subject.merkle_root)
         s.execute(delete(_EVIDENCE).where(*_evidence_keys(doc, subject.signer, root)))
         s.execute(
@@ -1662,16 +1718,27 @@ def save_evidence_in(s: Session, subjects: Sequence[Subject], captured: Sequence
                 storage=json.dumps(evidence.to_json()["storage"]),
             )
         )
-    set_meta_in(s, EVIDENCE_CURSOR, str(through))
+    for window in due.windows:
+        set_meta_in(s, window.key, str(window.through))
+
+
+def drop_evidence_in(s: Session, pairs: Sequence[tuple[str, str]]) -> None:
+    """Drop the evidence of every record of the (docHash, signer) ``pairs``, direct and Merkle leaves alike:
+    their records were revoked, so a bundle captured before proves a state the chain no longer holds."""
+    _DROP_EVIDENCE(s, [{"b_doc": doc, "b_signer": signer} for doc, signer in pairs])
 
 
 def roll_back_evidence_in(s: Session, floor: int) -> None:
     """A reorg removed the blocks above ``floor``: evidence of a record in them, or proven in one of them, is
-    dropped, and the evidence cursor goes back under the earliest record dropped so that it is captured again."""
+    dropped, and the evidence cursor goes back under the earliest record dropped so that it is captured again;
+    the revocation cursor goes back to ``floor`` (the revocations above it are gone with their blocks)."""
     gone = or_(_EVIDENCE.c.block_number > floor, _EVIDENCE.c.record_block > floor)
     earliest = s.execute(select(func.min(_EVIDENCE.c.record_block)).where(gone)).scalar()
     s.execute(delete(_EVIDENCE).where(gone))
     s.execute(delete(_EVIDENCE_BLOCKS).where(_EVIDENCE_BLOCKS.c.number > floor))
+    revoked = s.execute(select(_META.c.value).where(_META.c.key == REVOKED_CURSOR)).scalar()
+    if revoked is not None and int(revoked) > floor:
+        set_meta_in(s, REVOKED_CURSOR, str(floor))
     cursor = s.execute(select(_META.c.value).where(_META.c.key == EVIDENCE_CURSOR)).scalar()
     if cursor is None:
         return

@@ -1,7 +1,8 @@
 """The service captures evidence bundles (issue 23): once a record has its confirmations, the indexer proves it at
 the head block of the moment, and ``GET`` of the receipt returns the bundle, which then verifies with no node at
 all against the block hash the node gives for that block. Direct records and Merkle leaves; a rollback drops
-the evidence of the blocks it removes and the next block captures it again.
+the evidence of the blocks it removes and the next block captures it again; a revocation drops the record's
+evidence and, once confirmed, has it captured again, proving the record revoked.
 
 ``docchain verify FILE --receipt R --offline`` then checks such a bundle with every socket refused.
 
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import Api, Env, new_signer, poll, random_doc
+from api_support import Api, Env, Signer, new_signer, poll, random_doc
 from typer.testing import CliRunner
 
 from docchain.api.db import Database
@@ -42,10 +43,11 @@ def server(env: Env) -> Iterator[Api]:
 
 
 def _submit(
-    server: Api, env: Env, anchoring: str = "direct", content: list[bytes] | None = None
+    server: Api, env: Env, anchoring: str = "direct", content: list[bytes] | None = None, signer: Signer | None = None
 ) -> tuple[str, str, str]:
-    """Submit a new document (its bytes appended to ``content``); (submission id, docHash, signer)."""
-    signer = new_signer()
+    """Submit a new document (its bytes appended to ``content``) signed by ``signer`` (a new one by default);
+    (submission id, docHash, signer)."""
+    signer = signer or new_signer()
     data, doc = random_doc()
     if content is not None:
         content.append(data)
@@ -125,6 +127,39 @@ def test_a_rollback_drops_the_evidence_it_removes_and_the_next_block_captures_it
     _verified(env, doc, again)
 
 
+@pytest.mark.parametrize("anchoring", ["direct", "merkle"])
+def test_a_revocation_drops_the_records_bundle_and_its_confirmation_captures_it_again_revoked(
+    env: Env, server: Api, anchoring: str
+) -> None:
+    """revokeBySig, or revokeMerkleBySig of a leaf: the transaction that applies the Revoked event drops the
+    record's bundle, so that no receipt is served one saying "not revoked" of a revoked record; once the
+    revocation has its confirmations, the record is proven again at a block at or after the revocation's, and
+    the bundle verifies offline as revoked, at the revocation block's time, as of its own block."""
+    key = new_signer()
+    sid, doc, signer = _submit(server, env, anchoring, signer=key)
+    server.wait_state(sid, ("anchored", "confirmed"))
+    before = parse_receipt(_bundle(server, env, doc, signer))
+    assert before.evidence is not None
+    r = server.post("/v1/revocations", json=key.revocation(env.domain, parse_hash32(doc), 0))
+    assert r.status_code == 202, r.text
+    server.wait_state(sid, ("revoked",))
+    events = env.registry().events(before.evidence.block.number, doc_hash=parse_hash32(doc), signer=signer)
+    [revoked] = [e for e in events if e.kind == "Revoked"]
+    # applied with the event: no evidence now, or evidence proven since the revocation (never the one before)
+    served = server.get(f"/v1/documents/{doc}/receipts/{signer}").json()
+    assert served.get("evidence", {}).get("block", {}).get("number", revoked.block_number) >= revoked.block_number
+
+    again = parse_receipt(_bundle(server, env, doc, signer, after=revoked.block_number - 1))
+    assert again.evidence is not None and again.evidence.block.number >= revoked.block_number
+    assert len(again.evidence.storage) == len(before.evidence.storage)
+    block = env.anvil.rpc("eth_getBlockByNumber", [hex(again.evidence.block.number), False])
+    verdict = verify_offline(parse_hash32(doc), again, parse_hash32(block["hash"]))
+    assert (verdict.outcome, verdict.failed_step) == (Outcome.REVOKED, Step.REVOCATION), verdict.summary
+    assert verdict.reason is not None and verdict.reason.endswith(f"as of block {again.evidence.block.number}")
+    revoked_in = env.anvil.rpc("eth_getBlockByNumber", [hex(revoked.block_number), False])
+    assert verdict.revocation is not None and verdict.revocation.timestamp == int(revoked_in["timestamp"], 16)
+
+
 def test_the_cli_verifies_a_bundle_offline_with_every_socket_refused(
     env: Env, server: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -163,12 +198,13 @@ def test_the_cli_verifies_a_bundle_offline_with_every_socket_refused(
     valid = verify("--trusted-block-hash", trusted)
     assert valid.exit_code == ExitCode.OK, valid.output
     answer = json.loads(valid.stdout)
-    assert (answer["outcome"], answer["mode"], answer["steps"][-1]["name"]) == ("valid", "offline", "chain")
+    assert (answer["outcome"], answer["mode"]) == ("valid", "offline")
+    assert [step["name"] for step in answer["steps"]][-2:] == ["chain", "revocation"]
     untrusted = verify("--trusted-block-hash", "0x" + "00" * 32)
     assert untrusted.exit_code == ExitCode.VERIFICATION_FAILED
     assert json.loads(untrusted.stdout)["failedStep"] == "chain"
-    unpinned = verify()
-    assert unpinned.exit_code == ExitCode.OK and trusted in json.loads(unpinned.stdout)["trust"]["detail"]
+    # with no hash given, the verdict names the one to check (its exit status is test_evidence_cli's subject)
+    assert trusted in verify().stdout
     receipt.unlink()
     alone = verify()
     assert alone.exit_code == ExitCode.USAGE and "--receipt" in alone.stderr
