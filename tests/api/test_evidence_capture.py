@@ -20,10 +20,12 @@ from typing import Any
 
 import pytest
 from api_support import Api, Env, Signer, new_signer, poll, random_doc
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from docchain.api.db import Database
-from docchain.api.store import roll_back_evidence_in
+from docchain.api.db import Database, Meta
+from docchain.api.store import EVIDENCE_CURSOR, REVOKED_CURSOR, roll_back_evidence_in
 from docchain.chain.offline import verify_offline
 from docchain.chain.receipt import Receipt, parse_receipt
 from docchain.chain.values import parse_hash32, to_hex
@@ -113,14 +115,22 @@ def test_a_rollback_drops_the_evidence_it_removes_and_the_next_block_captures_it
     first = parse_receipt(_bundle(server, env, doc, signer))
     assert first.evidence is not None
 
-    async def roll_back() -> None:
+    floor = first.block_number - 1
+
+    def cursors(s: Session) -> list[int]:
+        roll_back_evidence_in(s, floor)
+        keys = (EVIDENCE_CURSOR, REVOKED_CURSOR)
+        return [int(s.execute(select(Meta.value).where(Meta.key == key)).scalar_one()) for key in keys]
+
+    async def roll_back() -> list[int]:
         db = Database(env.database_url)
         try:
-            await db.transaction(lambda s: roll_back_evidence_in(s, first.block_number - 1))
+            return await db.transaction(cursors)
         finally:
             await db.close()
 
-    asyncio.run(roll_back())
+    # both cursors go back: the records from the floor up are proven again, and revocations there looked at
+    assert all(cursor <= floor for cursor in asyncio.run(roll_back()))
     assert "evidence" not in server.get(f"/v1/documents/{doc}/receipts/{signer}").json()
     again = parse_receipt(_bundle(server, env, doc, signer, after=first.evidence.block.number))
     assert again.evidence is not None and again.evidence.block.number > first.evidence.block.number
