@@ -15,14 +15,17 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from docchain.chain import artifacts, envelopes_contract
+from docchain.chain import artifacts
 from docchain.chain.errors import ChainError, InvalidInput, NotDeployed
-from docchain.chain.sender import TxSender, with_retries
 from docchain.chain.values import parse_address
 
 if TYPE_CHECKING:
+    # the sender and the envelopes' binding bring web3, only for deploying: reading deployments.json (chain/trust.py,
+    # verification) must not import it
     from eth_typing import ChecksumAddress
     from web3.types import TxReceipt
+
+    from docchain.chain.sender import TxSender
 
 FILE_NAME = "deployments.json"
 
@@ -171,6 +174,8 @@ def deploy(sender: TxSender) -> Deployment:
 
 def deploy_envelopes(sender: TxSender, registry: Deployment) -> Deployment:
     """``registry`` with a fresh DocumentEnvelopes counting its registrations."""
+    from docchain.chain import envelopes_contract
+
     receipt = envelopes_contract.deploy_tx(sender, registry.address)
     envelopes = EnvelopesDeployment(
         address=parse_address(str(receipt["contractAddress"])),
@@ -181,6 +186,8 @@ def deploy_envelopes(sender: TxSender, registry: Deployment) -> Deployment:
 
 
 def _has_code(sender: TxSender, address: str, contract: str) -> bool:
+    from docchain.chain.sender import with_retries
+
     code = with_retries(lambda: sender.w3.eth.get_code(parse_address(address)), "eth_getCode")
     # Immutables (EIP-712's cached domain, the envelopes' registry) are filled in at deployment, so compare
     # lengths, not bytes.

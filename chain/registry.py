@@ -17,15 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 from eth_utils.address import to_checksum_address
-from web3 import Web3
-from web3.exceptions import ContractLogicError, TransactionNotFound
-from web3.types import FilterParams, LogReceipt, TxData, TxReceipt
 
 from docchain.chain import artifacts
 from docchain.chain.errors import ChainError, ContractRevert, InvalidInput, RegistrationNotFound
@@ -33,10 +30,18 @@ from docchain.chain.hashing import keccak256
 from docchain.chain.merkle import InclusionProof
 from docchain.chain.receipt import Receipt, build_receipt
 from docchain.chain.rpc import ChainReader, RpcError, Transport
-from docchain.chain.sender import PreparedTx, TxSender, with_retries
 from docchain.chain.typed_data import Domain, Registration, Revocation, recover
 from docchain.chain.values import to_checksum_address as checksum_address
 from docchain.chain.values import to_hex
+
+if TYPE_CHECKING:
+    # web3 (and the sender, built on it) only for the web3 binding below: the ABI, events and records above serve
+    # verification, offline verification among it, which must not import web3 (its import opens a socket)
+    from web3 import Web3
+    from web3.exceptions import ContractLogicError
+    from web3.types import FilterParams, LogReceipt, TxData, TxReceipt
+
+    from docchain.chain.sender import PreparedTx, TxSender
 
 EventKind = Literal["Registered", "Revoked"]
 T = TypeVar("T")
@@ -193,6 +198,13 @@ def _revert_from(exc: ContractLogicError) -> ChainError:
         if decoded is not None:
             return decoded
     return ChainError(f"the registry reverted: {exc}")
+
+
+def _retrying(call: Callable[[], T], what: str) -> T:
+    """The sender's retries of a node call (chain/sender.py), imported with web3 when the binding first calls."""
+    from docchain.chain.sender import with_retries
+
+    return with_retries(call, what)
 
 
 def encode_call(name: str, *args: Any) -> bytes:
@@ -436,7 +448,7 @@ class Registry:
 
     @cached_property
     def chain_id(self) -> int:
-        return int(with_retries(lambda: self.w3.eth.chain_id, "eth_chainId"))
+        return int(_retrying(lambda: self.w3.eth.chain_id, "eth_chainId"))
 
     @cached_property
     def domain(self) -> Domain:
@@ -448,13 +460,15 @@ class Registry:
         return self._view(_View(data, out_types, lambda values: values))
 
     def _view(self, view: _View[T]) -> T:
+        from web3.exceptions import ContractLogicError
+
         def call() -> bytes:
             try:
                 return bytes(self.w3.eth.call({"to": self.address, "data": view.data}))
             except ContractLogicError as exc:
                 raise _revert_from(exc) from exc
 
-        return view.answer(with_retries(call, "eth_call"), f"{self.address} on chain {self.chain_id}")
+        return view.answer(_retrying(call, "eth_call"), f"{self.address} on chain {self.chain_id}")
 
     def record(self, doc_hash: bytes, signer: str) -> Record:
         return self._view(_record_view(doc_hash, signer))
@@ -490,9 +504,9 @@ class Registry:
         self, from_block: int, to_block: int | Literal["latest"] = "latest", *, root: bytes | None = None
     ) -> list[RootAnchored]:
         """RootAnchored events in a block range, filtered by the indexed root."""
-        topics: list[Any] = [Web3.to_hex(_ABI.root_anchored_topic), Web3.to_hex(root) if root else None]
+        topics: list[Any] = [to_hex(_ABI.root_anchored_topic), to_hex(root) if root else None]
         params: FilterParams = {"address": self.address, "fromBlock": from_block, "toBlock": to_block, "topics": topics}
-        logs = with_retries(lambda: self.w3.eth.get_logs(params), "eth_getLogs")
+        logs = _retrying(lambda: self.w3.eth.get_logs(params), "eth_getLogs")
         return [e for e in map(decode_root_anchored, logs) if e is not None]
 
     def roots_in(self, receipt: TxReceipt) -> list[RootAnchored]:
@@ -512,16 +526,16 @@ class Registry:
         signer: str | None = None,
     ) -> list[RegistryEvent]:
         """Registered and Revoked events in a block range, filtered by the indexed docHash / signer."""
-        topics: list[Any] = [[Web3.to_hex(_ABI.registered_topic), Web3.to_hex(_ABI.revoked_topic)]]
-        topics.append(Web3.to_hex(doc_hash) if doc_hash else None)
-        topics.append(Web3.to_hex(bytes(12) + bytes.fromhex(signer[2:])) if signer else None)
+        topics: list[Any] = [[to_hex(_ABI.registered_topic), to_hex(_ABI.revoked_topic)]]
+        topics.append(to_hex(doc_hash) if doc_hash else None)
+        topics.append(to_hex(bytes(12) + bytes.fromhex(signer[2:])) if signer else None)
         params: FilterParams = {
             "address": self.address,
             "fromBlock": from_block,
             "toBlock": to_block,
             "topics": topics,
         }
-        logs = with_retries(lambda: self.w3.eth.get_logs(params), "eth_getLogs")
+        logs = _retrying(lambda: self.w3.eth.get_logs(params), "eth_getLogs")
         return [e for e in map(decode_log, logs) if e is not None]
 
     def events_in(self, receipt: TxReceipt) -> list[RegistryEvent]:
@@ -532,6 +546,8 @@ class Registry:
         :func:`signed_registration_in_calldata`). Only a transaction sent to the registry itself is read: one sent
         to another contract (a multisig, a forwarder) carries that contract's calldata, so it raises
         :class:`RegistrationNotFound` rather than guess."""
+        from web3.exceptions import TransactionNotFound
+
         tx_hash = to_hex(event.tx_hash)
 
         def fetch() -> TxData:
@@ -540,7 +556,7 @@ class Registry:
             except TransactionNotFound as exc:
                 raise RegistrationNotFound(f"transaction {tx_hash} is not known to the node") from exc
 
-        tx = with_retries(fetch, "eth_getTransactionByHash")
+        tx = _retrying(fetch, "eth_getTransactionByHash")
         return _registration_sent_to(self.address, self.domain, event, tx.get("to"), bytes(tx["input"]))
 
     # ------------------------------------------------------------------ writes
@@ -551,6 +567,8 @@ class Registry:
         return self.sender
 
     def _transact(self, data: bytes) -> TxReceipt:
+        from web3.exceptions import ContractLogicError
+
         try:
             return self._sender().transact(self.address, data)
         except ContractLogicError as exc:
@@ -564,6 +582,8 @@ class Registry:
     def prepare(self, data: bytes, gas: int | None = None) -> PreparedTx:
         """Sign a registry transaction without sending it (see :meth:`TxSender.prepare`); the gas is
         estimated unless given."""
+        from web3.exceptions import ContractLogicError
+
         try:
             return self._sender().prepare(self.address, data, gas=gas)
         except ContractLogicError as exc:
@@ -573,7 +593,7 @@ class Registry:
         self, signed: SignedRegistration, tx: TxReceipt, *, file_name: str | None = None, file_size: int | None = None
     ) -> Receipt:
         """The receipt of ``signed``, recorded by the mined transaction ``tx``."""
-        block = with_retries(lambda: self.w3.eth.get_block(tx["blockNumber"]), "eth_getBlockByNumber")
+        block = _retrying(lambda: self.w3.eth.get_block(tx["blockNumber"]), "eth_getBlockByNumber")
         return build_receipt(
             domain=self.domain,
             registration=signed.registration,

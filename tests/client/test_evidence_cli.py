@@ -14,6 +14,8 @@ import http.server
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -232,6 +234,49 @@ def no_socket(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
 
 
 # ------------------------------------------------------------------------------------------------ the bundle
+
+# The CLI in a process of its own where creating any socket raises: what importing it and verifying offline does,
+# libraries included (web3's import, for one, probes IPv6 with a socket of its own).
+NO_SOCKET = """
+import socket, sys
+class NoSocket(socket.socket):
+    def __init__(self, *args, **kwargs):
+        raise AssertionError("offline verification created a socket")
+socket.socket = NoSocket
+sys.argv = ["docchain", *sys.argv[1:]]
+from docchain.client.cli import main
+main()
+"""
+
+
+def test_offline_verification_creates_no_socket_at_all(tmp_path: Path) -> None:
+    golden = json.loads((Path(__file__).parents[1] / "vectors" / "bundles" / "bundles.json").read_text())
+    bundle = golden["bundles"][0]
+    document = tmp_path / "hello.txt"
+    document.write_text(bundle["file"])
+    (tmp_path / "hello.txt.docchain.json").write_text(json.dumps(bundle["receipt"]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
+    env.update(HOME=str(tmp_path / "home"), DOCCHAIN_CONFIG_DIR=str(tmp_path / "config"))
+    trusted = bundle["receipt"]["evidence"]["block"]["hash"]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            NO_SOCKET,
+            "--json",
+            "verify",
+            str(document),
+            "--offline",
+            "--trusted-block-hash",
+            trusted,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == ExitCode.OK, done.stderr
+    assert json.loads(done.stdout)["outcome"] == "valid"
 
 
 def test_the_bundle_verifies_offline_with_no_socket(stack: Stack, no_socket: Callable[[], None]) -> None:
