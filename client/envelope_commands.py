@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from docchain.chain import envelopes as env
 from docchain.chain.errors import ContractRevert, InvalidInput
 from docchain.chain.hashing import keccak256
 from docchain.chain.values import ZERO32, parse_address, parse_hash32, to_hex
@@ -36,6 +35,8 @@ if TYPE_CHECKING:
     from web3 import Web3
     from web3.types import TxReceipt
 
+    # chain/envelopes.py brings eth_abi (a quarter second): the commands that use it import it, not every start
+    from docchain.chain import envelopes as env
     from docchain.chain.envelopes_contract import Envelopes
     from docchain.chain.registry import Registry
     from docchain.client.keys import SigningKey
@@ -175,6 +176,8 @@ class Deadline:
 def parse_deadline(text: str | None) -> Deadline | None:
     """``7d``, ``48h``, ``30m``, ``90s``, ``2w``; or an ISO 8601 time (``2027-01-31T17:00:00Z``; without a zone,
     UTC; a date alone is its midnight UTC). Usage error (exit 2) otherwise."""
+    from docchain.chain import envelopes as env
+
     if text is None:
         return None
     value = text.strip()
@@ -266,6 +269,8 @@ def _find(chain: Chain, doc_hash: bytes, wanted: bytes | None, applies: Applies,
     """The envelope a command acts on: ``wanted`` (``--id``), else the document's envelope that ``applies``
     (``signer``: names ``who``; ``requester``: created by ``who``; ``any``): its open one, else its latest.
     Exit 1 when none applies; exit 2 when ``--id`` is another document's or several are open."""
+    from docchain.chain import envelopes as env
+
     if wanted is not None:
         events = chain.envelopes.events(chain.from_block, envelope=wanted)
         first = next((e for e in events if isinstance(e, env.EnvelopeCreated)), None)
@@ -302,6 +307,8 @@ def _tx(receipt: TxReceipt) -> dict[str, Any]:
 
 
 def _completed_in(chain: Chain, receipt: TxReceipt) -> int | None:
+    from docchain.chain import envelopes as env
+
     done = [e for e in chain.envelopes.events_in(receipt) if isinstance(e, env.EnvelopeCompleted)]
     return done[0].block_number if done else None
 
@@ -355,6 +362,8 @@ def create(
     You sign an EIP-712 EnvelopeRequest and send it from your key's account (you pay gas). The
     envelope's id is the request's digest; signers find it from the file alone.
     """
+    from docchain.chain import envelopes as env
+
     c: CliContext = ctx.obj
     doc_hash, _ = documents.hash_or_file(target)
     named = tuple(parse_address(s, f"--signer {s}") for s in signers)
@@ -515,6 +524,8 @@ def decline(
     envelopes: EnvelopesOpt = None,
 ) -> None:
     """Decline to sign FILE: the envelope ends, declined by you (a signed EIP-712 Decline)."""
+    from docchain.chain import envelopes as env
+
     c: CliContext = ctx.obj
     doc_hash, _ = documents.hash_or_file(target)
     wanted = None if envelope_id is None else parse_hash32(envelope_id, "--id")
@@ -551,6 +562,8 @@ def void(
     envelopes: EnvelopesOpt = None,
 ) -> None:
     """Withdraw your incomplete envelope of FILE (you created it; a signed EIP-712 Void)."""
+    from docchain.chain import envelopes as env
+
     c: CliContext = ctx.obj
     doc_hash, _ = documents.hash_or_file(target)
     wanted = None if envelope_id is None else parse_hash32(envelope_id, "--id")
@@ -664,6 +677,8 @@ def _step(at: env.LogPosition, by: str | None = None, reason: bytes | None = Non
 def report(chain: Chain, found: Found, others: tuple[bytes, ...] = ()) -> Report:
     """What ``status`` shows of ``found``: its state, each signer's block and transaction from the envelope's
     events, and whether a signer not counted yet is registered already."""
+    from docchain.chain import envelopes as env
+
     state = found.state
     events = chain.envelopes.events(found.created.at.block_number, envelope=found.id)
     signed = {e.signer: e.at for e in events if isinstance(e, env.EnvelopeSigned)}
@@ -725,6 +740,8 @@ def status(
 
 
 def _show(c: CliContext, shown: Report) -> None:
+    from docchain.chain import envelopes as env
+
     state = shown.state
     c.out.table(
         f"envelope {short(to_hex(shown.id), 6)} of {short(to_hex(state.doc_hash), 6)}"
