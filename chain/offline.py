@@ -102,15 +102,21 @@ def _steps(run: _Run, file_hash: bytes | None, trusted: bytes | None) -> None:
         check_commitment(run, receipt)
     evidence = receipt.evidence
     if evidence is None:
-        raise run.fail(Step.RECEIPT, "the receipt carries no evidence: run docchain receipt upgrade, or verify online")
+        raise run.fail(
+            Step.RECEIPT,
+            "the receipt carries no evidence bundle yet: the service adds one once the record has its confirmations "
+            "(docchain receipt FILE --force fetches it), docchain receipt upgrade adds one from a node; or verify "
+            "online",
+        )
     _signature(run)
     header = _header(run, evidence)
     storage_root = _registry(run, evidence, header)
     record = _record(run, evidence, header, storage_root)
+    depth = header.number - record.block_number + 1
     run.ok(
         Step.CONFIRMATIONS,
-        f"block {header.number} is {header.number - record.block_number + 1} blocks deep from block "
-        f"{record.block_number} (counting both)",
+        f"block {header.number} is {depth} block{'' if depth == 1 else 's'} deep from block {record.block_number} "
+        "(counting both)",
     )
     _chain(run, header, trusted)  # before revocation: a revocation is said only of a block the verifier trusts
     if record.revoked:

@@ -358,7 +358,11 @@ MALFORMED: list[tuple[dict[str, Any] | Any, str]] = [
     (_section(storage=[]), "evidence.storage must be a list of 1 to 2 slot proofs, got a list of 0"),
     (_section(storage={"slot": "0x" + "22" * 32, "proof": []}), "evidence.storage must be a list of 1 to 2"),
     (_section(storage__0__slot=1), "evidence.storage[0].slot must be 0x followed by 64 hex digits, got 1"),
-    (_section(storage=[{"slot": "0x" + "22" * 32, "proof": []}] * 2), "evidence.storage proves a slot twice"),
+    # one slot twice with other proofs: the schema's uniqueItems sees only entries equal in every member
+    (
+        _section(storage=[{"slot": "0x" + "22" * 32, "proof": []}, {"slot": "0x" + "22" * 32, "proof": ["0x80"]}]),
+        "evidence.storage proves a slot twice",
+    ),
 ]
 
 

@@ -161,12 +161,13 @@ async function steps(run, fileHash, trusted) {
   run.ok("file", fileHash ? `the file matches the receipt (SHA-256 ${doc})` : `document SHA-256 is ${doc}`);
   if (receipt.private) commitment(run);
   const { evidence } = receipt;
-  if (!evidence) throw run.fail("receipt", "the receipt carries no evidence: run docchain receipt upgrade, or verify online");
+  if (!evidence) throw run.fail("receipt", "the receipt carries no evidence bundle yet: the service adds one once the record has its confirmations (docchain receipt FILE --force fetches it), docchain receipt upgrade adds one from a node; or verify online");
   signature(run);
   const header = anchorStep(run, evidence);
   const storageRoot = await registryStep(run, evidence, header);
   const record = await recordStep(run, evidence, header, storageRoot);
-  run.ok("confirmations", `block ${header.number} is ${header.number - record.blockNumber + 1} blocks deep from block ${record.blockNumber} (counting both)`);
+  const depth = header.number - record.blockNumber + 1;
+  run.ok("confirmations", `block ${header.number} is ${depth} block${depth === 1 ? "" : "s"} deep from block ${record.blockNumber} (counting both)`);
   // before revocation: a revocation is said only of a block the verifier trusts
   chainStep(run, header, trusted);
   if (record.revokedAt) {
