@@ -10,6 +10,7 @@ traceback).
 from __future__ import annotations
 
 from docchain.client import (
+    certificate_commands,
     envelope_commands,
     get_commands,
     inspect_commands,
@@ -72,6 +73,7 @@ app.add_typer(keys_commands.app, name="keys")
 app.add_typer(stack_commands.node_app, name="node")
 app.add_typer(inspect_commands.app, name="inspect")
 app.add_typer(envelope_commands.app, name="envelope")
+app.add_typer(certificate_commands.app)
 for module in (submit_commands, verify_commands, query_commands, get_commands, receipt_commands, stack_commands):
     app.add_typer(module.app)
 

@@ -125,7 +125,9 @@ def choose_via(c: CliContext, via: Via | None) -> Via:
 )
 def verify(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="FILE|HASH", help="The document (or its 0x SHA-256).")],
+    target: Annotated[
+        str | None, typer.Argument(metavar="[FILE|HASH]", help="The document (or its 0x SHA-256).")
+    ] = None,
     receipt_opt: Annotated[
         Path | None,
         typer.Option(
@@ -187,6 +189,14 @@ def verify(
             help="With --offline: the hash of the bundle's block, as you know it from a source you trust.",
         ),
     ] = None,
+    certificate: Annotated[
+        Path | None,
+        typer.Option(
+            "--certificate",
+            metavar="PDF",
+            help="Check every line of a certificate of completion (docchain certificate) against the node.",
+        ),
+    ] = None,
 ) -> None:
     """Verify who signed a document, when, and that it is unchanged.
 
@@ -205,6 +215,9 @@ def verify(
     (--registry, or the local stack's) must be the receipt's, as online.
     The receipt may also be a credential of `docchain receipt export --vc`.
 
+    With --certificate PDF, every line of a certificate of completion is checked against the node
+    (--rpc); with FILE too, its hash must be the certificate's.
+
     Exit status: 0 valid · 1 verification failed (revoked, not registered, signed by others, file
     mismatch, invalid at a step) · 2 bad input · 3 network or chain unavailable.
     """
@@ -212,6 +225,12 @@ def verify(
     from docchain.client import verifying
 
     c: CliContext = ctx.obj
+    if certificate is not None:
+        from docchain.client.certificate_commands import verify_certificate
+
+        return verify_certificate(c, certificate, target)
+    if target is None:
+        raise UsageError("give the document (FILE or HASH), or a certificate with --certificate PDF")
     expected = parse_address(signer, "--signer") if signer else None
     pinned = c.config.pick("registry", registry)
     # a bad address is said with where it was given: the flag, the environment or the config file's key
