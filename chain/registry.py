@@ -286,6 +286,44 @@ def signed_registration_in_calldata(calldata: bytes, event: RegistryEvent, domai
     if event.kind != "Registered":
         raise InvalidInput(f"a {event.kind} event records no signed registration")
     name, items = _signed_registrations(bytes(calldata))
+    return _recorded(name, items, event, domain, must_recover=name == "registerBatch")
+
+
+# DocumentEnvelopes.sign(bytes32 id, Registration reg, bytes signature) calls the registry's register with
+# (reg, signature) as given: its calldata holds the recorded registration as a register call's does.
+_ENVELOPES_SIGN = _Abi(artifacts.load("DocumentEnvelopes").abi)
+
+
+def signed_registration_in_envelope_call(calldata: bytes, event: RegistryEvent, domain: Domain) -> SignedRegistration:
+    """The signed registration behind ``event`` (a Registered event) read from the calldata of a transaction sent
+    to an envelopes contract: ``sign(id, reg, signature)`` (contracts/DocumentEnvelopes.sol), as
+    :func:`signed_registration_in_calldata` reads ``register``.
+
+    Any contract may have a function of that selector, and which contract the transaction was sent to is not
+    checked here (that would need its code): so the signature must recover the signer under ``domain``, which
+    makes the pair a proof of itself whatever calldata it came from. A contract wallet's signature (ERC-1271)
+    through an envelope is therefore :class:`RegistrationNotFound`, as is any other calldata."""
+    if event.kind != "Registered":
+        raise InvalidInput(f"a {event.kind} event records no signed registration")
+    selector = bytes(calldata[:4])
+    if _ENVELOPES_SIGN.by_selector.get(selector) != "sign":
+        raise RegistrationNotFound(
+            f"the transaction's calldata calls function 0x{selector.hex()}, not sign of the envelopes contract"
+        )
+    try:
+        # not strict, as Solidity's own calldata decoding is not
+        _, reg, signature = abi_decode(_ENVELOPES_SIGN.input_types("sign"), bytes(calldata[4:]), strict=False)
+    except (DecodingError, ValueError, OverflowError) as exc:
+        raise RegistrationNotFound(f"the transaction's sign calldata does not decode: {exc}") from exc
+    items = [SignedRegistration(_registration(reg), bytes(signature))]
+    return _recorded("envelope sign", items, event, domain, must_recover=True)
+
+
+def _recorded(
+    name: str, items: list[SignedRegistration], event: RegistryEvent, domain: Domain, *, must_recover: bool
+) -> SignedRegistration:
+    """The first of ``items`` that is ``event``'s registration, checked against the event (and its signature
+    against ``domain`` when ``must_recover``)."""
     found = next(
         (i for i in items if i.registration.doc_hash == event.doc_hash and i.registration.signer == event.signer),
         None,
@@ -298,14 +336,15 @@ def signed_registration_in_calldata(calldata: bytes, event: RegistryEvent, domai
         raise RegistrationNotFound(
             f"the transaction's registration of {what} differs from the recorded event (metadataHash or supersedes)"
         )
-    if name == "registerBatch":
+    if must_recover:
         try:
             recovered: str | None = recover(domain, reg, found.signature)
         except InvalidInput:
             recovered = None
         if recovered != reg.signer:
+            kind = "batch signature" if name == "registerBatch" else f"{name} signature"
             raise RegistrationNotFound(
-                f"the batch signature of {what} does not recover the signer under the EIP-712 domain of "
+                f"the {kind} of {what} does not recover the signer under the EIP-712 domain of "
                 f"chain {domain.chain_id} / {domain.verifying_contract}"
             )
     return found
@@ -425,17 +464,19 @@ def _verify_merkle_view(signed: SignedRegistration, inclusion: InclusionProof) -
 def _registration_sent_to(
     registry: str, domain: Domain, event: RegistryEvent, to: str | None, calldata: bytes
 ) -> SignedRegistration:
-    """The signed registration behind ``event`` in its transaction (sent to ``to`` with ``calldata``): only a
-    transaction sent to the registry itself is read, since one sent to another contract (a multisig, a
-    forwarder) carries that contract's calldata."""
+    """The signed registration behind ``event`` in its transaction (sent to ``to`` with ``calldata``): the
+    registry's own ``register`` / ``registerBatch``, or an envelopes contract's ``sign``, whose arguments carry
+    it. A transaction sent to any other contract (a multisig, a forwarder) carries that contract's calldata."""
     to = None if not to else to_checksum_address(to)  # a node answers lower case, web3 checksummed
-    if to != registry:
-        raise RegistrationNotFound(
-            f"transaction {to_hex(event.tx_hash)} was sent to {to or 'no address'}, not to the registry {registry}: "
-            "it called the registry through another contract (a multisig, a forwarder), whose calldata does not "
-            "hold the signed registration in a form docchain reads"
-        )
-    return signed_registration_in_calldata(calldata, event, domain)
+    if to == registry:
+        return signed_registration_in_calldata(calldata, event, domain)
+    if _ENVELOPES_SIGN.by_selector.get(bytes(calldata[:4])) == "sign":
+        return signed_registration_in_envelope_call(calldata, event, domain)
+    raise RegistrationNotFound(
+        f"transaction {to_hex(event.tx_hash)} was sent to {to or 'no address'}, not to the registry {registry}: "
+        "it called the registry through another contract (a multisig, a forwarder), whose calldata does not "
+        "hold the signed registration in a form docchain reads"
+    )
 
 
 class Registry:
@@ -543,9 +584,9 @@ class Registry:
 
     def signed_registration_of(self, event: RegistryEvent) -> SignedRegistration:
         """The signed registration behind a Registered ``event``, read from its transaction's calldata (see
-        :func:`signed_registration_in_calldata`). Only a transaction sent to the registry itself is read: one sent
-        to another contract (a multisig, a forwarder) carries that contract's calldata, so it raises
-        :class:`RegistrationNotFound` rather than guess."""
+        :func:`signed_registration_in_calldata`), or from an envelopes contract's ``sign`` call
+        (:func:`signed_registration_in_envelope_call`). A transaction sent to another contract (a multisig, a
+        forwarder) carries that contract's calldata, so it raises :class:`RegistrationNotFound` rather than guess."""
         from web3.exceptions import TransactionNotFound
 
         tx_hash = to_hex(event.tx_hash)
@@ -696,7 +737,7 @@ class RegistryReader:
 
     async def signed_registration_of(self, event: RegistryEvent) -> SignedRegistration:
         """As :meth:`Registry.signed_registration_of`: the signed registration behind a Registered ``event``,
-        read from the calldata of its transaction to the registry."""
+        read from the calldata of its transaction to the registry or an envelopes contract."""
         tx = await self.chain.transaction(event.tx_hash)
         if tx is None:
             raise RegistrationNotFound(f"transaction {to_hex(event.tx_hash)} is not known to the node")

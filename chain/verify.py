@@ -589,7 +589,11 @@ async def _anchor(run: _Run, registry: str, record: Record, head: Block) -> tupl
         return event.tx_hash, block
 
     tx = to_hex(receipt.tx_hash)
-    found = await _registry_tx(run, registry, receipt)
+    # Whichever contract the transaction was sent to (the registry, an envelopes contract calling its register, a
+    # multisig), the registry's own Registered log in it proves the record: the registry is trusted by its code,
+    # and it emits that log only for a registration whose signature it checked. The receipt carries the signature
+    # itself (checked at step signature), so nothing here needs the calldata the transaction was sent with.
+    found = await _mined_tx(run, receipt)
     logs = await reader.logs(registry, [REGISTERED_TOPIC, q.doc_hash, _word(signer)], block_hash=found.block_hash)
     recorded = next(
         (e for e in logs if e.tx_hash == receipt.tx_hash and _is_registered(e, registry, q.doc_hash, signer)), None
@@ -697,15 +701,25 @@ async def _merkle_anchor(
 
 
 async def _registry_tx(run: _Run, registry: str, receipt: Receipt) -> TxReceipt:
-    """The receipt's transaction, which succeeded, was sent to the registry and is in the receipt's block."""
+    """The receipt's transaction, which succeeded, was sent to the registry and is in the receipt's block.
+
+    A root is anchored by a relayer's own ``anchorRoot`` call: no released contract anchors roots on another's
+    behalf, so a Merkle anchor's transaction is held to the registry (a direct record's is not, see _anchor)."""
+    found = await _mined_tx(run, receipt)
+    if found.to != registry:
+        tx = to_hex(receipt.tx_hash)
+        raise run.fail(Step.ANCHOR, f"transaction {tx} was sent to {found.to}, not to the registry {registry}")
+    return found
+
+
+async def _mined_tx(run: _Run, receipt: Receipt) -> TxReceipt:
+    """The receipt's transaction, which succeeded and is in the receipt's block."""
     tx = to_hex(receipt.tx_hash)
     found = await run.reader.receipt(receipt.tx_hash)
     if found is None:
         raise run.fail(Step.ANCHOR, f"transaction {tx} is not known to the node")
     if found.status != 1:
         raise run.fail(Step.ANCHOR, f"transaction {tx} failed on chain")
-    if found.to != registry:
-        raise run.fail(Step.ANCHOR, f"transaction {tx} was sent to {found.to}, not to the registry {registry}")
     if (found.block_number, found.block_hash) != (receipt.block_number, receipt.block_hash):
         raise run.fail(
             Step.ANCHOR,

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
@@ -25,10 +26,10 @@ import typer
 from docchain.chain.errors import ContractRevert, InvalidInput
 from docchain.chain.hashing import keccak256
 from docchain.chain.values import ZERO32, parse_address, parse_hash32, to_hex
-from docchain.client import documents
+from docchain.client import documents, receipts
 from docchain.client.context import CliContext
 from docchain.client.errors import CliError, ExitCode, UsageError
-from docchain.client.options import KeyOpt, PasswordFileOpt, command, examples, new_app
+from docchain.client.options import ForceOpt, KeyOpt, PasswordFileOpt, command, examples, new_app
 from docchain.client.output import short, when, when_short
 
 if TYPE_CHECKING:
@@ -427,17 +428,22 @@ def sign(
     key: KeyOpt = None,
     password_file: PasswordFileOpt = None,
     envelopes: EnvelopesOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Sign FILE in its envelope: a registry Registration, registered and counted in one transaction.
 
     The envelope checks its rules first (named signer, order, deadline, not declined or voided),
-    so a refused signature leaves no record in the registry. No receipt file is written: `docchain
-    verify FILE --signer ADDRESS --rpc URL` checks the registration on chain.
+    so a refused signature leaves no record in the registry. The receipt is written beside FILE
+    (FILE.docchain.json), as `submit --direct` writes it: `docchain verify FILE --rpc URL` checks it,
+    and after `docchain receipt upgrade` so does `docchain verify FILE --offline`.
     """
+    from docchain.chain.receipt import receipt_path
     from docchain.chain.registry import SignedRegistration
 
     c: CliContext = ctx.obj
-    doc_hash, _ = documents.hash_or_file(target)
+    doc_hash, path = documents.hash_or_file(target)
+    if path is not None:
+        receipts.check_targets([path], force)
     wanted = None if envelope_id is None else parse_hash32(envelope_id, "--id")
     signing = c.signing_key(key, password_file)
     chain = _connect(c, envelopes, signing)
@@ -445,19 +451,31 @@ def sign(
     registration, signature = documents.sign_registration(
         chain.registry.domain, doc_hash, signing.unlock(), signing.address, metadata={}
     )
+    signed = SignedRegistration(registration, signature)
     with _refusals():
-        receipt = chain.envelopes.sign(found.id, SignedRegistration(registration, signature))
-    _report_count(c, chain, found, signing.address, receipt, "signed")
-    # A receipt's anchor step takes a transaction sent to the registry itself, and this one went to the
-    # envelopes contract: the registration is checked on chain instead, which needs no receipt.
-    c.out.say(f"check it on chain: docchain verify {target} --signer {signing.address} --rpc {c.rpc_url()}")
+        receipt = chain.envelopes.sign(found.id, signed)
+    written = None
+    if path is not None:
+        # the registry's Registered log in this transaction proves the record, though it was sent to the
+        # envelopes contract (docs/protocol.md section 4, step anchor), so its receipt verifies like any other
+        made = chain.registry.receipt_for(signed, receipt, file_name=path.name, file_size=path.stat().st_size)
+        written = receipts.save(made, receipt_path(path), force)
+    _report_count(c, chain, found, signing.address, receipt, "signed", written)
+    if written is not None:
+        c.out.say(f"receipt written to {written}")
+    else:
+        c.out.say(f"check it on chain: docchain verify {target} --signer {signing.address} --rpc {c.rpc_url()}")
 
 
-def _report_count(c: CliContext, chain: Chain, found: Found, signer: str, receipt: TxReceipt, did: str) -> None:
+def _report_count(
+    c: CliContext, chain: Chain, found: Found, signer: str, receipt: TxReceipt, did: str, written: Path | None = None
+) -> None:
     completed = _completed_in(chain, receipt)
     data = {"id": to_hex(found.id), "signer": signer, **_tx(receipt), "completed": completed is not None}
     if completed is not None:
         data["completedBlock"] = completed
+    if written is not None:
+        data["receipt"] = str(written)
     c.out.emit(data)
     c.out.say(f"{signer} {did} envelope {to_hex(found.id)} in block {data['blockNumber']}")
     if completed is not None:

@@ -132,7 +132,10 @@ def test_a_two_signer_ordered_envelope_completes_from_the_cli(cli: Cli) -> None:
 
     first = cli.json("envelope", "sign", doc, "--key", "bob")
     assert first["completed"] is False
-    last = cli.json("envelope", "sign", doc, "--key", "carol")
+    # bob's receipt lies beside the file: carol, signing the same copy, replaces it with hers
+    refused = cli.run("envelope", "sign", doc, "--key", "carol", "--rpc", DEAD_RPC, code=ExitCode.USAGE)
+    assert "already exists; pass --force" in refused.stderr
+    last = cli.json("envelope", "sign", doc, "--key", "carol", "--force")
     assert last["completed"] is True and last["completedBlock"] == last["blockNumber"]
 
     done = cli.json("envelope", "status", doc)
@@ -150,13 +153,47 @@ def test_a_two_signer_ordered_envelope_completes_from_the_cli(cli: Cli) -> None:
         "signed",
     ]
 
-    again = cli.run("envelope", "sign", doc, "--key", "bob", code=ExitCode.VERIFICATION_FAILED)
+    again = cli.run("envelope", "sign", doc, "--key", "bob", "--force", code=ExitCode.VERIFICATION_FAILED)
     assert f"refused (CompletedEnvelope): envelope {created['id']} is complete already" in again.stderr
 
-    # a registration relayed through the envelope is the registry's record like any other
+    # a registration relayed through the envelope is the registry's record like any other, with or without the
+    # receipt its sign wrote
     registry = deploy.read_all(cli.data_dir)[31337].address
-    verdict = cli.json("verify", doc, "--signer", carol, "--rpc", cli.node.rpc_url, "--registry", registry)
-    assert (verdict["outcome"], verdict["anchor"]["transactionHash"]) == ("valid", last["txHash"])
+    assert last["receipt"] == doc + ".docchain.json"
+    verdict = cli.json("verify", doc, "--rpc", cli.node.rpc_url, "--registry", registry)
+    assert (verdict["outcome"], verdict["signer"], verdict["anchor"]["transactionHash"]) == (
+        "valid",
+        carol,
+        last["txHash"],
+    )
+    Path(last["receipt"]).unlink()
+    verdict = cli.json("verify", doc, "--signer", bob, "--rpc", cli.node.rpc_url, "--registry", registry)
+    assert (verdict["outcome"], verdict["anchor"]["transactionHash"]) == ("valid", first["txHash"])
+
+
+def test_an_envelope_signed_receipt_verifies_online_and_offline(cli: Cli) -> None:
+    """The receipt `envelope sign` writes: its transaction went to the envelopes contract, and the registry's
+    Registered log in it is what the anchor step holds it to, online; upgraded with its bundle, it verifies with
+    no node."""
+    doc = cli.doc("receipted.txt")
+    created = cli.create(doc, "bob")
+    signed = cli.json("envelope", "sign", doc, "--key", "bob")
+    envelopes = deploy.read_all(cli.data_dir)[31337].envelopes
+    assert envelopes is not None
+    sent = cli.node.rpc("eth_getTransactionByHash", [signed["txHash"]])
+    assert (sent["to"].lower(), signed["completed"]) == (envelopes.address.lower(), True)
+    receipt = json.loads(Path(signed["receipt"]).read_text())
+    assert (receipt["signer"], receipt["anchor"]["transactionHash"]) == (cli.addresses["bob"], signed["txHash"])
+    assert receipt["document"]["sha256"] == created["docHash"]
+
+    online = cli.json("verify", doc, "--rpc", cli.node.rpc_url)
+    assert (online["outcome"], online["anchor"]["transactionHash"]) == ("valid", signed["txHash"])
+    assert {s["name"]: s["ok"] for s in online["steps"]}["anchor"] is True
+
+    cli.run("receipt", "upgrade", signed["receipt"], "--rpc", cli.node.rpc_url)
+    proven = json.loads(Path(signed["receipt"]).read_text())["evidence"]["block"]
+    offline = cli.json("verify", doc, "--offline", "--trusted-block-hash", proven["hash"])
+    assert (offline["outcome"], offline["mode"], offline["signer"]) == ("valid", "offline", cli.addresses["bob"])
 
 
 def test_a_signature_past_the_deadline_is_refused(cli: Cli) -> None:
