@@ -213,19 +213,23 @@ class VerifyIn(Strict):
     )
 
 
+# chain/verify.py's Step, in its order, as the OpenAPI document lists them
+StepName = Literal[
+    "receipt",
+    "file",
+    "commitment",
+    "chain",
+    "registry",
+    "signature",
+    "record",
+    "anchor",
+    "confirmations",
+    "revocation",
+]
+
+
 class StepOut(BaseModel):
-    name: Literal[
-        "receipt",
-        "file",
-        "commitment",
-        "chain",
-        "registry",
-        "signature",
-        "record",
-        "anchor",
-        "confirmations",
-        "revocation",
-    ]
+    name: StepName
     ok: bool
     detail: str
 
@@ -272,21 +276,7 @@ class VerifyOut(BaseModel):
     summary: str = Field(description="the verdict in one sentence")
     docHash: str
     signer: str | None
-    failedStep: (
-        Literal[
-            "receipt",
-            "file",
-            "commitment",
-            "chain",
-            "registry",
-            "signature",
-            "record",
-            "anchor",
-            "confirmations",
-            "revocation",
-        ]
-        | None
-    )
+    failedStep: StepName | None
     reason: str | None
     steps: list[StepOut]
     trust: TrustOut | None
