@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -33,36 +34,37 @@ app = new_app("Certificates of completion.")
 # The QR code's modules in the PNG drawn into the PDF, and the quiet zone around them the QR standard asks for.
 QR_SCALE = 8
 QR_BORDER = 4
+QR_ERROR = "m"  # 15% of the code may be smudged or folded and it still reads
 QR_SIZE_MM = 42.0
 FONT_SIZE = 9.0
 LINE_MM = 5.2
 
 
-def render(certificate: Certificate) -> bytes:
-    """The certificate as a one-page A4 PDF: its text lines, each drawn as one line of text so that a text
-    extractor gives them back as printed, and the QR code of its verify URL at the top right."""
+def render(lines: Sequence[str], verify_url: str) -> bytes:
+    """A certificate's ``lines`` (:meth:`Certificate.text_lines`: the title, the note, then the claims) as a
+    one-page A4 PDF, each drawn as one line of text so that a text extractor gives it back as printed, with the
+    QR code of ``verify_url`` at the top right."""
     import segno
     from fpdf import FPDF
 
-    from docchain.chain.certificate import NOTE, TITLE
-
+    title, note, *claims = lines
     pdf = FPDF(format="A4")
-    pdf.set_title(TITLE)
+    pdf.set_title(title)
     pdf.set_creator("docchain")
     pdf.set_auto_page_break(auto=False)
     pdf.add_page()
     png = io.BytesIO()
-    segno.make(certificate.verify_url, error="m").save(png, kind="png", scale=QR_SCALE, border=QR_BORDER)
+    segno.make(verify_url, error=QR_ERROR).save(png, kind="png", scale=QR_SCALE, border=QR_BORDER)
     png.seek(0)
     pdf.image(png, x=pdf.w - pdf.r_margin - QR_SIZE_MM, y=pdf.t_margin, w=QR_SIZE_MM, h=QR_SIZE_MM)
     pdf.set_font("Helvetica", style="B", size=16)
-    pdf.cell(text=TITLE, new_x="LMARGIN", new_y="NEXT", h=9)
+    pdf.cell(text=title, new_x="LMARGIN", new_y="NEXT", h=9)
     pdf.set_font("Helvetica", size=7)
-    pdf.cell(text=NOTE, new_x="LMARGIN", new_y="NEXT", h=LINE_MM)
+    pdf.cell(text=note, new_x="LMARGIN", new_y="NEXT", h=LINE_MM)
     pdf.set_y(pdf.t_margin + QR_SIZE_MM + 4)
     pdf.set_font("Helvetica", size=FONT_SIZE)
-    for line in certificate.lines():
-        pdf.cell(text=line.text, new_x="LMARGIN", new_y="NEXT", h=LINE_MM)
+    for claim in claims:
+        pdf.cell(text=claim, new_x="LMARGIN", new_y="NEXT", h=LINE_MM)
     return bytes(pdf.output())
 
 
@@ -201,7 +203,7 @@ def certificate(
     if output.exists() and not force:
         raise UsageError(f"{output} exists: pass --force to overwrite it")
     made = asyncio.run(_gather(c, doc_hash, wanted, address, shown_name, base))
-    output.write_bytes(render(made))
+    output.write_bytes(render(made.text_lines(), made.verify_url))
     c.out.emit(
         {
             "certificate": str(output),

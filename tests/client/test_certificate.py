@@ -1,0 +1,311 @@
+"""``docchain certificate`` and ``docchain verify --certificate`` against a real anvil, the envelopes deployed
+beside the registry as ``docchain up`` deploys them.
+
+One two-signer ordered envelope (alice requests, bob then carol sign) is completed from the CLI and its
+certificate written once; the checks then read that PDF: its text lines equal the chain's data (read here with
+web3 and ``envelope status``, formatted independently of chain/certificate.py), its QR code is the verify URL's,
+it renders to PNG, and every line edited in turn (the PDF drawn again with that one line changed) fails
+``verify --certificate`` naming that line, the two lines that are the issuer's aside. An envelope still open has no
+certificate.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+from web3 import Web3
+
+from docchain.chain import deploy
+from docchain.chain.sender import TxSender
+from docchain.chain.values import parse_hex
+from docchain.client.certificate_commands import QR_BORDER, QR_ERROR, read_text, render
+from docchain.client.errors import ExitCode
+from docchain.client.stack import DEV_RELAYER_KEY
+from tests.support import DevNode
+
+PASSWORD = "certificate password"
+PAGE = "https://docchain.example"
+LINES = 22  # the title, the note, 11 lines of the envelope, 3 per signer, 3 of its completion and page
+
+
+@dataclass
+class Cli:
+    node: DevNode
+    data_dir: Path
+    work: Path
+    env: dict[str, str]
+    addresses: dict[str, str]
+    runner: CliRunner
+
+    def run(self, *args: str, code: int = 0) -> Result:
+        from docchain.client.cli import app
+
+        result = self.runner.invoke(app, list(args), env=self.env, catch_exceptions=False)
+        assert result.exit_code == code, f"exit {result.exit_code}\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def json(self, *args: str, code: int = 0) -> Any:
+        return json.loads(self.run(*args, "--json", code=code).stdout)
+
+    def doc(self, name: str) -> str:
+        path = self.work / name
+        path.write_text(f"{name}: a document two people sign\n")
+        return str(path)
+
+
+@dataclass(frozen=True)
+class Completed:
+    """The completed envelope, as the CLI reported it, and its certificate."""
+
+    doc: str
+    created: dict[str, Any]
+    status: dict[str, Any]
+    pdf: Path
+    lines: tuple[str, ...]
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+    base = tmp_path_factory.mktemp("certificate")
+    node = DevNode(base / "node").started()
+    try:
+        data_dir = base / "data"
+        deploy.ensure_deployed(TxSender(Web3(Web3.HTTPProvider(node.rpc_url)), parse_hex(DEV_RELAYER_KEY)), data_dir)
+        work = base / "work"
+        work.mkdir()
+        env = {
+            "DOCCHAIN_CONFIG_DIR": str(base / "config"),
+            "DOCCHAIN_DATA_DIR": str(data_dir),
+            "DOCCHAIN_RPC": node.rpc_url,
+            "DOCCHAIN_PASSWORD": PASSWORD,
+            "DOCCHAIN_KDF_ITERATIONS": "2",
+            "DOCCHAIN_TIMEOUT": "10",
+            "COLUMNS": "250",
+        }
+        cli = Cli(node, data_dir, work, env, {}, CliRunner())
+        for name in ("alice", "bob", "carol"):
+            address = cli.json("keys", "new", name)["address"]
+            node.rpc("anvil_setBalance", [address, hex(10**18)])
+            cli.addresses[name] = address
+        yield cli
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="module")
+def completed(cli: Cli) -> Completed:
+    doc = cli.doc("deal.txt")
+    signers = ("--signer", cli.addresses["bob"], "--signer", cli.addresses["carol"])
+    created = cli.json("envelope", "create", doc, *signers, "--ordered", "--key", "alice")
+    cli.json("envelope", "sign", doc, "--key", "bob")
+    assert (
+        cli.json("envelope", "sign", doc, "--key", "carol", "--force")["completed"] is True
+    )  # bob's receipt is beside it
+    status = cli.json("envelope", "status", doc)
+    pdf = cli.work / "deal.certificate.pdf"
+    made = cli.json("certificate", doc, "-o", str(pdf), "--page", PAGE)
+    lines = tuple(line.strip() for line in read_text(pdf).splitlines() if line.strip())
+    assert made["lines"] == list(lines)
+    return Completed(doc, created, status, pdf, lines)
+
+
+def _utc(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def test_the_certificate_says_what_the_chain_holds(cli: Cli, completed: Completed) -> None:
+    w3 = Web3(Web3.HTTPProvider(cli.node.rpc_url))
+    recorded = deploy.read_all(cli.data_dir)[31337]
+    assert recorded.envelopes is not None
+    status = completed.status
+
+    def at(block: int) -> str:
+        return f"block {block}, {_utc(int(w3.eth.get_block(block)['timestamp']))}"
+
+    signer_lines = []
+    for row in status["signers"]:
+        n = row["position"]
+        # the registration's transaction is the registry's Registered event's, read here with web3
+        receipt = w3.eth.get_transaction_receipt(row["txHash"])
+        registered = [log for log in receipt["logs"] if log["address"] == recorded.address]
+        assert len(registered) == 1 and registered[0]["topics"][2][-20:] == bytes.fromhex(row["signer"][2:])
+        signer_lines += [
+            f"Signer {n}: {row['signer']}",
+            f"Signer {n} registered: {at(row['blockNumber'])}",
+            f"Signer {n} transaction: {row['txHash']}",
+        ]
+        assert row["signedAt"] == w3.eth.get_block(row["blockNumber"])["timestamp"]
+    assert [r["signer"] for r in status["signers"]] == [cli.addresses["bob"], cli.addresses["carol"]]
+    assert list(completed.lines) == [
+        "docchain certificate of completion",
+        "Each line below is read from the chain. Check them all with: docchain verify --certificate FILE --rpc URL",
+        "Document name (the issuer's, not on chain): deal.txt",
+        f"Document SHA-256: {status['docHash']}",
+        "Chain id: 31337",
+        f"Registry: {recorded.address}",
+        f"Envelopes contract: {recorded.envelopes.address}",
+        f"Envelope id: {completed.created['id']}",
+        f"Requested by: {cli.addresses['alice']}",
+        f"Created: {at(status['created']['blockNumber'])}",
+        f"Creation transaction: {status['created']['txHash']}",
+        "Signing order: as listed, each after the one before",
+        "Deadline: none",
+        *signer_lines,
+        f"Completed: {at(status['completed']['blockNumber'])}",
+        f"Completion transaction: {status['completed']['txHash']}",
+        f"Verify page: {PAGE}/#/doc/{status['docHash']}",
+    ]
+    assert len(completed.lines) == LINES
+
+
+def test_the_qr_code_holds_the_verify_url(completed: Completed) -> None:
+    import segno
+    from pypdf import PdfReader
+
+    url = f"{PAGE}/#/doc/{completed.status['docHash']}"
+    expected = segno.make(url, error=QR_ERROR)
+    [drawn] = PdfReader(completed.pdf).pages[0].images
+    image = drawn.image
+    assert image is not None
+    pixels = image.convert("L")
+    width, height = pixels.size
+    modules = expected.symbol_size(scale=1, border=QR_BORDER)[0]
+    assert width == height and width % modules == 0
+    scale = width // modules
+    read = tuple(
+        tuple(
+            pixels.getpixel(((QR_BORDER + x) * scale + scale // 2, (QR_BORDER + y) * scale + scale // 2)) < 128  # type: ignore[operator]
+            for x in range(len(expected.matrix))
+        )
+        for y in range(len(expected.matrix))
+    )
+    assert read == tuple(tuple(bool(v) for v in row) for row in expected.matrix)
+    # another payload's code differs: the comparison can fail
+    assert read != tuple(tuple(bool(v) for v in row) for row in segno.make(url + "0", error=QR_ERROR).matrix)
+
+
+def test_the_certificate_renders_to_png_and_its_text_reads_back(completed: Completed, tmp_path: Path) -> None:
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(completed.pdf)
+    page = document[0]
+    png = tmp_path / "certificate.png"
+    bitmap = page.render(scale=2).to_pil()
+    bitmap.save(png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert bitmap.size == (round(page.get_width() * 2), round(page.get_height() * 2))
+    assert bitmap.convert("L").getextrema() == (0, 255)  # ink on paper, the QR code's black included
+    text = page.get_textpage().get_text_range()
+    assert [line.strip() for line in text.splitlines() if line.strip()] == list(completed.lines)
+
+
+def test_the_certificate_verifies(cli: Cli, completed: Completed) -> None:
+    verdict = cli.json("verify", "--certificate", str(completed.pdf))
+    assert verdict["outcome"] == "valid" and verdict["linesChecked"] == LINES
+    assert verdict["envelopeId"] == completed.created["id"]
+    # with the document, its hash must be the certificate's
+    cli.run("verify", completed.doc, "--certificate", str(completed.pdf))
+    other = cli.doc("other.txt")
+    failed = cli.run("verify", other, "--certificate", str(completed.pdf), code=ExitCode.VERIFICATION_FAILED)
+    assert "is not the certificate's" in failed.stderr
+
+
+def _edited(line: str) -> str:
+    """``line`` with its last digit or hex digit changed, else a word added."""
+    for i in range(len(line) - 1, -1, -1):
+        ch = line[i]
+        if ch in "0123456789abcdefABCDEF" and (ch.isdigit() or line[:i].rfind("0x") != -1):
+            new = "0123456789abcdef"[(int(ch, 16) + 1) % (10 if ch.isdigit() else 16)]
+            return line[:i] + (new.upper() if ch.isupper() else new) + line[i + 1 :]
+    return line + " indeed"
+
+
+def _write(lines: list[str], url: str, path: Path) -> Path:
+    path.write_bytes(render(lines, url))
+    return path
+
+
+@pytest.mark.parametrize("index", range(LINES))
+def test_a_certificate_edited_in_any_line_fails_at_that_line(
+    cli: Cli, completed: Completed, tmp_path: Path, index: int
+) -> None:
+    lines = list(completed.lines)
+    lines[index] = _edited(lines[index])
+    assert lines[index] != completed.lines[index]
+    url = completed.lines[-1].split(": ", 1)[1]
+    pdf = _write(lines, url, tmp_path / "edited.pdf")
+    if lines[index].startswith("Document name"):  # the issuer's own
+        cli.run("verify", "--certificate", str(pdf))
+        return
+    failed = cli.json("verify", "--certificate", str(pdf), code=ExitCode.VERIFICATION_FAILED)
+    message = failed["error"]["message"]
+    assert f"line {index + 1} {lines[index]!r}" in message, message
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda lines: lines[:-4] + lines[-3:], "line 19 "),  # a signer's transaction line left out
+        (lambda lines: [*lines, "Signer 3: 0x0000000000000000000000000000000000000001"], "line 23 "),
+        (lambda lines: lines[:-1], "has no line 'Verify page'"),
+        (lambda lines: [*lines[:8], "Requested by: " + lines[16].split(": ")[1], *lines[9:]], "line 9 "),
+    ],
+    ids=["line-dropped", "line-added", "last-line-dropped", "signer-as-requester"],
+)
+def test_a_certificate_with_lines_added_or_dropped_fails(
+    cli: Cli, completed: Completed, tmp_path: Path, change: Any, said: str
+) -> None:
+    url = completed.lines[-1].split(": ", 1)[1]
+    pdf = _write(change(list(completed.lines)), url, tmp_path / "changed.pdf")
+    failed = cli.json("verify", "--certificate", str(pdf), code=ExitCode.VERIFICATION_FAILED)
+    assert said in failed["error"]["message"]
+
+
+def test_the_page_address_is_the_issuers_and_its_document_path_is_checked(
+    cli: Cli, completed: Completed, tmp_path: Path
+) -> None:
+    lines = list(completed.lines)
+    lines[-1] = lines[-1].replace(PAGE, "http://127.0.0.1:8000")
+    verdict = cli.json("verify", "--certificate", str(_write(lines, lines[-1][13:], tmp_path / "page.pdf")))
+    assert verdict["issuers"] == {"documentName": "deal.txt", "page": "http://127.0.0.1:8000"}
+    lines[-1] = lines[-1].replace("/#/doc/", "/#/verify/")
+    failed = cli.json("verify", "--certificate", str(_write(lines, PAGE, tmp_path / "path.pdf")), code=1)
+    assert f"line {LINES} " in failed["error"]["message"]
+
+
+def test_an_open_envelope_has_no_certificate(cli: Cli) -> None:
+    doc = cli.doc("open.txt")
+    created = cli.json("envelope", "create", doc, "--signer", cli.addresses["bob"], "--key", "alice")
+    out = cli.work / "open.pdf"
+    refused = cli.run("certificate", doc, "-o", str(out), code=ExitCode.VERIFICATION_FAILED)
+    assert f"has no completed envelope (its envelopes: {created['id']} open)" in refused.stderr
+    by_id = cli.run("certificate", doc, "--id", created["id"], "-o", str(out), code=ExitCode.VERIFICATION_FAILED)
+    assert "is open, not complete: 1 of 1 signer(s) have not signed" in by_id.stderr
+    assert not out.exists()
+
+
+def test_input_is_checked_before_the_chain(cli: Cli, completed: Completed) -> None:
+    cli.run("certificate", completed.doc, "-o", str(completed.pdf), code=ExitCode.USAGE)  # exists: not overwritten
+    fresh = str(cli.work / "fresh.pdf")
+    cli.run("certificate", completed.doc, "-o", fresh, "--name", "Vertrag \u20ac", code=ExitCode.USAGE)
+    cli.run("certificate", completed.doc, "-o", fresh, "--id", "0x12", code=ExitCode.USAGE)
+    not_pdf = cli.work / "not.pdf"
+    not_pdf.write_text("Chain id: 31337\n")
+    cli.run("verify", "--certificate", str(not_pdf), code=ExitCode.USAGE)
+    cli.run("verify", "--certificate", str(cli.work / "missing.pdf"), code=ExitCode.USAGE)
+    cli.run("verify", code=ExitCode.USAGE)
+
+
+def test_the_cli_start_imports_no_pdf_or_qr_library() -> None:
+    code = "import sys, docchain.client.cli; print(sorted({'fpdf', 'segno', 'pypdf'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
