@@ -12,17 +12,30 @@ from typing import Any
 
 import httpx
 import pytest
+from hexbytes import HexBytes
 from web3 import Web3
 
+from docchain.chain import envelopes as env
+from docchain.chain import envelopes_contract
+from docchain.chain.envelopes_contract import Envelopes
+from docchain.chain.errors import RegistrationNotFound
 from docchain.chain.hashing import sha256_bytes
 from docchain.chain.receipt import Receipt
-from docchain.chain.registry import Registry, SignedRegistration
+from docchain.chain.registry import (
+    Registry,
+    RegistryEvent,
+    RegistryReader,
+    SignedRegistration,
+    encode_call,
+    signed_registration_in_envelope_call,
+)
 from docchain.chain.rpc import ChainReader, JsonRpc
 from docchain.chain.sender import TxSender
 from docchain.chain.trust import Pin
-from docchain.chain.typed_data import Registration, address_of, sign
+from docchain.chain.typed_data import Domain, Registration, address_of, sign
 from docchain.chain.values import utc_text
 from docchain.chain.verify import Outcome, Question, Step, Verdict, verify
+from tests.forwarder import deploy_forwarder, forward
 
 ALICE = bytes.fromhex("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
 BOB = bytes.fromhex("5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a")
@@ -250,3 +263,136 @@ def test_a_node_that_refuses_the_log_search_gets_a_verdict_with_the_reason_not_a
         f"who signed {'0x' + sha256_bytes(doc).hex()} cannot be told: the node refuses eth_getLogs (query exceeds "
         "max block range 0); name the expected signer or give the receipt"
     )
+
+
+# ---------------------------------------------------------------------------- a transaction sent to another contract
+
+
+@dataclasses.dataclass(frozen=True)
+class _Relayed:
+    """A registration registered through another contract: its receipt and the transaction's Registered event."""
+
+    receipt: Receipt
+    event: RegistryEvent
+
+
+@pytest.fixture(scope="module")
+def envelopes(registry: Registry, relayer: TxSender) -> Envelopes:
+    return Envelopes(registry.w3, envelopes_contract.deploy(relayer, registry.address), relayer)
+
+
+def _sign_in_envelope(registry: Registry, envelopes: Envelopes, key: bytes, doc: bytes) -> _Relayed:
+    """``key`` signs ``doc`` in a one-signer envelope of its own: the transaction goes to the envelopes contract,
+    which calls the registry's register."""
+    signer, now = address_of(key), registry.w3.eth.get_block("latest")["timestamp"]
+    request = env.EnvelopeRequest(sha256_bytes(doc), signer, (signer,), False, 0, env.new_salt(), now + 3600)
+    envelopes.create(request, env.sign(envelopes.domain, request, key))
+    reg = Registration(doc_hash=sha256_bytes(doc), signer=signer, deadline=2**40, metadata_hash=b"\x07" * 32)
+    signed = SignedRegistration(reg, sign(registry.domain, reg, key))
+    mined = envelopes.sign(env.envelope_id(envelopes.domain, request), signed)
+    (event,) = registry.events_in(mined)
+    return _Relayed(registry.receipt_for(signed, mined), event)
+
+
+def test_a_registration_signed_through_an_envelope_verifies_with_its_receipt(
+    registry: Registry, envelopes: Envelopes, w3: Web3
+) -> None:
+    """The transaction went to the envelopes contract: the registry's Registered log in it proves the record."""
+    doc = b"enveloped " + w3.eth.get_block("latest")["hash"]
+    relayed = _sign_in_envelope(registry, envelopes, ALICE, doc)
+    assert w3.eth.get_transaction(HexBytes(relayed.receipt.tx_hash))["to"] == envelopes.address
+    verdict = _run(_url(w3), Question(sha256_bytes(doc), receipt=relayed.receipt), pin=_pin(registry))
+    assert verdict.outcome is Outcome.VALID, verdict.summary
+    assert verdict.anchor is not None and verdict.anchor.tx_hash == relayed.receipt.tx_hash
+
+
+def test_a_transaction_to_another_contract_without_the_records_log_fails_at_anchor(
+    registry: Registry, envelopes: Envelopes, w3: Web3
+) -> None:
+    """An honest receipt of ALICE's given the transaction (and block) of BOB's envelope signature: a successful
+    transaction to a contract that called the registry, but whose Registered log is of another (doc, signer)."""
+    doc = b"elsewhere " + w3.eth.get_block("latest")["hash"]
+    honest = _register(registry, ALICE, doc)
+    other = _sign_in_envelope(registry, envelopes, BOB, doc + b" (bob's)").receipt
+    forged = dataclasses.replace(
+        honest,
+        tx_hash=other.tx_hash,
+        block_number=other.block_number,
+        block_hash=other.block_hash,
+        timestamp=other.timestamp,
+    )
+    verdict = _run(_url(w3), Question(sha256_bytes(doc), receipt=forged), pin=_pin(registry))
+    assert (verdict.outcome, verdict.failed_step) == (Outcome.INVALID, Step.ANCHOR)
+    assert verdict.reason == (
+        f"transaction 0x{other.tx_hash.hex()} did not record 0x{sha256_bytes(doc).hex()} by {address_of(ALICE)}"
+    )
+
+
+def test_a_registration_relayed_by_a_forwarder_verifies_with_its_receipt(
+    registry: Registry, relayer: TxSender, w3: Web3
+) -> None:
+    """Any contract may relay register (a multisig, a forwarder): the record is the registry's log, not the
+    calldata, so a receipt naming that transaction verifies; only the receipt's making needs calldata it reads."""
+    doc = b"forwarded " + w3.eth.get_block("latest")["hash"]
+    reg = Registration(doc_hash=sha256_bytes(doc), signer=address_of(BOB), deadline=2**40)
+    signed = SignedRegistration(reg, sign(registry.domain, reg, BOB))
+    forwarder = deploy_forwarder(relayer, registry.address)
+    tx_hash = forward(relayer, forwarder, encode_call("register", reg.as_tuple(), signed.signature))
+    receipt = registry.receipt_for(signed, w3.eth.get_transaction_receipt(HexBytes(tx_hash)))
+    verdict = _run(_url(w3), Question(sha256_bytes(doc), receipt=receipt), pin=_pin(registry))
+    assert verdict.outcome is Outcome.VALID, verdict.summary
+
+
+def test_the_calldata_reader_reads_an_envelopes_sign(registry: Registry, envelopes: Envelopes, w3: Web3) -> None:
+    """The API's receipts of envelope-signed records: the registration and signature read back from sign(id, reg,
+    signature), by the web3 binding and the asynchronous reader alike, as the receipt that verifies has them."""
+    doc = b"read back " + w3.eth.get_block("latest")["hash"]
+    relayed = _sign_in_envelope(registry, envelopes, BOB, doc)
+    expected = SignedRegistration(relayed.receipt.registration, relayed.receipt.signature)
+    assert registry.signed_registration_of(relayed.event) == expected
+
+    async def read() -> SignedRegistration:
+        async with JsonRpc(_url(w3)) as rpc:
+            return await RegistryReader(rpc, registry.address, registry.chain_id).signed_registration_of(relayed.event)
+
+    assert asyncio.run(read()) == expected
+
+
+def _envelope_event(signed: SignedRegistration) -> RegistryEvent:
+    reg = signed.registration
+    return RegistryEvent(
+        "Registered", reg.doc_hash, reg.signer, 1, bytes(32), bytes(32), 0, reg.metadata_hash, reg.supersedes
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ("another signature", "envelope sign signature of .* does not recover the signer"),
+        ("another metadataHash", "differs from the recorded event"),
+        ("another document", "carries no registration of"),
+        ("truncated", "sign calldata does not decode"),
+    ],
+)
+def test_envelope_sign_calldata_that_is_not_the_records_is_a_typed_not_found(change: str, said: str) -> None:
+    """No node: the decoder alone. Any contract may share sign's selector, so only a signature that recovers the
+    signer is taken (a contract wallet's through an envelope is not read back)."""
+    domain = Domain(chain_id=31337, verifying_contract=Web3.to_checksum_address("0x" + "ab" * 20))
+    reg = Registration(doc_hash=b"\x01" * 32, signer=address_of(ALICE), deadline=2**40, metadata_hash=b"\x02" * 32)
+    signed = SignedRegistration(reg, sign(domain, reg, ALICE))
+    event = _envelope_event(signed)
+    assert signed_registration_in_envelope_call(
+        env.encode_sign(b"\x09" * 32, reg, signed.signature), event, domain
+    ) == (signed)
+    signature, sent = signed.signature, reg
+    if change == "another signature":
+        signature = sign(domain, reg, BOB)
+    elif change == "another metadataHash":
+        sent = dataclasses.replace(reg, metadata_hash=b"\x03" * 32)
+    elif change == "another document":
+        sent = dataclasses.replace(reg, doc_hash=b"\x04" * 32)
+    calldata = env.encode_sign(b"\x09" * 32, sent, signature)
+    if change == "truncated":
+        calldata = calldata[:40]
+    with pytest.raises(RegistrationNotFound, match=said):
+        signed_registration_in_envelope_call(calldata, event, domain)
