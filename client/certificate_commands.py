@@ -41,8 +41,8 @@ LINE_MM = 5.2
 
 
 def render(lines: Sequence[str], verify_url: str) -> bytes:
-    """A certificate's ``lines`` (:meth:`Certificate.text_lines`: the title, the note, then the claims) as a
-    one-page A4 PDF, each drawn as one line of text so that a text extractor gives it back as printed, with the
+    """A certificate's ``lines`` (:meth:`Certificate.text_lines`: the title, the note, then the claims) as an
+    A4 PDF, each drawn as one line of text so that a text extractor gives it back as printed, with the
     QR code of ``verify_url`` at the top right."""
     import segno
     from fpdf import FPDF
@@ -51,7 +51,7 @@ def render(lines: Sequence[str], verify_url: str) -> bytes:
     pdf = FPDF(format="A4")
     pdf.set_title(title)
     pdf.set_creator("docchain")
-    pdf.set_auto_page_break(auto=False)
+    pdf.set_auto_page_break(auto=True, margin=15)  # 16 signers' lines run onto a second page
     pdf.add_page()
     png = io.BytesIO()
     segno.make(verify_url, error=QR_ERROR).save(png, kind="png", scale=QR_SCALE, border=QR_BORDER)

@@ -12,6 +12,7 @@ certificate.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -257,9 +258,17 @@ def test_a_certificate_edited_in_any_line_fails_at_that_line(
         (lambda lines: lines[:-4] + lines[-3:], "line 19 "),  # a signer's transaction line left out
         (lambda lines: [*lines, "Signer 3: 0x0000000000000000000000000000000000000001"], "line 23 "),
         (lambda lines: lines[:-1], "has no line 'Verify page'"),
+        (
+            lambda lines: [
+                *lines[:14],
+                re.sub(r"block (\d+)", lambda m: f"block {int(m[1]) - 1}", lines[14]),
+                *lines[15:],
+            ],
+            "line 15 ",
+        ),
         (lambda lines: [*lines[:8], "Requested by: " + lines[16].split(": ")[1], *lines[9:]], "line 9 "),
     ],
-    ids=["line-dropped", "line-added", "last-line-dropped", "signer-as-requester"],
+    ids=["line-dropped", "line-added", "last-line-dropped", "block-number", "signer-as-requester"],
 )
 def test_a_certificate_with_lines_added_or_dropped_fails(
     cli: Cli, completed: Completed, tmp_path: Path, change: Any, said: str
@@ -309,3 +318,34 @@ def test_the_cli_start_imports_no_pdf_or_qr_library() -> None:
     code = "import sys, docchain.client.cli; print(sorted({'fpdf', 'segno', 'pypdf'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_sixteen_signers_with_a_revocation_read_back_over_two_pages(tmp_path: Path) -> None:
+    from pypdf import PdfReader
+
+    from docchain.chain.certificate import Certificate, Moment, SignerEntry
+
+    signer = "0x6869A45c0B3F68919613d203150EFbB04d25B0bE"
+    made = Certificate(
+        document_name="Minutes 2026-11, committee",
+        doc_hash=bytes(range(32)),
+        chain_id=1,
+        registry="0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        envelopes="0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
+        envelope_id=bytes(range(32, 64)),
+        requester=signer,
+        ordered=False,
+        deadline=1_800_000_000,
+        created=Moment(3, 1_700_000_000, b"\x33" * 32),
+        completed=Moment(40, 1_700_000_500, b"\x44" * 32),
+        signers=tuple(
+            SignerEntry(n, signer, Moment(3 + n, 1_700_000_000 + n, bytes([n]) * 32), 1_700_000_900 if n == 16 else 0)
+            for n in range(1, 17)
+        ),
+        page=PAGE,
+    )
+    pdf = _write(list(made.text_lines()), made.verify_url, tmp_path / "sixteen.pdf")
+    assert len(PdfReader(pdf).pages) == 2
+    lines = [line.strip() for line in read_text(pdf).splitlines() if line.strip()]
+    assert lines == list(made.text_lines())
+    assert "Signer 16 revoked: 2023-11-14 22:28:20 UTC" in lines and "Deadline: 2027-01-15 08:00:00 UTC" in lines
