@@ -11,132 +11,47 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from web3 import Web3
 
-from docchain.chain.deploy import ensure_deployed
-from docchain.chain.sender import TxSender
-from docchain.chain.values import parse_hex
 from docchain.client.output import short
-from docchain.client.stack import DEV_RELAYER_KEY, ApiProcess
-from tests.support import DevNode, free_port
+from tests.client.cli_stack import CliStack, cli_stack
+from tests.support import free_port
 
 PASSWORD = "merkle cli password"
 KEPT = "submitted before with merkle anchoring; the first submission's mode is kept"
 UNSEEN = "a Merkle-anchored signature is verified with its receipt."
 
 
-@dataclass
-class Stack:
-    rpc_url: str
-    registry: str
-    work: Path
-    env: dict[str, str]
-
-    def anchored(self, row: dict[str, Any]) -> dict[str, Any]:
-        """A submission the CLI sent without --wait, once on chain, as the API's status says it."""
-        url = f"{self.env['DOCCHAIN_API']}/v1/submissions/{row['id']}"
-        status: dict[str, Any] = httpx.get(url, params={"wait": 20, "until": "anchored"}, timeout=30).json()
-        assert status["state"] in ("anchored", "confirmed"), status
-        return status
-
-    def run(self, *args: str, check: int | None = 0, **env: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "docchain.client", *args],
-            env={**self.env, **env},
-            cwd=self.work,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if check is not None:
-            assert result.returncode == check, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-        return result
-
-    def json(self, *args: str, **env: str) -> Any:
-        return json.loads(self.run(*args, "--json", **env).stdout)
-
-    def stranger(self, *args: str, check: int | None = 0) -> subprocess.CompletedProcess[str]:
-        """The CLI from an empty HOME and config, no API: the node and the registry only."""
-        home = self.work / "stranger"
-        home.mkdir(exist_ok=True)
-        env = {k: v for k, v in self.env.items() if k not in ("DOCCHAIN_API", "DOCCHAIN_DATA_DIR")}
-        env.update(HOME=str(home), DOCCHAIN_CONFIG_DIR=str(home / "config"))
-        result = subprocess.run(
-            [sys.executable, "-m", "docchain.client", *args, "--rpc", self.rpc_url, "--registry", self.registry],
-            env=env,
-            cwd=home,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if check is not None:
-            assert result.returncode == check, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-        return result
+def anchored(stack: CliStack, row: dict[str, Any]) -> dict[str, Any]:
+    """A submission the CLI sent without --wait, once on chain, as the API's status says it."""
+    url = f"{stack.api}/v1/submissions/{row['id']}"
+    status: dict[str, Any] = httpx.get(url, params={"wait": 20, "until": "anchored"}, timeout=30).json()
+    assert status["state"] in ("anchored", "confirmed"), status
+    return status
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    base = tmp_path_factory.mktemp("merkle-cli")
-    anvil = DevNode(base / "node").started()
-    api: ApiProcess | None = None
-    try:
-        data_dir = base / "data"
-        sender = TxSender(Web3(Web3.HTTPProvider(anvil.rpc_url)), parse_hex(DEV_RELAYER_KEY))
-        deployment, _ = ensure_deployed(sender, data_dir)
-        work = base / "work"
-        work.mkdir()
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
-        env.update(
-            DOCCHAIN_CONFIG_DIR=str(base / "config"),
-            DOCCHAIN_DATA_DIR=str(data_dir),
-            DOCCHAIN_PASSWORD=PASSWORD,
-            DOCCHAIN_KDF_ITERATIONS="2",
-            DOCCHAIN_API=f"http://127.0.0.1:{port}",
-            DOCCHAIN_TIMEOUT="10",
-            COLUMNS="250",
-        )
-        api = ApiProcess.start(
-            host="127.0.0.1",
-            port=port,
-            log_path=data_dir / "api.log",
-            env={
-                "DOCCHAIN_RPC_URL": anvil.rpc_url,
-                "DOCCHAIN_DATA_DIR": str(data_dir),
-                "DOCCHAIN_RELAYER_KEY": DEV_RELAYER_KEY,
-                "DOCCHAIN_CONFIRMATIONS": "1",
-                "DOCCHAIN_BATCH_INTERVAL_MS": "20",
-                "DOCCHAIN_MERKLE_MAX_WAIT_MS": "100",
-                "DOCCHAIN_POLL_INTERVAL_MS": "50",
-            },
-        )
-        api.wait_ready(60)
-        s = Stack(anvil.rpc_url, deployment.address, work, env)
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliStack]:
+    with cli_stack(tmp_path_factory.mktemp("merkle-cli"), PASSWORD, DOCCHAIN_MERKLE_MAX_WAIT_MS="100") as s:
         alice = json.loads(s.run("keys", "new", "alice", "--json").stdout)["address"]
-        anvil.rpc("anvil_setBalance", [alice, hex(10**18)])  # gas of its own for --direct
+        s.node.rpc("anvil_setBalance", [alice, hex(10**18)])  # gas of its own for --direct
         yield s
-    finally:
-        if api is not None:
-            api.stop()
-        anvil.stop()
 
 
 @pytest.fixture(scope="module")
-def merkle_doc(stack: Stack) -> tuple[Path, dict[str, Any]]:
+def merkle_doc(stack: CliStack) -> tuple[Path, dict[str, Any]]:
     doc = stack.work / "n1.txt"
     doc.write_text("a note anchored under a Merkle root\n")
     [row] = stack.json("submit", str(doc), "--anchoring", "merkle")
     assert row["anchoring"] == "merkle"  # the mode is said before the tree closes, its root once it has
-    return doc, stack.anchored(row)
+    return doc, anchored(stack, row)
 
 
-def test_submit_wait_says_the_mode_and_root(stack: Stack) -> None:
+def test_submit_wait_says_the_mode_and_root(stack: CliStack) -> None:
     doc = stack.work / "n3.txt"
     doc.write_text("a note anchored under a Merkle root, waited for\n")
     run = stack.run("submit", str(doc), "--anchoring", "merkle", "--wait", "--json")
@@ -151,7 +66,7 @@ def test_submit_wait_says_the_mode_and_root(stack: Stack) -> None:
     assert f"anchoring: merkle, under root {root} (1 file)" in said.splitlines()
 
 
-def test_status_and_list_say_the_mode_and_root(stack: Stack, merkle_doc: tuple[Path, dict[str, Any]]) -> None:
+def test_status_and_list_say_the_mode_and_root(stack: CliStack, merkle_doc: tuple[Path, dict[str, Any]]) -> None:
     doc, row = merkle_doc
     root = row["merkleRoot"]
     assert row["anchoring"] == "merkle" and root.startswith("0x") and len(root) == 66
@@ -165,14 +80,14 @@ def test_status_and_list_say_the_mode_and_root(stack: Stack, merkle_doc: tuple[P
     direct = stack.work / "d1.txt"
     direct.write_text("a note with a record of its own\n")
     [row] = stack.json("submit", str(direct))
-    stack.anchored(row)
+    anchored(stack, row)
     table = stack.run("status", str(direct)).stdout
     assert " direct " in table and "merkle" not in table
     again = stack.run("submit", str(direct), "--anchoring", "direct").stdout
     assert "anchoring: direct, a record of its own on chain (1 file)" in again.splitlines()
 
 
-def test_a_repeat_with_another_mode_keeps_the_firsts(stack: Stack, merkle_doc: tuple[Path, dict[str, Any]]) -> None:
+def test_a_repeat_with_another_mode_keeps_the_firsts(stack: CliStack, merkle_doc: tuple[Path, dict[str, Any]]) -> None:
     doc, _ = merkle_doc
     again = stack.run("submit", str(doc), "--anchoring", "direct")
     assert f"{doc.name}: {KEPT}" in again.stdout.splitlines()
@@ -181,7 +96,7 @@ def test_a_repeat_with_another_mode_keeps_the_firsts(stack: Stack, merkle_doc: t
     assert KEPT not in stack.run("submit", str(doc), "--anchoring", "merkle").stdout
 
 
-def test_the_explorer_commands_show_the_roots(stack: Stack, merkle_doc: tuple[Path, dict[str, Any]]) -> None:
+def test_the_explorer_commands_show_the_roots(stack: CliStack, merkle_doc: tuple[Path, dict[str, Any]]) -> None:
     _, row = merkle_doc
     root, tx, block = row["merkleRoot"], row["txHash"], row["blockNumber"]
     node = ("--rpc", stack.rpc_url)
@@ -200,7 +115,7 @@ def test_the_explorer_commands_show_the_roots(stack: Stack, merkle_doc: tuple[Pa
         assert "Merkle roots anchored" in table and root in table
 
 
-def test_anchoring_is_a_flag_only(stack: Stack) -> None:
+def test_anchoring_is_a_flag_only(stack: CliStack) -> None:
     doc = stack.work / "d2.txt"
     doc.write_text("registered directly while the server's default is exported\n")
     [row] = stack.json("submit", str(doc), "--direct", "--rpc", stack.rpc_url, DOCCHAIN_ANCHORING="merkle")
@@ -210,11 +125,11 @@ def test_anchoring_is_a_flag_only(stack: Stack) -> None:
     assert "--anchoring merkle needs the API" in refused.stderr and "DOCCHAIN_ANCHORING" not in refused.stderr
 
 
-def test_a_revoked_merkle_signature_is_revoked_for_a_stranger_with_the_file_alone(stack: Stack) -> None:
+def test_a_revoked_merkle_signature_is_revoked_for_a_stranger_with_the_file_alone(stack: CliStack) -> None:
     doc = stack.work / "n2.txt"
     doc.write_text("a note anchored under a Merkle root, then revoked\n")
     [row] = stack.json("submit", str(doc), "--anchoring", "merkle")
-    row = stack.anchored(row)
+    row = anchored(stack, row)
     stack.run("revoke", str(doc), "--wait")
     copy = stack.work / "stranger" / "n2.txt"
     copy.parent.mkdir(exist_ok=True)
@@ -226,7 +141,7 @@ def test_a_revoked_merkle_signature_is_revoked_for_a_stranger_with_the_file_alon
     assert api_verdict["outcome"] == "revoked" and api_verdict["summary"] == verdict["summary"]
 
 
-def test_a_receipt_less_not_registered_says_what_the_chain_shows(stack: Stack) -> None:
+def test_a_receipt_less_not_registered_says_what_the_chain_shows(stack: CliStack) -> None:
     doc = stack.work / "stranger" / "never.txt"
     doc.parent.mkdir(exist_ok=True)
     doc.write_text("signed by no one\n")

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,106 +17,23 @@ from typing import Any
 
 import httpx
 import pytest
-from web3 import Web3
 
-from docchain.chain.deploy import ensure_deployed
 from docchain.chain.hashing import keccak256, sha256_bytes
 from docchain.chain.receipt import Private, parse_receipt
-from docchain.chain.sender import TxSender
 from docchain.chain.values import parse_hex, to_hex
 from docchain.client import receipts
 from docchain.client.errors import UsageError
-from docchain.client.stack import DEV_RELAYER_KEY, ApiProcess
-from tests.support import DevNode, free_port, poll
+from tests.client.cli_stack import CliStack, cli_stack
+from tests.support import poll
 
 PASSWORD = "private cli password"
 
 
-@dataclass
-class Stack:
-    rpc_url: str
-    registry: str
-    api: str
-    work: Path
-    env: dict[str, str]
-
-    def run(self, *args: str, check: int | None = 0, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "docchain.client", *args],
-            env=self.env,
-            cwd=cwd or self.work,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if check is not None:
-            assert result.returncode == check, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-        return result
-
-    def json(self, *args: str, check: int = 0) -> Any:
-        return json.loads(self.run(*args, "--json", check=check).stdout)
-
-    def stranger(self, *args: str, check: int = 0) -> Any:
-        """``docchain ... --json`` from an empty HOME, with no API: the node and the registry only."""
-        home = self.work / "stranger"
-        home.mkdir(exist_ok=True)
-        env = {k: v for k, v in self.env.items() if k not in ("DOCCHAIN_API", "DOCCHAIN_DATA_DIR")}
-        env.update(HOME=str(home), DOCCHAIN_CONFIG_DIR=str(home / "config"))
-        result = subprocess.run(
-            [sys.executable, "-m", "docchain.client", *args, "--json"],
-            env=env,
-            cwd=home,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert result.returncode == check, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-        return json.loads(result.stdout)
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    base = tmp_path_factory.mktemp("private-cli")
-    anvil = DevNode(base / "node").started()
-    api: ApiProcess | None = None
-    try:
-        data_dir = base / "data"
-        sender = TxSender(Web3(Web3.HTTPProvider(anvil.rpc_url)), parse_hex(DEV_RELAYER_KEY))
-        deployment, _ = ensure_deployed(sender, data_dir)
-        work = base / "work"
-        work.mkdir()
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
-        env.update(
-            DOCCHAIN_CONFIG_DIR=str(base / "config"),
-            DOCCHAIN_DATA_DIR=str(data_dir),
-            DOCCHAIN_PASSWORD=PASSWORD,
-            DOCCHAIN_KDF_ITERATIONS="2",
-            DOCCHAIN_API=f"http://127.0.0.1:{port}",
-            DOCCHAIN_TIMEOUT="10",
-            COLUMNS="250",
-        )
-        api = ApiProcess.start(
-            host="127.0.0.1",
-            port=port,
-            log_path=data_dir / "api.log",
-            env={
-                "DOCCHAIN_RPC_URL": anvil.rpc_url,
-                "DOCCHAIN_DATA_DIR": str(data_dir),
-                "DOCCHAIN_RELAYER_KEY": DEV_RELAYER_KEY,
-                "DOCCHAIN_CONFIRMATIONS": "1",
-                "DOCCHAIN_BATCH_INTERVAL_MS": "20",
-                "DOCCHAIN_POLL_INTERVAL_MS": "50",
-            },
-        )
-        api.wait_ready(60)
-        s = Stack(anvil.rpc_url, deployment.address, f"http://127.0.0.1:{port}", work, env)
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliStack]:
+    with cli_stack(tmp_path_factory.mktemp("private-cli"), PASSWORD) as s:
         s.run("keys", "new", "alice")
         yield s
-    finally:
-        if api is not None:
-            api.stop()
-        anvil.stop()
 
 
 @dataclass(frozen=True)
@@ -133,7 +48,7 @@ class Submitted:
 
 
 @pytest.fixture(scope="module")
-def submitted(stack: Stack) -> Submitted:
+def submitted(stack: CliStack) -> Submitted:
     doc = stack.work / "offer.txt"
     doc.write_text("a private offer " + os.urandom(8).hex() + "\n")
     [row] = stack.json("submit", str(doc), "--private", "--wait")
@@ -141,7 +56,7 @@ def submitted(stack: Stack) -> Submitted:
     return Submitted(doc, row, receipt)
 
 
-def test_submit_private_wait_writes_a_receipt_holding_the_salt(stack: Stack, submitted: Submitted) -> None:
+def test_submit_private_wait_writes_a_receipt_holding_the_salt(stack: CliStack, submitted: Submitted) -> None:
     sha = sha256_bytes(submitted.doc.read_bytes())
     salt = parse_hex(submitted.receipt["private"]["salt"])
     commitment = to_hex(keccak256(sha + salt))
@@ -157,7 +72,7 @@ def test_submit_private_wait_writes_a_receipt_holding_the_salt(stack: Stack, sub
     assert not submitted.doc.with_name("offer.txt.docchain.salt").exists()  # the receipt is its one home now
 
 
-def test_the_service_knows_the_commitment_as_private_and_not_the_file(stack: Stack, submitted: Submitted) -> None:
+def test_the_service_knows_the_commitment_as_private_and_not_the_file(stack: CliStack, submitted: Submitted) -> None:
     commitment = submitted.row["docHash"]
     status = httpx.get(f"{stack.api}/v1/documents/{commitment}", timeout=10).json()
     assert [(s["private"], s["state"] in ("anchored", "confirmed")) for s in status["signers"]] == [(True, True)]
@@ -175,27 +90,27 @@ def test_the_service_knows_the_commitment_as_private_and_not_the_file(stack: Sta
     assert api_receipt.status_code == 200 and api_receipt.json()["document"]["name"] is None
 
 
-def test_the_receipt_verifies_through_the_api_and_through_a_node(stack: Stack, submitted: Submitted) -> None:
+def test_the_receipt_verifies_through_the_api_and_through_a_node(stack: CliStack, submitted: Submitted) -> None:
     via_api = stack.json("verify", str(submitted.doc))
     assert (via_api["outcome"], via_api["mode"]) == ("valid", "api"), via_api
     assert [s["name"] for s in via_api["steps"]][:2] == ["file", "commitment"]
-    node = ("--rpc", stack.rpc_url, "--registry", stack.registry)
-    via_rpc = stack.stranger("verify", str(submitted.doc), "--receipt", str(submitted.receipt_path), *node)
+    via_rpc = json.loads(
+        stack.stranger("verify", str(submitted.doc), "--receipt", str(submitted.receipt_path), "--json").stdout
+    )
     assert (via_rpc["outcome"], via_rpc["mode"]) == ("valid", "rpc"), via_rpc
     assert [s["name"] for s in via_rpc["steps"]][:2] == ["file", "commitment"]
 
 
-def test_the_file_alone_is_not_registered(stack: Stack, submitted: Submitted) -> None:
+def test_the_file_alone_is_not_registered(stack: CliStack, submitted: Submitted) -> None:
     alone = stack.work / "alone"
     alone.mkdir(exist_ok=True)
     copy = Path(shutil.copy(submitted.doc, alone / submitted.doc.name))  # no receipt beside it
-    node = ("--rpc", stack.rpc_url, "--registry", stack.registry)
-    verdict = stack.stranger("verify", str(copy), *node, check=1)
+    verdict = json.loads(stack.stranger("verify", str(copy), "--json", check=1).stdout)
     assert verdict["outcome"] == "not_registered"
     assert "a private signature is verified with its receipt" in verdict["reason"]
 
 
-def test_a_wrong_salt_fails_at_the_commitment_step(stack: Stack, submitted: Submitted) -> None:
+def test_a_wrong_salt_fails_at_the_commitment_step(stack: CliStack, submitted: Submitted) -> None:
     wrong = dict(submitted.receipt, private={"salt": to_hex(bytes(32))})
     path = stack.work / "wrong-salt.docchain.json"
     path.write_text(json.dumps(wrong))
@@ -204,7 +119,7 @@ def test_a_wrong_salt_fails_at_the_commitment_step(stack: Stack, submitted: Subm
     assert "the receipt's salt does not open this registration's commitment" in verdict["reason"]
 
 
-def test_the_services_bundle_completed_with_the_salt_verifies_offline(stack: Stack, submitted: Submitted) -> None:
+def test_the_services_bundle_completed_with_the_salt_verifies_offline(stack: CliStack, submitted: Submitted) -> None:
     """The indexer proves the record under the commitment's slot: the API's bundle, completed with the salt, is
     what docchain verify --offline checks, with the commitment step after the file's."""
     commitment, signer = submitted.row["docHash"], submitted.row["signer"]
@@ -228,7 +143,7 @@ def test_the_services_bundle_completed_with_the_salt_verifies_offline(stack: Sta
     assert [s["name"] for s in verdict["steps"]][:3] == ["file", "commitment", "signature"]
 
 
-def test_private_refuses_store_and_the_api_refuses_a_private_upload(stack: Stack, submitted: Submitted) -> None:
+def test_private_refuses_store_and_the_api_refuses_a_private_upload(stack: CliStack, submitted: Submitted) -> None:
     refused = stack.run("submit", str(submitted.doc), "--private", "--store", check=2)
     assert "--private keeps the document from the service: it cannot be combined with --store" in refused.stderr
     body = {"registration": submitted.receipt["eip712"]["message"], "signature": submitted.receipt["signature"]}
@@ -241,7 +156,7 @@ def test_private_refuses_store_and_the_api_refuses_a_private_upload(stack: Stack
     assert "a private submission's docHash is a salted commitment" in answer.json()["detail"]
 
 
-def test_without_wait_the_salt_waits_beside_the_file_until_docchain_receipt(stack: Stack) -> None:
+def test_without_wait_the_salt_waits_beside_the_file_until_docchain_receipt(stack: CliStack) -> None:
     doc = stack.work / "later.txt"
     doc.write_text("submitted privately, receipt later " + os.urandom(8).hex() + "\n")
     [first] = stack.json("submit", str(doc), "--private")

@@ -1,0 +1,106 @@
+"""The end-to-end CLI tests' stack: a real anvil with the registry deployed, the API as a process of its own, and
+the ``docchain`` executable run against them as a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+
+from docchain.chain.deploy import ensure_deployed
+from docchain.chain.sender import TxSender
+from docchain.chain.values import parse_hex
+from docchain.client.stack import DEV_RELAYER_KEY, ApiProcess
+from tests.support import DevNode, free_port
+
+
+@dataclass
+class CliStack:
+    node: DevNode
+    registry: str
+    api: str
+    work: Path  # the user's working directory: their documents and receipts
+    env: dict[str, str]
+
+    @property
+    def rpc_url(self) -> str:
+        return self.node.rpc_url
+
+    def run(
+        self, *args: str, check: int | None = 0, cwd: Path | None = None, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        """``docchain ARGS`` as the stack's user; its exit status must be ``check`` unless that is None."""
+        return _run([*args], {**self.env, **env}, cwd or self.work, check)
+
+    def json(self, *args: str, check: int | None = 0, **env: str) -> Any:
+        return json.loads(_run([*args, "--json"], {**self.env, **env}, self.work, check).stdout)
+
+    def stranger(self, *args: str, check: int | None = 0) -> subprocess.CompletedProcess[str]:
+        """``docchain ARGS`` from an empty HOME and config, without the API: the node and the registry only."""
+        home = self.work / "stranger"
+        home.mkdir(exist_ok=True)
+        env = {k: v for k, v in self.env.items() if k not in ("DOCCHAIN_API", "DOCCHAIN_DATA_DIR")}
+        env.update(HOME=str(home), DOCCHAIN_CONFIG_DIR=str(home / "config"))
+        return _run([*args, "--rpc", self.rpc_url, "--registry", self.registry], env, home, check)
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path, check: int | None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "docchain.client", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+    if check is not None:
+        assert result.returncode == check, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@contextmanager
+def cli_stack(base: Path, password: str, **api_env: str) -> Iterator[CliStack]:
+    """A fresh stack under ``base``; ``api_env`` adds to (or overrides) the API's settings."""
+    node = DevNode(base / "node").started()
+    api: ApiProcess | None = None
+    try:
+        data_dir = base / "data"
+        sender = TxSender(Web3(Web3.HTTPProvider(node.rpc_url)), parse_hex(DEV_RELAYER_KEY))
+        deployment, _ = ensure_deployed(sender, data_dir)
+        work = base / "work"
+        work.mkdir()
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
+        env.update(
+            DOCCHAIN_CONFIG_DIR=str(base / "config"),
+            DOCCHAIN_DATA_DIR=str(data_dir),
+            DOCCHAIN_PASSWORD=password,
+            DOCCHAIN_KDF_ITERATIONS="2",  # the key files' KDF at its floor: the tests' keys guard nothing
+            DOCCHAIN_API=url,
+            DOCCHAIN_TIMEOUT="10",
+            COLUMNS="250",  # tables unwrapped, for the tests that read them
+        )
+        api = ApiProcess.start(
+            host="127.0.0.1",
+            port=port,
+            log_path=data_dir / "api.log",
+            env={
+                "DOCCHAIN_RPC_URL": node.rpc_url,
+                "DOCCHAIN_DATA_DIR": str(data_dir),
+                "DOCCHAIN_RELAYER_KEY": DEV_RELAYER_KEY,
+                "DOCCHAIN_CONFIRMATIONS": "1",
+                "DOCCHAIN_BATCH_INTERVAL_MS": "20",
+                "DOCCHAIN_POLL_INTERVAL_MS": "50",
+                **api_env,
+            },
+        )
+        api.wait_ready(60)
+        yield CliStack(node, deployment.address, url, work, env)
+    finally:
+        if api is not None:
+            api.stop()
+        node.stop()
