@@ -676,7 +676,9 @@ async def _merkle_anchor(
 ) -> tuple[bytes, Block]:
     """The receipt's transaction and block, checked to be those that anchored the receipt's root."""
     tx, root = to_hex(receipt.tx_hash), to_hex(inclusion.root)
-    found = await _registry_tx(run, registry, receipt)
+    # A root is anchored by a relayer's own anchorRoot call: no released contract anchors roots on another's
+    # behalf, so this transaction is held to the registry (a direct record's is not, see _anchor).
+    found = await _mined_tx(run, receipt, sent_to=registry)
     logs = await run.reader.logs(registry, [ROOT_ANCHORED_TOPIC, inclusion.root], block_hash=found.block_hash)
     anchored = next(
         (e for e in logs if e.tx_hash == receipt.tx_hash and _is_root_anchored(e, registry, inclusion.root)), None
@@ -700,26 +702,16 @@ async def _merkle_anchor(
     return receipt.tx_hash, block
 
 
-async def _registry_tx(run: _Run, registry: str, receipt: Receipt) -> TxReceipt:
-    """The receipt's transaction, which succeeded, was sent to the registry and is in the receipt's block.
-
-    A root is anchored by a relayer's own ``anchorRoot`` call: no released contract anchors roots on another's
-    behalf, so a Merkle anchor's transaction is held to the registry (a direct record's is not, see _anchor)."""
-    found = await _mined_tx(run, receipt)
-    if found.to != registry:
-        tx = to_hex(receipt.tx_hash)
-        raise run.fail(Step.ANCHOR, f"transaction {tx} was sent to {found.to}, not to the registry {registry}")
-    return found
-
-
-async def _mined_tx(run: _Run, receipt: Receipt) -> TxReceipt:
-    """The receipt's transaction, which succeeded and is in the receipt's block."""
+async def _mined_tx(run: _Run, receipt: Receipt, *, sent_to: str | None = None) -> TxReceipt:
+    """The receipt's transaction, which succeeded and is in the receipt's block (and was sent to ``sent_to``)."""
     tx = to_hex(receipt.tx_hash)
     found = await run.reader.receipt(receipt.tx_hash)
     if found is None:
         raise run.fail(Step.ANCHOR, f"transaction {tx} is not known to the node")
     if found.status != 1:
         raise run.fail(Step.ANCHOR, f"transaction {tx} failed on chain")
+    if sent_to is not None and found.to != sent_to:
+        raise run.fail(Step.ANCHOR, f"transaction {tx} was sent to {found.to}, not to the registry {sent_to}")
     if (found.block_number, found.block_hash) != (receipt.block_number, receipt.block_hash):
         raise run.fail(
             Step.ANCHOR,
