@@ -279,6 +279,8 @@ def up(
     Then serves until Ctrl-C, which stops the API and then the node. The API and node URLs are
     recorded in the config directory (stack.json), so later commands find them on any port.
     """
+    from web3.types import RPCEndpoint
+
     from docchain.chain.receipt import receipt_path, write_receipt
     from docchain.chain.verify import Question
     from docchain.client import rpc as rpc_mod
@@ -360,6 +362,18 @@ def up(
             # the API's DOCCHAIN_ANCHORING (passed through from this environment) chose the sample's mode
             under = f" under Merkle root {state.get('merkleRoot')}" if state.get("anchoring") == "merkle" else ""
             c.out.step(f"anchored{under} in block {state.get('blockNumber')} by transaction {state.get('txHash')}")
+            depth = w3.eth.block_number - int(state["blockNumber"]) + 1
+            if depth < confirmations:
+                # the local node mines a block per transaction, none while idle: the sample's further
+                # confirmations come from empty blocks mined here, then the API confirms it
+                for _ in range(confirmations - depth):
+                    w3.manager.request_blocking(RPCEndpoint("evm_mine"), [])
+                c.out.step(
+                    f"mined {confirmations - depth} empty block(s): the sample needs {confirmations} confirmations"
+                )
+                state = client.wait_for(
+                    str(accepted["id"]), until=time.monotonic() + 60, states={"confirmed", "failed"}
+                )
             report["anchoring"] = state.get("anchoring")
             report["merkleRoot"] = state.get("merkleRoot")
             from docchain.chain.receipt import parse_receipt
@@ -374,7 +388,7 @@ def up(
         independent = verifying.verify_with_node(
             rpc_url,
             10.0,
-            Question(doc_hash, signer, receipt),
+            Question(doc_hash, signer, receipt, confirmations),
             deployment.address,
             "the local stack's deployment",
             c.trusted_deployments,

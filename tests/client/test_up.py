@@ -72,8 +72,9 @@ def test_up_signs_and_verifies_a_sample_then_stops(tmp_path: Path) -> None:
     stack.check_port("127.0.0.1", api_port)
 
     # a second run reuses the registry (deployed once), prints each step for people and serves until a
-    # supervisor's SIGTERM, which stops the API and the node and exits 0
-    serving = [arg for arg in command if arg != "--no-serve"]
+    # supervisor's SIGTERM, which stops the API and the node and exits 0; with two confirmations required, it
+    # mines the block the idle dev node would not, and the sample verifies
+    serving = [*(arg for arg in command if arg != "--no-serve"), "--confirmations", "2"]
     out_file = tmp_path / "up.out"
     with running(serving, {**env, "COLUMNS": "200"}, out_file) as proc:
         poll(lambda: proc.poll() is not None or "docchain is up" in out_file.read_text(), 150, what="docchain up")
@@ -81,6 +82,8 @@ def test_up_signs_and_verifies_a_sample_then_stops(tmp_path: Path) -> None:
         stops_on_sigterm(proc, out_file)
     again = out_file.read_text()
     assert f"found the registry at {report['registry']}" in again
+    assert "mined 1 empty block(s): the sample needs 2 confirmations" in again
+    assert "verified through the API: VALID" in again
     assert "verified independently (receipt + node only): VALID" in again
     assert "API stopped" in again and "node stopped" in again
     assert stack.find_node(data) is None
