@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from eth_abi.abi import decode as abi_decode
@@ -289,9 +289,16 @@ def signed_registration_in_calldata(calldata: bytes, event: RegistryEvent, domai
     return _recorded(name, items, event, domain, must_recover=name == "registerBatch")
 
 
-# DocumentEnvelopes.sign(bytes32 id, Registration reg, bytes signature) calls the registry's register with
-# (reg, signature) as given: its calldata holds the recorded registration as a register call's does.
-_ENVELOPES_SIGN = _Abi(artifacts.load("DocumentEnvelopes").abi)
+@cache
+def _envelopes_abi() -> _Abi:
+    """DocumentEnvelopes' ABI, whose ``sign(bytes32 id, Registration reg, bytes signature)`` calls the registry's
+    register with (reg, signature) as given: its calldata holds the recorded registration as a register call's
+    does. Loaded on first use, since only a transaction sent to another contract than the registry needs it."""
+    return _Abi(artifacts.load("DocumentEnvelopes").abi)
+
+
+def _calls_envelopes_sign(calldata: bytes) -> bool:
+    return _envelopes_abi().by_selector.get(bytes(calldata[:4])) == "sign"
 
 
 def signed_registration_in_envelope_call(calldata: bytes, event: RegistryEvent, domain: Domain) -> SignedRegistration:
@@ -305,14 +312,14 @@ def signed_registration_in_envelope_call(calldata: bytes, event: RegistryEvent, 
     through an envelope is therefore :class:`RegistrationNotFound`, as is any other calldata."""
     if event.kind != "Registered":
         raise InvalidInput(f"a {event.kind} event records no signed registration")
-    selector = bytes(calldata[:4])
-    if _ENVELOPES_SIGN.by_selector.get(selector) != "sign":
+    if not _calls_envelopes_sign(calldata):
         raise RegistrationNotFound(
-            f"the transaction's calldata calls function 0x{selector.hex()}, not sign of the envelopes contract"
+            f"the transaction's calldata calls function 0x{bytes(calldata[:4]).hex()}, not sign of the envelopes "
+            "contract"
         )
     try:
         # not strict, as Solidity's own calldata decoding is not
-        _, reg, signature = abi_decode(_ENVELOPES_SIGN.input_types("sign"), bytes(calldata[4:]), strict=False)
+        _, reg, signature = abi_decode(_envelopes_abi().input_types("sign"), bytes(calldata[4:]), strict=False)
     except (DecodingError, ValueError, OverflowError) as exc:
         raise RegistrationNotFound(f"the transaction's sign calldata does not decode: {exc}") from exc
     items = [SignedRegistration(_registration(reg), bytes(signature))]
@@ -470,7 +477,7 @@ def _registration_sent_to(
     to = None if not to else to_checksum_address(to)  # a node answers lower case, web3 checksummed
     if to == registry:
         return signed_registration_in_calldata(calldata, event, domain)
-    if _ENVELOPES_SIGN.by_selector.get(bytes(calldata[:4])) == "sign":
+    if _calls_envelopes_sign(calldata):
         return signed_registration_in_envelope_call(calldata, event, domain)
     raise RegistrationNotFound(
         f"transaction {to_hex(event.tx_hash)} was sent to {to or 'no address'}, not to the registry {registry}: "
