@@ -23,7 +23,7 @@ from docchain.client import documents
 from docchain.client.config import normalise_url
 from docchain.client.context import CliContext
 from docchain.client.errors import UsageError, VerificationFailed
-from docchain.client.options import command, new_app
+from docchain.client.options import ForceOpt, command, new_app
 
 if TYPE_CHECKING:
     from docchain.chain.certificate import Certificate
@@ -141,7 +141,10 @@ def certificate(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(metavar="FILE|HASH", help="The document, or its 0x SHA-256.")],
     output: Annotated[
-        Path, typer.Option("--output", "-o", metavar="PDF", help="Where to write the certificate (a PDF).")
+        Path,
+        typer.Option(
+            "--output", "-o", envvar="DOCCHAIN_OUTPUT", metavar="PDF", help="Where to write the certificate (a PDF)."
+        ),
     ],
     envelope_id: Annotated[
         str | None,
@@ -179,7 +182,7 @@ def certificate(
             help="Envelopes contract [default: the one recorded beside the registry in the data dir for the chain].",
         ),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite the output file.")] = False,
+    force: ForceOpt = False,
 ) -> None:
     """Write the certificate of completion of FILE's completed envelope: the document's hash, the
     envelope's creation and completion, every signer with the time, block and transaction of their

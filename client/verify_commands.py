@@ -193,6 +193,7 @@ def verify(
         Path | None,
         typer.Option(
             "--certificate",
+            envvar="DOCCHAIN_CERTIFICATE",
             metavar="PDF",
             help="Check every line of a certificate of completion (docchain certificate) against the node.",
         ),
