@@ -434,8 +434,9 @@ def sign(
 
     The envelope checks its rules first (named signer, order, deadline, not declined or voided),
     so a refused signature leaves no record in the registry. The receipt is written beside FILE
-    (FILE.docchain.json), as `submit --direct` writes it: `docchain verify FILE --rpc URL` checks it,
-    and after `docchain receipt upgrade` so does `docchain verify FILE --offline`.
+    (FILE.docchain.json; one already there is kept unless --force), as `submit --direct` writes it:
+    `docchain verify FILE --rpc URL` checks it, and after `docchain receipt upgrade` so does
+    `docchain verify FILE --offline`.
     """
     from docchain.chain.receipt import receipt_path
     from docchain.chain.registry import SignedRegistration
