@@ -202,3 +202,20 @@ INJECTED_WALLET = r"""
   };
 })();
 """
+
+
+def expect_valid(page: Any, receipt: bytes, timeout: int = 20_000) -> None:
+    """The verify page, given a file and its receipt, says valid. A receipt with its evidence bundle is verified in
+    the page, where it waits for the block hash to hold it to (data-verdict "unanchored"): the test gives the
+    bundle's own block hash, as a person would after checking it with a node they trust."""
+    import json
+
+    from playwright.sync_api import expect
+
+    evidence = json.loads(receipt).get("evidence")
+    verdict = page.locator("#verdict")
+    if evidence is not None:
+        expect(verdict).to_have_attribute("data-verdict", "unanchored", timeout=timeout)
+        page.fill("#offline-trusted", evidence["block"]["hash"])
+        page.click("#offline-check")
+    expect(verdict).to_have_attribute("data-verdict", "valid", timeout=timeout)

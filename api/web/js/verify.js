@@ -176,11 +176,15 @@ export async function verifyView(root, _params, { signal }) {
   function showResult(r) {
     const signers = r.signers || [];
     const bundle = state.receipt && state.receipt.evidence;
+    // a bundle checked with no block hash to hold it to: proven down to its header, which only a hash from
+    // elsewhere ties to the chain. Not a forgery found: the panel above asks for that hash (or a node to ask)
+    const unanchored = bundle && !state.trusted && r.outcome === "invalid" && r.failedStep === "chain";
+    const shown = unanchored ? "unanchored" : r.outcome;
     clear(result,
-      h("div", { class: `verdict verdict-${r.outcome}`, id: "verdict", dataset: { verdict: r.outcome } },
-        h("span", { class: "verdict-icon", "aria-hidden": "true" }, r.outcome === "valid" ? "✓" : "✗"),
+      h("div", { class: `verdict verdict-${shown}`, id: "verdict", dataset: { verdict: shown } },
+        h("span", { class: "verdict-icon", "aria-hidden": "true" }, r.outcome === "valid" ? "✓" : unanchored ? "?" : "✗"),
         h("div", {},
-          h("h2", {}, r.title),
+          h("h2", {}, unanchored ? "Give the block hash to check" : r.title),
           h("p", { class: "summary" }, r.summary),
           bundle ? h("p", { class: "small", id: "offline-source" },
             `Checked against receipt ${state.receiptName}: its evidence bundle, in this browser, with no call to docchain`,
@@ -188,8 +192,8 @@ export async function verifyView(root, _params, { signal }) {
             : state.receipt || state.refused ? h("p", { class: "small" }, `Checked against receipt ${state.receiptName}.`) : null)),
       r.steps && r.steps.length ? h("section", {},
         h("h3", {}, "Steps"),
-        h("ul", { class: "checks", id: "verdict-steps" }, r.steps.map(c => h("li", { class: c.ok ? "ok" : "bad", dataset: { check: c.name } },
-          h("span", { class: "check-mark", "aria-hidden": "true" }, c.ok ? "✓" : "✗"),
+        h("ul", { class: "checks", id: "verdict-steps" }, r.steps.map(c => h("li", { class: c.ok ? "ok" : unanchored ? "pending" : "bad", dataset: { check: c.name } },
+          h("span", { class: "check-mark", "aria-hidden": "true" }, c.ok ? "✓" : unanchored ? "?" : "✗"),
           h("strong", {}, c.name), " ", h("span", { class: "detail" }, c.detail))))) : null,
       recordSection(r, state.receipt),
       r.revocation ? h("section", { id: "verify-revocation" },
