@@ -253,7 +253,8 @@ def test_off_replica_serves_http_and_inline_replica_anchors(env: Env) -> None:
         time.sleep(2)
         assert set(states(http_only, accepted).values()) == {"pending"}
 
-        inline = env.api(DOCCHAIN_PIPELINE="inline").start()
+        # its safety poll out of reach, so that only the wake-up can anchor the late submission below in time
+        inline = env.api(DOCCHAIN_PIPELINE="inline", DOCCHAIN_IDLE_POLL_S="60").start()
         try:
             poll(lambda: readiness(inline)["worker"] == "ok", 10, what="the inline pipeline")
             assert pipeline_children(inline) == []
@@ -262,14 +263,16 @@ def test_off_replica_serves_http_and_inline_replica_anchors(env: Env) -> None:
             all_anchored(inline, mine + accepted)
             all_anchored(http_only, accepted)  # the off replica reads the shared database
 
-            # The working pipeline is idle now (its safety poll reads the outbox every 10 s). A submission the
-            # off replica accepts wakes it (PostgreSQL NOTIFY, SQLite's outbox socket) and anchors well within
-            # that poll.
+            # The working pipeline is idle now (its safety poll 60 s away). A submission the off replica accepts
+            # wakes it (PostgreSQL NOTIFY, SQLite's outbox socket) and is anchored within seconds: 3 at full size,
+            # 8 at CI size, where four test workers share two cores with the nodes and databases.
             time.sleep(1)
+            bound = 3.0 if os.environ.get("RELIABILITY_SCALE") == "full" else 8.0
             started = time.monotonic()
             (late,) = submit_many(http_only, env, 1)
             state = http_only.get(f"/v1/submissions/{late[0]}", params={"wait": 10}).json()["state"]
-            assert state in ("anchored", "confirmed") and time.monotonic() - started < 3, state
+            took = time.monotonic() - started
+            assert state in ("anchored", "confirmed") and took < bound, f"{state} after {took:.1f} s"
             accepted.append(late)
             assert readiness(http_only)["worker"] == "off"
             families = [f.name for f in text_string_to_metric_families(inline.get("/metrics").text)]

@@ -261,7 +261,10 @@ def s3_incomplete(client: Any, bucket: str) -> dict[str, int]:
     """The bucket's incomplete multipart uploads: upload id -> parts uploaded."""
     out = {}
     for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-        parts = client.list_parts(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]).get("Parts", [])
+        try:
+            parts = client.list_parts(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]).get("Parts", [])
+        except client.exceptions.NoSuchUpload:
+            continue  # completed or aborted since it was listed: no longer incomplete
         out[str(upload["UploadId"])] = len(parts)
     return out
 
