@@ -1,5 +1,6 @@
-"""The end-to-end CLI tests' stack: a real anvil with the registry deployed, the API as a process of its own, and
-the ``docchain`` executable run against them as a subprocess, as a user runs it."""
+"""The end-to-end CLI tests' stacks: a real anvil with the registry deployed, and either the API as a process of its
+own with the ``docchain`` executable run against them as a subprocess, as a user runs it (:func:`cli_stack`), or
+the CLI run in this process against the node alone, with funded keys (:func:`funded_cli`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from typer.testing import CliRunner, Result
 from web3 import Web3
 
 from docchain.chain.deploy import ensure_deployed
@@ -103,4 +105,66 @@ def cli_stack(base: Path, password: str, **api_env: str) -> Iterator[CliStack]:
     finally:
         if api is not None:
             api.stop()
+        node.stop()
+
+
+@dataclass
+class FundedCli:
+    """The CLI run in this process (typer's runner) against a real anvil with the registry and the envelopes
+    deployed and no API: each named key is funded, to send its own transactions as the envelope commands do."""
+
+    node: DevNode
+    data_dir: Path
+    work: Path
+    env: dict[str, str]
+    addresses: dict[str, str]  # key name -> address
+    runner: CliRunner
+
+    def run(self, *args: str, code: int = 0) -> Result:
+        from docchain.client.cli import app
+
+        result = self.runner.invoke(app, list(args), env=self.env, catch_exceptions=False)
+        assert result.exit_code == code, f"exit {result.exit_code}\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def json(self, *args: str, code: int = 0) -> Any:
+        return json.loads(self.run(*args, "--json", code=code).stdout)
+
+    def doc(self, name: str) -> str:
+        path = self.work / name
+        path.write_text(f"{name}: a document several people sign\n")
+        return str(path)
+
+    def create(self, doc: str, *signers: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+        """``docchain envelope create`` of ``doc`` by alice, naming the ``signers`` (key names)."""
+        named = [a for s in signers for a in ("--signer", self.addresses[s])]
+        created: dict[str, Any] = self.json("envelope", "create", doc, *named, *extra, "--key", "alice")
+        return created
+
+
+@contextmanager
+def funded_cli(base: Path, password: str, names: tuple[str, ...]) -> Iterator[FundedCli]:
+    """A fresh anvil under ``base`` with the registry and envelopes deployed, and a funded key per name."""
+    node = DevNode(base / "node").started()
+    try:
+        data_dir = base / "data"
+        ensure_deployed(TxSender(Web3(Web3.HTTPProvider(node.rpc_url)), parse_hex(DEV_RELAYER_KEY)), data_dir)
+        work = base / "work"
+        work.mkdir()
+        env = {
+            "DOCCHAIN_CONFIG_DIR": str(base / "config"),
+            "DOCCHAIN_DATA_DIR": str(data_dir),
+            "DOCCHAIN_RPC": node.rpc_url,
+            "DOCCHAIN_PASSWORD": password,
+            "DOCCHAIN_KDF_ITERATIONS": "2",  # the key files' KDF at its floor: the tests' keys guard nothing
+            "DOCCHAIN_TIMEOUT": "10",
+            "COLUMNS": "250",  # tables unwrapped, for the tests that read them
+        }
+        cli = FundedCli(node, data_dir, work, env, {}, CliRunner())
+        for name in names:
+            address = cli.json("keys", "new", name)["address"]
+            node.rpc("anvil_setBalance", [address, hex(10**18)])
+            cli.addresses[name] = address
+        yield cli
+    finally:
         node.stop()

@@ -11,7 +11,6 @@ certificate.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -22,45 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 from web3 import Web3
 
 from docchain.chain import deploy
-from docchain.chain.sender import TxSender
-from docchain.chain.values import parse_hex
 from docchain.client.certificate_commands import QR_BORDER, QR_ERROR, read_text, render
 from docchain.client.errors import ExitCode
-from docchain.client.stack import DEV_RELAYER_KEY
-from tests.support import DevNode
+from tests.client.cli_stack import FundedCli, funded_cli
 
 PASSWORD = "certificate password"
 PAGE = "https://docchain.example"
 LINES = 22  # the title, the note, 11 lines of the envelope, 3 per signer, 3 of its completion and page
-
-
-@dataclass
-class Cli:
-    node: DevNode
-    data_dir: Path
-    work: Path
-    env: dict[str, str]
-    addresses: dict[str, str]
-    runner: CliRunner
-
-    def run(self, *args: str, code: int = 0) -> Result:
-        from docchain.client.cli import app
-
-        result = self.runner.invoke(app, list(args), env=self.env, catch_exceptions=False)
-        assert result.exit_code == code, f"exit {result.exit_code}\n{result.stdout}\n{result.stderr}"
-        return result
-
-    def json(self, *args: str, code: int = 0) -> Any:
-        return json.loads(self.run(*args, "--json", code=code).stdout)
-
-    def doc(self, name: str) -> str:
-        path = self.work / name
-        path.write_text(f"{name}: a document two people sign\n")
-        return str(path)
 
 
 @dataclass(frozen=True)
@@ -75,35 +45,13 @@ class Completed:
 
 
 @pytest.fixture(scope="module")
-def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
-    base = tmp_path_factory.mktemp("certificate")
-    node = DevNode(base / "node").started()
-    try:
-        data_dir = base / "data"
-        deploy.ensure_deployed(TxSender(Web3(Web3.HTTPProvider(node.rpc_url)), parse_hex(DEV_RELAYER_KEY)), data_dir)
-        work = base / "work"
-        work.mkdir()
-        env = {
-            "DOCCHAIN_CONFIG_DIR": str(base / "config"),
-            "DOCCHAIN_DATA_DIR": str(data_dir),
-            "DOCCHAIN_RPC": node.rpc_url,
-            "DOCCHAIN_PASSWORD": PASSWORD,
-            "DOCCHAIN_KDF_ITERATIONS": "2",
-            "DOCCHAIN_TIMEOUT": "10",
-            "COLUMNS": "250",
-        }
-        cli = Cli(node, data_dir, work, env, {}, CliRunner())
-        for name in ("alice", "bob", "carol"):
-            address = cli.json("keys", "new", name)["address"]
-            node.rpc("anvil_setBalance", [address, hex(10**18)])
-            cli.addresses[name] = address
-        yield cli
-    finally:
-        node.stop()
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FundedCli]:
+    with funded_cli(tmp_path_factory.mktemp("certificate"), PASSWORD, ("alice", "bob", "carol")) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
-def completed(cli: Cli) -> Completed:
+def completed(cli: FundedCli) -> Completed:
     doc = cli.doc("deal.txt")
     signers = ("--signer", cli.addresses["bob"], "--signer", cli.addresses["carol"])
     created = cli.json("envelope", "create", doc, *signers, "--ordered", "--key", "alice")
@@ -123,7 +71,7 @@ def _utc(timestamp: int) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def test_the_certificate_says_what_the_chain_holds(cli: Cli, completed: Completed) -> None:
+def test_the_certificate_says_what_the_chain_holds(cli: FundedCli, completed: Completed) -> None:
     w3 = Web3(Web3.HTTPProvider(cli.node.rpc_url))
     recorded = deploy.read_all(cli.data_dir)[31337]
     assert recorded.envelopes is not None
@@ -209,7 +157,7 @@ def test_the_certificate_renders_to_png_and_its_text_reads_back(completed: Compl
     assert [line.strip() for line in text.splitlines() if line.strip()] == list(completed.lines)
 
 
-def test_the_certificate_verifies(cli: Cli, completed: Completed) -> None:
+def test_the_certificate_verifies(cli: FundedCli, completed: Completed) -> None:
     verdict = cli.json("verify", "--certificate", str(completed.pdf))
     assert verdict["outcome"] == "valid" and verdict["linesChecked"] == LINES
     assert verdict["envelopeId"] == completed.created["id"]
@@ -237,7 +185,7 @@ def _write(lines: list[str], url: str, path: Path) -> Path:
 
 @pytest.mark.parametrize("index", range(LINES))
 def test_a_certificate_edited_in_any_line_fails_at_that_line(
-    cli: Cli, completed: Completed, tmp_path: Path, index: int
+    cli: FundedCli, completed: Completed, tmp_path: Path, index: int
 ) -> None:
     lines = list(completed.lines)
     lines[index] = _edited(lines[index])
@@ -271,7 +219,7 @@ def test_a_certificate_edited_in_any_line_fails_at_that_line(
     ids=["line-dropped", "line-added", "last-line-dropped", "block-number", "signer-as-requester"],
 )
 def test_a_certificate_with_lines_added_or_dropped_fails(
-    cli: Cli, completed: Completed, tmp_path: Path, change: Any, said: str
+    cli: FundedCli, completed: Completed, tmp_path: Path, change: Any, said: str
 ) -> None:
     url = completed.lines[-1].split(": ", 1)[1]
     pdf = _write(change(list(completed.lines)), url, tmp_path / "changed.pdf")
@@ -280,7 +228,7 @@ def test_a_certificate_with_lines_added_or_dropped_fails(
 
 
 def test_the_page_address_is_the_issuers_and_its_document_path_is_checked(
-    cli: Cli, completed: Completed, tmp_path: Path
+    cli: FundedCli, completed: Completed, tmp_path: Path
 ) -> None:
     lines = list(completed.lines)
     lines[-1] = lines[-1].replace(PAGE, "http://127.0.0.1:8000")
@@ -291,7 +239,7 @@ def test_the_page_address_is_the_issuers_and_its_document_path_is_checked(
     assert f"line {LINES} " in failed["error"]["message"]
 
 
-def test_an_open_envelope_has_no_certificate(cli: Cli) -> None:
+def test_an_open_envelope_has_no_certificate(cli: FundedCli) -> None:
     doc = cli.doc("open.txt")
     created = cli.json("envelope", "create", doc, "--signer", cli.addresses["bob"], "--key", "alice")
     out = cli.work / "open.pdf"
@@ -302,7 +250,7 @@ def test_an_open_envelope_has_no_certificate(cli: Cli) -> None:
     assert not out.exists()
 
 
-def test_input_is_checked_before_the_chain(cli: Cli, completed: Completed) -> None:
+def test_input_is_checked_before_the_chain(cli: FundedCli, completed: Completed) -> None:
     cli.run("certificate", completed.doc, "-o", str(completed.pdf), code=ExitCode.USAGE)  # exists: not overwritten
     fresh = str(cli.work / "fresh.pdf")
     cli.run("certificate", completed.doc, "-o", fresh, "--name", "Vertrag \u20ac", code=ExitCode.USAGE)

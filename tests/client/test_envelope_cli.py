@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 from web3 import Web3
 
 from docchain.chain import artifacts, deploy
@@ -29,72 +27,19 @@ from docchain.chain.values import parse_hex, to_hex
 from docchain.client.envelope_commands import refusal
 from docchain.client.errors import ExitCode
 from docchain.client.stack import DEV_RELAYER_KEY
-from tests.support import DevNode
+from tests.client.cli_stack import FundedCli, funded_cli
 
 PASSWORD = "envelope cli password"
 DEAD_RPC = "http://127.0.0.1:9"  # discard port: nothing listens
 
 
-@dataclass
-class Cli:
-    node: DevNode
-    data_dir: Path
-    work: Path
-    env: dict[str, str]
-    addresses: dict[str, str]
-    runner: CliRunner
-
-    def run(self, *args: str, code: int = 0) -> Result:
-        from docchain.client.cli import app
-
-        result = self.runner.invoke(app, list(args), env=self.env, catch_exceptions=False)
-        assert result.exit_code == code, f"exit {result.exit_code}\n{result.stdout}\n{result.stderr}"
-        return result
-
-    def json(self, *args: str, code: int = 0) -> Any:
-        return json.loads(self.run(*args, "--json", code=code).stdout)
-
-    def doc(self, name: str) -> str:
-        path = self.work / name
-        path.write_text(f"{name}: a document several people sign\n")
-        return str(path)
-
-    def create(self, doc: str, *signers: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
-        named = [a for s in signers for a in ("--signer", self.addresses[s])]
-        created: dict[str, Any] = self.json("envelope", "create", doc, *named, *extra, "--key", "alice")
-        return created
-
-
 @pytest.fixture(scope="module")
-def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
-    base = tmp_path_factory.mktemp("envelope-cli")
-    node = DevNode(base / "node").started()
-    try:
-        data_dir = base / "data"
-        sender = TxSender(Web3(Web3.HTTPProvider(node.rpc_url)), parse_hex(DEV_RELAYER_KEY))
-        deploy.ensure_deployed(sender, data_dir)
-        work = base / "work"
-        work.mkdir()
-        env = {
-            "DOCCHAIN_CONFIG_DIR": str(base / "config"),
-            "DOCCHAIN_DATA_DIR": str(data_dir),
-            "DOCCHAIN_RPC": node.rpc_url,
-            "DOCCHAIN_PASSWORD": PASSWORD,
-            "DOCCHAIN_KDF_ITERATIONS": "2",
-            "DOCCHAIN_TIMEOUT": "10",
-            "COLUMNS": "250",
-        }
-        cli = Cli(node, data_dir, work, env, {}, CliRunner())
-        for name in ("alice", "bob", "carol", "dave"):
-            address = cli.json("keys", "new", name)["address"]
-            node.rpc("anvil_setBalance", [address, hex(10**18)])
-            cli.addresses[name] = address
-        yield cli
-    finally:
-        node.stop()
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FundedCli]:
+    with funded_cli(tmp_path_factory.mktemp("envelope-cli"), PASSWORD, ("alice", "bob", "carol", "dave")) as c:
+        yield c
 
 
-def test_the_envelopes_are_deployed_and_recorded_beside_the_registry(cli: Cli) -> None:
+def test_the_envelopes_are_deployed_and_recorded_beside_the_registry(cli: FundedCli) -> None:
     w3 = Web3(Web3.HTTPProvider(cli.node.rpc_url))
     recorded = deploy.read_all(cli.data_dir)[31337]
     assert recorded.envelopes is not None
@@ -119,7 +64,7 @@ def test_the_envelopes_are_deployed_and_recorded_beside_the_registry(cli: Cli) -
     assert deploy.ensure_deployed(sender, old) == (again, False)  # nothing new the second time
 
 
-def test_a_two_signer_ordered_envelope_completes_from_the_cli(cli: Cli) -> None:
+def test_a_two_signer_ordered_envelope_completes_from_the_cli(cli: FundedCli) -> None:
     doc = cli.doc("ordered.txt")
     created = cli.create(doc, "bob", "carol", extra=("--ordered",))
     assert created["signers"] == [cli.addresses["bob"], cli.addresses["carol"]] and created["ordered"] is True
@@ -171,7 +116,7 @@ def test_a_two_signer_ordered_envelope_completes_from_the_cli(cli: Cli) -> None:
     assert (verdict["outcome"], verdict["anchor"]["transactionHash"]) == ("valid", first["txHash"])
 
 
-def test_an_envelope_signed_receipt_verifies_online_and_offline(cli: Cli) -> None:
+def test_an_envelope_signed_receipt_verifies_online_and_offline(cli: FundedCli) -> None:
     """The receipt `envelope sign` writes: its transaction went to the envelopes contract, and the registry's
     Registered log in it is what the anchor step holds it to, online; upgraded with its bundle, it verifies with
     no node."""
@@ -196,7 +141,7 @@ def test_an_envelope_signed_receipt_verifies_online_and_offline(cli: Cli) -> Non
     assert (offline["outcome"], offline["mode"], offline["signer"]) == ("valid", "offline", cli.addresses["bob"])
 
 
-def test_a_signature_past_the_deadline_is_refused(cli: Cli) -> None:
+def test_a_signature_past_the_deadline_is_refused(cli: FundedCli) -> None:
     doc = cli.doc("deadline.txt")
     created = cli.create(doc, "bob", extra=("--deadline", "60s"))
     mined = int(cli.node.rpc("eth_getBlockByNumber", [hex(created["blockNumber"]), False])["timestamp"], 16)
@@ -209,7 +154,7 @@ def test_a_signature_past_the_deadline_is_refused(cli: Cli) -> None:
     assert cli.json("envelope", "status", doc)["status"] == "expired"
 
 
-def test_a_signer_not_named_is_refused(cli: Cli) -> None:
+def test_a_signer_not_named_is_refused(cli: FundedCli) -> None:
     doc = cli.doc("named.txt")
     created = cli.create(doc, "bob")
     dave = cli.addresses["dave"]
@@ -220,7 +165,7 @@ def test_a_signer_not_named_is_refused(cli: Cli) -> None:
     assert cli.json("envelope", "status", doc)["pending"] == [cli.addresses["bob"]]
 
 
-def test_two_open_envelopes_of_a_document_need_an_id(cli: Cli) -> None:
+def test_two_open_envelopes_of_a_document_need_an_id(cli: FundedCli) -> None:
     doc, other = cli.doc("twice.txt"), cli.doc("other.txt")
     first, second = cli.create(doc, "bob"), cli.create(doc, "bob", "carol")
     assert first["id"] != second["id"]  # the same document and requester: each request has its own salt
@@ -235,7 +180,7 @@ def test_two_open_envelopes_of_a_document_need_an_id(cli: Cli) -> None:
     assert (shown["id"], shown["otherEnvelopes"]) == (second["id"], [first["id"]])
 
 
-def test_a_decline_ends_the_envelope(cli: Cli) -> None:
+def test_a_decline_ends_the_envelope(cli: FundedCli) -> None:
     doc = cli.doc("declined.txt")
     created = cli.create(doc, "bob", "carol")
     declined = cli.json("envelope", "decline", doc, "--reason", "clause 4 is wrong", "--key", "bob")
@@ -253,7 +198,7 @@ def test_a_decline_ends_the_envelope(cli: Cli) -> None:
     assert f"declined by {cli.addresses['bob']}" in cli.run("envelope", "status", doc).stdout
 
 
-def test_the_requester_voids_the_envelope(cli: Cli) -> None:
+def test_the_requester_voids_the_envelope(cli: FundedCli) -> None:
     doc = cli.doc("voided.txt")
     created = cli.create(doc, "bob")
     stranger = cli.run("envelope", "void", doc, "--key", "bob", code=ExitCode.VERIFICATION_FAILED)
@@ -268,7 +213,7 @@ def test_the_requester_voids_the_envelope(cli: Cli) -> None:
     assert f"refused (VoidedEnvelope): envelope {created['id']} was voided by its requester" in late.stderr
 
 
-def test_a_plain_submit_shows_registered_then_counts(cli: Cli) -> None:
+def test_a_plain_submit_shows_registered_then_counts(cli: FundedCli) -> None:
     doc = cli.doc("plain.txt")
     created = cli.create(doc, "bob")
     cli.json("submit", doc, "--direct", "--key", "bob")
@@ -298,7 +243,7 @@ def test_a_plain_submit_shows_registered_then_counts(cli: Cli) -> None:
     ],
     ids=["short-address", "duplicate", "zero", "deadline-words", "deadline-zero", "id", "count-signer", "envelopes"],
 )
-def test_bad_input_is_refused_before_any_network_call(cli: Cli, args: tuple[str, ...], said: str) -> None:
+def test_bad_input_is_refused_before_any_network_call(cli: FundedCli, args: tuple[str, ...], said: str) -> None:
     command, *rest = args
     named = [cli.addresses["bob"] if a == "BOB" else a for a in rest]
     doc = cli.doc("input.txt")
