@@ -651,13 +651,16 @@ def test_sigkill_during_large_upload(
                     assert upload.join(120) == 202, f"the upload was not accepted: {upload.outcome} {upload.answer}"
                 seen = poll(watch.state, 120, interval=0.005, what=f"the API writing the document to {moment.target}")
                 if seen == "writing":
-                    break
+                    # the writing process is frozen the moment its write is seen, so that the kill lands in the
+                    # middle of it however fast this machine moves the bytes; unless the write ended between the
+                    # look and the stop, which a second look after it sees
+                    os.kill(writer, signal.SIGSTOP)
+                    if watch.state() == "writing":
+                        break
+                    os.kill(writer, signal.SIGCONT)
                 upload.join(120)  # the write ended between two looks: this document is stored, the next one tried
                 missed += 1
             assert missed < TRIES, f"{TRIES} writes to {moment.target} ended unseen: no kill could land mid-write"
-            # the writing process is frozen the moment its write is seen, so that the kill lands in the middle
-            # of it however fast this machine moves the bytes
-            os.kill(writer, signal.SIGSTOP)
             writer_rss = peak_rss(writer)
             kill_api(api, child=True)
             entry.faults["SIGKILL of the API and its child mid-upload"] += 1
