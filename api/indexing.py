@@ -52,14 +52,16 @@ class IndexerLoop(ServiceLoop):
         self.service = Lifecycle(db, settings.confirmations)
         self.head: int | None = None
         self._written_head: int | None = None  # the head recorded (and confirmations computed) last
+        self._relink = False  # woken by the worker: the next step writes even if nothing is new
         # called once a reorg's rollback is committed: the worker sends again what the chain lost
         self.on_reorg: Callable[[], None] = lambda: None
         self._code: bytes | None = None  # the registry's runtime code, read once: it never changes
 
     def wake(self) -> None:
         """The worker saw a transaction mined (and may have left submissions to link to indexed records):
-        step now, and write even if the head did not move."""
-        self._written_head = None
+        step now, and write even if the head did not move. A flag of its own, read at the start of a step:
+        a step already under way may have read the database before the transaction was recorded mined."""
+        self._relink = True
         self._wake.set()
 
     async def step(self, bound: Bound) -> float | None:
@@ -67,6 +69,7 @@ class IndexerLoop(ServiceLoop):
         return self.idle_s if await self.advance(bound) else None
 
     async def advance(self, bound: Bound) -> bool:
+        relink, self._relink = self._relink, False
         cursor = _cursor(await self.service.store.cursor_value())
         step: IndexStep = await bound.indexer.poll(cursor)
         self.head = step.head
@@ -74,7 +77,7 @@ class IndexerLoop(ServiceLoop):
         if step.reorg:
             await self._rollback(bound)
             return False
-        if step.tip is None and step.head == self._written_head:
+        if step.tip is None and step.head == self._written_head and not relink:
             return step.complete  # nothing new: no write transaction (this runs every poll interval)
         # computed before the transaction: the write lock is held for SQL only
         rows = [event_row(e, step.blocks[e.block_number].timestamp) for e in step.events]

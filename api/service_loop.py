@@ -75,6 +75,9 @@ class ServiceLoop:
     async def run(self) -> None:
         backoff = 0.2
         while not self._stopping.is_set():
+            # cleared before the step, not before the sleep: a wake-up that arrives during the step (a
+            # transaction mined while the indexer writes the block that holds it) ends the sleep that follows
+            self._wake.clear()
             try:
                 pause = await self.step(await self.chain.bound())
                 if backoff > 0.2:
@@ -99,7 +102,6 @@ class ServiceLoop:
                 await self._sleep(pause)
 
     async def _sleep(self, seconds: float) -> None:
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
 
