@@ -7,6 +7,7 @@ Tables:
 - ``transactions``: every transaction the relayer signed, with its hash and raw bytes recorded *before*
   broadcast, so a restart can re-send or reconcile it.
 - ``revocations``: the outbox of signed revocations.
+- ``envelope_actions``: the outbox of an envelope's relayed actions (create, decline, void, count).
 - ``events``: the registry's events as indexed from the chain (the source of truth for status and lists).
 - ``roots``: the registry's ``RootAnchored`` events (Merkle roots anchored), as indexed.
 - ``blocks``: headers of indexed blocks (event blocks and recent tips), for timestamps and reorg detection.
@@ -121,6 +122,8 @@ class Submission(Base):
     merkle_proof: Mapped[str | None] = mapped_column(Text)
     # the docHash is a salted commitment, not the document's SHA-256 (docs/protocol.md, "Private mode"; 0010)
     private: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # the envelope this signature is for: anchored through the envelopes contract's sign (migration 0011)
+    envelope_id: Mapped[str | None] = mapped_column(HASH)
 
 
 # Partial indexes hold only the rows a query looks for (the worker's pending queue, the anchored rows
@@ -164,6 +167,8 @@ Index(
     sqlite_where=_MERKLE_ON_CHAIN,
     postgresql_where=_MERKLE_ON_CHAIN,
 )
+_IN_ENVELOPE = Submission.__table__.c.envelope_id.isnot(None)
+Index("ix_submissions_envelope", Submission.envelope_id, sqlite_where=_IN_ENVELOPE, postgresql_where=_IN_ENVELOPE)
 
 
 class StorageCopy(Base):
@@ -241,6 +246,50 @@ class RevocationRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
     client_id: Mapped[str | None] = mapped_column(CLIENT_ID)
+
+
+# ------------------------------------------------------------------ envelope actions (migration 0011)
+
+
+class EnvelopeActionRow(Base):
+    """The outbox of an envelope's relayed actions (create, decline, void, count): written before the API
+    answers 202 and sent by the anchoring worker (api/lifecycle.py ``ActionState``). ``actor`` is the requester
+    of a create or void, the signer of a decline or count; ``message_json`` the signed message (a count's
+    ``{envelopeId, signer}``), ``signature`` NULL for a count, which no one signs."""
+
+    __tablename__ = "envelope_actions"
+    __table_args__ = (
+        UniqueConstraint("envelope_id", "kind", "actor", name="uq_envelope_actions_envelope_kind_actor"),
+        Index("ix_envelope_actions_envelope", "envelope_id"),
+        Index("ix_envelope_actions_doc", "doc_hash", "kind"),
+        Index("ix_envelope_actions_tx", "tx_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # lifecycle.ActionKind
+    envelope_id: Mapped[str] = mapped_column(HASH)
+    doc_hash: Mapped[str] = mapped_column(HASH)
+    actor: Mapped[str] = mapped_column(ADDRESS)
+    message_json: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))  # lifecycle.ActionState
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    tx_id: Mapped[int | None] = mapped_column(ForeignKey("transactions.id"))
+    tx_hash: Mapped[str | None] = mapped_column(HASH)
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    client_id: Mapped[str | None] = mapped_column(CLIENT_ID)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+Index(
+    "ix_envelope_actions_pending",
+    EnvelopeActionRow.created_at,
+    sqlite_where=text("state = 'pending'"),
+    postgresql_where=text("state = 'pending'"),
+)
 
 
 REGISTERED_SQL = "kind = 'Registered'"
