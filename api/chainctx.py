@@ -62,6 +62,9 @@ class Bound:
     deployment_block: int
     indexer: Indexer
     heads: HeadCache  # verification's per-head reads
+    # the DocumentEnvelopes beside the registry (DOCCHAIN_ENVELOPES_ADDRESS, or the deployment's); None: none
+    # recorded (a deployment from before envelopes), and the envelope routes answer that they are unavailable
+    envelopes: str | None = None
 
 
 class ChainContext:
@@ -84,12 +87,16 @@ class ChainContext:
                 f"the node (DOCCHAIN_RPC_URL) is on chain {chain_id}, but DOCCHAIN_CHAIN_ID is {expected}; "
                 "point DOCCHAIN_RPC_URL at a node of that chain or change DOCCHAIN_CHAIN_ID"
             )
+        envelopes: str | None = None
         if self.settings.registry_address:
             address = parse_address(self.settings.registry_address, "DOCCHAIN_REGISTRY_ADDRESS")
             block = self.settings.deployment_block or 0
+            if self.settings.envelopes_address:
+                envelopes = parse_address(self.settings.envelopes_address, "DOCCHAIN_ENVELOPES_ADDRESS")
         else:
             deployment = deploy.lookup(self.settings.data_dir, chain_id)
             address, block = deployment.address, deployment.block_number
+            envelopes = None if deployment.envelopes is None else deployment.envelopes.address
         if await self.rpc.call("eth_getCode", [address, "latest"]) in (None, "0x"):
             raise NodeError(f"no contract at {address} on chain {chain_id}")
         fee_cap = self.settings.max_fee_cap_gwei
@@ -107,8 +114,9 @@ class ChainContext:
             RegistryWrites(sender, registry.address),
             registry.domain,
             block,
-            Indexer(self.rpc, address, block),
+            Indexer(self.rpc, address, block, envelopes=envelopes),
             HeadCache(self.rpc),
+            envelopes,
         )
 
     async def bound(self) -> Bound:

@@ -299,6 +299,8 @@ class ChildPipeline:
         config["relayer_key"] = "0x" + relayer_key.hex()  # decrypted once, by the parent
         if settings.s3_secret_access_key is not None:  # (dumped masked, as every SecretStr)
             config["s3_secret_access_key"] = settings.s3_secret_access_key.get_secret_value()
+        if settings.smtp_password is not None:  # the delivery loop's SMTP login
+            config["smtp_password"] = settings.smtp_password.get_secret_value()
         self._config = json.dumps(config).encode() + b"\n"
         self.notifier = notifier
         self._proc: asyncio.subprocess.Process | None = None

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     relayer_password_file: Path | None = Field(None, description="file holding the keystore's password")
     registry_address: str | None = Field(None, description="registry address; default from deployments.json")
     deployment_block: int | None = Field(None, description="where the indexer starts when registry_address is set")
+    envelopes_address: str | None = Field(
+        None, description="the envelopes contract beside DOCCHAIN_REGISTRY_ADDRESS; default from deployments.json"
+    )
     confirmations: int = Field(2, ge=1, le=1000, description="blocks on top of an anchor before it is confirmed")
     batch_size: int = Field(200, ge=1, le=500, description="submissions per registerBatch transaction")
     batch_interval_ms: int = Field(200, ge=1, description="flush a partial batch after this long")
@@ -126,6 +129,24 @@ class Settings(BaseSettings):
         "process", description="where the anchoring worker and indexer run: child process, in-process, or not here"
     )
 
+    # ------------------------------------------------------------ envelope notifications (api/notifications/)
+    public_url: str | None = Field(
+        None,
+        description="the web page's address as people reach it (signing links in e-mails, envelope links); "
+        "unset: the address the request came to",
+    )
+    webhook_allow_private: bool = Field(
+        False, description="accept webhook URLs on loopback or private addresses (tests, a receiver on this host)"
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, le=60, description="one webhook delivery attempt's whole timeout")
+    smtp_host: str | None = Field(None, description="SMTP server for invitations and reminders; unset: no e-mail")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port")
+    smtp_from: str | None = Field(None, description="the From address of invitations and reminders")
+    smtp_starttls: bool = Field(True, description="upgrade the SMTP connection with STARTTLS before sending")
+    smtp_user: str | None = Field(None, description="SMTP login (with DOCCHAIN_SMTP_PASSWORD); unset: none")
+    smtp_password: SecretStr | None = Field(None, description="goes with DOCCHAIN_SMTP_USER")
+    smtp_timeout_s: float = Field(15.0, gt=0, le=120, description="one SMTP conversation's socket timeout")
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
@@ -151,6 +172,12 @@ class Settings(BaseSettings):
         "s3_access_key_id",
         "s3_secret_access_key",
         "ipfs_gateway_url",
+        "smtp_host",
+        "smtp_from",
+        "smtp_user",
+        "smtp_password",
+        "public_url",
+        "envelopes_address",
         mode="before",
     )
     @classmethod
@@ -173,6 +200,14 @@ class Settings(BaseSettings):
     def _relayer_source(self) -> Settings:
         if self.relayer_keystore is not None and self.relayer_password_file is None:
             raise ValueError("DOCCHAIN_RELAYER_KEYSTORE needs DOCCHAIN_RELAYER_PASSWORD_FILE")
+        return self
+
+    @model_validator(mode="after")
+    def _smtp_complete(self) -> Settings:
+        if self.smtp_host is not None and self.smtp_from is None:
+            raise ValueError("DOCCHAIN_SMTP_HOST needs DOCCHAIN_SMTP_FROM (the invitations' sender)")
+        if (self.smtp_user is None) != (self.smtp_password is None):
+            raise ValueError("DOCCHAIN_SMTP_USER and DOCCHAIN_SMTP_PASSWORD go together")
         return self
 
     @property

@@ -1,6 +1,7 @@
-"""Follows the registry's events: decoded events plus the block headers needed to persist them and to
-detect reorganisations by block-hash continuity. No storage here — the caller (the API) keeps the cursor
-and the known block hashes, and asks :meth:`Indexer.common_ancestor` when continuity breaks.
+"""Follows the registry's events, and those of the envelopes contract beside it: decoded events plus the block
+headers needed to persist them and to detect reorganisations by block-hash continuity. No storage here — the
+caller (the API) keeps the cursor and the known block hashes, and asks :meth:`Indexer.common_ancestor` when
+continuity breaks.
 
 One step::
 
@@ -9,7 +10,10 @@ One step::
         n = await indexer.common_ancestor(known_blocks)   # newest (number, hash) the chain still holds
         ... drop everything above n, poll again from there
     else:
-        ... persist step.events, step.roots and step.blocks, cursor = step.tip
+        ... persist step.events, step.roots, step.envelope_events and step.blocks, cursor = step.tip
+
+Both contracts' logs come from one ``eth_getLogs`` (an address list), so an envelope's events and the registry
+records they count are read, checked against the same headers and persisted in the same step.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from docchain.chain import envelopes as env
 from docchain.chain.registry import (
     REGISTERED_TOPIC,
     REVOKED_TOPIC,
@@ -27,7 +32,8 @@ from docchain.chain.registry import (
     decode_rpc_log,
     decode_rpc_root_anchored,
 )
-from docchain.chain.rpc import JsonRpc
+from docchain.chain.rpc import JsonRpc, Log
+from docchain.chain.values import to_checksum_address
 
 TOPICS = (REGISTERED_TOPIC, REVOKED_TOPIC, ROOT_ANCHORED_TOPIC)
 _ROOT_ANCHORED = "0x" + ROOT_ANCHORED_TOPIC.hex()  # as a node spells a log's topic
@@ -54,6 +60,7 @@ class IndexStep:
     tip: BlockRef | None  # the last block covered by this step (None: nothing new)
     events: list[RegistryEvent] = field(default_factory=list)  # Registered and Revoked
     roots: list[RootAnchored] = field(default_factory=list)  # Merkle roots anchored
+    envelope_events: list[env.EnvelopeEvent] = field(default_factory=list)  # the envelopes contract's, log order
     blocks: dict[int, BlockRef] = field(default_factory=dict)  # headers of the event blocks and of tip
     reorg: bool = False  # the cursor's block is no longer on the chain
     complete: bool = True  # False when the range was capped (poll again at once to catch up)
@@ -64,9 +71,12 @@ class Indexer:
     web3's formatters cost more than everything else the indexer does with what they format). Reads that
     belong together go in one JSON-RPC batch, one round trip."""
 
-    def __init__(self, rpc: JsonRpc, address: str, start_block: int, *, max_range: int = 2_000) -> None:
+    def __init__(
+        self, rpc: JsonRpc, address: str, start_block: int, *, envelopes: str | None = None, max_range: int = 2_000
+    ) -> None:
         self.rpc = rpc
         self.address = address
+        self.envelopes = envelopes  # the envelopes contract, whose events come in the same eth_getLogs
         self.start_block = start_block
         self.max_range = max_range
 
@@ -98,28 +108,40 @@ class Indexer:
             return IndexStep(head=head, tip=None)
         end = min(head, start + self.max_range - 1)
         found = await self.events(start, end)
-        headers = await self.blocks(sorted({end, *(e.block_number for e in found)}))
+        headers = await self.blocks(sorted({end, *(_block_of(e) for e in found)}))
         if any(ref is None for ref in headers.values()):  # the chain shrank meanwhile: a reorg under way
             return IndexStep(head=head, tip=None)
         blocks = {n: ref for n, ref in headers.items() if ref is not None}
         # A reorg between get_logs and the header reads shows as an event whose block hash is not the
         # header's: skip this round rather than persist a mix of two forks.
-        if any(blocks[e.block_number].hash != e.block_hash for e in found):
+        if any(blocks[_block_of(e)].hash != _hash_of(e) for e in found):
             return IndexStep(head=head, tip=None)
-        events = [e for e in found if isinstance(e, RegistryEvent)]
-        roots = [e for e in found if isinstance(e, RootAnchored)]
-        return IndexStep(head=head, tip=blocks[end], events=events, roots=roots, blocks=blocks, complete=end == head)
+        return IndexStep(
+            head=head,
+            tip=blocks[end],
+            events=[e for e in found if isinstance(e, RegistryEvent)],
+            roots=[e for e in found if isinstance(e, RootAnchored)],
+            envelope_events=[e for e in found if not isinstance(e, RegistryEvent | RootAnchored)],
+            blocks=blocks,
+            complete=end == head,
+        )
 
-    async def events(self, start: int, end: int) -> list[RegistryEvent | RootAnchored]:
-        """The registry's events in ``[start, end]``, in log order: Registered, Revoked and RootAnchored."""
-        params = {
-            "address": self.address,
-            "fromBlock": hex(start),
-            "toBlock": hex(end),
-            "topics": [[to_hex(t) for t in TOPICS]],
-        }
+    async def events(self, start: int, end: int) -> list[Found]:
+        """The registry's events in ``[start, end]``, in log order: Registered, Revoked and RootAnchored; and the
+        envelopes contract's, when there is one."""
+        topics = [to_hex(t) for t in TOPICS]
+        addresses: str | list[str] = self.address
+        if self.envelopes is not None:
+            addresses = [self.address, self.envelopes]
+            topics += [to_hex(t) for t in env.TOPICS]
+        params = {"address": addresses, "fromBlock": hex(start), "toBlock": hex(end), "topics": [topics]}
         logs = await self.rpc.call("eth_getLogs", [params])
-        return [event for raw in logs if (event := _decode(raw)) is not None]
+        return [event for raw in logs if (event := self._decode(raw)) is not None]
+
+    def _decode(self, raw: dict[str, Any]) -> Found | None:
+        if self.envelopes is not None and _address(raw) == self.envelopes:
+            return env.decode_log(_log(raw))
+        return _decode(raw)
 
     async def common_ancestor(self, known: Iterable[tuple[int, bytes]]) -> int | None:
         """The highest known (number, hash) pair the chain still contains; None if none does.
@@ -135,6 +157,33 @@ class Indexer:
                 if ref is not None and ref.hash == block_hash:
                     return number
         return None
+
+
+Found = RegistryEvent | RootAnchored | env.EnvelopeEvent
+
+
+def _block_of(event: Found) -> int:
+    return event.block_number if isinstance(event, RegistryEvent | RootAnchored) else event.at.block_number
+
+
+def _hash_of(event: Found) -> bytes:
+    return event.block_hash if isinstance(event, RegistryEvent | RootAnchored) else event.at.block_hash
+
+
+def _address(raw: dict[str, Any]) -> str:
+    return to_checksum_address(bytes.fromhex(str(raw["address"])[2:]))
+
+
+def _log(raw: dict[str, Any]) -> Log:
+    return Log(
+        address=_address(raw),
+        topics=tuple(bytes.fromhex(str(t)[2:]) for t in raw.get("topics") or ()),
+        data=bytes.fromhex(str(raw["data"])[2:]),
+        block_number=int(raw["blockNumber"], 16),
+        block_hash=bytes.fromhex(raw["blockHash"][2:]),
+        tx_hash=bytes.fromhex(raw["transactionHash"][2:]),
+        log_index=int(raw["logIndex"], 16),
+    )
 
 
 def _decode(raw: dict[str, Any]) -> RegistryEvent | RootAnchored | None:
