@@ -20,10 +20,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from docchain.chain import artifacts
 from docchain.chain.errors import InvalidInput, VerificationError
 from docchain.chain.rpc import ChainReader, Transport
-from docchain.chain.trust import masked_code, release_of
+from docchain.chain.trust import envelopes_release_of, release_of
 from docchain.chain.values import parse_address, parse_hash32, to_hex, utc_text
 
 TITLE = "docchain certificate of completion"
@@ -257,14 +256,24 @@ def check(lines: Sequence[str], chain: Certificate) -> None:
 # ---------------------------------------------------------------------------------------------- the chain
 
 
-def _envelopes_released(code: bytes) -> bool:
-    """Whether ``code`` is the committed DocumentEnvelopes' runtime code (its immutables, the registry's
-    address among them, aside: :func:`gather` reads the registry from the contract itself)."""
-    artifact = artifacts.load("DocumentEnvelopes")
-    refs = artifact.immutable_references
-    return len(code) == len(artifact.deployed_bytecode) and masked_code(code, refs) == masked_code(
-        artifact.deployed_bytecode, refs
-    )
+async def completed_envelope(chain: ChainReader, envelopes: str, doc_hash: bytes, from_block: int = 0) -> bytes:
+    """The document's latest completed envelope at ``envelopes``: one that is open, declined or voided certifies
+    nothing. :class:`CertificateError` (at the envelope id's line) when it has none, naming those it has."""
+    from docchain.chain import envelopes as env
+    from docchain.chain.envelopes_contract import EnvelopesReader
+
+    head = await chain.head()
+    logs = await chain.logs(envelopes, [env.CREATED_TOPIC, None, doc_hash], from_block, head.number)
+    created = [e for e in map(env.decode_log, logs) if isinstance(e, env.EnvelopeCreated)]
+    reader = EnvelopesReader(chain.transport, envelopes, await chain.chain_id())
+    states = [(e.envelope_id, await reader.state(e.envelope_id)) for e in created]
+    complete = [i for i, s in states if s.status == env.Status.COMPLETED]
+    if not complete:
+        said = ", ".join(f"{to_hex(i)} {s.status.name.lower()}" for i, s in states) or "none"
+        raise CertificateError(
+            f"document {to_hex(doc_hash)} has no completed envelope (its envelopes: {said})", ENVELOPE_ID
+        )
+    return complete[-1]
 
 
 async def gather(
@@ -287,7 +296,9 @@ async def gather(
 
     chain = ChainReader(rpc)
     chain_id = await chain.chain_id()
-    if not _envelopes_released(await chain.code(envelopes)):
+    # released DocumentEnvelopes code, its immutables (the registry it counts toward among them) aside: the
+    # registry is then read from the contract itself
+    if envelopes_release_of(await chain.code(envelopes)) is None:
         raise CertificateError(f"{envelopes} on chain {chain_id} is not docchain's envelopes contract", ENVELOPES)
     reader = EnvelopesReader(rpc, envelopes, chain_id)
     state = await reader.state(envelope_id)

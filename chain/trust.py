@@ -5,6 +5,9 @@ is genuine when its runtime code equals the code of a released docchain registry
 (EIP-712's cached domain, which the constructor fills in per chain and address) are masked out; a look-alike
 contract that answers every view "yes" has other code and is refused however it behaves. A pin — an address
 the verifier got from somewhere other than the receipt — narrows this to one registry per chain.
+
+The envelopes contract (DocumentEnvelopes) is pinned the same way, by its own list of released code: a certificate
+of completion is read from it, and a receipt's transaction that went through it is reported with its release.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from docchain.chain.hashing import keccak256
 from docchain.chain.values import parse_hash32, to_hex
 
 RELEASES_FILE = "releases.json"
+REGISTRY_CONTRACT = "DocumentRegistry"
+ENVELOPES_CONTRACT = "DocumentEnvelopes"
 DEPLOYMENTS_FILE = "deployments.json"
 MERKLE_RELEASE = 2
 """The first release that anchors Merkle roots (``anchorRoot``, ``verifyMerkleRegistration``)."""
@@ -27,9 +32,9 @@ MERKLE_RELEASE = 2
 
 @dataclass(frozen=True)
 class Release:
-    """One released registry: the keccak256 of its runtime code with every immutable zeroed."""
+    """One released contract: the keccak256 of its runtime code with every immutable zeroed."""
 
-    number: int  # its place in releases.json from 1: the list is append-only, so a release keeps its number
+    number: int  # its place in its releases.json list from 1: the list is append-only, so a release keeps its number
     name: str
     masked_code_hash: bytes
     code_length: int
@@ -52,9 +57,10 @@ def masked_code_hash(code: bytes, immutables: tuple[tuple[int, int], ...]) -> by
     return keccak256(masked_code(code, immutables))
 
 
-def current_release_entry(name: str) -> dict[str, object]:
-    """The releases.json entry of the committed artifact (what a new release appends)."""
-    artifact = artifacts.load()
+def current_release_entry(name: str, contract: str = REGISTRY_CONTRACT) -> dict[str, object]:
+    """The releases.json entry of ``contract``'s committed artifact (what a new release appends to its list:
+    ``releases`` for the registry, ``envelopes`` for DocumentEnvelopes)."""
+    artifact = artifacts.load(contract)
     code, refs = artifact.deployed_bytecode, artifact.immutable_references
     return {
         "name": name,
@@ -64,9 +70,7 @@ def current_release_entry(name: str) -> dict[str, object]:
     }
 
 
-@cache
-def releases() -> tuple[Release, ...]:
-    """Every released registry's code, oldest first, so receipts made by older releases still verify."""
+def _listed(key: str) -> tuple[Release, ...]:
     data = json.loads(files("docchain.contracts").joinpath(RELEASES_FILE).read_text())
     return tuple(
         Release(
@@ -76,16 +80,38 @@ def releases() -> tuple[Release, ...]:
             code_length=int(r["codeLength"]),
             immutables=tuple((int(s), int(n)) for s, n in r["immutables"]),
         )
-        for number, r in enumerate(data["releases"], start=1)
+        for number, r in enumerate(data.get(key, ()), start=1)
     )
+
+
+@cache
+def releases() -> tuple[Release, ...]:
+    """Every released registry's code, oldest first, so receipts made by older releases still verify."""
+    return _listed("releases")
+
+
+@cache
+def envelopes_releases() -> tuple[Release, ...]:
+    """Every released DocumentEnvelopes' code, oldest first (releases.json's ``envelopes`` list)."""
+    return _listed("envelopes")
+
+
+def _match(code: bytes, listed: tuple[Release, ...]) -> Release | None:
+    for release in listed:
+        if len(code) == release.code_length and masked_code_hash(code, release.immutables) == release.masked_code_hash:
+            return release
+    return None
 
 
 def release_of(code: bytes) -> Release | None:
     """The release whose code ``code`` is, immutables aside; None for any other code."""
-    for release in releases():
-        if len(code) == release.code_length and masked_code_hash(code, release.immutables) == release.masked_code_hash:
-            return release
-    return None
+    return _match(code, releases())
+
+
+def envelopes_release_of(code: bytes) -> Release | None:
+    """The DocumentEnvelopes release whose code ``code`` is, immutables (the registry it counts toward, its
+    EIP-712 domain) aside; None for any other code."""
+    return _match(code, envelopes_releases())
 
 
 @dataclass(frozen=True)

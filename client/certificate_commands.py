@@ -2,21 +2,20 @@
 chain (chain/certificate.py), with a QR code of the web page's view of the document; and the reading back of a
 certificate's text for ``docchain verify --certificate``.
 
-fpdf2 draws the PDF and segno the QR code (both pure Python), pypdf reads a certificate's text back; each is
-imported by the function that uses it, so they cost nothing at the CLI's start.
+chain/certificate_pdf.py draws the PDF (the API's certificates are the same drawing), pypdf reads a certificate's
+text back; each PDF library is imported by the function that uses it, so they cost nothing at the CLI's start.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
+from docchain.chain.certificate_pdf import render
 from docchain.chain.errors import InvalidInput
 from docchain.chain.values import parse_address, parse_hash32, to_hex
 from docchain.client import documents
@@ -27,45 +26,8 @@ from docchain.client.options import ForceOpt, command, new_app
 
 if TYPE_CHECKING:
     from docchain.chain.certificate import Certificate
-    from docchain.chain.rpc import ChainReader
 
 app = new_app("Certificates of completion.")
-
-# The QR code's modules in the PNG drawn into the PDF, and the quiet zone around them the QR standard asks for.
-QR_SCALE = 8
-QR_BORDER = 4
-QR_ERROR = "m"  # 15% of the code may be smudged or folded and it still reads
-QR_SIZE_MM = 42.0
-FONT_SIZE = 9.0
-LINE_MM = 5.2
-
-
-def render(lines: Sequence[str], verify_url: str) -> bytes:
-    """A certificate's ``lines`` (:meth:`Certificate.text_lines`: the title, the note, then the claims) as an
-    A4 PDF, each drawn as one line of text so that a text extractor gives it back as printed, with the
-    QR code of ``verify_url`` at the top right."""
-    import segno
-    from fpdf import FPDF
-
-    title, note, *claims = lines
-    pdf = FPDF(format="A4")
-    pdf.set_title(title)
-    pdf.set_creator("docchain")
-    pdf.set_auto_page_break(auto=True, margin=15)  # 16 signers' lines run onto a second page
-    pdf.add_page()
-    png = io.BytesIO()
-    segno.make(verify_url, error=QR_ERROR).save(png, kind="png", scale=QR_SCALE, border=QR_BORDER)
-    png.seek(0)
-    pdf.image(png, x=pdf.w - pdf.r_margin - QR_SIZE_MM, y=pdf.t_margin, w=QR_SIZE_MM, h=QR_SIZE_MM)
-    pdf.set_font("Helvetica", style="B", size=16)
-    pdf.cell(text=title, new_x="LMARGIN", new_y="NEXT", h=9)
-    pdf.set_font("Helvetica", size=7)
-    pdf.cell(text=note, new_x="LMARGIN", new_y="NEXT", h=LINE_MM)
-    pdf.set_y(pdf.t_margin + QR_SIZE_MM + 4)
-    pdf.set_font("Helvetica", size=FONT_SIZE)
-    for claim in claims:
-        pdf.cell(text=claim, new_x="LMARGIN", new_y="NEXT", h=LINE_MM)
-    return bytes(pdf.output())
 
 
 def read_text(path: Path) -> str:
@@ -89,28 +51,11 @@ def _from_block(c: CliContext, chain_id: int, envelopes: str) -> int:
     return known.block_number if known is not None and known.address == envelopes else 0
 
 
-async def _completed_envelope(chain: ChainReader, envelopes: str, doc_hash: bytes, from_block: int) -> bytes:
-    """The document's latest completed envelope: one that is open, declined or voided certifies nothing."""
-    from docchain.chain import envelopes as env
-    from docchain.chain.envelopes_contract import EnvelopesReader
-
-    head = await chain.head()
-    logs = await chain.logs(envelopes, [env.CREATED_TOPIC, None, doc_hash], from_block, head.number)
-    created = [e for e in map(env.decode_log, logs) if isinstance(e, env.EnvelopeCreated)]
-    reader = EnvelopesReader(chain.transport, envelopes, await chain.chain_id())
-    states = [(e.envelope_id, await reader.state(e.envelope_id)) for e in created]
-    complete = [i for i, s in states if s.status == env.Status.COMPLETED]
-    if not complete:
-        said = ", ".join(f"{to_hex(i)} {s.status.name.lower()}" for i, s in states) or "none"
-        raise VerificationFailed(f"document {to_hex(doc_hash)} has no completed envelope (its envelopes: {said})")
-    return complete[-1]
-
-
 async def _gather(
     c: CliContext, doc_hash: bytes, wanted: bytes | None, address: str | None, name: str, page: str
 ) -> Certificate:
     from docchain.chain import deploy
-    from docchain.chain.certificate import gather
+    from docchain.chain.certificate import CertificateError, completed_envelope, gather
     from docchain.chain.rpc import ChainReader, JsonRpc
 
     async with JsonRpc(c.rpc_url(), timeout=c.timeout_s()) as rpc:
@@ -118,7 +63,10 @@ async def _gather(
         chain_id = await chain.chain_id()
         envelopes = address or deploy.lookup_envelopes(c.data_path, chain_id).address
         from_block = _from_block(c, chain_id, envelopes)
-        envelope = wanted or await _completed_envelope(chain, envelopes, doc_hash, from_block)
+        try:
+            envelope = wanted or await completed_envelope(chain, envelopes, doc_hash, from_block)
+        except CertificateError as exc:
+            raise VerificationFailed(exc.detail) from None
         certificate = await gather(rpc, envelopes, envelope, document_name=name, page=page, from_block=from_block)
     if certificate.doc_hash != doc_hash:
         raise UsageError(

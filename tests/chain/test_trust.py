@@ -19,6 +19,23 @@ def test_the_committed_registry_is_a_listed_release() -> None:
     assert release.immutables == artifact.immutable_references
 
 
+def test_the_committed_envelopes_contract_is_a_listed_release() -> None:
+    """A changed DocumentEnvelopes without its entry in releases.json's envelopes list would leave every new
+    certificate unverifiable; the registry's releases do not admit it, nor its releases the registry."""
+    artifact = artifacts.load(trust.ENVELOPES_CONTRACT)
+    release = trust.envelopes_release_of(artifact.deployed_bytecode)
+    assert release is not None, (
+        "append trust.current_release_entry(..., trust.ENVELOPES_CONTRACT) to contracts/releases.json's envelopes"
+    )
+    assert release.immutables == artifact.immutable_references
+    assert trust.release_of(artifact.deployed_bytecode) is None
+    assert trust.envelopes_release_of(artifacts.load().deployed_bytecode) is None
+    start, length = artifact.immutable_references[0]
+    outside = bytearray(artifact.deployed_bytecode)
+    outside[start - 1] ^= 0xFF
+    assert trust.envelopes_release_of(bytes(outside)) is None
+
+
 def test_immutables_are_masked_and_nothing_else() -> None:
     code = artifacts.load().deployed_bytecode
     start, length = artifacts.load().immutable_references[0]
@@ -33,8 +50,9 @@ def test_immutables_are_masked_and_nothing_else() -> None:
 
 def test_releases_are_append_only_history() -> None:
     data = json.loads((Path(trust.__file__).parents[1] / "contracts" / "releases.json").read_text())
-    names = [r["name"] for r in data["releases"]]
-    assert len(names) == len(set(names)) >= 1
+    for key in ("releases", "envelopes"):
+        names = [r["name"] for r in data[key]]
+        assert len(names) == len(set(names)) >= 1
 
 
 def test_pins_come_from_the_first_deployments_list_naming_the_chain(tmp_path: Path) -> None:

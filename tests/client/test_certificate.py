@@ -24,7 +24,8 @@ import pytest
 from web3 import Web3
 
 from docchain.chain import deploy
-from docchain.client.certificate_commands import QR_BORDER, QR_ERROR, read_text, render
+from docchain.chain.certificate_pdf import QR_BORDER, QR_ERROR, render
+from docchain.client.certificate_commands import read_text
 from docchain.client.errors import ExitCode
 from tests.client.cli_stack import FundedCli, funded_cli
 
