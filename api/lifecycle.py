@@ -214,3 +214,56 @@ def reached(state: State, until: State) -> bool:
     if state in (State.FAILED, State.REVOKED):
         return True
     return PROGRESS.index(state) >= PROGRESS.index(until)
+
+
+# ------------------------------------------------------------------ envelope actions (api/routes/envelopes.py)
+
+
+class ActionKind(StrEnum):
+    """An envelope action the relayer sends for someone (contracts/DocumentEnvelopes.sol). An envelope's
+    ``sign`` is not one: it is a submission (its registration is a registry record) with an envelope id."""
+
+    CREATE = "create"  # the requester's signed EnvelopeRequest
+    DECLINE = "decline"  # a named signer's signed Decline
+    VOID = "void"  # the requester's signed Void
+    COUNT = "count"  # countRegistration: a named signer's plain registration counted (no one signs it)
+
+
+class ActionState(StrEnum):
+    """An envelope action's stored state."""
+
+    PENDING = "pending"  # accepted into the outbox
+    SUBMITTED = "submitted"  # in a relayer transaction sent to the node
+    DONE = "done"  # that transaction was mined and did not revert
+    FAILED = "failed"  # the contract refused it (``error`` names its rule), or the relayer gave up
+
+
+class ActionOperation(StrEnum):
+    """The operations that write an envelope action's state."""
+
+    ACCEPT = "accept"  # the route (create, decline, void) or the worker (a plain registration to count)
+    SEND = "send"  # the anchoring worker: prepared and recorded, or refused by the contract's rules
+    MINED = "mined"  # the worker read its transaction's receipt, or found it gone (dropped, reorged away)
+
+
+# (operation, from, to): every change of an envelope action's state. A transaction that is dropped or whose
+# block a reorg removes gives its action back to pending (mined -> pending), to be sent again.
+ACTION_TRANSITIONS: frozenset[tuple[ActionOperation, ActionState | None, ActionState]] = frozenset(
+    {
+        (ActionOperation.ACCEPT, None, ActionState.PENDING),
+        (ActionOperation.SEND, ActionState.PENDING, ActionState.SUBMITTED),
+        (ActionOperation.SEND, ActionState.PENDING, ActionState.FAILED),  # a rule refused it: never retried
+        (ActionOperation.MINED, ActionState.SUBMITTED, ActionState.DONE),
+        (ActionOperation.MINED, ActionState.SUBMITTED, ActionState.FAILED),  # reverted on chain
+        (ActionOperation.MINED, ActionState.SUBMITTED, ActionState.PENDING),  # dropped: sent again
+        (ActionOperation.MINED, ActionState.DONE, ActionState.SUBMITTED),  # its block went away: in flight again
+    }
+)
+
+
+def action_transition(operation: ActionOperation, old: ActionState | None, new: ActionState) -> ActionState:
+    """``new``, when ``operation`` may move an envelope action from ``old`` to it; else :class:`ValueError`."""
+    if (operation, old, new) not in ACTION_TRANSITIONS:
+        source = "a new action" if old is None else old.value
+        raise ValueError(f"{operation.value} cannot move {source} envelope action to {new.value}")
+    return new

@@ -521,6 +521,42 @@ def decode_log(log: Log) -> EnvelopeEvent | None:
     return None
 
 
+@dataclass(frozen=True)
+class History:
+    """An envelope's events folded into what each step was: its creation, each signer's count (by address), a
+    decline, a void and its completion, each with where it happened. What ``docchain envelope status`` and the
+    API's envelope both show beside the contract's view of the envelope."""
+
+    created: EnvelopeCreated | None
+    signed: Mapping[str, EnvelopeSigned]
+    declined: EnvelopeDeclined | None
+    voided: EnvelopeVoided | None
+    completed: EnvelopeCompleted | None
+
+
+def history(events: Sequence[EnvelopeEvent]) -> History:
+    """Fold one envelope's events (in chain order) into its :class:`History`; the first of each step counts."""
+    created = declined = voided = completed = None
+    signed: dict[str, EnvelopeSigned] = {}
+    for e in events:
+        if isinstance(e, EnvelopeCreated):
+            created = created or e
+        elif isinstance(e, EnvelopeSigned):
+            signed.setdefault(e.signer, e)
+        elif isinstance(e, EnvelopeDeclined):
+            declined = declined or e
+        elif isinstance(e, EnvelopeVoided):
+            voided = voided or e
+        else:
+            completed = completed or e
+    return History(created, signed, declined, voided, completed)
+
+
+def reason_hash(reason: str | None) -> bytes:
+    """The ``reasonHash`` a decline or void carries for ``reason``: keccak256 of its UTF-8, zero for none."""
+    return ZERO32 if not reason else keccak256(reason.encode())
+
+
 __all__ = [
     "MAX_SIGNERS",
     "Decline",
@@ -532,6 +568,7 @@ __all__ = [
     "EnvelopeSigned",
     "EnvelopeState",
     "EnvelopeVoided",
+    "History",
     "LogPosition",
     "SignerState",
     "Status",
@@ -543,7 +580,9 @@ __all__ = [
     "digest",
     "domain",
     "envelope_id",
+    "history",
     "new_salt",
+    "reason_hash",
     "sign",
     "typed_data",
 ]

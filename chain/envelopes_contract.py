@@ -200,3 +200,14 @@ class EnvelopesReader:
 
     async def state(self, envelope: bytes) -> env.EnvelopeState:
         return await self.view(env.envelope_view(envelope))
+
+    async def events(self, envelope: bytes, from_block: int = 0) -> list[env.EnvelopeEvent]:
+        """Envelope ``envelope``'s events from ``from_block`` to the latest block, in chain order (every event of
+        the contract has the envelope's id as its first indexed topic, so the node filters them)."""
+        head = await self.chain.head()
+        logs = await self.chain.logs(self.address, [None, envelope], from_block, head.number)
+        return [e for e in (env.decode_log(x) for x in logs) if e is not None]
+
+    async def history(self, envelope: bytes, from_block: int = 0) -> env.History:
+        """Envelope ``envelope``'s :class:`~docchain.chain.envelopes.History` from its events."""
+        return env.history(await self.events(envelope, from_block))

@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 from docchain.chain.errors import ContractRevert, InvalidInput
-from docchain.chain.hashing import keccak256
-from docchain.chain.values import ZERO32, parse_address, parse_hash32, to_hex
+from docchain.chain.values import parse_address, parse_hash32, to_hex
 from docchain.client import documents, receipts
 from docchain.client.context import CliContext
 from docchain.client.errors import CliError, ExitCode, UsageError
@@ -204,7 +203,9 @@ def parse_deadline(text: str | None) -> Deadline | None:
 
 
 def _reason_hash(reason: str | None) -> bytes:
-    return ZERO32 if not reason else keccak256(reason.encode())
+    from docchain.chain import envelopes as env
+
+    return env.reason_hash(reason)
 
 
 # ---------------------------------------------------------------------------------------------- the chain
@@ -699,16 +700,16 @@ def report(chain: Chain, found: Found, others: tuple[bytes, ...] = ()) -> Report
     from docchain.chain import envelopes as env
 
     state = found.state
-    events = chain.envelopes.events(found.created.at.block_number, envelope=found.id)
-    signed = {e.signer: e.at for e in events if isinstance(e, env.EnvelopeSigned)}
-    declined = next((_step(e.at, e.signer, e.reason_hash) for e in events if isinstance(e, env.EnvelopeDeclined)), None)
-    voided = next(
-        (_step(e.at, state.requester, e.reason_hash) for e in events if isinstance(e, env.EnvelopeVoided)), None
+    past = env.history(chain.envelopes.events(found.created.at.block_number, envelope=found.id))
+    declined = (
+        None if past.declined is None else _step(past.declined.at, past.declined.signer, past.declined.reason_hash)
     )
-    completed = next((_step(e.at) for e in events if isinstance(e, env.EnvelopeCompleted)), None)
+    voided = None if past.voided is None else _step(past.voided.at, state.requester, past.voided.reason_hash)
+    completed = None if past.completed is None else _step(past.completed.at)
     rows = []
     for position, s in enumerate(state.signers):
-        at = signed.get(s.signer)
+        counted = past.signed.get(s.signer)
+        at = None if counted is None else counted.at
         registered = not s.signed and chain.registry.record(state.doc_hash, s.signer).exists
         rows.append(
             SignerRow(
