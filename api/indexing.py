@@ -14,6 +14,7 @@ from collections.abc import Callable
 from docchain.api import metrics
 from docchain.api.chainctx import Bound, ChainContext
 from docchain.api.db import Database
+from docchain.api.notifications.model import WATCH_PREFIX, indexed
 from docchain.api.notify import Notifier
 from docchain.api.service import Lifecycle, event_row, root_row
 from docchain.api.service_loop import ServiceLoop
@@ -55,6 +56,8 @@ class IndexerLoop(ServiceLoop):
         self._relink = False  # woken by the worker: the next step writes even if nothing is new
         # called once a reorg's rollback is committed: the worker sends again what the chain lost
         self.on_reorg: Callable[[], None] = lambda: None
+        # called once envelope changes are committed: the delivery loop calls their webhooks
+        self.on_envelopes: Callable[[], None] = lambda: None
         self._code: bytes | None = None  # the registry's runtime code, read once: it never changes
 
     def wake(self) -> None:
@@ -82,6 +85,7 @@ class IndexerLoop(ServiceLoop):
         # computed before the transaction: the write lock is held for SQL only
         rows = [event_row(e, step.blocks[e.block_number].timestamp) for e in step.events]
         roots = [root_row(e, step.blocks[e.block_number].timestamp) for e in step.roots]
+        envelope_events = [indexed(e, step.blocks[e.at.block_number].timestamp) for e in step.envelope_events]
         blocks = [(r.number, to_hex(r.hash), r.timestamp) for r in step.blocks.values()]
         tip = None if step.tip is None else (step.tip.number, to_hex(step.tip.hash))
         applied = await self.service.apply_events(
@@ -92,6 +96,7 @@ class IndexerLoop(ServiceLoop):
             None if step.tip is None else _cursor_json(step.tip),
             step.head,
             roots,
+            envelope_events,
         )
         if step.tip is not None:
             metrics.INDEXED_BLOCK.set(step.tip.number)
@@ -101,6 +106,8 @@ class IndexerLoop(ServiceLoop):
             log.info("anchored", extra={"count": applied.anchored, "block": block})
         self._written_head = step.head
         self.notifier.notify(applied.changed)
+        if envelope_events:
+            self.on_envelopes()
         indexed = step.tip.number if step.tip is not None else -1 if cursor is None else cursor.number
         await self._capture(bound, min(step.head - self.service.depth + 1, indexed))
         return step.complete
@@ -139,3 +146,5 @@ class IndexerLoop(ServiceLoop):
         metrics.REORGS.inc()  # once the rollback is committed: the counter says "handled"
         self.on_reorg()
         self.notifier.notify(changed)
+        if any(key.startswith(WATCH_PREFIX) for key in changed):
+            self.on_envelopes()  # removed changes may have webhook deliveries to make

@@ -45,6 +45,7 @@ from docchain.api import logs, metrics, outbox
 from docchain.api.chainctx import ChainContext
 from docchain.api.db import Database, Lease
 from docchain.api.indexing import IndexerLoop
+from docchain.api.notifications.delivery import DeliveryWorker
 from docchain.api.notify import Notifier, Publishing, SocketBus
 from docchain.api.service_loop import HeadWatcher
 from docchain.api.settings import Settings
@@ -130,6 +131,9 @@ class InlinePipeline:
         self.indexer.on_reorg = self.worker.chain_changed
         # the storage copies the submissions queued, made beside the anchoring under the same lease
         self.copier = replicas.CopyWorker(db, replicas.build(settings), idle_s=settings.idle_poll_s)
+        # envelope notifications' webhook calls and e-mails, queued by the indexer and the routes
+        self.deliveries = DeliveryWorker(db, settings)
+        self.indexer.on_envelopes = self.deliveries.wake
         self._lease = Lease(db)
         self._leased = False
         self._stopped = False
@@ -152,7 +156,7 @@ class InlinePipeline:
                 break
             self._leased = True
             log.info("pipeline started")
-            loops = asyncio.gather(self.worker.run(), self.indexer.run(), self.copier.run())
+            loops = asyncio.gather(self.worker.run(), self.indexer.run(), self.copier.run(), self.deliveries.run())
             watch = asyncio.create_task(watch_outbox(self.worker.db, self._arrived_elsewhere))
             heads = asyncio.create_task(self._heads.run())
             try:
@@ -165,6 +169,7 @@ class InlinePipeline:
                         self.worker.stop()
                         self.indexer.stop()
                         self.copier.stop()
+                        self.deliveries.stop()
                         await loops
             finally:
                 watch.cancel()
@@ -176,6 +181,7 @@ class InlinePipeline:
                 self.worker.restart()
                 self.indexer.restart()
                 self.copier.restart()
+                self.deliveries.restart()
 
     async def _acquire(self) -> None:
         waiting_logged = False
@@ -195,6 +201,7 @@ class InlinePipeline:
         self.worker.stop()
         self.indexer.stop()
         self.copier.stop()
+        self.deliveries.stop()
         if self._task is None:
             return
         if not self._leased:
@@ -224,6 +231,7 @@ class InlinePipeline:
     def wake(self) -> None:
         self.worker.wake()
         self.copier.wake()
+        self.deliveries.wake()  # a route queued e-mails
 
     def health(self) -> dict[str, str]:
         if not self._leased:

@@ -41,6 +41,8 @@ from docchain.api.lifecycle import (
     seen,
     transition,
 )
+from docchain.api.notifications import store as notifications
+from docchain.api.notifications.model import IndexedEvent
 from docchain.api.problems import Problem, conflict, not_found
 from docchain.api.storage.base import NotStored, StorageCorrupted
 from docchain.api.storage.replicas import Miss
@@ -258,6 +260,7 @@ class Lifecycle:
         cursor_json: str | None,
         head: int,
         roots: Sequence[Mapping[str, Any]] = (),
+        envelope_events: Sequence[IndexedEvent] = (),
     ) -> Applied:
         """One indexer step as one transaction: the step's block headers (``blocks``; ``tip`` its last block's
         number and hash) and new events (``events``: rows of the events table; ``roots``: of the roots
@@ -277,6 +280,8 @@ class Lifecycle:
                     insert_events_in(s, events)  # (cursor, tip] is new by construction
                     more, count = _apply(s, events, confirmed_to)
                     changed, anchored = changed | more, anchored + count
+                if envelope_events:  # with their webhook deliveries (api/notifications/): the notifier's keys
+                    changed |= notifications.index_in(s, envelope_events).keys
                 assert cursor_json is not None
                 set_meta_in(s, CURSOR, cursor_json)
             linked = links_in(s)
@@ -314,6 +319,7 @@ class Lifecycle:
                 restore_in(s, sub.id, state, record)
                 changed.add(sub.id)
             roll_back_evidence_in(s, floor)
+            changed |= notifications.roll_back_in(s, floor).keys  # told as removed changes
             if cursor_json is None:
                 delete_meta_in(s, CURSOR)
             else:
