@@ -6,6 +6,7 @@ import { verifyView } from "./verify.js";
 import { signView } from "./sign.js";
 import { revokeView } from "./revoke.js";
 import { explorerHome, documentPage, signerPage, txPage, blockPage } from "./explorer.js";
+import { envelopeView, createEnvelopeView } from "./envelope.js";
 
 const routes = [
   [/^$|^verify$/, "verify", () => verifyView],
@@ -16,6 +17,9 @@ const routes = [
   [/^signer\/(.+)$/, "explorer", () => signerPage],
   [/^tx\/(.+)$/, "explorer", () => txPage],
   [/^block\/(.+)$/, "explorer", () => blockPage],
+  [/^envelope$/, "envelope", () => createEnvelopeView],
+  // a signing link names its signer after "?": #/envelope/<id>?signer=<address>
+  [/^envelope\/([^?]+)(?:\?(.*))?$/, "envelope", () => envelopeView],
 ];
 
 const view = document.getElementById("view");
