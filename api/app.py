@@ -26,7 +26,7 @@ from docchain.api.notify import Notifier, relay
 from docchain.api.outbox import OutboxWriter
 from docchain.api.pipeline import AlsoWaking, create_pipeline
 from docchain.api.routes import chain as chain_routes
-from docchain.api.routes import documents, verify
+from docchain.api.routes import documents, notifications, verify
 from docchain.api.service import Documents, Lifecycle
 from docchain.api.settings import Settings
 from docchain.api.storage import replicas as storage_replicas
@@ -255,7 +255,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # (prefix, tags and dependencies are applied as a router adds them): an included router is matched
     # through a wrapper of its own on every request. The two hot POSTs, submit and verify, go first, as
     # Starlette tries the routes in order (the sort is stable; OpenAPI lists the paths in this order).
-    for router in (documents.router, verify.router, chain_routes.router, chain_routes.health):
+    for router in (documents.router, verify.router, chain_routes.router, chain_routes.health, notifications.router):
         app.router.routes.extend(router.routes)
     app.router.routes.sort(key=lambda r: getattr(r, "path", None) not in _HOT_PATHS)
     app.add_middleware(
