@@ -13,6 +13,11 @@ the registration under the receipt's root (inclusion and signature in one ``eth_
 transaction that anchored that root. The chain holds the root only, so such a registration is verified with
 its receipt, never found by its document hash alone.
 
+What supersedes the document is said beside the verdict, never in place of it: :func:`superseded_by` reads the
+registrations that name the document as the one they replace (their signed ``supersedes``), and
+:func:`superseders` keeps those that count — by a signer of this document, not revoked. Anyone can register any
+hash naming any document as replaced; only the old document's own signers can say it was.
+
 A private registration (a receipt with a ``private`` salt) signs the commitment keccak256(sha256 || salt) as its
 docHash: after the ``file`` step, the ``commitment`` step checks that the receipt's salt opens the signed docHash
 for this file, and every later step reads the chain by that commitment. Without its receipt such a record is not
@@ -21,7 +26,7 @@ found by the file at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -41,7 +46,7 @@ from docchain.chain.registry import (
     encode_call,
 )
 from docchain.chain.rpc import Block, ChainReader, Log, RpcError, TxReceipt
-from docchain.chain.trust import MERKLE_RELEASE, Pin, release_of
+from docchain.chain.trust import MERKLE_RELEASE, Pin, envelopes_release_of, release_of
 from docchain.chain.typed_data import Domain, recover
 from docchain.chain.values import to_checksum_address, to_hex, utc_text
 
@@ -101,6 +106,15 @@ class Trust:
 
 
 @dataclass(frozen=True)
+class Via:
+    """A released docchain contract that the anchoring transaction was sent to, and that called the registry
+    (an envelopes contract's ``sign``): said, not required — the registry's own log is the proof."""
+
+    address: str
+    release: str  # the release's name in contracts/releases.json
+
+
+@dataclass(frozen=True)
 class Anchor:
     """Where and when the record is on chain, as read from the chain (never from the receipt)."""
 
@@ -112,6 +126,7 @@ class Anchor:
     timestamp: int
     confirmations: int
     merkle_root: bytes | None = None  # a Merkle anchor: the root the transaction anchored, the leaf under it
+    via: Via | None = None  # the transaction went through a released envelopes contract
 
 
 @dataclass(frozen=True)
@@ -129,6 +144,49 @@ class OtherSigner:
 
 
 @dataclass(frozen=True)
+class Superseder:
+    """A newer document whose registrations name this one as the document they replace, with the signers whose
+    registration counts (:func:`superseders`)."""
+
+    doc_hash: bytes
+    signers: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return f"superseded by {to_hex(self.doc_hash)} (signed by {', '.join(self.signers)})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"docHash": to_hex(self.doc_hash), "signers": list(self.signers)}
+
+
+@dataclass(frozen=True)
+class SupersedeClaim:
+    """A registration of ``doc_hash`` by ``signer`` naming ``supersedes`` as the document it replaces, and whether
+    that registration is revoked now."""
+
+    doc_hash: bytes
+    signer: str
+    supersedes: bytes
+    revoked: bool
+
+
+def superseders(old: bytes, old_signers: Collection[str], claims: Iterable[SupersedeClaim]) -> tuple[Superseder, ...]:
+    """The documents that supersede ``old``, in the order of ``claims`` (the chain's): a claim counts when it names
+    ``old``, is by one of ``old_signers`` (who have a registration of ``old``, revoked or not: a signer may revoke
+    the old version as they replace it) and is not revoked. A claim by anyone else is ignored, since anyone can
+    register any hash naming any document; so is a document naming itself."""
+    signers = {s.lower() for s in old_signers}
+    found: dict[bytes, list[str]] = {}
+    for claim in claims:
+        if claim.supersedes != old or claim.doc_hash == old or claim.revoked or claim.signer.lower() not in signers:
+            continue
+        who = found.setdefault(claim.doc_hash, [])
+        if claim.signer not in who:
+            who.append(claim.signer)
+    return tuple(Superseder(doc, tuple(who)) for doc, who in found.items())
+
+
+@dataclass(frozen=True)
 class Verdict:
     outcome: Outcome
     doc_hash: bytes
@@ -143,6 +201,9 @@ class Verdict:
     # asked without a receipt of a registry that anchors Merkle roots: a Merkle-anchored signature, whose leaf
     # the chain does not hold, may exist unseen, and "not registered" says only what the chain shows
     merkle_unseen: bool = False
+    # newer documents that replace this one (:func:`superseded_by`): information beside the outcome, which stays
+    superseded: tuple[Superseder, ...] = ()
+    superseded_unsearched: str | None = None  # why the chain could not be searched for them all, when it could not
 
     @property
     def ok(self) -> bool:
@@ -201,12 +262,15 @@ class Verdict:
                 "timestamp": a.timestamp,
                 "confirmations": a.confirmations,
                 "merkleRoot": None if a.merkle_root is None else to_hex(a.merkle_root),
+                "via": None if a.via is None else {"address": a.via.address, "release": a.via.release},
             },
             "revocation": None if r is None else {"by": r.by, "blockNumber": r.block_number, "timestamp": r.timestamp},
             "otherSigners": [
                 {"signer": o.signer, "blockNumber": o.block_number, "timestamp": o.timestamp}
                 for o in self.other_signers
             ],
+            "superseded_by": [x.to_json() for x in self.superseded],
+            **({} if self.superseded_unsearched is None else {"superseded_by_unsearched": self.superseded_unsearched}),
         }
 
 
@@ -457,6 +521,7 @@ async def _steps(run: _Run, pin: Pin | None) -> None:
         # anchor: the receipt's transaction anchored that root, in the block and at the time the registry says
         tx_hash, block = await _merkle_anchor(run, registry, receipt, receipt.merkle, record)
         root: bytes | None = receipt.merkle.root
+        via = None
     else:
         # record: the registry holds (docHash, signer)
         raw = await _call(
@@ -478,14 +543,17 @@ async def _steps(run: _Run, pin: Pin | None) -> None:
             )
         run.ok(Step.RECORD, f"recorded in block {record.block_number} at {_utc(record.registered_at)}")
         # anchor: transaction, block, time and record agree, all read from the chain
-        tx_hash, block = await _anchor(run, registry, record, head)
+        tx_hash, block, via = await _anchor(run, registry, record, head)
         root = None
 
     confirmations = max(0, head.number - block.number + 1)
-    run.anchor = Anchor(chain_id, registry, block.number, block.hash, tx_hash, block.timestamp, confirmations, root)
+    run.anchor = Anchor(
+        chain_id, registry, block.number, block.hash, tx_hash, block.timestamp, confirmations, root, via
+    )
     did = "" if root is None else f" anchored root {to_hex(root)}"
     where = f"in block {block.number} ({to_hex(block.hash)}) at {_utc(block.timestamp)}"
-    run.ok(Step.ANCHOR, f"transaction {to_hex(tx_hash)}{did} {where}")
+    through = "" if via is None else f", sent through {via.release} at {via.address}"
+    run.ok(Step.ANCHOR, f"transaction {to_hex(tx_hash)}{did} {where}{through}")
 
     # confirmations: computed from the head, never read from the receipt
     detail = f"{confirmations} confirmation(s), {q.confirmations} required"
@@ -569,8 +637,9 @@ async def _signature(run: _Run, registry: str, domain: Domain, head: Block) -> N
     run.ok(Step.SIGNATURE, f"EIP-712 signature recovers {receipt.signer} (ECDSA, low s)")
 
 
-async def _anchor(run: _Run, registry: str, record: Record, head: Block) -> tuple[bytes, Block]:
-    """The transaction and block that recorded ``record``, checked against the receipt when there is one."""
+async def _anchor(run: _Run, registry: str, record: Record, head: Block) -> tuple[bytes, Block, Via | None]:
+    """The transaction and block that recorded ``record``, checked against the receipt when there is one, and
+    the released envelopes contract the receipt's transaction went through, when it did."""
     q, receipt, reader = run.question, run.question.receipt, run.reader
     signer = run.signer
     assert signer is not None
@@ -586,7 +655,7 @@ async def _anchor(run: _Run, registry: str, record: Record, head: Block) -> tupl
             raise run.fail(Step.ANCHOR, f"block {record.block_number} changed while it was read (reorganised?)")
         if block.timestamp != record.registered_at:
             raise run.fail(Step.ANCHOR, f"the record's time {record.registered_at} is not block {block.number}'s")
-        return event.tx_hash, block
+        return event.tx_hash, block, None
 
     tx = to_hex(receipt.tx_hash)
     # Whichever contract the transaction was sent to (the registry, an envelopes contract calling its register, a
@@ -610,7 +679,15 @@ async def _anchor(run: _Run, registry: str, record: Record, head: Block) -> tupl
             f"the registry records block {record.block_number} at {_utc(record.registered_at)}, not the receipt's "
             f"block {block.number}",
         )
-    return receipt.tx_hash, block
+    return receipt.tx_hash, block, await _via(reader, registry, found)
+
+
+async def _via(reader: ChainReader, registry: str, tx: TxReceipt) -> Via | None:
+    """The released envelopes contract ``tx`` was sent to, if it was sent to one (its code when it ran)."""
+    if tx.to is None or tx.to == registry:
+        return None
+    release = envelopes_release_of(await reader.code(tx.to, tx.block_number))
+    return None if release is None else Via(tx.to, release.name)
 
 
 # The chain holds a Merkle tree's root, never its leaves: only the leaf's receipt (its proof) can show it.
@@ -755,6 +832,39 @@ async def _others(run: _Run, registry: str, pin: Pin | None, head: Block) -> Non
         if record.exists:
             others.append(OtherSigner(who, record.block_number, record.registered_at))
     run.others = tuple(others)
+
+
+async def superseded_by(reader: ChainReader, verdict: Verdict, pin: Pin | None = None) -> Verdict:
+    """``verdict`` with the documents that supersede its document, read from the chain (:func:`superseders`'
+    rule): the registry's Registered events by each signer of the document, whose data (not a topic) holds the
+    ``supersedes`` each names, from the pin's deployment block in windows the node accepts; then each one's
+    record, to leave out the revoked. Nothing is read when the registry was not trusted; the outcome is kept."""
+    if verdict.trust is None:
+        return verdict
+    registry, old = verdict.trust.registry, verdict.doc_hash
+    start = pin.deploy_block if pin is not None and pin.address == registry and pin.deploy_block else 0
+    head = await reader.head()
+    signed = await _events(reader, registry, [REGISTERED_TOPIC, old], start, head.number)
+    old_signers = [_signer_of(e) for e in signed.events if _is_registered(e, registry, old, _signer_of(e))]
+    # a Merkle leaf's or a private commitment's signer is found by its receipt only, as the verdict found them
+    if verdict.anchor is not None and verdict.signer is not None:
+        old_signers.append(verdict.signer)
+    old_signers += [o.signer for o in verdict.other_signers]
+    refused = signed.refused
+    claims: list[SupersedeClaim] = []
+    for signer in dict.fromkeys(old_signers):
+        found = await _events(reader, registry, [REGISTERED_TOPIC, None, _word(signer)], start, head.number)
+        refused = refused or found.refused
+        for event in found.events:
+            new = event.topics[1] if len(event.topics) == 3 else b""
+            if not _is_registered(event, registry, new, signer) or event.data[32:64] != old or new == old:
+                continue
+            raw = await _call(
+                reader, registry, encode_call("recordOf", new, signer), head.number, "(uint48,uint48,uint48)"
+            )
+            record = Record(*raw)
+            claims.append(SupersedeClaim(new, signer, old, record.revoked or not record.exists))
+    return replace(verdict, superseded=superseders(old, old_signers, claims), superseded_unsearched=refused)
 
 
 # Public nodes cap eth_getLogs' block range (10,000 blocks, or 2,000, or fewer) and say so with an error. A

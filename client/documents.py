@@ -17,7 +17,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 
 from docchain.chain.hashing import sha256_file
 from docchain.chain.typed_data import NAME, VERSION, Domain, Registration, Revocation, metadata_hash, sign
-from docchain.chain.values import parse_hash32, to_hex
+from docchain.chain.values import ZERO32, parse_hash32, to_hex
 from docchain.client.errors import UsageError
 
 PROGRESS_FROM = 32 * 1024 * 1024  # below this, hashing is over before a bar could be read
@@ -115,12 +115,16 @@ def sign_registration(
     *,
     metadata: dict[str, Any],
     deadline_s: int = DEFAULT_DEADLINE_S,
+    supersedes: bytes = ZERO32,
 ) -> tuple[Registration, bytes]:
+    """The registration of ``doc_hash`` by ``signer`` and its signature; ``supersedes``: the docHash of the
+    document it replaces (zero: none), signed with it so that no relayer can add or change it."""
     registration = Registration(
         doc_hash=doc_hash,
         signer=signer,
         deadline=int(time.time()) + deadline_s,
         metadata_hash=metadata_hash(metadata),
+        supersedes=supersedes,
     )
     return registration, sign(domain, registration, signer_key)
 

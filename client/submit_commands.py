@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from docchain.chain.receipt import Private
-from docchain.chain.values import parse_address, to_hex
+from docchain.chain.values import ZERO32, parse_address, to_hex
 from docchain.client import documents, receipts
 from docchain.client.api_client import ApiClient
 from docchain.client.context import CliContext
@@ -80,6 +80,7 @@ def _submit_direct(
     wait_timeout: float,
     force: bool,
     openings: list[Private | None],
+    supersedes: bytes,
 ) -> list[dict[str, Any]]:
     from docchain.chain.receipt import receipt_path
     from docchain.chain.registry import Registry
@@ -93,7 +94,7 @@ def _submit_direct(
     results = []
     for item, opening in zip(hashed, openings, strict=True):
         registration, signature = documents.sign_registration(
-            domain, _signed_hash(item, opening), private, key.address, metadata=metadata
+            domain, _signed_hash(item, opening), private, key.address, metadata=metadata, supersedes=supersedes
         )
         receipt = rpc_mod.submit_direct(
             w3,
@@ -150,6 +151,7 @@ def _submit_via_api(
     wait_timeout: float,
     force: bool,
     openings: list[Private | None],
+    supersedes: bytes,
 ) -> list[dict[str, Any]]:
     from docchain.chain.receipt import receipt_path
 
@@ -157,7 +159,9 @@ def _submit_via_api(
     private = key.unlock()
     signer = key.address
     signed = [
-        documents.sign_registration(domain, _signed_hash(h, o), private, signer, metadata=metadata)
+        documents.sign_registration(
+            domain, _signed_hash(h, o), private, signer, metadata=metadata, supersedes=supersedes
+        )
         for h, o in zip(hashed, openings, strict=True)
     ]
 
@@ -257,6 +261,7 @@ def _submit_via_api(
         "docchain submit *.pdf --anchoring merkle --wait   # one root for them all",
         "docchain submit offer.pdf --private --wait   # only a salted commitment on chain",
         "docchain submit report.pdf --direct --rpc http://127.0.0.1:8545",
+        "docchain submit contract-v2.pdf --supersedes contract-v1.pdf --wait",
     ],
 )
 def submit(
@@ -319,6 +324,16 @@ def submit(
             "salt (in FILE.docchain.salt until the receipt is written).",
         ),
     ] = False,
+    supersedes_opt: Annotated[
+        str | None,
+        typer.Option(
+            "--supersedes",
+            envvar="DOCCHAIN_SUPERSEDES",
+            metavar="OLD",
+            help="The document FILE replaces (a file, or its 0x SHA-256), signed with it: `docchain verify OLD` "
+            "then says it is superseded, when you signed OLD too.",
+        ),
+    ] = None,
     registry: RegistryOpt = None,
     force: ForceOpt = False,
 ) -> None:
@@ -330,6 +345,10 @@ def submit(
 
     Submitting a document again with the same key is safe: the API answers with the first
     submission, and --wait writes its receipt (as `docchain receipt FILE` does).
+
+    With --supersedes OLD, the registration names OLD as the document FILE replaces. Verifiers say so
+    only for a signer of OLD whose registration of FILE is not revoked: anyone can name any document,
+    so a supersede by someone who never signed OLD is not shown.
     """
     c: CliContext = ctx.obj
     paths = documents.check_files(files)
@@ -346,18 +365,39 @@ def submit(
             "--anchoring merkle needs the API, which puts many submissions in one tree; "
             "--direct registers a record of its own"
         )
+    supersedes = ZERO32
+    if supersedes_opt is not None:
+        if len(paths) != 1:
+            raise UsageError("--supersedes names the one document a single FILE replaces: give one FILE")
+        supersedes, _ = documents.hash_or_file(supersedes_opt)
+        if supersedes == ZERO32:
+            raise UsageError("--supersedes: the zero hash names no document")
     metadata = documents.metadata_for(note)
     client = None if direct else c.api_client()
     signing = c.signing_key(key, password_file)
     hashed = documents.hash_files(paths, progress=None if c.json else c.out.err)
+    if supersedes_opt is not None and hashed[0].doc_hash == supersedes:
+        raise UsageError(f"{paths[0]} cannot supersede itself: --supersedes names the document it replaces")
     # the salts are on disk before anything is sent: an interrupted run can still complete its receipts
     openings = [receipts.open_private(h.path, h.doc_hash, force=force) if private_ else None for h in hashed]
     if client is None:
-        results = _submit_direct(c, hashed, signing, registry, metadata, wait_timeout, force, openings)
+        results = _submit_direct(c, hashed, signing, registry, metadata, wait_timeout, force, openings, supersedes)
     else:
         with client:
             results = _submit_via_api(
-                c, client, hashed, signing, metadata, store, public, anchoring, wait, wait_timeout, force, openings
+                c,
+                client,
+                hashed,
+                signing,
+                metadata,
+                store,
+                public,
+                anchoring,
+                wait,
+                wait_timeout,
+                force,
+                openings,
+                supersedes,
             )
 
     failed = [r for r in results if r["state"] == "failed"]

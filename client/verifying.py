@@ -18,7 +18,7 @@ from docchain.chain import deploy
 from docchain.chain.rpc import ChainReader, JsonRpc
 from docchain.chain.trust import Pin, pin_from_deployments, shipped_deployments
 from docchain.chain.values import parse_address
-from docchain.chain.verify import Question, Verdict, verify
+from docchain.chain.verify import Question, Verdict, superseded_by, verify
 from docchain.client.output import Output
 
 
@@ -47,7 +47,7 @@ def verify_with_node(
         async with JsonRpc(url, timeout=timeout) as rpc:
             reader = ChainReader(rpc)
             pin = resolve_pin(await reader.chain_id(), registry, registry_source, deployments)
-            return await verify(reader, question, pin=pin)
+            return await superseded_by(reader, await verify(reader, question, pin=pin), pin)
 
     return asyncio.run(run())
 
@@ -69,3 +69,13 @@ def show(out: Output, result: dict[str, Any]) -> None:
     anchor = result.get("anchor") or {}
     if anchor.get("merkleRoot"):
         out.say(f"anchored in a Merkle tree: root {anchor['merkleRoot']}")
+    if anchor.get("via"):
+        out.say(f"sent through {anchor['via']['release']} at {anchor['via']['address']}")
+    # a newer version is news beside the verdict: the old document was signed all the same (exit 0)
+    for newer in result.get("superseded_by") or ():
+        signers = ", ".join(newer.get("signers", ()))
+        out.out.print(
+            f"[bold yellow]superseded by[/] {newer.get('docHash')} (signed by {escape(signers)})", markup=True
+        )
+    if result.get("superseded_by_unsearched"):
+        out.warn(f"whether a newer version supersedes it is not fully known: {result['superseded_by_unsearched']}")

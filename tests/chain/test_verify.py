@@ -34,7 +34,7 @@ from docchain.chain.sender import TxSender
 from docchain.chain.trust import Pin
 from docchain.chain.typed_data import Domain, Registration, address_of, sign
 from docchain.chain.values import utc_text
-from docchain.chain.verify import Outcome, Question, Step, Verdict, verify
+from docchain.chain.verify import Outcome, Question, Step, SupersedeClaim, Verdict, Via, superseders, verify
 from tests.forwarder import deploy_forwarder, forward
 
 ALICE = bytes.fromhex("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
@@ -304,6 +304,11 @@ def test_a_registration_signed_through_an_envelope_verifies_with_its_receipt(
     verdict = _run(_url(w3), Question(sha256_bytes(doc), receipt=relayed.receipt), pin=_pin(registry))
     assert verdict.outcome is Outcome.VALID, verdict.summary
     assert verdict.anchor is not None and verdict.anchor.tx_hash == relayed.receipt.tx_hash
+    # the envelopes contract it went through is said, with its release (contracts/releases.json's envelopes)
+    through = Via(envelopes.address, "DocumentEnvelopes 1 (multi-party envelopes)")
+    assert verdict.anchor.via == through
+    assert verdict.to_json()["anchor"]["via"] == {"address": through.address, "release": through.release}
+    assert f"sent through {through.release} at {through.address}" in verdict.steps[-3].detail
 
 
 def test_a_transaction_to_another_contract_without_the_records_log_fails_at_anchor(
@@ -341,6 +346,7 @@ def test_a_registration_relayed_by_a_forwarder_verifies_with_its_receipt(
     receipt = registry.receipt_for(signed, w3.eth.get_transaction_receipt(HexBytes(tx_hash)))
     verdict = _run(_url(w3), Question(sha256_bytes(doc), receipt=receipt), pin=_pin(registry))
     assert verdict.outcome is Outcome.VALID, verdict.summary
+    assert verdict.anchor is not None and verdict.anchor.via is None  # a forwarder is no released contract
 
 
 def test_the_calldata_reader_reads_an_envelopes_sign(registry: Registry, envelopes: Envelopes, w3: Web3) -> None:
@@ -396,3 +402,37 @@ def test_envelope_sign_calldata_that_is_not_the_records_is_a_typed_not_found(cha
         calldata = calldata[:40]
     with pytest.raises(RegistrationNotFound, match=said):
         signed_registration_in_envelope_call(calldata, event, domain)
+
+
+# ---------------------------------------------------------------------------------------------- superseding
+
+_OLD, _NEW, _OTHER = b"\x01" * 32, b"\x02" * 32, b"\x03" * 32
+_A, _B, _M = address_of(ALICE), address_of(BOB), "0x000000000000000000000000000000000000dEaD"
+
+
+@pytest.mark.parametrize(
+    ("claims", "expected"),
+    [
+        ([SupersedeClaim(_NEW, _A, _OLD, False)], [(_NEW, (_A,))]),
+        ([SupersedeClaim(_NEW, _A.lower(), _OLD, False)], [(_NEW, (_A.lower(),))]),  # addresses in any case
+        ([SupersedeClaim(_NEW, _M, _OLD, False)], []),  # a stranger to the old document
+        ([SupersedeClaim(_NEW, _A, _OLD, True)], []),  # revoked
+        ([SupersedeClaim(_NEW, _A, _OTHER, False)], []),  # it replaces another document
+        ([SupersedeClaim(_OLD, _A, _OLD, False)], []),  # a document naming itself
+        (
+            [
+                SupersedeClaim(_OTHER, _B, _OLD, False),
+                SupersedeClaim(_NEW, _A, _OLD, False),
+                SupersedeClaim(_OTHER, _A, _OLD, False),
+                SupersedeClaim(_OTHER, _B, _OLD, False),
+                SupersedeClaim(_NEW, _M, _OLD, False),
+            ],
+            [(_OTHER, (_B, _A)), (_NEW, (_A,))],  # in the chain's order, each signer once, the stranger left out
+        ),
+    ],
+)
+def test_a_supersede_counts_by_a_signer_of_the_old_document_not_revoked(
+    claims: list[SupersedeClaim], expected: list[tuple[bytes, tuple[str, ...]]]
+) -> None:
+    found = superseders(_OLD, [_A, _B], claims)
+    assert [(s.doc_hash, s.signers) for s in found] == expected
