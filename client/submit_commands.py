@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from docchain.chain.errors import InvalidInput
 from docchain.chain.receipt import Private
 from docchain.chain.values import ZERO32, parse_address, to_hex
 from docchain.client import documents, receipts
@@ -369,7 +370,10 @@ def submit(
     if supersedes_opt is not None:
         if len(paths) != 1:
             raise UsageError("--supersedes names the one document a single FILE replaces: give one FILE")
-        supersedes, _ = documents.hash_or_file(supersedes_opt)
+        try:
+            supersedes, _ = documents.hash_or_file(supersedes_opt)
+        except (UsageError, InvalidInput) as exc:
+            raise UsageError(f"--supersedes: {exc}") from None
         if supersedes == ZERO32:
             raise UsageError("--supersedes: the zero hash names no document")
     metadata = documents.metadata_for(note)
