@@ -26,8 +26,8 @@ from docchain.api.notify import Notifier, relay
 from docchain.api.outbox import OutboxWriter
 from docchain.api.pipeline import AlsoWaking, create_pipeline
 from docchain.api.routes import chain as chain_routes
-from docchain.api.routes import documents, notifications, verify
-from docchain.api.service import Documents, Lifecycle
+from docchain.api.routes import documents, envelopes, notifications, verify
+from docchain.api.service import Documents, EnvelopeService, Lifecycle
 from docchain.api.settings import Settings
 from docchain.api.storage import replicas as storage_replicas
 from docchain.chain.errors import DocchainError
@@ -203,6 +203,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # the sealed copies this instance stages are made here, on the host whose spool holds them
     staged = storage_replicas.StagedCopier(db, storage, settings.data_dir, idle_s=settings.idle_poll_s)
     app.state.documents = Documents(settings, lifecycle, chain, storage, outbox, AlsoWaking(pipeline, staged.wake))
+    app.state.envelopes = EnvelopeService(app.state.documents)  # relayed envelope actions (api/routes/envelopes.py)
     outbox.start()
     await pipeline.start()
     staged.start()
@@ -255,7 +256,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # (prefix, tags and dependencies are applied as a router adds them): an included router is matched
     # through a wrapper of its own on every request. The two hot POSTs, submit and verify, go first, as
     # Starlette tries the routes in order (the sort is stable; OpenAPI lists the paths in this order).
-    for router in (documents.router, verify.router, chain_routes.router, chain_routes.health, notifications.router):
+    for router in (
+        documents.router,
+        verify.router,
+        chain_routes.router,
+        chain_routes.health,
+        notifications.router,
+        envelopes.router,
+    ):
         app.router.routes.extend(router.routes)
     app.router.routes.sort(key=lambda r: getattr(r, "path", None) not in _HOT_PATHS)
     app.add_middleware(

@@ -507,7 +507,11 @@ def charge_fee(s: Session, tx_id: int, fee_wei: int) -> None:
     if cast("CursorResult[Any]", first).rowcount != 1 or fee_wei <= 0:
         return
     writes: dict[str, int] = {}
-    for table in (cast(Table, Submission.__table__), cast(Table, RevocationRow.__table__)):
+    for table in (
+        cast(Table, Submission.__table__),
+        cast(Table, RevocationRow.__table__),
+        cast(Table, EnvelopeActionRow.__table__),
+    ):
         per_client = select(table.c.client_id, func.count()).where(table.c.tx_id == tx_id).group_by(table.c.client_id)
         for client, n in s.execute(per_client).tuples():
             key = client or UNATTRIBUTED

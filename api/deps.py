@@ -17,7 +17,7 @@ from docchain.api.limits import Admission
 from docchain.api.notify import Notifier
 from docchain.api.pipeline import Pipeline
 from docchain.api.problems import Problem
-from docchain.api.service import Documents, Lifecycle
+from docchain.api.service import Documents, EnvelopeService, Lifecycle
 from docchain.api.settings import Settings
 from docchain.api.storage.replicas import Replicas
 
@@ -60,6 +60,7 @@ NotifierDep = Annotated[Notifier, Depends(_state("notifier"))]
 PipelineDep = Annotated[Pipeline, Depends(_state("pipeline"))]
 DocumentsDep = Annotated[Documents, Depends(_state("documents"))]
 LifecycleDep = Annotated[Lifecycle, Depends(_state("lifecycle"))]
+EnvelopesDep = Annotated[EnvelopeService, Depends(_state("envelopes"))]
 ApiKey = Depends(require_api_key)
 
 

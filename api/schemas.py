@@ -517,3 +517,111 @@ class Problem(BaseModel):
     errors: list[ValidationIssue] | None = Field(None, description="every invalid field (type .../validation)")
 
     model_config = ConfigDict(extra="allow")
+
+
+# ------------------------------------------------------------------ envelopes (api/routes/envelopes.py)
+
+MAX_ENVELOPE_SIGNERS = 16  # the contract's bitmap of counted signers (chain/envelopes.py MAX_SIGNERS)
+MAX_REASON_BYTES = 1024  # a decline's or void's reason text, UTF-8; only its keccak256 goes on chain
+SIGNATURE_WHY = "EIP-712 signature under the envelopes' domain (GET /v1/envelopes/domain): 65 bytes, or a wallet's"
+REASON_WHY = "optional reason, at most 1 KiB of UTF-8; when given, reasonHash must be its keccak256"
+
+
+class EnvelopeRequestIn(Strict):
+    docHash: str = Field(examples=[EXAMPLE_HASH], description="SHA-256 of the document, 0x + 64 hex")
+    requester: str = Field(examples=[EXAMPLE_SIGNER], description="who signs the request (and may void it)")
+    signers: list[str] = Field(min_length=1, max_length=MAX_ENVELOPE_SIGNERS, description="the required signers")
+    ordered: bool = Field(False, description="the signers sign in the listed order")
+    deadline: int = Field(0, ge=0, le=2**48 - 1, description="unix time after which no signature counts; 0: none")
+    salt: str = Field(description="32 bytes, 0x + 64 hex, that make the request unique")
+    requestDeadline: int | str = Field(description="unix time after which the request itself cannot be submitted")
+
+
+class EnvelopeCreateIn(Strict):
+    request: EnvelopeRequestIn
+    signature: str = Field(max_length=8194, description=SIGNATURE_WHY)
+
+
+class DeclineIn(Strict):
+    envelopeId: str = Field(description="the envelope's id, 0x + 64 hex")
+    signer: str = Field(examples=[EXAMPLE_SIGNER])
+    reasonHash: str = Field(ZERO32, description="keccak256 of the reason's UTF-8, or zero")
+    deadline: int | str = Field(description="unix time after which the decline cannot be submitted")
+
+
+class EnvelopeDeclineIn(Strict):
+    decline: DeclineIn
+    signature: str = Field(max_length=8194, description=SIGNATURE_WHY)
+    reason: str | None = Field(None, max_length=MAX_REASON_BYTES, description=REASON_WHY)
+
+
+class VoidIn(Strict):
+    envelopeId: str = Field(description="the envelope's id, 0x + 64 hex")
+    reasonHash: str = Field(ZERO32, description="keccak256 of the reason's UTF-8, or zero")
+    deadline: int | str = Field(description="unix time after which the void cannot be submitted")
+
+
+class EnvelopeVoidIn(Strict):
+    void: VoidIn
+    signature: str = Field(max_length=8194, description="the requester's " + SIGNATURE_WHY)
+    reason: str | None = Field(None, max_length=MAX_REASON_BYTES, description=REASON_WHY)
+
+
+class EnvelopeSignerOut(BaseModel):
+    address: str
+    state: Literal["signed", "next", "pending", "declined"] = Field(
+        description="next: an open ordered envelope waits for this signer (an unordered one: every pending signer)"
+    )
+    signedAt: int | None = Field(None, description="unix time of the registration that counts")
+    blockNumber: int | None = Field(None, description="block of the registration that counts")
+    transactionHash: str | None = Field(None, description="the transaction that counted it (EnvelopeSigned)")
+    submission: str | None = Field(None, description="this service's submission of the signature, when it has one")
+
+
+class EnvelopeStepOut(BaseModel):
+    blockNumber: int
+    transactionHash: str
+    timestamp: int
+
+
+class EnvelopeActionOut(BaseModel):
+    kind: Literal["create", "sign", "count", "decline", "void"]
+    state: Literal["pending", "submitted", "done", "failed"]
+    signer: str | None = Field(None, description="whose sign, count or decline")
+    error: str | None = Field(None, description="why it failed: the contract's rule first (OutOfOrder, ...)")
+
+
+class EnvelopeLinksOut(BaseModel):
+    page: str = Field(description="the envelope on the web page, for its signers")
+
+
+EnvelopeStatus = Literal["pending", "open", "completed", "declined", "voided", "expired", "failed"]
+
+
+class EnvelopeOut(BaseModel):
+    """An envelope: the chain's view of it, with this service's actions not on chain yet."""
+
+    id: str = Field(description="the envelope's id: the EIP-712 digest of its request, 0x + 64 hex")
+    docHash: str
+    requester: str
+    status: EnvelopeStatus = Field(
+        description="pending: accepted, not on chain yet; failed: its creation was refused (see actions)"
+    )
+    ordered: bool
+    deadline: int = Field(description="unix time; 0: none")
+    signers: list[EnvelopeSignerOut]
+    next: str | None = Field(None, description="whose turn it is in an open ordered envelope")
+    declinedBy: str | None = None
+    created: EnvelopeStepOut | None = Field(None, description="its EnvelopeCreated event; null until mined")
+    completed: EnvelopeStepOut | None = Field(None, description="its EnvelopeCompleted event")
+    actions: list[EnvelopeActionOut]
+    chainId: int
+    envelopes: str = Field(description="the envelopes contract's address")
+    links: EnvelopeLinksOut
+
+
+class EnvelopeDomainOut(BaseModel):
+    name: str = Field(examples=["docchain envelopes"])
+    version: str = Field(examples=["1"])
+    chainId: int
+    verifyingContract: str

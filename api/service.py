@@ -30,6 +30,9 @@ from docchain.api.inputs import sent_receipt, too_large
 from docchain.api.lifecycle import (
     NEW,
     ON_CHAIN,
+    ActionKind,
+    ActionOperation,
+    ActionState,
     Anchoring,
     CopyState,
     Operation,
@@ -37,6 +40,7 @@ from docchain.api.lifecycle import (
     SignatureKind,
     State,
     TxState,
+    action_transition,
     allowed,
     seen,
     transition,
@@ -44,6 +48,7 @@ from docchain.api.lifecycle import (
 from docchain.api.notifications import store as notifications
 from docchain.api.notifications.model import IndexedEvent
 from docchain.api.problems import Problem, conflict, not_found
+from docchain.api.schemas import MAX_REASON_BYTES
 from docchain.api.storage.base import NotStored, StorageCorrupted
 from docchain.api.storage.replicas import Miss
 from docchain.api.store import (
@@ -51,8 +56,11 @@ from docchain.api.store import (
     HEAD,
     Accepted,
     CopyRecord,
+    EnvelopeAction,
+    EnvelopeStore,
     EventRecord,
     InTree,
+    NewAction,
     RootRecord,
     Store,
     SubmissionRecord,
@@ -80,6 +88,18 @@ from docchain.api.store import (
     set_state_in,
     states_of_in,
 )
+from docchain.chain.envelopes import (
+    Decline,
+    EnvelopeRequest,
+    EnvelopeState,
+    LogPosition,
+    Void,
+    check_request,
+    envelope_id,
+    reason_hash,
+)
+from docchain.chain.envelopes import Status as EnvStatus
+from docchain.chain.envelopes_contract import EnvelopesReader
 from docchain.chain.errors import ContractRevert, InvalidInput, RegistrationNotFound
 from docchain.chain.merkle import InclusionProof
 from docchain.chain.receipt import Receipt, build_receipt
@@ -170,6 +190,7 @@ class Lifecycle:
         client_id: str | None,
         anchoring: Anchoring = Anchoring.DIRECT,
         private: bool = False,
+        envelope_id: str | None = None,
     ) -> dict[str, Any]:
         """The outbox row of a newly accepted submission (the outbox writes many in one transaction)."""
         created_at = now()
@@ -193,6 +214,7 @@ class Lifecycle:
             "client_id": client_id,
             "anchoring": anchoring.value,
             "private": private,
+            "envelope_id": envelope_id,
         }
 
     async def mark_stored(self, accepted: Accepted) -> Accepted:
@@ -549,6 +571,7 @@ class Signed:
     anchoring: Anchoring | None = None  # None: the deployment's (DOCCHAIN_ANCHORING)
     # the docHash is a salted commitment (docs/protocol.md, "Private mode"): the service never sees the file
     private: bool = False
+    envelope_id: str | None = None  # signs this envelope: anchored through its contract's sign (EnvelopeService)
 
 
 @dataclass(frozen=True, slots=True)
@@ -581,6 +604,7 @@ class Documents:
         self.replicas = replicas
         self.outbox = outbox
         self.pipeline = pipeline
+        self.envelopes = EnvelopeStore(lifecycle.db)
 
     # ------------------------------------------------------------ accept
 
@@ -610,6 +634,8 @@ class Documents:
         if reg.deadline <= int(time.time()):
             raise InvalidInput(f"the signature's deadline ({reg.deadline}) has already passed")
         kind = await self._signature_kind(chain, reg, signature)
+        if signed.envelope_id is None:
+            await self._not_out_of_turn(chain, to_hex(reg.doc_hash), reg.signer)
         charge = await admission.charge_submission(to_hex(reg.doc_hash), reg.signer)  # a duplicate spends nothing
         file_size = signed.file_size
         intake: Intake | None = None
@@ -647,6 +673,7 @@ class Documents:
             # a duplicate keeps the first submission's mode: the row of its (docHash, signer) is not written again
             anchoring=signed.anchoring or settings.anchoring,
             private=signed.private,
+            envelope_id=signed.envelope_id,
         )
         try:
             accepted, created = await self.outbox.add(row, () if intake is None else intake.copies)
@@ -667,6 +694,28 @@ class Documents:
             accepted = await self.lifecycle.mark_stored(accepted)
             self.pipeline.wake()  # its copies may be new: the copy worker need not wait for its safety poll
         return Acceptance(accepted, False, intake)
+
+    async def _not_out_of_turn(self, chain: Bound, doc: str, signer: str) -> None:
+        """The ordered-envelope trap: a plain registration by a signer named in an open ordered envelope of the
+        document (created here) who is not next would be counted out of order by no one, leaving the envelope
+        uncompletable; it is refused, naming who signs first. Registrations of a document without such an
+        envelope (nearly all) cost one indexed read."""
+        ids = await self.envelopes.envelopes_of(doc)
+        if not ids or chain.envelopes is None:
+            return
+        reader = EnvelopesReader(self.chain.rpc, chain.envelopes, chain.domain.chain_id)
+        for eid in ids:
+            known = await known_envelope(self.envelopes, reader, eid)
+            if known.ordered and signer in known.signers and known.is_open(int(time.time())):
+                first = known.next_signer()
+                if first is not None and first != signer:
+                    raise envelope_refused(
+                        "OutOfOrder",
+                        f"{signer} is named in ordered envelope {eid} of this document, where {first} signs "
+                        f"first: a registration now could never count toward it (sign after {first})",
+                        envelope=eid,
+                        next=first,
+                    )
 
     async def _signature_kind(self, chain: Bound, reg: Registration, signature: bytes) -> SignatureKind:
         """ECDSA recovery first (~0.1 ms, no I/O); a contract wallet is asked on chain (ERC-1271)."""
@@ -927,3 +976,453 @@ def merkle_receipt(domain: Domain, sub: SubmissionRecord) -> Receipt | None:
 def _same_record(sub: SubmissionRecord, event: EventRecord) -> bool:
     """Whether the indexed record is the submission's registration (its fields as the event carries them)."""
     return (event.metadata_hash, event.supersedes) == (sub.metadata_hash, sub.supersedes)
+
+
+# ------------------------------------------------------------------ envelopes (api/routes/envelopes.py)
+
+# The status of a refusal by each rule of the envelope (contracts/DocumentEnvelopes.sol's custom errors): a
+# request that names the wrong thing is 422, one the envelope's state refuses now is 409.
+_RULE_STATUS = {
+    "UnknownEnvelope": 404,
+    "NotASigner": 422,
+    "WrongDocument": 422,
+    "InvalidEnvelopeSignature": 422,
+    "ExpiredSignature": 422,
+}
+
+
+def envelope_refused(rule: str, detail: str, **extra: Any) -> Problem:
+    """A request an envelope's rule refuses, before any transaction: the rule's name (the contract's custom
+    error) is the problem's type and title, and its ``rule`` member."""
+    return Problem(
+        _RULE_STATUS.get(rule, 409),
+        f"envelope/{rule}",
+        f"Refused by the envelope rule {rule}",
+        detail,
+        rule=rule,
+        **extra,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class KnownEnvelope:
+    """An envelope as this service knows it: its request (from the chain, or from the create action this
+    service holds while it is not mined), the chain's view once it is there, and the actions accepted here."""
+
+    id: str
+    doc_hash: str
+    requester: str
+    signers: tuple[str, ...]
+    ordered: bool
+    deadline: int
+    chain: EnvelopeState | None  # None: not on chain (yet)
+    actions: tuple[EnvelopeAction, ...]
+    signs: tuple[SubmissionRecord, ...]  # the submissions that sign it
+
+    @property
+    def create(self) -> EnvelopeAction | None:
+        return next((a for a in self.actions if a.kind is ActionKind.CREATE), None)
+
+    def accepted(self, kind: ActionKind, actor: str) -> bool:
+        """Whether an action of ``kind`` by ``actor`` was accepted here and not refused."""
+        return any(a.actor == actor for a in self._live(kind))
+
+    def _live(self, kind: ActionKind) -> list[EnvelopeAction]:
+        return [a for a in self.actions if a.kind is kind and a.state is not ActionState.FAILED]
+
+    def coming(self) -> frozenset[str]:
+        """The signers whose signature counts on chain, or will once what was accepted here is sent."""
+        counted = {s.signer for s in self.chain.signers if s.signed} if self.chain is not None else set()
+        counted |= {s.signer for s in self.signs if s.state is not State.FAILED}
+        counted |= {a.actor for a in self._live(ActionKind.COUNT)}
+        return frozenset(counted)
+
+    def next_signer(self) -> str | None:
+        """Whose turn it is in an ordered envelope, counting what was accepted here (None: all have signed)."""
+        coming = self.coming()
+        return next((s for s in self.signers if s not in coming), None)
+
+    def is_open(self, now: int) -> bool:
+        return self.refusal(now) is None
+
+    def refusal(self, now: int) -> Problem | None:
+        """Why nothing more can be done to the envelope (declined, voided, completed, expired), if so."""
+        status = EnvStatus.NONE if self.chain is None else self.chain.status
+        declined = self._live(ActionKind.DECLINE)
+        if status is EnvStatus.DECLINED or declined:
+            by = self.chain.declined_by if self.chain is not None and self.chain.declined_by else declined[0].actor
+            return envelope_refused("DeclinedEnvelope", f"envelope {self.id} was declined by {by}", declinedBy=by)
+        if status is EnvStatus.VOIDED or self._live(ActionKind.VOID):
+            return envelope_refused("VoidedEnvelope", f"envelope {self.id} was voided by its requester")
+        if status is EnvStatus.COMPLETED or set(self.signers) <= self.coming():
+            return envelope_refused("CompletedEnvelope", f"envelope {self.id} is complete already")
+        if status is EnvStatus.EXPIRED or (self.deadline and self.deadline < now):
+            return envelope_refused(
+                "ExpiredEnvelope", f"envelope {self.id}'s deadline {self.deadline} has passed", deadline=self.deadline
+            )
+        return None
+
+    def check_turn(self, signer: str, now: int) -> None:
+        """Refuse, with the contract's rule, a signature by ``signer`` the envelope would not count now."""
+        if signer not in self.signers:
+            raise envelope_refused("NotASigner", f"{signer} is not one of envelope {self.id}'s signers")
+        if signer in self.coming():
+            raise envelope_refused("AlreadySigned", f"{signer}'s signature already counts toward envelope {self.id}")
+        refusal = self.refusal(now)
+        if refusal is not None:
+            raise refusal
+        first = self.next_signer()
+        if self.ordered and first != signer:
+            raise envelope_refused(
+                "OutOfOrder", f"envelope {self.id} is ordered: {first} signs before {signer}", next=first
+            )
+
+
+async def known_envelope(store: EnvelopeStore, reader: EnvelopesReader, eid: str) -> KnownEnvelope:
+    """Envelope ``eid`` from the chain and this service's outbox; 404 when neither knows it."""
+    actions = tuple(await store.actions(eid))
+    signs = tuple(await store.signs_of(eid))
+    state = await reader.state(parse_hash32(eid))
+    if state.status is not EnvStatus.NONE:
+        return KnownEnvelope(
+            eid,
+            to_hex(state.doc_hash),
+            state.requester,
+            tuple(s.signer for s in state.signers),
+            state.ordered,
+            state.deadline,
+            state,
+            actions,
+            signs,
+        )
+    create = next((a for a in actions if a.kind is ActionKind.CREATE), None)
+    if create is None:
+        raise not_found(f"no envelope {eid} is known (on chain or accepted here)")
+    request = json.loads(create.message_json)
+    return KnownEnvelope(
+        eid,
+        create.doc_hash,
+        create.actor,
+        tuple(request["signers"]),
+        bool(request["ordered"]),
+        int(request["deadline"]),
+        None,
+        actions,
+        signs,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeStep:
+    block_number: int
+    tx_hash: str
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeSignerView:
+    address: str
+    state: str  # signed | next | pending | declined
+    signed_at: int | None
+    block_number: int | None
+    tx_hash: str | None
+    submission: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeActionView:
+    kind: str  # create | sign | count | decline | void
+    state: str  # pending | submitted | done | failed
+    signer: str | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeView:
+    """What ``GET /v1/envelopes/{id}`` answers."""
+
+    id: str
+    doc_hash: str
+    requester: str
+    status: str
+    ordered: bool
+    deadline: int
+    signers: tuple[EnvelopeSignerView, ...]
+    next: str | None
+    declined_by: str | None
+    created: EnvelopeStep | None
+    completed: EnvelopeStep | None
+    actions: tuple[EnvelopeActionView, ...]
+    chain_id: int
+    envelopes: str
+
+
+def _sign_state(state: State) -> ActionState:
+    if state is State.FAILED:
+        return ActionState.FAILED
+    if state in ON_CHAIN:
+        return ActionState.DONE
+    return ActionState.SUBMITTED if state is State.SUBMITTED else ActionState.PENDING
+
+
+class EnvelopeService:
+    """What the envelope routes call: accept a create, sign, decline or void into the outbox after the checks
+    the contract would make, and show an envelope. The anchoring worker sends what is accepted
+    (api/worker.py, ``_send_envelopes``)."""
+
+    def __init__(self, documents: Documents) -> None:
+        self.documents = documents
+        self.chain = documents.chain
+        self.store = documents.envelopes
+
+    async def reader(self) -> EnvelopesReader:
+        bound = await self.chain.bound()
+        if bound.envelopes is None:
+            raise Problem(
+                503,
+                "envelopes-unavailable",
+                "No envelopes contract",
+                f"no envelopes contract is known beside registry {bound.registry.address} on chain "
+                f"{bound.domain.chain_id}: run `docchain deploy` (or set DOCCHAIN_ENVELOPES_ADDRESS)",
+            )
+        return EnvelopesReader(self.chain.rpc, bound.envelopes, bound.domain.chain_id)
+
+    async def _accept(self, new: NewAction, admission: Admission, charged: str) -> bool:
+        charge = await admission.charge(charged)
+        action, created = await self.store.add(
+            new, action_transition(ActionOperation.ACCEPT, None, ActionState.PENDING)
+        )
+        if not created:
+            await charge.refund()  # the same request again
+            return False
+        log.info("envelope action accepted", extra={"envelope": new.envelope_id, "kind": new.kind.value})
+        self.documents.pipeline.wake()
+        return True
+
+    async def create(self, request: EnvelopeRequest, signature: bytes, admission: Admission) -> tuple[str, bool]:
+        """Accept a signed envelope request; returns the envelope's id and whether it is new."""
+        reader = await self.reader()
+        check_request(request, int(time.time()))
+        eid = to_hex(envelope_id(reader.domain, request))
+        await self._signed_by(reader, request, signature, request.requester, eid)
+        state = await reader.state(parse_hash32(eid))
+        if state.status is not EnvStatus.NONE:
+            return eid, False  # on chain already (the same request, sent here or elsewhere)
+        new = NewAction(
+            ActionKind.CREATE,
+            eid,
+            to_hex(request.doc_hash),
+            request.requester,
+            json.dumps(request.to_json(), separators=(",", ":")),
+            to_hex(signature),
+            None,
+            admission.client,
+        )
+        return eid, await self._accept(new, admission, request.requester)
+
+    async def sign(self, eid: str, signed: Signed, admission: Admission) -> Acceptance:
+        """Accept the Registration a signer signs the envelope with: a submission anchored through the envelopes
+        contract's ``sign``, so it counts toward the envelope and is a registry record as any other."""
+        if signed.anchoring is Anchoring.MERKLE:
+            raise InvalidInput(
+                "an envelope's signature is anchored directly, through the envelopes contract's sign: a Merkle "
+                "leaf has no record of its own for the envelope to count (send it without anchoring: merkle)"
+            )
+        reader = await self.reader()
+        known = await known_envelope(self.store, reader, eid)
+        reg = signed.registration
+        if to_hex(reg.doc_hash) != known.doc_hash:
+            raise envelope_refused(
+                "WrongDocument", f"envelope {eid} is of document {known.doc_hash}, not {to_hex(reg.doc_hash)}"
+            )
+        existing = await self.documents.store.submission_of(known.doc_hash, reg.signer)
+        if existing is not None and existing.envelope_id in (None, eid) and existing.state is not State.FAILED:
+            # the same signature again, or a plain registration of the pair, which is counted once anchored
+            accepted = Accepted(existing.id, existing.doc_hash, existing.signer, existing.state, existing.stored)
+            return Acceptance(accepted, False)
+        known.check_turn(reg.signer, int(time.time()))
+        return await self.documents.accept(
+            replace(signed, envelope_id=eid, anchoring=Anchoring.DIRECT), None, admission
+        )
+
+    async def decline(
+        self, eid: str, decline: Decline, signature: bytes, reason: str | None, admission: Admission
+    ) -> bool:
+        """Accept a named signer's signed refusal; returns whether it is new."""
+        reader = await self.reader()
+        self._matches(eid, decline.envelope_id, decline.deadline, decline.reason_hash, reason)
+        known = await known_envelope(self.store, reader, eid)
+        if known.accepted(ActionKind.DECLINE, decline.signer):
+            return False  # the same decline again
+        if decline.signer not in known.signers:
+            raise envelope_refused("NotASigner", f"{decline.signer} is not one of envelope {eid}'s signers")
+        if decline.signer in known.coming():
+            raise envelope_refused("AlreadySigned", f"{decline.signer} signed envelope {eid} already")
+        refusal = known.refusal(int(time.time()))
+        if refusal is not None:
+            raise refusal
+        await self._signed_by(reader, decline, signature, decline.signer, eid)
+        message = json.dumps(decline.to_json(), separators=(",", ":"))
+        new = NewAction(
+            ActionKind.DECLINE,
+            eid,
+            known.doc_hash,
+            decline.signer,
+            message,
+            to_hex(signature),
+            reason,
+            admission.client,
+        )
+        return await self._accept(new, admission, decline.signer)
+
+    async def void(self, eid: str, void: Void, signature: bytes, reason: str | None, admission: Admission) -> bool:
+        """Accept the requester's signed withdrawal of an envelope not complete; returns whether it is new."""
+        reader = await self.reader()
+        self._matches(eid, void.envelope_id, void.deadline, void.reason_hash, reason)
+        known = await known_envelope(self.store, reader, eid)
+        if known.accepted(ActionKind.VOID, known.requester):
+            return False  # the same void again
+        refusal = known.refusal(int(time.time()))
+        if refusal is not None and refusal.extra["rule"] != "ExpiredEnvelope":  # an expired envelope may be voided
+            raise refusal
+        await self._signed_by(reader, void, signature, known.requester, eid)
+        message = json.dumps(void.to_json(), separators=(",", ":"))
+        new = NewAction(
+            ActionKind.VOID, eid, known.doc_hash, known.requester, message, to_hex(signature), reason, admission.client
+        )
+        return await self._accept(new, admission, known.requester)
+
+    @staticmethod
+    def _matches(eid: str, named: bytes, deadline: int, reason_hash_: bytes, reason: str | None) -> None:
+        if to_hex(named) != eid:
+            raise InvalidInput(f"the signed message's envelopeId {to_hex(named)} is not the envelope {eid}")
+        if deadline <= int(time.time()):
+            raise envelope_refused("ExpiredSignature", f"the signed message's deadline ({deadline}) has passed")
+        if reason is not None:
+            size = len(reason.encode())
+            if size > MAX_REASON_BYTES:
+                raise too_large(
+                    f"the reason is {size} bytes of UTF-8; the limit is {MAX_REASON_BYTES}", MAX_REASON_BYTES
+                )
+            if reason_hash(reason) != reason_hash_:
+                raise InvalidInput("reasonHash is not the keccak256 of the reason's UTF-8")
+
+    async def _signed_by(
+        self, reader: EnvelopesReader, message: EnvelopeRequest | Decline | Void, signature: bytes, who: str, eid: str
+    ) -> None:
+        """The signature must be ``who``'s under the envelopes' domain (this service's chain and contract): an
+        EOA's recovers it; a contract wallet's is left to the contract (ERC-1271, checked when it is sent)."""
+        recovered = None
+        if len(signature) == 65:
+            try:
+                recovered = recover(reader.domain, message, signature)
+            except InvalidInput:
+                recovered = None
+        if recovered != who and not await reader.chain.code(who):
+            shown = f" (it recovers {recovered})" if recovered else ""
+            raise envelope_refused(
+                "InvalidEnvelopeSignature",
+                f"the signature is not {who}'s signature of this {type(message).__name__} for envelope {eid} under "
+                f"the envelopes' domain (GET /v1/envelopes/domain){shown}",
+            )
+
+    # ------------------------------------------------------------ what the envelope is
+
+    async def view(self, eid: str) -> EnvelopeView:
+        reader = await self.reader()
+        known = await known_envelope(self.store, reader, eid)
+        chain = known.chain
+        create = known.create
+        actions = [
+            EnvelopeActionView(
+                a.kind.value,
+                a.state.value,
+                None if a.kind is ActionKind.CREATE or a.kind is ActionKind.VOID else a.actor,
+                a.error,
+            )
+            for a in known.actions
+        ]
+        # a signature the envelope counts on chain is done, though the indexer may not have anchored it yet
+        counted_now = {s.signer for s in chain.signers if s.signed} if chain is not None else set()
+        actions += [
+            EnvelopeActionView(
+                "sign", (ActionState.DONE if s.signer in counted_now else _sign_state(s.state)).value, s.signer, s.error
+            )
+            for s in known.signs
+        ]
+        by_signer = {s.signer: s for s in known.signs}
+        if chain is None:
+            status = "failed" if create is not None and create.state is ActionState.FAILED else "pending"
+            first = known.signers[0] if known.ordered else None
+            signers = tuple(
+                EnvelopeSignerView(a, "next" if a == first else "pending", None, None, None, None)
+                for a in known.signers
+            )
+            return EnvelopeView(
+                eid,
+                known.doc_hash,
+                known.requester,
+                status,
+                known.ordered,
+                known.deadline,
+                signers,
+                first,
+                None,
+                None,
+                None,
+                tuple(actions),
+                reader.domain.chain_id,
+                reader.address,
+            )
+        start = (
+            create.block_number
+            if create is not None and create.block_number
+            else (await self.chain.bound()).deployment_block
+        )
+        past = await reader.history(parse_hash32(eid), start)
+        is_open = chain.status is EnvStatus.OPEN
+        rows = []
+        for s in chain.signers:
+            counted = past.signed.get(s.signer)
+            if s.signed:
+                state = "signed"
+            elif chain.declined_by == s.signer:
+                state = "declined"
+            elif is_open and chain.ordered and chain.next == s.signer:
+                state = "next"
+            else:
+                state = "pending"
+            sub = by_signer.get(s.signer)
+            if sub is None and s.signed:
+                sub = await self.documents.store.submission_of(known.doc_hash, s.signer)
+            rows.append(
+                EnvelopeSignerView(
+                    s.signer,
+                    state,
+                    s.signed_at or None,
+                    s.block_number or None,
+                    None if counted is None else to_hex(counted.at.tx_hash),
+                    None if sub is None else sub.id,
+                )
+            )
+        return EnvelopeView(
+            eid,
+            known.doc_hash,
+            known.requester,
+            chain.status.name.lower(),
+            chain.ordered,
+            chain.deadline,
+            tuple(rows),
+            chain.next if is_open and chain.ordered else None,
+            chain.declined_by,
+            None if past.created is None else await self._step(reader, past.created.at),
+            None if past.completed is None else await self._step(reader, past.completed.at),
+            tuple(actions),
+            reader.domain.chain_id,
+            reader.address,
+        )
+
+    @staticmethod
+    async def _step(reader: EnvelopesReader, at: LogPosition) -> EnvelopeStep:
+        block = await reader.chain.block(at.block_number)
+        return EnvelopeStep(at.block_number, to_hex(at.tx_hash), 0 if block is None else block.timestamp)

@@ -42,6 +42,7 @@ from docchain.api.db import (
     REGISTERED_SQL,
     BlockRow,
     Database,
+    EnvelopeActionRow,
     EventRow,
     EvidenceBlockRow,
     EvidenceRow,
@@ -57,6 +58,8 @@ from docchain.api.db import (
     pg_notify,
 )
 from docchain.api.lifecycle import (
+    ActionKind,
+    ActionState,
     Anchoring,
     CopyOperation,
     CopyState,
@@ -97,6 +100,7 @@ _COPIES = cast(Table, StorageCopy.__table__)
 _ROOTS = cast(Table, RootRow.__table__)
 _EVIDENCE_BLOCKS = cast(Table, EvidenceBlockRow.__table__)
 _EVIDENCE = cast(Table, EvidenceRow.__table__)
+_ACTIONS = cast(Table, EnvelopeActionRow.__table__)
 
 
 def _sql(value: str) -> str:
@@ -144,6 +148,7 @@ class SubmissionRecord:
     merkle_root: str | None = None  # the tree it was put in (Merkle anchoring)
     merkle_proof: str | None = None  # its InclusionProof as JSON (chain/merkle.py)
     private: bool = False  # its docHash is a salted commitment to the document, not its SHA-256
+    envelope_id: str | None = None  # the envelope it signs: anchored through the envelopes contract's sign
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,6 +392,7 @@ def _submission(row: Any) -> SubmissionRecord:
         merkle_root=row.merkle_root,
         merkle_proof=row.merkle_proof,
         private=bool(row.private),
+        envelope_id=row.envelope_id,
     )
 
 
@@ -624,16 +630,23 @@ def insert_new_in(
 _PENDING_SQL = PENDING_SQL  # the partial index's own predicate: the planner matches the two as written
 
 
+# an envelope's signature goes through the envelopes contract's sign, one transaction each (EnvelopeStore)
+_NOT_ENVELOPE_SQL = "envelope_id IS NULL"
+
+
 def _queue_sql(anchoring: Anchoring) -> str:
     return (
         f"SELECT {', '.join(Pending._fields)} FROM submissions WHERE {_PENDING_SQL} "
-        f"AND anchoring = {_sql(anchoring)} ORDER BY created_at LIMIT :n"
+        f"AND anchoring = {_sql(anchoring)} AND {_NOT_ENVELOPE_SQL} ORDER BY created_at LIMIT :n"
     )
 
 
 _PENDING_ROWS = _queue_sql(Anchoring.DIRECT)
 _MERKLE_ROWS = _queue_sql(Anchoring.MERKLE)
-_PENDING_COUNT = f"SELECT anchoring, count(*), min(created_at) FROM submissions WHERE {_PENDING_SQL} GROUP BY anchoring"
+_PENDING_COUNT = (
+    f"SELECT anchoring, count(*), min(created_at) FROM submissions WHERE {_PENDING_SQL} AND {_NOT_ENVELOPE_SQL} "
+    "GROUP BY anchoring"
+)
 _IN_FLIGHT_STATES = f"({_sql(TxState.PREPARED)}, {_sql(TxState.SENT)})"
 _IN_FLIGHT_TXS = (
     f"SELECT id, tx_hash, state, sent_at FROM transactions WHERE state IN {_IN_FLIGHT_STATES} ORDER BY nonce"
@@ -643,7 +656,11 @@ _RECENT_MINED = (
     f"SELECT id, tx_hash, block_number FROM transactions WHERE state = {_sql(TxState.MINED)} ORDER BY id DESC LIMIT :n"
 )
 _META_SQL = "SELECT value FROM meta WHERE key = :key"
-_WAITING = f"SELECT count(*) FROM submissions WHERE tx_id = :tx AND state = {_sql(State.SUBMITTED)}"
+# a transaction's writes the chain may still take back: its submissions not anchored, its envelope actions done
+_WAITING = (
+    f"SELECT (SELECT count(*) FROM submissions WHERE tx_id = :tx AND state = {_sql(State.SUBMITTED)}) + "
+    f"(SELECT count(*) FROM envelope_actions WHERE tx_id = :tx AND state = {_sql(ActionState.DONE)})"
+)
 _ANY_REVOCATION = f"SELECT 1 FROM revocations WHERE state = {_sql(RevocationState.PENDING)} LIMIT 1"
 _IS_PENDING = _SUBS.c.state == literal_column(_sql(State.PENDING))
 _SUBMITTED = Many(
@@ -806,6 +823,7 @@ def requeue_in(s: Session, tx_id: int, tx_state: TxState, error: str, max_attemp
         .where(_REVS.c.tx_id == tx_id, _REVS.c.state == RevocationState.SUBMITTED)
         .values(state=RevocationState.FAILED, error=error)
     )
+    requeue_actions_in(s, tx_id, error, max_attempts)
     return [sid for sid, _ in rows]
 
 
@@ -820,6 +838,11 @@ def mined_in(s: Session, tx_id: int, block_number: int, gas_used: int, fee: int,
     )
     if not ok:
         return False
+    s.execute(
+        update(_ACTIONS)
+        .where(_ACTIONS.c.tx_id == tx_id, _ACTIONS.c.state == ActionState.SUBMITTED)
+        .values(state=ActionState.DONE, block_number=block_number, updated_at=now())
+    )
     # Every submission of the transaction emitted its event: nothing for the indexer to link. A Merkle
     # submission's event is its root's, which the indexer applies whatever was on chain before.
     direct = (_SUBS.c.tx_id == tx_id) & (_SUBS.c.anchoring == Anchoring.DIRECT.value)
@@ -976,6 +999,11 @@ class Store:
             update(_TXS)
             .where(_TXS.c.id == tx_id, _TXS.c.state == TxState.MINED)
             .values(state=TxState.SENT, block_number=None, sent_at=None)
+        )
+        await self.db.execute(
+            update(_ACTIONS)
+            .where(_ACTIONS.c.tx_id == tx_id, _ACTIONS.c.state == ActionState.DONE)
+            .values(state=ActionState.SUBMITTED, block_number=None, updated_at=now())
         )
 
     async def fail(self, errors: Mapping[str, str]) -> None:
@@ -1744,3 +1772,279 @@ def roll_back_evidence_in(s: Session, floor: int) -> None:
         return
     back = min(int(cursor), floor, floor if earliest is None else int(earliest) - 1)
     set_meta_in(s, EVIDENCE_CURSOR, str(back))
+
+
+# ------------------------------------------------------------------ envelope actions (migration 0011)
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeAction:
+    """An envelope action of the outbox (api/lifecycle.py ``ActionKind``): what was signed, and where it is."""
+
+    id: int
+    kind: ActionKind
+    envelope_id: str
+    doc_hash: str
+    actor: str  # the requester of a create or void, the signer of a decline or count
+    message_json: str  # the signed message (a count's {envelopeId, signer})
+    signature: str | None  # None for a count
+    reason: str | None
+    state: ActionState
+    attempts: int
+    tx_hash: str | None
+    block_number: int | None
+    error: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class NewAction:
+    """An envelope action to accept."""
+
+    kind: ActionKind
+    envelope_id: str
+    doc_hash: str
+    actor: str
+    message_json: str
+    signature: str | None
+    reason: str | None
+    client_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CountDue:
+    """A plain registration of a document, anchored, by a signer an envelope of it (created here) may name."""
+
+    envelope_id: str
+    doc_hash: str
+    signers: tuple[str, ...]  # the envelope's, from its request
+    signer: str
+    client_id: str | None
+
+
+def _action(row: Any) -> EnvelopeAction:
+    return EnvelopeAction(
+        id=int(row.id),
+        kind=ActionKind(row.kind),
+        envelope_id=row.envelope_id,
+        doc_hash=row.doc_hash,
+        actor=row.actor,
+        message_json=row.message_json,
+        signature=row.signature,
+        reason=row.reason,
+        state=ActionState(row.state),
+        attempts=int(row.attempts),
+        tx_hash=row.tx_hash,
+        block_number=row.block_number,
+        error=row.error,
+        created_at=float(row.created_at),
+    )
+
+
+def requeue_actions_in(s: Session, tx_id: int, error: str, max_attempts: int) -> None:
+    """A transaction that did not land (reverted, dropped): its envelope actions back to pending, where the
+    next send's gas estimate names the contract's rule if one refuses them, or failed after ``max_attempts``."""
+    rows = s.execute(
+        select(_ACTIONS.c.id, _ACTIONS.c.attempts).where(
+            _ACTIONS.c.tx_id == tx_id, _ACTIONS.c.state == ActionState.SUBMITTED
+        )
+    ).all()
+    for action_id, attempts in rows:
+        s.execute(
+            update(_ACTIONS)
+            .where(_ACTIONS.c.id == action_id, _ACTIONS.c.state == ActionState.SUBMITTED)
+            .values(
+                attempts=attempts + 1,
+                tx_id=None,
+                tx_hash=None,
+                state=ActionState.FAILED if attempts + 1 >= max_attempts else ActionState.PENDING,
+                error=error,
+                updated_at=now(),
+            )
+        )
+
+
+def record_action_tx_in(s: Session, tx_hash: str, kind: str, raw: bytes, nonce: int, action_id: int) -> int:
+    """Record a signed transaction carrying one pending envelope action (before its broadcast), and the action
+    submitted in it. Returns the transaction's id."""
+    tx_id = s.execute(
+        insert(_TXS)
+        .values(tx_hash=tx_hash, kind=kind, raw=raw, nonce=nonce, state=TxState.PREPARED, created_at=now())
+        .returning(_TXS.c.id)
+    ).scalar_one()
+    s.execute(
+        update(_ACTIONS)
+        .where(_ACTIONS.c.id == action_id, _ACTIONS.c.state == ActionState.PENDING)
+        .values(state=ActionState.SUBMITTED, tx_id=tx_id, tx_hash=tx_hash, updated_at=now())
+    )
+    return int(tx_id)
+
+
+_IN_FLIGHT_TX = _TXS.c.state.in_((TxState.PREPARED, TxState.SENT))
+_ON_CHAIN_SUB = _SUBS.c.state.in_((State.ANCHORED, State.CONFIRMED))
+
+
+_ENVELOPES_OF = (
+    f"SELECT envelope_id FROM envelope_actions WHERE doc_hash = :doc AND kind = {_sql(ActionKind.CREATE)} "
+    f"AND state <> {_sql(ActionState.FAILED)} ORDER BY id"
+)
+
+
+class EnvelopeStore:
+    """The statements of envelope actions, and of the submissions that sign an envelope."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(self, new: NewAction, created: ActionState) -> tuple[EnvelopeAction, bool]:
+        """Accept ``new`` in state ``created``, or answer the action of its (envelope, kind, actor) and False.
+        A failed one is accepted again with the new message and signature (the contract refused the last one:
+        an expired deadline, say); any other is the same request again."""
+        stamp = now()
+        values = {
+            "kind": new.kind.value,
+            "envelope_id": new.envelope_id,
+            "doc_hash": new.doc_hash,
+            "actor": new.actor,
+            "message_json": new.message_json,
+            "signature": new.signature,
+            "reason": new.reason,
+            "state": created.value,
+            "attempts": 0,
+            "client_id": new.client_id,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        key = (_ACTIONS.c.envelope_id == new.envelope_id, _ACTIONS.c.kind == new.kind, _ACTIONS.c.actor == new.actor)
+
+        def write(s: Session) -> tuple[EnvelopeAction, bool]:
+            row = s.execute(select(_ACTIONS).where(*key)).first()
+            if row is None:
+                s.execute(insert(_ACTIONS).values(**values))
+            elif row.state == ActionState.FAILED:
+                retry = {k: v for k, v in values.items() if k != "created_at"}
+                s.execute(
+                    update(_ACTIONS).where(*key, _ACTIONS.c.state == ActionState.FAILED).values(**retry, error=None)
+                )
+            else:
+                return _action(row), False
+            return _action(s.execute(select(_ACTIONS).where(*key)).one()), True
+
+        return await self.db.transaction(write)
+
+    async def envelopes_of(self, doc: str) -> list[str]:
+        """The envelopes of ``doc`` accepted here whose creation was not refused: one indexed read (the submit
+        route asks it of every registration)."""
+        return [str(eid) for (eid,) in await self.db.query(_ENVELOPES_OF, {"doc": doc})]
+
+    async def actions(self, envelope_id: str) -> list[EnvelopeAction]:
+        """The envelope's actions, oldest first."""
+        async with self.db.read() as s:
+            rows = (
+                await s.execute(select(_ACTIONS).where(_ACTIONS.c.envelope_id == envelope_id).order_by(_ACTIONS.c.id))
+            ).all()
+        return [_action(r) for r in rows]
+
+    async def creates_of(self, doc: str) -> list[EnvelopeAction]:
+        """The envelopes of ``doc`` accepted here (their create actions not failed), oldest first."""
+        async with self.db.read() as s:
+            rows = (
+                await s.execute(
+                    select(_ACTIONS)
+                    .where(
+                        _ACTIONS.c.doc_hash == doc,
+                        _ACTIONS.c.kind == ActionKind.CREATE,
+                        _ACTIONS.c.state != ActionState.FAILED,
+                    )
+                    .order_by(_ACTIONS.c.id)
+                )
+            ).all()
+        return [_action(r) for r in rows]
+
+    async def pending(self, limit: int) -> list[EnvelopeAction]:
+        """The oldest pending actions."""
+        async with self.db.read() as s:
+            rows = (
+                await s.execute(
+                    select(_ACTIONS)
+                    .where(_ACTIONS.c.state == literal_column(_sql(ActionState.PENDING)))
+                    .order_by(_ACTIONS.c.created_at)
+                    .limit(limit)
+                )
+            ).all()
+        return [_action(r) for r in rows]
+
+    async def pending_signs(self, limit: int) -> list[SubmissionRecord]:
+        """The oldest pending submissions that sign an envelope."""
+        async with self.db.read() as s:
+            rows = (
+                await s.execute(
+                    select(_SUBS)
+                    .where(_SUBS.c.envelope_id.isnot(None), _IS_PENDING)
+                    .order_by(_SUBS.c.created_at)
+                    .limit(limit)
+                )
+            ).all()
+        return [_submission(r) for r in rows]
+
+    async def signs_of(self, envelope_id: str) -> list[SubmissionRecord]:
+        """The submissions that sign the envelope."""
+        async with self.db.read() as s:
+            rows = (await s.execute(select(_SUBS).where(_SUBS.c.envelope_id == envelope_id))).all()
+        return [_submission(r) for r in rows]
+
+    async def busy(self) -> set[str]:
+        """Envelopes with a transaction in flight (prepared or sent, not mined): their next action waits for it,
+        since its gas estimate runs against the chain without it (a second signer of an ordered envelope would
+        be out of order, a sign before the create an unknown envelope)."""
+        async with self.db.read() as s:
+            actions = await s.scalars(
+                select(_ACTIONS.c.envelope_id).join(_TXS, _TXS.c.id == _ACTIONS.c.tx_id).where(_IN_FLIGHT_TX)
+            )
+            ids = set(actions.all())
+            signs = await s.scalars(
+                select(_SUBS.c.envelope_id)
+                .join(_TXS, _TXS.c.id == _SUBS.c.tx_id)
+                .where(_SUBS.c.envelope_id.isnot(None), _IN_FLIGHT_TX)
+            )
+            ids.update(x for x in signs.all() if x is not None)
+        return ids
+
+    async def fail(self, action_id: int, error: str) -> None:
+        """A pending action the contract refuses (its rule's name in ``error``): never sent."""
+        await self.db.execute(
+            update(_ACTIONS)
+            .where(_ACTIONS.c.id == action_id, _ACTIONS.c.state == ActionState.PENDING)
+            .values(state=ActionState.FAILED, error=error, updated_at=now())
+        )
+
+    async def record_sent(self, tx_hash: str, kind: str, raw: bytes, nonce: int, action_id: int) -> int:
+        return await self.db.transaction(lambda s: record_action_tx_in(s, tx_hash, kind, raw, nonce, action_id))
+
+    async def counts_due(self) -> list[CountDue]:
+        """Plain registrations anchored of documents with an envelope created here, whose (envelope, signer) has
+        no count action yet: those of a named signer are to be counted (``countRegistration``)."""
+        c = _ACTIONS.alias("c")
+        counted = select(c.c.id).where(
+            c.c.envelope_id == _ACTIONS.c.envelope_id, c.c.kind == ActionKind.COUNT, c.c.actor == _SUBS.c.signer
+        )
+        query = (
+            select(
+                _ACTIONS.c.envelope_id, _ACTIONS.c.doc_hash, _ACTIONS.c.message_json, _SUBS.c.signer, _SUBS.c.client_id
+            )
+            .join(_SUBS, _SUBS.c.doc_hash == _ACTIONS.c.doc_hash)
+            .where(
+                _ACTIONS.c.kind == ActionKind.CREATE,
+                _ACTIONS.c.state == ActionState.DONE,
+                _SUBS.c.envelope_id.is_(None),
+                _ON_CHAIN_SUB,
+                ~exists(counted),
+            )
+        )
+        async with self.db.read() as s:
+            rows = (await s.execute(query)).all()
+        due = []
+        for envelope_id, doc, message, signer, client in rows:
+            signers = tuple(json.loads(message)["signers"])
+            due.append(CountDue(envelope_id, doc, signers, signer, client))
+        return due

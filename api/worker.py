@@ -11,7 +11,12 @@ Per cycle:
    ones with ``register``; and close a Merkle tree of up to ``merkle_max_leaves`` pending Merkle submissions
    once that many wait or the oldest has waited ``merkle_max_wait_ms``, its root sent with ``anchorRoot``;
 3. send pending revocations (``revokeBySig``, or ``revokeMerkleBySig`` with the leaf's proof for a
-   Merkle-anchored record), one transaction each.
+   Merkle-anchored record), one transaction each;
+4. send envelope actions (create, decline, void, countRegistration) and the submissions that sign an envelope
+   (its contract's ``sign``), one transaction each and one at a time per envelope: a step's gas estimate runs
+   against the chain without the step before it. A plain registration anchored by a signer an envelope
+   created here names is queued as a count first. A refusal of the contract fails the action with its rule's
+   name (``OutOfOrder``, ...), never sent again.
 
 The node being down raises :class:`NodeError`; the cycle is retried with backoff and nothing is lost:
 submissions stay in the database until an event proves them anchored.
@@ -20,6 +25,7 @@ submissions stay in the database until an event proves them anchored.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -28,15 +34,25 @@ from dataclasses import dataclass
 from docchain.api import metrics
 from docchain.api.chainctx import Bound, ChainContext
 from docchain.api.db import Database
-from docchain.api.lifecycle import Anchoring, SignatureKind, TxState
+from docchain.api.lifecycle import (
+    ActionKind,
+    ActionOperation,
+    ActionState,
+    Anchoring,
+    SignatureKind,
+    TxState,
+    action_transition,
+)
 from docchain.api.notify import Notifier
 from docchain.api.service import Lifecycle, merkle_anchor, registration_of
 from docchain.api.service_loop import ServiceLoop
 from docchain.api.settings import Settings
-from docchain.api.store import Pending, TreeChanged, TxRecord
+from docchain.api.store import EnvelopeAction, EnvelopeStore, NewAction, Pending, TreeChanged, TxRecord
+from docchain.chain import envelopes as env
 from docchain.chain.errors import ChainError, ContractRevert, InvalidInput, NodeError
 from docchain.chain.merkle import InclusionProof, MerkleTree, leaf
 from docchain.chain.registry import SignedRegistration, encode_call, encode_register_batch, merkle_leaf_values
+from docchain.chain.rpc import RpcError
 from docchain.chain.sender import PreparedTx
 from docchain.chain.typed_data import Domain, recover
 from docchain.chain.values import parse_hex, to_hex
@@ -70,6 +86,7 @@ class AnchorWorker(ServiceLoop):
         super().__init__(settings, db, chain, notifier)
         self.service = Lifecycle(db, settings.confirmations)
         self.store = self.service.store
+        self.envelopes = EnvelopeStore(db)
         self._recovered = False
         self._arrived = 0  # submissions accepted since the current cycle started
         self._sleeping_until: float | None = None  # loop time the current sleep ends, None while working
@@ -206,6 +223,8 @@ class AnchorWorker(ServiceLoop):
         if waits and not anchored_any:
             return min(waits)
         if await self._send_revocations(bound):
+            anchored_any = True
+        if await self._send_envelopes(bound):
             anchored_any = True
         if anchored_any:
             return None
@@ -395,7 +414,7 @@ class AnchorWorker(ServiceLoop):
         log.info(
             "anchoring", extra={"tx": tx_hash, "kind": kind, "count": len(submission_ids), "nonce": prepared.nonce}
         )
-        if kind != "revoke":
+        if kind != "revoke" and not kind.startswith("envelope_"):
             self.notifier.notify(submission_ids)
         bound = await self.chain.bound()
         await self._broadcast(bound, tx)
@@ -436,6 +455,108 @@ class AnchorWorker(ServiceLoop):
                 continue
             await self._record(prepared, "revoke", [str(row.id)])
         return bool(rows)
+
+    # ------------------------------------------------------------ envelopes
+
+    async def _send_envelopes(self, bound: Bound) -> bool:
+        """Send pending envelope actions, then pending envelope signatures, each envelope's one at a time.
+        Returns whether anything was sent."""
+        if bound.envelopes is None:
+            return False
+        await self._queue_counts()
+        busy = await self.envelopes.busy()
+        sent = False
+        for action in await self.envelopes.pending(20):
+            if action.envelope_id in busy:
+                continue
+            busy.add(action.envelope_id)
+            try:
+                prepared = await self._prepare_envelope(bound, bound.envelopes, _action_call(action))
+            except ContractRevert as exc:
+                action_transition(ActionOperation.SEND, ActionState.PENDING, ActionState.FAILED)
+                await self.envelopes.fail(action.id, str(exc))
+                log.warning("envelope action refused", extra={"envelope": action.envelope_id, "error": str(exc)})
+                continue
+            action_transition(ActionOperation.SEND, ActionState.PENDING, ActionState.SUBMITTED)
+            tx_hash = to_hex(prepared.tx_hash)
+            kind = f"envelope_{action.kind.value}"
+            tx_id = await self.envelopes.record_sent(tx_hash, kind, prepared.raw, prepared.nonce, action.id)
+            metrics.TXS.labels(kind).inc()
+            log.info("envelope action", extra={"tx": tx_hash, "kind": kind, "envelope": action.envelope_id})
+            await self._broadcast(bound, TxRecord(tx_id, tx_hash, kind, prepared.raw, prepared.nonce))
+            sent = True
+        for sub in await self.envelopes.pending_signs(20):
+            assert sub.envelope_id is not None  # (the query's)
+            if sub.envelope_id in busy:
+                continue
+            busy.add(sub.envelope_id)
+            reg = registration_of(sub)
+            data = env.encode_sign(parse_hex(sub.envelope_id), reg, parse_hex(sub.signature))
+            try:
+                prepared = await self._prepare_envelope(bound, bound.envelopes, data)
+            except ContractRevert as exc:
+                await self._fail({sub.id: str(exc)})
+                continue
+            await self._record(prepared, "envelope_sign", [sub.id])
+            self.notifier.notify([sub.id])
+            sent = True
+        return sent
+
+    async def _prepare_envelope(self, bound: Bound, envelopes: str, data: bytes) -> PreparedTx:
+        """Sign a transaction to the envelopes contract, its gas estimated: a rule that refuses it is the
+        contract's custom error (the relayer's sender decodes the registry's alone)."""
+        try:
+            return await bound.sender.prepare(envelopes, data)
+        except RpcError as exc:
+            data_ = exc.revert_data
+            revert = None if data_ is None else env.decode_revert(data_)
+            if revert is None:
+                raise
+            raise revert from exc
+
+    async def _queue_counts(self) -> None:
+        """A plain registration anchored by a signer named in an envelope of its document created here counts
+        toward it: a ``countRegistration`` action is queued (once per envelope and signer)."""
+        for due in await self.envelopes.counts_due():
+            if due.signer not in due.signers:
+                continue
+            message = json.dumps({"envelopeId": due.envelope_id, "signer": due.signer}, separators=(",", ":"))
+            new = NewAction(
+                ActionKind.COUNT, due.envelope_id, due.doc_hash, due.signer, message, None, None, due.client_id
+            )
+            await self.envelopes.add(new, action_transition(ActionOperation.ACCEPT, None, ActionState.PENDING))
+            log.info(
+                "counting a registration toward an envelope", extra={"envelope": due.envelope_id, "signer": due.signer}
+            )
+
+
+def _action_call(action: EnvelopeAction) -> bytes:
+    """The envelopes contract's calldata of a stored action."""
+    message = json.loads(action.message_json)
+    signature = b"" if action.signature is None else parse_hex(action.signature)
+    if action.kind is ActionKind.CREATE:
+        request = env.EnvelopeRequest(
+            doc_hash=parse_hex(message["docHash"]),
+            requester=message["requester"],
+            signers=tuple(message["signers"]),
+            ordered=bool(message["ordered"]),
+            deadline=int(message["deadline"]),
+            salt=parse_hex(message["salt"]),
+            request_deadline=int(message["requestDeadline"]),
+        )
+        return env.encode_create(request, signature)
+    if action.kind is ActionKind.DECLINE:
+        decline = env.Decline(
+            parse_hex(message["envelopeId"]),
+            message["signer"],
+            int(message["deadline"]),
+            parse_hex(message["reasonHash"]),
+        )
+        return env.encode_decline(decline, signature)
+    if action.kind is ActionKind.VOID:
+        void = env.Void(parse_hex(message["envelopeId"]), int(message["deadline"]), parse_hex(message["reasonHash"]))
+        return env.encode_void(void, signature)
+    return env.encode_count_registration(parse_hex(action.envelope_id), action.actor)
 
 
 def _fee(receipt: dict[str, str]) -> int:

@@ -1,0 +1,336 @@
+"""Envelopes over REST (docs/protocol.md, "Envelopes over REST"), on one real stack: anvil with the registry and
+its envelopes contract, the API as a process on SQLite. Every signer here holds no ether: each step is relayed.
+
+The refusals are read in the problem's ``rule`` (the contract's custom error by name), before anything is sent;
+the envelope's state in GET /v1/envelopes/{id} is read back from the chain once the worker has sent the step."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from web3 import HTTPProvider, Web3
+
+from docchain.chain import envelopes as env_mod
+from docchain.chain.typed_data import Domain, Registration, address_of, sign
+from tests.api.api_support import Api, Env, sqlite_only
+from tests.support import poll
+
+pytestmark = [sqlite_only]
+
+REASON = "clause 4 is not what we agreed"
+
+
+@dataclass(frozen=True)
+class Key:
+    key: bytes
+
+    @property
+    def address(self) -> str:
+        return address_of(self.key)
+
+
+def _key() -> Key:
+    return Key(os.urandom(32))
+
+
+def _doc() -> bytes:
+    return os.urandom(32)
+
+
+@dataclass
+class Stack:
+    env: Env
+    api: Api
+    domain: Domain  # the envelopes'
+
+    def registry_domain(self) -> Domain:
+        return self.env.domain
+
+    def create(self, requester: Key, doc: bytes, signers: list[Key], *, ordered: bool, deadline: int = 0) -> str:
+        r = self.post_create(requester, doc, signers, ordered=ordered, deadline=deadline)
+        assert r.status_code == 202, r.text
+        return str(r.json()["id"])
+
+    def request(
+        self, requester: Key, doc: bytes, signers: list[Key], *, ordered: bool, deadline: int = 0
+    ) -> tuple[env_mod.EnvelopeRequest, dict[str, Any]]:
+        request = env_mod.EnvelopeRequest(
+            doc_hash=doc,
+            requester=requester.address,
+            signers=tuple(s.address for s in signers),
+            ordered=ordered,
+            deadline=deadline,
+            salt=env_mod.new_salt(),
+            request_deadline=int(time.time()) + 3600,
+        )
+        body = {"request": request.to_json(), "signature": "0x" + sign(self.domain, request, requester.key).hex()}
+        return request, body
+
+    def post_create(self, requester: Key, doc: bytes, signers: list[Key], **kw: Any) -> Any:
+        _, body = self.request(requester, doc, signers, **kw)
+        return self.api.post("/v1/envelopes", json=body)
+
+    def sign_body(self, signer: Key, doc: bytes) -> dict[str, Any]:
+        reg = Registration(doc_hash=doc, signer=signer.address, deadline=int(time.time()) + 3600)
+        return {"registration": reg.to_json(), "signature": "0x" + sign(self.registry_domain(), reg, signer.key).hex()}
+
+    def sign(self, eid: str, signer: Key, doc: bytes) -> Any:
+        return self.api.post(f"/v1/envelopes/{eid}/sign", json=self.sign_body(signer, doc))
+
+    def decline(self, eid: str, signer: Key, reason: str | None = REASON) -> Any:
+        decline = env_mod.Decline(
+            bytes.fromhex(eid[2:]), signer.address, int(time.time()) + 600, env_mod.reason_hash(reason)
+        )
+        body = {"decline": decline.to_json(), "signature": "0x" + sign(self.domain, decline, signer.key).hex()}
+        if reason is not None:
+            body["reason"] = reason
+        return self.api.post(f"/v1/envelopes/{eid}/decline", json=body)
+
+    def void(self, eid: str, requester: Key) -> Any:
+        void = env_mod.Void(bytes.fromhex(eid[2:]), int(time.time()) + 600)
+        body = {"void": void.to_json(), "signature": "0x" + sign(self.domain, void, requester.key).hex()}
+        return self.api.post(f"/v1/envelopes/{eid}/void", json=body)
+
+    def envelope(self, eid: str) -> dict[str, Any]:
+        r = self.api.get(f"/v1/envelopes/{eid}")
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    def until(self, eid: str, what: str, check: Any, timeout: float = 20) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            body = self.envelope(eid)
+            return body if check(body) else None
+
+        return poll(reached, timeout, interval=0.05, what=f"envelope {eid}: {what}")
+
+    def signer_state(self, eid: str, who: Key, state: str) -> dict[str, Any]:
+        return self.until(
+            eid,
+            f"{who.address} {state}",
+            lambda b: any(s["address"] == who.address and s["state"] == state for s in b["signers"]),
+        )
+
+
+@pytest.fixture(scope="module")
+def stack(env: Env, api: Api) -> Iterator[Stack]:
+    r = api.get("/v1/envelopes/domain")
+    assert r.status_code == 200, r.text
+    d = r.json()
+    yield Stack(env, api, env_mod.domain(d["chainId"], d["verifyingContract"]))
+
+
+def _refused(r: Any, status: int, rule: str) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = dict(r.json())
+    assert body["rule"] == rule, body
+    assert body["type"].endswith(f"/envelope/{rule}") and rule in body["title"], body
+    return body
+
+
+def _balance(stack: Stack, who: Key) -> int:
+    return int(Web3(HTTPProvider(stack.env.anvil.url)).eth.get_balance(who.address))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------- the happy path
+
+
+def test_the_domain_is_the_deployed_envelopes_contract(stack: Stack) -> None:
+    recorded = stack.env.deployment.envelopes
+    assert recorded is not None
+    assert stack.domain.verifying_contract == recorded.address
+    assert (stack.domain.name, stack.domain.version, stack.domain.chain_id) == ("docchain envelopes", "1", 31337)
+
+
+def test_a_two_signer_ordered_envelope_is_created_and_completed_gasless(stack: Stack) -> None:
+    requester, alice, bob = _key(), _key(), _key()
+    doc = _doc()
+    request, body = stack.request(requester, doc, [alice, bob], ordered=True)
+    r = stack.api.post("/v1/envelopes", json=body)
+    assert r.status_code == 202, r.text
+    eid = r.json()["id"]
+    assert eid == "0x" + env_mod.envelope_id(stack.domain, request).hex()
+    assert r.headers["location"] == f"/v1/envelopes/{eid}"
+    assert r.json()["status"] in ("pending", "open") and r.json()["links"]["page"].endswith(f"/#/envelope/{eid}")
+    again = stack.api.post("/v1/envelopes", json=body)
+    assert again.status_code == 200 and again.json()["id"] == eid
+    # bob is second: refused before anything is sent, naming who signs first
+    refused = _refused(stack.sign(eid, bob, doc), 409, "OutOfOrder")
+    assert refused["next"] == alice.address
+    a = stack.sign(eid, alice, doc)
+    assert a.status_code == 202, a.text
+    opened = stack.signer_state(eid, alice, "signed")
+    assert opened["status"] == "open" and opened["next"] == bob.address
+    assert [s["state"] for s in opened["signers"]] == ["signed", "next"]
+    b = stack.sign(eid, bob, doc)
+    assert b.status_code == 202, b.text
+    done = stack.until(eid, "completed", lambda x: x["status"] == "completed")
+    assert [s["state"] for s in done["signers"]] == ["signed", "signed"]
+    assert [s["submission"] for s in done["signers"]] == [a.json()["id"], b.json()["id"]]
+    assert done["created"]["blockNumber"] <= done["signers"][0]["blockNumber"] <= done["completed"]["blockNumber"]
+    assert done["completed"]["transactionHash"] == done["signers"][1]["transactionHash"]
+    assert done["next"] is None and done["requester"] == requester.address and done["docHash"] == "0x" + doc.hex()
+    assert {(x["kind"], x["state"]) for x in done["actions"]} == {("create", "done"), ("sign", "done")}
+    # each signature is a registry record with a receipt, as any submission
+    stack.api.wait_state(b.json()["id"], ("anchored", "confirmed"))
+    receipt = stack.api.get(f"/v1/documents/0x{doc.hex()}/receipts/{bob.address}")
+    assert receipt.status_code == 200, receipt.text
+    assert receipt.json()["anchor"]["txHash"] == done["signers"][1]["transactionHash"]
+    assert _balance(stack, requester) == _balance(stack, alice) == _balance(stack, bob) == 0
+    # a complete envelope refuses what comes after
+    _refused(stack.sign(eid, alice, doc), 409, "AlreadySigned")
+    _refused(stack.void(eid, requester), 409, "CompletedEnvelope")
+
+
+def test_a_plain_submission_by_a_named_signer_counts(stack: Stack) -> None:
+    requester, alice, bob = _key(), _key(), _key()
+    doc = _doc()
+    eid = stack.create(requester, doc, [alice, bob], ordered=False)
+    stack.until(eid, "on chain", lambda x: x["status"] == "open")
+    r = stack.api.post("/v1/documents", json=stack.sign_body(bob, doc))
+    assert r.status_code == 202, r.text
+    counted = stack.signer_state(eid, bob, "signed")
+    assert counted["signers"][1]["submission"] == r.json()["id"]
+    assert ("count", "done", bob.address) in {(x["kind"], x["state"], x["signer"]) for x in counted["actions"]}
+
+
+def test_a_plain_submission_out_of_turn_in_an_ordered_envelope_is_refused(stack: Stack) -> None:
+    requester, alice, bob = _key(), _key(), _key()
+    doc = _doc()
+    stack.create(requester, doc, [alice, bob], ordered=True)
+    r = stack.api.post("/v1/documents", json=stack.sign_body(bob, doc))
+    body = _refused(r, 409, "OutOfOrder")
+    assert body["next"] == alice.address and alice.address in body["detail"]
+    # the one whose turn it is submits as usual
+    assert stack.api.post("/v1/documents", json=stack.sign_body(alice, doc)).status_code == 202
+
+
+# ---------------------------------------------------------------------------------------------- decline, void
+
+
+def test_a_decline_ends_the_envelope(stack: Stack) -> None:
+    requester, alice, bob = _key(), _key(), _key()
+    doc = _doc()
+    eid = stack.create(requester, doc, [alice, bob], ordered=False)
+    r = stack.decline(eid, alice)
+    assert r.status_code == 202, r.text
+    assert stack.decline(eid, alice).status_code == 200  # the same decline again
+    _refused(stack.sign(eid, bob, doc), 409, "DeclinedEnvelope")
+    declined = stack.until(eid, "declined", lambda x: x["status"] == "declined")
+    assert declined["declinedBy"] == alice.address
+    assert [s["state"] for s in declined["signers"]] == ["declined", "pending"]
+    _refused(stack.sign(eid, bob, doc), 409, "DeclinedEnvelope")
+
+
+def test_a_void_ends_the_envelope(stack: Stack) -> None:
+    requester, alice = _key(), _key()
+    doc = _doc()
+    eid = stack.create(requester, doc, [alice], ordered=False)
+    stranger = _key()
+    _refused(stack.void(eid, stranger), 422, "InvalidEnvelopeSignature")
+    assert stack.void(eid, requester).status_code == 202
+    stack.until(eid, "voided", lambda x: x["status"] == "voided")
+    _refused(stack.sign(eid, alice, doc), 409, "VoidedEnvelope")
+    _refused(stack.decline(eid, alice), 409, "VoidedEnvelope")
+
+
+# ---------------------------------------------------------------------------------------------- refusals
+
+
+def test_a_signer_not_named_is_refused(stack: Stack) -> None:
+    requester, alice, mallory = _key(), _key(), _key()
+    doc = _doc()
+    eid = stack.create(requester, doc, [alice], ordered=False)
+    _refused(stack.sign(eid, mallory, doc), 422, "NotASigner")
+    _refused(stack.decline(eid, mallory), 422, "NotASigner")
+    _refused(stack.sign(eid, alice, _doc()), 422, "WrongDocument")
+
+
+def test_a_signature_after_the_deadline_is_refused(stack: Stack) -> None:
+    requester, alice = _key(), _key()
+    doc = _doc()
+    deadline = int(time.time()) + 2
+    eid = stack.create(requester, doc, [alice], ordered=False, deadline=deadline)
+    stack.until(eid, "on chain", lambda x: x["status"] in ("open", "expired"))
+    # (the contract refuses from the second after the deadline)
+    poll(lambda: time.time() >= deadline + 1.1, 5, what="the deadline to pass")
+    _refused(stack.sign(eid, alice, doc), 409, "ExpiredEnvelope")
+    _refused(stack.decline(eid, alice), 409, "ExpiredEnvelope")
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "slug"),
+    [
+        (lambda b: b["request"].update(signers=[]), 422, "validation"),
+        (lambda b: b["request"].update(signers=[b["request"]["requester"]] * 2), 422, "invalid-input"),
+        (lambda b: b["request"].update(signers=["0x" + "11" * 20] * 17), 422, "validation"),
+        (lambda b: b["request"].update(deadline=1), 422, "invalid-input"),
+        (lambda b: b["request"].update(salt="0x12"), 422, "invalid-input"),
+        (lambda b: b.update(signature="0x" + "00" * 65), 422, "envelope/InvalidEnvelopeSignature"),
+        (lambda b: b["request"].update(ordered="yes"), 422, "validation"),
+    ],
+    ids=["no-signers", "twice", "17-signers", "deadline-past", "salt", "signature", "ordered-type"],
+)
+def test_a_malformed_request_is_a_4xx(stack: Stack, change: Any, status: int, slug: str) -> None:
+    _, body = stack.request(_key(), _doc(), [_key()], ordered=False)
+    change(body)
+    r = stack.api.post("/v1/envelopes", json=body)
+    assert r.status_code == status, r.text
+    assert r.json()["type"].endswith("/" + slug), r.json()
+
+
+def test_unknown_envelopes_and_bad_ids(stack: Stack) -> None:
+    unknown = "0x" + os.urandom(32).hex()
+    assert stack.api.get(f"/v1/envelopes/{unknown}").status_code == 404
+    assert stack.sign(unknown, _key(), _doc()).status_code == 404
+    assert stack.api.get("/v1/envelopes/0x12").status_code == 422
+
+
+def test_a_long_reason_or_a_reason_not_hashed_is_refused(stack: Stack) -> None:
+    requester, alice = _key(), _key()
+    doc = _doc()
+    eid = stack.create(requester, doc, [alice], ordered=False)
+    decline = env_mod.Decline(bytes.fromhex(eid[2:]), alice.address, int(time.time()) + 600)
+    body = {"decline": decline.to_json(), "signature": "0x" + sign(stack.domain, decline, alice.key).hex()}
+    assert stack.api.post(f"/v1/envelopes/{eid}/decline", json={**body, "reason": "x" * 1025}).status_code == 422
+    r = stack.api.post(f"/v1/envelopes/{eid}/decline", json={**body, "reason": "é" * 600})  # 1,200 bytes
+    assert r.status_code == 413, r.text
+    r = stack.api.post(f"/v1/envelopes/{eid}/decline", json={**body, "reason": "not the hashed one"})
+    assert r.status_code == 422 and "reasonHash" in r.json()["detail"]
+
+
+def test_a_merkle_signature_of_an_envelope_is_refused(stack: Stack) -> None:
+    requester, alice = _key(), _key()
+    doc = _doc()
+    eid = stack.create(requester, doc, [alice], ordered=False)
+    r = stack.api.post(f"/v1/envelopes/{eid}/sign", json={**stack.sign_body(alice, doc), "anchoring": "merkle"})
+    assert r.status_code == 422 and "merkle" in r.json()["detail"].lower(), r.text
+
+
+# ---------------------------------------------------------------------------------------------- durability
+
+
+def test_an_action_accepted_before_a_sigkill_is_sent_after_the_restart(stack: Stack) -> None:
+    """Accepted by an API whose pipeline does not run here, which is then killed: the action is in the outbox,
+    and the API started again sends it."""
+    stack.api.stop()
+    accepting = stack.env.api(DOCCHAIN_PIPELINE="off").start()
+    try:
+        requester, alice = _key(), _key()
+        doc = _doc()
+        _, body = stack.request(requester, doc, [alice], ordered=False)
+        r = accepting.post("/v1/envelopes", json=body)
+        assert r.status_code == 202 and r.json()["status"] == "pending", r.text
+        eid = r.json()["id"]
+        assert accepting.stop(signal.SIGKILL) == -signal.SIGKILL
+    finally:
+        accepting.stop(signal.SIGKILL)
+        stack.api.start()
+    opened = stack.until(eid, "sent after the restart", lambda x: x["status"] == "open")
+    assert opened["created"] is not None and opened["actions"][0]["state"] == "done"
