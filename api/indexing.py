@@ -108,8 +108,8 @@ class IndexerLoop(ServiceLoop):
         self.notifier.notify(applied.changed)
         if envelope_events:
             self.on_envelopes()
-        indexed = step.tip.number if step.tip is not None else -1 if cursor is None else cursor.number
-        await self._capture(bound, min(step.head - self.service.depth + 1, indexed))
+        indexed_to = step.tip.number if step.tip is not None else -1 if cursor is None else cursor.number
+        await self._capture(bound, min(step.head - self.service.depth + 1, indexed_to))
         return step.complete
 
     async def _capture(self, bound: Bound, confirmed_to: int) -> None:
