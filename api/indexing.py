@@ -14,7 +14,7 @@ from collections.abc import Callable
 from docchain.api import metrics
 from docchain.api.chainctx import Bound, ChainContext
 from docchain.api.db import Database
-from docchain.api.notifications.model import WATCH_PREFIX, indexed
+from docchain.api.notifications import model as notifications
 from docchain.api.notify import Notifier
 from docchain.api.service import Lifecycle, event_row, root_row
 from docchain.api.service_loop import ServiceLoop
@@ -85,7 +85,9 @@ class IndexerLoop(ServiceLoop):
         # computed before the transaction: the write lock is held for SQL only
         rows = [event_row(e, step.blocks[e.block_number].timestamp) for e in step.events]
         roots = [root_row(e, step.blocks[e.block_number].timestamp) for e in step.roots]
-        envelope_events = [indexed(e, step.blocks[e.at.block_number].timestamp) for e in step.envelope_events]
+        envelope_events = [
+            notifications.indexed(e, step.blocks[e.at.block_number].timestamp) for e in step.envelope_events
+        ]
         blocks = [(r.number, to_hex(r.hash), r.timestamp) for r in step.blocks.values()]
         tip = None if step.tip is None else (step.tip.number, to_hex(step.tip.hash))
         applied = await self.service.apply_events(
@@ -146,5 +148,5 @@ class IndexerLoop(ServiceLoop):
         metrics.REORGS.inc()  # once the rollback is committed: the counter says "handled"
         self.on_reorg()
         self.notifier.notify(changed)
-        if any(key.startswith(WATCH_PREFIX) for key in changed):
+        if any(key.startswith(notifications.WATCH_PREFIX) for key in changed):
             self.on_envelopes()  # removed changes may have webhook deliveries to make
