@@ -19,12 +19,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from docchain.api import apidocs, logs, metrics, openapi, problems, security
+from docchain.api.certificates import Certificates
 from docchain.api.chainctx import ChainContext
 from docchain.api.db import ChainMismatch, Database
 from docchain.api.limits import RelayerLimits
 from docchain.api.notify import Notifier, relay
 from docchain.api.outbox import OutboxWriter
 from docchain.api.pipeline import AlsoWaking, create_pipeline
+from docchain.api.routes import certificates as certificate_routes
 from docchain.api.routes import chain as chain_routes
 from docchain.api.routes import documents, envelopes, notifications, verify
 from docchain.api.service import Documents, EnvelopeService, Lifecycle
@@ -204,6 +206,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     staged = storage_replicas.StagedCopier(db, storage, settings.data_dir, idle_s=settings.idle_poll_s)
     app.state.documents = Documents(settings, lifecycle, chain, storage, outbox, AlsoWaking(pipeline, staged.wake))
     app.state.envelopes = EnvelopeService(app.state.documents)  # relayed envelope actions (api/routes/envelopes.py)
+    app.state.certificates = Certificates(chain, lifecycle.store, settings.confirmations)
     outbox.start()
     await pipeline.start()
     staged.start()
@@ -265,6 +268,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         envelopes.router,
     ):
         app.router.routes.extend(router.routes)
+    app.router.routes.extend(certificate_routes.router.routes)
     app.router.routes.sort(key=lambda r: getattr(r, "path", None) not in _HOT_PATHS)
     app.add_middleware(
         EdgeMiddleware, max_body=settings.max_upload_bytes, body_timeout=settings.body_timeout_s, limits=BODY_LIMITS

@@ -169,11 +169,24 @@ class StorageCopyOut(BaseModel):
     error: str | None = Field(None, description="why the copy failed, or why the last attempt did (pending)")
 
 
+class SupersederOut(BaseModel):
+    """A newer document that replaces this one: named as replaced in the registrations of ``signers``, each a
+    signer of this document whose registration of the newer one is not revoked (docs/protocol.md, "Superseding a
+    document")."""
+
+    docHash: str
+    signers: list[str]
+
+
+SUPERSEDED_WHY = "newer documents that replace this one, by its own signers; the verdict stays as it is"
+
+
 class DocumentStatus(BaseModel):
     docHash: str
     stored: bool = Field(description="some backend holds a copy")
     signers: list[SignerStatus]
     storage: list[StorageCopyOut] = Field(default_factory=list, description="the document's copy per backend")
+    superseded_by: list[SupersederOut] = Field(default_factory=list, description=SUPERSEDED_WHY)
 
 
 LISTED_ANCHORING_WHY = (
@@ -243,6 +256,11 @@ class TrustOut(BaseModel):
     detail: str
 
 
+class ViaOut(BaseModel):
+    address: str
+    release: str = Field(description="its release in contracts/releases.json (envelopes)")
+
+
 class AnchorOut(BaseModel):
     chainId: int
     registry: str
@@ -253,6 +271,9 @@ class AnchorOut(BaseModel):
     confirmations: int
     merkleRoot: str | None = Field(
         None, description="the Merkle root the transaction anchored, for a Merkle-anchored record (else null)"
+    )
+    via: ViaOut | None = Field(
+        None, description="the released envelopes contract the receipt's transaction was sent to, when it was"
     )
 
 
@@ -284,6 +305,7 @@ class VerifyOut(BaseModel):
     revocation: RevokedOut | None
     otherSigners: list[OtherSignerOut]
     signers: list[SignerStatus] | None = Field(None, description="every signer on record, when asked (see VerifyIn)")
+    superseded_by: list[SupersederOut] = Field(default_factory=list, description=SUPERSEDED_WHY)
 
 
 class RevocationIn(Strict):

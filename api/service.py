@@ -107,7 +107,15 @@ from docchain.chain.registry import RegistryEvent, RootAnchored, SignedRegistrat
 from docchain.chain.trust import Pin
 from docchain.chain.typed_data import Domain, Registration, Revocation, canonical_metadata, metadata_hash, recover
 from docchain.chain.values import parse_hash32, parse_hex, to_hex
-from docchain.chain.verify import Question, Verdict, receipt_refused, verify
+from docchain.chain.verify import (
+    Question,
+    SupersedeClaim,
+    Superseder,
+    Verdict,
+    receipt_refused,
+    superseders,
+    verify,
+)
 
 if TYPE_CHECKING:
     from docchain.api.chainctx import Bound, ChainContext
@@ -873,9 +881,29 @@ class Documents:
                 if candidates or not verdicts:
                     verdicts.append(await verify(reader, question, pin=pin, candidates=candidates))
             verdict = next((v for v in verdicts if v.ok), verdicts[0])
+        verdict = replace(verdict, superseded=await self.superseded_by(doc))
         if with_signers is None:
             with_signers = signer is None and receipt is None
         return verdict, (await self.lifecycle.signers(doc) if with_signers else None)
+
+    # ------------------------------------------------------------ superseding documents
+
+    async def superseded_by(self, doc: str) -> tuple[Superseder, ...]:
+        """The documents that supersede ``doc``, from the index of this service's registry by chain/verify.py's
+        rule: named as replaced in a registration, by a signer of ``doc`` (a direct record, or a Merkle leaf this
+        service anchored), not revoked. The chain holds no Merkle leaf's ``supersedes``: only direct records
+        can supersede."""
+        signers = await self.store.registered_signers(doc)
+        signers += [sub.signer for sub in await self.store.merkle_on_chain(doc)]
+        signers = list(dict.fromkeys(signers))
+        if not signers:
+            return ()
+        old = parse_hash32(doc)
+        claims = [
+            SupersedeClaim(parse_hash32(x.doc_hash), x.signer, old, x.revoked)
+            for x in await self.store.superseding(doc, signers)
+        ]
+        return superseders(old, signers, claims)
 
     # ------------------------------------------------------------ revocation
 

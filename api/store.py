@@ -1347,6 +1347,18 @@ class Store:
             row = (await s.execute(query)).first()
         return None if row is None else parse_evidence(_evidence_section(row._mapping))
 
+    # ---------------------------------------------------------- superseding registrations (verify, documents)
+
+    async def superseding(self, doc: str, signers: Sequence[str]) -> list[Superseding]:
+        """The indexed registrations by ``signers`` that name ``doc`` as the document they replace, in the
+        chain's order, each with whether its record has a Revoked event. ``supersedes`` is in no index: each
+        signer's Registered events are read by their partial index, and only those rows compared."""
+        found: list[Superseding] = []
+        for signer in signers:
+            rows = await self.db.query(_SUPERSEDING, {"doc": doc, "signer": signer})
+            found += [Superseding(new, signer, int(order), bool(revoked)) for new, order, revoked in rows]
+        return sorted(found, key=lambda x: x.order)
+
 
 def _revocation(row: RevocationRow, tx_hash: str | None = None) -> RevocationRecord:
     return RevocationRecord(
@@ -1372,6 +1384,23 @@ _SIGNER_EVENTS = (
     "FROM events WHERE doc_hash = :doc ORDER BY id"
 )
 _REGISTERED_SIGNERS = "SELECT signer FROM events WHERE doc_hash = :doc AND kind = 'Registered' ORDER BY id"
+
+
+@dataclass(frozen=True, slots=True)
+class Superseding:
+    """An indexed registration of ``doc_hash`` by ``signer`` that names another document as the one it replaces."""
+
+    doc_hash: str
+    signer: str
+    order: int  # the event's row id: the chain's order, as indexed
+    revoked: bool
+
+
+_SUPERSEDING = (
+    "SELECT e.doc_hash, e.id, EXISTS (SELECT 1 FROM events r WHERE r.doc_hash = e.doc_hash AND r.signer = e.signer "
+    f"AND r.kind = 'Revoked') FROM events e WHERE e.{REGISTERED_SQL} AND e.signer = :signer AND e.supersedes = :doc "
+    "ORDER BY e.id"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,7 @@ from docchain.api.schemas import (
     SubmissionAccepted,
     SubmissionIn,
     SubmissionStatus,
+    SupersederOut,
 )
 from docchain.api.service import Acceptance, Lifecycle, Signed, SignerView
 from docchain.api.storage.replicas import Replicas
@@ -67,6 +68,7 @@ from docchain.chain.errors import InvalidInput
 from docchain.chain.sealed import key_from_text, key_to_text
 from docchain.chain.typed_data import Registration, Revocation
 from docchain.chain.values import parse_address, parse_hash32, parse_signature, to_hex
+from docchain.chain.verify import Superseder
 
 log = logging.getLogger("docchain.api.submissions")
 router = APIRouter(prefix="/v1", tags=["documents"])
@@ -126,6 +128,10 @@ def signer_status(view: SignerView) -> SignerStatus:
         private=view.private,
         metadata=view.metadata,
     )
+
+
+def superseder_out(superseder: Superseder) -> SupersederOut:
+    return SupersederOut(docHash=to_hex(superseder.doc_hash), signers=list(superseder.signers))
 
 
 def _accepted(acceptance: Acceptance, replicas: Replicas) -> SubmissionAccepted:
@@ -376,6 +382,7 @@ async def document_status(doc_hash: str, documents: DocumentsDep) -> DocumentSta
         stored=any(c.state is CopyState.STORED for c in copies),
         signers=[signer_status(v) for v in signers],
         storage=[copy_out(c) for c in copies],
+        superseded_by=[superseder_out(x) for x in await documents.superseded_by(doc)],
     )
 
 

@@ -1,0 +1,115 @@
+"""Certificates of completion served by the API: chain/certificate.py's certificate of an envelope, read through
+the service's node connection and drawn by chain/certificate_pdf.py, the same PDF ``docchain certificate`` writes,
+so ``docchain verify --certificate`` checks it against any node.
+
+A certificate is kept per envelope (and web page address) once its completion is as deep as the service's
+confirmations, when no reorganisation is expected to undo it; a revocation of one of its signers, which adds a
+line, is noticed by the index and draws it anew.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+
+from docchain.api.chainctx import ChainContext
+from docchain.api.problems import not_found, unavailable
+from docchain.api.store import Store
+from docchain.chain.certificate import (
+    ENVELOPE_ID,
+    Certificate,
+    CertificateError,
+    check_name,
+    completed_envelope,
+    gather,
+)
+from docchain.chain.certificate_pdf import render
+from docchain.chain.errors import InvalidInput
+from docchain.chain.rpc import ChainReader
+from docchain.chain.values import to_hex
+
+CACHE_SIZE = 256  # certificates kept, most recently served first: a few KiB each
+
+
+@dataclass(frozen=True)
+class _Kept:
+    pdf: bytes
+    doc: str  # the envelope's document
+    revoked: frozenset[tuple[str, int]]  # the signers' revocations the index knew when it was drawn
+
+
+class Certificates:
+    """The PDF certificate of a completed envelope of this service's envelopes contract."""
+
+    def __init__(self, chain: ChainContext, store: Store, confirmations: int, size: int = CACHE_SIZE) -> None:
+        self.chain = chain
+        self.store = store
+        self.confirmations = confirmations
+        self.size = size
+        self._kept: OrderedDict[tuple[bytes, str], _Kept] = OrderedDict()
+
+    async def of_document(self, doc_hash: bytes, page: str) -> bytes:
+        """The certificate of the document's latest completed envelope."""
+        bound = await self.chain.bound()
+        envelopes = self._envelopes(bound.envelopes)
+        try:
+            envelope_id = await completed_envelope(
+                ChainReader(self.chain.rpc), envelopes, doc_hash, bound.deployment_block
+            )
+        except CertificateError as exc:
+            raise not_found(exc.detail) from None
+        return await self.of_envelope(envelope_id, page)
+
+    async def of_envelope(self, envelope_id: bytes, page: str) -> bytes:
+        """The certificate of envelope ``envelope_id``, with ``page`` the web page its QR code opens; 404 for an
+        envelope that is unknown or not complete."""
+        bound = await self.chain.bound()
+        envelopes = self._envelopes(bound.envelopes)
+        key = (envelope_id, page)
+        kept = self._kept.get(key)
+        if kept is not None and await self._revoked(kept.doc) == kept.revoked:
+            self._kept.move_to_end(key)
+            return kept.pdf
+        try:
+            # the document's name is the issuer's line: read once the chain has said which document it is
+            made = await gather(
+                self.chain.rpc, envelopes, envelope_id, document_name="-", page=page, from_block=bound.deployment_block
+            )
+        except CertificateError as exc:
+            if exc.label == ENVELOPE_ID:
+                raise not_found(exc.detail) from None
+            raise
+        made = replace(made, document_name=await self._name(made.doc_hash))
+        doc = to_hex(made.doc_hash)
+        revoked = await self._revoked(doc)
+        pdf = await asyncio.to_thread(render, made.text_lines(), made.verify_url)
+        if await self._settled(made):
+            self._kept[key] = _Kept(pdf, doc, revoked)
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return pdf
+
+    @staticmethod
+    def _envelopes(address: str | None) -> str:
+        if address is None:
+            raise unavailable("no envelopes contract is recorded beside this service's registry: no certificates")
+        return address
+
+    async def _name(self, doc_hash: bytes) -> str:
+        """The name the document was submitted with here, when the certificate's font can print it; else its
+        hash (the name line is the issuer's, and says so)."""
+        name = await self.store.file_name(to_hex(doc_hash))
+        try:
+            return check_name(name) if name else to_hex(doc_hash)
+        except InvalidInput:
+            return to_hex(doc_hash)
+
+    async def _revoked(self, doc: str) -> frozenset[tuple[str, int]]:
+        _, events, _ = await self.store.signers_of(doc)
+        return frozenset((e.signer, e.timestamp) for e in events if e.kind == "Revoked")
+
+    async def _settled(self, made: Certificate) -> bool:
+        head = await ChainReader(self.chain.rpc).head()
+        return head.number - made.completed.block_number + 1 >= self.confirmations
