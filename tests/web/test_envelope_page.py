@@ -187,7 +187,16 @@ def captured(stack: Stack, browser: Any) -> Iterator[dict[str, Any]]:
             for s in (FIRST, SECOND)
         }
         seen["invites_after"] = req.locator("#env-signers .sign-link").count()
+        seen["certificate"] = req.locator("#env-certificate").get_attribute("href")
         seen["shot"] = Pages.shot(req, "envelope-completed")
+        Pages.shot(pages.open(f"envelope/{eid}", viewport="mobile"), "envelope-completed-mobile")
+
+        # the document's page lists its envelope
+        req.goto(f"{stack.url}/#/doc/{seen['docHash']}")
+        expect(req.locator("#doc-envelopes h2")).to_have_text("Envelopes", timeout=TIMEOUT)
+        seen["doc_links"] = req.locator("#doc-envelopes a.env-link").evaluate_all(
+            "as => as.map(a => a.dataset.envelope)"
+        )
         seen["errors"] = list(pages.errors)
         yield seen
     finally:
@@ -208,6 +217,9 @@ def test_created_and_completed_from_the_page(stack: Stack, captured: dict[str, A
     doc = stack.get(f"/v1/documents/{captured['docHash']}").json()
     assert {s["signer"].lower() for s in doc["signers"]} == {FIRST.lower(), SECOND.lower()}
     assert captured["invites_after"] == 0  # a completed envelope invites no one
+    assert captured["doc_links"] == [captured["id"]]
+    certificate = stack.get(captured["certificate"])
+    assert certificate.status_code == 200 and certificate.content.startswith(b"%PDF-")
     assert captured["shot"].stat().st_size > 10_000
     assert captured["errors"] == []
 
@@ -262,7 +274,8 @@ def test_void_from_the_page(stack: Stack, pages: Pages, envelopes_domain: Any) -
 
 
 def test_an_error_shows_the_problem(stack: Stack, pages: Pages) -> None:
-    """The create page says what the API refused (its problem's title), not nothing."""
+    """The create page says what is wrong: the form's own check, the API's problem (its title), the wallet's
+    refusal; never a blank."""
     page = pages.open("envelope", wallet=wallet_of(5, stack))
     page.click("#connect")
     page.set_input_files("#env-file", file_payload("x.txt", b"envelope page: refused " + os.urandom(8)))
@@ -270,11 +283,28 @@ def test_an_error_shows_the_problem(stack: Stack, pages: Pages) -> None:
     page.fill("#env-signers-input", f"{FIRST}\n{FIRST.lower()}")
     page.click("#env-create")
     expect(page.locator("#env-create-status .error")).to_contain_text("named twice")
-    # the wallet refuses to sign: the page says so
-    page.evaluate("window.ethereum.request = async () => { const e = new Error('no'); e.code = 4001; throw e; }")
-    page.fill("#env-signers-input", FIRST)
+    # a wallet that signs with another account than the one it shares: the API refuses the request's signature
+    page.evaluate(
+        """other => { const real = window.ethereum.request;
+           window.ethereum.request = ({method, params}) => real(method === "eth_signTypedData_v4"
+             ? {method, params: [other, params[1]]} : {method, params}); }""",
+        FIRST,
+    )
+    page.fill("#env-signers-input", SECOND)
     page.click("#env-create")
-    expect(page.locator("#env-create-status .error strong")).to_have_text("Signature request rejected", timeout=TIMEOUT)
+    problem = page.locator("#env-create-status .error")
+    expect(problem.locator("strong")).to_have_text(
+        "Refused by the envelope rule InvalidEnvelopeSignature", timeout=TIMEOUT
+    )
+    expect(problem).to_contain_text("HTTP 422")
+    expect(page).to_have_url(re.compile(r"#/envelope$"))
+    # the wallet refuses to sign: the page says so
+    page.evaluate(
+        "() => { window.ethereum.request = async () => { const e = new Error('no'); e.code = 4001; throw e; }; }"
+    )
+    page.click("#env-create")
+    expect(problem.locator("strong")).to_have_text("Signature request rejected", timeout=TIMEOUT)
+    assert [e for e in pages.errors if "422" not in e] == []  # the browser logs the refused POST
 
 
 def test_page_types_are_the_contracts(stack: Stack, pages: Pages) -> None:

@@ -198,7 +198,7 @@ export async function envelopeView(root, [rawId, query], { signal, ctx }) {
     const waiting = (env.actions || []).filter(a => a.state !== "done");
     clear(pendingOut, waiting.length ? [h("h2", {}, "Actions still being relayed"),
       h("ul", { class: "env-action-list" }, waiting.map(a => h("li", { dataset: { kind: a.kind, state: a.state } },
-        h("code", {}, a.kind), " ", tag(ACTION_CLASS, a.state, "actionState"),
+        h("code", {}, a.kind), a.signer ? h("span", {}, " by ", addrLink(a.signer)) : null, " ", tag(ACTION_CLASS, a.state, "actionState"),
         a.error ? h("span", { class: "bad-text" }, ` — ${a.error}`) : null)))] : null);
     renderMine();
   }
@@ -330,6 +330,21 @@ export async function envelopeView(root, [rawId, query], { signal, ctx }) {
     }
   }
 
+  /** What this page sent and the API has since relayed or given up on: the note that it is with the relayer
+   *  goes, and a refused answer brings the forms back with the chain's reason. */
+  function settleSent() {
+    const account = wallet.state.account;
+    const mineState = (env.signers.find(x => sameAddress(x.address, account)) || {}).state;
+    if (mineState === "signed") s.sent.delete("sign");
+    for (const kind of [...s.sent]) {
+      const failed = (env.actions || []).filter(a => a.kind === kind && a.state === "failed" && (kind === "void" || sameAddress(a.signer, account)));
+      if (failed.length && env.status === "open") {
+        s.sent.delete(kind);
+        clear(status, errorBox({ title: `The ${kind} was refused`, detail: failed[failed.length - 1].error || "" }, "Try again, or ask the requester."));
+      }
+    }
+  }
+
   // ---- following the envelope: its events, and polling where they are missing or the API holds an action
 
   let es = null, timer = null, closed = false, reading = null;
@@ -340,8 +355,7 @@ export async function envelopeView(root, [rawId, query], { signal, ctx }) {
         const next = await apiOrNull(`/v1/envelopes/${id}`, { signal });
         if (next && !closed) {
           env = next;
-          // once the chain shows the answer, the note that it is with the relayer has done its work
-          if (!env.signers.some(x => sameAddress(x.address, wallet.state.account) && (x.state === "next" || x.state === "pending"))) s.sent.delete("sign");
+          settleSent();
           render();
         }
       } catch (err) {

@@ -9,6 +9,7 @@ import {
 import { signersTable } from "./verify.js";
 import { toChecksumAddress, sameAddress } from "./keccak.js";
 import { sharedAccount } from "./wallet.js";
+import { documentEnvelopes } from "./envelope.js";
 
 function searchForm() {
   const input = h("input", { type: "search", id: "explorer-search", placeholder: "document hash, transaction hash, address or block number",
@@ -136,7 +137,9 @@ export async function documentPage(root, [hash], { signal }) {
   if (!doc) {
     clear(root, h("h1", {}, "Document"), h("p", {}, hashText(hash.toLowerCase())),
       empty("Unknown document", "No one has signed a document with this SHA-256 on this registry, and nothing is waiting to be anchored.",
-        h("p", {}, h("a", { href: "#/verify" }, "Verify a file"), " · ", h("a", { href: `#/tx/${hash}` }, "look it up as a transaction"))));
+        h("p", {}, h("a", { href: "#/verify" }, "Verify a file"), " · ", h("a", { href: `#/tx/${hash}` }, "look it up as a transaction"))),
+      // an envelope may name a document before anyone has signed it
+      documentEnvelopes(hash.toLowerCase(), signal));
     return;
   }
   const timeline = [];
@@ -156,6 +159,7 @@ export async function documentPage(root, [hash], { signal }) {
                                  : h("span", { class: "muted" }, "not stored on this server")],
       replaces.length ? ["Replaces", h("span", {}, [...new Set(replaces)].map(r => docLink(r)))] : null,
     ])),
+    documentEnvelopes(doc.docHash, signal),
     h("h2", {}, "Signers"),
     revokeAction(doc, signal),
     signersTable(doc.signers, { receipts: true, metadata: true, docHash: doc.docHash }),
