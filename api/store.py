@@ -2051,8 +2051,9 @@ class EnvelopeStore:
         return await self.db.transaction(lambda s: record_action_tx_in(s, tx_hash, kind, raw, nonce, action_id))
 
     async def counts_due(self) -> list[CountDue]:
-        """Plain registrations anchored of documents with an envelope created here, whose (envelope, signer) has
-        no count action yet: those of a named signer are to be counted (``countRegistration``)."""
+        """Plain registrations on chain (anchored, or in a transaction the worker saw mined: the count need not
+        wait for the indexer) of documents with an envelope created here, whose (envelope, signer) has no count
+        action yet: those of a named signer are to be counted (``countRegistration``)."""
         c = _ACTIONS.alias("c")
         counted = select(c.c.id).where(
             c.c.envelope_id == _ACTIONS.c.envelope_id, c.c.kind == ActionKind.COUNT, c.c.actor == _SUBS.c.signer
@@ -2062,11 +2063,12 @@ class EnvelopeStore:
                 _ACTIONS.c.envelope_id, _ACTIONS.c.doc_hash, _ACTIONS.c.message_json, _SUBS.c.signer, _SUBS.c.client_id
             )
             .join(_SUBS, _SUBS.c.doc_hash == _ACTIONS.c.doc_hash)
+            .outerjoin(_TXS, _TXS.c.id == _SUBS.c.tx_id)
             .where(
                 _ACTIONS.c.kind == ActionKind.CREATE,
                 _ACTIONS.c.state == ActionState.DONE,
                 _SUBS.c.envelope_id.is_(None),
-                _ON_CHAIN_SUB,
+                or_(_ON_CHAIN_SUB, (_SUBS.c.state == State.SUBMITTED) & (_TXS.c.state == TxState.MINED)),
                 ~exists(counted),
             )
         )

@@ -181,10 +181,12 @@ def test_a_two_signer_ordered_envelope_is_created_and_completed_gasless(stack: S
     stack.api.wait_state(b.json()["id"], ("anchored", "confirmed"))
     receipt = stack.api.get(f"/v1/documents/0x{doc.hex()}/receipts/{bob.address}")
     assert receipt.status_code == 200, receipt.text
-    assert receipt.json()["anchor"]["txHash"] == done["signers"][1]["transactionHash"]
+    assert receipt.json()["anchor"]["transactionHash"] == done["signers"][1]["transactionHash"]
     assert _balance(stack, requester) == _balance(stack, alice) == _balance(stack, bob) == 0
-    # a complete envelope refuses what comes after
-    _refused(stack.sign(eid, alice, doc), 409, "AlreadySigned")
+    # the same signature again is the same submission; a complete envelope refuses what comes after
+    same = stack.sign(eid, alice, doc)
+    assert same.status_code == 200 and same.json()["id"] == a.json()["id"], same.text
+    _refused(stack.decline(eid, alice), 409, "AlreadySigned")
     _refused(stack.void(eid, requester), 409, "CompletedEnvelope")
 
 
@@ -319,7 +321,7 @@ def test_a_merkle_signature_of_an_envelope_is_refused(stack: Stack) -> None:
 def test_an_action_accepted_before_a_sigkill_is_sent_after_the_restart(stack: Stack) -> None:
     """Accepted by an API whose pipeline does not run here, which is then killed: the action is in the outbox,
     and the API started again sends it."""
-    stack.api.stop()
+    stack.api.stop(signal.SIGKILL)  # (its pipeline child ends with it: its lease goes with it)
     accepting = stack.env.api(DOCCHAIN_PIPELINE="off").start()
     try:
         requester, alice = _key(), _key()
@@ -332,5 +334,5 @@ def test_an_action_accepted_before_a_sigkill_is_sent_after_the_restart(stack: St
     finally:
         accepting.stop(signal.SIGKILL)
         stack.api.start()
-    opened = stack.until(eid, "sent after the restart", lambda x: x["status"] == "open")
-    assert opened["created"] is not None and opened["actions"][0]["state"] == "done"
+    opened = stack.until(eid, "sent after the restart", lambda x: x["actions"][0]["state"] == "done")
+    assert opened["status"] == "open" and opened["created"] is not None
