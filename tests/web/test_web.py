@@ -148,6 +148,23 @@ def test_verify_with_another_expected_signer_shows_who_signed(pages: Pages, sign
     assert not pages.errors
 
 
+def test_verify_says_which_newer_version_supersedes_it(pages: Pages, stack: Stack, signed: dict[str, Any]) -> None:
+    """A newer version signed by the contract's own signer, naming it: the verdict stays Valid, and the page says
+    which document supersedes it, signed by whom."""
+    newer = b"Employment contract, version 2\n" + os.urandom(16)
+    old = bytes.fromhex(signed["status"]["docHash"][2:])
+    new_hash = stack.register(newer, KEY2, "contract-v2.txt", supersedes=old)["docHash"]
+    page = pages.open("verify")
+    page.set_input_files("#verify-file", files=[file_payload("contract.txt", signed["content"])])
+    expect(page.locator("#verdict")).to_have_attribute("data-verdict", "valid", timeout=TIMEOUT)
+    item = page.locator(f'#verify-superseded li[data-superseder="{new_hash}"]')
+    expect(item).to_contain_text(f"Superseded by {new_hash} (signed by {SIGNER2})")
+    expect(item.locator(f'a[href="#/doc/{new_hash}"]')).to_be_visible()
+    expect(item.locator(f'a[href="#/signer/{SIGNER2}"]')).to_be_visible()
+    pages.shot(page, "verify-superseded-desktop")
+    assert not pages.errors
+
+
 def test_sign_with_wallet_until_confirmed_and_download_receipt(pages: Pages, stack: Stack, tmp_path: Path) -> None:
     content = b"Release notes 1.0\n" + os.urandom(32)
     doc_hash = "0x" + hashlib.sha256(content).hexdigest()

@@ -97,10 +97,15 @@ class Stack:
         r = httpx.post(self.rpc_url, json=body)
         return r.json().get("result")
 
-    def register(self, content: bytes, key: bytes, name: str = "doc.txt") -> dict[str, Any]:
-        """Sign ``content`` with ``key`` in Python, submit it through the API and wait until confirmed."""
+    def register(
+        self, content: bytes, key: bytes, name: str = "doc.txt", supersedes: bytes = bytes(32)
+    ) -> dict[str, Any]:
+        """Sign ``content`` with ``key`` in Python (naming the document it ``supersedes``, if any), submit it through
+        the API and wait until confirmed."""
         doc = hashlib.sha256(content).digest()
-        reg = Registration(doc_hash=doc, signer=address_of(key), deadline=int(time.time()) + 3600)
+        reg = Registration(
+            doc_hash=doc, signer=address_of(key), deadline=int(time.time()) + 3600, supersedes=supersedes
+        )
         body = {
             "registration": reg.to_json(),
             "signature": "0x" + sign(self.domain, reg, key).hex(),

@@ -190,6 +190,7 @@ export async function verifyView(root, _params, { signal }) {
             `Checked against receipt ${state.receiptName}: its evidence bundle, in this browser, with no call to docchain`,
             state.trustedFrom ? `; the trusted block hash is ${state.trustedFrom}.` : ".")
             : state.receipt || state.refused ? h("p", { class: "small" }, `Checked against receipt ${state.receiptName}.`) : null)),
+      supersededSection(r.superseded_by),
       r.steps && r.steps.length ? h("section", {},
         h("h3", {}, "Steps"),
         h("ul", { class: "checks", id: "verdict-steps" }, r.steps.map(c => h("li", { class: c.ok ? "ok" : unanchored ? "pending" : "bad", dataset: { check: c.name } },
@@ -216,6 +217,18 @@ export async function verifyView(root, _params, { signal }) {
   }
 
   return () => { run++; };
+}
+
+/** The newer documents that replace this one, each signed by a signer of this one (docs/protocol.md, "Superseding
+ *  a document"): news beside the verdict, which stands. */
+function supersededSection(superseders) {
+  if (!superseders || !superseders.length) return null;
+  return h("section", { id: "verify-superseded" },
+    h("h3", {}, "Superseded"),
+    h("ul", {}, superseders.map(s => h("li", { dataset: { superseder: s.docHash } },
+      "Superseded by ", docLink(s.docHash, { full: true }), " (signed by ",
+      s.signers.map((a, i) => [i ? ", " : null, addrLink(a, { full: true })]), ")"))),
+    h("p", { class: "small muted" }, "A signer of this document signed a newer version naming it as the one it replaces; this signature stays as shown."));
 }
 
 /** The inputs of an offline verification, shown while the receipt carries an evidence bundle: a block hash the
