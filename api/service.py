@@ -820,7 +820,8 @@ class Documents:
                 supersedes=parse_hex(event.supersedes or ""),
             )
             try:
-                signed = await chain.registry.signed_registration_of(recorded)
+                # (through this service's envelopes contract, a contract wallet's signature reads back too)
+                signed = await chain.registry.signed_registration_of(recorded, chain.envelopes)
             except RegistrationNotFound as exc:
                 raise not_found(
                     f"{who}'s record of {doc} is on chain, but its signature cannot be read back for a receipt: {exc}"

@@ -301,7 +301,9 @@ def _calls_envelopes_sign(calldata: bytes) -> bool:
     return _envelopes_abi().by_selector.get(bytes(calldata[:4])) == "sign"
 
 
-def signed_registration_in_envelope_call(calldata: bytes, event: RegistryEvent, domain: Domain) -> SignedRegistration:
+def signed_registration_in_envelope_call(
+    calldata: bytes, event: RegistryEvent, domain: Domain, *, trusted: bool = False
+) -> SignedRegistration:
     """The signed registration behind ``event`` (a Registered event) read from the calldata of a transaction sent
     to an envelopes contract: ``sign(id, reg, signature)`` (contracts/DocumentEnvelopes.sol), as
     :func:`signed_registration_in_calldata` reads ``register``.
@@ -309,7 +311,9 @@ def signed_registration_in_envelope_call(calldata: bytes, event: RegistryEvent, 
     Any contract may have a function of that selector, and which contract the transaction was sent to is not
     checked here (that would need its code): so the signature must recover the signer under ``domain``, which
     makes the pair a proof of itself whatever calldata it came from. A contract wallet's signature (ERC-1271)
-    through an envelope is therefore :class:`RegistrationNotFound`, as is any other calldata."""
+    through an envelope is therefore :class:`RegistrationNotFound`, as is any other calldata, unless the caller
+    knows the transaction was sent to an envelopes contract it trusts (``trusted``: the API's own, deployed
+    beside its registry), whose ``sign`` hands the registry the pair as given, for the registry to check."""
     if event.kind != "Registered":
         raise InvalidInput(f"a {event.kind} event records no signed registration")
     if not _calls_envelopes_sign(calldata):
@@ -323,7 +327,7 @@ def signed_registration_in_envelope_call(calldata: bytes, event: RegistryEvent, 
     except (DecodingError, ValueError, OverflowError) as exc:
         raise RegistrationNotFound(f"the transaction's sign calldata does not decode: {exc}") from exc
     items = [SignedRegistration(_registration(reg), bytes(signature))]
-    return _recorded("envelope sign", items, event, domain, must_recover=True)
+    return _recorded("envelope sign", items, event, domain, must_recover=not trusted)
 
 
 def _recorded(
@@ -469,16 +473,19 @@ def _verify_merkle_view(signed: SignedRegistration, inclusion: InclusionProof) -
 
 
 def _registration_sent_to(
-    registry: str, domain: Domain, event: RegistryEvent, to: str | None, calldata: bytes
+    registry: str, domain: Domain, event: RegistryEvent, to: str | None, calldata: bytes, envelopes: str | None = None
 ) -> SignedRegistration:
     """The signed registration behind ``event`` in its transaction (sent to ``to`` with ``calldata``): the
     registry's own ``register`` / ``registerBatch``, or an envelopes contract's ``sign``, whose arguments carry
-    it. A transaction sent to any other contract (a multisig, a forwarder) carries that contract's calldata."""
+    it (``envelopes``: the envelopes contract the caller trusts, whose ``sign`` may carry a contract wallet's
+    signature). A transaction sent to any other contract (a multisig, a forwarder) carries that contract's
+    calldata."""
     to = None if not to else to_checksum_address(to)  # a node answers lower case, web3 checksummed
     if to == registry:
         return signed_registration_in_calldata(calldata, event, domain)
     if _calls_envelopes_sign(calldata):
-        return signed_registration_in_envelope_call(calldata, event, domain)
+        trusted = envelopes is not None and to == to_checksum_address(envelopes)
+        return signed_registration_in_envelope_call(calldata, event, domain, trusted=trusted)
     raise RegistrationNotFound(
         f"transaction {to_hex(event.tx_hash)} was sent to {to or 'no address'}, not to the registry {registry}: "
         "it called the registry through another contract (a multisig, a forwarder), whose calldata does not "
@@ -742,10 +749,13 @@ class RegistryReader:
         """Whether ``address`` is a contract (a wallet that checks signatures itself), not a key's account."""
         return bool(await self.chain.code(address))
 
-    async def signed_registration_of(self, event: RegistryEvent) -> SignedRegistration:
+    async def signed_registration_of(self, event: RegistryEvent, envelopes: str | None = None) -> SignedRegistration:
         """As :meth:`Registry.signed_registration_of`: the signed registration behind a Registered ``event``,
-        read from the calldata of its transaction to the registry or an envelopes contract."""
+        read from the calldata of its transaction to the registry or an envelopes contract (``envelopes``: the
+        one the caller trusts, through which a contract wallet's signature is read back too)."""
         tx = await self.chain.transaction(event.tx_hash)
         if tx is None:
             raise RegistrationNotFound(f"transaction {to_hex(event.tx_hash)} is not known to the node")
-        return _registration_sent_to(self.address, self.domain, event, tx.get("to"), bytes.fromhex(tx["input"][2:]))
+        return _registration_sent_to(
+            self.address, self.domain, event, tx.get("to"), bytes.fromhex(tx["input"][2:]), envelopes
+        )

@@ -16,7 +16,12 @@ from typing import Any
 import pytest
 from web3 import HTTPProvider, Web3
 
+from docchain.chain import artifacts
 from docchain.chain import envelopes as env_mod
+from docchain.chain.envelopes_contract import Envelopes
+from docchain.chain.receipt import parse_receipt
+from docchain.chain.registry import SignedRegistration
+from docchain.chain.sender import TxSender
 from docchain.chain.typed_data import Domain, Registration, address_of, sign
 from tests.api.api_support import Api, Env, sqlite_only
 from tests.support import poll
@@ -72,12 +77,29 @@ class Stack:
         body = {"request": request.to_json(), "signature": "0x" + sign(self.domain, request, requester.key).hex()}
         return request, body
 
+    def create_for(self, requester: Key, doc: bytes, signers: list[str]) -> str:
+        """An unordered envelope naming the addresses ``signers`` (contract wallets, say)."""
+        request = env_mod.EnvelopeRequest(
+            doc_hash=doc,
+            requester=requester.address,
+            signers=tuple(signers),
+            ordered=False,
+            deadline=0,
+            salt=env_mod.new_salt(),
+            request_deadline=int(time.time()) + 3600,
+        )
+        body = {"request": request.to_json(), "signature": "0x" + sign(self.domain, request, requester.key).hex()}
+        r = self.api.post("/v1/envelopes", json=body)
+        assert r.status_code == 202, r.text
+        return str(r.json()["id"])
+
     def post_create(self, requester: Key, doc: bytes, signers: list[Key], **kw: Any) -> Any:
         _, body = self.request(requester, doc, signers, **kw)
         return self.api.post("/v1/envelopes", json=body)
 
-    def sign_body(self, signer: Key, doc: bytes) -> dict[str, Any]:
-        reg = Registration(doc_hash=doc, signer=signer.address, deadline=int(time.time()) + 3600)
+    def sign_body(self, signer: Key, doc: bytes, *, wallet: str | None = None) -> dict[str, Any]:
+        """``signer``'s registration of ``doc``; for the contract ``wallet`` ``signer`` owns, when given."""
+        reg = Registration(doc_hash=doc, signer=wallet or signer.address, deadline=int(time.time()) + 3600)
         return {"registration": reg.to_json(), "signature": "0x" + sign(self.registry_domain(), reg, signer.key).hex()}
 
     def sign(self, eid: str, signer: Key, doc: bytes) -> Any:
@@ -336,3 +358,42 @@ def test_an_action_accepted_before_a_sigkill_is_sent_after_the_restart(stack: St
         stack.api.start()
     opened = stack.until(eid, "sent after the restart", lambda x: x["actions"][0]["state"] == "done")
     assert opened["status"] == "open" and opened["created"] is not None
+
+
+# ---------------------------------------------------------------------------------------------- contract wallets
+
+
+def test_receipts_of_contract_wallets_counted_through_the_envelope(stack: Stack) -> None:
+    """An ERC-1271 wallet's signature counted through the envelope has a receipt: one relayed by the API's
+    /sign (its submission), and one sent to the envelopes contract by someone else (read back from the sign
+    call's calldata, whose signature only the wallet can check)."""
+    outsider_key = os.urandom(32)
+    stack.env.anvil.rpc("anvil_setBalance", [address_of(outsider_key), hex(10**20)])
+    w3 = Web3(HTTPProvider(stack.env.anvil.url))
+    sender = TxSender(w3, outsider_key)
+    owner_one, owner_two, requester = _key(), _key(), _key()
+    wallets = []
+    for owner in (owner_one, owner_two):
+        ctor = bytes(12) + bytes.fromhex(owner.address[2:])
+        created = sender.transact(None, artifacts.load("MockERC1271Wallet").bytecode + ctor)
+        wallets.append(Web3.to_checksum_address(str(created["contractAddress"])))
+    doc = _doc()
+    eid = stack.create_for(requester, doc, wallets)
+    stack.until(eid, "on chain", lambda x: x["status"] == "open")
+    relayed = stack.api.post(f"/v1/envelopes/{eid}/sign", json=stack.sign_body(owner_one, doc, wallet=wallets[0]))
+    assert relayed.status_code == 202, relayed.text
+    body = stack.sign_body(owner_two, doc, wallet=wallets[1])
+    direct = Registration.from_json(body["registration"])
+    envelopes = Envelopes(w3, stack.domain.verifying_contract, sender)
+    envelopes.sign(bytes.fromhex(eid[2:]), SignedRegistration(direct, bytes.fromhex(body["signature"][2:])))
+    done = stack.until(eid, "completed", lambda x: x["status"] == "completed")
+    for wallet, signer in zip(wallets, done["signers"], strict=True):
+
+        def receipt(wallet: str = wallet) -> dict[str, Any] | None:
+            r = stack.api.get(f"/v1/documents/0x{doc.hex()}/receipts/{wallet}")
+            return dict(r.json()) if r.status_code == 200 else None
+
+        got = parse_receipt(poll(receipt, 20, interval=0.05, what=f"{wallet}'s receipt"))
+        assert (got.registration.signer, got.registration.doc_hash) == (wallet, doc)
+        assert "0x" + got.tx_hash.hex() == signer["transactionHash"]
+    assert got.registration == direct and "0x" + got.signature.hex() == body["signature"]
