@@ -52,7 +52,9 @@ export const ENVELOPE_TYPES = {
 export const MAX_SIGNERS = 16;         // the contract's (chain/envelopes.py MAX_SIGNERS)
 const MAX_REASON_BYTES = 1024;         // the API's limit on a decline's or void's reason text
 const DEADLINE_S = 3600;               // a signed action may be relayed for an hour
-const POLL_MS = 2500;                  // without events, or while the API still holds an action
+const POLL_MS = 3000;                  // without events
+const BUSY_POLL_MS = 1000;             // while the API holds an action: it is on chain within seconds, and an
+                                       // event may arrive before the envelope's view has caught up with it
 const FINAL = ["completed", "declined", "voided", "expired", "failed"];
 const STATUS_CLASS = { pending: "wait", open: "info", completed: "ok", declined: "bad", voided: "bad", expired: "bad", failed: "bad" };
 const SIGNER_CLASS = { signed: "ok", next: "info", pending: "wait", declined: "bad" };
@@ -374,7 +376,8 @@ export async function envelopeView(root, [rawId, query], { signal, ctx }) {
     clearTimeout(timer);
     if (closed) return;
     if (FINAL.includes(env.status) && !busyOnServer()) { stopEvents(); return; }
-    if (!es || busyOnServer()) timer = setTimeout(refresh, POLL_MS);
+    if (busyOnServer()) timer = setTimeout(refresh, BUSY_POLL_MS);
+    else if (!es) timer = setTimeout(refresh, POLL_MS);
   }
   function stopEvents() { if (es) { es.close(); es = null; } }
   if (window.EventSource && !FINAL.includes(env.status)) {
