@@ -179,3 +179,14 @@ def test_a_page_of_5000_records_finds_their_revocations(database_url: str) -> No
     revoked = {r.doc_hash for r in page.records if r.revoked_at is not None}
     expected = {f"0x{block * 100:064x}" for block in range(1, SEED_BLOCKS + 1)} & {r.doc_hash for r in page.records}
     assert revoked == expected and len(expected) > 100
+
+
+def test_superseding_registrations_are_read_by_signer_from_the_registered_index(database_url: str) -> None:
+    """A verify and a document status read the registrations naming the document by each of its signers: a range
+    of ix_events_registered_signer (``supersedes`` is in no index), each one's revocation by ix_events_doc_signer."""
+    params = {"signer": f"0x{7:040x}", "doc": f"0x{120 * 100 + 7:064x}"}
+    (plan,) = asyncio.run(_plans(database_url, [store._SUPERSEDING], params, seeded=True))
+    assert "ix_events_registered_signer" in plan, plan
+    assert "ix_events_doc_signer" in plan, plan
+    assert re.search(r"SCAN (events|e|r)( |$)(?!USING)", plan + " ") is None, plan
+    assert "Seq Scan" not in plan, plan
