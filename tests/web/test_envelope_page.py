@@ -153,6 +153,8 @@ def captured(stack: Stack, browser: Any) -> Iterator[dict[str, Any]]:
         seen["links"] = links
         svg = req.locator(f"#env-signers .sign-link[data-signer='{SECOND.lower()}'] svg.qr")
         seen["qr"] = (svg.get_attribute("data-payload"), *qr_modules(req, svg))
+        req.locator(f"#env-signers .sign-link[data-signer='{FIRST.lower()}'] .qr-box summary").click()
+        Pages.shot(req, "envelope-open")
 
         # the first signer, in a page of their own: another file is refused, then the document is signed
         one = pages.open(f"envelope/{eid}?signer={FIRST}", wallet=wallet_of(6, stack))
@@ -162,6 +164,7 @@ def captured(stack: Stack, browser: Any) -> Iterator[dict[str, Any]]:
         expect(one.locator("#env-sign")).to_be_disabled()
         one.set_input_files("#env-sign-file", file_payload("contract.pdf", content))
         expect(one.locator("#env-file-ok")).to_be_visible(timeout=TIMEOUT)
+        Pages.shot(one, "envelope-signer")
         one.click("#env-sign")
         expect(one.locator("#env-submitted")).to_have_attribute("data-kind", "sign", timeout=TIMEOUT)
         expect_states(one, FIRST="signed", SECOND="next")

@@ -356,6 +356,7 @@ export async function envelopeView(root, [rawId, query], { signal, ctx }) {
       try {
         const next = await apiOrNull(`/v1/envelopes/${id}`, { signal });
         if (next && !closed) {
+          if (next.status !== env.status || next.signers.some((x, i) => x.state !== env.signers[i].state)) ctx.refreshNode();
           env = next;
           settleSent();
           render();
