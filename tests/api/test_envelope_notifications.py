@@ -1,0 +1,507 @@
+"""Envelope notifications end to end: envelopes created and signed directly on chain (chain/envelopes_contract.py,
+so these tests need none of the API's envelope routes), the API (a real process, its pipeline in a child) indexing
+them, and real receivers: an SSE client, HTTP webhook receivers on 127.0.0.1, an aiosmtpd SMTP server. One API for
+the module; the restart case comes last and replaces it."""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import hashlib
+import hmac
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import Engine, create_engine, text
+from web3 import HTTPProvider, Web3
+
+from docchain.api.db import Database
+from docchain.api.notifications import store as notifications
+from docchain.api.notifications.model import (
+    ChangeKind,
+    EnvelopeChange,
+    IndexedEvent,
+    check_webhook_url,
+    retry_delay,
+    signature,
+)
+from docchain.api.notifications.store import NotificationStore
+from docchain.chain import envelopes as env
+from docchain.chain.envelopes_contract import Envelopes
+from docchain.chain.errors import InvalidInput
+from docchain.chain.registry import SignedRegistration
+from docchain.chain.sender import TxSender
+from docchain.chain.typed_data import Registration, address_of, sign
+from tests.api.api_support import Api, Env
+from tests.support import free_port, poll
+
+API_KEY = "notifications-test-key"
+PAGE = "https://docchain.example/"
+HOUR = 3600
+
+
+# ---------------------------------------------------------------------------------------------- receivers
+
+
+@dataclass
+class Received:
+    at: float
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that answers ``fail_first`` requests 500, then 204."""
+
+    port: int
+    fail_first: int = 0
+    calls: list[Received] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.calls.append(Received(time.monotonic(), {k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(500 if len(receiver.calls) <= receiver.fail_first else 204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+class Mailbox:
+    """What a real SMTP server (aiosmtpd) on 127.0.0.1 received."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+        self.messages.append(message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+
+# ---------------------------------------------------------------------------------------------- the stack
+
+
+@dataclass
+class Stack:
+    env: Env
+    api: Api
+    envelopes: Envelopes
+    mailbox: Mailbox
+    smtp_port: int
+    engine: Engine  # the API's database, read directly
+
+    def headers(self) -> dict[str, str]:
+        return {"X-API-Key": API_KEY}
+
+    def start_api(self, **overrides: str) -> Api:
+        settings = {
+            "DOCCHAIN_API_KEYS": API_KEY,
+            "DOCCHAIN_WEBHOOK_ALLOW_PRIVATE": "true",
+            "DOCCHAIN_PUBLIC_URL": PAGE,
+            "DOCCHAIN_SMTP_HOST": "127.0.0.1",
+            "DOCCHAIN_SMTP_PORT": str(self.smtp_port),
+            "DOCCHAIN_SMTP_FROM": "docchain@example.org",
+            "DOCCHAIN_SMTP_STARTTLS": "false",
+            "DOCCHAIN_HEAD_POLL_MS": "100",  # new blocks seen at once, not within the idle 2 s
+            **overrides,
+        }
+        self.api = self.env.api(**settings).start()
+        return self.api
+
+    def changes(self, envelope_id: str) -> list[tuple[str, str | None, bool]]:
+        """(kind, signer, removed) of the envelope's changes as the database holds them."""
+        query = text("SELECT kind, signer, removed FROM envelope_changes WHERE envelope_id = :e ORDER BY id")
+        with self.engine.connect() as conn:
+            return [(k, s, bool(r)) for k, s, r in conn.execute(query, {"e": envelope_id})]
+
+
+class Requested:
+    """An envelope request and its requester's key, not yet on chain."""
+
+    def __init__(self, stack: Stack, signers: list[bytes], *, ordered: bool = True) -> None:
+        self.key = os.urandom(32)
+        self.signer_keys = signers
+        self.request = env.EnvelopeRequest(
+            doc_hash=os.urandom(32),
+            requester=address_of(self.key),
+            signers=tuple(address_of(k) for k in signers),
+            ordered=ordered,
+            deadline=0,
+            salt=env.new_salt(),
+            request_deadline=int(time.time()) + HOUR,
+        )
+        self.stack = stack
+        self.id = "0x" + env.envelope_id(stack.envelopes.domain, self.request).hex()
+
+    def create(self) -> None:
+        envelopes = self.stack.envelopes
+        envelopes.create(self.request, env.sign(envelopes.domain, self.request, self.key))
+
+    def sign(self, key: bytes) -> None:
+        reg = Registration(doc_hash=self.request.doc_hash, signer=address_of(key), deadline=int(time.time()) + HOUR)
+        signed = SignedRegistration(reg, sign(self.stack.env.domain, reg, key))
+        self.stack.envelopes.sign(bytes.fromhex(self.id[2:]), signed)
+
+
+def _sync_url(url: str) -> str:
+    return url.replace("sqlite+aiosqlite", "sqlite").replace("postgresql+asyncpg", "postgresql+psycopg")
+
+
+@pytest.fixture(scope="module")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """SQLite alone: the notification tables' statements are the same on both databases (the module passed on
+    PostgreSQL too, in 50 s more), and the suite's time is short."""
+    return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'docchain.db'}"
+
+
+@pytest.fixture(scope="module")
+def stack(env: Env) -> Iterator[Stack]:
+    assert env.deployment.envelopes is not None
+    w3 = Web3(HTTPProvider(env.anvil.url))
+    # a key of its own: the API's relayer (anvil's first key) sends its own transactions meanwhile
+    sender_key = os.urandom(32)
+    w3.provider.make_request("anvil_setBalance", [address_of(sender_key), hex(10**20)])  # type: ignore[arg-type]
+    envelopes = Envelopes(w3, env.deployment.envelopes.address, TxSender(w3, sender_key))
+    mailbox = Mailbox()
+    smtp_port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    engine = create_engine(_sync_url(env.database_url))
+    stack = Stack(env, None, envelopes, mailbox, smtp_port, engine)  # type: ignore[arg-type]
+    stack.start_api()
+    yield stack
+    stack.api.stop()
+    controller.stop()
+    engine.dispose()
+
+
+def _events(response: httpx.Response, count: int) -> list[tuple[int, dict[str, Any]]]:
+    """The next ``count`` ``envelope`` events of a server-sent event stream: (id, data)."""
+    out: list[tuple[int, dict[str, Any]]] = []
+    event_id, kind = 0, ""
+    deadline = time.monotonic() + 30  # keep-alive comments keep the read timeout from firing
+    for line in response.iter_lines():
+        assert time.monotonic() < deadline, f"only {out} within 30 s"
+        if line.startswith("id: "):
+            event_id = int(line[4:])
+        elif line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: ") and kind == "envelope":
+            out.append((event_id, json.loads(line[6:])))
+            if len(out) == count:
+                return out
+    raise AssertionError(f"the stream ended after {out}")
+
+
+# ---------------------------------------------------------------------------------------------- SSE
+
+
+def test_an_event_stream_follows_an_envelope_to_completion(stack: Stack) -> None:
+    alice, bob = os.urandom(32), os.urandom(32)
+    envelope = Requested(stack, [alice, bob])
+    url = f"{stack.api.url}/v1/envelopes/{envelope.id}/events"
+    with httpx.stream("GET", url, timeout=20) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        envelope.create()
+        envelope.sign(alice)
+        envelope.sign(bob)
+        events = _events(response, 4)
+    kinds = [(data["kind"], data["signer"]) for _, data in events]
+    assert kinds == [
+        ("created", None),
+        ("signed", address_of(alice)),
+        ("signed", address_of(bob)),
+        ("completed", None),
+    ]
+    assert all(data["envelopeId"] == envelope.id and data["removed"] is False for _, data in events)
+    ids = [i for i, _ in events]
+    assert ids == sorted(ids) and len(set(ids)) == 4
+    # the last signature's transaction completed the envelope
+    assert events[2][1]["transactionHash"] == events[3][1]["transactionHash"]
+
+    # a client that reconnects with Last-Event-ID gets what followed, and only that
+    with httpx.stream("GET", url, headers={"Last-Event-ID": str(ids[1])}, timeout=20) as response:
+        assert [data["kind"] for _, data in _events(response, 2)] == ["signed", "completed"]
+
+    found = stack.api.get(f"/v1/documents/0x{envelope.request.doc_hash.hex()}/envelopes").json()
+    assert found == {"docHash": f"0x{envelope.request.doc_hash.hex()}", "envelopes": [envelope.id]}
+
+
+# ---------------------------------------------------------------------------------------------- webhooks
+
+
+def test_a_webhook_that_fails_twice_gets_the_same_delivery_three_times(stack: Stack) -> None:
+    receiver = Receiver(free_port(), fail_first=2).start()
+    try:
+        envelope = Requested(stack, [os.urandom(32)])
+        answer = stack.api.post(
+            f"/v1/envelopes/{envelope.id}/webhooks", json={"url": receiver.url}, headers=stack.headers()
+        )
+        assert answer.status_code == 201, answer.text
+        hook = answer.json()
+        assert hook["url"] == receiver.url and len(hook["secret"]) == 64
+        envelope.create()
+        poll(lambda: len(receiver.calls) >= 3, 20, what="the third delivery")
+    finally:
+        receiver.stop()
+    calls = receiver.calls
+    assert len(calls) == 3  # acknowledged by the third: not called again
+    assert len({c.headers["x-docchain-delivery"] for c in calls}) == 1
+    assert len({c.body for c in calls}) == 1
+    for call in calls:
+        expected = "sha256=" + hmac.new(hook["secret"].encode(), call.body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(call.headers["x-docchain-signature"], expected)
+        assert call.headers["content-type"] == "application/json"
+    body = json.loads(calls[0].body)
+    assert body["envelopeId"] == envelope.id and body["kind"] == "created" and body["removed"] is False
+    first_gap, second_gap = calls[1].at - calls[0].at, calls[2].at - calls[1].at
+    assert 0.9 <= first_gap < second_gap  # 1 s, then 2 s
+
+
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("ftp://127.0.0.1/hook", 422),
+        ("http:///no-host", 422),
+        ("not a url", 422),
+        ("http://user:secret@127.0.0.1/hook", 422),
+        ("http://127.0.0.1:99999/hook", 422),
+        ("http://127.0.0.1/" + "x" * 2100, 422),
+    ],
+)
+def test_bad_webhook_urls_are_refused(stack: Stack, url: str, status: int) -> None:
+    answer = stack.api.post(f"/v1/envelopes/0x{'ab' * 32}/webhooks", json={"url": url}, headers=stack.headers())
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_a_webhook_needs_the_api_key_and_an_envelope_id(stack: Stack) -> None:
+    body = {"url": "http://127.0.0.1/hook"}
+    assert stack.api.post(f"/v1/envelopes/0x{'ab' * 32}/webhooks", json=body).status_code == 401
+    assert stack.api.post("/v1/envelopes/0x1234/webhooks", json=body, headers=stack.headers()).status_code == 422
+    assert stack.api.get("/v1/envelopes/0x1234/events").status_code == 422
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/hook",
+        "http://localhost:8080/",
+        "https://10.1.2.3/",
+        "http://[::1]/",
+        "http://169.254.169.254/",
+    ],
+)
+def test_private_and_loopback_webhooks_are_refused_unless_allowed(url: str) -> None:
+    with pytest.raises(InvalidInput, match="private or loopback"):
+        asyncio.run(check_webhook_url(url, allow_private=False))
+    assert asyncio.run(check_webhook_url(url, allow_private=True)) == url
+
+
+def test_the_signature_and_the_retry_schedule() -> None:
+    change = EnvelopeChange(7, "0x" + "ab" * 32, ChangeKind.SIGNED, "0x" + "12" * 20, 9, "0x" + "cd" * 32, False)
+    body = change.body()
+    assert json.loads(body) == {
+        "envelopeId": "0x" + "ab" * 32,
+        "kind": "signed",
+        "signer": "0x" + "12" * 20,
+        "blockNumber": 9,
+        "transactionHash": "0x" + "cd" * 32,
+        "removed": False,
+    }
+    assert signature("key", body) == "sha256=" + hmac.new(b"key", body, hashlib.sha256).hexdigest()
+    delays = [retry_delay(n) for n in range(1, 17)]
+    assert delays[:4] == [1.0, 2.0, 4.0, 8.0] and delays[12:15] == [3600.0, 3600.0, 3600.0]
+    assert delays[15] is None  # the 16th failure gives up
+
+
+# ---------------------------------------------------------------------------------------------- e-mail
+
+
+def test_an_invitation_and_a_reminder_arrive_with_the_signing_link(stack: Stack) -> None:
+    alice, bob = os.urandom(32), os.urandom(32)
+    envelope = Requested(stack, [alice, bob])
+    envelope.create()
+    doc = f"0x{envelope.request.doc_hash.hex()}"
+    poll(lambda: stack.api.get(f"/v1/documents/{doc}/envelopes").json()["envelopes"], 20, what="the envelope indexed")
+    invitations = [
+        {"signer": address_of(alice), "email": "alice@example.org"},
+        {"signer": address_of(bob), "email": "bob@example.org"},
+    ]
+    answer = stack.api.post(
+        f"/v1/envelopes/{envelope.id}/invitations", json={"invitations": invitations}, headers=stack.headers()
+    )
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["recipients"] == [address_of(alice), address_of(bob)]
+    # (the header's value is folded onto a line of its own: 87 characters are past the 78 RFC 5322 recommends)
+    mine = lambda: [m for m in stack.mailbox.messages if str(m["X-Docchain-Envelope"]).strip() == envelope.id]  # noqa: E731
+    poll(lambda: len(mine()) == 2, 20, what="two invitations")
+    for message, key, name in zip(sorted(mine(), key=lambda m: m["To"]), [alice, bob], ["alice", "bob"], strict=True):
+        assert message["To"] == f"{name}@example.org"
+        assert message["From"] == "docchain@example.org"
+        link = f"{PAGE}#/envelope/{envelope.id}?signer={address_of(key)}"
+        assert link in message.get_payload(decode=True).decode()  # type: ignore[union-attr]
+
+    # alice signs: an ordered envelope waits for bob, and only bob is reminded
+    envelope.sign(alice)
+    poll(lambda: ("signed", address_of(alice), False) in stack.changes(envelope.id), 20, what="alice's signature")
+    answer = stack.api.post(f"/v1/envelopes/{envelope.id}/reminders", headers=stack.headers())
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["recipients"] == [address_of(bob)]
+    poll(lambda: len(mine()) == 3, 20, what="the reminder")
+    reminder = next(m for m in mine() if str(m["Subject"]).startswith("Reminder"))
+    assert reminder["To"] == "bob@example.org"
+    assert f"{PAGE}#/envelope/{envelope.id}?signer={address_of(bob)}" in reminder.get_payload(decode=True).decode()  # type: ignore[union-attr]
+
+
+def test_invitations_are_checked(stack: Stack) -> None:
+    stranger, alice = os.urandom(32), os.urandom(32)
+    envelope = Requested(stack, [alice])
+    url = f"/v1/envelopes/{envelope.id}/invitations"
+    one = {"invitations": [{"signer": address_of(alice), "email": "alice@example.org"}]}
+    assert stack.api.post(url, json=one, headers=stack.headers()).status_code == 404  # not on chain yet
+    envelope.create()
+    doc = f"0x{envelope.request.doc_hash.hex()}"
+    poll(lambda: stack.api.get(f"/v1/documents/{doc}/envelopes").json()["envelopes"], 20, what="the envelope indexed")
+    not_named = {"invitations": [{"signer": address_of(stranger), "email": "eve@example.org"}]}
+    assert stack.api.post(url, json=not_named, headers=stack.headers()).status_code == 422
+    injected = {"invitations": [{"signer": address_of(alice), "email": "a@example.org\r\nBcc: eve@example.org"}]}
+    assert stack.api.post(url, json=injected, headers=stack.headers()).status_code == 422
+    assert stack.api.post(url, json=one).status_code == 401
+
+
+# ---------------------------------------------------------------------------------------------- restart
+
+
+def test_a_delivery_to_a_receiver_down_survives_an_api_restart(stack: Stack) -> None:
+    port = free_port()  # nothing listens there yet: each attempt is refused
+    envelope = Requested(stack, [os.urandom(32)])
+    url = f"http://127.0.0.1:{port}/hook"
+    assert (
+        stack.api.post(f"/v1/envelopes/{envelope.id}/webhooks", json={"url": url}, headers=stack.headers()).status_code
+        == 201
+    )
+    envelope.create()
+    query = text("SELECT id, attempts, state, last_error FROM envelope_deliveries WHERE envelope_id = :e")
+
+    def delivery() -> Any:
+        with stack.engine.connect() as conn:
+            return conn.execute(query, {"e": envelope.id}).first()
+
+    poll(lambda: (row := delivery()) is not None and row.attempts >= 1, 20, what="a failed attempt")
+    # an event stream open across the stop is told to come back, and ends
+    with httpx.stream("GET", f"{stack.api.url}/v1/envelopes/{envelope.id}/events", timeout=20) as response:
+        stack.api.stop()
+        assert "event: shutdown" in "".join(response.iter_text())
+    failed = delivery()
+    assert failed.state == "pending" and failed.last_error
+    receiver = Receiver(port).start()
+    try:
+        # without SMTP this time, invitations say so; and the pipeline in the API's process (the first ran it in a
+        # child), which also starts sooner
+        stack.start_api(DOCCHAIN_SMTP_HOST="", DOCCHAIN_SMTP_FROM="", DOCCHAIN_PIPELINE="inline")
+        poll(lambda: receiver.calls, 30, what="the delivery after the restart")
+        assert receiver.calls[0].headers["x-docchain-delivery"] == failed.id
+        assert json.loads(receiver.calls[0].body)["kind"] == "created"
+        poll(lambda: delivery().state == "delivered", 10, what="the delivery recorded")
+        assert delivery().attempts == failed.attempts  # the successful attempt counts no failure
+        answer = stack.api.post(
+            f"/v1/envelopes/{envelope.id}/invitations",
+            json={"invitations": [{"signer": envelope.request.signers[0], "email": "a@example.org"}]},
+            headers=stack.headers(),
+        )
+        assert answer.status_code == 503
+        assert answer.json()["title"] == "E-mail not configured"
+    finally:
+        receiver.stop()
+
+
+# ---------------------------------------------------------------------------------------------- reorgs
+
+
+def test_a_reorg_removes_envelope_events_and_tells_subscribers(tmp_path: Path) -> None:
+    """The rollback's statements on a database of their own (a reorg of the shared node would disturb the other
+    modules): the events above the common ancestor go, each told as a removed change, newest first, with a
+    delivery per webhook in the same transaction."""
+
+    def event(kind: ChangeKind, block: int, signer: str | None = None, log_index: int = 0) -> IndexedEvent:
+        return IndexedEvent(
+            envelope_id="0x" + "ee" * 32,
+            kind=kind,
+            doc_hash="0x" + "dd" * 32 if kind in (ChangeKind.CREATED, ChangeKind.COMPLETED) else None,
+            signer=signer,
+            signers=("0x" + "11" * 20,) if kind is ChangeKind.CREATED else None,
+            ordered=True if kind is ChangeKind.CREATED else None,
+            block_number=block,
+            block_hash="0x" + f"{block:064x}",
+            tx_hash="0x" + f"{block + 1000:064x}",
+            log_index=log_index,
+            timestamp=1_700_000_000 + block,
+        )
+
+    async def run() -> None:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'reorg.db'}")
+        await db.migrate()
+        store = NotificationStore(db)
+        envelope = "0x" + "ee" * 32
+        try:
+            hook = await store.add_webhook(envelope, "http://127.0.0.1:9/hook")
+            created = await db.transaction(lambda s: notifications.index_in(s, [event(ChangeKind.CREATED, 5)]))
+            assert created.keys == {f"envelope:{envelope}"} and created.deliveries == 1
+            later = [event(ChangeKind.SIGNED, 7, "0x" + "11" * 20), event(ChangeKind.COMPLETED, 7, log_index=1)]
+            await db.transaction(lambda s: notifications.index_in(s, later))
+            assert await store.envelopes_of("0x" + "dd" * 32) == [envelope]
+
+            gone = await db.transaction(lambda s: notifications.roll_back_in(s, 6))
+            assert gone.keys == {f"envelope:{envelope}"} and gone.deliveries == 2
+            changes = await store.changes(envelope, 0)
+            told = [(c.kind.value, c.block_number, c.removed) for c in changes]
+            assert told == [
+                ("created", 5, False),
+                ("signed", 7, False),
+                ("completed", 7, False),
+                ("completed", 7, True),
+                ("signed", 7, True),
+            ]
+            facts = await store.facts(envelope)
+            assert facts is not None and not facts.closed and facts.signed == frozenset()
+            due = await store.due(time.time() + 1, 10)
+            assert len(due) == 5 and {d.webhook for d in due} == {hook}
+            assert [d.change for d in due if d.change is not None and d.change.removed] == changes[3:]
+        finally:
+            await db.close()
+
+    asyncio.run(run())
