@@ -3,11 +3,12 @@ the envelopes contract, ``python -m docchain.api``), with wallets injected into 
 
 A two-signer ordered envelope is created from the page by the requester's wallet and completed from the page by
 its two signers, each in a page of their own, the second opened through the signing link the requester's page
-shows; each page shows who is next, pending and signed at each step, and a file that is not the envelope's
-document is refused before any signature. The signing link's QR code holds the link: its modules, read back
-from the page's SVG, equal the link's code made again outside the page by the same library. A signer declines
-from the page with a reason whose keccak256 is on chain; the requester voids another envelope. The page's
-EIP-712 types equal chain/envelopes.py's, and the vendored QR library equals node_modules' copy.
+shows (in a browser without server-sent events, so that page polls); each page shows who is next, pending and
+signed at each step, and a file that is not the envelope's document is refused before any signature. The
+signing link's QR code holds the link: its modules, read back from the page's SVG, equal the link's code made
+again outside the page by the same library. A signer declines from the page with a reason whose keccak256 is on
+chain; the requester voids another envelope. The page's EIP-712 types equal chain/envelopes.py's, and the
+vendored QR library equals node_modules' copy.
 """
 
 from __future__ import annotations
@@ -171,9 +172,11 @@ def captured(stack: Stack, browser: Any) -> Iterator[dict[str, Any]]:
         expect_states(req, FIRST="signed", SECOND="next")  # the requester's page follows without a reload
         expect(one.locator("#env-done-mine")).to_contain_text("signed")
 
-        # the second signer opens the signing link the requester's page shows
-        two = pages.open("", wallet=wallet_of(7, stack))
+        # the second signer opens the signing link the requester's page shows, in a browser without server-sent
+        # events: that page follows the envelope by reading it again
+        two = pages.open("", wallet=wallet_of(7, stack) + "\ndelete window.EventSource;\n")
         two.goto(links[SECOND])
+        assert two.evaluate("typeof window.EventSource") == "undefined"
         expect_states(two, FIRST="signed", SECOND="next")
         two.set_input_files("#env-sign-file", file_payload("contract.pdf", content))
         expect(two.locator("#env-file-ok")).to_be_visible(timeout=TIMEOUT)
