@@ -154,7 +154,8 @@ def captured(stack: Stack, browser: Any) -> Iterator[dict[str, Any]]:
         seen["links"] = links
         svg = req.locator(f"#env-signers .sign-link[data-signer='{SECOND.lower()}'] svg.qr")
         seen["qr"] = (svg.get_attribute("data-payload"), *qr_modules(req, svg))
-        req.locator(f"#env-signers .sign-link[data-signer='{FIRST.lower()}'] .qr-box summary").click()
+        qr_box = req.locator(f"#env-signers .sign-link[data-signer='{SECOND.lower()}'] .qr-box")
+        qr_box.locator("summary").click()
         Pages.shot(req, "envelope-open")
 
         # the first signer, in a page of their own: another file is refused, then the document is signed
@@ -170,6 +171,7 @@ def captured(stack: Stack, browser: Any) -> Iterator[dict[str, Any]]:
         expect(one.locator("#env-submitted")).to_have_attribute("data-kind", "sign", timeout=TIMEOUT)
         expect_states(one, FIRST="signed", SECOND="next")
         expect_states(req, FIRST="signed", SECOND="next")  # the requester's page follows without a reload
+        expect(qr_box).to_have_attribute("open", "")  # and the QR code opened there stays open
         expect(one.locator("#env-done-mine")).to_contain_text("signed")
 
         # the second signer opens the signing link the requester's page shows, in a browser without server-sent

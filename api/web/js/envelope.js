@@ -188,7 +188,10 @@ export async function envelopeView(root, [rawId, query], { signal, ctx }) {
       x.blockNumber ? blockLink(x.blockNumber) : h("span", { class: "muted" }, "—"), txLink(x.transactionHash),
       open && (x.state === "next" || x.state === "pending") ? linkCell(env, x.address) : h("span", { class: "muted" }, "—"),
     ]);
+    // a QR code someone opened stays open across the envelope's refreshes
+    const shown = new Set([...signersOut.querySelectorAll(".sign-link")].filter(l => l.querySelector("details[open]")).map(l => l.dataset.signer));
     const grid = table(["#", "Signer", "State", "Signed at", "Block", "Transaction", "Invite"], rows, { cls: "env-signers" });
+    for (const l of grid.querySelectorAll(".sign-link")) if (shown.has(l.dataset.signer)) l.querySelector("details").open = true;
     grid.querySelectorAll("tbody tr").forEach((tr, i) => {
       const x = env.signers[i];
       tr.dataset.signer = x.address.toLowerCase();
@@ -355,7 +358,7 @@ export async function envelopeView(root, [rawId, query], { signal, ctx }) {
     reading = (async () => {
       try {
         const next = await apiOrNull(`/v1/envelopes/${id}`, { signal });
-        if (next && !closed) {
+        if (next && !closed && JSON.stringify(next) !== JSON.stringify(env)) {
           if (next.status !== env.status || next.signers.some((x, i) => x.state !== env.signers[i].state)) ctx.refreshNode();
           env = next;
           settleSent();
