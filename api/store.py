@@ -1974,22 +1974,6 @@ class EnvelopeStore:
             ).all()
         return [_action(r) for r in rows]
 
-    async def creates_of(self, doc: str) -> list[EnvelopeAction]:
-        """The envelopes of ``doc`` accepted here (their create actions not failed), oldest first."""
-        async with self.db.read() as s:
-            rows = (
-                await s.execute(
-                    select(_ACTIONS)
-                    .where(
-                        _ACTIONS.c.doc_hash == doc,
-                        _ACTIONS.c.kind == ActionKind.CREATE,
-                        _ACTIONS.c.state != ActionState.FAILED,
-                    )
-                    .order_by(_ACTIONS.c.id)
-                )
-            ).all()
-        return [_action(r) for r in rows]
-
     async def pending(self, limit: int) -> list[EnvelopeAction]:
         """The oldest pending actions."""
         async with self.db.read() as s:
