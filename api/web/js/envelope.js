@@ -23,7 +23,13 @@ import {
   h, clear, dropZone, progressBar, errorBox, addrLink, docLink, txLink, blockLink, hashText, fmtBytes, isHash,
   isAddress, facts, timeCell, empty, loading, table, icon, short, ZERO32,
 } from "./ui.js";
-import qrcode from "./vendor/qrcode.js";
+
+// qrcode-generator (vendor/qrcode.js, 52 KB) is loaded by the envelope's page only, not with every page
+let qrcode = null;
+export async function loadQrLibrary() {
+  if (!qrcode) qrcode = (await import("./vendor/qrcode.js")).default;
+  return qrcode;
+}
 
 /** The envelopes contract's EIP-712 types (chain/envelopes.py's EnvelopeRequest, Decline and Void). */
 export const ENVELOPE_TYPES = {
@@ -86,6 +92,7 @@ export function signingLink(env, signer) {
 /** ``text`` as a QR code (qrcode-generator, byte mode, level M): an SVG of one path, a 1×1 square per dark module
  *  inside a 4-module quiet zone, drawn with attributes only (the page's CSP refuses inline styles). */
 export function qrSvg(text) {
+  if (!qrcode) throw new Error("the QR code library is not loaded (loadQrLibrary)");
   const qr = qrcode(0, "M");
   qr.addData(text, "Byte");
   qr.make();
@@ -140,7 +147,7 @@ export async function envelopeView(root, [rawId, query], { signal, ctx }) {
     clear(root, h("h1", {}, "Envelope"), errorBox({ title: "Not a signer's address", detail: `The link names “${invited}”, not 0x + 40 hex digits` }));
     return;
   }
-  let env = await apiOrNull(`/v1/envelopes/${id}`, { signal });
+  let [env] = await Promise.all([apiOrNull(`/v1/envelopes/${id}`, { signal }), loadQrLibrary()]);
   if (!env) {
     clear(root, h("h1", {}, "Envelope"), h("p", {}, hashText(id)),
       empty("Unknown envelope", "Neither the chain nor this docchain server knows an envelope with this id.",
