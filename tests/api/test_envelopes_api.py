@@ -20,7 +20,7 @@ from docchain.chain import artifacts
 from docchain.chain import envelopes as env_mod
 from docchain.chain.envelopes_contract import Envelopes
 from docchain.chain.receipt import parse_receipt
-from docchain.chain.registry import SignedRegistration
+from docchain.chain.registry import Registry, SignedRegistration
 from docchain.chain.sender import TxSender
 from docchain.chain.typed_data import Domain, Registration, address_of, sign
 from tests.api.api_support import Api, Env, sqlite_only
@@ -397,3 +397,24 @@ def test_receipts_of_contract_wallets_counted_through_the_envelope(stack: Stack)
         assert (got.registration.signer, got.registration.doc_hash) == (wallet, doc)
         assert "0x" + got.tx_hash.hex() == signer["transactionHash"]
     assert got.registration == direct and "0x" + got.signature.hex() == body["signature"]
+
+
+def test_a_signature_through_the_api_counts_a_record_registered_elsewhere(stack: Stack) -> None:
+    """The signer's record is on chain already (sent by someone else): the envelope's sign counts that record,
+    the registry emits no Registered event, and the submission is anchored from the record the indexer holds."""
+    outsider_key = os.urandom(32)
+    stack.env.anvil.rpc("anvil_setBalance", [address_of(outsider_key), hex(10**20)])
+    w3 = Web3(HTTPProvider(stack.env.anvil.url))
+    requester, alice = _key(), _key()
+    doc = _doc()
+    eid = stack.create(requester, doc, [alice], ordered=False)
+    stack.until(eid, "on chain", lambda x: x["status"] == "open")
+    body = stack.sign_body(alice, doc)
+    signed = SignedRegistration(Registration.from_json(body["registration"]), bytes.fromhex(body["signature"][2:]))
+    registered = Registry(w3, stack.env.deployment.address, TxSender(w3, outsider_key)).register(signed)
+    r = stack.api.post(f"/v1/envelopes/{eid}/sign", json=body)
+    assert r.status_code == 202, r.text
+    done = stack.until(eid, "completed", lambda x: x["status"] == "completed")
+    assert done["signers"][0]["blockNumber"] == registered["blockNumber"]
+    anchored = stack.api.wait_state(r.json()["id"], ("anchored", "confirmed"))
+    assert anchored["blockNumber"] == registered["blockNumber"]
