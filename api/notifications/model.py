@@ -27,6 +27,7 @@ FIRST_RETRY_S = 1.0
 MAX_RETRY_S = 3600.0
 SIGNATURE_HEADER = "X-Docchain-Signature"
 DELIVERY_HEADER = "X-Docchain-Delivery"
+RESOLVE_TIMEOUT_S = 3.0  # a webhook host's name lookup, so that a request is not held by a slow resolver
 WATCH_PREFIX = "envelope:"  # beside the submission ids the notifier carries (32 hex digits: never this)
 
 
@@ -226,8 +227,9 @@ async def check_webhook_url(url: str, *, allow_private: bool) -> str:
     if allow_private:
         return url
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)
-    except OSError:
+        lookup = asyncio.get_running_loop().getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)
+        infos = await asyncio.wait_for(lookup, RESOLVE_TIMEOUT_S)
+    except (OSError, TimeoutError):
         raise InvalidInput(f"the webhook's host {parts.hostname!r} does not resolve") from None
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])

@@ -113,7 +113,7 @@ async def envelope_events(
     "/envelopes/{envelope_id}/webhooks",
     status_code=201,
     response_model=WebhookCreated,
-    responses=problems_for(401, 422, 503),
+    responses=problems_for(401, 408, 413, 422, 503),
     dependencies=[ApiKey],
     summary="Call a URL with each change of the envelope (HMAC-signed, retried until acknowledged)",
 )
@@ -152,7 +152,7 @@ def _page(settings: Settings, request: Request) -> str:
     "/envelopes/{envelope_id}/invitations",
     status_code=202,
     response_model=Queued,
-    responses=problems_for(401, 404, 409, 422, 503),
+    responses=problems_for(401, 404, 408, 409, 413, 422, 503),
     dependencies=[ApiKey],
     summary="E-mail signers their signing link (and remember their addresses for reminders)",
 )
@@ -183,7 +183,7 @@ async def invite(
     "/envelopes/{envelope_id}/reminders",
     status_code=202,
     response_model=Queued,
-    responses=problems_for(401, 404, 409, 422, 503),
+    responses=problems_for(401, 404, 408, 409, 413, 422, 503),
     dependencies=[ApiKey],
     summary="E-mail a reminder to the signers still awaited who were invited",
 )
