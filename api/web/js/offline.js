@@ -98,6 +98,7 @@ class Run {
       outcome, title: TITLES[outcome], summary: null, docHash: this.receipt.document.sha256,
       signer: this.receipt.signer, failedStep: stop ? stop.step : null, reason: stop ? stop.reason : null,
       steps: this.steps, trust: this.trust, anchor: this.anchor, revocation: this.revocation, otherSigners: [],
+      superseded_by: [],  // newer versions are found by searching the chain's logs, which a bundle does not carry
     };
     verdict.summary = summary(verdict);
     return verdict;
@@ -509,6 +510,7 @@ async function recordStep(run, evidence, header, storageRoot) {
     timestamp: record.registeredAt,
     confirmations: header.number - record.blockNumber + 1,
     merkleRoot: inclusion ? inclusion.root : null,
+    via: null, // a released envelopes contract the transaction was sent to: the bundle does not name the transaction
   };
   const place = inclusion ? ` (leaf ${inclusion.leafIndex} of ${inclusion.leafCount} under its root)` : "";
   run.ok("record", `recorded in block ${record.blockNumber} at ${utcText(record.registeredAt)}${place}`);
