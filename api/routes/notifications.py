@@ -50,6 +50,8 @@ SHUTDOWN_EVENT = (
     f'data: {{"retryAfter": {RETRY_AFTER_S}, "detail": "the server is stopping: reconnect with Last-Event-ID"}}\n\n'
 ).encode()
 
+CHANGES_PER_READ = 100
+RECONNECT_MS = 1000  # the ``retry`` a stream asks of its client once it ends
 _streams = 0  # this process's open envelope streams
 
 
@@ -68,7 +70,6 @@ async def envelope_events(
     last_event_id: Annotated[int | None, Header(ge=0, description="resume after this change's id")] = None,
     after: Annotated[int, Query(ge=0, description="resume after this change's id (as Last-Event-ID)")] = 0,
 ) -> StreamingResponse:
-    global _streams
     if _streams >= MAX_STREAMS:
         raise Problem(
             503,
@@ -80,24 +81,35 @@ async def envelope_events(
     envelope = envelope_id.lower()
     store = NotificationStore(db)
     cursor = max(after, last_event_id or 0)
-    _streams += 1
 
     async def stream() -> AsyncIterator[bytes]:
         global _streams
         nonlocal cursor
+        _streams += 1  # here, not before the response: a body never started never runs the ``finally`` below
         metrics.SSE_CLIENTS.inc()
+        # A stream is held at most DOCCHAIN_LONGPOLL_MAX_S, as a long-poll is: a client reconnects by itself (with
+        # Last-Event-ID, after ``retry``), so streams spread again over replicas and none is held without bound.
+        ends = asyncio.get_running_loop().time() + settings.longpoll_max_s
         try:
+            yield b"retry: %d\n\n" % RECONNECT_MS
             async with notifier.watch(watch_key(envelope)) as ev:
                 while True:
                     ev.clear()  # before the read: a change committed during it wakes the wait below
-                    for change in await store.changes(envelope, cursor):
-                        cursor = change.id
-                        yield b"id: %d\nevent: envelope\ndata: %s\n\n" % (change.id, change.body())
+                    while True:
+                        changes = await store.changes(envelope, cursor, CHANGES_PER_READ)
+                        for change in changes:
+                            cursor = change.id
+                            yield b"id: %d\nevent: envelope\ndata: %s\n\n" % (change.id, change.body())
+                        if len(changes) < CHANGES_PER_READ:
+                            break
                     if notifier.closing:  # the process is stopping: say so, and when to come back
                         yield SHUTDOWN_EVENT
                         return
+                    left = ends - asyncio.get_running_loop().time()
+                    if left <= 0:
+                        return
                     try:
-                        await asyncio.wait_for(ev.wait(), timeout=settings.reread_s)
+                        await asyncio.wait_for(ev.wait(), timeout=min(settings.reread_s, left))
                     except TimeoutError:
                         if await request.is_disconnected():
                             return
