@@ -186,7 +186,7 @@ def retry_delay(attempts: int) -> float | None:
     """How long after its ``attempts``-th failed attempt a delivery is tried again; None: given up."""
     if attempts >= MAX_ATTEMPTS:
         return None
-    return min(FIRST_RETRY_S * 2 ** (attempts - 1), MAX_RETRY_S)
+    return min(FIRST_RETRY_S * float(2 ** (attempts - 1)), MAX_RETRY_S)
 
 
 def signing_link(page: str, envelope_id: str, signer: str) -> str:
