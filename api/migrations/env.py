@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from docchain.api.db import Base
+from docchain.api.notifications import tables as _notification_tables  # noqa: F401 (their models join Base)
 
 target_metadata = Base.metadata
 config = context.config
