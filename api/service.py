@@ -1186,6 +1186,20 @@ class EnvelopeView:
     envelopes: str
 
 
+def _seen_on_chain(chain: EnvelopeState | None, kind: ActionKind, actor: str) -> bool:
+    """Whether the chain's view shows an action done (its transaction mined, though the worker may not have read
+    its receipt yet): the envelope created, the signer counted, the decline or the void in effect."""
+    if chain is None:
+        return False
+    if kind is ActionKind.CREATE:
+        return True
+    if kind is ActionKind.COUNT:
+        return any(s.signer == actor and s.signed for s in chain.signers)
+    if kind is ActionKind.DECLINE:
+        return chain.declined_by == actor
+    return chain.status is EnvStatus.VOIDED
+
+
 def _sign_state(state: State) -> ActionState:
     if state is State.FAILED:
         return ActionState.FAILED
@@ -1217,6 +1231,9 @@ class EnvelopeService:
         return EnvelopesReader(self.chain.rpc, bound.envelopes, bound.domain.chain_id)
 
     async def _accept(self, new: NewAction, admission: Admission, charged: str) -> bool:
+        existing = await self.store.action(new.envelope_id, new.kind, new.actor)
+        if existing is not None and existing.state is not ActionState.FAILED:
+            return False  # the same request again: nothing to spend
         charge = await admission.charge(charged)
         action, created = await self.store.add(
             new, action_transition(ActionOperation.ACCEPT, None, ActionState.PENDING)
@@ -1365,17 +1382,18 @@ class EnvelopeService:
         actions = [
             EnvelopeActionView(
                 a.kind.value,
-                a.state.value,
+                (ActionState.DONE if _seen_on_chain(chain, a.kind, a.actor) else a.state).value,
                 None if a.kind is ActionKind.CREATE or a.kind is ActionKind.VOID else a.actor,
                 a.error,
             )
             for a in known.actions
         ]
-        # a signature the envelope counts on chain is done, though the indexer may not have anchored it yet
-        counted_now = {s.signer for s in chain.signers if s.signed} if chain is not None else set()
         actions += [
             EnvelopeActionView(
-                "sign", (ActionState.DONE if s.signer in counted_now else _sign_state(s.state)).value, s.signer, s.error
+                "sign",
+                (ActionState.DONE if _seen_on_chain(chain, ActionKind.COUNT, s.signer) else _sign_state(s.state)).value,
+                s.signer,
+                s.error,
             )
             for s in known.signs
         ]

@@ -1961,6 +1961,13 @@ class EnvelopeStore:
 
         return await self.db.transaction(write)
 
+    async def action(self, envelope_id: str, kind: ActionKind, actor: str) -> EnvelopeAction | None:
+        """The action of ``kind`` by ``actor`` on the envelope, if one was accepted."""
+        key = (_ACTIONS.c.envelope_id == envelope_id, _ACTIONS.c.kind == kind, _ACTIONS.c.actor == actor)
+        async with self.db.read() as s:
+            row = (await s.execute(select(_ACTIONS).where(*key))).first()
+        return None if row is None else _action(row)
+
     async def envelopes_of(self, doc: str) -> list[str]:
         """The envelopes of ``doc`` accepted here whose creation was not refused: one indexed read (the submit
         route asks it of every registration)."""
@@ -2051,7 +2058,12 @@ class EnvelopeStore:
             .where(
                 _ACTIONS.c.kind == ActionKind.CREATE,
                 _ACTIONS.c.state == ActionState.DONE,
-                _SUBS.c.envelope_id.is_(None),
+                # a plain registration, or the envelope's own signature anchored before it was sent: the pair's
+                # record reached the chain another way (the indexer anchored the pending submission by it)
+                or_(
+                    _SUBS.c.envelope_id.is_(None),
+                    (_SUBS.c.envelope_id == _ACTIONS.c.envelope_id) & _SUBS.c.tx_id.is_(None),
+                ),
                 or_(_ON_CHAIN_SUB, (_SUBS.c.state == State.SUBMITTED) & (_TXS.c.state == TxState.MINED)),
                 ~exists(counted),
             )

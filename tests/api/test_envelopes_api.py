@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -342,9 +343,10 @@ def test_a_merkle_signature_of_an_envelope_is_refused(stack: Stack) -> None:
 
 def test_an_action_accepted_before_a_sigkill_is_sent_after_the_restart(stack: Stack) -> None:
     """Accepted by an API whose pipeline does not run here, which is then killed: the action is in the outbox,
-    and the API started again sends it."""
+    and the API started again sends it. That API counts envelope actions against the relayer's limits (one a
+    day per signer here), and the fee of the transaction that carried the action is charged to its client."""
     stack.api.stop(signal.SIGKILL)  # (its pipeline child ends with it: its lease goes with it)
-    accepting = stack.env.api(DOCCHAIN_PIPELINE="off").start()
+    accepting = stack.env.api(DOCCHAIN_PIPELINE="off", DOCCHAIN_SIGNER_DAILY_QUOTA="1").start()
     try:
         requester, alice = _key(), _key()
         doc = _doc()
@@ -352,12 +354,24 @@ def test_an_action_accepted_before_a_sigkill_is_sent_after_the_restart(stack: St
         r = accepting.post("/v1/envelopes", json=body)
         assert r.status_code == 202 and r.json()["status"] == "pending", r.text
         eid = r.json()["id"]
+        assert accepting.post("/v1/envelopes", json=body).status_code == 200  # the same request: nothing spent
+        _, second = stack.request(requester, _doc(), [alice], ordered=False)
+        quota = accepting.post("/v1/envelopes", json=second)
+        assert quota.status_code == 429 and quota.json()["limit"] == "signer-quota", quota.text
         assert accepting.stop(signal.SIGKILL) == -signal.SIGKILL
     finally:
         accepting.stop(signal.SIGKILL)
         stack.api.start()
     opened = stack.until(eid, "sent after the restart", lambda x: x["actions"][0]["state"] == "done")
     assert opened["status"] == "open" and opened["created"] is not None
+    with sqlite3.connect(stack.env.database_url.split("///", 1)[1]) as db:
+        client, fee = db.execute(
+            "SELECT a.client_id, t.fee_wei FROM envelope_actions a JOIN transactions t ON t.id = a.tx_id "
+            "WHERE a.envelope_id = ?",
+            (eid,),
+        ).fetchone()
+        spent = db.execute("SELECT spent_wei FROM relayer_spending WHERE client_id = ?", (client,)).fetchone()
+    assert int(fee) > 0 and spent is not None and int(spent[0]) >= int(fee)
 
 
 # ---------------------------------------------------------------------------------------------- contract wallets
@@ -412,6 +426,12 @@ def test_a_signature_through_the_api_counts_a_record_registered_elsewhere(stack:
     body = stack.sign_body(alice, doc)
     signed = SignedRegistration(Registration.from_json(body["registration"]), bytes.fromhex(body["signature"][2:]))
     registered = Registry(w3, stack.env.deployment.address, TxSender(w3, outsider_key)).register(signed)
+
+    def indexed() -> bool:
+        r = stack.api.get(f"/v1/documents/0x{doc.hex()}")
+        return r.status_code == 200 and any(s["signer"] == alice.address for s in r.json()["signers"])
+
+    poll(indexed, 20, interval=0.05, what="the indexer to see the record")
     r = stack.api.post(f"/v1/envelopes/{eid}/sign", json=body)
     assert r.status_code == 202, r.text
     done = stack.until(eid, "completed", lambda x: x["status"] == "completed")
