@@ -10,8 +10,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import DBAPIError
 
 from docchain.api import metrics
+from docchain.api.db import DatabaseBusy
 from docchain.api.deps import ApiKey, DatabaseDep, NotifierDep, PipelineDep, SettingsDep
 from docchain.api.notifications.delivery import Mailer
 from docchain.api.notifications.model import (
@@ -51,6 +53,7 @@ SHUTDOWN_EVENT = (
 ).encode()
 
 CHANGES_PER_READ = 100
+MAX_CHANGE_ID = 2**31 - 1  # envelope_changes.id is a 32-bit INTEGER on PostgreSQL
 RECONNECT_MS = 1000  # the ``retry`` a stream asks of its client once it ends
 _streams = 0  # this process's open envelope streams
 
@@ -67,8 +70,8 @@ async def envelope_events(
     db: DatabaseDep,
     notifier: NotifierDep,
     settings: SettingsDep,
-    last_event_id: Annotated[int | None, Header(ge=0, description="resume after this change's id")] = None,
-    after: Annotated[int, Query(ge=0, description="resume after this change's id (as Last-Event-ID)")] = 0,
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_CHANGE_ID, description="resume after this change")] = None,
+    after: Annotated[int, Query(ge=0, le=MAX_CHANGE_ID, description="resume after this change (as Last-Event-ID)")] = 0,
 ) -> StreamingResponse:
     if _streams >= MAX_STREAMS:
         raise Problem(
@@ -114,6 +117,9 @@ async def envelope_events(
                         if await request.is_disconnected():
                             return
                         yield b": keep-alive\n\n"
+        except (DBAPIError, DatabaseBusy) as exc:
+            # headers are sent: no problem+json now. The stream ends and its client reconnects with Last-Event-ID
+            log.warning("envelope stream ended: database unavailable", extra={"error": repr(exc)})
         finally:
             _streams -= 1
             metrics.SSE_CLIENTS.dec()
@@ -125,7 +131,7 @@ async def envelope_events(
     "/envelopes/{envelope_id}/webhooks",
     status_code=201,
     response_model=WebhookCreated,
-    responses=problems_for(401, 408, 413, 422, 503),
+    responses=problems_for(400, 401, 408, 413, 422, 503),
     dependencies=[ApiKey],
     summary="Call a URL with each change of the envelope (HMAC-signed, retried until acknowledged)",
 )
@@ -140,8 +146,9 @@ async def add_webhook(
 
 async def _mail_ready(settings: Settings, store: NotificationStore, envelope: str) -> EnvelopeFacts:
     if not Mailer(settings).configured:
+        # 409, not a 5xx: the service works as configured, and asking again will not help until its operator acts
         raise Problem(
-            503,
+            409,
             "email-not-configured",
             "E-mail not configured",
             "this service sends no e-mail: its operator sets DOCCHAIN_SMTP_HOST and DOCCHAIN_SMTP_FROM",
@@ -164,7 +171,7 @@ def _page(settings: Settings, request: Request) -> str:
     "/envelopes/{envelope_id}/invitations",
     status_code=202,
     response_model=Queued,
-    responses=problems_for(401, 404, 408, 409, 413, 422, 503),
+    responses=problems_for(400, 401, 404, 408, 409, 413, 422, 503),
     dependencies=[ApiKey],
     summary="E-mail signers their signing link (and remember their addresses for reminders)",
 )
