@@ -380,7 +380,7 @@ def test_an_action_accepted_before_a_sigkill_is_sent_after_the_restart(stack: St
 def test_receipts_of_contract_wallets_counted_through_the_envelope(stack: Stack) -> None:
     """An ERC-1271 wallet's signature counted through the envelope has a receipt: one relayed by the API's
     /sign (its submission), and one sent to the envelopes contract by someone else (read back from the sign
-    call's calldata, whose signature only the wallet can check)."""
+    call's calldata, whose signature only the wallet can check). A forged decline fails at sending."""
     outsider_key = os.urandom(32)
     stack.env.anvil.rpc("anvil_setBalance", [address_of(outsider_key), hex(10**20)])
     w3 = Web3(HTTPProvider(stack.env.anvil.url))
@@ -394,6 +394,14 @@ def test_receipts_of_contract_wallets_counted_through_the_envelope(stack: Stack)
     doc = _doc()
     eid = stack.create_for(requester, doc, wallets)
     stack.until(eid, "on chain", lambda x: x["status"] == "open")
+    # a wallet's signature is the wallet's to judge, on chain: a decline signed by a key that does not own it is
+    # accepted, and the contract's refusal when it is sent fails it, by its rule's name, never sent again
+    forged = env_mod.Decline(bytes.fromhex(eid[2:]), wallets[1], int(time.time()) + 600)
+    body = {"decline": forged.to_json(), "signature": "0x" + sign(stack.domain, forged, _key().key).hex()}
+    assert stack.api.post(f"/v1/envelopes/{eid}/decline", json=body).status_code == 202
+    failed = stack.until(eid, "the decline refused", lambda x: x["actions"][-1]["state"] == "failed")
+    assert failed["actions"][-1]["error"].startswith("InvalidEnvelopeSignature("), failed["actions"]
+    assert failed["status"] == "open"
     relayed = stack.api.post(f"/v1/envelopes/{eid}/sign", json=stack.sign_body(owner_one, doc, wallet=wallets[0]))
     assert relayed.status_code == 202, relayed.text
     body = stack.sign_body(owner_two, doc, wallet=wallets[1])
