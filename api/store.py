@@ -34,6 +34,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from docchain.api.db import (
@@ -1959,7 +1960,11 @@ class EnvelopeStore:
                 return _action(row), False
             return _action(s.execute(select(_ACTIONS).where(*key)).one()), True
 
-        return await self.db.transaction(write)
+        try:
+            return await self.db.transaction(write)
+        except IntegrityError:  # the same action, accepted meanwhile by another request (or replica)
+            async with self.db.read() as s:
+                return _action((await s.execute(select(_ACTIONS).where(*key))).one()), False
 
     async def action(self, envelope_id: str, kind: ActionKind, actor: str) -> EnvelopeAction | None:
         """The action of ``kind`` by ``actor`` on the envelope, if one was accepted."""
