@@ -589,9 +589,13 @@ class EnvelopeVoidIn(Strict):
     reason: str | None = Field(None, max_length=MAX_REASON_BYTES, description=REASON_WHY)
 
 
+SignerState = Literal["signed", "next", "pending", "declined"]
+EnvelopeStatus = Literal["pending", "open", "completed", "declined", "voided", "expired", "failed"]
+
+
 class EnvelopeSignerOut(BaseModel):
     address: str
-    state: Literal["signed", "next", "pending", "declined"] = Field(
+    state: SignerState = Field(
         description="next: an open ordered envelope waits for this signer (an unordered one: every pending signer)"
     )
     signedAt: int | None = Field(None, description="unix time of the registration that counts")
@@ -607,17 +611,14 @@ class EnvelopeStepOut(BaseModel):
 
 
 class EnvelopeActionOut(BaseModel):
-    kind: Literal["create", "sign", "count", "decline", "void"]
-    state: Literal["pending", "submitted", "done", "failed"]
+    kind: lifecycle.ActionKind | Literal["sign"] = Field(description="sign: a signature, which is a submission")
+    state: lifecycle.ActionState
     signer: str | None = Field(None, description="whose sign, count or decline")
     error: str | None = Field(None, description="why it failed: the contract's rule first (OutOfOrder, ...)")
 
 
 class EnvelopeLinksOut(BaseModel):
     page: str = Field(description="the envelope on the web page, for its signers")
-
-
-EnvelopeStatus = Literal["pending", "open", "completed", "declined", "voided", "expired", "failed"]
 
 
 class EnvelopeOut(BaseModel):

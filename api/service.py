@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -48,7 +48,7 @@ from docchain.api.lifecycle import (
 from docchain.api.notifications import store as notifications
 from docchain.api.notifications.model import IndexedEvent
 from docchain.api.problems import Problem, conflict, not_found
-from docchain.api.schemas import MAX_REASON_BYTES
+from docchain.api.schemas import MAX_REASON_BYTES, EnvelopeStatus, SignerState
 from docchain.api.storage.base import NotStored, StorageCorrupted
 from docchain.api.storage.replicas import Miss
 from docchain.api.store import (
@@ -1151,7 +1151,7 @@ class EnvelopeStep:
 @dataclass(frozen=True, slots=True)
 class EnvelopeSignerView:
     address: str
-    state: str  # signed | next | pending | declined
+    state: SignerState
     signed_at: int | None
     block_number: int | None
     tx_hash: str | None
@@ -1160,8 +1160,8 @@ class EnvelopeSignerView:
 
 @dataclass(frozen=True, slots=True)
 class EnvelopeActionView:
-    kind: str  # create | sign | count | decline | void
-    state: str  # pending | submitted | done | failed
+    kind: ActionKind | Literal["sign"]  # a signature is a submission, not an action
+    state: ActionState
     signer: str | None
     error: str | None
 
@@ -1173,7 +1173,7 @@ class EnvelopeView:
     id: str
     doc_hash: str
     requester: str
-    status: str
+    status: EnvelopeStatus
     ordered: bool
     deadline: int
     signers: tuple[EnvelopeSignerView, ...]
@@ -1184,6 +1184,17 @@ class EnvelopeView:
     actions: tuple[EnvelopeActionView, ...]
     chain_id: int
     envelopes: str
+
+
+# the contract's statuses as the API names them (NONE is never shown: an unknown envelope is a 404)
+_STATUS: dict[EnvStatus, EnvelopeStatus] = {
+    EnvStatus.NONE: "pending",
+    EnvStatus.OPEN: "open",
+    EnvStatus.COMPLETED: "completed",
+    EnvStatus.DECLINED: "declined",
+    EnvStatus.VOIDED: "voided",
+    EnvStatus.EXPIRED: "expired",
+}
 
 
 def _seen_on_chain(chain: EnvelopeState | None, kind: ActionKind, actor: str) -> bool:
@@ -1381,8 +1392,8 @@ class EnvelopeService:
         create = known.create
         actions = [
             EnvelopeActionView(
-                a.kind.value,
-                (ActionState.DONE if _seen_on_chain(chain, a.kind, a.actor) else a.state).value,
+                a.kind,
+                ActionState.DONE if _seen_on_chain(chain, a.kind, a.actor) else a.state,
                 None if a.kind is ActionKind.CREATE or a.kind is ActionKind.VOID else a.actor,
                 a.error,
             )
@@ -1391,7 +1402,7 @@ class EnvelopeService:
         actions += [
             EnvelopeActionView(
                 "sign",
-                (ActionState.DONE if _seen_on_chain(chain, ActionKind.COUNT, s.signer) else _sign_state(s.state)).value,
+                ActionState.DONE if _seen_on_chain(chain, ActionKind.COUNT, s.signer) else _sign_state(s.state),
                 s.signer,
                 s.error,
             )
@@ -1399,7 +1410,9 @@ class EnvelopeService:
         ]
         by_signer = {s.signer: s for s in known.signs}
         if chain is None:
-            status = "failed" if create is not None and create.state is ActionState.FAILED else "pending"
+            status: EnvelopeStatus = (
+                "failed" if create is not None and create.state is ActionState.FAILED else "pending"
+            )
             first = known.signers[0] if known.ordered else None
             signers = tuple(
                 EnvelopeSignerView(a, "next" if a == first else "pending", None, None, None, None)
@@ -1431,6 +1444,7 @@ class EnvelopeService:
         rows = []
         for s in chain.signers:
             counted = past.signed.get(s.signer)
+            state: SignerState
             if s.signed:
                 state = "signed"
             elif chain.declined_by == s.signer:
@@ -1456,7 +1470,7 @@ class EnvelopeService:
             eid,
             known.doc_hash,
             known.requester,
-            chain.status.name.lower(),
+            _STATUS[chain.status],
             chain.ordered,
             chain.deadline,
             tuple(rows),

@@ -68,13 +68,13 @@ def envelope_out(view: EnvelopeView, page: str) -> EnvelopeOut:
         id=view.id,
         docHash=view.doc_hash,
         requester=view.requester,
-        status=view.status,  # type: ignore[arg-type]  # (EnvelopeView.status holds the Literal's values)
+        status=view.status,
         ordered=view.ordered,
         deadline=view.deadline,
         signers=[
             EnvelopeSignerOut(
                 address=s.address,
-                state=s.state,  # type: ignore[arg-type]
+                state=s.state,
                 signedAt=s.signed_at,
                 blockNumber=s.block_number,
                 transactionHash=s.tx_hash,
@@ -86,10 +86,7 @@ def envelope_out(view: EnvelopeView, page: str) -> EnvelopeOut:
         declinedBy=view.declined_by,
         created=_step(view.created),
         completed=_step(view.completed),
-        actions=[
-            EnvelopeActionOut(kind=a.kind, state=a.state, signer=a.signer, error=a.error)  # type: ignore[arg-type]
-            for a in view.actions
-        ],
+        actions=[EnvelopeActionOut(kind=a.kind, state=a.state, signer=a.signer, error=a.error) for a in view.actions],
         chainId=view.chain_id,
         envelopes=view.envelopes,
         links=EnvelopeLinksOut(page=f"{page}/#/envelope/{view.id}"),
