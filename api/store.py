@@ -1920,6 +1920,12 @@ _ENVELOPES_OF = (
 )
 
 
+_ANY_PENDING = (
+    f"SELECT 1 WHERE EXISTS (SELECT 1 FROM envelope_actions WHERE state = {_sql(ActionState.PENDING)}) "
+    f"OR EXISTS (SELECT 1 FROM submissions WHERE envelope_id IS NOT NULL AND {_PENDING_SQL})"
+)
+
+
 class EnvelopeStore:
     """The statements of envelope actions, and of the submissions that sign an envelope."""
 
@@ -1972,6 +1978,10 @@ class EnvelopeStore:
         async with self.db.read() as s:
             row = (await s.execute(select(_ACTIONS).where(*key))).first()
         return None if row is None else _action(row)
+
+    async def any_pending(self) -> bool:
+        """Whether an envelope action or an envelope's signature waits to be sent (the partial indexes' rows)."""
+        return bool(await self.db.query(_ANY_PENDING, {}))
 
     async def envelopes_of(self, doc: str) -> list[str]:
         """The envelopes of ``doc`` accepted here whose creation was not refused: one indexed read (the submit

@@ -94,6 +94,10 @@ class AnchorWorker(ServiceLoop):
         self._cut: asyncio.TimerHandle | None = None  # the timer that ends a sleep early (see submitted)
         # transactions seen mined whose submissions wait for the indexer to reach their block: id -> (hash, block)
         self._unindexed: dict[int, tuple[str, int]] = {}
+        # when plain registrations to count toward envelopes are looked for next: after a transaction of the
+        # relayer is mined (its registrations are on chain), else once per idle period (one the indexer anchored
+        # by a record sent by someone else)
+        self._counts_at = 0.0
         self.on_mined: Callable[[], None] = lambda: None
 
     def submitted(self) -> None:
@@ -251,6 +255,7 @@ class AnchorWorker(ServiceLoop):
             await self.service.mined(tx.id, receipt, ok)
             if ok:
                 self._unindexed[tx.id] = (tx.tx_hash, int(receipt["blockNumber"]))
+                self._counts_at = 0.0
             self.on_mined()
             log.info(
                 "transaction mined",
@@ -468,7 +473,12 @@ class AnchorWorker(ServiceLoop):
         Returns whether anything was sent."""
         if bound.envelopes is None:
             return False
-        await self._queue_counts()
+        if time.time() >= self._counts_at:
+            await self._queue_counts()
+            self._counts_at = time.time() + self.idle_s
+        # under a load of plain submissions this runs several times a second: one indexed read when idle
+        if not await self.envelopes.any_pending():
+            return False
         busy = await self.envelopes.busy()
         sent = False
         for action in await self.envelopes.pending(20):
