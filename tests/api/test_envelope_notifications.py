@@ -115,6 +115,8 @@ class Mailbox:
 
 @dataclass
 class Stack:
+    """The module's API (replaced by the restart case), the envelopes contract with a funded key, the SMTP server."""
+
     env: Env
     api: Api
     envelopes: Envelopes
@@ -152,7 +154,6 @@ class Requested:
 
     def __init__(self, stack: Stack, signers: list[bytes], *, ordered: bool = True) -> None:
         self.key = os.urandom(32)
-        self.signer_keys = signers
         self.request = env.EnvelopeRequest(
             doc_hash=os.urandom(32),
             requester=address_of(self.key),
