@@ -28,7 +28,7 @@ MAX_RETRY_S = 3600.0
 SIGNATURE_HEADER = "X-Docchain-Signature"
 DELIVERY_HEADER = "X-Docchain-Delivery"
 RESOLVE_TIMEOUT_S = 3.0  # a webhook host's name lookup, so that a request is not held by a slow resolver
-WATCH_PREFIX = "envelope:"  # beside the submission ids the notifier carries (32 hex digits: never this)
+WATCH_PREFIX = "env-"  # beside the submission ids the notifier carries (32 hex digits: never this)
 
 
 class ChangeKind(enum.StrEnum):
@@ -173,8 +173,11 @@ class EnvelopeFacts:
 
 
 def watch_key(envelope_id: str) -> str:
-    """The notifier's key (api/notify.py) of an envelope's changes: its event streams wait on it."""
-    return f"{WATCH_PREFIX}{envelope_id}"
+    """The notifier's key (api/notify.py) of an envelope's changes: its event streams wait on it. As long as a
+    submission id (32 characters), so that NOTIFY's payload bound (api/notify.py MAX_IDS) holds for a step's mix
+    of both; 112 bits of the id, so two envelopes share a key only by a chance no one meets (and it would cost a
+    spurious re-read, nothing more)."""
+    return f"{WATCH_PREFIX}{envelope_id.removeprefix('0x')[:28]}"
 
 
 def signature(secret: str, body: bytes) -> str:
