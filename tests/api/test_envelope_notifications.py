@@ -1,7 +1,8 @@
 """Envelope notifications end to end: envelopes created and signed directly on chain (chain/envelopes_contract.py,
 so these tests need none of the API's envelope routes), the API (a real process, its pipeline in a child) indexing
 them, and real receivers: an SSE client, HTTP webhook receivers on 127.0.0.1, an aiosmtpd SMTP server. One API for
-the module; the restart case comes last and replaces it."""
+the module; the restart case replaces it, and the reorg case, which rewinds the session's node past its own
+blocks only, comes last."""
 
 from __future__ import annotations
 
@@ -508,3 +509,23 @@ def test_a_reorg_removes_envelope_events_and_tells_subscribers(tmp_path: Path) -
             await db.close()
 
     asyncio.run(run())
+
+
+def test_a_reorg_on_the_node_takes_an_envelope_back(stack: Stack) -> None:
+    """Last in the module: the node goes back to before the envelope was created (evm_revert) and grows a longer
+    chain without it. The stream tells of the creation, then of its removal; the document has no envelope left."""
+    rpc = stack.envelopes.w3.provider.make_request
+    snapshot = rpc("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    envelope = Requested(stack, [os.urandom(32)])
+    envelope.create()
+    doc = f"0x{envelope.request.doc_hash.hex()}"
+    poll(lambda: stack.changes(envelope.id) == [("created", None, False)], 20, what="the creation indexed")
+    assert rpc("evm_revert", [snapshot])["result"] is True  # type: ignore[arg-type]
+    for _ in range(3):  # longer than the chain the envelope was on
+        rpc("evm_mine", [])  # type: ignore[arg-type]
+    poll(lambda: len(stack.changes(envelope.id)) == 2, 20, what="the creation taken back")
+    assert stack.changes(envelope.id) == [("created", None, False), ("created", None, True)]
+    assert stack.api.get(f"/v1/documents/{doc}/envelopes").json()["envelopes"] == []
+    with httpx.stream("GET", f"{stack.api.url}/v1/envelopes/{envelope.id}/events", timeout=20) as response:
+        told = [(data["kind"], data["removed"]) for _, data in _events(response, 2)]
+    assert told == [("created", False), ("created", True)]
