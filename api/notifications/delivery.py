@@ -30,11 +30,13 @@ from docchain.api.notifications.model import (
     SIGNATURE_HEADER,
     Delivery,
     DeliveryKind,
+    check_webhook_url,
     retry_delay,
     signature,
 )
 from docchain.api.notifications.store import NotificationStore
 from docchain.api.settings import Settings
+from docchain.chain.errors import InvalidInput
 
 log = logging.getLogger("docchain.api.notifications")
 
@@ -97,6 +99,7 @@ class DeliveryWorker:
         self.mailer = Mailer(settings)
         self.idle_s = settings.idle_poll_s
         self.timeout_s = settings.webhook_timeout_s
+        self.allow_private = settings.webhook_allow_private
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.last_error: str | None = None
@@ -169,6 +172,12 @@ class DeliveryWorker:
     async def _call(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
         hook, change = delivery.webhook, delivery.change
         assert hook is not None and change is not None
+        # checked again at each attempt: a host that resolved to a public address at registration may resolve
+        # to this service's own network now (DNS rebinding)
+        try:
+            await check_webhook_url(hook.url, allow_private=self.allow_private)
+        except InvalidInput as exc:
+            raise DeliveryFailed(str(exc)) from None
         body = change.body()
         headers = {
             "Content-Type": "application/json",

@@ -30,15 +30,20 @@ from web3 import HTTPProvider, Web3
 
 from docchain.api.db import Database
 from docchain.api.notifications import store as notifications
+from docchain.api.notifications.delivery import DeliveryFailed, DeliveryWorker
 from docchain.api.notifications.model import (
     ChangeKind,
+    Delivery,
+    DeliveryKind,
     EnvelopeChange,
     IndexedEvent,
+    Webhook,
     check_webhook_url,
     retry_delay,
     signature,
 )
 from docchain.api.notifications.store import NotificationStore
+from docchain.api.settings import Settings
 from docchain.chain import envelopes as env
 from docchain.chain.envelopes_contract import Envelopes
 from docchain.chain.errors import InvalidInput
@@ -333,6 +338,27 @@ def test_private_and_loopback_webhooks_are_refused_unless_allowed(url: str) -> N
     with pytest.raises(InvalidInput, match="private or loopback"):
         asyncio.run(check_webhook_url(url, allow_private=False))
     assert asyncio.run(check_webhook_url(url, allow_private=True)) == url
+
+
+def test_a_webhook_that_now_resolves_to_a_private_address_is_not_called(tmp_path: Path) -> None:
+    """Checked again at delivery, not only at registration: a host may resolve elsewhere by then (DNS rebinding)."""
+    receiver = Receiver(free_port()).start()
+    settings = Settings(_env_file=None, data_dir=tmp_path, webhook_allow_private=False)  # type: ignore[call-arg]
+    worker = DeliveryWorker(Database(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}"), settings)
+    change = EnvelopeChange(1, "0x" + "ab" * 32, ChangeKind.CREATED, None, 5, "0x" + "cd" * 32, False)
+    hook = Webhook("w1", change.envelope_id, receiver.url, "secret")
+    delivery = Delivery("d1", DeliveryKind.WEBHOOK, change.envelope_id, 0, hook, change, None, None, None)
+
+    async def call() -> None:
+        async with httpx.AsyncClient() as client:
+            await worker._call(client, delivery)
+
+    try:
+        with pytest.raises(DeliveryFailed, match="private or loopback"):
+            asyncio.run(call())
+        assert receiver.calls == []
+    finally:
+        receiver.stop()
 
 
 def test_the_signature_and_the_retry_schedule() -> None:
