@@ -56,6 +56,9 @@ class IndexerLoop(ServiceLoop):
         self._relink = False  # woken by the worker: the next step writes even if nothing is new
         # called once a reorg's rollback is committed: the worker sends again what the chain lost
         self.on_reorg: Callable[[], None] = lambda: None
+        # called once a step anchored records: the worker may hold envelope steps that wait for them (a count,
+        # or a signature whose registration reached the chain another way)
+        self.on_anchored: Callable[[], None] = lambda: None
         # called once envelope changes are committed: the delivery loop calls their webhooks
         self.on_envelopes: Callable[[], None] = lambda: None
         self._code: bytes | None = None  # the registry's runtime code, read once: it never changes
@@ -103,6 +106,7 @@ class IndexerLoop(ServiceLoop):
         if step.tip is not None:
             metrics.INDEXED_BLOCK.set(step.tip.number)
         if applied.anchored:
+            self.on_anchored()
             metrics.ANCHORED.inc(applied.anchored)
             block = max((r["block_number"] for r in [*rows, *roots]), default=step.head)
             log.info("anchored", extra={"count": applied.anchored, "block": block})

@@ -129,6 +129,7 @@ class InlinePipeline:
         self.indexer = IndexerLoop(settings, db, chain, notifier)
         self.worker.on_mined = self.indexer.wake
         self.indexer.on_reorg = self.worker.chain_changed
+        self.indexer.on_anchored = self.worker.wake
         # the storage copies the submissions queued, made beside the anchoring under the same lease
         self.copier = replicas.CopyWorker(db, replicas.build(settings), idle_s=settings.idle_poll_s)
         # envelope notifications' webhook calls and e-mails, queued by the indexer and the routes

@@ -134,7 +134,7 @@ def superseder_out(superseder: Superseder) -> SupersederOut:
     return SupersederOut(docHash=to_hex(superseder.doc_hash), signers=list(superseder.signers))
 
 
-def _accepted(acceptance: Acceptance, replicas: Replicas) -> SubmissionAccepted:
+def accepted_out(acceptance: Acceptance, replicas: Replicas) -> SubmissionAccepted:
     accepted, intake = acceptance.submission, acceptance.storage
     storage = None
     if intake is not None:
@@ -261,7 +261,7 @@ async def submit(admission: RelayedWriteDep, submission: SignedDep, documents: D
     if acceptance.storage is not None and acceptance.storage.key is not None:
         headers["Cache-Control"] = "no-store"  # the answer holds a document key
     return Response(
-        _accepted(acceptance, documents.replicas).model_dump_json(),
+        accepted_out(acceptance, documents.replicas).model_dump_json(),
         status_code=202 if acceptance.created else 200,
         media_type="application/json",
         headers=headers,

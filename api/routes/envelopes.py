@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from docchain.api.deps import DocumentsDep, EnvelopesDep, RelayedWriteDep, SettingsDep
 from docchain.api.openapi import BODY, CHAIN, RELAYED_WHY, problems_for
-from docchain.api.routes.documents import SignedDep, _accepted
+from docchain.api.routes.documents import SignedDep, accepted_out
 from docchain.api.schemas import (
     EnvelopeActionOut,
     EnvelopeCreateIn,
@@ -171,7 +171,7 @@ async def sign_envelope(
         raise InvalidInput("an envelope's signature is sent as JSON, without the file")
     acceptance = await envelopes.sign(_id(envelope_id), signed, admission)
     return Response(
-        _accepted(acceptance, documents.replicas).model_dump_json(),
+        accepted_out(acceptance, documents.replicas).model_dump_json(),
         status_code=202 if acceptance.created else 200,
         media_type="application/json",
         headers={"Location": f"/v1/submissions/{acceptance.submission.id}"},
