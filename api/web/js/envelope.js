@@ -1,4 +1,4 @@
-// Envelopes (docs/protocol.md, "Envelopes (contract)"): a document, the signers it needs, in order or not, by a
+// Envelopes (docs/protocol.md §9, "Envelopes: the contract"): a document, the signers it needs, in order or not, by a
 // deadline or not. Two pages:
 //
 // - #/envelope/<id>[?signer=<address>]: who has signed (time, block, transaction), who is next, who is pending,
