@@ -39,9 +39,10 @@ WEB_DIR = Path(__file__).parent / "web"
 
 
 # Bodies with a limit of their own, below DOCCHAIN_MAX_UPLOAD_BYTES (FastAPI reads these whole before the
-# route runs). A revocation is ~400 bytes of JSON.
+# route runs), for a path and every path under it. A revocation is ~400 bytes of JSON; an envelope's request
+# with 16 signers ~2 KB, and a signature's registration as a submission's JSON.
 _HOT_PATHS = frozenset({"/v1/documents", "/v1/verify"})
-BODY_LIMITS = {"/v1/revocations": 16 * 1024}
+BODY_LIMITS = {"/v1/revocations": 16 * 1024, "/v1/envelopes": 64 * 1024}
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 CLIENT_CLOSED = 499  # the status a request is counted and logged with when its client disconnected first
 
@@ -64,13 +65,19 @@ class EdgeMiddleware:
         self.limits = limits or {}
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
+    def _limit(self, path: str) -> int:
+        for prefix, limit in self.limits.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return limit
+        return self.max_body
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
         method = scope["method"]
-        limit = self.limits.get(scope["path"], self.max_body)
+        limit = self._limit(scope["path"])
         has_body = False  # (HTTP/1.1: a request has a body only with a Content-Length or a Transfer-Encoding)
         for key, value in scope["headers"]:
             if key == b"transfer-encoding":

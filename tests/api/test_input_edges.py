@@ -366,6 +366,34 @@ def test_revocation_and_verify_bodies_have_their_limits(env: Env, api: Api) -> N
     assert _problem(r, 413)["limit"] == 256 * 1024
 
 
+ENVELOPE_ROUTES = [
+    "/v1/envelopes",
+    *(f"/v1/envelopes/0x{'ab' * 32}/{action}" for action in ("sign", "decline", "void", "webhooks", "invitations")),
+]
+
+
+@pytest.mark.parametrize("path", ENVELOPE_ROUTES)
+def test_envelope_bodies_have_their_limit(api: Api, path: str) -> None:
+    big = json.dumps({"request": {"pad": "x" * 70_000}, "signature": "0x"})
+    problem = _problem(api.post(path, content=big, headers={"content-type": "application/json"}), 413)
+    assert problem["limit"] == 64 * 1024
+
+
+@pytest.mark.parametrize(
+    ("path", "depth"),
+    # each as deep as the route's body limit lets it be, at two bytes a level
+    [("/v1/documents", 100_000), ("/v1/verify", 100_000), ("/v1/revocations", 8_000), (ENVELOPE_ROUTES[0], 30_000)],
+)
+def test_json_nested_too_deep_is_refused_and_the_server_stays_up(api: Api, path: str, depth: int) -> None:
+    """Past the recursion limit the JSON parser raises; with the 100,000 a dependency (py_ecc) sets at import, the
+    C stack overflowed first and the process died (SIGSEGV)."""
+    deep = "[" * depth + "]" * depth
+    r = api.post(path, content=deep, headers={"content-type": "application/json"})
+    assert 400 <= r.status_code < 500, (r.status_code, r.text[:300])
+    assert r.headers["content-type"].startswith(PROBLEM)
+    assert api.get("/healthz").status_code == 200
+
+
 def _raw(api: Api, request: bytes) -> bytes:
     """Send ``request`` on a new connection and read until the server closes it."""
     with socket.create_connection(("127.0.0.1", api.port), timeout=30) as sock:
