@@ -9,6 +9,7 @@ text back; each PDF library is imported by the function that uses it, so they co
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -35,11 +36,18 @@ def read_text(path: Path) -> str:
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
+    # pypdf's modules log what they repair or give up on as warnings (to stderr, with no handler set): the
+    # one-line error below says it for the user. Its modules' loggers inherit the package logger's level.
+    logger = logging.getLogger("pypdf")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
     try:
         reader = PdfReader(path)
         return "\n".join(page.extract_text() for page in reader.pages)
     except (PyPdfError, ValueError) as exc:
         raise UsageError(f"{path} is not a readable PDF: {exc}") from None
+    finally:
+        logger.setLevel(level)
 
 
 def _from_block(c: CliContext, chain_id: int, envelopes: str) -> int:

@@ -258,7 +258,11 @@ def test_input_is_checked_before_the_chain(cli: FundedCli, completed: Completed)
     cli.run("certificate", completed.doc, "-o", fresh, "--id", "0x12", code=ExitCode.USAGE)
     not_pdf = cli.work / "not.pdf"
     not_pdf.write_text("Chain id: 31337\n")
-    cli.run("verify", "--certificate", str(not_pdf), code=ExitCode.USAGE)
+    refused = cli.run("verify", "--certificate", str(not_pdf), code=ExitCode.USAGE)
+    # one line, pypdf's own warnings ("invalid pdf header", ...) kept out of it
+    assert refused.stderr.strip().splitlines() == [
+        f"error: {not_pdf} is not a readable PDF: Stream has ended unexpectedly"
+    ]
     cli.run("verify", "--certificate", str(cli.work / "missing.pdf"), code=ExitCode.USAGE)
     cli.run("verify", code=ExitCode.USAGE)
 
