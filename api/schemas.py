@@ -546,7 +546,9 @@ class Problem(BaseModel):
 MAX_ENVELOPE_SIGNERS = 16  # the contract's bitmap of counted signers (chain/envelopes.py MAX_SIGNERS)
 MAX_REASON_BYTES = 1024  # a decline's or void's reason text, UTF-8; only its keccak256 goes on chain
 SIGNATURE_WHY = "EIP-712 signature under the envelopes' domain (GET /v1/envelopes/domain): 65 bytes, or a wallet's"
-REASON_WHY = "optional reason, at most 1 KiB of UTF-8; when given, reasonHash must be its keccak256"
+# The reason's bound is in bytes of UTF-8, checked by the service (413 naming the limit): a character bound here
+# would answer 422 to 1,025 ASCII characters and 413 to 600 two-byte ones. The route's 64 KiB body bounds the text.
+REASON_WHY = "optional reason, at most 1,024 bytes of UTF-8 (413 above); when given, reasonHash must be its keccak256"
 
 
 class EnvelopeRequestIn(Strict):
@@ -574,7 +576,7 @@ class DeclineIn(Strict):
 class EnvelopeDeclineIn(Strict):
     decline: DeclineIn
     signature: str = Field(max_length=8194, description=SIGNATURE_WHY)
-    reason: str | None = Field(None, max_length=MAX_REASON_BYTES, description=REASON_WHY)
+    reason: str | None = Field(None, description=REASON_WHY)
 
 
 class VoidIn(Strict):
@@ -586,7 +588,7 @@ class VoidIn(Strict):
 class EnvelopeVoidIn(Strict):
     void: VoidIn
     signature: str = Field(max_length=8194, description="the requester's " + SIGNATURE_WHY)
-    reason: str | None = Field(None, max_length=MAX_REASON_BYTES, description=REASON_WHY)
+    reason: str | None = Field(None, description=REASON_WHY)
 
 
 SignerState = Literal["signed", "next", "pending", "declined"]

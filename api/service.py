@@ -1351,18 +1351,21 @@ class EnvelopeService:
 
     @staticmethod
     def _matches(eid: str, named: bytes, deadline: int, reason_hash_: bytes, reason: str | None) -> None:
+        if reason is not None:  # its size first, as any limit of the body: the same 413 whatever else is wrong
+            try:
+                size = len(reason.encode())
+            except UnicodeEncodeError:  # a lone surrogate (JSON's "\ud800") has no UTF-8, so no keccak256
+                raise InvalidInput("the reason is not Unicode text: it holds a lone surrogate") from None
+            if size > MAX_REASON_BYTES:
+                raise too_large(
+                    f"the reason is {size} bytes of UTF-8; the limit is {MAX_REASON_BYTES} bytes", MAX_REASON_BYTES
+                )
         if to_hex(named) != eid:
             raise InvalidInput(f"the signed message's envelopeId {to_hex(named)} is not the envelope {eid}")
         if deadline <= int(time.time()):
             raise envelope_refused("ExpiredSignature", f"the signed message's deadline ({deadline}) has passed")
-        if reason is not None:
-            size = len(reason.encode())
-            if size > MAX_REASON_BYTES:
-                raise too_large(
-                    f"the reason is {size} bytes of UTF-8; the limit is {MAX_REASON_BYTES}", MAX_REASON_BYTES
-                )
-            if reason_hash(reason) != reason_hash_:
-                raise InvalidInput("reasonHash is not the keccak256 of the reason's UTF-8")
+        if reason is not None and reason_hash(reason) != reason_hash_:
+            raise InvalidInput("reasonHash is not the keccak256 of the reason's UTF-8")
 
     async def _signed_by(
         self, reader: EnvelopesReader, message: EnvelopeRequest | Decline | Void, signature: bytes, who: str, eid: str

@@ -6,6 +6,7 @@ the envelope's state in GET /v1/envelopes/{id} is read back from the chain once 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -317,17 +318,52 @@ def test_unknown_envelopes_and_bad_ids(stack: Stack) -> None:
     assert stack.api.get("/v1/envelopes/0x12").status_code == 422
 
 
-def test_a_long_reason_or_a_reason_not_hashed_is_refused(stack: Stack) -> None:
+@pytest.mark.parametrize(
+    ("reason", "status"),
+    [
+        ("x" * 1025, 413),  # 1,025 bytes of ASCII
+        ("é" * 513, 413),  # 513 characters, 1,026 bytes
+        ("€" * 342, 413),  # 342 characters, 1,026 bytes
+        ("not the hashed one", 422),
+        ("\ud800", 422),  # a lone surrogate: no UTF-8, so no keccak256
+    ],
+    ids=["ascii-1025", "2-byte", "3-byte", "not-hashed", "surrogate"],
+)
+@pytest.mark.parametrize("action", ["decline", "void"])
+def test_a_reason_over_1_kib_of_utf8_or_not_hashed_is_refused(
+    stack: Stack, refusals: tuple[str, Key, Key], action: str, reason: str, status: int
+) -> None:
+    eid, requester, alice = refusals
+    if action == "decline":
+        message: env_mod.Decline | env_mod.Void = env_mod.Decline(
+            bytes.fromhex(eid[2:]), alice.address, int(time.time()) + 600
+        )
+        signed_by = alice
+    else:
+        message = env_mod.Void(bytes.fromhex(eid[2:]), int(time.time()) + 600)
+        signed_by = requester
+    body = {action: message.to_json(), "signature": "0x" + sign(stack.domain, message, signed_by.key).hex()}
+    # sent as escaped JSON: the lone surrogate has no UTF-8 for the client to encode either
+    sent = json.dumps({**body, "reason": reason})
+    r = stack.api.post(f"/v1/envelopes/{eid}/{action}", content=sent, headers={"content-type": "application/json"})
+    assert r.status_code == status, r.text
+    if status == 413:
+        assert r.json()["limit"] == 1024 and "1024 bytes" in r.json()["detail"], r.json()
+    else:
+        assert r.json()["type"].endswith("/invalid-input"), r.json()
+
+
+def test_a_reason_of_1_kib_of_utf8_is_kept(stack: Stack) -> None:
     requester, alice = _key(), _key()
-    doc = _doc()
-    eid = stack.create(requester, doc, [alice], ordered=False)
-    decline = env_mod.Decline(bytes.fromhex(eid[2:]), alice.address, int(time.time()) + 600)
-    body = {"decline": decline.to_json(), "signature": "0x" + sign(stack.domain, decline, alice.key).hex()}
-    assert stack.api.post(f"/v1/envelopes/{eid}/decline", json={**body, "reason": "x" * 1025}).status_code == 422
-    r = stack.api.post(f"/v1/envelopes/{eid}/decline", json={**body, "reason": "é" * 600})  # 1,200 bytes
-    assert r.status_code == 413, r.text
-    r = stack.api.post(f"/v1/envelopes/{eid}/decline", json={**body, "reason": "not the hashed one"})
-    assert r.status_code == 422 and "reasonHash" in r.json()["detail"]
+    eid = stack.create(requester, _doc(), [alice], ordered=False)
+    assert stack.decline(eid, alice, reason="é" * 512).status_code == 202  # 1,024 bytes
+
+
+@pytest.fixture(scope="module")
+def refusals(stack: Stack) -> tuple[str, Key, Key]:
+    """An envelope every refused decline and void is sent to: none of them changes it."""
+    requester, alice = _key(), _key()
+    return stack.create(requester, _doc(), [alice], ordered=False), requester, alice
 
 
 def test_a_merkle_signature_of_an_envelope_is_refused(stack: Stack) -> None:
