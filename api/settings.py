@@ -139,6 +139,14 @@ class Settings(BaseSettings):
         False, description="accept webhook URLs on loopback or private addresses (tests, a receiver on this host)"
     )
     webhook_timeout_s: float = Field(10.0, gt=0, le=60, description="one webhook delivery attempt's whole timeout")
+    webhooks_per_envelope: int = Field(
+        8, ge=1, le=100, description="webhooks one envelope may have: each is called once per change, and retried"
+    )
+    mail_interval_s: float = Field(
+        3600.0,
+        ge=0,
+        description="the least time between two e-mails (invitation or reminder) to one signer of an envelope",
+    )
     smtp_host: str | None = Field(None, description="SMTP server for invitations and reminders; unset: no e-mail")
     smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port")
     smtp_from: str | None = Field(None, description="the From address of invitations and reminders")

@@ -31,6 +31,41 @@ RESOLVE_TIMEOUT_S = 3.0  # a webhook host's name lookup, so that a request is no
 WATCH_PREFIX = "env-"  # beside the submission ids the notifier carries (32 hex digits: never this)
 
 
+class WebhookExists(Exception):
+    """The URL is registered for the envelope already (as ``webhook_id``): one receiver is called once a change."""
+
+    def __init__(self, webhook_id: str) -> None:
+        super().__init__(f"this URL is registered for the envelope already, as webhook {webhook_id}")
+        self.webhook_id = webhook_id
+
+
+class WebhooksFull(Exception):
+    """The envelope has as many webhooks as a setting allows (DOCCHAIN_WEBHOOKS_PER_ENVELOPE)."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(f"the envelope has {cap} webhooks, as many as this service allows")
+        self.cap = cap
+
+
+class ContactTaken(Exception):
+    """A signer's e-mail address is set, and this request may not change it (another API key set it, or none)."""
+
+    def __init__(self, signer: str) -> None:
+        super().__init__(
+            f"{signer}'s e-mail address for this envelope is set, and only the API key that set it may change it"
+        )
+        self.signer = signer
+
+
+class MailTooSoon(Exception):
+    """Signers were written to (invited or reminded) less than the interval ago (DOCCHAIN_MAIL_INTERVAL_S)."""
+
+    def __init__(self, signers: tuple[str, ...], wait_s: float) -> None:
+        super().__init__(f"{', '.join(signers)} had an e-mail for this envelope less than the interval ago")
+        self.signers = signers
+        self.wait_s = wait_s
+
+
 class ChangeKind(enum.StrEnum):
     CREATED = "created"
     SIGNED = "signed"

@@ -9,19 +9,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, func, insert, select, update
+from sqlalchemy import Table, and_, delete, exists, func, insert, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from docchain.api.db import Database, new_id, now
+from docchain.api.db import Database, EnvelopeActionRow, new_id, now
+from docchain.api.lifecycle import ActionKind
 from docchain.api.notifications.model import (
     ChangeKind,
+    ContactTaken,
     Delivery,
     DeliveryKind,
     DeliveryState,
     EnvelopeChange,
     EnvelopeFacts,
     IndexedEvent,
+    MailTooSoon,
     Webhook,
+    WebhookExists,
+    WebhooksFull,
     watch_key,
 )
 from docchain.api.notifications.tables import (
@@ -37,7 +43,16 @@ _CHANGES = cast(Table, EnvelopeChangeRow.__table__)
 _HOOKS = cast(Table, WebhookRow.__table__)
 _CONTACTS = cast(Table, ContactRow.__table__)
 _DELIVERIES = cast(Table, DeliveryRow.__table__)
+_ACTIONS = cast(Table, EnvelopeActionRow.__table__)
 _PENDING = DeliveryState.PENDING.value
+
+
+def _lock_envelope(s: Session, envelope: str) -> None:
+    """Serialise this transaction with the others that count or change one envelope's webhooks and contacts, so
+    that a cap or an interval holds across concurrent requests and replicas. SQLite's writes are serialised
+    already; on PostgreSQL a transaction-scoped advisory lock keyed by the envelope."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": "envelope " + envelope})
 
 
 @dataclass
@@ -214,20 +229,56 @@ class NotificationStore:
 
     # ------------------------------------------------------------ subscriptions
 
-    async def add_webhook(self, envelope: str, url: str) -> Webhook:
+    async def known(self, envelope: str) -> bool:
+        """Whether the envelope's creation is indexed from the chain or accepted in the actions' outbox (to be sent
+        by the relayer): the envelopes one may subscribe to."""
+        on_chain = exists().where(_EVENTS.c.envelope_id == envelope, _EVENTS.c.kind == ChangeKind.CREATED.value)
+        accepted = exists().where(_ACTIONS.c.envelope_id == envelope, _ACTIONS.c.kind == ActionKind.CREATE.value)
+        async with self.db.read() as s:
+            return bool((await s.execute(select(or_(on_chain, accepted)))).scalar())
+
+    async def add_webhook(self, envelope: str, url: str, cap: int) -> Webhook:
+        """Register ``url`` for the envelope's changes with a new secret. Raises :class:`WebhookExists` when the
+        URL is registered for it already, :class:`WebhooksFull` when it has ``cap`` webhooks."""
         hook = Webhook(id=new_id(), envelope_id=envelope, url=url, secret=secrets.token_hex(32))
 
         def write(s: Session) -> None:
+            _lock_envelope(s, envelope)
+            mine = _HOOKS.c.envelope_id == envelope
+            same = s.execute(select(_HOOKS.c.id).where(mine, _HOOKS.c.url == url)).scalar()
+            if same is not None:
+                raise WebhookExists(same)
+            if s.execute(select(func.count()).select_from(_HOOKS).where(mine)).scalar_one() >= cap:
+                raise WebhooksFull(cap)
             s.execute(
                 insert(_HOOKS).values(id=hook.id, envelope_id=envelope, url=url, secret=hook.secret, created_at=now())
             )
 
-        await self.db.transaction(write)
+        try:
+            await self.db.transaction(write)
+        except IntegrityError:  # the same URL registered meanwhile (the unique index): answered as registered
+            async with self.db.read() as s:
+                same = (
+                    await s.execute(select(_HOOKS.c.id).where(_HOOKS.c.envelope_id == envelope, _HOOKS.c.url == url))
+                ).scalar()
+            if same is None:
+                raise
+            raise WebhookExists(same) from None
         return hook
 
-    async def queue_mail(self, envelope: str, kind: DeliveryKind, mail: Sequence[tuple[str, str, str]]) -> list[str]:
+    async def queue_mail(
+        self,
+        envelope: str,
+        kind: DeliveryKind,
+        mail: Sequence[tuple[str, str, str]],
+        *,
+        key: str | None,
+        interval_s: float,
+    ) -> list[str]:
         """Record each (signer, e-mail, link) as the signer's contact and queue an e-mail of ``kind`` to it; returns
-        the deliveries' ids."""
+        the deliveries' ids. All or none: :class:`ContactTaken` when a signer's address is set to another one and
+        ``key`` (the SHA-256 of the request's API key; None without keys) is not the one that set it,
+        :class:`MailTooSoon` when a signer was written to less than ``interval_s`` ago."""
         at = now()
         rows = [
             {

@@ -4,8 +4,9 @@
   registry's ``events``; the source of ``GET /v1/documents/{hash}/envelopes`` and of who may be reminded.
 - ``envelope_changes``: an append-only feed of what subscribers are told: one row per event indexed, and one with
   ``removed`` per event a reorg took back. Its ids order a server-sent event stream (``Last-Event-ID``).
-- ``envelope_webhooks``: the URLs (and HMAC secrets) to tell of an envelope's changes.
-- ``envelope_contacts``: a named signer's e-mail address, for invitations and reminders.
+- ``envelope_webhooks``: the URLs (and HMAC secrets) to tell of an envelope's changes, each URL once per envelope.
+- ``envelope_contacts``: a named signer's e-mail address, for invitations and reminders, who set it and when the
+  signer was last written to (migration 0013).
 - ``envelope_deliveries``: the durable outbox of webhook calls and e-mails, with their next attempt time.
 """
 
@@ -40,6 +41,7 @@ class EnvelopeEventRow(Base):
     tx_hash: Mapped[str] = mapped_column(HASH)
     log_index: Mapped[int] = mapped_column(Integer)
     timestamp: Mapped[int] = mapped_column(BigInteger)
+    deadline: Mapped[int | None] = mapped_column(BigInteger)  # created: unix s, 0 none; NULL: indexed before 0013
 
 
 class EnvelopeChangeRow(Base):
@@ -58,7 +60,11 @@ class EnvelopeChangeRow(Base):
 
 class WebhookRow(Base):
     __tablename__ = "envelope_webhooks"
-    __table_args__ = (Index("ix_envelope_webhooks_envelope", "envelope_id"),)
+    __table_args__ = (
+        Index("ix_envelope_webhooks_envelope", "envelope_id"),
+        # one receiver is called once per change, however often it is registered
+        Index("uq_envelope_webhooks_envelope_url", "envelope_id", "url", unique=True),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     envelope_id: Mapped[str] = mapped_column(HASH)
@@ -73,6 +79,8 @@ class ContactRow(Base):
     envelope_id: Mapped[str] = mapped_column(HASH, primary_key=True)
     signer: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
     email: Mapped[str] = mapped_column(String(254))
+    set_by: Mapped[str | None] = mapped_column(String(64))  # SHA-256 of the API key that set it; NULL: no keys
+    mailed_at: Mapped[float | None] = mapped_column(Float)  # the last invitation or reminder queued to the signer
 
 
 class DeliveryRow(Base):

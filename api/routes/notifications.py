@@ -4,7 +4,10 @@ reminders, and the envelopes of a document. Thin: the index and the delivery que
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import math
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -15,10 +18,15 @@ from sqlalchemy.exc import DBAPIError
 from docchain.api import metrics
 from docchain.api.db import DatabaseBusy
 from docchain.api.deps import ApiKey, DatabaseDep, NotifierDep, PipelineDep, SettingsDep
+from docchain.api.limits import presented_key
 from docchain.api.notifications.delivery import Mailer
 from docchain.api.notifications.model import (
+    ContactTaken,
     DeliveryKind,
     EnvelopeFacts,
+    MailTooSoon,
+    WebhookExists,
+    WebhooksFull,
     check_email,
     check_webhook_url,
     signing_link,
@@ -131,7 +139,7 @@ async def envelope_events(
     "/envelopes/{envelope_id}/webhooks",
     status_code=201,
     response_model=WebhookCreated,
-    responses=problems_for(400, 401, 408, 413, 422, 503),
+    responses=problems_for(400, 401, 404, 408, 409, 413, 422, 503),
     dependencies=[ApiKey],
     summary="Call a URL with each change of the envelope (HMAC-signed, retried until acknowledged)",
 )
@@ -139,7 +147,17 @@ async def add_webhook(
     envelope_id: EnvelopeId, body: WebhookIn, db: DatabaseDep, settings: SettingsDep
 ) -> WebhookCreated:
     url = await check_webhook_url(body.url, allow_private=settings.webhook_allow_private)
-    hook = await NotificationStore(db).add_webhook(envelope_id.lower(), url)
+    store = NotificationStore(db)
+    envelope = envelope_id.lower()
+    if not await store.known(envelope):
+        raise not_found(f"no envelope {envelope} is on chain or accepted by this service")
+    try:
+        hook = await store.add_webhook(envelope, url, settings.webhooks_per_envelope)
+    except WebhookExists as exc:
+        # its secret was shown once, to whoever registered it: not again
+        raise Problem(409, "webhook-exists", "Webhook registered", str(exc), webhook=exc.webhook_id) from None
+    except WebhooksFull as exc:
+        raise Problem(409, "too-many-webhooks", "Too many webhooks", str(exc), limit=exc.cap) from None
     log.info("webhook added", extra={"envelope": hook.envelope_id, "webhook": hook.id})
     return WebhookCreated(id=hook.id, url=hook.url, secret=hook.secret)
 

@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,19 +25,24 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, insert, text
 from web3 import HTTPProvider, Web3
 
-from docchain.api.db import Database
+from docchain.api.db import Database, EnvelopeActionRow
 from docchain.api.notifications import store as notifications
 from docchain.api.notifications.delivery import DeliveryFailed, DeliveryWorker
 from docchain.api.notifications.model import (
     ChangeKind,
+    ContactTaken,
     Delivery,
     DeliveryKind,
+    DeliveryState,
     EnvelopeChange,
     IndexedEvent,
+    MailTooSoon,
     Webhook,
+    WebhookExists,
+    WebhooksFull,
     check_webhook_url,
     retry_delay,
     signature,
@@ -54,6 +59,8 @@ from tests.api.api_support import Api, Env
 from tests.support import free_port, poll
 
 API_KEY = "notifications-test-key"
+OTHER_KEY = "another-client-key"
+MAIL_INTERVAL_S = 2.0  # DOCCHAIN_MAIL_INTERVAL_S of the module's API: long enough to see a 429, short to wait out
 PAGE = "https://docchain.example/"
 HOUR = 3600
 
@@ -135,7 +142,8 @@ class Stack:
 
     def start_api(self, **overrides: str) -> Api:
         settings = {
-            "DOCCHAIN_API_KEYS": API_KEY,
+            "DOCCHAIN_API_KEYS": f"{API_KEY},{OTHER_KEY}",
+            "DOCCHAIN_MAIL_INTERVAL_S": str(MAIL_INTERVAL_S),
             "DOCCHAIN_WEBHOOK_ALLOW_PRIVATE": "true",
             "DOCCHAIN_PUBLIC_URL": PAGE,
             "DOCCHAIN_SMTP_HOST": "127.0.0.1",
@@ -175,6 +183,10 @@ class Requested:
     def create(self) -> None:
         envelopes = self.stack.envelopes
         envelopes.create(self.request, env.sign(envelopes.domain, self.request, self.key))
+
+    def create_indexed(self) -> None:
+        self.create()
+        poll(lambda: ("created", None, False) in self.stack.changes(self.id), 20, what="the creation indexed")
 
     def sign(self, key: bytes) -> None:
         reg = Registration(doc_hash=self.request.doc_hash, signer=address_of(key), deadline=int(time.time()) + HOUR)
@@ -273,14 +285,16 @@ def test_an_event_stream_follows_an_envelope_to_completion(stack: Stack) -> None
 def test_a_webhook_that_fails_twice_gets_the_same_delivery_three_times(stack: Stack) -> None:
     receiver = Receiver(free_port(), fail_first=2).start()
     try:
-        envelope = Requested(stack, [os.urandom(32)])
+        alice = os.urandom(32)
+        envelope = Requested(stack, [alice, os.urandom(32)])
+        envelope.create_indexed()
         answer = stack.api.post(
             f"/v1/envelopes/{envelope.id}/webhooks", json={"url": receiver.url}, headers=stack.headers()
         )
         assert answer.status_code == 201, answer.text
         hook = answer.json()
         assert hook["url"] == receiver.url and len(hook["secret"]) == 64
-        envelope.create()
+        envelope.sign(alice)  # one change: signed
         poll(lambda: len(receiver.calls) >= 3, 20, what="the third delivery")
     finally:
         receiver.stop()
@@ -293,7 +307,8 @@ def test_a_webhook_that_fails_twice_gets_the_same_delivery_three_times(stack: St
         assert hmac.compare_digest(call.headers["x-docchain-signature"], expected)
         assert call.headers["content-type"] == "application/json"
     body = json.loads(calls[0].body)
-    assert body["envelopeId"] == envelope.id and body["kind"] == "created" and body["removed"] is False
+    assert body["envelopeId"] == envelope.id and body["kind"] == "signed" and body["signer"] == address_of(alice)
+    assert body["removed"] is False
     first_gap, second_gap = calls[1].at - calls[0].at, calls[2].at - calls[1].at
     assert 0.9 <= first_gap < second_gap  # 1 s, then 2 s
 
@@ -322,6 +337,35 @@ def test_a_webhook_needs_the_api_key_and_an_envelope_id(stack: Stack) -> None:
     assert stack.api.get("/v1/envelopes/0x1234/events").status_code == 422
     too_far = {"Last-Event-ID": str(2**31)}  # past a change id's 32 bits
     assert stack.api.get(f"/v1/envelopes/0x{'ab' * 32}/events", headers=too_far).status_code == 422
+
+
+def test_webhooks_are_one_per_url_capped_per_envelope_and_for_known_envelopes_only(stack: Stack) -> None:
+    """One URL registered many times would be called as many times per change (the service as an amplifier):
+    a repeat is refused, and an envelope has at most DOCCHAIN_WEBHOOKS_PER_ENVELOPE (8) webhooks."""
+    receiver = Receiver(free_port()).start()
+    try:
+        envelope = Requested(stack, [os.urandom(32)])
+        hooks = f"/v1/envelopes/{envelope.id}/webhooks"
+        unknown = stack.api.post(hooks, json={"url": receiver.url}, headers=stack.headers())
+        assert unknown.status_code == 404, unknown.text  # neither on chain nor accepted by the service
+        envelope.create_indexed()
+        first = stack.api.post(hooks, json={"url": receiver.url}, headers=stack.headers())
+        assert first.status_code == 201, first.text
+        again = stack.api.post(hooks, json={"url": receiver.url}, headers={"X-API-Key": OTHER_KEY})
+        assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
+        assert again.json()["webhook"] == first.json()["id"] and "secret" not in again.text
+        assert first.json()["secret"] not in again.text
+        for n in range(1, 8):
+            url = f"{receiver.url}?n={n}"
+            assert stack.api.post(hooks, json={"url": url}, headers=stack.headers()).status_code == 201
+        full = stack.api.post(hooks, json={"url": f"{receiver.url}?n=8"}, headers=stack.headers())
+        assert full.status_code == 409 and full.json()["limit"] == 8, full.text
+        assert "too-many-webhooks" in full.json()["type"]
+        with stack.engine.connect() as conn:
+            count = text("SELECT count(*) FROM envelope_webhooks WHERE envelope_id = :e")
+            assert conn.execute(count, {"e": envelope.id}).scalar_one() == 8
+    finally:
+        receiver.stop()
 
 
 @pytest.mark.parametrize(
@@ -444,7 +488,7 @@ def test_a_delivery_to_a_receiver_down_survives_an_api_restart(stack: Stack) -> 
         stack.api.post(f"/v1/envelopes/{envelope.id}/webhooks", json={"url": url}, headers=stack.headers()).status_code
         == 201
     )
-    envelope.create()
+    envelope.sign(alice)
     query = text("SELECT id, attempts, state, last_error FROM envelope_deliveries WHERE envelope_id = :e")
 
     def delivery() -> Any:
@@ -465,7 +509,7 @@ def test_a_delivery_to_a_receiver_down_survives_an_api_restart(stack: Stack) -> 
         stack.start_api(DOCCHAIN_SMTP_HOST="", DOCCHAIN_SMTP_FROM="", DOCCHAIN_PIPELINE="inline")
         poll(lambda: receiver.calls, 30, what="the delivery after the restart")
         assert receiver.calls[0].headers["x-docchain-delivery"] == failed.id
-        assert json.loads(receiver.calls[0].body)["kind"] == "created"
+        assert json.loads(receiver.calls[0].body)["kind"] == "signed"
         poll(lambda: delivery().state == "delivered", 10, what="the delivery recorded")
         assert delivery().attempts == failed.attempts  # the successful attempt counts no failure
         answer = stack.api.post(
@@ -508,7 +552,7 @@ def test_a_reorg_removes_envelope_events_and_tells_subscribers(tmp_path: Path) -
         store = NotificationStore(db)
         envelope = "0x" + "ee" * 32
         try:
-            hook = await store.add_webhook(envelope, "http://127.0.0.1:9/hook")
+            hook = await store.add_webhook(envelope, "http://127.0.0.1:9/hook", 8)
             created = await db.transaction(lambda s: notifications.index_in(s, [event(ChangeKind.CREATED, 5)]))
             assert created.keys == {"env-" + "ee" * 14} and created.deliveries == 1
             later = [event(ChangeKind.SIGNED, 7, "0x" + "11" * 20), event(ChangeKind.COMPLETED, 7, log_index=1)]
