@@ -150,6 +150,10 @@ class DeliveryWorker:
         return min(max(next_due - time.time(), 0.0), self.idle_s)
 
     async def attempt(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
+        if delivery.kind is not DeliveryKind.WEBHOOK and (why := await self._mail_moot(delivery)) is not None:
+            await self.store.skipped(delivery.id, why)
+            log.info("e-mail not sent", extra={"delivery": delivery.id, "kind": delivery.kind.value, "reason": why})
+            return
         attempts = delivery.attempts + 1
         try:
             if delivery.kind is DeliveryKind.WEBHOOK:
@@ -168,6 +172,15 @@ class DeliveryWorker:
         else:
             await self.store.delivered(delivery.id)
             log.info("delivered", extra={"delivery": delivery.id, "kind": delivery.kind.value, "attempts": attempts})
+
+    async def _mail_moot(self, delivery: Delivery) -> str | None:
+        """Why an invitation or reminder is not to be sent now (its envelope closed, expired or was taken back by
+        a reorg since it was queued), or None. Asked at each attempt: a retry may come hours later."""
+        facts = await self.store.facts(delivery.envelope_id)
+        if facts is None:
+            return "not sent: the envelope is not on chain"
+        why = facts.not_open(time.time())
+        return None if why is None else f"not sent: the envelope is {why}"
 
     async def _call(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
         hook, change = delivery.webhook, delivery.change

@@ -84,6 +84,7 @@ class DeliveryState(enum.StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"  # given up after MAX_ATTEMPTS, its last error kept
+    SKIPPED = "skipped"  # an e-mail not sent: the envelope closed or expired first (the reason in last_error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,7 @@ class IndexedEvent:
     tx_hash: str
     log_index: int
     timestamp: int
+    deadline: int | None = None  # created: unix s, 0 none
 
 
 def indexed(event: env.EnvelopeEvent, timestamp: int) -> IndexedEvent:
@@ -137,9 +139,11 @@ def indexed(event: env.EnvelopeEvent, timestamp: int) -> IndexedEvent:
     signer: str | None = None
     signers: tuple[str, ...] | None = None
     ordered: bool | None = None
+    deadline: int | None = None
     match event:
         case env.EnvelopeCreated():
             kind, doc, signers, ordered = ChangeKind.CREATED, event.doc_hash, event.signers, event.ordered
+            deadline = event.deadline
         case env.EnvelopeSigned():
             kind, signer = ChangeKind.SIGNED, event.signer
         case env.EnvelopeDeclined():
@@ -161,6 +165,7 @@ def indexed(event: env.EnvelopeEvent, timestamp: int) -> IndexedEvent:
         tx_hash=to_hex(at.tx_hash),
         log_index=at.log_index,
         timestamp=timestamp,
+        deadline=deadline,
     )
 
 
@@ -196,7 +201,21 @@ class EnvelopeFacts:
     signers: tuple[str, ...]
     ordered: bool
     signed: frozenset[str]
-    closed: bool  # completed, declined or voided: nobody is to be invited or reminded
+    ended: ChangeKind | None  # completed, declined or voided: nobody is to be invited or reminded
+    deadline: int | None = None  # unix s, 0 none; None: unknown (indexed before migration 0013)
+
+    @property
+    def closed(self) -> bool:
+        return self.ended is not None
+
+    def not_open(self, at: float) -> str | None:
+        """Why nobody is to be invited or reminded at ``at`` (the envelope completed, declined, voided or
+        expired), or None while it is open."""
+        if self.ended is not None:
+            return self.ended.value
+        if self.deadline and at > self.deadline:
+            return "expired"
+        return None
 
     @property
     def waiting_for(self) -> tuple[str, ...]:

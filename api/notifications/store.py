@@ -122,6 +122,7 @@ def index_in(s: Session, events: Sequence[IndexedEvent]) -> Changed:
                 tx_hash=e.tx_hash,
                 log_index=e.log_index,
                 timestamp=e.timestamp,
+                deadline=e.deadline,
             )
         )
         changed.deliveries += _change_in(s, e.envelope_id, e.kind.value, e.signer, e.block_number, e.tx_hash, False)
@@ -168,7 +169,14 @@ class NotificationStore:
         async with self.db.read() as s:
             rows = (
                 await s.execute(
-                    select(_EVENTS.c.kind, _EVENTS.c.doc_hash, _EVENTS.c.signer, _EVENTS.c.signers, _EVENTS.c.ordered)
+                    select(
+                        _EVENTS.c.kind,
+                        _EVENTS.c.doc_hash,
+                        _EVENTS.c.signer,
+                        _EVENTS.c.signers,
+                        _EVENTS.c.ordered,
+                        _EVENTS.c.deadline,
+                    )
                     .where(_EVENTS.c.envelope_id == envelope)
                     .order_by(_EVENTS.c.block_number, _EVENTS.c.log_index)
                 )
@@ -176,14 +184,16 @@ class NotificationStore:
         created = next((r for r in rows if r.kind == ChangeKind.CREATED), None)
         if created is None:
             return None
-        closing = {ChangeKind.COMPLETED, ChangeKind.DECLINED, ChangeKind.VOIDED}
+        closing = (ChangeKind.COMPLETED, ChangeKind.DECLINED, ChangeKind.VOIDED)
+        ended = next((ChangeKind(r.kind) for r in rows if r.kind in closing), None)
         return EnvelopeFacts(
             envelope_id=envelope,
             doc_hash=created.doc_hash,
             signers=tuple(created.signers.split(",")) if created.signers else (),
             ordered=bool(created.ordered),
             signed=frozenset(r.signer for r in rows if r.kind == ChangeKind.SIGNED),
-            closed=any(r.kind in closing for r in rows),
+            ended=ended,
+            deadline=created.deadline,
         )
 
     async def changes(self, envelope: str, after: int, limit: int = 100) -> list[EnvelopeChange]:
@@ -297,9 +307,38 @@ class NotificationStore:
         ]
 
         def write(s: Session) -> None:
+            _lock_envelope(s, envelope)
+            signers = [signer for signer, _, _ in mail]
+            known = {
+                r.signer: r
+                for r in s.execute(
+                    select(_CONTACTS).where(_CONTACTS.c.envelope_id == envelope, _CONTACTS.c.signer.in_(signers))
+                )
+            }
+            waits: dict[str, float] = {}
             for signer, email, _ in mail:
-                s.execute(delete(_CONTACTS).where(_CONTACTS.c.envelope_id == envelope, _CONTACTS.c.signer == signer))
-                s.execute(insert(_CONTACTS).values(envelope_id=envelope, signer=signer, email=email))
+                contact = known.get(signer)
+                if contact is None:
+                    continue
+                if contact.email != email and (key is None or contact.set_by != key):
+                    raise ContactTaken(signer)
+                if contact.mailed_at is not None and at - contact.mailed_at < interval_s:
+                    waits[signer] = contact.mailed_at + interval_s - at
+            if waits:
+                raise MailTooSoon(tuple(waits), max(waits.values()))
+            for signer, email, _ in mail:
+                if signer in known:
+                    s.execute(
+                        update(_CONTACTS)
+                        .where(_CONTACTS.c.envelope_id == envelope, _CONTACTS.c.signer == signer)
+                        .values(email=email, mailed_at=at)
+                    )
+                else:
+                    s.execute(
+                        insert(_CONTACTS).values(
+                            envelope_id=envelope, signer=signer, email=email, set_by=key, mailed_at=at
+                        )
+                    )
             if rows:
                 s.execute(insert(_DELIVERIES), rows)
 
@@ -364,6 +403,10 @@ class NotificationStore:
 
     async def delivered(self, delivery: str) -> None:
         await self._update(delivery, state=DeliveryState.DELIVERED.value, next_at=None, delivered_at=now())
+
+    async def skipped(self, delivery: str, reason: str) -> None:
+        """An e-mail not sent, and not to be: ``reason`` says why."""
+        await self._update(delivery, state=DeliveryState.SKIPPED.value, next_at=None, last_error=reason[:1000])
 
     async def failed(self, delivery: str, attempts: int, error: str, again_at: float | None) -> None:
         """An attempt failed: try again at ``again_at``, or (None) give up, keeping the error."""

@@ -174,11 +174,37 @@ async def _mail_ready(settings: Settings, store: NotificationStore, envelope: st
     facts = await store.facts(envelope)
     if facts is None:
         raise not_found(f"no envelope {envelope} is on chain (yet): invite once its creation is indexed")
-    if facts.closed:
-        raise Problem(
-            409, "envelope-closed", "Envelope closed", f"envelope {envelope} is completed, declined or voided"
-        )
+    if (why := facts.not_open(time.time())) is not None:
+        raise Problem(409, "envelope-closed", "Envelope closed", f"envelope {envelope} is {why}")
     return facts
+
+
+async def _queue_mail(
+    request: Request,
+    settings: Settings,
+    store: NotificationStore,
+    envelope: str,
+    kind: DeliveryKind,
+    mail: list[tuple[str, str, str]],
+) -> list[str]:
+    """Queue the e-mails, or answer why not: a contact another key set (409), a signer written to too recently
+    (429 with Retry-After)."""
+    given = presented_key(request) if settings.api_keys else None
+    key = None if given is None else hashlib.sha256(given.encode()).hexdigest()
+    try:
+        return await store.queue_mail(envelope, kind, mail, key=key, interval_s=settings.mail_interval_s)
+    except ContactTaken as exc:
+        raise Problem(409, "contact-set", "Contact set", str(exc), signer=exc.signer) from None
+    except MailTooSoon as exc:
+        wait = max(1, math.ceil(exc.wait_s))
+        raise Problem(
+            429,
+            "mail-too-soon",
+            "E-mailed too recently",
+            f"{exc}: at most one e-mail per signer every {settings.mail_interval_s:g} s; retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+            signers=list(exc.signers),
+        ) from None
 
 
 def _page(settings: Settings, request: Request) -> str:
@@ -189,7 +215,7 @@ def _page(settings: Settings, request: Request) -> str:
     "/envelopes/{envelope_id}/invitations",
     status_code=202,
     response_model=Queued,
-    responses=problems_for(400, 401, 404, 408, 409, 413, 422, 503),
+    responses=problems_for(400, 401, 404, 408, 409, 413, 422, 429, 503),
     dependencies=[ApiKey],
     summary="E-mail signers their signing link (and remember their addresses for reminders)",
 )
@@ -211,7 +237,7 @@ async def invite(
             raise InvalidInput(f"{signer} is not a signer of envelope {envelope}")
         mail[signer] = (signer, check_email(item.email), signing_link(_page(settings, request), envelope, signer))
     ordered = [mail[s] for s in facts.signers if s in mail]
-    ids = await store.queue_mail(envelope, DeliveryKind.INVITATION, ordered)
+    ids = await _queue_mail(request, settings, store, envelope, DeliveryKind.INVITATION, ordered)
     pipeline.wake()
     return Queued(envelopeId=envelope, deliveries=ids, recipients=[m[0] for m in ordered])
 
@@ -220,7 +246,7 @@ async def invite(
     "/envelopes/{envelope_id}/reminders",
     status_code=202,
     response_model=Queued,
-    responses=problems_for(401, 404, 408, 409, 413, 422, 503),
+    responses=problems_for(401, 404, 408, 409, 413, 422, 429, 503),
     dependencies=[ApiKey],
     summary="E-mail a reminder to the signers still awaited who were invited",
 )
@@ -233,7 +259,7 @@ async def remind(
     contacts = await store.contacts(envelope)
     page = _page(settings, request)
     mail = [(s, contacts[s], signing_link(page, envelope, s)) for s in facts.waiting_for if s in contacts]
-    ids = await store.queue_mail(envelope, DeliveryKind.REMINDER, mail)
+    ids = await _queue_mail(request, settings, store, envelope, DeliveryKind.REMINDER, mail)
     pipeline.wake()
     return Queued(envelopeId=envelope, deliveries=ids, recipients=[m[0] for m in mail])
 

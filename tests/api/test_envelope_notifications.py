@@ -439,6 +439,7 @@ def test_an_invitation_and_a_reminder_arrive_with_the_signing_link(stack: Stack)
         f"/v1/envelopes/{envelope.id}/invitations", json={"invitations": invitations}, headers=stack.headers()
     )
     assert answer.status_code == 202, answer.text
+    invited = time.monotonic()
     assert answer.json()["recipients"] == [address_of(alice), address_of(bob)]
     # (the header's value is folded onto a line of its own: 87 characters are past the 78 RFC 5322 recommends)
     mine = lambda: [m for m in stack.mailbox.messages if str(m["X-Docchain-Envelope"]).strip() == envelope.id]  # noqa: E731
@@ -452,6 +453,7 @@ def test_an_invitation_and_a_reminder_arrive_with_the_signing_link(stack: Stack)
     # alice signs: an ordered envelope waits for bob, and only bob is reminded
     envelope.sign(alice)
     poll(lambda: ("signed", address_of(alice), False) in stack.changes(envelope.id), 20, what="alice's signature")
+    time.sleep(max(0.0, invited + MAIL_INTERVAL_S - time.monotonic()))  # one e-mail per signer per interval
     answer = stack.api.post(f"/v1/envelopes/{envelope.id}/reminders", headers=stack.headers())
     assert answer.status_code == 202, answer.text
     assert answer.json()["recipients"] == [address_of(bob)]
@@ -477,12 +479,175 @@ def test_invitations_are_checked(stack: Stack) -> None:
     assert stack.api.post(url, json=one).status_code == 401
 
 
+def test_a_contact_is_kept_from_other_keys_and_a_signer_is_mailed_once_per_interval(stack: Stack) -> None:
+    alice, bob = os.urandom(32), os.urandom(32)
+    envelope = Requested(stack, [alice, bob], ordered=False)  # a reminder goes to bob as well as alice
+    url = f"/v1/envelopes/{envelope.id}/invitations"
+    invite_bob = lambda email, key: stack.api.post(  # noqa: E731
+        url, json={"invitations": [{"signer": address_of(bob), "email": email}]}, headers={"X-API-Key": key}
+    )
+    envelope.create_indexed()
+    assert invite_bob("bob@example.org", API_KEY).status_code == 202
+    # another client cannot redirect bob's invitations and reminders to itself
+    taken = invite_bob("attacker@evil.example", OTHER_KEY)
+    assert taken.status_code == 409 and taken.json()["signer"] == address_of(bob), taken.text
+    # nor can anyone write to bob again within the interval, to his address or another
+    for key, address in [
+        (API_KEY, "bob@example.org"),
+        (API_KEY, "bob@elsewhere.example"),
+        (OTHER_KEY, "bob@example.org"),
+    ]:
+        again = invite_bob(address, key)
+        assert again.status_code == 429, again.text
+        assert 1 <= int(again.headers["retry-after"]) <= MAIL_INTERVAL_S
+        assert again.json()["signers"] == [address_of(bob)]
+    reminder = stack.api.post(f"/v1/envelopes/{envelope.id}/reminders", headers=stack.headers())
+    assert reminder.status_code == 429, reminder.text
+    with stack.engine.connect() as conn:
+        query = text("SELECT email FROM envelope_contacts WHERE envelope_id = :e")
+        assert conn.execute(query, {"e": envelope.id}).scalars().all() == ["bob@example.org"]
+        query = text("SELECT count(*) FROM envelope_deliveries WHERE envelope_id = :e")
+        assert conn.execute(query, {"e": envelope.id}).scalar_one() == 1
+    unknown = f"/v1/envelopes/0x{os.urandom(32).hex()}"
+    one = {"invitations": [{"signer": address_of(bob), "email": "bob@example.org"}]}
+    assert stack.api.post(f"{unknown}/invitations", json=one, headers=stack.headers()).status_code == 404
+    assert stack.api.post(f"{unknown}/reminders", headers=stack.headers()).status_code == 404
+
+
+def _created(envelope: str, block: int, deadline: int = 0) -> IndexedEvent:
+    return IndexedEvent(
+        envelope_id=envelope,
+        kind=ChangeKind.CREATED,
+        doc_hash="0x" + "dd" * 32,
+        signer=None,
+        signers=("0x" + "11" * 20,),
+        ordered=True,
+        block_number=block,
+        block_hash="0x" + f"{block:064x}",
+        tx_hash="0x" + f"{block + 1000:064x}",
+        log_index=0,
+        timestamp=1_700_000_000 + block,
+        deadline=deadline,
+    )
+
+
+def test_the_store_keeps_contacts_spaces_mail_and_knows_accepted_envelopes(tmp_path: Path) -> None:
+    async def run() -> None:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'contacts.db'}")
+        await db.migrate()
+        store = NotificationStore(db)
+        keyed, keyless, accepted = "0x" + "a1" * 32, "0x" + "a2" * 32, "0x" + "a3" * 32
+        bob, link = "0x" + "11" * 20, "https://docchain.example/#/envelope"
+        try:
+            await db.transaction(lambda s: notifications.index_in(s, [_created(keyed, 3), _created(keyless, 4)]))
+
+            async def mail(envelope: str, email: str, key: str | None, interval_s: float = 0) -> list[str]:
+                return await store.queue_mail(
+                    envelope, DeliveryKind.INVITATION, [(bob, email, link)], key=key, interval_s=interval_s
+                )
+
+            await mail(keyed, "bob@example.org", "key-1")
+            with pytest.raises(ContactTaken):
+                await mail(keyed, "eve@evil.example", "key-2")
+            await mail(keyed, "bob@new.example", "key-1")  # the key that set it may correct it
+            assert await store.contacts(keyed) == {bob: "bob@new.example"}
+            with pytest.raises(MailTooSoon) as soon:
+                await mail(keyed, "bob@new.example", "key-1", interval_s=HOUR)
+            assert soon.value.signers == (bob,) and HOUR - 60 < soon.value.wait_s <= HOUR
+
+            await mail(keyless, "bob@example.org", None)
+            with pytest.raises(ContactTaken):  # without API keys nobody may change it: a new envelope may
+                await mail(keyless, "eve@evil.example", None)
+            assert len(await mail(keyless, "bob@example.org", None)) == 1  # the same address again is no change
+            assert await store.contacts(keyless) == {bob: "bob@example.org"}
+
+            assert not await store.known(accepted)
+            row = {
+                "kind": "create",
+                "envelope_id": accepted,
+                "doc_hash": "0x" + "dd" * 32,
+                "actor": bob,
+                "message_json": "{}",
+                "state": "pending",
+                "attempts": 0,
+                "created_at": time.time(),
+                "updated_at": time.time(),
+            }
+            await db.transaction(lambda s: s.execute(insert(EnvelopeActionRow), [row]))
+            assert await store.known(accepted) and await store.known(keyed)
+            assert await store.add_webhook(accepted, "http://127.0.0.1:9/a", 1)
+            with pytest.raises(WebhookExists):
+                await store.add_webhook(accepted, "http://127.0.0.1:9/a", 1)
+            with pytest.raises(WebhooksFull):
+                await store.add_webhook(accepted, "http://127.0.0.1:9/b", 1)
+        finally:
+            await db.close()
+
+    asyncio.run(run())
+
+
+def test_mail_queued_for_an_envelope_that_closed_or_expired_is_not_sent(tmp_path: Path) -> None:
+    """Checked at each attempt, not only when queued: an envelope completed, declined, voided or expired since
+    has nobody to invite or remind. The open envelope's e-mail is attempted (and fails: nothing listens)."""
+    envelopes = {name: f"0x{n:064x}" for n, name in enumerate(["completed", "declined", "voided", "expired", "open"])}
+
+    async def run() -> None:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'mail.db'}")
+        await db.migrate()
+        store = NotificationStore(db)
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            data_dir=tmp_path,
+            smtp_host="127.0.0.1",
+            smtp_port=free_port(),
+            smtp_from="docchain@example.org",
+            smtp_starttls=False,
+        )
+        worker = DeliveryWorker(db, settings)
+        try:
+            past = int(time.time()) - 60
+            created = [
+                _created(e, 2 + n, past if name == "expired" else 0) for n, (name, e) in enumerate(envelopes.items())
+            ]
+            await db.transaction(lambda s: notifications.index_in(s, created))
+            ids = {}
+            for name, envelope in envelopes.items():
+                (ids[name],) = await store.queue_mail(
+                    envelope,
+                    DeliveryKind.INVITATION,
+                    [("0x" + "11" * 20, "bob@example.org", "l")],
+                    key=None,
+                    interval_s=0,
+                )
+            ended = [
+                replace(
+                    _created(envelopes[name], 20 + n), kind=ChangeKind(name), doc_hash=None, signers=None, log_index=n
+                )
+                for n, name in enumerate(["completed", "declined", "voided"])
+            ]
+            await db.transaction(lambda s: notifications.index_in(s, ended))
+            async with httpx.AsyncClient() as client:
+                for delivery in await store.due(time.time() + 1, 10):
+                    await worker.attempt(client, delivery)
+            for name in ["completed", "declined", "voided", "expired"]:
+                state = await store.delivery_state(ids[name])
+                assert state == (DeliveryState.SKIPPED, 0, f"not sent: the envelope is {name}"), (name, state)
+            state = await store.delivery_state(ids["open"])
+            assert state is not None and state[:2] == (DeliveryState.PENDING, 1) and "SMTP" in str(state[2])
+        finally:
+            await db.close()
+
+    asyncio.run(run())
+
+
 # ---------------------------------------------------------------------------------------------- restart
 
 
 def test_a_delivery_to_a_receiver_down_survives_an_api_restart(stack: Stack) -> None:
     port = free_port()  # nothing listens there yet: each attempt is refused
-    envelope = Requested(stack, [os.urandom(32)])
+    alice = os.urandom(32)
+    envelope = Requested(stack, [alice, os.urandom(32)])
+    envelope.create_indexed()
     url = f"http://127.0.0.1:{port}/hook"
     assert (
         stack.api.post(f"/v1/envelopes/{envelope.id}/webhooks", json={"url": url}, headers=stack.headers()).status_code
