@@ -14,14 +14,17 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 from docchain.api.chainctx import ChainContext
-from docchain.api.problems import not_found, unavailable
+from docchain.api.problems import Problem, not_found, unavailable
 from docchain.api.store import Store
 from docchain.chain.certificate import (
     ENVELOPE_ID,
+    AmbiguousEnvelope,
     Certificate,
     CertificateError,
+    Trusted,
     check_name,
-    completed_envelope,
+    choose,
+    completed_envelopes,
     gather,
 )
 from docchain.chain.certificate_pdf import render
@@ -50,13 +53,23 @@ class Certificates:
         self._kept: OrderedDict[tuple[bytes, str], _Kept] = OrderedDict()
 
     async def of_document(self, doc_hash: bytes, page: str) -> bytes:
-        """The certificate of the document's latest completed envelope."""
+        """The certificate of the document's one completed envelope: 404 when it has none, 409 naming them when
+        it has several (anyone may request an envelope of any document; the asker chooses by its id)."""
         bound = await self.chain.bound()
         envelopes = self._envelopes(bound.envelopes)
         try:
-            envelope_id = await completed_envelope(
+            completed = await completed_envelopes(
                 ChainReader(self.chain.rpc), envelopes, doc_hash, bound.deployment_block
             )
+            envelope_id = choose(doc_hash, completed)
+        except AmbiguousEnvelope as exc:
+            raise Problem(
+                409,
+                "ambiguous-envelope",
+                "Several completed envelopes",
+                f"{exc.detail}: ask for one at /v1/envelopes/{{id}}/certificate.pdf",
+                envelopes=[to_hex(e.envelope_id) for e in exc.envelopes],
+            ) from None
         except CertificateError as exc:
             raise not_found(exc.detail) from None
         return await self.of_envelope(envelope_id, page)
@@ -74,7 +87,13 @@ class Certificates:
         try:
             # the document's name is the issuer's line: read once the chain has said which document it is
             made = await gather(
-                self.chain.rpc, envelopes, envelope_id, document_name="-", page=page, from_block=bound.deployment_block
+                self.chain.rpc,
+                envelopes,
+                envelope_id,
+                document_name="-",
+                page=page,
+                from_block=bound.deployment_block,
+                trusted=Trusted(bound.registry.address, envelopes, "this service's deployment"),
             )
         except CertificateError as exc:
             if exc.label == ENVELOPE_ID:

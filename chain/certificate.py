@@ -48,6 +48,9 @@ PAGE = "Verify page"
 ORDERED_TEXT = "as listed, each after the one before"
 UNORDERED_TEXT = "any"
 NO_DEADLINE = "none"
+# Said after a signer's registration that the chain holds from before the envelope's creation: the contract counts
+# it all the same (a named signer's record of the document), so the certificate says it was no answer to the request.
+BEFORE_CREATION = "before the envelope was created"
 
 _LINE = re.compile(r"^([A-Za-z0-9 '(),-]+): (.*)$")
 _PAGE = re.compile(r"^(.*)" + re.escape(PAGE_PATH) + r"(0x[0-9a-f]{64})$")
@@ -96,6 +99,11 @@ class SignerEntry:
     signer: str
     registered: Moment
     revoked_at: int  # 0: never; a revocation after completion is said, since it changes what the record proves
+    before_creation: bool = False  # the registration's event precedes the envelope's EnvelopeCreated on chain
+
+    @property
+    def registered_text(self) -> str:
+        return f"{self.registered.text}, {BEFORE_CREATION}" if self.before_creation else self.registered.text
 
 
 @dataclass(frozen=True)
@@ -149,7 +157,7 @@ class Certificate:
         for s in self.signers:
             out += [
                 Line(f"Signer {s.position}", s.signer),
-                Line(f"Signer {s.position} registered", s.registered.text),
+                Line(f"Signer {s.position} registered", s.registered_text),
                 Line(f"Signer {s.position} transaction", to_hex(s.registered.tx_hash)),
             ]
             if s.revoked_at:
@@ -256,9 +264,35 @@ def check(lines: Sequence[str], chain: Certificate) -> None:
 # ---------------------------------------------------------------------------------------------- the chain
 
 
-async def completed_envelope(chain: ChainReader, envelopes: str, doc_hash: bytes, from_block: int = 0) -> bytes:
-    """The document's latest completed envelope at ``envelopes``: one that is open, declined or voided certifies
-    nothing. :class:`CertificateError` (at the envelope id's line) when it has none, naming those it has."""
+@dataclass(frozen=True)
+class CompletedEnvelope:
+    """A completed envelope of a document, and who requested it: what tells one certificate from another."""
+
+    envelope_id: bytes
+    requester: str
+
+    @property
+    def text(self) -> str:
+        return f"{to_hex(self.envelope_id)} (requested by {self.requester})"
+
+
+class AmbiguousEnvelope(CertificateError):
+    """The document has several completed envelopes (of the requester asked for, when one is): which one is
+    certified is the asker's choice, never the chain's order, since anyone may request an envelope of any
+    document and count registrations its signers made for another."""
+
+    def __init__(self, doc_hash: bytes, envelopes: tuple[CompletedEnvelope, ...]) -> None:
+        listed = ", ".join(e.text for e in envelopes)
+        super().__init__(f"document {to_hex(doc_hash)} has {len(envelopes)} completed envelopes: {listed}", ENVELOPE_ID)
+        self.envelopes = envelopes
+
+
+async def completed_envelopes(
+    chain: ChainReader, envelopes: str, doc_hash: bytes, from_block: int = 0
+) -> tuple[CompletedEnvelope, ...]:
+    """The document's completed envelopes at ``envelopes``, in the chain's order: one that is open, declined or
+    voided certifies nothing. :class:`CertificateError` (at the envelope id's line) when it has none, naming
+    those it has."""
     from docchain.chain import envelopes as env
     from docchain.chain.envelopes_contract import EnvelopesReader
 
@@ -267,13 +301,41 @@ async def completed_envelope(chain: ChainReader, envelopes: str, doc_hash: bytes
     created = [e for e in map(env.decode_log, logs) if isinstance(e, env.EnvelopeCreated)]
     reader = EnvelopesReader(chain.transport, envelopes, await chain.chain_id())
     states = [(e.envelope_id, await reader.state(e.envelope_id)) for e in created]
-    complete = [i for i, s in states if s.status == env.Status.COMPLETED]
+    complete = tuple(CompletedEnvelope(i, s.requester) for i, s in states if s.status == env.Status.COMPLETED)
     if not complete:
         said = ", ".join(f"{to_hex(i)} {s.status.name.lower()}" for i, s in states) or "none"
         raise CertificateError(
             f"document {to_hex(doc_hash)} has no completed envelope (its envelopes: {said})", ENVELOPE_ID
         )
-    return complete[-1]
+    return complete
+
+
+def choose(doc_hash: bytes, completed: tuple[CompletedEnvelope, ...], requester: str | None = None) -> bytes:
+    """The one envelope of ``completed`` (of ``requester``, when given) to certify; :class:`AmbiguousEnvelope`
+    when there are several, :class:`CertificateError` when the requester has none."""
+    mine = completed if requester is None else tuple(e for e in completed if e.requester == requester)
+    if not mine:
+        listed = ", ".join(e.text for e in completed)
+        raise CertificateError(
+            f"document {to_hex(doc_hash)} has no completed envelope requested by {requester} (its completed "
+            f"envelopes: {listed})",
+            ENVELOPE_ID,
+        )
+    if len(mine) > 1:
+        raise AmbiguousEnvelope(doc_hash, mine)
+    return mine[0].envelope_id
+
+
+@dataclass(frozen=True)
+class Trusted:
+    """The deployment a verifier trusts on its chain, as receipt verification pins it (chain/trust.py's
+    :class:`~docchain.chain.trust.Pin`): the registry, and the envelopes contract recorded beside it when the pin
+    comes from a deployments list (None: any released envelopes contract counting toward that registry)."""
+
+    registry: str
+    envelopes: str | None
+    source: str  # where the trust comes from, said when a certificate names another contract
+    chain_id: int | None = None  # None: whatever chain the node serves (an explicit --registry)
 
 
 async def gather(
@@ -284,18 +346,27 @@ async def gather(
     document_name: str,
     page: str,
     from_block: int = 0,
+    trusted: Trusted | None = None,
 ) -> Certificate:
     """Read the certificate of envelope ``envelope_id`` of the contract at ``envelopes`` from the node behind
     ``rpc``: the envelope's state and events, the registry's record and Registered event of each signer, and the
     blocks' times. The contract must be docchain's envelopes, counting a released registry, and the envelope
     complete; otherwise :class:`CertificateError` names the line at fault. ``from_block``: where the envelope
-    contract's logs can start (its deployment block, when known)."""
+    contract's logs can start (its deployment block, when known). ``trusted``: the deployment the reader pins,
+    whose registry (and envelopes contract, when it names one) the certificate's must be."""
     from docchain.chain import envelopes as env
     from docchain.chain.envelopes_contract import EnvelopesReader
     from docchain.chain.registry import REGISTERED_TOPIC, RegistryReader
 
     chain = ChainReader(rpc)
     chain_id = await chain.chain_id()
+    pinned = trusted if trusted is not None and trusted.chain_id in (None, chain_id) else None
+    if pinned is not None and pinned.envelopes is not None and pinned.envelopes != envelopes:
+        raise CertificateError(
+            f"{envelopes} is not the envelopes contract trusted on chain {chain_id}, {pinned.envelopes} "
+            f"({pinned.source})",
+            ENVELOPES,
+        )
     # released DocumentEnvelopes code, its immutables (the registry it counts toward among them) aside: the
     # registry is then read from the contract itself
     if envelopes_release_of(await chain.code(envelopes)) is None:
@@ -313,6 +384,12 @@ async def gather(
     registry = await reader.view(env.registry_view())
     if release_of(await chain.code(registry)) is None:
         raise CertificateError(f"the envelopes count registry {registry}, which is no released registry", REGISTRY)
+    if pinned is not None and pinned.registry != registry:
+        raise CertificateError(
+            f"the envelopes count registry {registry}, not the registry trusted on chain {chain_id}, "
+            f"{pinned.registry} ({pinned.source})",
+            REGISTRY,
+        )
 
     head = await chain.head()
     logs = await chain.logs(envelopes, [None, envelope_id], from_block, head.number)
@@ -341,8 +418,12 @@ async def gather(
         )
         if not record.exists or not registered:
             raise CertificateError(f"the registry holds no registration of the document by signer {s.signer}")
-        registration = Moment(record.block_number, record.registered_at, registered[-1].tx_hash)
-        signers.append(SignerEntry(position, s.signer, registration, record.revoked_at))
+        event = registered[-1]
+        registration = Moment(record.block_number, record.registered_at, event.tx_hash)
+        # a record is one registration per (document, signer): the one that counted, made before the request when
+        # its event precedes the envelope's creation
+        before = (event.block_number, event.log_index) < (created.at.block_number, created.at.log_index)
+        signers.append(SignerEntry(position, s.signer, registration, record.revoked_at, before))
 
     return Certificate(
         document_name=document_name,
@@ -361,9 +442,12 @@ async def gather(
     )
 
 
-async def verify(rpc: Transport, certificate: Printed, from_block: int = 0) -> Certificate:
-    """Check every printed line of ``certificate`` against the node behind ``rpc``; the chain's certificate
-    when all hold, else :class:`CertificateError` naming the first line the chain does not bear out."""
+async def verify(
+    rpc: Transport, certificate: Printed, from_block: int = 0, trusted: Trusted | None = None
+) -> Certificate:
+    """Check every printed line of ``certificate`` against the node behind ``rpc`` (and the deployment
+    ``trusted``, as :func:`gather` does); the chain's certificate when all hold, else :class:`CertificateError`
+    naming the first line the chain does not bear out."""
     chain_id = await ChainReader(rpc).chain_id()
     if chain_id != certificate.chain_id:
         wrong = certificate.mismatch(CHAIN_ID)
@@ -377,6 +461,7 @@ async def verify(rpc: Transport, certificate: Printed, from_block: int = 0) -> C
             document_name=certificate.document_name,
             page=certificate.page,
             from_block=from_block,
+            trusted=trusted,
         )
     except CertificateError as exc:
         at = None if exc.label is None else certificate.mismatch(exc.label)

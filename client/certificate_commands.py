@@ -26,7 +26,7 @@ from docchain.client.errors import UsageError, VerificationFailed
 from docchain.client.options import ForceOpt, command, new_app
 
 if TYPE_CHECKING:
-    from docchain.chain.certificate import Certificate
+    from docchain.chain.certificate import Certificate, Trusted
 
 app = new_app("Certificates of completion.")
 
@@ -59,11 +59,35 @@ def _from_block(c: CliContext, chain_id: int, envelopes: str) -> int:
     return known.block_number if known is not None and known.address == envelopes else 0
 
 
+def trusted(c: CliContext, chain_id: int, registry: str | None, source: str) -> Trusted | None:
+    """The deployment this user trusts on ``chain_id``, pinned as receipt verification pins it
+    (client/verifying.py): ``registry`` when given, else the deployments recorded in the config directory, else
+    those shipped with docchain; the envelopes contract recorded beside a pinned registry is pinned with it."""
+    from docchain.chain import deploy
+    from docchain.chain.certificate import Trusted
+    from docchain.chain.trust import shipped_deployments
+    from docchain.client.verifying import resolve_pin
+
+    pin = resolve_pin(chain_id, registry, source, c.trusted_deployments)
+    if pin is None:
+        return None
+    recorded = (deploy.read_file(c.trusted_deployments).get(chain_id), shipped_deployments().get(chain_id))
+    beside = next((d.envelopes for d in recorded if d is not None and d.address == pin.address), None)
+    envelopes = None if pin.chain_id is None or beside is None else beside.address
+    return Trusted(pin.address, envelopes, pin.source, pin.chain_id)
+
+
 async def _gather(
-    c: CliContext, doc_hash: bytes, wanted: bytes | None, address: str | None, name: str, page: str
+    c: CliContext,
+    doc_hash: bytes,
+    wanted: bytes | None,
+    requester: str | None,
+    address: str | None,
+    name: str,
+    page: str,
 ) -> Certificate:
     from docchain.chain import deploy
-    from docchain.chain.certificate import CertificateError, completed_envelope, gather
+    from docchain.chain.certificate import AmbiguousEnvelope, CertificateError, choose, completed_envelopes, gather
     from docchain.chain.rpc import ChainReader, JsonRpc
 
     async with JsonRpc(c.rpc_url(), timeout=c.timeout_s()) as rpc:
@@ -72,10 +96,22 @@ async def _gather(
         envelopes = address or deploy.lookup_envelopes(c.data_path, chain_id).address
         from_block = _from_block(c, chain_id, envelopes)
         try:
-            envelope = wanted or await completed_envelope(chain, envelopes, doc_hash, from_block)
+            envelope = wanted or choose(
+                doc_hash, await completed_envelopes(chain, envelopes, doc_hash, from_block), requester
+            )
+        except AmbiguousEnvelope as exc:
+            raise UsageError(f"{exc.detail}: choose one with --id or --requester") from None
         except CertificateError as exc:
             raise VerificationFailed(exc.detail) from None
-        certificate = await gather(rpc, envelopes, envelope, document_name=name, page=page, from_block=from_block)
+        certificate = await gather(
+            rpc,
+            envelopes,
+            envelope,
+            document_name=name,
+            page=page,
+            from_block=from_block,
+            trusted=trusted(c, chain_id, None, ""),
+        )
     if certificate.doc_hash != doc_hash:
         raise UsageError(
             f"envelope {to_hex(envelope)} is of document {to_hex(certificate.doc_hash)}, not {to_hex(doc_hash)}"
@@ -108,7 +144,16 @@ def certificate(
             "--id",
             envvar="DOCCHAIN_ENVELOPE_ID",
             metavar="ID",
-            help="The envelope's 0x id [default: the document's latest completed envelope].",
+            help="The envelope's 0x id [default: the document's one completed envelope (of --requester)].",
+        ),
+    ] = None,
+    requester: Annotated[
+        str | None,
+        typer.Option(
+            "--requester",
+            envvar="DOCCHAIN_REQUESTER",
+            metavar="ADDRESS",
+            help="Certify the document's completed envelope requested by ADDRESS (when it has several).",
         ),
     ] = None,
     name: Annotated[
@@ -147,12 +192,17 @@ def certificate(
     each one; only the name (--name) and the page's address are yours.
 
     An envelope that is open, declined or voided has no certificate (exit 1): it certifies no completion.
+    A document with several completed envelopes needs --id or --requester (exit 2 names them): anyone may
+    request an envelope of any document, so which one to certify is yours to say.
     """
     from docchain.chain.certificate import check_name
 
     c: CliContext = ctx.obj
     doc_hash, path = documents.hash_or_file(target)
     wanted = None if envelope_id is None else parse_hash32(envelope_id, "--id")
+    asked = None if requester is None else parse_address(requester, "--requester")
+    if wanted is not None and asked is not None:
+        raise UsageError("--id names one envelope, --requester chooses among the document's: give one")
     address = None if envelopes is None else parse_address(envelopes, "--envelopes")
     try:
         shown_name = check_name(name if name is not None else (path.name if path else to_hex(doc_hash)))
@@ -161,7 +211,7 @@ def certificate(
     base = normalise_url(page, "--page") if page else c.api_url()
     if output.exists() and not force:
         raise UsageError(f"{output} exists: pass --force to overwrite it")
-    made = asyncio.run(_gather(c, doc_hash, wanted, address, shown_name, base))
+    made = asyncio.run(_gather(c, doc_hash, wanted, asked, address, shown_name, base))
     output.write_bytes(render(made.text_lines(), made.verify_url))
     c.out.emit(
         {
@@ -177,10 +227,11 @@ def certificate(
     c.out.say(f"wrote {output}")
 
 
-def verify_certificate(c: CliContext, pdf: Path, target: str | None) -> None:
+def verify_certificate(c: CliContext, pdf: Path, target: str | None, registry: str | None, source: str) -> None:
     """``docchain verify --certificate PDF [FILE|HASH]``: read the certificate's text back and check every line
-    against the node (--rpc); with a document, its hash must be the certificate's too. Exit 1 names the first
-    line the chain does not bear out."""
+    against the node (--rpc), its registry and envelopes contract the ones pinned as for a receipt (``registry``,
+    given as ``source``, else the recorded deployments); with a document, its hash must be the certificate's too.
+    Exit 1 names the first line the chain does not bear out."""
     from docchain.chain import certificate as cert
     from docchain.chain.rpc import ChainReader, JsonRpc
 
@@ -192,7 +243,8 @@ def verify_certificate(c: CliContext, pdf: Path, target: str | None) -> None:
     async def check() -> cert.Certificate:
         async with JsonRpc(c.rpc_url(), timeout=c.timeout_s()) as rpc:
             chain_id = await ChainReader(rpc).chain_id()
-            return await cert.verify(rpc, printed, _from_block(c, chain_id, printed.envelopes))
+            pinned = trusted(c, chain_id, registry, source)
+            return await cert.verify(rpc, printed, _from_block(c, chain_id, printed.envelopes), pinned)
 
     checked = asyncio.run(check())
     if doc_hash is not None and doc_hash != checked.doc_hash:

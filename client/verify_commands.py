@@ -226,12 +226,6 @@ def verify(
     from docchain.client import verifying
 
     c: CliContext = ctx.obj
-    if certificate is not None:
-        from docchain.client.certificate_commands import verify_certificate
-
-        return verify_certificate(c, certificate, target)
-    if target is None:
-        raise UsageError("give the document (FILE or HASH), or a certificate with --certificate PDF")
     expected = parse_address(signer, "--signer") if signer else None
     pinned = c.config.pick("registry", registry)
     # a bad address is said with where it was given: the flag, the environment or the config file's key
@@ -240,6 +234,12 @@ def verify(
         source = f"the config file ({c.config.source})"
     given_as = source if registry else f"registry in the config file {c.config.source}"
     pinned = parse_address(pinned, given_as) if pinned else None
+    if certificate is not None:
+        from docchain.client.certificate_commands import verify_certificate
+
+        return verify_certificate(c, certificate, target, pinned, source)
+    if target is None:
+        raise UsageError("give the document (FILE or HASH), or a certificate with --certificate PDF")
     trusted = parse_hash32(trusted_block_hash, "--trusted-block-hash") if trusted_block_hash else None
     if trusted is not None and not offline:
         raise UsageError("--trusted-block-hash is for --offline verification")

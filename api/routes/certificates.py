@@ -3,7 +3,7 @@ Their QR code opens this service's own web page, at the address the request came
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -14,15 +14,25 @@ from docchain.chain.values import parse_hash32, to_hex
 
 router = APIRouter(prefix="/v1", tags=["envelopes"])
 
-PDF_RESPONSES = {
-    200: {"content": {"application/pdf": {}}, "description": "the certificate (docs/protocol.md)"},
+PDF: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/pdf": {}}, "description": "the certificate (docs/protocol.md)"}
+}
+WHY = {
+    404: "no such envelope, or it is not complete (open, declined, voided or expired): it certifies nothing",
+    503: "the node is unavailable, or no envelopes contract is recorded beside the registry",
+}
+PDF_RESPONSES = {**PDF, **problems_for(404, 422, 503, why=WHY)}
+DOCUMENT_PDF_RESPONSES = {
+    **PDF,
     **problems_for(
         404,
+        409,
         422,
         503,
         why={
-            404: "no such envelope, or it is not complete (open, declined, voided or expired): it certifies nothing",
-            503: "the node is unavailable, or no envelopes contract is recorded beside the registry",
+            **WHY,
+            404: "the document has no completed envelope",
+            409: "the document has several completed envelopes (`envelopes` lists their ids): ask for one by its id",
         },
     ),
 }
@@ -59,8 +69,8 @@ async def envelope_certificate(envelope_id: str, request: Request, certificates:
 @router.get(
     "/documents/{doc_hash}/certificate.pdf",
     response_class=Response,
-    responses=PDF_RESPONSES,
-    summary="The certificate of completion of a document's latest completed envelope",
+    responses=DOCUMENT_PDF_RESPONSES,
+    summary="The certificate of completion of a document's one completed envelope",
 )
 async def document_certificate(doc_hash: str, request: Request, certificates: CertificatesDep) -> Response:
     doc = parse_hash32(doc_hash, "docHash")

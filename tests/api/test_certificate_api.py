@@ -6,6 +6,8 @@ One module API over the session's anvil, whose envelopes contract was deployed b
 ordered envelope is created and completed on chain (a funded dev account relays the signed request and
 registrations); a second one is left open. Once its completion is as deep as the API's confirmations, the PDF is
 kept: asked again it is the same bytes, until a signer's revocation (relayed by the API, indexed) adds its line.
+A document with two completed envelopes (the second counting registrations made before it) has no one certificate:
+its route answers 409 naming both, and the second's own certificate says when its signers registered.
 """
 
 from __future__ import annotations
@@ -188,3 +190,26 @@ def test_no_certificate_for_a_document_without_a_completed_envelope(api: Api) ->
     r = api.get(f"/v1/documents/{to_hex(os.urandom(32))}/certificate.pdf")
     assert r.status_code == 404, r.text
     assert "has no completed envelope (its envelopes: none)" in r.json()["detail"]
+
+
+def test_a_document_with_two_completed_envelopes_is_409_naming_them(env: Env, api: Api, tmp: Path) -> None:
+    contract = _envelopes(env)
+    doc_hash = hashlib.sha256(os.urandom(64)).digest()
+    signers = (new_signer(), new_signer())
+    first = _create(contract, doc_hash, signers)
+    for signer in signers:
+        _sign(env, contract, first, signer, doc_hash)
+    second = _create(contract, doc_hash, signers)  # another requester, counting the same registrations
+    for signer in signers:
+        contract.count_registration(second, signer.address)
+    assert contract.state(second).status == envelopes.Status.COMPLETED
+    r = api.get(f"/v1/documents/{to_hex(doc_hash)}/certificate.pdf")
+    assert r.status_code == 409, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["envelopes"] == [to_hex(first), to_hex(second)]
+    assert "has 2 completed envelopes" in r.json()["detail"]
+    # each envelope's route stays unambiguous; the second says its registrations came first
+    pdf = _pdf(api, f"/v1/envelopes/{to_hex(second)}/certificate.pdf")
+    registered = [line for line in _lines(pdf, tmp) if " registered: " in line]
+    assert len(registered) == 2 and all(line.endswith(", before the envelope was created") for line in registered)
+    assert _verify_certificate(env, pdf, tmp)["outcome"] == "valid"

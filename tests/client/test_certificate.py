@@ -7,6 +7,11 @@ web3 and ``envelope status``, formatted independently of chain/certificate.py), 
 it renders to PNG, and every line edited in turn (the PDF drawn again with that one line changed) fails
 ``verify --certificate`` naming that line, the two lines that are the issuer's aside. An envelope still open has no
 certificate.
+
+Then mallory requests an envelope of the same document naming bob and carol and counts their registrations: the
+document has two completed envelopes, so ``docchain certificate`` asks which; mallory's certificate says both
+registrations came before her envelope was created, a line ``verify --certificate`` checks as every other; and a
+pinned registry or envelopes contract that is not the certificate's fails it at that line.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,7 +52,7 @@ class Completed:
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FundedCli]:
-    with funded_cli(tmp_path_factory.mktemp("certificate"), PASSWORD, ("alice", "bob", "carol")) as c:
+    with funded_cli(tmp_path_factory.mktemp("certificate"), PASSWORD, ("alice", "bob", "carol", "mallory")) as c:
         yield c
 
 
@@ -302,3 +307,96 @@ def test_sixteen_signers_with_a_revocation_read_back_over_two_pages(tmp_path: Pa
     lines = [line.strip() for line in read_text(pdf).splitlines() if line.strip()]
     assert lines == list(made.text_lines())
     assert "Signer 16 revoked: 2023-11-14 22:28:20 UTC" in lines and "Deadline: 2027-01-15 08:00:00 UTC" in lines
+
+
+# ---------------------------------------------------------------------------------------------- a second envelope
+
+
+@dataclass(frozen=True)
+class Swapped:
+    """mallory's envelope of the completed document, completed with bob's and carol's earlier registrations."""
+
+    id: str
+    pdf: Path
+    lines: tuple[str, ...]
+
+
+@pytest.fixture(scope="module")
+def swapped(cli: FundedCli, completed: Completed) -> Swapped:
+    signers = ("--signer", cli.addresses["bob"], "--signer", cli.addresses["carol"])
+    made = cli.json("envelope", "create", completed.doc, *signers, "--ordered", "--key", "mallory")
+    for name in ("bob", "carol"):
+        cli.json(
+            "envelope", "count", completed.doc, "--id", made["id"], "--signer", cli.addresses[name], "--key", "mallory"
+        )
+    pdf = cli.work / "mallory.certificate.pdf"
+    cli.json("certificate", completed.doc, "--requester", cli.addresses["mallory"], "-o", str(pdf), "--page", PAGE)
+    lines = tuple(line.strip() for line in read_text(pdf).splitlines() if line.strip())
+    return Swapped(made["id"], pdf, lines)
+
+
+def test_a_document_with_two_completed_envelopes_needs_a_choice(
+    cli: FundedCli, completed: Completed, swapped: Swapped
+) -> None:
+    out = cli.work / "which.pdf"
+    refused = cli.run("certificate", completed.doc, "-o", str(out), code=ExitCode.USAGE)
+    [line] = refused.stderr.strip().splitlines()
+    assert f"{completed.created['id']} (requested by {cli.addresses['alice']})" in line
+    assert f"{swapped.id} (requested by {cli.addresses['mallory']})" in line
+    assert line.endswith("choose one with --id or --requester"), line
+    assert not out.exists()
+    alices = cli.json("certificate", completed.doc, "--requester", cli.addresses["alice"], "-o", str(out))
+    assert alices["envelopeId"] == completed.created["id"]
+    bobs = ("--requester", cli.addresses["bob"], "-o", str(cli.work / "b.pdf"))
+    none = cli.run("certificate", completed.doc, *bobs, code=ExitCode.VERIFICATION_FAILED)
+    assert "no completed envelope requested by" in none.stderr
+
+
+def test_registrations_older_than_the_envelope_are_said_and_checked(
+    cli: FundedCli, completed: Completed, swapped: Swapped, tmp_path: Path
+) -> None:
+    created = next(line for line in swapped.lines if line.startswith("Created: "))
+    assert swapped.lines[8] == f"Requested by: {cli.addresses['mallory']}"
+    registered = [line for line in swapped.lines if re.match(r"Signer \d registered: ", line)]
+    assert len(registered) == 2
+    for line in registered:
+        assert line.endswith(", before the envelope was created"), line
+        assert int(re.findall(r"block (\d+)", line)[0]) < int(re.findall(r"block (\d+)", created)[0])
+    # alice's envelope was created before bob and carol signed: none of its lines says so
+    assert not any("before the envelope" in line for line in completed.lines)
+    assert cli.json("verify", "--certificate", str(swapped.pdf))["outcome"] == "valid"
+    # the remark left out (or added to alice's certificate) fails verification at that line
+    url = swapped.lines[-1].split(": ", 1)[1]
+    index = swapped.lines.index(registered[0])
+    cut = [*swapped.lines[:index], registered[0].split(", before")[0], *swapped.lines[index + 1 :]]
+    failed = cli.json("verify", "--certificate", str(_write(cut, url, tmp_path / "cut.pdf")), code=1)
+    assert f"line {index + 1} " in failed["error"]["message"]
+    added = [
+        line + ", before the envelope was created" if line.startswith("Signer 1 registered") else line
+        for line in completed.lines
+    ]
+    failed = cli.json("verify", "--certificate", str(_write(added, url, tmp_path / "added.pdf")), code=1)
+    assert f"line {added.index(next(x for x in added if 'before the' in x)) + 1} " in failed["error"]["message"]
+
+
+def test_the_pinned_registry_and_envelopes_contract_are_the_certificates(cli: FundedCli, completed: Completed) -> None:
+    recorded = deploy.read_all(cli.data_dir)[31337]
+    assert recorded.envelopes is not None
+    other = "0x000000000000000000000000000000000000dEaD"
+    # an explicit --registry, as for a receipt
+    failed = cli.json("verify", "--certificate", str(completed.pdf), "--registry", other, code=1)
+    assert f"line 6 'Registry: {recorded.address}'" in failed["error"]["message"], failed
+    assert cli.json("verify", "--certificate", str(completed.pdf), "--registry", recorded.address)["outcome"] == "valid"
+    # the deployments the user's stack recorded: their envelopes contract is pinned beside the registry
+    trusted = Path(cli.env["DOCCHAIN_CONFIG_DIR"]) / "deployments.json"
+    assert not trusted.exists()
+    try:
+        moved = replace(recorded, envelopes=replace(recorded.envelopes, address=Web3.to_checksum_address(other)))
+        deploy.record_in(trusted, moved)
+        failed = cli.json("verify", "--certificate", str(completed.pdf), code=1)
+        assert f"line 7 'Envelopes contract: {recorded.envelopes.address}'" in failed["error"]["message"]
+        assert "(the local stack's deployments" in failed["error"]["message"]
+        deploy.record_in(trusted, recorded)
+        assert cli.json("verify", "--certificate", str(completed.pdf))["outcome"] == "valid"
+    finally:
+        trusted.unlink(missing_ok=True)
