@@ -19,7 +19,7 @@ from docchain.chain.values import ZERO32, parse_address, to_hex
 from docchain.client import documents, receipts
 from docchain.client.api_client import ApiClient
 from docchain.client.context import CliContext
-from docchain.client.errors import CliError, ExitCode, UsageError
+from docchain.client.errors import ApiError, CliError, ExitCode, UsageError
 from docchain.client.options import (
     Anchoring,
     AnchoringOpt,
@@ -90,6 +90,8 @@ def _submit_direct(
     reg_addr = parse_address(registry, "--registry") if registry else None
     w3 = rpc_mod.connect(c.rpc_url(), c.timeout_s())  # the node answers before a password is asked
     address = rpc_mod.registry_address(w3, reg_addr, c.data_path)
+    if supersedes != ZERO32 and not Registry(w3, address).record(supersedes, key.address).exists:
+        _warn_supersede_ignored(c, key.address, supersedes)
     private = key.unlock()
     domain = Registry(w3, address).domain
     results = []
@@ -126,6 +128,27 @@ def _submit_direct(
     return results
 
 
+def _has_registration(client: ApiClient, doc_hash: bytes, signer: str) -> bool:
+    """Whether the API knows a registration of ``doc_hash`` by ``signer`` that has not failed (on chain or on its
+    way there)."""
+    try:
+        document = client.document(to_hex(doc_hash))
+    except ApiError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return any(s.get("signer") == signer and s.get("state") != "failed" for s in document.get("signers", ()))
+
+
+def _warn_supersede_ignored(c: CliContext, signer: str, old: bytes) -> None:
+    """Verifiers count a supersede only from a signer of the old document (docs/protocol.md §13): the
+    registration is still made, as the user asked, but they are told it will not say "superseded"."""
+    c.out.warn(
+        f"{signer} has no registration of {to_hex(old)}: verifiers ignore this supersede (only a signer of the "
+        "old version can supersede it); submitting anyway"
+    )
+
+
 def _signed_hash(item: documents.HashedFile, opening: Private | None) -> bytes:
     """The docHash to sign: the file's SHA-256, or a private submission's commitment to it."""
     return item.doc_hash if opening is None else opening.commitment
@@ -157,6 +180,8 @@ def _submit_via_api(
     from docchain.chain.receipt import receipt_path
 
     domain = documents.domain_from_api(client.chain())  # the API answers before a password is asked
+    if supersedes != ZERO32 and not _has_registration(client, supersedes, key.address):
+        _warn_supersede_ignored(c, key.address, supersedes)
     private = key.unlock()
     signer = key.address
     signed = [

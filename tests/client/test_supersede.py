@@ -8,6 +8,7 @@ the verdict. Input is refused with exit 2 before anything is signed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,3 +120,18 @@ def test_bad_supersedes_is_refused_before_anything_is_signed(
     given = [doc if a == "SELF" else cli.doc("other.txt") if a == "EXTRA" else a for a in args]
     result = cli.run("submit", doc, *given, "--direct", "--key", "alice", code=ExitCode.USAGE)
     assert said in result.stderr
+
+
+def test_a_supersede_that_will_not_count_is_warned_and_still_submitted(cli: FundedCli, versions: Versions) -> None:
+    """mallory has no registration of the old version: one line on stderr says her supersede will be ignored, and
+    the registration is made all the same; bob, a signer of the old version, is not warned."""
+    old = _hash(versions.old)
+    result = cli.run("submit", cli.doc("mallory-v3.txt"), "--direct", "--key", "mallory", "--supersedes", old, "--json")
+    assert result.stderr.strip().splitlines() == [
+        f"warning: {cli.addresses['mallory']} has no registration of {old}: verifiers ignore this supersede (only a "
+        "signer of the old version can supersede it); submitting anyway"
+    ]
+    [row] = json.loads(result.stdout)
+    assert row["state"] == "anchored" and row["signer"] == cli.addresses["mallory"]
+    signer = cli.run("submit", cli.doc("bob-v3.txt"), "--direct", "--key", "bob", "--supersedes", old, "--json")
+    assert signer.stderr.strip() == ""
