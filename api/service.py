@@ -103,7 +103,7 @@ from docchain.chain.envelopes_contract import EnvelopesReader
 from docchain.chain.errors import ContractRevert, InvalidInput, RegistrationNotFound
 from docchain.chain.merkle import InclusionProof
 from docchain.chain.receipt import Receipt, build_receipt
-from docchain.chain.registry import RegistryEvent, RootAnchored, SignedRegistration
+from docchain.chain.registry import Record, RegistryEvent, RegistryReader, RootAnchored, SignedRegistration
 from docchain.chain.trust import Pin
 from docchain.chain.typed_data import Domain, Registration, Revocation, canonical_metadata, metadata_hash, recover
 from docchain.chain.values import parse_hash32, parse_hex, to_hex
@@ -642,8 +642,6 @@ class Documents:
         if reg.deadline <= int(time.time()):
             raise InvalidInput(f"the signature's deadline ({reg.deadline}) has already passed")
         kind = await self._signature_kind(chain, reg, signature)
-        if signed.envelope_id is None:
-            await self._not_out_of_turn(chain, to_hex(reg.doc_hash), reg.signer)
         charge = await admission.charge_submission(to_hex(reg.doc_hash), reg.signer)  # a duplicate spends nothing
         file_size = signed.file_size
         intake: Intake | None = None
@@ -702,28 +700,6 @@ class Documents:
             accepted = await self.lifecycle.mark_stored(accepted)
             self.pipeline.wake()  # its copies may be new: the copy worker need not wait for its safety poll
         return Acceptance(accepted, False, intake)
-
-    async def _not_out_of_turn(self, chain: Bound, doc: str, signer: str) -> None:
-        """The ordered-envelope trap: a plain registration by a signer named in an open ordered envelope of the
-        document (created here) who is not next would be counted out of order by no one, leaving the envelope
-        uncompletable; it is refused, naming who signs first. Registrations of a document without such an
-        envelope (nearly all) cost one indexed read."""
-        ids = await self.envelopes.envelopes_of(doc)
-        if not ids or chain.envelopes is None:
-            return
-        reader = EnvelopesReader(self.chain.rpc, chain.envelopes, chain.domain.chain_id)
-        for eid in ids:
-            known = await known_envelope(self.envelopes, reader, eid)
-            if known.ordered and signer in known.signers and known.is_open(int(time.time())):
-                first = known.next_signer()
-                if first is not None and first != signer:
-                    raise envelope_refused(
-                        "OutOfOrder",
-                        f"{signer} is named in ordered envelope {eid} of this document, where {first} signs "
-                        f"first: a registration now could never count toward it (sign after {first})",
-                        envelope=eid,
-                        next=first,
-                    )
 
     async def _signature_kind(self, chain: Bound, reg: Registration, signature: bytes) -> SignatureKind:
         """ECDSA recovery first (~0.1 ms, no I/O); a contract wallet is asked on chain (ERC-1271)."""
@@ -1141,6 +1117,74 @@ async def known_envelope(store: EnvelopeStore, reader: EnvelopesReader, eid: str
     )
 
 
+# the rule that refuses every count toward a closed envelope (contracts/DocumentEnvelopes.sol ``_open``)
+_CLOSED_RULE = {
+    EnvStatus.COMPLETED: "CompletedEnvelope",
+    EnvStatus.DECLINED: "DeclinedEnvelope",
+    EnvStatus.VOIDED: "VoidedEnvelope",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CountPlan:
+    """What the contract's ``countRegistration`` makes of the registry records of an envelope's signers not
+    counted yet: whose counts succeed, sent in this order, and whose record it refuses for good."""
+
+    ready: tuple[str, ...]
+    never: Mapping[str, str]  # signer -> the rule (the contract's custom error) that refuses their record
+
+
+def plan_counts(state: EnvelopeState, records: Mapping[str, Record]) -> CountPlan:
+    """The contract's rule (``_turn`` and ``_checkRecord``) applied to ``records``, the registry's records of the
+    signers not counted yet (a signer absent, or whose record does not exist, has none yet).
+
+    A record counts when it is not revoked, was made by the deadline (the count itself may come later) and, in an
+    ordered envelope, in the previous signer's record's block or a later one, once every signer before it counts.
+    A record refused stays refused: the registry keeps one record per (document, signer) and never moves it, so a
+    signer ahead who has no record yet makes every record behind them out of order for good."""
+    if state.status not in (EnvStatus.OPEN, EnvStatus.EXPIRED):
+        rule = _CLOSED_RULE.get(state.status)  # None: no envelope (a reorg took its creation back)
+        return CountPlan((), {} if rule is None else dict.fromkeys(state.pending, rule))
+    ready: list[str] = []
+    never: dict[str, str] = {}
+    previous_block = 0  # of the previous signer's record: an ordered envelope's records are made in its order
+    held = False  # ordered: a signer ahead can never count before the rest
+    for signer in state.signers:
+        if signer.signed:
+            previous_block = signer.block_number
+            continue
+        record = records.get(signer.signer)
+        if record is None or not record.exists:
+            held = held or state.ordered  # their record, when made, is in a later block than any made already
+            continue
+        if held:
+            never[signer.signer] = "OutOfOrder"
+            continue
+        rule = None
+        if record.revoked:
+            rule = "RevokedRegistration"
+        elif state.deadline and record.registered_at > state.deadline:
+            rule = "ExpiredEnvelope"
+        elif state.ordered and previous_block > record.block_number:
+            rule = "OutOfOrder"
+        if rule is not None:
+            never[signer.signer] = rule
+            held = state.ordered
+            continue
+        ready.append(signer.signer)
+        previous_block = record.block_number
+    return CountPlan(tuple(ready), never)
+
+
+async def count_plan(registry: RegistryReader, state: EnvelopeState) -> CountPlan:
+    """:func:`plan_counts` with the records read from the registry (one view per signer not counted yet)."""
+    if state.status not in (EnvStatus.OPEN, EnvStatus.EXPIRED):
+        return plan_counts(state, {})
+    pending = state.pending
+    records = await asyncio.gather(*(registry.record(state.doc_hash, signer) for signer in pending))
+    return plan_counts(state, dict(zip(pending, records, strict=True)))
+
+
 @dataclass(frozen=True, slots=True)
 class EnvelopeStep:
     block_number: int
@@ -1294,12 +1338,40 @@ class EnvelopeService:
             )
         existing = await self.documents.store.submission_of(known.doc_hash, reg.signer)
         if existing is not None and existing.envelope_id in (None, eid) and existing.state is not State.FAILED:
-            # the same signature again, or a plain registration of the pair, which is counted once anchored
+            if existing.envelope_id is None:  # a plain registration of the pair: the worker counts it if it can
+                await self._counts(known, existing)
             accepted = Accepted(existing.id, existing.doc_hash, existing.signer, existing.state, existing.stored)
             return Acceptance(accepted, False)
         known.check_turn(reg.signer, int(time.time()))
         return await self.documents.accept(
             replace(signed, envelope_id=eid, anchoring=Anchoring.DIRECT), None, admission
+        )
+
+    async def _counts(self, known: KnownEnvelope, plain: SubmissionRecord) -> None:
+        """Refuse, with the contract's rule, a plain registration the envelope will not count: the signer asked to
+        sign it, and the registry keeps only the one record of theirs."""
+        signer = plain.signer
+        if signer in known.coming():
+            return  # counted, or its count is on its way
+        if known.chain is None or plain.state not in ON_CHAIN:
+            known.check_turn(signer, int(time.time()))  # as a signature now: it is anchored after what is on chain
+            return
+        if signer not in known.signers:
+            raise envelope_refused("NotASigner", f"{signer} is not one of envelope {known.id}'s signers")
+        rule = (await count_plan((await self.chain.bound()).registry, known.chain)).never.get(signer)
+        if rule is None:
+            return
+        if rule == "OutOfOrder":
+            previous = known.signers[known.signers.index(signer) - 1]
+            raise envelope_refused(
+                rule,
+                f"{signer}'s registration of this document was recorded before {previous}'s: ordered envelope "
+                f"{known.id} counts a registration only when made after the previous signer's, and the registry "
+                "keeps one per signer and document (a new envelope is the remedy)",
+                next=known.chain.next,
+            )
+        raise envelope_refused(
+            rule, f"{signer}'s registration of this document can never count toward envelope {known.id} ({rule})"
         )
 
     async def decline(

@@ -1843,13 +1843,12 @@ class NewAction:
 
 @dataclass(frozen=True, slots=True)
 class CountDue:
-    """A plain registration of a document, anchored, by a signer an envelope of it (created here) may name."""
+    """A registration of a document on chain, by a signer an envelope of it (created here) may name."""
 
     envelope_id: str
     doc_hash: str
-    signers: tuple[str, ...]  # the envelope's, from its request
     signer: str
-    client_id: str | None
+    client_id: str | None  # whose submission it is: the count's fee is charged to them
 
 
 def _action(row: Any) -> EnvelopeAction:
@@ -1912,12 +1911,6 @@ def record_action_tx_in(s: Session, tx_hash: str, kind: str, raw: bytes, nonce: 
 
 _IN_FLIGHT_TX = _TXS.c.state.in_((TxState.PREPARED, TxState.SENT))
 _ON_CHAIN_SUB = _SUBS.c.state.in_((State.ANCHORED, State.CONFIRMED))
-
-
-_ENVELOPES_OF = (
-    f"SELECT envelope_id FROM envelope_actions WHERE doc_hash = :doc AND kind = {_sql(ActionKind.CREATE)} "
-    f"AND state <> {_sql(ActionState.FAILED)} ORDER BY id"
-)
 
 
 _ANY_PENDING = (
@@ -1983,11 +1976,6 @@ class EnvelopeStore:
         """Whether an envelope action or an envelope's signature waits to be sent (the partial indexes' rows)."""
         return bool(await self.db.query(_ANY_PENDING, {}))
 
-    async def envelopes_of(self, doc: str) -> list[str]:
-        """The envelopes of ``doc`` accepted here whose creation was not refused: one indexed read (the submit
-        route asks it of every registration)."""
-        return [str(eid) for (eid,) in await self.db.query(_ENVELOPES_OF, {"doc": doc})]
-
     async def actions(self, envelope_id: str) -> list[EnvelopeAction]:
         """The envelope's actions, oldest first."""
         async with self.db.read() as s:
@@ -2003,7 +1991,7 @@ class EnvelopeStore:
                 await s.execute(
                     select(_ACTIONS)
                     .where(_ACTIONS.c.state == literal_column(_sql(ActionState.PENDING)))
-                    .order_by(_ACTIONS.c.created_at)
+                    .order_by(_ACTIONS.c.created_at, _ACTIONS.c.id)  # an ordered envelope's counts in its order
                     .limit(limit)
                 )
             ).all()
@@ -2057,17 +2045,16 @@ class EnvelopeStore:
         return await self.db.transaction(lambda s: record_action_tx_in(s, tx_hash, kind, raw, nonce, action_id))
 
     async def counts_due(self) -> list[CountDue]:
-        """Plain registrations on chain (anchored, or in a transaction the worker saw mined: the count need not
-        wait for the indexer) of documents with an envelope created here, whose (envelope, signer) has no count
-        action yet: those of a named signer are to be counted (``countRegistration``)."""
+        """Registrations on chain (anchored, or in a transaction the worker saw mined: the count need not wait
+        for the indexer) of documents with an envelope created here, whose (envelope, signer) has no count action
+        yet. Which of them the contract's rule accepts is the worker's to read from the chain (api/service.py
+        ``plan_counts``)."""
         c = _ACTIONS.alias("c")
         counted = select(c.c.id).where(
             c.c.envelope_id == _ACTIONS.c.envelope_id, c.c.kind == ActionKind.COUNT, c.c.actor == _SUBS.c.signer
         )
         query = (
-            select(
-                _ACTIONS.c.envelope_id, _ACTIONS.c.doc_hash, _ACTIONS.c.message_json, _SUBS.c.signer, _SUBS.c.client_id
-            )
+            select(_ACTIONS.c.envelope_id, _ACTIONS.c.doc_hash, _SUBS.c.signer, _SUBS.c.client_id)
             .join(_SUBS, _SUBS.c.doc_hash == _ACTIONS.c.doc_hash)
             .outerjoin(_TXS, _TXS.c.id == _SUBS.c.tx_id)
             .where(
@@ -2085,8 +2072,4 @@ class EnvelopeStore:
         )
         async with self.db.read() as s:
             rows = (await s.execute(query)).all()
-        due = []
-        for envelope_id, doc, message, signer, client in rows:
-            signers = tuple(json.loads(message)["signers"])
-            due.append(CountDue(envelope_id, doc, signers, signer, client))
-        return due
+        return [CountDue(envelope_id, doc, signer, client) for envelope_id, doc, signer, client in rows]

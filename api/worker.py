@@ -14,9 +14,9 @@ Per cycle:
    Merkle-anchored record), one transaction each;
 4. send envelope actions (create, decline, void, countRegistration) and the submissions that sign an envelope
    (its contract's ``sign``), one transaction each and one at a time per envelope: a step's gas estimate runs
-   against the chain without the step before it. A plain registration anchored by a signer an envelope
-   created here names is queued as a count first. A refusal of the contract fails the action with its rule's
-   name (``OutOfOrder``, ...), never sent again.
+   against the chain without the step before it. A registration on chain by a signer an envelope of its
+   document names (an envelope created anywhere) is queued as a count first, when the contract's rule accepts
+   it. A refusal of the contract fails the action with its rule's name (``OutOfOrder``, ...), never sent again.
 
 The node being down raises :class:`NodeError`; the cycle is retried with backoff and nothing is lost:
 submissions stay in the database until an event proves them anchored.
@@ -44,11 +44,13 @@ from docchain.api.lifecycle import (
     action_transition,
 )
 from docchain.api.notify import Notifier
-from docchain.api.service import Lifecycle, merkle_anchor, registration_of
+from docchain.api.service import Lifecycle, count_plan, merkle_anchor, registration_of
 from docchain.api.service_loop import ServiceLoop
 from docchain.api.settings import Settings
-from docchain.api.store import EnvelopeAction, EnvelopeStore, NewAction, Pending, TreeChanged, TxRecord
+from docchain.api.store import CountDue, EnvelopeAction, EnvelopeStore, NewAction, Pending, TreeChanged, TxRecord
 from docchain.chain import envelopes as env
+from docchain.chain.envelopes import Status as EnvStatus
+from docchain.chain.envelopes_contract import EnvelopesReader
 from docchain.chain.errors import ChainError, ContractRevert, InvalidInput, NodeError
 from docchain.chain.merkle import InclusionProof, MerkleTree, leaf
 from docchain.chain.registry import SignedRegistration, encode_call, encode_register_batch, merkle_leaf_values
@@ -98,6 +100,9 @@ class AnchorWorker(ServiceLoop):
         # relayer is mined (its registrations are on chain), else once per idle period (one the indexer anchored
         # by a record sent by someone else)
         self._counts_at = 0.0
+        # (envelope, signer) of registrations on chain the envelope will never count (the contract's rule refuses
+        # them for good, or it counts them already): not read from the chain again until the chain changes
+        self._uncountable: set[tuple[str, str]] = set()
         self.on_mined: Callable[[], None] = lambda: None
 
     def submitted(self) -> None:
@@ -131,6 +136,7 @@ class AnchorWorker(ServiceLoop):
         signed, send again what is in flight, in nonce order, and read the nonce from the node, whose count
         may have gone back. A cached nonce above it made every new transaction wait for the gap to fill."""
         self._recovered = False
+        self._uncountable.clear()  # the records and envelopes judged may be gone, or be others
         self.wake()
 
     def node_down(self) -> None:
@@ -474,7 +480,7 @@ class AnchorWorker(ServiceLoop):
         if bound.envelopes is None:
             return False
         if time.time() >= self._counts_at:
-            await self._queue_counts()
+            await self._queue_counts(bound, bound.envelopes)
             self._counts_at = time.time() + self.idle_s
         # under a load of plain submissions this runs several times a second: one indexed read when idle
         if not await self.envelopes.any_pending():
@@ -529,20 +535,50 @@ class AnchorWorker(ServiceLoop):
                 raise
             raise revert from exc
 
-    async def _queue_counts(self) -> None:
-        """A plain registration anchored by a signer named in an envelope of its document created here counts
-        toward it: a ``countRegistration`` action is queued (once per envelope and signer)."""
-        for due in await self.envelopes.counts_due():
-            if due.signer not in due.signers:
-                continue
-            message = json.dumps({"envelopeId": due.envelope_id, "signer": due.signer}, separators=(",", ":"))
-            new = NewAction(
-                ActionKind.COUNT, due.envelope_id, due.doc_hash, due.signer, message, None, None, due.client_id
-            )
-            await self.envelopes.add(new, action_transition(ActionOperation.ACCEPT, None, ActionState.PENDING))
-            log.info(
-                "counting a registration toward an envelope", extra={"envelope": due.envelope_id, "signer": due.signer}
-            )
+    async def _queue_counts(self, bound: Bound, envelopes: str) -> None:
+        """A plain registration on chain by a signer named in an envelope of its document counts toward it: a
+        ``countRegistration`` action is queued (once per envelope and signer) when the contract's rule accepts
+        it now (:func:`plan_counts`), in the envelope's order. One it refuses for good (out of turn, made after
+        the deadline, the envelope closed) is never queued: its count would only fail. One that waits for a
+        signer ahead to be counted is looked at again next time."""
+        due = [c for c in await self.envelopes.counts_due() if (c.envelope_id, c.signer) not in self._uncountable]
+        if not due:
+            return
+        reader = EnvelopesReader(self.chain.rpc, envelopes, bound.domain.chain_id)
+        by_envelope: dict[str, dict[str, CountDue]] = {}
+        for one in due:
+            by_envelope.setdefault(one.envelope_id, {})[one.signer] = one
+        for eid, dues in by_envelope.items():
+            state = await reader.state(parse_hex(eid))
+            plan = await count_plan(bound.registry, state)
+            coming = {
+                a.actor
+                for a in await self.envelopes.actions(eid)
+                if a.kind is ActionKind.COUNT and a.state is not ActionState.FAILED
+            }
+            for signer in plan.ready:
+                mine = dues.get(signer)
+                if mine is not None:
+                    await self._queue_count(mine)
+                elif state.ordered and signer not in coming:
+                    break  # a record sent elsewhere, counted by no one here yet: those behind it wait for its count
+            counted = {s.signer for s in state.signers if s.signed}
+            named = {s.signer for s in state.signers}
+            for signer in dues:
+                if (
+                    signer in plan.never
+                    or signer in counted
+                    or (state.status is not EnvStatus.NONE and signer not in named)
+                ):
+                    self._uncountable.add((eid, signer))
+
+    async def _queue_count(self, due: CountDue) -> None:
+        message = json.dumps({"envelopeId": due.envelope_id, "signer": due.signer}, separators=(",", ":"))
+        new = NewAction(ActionKind.COUNT, due.envelope_id, due.doc_hash, due.signer, message, None, None, due.client_id)
+        await self.envelopes.add(new, action_transition(ActionOperation.ACCEPT, None, ActionState.PENDING))
+        log.info(
+            "counting a registration toward an envelope", extra={"envelope": due.envelope_id, "signer": due.signer}
+        )
 
 
 def _action_call(action: EnvelopeAction) -> bytes:

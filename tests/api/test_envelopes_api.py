@@ -226,15 +226,63 @@ def test_a_plain_submission_by_a_named_signer_counts(stack: Stack) -> None:
     assert ("count", "done", bob.address) in {(x["kind"], x["state"], x["signer"]) for x in counted["actions"]}
 
 
-def test_a_plain_submission_out_of_turn_in_an_ordered_envelope_is_refused(stack: Stack) -> None:
+def _counts(body: dict[str, Any], who: Key) -> list[str]:
+    """The states of the envelope's count actions for ``who``."""
+    return [x["state"] for x in body["actions"] if x["kind"] == "count" and x["signer"] == who.address]
+
+
+def test_an_envelope_never_blocks_a_plain_submission_and_counts_it_only_in_turn(stack: Stack) -> None:
+    """Anyone may create an envelope naming anyone: mallory's ordered [mallory, bob] for bob's document does not
+    make the service refuse bob's own registration, and the count its early record could never get (the contract
+    orders records by block) is not queued. A second envelope naming bob, unordered, counts the same record in the
+    same pass of the worker, which shows the first was judged. Asked to sign, the ordered one refuses up front."""
+    mallory, bob, requester = _key(), _key(), _key()
+    doc = _doc()
+    trap = stack.create(mallory, doc, [mallory, bob], ordered=True)
+    stack.until(trap, "on chain", lambda x: x["status"] == "open")
+    plain = stack.api.post("/v1/documents", json=stack.sign_body(bob, doc))
+    assert plain.status_code == 202, plain.text
+    stack.api.wait_state(plain.json()["id"], ("anchored", "confirmed"))
+    fair = stack.create(requester, doc, [bob], ordered=False)
+    stack.until(fair, "bob's record counted", lambda x: x["status"] == "completed")
+    trapped = stack.envelope(trap)
+    assert _counts(trapped, bob) == [] and trapped["status"] == "open" and trapped["next"] == mallory.address
+    refused = _refused(stack.sign(trap, bob, doc), 409, "OutOfOrder")
+    assert "new envelope" in refused["detail"] and mallory.address in refused["detail"], refused
+
+
+def test_in_an_ordered_envelope_plain_registrations_made_in_turn_count_in_order(stack: Stack) -> None:
     requester, alice, bob = _key(), _key(), _key()
     doc = _doc()
-    stack.create(requester, doc, [alice, bob], ordered=True)
-    r = stack.api.post("/v1/documents", json=stack.sign_body(bob, doc))
-    body = _refused(r, 409, "OutOfOrder")
-    assert body["next"] == alice.address and alice.address in body["detail"]
-    # the one whose turn it is submits as usual
-    assert stack.api.post("/v1/documents", json=stack.sign_body(alice, doc)).status_code == 202
+    eid = stack.create(requester, doc, [alice, bob], ordered=True)
+    stack.until(eid, "on chain", lambda x: x["status"] == "open")
+    a = stack.api.post("/v1/documents", json=stack.sign_body(alice, doc))
+    assert a.status_code == 202, a.text
+    stack.api.wait_state(a.json()["id"], ("anchored", "confirmed"))
+    b = stack.api.post("/v1/documents", json=stack.sign_body(bob, doc))
+    assert b.status_code == 202, b.text
+    done = stack.until(eid, "completed", lambda x: x["status"] == "completed")
+    assert [s["submission"] for s in done["signers"]] == [a.json()["id"], b.json()["id"]]
+    assert _counts(done, alice) == _counts(done, bob) == ["done"]
+
+
+def test_a_plain_submission_after_the_deadline_queues_no_count(stack: Stack) -> None:
+    """The record is made after the deadline: its count would revert (ExpiredEnvelope), so none is queued and
+    nothing shows failed. A second envelope without a deadline counts it in the same pass of the worker."""
+    requester, alice = _key(), _key()
+    doc = _doc()
+    deadline = int(time.time()) + 2
+    late = stack.create(requester, doc, [alice], ordered=False, deadline=deadline)
+    stack.until(late, "on chain", lambda x: x["status"] in ("open", "expired"))
+    poll(lambda: time.time() >= deadline + 1.1, 5, what="the deadline to pass")
+    plain = stack.api.post("/v1/documents", json=stack.sign_body(alice, doc))
+    assert plain.status_code == 202, plain.text
+    stack.api.wait_state(plain.json()["id"], ("anchored", "confirmed"))
+    fair = stack.create(requester, doc, [alice], ordered=False)
+    stack.until(fair, "alice's record counted", lambda x: x["status"] == "completed")
+    expired = stack.envelope(late)
+    assert expired["status"] == "expired" and _counts(expired, alice) == [], expired["actions"]
+    assert all(x["state"] != "failed" for x in expired["actions"]), expired["actions"]
 
 
 # ---------------------------------------------------------------------------------------------- decline, void
