@@ -14,6 +14,7 @@ checks before sending anything (addresses, deadlines, an id of another document)
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -163,8 +164,8 @@ _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 @dataclass(frozen=True)
 class Deadline:
-    """``--deadline`` as given: a Unix time, or a duration counted from the chain's latest block (the contract
-    compares with ``block.timestamp``, which need not be this machine's clock)."""
+    """``--deadline`` as given: a Unix time, or a duration counted from :meth:`Chain.next_block_time` (the
+    contract compares with ``block.timestamp``, which need not be this machine's clock)."""
 
     at: int | None = None
     after_s: int | None = None
@@ -223,6 +224,12 @@ class Chain:
     def now(self) -> int:
         """The latest block's time: what the contract's deadlines are compared with."""
         return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def next_block_time(self) -> int:
+        """The earliest time the next block can carry: the later of the latest block's time and this machine's
+        clock. A dev node mines a block only when a transaction comes, so its latest block may be long past, and a
+        deadline counted from it would end early (or before the envelope's own block)."""
+        return max(self.now(), int(time.time()))
 
 
 def _connect(c: CliContext, address: str | None, key: SigningKey | None = None) -> Chain:
@@ -379,7 +386,7 @@ def create(
     except InvalidInput as exc:
         raise UsageError(str(exc)) from None
     chain = _connect(c, envelopes, signing)
-    now = chain.now()
+    now = chain.next_block_time()
     request = env.EnvelopeRequest(
         doc_hash=doc_hash,
         requester=signing.address,
