@@ -3,15 +3,16 @@
 A :class:`Certificate` holds only what the chain says of a completed envelope (contracts/DocumentEnvelopes.sol):
 the document's hash, the envelope's id, requester, order and deadline, the block, time and transaction of its
 creation and of its completion, every signer with the block, time and transaction of the registration that
-counted, and the chain, registry and envelopes contract they are read from. Two lines are the issuer's, not the
-chain's: the document's name, and the address of the web page its QR code opens (only the page's document
-path is checked).
+counted (said to predate the envelope when it does: the contract counts a signer's earlier record), and the chain,
+registry and envelopes contract they are read from. Two lines are the issuer's, not the chain's: the document's
+name, and the address of the web page its QR code opens (only the page's document path is checked).
 
 :meth:`Certificate.lines` is the certificate as people read it, one ``Label: value`` claim a line, between a
 title and a note of fixed text. :func:`check` compares printed lines with the lines the chain gives now and names
 the first that differs; :func:`printed` reads from the printed lines what to ask the chain (its chain id,
-envelopes contract and envelope id). :func:`gather` is the only code here that talks to a node, through the one
-JSON-RPC transport (chain/rpc.py).
+envelopes contract and envelope id). :func:`gather` and :func:`completed_envelopes` are the only code here that
+talks to a node, through the one JSON-RPC transport (chain/rpc.py); :func:`choose` picks a document's envelope
+only when it is the one (of the requester asked for).
 """
 
 from __future__ import annotations

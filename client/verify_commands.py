@@ -217,7 +217,8 @@ def verify(
     The receipt may also be a credential of `docchain receipt export --vc`.
 
     With --certificate PDF, every line of a certificate of completion is checked against the node
-    (--rpc); with FILE too, its hash must be the certificate's.
+    (--rpc), its registry (and envelopes contract) the pinned ones as for a receipt; with FILE too, its
+    hash must be the certificate's.
 
     Exit status: 0 valid · 1 verification failed (revoked, not registered, signed by others, file
     mismatch, invalid at a step) · 2 bad input · 3 network or chain unavailable.
