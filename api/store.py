@@ -32,6 +32,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -70,6 +71,8 @@ from docchain.api.lifecycle import (
     TxState,
     copy_sources,
 )
+from docchain.api.notifications.model import ChangeKind
+from docchain.api.notifications.tables import EnvelopeEventRow
 from docchain.chain.bundle import Evidence, parse_evidence
 from docchain.chain.errors import DocchainError
 from docchain.chain.values import parse_hex, to_hex
@@ -1843,7 +1846,7 @@ class NewAction:
 
 @dataclass(frozen=True, slots=True)
 class CountDue:
-    """A registration of a document on chain, by a signer an envelope of it (created here) may name."""
+    """A registration of a document on chain, by a signer an envelope of it on chain may name."""
 
     envelope_id: str
     doc_hash: str
@@ -1911,6 +1914,10 @@ def record_action_tx_in(s: Session, tx_hash: str, kind: str, raw: bytes, nonce: 
 
 _IN_FLIGHT_TX = _TXS.c.state.in_((TxState.PREPARED, TxState.SENT))
 _ON_CHAIN_SUB = _SUBS.c.state.in_((State.ANCHORED, State.CONFIRMED))
+
+
+_ENVELOPE_EVENTS = cast(Table, EnvelopeEventRow.__table__)  # the envelopes' events as indexed (migration 0012)
+_CLOSING = (ChangeKind.COMPLETED.value, ChangeKind.DECLINED.value, ChangeKind.VOIDED.value)
 
 
 _ANY_PENDING = (
@@ -2046,27 +2053,45 @@ class EnvelopeStore:
 
     async def counts_due(self) -> list[CountDue]:
         """Registrations on chain (anchored, or in a transaction the worker saw mined: the count need not wait
-        for the indexer) of documents with an envelope created here, whose (envelope, signer) has no count action
-        yet. Which of them the contract's rule accepts is the worker's to read from the chain (api/service.py
-        ``plan_counts``)."""
-        c = _ACTIONS.alias("c")
-        counted = select(c.c.id).where(
-            c.c.envelope_id == _ACTIONS.c.envelope_id, c.c.kind == ActionKind.COUNT, c.c.actor == _SUBS.c.signer
+        for the indexer) of documents with an envelope on chain, whose (envelope, signer) has no count action
+        yet. The envelopes are every one the indexer saw created, from anywhere (the CLI sends straight to the
+        node), and those created here seen mined before it got there; not those it saw closed. Which of them the
+        contract's rule accepts is the worker's to read from the chain (api/service.py ``plan_counts``).
+
+        One statement for every document (the envelope events' table, api/notifications/tables.py, joined here
+        rather than read per document through its store), run once per mined transaction or idle period."""
+        created = union(
+            select(_ENVELOPE_EVENTS.c.envelope_id, _ENVELOPE_EVENTS.c.doc_hash).where(
+                _ENVELOPE_EVENTS.c.kind == ChangeKind.CREATED.value
+            ),
+            select(_ACTIONS.c.envelope_id, _ACTIONS.c.doc_hash).where(
+                _ACTIONS.c.kind == ActionKind.CREATE, _ACTIONS.c.state == ActionState.DONE
+            ),
+        ).subquery("created")
+        closed = select(_ENVELOPE_EVENTS.c.id).where(
+            _ENVELOPE_EVENTS.c.envelope_id == created.c.envelope_id, _ENVELOPE_EVENTS.c.kind.in_(_CLOSING)
+        )
+        counted = select(_ACTIONS.c.id).where(
+            _ACTIONS.c.envelope_id == created.c.envelope_id,
+            _ACTIONS.c.kind == ActionKind.COUNT,
+            _ACTIONS.c.actor == _SUBS.c.signer,
         )
         query = (
-            select(_ACTIONS.c.envelope_id, _ACTIONS.c.doc_hash, _SUBS.c.signer, _SUBS.c.client_id)
-            .join(_SUBS, _SUBS.c.doc_hash == _ACTIONS.c.doc_hash)
-            .outerjoin(_TXS, _TXS.c.id == _SUBS.c.tx_id)
+            select(created.c.envelope_id, created.c.doc_hash, _SUBS.c.signer, _SUBS.c.client_id)
+            .select_from(
+                created.join(_SUBS, _SUBS.c.doc_hash == created.c.doc_hash).outerjoin(_TXS, _TXS.c.id == _SUBS.c.tx_id)
+            )
             .where(
-                _ACTIONS.c.kind == ActionKind.CREATE,
-                _ACTIONS.c.state == ActionState.DONE,
-                # a plain registration, or the envelope's own signature anchored before it was sent: the pair's
-                # record reached the chain another way (the indexer anchored the pending submission by it)
+                # any registration but the envelope's own signature sent through its sign (which counted it): a
+                # plain one, one that signs another envelope, or this one's anchored before it was sent (the
+                # pair's record reached the chain another way, and the indexer anchored the submission by it)
                 or_(
                     _SUBS.c.envelope_id.is_(None),
-                    (_SUBS.c.envelope_id == _ACTIONS.c.envelope_id) & _SUBS.c.tx_id.is_(None),
+                    _SUBS.c.envelope_id != created.c.envelope_id,
+                    _SUBS.c.tx_id.is_(None),
                 ),
                 or_(_ON_CHAIN_SUB, (_SUBS.c.state == State.SUBMITTED) & (_TXS.c.state == TxState.MINED)),
+                ~exists(closed),
                 ~exists(counted),
             )
         )

@@ -285,6 +285,31 @@ def test_a_plain_submission_after_the_deadline_queues_no_count(stack: Stack) -> 
     assert all(x["state"] != "failed" for x in expired["actions"]), expired["actions"]
 
 
+def test_a_plain_submission_counts_toward_an_envelope_created_on_chain(stack: Stack) -> None:
+    """An envelope created straight on the node (as the CLI does), never through this API: the service learns of
+    it from the indexed events, and a named signer's plain registration counts toward it."""
+    outsider_key = os.urandom(32)
+    stack.env.anvil.rpc("anvil_setBalance", [address_of(outsider_key), hex(10**20)])
+    w3 = Web3(HTTPProvider(stack.env.anvil.url))
+    envelopes = Envelopes(w3, stack.domain.verifying_contract, TxSender(w3, outsider_key))
+    requester, alice, bob = _key(), _key(), _key()
+    doc = _doc()
+    request, _ = stack.request(requester, doc, [alice, bob], ordered=False)
+    envelopes.create(request, sign(stack.domain, request, requester.key))
+    eid = "0x" + env_mod.envelope_id(stack.domain, request).hex()
+
+    def indexed() -> bool:
+        r = stack.api.get(f"/v1/documents/0x{doc.hex()}/envelopes")
+        return r.status_code == 200 and eid in r.json()["envelopes"]
+
+    poll(indexed, 20, interval=0.05, what="the indexer to see the envelope")
+    r = stack.api.post("/v1/documents", json=stack.sign_body(bob, doc))
+    assert r.status_code == 202, r.text
+    counted = stack.signer_state(eid, bob, "signed")
+    assert counted["signers"][1]["submission"] == r.json()["id"] and counted["status"] == "open"
+    assert _counts(counted, bob) == ["done"]
+
+
 # ---------------------------------------------------------------------------------------------- decline, void
 
 
