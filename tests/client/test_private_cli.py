@@ -180,3 +180,21 @@ def test_without_wait_the_salt_waits_beside_the_file_until_docchain_receipt(stac
     with pytest.raises(UsageError, match="holds the salt of another private submission of later.txt"):
         receipts.open_private(doc, sha256_bytes(doc.read_bytes()), force=False)
     assert receipts.pending_private(doc, sha256_bytes(doc.read_bytes())) is None
+
+
+def test_a_supersede_through_the_api_is_warned_unless_the_key_signed_the_old_version(
+    stack: CliStack, submitted: Submitted
+) -> None:
+    """The API's document says whether alice has a registration of the old version: none of a hash no one
+    signed (one warning line, submitted all the same), hers of her private submission's commitment (no warning)."""
+    new, other = stack.work / "v2.txt", stack.work / "v3.txt"
+    for path in (new, other):
+        path.write_text(f"{path.name} {os.urandom(8).hex()}\n")
+    unsigned = to_hex(sha256_bytes(os.urandom(32)))
+    warned = stack.run("submit", str(other), "--supersedes", unsigned, "--json")
+    assert warned.stderr.strip().splitlines() == [
+        f"warning: {json.loads(warned.stdout)[0]['signer']} has no registration of {unsigned}: verifiers ignore "
+        "this supersede (only a signer of the old version can supersede it); submitting anyway"
+    ]
+    quiet = stack.run("submit", str(new), "--supersedes", submitted.row["docHash"], "--json")
+    assert quiet.stderr.strip() == "" and json.loads(quiet.stdout)[0]["state"] in ("pending", "submitted", "anchored")
