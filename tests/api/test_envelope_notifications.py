@@ -55,7 +55,7 @@ from docchain.chain.errors import InvalidInput
 from docchain.chain.registry import SignedRegistration
 from docchain.chain.sender import TxSender
 from docchain.chain.typed_data import Registration, address_of, sign
-from tests.api.api_support import Api, Env
+from tests.api.api_support import Api, Env, PostgresCluster
 from tests.support import free_port, poll
 
 API_KEY = "notifications-test-key"
@@ -531,9 +531,19 @@ def _created(envelope: str, block: int, deadline: int = 0) -> IndexedEvent:
     )
 
 
-def test_the_store_keeps_contacts_spaces_mail_and_knows_accepted_envelopes(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database of the test's own, on both backends: the limits' statements (PostgreSQL's advisory lock, the
+    unique index) are the store's own behaviour."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.create_database()
+
+
+def test_the_store_keeps_contacts_spaces_mail_and_caps_webhooks(store_url: str) -> None:
     async def run() -> None:
-        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'contacts.db'}")
+        db = Database(store_url)
         await db.migrate()
         store = NotificationStore(db)
         keyed, keyless, accepted = "0x" + "a1" * 32, "0x" + "a2" * 32, "0x" + "a3" * 32
@@ -575,11 +585,20 @@ def test_the_store_keeps_contacts_spaces_mail_and_knows_accepted_envelopes(tmp_p
             }
             await db.transaction(lambda s: s.execute(insert(EnvelopeActionRow), [row]))
             assert await store.known(accepted) and await store.known(keyed)
-            assert await store.add_webhook(accepted, "http://127.0.0.1:9/a", 1)
-            with pytest.raises(WebhookExists):
-                await store.add_webhook(accepted, "http://127.0.0.1:9/a", 1)
-            with pytest.raises(WebhooksFull):
-                await store.add_webhook(accepted, "http://127.0.0.1:9/b", 1)
+
+            # concurrent registrations, as through several replicas: the cap and the one-per-URL rule hold
+            async def register(envelope: str, url: str) -> str:
+                try:
+                    await store.add_webhook(envelope, url, 3)
+                except (WebhookExists, WebhooksFull) as exc:
+                    return type(exc).__name__
+                return "added"
+
+            urls = [f"http://127.0.0.1:9/{n}" for n in range(12)]
+            outcomes = await asyncio.gather(*(register(accepted, u) for u in urls))
+            assert sorted(outcomes) == ["WebhooksFull"] * 9 + ["added"] * 3
+            outcomes = await asyncio.gather(*(register(keyed, urls[0]) for _ in range(6)))
+            assert sorted(outcomes) == ["WebhookExists"] * 5 + ["added"]
         finally:
             await db.close()
 
