@@ -18,11 +18,13 @@ from typing import Any
 import pytest
 from web3 import HTTPProvider, Web3
 
+from docchain.api.service import plan_counts
 from docchain.chain import artifacts
 from docchain.chain import envelopes as env_mod
+from docchain.chain.envelopes import EnvelopeState
 from docchain.chain.envelopes_contract import Envelopes
 from docchain.chain.receipt import parse_receipt
-from docchain.chain.registry import Registry, SignedRegistration
+from docchain.chain.registry import Record, Registry, SignedRegistration
 from docchain.chain.sender import TxSender
 from docchain.chain.typed_data import Domain, Registration, address_of, sign
 from tests.api.api_support import Api, Env, sqlite_only
@@ -555,3 +557,71 @@ def test_a_signature_through_the_api_counts_a_record_registered_elsewhere(stack:
     assert done["signers"][0]["blockNumber"] == registered["blockNumber"]
     anchored = stack.api.wait_state(r.json()["id"], ("anchored", "confirmed"))
     assert anchored["blockNumber"] == registered["blockNumber"]
+
+
+# ---------------------------------------------------------------------------------------------- the count rule
+
+A, B, C = ("0x" + c * 40 for c in "abc")
+DEADLINE = 1_000
+
+
+def _state(signers: dict[str, int], *, ordered: bool, status: env_mod.Status = env_mod.Status.OPEN) -> EnvelopeState:
+    """An envelope of A, B, C in that order; ``signers``: the block of each one counted already."""
+    rows = tuple(
+        env_mod.SignerState(s, s in signers, 1 if s in signers else 0, signers.get(s, 0), 0) for s in (A, B, C)
+    )
+    return EnvelopeState(bytes(32), A, status, ordered, DEADLINE, rows, None, None)
+
+
+def _record(block: int, *, at: int = 500, revoked: bool = False) -> Record:
+    return Record(registered_at=at, block_number=block, revoked_at=at + 1 if revoked else 0)
+
+
+@pytest.mark.parametrize(
+    ("state", "records", "ready", "never"),
+    [
+        (_state({}, ordered=False), {C: _record(5), A: _record(9)}, (A, C), {}),
+        (
+            _state({}, ordered=False),
+            {A: _record(5, revoked=True), B: _record(6, at=DEADLINE + 1), C: _record(7, at=DEADLINE)},
+            (C,),
+            {A: "RevokedRegistration", B: "ExpiredEnvelope"},
+        ),
+        (_state({A: 10}, ordered=True), {B: _record(12), C: _record(11)}, (B,), {C: "OutOfOrder"}),
+        (_state({A: 10}, ordered=True), {B: _record(10), C: _record(10)}, (B, C), {}),
+        (_state({}, ordered=True), {B: _record(3)}, (), {B: "OutOfOrder"}),
+        (
+            _state({}, ordered=True),
+            {A: _record(4), B: _record(3), C: _record(9)},
+            (A,),
+            {B: "OutOfOrder", C: "OutOfOrder"},
+        ),
+        (_state({}, ordered=True, status=env_mod.Status.EXPIRED), {A: _record(4, at=DEADLINE)}, (A,), {}),
+        (
+            _state({A: 1}, ordered=False, status=env_mod.Status.VOIDED),
+            {B: _record(4)},
+            (),
+            dict.fromkeys((B, C), "VoidedEnvelope"),
+        ),
+        (_state({}, ordered=False, status=env_mod.Status.NONE), {A: _record(4)}, (), {}),
+    ],
+    ids=[
+        "unordered-any-order",
+        "revoked-or-late",
+        "ordered-before-previous",
+        "ordered-same-block",
+        "ordered-first-has-none",
+        "ordered-held-behind",
+        "counted-after-the-deadline",
+        "voided",
+        "no-envelope",
+    ],
+)
+@pytest.mark.usefixtures("database_url")  # (the module's sqlite_only mark parametrises it; nothing is started)
+def test_the_count_rule_is_the_contracts(
+    state: EnvelopeState, records: dict[str, Record], ready: tuple[str, ...], never: dict[str, str]
+) -> None:
+    """plan_counts applies DocumentEnvelopes' _turn and _checkRecord: which records count now, in order, and
+    which never can (a count queued for those would only revert)."""
+    plan = plan_counts(state, records)
+    assert (plan.ready, dict(plan.never)) == (ready, never)
