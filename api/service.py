@@ -1148,7 +1148,7 @@ def plan_counts(state: EnvelopeState, records: Mapping[str, Record]) -> CountPla
     ready: list[str] = []
     never: dict[str, str] = {}
     previous_block = 0  # of the previous signer's record: an ordered envelope's records are made in its order
-    held = False  # ordered: a signer ahead can never count before the rest
+    held = False  # ordered: a signer ahead has no record yet, or one refused: no record behind them can count
     for signer in state.signers:
         if signer.signed:
             previous_block = signer.block_number
