@@ -15,10 +15,10 @@ holder dies.
 
 The child speaks to its parent over two pipes, one JSON object per line. Parent → child, on the child's
 stdin: the settings first, then ``{"submitted": n}``, ``{"wake": true}`` and
-``{"metrics": id}``. Child → parent, on an inherited descriptor: ``{"notify": [ids]}``,
-``{"health": {...}}`` and ``{"metrics": id, "text": ...}``. The child finishes its current step and exits
-when its stdin closes, however the parent ended; it ignores SIGINT and SIGTERM, which a terminal or a
-supervisor sends to the whole process group.
+``{"metrics": id}``. Child → parent, on an inherited descriptor: ``{"started": true}`` (once, as its pipeline
+starts), ``{"notify": [ids]}``, ``{"health": {...}}`` and ``{"metrics": id, "text": ...}``. The child finishes
+its current step and exits when its stdin closes, however the parent ended (one not started yet is killed); it
+ignores SIGINT and SIGTERM, which a terminal or a supervisor sends to the whole process group.
 
 Idle, the working pipeline waits for wake-ups instead of polling (api/service_loop.py): submissions its own
 API accepted arrive over the pipe; those another process accepted (a replica, another ``--workers``
@@ -320,6 +320,7 @@ class ChildPipeline:
         self._flush_scheduled = False
         self._replies: dict[int, asyncio.Future[bytes]] = {}
         self._next_id = 0
+        self._started = False  # the current child has begun its pipeline (its first message)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._supervise(), name="pipeline-supervisor")
@@ -338,6 +339,7 @@ class ChildPipeline:
             delay = 0.5 if loop.time() - started > 60 else min(delay * 2, 10.0)
 
     async def _serve_one(self) -> int | None:
+        self._started = False
         read_fd, write_fd = os.pipe()
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -371,7 +373,9 @@ class ChildPipeline:
         return await proc.wait()
 
     def _dispatch(self, message: dict[str, Any]) -> None:
-        if "notify" in message:
+        if "started" in message:
+            self._started = True
+        elif "notify" in message:
             self.notifier.notify(message["notify"])
         elif "health" in message:
             self._health = message["health"]
@@ -420,11 +424,17 @@ class ChildPipeline:
             return b""
 
     async def stop(self) -> None:
-        """Close the child's stdin (it finishes its step and exits) and wait for it."""
+        """Close the child's stdin (it finishes its step and exits) and wait for it. A child that has not said
+        ``started`` is still importing (~2 s, at a lower priority): it has no step to finish, and waiting for it
+        made a stop right after a start miss its 5 s, so it is killed. (Should its ``started`` be in the pipe,
+        unread, its first step is cut short as by a crash, which loses nothing: a transaction is recorded
+        before it is sent.)"""
         self._stopping = True
         proc = self._proc
         if proc is not None and proc.stdin is not None:
             proc.stdin.close()
+            if not self._started:
+                proc.kill()
             try:
                 # the child's own wait for its step, then its exit
                 await asyncio.wait_for(proc.wait(), timeout=STOP_WAIT_S + 1)
@@ -498,6 +508,7 @@ async def _child(out_fd: int) -> None:
             elif "metrics" in message:
                 link.send({"metrics": message["metrics"], "text": (await pipeline.metrics_text()).decode()})
 
+    link.send({"started": True})  # from here a step may be under way: a stop waits for it (ChildPipeline.stop)
     await pipeline.start()
     health = asyncio.create_task(report_health())
     await commands()  # until stdin closes

@@ -475,13 +475,20 @@ def test_an_action_accepted_before_a_sigkill_is_sent_after_the_restart(stack: St
         stack.api.start()
     opened = stack.until(eid, "sent after the restart", lambda x: x["actions"][0]["state"] == "done")
     assert opened["status"] == "open" and opened["created"] is not None
-    with sqlite3.connect(stack.env.database_url.split("///", 1)[1]) as db:
-        client, fee = db.execute(
-            "SELECT a.client_id, t.fee_wei FROM envelope_actions a JOIN transactions t ON t.id = a.tx_id "
-            "WHERE a.envelope_id = ?",
-            (eid,),
-        ).fetchone()
-        spent = db.execute("SELECT spent_wei FROM relayer_spending WHERE client_id = ?", (client,)).fetchone()
+
+    def charged() -> tuple[Any, Any, Any] | None:
+        # the envelope's view says "done" once the chain shows the creation; the worker records the transaction
+        # mined, and charges its fee, when it next reads the receipt
+        with sqlite3.connect(stack.env.database_url.split("///", 1)[1]) as db:
+            client, fee = db.execute(
+                "SELECT a.client_id, t.fee_wei FROM envelope_actions a JOIN transactions t ON t.id = a.tx_id "
+                "WHERE a.envelope_id = ?",
+                (eid,),
+            ).fetchone()
+            spent = db.execute("SELECT spent_wei FROM relayer_spending WHERE client_id = ?", (client,)).fetchone()
+        return None if fee is None else (client, fee, spent)
+
+    _, fee, spent = poll(charged, 30, what="the creation's fee charged")
     assert int(fee) > 0 and spent is not None and int(spent[0]) >= int(fee)
 
 
