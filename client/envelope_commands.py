@@ -253,7 +253,10 @@ def _connect(c: CliContext, address: str | None, key: SigningKey | None = None) 
         private = key.unlock()
         sender = TxSender(w3, private)
         if int(w3.eth.get_balance(parse_address(sender.address))) == 0:
-            raise UsageError(f"{sender.address} has no ether on chain {chain_id} to pay gas")
+            raise UsageError(
+                f"{sender.address} has no ether on chain {chain_id} to pay gas: send it some first (on a local "
+                "anvil, the JSON-RPC method anvil_setBalance), or go through the API, whose relayer pays"
+            )
     envelopes = Envelopes(w3, flag, sender)
     return Chain(w3, envelopes, Registry(w3, envelopes.registry()), from_block)
 
@@ -624,11 +627,14 @@ class SignerRow:
     revoked_at: int | None
     registered: bool
     next: bool
+    declined: bool = False  # this signer declined the envelope
 
     @property
     def state(self) -> str:
         if self.signed:
             return "signed (revoked)" if self.revoked_at else "signed"
+        if self.declined:
+            return "declined"
         if self.registered:
             return "registered, not counted"
         return "next" if self.next else "pending"
@@ -729,6 +735,7 @@ def report(chain: Chain, found: Found, others: tuple[bytes, ...] = ()) -> Report
                 revoked_at=s.revoked_at or None,
                 registered=registered,
                 next=state.status == env.Status.OPEN and s.signer == state.next,
+                declined=s.signer == state.declined_by,
             )
         )
     return Report(found.id, state, tuple(rows), _step(found.created.at), declined, voided, completed, others)

@@ -291,5 +291,8 @@ async def check_webhook_url(url: str, *, allow_private: bool) -> str:
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if not address.is_global:
-            raise InvalidInput(f"the webhook's host {parts.hostname!r} is a private or loopback address ({address})")
+            raise InvalidInput(
+                f"the webhook's host {parts.hostname!r} is a private or loopback address ({address}); a service "
+                "whose receivers are on its own network allows them with DOCCHAIN_WEBHOOK_ALLOW_PRIVATE=true"
+            )
     return url

@@ -193,6 +193,8 @@ def test_a_decline_ends_the_envelope(cli: FundedCli) -> None:
         "by": cli.addresses["bob"],
         "reasonHash": declined["reasonHash"],
     }
+    states = {row["signer"]: row["state"] for row in status["signers"]}
+    assert states == {cli.addresses["bob"]: "declined", cli.addresses["carol"]: "pending"}
     late = cli.run("envelope", "sign", doc, "--key", "carol", code=ExitCode.VERIFICATION_FAILED)
     assert f"refused (DeclinedEnvelope): envelope {created['id']} was declined by {cli.addresses['bob']}" in late.stderr
     assert f"declined by {cli.addresses['bob']}" in cli.run("envelope", "status", doc).stdout
