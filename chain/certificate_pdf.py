@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 # The QR code's modules in the PNG drawn into the PDF, and the quiet zone around them the QR standard asks for.
 QR_SCALE = 8
@@ -44,3 +48,24 @@ def render(lines: Sequence[str], verify_url: str) -> bytes:
     for claim in claims:
         pdf.cell(text=claim, new_x="LMARGIN", new_y="NEXT", h=LINE_MM)
     return bytes(pdf.output())
+
+
+def qr_holds(image: Image, text: str) -> bool:
+    """Whether ``image``, a certificate's QR code read back from its PDF, is the code :func:`render` draws for
+    ``text``: each module, sampled at its centre, is segno's for ``text``. A code for any other text differs in
+    its modules; so would one drawn by another QR library for the same text, which no certificate is."""
+    import segno
+
+    matrix = segno.make(text, error=QR_ERROR).matrix
+    side = len(matrix) + 2 * QR_BORDER
+    pixels = image.convert("L")
+    width, height = pixels.size
+    if width != height or width % side:
+        return False
+    scale = width // side
+
+    def dark(x: int, y: int) -> bool:
+        value = pixels.getpixel(((QR_BORDER + x) * scale + scale // 2, (QR_BORDER + y) * scale + scale // 2))
+        return isinstance(value, int | float) and value < 128
+
+    return all(dark(x, y) == bool(module) for y, row in enumerate(matrix) for x, module in enumerate(row))

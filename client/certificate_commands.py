@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from docchain.chain.certificate_pdf import render
+from docchain.chain.certificate_pdf import qr_holds, render
 from docchain.chain.errors import InvalidInput
 from docchain.chain.values import parse_address, parse_hash32, to_hex
 from docchain.client import documents
@@ -26,13 +27,23 @@ from docchain.client.errors import UsageError, VerificationFailed
 from docchain.client.options import ForceOpt, command, new_app
 
 if TYPE_CHECKING:
+    from PIL.Image import Image
+
     from docchain.chain.certificate import Certificate, Trusted
 
 app = new_app("Certificates of completion.")
 
 
-def read_text(path: Path) -> str:
-    """The text of every page of the PDF at ``path``; a file that is no PDF is bad input (exit 2)."""
+@dataclass(frozen=True)
+class ReadBack:
+    """What a certificate's PDF holds: the text of every page, and the images of its first (the QR code)."""
+
+    text: str
+    images: tuple[Image, ...]
+
+
+def read_back(path: Path) -> ReadBack:
+    """The text and first page's images of the PDF at ``path``; a file that is no PDF is bad input (exit 2)."""
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
@@ -43,11 +54,18 @@ def read_text(path: Path) -> str:
     logger.setLevel(logging.CRITICAL + 1)
     try:
         reader = PdfReader(path)
-        return "\n".join(page.extract_text() for page in reader.pages)
-    except (PyPdfError, ValueError) as exc:
+        text = "\n".join(page.extract_text() for page in reader.pages)
+        images = tuple(i.image for i in reader.pages[0].images if i.image is not None) if reader.pages else ()
+        return ReadBack(text, images)
+    except (PyPdfError, ValueError, OSError) as exc:
         raise UsageError(f"{path} is not a readable PDF: {exc}") from None
     finally:
         logger.setLevel(level)
+
+
+def read_text(path: Path) -> str:
+    """The text of every page of the PDF at ``path``."""
+    return read_back(path).text
 
 
 def _from_block(c: CliContext, chain_id: int, envelopes: str) -> int:
@@ -238,7 +256,8 @@ def verify_certificate(c: CliContext, pdf: Path, target: str | None, registry: s
     if not pdf.is_file():
         raise UsageError(f"no such certificate: {pdf}")
     doc_hash = None if target is None else documents.hash_or_file(target)[0]
-    printed = cert.printed(read_text(pdf))
+    read = read_back(pdf)
+    printed = cert.printed(read.text)
 
     async def check() -> cert.Certificate:
         async with JsonRpc(c.rpc_url(), timeout=c.timeout_s()) as rpc:
@@ -247,6 +266,11 @@ def verify_certificate(c: CliContext, pdf: Path, target: str | None, registry: s
             return await cert.verify(rpc, printed, _from_block(c, chain_id, printed.envelopes), pinned)
 
     checked = asyncio.run(check())
+    # the code a reader scans: it must open the page the checked lines name, not another
+    if not any(qr_holds(image, checked.verify_url) for image in read.images):
+        raise VerificationFailed(
+            f"the certificate's QR code does not hold {checked.verify_url}, its page line's address"
+        )
     if doc_hash is not None and doc_hash != checked.doc_hash:
         raise VerificationFailed(
             f"the document's hash {to_hex(doc_hash)} is not the certificate's {to_hex(checked.doc_hash)}"

@@ -248,6 +248,16 @@ def test_a_certificate_with_lines_added_or_dropped_fails(
     assert said in failed["error"]["message"]
 
 
+def test_a_qr_code_that_opens_another_page_fails(cli: FundedCli, completed: Completed, tmp_path: Path) -> None:
+    """Every text line as the chain says, the QR code another address: a reader who scans it would go elsewhere."""
+    url = completed.lines[-1].split(": ", 1)[1]
+    elsewhere = url.replace("http://", "http://evil.") if url.startswith("http://") else "https://evil.example/"
+    pdf = _write(list(completed.lines), elsewhere, tmp_path / "qr.pdf")
+    failed = cli.json("verify", "--certificate", str(pdf), code=ExitCode.VERIFICATION_FAILED)
+    assert f"QR code does not hold {url}" in failed["error"]["message"]
+    assert cli.json("verify", "--certificate", str(_write(list(completed.lines), url, tmp_path / "same.pdf")))
+
+
 def test_the_page_address_is_the_issuers_and_its_document_path_is_checked(
     cli: FundedCli, completed: Completed, tmp_path: Path
 ) -> None:
