@@ -326,6 +326,10 @@ def test_workers_share_the_port_one_pipeline_one_set_of_metrics(env: Env) -> Non
     """``DOCCHAIN_WORKERS=2``: two processes answer on the port, one pipeline anchors (the other stands by),
     /metrics on either sums every process's values, a killed worker is started again, and SIGTERM stops
     the supervisor, the workers and their pipelines, with status 0."""
+    if env.database_url.startswith("sqlite") and os.environ.get("RELIABILITY_SCALE") != "full":
+        pytest.skip(
+            "on SQLite: RELIABILITY_SCALE=full (the processes' supervision is the subject; PostgreSQL at CI size)"
+        )
     since = block_number(env)
     api = env.api(DOCCHAIN_WORKERS="2").start()
     assert api.proc is not None
