@@ -18,9 +18,10 @@ The steps, in order, each ending verification at its name when it fails (chain/v
   for a Merkle anchor, the anchor of the receipt's root, whose inclusion proof holds the registration's leaf —
   with the block and time the receipt says it was anchored in;
 - ``confirmations``: how many blocks the proven block is after the anchoring one (said, not judged);
-- ``chain``: the proven block's hash is the one the verifier trusts. Without one, nothing ties the bundle to the
-  chain (anyone can make a self-consistent bundle on a node of their own): verification fails here, naming the
-  block hash to check;
+- ``chain``: the proven block's hash is the one the verifier trusts, given as such or as the nodes the verifier asked
+  for that block all answer it (nodes that disagree, or do not hold the block, fail here, each answer named).
+  Without one, nothing ties the bundle to the chain (anyone can make a self-consistent bundle on a node of their
+  own): verification fails here, naming the block hash to check;
 - ``revocation``: the record's revocation, as of the proven block.
 
 Where a registry is pinned (an address the verifier got from somewhere other than the receipt), the receipt's
@@ -29,7 +30,9 @@ registry must be that one, as online.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from docchain.chain import merkle
 from docchain.chain.bundle import Evidence
@@ -53,7 +56,25 @@ from docchain.chain.typed_data import recover
 from docchain.chain.values import to_hex, utc_text
 from docchain.chain.verify import Anchor, Checks, Outcome, Revoked, Step, Stop, Trust, Verdict, check_commitment
 
-__all__ = ["proven_slots", "slots_of", "verify_offline"]
+__all__ = ["NodeAnswer", "proven_slots", "slots_of", "verify_offline"]
+
+
+@dataclass(frozen=True)
+class NodeAnswer:
+    """One node's answer for the bundle's block, as a verifier asked it (one ``eth_getBlockByNumber``): the hash
+    of block :attr:`number` there (``None``: the node has no such block)."""
+
+    url: str
+    number: int
+    block_hash: bytes | None
+
+    @property
+    def said(self) -> str:
+        return f"{self.url} says {'no such block' if self.block_hash is None else to_hex(self.block_hash)}"
+
+    def to_json(self) -> dict[str, Any]:
+        shown = None if self.block_hash is None else to_hex(self.block_hash)
+        return {"rpc": self.url, "blockNumber": self.number, "blockHash": shown}
 
 
 def slots_of(doc_hash: bytes, signer: str, merkle_root: bytes | None) -> tuple[bytes, ...]:
@@ -73,16 +94,25 @@ def proven_slots(receipt: Receipt) -> tuple[bytes, ...]:
 class _Run(Checks):
     receipt: Receipt
     pin: Pin | None
+    nodes: tuple[NodeAnswer, ...]
 
 
 def verify_offline(
-    file_hash: bytes | None, receipt: Receipt, trusted_block_hash: bytes | None, pin: Pin | None = None
+    file_hash: bytes | None,
+    receipt: Receipt,
+    trusted_block_hash: bytes | None,
+    pin: Pin | None = None,
+    *,
+    nodes: Sequence[NodeAnswer] = (),
 ) -> Verdict:
     """Verify ``receipt``'s evidence bundle with no I/O: ``file_hash`` is the file's SHA-256 (``None``: the
     receipt's document is taken as the file), ``trusted_block_hash`` the hash of a block the verifier knows to be
     on the canonical chain (``None``: verification fails at ``chain``, naming the block hash to check), ``pin`` the
-    registry the verifier trusts on the receipt's chain, if any."""
-    run = _Run(receipt, pin, doc_hash=receipt.sha256, signer=receipt.signer)
+    registry the verifier trusts on the receipt's chain, if any. ``nodes``: instead of a trusted hash, what the
+    nodes the verifier asked answer for the bundle's block; the hash they all give is the trusted one."""
+    if nodes and trusted_block_hash is not None:
+        raise ValueError("a trusted block hash or the nodes' answers, not both")
+    run = _Run(receipt, pin, tuple(nodes), doc_hash=receipt.sha256, signer=receipt.signer)
     try:
         _steps(run, file_hash, trusted_block_hash)
     except Stop as stop:
@@ -257,6 +287,10 @@ def _chain(run: _Run, header: Header, trusted: bytes | None) -> None:
     block_hash = header.hash
     base = run.trust
     assert base is not None
+    said = ""
+    if run.nodes:
+        trusted = _agreed(run, header)
+        said = f" ({'; '.join(answer.said for answer in run.nodes)})"
     if trusted is None:
         # a bundle proves itself only down to its own header: anyone can make a consistent one on a node of their
         # own (any chain id, any clock), so without a block hash known from elsewhere nothing is proven on chain
@@ -269,7 +303,27 @@ def _chain(run: _Run, header: Header, trusted: bytes | None) -> None:
     if trusted != block_hash:
         raise run.fail(
             Step.CHAIN,
-            f"the bundle proves block {header.number} {to_hex(block_hash)}, not the trusted {to_hex(trusted)}",
+            f"the bundle proves block {header.number} {to_hex(block_hash)}, not the trusted {to_hex(trusted)}{said}",
         )
     run.trust = Trust(base.registry, (*base.sources, "trusted block hash"), f"{base.detail}, the block you trust")
     run.ok(Step.CHAIN, f"block {header.number}'s hash {to_hex(block_hash)} is the one you trust")
+
+
+def _agreed(run: _Run, header: Header) -> bytes:
+    """The block hash every node asked gives for the bundle's block; nodes that disagree or lack the block leave
+    nothing to trust, and verification fails at ``chain`` naming each answer."""
+    nodes = run.nodes
+    hashes = {answer.block_hash for answer in nodes}
+    if len(hashes) > 1 or None in hashes:
+        said = "; ".join(answer.said for answer in nodes)
+        what = (
+            "the nodes disagree on"
+            if len(hashes) > 1
+            else "the nodes do not hold"
+            if len(nodes) > 1
+            else ("the node does not hold")
+        )
+        raise run.fail(Step.CHAIN, f"{what} block {header.number}, which the bundle proves: {said}")
+    [agreed] = hashes
+    assert agreed is not None
+    return agreed

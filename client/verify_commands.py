@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,6 +19,9 @@ from docchain.client.context import CliContext
 from docchain.client.errors import ApiUnreachable, CliError, ExitCode, UsageError, VerificationFailed
 from docchain.client.options import command, new_app
 from docchain.client.query_commands import SIGNER_COLUMNS, signer_rows
+
+if TYPE_CHECKING:
+    from docchain.chain.offline import NodeAnswer
 
 app = new_app("Verify documents.")
 
@@ -54,49 +56,25 @@ def _read_receipt(path: Path) -> Receipt:
     return parse_credential(data).receipt if is_credential(data) else read_receipt(path)
 
 
-@dataclass(frozen=True)
-class Canonical:
-    """One node's answer for the bundle's block: its hash there (``None``: the node has no such block)."""
-
-    url: str
-    number: int
-    block_hash: bytes | None
-
-    def to_json(self) -> dict[str, Any]:
-        shown = None if self.block_hash is None else to_hex(self.block_hash)
-        return {"rpc": self.url, "blockNumber": self.number, "blockHash": shown}
-
-
-async def _ask_canonical(urls: Sequence[str], number: int, timeout: float) -> list[Canonical]:
-    """Each node's hash of block ``number``: one eth_getBlockByNumber each, all at once."""
+async def _ask_canonical(urls: Sequence[str], number: int, timeout: float) -> list[NodeAnswer]:
+    """Each node's hash of block ``number``: one eth_getBlockByNumber each, all at once. A node that cannot be
+    asked, or answers no hash, is an outage (exit 3), not an answer: verification needs every node's word."""
+    from docchain.chain.offline import NodeAnswer
     from docchain.chain.rpc import JsonRpc
 
-    async def ask(url: str) -> Canonical:
+    async def ask(url: str) -> NodeAnswer:
         async with JsonRpc(url, timeout=timeout) as rpc:
             block = await rpc.call("eth_getBlockByNumber", [hex(number), False])
         if block is None:
-            return Canonical(url, number, None)
+            return NodeAnswer(url, number, None)
         try:
-            return Canonical(url, number, parse_hash32(block["hash"], "hash"))
+            return NodeAnswer(url, number, parse_hash32(block["hash"], "hash"))
         except (InvalidInput, KeyError, TypeError):
             raise CliError(
                 f"the node at {url} answered no block hash for block {number}", ExitCode.UNAVAILABLE
             ) from None
 
     return list(await asyncio.gather(*(ask(url) for url in urls)))
-
-
-def _agreed(answers: Sequence[Canonical], number: int) -> bytes:
-    """The block hash every node gives, which the bundle's block must then have; nodes that disagree fail
-    verification, each named with its answer."""
-    hashes = {a.block_hash for a in answers}
-    if len(hashes) > 1 or None in hashes:
-        said = "; ".join(f"{a.url} says {to_hex(a.block_hash) if a.block_hash else 'no such block'}" for a in answers)
-        what = "disagree on" if len(hashes) > 1 else "do not hold"
-        raise VerificationFailed(f"the nodes {what} block {number}, which the bundle proves: {said}")
-    [agreed] = hashes
-    assert agreed is not None
-    return agreed
 
 
 def choose_via(c: CliContext, via: Via | None) -> Via:
@@ -211,7 +189,8 @@ def verify(
     With --offline, the receipt's evidence bundle (docchain receipt fetches one once the record has its
     confirmations) is checked with no network at all, from the file down to one block hash: give that
     hash with --trusted-block-hash, or let nodes say it: with --rpc URL (repeatable), each node is asked
-    once for that block's hash, and they must all agree. Without either, verification fails at the
+    once for that block's hash, and they must all agree (nodes that disagree, or lack the block, fail
+    verification at the chain step, each answer named). Without either, verification fails at the
     chain step, naming the hash to check: a bundle alone proves nothing on chain. A pinned registry
     (--registry, or the local stack's) must be the receipt's, as online.
     The receipt may also be a credential of `docchain receipt export --vc`.
@@ -270,13 +249,13 @@ def verify(
             raise UsageError("--offline verifies a receipt's evidence bundle: give the receipt with --receipt FILE")
         from docchain.chain.offline import verify_offline
 
-        canonical: list[Canonical] = []
+        canonical: list[NodeAnswer] = []
         evidence = receipt.evidence
         if canonical_at and evidence is not None:  # without evidence, verification fails at the receipt step
             canonical = asyncio.run(_ask_canonical(canonical_at, evidence.block.number, c.timeout_s()))
-            trusted = _agreed(canonical, evidence.block.number)
         pin = verifying.resolve_pin(receipt.domain.chain_id, pinned, source, c.trusted_deployments)
-        result = {**verify_offline(doc_hash, receipt, trusted, pin).to_json(), "mode": "offline"}
+        verdict = verify_offline(doc_hash, receipt, trusted, pin, nodes=canonical)
+        result = {**verdict.to_json(), "mode": "offline"}
         if canonical:
             result["canonical"] = [answer.to_json() for answer in canonical]
     elif result is None and mode is Via.RPC:
@@ -304,7 +283,8 @@ def verify(
     c.out.say(f"document {to_hex(doc_hash)}" + (f" ({path})" if path else ""))
     verifying.show(c.out, result)
     for answer in result.get("canonical", ()):
-        c.out.say(f"canonical: {answer['rpc']} has block {answer['blockNumber']} as {answer['blockHash']}")
+        number, held = answer["blockNumber"], answer["blockHash"]
+        c.out.say(f"canonical: {answer['rpc']} has " + (f"block {number} as {held}" if held else f"no block {number}"))
     if result.get("signers"):
         c.out.table("signers on record", SIGNER_COLUMNS, signer_rows(result["signers"]))
     if result.get("outcome") != "valid":

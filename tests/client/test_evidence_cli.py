@@ -306,21 +306,32 @@ def test_one_honest_node_says_the_block_is_canonical(stack: Stack) -> None:
 
 def test_a_node_that_lies_about_the_block_is_caught_by_a_second(stack: Stack) -> None:
     number, block_hash = _evidence_block(stack.receipt)
+    nodes = ("--rpc", stack.rpc, "--rpc", stack.proxy.url)
     stack.proxy.lie_about_block = number
     try:
-        both = stack.cli("verify", str(stack.document), "--offline", "--rpc", stack.rpc, "--rpc", stack.proxy.url)
+        both = stack.cli("verify", str(stack.document), "--offline", *nodes)
+        text = CliRunner().invoke(app, ["verify", str(stack.document), "--offline", *nodes])
         alone = stack.cli("verify", str(stack.document), "--offline", "--rpc", stack.proxy.url)
     finally:
         stack.proxy.lie_about_block = None
-    assert both.exit_code == ExitCode.VERIFICATION_FAILED
-    message = json.loads(both.stdout)["error"]["message"]
-    assert message == (
-        f"the nodes disagree on block {number}, which the bundle proves: {stack.rpc} says {block_hash}; "
-        f"{stack.proxy.url} says 0x{'5e' * 32}"
-    )
+    # nodes that disagree leave no block hash to trust: a verdict, invalid at the chain step, naming each answer
+    verdict = _answer(both, ExitCode.VERIFICATION_FAILED)
+    said = f"{stack.rpc} says {block_hash}; {stack.proxy.url} says 0x{'5e' * 32}"
+    assert (verdict["outcome"], verdict["failedStep"], verdict["mode"]) == ("invalid", "chain", "offline")
+    assert verdict["reason"] == f"the nodes disagree on block {number}, which the bundle proves: {said}"
+    assert verdict["canonical"] == [
+        {"rpc": stack.rpc, "blockNumber": number, "blockHash": block_hash},
+        {"rpc": stack.proxy.url, "blockNumber": number, "blockHash": "0x" + "5e" * 32},
+    ]
+    assert [s["name"] for s in verdict["steps"] if not s["ok"]] == ["chain"]
+    assert text.exit_code == ExitCode.VERIFICATION_FAILED, text.stdout
+    shown = " ".join(text.stdout.split())  # rich wraps long lines
+    assert "INVALID: Verification failed at step chain: the nodes disagree" in shown
+    assert f"canonical: {stack.proxy.url} has block {number} as 0x{'5e' * 32}" in shown
     # one lying node alone is still caught by the bundle itself: the header hashes to the true hash
     lied = _answer(alone, ExitCode.VERIFICATION_FAILED)
     assert (lied["outcome"], lied["failedStep"]) == ("invalid", "chain")
+    assert lied["reason"].endswith(f"not the trusted 0x{'5e' * 32} ({stack.proxy.url} says 0x{'5e' * 32})")
 
 
 def test_an_unreachable_node_is_exit_3_and_the_options_conflict_is_exit_2(stack: Stack) -> None:
