@@ -89,6 +89,8 @@ from docchain.api.store import (
     states_of_in,
 )
 from docchain.chain.envelopes import (
+    REMEDY,
+    CountPlan,
     Decline,
     EnvelopeRequest,
     EnvelopeState,
@@ -96,14 +98,16 @@ from docchain.chain.envelopes import (
     Void,
     check_request,
     envelope_id,
+    plan_counts,
     reason_hash,
 )
+from docchain.chain.envelopes import SignerState as ChainSigner
 from docchain.chain.envelopes import Status as EnvStatus
 from docchain.chain.envelopes_contract import EnvelopesReader
 from docchain.chain.errors import ContractRevert, InvalidInput, RegistrationNotFound
 from docchain.chain.merkle import InclusionProof
 from docchain.chain.receipt import Receipt, build_receipt
-from docchain.chain.registry import Record, RegistryEvent, RegistryReader, RootAnchored, SignedRegistration
+from docchain.chain.registry import RegistryEvent, RegistryReader, RootAnchored, SignedRegistration
 from docchain.chain.trust import Pin
 from docchain.chain.typed_data import Domain, Registration, Revocation, canonical_metadata, metadata_hash, recover
 from docchain.chain.values import parse_hash32, parse_hex, to_hex
@@ -1117,72 +1121,32 @@ async def known_envelope(store: EnvelopeStore, reader: EnvelopesReader, eid: str
     )
 
 
-# the rule that refuses every count toward a closed envelope (contracts/DocumentEnvelopes.sol ``_open``)
-_CLOSED_RULE = {
-    EnvStatus.COMPLETED: "CompletedEnvelope",
-    EnvStatus.DECLINED: "DeclinedEnvelope",
-    EnvStatus.VOIDED: "VoidedEnvelope",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class CountPlan:
-    """What the contract's ``countRegistration`` makes of the registry records of an envelope's signers not
-    counted yet: whose counts succeed, sent in this order, and whose record it refuses for good."""
-
-    ready: tuple[str, ...]
-    never: Mapping[str, str]  # signer -> the rule (the contract's custom error) that refuses their record
-
-
-def plan_counts(state: EnvelopeState, records: Mapping[str, Record]) -> CountPlan:
-    """The contract's rule (``_turn`` and ``_checkRecord``) applied to ``records``, the registry's records of the
-    signers not counted yet (a signer absent, or whose record does not exist, has none yet).
-
-    A record counts when it is not revoked, was made by the deadline (the count itself may come later) and, in an
-    ordered envelope, in the previous signer's record's block or a later one, once every signer before it counts.
-    A record refused stays refused: the registry keeps one record per (document, signer) and never moves it, so a
-    signer ahead who has no record yet makes every record behind them out of order for good."""
-    if state.status not in (EnvStatus.OPEN, EnvStatus.EXPIRED):
-        rule = _CLOSED_RULE.get(state.status)  # None: no envelope (a reorg took its creation back)
-        return CountPlan((), {} if rule is None else dict.fromkeys(state.pending, rule))
-    ready: list[str] = []
-    never: dict[str, str] = {}
-    previous_block = 0  # of the previous signer's record: an ordered envelope's records are made in its order
-    held = False  # ordered: a signer ahead has no record yet, or one refused: no record behind them can count
-    for signer in state.signers:
-        if signer.signed:
-            previous_block = signer.block_number
-            continue
-        record = records.get(signer.signer)
-        if record is None or not record.exists:
-            held = held or state.ordered  # their record, when made, is in a later block than any made already
-            continue
-        if held:
-            never[signer.signer] = "OutOfOrder"
-            continue
-        rule = None
-        if record.revoked:
-            rule = "RevokedRegistration"
-        elif state.deadline and record.registered_at > state.deadline:
-            rule = "ExpiredEnvelope"
-        elif state.ordered and previous_block > record.block_number:
-            rule = "OutOfOrder"
-        if rule is not None:
-            never[signer.signer] = rule
-            held = state.ordered
-            continue
-        ready.append(signer.signer)
-        previous_block = record.block_number
-    return CountPlan(tuple(ready), never)
-
-
 async def count_plan(registry: RegistryReader, state: EnvelopeState) -> CountPlan:
-    """:func:`plan_counts` with the records read from the registry (one view per signer not counted yet)."""
+    """chain/envelopes.py's :func:`plan_counts` with the records read from the registry (one view per signer not
+    counted yet)."""
     if state.status not in (EnvStatus.OPEN, EnvStatus.EXPIRED):
         return plan_counts(state, {})
     pending = state.pending
     records = await asyncio.gather(*(registry.record(state.doc_hash, signer) for signer in pending))
     return plan_counts(state, dict(zip(pending, records, strict=True)))
+
+
+def _as_on_chain(known: KnownEnvelope) -> EnvelopeState:
+    """The chain's view of an envelope, or what it will be once its creation (accepted here) is mined: open, no
+    one counted."""
+    if known.chain is not None:
+        return known.chain
+    first = known.signers[0] if known.ordered else None
+    return EnvelopeState(
+        parse_hash32(known.doc_hash),
+        known.requester,
+        EnvStatus.OPEN,
+        known.ordered,
+        known.deadline,
+        tuple(ChainSigner(s, False, 0, 0, 0) for s in known.signers),
+        first,
+        None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -1343,9 +1307,21 @@ class EnvelopeService:
             accepted = Accepted(existing.id, existing.doc_hash, existing.signer, existing.state, existing.stored)
             return Acceptance(accepted, False)
         known.check_turn(reg.signer, int(time.time()))
+        await self._record_counts(known, reg.signer)
         return await self.documents.accept(
             replace(signed, envelope_id=eid, anchoring=Anchoring.DIRECT), None, admission
         )
+
+    async def _record_counts(self, known: KnownEnvelope, signer: str) -> None:
+        """Refuse, with the contract's rule, a signature whose signer has a registration of the document on chain
+        already (sent straight to the node, or by another service) that the envelope will never count: the
+        registry ignores the new one and the contract's ``sign`` judges that record (``_checkRecord``), so it
+        would fail once sent."""
+        registry = (await self.chain.bound()).registry
+        record = await registry.record(parse_hash32(known.doc_hash), signer)
+        if not record.exists:
+            return
+        self._refuse_never(known, signer, await count_plan(registry, _as_on_chain(known)))
 
     async def _counts(self, known: KnownEnvelope, plain: SubmissionRecord) -> None:
         """Refuse, with the contract's rule, a plain registration the envelope will not count: the signer asked to
@@ -1358,20 +1334,17 @@ class EnvelopeService:
             return
         if signer not in known.signers:
             raise envelope_refused("NotASigner", f"{signer} is not one of envelope {known.id}'s signers")
-        rule = (await count_plan((await self.chain.bound()).registry, known.chain)).never.get(signer)
+        self._refuse_never(known, signer, await count_plan((await self.chain.bound()).registry, known.chain))
+
+    @staticmethod
+    def _refuse_never(known: KnownEnvelope, signer: str, plan: CountPlan) -> None:
+        rule = plan.never.get(signer)
         if rule is None:
             return
-        if rule == "OutOfOrder":
-            previous = known.signers[known.signers.index(signer) - 1]
-            raise envelope_refused(
-                rule,
-                f"{signer}'s registration of this document was recorded before {previous}'s: ordered envelope "
-                f"{known.id} counts a registration only when made after the previous signer's, and the registry "
-                "keeps one per signer and document (a new envelope is the remedy)",
-                next=known.chain.next,
-            )
         raise envelope_refused(
-            rule, f"{signer}'s registration of this document can never count toward envelope {known.id} ({rule})"
+            rule,
+            f"{plan.reasons[signer]}, so envelope {known.id} can never count it; {REMEDY}",
+            next=known.next_signer(),
         )
 
     async def decline(

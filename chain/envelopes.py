@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from eth_abi.abi import decode as abi_decode
@@ -31,6 +31,7 @@ from docchain.chain.typed_data import Domain, Registration, digest, sign, typed_
 from docchain.chain.values import ZERO32, parse_address, to_checksum_address, to_hex
 
 if TYPE_CHECKING:
+    from docchain.chain.registry import Record
     from docchain.chain.rpc import Log
 
 NAME = "docchain envelopes"
@@ -276,6 +277,91 @@ class EnvelopeState:
     def pending(self) -> tuple[str, ...]:
         """The signers whose registration does not count yet, in the envelope's order."""
         return tuple(s.signer for s in self.signers if not s.signed)
+
+
+# the rule that refuses every count toward a closed envelope (contracts/DocumentEnvelopes.sol ``_open``)
+_CLOSED_RULE = {
+    Status.COMPLETED: "CompletedEnvelope",
+    Status.DECLINED: "DeclinedEnvelope",
+    Status.VOIDED: "VoidedEnvelope",
+}
+
+# What a signer whose record can never count is told to do: the registry keeps one record per (document, signer)
+# and never moves it, so only a new envelope helps.
+REMEDY = "the registry keeps one registration per signer and document, so a new envelope is the remedy"
+_ORDER = "and an ordered envelope counts a registration only when made in or after the previous signer's block"
+
+
+@dataclass(frozen=True)
+class CountPlan:
+    """What the contract's ``countRegistration`` makes of the registry records of an envelope's signers not
+    counted yet: whose counts succeed, sent in this order, and whose record it refuses for good, with why in
+    words (``reasons``, one clause per signer of ``never``)."""
+
+    ready: tuple[str, ...]
+    never: Mapping[str, str]  # signer -> the rule (the contract's custom error) that refuses their record
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+
+def plan_counts(state: EnvelopeState, records: Mapping[str, Record]) -> CountPlan:
+    """The contract's rule (``_turn`` and ``_checkRecord``) applied to ``records``, the registry's records of the
+    signers not counted yet (a signer absent, or whose record does not exist, has none yet).
+
+    A record counts when it is not revoked, was made by the deadline (the count itself may come later) and, in an
+    ordered envelope, in the previous signer's record's block or a later one, once every signer before it counts.
+    A record refused stays refused: the registry keeps one record per (document, signer) and never moves it, so a
+    signer ahead who has no record yet makes every record behind them out of order for good. The CLI's
+    ``envelope status`` and the API's worker and ``sign`` all judge by this one function."""
+    if state.status not in (Status.OPEN, Status.EXPIRED):
+        rule = _CLOSED_RULE.get(state.status)  # None: no envelope (a reorg took its creation back)
+        if rule is None:
+            return CountPlan((), {})
+        closed = f"the envelope is {state.status.name.lower()}"
+        return CountPlan((), dict.fromkeys(state.pending, rule), dict.fromkeys(state.pending, closed))
+    ready: list[str] = []
+    never: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    previous: tuple[str, int] | None = None  # the previous signer and their record's block
+    # ordered: who holds back every record behind them (no record yet, or one refused), and why, as a clause
+    held: tuple[str, str | None] | None = None
+    for signer in state.signers:
+        if signer.signed:
+            previous = (signer.signer, signer.block_number)
+            continue
+        record = records.get(signer.signer)
+        if record is None or not record.exists:
+            if state.ordered and held is None:
+                held = (signer.signer, None)  # their record, when made, is in a later block than any made already
+            continue
+        if held is not None:
+            ahead, rule_ahead = held
+            never[signer.signer] = "OutOfOrder"
+            reasons[signer.signer] = (
+                f"{signer.signer}'s registration (block {record.block_number}) was made before {ahead} signed, {_ORDER}"
+                if rule_ahead is None
+                else f"{ahead}, who signs before {signer.signer}, has a registration that never counts ({rule_ahead})"
+            )
+            continue
+        rule = reason = None
+        if record.revoked:
+            rule, reason = "RevokedRegistration", f"{signer.signer} revoked their registration"
+        elif state.deadline and record.registered_at > state.deadline:
+            rule, reason = "ExpiredEnvelope", f"{signer.signer} registered after the envelope's deadline"
+        elif state.ordered and previous is not None and previous[1] > record.block_number:
+            rule = "OutOfOrder"
+            reason = (
+                f"{signer.signer}'s registration (block {record.block_number}) was made before {previous[0]}'s "
+                f"(block {previous[1]}), {_ORDER}"
+            )
+        if rule is not None and reason is not None:
+            never[signer.signer] = rule
+            reasons[signer.signer] = reason
+            if state.ordered:
+                held = (signer.signer, rule)
+            continue
+        ready.append(signer.signer)
+        previous = (signer.signer, record.block_number)
+    return CountPlan(tuple(ready), never, reasons)
 
 
 def _address_or_none(value: str) -> str | None:
@@ -559,6 +645,8 @@ def reason_hash(reason: str | None) -> bytes:
 
 __all__ = [
     "MAX_SIGNERS",
+    "REMEDY",
+    "CountPlan",
     "Decline",
     "EnvelopeCompleted",
     "EnvelopeCreated",
@@ -582,6 +670,7 @@ __all__ = [
     "envelope_id",
     "history",
     "new_salt",
+    "plan_counts",
     "reason_hash",
     "sign",
     "typed_data",

@@ -460,6 +460,9 @@ def sign(
     signing = c.signing_key(key, password_file)
     chain = _connect(c, envelopes, signing)
     found = _find(chain, doc_hash, wanted, "signer", who=signing.address)
+    if chain.registry.record(doc_hash, signing.address).exists:
+        # the registry ignores a second registration and the contract judges the one it holds
+        _check_record(chain, found, signing.address)
     registration, signature = documents.sign_registration(
         chain.registry.domain, doc_hash, signing.unlock(), signing.address, metadata={}
     )
@@ -477,6 +480,29 @@ def sign(
         c.out.say(f"receipt written to {written}")
     else:
         c.out.say(f"check it on chain: docchain verify {target} --signer {signing.address} --rpc {c.rpc_url()}")
+
+
+def _plan(chain: Chain, state: env.EnvelopeState) -> env.CountPlan:
+    """chain/envelopes.py's count rule applied to the registry's records of the signers not counted yet."""
+    from docchain.chain import envelopes as env
+
+    return env.plan_counts(state, {s: chain.registry.record(state.doc_hash, s) for s in state.pending})
+
+
+def _check_record(chain: Chain, found: Found, signer: str) -> None:
+    """Refuse (exit 1) before any transaction a registration by ``signer`` the envelope can never count, saying
+    why in the chain's terms: the contract's own error names only the signer who had to come first, which reads
+    wrong once that signer has signed."""
+    from docchain.chain import envelopes as env
+
+    if signer not in found.state.pending or found.state.status not in (env.Status.OPEN, env.Status.EXPIRED):
+        return  # the contract's own refusal (already counted, not named, closed) says it right
+    plan = _plan(chain, found.state)
+    rule = plan.never.get(signer)
+    if rule is not None:
+        raise EnvelopeRefused(
+            f"refused ({rule}): {plan.reasons[signer]}, so envelope {to_hex(found.id)} can never count it; {env.REMEDY}"
+        )
 
 
 def _report_count(
@@ -533,6 +559,7 @@ def count(
     who = named or signing.address
     chain = _connect(c, envelopes, signing)
     found = _find(chain, doc_hash, wanted, "signer", who=who)
+    _check_record(chain, found, who)
     with _refusals():
         receipt = chain.envelopes.count_registration(found.id, who)
     _report_count(c, chain, found, who, receipt, "counted toward")
@@ -615,8 +642,8 @@ def void(
 @dataclass(frozen=True)
 class SignerRow:
     """One required signer as ``status`` shows it. ``registered``: the registry holds their registration of
-    the document although the envelope does not count it yet (a plain ``submit``; ``envelope count`` counts
-    it)."""
+    the document although the envelope does not count it yet (a plain ``submit``); ``never``: the rule that
+    refuses that registration for good (``envelope count`` counts it only when None), and ``why`` in words."""
 
     position: int
     signer: str
@@ -628,6 +655,8 @@ class SignerRow:
     registered: bool
     next: bool
     declined: bool = False  # this signer declined the envelope
+    never: str | None = None
+    why: str | None = None
 
     @property
     def state(self) -> str:
@@ -636,7 +665,7 @@ class SignerRow:
         if self.declined:
             return "declined"
         if self.registered:
-            return "registered, not counted"
+            return "registered, never counts" if self.never else "registered, not counted"
         return "next" if self.next else "pending"
 
     def to_json(self) -> dict[str, Any]:
@@ -650,6 +679,7 @@ class SignerRow:
             "txHash": self.tx_hash,
             "revokedAt": self.revoked_at,
             "registered": self.registered,
+            "neverCounts": self.never,
         }
 
 
@@ -719,11 +749,14 @@ def report(chain: Chain, found: Found, others: tuple[bytes, ...] = ()) -> Report
     )
     voided = None if past.voided is None else _step(past.voided.at, state.requester, past.voided.reason_hash)
     completed = None if past.completed is None else _step(past.completed.at)
+    records = {s: chain.registry.record(state.doc_hash, s) for s in state.pending}
+    plan = env.plan_counts(state, records)
     rows = []
     for position, s in enumerate(state.signers):
         counted = past.signed.get(s.signer)
         at = None if counted is None else counted.at
-        registered = not s.signed and chain.registry.record(state.doc_hash, s.signer).exists
+        registered = not s.signed and records[s.signer].exists
+        never = plan.never.get(s.signer) if registered else None
         rows.append(
             SignerRow(
                 position=position + 1,
@@ -736,6 +769,8 @@ def report(chain: Chain, found: Found, others: tuple[bytes, ...] = ()) -> Report
                 registered=registered,
                 next=state.status == env.Status.OPEN and s.signer == state.next,
                 declined=s.signer == state.declined_by,
+                never=never,
+                why=None if never is None else plan.reasons[s.signer],
             )
         )
     return Report(found.id, state, tuple(rows), _step(found.created.at), declined, voided, completed, others)
@@ -800,11 +835,17 @@ def _show(c: CliContext, shown: Report) -> None:
     else:
         nxt = f"; next: {state.next}" if state.ordered and state.next else ""
         c.out.say(f"open: {len(state.pending)} of {len(state.signers)} still to sign{nxt}")
-    for row in shown.signers:
-        if row.registered:
+    countable = [r for r in shown.signers if r.registered and r.never is None]
+    if state.status in (env.Status.OPEN, env.Status.EXPIRED):  # a record made by the deadline counts after it
+        order = " (in this order)" if state.ordered and len(countable) > 1 else ""
+        for row in countable:
             c.out.say(
-                f"{row.signer} registered it, not counted yet: `docchain envelope count FILE --signer {row.signer}`"
+                f"{row.signer} registered it, not counted yet{order}: "
+                f"`docchain envelope count FILE --signer {row.signer}`"
             )
+    for row in shown.signers:
+        if row.why is not None:
+            c.out.say(f"{row.signer}'s registration never counts ({row.never}): {row.why}")
     if shown.others:
         c.out.say(
             f"{len(shown.others)} other envelope(s) of this document: " + ", ".join(to_hex(i) for i in shown.others)

@@ -566,6 +566,36 @@ def test_a_signature_through_the_api_counts_a_record_registered_elsewhere(stack:
     assert anchored["blockNumber"] == registered["blockNumber"]
 
 
+def test_a_signer_registered_on_the_node_too_early_is_refused_up_front(stack: Stack) -> None:
+    """bob's registration was sent straight to the registry (not through this service) before alice signed their
+    ordered envelope: the contract's sign would judge that record and revert OutOfOrder at send time, so /sign
+    refuses it with 409 and the rule, whether alice's signature is still on its way or mined."""
+    outsider_key = os.urandom(32)
+    stack.env.anvil.rpc("anvil_setBalance", [address_of(outsider_key), hex(10**20)])
+    w3 = Web3(HTTPProvider(stack.env.anvil.url))
+    requester, alice, bob = _key(), _key(), _key()
+    doc = _doc()
+    eid = stack.create(requester, doc, [alice, bob], ordered=True)
+    stack.until(eid, "on chain", lambda x: x["status"] == "open")
+    body = stack.sign_body(bob, doc)
+    signed = SignedRegistration(Registration.from_json(body["registration"]), bytes.fromhex(body["signature"][2:]))
+    early = Registry(w3, stack.env.deployment.address, TxSender(w3, outsider_key)).register(signed)
+    first = stack.sign(eid, alice, doc)
+    assert first.status_code == 202, first.text
+
+    on_its_way = _refused(stack.api.post(f"/v1/envelopes/{eid}/sign", json=body), 409, "OutOfOrder")
+    stack.signer_state(eid, alice, "signed")
+    mined = _refused(stack.api.post(f"/v1/envelopes/{eid}/sign", json=body), 409, "OutOfOrder")
+    for refused in (on_its_way, mined):
+        assert (
+            f"{bob.address}'s registration (block {early['blockNumber']}) was made before {alice.address}"
+            in (refused["detail"])
+        ), refused
+        assert f"so envelope {eid} can never count it" in refused["detail"], refused
+    after = stack.envelope(eid)
+    assert all(a["signer"] != bob.address for a in after["actions"]), after["actions"]  # nothing was queued
+
+
 # ---------------------------------------------------------------------------------------------- the count rule
 
 A, B, C = ("0x" + c * 40 for c in "abc")

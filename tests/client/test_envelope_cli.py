@@ -272,3 +272,33 @@ def test_every_custom_error_has_its_line(error: dict[str, Any]) -> None:
     line = str(refusal(exc))
     assert line.startswith(f"refused ({error['name']}): ") and "(0x" not in line  # said in words, not as a call
     assert int(refusal(exc).code) in (ExitCode.VERIFICATION_FAILED, ExitCode.USAGE)
+
+
+def test_an_early_registration_in_an_ordered_envelope_is_never_suggested_and_refused_in_words(cli: FundedCli) -> None:
+    """carol registers straight on the node before bob signs: the ordered envelope can never count her record (the
+    registry keeps it in its block, before bob's). status does not suggest `envelope count` but says why; count and
+    sign are refused before any transaction with that reason, not with the contract's "bob signs before carol",
+    which reads wrong once bob has signed."""
+    doc = cli.doc("early.txt")
+    created = cli.create(doc, "bob", "carol", extra=("--ordered",))
+    bob, carol = cli.addresses["bob"], cli.addresses["carol"]
+    [early] = cli.json("submit", doc, "--direct", "--key", "carol")
+
+    def refused_in_words(why: str) -> None:
+        status = cli.json("envelope", "status", doc)
+        row = status["signers"][1]
+        assert (row["state"], row["registered"], row["neverCounts"]) == ("registered, never counts", True, "OutOfOrder")
+        table = cli.run("envelope", "status", doc).stdout
+        assert "docchain envelope count" not in table and f"{carol}'s registration never counts (OutOfOrder)" in table
+        for command in (("count", "--signer", carol, "--key", "alice"), ("sign", "--key", "carol", "--force")):
+            said = cli.run("envelope", *command, doc, code=ExitCode.VERIFICATION_FAILED).stderr.strip()
+            assert (
+                f"refused (OutOfOrder): {carol}'s registration (block {early['blockNumber']}) was made before {why}"
+            ) in said, said
+            assert f"so envelope {created['id']} can never count it" in said and "a new envelope is the remedy" in said
+            assert f"{bob} signs before {carol}" not in said and len(said.splitlines()) == 1, said
+
+    refused_in_words(f"{bob} signed")
+    signed = cli.json("envelope", "sign", doc, "--key", "bob", "--force")
+    refused_in_words(f"{bob}'s (block {signed['blockNumber']})")
+    assert cli.json("envelope", "status", doc)["status"] == "open"
