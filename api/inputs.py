@@ -5,7 +5,6 @@ header encoder, a receipt the strict reader would refuse)."""
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections.abc import AsyncGenerator
@@ -18,9 +17,8 @@ from starlette.formparsers import MultiPartException, MultiPartParser, parse_opt
 from starlette.requests import Request
 
 from docchain.api.lifecycle import Anchoring
-from docchain.api.problems import Problem
+from docchain.api.problems import too_large
 from docchain.chain.errors import InvalidInput
-from docchain.chain.receipt import MAX_BYTES, Receipt, parse_receipt
 
 MAX_FILE_NAME = 1024  # characters: a receipt's document.name (chain/receipt.py), the column's width
 MAX_INT64 = 2**63 - 1  # the database's BIGINT: the widest number a query may compare a column with
@@ -30,25 +28,6 @@ MAX_SAFE = 2**53 - 1  # the widest integer a receipt (and JavaScript) holds exac
 SUBMISSION_FRAME = 64 * 1024
 # A JSON text may spell each character of the metadata as a \\u escape: 6 bytes for one byte of UTF-8.
 ESCAPE_FACTOR = 6
-
-
-def too_large(detail: str, limit: int) -> Problem:
-    # (the client may still be sending: api/httpserver.py ends the connection with a lingering close)
-    return Problem(413, "payload-too-large", "Payload too large", detail, limit=limit)
-
-
-def sent_receipt(value: dict[str, Any] | str) -> Receipt:
-    """A receipt sent inside a request (POST /v1/verify's ``receipt``), read by the strict reader with a file's
-    64 KiB bound however it is sent: its text is measured as written; a JSON object, which has no text of its own
-    in the request, by its compact JSON, which no file holding that receipt can undercut. :class:`InvalidInput`
-    in the reader's words either way, so that both forms get the same verdict."""
-    if isinstance(value, dict):
-        # default=str: a number the reader keeps as written (a fraction, an integer beyond uint256), which it
-        # refuses anyway, counts about as long as written
-        compact = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-        if len(compact.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-            raise InvalidInput(f"receipt is larger than {MAX_BYTES} bytes")
-    return parse_receipt(value)
 
 
 def submission_limit(max_metadata_bytes: int) -> int:

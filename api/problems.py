@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
 
 from docchain.api.db import DatabaseBusy
 from docchain.api.storage.base import BackendUnavailable, NotStored, StorageCorrupted, StorageError
@@ -26,6 +21,14 @@ from docchain.chain.errors import (
     TransactionTimeout,
     VerificationError,
 )
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+
+# FastAPI and Starlette are imported by the functions that answer, not by this module: the anchoring process
+# raises Problem (through the lifecycle it shares with the API) and never answers HTTP, and importing FastAPI
+# costs it a quarter of a second at every start.
 
 log = logging.getLogger("docchain.api")
 
@@ -59,6 +62,11 @@ def conflict(detail: str) -> Problem:
 
 def unavailable(detail: str) -> Problem:
     return Problem(503, "unavailable", "Service unavailable", detail)
+
+
+def too_large(detail: str, limit: int) -> Problem:
+    # (the client may still be sending: api/httpserver.py ends the connection with a lingering close)
+    return Problem(413, "payload-too-large", "Payload too large", detail, limit=limit)
 
 
 # (exception class, status, slug, title) — the first matching row wins, so subclasses come first.
@@ -106,6 +114,8 @@ def problem_response(
     if request is not None:
         body["instance"] = request.url.path
     body.update(extra)
+    from fastapi.responses import JSONResponse
+
     headers = dict(headers or {})
     if status == 401:
         headers.setdefault("WWW-Authenticate", "ApiKey")
@@ -124,6 +134,8 @@ def _json_safe(errors: list[Any]) -> list[dict[str, Any]]:
 
 def route_methods(app: Any, scope: Any) -> set[str]:
     """The methods the app's routes have for the scope's path (empty: no route has the path)."""
+    from starlette.routing import Match, Route
+
     methods: set[str] = set()
     for route in app.router.routes:
         if isinstance(route, Route) and route.methods and route.matches(scope)[0] != Match.NONE:
@@ -140,6 +152,8 @@ def _allowed(request: Request) -> str:
 
 def install(app: FastAPI) -> None:
     """Register the handlers; after this no error leaves the API in any other shape."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:

@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 
 from docchain.api import metrics
 from docchain.api.db import Database, new_id, now
-from docchain.api.inputs import sent_receipt, too_large
 from docchain.api.lifecycle import (
     NEW,
     ON_CHAIN,
@@ -47,7 +46,7 @@ from docchain.api.lifecycle import (
 )
 from docchain.api.notifications import store as notifications
 from docchain.api.notifications.model import IndexedEvent
-from docchain.api.problems import Problem, conflict, not_found
+from docchain.api.problems import Problem, conflict, not_found, too_large
 from docchain.api.schemas import MAX_REASON_BYTES, EnvelopeStatus, SignerState
 from docchain.api.storage.base import NotStored, StorageCorrupted
 from docchain.api.storage.replicas import Miss
@@ -106,7 +105,7 @@ from docchain.chain.envelopes import Status as EnvStatus
 from docchain.chain.envelopes_contract import EnvelopesReader
 from docchain.chain.errors import ContractRevert, InvalidInput, RegistrationNotFound
 from docchain.chain.merkle import InclusionProof
-from docchain.chain.receipt import Receipt, build_receipt
+from docchain.chain.receipt import Receipt, build_receipt, parse_receipt
 from docchain.chain.registry import RegistryEvent, RegistryReader, RootAnchored, SignedRegistration
 from docchain.chain.trust import Pin
 from docchain.chain.typed_data import Domain, Registration, Revocation, canonical_metadata, metadata_hash, recover
@@ -831,7 +830,7 @@ class Documents:
         verdict: Verdict
         receipt: Receipt | None = None
         try:
-            receipt = None if receipt_data is None else sent_receipt(receipt_data)
+            receipt = None if receipt_data is None else parse_receipt(receipt_data)
         except InvalidInput as exc:
             verdict = receipt_refused(doc_hash, str(exc))
         else:

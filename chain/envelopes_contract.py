@@ -10,12 +10,9 @@ the registry's errors included, which ``sign`` passes through.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from eth_abi.abi import encode as abi_encode
-from web3 import Web3
-from web3.exceptions import ContractLogicError
-from web3.types import FilterParams, LogReceipt, TxReceipt
 
 from docchain.chain import artifacts
 from docchain.chain import envelopes as env
@@ -24,7 +21,14 @@ from docchain.chain.registry import SignedRegistration
 from docchain.chain.rpc import ChainReader, Log, RpcError, Transport
 from docchain.chain.sender import TxSender, with_retries
 from docchain.chain.typed_data import Domain
-from docchain.chain.values import parse_address, to_checksum_address
+from docchain.chain.values import parse_address, to_checksum_address, to_hex
+
+if TYPE_CHECKING:
+    # web3 only for the blocking binding, imported where it calls: EnvelopesReader serves the API, which reads
+    # over chain/rpc.py and does not import web3 (nor eth_account, which web3 imports)
+    from web3 import Web3
+    from web3.exceptions import ContractLogicError
+    from web3.types import FilterParams, LogReceipt, TxReceipt
 
 T = TypeVar("T")
 Getter = Literal["DOMAIN_SEPARATOR", "ENVELOPE_REQUEST_TYPEHASH", "DECLINE_TYPEHASH", "VOID_TYPEHASH"]
@@ -58,6 +62,8 @@ def deploy_tx(sender: TxSender, registry: str) -> TxReceipt:
     ``contractAddress`` is set."""
     artifact = artifacts.load("DocumentEnvelopes")
     constructor = abi_encode(["address"], [parse_address(registry, "registry")])
+    from web3.exceptions import ContractLogicError
+
     try:
         receipt = sender.transact(None, artifact.bytecode + constructor)
     except ContractLogicError as exc:
@@ -94,6 +100,8 @@ class Envelopes:
     def view(self, view: env.View[T]) -> T:
         """Make one view call (chain/envelopes.py defines each); a revert is the contract's custom error."""
 
+        from web3.exceptions import ContractLogicError
+
         def call() -> bytes:
             try:
                 return bytes(self.w3.eth.call({"to": self.address, "data": view.data}))
@@ -126,7 +134,7 @@ class Envelopes:
         self, from_block: int, to_block: int | Literal["latest"] = "latest", *, envelope: bytes | None = None
     ) -> list[env.EnvelopeEvent]:
         """Every envelope event in a block range, in chain order; only envelope ``envelope``'s when given."""
-        topics: list[Any] = [[Web3.to_hex(t) for t in env.TOPICS], Web3.to_hex(envelope) if envelope else None]
+        topics: list[Any] = [[to_hex(t) for t in env.TOPICS], to_hex(envelope) if envelope else None]
         params: FilterParams = {"address": self.address, "fromBlock": from_block, "toBlock": to_block, "topics": topics}
         logs = with_retries(lambda: self.w3.eth.get_logs(params), "eth_getLogs")
         return [e for e in (env.decode_log(_log(x)) for x in logs) if e is not None]
@@ -136,7 +144,7 @@ class Envelopes:
     ) -> list[env.EnvelopeCreated]:
         """The envelopes created for ``doc_hash`` in a block range, oldest first (the document's hash is the
         ``EnvelopeCreated`` event's second indexed topic, so the node filters them)."""
-        topics: list[Any] = [Web3.to_hex(env.CREATED_TOPIC), None, Web3.to_hex(doc_hash)]
+        topics: list[Any] = [to_hex(env.CREATED_TOPIC), None, to_hex(doc_hash)]
         params: FilterParams = {"address": self.address, "fromBlock": from_block, "toBlock": to_block, "topics": topics}
         logs = with_retries(lambda: self.w3.eth.get_logs(params), "eth_getLogs")
         return [e for e in (env.decode_log(_log(x)) for x in logs) if isinstance(e, env.EnvelopeCreated)]
@@ -152,6 +160,8 @@ class Envelopes:
     def _transact(self, data: bytes) -> TxReceipt:
         if self.sender is None:
             raise ChainError("this envelopes binding is read-only: no sender configured")
+        from web3.exceptions import ContractLogicError
+
         try:
             return self.sender.transact(self.address, data)
         except ContractLogicError as exc:

@@ -403,6 +403,13 @@ def parse_receipt(data: dict[str, Any] | str | bytes) -> Receipt:
     names the first problem found and its field, in the order the checks are written here."""
     if isinstance(data, str | bytes):
         data = loads(data)
+    elif isinstance(data, dict):
+        # An object already parsed (a receipt inside a request's JSON or a credential) has no text of its own:
+        # it is measured by its compact JSON, which no file holding that receipt can undercut. default=str: a
+        # number kept as written (a fraction, an integer beyond uint256), refused anyway, counts about as long.
+        compact = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+        if len(compact.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+            _fail(f"receipt is larger than {MAX_BYTES} bytes")
     _walk(data, "", 0)
     if not isinstance(data, dict):
         _fail("receipt must be a JSON object")

@@ -16,18 +16,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import requests
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
-from web3 import Web3
-from web3.exceptions import TimeExhausted, TransactionNotFound, Web3RPCError
-from web3.types import TxParams, TxReceipt
 
 from docchain.chain.errors import ChainError, NodeError, TransactionTimeout
 from docchain.chain.rpc import JsonRpc, RpcError
+from docchain.chain.typed_data import address_of
+
+if TYPE_CHECKING:
+    # web3 only for TxSender, imported where it calls: AsyncTxSender's process (the API) reads and sends over
+    # chain/rpc.py, and web3's import brings eth_account's (see LocalKey)
+    from eth_account.signers.local import LocalAccount
+    from eth_typing import ChecksumAddress
+    from web3 import Web3
+    from web3.types import TxParams, TxReceipt
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,26 @@ class PreparedTx:
     raw: bytes
     nonce: int
     gas: int
+
+
+class LocalKey:
+    """The key both senders sign with: its address at once, eth_account's signing from the first transaction.
+    eth_account is imported then and not with this module because it imports py_ecc's BLS pairing (through
+    eth_keyfile, about half a second of CPU), which a process that never signs does not need: the API's HTTP
+    side, an anchoring process with nothing to send."""
+
+    def __init__(self, account: LocalAccount | bytes) -> None:
+        self._account = account
+        self.address: str = address_of(account) if isinstance(account, bytes) else str(account.address)
+
+    def sign(self, tx: dict[str, Any], *, nonce: int, gas: int) -> PreparedTx:
+        account = self._account
+        if isinstance(account, bytes):
+            from eth_account import Account
+
+            account = self._account = Account.from_key(account)
+        signed = account.sign_transaction({**tx, "gas": gas, "nonce": nonce})
+        return PreparedTx(tx_hash=bytes(signed.hash), raw=bytes(signed.raw_transaction), nonce=nonce, gas=gas)
 
 
 def fee_fields(base_fee: int | None, gas_price: int | None, tip: int, cap: int | None) -> dict[str, int]:
@@ -100,7 +124,7 @@ class TxSender:
         priority_fee_wei: int = 1_000_000_000,
     ) -> None:
         self.w3 = w3
-        self.account: LocalAccount = account if isinstance(account, LocalAccount) else Account.from_key(account)
+        self.key = LocalKey(account)
         self.receipt_timeout = receipt_timeout
         self.max_fee_cap_wei = max_fee_cap_wei
         self.priority_fee_wei = priority_fee_wei
@@ -110,7 +134,7 @@ class TxSender:
 
     @property
     def address(self) -> str:
-        return str(self.account.address)
+        return self.key.address
 
     @property
     def chain_id(self) -> int:
@@ -138,22 +162,23 @@ class TxSender:
         if to is not None:
             tx["to"] = to
         if gas is None:
-            estimate = with_retries(lambda: self.w3.eth.estimate_gas(cast(TxParams, tx)), "eth_estimateGas")
+            estimate = with_retries(lambda: self.w3.eth.estimate_gas(cast("TxParams", tx)), "eth_estimateGas")
             gas = int(estimate * GAS_MARGIN)
         fees = self._fees()
         with self._lock:
             if self._next_nonce is None:
                 self._next_nonce = with_retries(
-                    lambda: self.w3.eth.get_transaction_count(self.account.address, "pending"),
+                    lambda: self.w3.eth.get_transaction_count(cast("ChecksumAddress", self.address), "pending"),
                     "eth_getTransactionCount",
                 )
             nonce = self._next_nonce
             self._next_nonce += 1
-        signed = self.account.sign_transaction({**tx, **fees, "gas": gas, "nonce": nonce, "chainId": self.chain_id})
-        return PreparedTx(tx_hash=bytes(signed.hash), raw=bytes(signed.raw_transaction), nonce=nonce, gas=gas)
+        return self.key.sign({**tx, **fees, "chainId": self.chain_id}, nonce=nonce, gas=gas)
 
     def broadcast(self, prepared: PreparedTx) -> bytes:
         """Hand a prepared transaction to the node; sending the same one twice is harmless."""
+
+        from web3.exceptions import Web3RPCError
 
         def send() -> bytes:
             try:
@@ -171,6 +196,8 @@ class TxSender:
         return with_retries(send, "eth_sendRawTransaction")
 
     def _receipt_or_none(self, tx_hash: bytes) -> TxReceipt | None:
+        from web3.exceptions import TransactionNotFound
+
         try:
             return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
         except TransactionNotFound:
@@ -182,6 +209,8 @@ class TxSender:
 
     def wait(self, tx_hash: bytes, timeout: float | None = None) -> TxReceipt:
         """Wait for the receipt; :class:`TransactionTimeout` after ``timeout`` seconds."""
+        from web3.exceptions import TimeExhausted
+
         limit = self.receipt_timeout if timeout is None else timeout
         try:
             return with_retries(
@@ -218,7 +247,7 @@ class AsyncTxSender:
         decode_revert: Callable[[bytes], ChainError | None] = lambda _data: None,
     ) -> None:
         self.rpc = rpc
-        self.account: LocalAccount = account if isinstance(account, LocalAccount) else Account.from_key(account)
+        self.key = LocalKey(account)
         self.chain_id = chain_id
         self.max_fee_cap_wei = max_fee_cap_wei
         self.priority_fee_wei = priority_fee_wei
@@ -227,7 +256,7 @@ class AsyncTxSender:
 
     @property
     def address(self) -> str:
-        return str(self.account.address)
+        return self.key.address
 
     def resync_nonce(self) -> None:
         """Forget the local nonce; the next transaction reads the node's pending count again."""
@@ -274,8 +303,7 @@ class AsyncTxSender:
                 self._next_nonce = pending
         nonce = self._next_nonce
         self._next_nonce += 1
-        signed = self.account.sign_transaction({**tx, **fees, "gas": gas, "nonce": nonce, "chainId": self.chain_id})
-        return PreparedTx(tx_hash=bytes(signed.hash), raw=bytes(signed.raw_transaction), nonce=nonce, gas=gas)
+        return self.key.sign({**tx, **fees, "chainId": self.chain_id}, nonce=nonce, gas=gas)
 
     async def broadcast(self, prepared: PreparedTx) -> bytes:
         """Hand a prepared transaction to the node; sending the same one twice is harmless."""

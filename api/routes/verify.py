@@ -17,9 +17,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from docchain.api.inputs import too_large
 from docchain.api.openapi import BODY, CHAIN, problems_for
-from docchain.api.problems import Problem
+from docchain.api.problems import Problem, too_large
 from docchain.api.responses import FastJSONResponse
 from docchain.api.routes.documents import _validation, signer_status
 from docchain.api.schemas import VerifyIn, VerifyOut
