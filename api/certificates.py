@@ -28,11 +28,31 @@ from docchain.chain.certificate import (
     gather,
 )
 from docchain.chain.certificate_pdf import render
+from docchain.chain.envelopes import Status
+from docchain.chain.envelopes_contract import EnvelopesReader
 from docchain.chain.errors import InvalidInput
 from docchain.chain.rpc import ChainReader
 from docchain.chain.values import to_hex
 
 CACHE_SIZE = 256  # certificates kept, most recently served first: a few KiB each
+
+
+class EnvelopeNotComplete(Problem):
+    """A certificate asked of an envelope that exists but certifies no completion: 409 naming its ``state``
+    (``open``, ``expired``, ``declined`` or ``voided``; ``declinedBy`` who declined), where an unknown id is a
+    404. Answered by api/problems.py's handler of every :class:`Problem`."""
+
+    def __init__(self, envelope_id: bytes, state: str, detail: str, declined_by: str | None = None) -> None:
+        by = {} if declined_by is None else {"declinedBy": declined_by}
+        super().__init__(
+            409,
+            "envelope-not-complete",
+            "Envelope not complete",
+            detail,
+            envelope=to_hex(envelope_id),
+            state=state,
+            **by,
+        )
 
 
 @dataclass(frozen=True)
@@ -76,7 +96,7 @@ class Certificates:
 
     async def of_envelope(self, envelope_id: bytes, page: str) -> bytes:
         """The certificate of envelope ``envelope_id``, with ``page`` the web page its QR code opens; 404 for an
-        envelope that is unknown or not complete."""
+        unknown envelope, :class:`EnvelopeNotComplete` (409) for one that is not complete."""
         bound = await self.chain.bound()
         envelopes = self._envelopes(bound.envelopes)
         key = (envelope_id, page)
@@ -97,7 +117,7 @@ class Certificates:
             )
         except CertificateError as exc:
             if exc.label == ENVELOPE_ID:
-                raise not_found(exc.detail) from None
+                raise await self._not_complete(bound.domain.chain_id, envelopes, envelope_id, exc.detail) from None
             raise
         made = replace(made, document_name=await self._name(made.doc_hash))
         doc = to_hex(made.doc_hash)
@@ -109,6 +129,18 @@ class Certificates:
             while len(self._kept) > self.size:
                 self._kept.popitem(last=False)
         return pdf
+
+    async def _not_complete(self, chain_id: int, envelopes: str, envelope_id: bytes, detail: str) -> Problem:
+        """Why an envelope has no certificate: it does not exist (404), or the state it is in (409). Read only
+        once a certificate is refused, so a served one costs no view more."""
+        state = await EnvelopesReader(self.chain.rpc, envelopes, chain_id).state(envelope_id)
+        if state.status is Status.NONE:
+            return not_found(detail)
+        if state.status is Status.DECLINED:
+            detail = f"envelope {to_hex(envelope_id)} was declined by {state.declined_by}: it certifies no completion"
+        elif state.status is Status.VOIDED:
+            detail = f"envelope {to_hex(envelope_id)} was voided by its requester: it certifies no completion"
+        return EnvelopeNotComplete(envelope_id, state.status.name.lower(), detail, state.declined_by)
 
     @staticmethod
     def _envelopes(address: str | None) -> str:

@@ -18,10 +18,11 @@ PDF: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/pdf": {}}, "description": "the certificate (docs/protocol.md)"}
 }
 WHY = {
-    404: "no such envelope, or it is not complete (open, declined, voided or expired): it certifies nothing",
+    404: "no such envelope",
+    409: "the envelope is not complete (`state`: open, expired, declined or voided): it certifies nothing",
     503: "the node is unavailable, or no envelopes contract is recorded beside the registry",
 }
-PDF_RESPONSES = {**PDF, **problems_for(404, 422, 503, why=WHY)}
+PDF_RESPONSES = {**PDF, **problems_for(404, 409, 422, 503, why=WHY)}
 DOCUMENT_PDF_RESPONSES = {
     **PDF,
     **problems_for(

@@ -54,8 +54,10 @@ def _envelopes(e: Env) -> Envelopes:
     return Envelopes(w3, e.deployment.envelopes.address, TxSender(w3, DEV_KEYS[2]))
 
 
-def _create(contract: Envelopes, doc_hash: bytes, signers: tuple[Signer, ...]) -> bytes:
-    requester = new_signer()
+def _create(
+    contract: Envelopes, doc_hash: bytes, signers: tuple[Signer, ...], requester: Signer | None = None
+) -> bytes:
+    requester = requester or new_signer()
     request = envelopes.EnvelopeRequest(
         doc_hash=doc_hash,
         requester=requester.address,
@@ -168,22 +170,49 @@ def test_a_revocation_draws_it_anew_with_its_line(env: Env, api: Api, enveloped:
     assert _verify_certificate(env, after, tmp)["outcome"] == "valid"
 
 
+@pytest.fixture(scope="module")
+def closed(env: Env, enveloped: Enveloped) -> dict[str, tuple[str, str]]:
+    """An envelope declined (by its first signer) and one voided: ``{state: (id, who)}``."""
+    contract = _envelopes(env)
+    signer, requester = new_signer(), new_signer()
+    declined = _create(contract, enveloped.doc_hash, (signer,))
+    decline = envelopes.Decline(declined, signer.address, int(time.time()) + HOUR)
+    contract.decline(decline, envelopes.sign(contract.domain, decline, signer.key))
+    voided = _create(contract, enveloped.doc_hash, (signer,), requester)
+    void = envelopes.Void(voided, int(time.time()) + HOUR)
+    contract.void(void, envelopes.sign(contract.domain, void, requester.key))
+    return {"declined": (to_hex(declined), signer.address), "voided": (to_hex(voided), requester.address)}
+
+
 @pytest.mark.parametrize(
     ("which", "status", "said"),
     [
-        ("open", 404, "is open, not complete: 1 of 2 signer(s) have not signed"),
+        ("open", 409, "is open, not complete: 1 of 2 signer(s) have not signed"),
+        ("declined", 409, "was declined by "),
+        ("voided", 409, "was voided by its requester"),
         ("unknown", 404, "no envelope has the id"),
         ("malformed", 422, "envelope id"),
     ],
 )
 def test_no_certificate_for_an_envelope_not_complete(
-    api: Api, enveloped: Enveloped, which: str, status: int, said: str
+    api: Api, enveloped: Enveloped, closed: dict[str, tuple[str, str]], which: str, status: int, said: str
 ) -> None:
-    wanted = {"open": to_hex(enveloped.open), "unknown": to_hex(os.urandom(32)), "malformed": "0x12"}[which]
-    r = api.get(f"/v1/envelopes/{wanted}/certificate.pdf")
+    """An envelope that exists but is not complete is a 409 naming its state (and who declined); only an id no
+    envelope has is a 404."""
+    ids = {"open": to_hex(enveloped.open), "unknown": to_hex(os.urandom(32)), "malformed": "0x12"}
+    ids.update({state: eid for state, (eid, _) in closed.items()})
+    r = api.get(f"/v1/envelopes/{ids[which]}/certificate.pdf")
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/problem+json"
-    assert said in r.json()["detail"]
+    problem = r.json()
+    assert said in problem["detail"], problem
+    if status == 409:
+        assert (problem["type"].rsplit("/", 1)[1], problem["state"], problem["envelope"]) == (
+            "envelope-not-complete",
+            which,
+            ids[which],
+        )
+        assert problem.get("declinedBy") == (closed["declined"][1] if which == "declined" else None)
 
 
 def test_no_certificate_for_a_document_without_a_completed_envelope(api: Api) -> None:
