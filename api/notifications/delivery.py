@@ -15,7 +15,6 @@ and small, and a thread per conversation costs less than another dependency (aio
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import smtplib
 import ssl
@@ -35,6 +34,7 @@ from docchain.api.notifications.model import (
     signature,
 )
 from docchain.api.notifications.store import NotificationStore
+from docchain.api.service_loop import BackgroundLoop
 from docchain.api.settings import Settings
 from docchain.chain.errors import InvalidInput
 
@@ -93,43 +93,31 @@ class Mailer:
             smtp.send_message(message)
 
 
-class DeliveryWorker:
+class DeliveryWorker(BackgroundLoop):
+    component = "delivery"
+    logger = log
+
     def __init__(self, db: Database, settings: Settings) -> None:
+        super().__init__()
         self.store = NotificationStore(db)
         self.mailer = Mailer(settings)
         self.idle_s = settings.idle_poll_s
         self.timeout_s = settings.webhook_timeout_s
         self.allow_private = settings.webhook_allow_private
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self.last_error: str | None = None
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-
-    def restart(self) -> None:
-        self._stopping.clear()
-        self._wake.clear()
+        self._client: httpx.AsyncClient | None = None  # open while the loop runs
 
     async def run(self) -> None:
         # redirects are not followed: a receiver's 3xx would send the signed body where nobody registered it
         async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False) as client:
-            while not self._stopping.is_set():
-                self._wake.clear()  # a wake-up during the step (a delivery queued meanwhile) ends the sleep after it
-                try:
-                    pause = await self.step(client)
-                    self.last_error = None
-                except Exception as exc:  # the database is down: the deliveries wait in it
-                    self.last_error = repr(exc)
-                    log.exception("delivery step failed")
-                    pause = 1.0
-                if pause > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=pause)
+            self._client = client
+            try:
+                await super().run()
+            finally:
+                self._client = None
+
+    async def _take_step(self) -> float:
+        assert self._client is not None  # steps are taken inside run, which holds the client
+        return await self.step(self._client)
 
     async def step(self, client: httpx.AsyncClient) -> float:
         """Attempt every due delivery; returns how long to sleep."""

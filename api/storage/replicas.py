@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from docchain.api.lifecycle import CopyState
+from docchain.api.service_loop import BackgroundLoop
 from docchain.api.storage.base import (
     CHUNK,
     Backend,
@@ -619,7 +620,7 @@ def backoff(attempts: int) -> float:
     return min(FIRST_BACKOFF_S * 2 ** max(attempts - 1, 0), MAX_BACKOFF_S)
 
 
-class CopyWorker:
+class CopyWorker(BackgroundLoop):
     """Makes the pending copies of one queue: with ``owner`` None, those no instance staged, in the pipeline
     beside the anchoring worker (under its lease, so one process copies them for a database); with an
     ``owner``, the sealed copies that instance staged (:class:`StagedCopier`). The due ones, then a sleep until
@@ -628,53 +629,27 @@ class CopyWorker:
     resumes from the database, and a copy made but not yet recorded is made again (a put of a held document
     is a no-op)."""
 
+    component = "copy"
+    logger = log
+    min_step_s = MIN_STEP_S  # under a stream of submissions, one look at the queue per MIN_STEP_S, not one each
+
     def __init__(self, db: Database, replicas: Replicas, *, idle_s: float, owner: str | None = None) -> None:
+        super().__init__()
         self.store = Store(db)
         self.replicas = replicas
         self.idle_s = idle_s
         self.owner = owner
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self.last_error: str | None = None
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
+        self._started = False  # the run's first step makes the queue's pending copies due
 
     def restart(self) -> None:
-        self._stopping.clear()
-        self._wake.clear()
+        super().restart()
+        self._started = False
 
-    async def run(self) -> None:
-        started = False
-        last_step = float("-inf")
-        loop = asyncio.get_running_loop()
-        while not self._stopping.is_set():
-            # under a stream of submissions, one look at the queue per MIN_STEP_S, not one per submission
-            wait = last_step + MIN_STEP_S - loop.time()
-            if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=wait)
-                if self._stopping.is_set():
-                    break
-            last_step = loop.time()
-            self._wake.clear()  # a wake-up from now on (a copy queued during the step) is kept for the next
-            try:
-                if not started:
-                    await self.store.copies_due_now(self.owner)
-                    started = True
-                pause = await self.step()
-                self.last_error = None
-            except Exception as exc:  # the database is down: the copies wait in it
-                self.last_error = repr(exc)
-                log.exception("copy step failed")
-                pause = 1.0
-            if pause > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=pause)
+    async def _take_step(self) -> float:
+        if not self._started:
+            await self.store.copies_due_now(self.owner)
+            self._started = True
+        return await self.step()
 
     async def step(self) -> float:
         """Attempt every due copy; returns how long to sleep."""
