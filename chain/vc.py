@@ -43,6 +43,7 @@ __all__ = [
     "did_pkh",
     "is_credential",
     "parse_credential",
+    "receipt_of",
 ]
 
 CONTEXTS = ("https://www.w3.org/ns/credentials/v2", "https://w3id.org/security/suites/eip712sig-2021/v1")
@@ -153,6 +154,21 @@ def parse_credential(data: Mapping[str, Any] | str | bytes) -> Credential:
     credential = Credential(receipt)
     _same(credential.to_json(), data, "")
     return credential
+
+
+def receipt_of(data: bytes) -> Receipt:
+    """The receipt a file holds, as a verifier takes one: a receipt, or a credential of :func:`credential_of`
+    (read back by :func:`parse_credential`). Text that is neither JSON nor within a credential's bound, and any
+    JSON without an ``@context``, is judged as a receipt, in the receipt reader's words. The web page's reader
+    (api/web/js/vc.js) applies the same rule with the same messages."""
+    if len(data) <= MAX_CREDENTIAL_BYTES:
+        try:
+            parsed = loads(data, limit=MAX_CREDENTIAL_BYTES, what="credential")
+        except InvalidInput:
+            parsed = None
+        if is_credential(parsed):
+            return parse_credential(parsed).receipt
+    return parse_receipt(data)
 
 
 def _same(expected: Any, given: Any, path: str) -> None:

@@ -44,16 +44,11 @@ def _receipt_for(path: Path | None, receipt_opt: Path | None) -> Path | None:
 def _read_receipt(path: Path) -> Receipt:
     """A receipt file, or a credential that `docchain receipt export --vc` wrote: its bundle, once every claim of
     the credential is the bundle's."""
-    from docchain.chain.receipt import loads
-    from docchain.chain.vc import MAX_CREDENTIAL_BYTES, is_credential, parse_credential
+    from docchain.chain.vc import MAX_CREDENTIAL_BYTES, receipt_of
 
     if not path.is_file() or path.stat().st_size > MAX_CREDENTIAL_BYTES:
         return read_receipt(path)  # it says what is wrong with the file
-    try:
-        data = loads(path.read_bytes(), limit=MAX_CREDENTIAL_BYTES, what="credential")
-    except InvalidInput:
-        return read_receipt(path)  # not JSON: refused in a receipt reader's words
-    return parse_credential(data).receipt if is_credential(data) else read_receipt(path)
+    return receipt_of(path.read_bytes())
 
 
 async def _ask_canonical(urls: Sequence[str], number: int, timeout: float) -> list[NodeAnswer]:

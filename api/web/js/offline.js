@@ -77,8 +77,9 @@ export function utcText(timestamp) {
 
 /** A verification under way: chain/verify.py's Checks. */
 class Run {
-  constructor(receipt) {
+  constructor(receipt, nodes = []) {
     this.receipt = receipt;
+    this.nodes = nodes;  // the nodes' answers for the bundle's block, when they are what the verifier trusts
     this.steps = [];
     this.trust = null;
     this.anchor = null;
@@ -140,10 +141,13 @@ class SignatureError extends Error {}
 /**
  * Verify `receipt`'s evidence bundle with no I/O: `fileHash` is the file's SHA-256 as 0x-hex (null: the
  * receipt's document is taken as the file), `trustedBlockHash` the 0x-hex hash of a block the verifier knows
- * to be canonical (null: the verdict names the block hash to check).
+ * to be canonical (null: the verdict names the block hash to check). `nodes`: instead of a trusted hash, what
+ * the nodes the person asked answer for the bundle's block, each {rpc, blockNumber, blockHash} (null: no such
+ * block) as blockHashAt() gives it; the hash they all give is the trusted one (chain/offline.py's NodeAnswer).
  */
-export async function verifyOffline(fileHash, receipt, trustedBlockHash = null) {
-  const run = new Run(receipt);
+export async function verifyOffline(fileHash, receipt, trustedBlockHash = null, { nodes = [] } = {}) {
+  if (nodes.length && trustedBlockHash !== null) throw new Error("a trusted block hash or the nodes' answers, not both");
+  const run = new Run(receipt, nodes);
   try {
     await steps(run, fileHash && fileHash.toLowerCase(), trustedBlockHash && trustedBlockHash.toLowerCase());
   } catch (err) {
@@ -521,21 +525,40 @@ async function recordStep(run, evidence, header, storageRoot) {
 
 function chainStep(run, header, trusted) {
   const base = run.trust, chainId = run.receipt.eip712.domain.chainId;
+  let said = "";
+  if (run.nodes.length) {
+    trusted = agreed(run, header);
+    said = ` (${run.nodes.map(nodeSaid).join("; ")})`;
+  }
   if (trusted === null) {
     // a bundle proves itself only down to its own header: anyone can make a consistent one on a node of their own
     throw run.fail("chain", `no trusted block hash: the bundle holds only if block ${header.number} of chain ${chainId} has hash ${header.hash}; check that hash with a source you trust (a node, a block explorer) and give it`);
   }
-  if (trusted !== header.hash) throw run.fail("chain", `the bundle proves block ${header.number} ${header.hash}, not the trusted ${trusted}`);
+  if (trusted !== header.hash) throw run.fail("chain", `the bundle proves block ${header.number} ${header.hash}, not the trusted ${trusted}${said}`);
   run.trust = { registry: base.registry, sources: [...base.sources, "trusted block hash"], detail: `${base.detail}, the block you trust` };
   run.ok("chain", `block ${header.number}'s hash ${header.hash} is the one you trust`);
+}
+
+const nodeSaid = answer => `${answer.rpc} says ${answer.blockHash === null ? "no such block" : answer.blockHash}`;
+
+/** The block hash every node asked gives for the bundle's block; nodes that disagree or lack the block leave
+ *  nothing to trust, and verification fails at chain naming each answer (chain/offline.py's _agreed). */
+function agreed(run, header) {
+  const { nodes } = run;
+  const hashes = new Set(nodes.map(answer => answer.blockHash));
+  if (hashes.size > 1 || hashes.has(null)) {
+    const what = hashes.size > 1 ? "the nodes disagree on" : nodes.length > 1 ? "the nodes do not hold" : "the node does not hold";
+    throw run.fail("chain", `${what} block ${header.number}, which the bundle proves: ${nodes.map(nodeSaid).join("; ")}`);
+  }
+  return [...hashes][0];
 }
 
 // ------------------------------------------------------------------------------------------------ canonicity
 
 /**
  * Ask the node at `rpcUrl` (the person's choice, never docchain's API) for block `number`'s hash: one
- * eth_getBlockByNumber. Resolves to the 0x-hex hash, or throws an Error whose message says what the node
- * answered instead.
+ * eth_getBlockByNumber. Resolves to the 0x-hex hash, or null when the node has no such block (an answer,
+ * which verifyOffline judges); throws an Error whose message says what the node answered instead of a block.
  */
 export async function blockHashAt(rpcUrl, number, { signal } = {}) {
   let response;
@@ -551,8 +574,8 @@ export async function blockHashAt(rpcUrl, number, { signal } = {}) {
   const answer = await response.json().catch(() => null);
   if (!response.ok || !answer) throw new Error(`the node at ${rpcUrl} answered HTTP ${response.status}`);
   if (answer.error) throw new Error(`the node at ${rpcUrl} refused: ${answer.error.message}`);
-  if (!answer.result) throw new Error(`the node at ${rpcUrl} has no block ${number}, which the bundle proves`);
-  const hash = String(answer.result.hash || "").toLowerCase();
+  if (answer.result === null) return null;
+  const hash = String((answer.result && answer.result.hash) || "").toLowerCase();
   if (!/^0x[0-9a-f]{64}$/.test(hash)) throw new Error(`the node at ${rpcUrl} answered no block hash for block ${number}`);
   return hash;
 }

@@ -279,7 +279,51 @@ export function parseReceipt(input) {
   } else if (utf8Length(text) > MAX_BYTES) {
     fail(`receipt is larger than ${MAX_BYTES} bytes`);
   }
-  const data = parseJson(text);
+  return readReceipt(parseJson(text));
+}
+
+/**
+ * JSON text as the receipt reader reads it (every key of an object kept as written, repeats included, and
+ * numbers as written): for a document that holds a receipt, such as a credential (vc.js), whose receipt
+ * receiptOfValue then reads as a receipt file is read. Throws the reader's Error for text that is not JSON.
+ */
+export function parseJsonText(text) {
+  return parseJson(text);
+}
+
+/** Whether a value parseJsonText returned is a JSON object, and the value of its `key` (the last one written,
+ *  as Python's json module keeps it), for readers of a document around a receipt. */
+export const isJsonObject = value => value instanceof JsonObject;
+export const memberOf = (value, key) => lastValues(value).get(key);
+/** An object's keys with their last value, in the order each key was first written (a Python dict's). */
+export function lastValues(value) {
+  const out = new Map();
+  for (const [key, item] of value.pairs) out.set(key, item);
+  return out;
+}
+export const isFraction = value => value instanceof JsonFraction;
+
+/**
+ * A receipt inside a larger JSON document, already parsed (parseJsonText): chain/receipt.py's parse_receipt of
+ * a parsed object, which measures it by its compact JSON (it has no text of its own), and reads a string as a
+ * receipt's text.
+ */
+export function receiptOfValue(value) {
+  if (typeof value === "string") return parseReceipt(value);
+  if (isObject(value) && utf8Length(compactJson(value)) > MAX_BYTES) fail(`receipt is larger than ${MAX_BYTES} bytes`);
+  return readReceipt(value);
+}
+
+/** A parsed value as Python's json.dumps(separators=(",", ":"), ensure_ascii=False) writes it. */
+function compactJson(value) {
+  if (isObject(value)) return `{${[...lastValues(value)].map(([k, v]) => `${JSON.stringify(k)}:${compactJson(v)}`).join(",")}}`;
+  if (Array.isArray(value)) return `[${value.map(compactJson).join(",")}]`;
+  if (value instanceof JsonFraction) return value.text;
+  if (typeof value === "string") return JSON.stringify(value);
+  return String(value);
+}
+
+function readReceipt(data) {
   walk(data, "", 0);
   if (!isObject(data)) fail("receipt must be a JSON object");
   if (!has(data, "docchainReceipt")) fail("receipt: missing field docchainReceipt");

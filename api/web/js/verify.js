@@ -5,11 +5,13 @@
 //
 // A receipt that carries an evidence bundle is verified here instead, by offline.js, with no call to the API:
 // the proofs lead from one block hash down to the record, and that block hash is checked only if the person
-// gives one they trust, or names a node (any JSON-RPC URL) to ask for it.
+// gives one they trust, or names nodes (any JSON-RPC URLs, up to MAX_NODES) to ask for it, which must agree.
+// The receipt may also be a Verifiable Credential of `docchain receipt export --vc` (vc.js reads it back).
 
 import { api } from "./api.js";
 import { hashFile } from "./sha256.js";
-import { parseReceipt, MAX_BYTES } from "./receipt.js";
+import { MAX_BYTES } from "./receipt.js";
+import { receiptOf, MAX_CREDENTIAL_BYTES } from "./vc.js";
 import {
   h, clear, dropZone, progressBar, errorBox, table, badge, timeCell, addrLink, txLink, blockLink, docLink,
   hashText, fmtBytes, isHash, isAddress, loading, metaHashCell, facts, fmtTime, short,
@@ -17,9 +19,11 @@ import {
 
 export async function verifyView(root, _params, { signal }) {
   // refused: the strict reader's message for a dropped receipt it refused, which stays the question asked
-  // trusted: the block hash an offline verification is held to, and trustedFrom where it came from
-  const state = { file: null, hash: null, receipt: null, receiptName: null, refused: null, signer: "",
-                  trusted: null, trustedFrom: null };
+  // trusted: the block hash an offline verification is held to, or nodes: what the nodes asked for it answered
+  // (offline.js judges whether they agree); trustedFrom: where it came from. credential: the receipt was dropped
+  // as a Verifiable Credential
+  const state = { file: null, hash: null, receipt: null, receiptName: null, credential: false, refused: null,
+                  signer: "", trusted: null, nodes: [], trustedFrom: null };
   const result = h("section", { class: "result", "aria-live": "polite" });
   const progress = progressBar();
   const hashOut = h("div", { class: "hash-out" });
@@ -30,7 +34,7 @@ export async function verifyView(root, _params, { signal }) {
     onFile: file => takeFile(file),
   });
   const receiptZone = dropZone({
-    id: "verify-receipt", small: true, title: "Receipt (optional)", hint: "a .docchain.json file",
+    id: "verify-receipt", small: true, title: "Receipt (optional)", hint: "a .docchain.json file, or its credential (.vc.json)",
     accept: ".json,application/json", onFile: file => takeReceipt(file),
   });
   const signerInput = h("input", { id: "verify-signer", type: "text", placeholder: "0x… (optional)", spellcheck: "false",
@@ -95,20 +99,21 @@ export async function verifyView(root, _params, { signal }) {
     state.receiptName = file.name;
     try {
       // the same strict reader as the CLI's, so a receipt the page accepts is one the API accepts
-      if (file.size > MAX_BYTES) throw new Error(`receipt is larger than ${MAX_BYTES} bytes`);
-      state.receipt = parseReceipt(new Uint8Array(await file.arrayBuffer()));
+      // a credential is read back only if every member is what its bundle says (vc.js, as chain/vc.py)
+      if (file.size > MAX_CREDENTIAL_BYTES) throw new Error(`receipt is larger than ${MAX_BYTES} bytes`);
+      ({ receipt: state.receipt, credential: state.credential } = receiptOf(new Uint8Array(await file.arrayBuffer())));
       state.refused = null;
-      state.trusted = null; state.trustedFrom = null;
+      state.trusted = null; state.nodes = []; state.trustedFrom = null;
       offline.show(state.receipt.evidence);
     } catch (err) {
       // A refused receipt is still the question: the file is judged against it, and fails at the receipt
       // step, as the CLI and the API judge the same pair; it is not dropped in favour of a question without it.
-      state.receipt = null; state.refused = err.message;
+      state.receipt = null; state.credential = false; state.refused = err.message;
       offline.show(null);
     }
     if (state.hash) check();
     else if (state.refused) clear(result, errorBox({ title: "Not a receipt", detail: state.refused }));
-    else clear(result, h("p", { class: "muted" }, `Receipt ${file.name} loaded for ${state.receipt.signer}; now drop the document.`));
+    else clear(result, h("p", { class: "muted" }, `${state.credential ? "Credential" : "Receipt"} ${file.name} loaded for ${state.receipt.signer}; now drop the document.`));
   }
 
   async function check() {
@@ -137,27 +142,32 @@ export async function verifyView(root, _params, { signal }) {
     clear(result, loading("Checking the evidence bundle…"));
     try {
       const { verifyOffline } = await import("./offline.js");
-      const verdict = await verifyOffline(state.hash, state.receipt, state.trusted);
+      const verdict = await verifyOffline(state.hash, state.receipt, state.trusted, { nodes: state.nodes });
       if (mine === run) showResult(verdict);
     } catch (err) {
       if (mine === run) clear(result, errorBox({ title: "Could not verify the bundle", detail: err.message }));
     }
   }
 
-  /** The block hash to hold the bundle to: the one a node the person names answers for the bundle's block,
-   *  else the one they typed, else none (the verdict then names the hash to check). */
+  /** The block hash to hold the bundle to: what the nodes the person names answer for the bundle's block (each
+   *  asked once; offline.js's chain step requires them to agree, as the CLI's --rpc URL --rpc URL does), else the
+   *  one they typed, else none (the verdict then names the hash to check). */
   async function checkBlock() {
     if (!state.receipt || !state.receipt.evidence) return;
     const { number } = state.receipt.evidence.block;
-    const { rpc, trusted } = offline.values();
+    const { rpcs, trusted } = offline.values();
     offline.note(null);
-    if (rpc && trusted) { offline.note("Give the block hash you trust or a node to ask for it, not both."); return; }
-    if (rpc) {
-      if (!/^https?:\/\/\S+$/.test(rpc)) { offline.note("The node must be an http:// or https:// URL."); return; }
+    if (rpcs.length && trusted) { offline.note("Give the block hash you trust or nodes to ask for it, not both."); return; }
+    if (rpcs.length > MAX_NODES) { offline.note(`Name at most ${MAX_NODES} nodes.`); return; }
+    if (rpcs.length) {
+      const bad = rpcs.find(rpc => !/^https?:\/\/\S+$/.test(rpc));
+      if (bad) { offline.note(`Each node must be an http:// or https:// URL, not ${bad}.`); return; }
       try {
         const { blockHashAt } = await import("./offline.js");
-        state.trusted = await blockHashAt(rpc, number, { signal });
-        state.trustedFrom = `block ${number}'s hash as the node at ${rpc} answers it`;
+        const hashes = await Promise.all(rpcs.map(rpc => blockHashAt(rpc, number, { signal })));
+        state.nodes = rpcs.map((rpc, i) => ({ rpc, blockNumber: number, blockHash: hashes[i] }));
+        state.trusted = null;
+        state.trustedFrom = `block ${number}'s hash as ${rpcs.length === 1 ? "the node" : "the nodes"} at ${rpcs.join(", ")} answer${rpcs.length === 1 ? "s" : ""} it`;
       } catch (err) {
         if (err.name === "AbortError") return;
         offline.note(`Could not ask the node: ${err.message}.`);
@@ -165,10 +175,10 @@ export async function verifyView(root, _params, { signal }) {
       }
     } else if (trusted) {
       if (!isHash(trusted)) { offline.note("A block hash is 0x followed by 64 hex digits."); return; }
-      state.trusted = trusted.toLowerCase();
+      state.trusted = trusted.toLowerCase(); state.nodes = [];
       state.trustedFrom = "the block hash you gave";
     } else {
-      state.trusted = null; state.trustedFrom = null;
+      state.trusted = null; state.nodes = []; state.trustedFrom = null;
     }
     if (state.hash) await check();
   }
@@ -178,7 +188,7 @@ export async function verifyView(root, _params, { signal }) {
     const bundle = state.receipt && state.receipt.evidence;
     // a bundle checked with no block hash to hold it to: proven down to its header, which only a hash from
     // elsewhere ties to the chain. Not a forgery found: the panel above asks for that hash (or a node to ask)
-    const unanchored = bundle && !state.trusted && r.outcome === "invalid" && r.failedStep === "chain";
+    const unanchored = bundle && !state.trusted && !state.nodes.length && r.outcome === "invalid" && r.failedStep === "chain";
     const shown = unanchored ? "unanchored" : r.outcome;
     clear(result,
       h("div", { class: `verdict verdict-${shown}`, id: "verdict", dataset: { verdict: shown } },
@@ -187,7 +197,7 @@ export async function verifyView(root, _params, { signal }) {
           h("h2", {}, unanchored ? "Give the block hash to check" : r.title),
           h("p", { class: "summary" }, r.summary),
           bundle ? h("p", { class: "small", id: "offline-source" },
-            `Checked against receipt ${state.receiptName}: its evidence bundle, in this browser, with no call to docchain`,
+            `Checked against ${state.credential ? "credential" : "receipt"} ${state.receiptName}: its evidence bundle, in this browser, with no call to docchain`,
             state.trustedFrom ? `; the trusted block hash is ${state.trustedFrom}.` : ".")
             : state.receipt || state.refused ? h("p", { class: "small" }, `Checked against receipt ${state.receiptName}.`) : null)),
       supersededSection(r.superseded_by),
@@ -196,6 +206,7 @@ export async function verifyView(root, _params, { signal }) {
         h("ul", { class: "checks", id: "verdict-steps" }, r.steps.map(c => h("li", { class: c.ok ? "ok" : unanchored ? "pending" : "bad", dataset: { check: c.name } },
           h("span", { class: "check-mark", "aria-hidden": "true" }, c.ok ? "✓" : unanchored ? "?" : "✗"),
           h("strong", {}, c.name), " ", h("span", { class: "detail" }, c.detail))))) : null,
+      nodesSection(state.nodes),
       recordSection(r, state.receipt),
       r.revocation ? h("section", { id: "verify-revocation" },
         h("h3", {}, "Revoked"),
@@ -231,13 +242,28 @@ function supersededSection(superseders) {
     h("p", { class: "small muted" }, "A signer of this document signed a newer version naming it as the one it replaces; this signature stays as shown."));
 }
 
+/** The nodes' answers for the bundle's block, each named, as the CLI's verify --offline --rpc lists them. */
+function nodesSection(nodes) {
+  if (!nodes.length) return null;
+  return h("section", { id: "offline-nodes" },
+    h("h3", {}, "Nodes asked"),
+    h("ul", {}, nodes.map(n => h("li", { dataset: { rpc: n.rpc } },
+      n.blockHash === null ? `${n.rpc} has no block ${n.blockNumber}` : `${n.rpc} has block ${n.blockNumber} as ${n.blockHash}`))));
+}
+
+// Nodes asked at once for the bundle's block: enough to outvote a liar, few enough that each is asked once
+const MAX_NODES = 5;
+
+/** The nodes named in the panel's field: one per line or comma separated, blanks dropped. */
+const nodeList = text => text.split(/[\s,]+/).filter(Boolean);
+
 /** The inputs of an offline verification, shown while the receipt carries an evidence bundle: a block hash the
- *  person trusts, or a node to ask for it; `onCheck` runs when they ask. */
+ *  person trusts, or nodes to ask for it; `onCheck` runs when they ask. */
 function offlinePanel(onCheck) {
   const trusted = h("input", { id: "offline-trusted", type: "text", placeholder: "0x + 64 hex digits (optional)",
                                spellcheck: "false", autocomplete: "off" });
-  const rpc = h("input", { id: "offline-rpc", type: "text", inputmode: "url", placeholder: "https://… JSON-RPC (optional)",
-                           spellcheck: "false", autocomplete: "off" });
+  const rpc = h("textarea", { id: "offline-rpc", rows: 2, inputmode: "url", spellcheck: "false", autocomplete: "off",
+                              placeholder: `https://… JSON-RPC, one per line or comma separated, up to ${MAX_NODES} (optional)` });
   const block = h("span", {});
   const note = h("p", { class: "small bad-text", id: "offline-note", hidden: true });
   const button = h("button", { id: "offline-check", type: "button", class: "btn" }, "Check the block");
@@ -245,9 +271,9 @@ function offlinePanel(onCheck) {
   const panel = h("div", { id: "offline-mode", class: "offline", hidden: true },
     h("h3", {}, "Evidence bundle"),
     h("p", { class: "small muted" }, "This receipt carries its proofs: it is verified in your browser, nothing is sent to docchain. The proofs hold if ",
-      block, " is on the chain: give its hash, or a node to ask."),
+      block, " is on the chain: give its hash, or nodes to ask (they must agree)."),
     h("label", { class: "field", for: "offline-trusted" }, h("span", {}, "Trusted block hash"), trusted),
-    h("label", { class: "field", for: "offline-rpc" }, h("span", {}, "…or ask a node"), rpc),
+    h("label", { class: "field", for: "offline-rpc" }, h("span", {}, "…or ask nodes"), rpc),
     button, note);
   return {
     panel,
@@ -257,7 +283,7 @@ function offlinePanel(onCheck) {
       note.hidden = true;
       if (evidence) clear(block, `block ${evidence.block.number}`);
     },
-    values: () => ({ trusted: trusted.value.trim(), rpc: rpc.value.trim() }),
+    values: () => ({ trusted: trusted.value.trim(), rpcs: nodeList(rpc.value) }),
     note(text) { note.hidden = !text; clear(note, text || ""); },
   };
 }
