@@ -13,7 +13,7 @@ import typer
 from docchain.chain.values import parse_address, parse_hash32, to_hex
 from docchain.client import documents
 from docchain.client.context import CliContext
-from docchain.client.errors import CliError, ExitCode, UsageError
+from docchain.client.errors import CliError, ExitCode, UsageError, VerificationFailed
 from docchain.client.options import command, new_app
 from docchain.client.output import anchoring_text, when_short
 
@@ -102,7 +102,8 @@ def status(
     With --as-of-block N, the API names the signers and the registry (or --receipt R its signer, registry
     and chain, with no API); the node (--rpc, else the recorded one) then proves each record's state at
     block N (eth_getProof, checked against the block's stateRoot). Nodes keep recent states only: an older
-    block needs an archive node, and a node that no longer serves it is said in one line (exit 3).
+    block needs an archive node, and a node that no longer serves it is said in one line (exit 3). A block
+    before the registry's deployment, where it has no code, is said so in one line (exit 1).
     """
     c: CliContext = ctx.obj
     if receipt_opt is not None and as_of_block is None:
@@ -207,7 +208,7 @@ def _status_as_of(c: CliContext, subjects: Subjects, number: int) -> None:
 
 async def _records_as_of(url: str, timeout: float, subjects: Subjects, number: int) -> tuple[list[AsOf], bytes]:
     """Each signer's record in the state of block ``number``, with that block's hash: one eth_getProof for all."""
-    from docchain.chain.capture import StateUnavailable, capture_evidence_at, proven_record
+    from docchain.chain.capture import EvidenceUnavailable, StateUnavailable, capture_evidence_at, proven_record
     from docchain.chain.offline import slots_of
     from docchain.chain.rpc import JsonRpc
 
@@ -227,6 +228,15 @@ async def _records_as_of(url: str, timeout: float, subjects: Subjects, number: i
                 f"{said})",
                 ExitCode.UNAVAILABLE,
             ) from exc
+        except EvidenceUnavailable:
+            # a block before the registry's deployment proves an account without code, which is no registry's
+            # evidence: said as such rather than as the bundle reader's refusal of empty code
+            if await rpc.call("eth_getCode", [subjects.registry, hex(number)]) == "0x":
+                raise VerificationFailed(
+                    f"the registry {subjects.registry} has no code at block {number} on the node at {url}: it held "
+                    "no record then (it was deployed later, or is not on this chain)"
+                ) from None
+            raise
     found = [AsOf(signer, root, proven_record(e)) for (signer, root), e in zip(subjects.signers, evidence, strict=True)]
     return found, evidence[0].block.hash
 

@@ -465,3 +465,16 @@ def test_status_before_the_revocation_says_not_revoked_or_that_the_node_no_longe
         assert line.startswith(f"the node at {revoked.rpc} no longer serves the state of block {before}: ")
     later = revoked.status(revoked.head() + 1000)
     assert later.exit_code == ExitCode.UNAVAILABLE and "has no block" in later.stdout
+
+
+def test_status_before_the_registry_existed_says_it_had_no_code_there(stack: Stack) -> None:
+    result = stack.status(0)  # the genesis block: the registry is deployed later
+    if stack.kind == "anvil":  # it keeps its head's state alone
+        assert result.exit_code == ExitCode.UNAVAILABLE, result.stdout
+        return
+    assert result.exit_code == ExitCode.VERIFICATION_FAILED, result.stdout
+    line = json.loads(result.stdout)["error"]["message"]
+    assert line == (
+        f"the registry {stack.registry.address} has no code at block 0 on the node at {stack.rpc}: it held no record "
+        "then (it was deployed later, or is not on this chain)"
+    )
