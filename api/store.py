@@ -667,40 +667,23 @@ _WAITING = (
 )
 _ANY_REVOCATION = f"SELECT 1 FROM revocations WHERE state = {_sql(RevocationState.PENDING)} LIMIT 1"
 _IS_PENDING = _SUBS.c.state == literal_column(_sql(State.PENDING))
-_SUBMITTED = Many(
-    update(_SUBS)
-    .where(_SUBS.c.id == bindparam("b_id"), _IS_PENDING)
-    .values(
-        state=literal_column(_sql(State.SUBMITTED)),
-        tx_id=bindparam("b_tx_id"),
-        tx_hash=bindparam("b_tx"),
-        updated_at=bindparam("b_updated"),
+
+
+def _to_submitted(**columns: str) -> Many:
+    """Pending submissions (by ``b_id``) to submitted, setting each column to its bind parameter."""
+    values: dict[str, Any] = {column: bindparam(param) for column, param in columns.items()}
+    return Many(
+        update(_SUBS)
+        .where(_SUBS.c.id == bindparam("b_id"), _IS_PENDING)
+        .values(state=literal_column(_sql(State.SUBMITTED)), updated_at=bindparam("b_updated"), **values)
     )
-)
+
+
+_SUBMITTED = _to_submitted(tx_id="b_tx_id", tx_hash="b_tx")
 # a Merkle submission into its tree: the root and its proof go with the transaction that anchors the root
-_IN_TREE = Many(
-    update(_SUBS)
-    .where(_SUBS.c.id == bindparam("b_id"), _IS_PENDING)
-    .values(
-        state=literal_column(_sql(State.SUBMITTED)),
-        tx_id=bindparam("b_tx_id"),
-        tx_hash=bindparam("b_tx"),
-        merkle_root=bindparam("b_root"),
-        merkle_proof=bindparam("b_proof"),
-        updated_at=bindparam("b_updated"),
-    )
-)
+_IN_TREE = _to_submitted(tx_id="b_tx_id", tx_hash="b_tx", merkle_root="b_root", merkle_proof="b_proof")
 # a tree whose root another sender anchored: its submissions join it without a transaction of the relayer's
-_ADOPTED = Many(
-    update(_SUBS)
-    .where(_SUBS.c.id == bindparam("b_id"), _IS_PENDING)
-    .values(
-        state=literal_column(_sql(State.SUBMITTED)),
-        merkle_root=bindparam("b_root"),
-        merkle_proof=bindparam("b_proof"),
-        updated_at=bindparam("b_updated"),
-    )
-)
+_ADOPTED = _to_submitted(merkle_root="b_root", merkle_proof="b_proof")
 _FAILED = (
     update(_SUBS)
     # (literals: an executemany takes no expanding IN parameter)
