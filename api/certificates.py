@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass, replace
+from typing import Any
 
 from docchain.api.chainctx import ChainContext
 from docchain.api.problems import Problem, not_found, unavailable
@@ -43,7 +44,7 @@ class EnvelopeNotComplete(Problem):
     404. Answered by api/problems.py's handler of every :class:`Problem`."""
 
     def __init__(self, envelope_id: bytes, state: str, detail: str, declined_by: str | None = None) -> None:
-        by = {} if declined_by is None else {"declinedBy": declined_by}
+        by: dict[str, Any] = {} if declined_by is None else {"declinedBy": declined_by}
         super().__init__(
             409,
             "envelope-not-complete",

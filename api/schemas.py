@@ -395,9 +395,26 @@ class Eip712Action(BaseModel):
     )
 
 
+class Eip712EnvelopeAction(Eip712Action):
+    domain: Eip712Domain = Field(
+        description="the envelopes contract's domain (GET /v1/envelopes/domain), which this action is signed under "
+        "in place of the registry's"
+    )
+
+
 class Eip712Actions(BaseModel):
     registration: Eip712Action = Field(description="what a signer signs to register a document (POST /v1/documents)")
     revocation: Eip712Action = Field(description="what a signer signs to revoke it (POST /v1/revocations)")
+    envelopeRequest: Eip712EnvelopeAction | None = Field(
+        description="what a requester signs to create an envelope (POST /v1/envelopes); null without an envelopes "
+        "contract"
+    )
+    decline: Eip712EnvelopeAction | None = Field(
+        description="what a named signer signs to decline an envelope (POST /v1/envelopes/{id}/decline)"
+    )
+    void: Eip712EnvelopeAction | None = Field(
+        description="what the requester signs to void an envelope (POST /v1/envelopes/{id}/void)"
+    )
 
 
 class Eip712Info(BaseModel):

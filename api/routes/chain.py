@@ -29,6 +29,7 @@ from docchain.api.schemas import (
     TreeDocument,
 )
 from docchain.api.store import TreeLeaf
+from docchain.chain import envelopes
 from docchain.chain.registry import decode_call, decode_rpc_log, decode_rpc_root_anchored
 from docchain.chain.typed_data import EIP712_DOMAIN_TYPE, Domain, Registration, Revocation
 from docchain.chain.values import parse_address, parse_hash32, to_checksum_address, to_hex
@@ -55,18 +56,29 @@ def describe_call(data: bytes) -> dict[str, Any] | None:
     return {"function": name, "args": None if args is None else {k: _jsonable(v) for k, v in args.items()}}
 
 
-def eip712_info(domain: Domain) -> dict[str, Any]:
-    """The domain and each action's types apart (built from chain/typed_data.py's one definition): ethers'
-    ``signTypedData(domain, types, value)`` refuses a ``types`` holding ``EIP712Domain``, while a wallet's
-    ``eth_signTypedData_v4`` and eth_account want the full form. Served apart, each is built without editing."""
-    return {
-        "domain": domain.to_json(),
-        "domainType": EIP712_DOMAIN_TYPE,
-        "actions": {
-            action: {"primaryType": message.PRIMARY_TYPE, "types": {message.PRIMARY_TYPE: message.TYPE}}
-            for action, message in (("registration", Registration), ("revocation", Revocation))
-        },
+def eip712_info(domain: Domain, envelopes_at: str | None) -> dict[str, Any]:
+    """The domain and each action's types apart (built from chain/typed_data.py's and chain/envelopes.py's one
+    definition): ethers' ``signTypedData(domain, types, value)`` refuses a ``types`` holding ``EIP712Domain``,
+    while a wallet's ``eth_signTypedData_v4`` and eth_account want the full form. Served apart, each is built
+    without editing. The envelope actions carry their own domain, the envelopes contract's at ``envelopes_at``
+    (None: no envelopes contract, and they are null)."""
+    actions: dict[str, Any] = {
+        action: {"primaryType": message.PRIMARY_TYPE, "types": {message.PRIMARY_TYPE: message.TYPE}}
+        for action, message in (("registration", Registration), ("revocation", Revocation))
     }
+    theirs = None if envelopes_at is None else envelopes.domain(domain.chain_id, envelopes_at).to_json()
+    for action, envelope_message in (
+        ("envelopeRequest", envelopes.EnvelopeRequest),
+        ("decline", envelopes.Decline),
+        ("void", envelopes.Void),
+    ):
+        primary = envelope_message.PRIMARY_TYPE
+        actions[action] = (
+            None
+            if theirs is None
+            else {"primaryType": primary, "types": {primary: envelope_message.TYPE}, "domain": theirs}
+        )
+    return {"domain": domain.to_json(), "domainType": EIP712_DOMAIN_TYPE, "actions": actions}
 
 
 @router.get(
@@ -91,7 +103,7 @@ async def chain_info(
             "confirmations": settings.confirmations,
             "relayer": chain.sender.address,
             "relayerBalanceWei": str(int(balance, 16)),
-            "eip712": eip712_info(chain.domain),
+            "eip712": eip712_info(chain.domain, chain.envelopes),
         }
     )
 

@@ -17,6 +17,7 @@ import pytest
 from api_support import ROOT, Api, Env, Signer, random_doc
 from eth_account.messages import encode_typed_data
 
+from docchain.chain import envelopes as env_mod
 from docchain.chain import typed_data as td
 from docchain.chain.hashing import keccak256
 from docchain.chain.values import to_hex
@@ -110,9 +111,19 @@ def test_the_served_types_are_typed_datas_one_definition(chain: dict[str, Any], 
     eip712 = chain["eip712"]
     assert eip712["domain"] == env.domain.to_json()
     assert eip712["domainType"] == td.EIP712_DOMAIN_TYPE
+    assert env.deployment.envelopes is not None
+    envelopes = env_mod.domain(env.domain.chain_id, env.deployment.envelopes.address).to_json()
     assert eip712["actions"] == {
         "registration": {"primaryType": "Registration", "types": {"Registration": td.Registration.TYPE}},
         "revocation": {"primaryType": "Revocation", "types": {"Revocation": td.Revocation.TYPE}},
+        **{
+            action: {"primaryType": t.PRIMARY_TYPE, "types": {t.PRIMARY_TYPE: t.TYPE}, "domain": envelopes}
+            for action, t in (
+                ("envelopeRequest", env_mod.EnvelopeRequest),
+                ("decline", env_mod.Decline),
+                ("void", env_mod.Void),
+            )
+        },
     }
     assert "types" not in chain and "domain" not in chain  # one place for each piece
     # the CLI signs in the served domain (not one it rebuilds from chainId and contract)
@@ -123,9 +134,15 @@ def test_docs_show_what_is_served(chain: dict[str, Any]) -> None:
     documented = documented_answer()
     assert set(documented) == set(chain)
     eip712 = documented["eip712"]
-    # the worked example's domain, not this test node's registry; all else exactly as served
+    # the worked example's domains, not this test node's contracts; all else exactly as served
     assert td.Domain.from_json(eip712["domain"]) == td.Domain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
-    assert {**chain["eip712"], "domain": eip712["domain"]} == eip712
+    envelopes = env_mod.domain(31337, "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512").to_json()
+    served = json.loads(json.dumps(chain["eip712"]))
+    served["domain"] = eip712["domain"]
+    for action in ("envelopeRequest", "decline", "void"):
+        assert eip712["actions"][action]["domain"] == envelopes, action
+        served["actions"][action]["domain"] = envelopes
+    assert served == eip712
 
 
 def test_the_openapi_schema_describes_the_answer(api: Api, chain: dict[str, Any]) -> None:
