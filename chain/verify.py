@@ -70,8 +70,10 @@ TITLES = {
 }
 
 
-# what a receipt-less "not registered" cannot rule out, in the words every interface says
-MERKLE_NEEDS_RECEIPT = "a Merkle-anchored signature is verified with its receipt"
+# what a receipt-less "not registered" cannot rule out, in the words every interface says: a private
+# registration's salted commitment, and on a registry that anchors roots a Merkle leaf, neither found by the file
+MERKLE_NEEDS_RECEIPT = "a Merkle-anchored or private signature is verified with its receipt"
+PRIVATE_NEEDS_RECEIPT = "a private signature is verified with its receipt"
 
 
 class Step(StrEnum):
@@ -201,6 +203,8 @@ class Verdict:
     # asked without a receipt of a registry that anchors Merkle roots: a Merkle-anchored signature, whose leaf
     # the chain does not hold, may exist unseen, and "not registered" says only what the chain shows
     merkle_unseen: bool = False
+    # asked without a receipt: a private signature, registered under a salted commitment, may exist unseen
+    private_unseen: bool = False
     # newer documents that replace this one (:func:`superseded_by`): information beside the outcome, which stays
     superseded: tuple[Superseder, ...] = ()
     superseded_unsearched: str | None = None  # why the chain could not be searched for them all, when it could not
@@ -236,7 +240,9 @@ class Verdict:
             registry = self.trust.registry if self.trust else "the registry"
             by = f" by {who}" if who else ""
             said = f"No signature of this file{by} is recorded on chain in {registry}"
-            return f"{said}; {MERKLE_NEEDS_RECEIPT}." if self.merkle_unseen else f"{said}."
+            if self.merkle_unseen:
+                return f"{said}; {MERKLE_NEEDS_RECEIPT}."
+            return f"{said}; {PRIVATE_NEEDS_RECEIPT}." if self.private_unseen else f"{said}."
         return f"Verification failed at step {self.failed_step}: {self.reason}"
 
     def to_json(self) -> dict[str, Any]:
@@ -317,6 +323,7 @@ class Checks:
     revocation: Revoked | None = None
     others: tuple[OtherSigner, ...] = ()
     merkle_unseen: bool = False
+    private_unseen: bool = False
 
     def ok(self, step: Step, detail: str) -> None:
         self.steps.append(Check(step, True, detail))
@@ -339,6 +346,7 @@ class Checks:
             revocation=self.revocation,
             other_signers=self.others,
             merkle_unseen=self.merkle_unseen,
+            private_unseen=self.private_unseen,
         )
 
 
@@ -505,6 +513,7 @@ async def _steps(run: _Run, pin: Pin | None) -> None:
         await _signature(run, registry, domain, head)
 
     run.merkle_unseen = receipt is None and release.anchors_roots
+    run.private_unseen = receipt is None
     signer = run.signer
     if signer is None and run.unsearched is not None:
         raise run.fail(

@@ -19,7 +19,7 @@ from docchain.chain.receipt import Receipt, read_receipt, receipt_path, write_re
 from docchain.chain.values import parse_address, parse_hash32, to_hex
 from docchain.client import documents, keys, receipts
 from docchain.client.context import CliContext
-from docchain.client.errors import CliError, ExitCode, UsageError, VerificationFailed
+from docchain.client.errors import ApiError, CliError, ExitCode, UsageError, VerificationFailed
 from docchain.client.options import ForceOpt, KeyOpt, SignerOpt, WaitTimeoutOpt, command, examples, new_app
 from docchain.client.output import short
 
@@ -109,7 +109,16 @@ def get(
             address = parse_address(str(found.get("signer")), "signer")
         assert address is not None
         until = time.monotonic() + (wait_timeout if wait else 0)
-        entry = receipts.wait_anchored(client, doc, address, submission, until)
+        try:
+            entry = receipts.wait_anchored(client, doc, address, submission, until)
+        except (ApiError, VerificationFailed) as exc:
+            if opening is not None or (isinstance(exc, ApiError) and exc.status != 404):
+                raise
+            # asked by the file's plain SHA-256, which a private submission's record is not under
+            raise VerificationFailed(
+                f"the API has no record of {doc} by {address}; a private submission (submit --private) is found "
+                f"only by its commitment, opened by {_openings(path, target_file)}"
+            ) from exc
         state = entry.get("state")
         if state not in receipts.ANCHORED:
             hint = "" if wait else " (add --wait to wait for it)"
@@ -266,6 +275,13 @@ def import_(
     _write(output, credential.receipt.dumps(), force)
     c.out.emit({"credential": str(path), "receipt": str(output)})
     c.out.say(f"receipt of {path} written to {output}")
+
+
+def _openings(document: Path | None, target: Path) -> str:
+    """Where the opening of a private submission of ``document`` is looked for, as the one line names them."""
+    if document is None:
+        return "its salt file or its receipt, which docchain receipt FILE finds beside the file"
+    return f"its salt file {receipts.salt_path(document)} or its receipt {target}, and neither is there"
 
 
 def _beside(path: Path, suffix: str) -> Path:

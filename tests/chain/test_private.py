@@ -205,6 +205,7 @@ def test_the_file_alone_is_not_registered_and_says_a_private_record_needs_its_re
         verdict = _online(w3, Question(private.sha256, signer=signer), pin=pin)
         assert verdict.outcome is Outcome.NOT_REGISTERED, verdict.summary
         assert verdict.reason is not None and "a private signature is verified with its receipt" in verdict.reason
+        assert verdict.summary.endswith("; a Merkle-anchored or private signature is verified with its receipt.")
 
 
 def test_a_private_merkle_leaf_verifies_online_and_offline(registry: Registry, w3: Web3) -> None:

@@ -119,7 +119,7 @@ def test_not_registered(registry: Registry, w3: Web3) -> None:
     assert (verdict.outcome, verdict.failed_step) == (Outcome.NOT_REGISTERED, Step.RECORD)
     assert verdict.summary == (
         f"No signature of this file is recorded on chain in {registry.address}; "
-        "a Merkle-anchored signature is verified with its receipt."
+        "a Merkle-anchored or private signature is verified with its receipt."
     )
 
 

@@ -521,12 +521,12 @@ def test_not_registered_without_a_receipt_says_only_what_the_chain_shows(chain: 
     by_hash = _verify_by_hash(chain, reg.doc_hash, None)
     assert by_hash.summary == (
         f"No signature of this file is recorded on chain in {registry}; "
-        "a Merkle-anchored signature is verified with its receipt."
+        "a Merkle-anchored or private signature is verified with its receipt."
     )
     by_signer = _verify_by_hash(chain, reg.doc_hash, reg.signer)
     assert by_signer.summary == (
         f"No signature of this file by {reg.signer} is recorded on chain in {registry}; "
-        "a Merkle-anchored signature is verified with its receipt."
+        "a Merkle-anchored or private signature is verified with its receipt."
     )
     never = _anchor(chain, [_signed(chain, SIGNER)], anchor=False)  # with its receipt, only what the chain shows
     assert _verify(chain, never.receipts[0]).summary == (

@@ -29,7 +29,7 @@ from typer.testing import CliRunner, Result
 from web3 import Web3
 
 from docchain.chain.deploy import ensure_deployed
-from docchain.chain.hashing import sha256_bytes
+from docchain.chain.hashing import keccak256, sha256_bytes
 from docchain.chain.node import LocalNode
 from docchain.chain.receipt import write_receipt
 from docchain.chain.registry import Registry, SignedRegistration
@@ -477,4 +477,30 @@ def test_status_before_the_registry_existed_says_it_had_no_code_there(stack: Sta
     assert line == (
         f"the registry {stack.registry.address} has no code at block 0 on the node at {stack.rpc}: it held no record "
         "then (it was deployed later, or is not on this chain)"
+    )
+
+
+def test_receipt_of_a_private_file_without_its_salt_or_receipt_says_where_its_opening_is(stack: Stack) -> None:
+    if stack.api is None:
+        pytest.skip("the receipt is fetched from an API")
+    document = stack.work / "private.pdf"
+    document.write_bytes(b"a private contract, " + os.urandom(16))
+    salt = os.urandom(32)
+    committed = keccak256(sha256_bytes(document.read_bytes()) + salt)
+    reg = Registration(doc_hash=committed, signer=address_of(ALICE), deadline=int(time.time()) + 3600)
+    body = {
+        "registration": reg.to_json(),
+        "signature": to_hex(sign(stack.registry.domain, reg, ALICE)),
+        "private": True,
+    }
+    assert httpx.post(f"{stack.api}/v1/documents", json=body, timeout=30).status_code == 202
+    # the salt was lost with the salt file: the API is asked by the file's plain SHA-256, under which nothing is
+    result = stack.cli("receipt", str(document), "--signer", reg.signer)
+    assert result.exit_code == ExitCode.VERIFICATION_FAILED, result.stdout
+    line = json.loads(result.stdout)["error"]["message"]
+    doc = to_hex(sha256_bytes(document.read_bytes()))
+    assert line == (
+        f"the API has no record of {doc} by {reg.signer}; a private submission (submit --private) is found only "
+        f"by its commitment, opened by its salt file {document}.docchain.salt or its receipt "
+        f"{document}.docchain.json, and neither is there"
     )

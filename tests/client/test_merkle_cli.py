@@ -23,7 +23,7 @@ from tests.support import free_port
 
 PASSWORD = "merkle cli password"
 KEPT = "submitted before with merkle anchoring; the first submission's mode is kept"
-UNSEEN = "a Merkle-anchored signature is verified with its receipt."
+UNSEEN = "a Merkle-anchored or private signature is verified with its receipt."
 
 
 def anchored(stack: CliStack, row: dict[str, Any]) -> dict[str, Any]:
