@@ -1,8 +1,9 @@
 """The page's offline verifier (api/web/js/offline.js): an evidence bundle dropped on the verify page is checked in
 the browser, step by step, with no call to the docchain API, to the verdict chain/offline.py gives: the same
 outcome, failed step, reasons and trust, for honest bundles (direct, Merkle, revoked, absent) of the stack's
-anvil and for each tampered variant of tests/chain/test_bundle.py. The block's canonicity is asked of a node the
-person names (the stack's anvil answers the bundle's hash; another anvil another). The vendored proof libraries
+anvil and for each tampered variant of tests/chain/test_bundle.py, and for the bundle dropped as its Verifiable
+Credential. The block's canonicity is asked of the nodes the person names, which must agree (the stack's anvil
+answers the bundle's hash; another anvil none, then another). The vendored proof libraries
 are esbuild's bundle of node_modules and the released code hashes are contracts/releases.json's, byte for
 byte."""
 
@@ -36,6 +37,7 @@ from docchain.chain.registry import Registry, SignedRegistration
 from docchain.chain.rpc import JsonRpc
 from docchain.chain.sender import TxSender
 from docchain.chain.values import to_hex
+from docchain.chain.vc import credential_of
 from tests.chain.test_bundle import EVIDENCE_CASES, RECEIPT_CASES
 from tests.support import DevNode
 from tests.vectors.bundles.corpus import load
@@ -419,6 +421,23 @@ def test_a_dropped_bundle_is_verified_in_the_page_without_the_api(
     Pages.shot(page, "verify-offline-valid")
     page.fill("#offline-trusted", "")
 
+    # the same bundle dropped as its Verifiable Credential (docchain receipt export --vc): read back, then verified
+    credential = credential_of(bundles.direct).to_json()
+    _drop(page, tmp_path, "lease.txt.vc.json", credential, bundles.content)
+    expect(page.locator("#verdict")).to_have_attribute("data-verdict", "unanchored", timeout=TIMEOUT)
+    page.fill("#offline-trusted", to_hex(evidence.block.hash))
+    page.click("#offline-check")
+    expect(page.locator("#verdict")).to_have_attribute("data-verdict", "valid", timeout=TIMEOUT)
+    expect(page.locator("#offline-source")).to_contain_text("Checked against credential lease.txt.vc.json")
+    # a claim changed apart from its bundle: refused at the receipt step, in chain/vc.py's words
+    _drop(page, tmp_path, "forged.vc.json", {**credential, "validFrom": "2001-01-01T00:00:00Z"}, bundles.content)
+    expect(page.locator("#verdict")).to_have_attribute("data-verdict", "invalid", timeout=TIMEOUT)
+    assert _steps(page) == [("receipt", False)]
+    said = json.dumps(credential["validFrom"])
+    expect(page.locator("#verdict-steps li.bad .detail")).to_have_text(
+        f"credential: validFrom is not what its evidence bundle says: {said}"
+    )
+
     # a tampered bundle: the cross at its named step, the reason Python gives
     tampered = next(c for c in bundles.cases if c.name == "account.proof[0]")
     _drop(page, tmp_path, "tampered.docchain.json", tampered.receipt, bundles.content)
@@ -463,29 +482,50 @@ def test_the_block_is_checked_with_the_node_the_person_names(
     [asked] = [json.loads(n) for n in nodes]
     assert (asked["method"], asked["params"]) == ("eth_getBlockByNumber", [hex(evidence.block.number), False])
 
-    # a node of another chain: before it has the block, it says so and the verdict stands; then it answers
-    # another hash for that block, and the cross is at the chain step
-    page.fill("#offline-rpc", other_anvil.rpc_url)
-    page.click("#offline-check")
-    expect(page.locator("#offline-note")).to_have_text(
-        f"Could not ask the node: the node at {other_anvil.rpc_url} has no block {evidence.block.number}, which "
-        "the bundle proves."
-    )
-    expect(chain).to_have_class("ok")
-    other_anvil.mine(evidence.block.number)
+    # a node of another chain: before it has the block, that is its answer, and nothing is left to trust
+    number, true_hash = evidence.block.number, to_hex(evidence.block.hash)
     page.fill("#offline-rpc", other_anvil.rpc_url)
     page.click("#offline-check")
     expect(page.locator("#verdict")).to_have_attribute("data-verdict", "invalid", timeout=TIMEOUT)
-    other_hash = other_anvil.rpc("eth_getBlockByNumber", [hex(evidence.block.number), False])["hash"]
     expect(chain.locator(".detail")).to_have_text(
-        f"the bundle proves block {evidence.block.number} {to_hex(evidence.block.hash)}, not the trusted {other_hash}"
+        f"the node does not hold block {number}, which the bundle proves: {other_anvil.rpc_url} says no such block"
     )
+    expect(page.locator("#offline-nodes li")).to_have_text([f"{other_anvil.rpc_url} has no block {number}"])
+    # then it answers another hash for that block, and the cross is at the chain step, naming its answer
+    other_anvil.mine(number)
+    other_hash = other_anvil.rpc("eth_getBlockByNumber", [hex(number), False])["hash"]
+    page.click("#offline-check")
+    expect(chain.locator(".detail")).to_have_text(
+        f"the bundle proves block {number} {true_hash}, not the trusted {other_hash} ({other_anvil.rpc_url} says "
+        f"{other_hash})"
+    )
+    # several nodes, one per line or comma separated, each asked once: they must agree, in the CLI's words
+    nodes.clear()
+    page.fill("#offline-rpc", f"{stack.rpc_url}\n{other_anvil.rpc_url}")
+    page.click("#offline-check")
+    expect(chain.locator(".detail")).to_have_text(
+        f"the nodes disagree on block {number}, which the bundle proves: {stack.rpc_url} says {true_hash}; "
+        f"{other_anvil.rpc_url} says {other_hash}"
+    )
+    expect(page.locator("#offline-nodes li")).to_have_text(
+        [
+            f"{stack.rpc_url} has block {number} as {true_hash}",
+            f"{other_anvil.rpc_url} has block {number} as {other_hash}",
+        ]
+    )
+    assert len(nodes) == 2
+    page.fill("#offline-rpc", f"{stack.rpc_url}, {stack.rpc_url}")
+    page.click("#offline-check")
+    expect(page.locator("#verdict")).to_have_attribute("data-verdict", "valid", timeout=TIMEOUT)
+    page.fill("#offline-rpc", ", ".join([stack.rpc_url] * 6))
+    page.click("#offline-check")
+    expect(page.locator("#offline-note")).to_have_text("Name at most 5 nodes.")
 
     # a trusted hash typed in is the same question, asked instead of a node's
     page.fill("#offline-trusted", to_hex(evidence.block.hash))
     page.click("#offline-check")
     expect(page.locator("#offline-note")).to_have_text(
-        "Give the block hash you trust or a node to ask for it, not both."
+        "Give the block hash you trust or nodes to ask for it, not both."
     )
     page.fill("#offline-rpc", "")
     page.fill("#offline-trusted", to_hex(evidence.block.hash))
