@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from docchain.api import apidocs, logs, metrics, openapi, problems, security
 from docchain.api.certificates import Certificates
 from docchain.api.chainctx import ChainContext
-from docchain.api.db import ChainMismatch, Database
+from docchain.api.db import LISTEN_RETRY_S, ChainMismatch, Database
 from docchain.api.limits import RelayerLimits
 from docchain.api.notify import Notifier, relay
 from docchain.api.outbox import OutboxWriter
@@ -219,7 +219,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     staged.start()
     # the pipeline working this database may be another process's: its changes arrive on the database's
     # channel (api/notify.py)
-    relaying = asyncio.create_task(relay(db, notifier), name="notify-relay")
+    listening = asyncio.Event()
+    relaying = asyncio.create_task(relay(db, notifier, listening), name="notify-relay")
+    # Serve once the channel reaches this process: a change published before would wake its waiters only at
+    # their next re-read. A database that is down does not hold the start longer than one listen retry.
+    with suppress(TimeoutError):
+        await asyncio.wait_for(listening.wait(), LISTEN_RETRY_S)
     log.info(
         "docchain API started",
         extra={

@@ -757,9 +757,12 @@ class Database:
                 "point DOCCHAIN_RPC_URL / DOCCHAIN_REGISTRY_ADDRESS back at them or use another database"
             )
 
-    async def listen(self, channel: str, on_message: Callable[[str], None]) -> None:
-        """PostgreSQL only: call ``on_message(payload)`` for each ``NOTIFY`` on ``channel``, until cancelled.
-        A database restart closes the listening connection: the next one listens again."""
+    async def listen(
+        self, channel: str, on_message: Callable[[str], None], listening: asyncio.Event | None = None
+    ) -> None:
+        """PostgreSQL only: call ``on_message(payload)`` for each ``NOTIFY`` on ``channel``, until cancelled;
+        ``listening`` is set once the first ``LISTEN`` is active. A database restart closes the listening
+        connection: the next one listens again."""
         while True:
             try:
                 async with self.engine.connect() as conn:
@@ -767,6 +770,8 @@ class Database:
                     listener = raw.driver_connection  # asyncpg's connection: LISTEN with a callback
                     assert listener is not None
                     await listener.add_listener(channel, lambda _c, _pid, _ch, payload: on_message(payload))
+                    if listening is not None:
+                        listening.set()
                     while not listener.is_closed():
                         await asyncio.sleep(LISTEN_RETRY_S)
                         await conn.execute(text("SELECT 1"))

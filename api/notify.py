@@ -110,10 +110,13 @@ class SocketBus:
             except OSError:  # its buffer is full (a busy process): it re-reads within 2 s anyway
                 pass
 
-    async def listen(self, on_message: Callable[[str], None]) -> None:
-        """Until cancelled: ``on_message(payload)`` for each payload published."""
+    async def listen(self, on_message: Callable[[str], None], listening: asyncio.Event | None = None) -> None:
+        """Until cancelled: ``on_message(payload)`` for each payload published; ``listening`` is set once
+        payloads reach this process (at once if they never can)."""
         if not self._usable():
             log.warning("database path too long for a notification socket: waiters re-read every 2 s")
+            if listening is not None:
+                listening.set()
             await asyncio.Event().wait()
         self.directory.mkdir(mode=0o700, exist_ok=True)
         path = self.directory / f"{os.getpid()}.sock"
@@ -133,6 +136,8 @@ class SocketBus:
                 on_message(data.decode(errors="replace"))
 
         loop.add_reader(sock.fileno(), readable)
+        if listening is not None:
+            listening.set()
         try:
             await asyncio.Event().wait()
         finally:
@@ -171,8 +176,9 @@ class Publishing(Notifier):
             await self.db.notify(CHANNEL, payload)
 
 
-async def relay(db: Database, notifier: Notifier) -> None:
-    """Until cancelled: wake this process's waiters for the changes any pipeline publishes."""
+async def relay(db: Database, notifier: Notifier, listening: asyncio.Event | None = None) -> None:
+    """Until cancelled: wake this process's waiters for the changes any pipeline publishes; ``listening`` is
+    set once the channel reaches this process."""
 
     def wake(payload: str) -> None:
         if payload == EVERYTHING:
@@ -181,6 +187,6 @@ async def relay(db: Database, notifier: Notifier) -> None:
             notifier.notify(payload.split(","))
 
     if db.sqlite_path is not None:
-        await SocketBus(db.sqlite_path).listen(wake)
+        await SocketBus(db.sqlite_path).listen(wake, listening)
     else:
-        await db.listen(CHANNEL, wake)
+        await db.listen(CHANNEL, wake, listening)
