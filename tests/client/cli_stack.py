@@ -1,6 +1,10 @@
 """The end-to-end CLI tests' stacks: a real anvil with the registry deployed, and either the API as a process of its
 own with the ``docchain`` executable run against them as a subprocess, as a user runs it (:func:`cli_stack`), or
-the CLI run in this process against the node alone, with funded keys (:func:`funded_cli`)."""
+the CLI run in this process against the node alone, with funded keys (:func:`funded_cli`).
+
+A stack is started once per test module: an API start costs seconds of CPU (the API and its pipeline child), so
+a test whose subject is "no API" points the CLI at :func:`dead_api` rather than stopping the stack's, and a test
+that needs a setting the stack's API lacks starts one more beside it (:func:`another_api`)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +22,7 @@ from typing import Any
 from typer.testing import CliRunner, Result
 from web3 import Web3
 
+from docchain.chain import deploy
 from docchain.chain.deploy import ensure_deployed
 from docchain.chain.sender import TxSender
 from docchain.chain.values import parse_hex
@@ -31,6 +37,8 @@ class CliStack:
     api: str
     work: Path  # the user's working directory: their documents and receipts
     env: dict[str, str]
+    data_dir: Path  # the API's and the CLI's: deployments.json, the database, the local store
+    api_env: dict[str, str]  # the API process's settings
 
     @property
     def rpc_url(self) -> str:
@@ -52,6 +60,11 @@ class CliStack:
         env = {k: v for k, v in self.env.items() if k not in ("DOCCHAIN_API", "DOCCHAIN_DATA_DIR")}
         env.update(HOME=str(home), DOCCHAIN_CONFIG_DIR=str(home / "config"))
         return _run([*args, "--rpc", self.rpc_url, "--registry", self.registry], env, home, check)
+
+
+def dead_api() -> str:
+    """The URL of a port nothing listens on: the CLI pointed there finds no API, as when none runs."""
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path, check: int | None) -> subprocess.CompletedProcess[str]:
@@ -86,26 +99,48 @@ def cli_stack(base: Path, password: str, **api_env: str) -> Iterator[CliStack]:
             DOCCHAIN_TIMEOUT="10",
             COLUMNS="250",  # tables unwrapped, for the tests that read them
         )
-        api = ApiProcess.start(
-            host="127.0.0.1",
-            port=port,
-            log_path=data_dir / "api.log",
-            env={
-                "DOCCHAIN_RPC_URL": node.rpc_url,
-                "DOCCHAIN_DATA_DIR": str(data_dir),
-                "DOCCHAIN_RELAYER_KEY": DEV_RELAYER_KEY,
-                "DOCCHAIN_CONFIRMATIONS": "1",
-                "DOCCHAIN_BATCH_INTERVAL_MS": "20",
-                "DOCCHAIN_POLL_INTERVAL_MS": "50",
-                **api_env,
-            },
-        )
-        api.wait_ready(60)
-        yield CliStack(node, deployment.address, url, work, env)
+        settings = {
+            "DOCCHAIN_RPC_URL": node.rpc_url,
+            "DOCCHAIN_DATA_DIR": str(data_dir),
+            "DOCCHAIN_RELAYER_KEY": DEV_RELAYER_KEY,
+            "DOCCHAIN_CONFIRMATIONS": "1",
+            "DOCCHAIN_BATCH_INTERVAL_MS": "20",
+            "DOCCHAIN_POLL_INTERVAL_MS": "50",
+            **api_env,
+        }
+        api = _start_api(port, data_dir / "api.log", settings)
+        yield CliStack(node, deployment.address, url, work, env, data_dir, settings)
     finally:
         if api is not None:
             api.stop()
         node.stop()
+
+
+def _start_api(port: int, log: Path, settings: dict[str, str]) -> ApiProcess:
+    api = ApiProcess.start(host="127.0.0.1", port=port, log_path=log, env=settings)
+    try:
+        api.wait_ready(60)
+    except BaseException:
+        api.stop()
+        raise
+    return api
+
+
+@contextmanager
+def another_api(stack: CliStack, **api_env: str) -> Iterator[str]:
+    """A second API on the stack's node and registry, with ``api_env`` over the stack's API settings, for as long
+    as the block runs; its URL. Its data directory and database are its own (the stack's API keeps its own
+    documents and copies to itself), and it runs no pipeline: what it accepts is not anchored."""
+    data_dir = Path(tempfile.mkdtemp(prefix="another-api-", dir=stack.work.parent))
+    for deployment in deploy.read_all(stack.data_dir).values():
+        deploy.record(data_dir, deployment)
+    settings = {**stack.api_env, "DOCCHAIN_DATA_DIR": str(data_dir), "DOCCHAIN_PIPELINE": "off", **api_env}
+    port = free_port()
+    api = _start_api(port, data_dir / "api.log", settings)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        api.stop()
 
 
 @dataclass

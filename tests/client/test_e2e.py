@@ -1,6 +1,6 @@
 """End to end: the `docchain` executable as a subprocess against a real API process and a real anvil.
 
-keys new → submit --wait → receipt written → verify via API → verify via --rpc with the API stopped →
+keys new → submit --wait → receipt written → verify via API → verify via --rpc with no API to reach →
 tampered file fails (exit 1) → tampered receipt fails → revoke → verify shows revoked; plus the API
 unreachable (one line, exit 3), stored-file download, status / list / inspect.
 """
@@ -8,114 +8,26 @@ unreachable (one line, exit 3), stored-file download, status / list / inspect.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from docchain.chain.deploy import ensure_deployed
-from docchain.chain.sender import TxSender
-from docchain.chain.values import parse_hex
-from docchain.client.stack import DEV_RELAYER_KEY, ApiProcess
-from tests.support import DevNode, free_port
+from tests.client.cli_stack import CliStack, cli_stack, dead_api
 
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "e2e password"
 
 
-@dataclass
-class Stack:
-    rpc_url: str
-    data_dir: Path
-    work: Path
-    env: dict[str, str]
-    api: ApiProcess | None = None
-    api_port: int = 0
-
-    @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
-
-    def start_api(self) -> None:
-        self.api = ApiProcess.start(
-            host="127.0.0.1",
-            port=self.api_port,
-            log_path=self.data_dir / "api.log",
-            env={
-                "DOCCHAIN_RPC_URL": self.rpc_url,
-                "DOCCHAIN_DATA_DIR": str(self.data_dir),
-                "DOCCHAIN_RELAYER_KEY": DEV_RELAYER_KEY,
-                "DOCCHAIN_CONFIRMATIONS": "1",
-                "DOCCHAIN_BATCH_INTERVAL_MS": "20",
-                "DOCCHAIN_POLL_INTERVAL_MS": "50",
-            },
-        )
-        self.api.wait_ready(60)
-
-    def stop_api(self) -> None:
-        assert self.api is not None
-        self.api.stop()
-        self.api = None
-
-    def run(
-        self, *args: str, check: int | None = 0, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "docchain.client", *args],
-            env={**self.env, **(env or {})},
-            cwd=self.work,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if check is not None:
-            assert result.returncode == check, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-        return result
-
-    def json(self, *args: str, check: int = 0) -> object:
-        return json.loads(self.run(*args, "--json", check=check).stdout)
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    base = tmp_path_factory.mktemp("e2e")
-    anvil = DevNode(base / "node").started()
-    rpc_url = anvil.rpc_url
-    try:
-        from web3 import Web3
-
-        data_dir = base / "data"
-        ensure_deployed(TxSender(Web3(Web3.HTTPProvider(rpc_url)), parse_hex(DEV_RELAYER_KEY)), data_dir)
-        work = base / "work"
-        work.mkdir()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
-        api_port = free_port()
-        env.update(
-            DOCCHAIN_CONFIG_DIR=str(base / "config"),
-            DOCCHAIN_DATA_DIR=str(data_dir),
-            DOCCHAIN_PASSWORD=PASSWORD,
-            DOCCHAIN_KDF_ITERATIONS="2",
-            DOCCHAIN_API=f"http://127.0.0.1:{api_port}",
-            DOCCHAIN_TIMEOUT="10",
-            COLUMNS="200",
-        )
-        s = Stack(rpc_url=rpc_url, data_dir=data_dir, work=work, env=env, api_port=api_port)
-        s.start_api()
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliStack]:
+    with cli_stack(tmp_path_factory.mktemp("e2e"), PASSWORD) as s:
         yield s
-        if s.api is not None:
-            s.stop_api()
-    finally:
-        anvil.stop()
 
 
-def test_sign_verify_tamper_revoke(stack: Stack) -> None:
+def test_sign_verify_tamper_revoke(stack: CliStack) -> None:
     key = stack.json("keys", "new", "alice")
     assert isinstance(key, dict)
     signer = key["address"]
@@ -142,11 +54,11 @@ def test_sign_verify_tamper_revoke(stack: Stack) -> None:
     human = stack.run("verify", str(doc))
     assert f"VALID: Signed by {signer} on " in human.stdout
 
-    # verify independently with the API stopped: receipt + node only
-    stack.stop_api()
-    down = stack.run("verify", str(doc), "--retries", "1", check=3)
-    assert down.stderr.strip() == f"error: cannot reach the docchain API at {stack.api_url}: connection refused"
-    independent = stack.json("verify", str(doc), "--rpc", stack.rpc_url)
+    # verify independently with no API to reach (its address a dead port): receipt + node only
+    gone = dead_api()
+    down = stack.run("verify", str(doc), "--retries", "1", check=3, DOCCHAIN_API=gone)
+    assert down.stderr.strip() == f"error: cannot reach the docchain API at {gone}: connection refused"
+    independent = stack.json("verify", str(doc), "--rpc", stack.rpc_url, DOCCHAIN_API=gone)
     assert isinstance(independent, dict) and independent["outcome"] == "valid" and independent["mode"] == "rpc"
     assert [c["name"] for c in independent["steps"]] == [
         "file",
@@ -165,7 +77,7 @@ def test_sign_verify_tamper_revoke(stack: Stack) -> None:
     tampered = stack.work / "tampered.pdf"
     tampered.write_bytes(doc.read_bytes()[:-1] + b"?")
     shutil.copy(receipt_file, stack.work / "tampered.pdf.docchain.json")
-    bad_file = stack.json("verify", str(tampered), "--rpc", stack.rpc_url, check=1)
+    bad_file = stack.json("verify", str(tampered), "--rpc", stack.rpc_url, check=1, DOCCHAIN_API=gone)
     assert isinstance(bad_file, dict) and bad_file["outcome"] == "file_mismatch"
     assert bad_file["failedStep"] == "file"
 
@@ -173,7 +85,9 @@ def test_sign_verify_tamper_revoke(stack: Stack) -> None:
     forged = json.loads(receipt_file.read_text())
     forged["anchor"]["blockNumber"] += 1
     (stack.work / "forged-block.json").write_text(json.dumps(forged))
-    out = stack.json("verify", str(doc), "--rpc", stack.rpc_url, "--receipt", "forged-block.json", check=1)
+    out = stack.json(
+        "verify", str(doc), "--rpc", stack.rpc_url, "--receipt", "forged-block.json", check=1, DOCCHAIN_API=gone
+    )
     assert isinstance(out, dict) and out["failedStep"] == "anchor"
 
     forged = json.loads(receipt_file.read_text())
@@ -181,17 +95,20 @@ def test_sign_verify_tamper_revoke(stack: Stack) -> None:
     sig[10] ^= 0x01
     forged["signature"] = "0x" + sig.hex()
     (stack.work / "forged-sig.json").write_text(json.dumps(forged))
-    out = stack.json("verify", str(doc), "--rpc", stack.rpc_url, "--receipt", "forged-sig.json", check=1)
+    out = stack.json(
+        "verify", str(doc), "--rpc", stack.rpc_url, "--receipt", "forged-sig.json", check=1, DOCCHAIN_API=gone
+    )
     assert isinstance(out, dict) and out["failedStep"] == "signature"
 
     forged = json.loads(receipt_file.read_text())
     forged["document"]["sha256"] = "0x" + "00" * 32
     (stack.work / "inconsistent.json").write_text(json.dumps(forged))
-    broken = stack.json("verify", str(doc), "--rpc", stack.rpc_url, "--receipt", "inconsistent.json", check=1)
+    broken = stack.json(
+        "verify", str(doc), "--rpc", stack.rpc_url, "--receipt", "inconsistent.json", check=1, DOCCHAIN_API=gone
+    )
     assert isinstance(broken, dict) and broken["failedStep"] == "receipt" and "document.sha256" in broken["reason"]
 
-    # revoke (API back up: submissions and records survived the restart)
-    stack.start_api()
+    # revoke, through the API
     revoked = stack.json("revoke", str(doc), "--wait")
     assert isinstance(revoked, dict) and revoked["state"] == "revoked"
     after = stack.json("verify", str(doc), check=1)
@@ -213,9 +130,7 @@ def test_sign_verify_tamper_revoke(stack: Stack) -> None:
     assert isinstance(tx, dict) and tx["status"] == "success" and tx["events"][0]["signer"] == signer
 
 
-def test_many_files_store_list_get(stack: Stack) -> None:
-    if stack.api is None:
-        stack.start_api()
+def test_many_files_store_list_get(stack: CliStack) -> None:
     stack.json("keys", "import", "bob", "--key-file", str(_hex_file(stack.work, "0x" + "42" * 32)))
     files = []
     for i in range(3):
@@ -244,16 +159,14 @@ def _hex_file(folder: Path, key: str) -> Path:
     return path
 
 
-def _submit_direct(stack: Stack, name: str, key: str, doc: Path) -> object:
+def _submit_direct(stack: CliStack, name: str, key: str, doc: Path) -> object:
     """Import ``key`` as ``name`` and register ``doc`` with it straight on chain (``--direct``; the API
     address given is a dead port, so nothing goes through an API)."""
     stack.json("keys", "import", name, "--key-file", str(_hex_file(stack.work, key)))
-    return stack.json(
-        "submit", str(doc), "--key", name, "--direct", "--rpc", stack.rpc_url, "--api", "http://127.0.0.1:9"
-    )
+    return stack.json("submit", str(doc), "--key", name, "--direct", "--rpc", stack.rpc_url, "--api", dead_api())
 
 
-def test_direct_submission_signer_pays_gas(stack: Stack) -> None:
+def test_direct_submission_signer_pays_gas(stack: CliStack) -> None:
     # anvil's dev account #2 has ether; --direct sends the transaction itself, no API involved
     doc = stack.work / "direct.txt"
     doc.write_text("sent by the signer\n")
@@ -265,7 +178,7 @@ def test_direct_submission_signer_pays_gas(stack: Stack) -> None:
     assert "already registered this document" in again.stderr
 
 
-def test_inspect_events_scans_from_the_deployment_block(stack: Stack, tmp_path: Path) -> None:
+def test_inspect_events_scans_from_the_deployment_block(stack: CliStack, tmp_path: Path) -> None:
     """Without --from-block, `inspect events` asks eth_getLogs from the registry's recorded deployment block,
     not from block 0: the events are all found, and nothing before that block is scanned."""
     from dataclasses import replace

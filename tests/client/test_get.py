@@ -2,7 +2,7 @@
 real API (local store first, a real offline kubo node second) on a real anvil.
 
 submit --store --wait writes the sealed IPFS copy's key into the receipt → get RECEIPT through the API →
-get RECEIPT --ipfs-gateway with the API stopped (only the receipt and a gateway) → submit --public → status
+get RECEIPT --ipfs-gateway with no API to reach (only the receipt and a gateway) → submit --public → status
 shows each backend's copy; plus the usage errors, which need no server.
 """
 
@@ -21,42 +21,14 @@ import pytest
 from typer.testing import CliRunner
 
 from docchain.chain.cid import cid_of_bytes
-from docchain.chain.deploy import ensure_deployed
-from docchain.chain.sender import TxSender
-from docchain.chain.values import parse_hex
 from docchain.client.cli import app
 from docchain.client.stack import DEV_RELAYER_KEY, ApiProcess
-from tests.client.test_e2e import PASSWORD, Stack
+from tests.client.cli_stack import CliStack, another_api, cli_stack, dead_api
 from tests.storage.kubo import Kubo, kubo  # noqa: F401 (the session's kubo node; skipped where none is built)
-from tests.support import DevNode, free_port, poll
+from tests.support import free_port, poll
 from tests.vectors.make_receipts import BASE
 
-
-class StorageStack(Stack):
-    """The e2e stack, its API storing documents in the local store and on IPFS."""
-
-    ipfs_api: str = ""
-    storage: str = "local,ipfs"
-    ipfs_timeout_s: str = "15"
-
-    def start_api(self) -> None:
-        self.api = ApiProcess.start(
-            host="127.0.0.1",
-            port=self.api_port,
-            log_path=self.data_dir / "api.log",
-            env={
-                "DOCCHAIN_RPC_URL": self.rpc_url,
-                "DOCCHAIN_DATA_DIR": str(self.data_dir),
-                "DOCCHAIN_RELAYER_KEY": DEV_RELAYER_KEY,
-                "DOCCHAIN_CONFIRMATIONS": "1",
-                "DOCCHAIN_BATCH_INTERVAL_MS": "20",
-                "DOCCHAIN_POLL_INTERVAL_MS": "50",
-                "DOCCHAIN_STORAGE": self.storage,
-                "DOCCHAIN_IPFS_API_URL": self.ipfs_api,
-                "DOCCHAIN_IPFS_TIMEOUT_S": self.ipfs_timeout_s,
-            },
-        )
-        self.api.wait_ready(60)
+PASSWORD = "get password"
 
 
 @pytest.fixture(scope="module")
@@ -65,36 +37,12 @@ def ipfs_node(request: pytest.FixtureRequest) -> Kubo:
 
 
 @pytest.fixture(scope="module")
-def stack(ipfs_node: Kubo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageStack]:
-    base = tmp_path_factory.mktemp("get")
-    anvil = DevNode(base / "node").started()
-    try:
-        from web3 import Web3
-
-        data_dir = base / "data"
-        ensure_deployed(TxSender(Web3(Web3.HTTPProvider(anvil.rpc_url)), parse_hex(DEV_RELAYER_KEY)), data_dir)
-        work = base / "work"
-        work.mkdir()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCCHAIN_")}
-        port = free_port()
-        env.update(
-            DOCCHAIN_CONFIG_DIR=str(base / "config"),
-            DOCCHAIN_DATA_DIR=str(data_dir),
-            DOCCHAIN_PASSWORD=PASSWORD,
-            DOCCHAIN_KDF_ITERATIONS="2",
-            DOCCHAIN_API=f"http://127.0.0.1:{port}",
-            DOCCHAIN_TIMEOUT="10",
-            COLUMNS="200",
-        )
-        s = StorageStack(rpc_url=anvil.rpc_url, data_dir=data_dir, work=work, env=env, api_port=port)
-        s.ipfs_api = ipfs_node.api_url
-        s.start_api()
-        s.json("keys", "import", "carol", "--key-file", str(_key_file(work)))
+def stack(ipfs_node: Kubo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliStack]:
+    """The CLI stack, its API storing documents in the local store and on IPFS."""
+    storage = {"DOCCHAIN_STORAGE": "local,ipfs", "DOCCHAIN_IPFS_API_URL": ipfs_node.api_url}
+    with cli_stack(tmp_path_factory.mktemp("get"), PASSWORD, DOCCHAIN_IPFS_TIMEOUT_S="15", **storage) as s:
+        s.json("keys", "import", "carol", "--key-file", str(_key_file(s.work)))
         yield s
-        if s.api is not None:
-            s.stop_api()
-    finally:
-        anvil.stop()
 
 
 def _key_file(work: Path) -> Path:
@@ -103,7 +51,7 @@ def _key_file(work: Path) -> Path:
     return path
 
 
-def _ipfs_copy_stored(stack: StorageStack, doc: Path) -> dict[str, Any]:
+def _ipfs_copy_stored(stack: CliStack, doc: Path) -> dict[str, Any]:
     """The document's IPFS copy as `docchain status --json` shows it, once the copy worker has made it."""
 
     def stored() -> dict[str, Any] | None:
@@ -115,13 +63,13 @@ def _ipfs_copy_stored(stack: StorageStack, doc: Path) -> dict[str, Any]:
     return poll(stored, 30, interval=0.2, what="the IPFS copy")  # type: ignore[no-any-return]
 
 
-def _stored(stack: StorageStack, doc: Path, *extra: str) -> dict[str, object]:
+def _stored(stack: CliStack, doc: Path, *extra: str) -> dict[str, object]:
     out = stack.json("submit", str(doc), "--key", "carol", "--store", "--wait", *extra)
     assert isinstance(out, list) and out[0]["state"] in ("anchored", "confirmed")
     return json.loads(Path(out[0]["receipt"]).read_text())  # type: ignore[no-any-return]
 
 
-def test_sealed_copy_round_trip_through_the_api_and_any_gateway(stack: StorageStack, ipfs_node: Kubo) -> None:
+def test_sealed_copy_round_trip_through_the_api_and_any_gateway(stack: CliStack, ipfs_node: Kubo) -> None:
     doc = stack.work / "contract.pdf"
     content = os.urandom(600_000)
     doc.write_bytes(content)
@@ -143,23 +91,20 @@ def test_sealed_copy_round_trip_through_the_api_and_any_gateway(stack: StorageSt
     table = stack.run("status", str(doc)).stdout
     assert "ipfs" in table and "stored" in table
 
-    # with the API stopped: the receipt and a gateway are enough
-    stack.stop_api()
-    try:
-        fetched = stack.work / "via-gateway.pdf"
-        got = stack.json("get", str(receipt_file), "--ipfs-gateway", ipfs_node.gateway_url, "-o", str(fetched))
-        assert isinstance(got, dict) and fetched.read_bytes() == content and got["source"].startswith("ipfs")
-        # a receipt whose key was removed cannot open the sealed copy: said before any download
-        keyless = stack.work / "keyless.docchain.json"
-        receipt["storage"]["ipfs"]["key"] = None  # type: ignore[index]
-        keyless.write_text(json.dumps(receipt))
-        refused = stack.run("get", str(keyless), "--ipfs-gateway", ipfs_node.gateway_url, "-o", "x.pdf", check=2)
-        assert "no key" in refused.stderr and not (stack.work / "x.pdf").exists()
-    finally:
-        stack.start_api()
+    # with no API to reach (its address a dead port): the receipt and a gateway are enough
+    gateway, gone = ipfs_node.gateway_url, dead_api()
+    fetched = stack.work / "via-gateway.pdf"
+    got = stack.json("get", str(receipt_file), "--ipfs-gateway", gateway, "-o", str(fetched), DOCCHAIN_API=gone)
+    assert isinstance(got, dict) and fetched.read_bytes() == content and got["source"].startswith("ipfs")
+    # a receipt whose key was removed cannot open the sealed copy: said before any download
+    keyless = stack.work / "keyless.docchain.json"
+    receipt["storage"]["ipfs"]["key"] = None  # type: ignore[index]
+    keyless.write_text(json.dumps(receipt))
+    refused = stack.run("get", str(keyless), "--ipfs-gateway", gateway, "-o", "x.pdf", check=2, DOCCHAIN_API=gone)
+    assert "no key" in refused.stderr and not (stack.work / "x.pdf").exists()
 
 
-def test_public_copy_is_the_documents_own_cid(stack: StorageStack, ipfs_node: Kubo) -> None:
+def test_public_copy_is_the_documents_own_cid(stack: CliStack, ipfs_node: Kubo) -> None:
     doc = stack.work / "brochure.txt"
     content = b"a public brochure\n" * 10_000
     doc.write_bytes(content)
@@ -172,7 +117,7 @@ def test_public_copy_is_the_documents_own_cid(stack: StorageStack, ipfs_node: Ku
     assert isinstance(got, dict) and hashlib.sha256(fetched.read_bytes()).digest() == hashlib.sha256(content).digest()
 
 
-def test_a_repeat_reuses_the_sealed_copy_and_shows_where_it_is_on_chain(stack: StorageStack) -> None:
+def test_a_repeat_reuses_the_sealed_copy_and_shows_where_it_is_on_chain(stack: CliStack) -> None:
     doc = stack.work / "again.pdf"
     doc.write_bytes(os.urandom(80_000))
     receipt = _stored(stack, doc)
@@ -194,35 +139,29 @@ def test_a_repeat_reuses_the_sealed_copy_and_shows_where_it_is_on_chain(stack: S
     assert str(rows[0]["blockNumber"]) in table, table
 
     # a dead gateway is named as such, not as the API
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = dead_api()
     failed = stack.run("get", str(receipt_file), "--ipfs-gateway", dead, "-o", "dead.pdf", check=3)
     assert f"IPFS gateway {dead} unreachable" in failed.stderr, failed.stderr
 
 
-def test_a_hung_first_backend_is_a_503_naming_it(stack: StorageStack, ipfs_node: Kubo) -> None:
+def test_a_hung_first_backend_is_a_503_naming_it(stack: CliStack, ipfs_node: Kubo) -> None:
     """kubo frozen while it is the first backend: the API answers 503 naming ipfs within its bound, the CLI
-    says so (not "cannot reach the docchain API") and does not resend the upload; nothing is recorded."""
+    says so (not "cannot reach the docchain API") and does not resend the upload; nothing is recorded. An API
+    of its own beside the stack's: the module's API stores locally first."""
     doc = stack.work / "frozen.bin"
     doc.write_bytes(os.urandom(200_000))
-    stack.stop_api()
-    stack.storage, stack.ipfs_timeout_s = "ipfs", "1"
-    stack.start_api()
-    try:
+    with another_api(stack, DOCCHAIN_STORAGE="ipfs", DOCCHAIN_IPFS_TIMEOUT_S="1") as url:
         os.kill(ipfs_node.pid, signal.SIGSTOP)
         try:
             started = time.monotonic()
-            refused = stack.run("submit", str(doc), "--key", "carol", "--store", check=3)
+            refused = stack.run("submit", str(doc), "--key", "carol", "--store", check=3, DOCCHAIN_API=url)
             took = time.monotonic() - started
         finally:
             os.kill(ipfs_node.pid, signal.SIGCONT)
         assert "ipfs" in refused.stderr and "could not serve" in refused.stderr, refused.stderr
         assert "cannot reach" not in refused.stderr and "refused the request" not in refused.stderr
         assert took < 10, took
-        stack.run("status", str(doc), check=1)  # not accepted
-    finally:
-        stack.stop_api()
-        stack.storage, stack.ipfs_timeout_s = "local,ipfs", "15"
-        stack.start_api()
+        stack.run("status", str(doc), check=1, DOCCHAIN_API=url)  # not accepted
 
 
 # ------------------------------------------------------------------ usage errors: no server needed
