@@ -20,9 +20,11 @@ import os
 import subprocess
 import sys
 
-import pytest
 from api_support import Env
 
+# The document does not depend on the database, but PostgreSQL refuses inputs SQLite takes (a NUL in a text,
+# integers beyond 32 or 64 bits), so the CI-size run fuzzes that one (tests/api/conftest.py); the full size both.
+CI_BACKEND = "postgres"
 MAX_EXAMPLES = 25  # per operation and phase; the coverage phase's boundary values come on top
 SEED = 19
 CHECKS = (
@@ -35,27 +37,6 @@ CHECKS = (
     "unsupported_method",
     "allow_header_conformance",
 )
-
-
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param(
-            "sqlite",
-            marks=pytest.mark.skipif(
-                os.environ.get("RELIABILITY_SCALE") != "full",
-                reason="fuzzed on PostgreSQL at CI size: RELIABILITY_SCALE=full",
-            ),
-        ),
-        pytest.param("postgres", marks=pytest.mark.postgres),
-    ],
-)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The document does not depend on the database, but PostgreSQL refuses inputs SQLite takes (a NUL in a text,
-    integers beyond 32 or 64 bits), so the CI-size run fuzzes that one; the full size fuzzes both."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'docchain.db'}"
-    return str(request.getfixturevalue("postgres").create_database())
 
 
 def test_every_operation_answers_as_documented(env: Env) -> None:
