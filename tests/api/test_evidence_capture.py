@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,16 +117,29 @@ def test_a_rollback_drops_the_evidence_it_removes_and_the_next_block_captures_it
     assert first.evidence is not None
 
     floor = first.block_number - 1
+    keys = (EVIDENCE_CURSOR, REVOKED_CURSOR)
 
     def cursors(s: Session) -> list[int]:
-        roll_back_evidence_in(s, floor)
-        keys = (EVIDENCE_CURSOR, REVOKED_CURSOR)
         return [int(s.execute(select(Meta.value).where(Meta.key == key)).scalar_one()) for key in keys]
 
+    def rolled_back(s: Session) -> list[int]:
+        roll_back_evidence_in(s, floor)
+        return cursors(s)
+
     async def roll_back() -> list[int]:
+        # The rollback is written from here, beside the indexer, whereas a reorg's is written by the indexer
+        # itself between two of its steps. A capture step that read the cursors before this transaction would
+        # write them forward again after it, over the rollback (the record's evidence gone, the cursor past it:
+        # never captured again). So the rollback waits until the indexer has moved both cursors to the head's
+        # confirmed block: no block is mined meanwhile, so every later step finds nothing to capture.
+        confirmed = int(env.anvil.rpc("eth_blockNumber"), 16) - int(server.env["DOCCHAIN_CONFIRMATIONS"]) + 1
         db = Database(env.database_url)
         try:
-            return await db.transaction(cursors)
+            deadline = time.monotonic() + 30
+            while min(await db.transaction(cursors)) < confirmed:
+                assert time.monotonic() < deadline, f"the indexer did not capture through block {confirmed}"
+                await asyncio.sleep(0.02)
+            return await db.transaction(rolled_back)
         finally:
             await db.close()
 
