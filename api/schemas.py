@@ -629,6 +629,14 @@ class EnvelopeStepOut(BaseModel):
     timestamp: int
 
 
+class EnvelopeClosingOut(EnvelopeStepOut):
+    by: str = Field(description="who declined (a signer) or voided (the requester)")
+    reasonHash: str = Field(description="the reason's keccak256 on chain; zero for none")
+    reason: str | None = Field(
+        None, description="the reason's text, when it was given to this service with the signed message"
+    )
+
+
 class EnvelopeActionOut(BaseModel):
     kind: lifecycle.ActionKind | Literal["sign"] = Field(description="sign: a signature, which is a submission")
     state: lifecycle.ActionState
@@ -656,6 +664,8 @@ class EnvelopeOut(BaseModel):
     declinedBy: str | None = None
     created: EnvelopeStepOut | None = Field(None, description="its EnvelopeCreated event; null until mined")
     completed: EnvelopeStepOut | None = Field(None, description="its EnvelopeCompleted event")
+    declined: EnvelopeClosingOut | None = Field(None, description="its EnvelopeDeclined event: by whom, when, why")
+    voided: EnvelopeClosingOut | None = Field(None, description="its EnvelopeVoided event: when, why")
     actions: list[EnvelopeActionOut]
     chainId: int
     envelopes: str = Field(description="the envelopes contract's address")

@@ -1156,6 +1156,17 @@ class EnvelopeStep:
 
 
 @dataclass(frozen=True, slots=True)
+class EnvelopeClosing:
+    """A decline or a void on chain: where, by whom, and its reason: the hash on chain, and the text when this
+    service was given it with the signed message (its keccak256 is that hash)."""
+
+    step: EnvelopeStep
+    by: str
+    reason_hash: str
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class EnvelopeSignerView:
     address: str
     state: SignerState
@@ -1191,6 +1202,8 @@ class EnvelopeView:
     actions: tuple[EnvelopeActionView, ...]
     chain_id: int
     envelopes: str
+    declined: EnvelopeClosing | None = None
+    voided: EnvelopeClosing | None = None
 
 
 # the contract's statuses as the API names them (NONE is never shown: an unknown envelope is a 404)
@@ -1528,7 +1541,33 @@ class EnvelopeService:
             tuple(actions),
             reader.domain.chain_id,
             reader.address,
+            None
+            if past.declined is None
+            else await self._closing(
+                reader, known, ActionKind.DECLINE, past.declined.at, past.declined.signer, past.declined.reason_hash
+            ),
+            None
+            if past.voided is None
+            else await self._closing(
+                reader, known, ActionKind.VOID, past.voided.at, known.requester, past.voided.reason_hash
+            ),
         )
+
+    @classmethod
+    async def _closing(
+        cls, reader: EnvelopesReader, known: KnownEnvelope, kind: ActionKind, at: LogPosition, by: str, hashed: bytes
+    ) -> EnvelopeClosing:
+        """A decline or void on chain, with its reason's text when an action accepted here carried the text whose
+        hash went on chain (one sent straight to the node carries only the hash)."""
+        reason = next(
+            (
+                a.reason
+                for a in known.actions
+                if a.kind is kind and a.actor == by and a.reason is not None and reason_hash(a.reason) == hashed
+            ),
+            None,
+        )
+        return EnvelopeClosing(await cls._step(reader, at), by, to_hex(hashed), reason)
 
     @staticmethod
     async def _step(reader: EnvelopesReader, at: LogPosition) -> EnvelopeStep:

@@ -15,6 +15,7 @@ from docchain.api.openapi import BODY, CHAIN, RELAYED_WHY, problems_for
 from docchain.api.routes.documents import SignedDep, accepted_out
 from docchain.api.schemas import (
     EnvelopeActionOut,
+    EnvelopeClosingOut,
     EnvelopeCreateIn,
     EnvelopeDeclineIn,
     EnvelopeDomainOut,
@@ -25,7 +26,7 @@ from docchain.api.schemas import (
     EnvelopeVoidIn,
     SubmissionAccepted,
 )
-from docchain.api.service import EnvelopeService, EnvelopeStep, EnvelopeView
+from docchain.api.service import EnvelopeClosing, EnvelopeService, EnvelopeStep, EnvelopeView
 from docchain.chain.envelopes import Decline, EnvelopeRequest, Void
 from docchain.chain.errors import InvalidInput
 from docchain.chain.values import parse_address, parse_hash32, parse_signature, to_hex
@@ -63,6 +64,20 @@ def _step(step: EnvelopeStep | None) -> EnvelopeStepOut | None:
     return EnvelopeStepOut(blockNumber=step.block_number, transactionHash=step.tx_hash, timestamp=step.timestamp)
 
 
+def _closing(closing: EnvelopeClosing | None) -> EnvelopeClosingOut | None:
+    if closing is None:
+        return None
+    step = closing.step
+    return EnvelopeClosingOut(
+        blockNumber=step.block_number,
+        transactionHash=step.tx_hash,
+        timestamp=step.timestamp,
+        by=closing.by,
+        reasonHash=closing.reason_hash,
+        reason=closing.reason,
+    )
+
+
 def envelope_out(view: EnvelopeView, page: str) -> EnvelopeOut:
     return EnvelopeOut(
         id=view.id,
@@ -86,6 +101,8 @@ def envelope_out(view: EnvelopeView, page: str) -> EnvelopeOut:
         declinedBy=view.declined_by,
         created=_step(view.created),
         completed=_step(view.completed),
+        declined=_closing(view.declined),
+        voided=_closing(view.voided),
         actions=[EnvelopeActionOut(kind=a.kind, state=a.state, signer=a.signer, error=a.error) for a in view.actions],
         chainId=view.chain_id,
         envelopes=view.envelopes,

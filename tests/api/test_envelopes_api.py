@@ -23,10 +23,12 @@ from docchain.chain import artifacts
 from docchain.chain import envelopes as env_mod
 from docchain.chain.envelopes import EnvelopeState
 from docchain.chain.envelopes_contract import Envelopes
+from docchain.chain.hashing import keccak256
 from docchain.chain.receipt import parse_receipt
 from docchain.chain.registry import Record, Registry, SignedRegistration
 from docchain.chain.sender import TxSender
 from docchain.chain.typed_data import Domain, Registration, address_of, sign
+from docchain.chain.values import ZERO32, to_hex
 from tests.api.api_support import Api, Env, sqlite_only
 from tests.support import poll
 
@@ -326,6 +328,16 @@ def test_a_decline_ends_the_envelope(stack: Stack) -> None:
     declined = stack.until(eid, "declined", lambda x: x["status"] == "declined")
     assert declined["declinedBy"] == alice.address
     assert [s["state"] for s in declined["signers"]] == ["declined", "pending"]
+    # by whom, when and why: the event's block and transaction, and the reason's text beside its hash on chain
+    said = declined["declined"]
+    assert (said["by"], said["reasonHash"], said["reason"]) == (
+        alice.address,
+        to_hex(keccak256(REASON.encode())),
+        REASON,
+    )
+    block = Web3(HTTPProvider(stack.env.anvil.url)).eth.get_block(said["blockNumber"])
+    assert said["timestamp"] == block["timestamp"] and said["blockNumber"] >= declined["created"]["blockNumber"]
+    assert declined["completed"] is None and declined["voided"] is None
     _refused(stack.sign(eid, bob, doc), 409, "DeclinedEnvelope")
 
 
@@ -336,7 +348,8 @@ def test_a_void_ends_the_envelope(stack: Stack) -> None:
     stranger = _key()
     _refused(stack.void(eid, stranger), 422, "InvalidEnvelopeSignature")
     assert stack.void(eid, requester).status_code == 202
-    stack.until(eid, "voided", lambda x: x["status"] == "voided")
+    voided = stack.until(eid, "voided", lambda x: x["status"] == "voided")["voided"]
+    assert (voided["by"], voided["reasonHash"], voided["reason"]) == (requester.address, to_hex(ZERO32), None)
     _refused(stack.sign(eid, alice, doc), 409, "VoidedEnvelope")
     _refused(stack.decline(eid, alice), 409, "VoidedEnvelope")
 

@@ -261,10 +261,74 @@ def test_decline_from_the_page(stack: Stack, pages: Pages, envelopes_domain: Any
     expect_states(page, SECOND="declined")
     env = stack.get(f"/v1/envelopes/{eid}").json()
     assert env["status"] == "declined" and env["declinedBy"].lower() == SECOND.lower()
+    # the page says who declined, when and why, and no longer that the envelope is waiting to complete
+    summary = page.locator("#env-summary")
+    expect(summary.locator("#env-declined")).to_contain_text(SECOND, timeout=TIMEOUT)
+    expect(summary.locator("#env-declined a.ref-tx")).to_have_attribute("data-full", env["declined"]["transactionHash"])
+    expect(summary.locator("#env-reason")).to_have_text(reason)
+    expect(summary).not_to_contain_text("not yet")
+    # the signing links say why they no longer invite: to the one who declined, and to the other signer
+    expect(page.locator("#env-invite")).to_have_attribute("data-invite", "declined")
+    expect(page.locator("#env-invite")).not_to_contain_text("invites")
+    other = pages.open(f"envelope/{eid}?signer={FIRST}")
+    expect(other.locator("#env-invite")).to_have_attribute("data-invite", "closed", timeout=TIMEOUT)
+    expect(other.locator("#env-invite")).to_contain_text(f"{SECOND} declined the envelope")
+    expect(other.locator("#env-signers .sign-link")).to_have_count(0)
     logs = stack.rpc("eth_getLogs", [{"address": env["envelopes"], "fromBlock": "0x0", "toBlock": "latest"}])
     declined = [e for e in map(_decode, logs) if isinstance(e, ev.EnvelopeDeclined) and e.envelope_id.hex() == eid[2:]]
     assert [(d.signer.lower(), d.reason_hash) for d in declined] == [(SECOND.lower(), keccak256(reason.encode()))]
     assert not pages.errors
+
+
+def test_the_event_stream_reconnects_with_a_bounded_back_off(stack: Stack, pages: Pages, envelopes_domain: Any) -> None:
+    """Where every event stream fails (the browser refuses it, as a network error would end it), the page opens it
+    again after 1 s, 2 s, 4 s ... (the page's clock is driven here), STREAM_RETRIES times and no more, and polls.
+    Where only the first two fail, the page follows the envelope through the third, and shows a decline sent
+    meanwhile."""
+    eid = create_by_api(stack, envelopes_domain, b"envelope page: stream " + os.urandom(8), (FIRST,), ordered=False)
+    streams: dict[str, list[str]] = {"down": [], "flaky": []}
+
+    def open_with(kind: str, refused: int) -> Any:
+        page = pages.open("")
+        page.clock.install()
+
+        def handle(route: Any) -> None:
+            streams[kind].append(route.request.url)
+            if len(streams[kind]) <= refused:
+                route.abort("connectionfailed")
+            else:
+                route.continue_()
+
+        page.route("**/v1/envelopes/*/events*", handle)
+        page.goto(f"{stack.url}/#/envelope/{eid}")
+        return page
+
+    def back_off(page: Any, kind: str, failures: int, wait_ms: int) -> None:
+        """After ``failures`` in a row, the stream is opened again within 1.5 ``wait_ms``, not within half of it (a
+        failure lands while the clock runs, so the wait starts somewhere in the last run)."""
+        expect(page.locator("#env-summary")).to_have_attribute("data-stream-failures", str(failures), timeout=TIMEOUT)
+        page.clock.run_for(wait_ms // 2)
+        assert len(streams[kind]) == failures, f"the stream was opened again within {wait_ms // 2} ms"
+        page.clock.run_for(wait_ms)
+
+    down = open_with("down", refused=10**6)
+    retries = down.evaluate("import('./js/envelope.js').then(m => m.STREAM_RETRIES)")
+    for failures in range(1, retries + 1):
+        back_off(down, "down", failures, min(1000 * 2 ** (failures - 1), 30_000))
+    expect(down.locator("#env-summary")).to_have_attribute("data-stream", "polling", timeout=TIMEOUT)
+    down.clock.run_for(120_000)
+    assert len(streams["down"]) == retries + 1
+
+    flaky = open_with("flaky", refused=2)
+    back_off(flaky, "flaky", 1, 1000)
+    back_off(flaky, "flaky", 2, 2000)
+    expect(flaky.locator("#env-summary")).to_have_attribute("data-stream", "live", timeout=TIMEOUT)
+    assert streams["flaky"] == [f"{stack.url}/v1/envelopes/{eid}/events"] * 3
+    decline = ev.Decline(bytes.fromhex(eid[2:]), FIRST, int(time.time()) + 3600)
+    body = {"decline": decline.to_json(), "signature": "0x" + sign(envelopes_domain, decline, KEYS[6]).hex()}
+    assert httpx.post(f"{stack.url}/v1/envelopes/{eid}/decline", json=body, timeout=30).status_code == 202
+    expect_status(flaky, "declined")  # through the stream: the page's clock, which its polling needs, stands still
+    assert not [e for e in pages.errors if "ERR_CONNECTION_FAILED" not in e]  # the browser logs each refused stream
 
 
 def test_void_from_the_page(stack: Stack, pages: Pages, envelopes_domain: Any) -> None:

@@ -2,12 +2,15 @@
 // deadline or not. Two pages:
 //
 // - #/envelope/<id>[?signer=<address>]: who has signed (time, block, transaction), who is next, who is pending,
-//   who declined; the actions the API still has to relay; and, for a connected wallet, what it may do: sign
+//   who declined (when, and why when the reason is known); the actions the API still has to relay; and, for a
+//   connected wallet, what it may do: sign
 //   (a registry Registration of the envelope's document, the file hashed here and refused when it is another),
 //   decline (a Decline under the envelopes contract's domain) or, for the requester, void. Each pending signer
-//   has a signing link, with a copy button and a QR code, that opens this page for them. The page follows the
-//   envelope's server-sent events and reads the envelope again on each; where the stream is missing or fails,
-//   and while the API still holds an action, it reads it every few seconds instead.
+//   has a signing link, with a copy button and a QR code, that opens this page for them; a link opened once its
+//   signer can no longer sign says why. The page follows the envelope's server-sent events and reads the envelope
+//   again on each. A stream that fails (the server also ends each one after a minute) is opened again after a
+//   back-off, a bounded number of times in a row; meanwhile, where there is no stream at all, and while the API
+//   still holds an action, the page reads the envelope every few seconds instead.
 // - #/envelope: create one — the wallet signs an EnvelopeRequest and the API relays it.
 //
 // The wallet signs with eth_signTypedData_v4; the relayer pays the gas. The envelopes contract's types are
@@ -61,6 +64,9 @@ const DEADLINE_S = 3600;               // a signed action may be relayed for an 
 const POLL_MS = 3000;                  // without events
 const BUSY_POLL_MS = 1000;             // while the API holds an action: it is on chain within seconds, and an
                                        // event may arrive before the envelope's view has caught up with it
+const STREAM_RETRY_MS = 1000;          // the first wait before the event stream is opened again; doubling
+const STREAM_RETRY_MAX_MS = 30000;     // up to this
+export const STREAM_RETRIES = 6;             // failures in a row (none opened in between) after which the page only polls
 const FINAL = ["completed", "declined", "voided", "expired", "failed"];
 const STATUS_CLASS = { pending: "wait", open: "info", completed: "ok", declined: "bad", voided: "bad", expired: "bad", failed: "bad" };
 const SIGNER_CLASS = { signed: "ok", next: "info", pending: "wait", declined: "bad" };
@@ -165,17 +171,67 @@ export async function envelopeView(root, [rawId, query], { signal, ctx }) {
   const wallet = walletPanel({ ctx, onChange: () => renderMine(), onError: box => clear(status, box),
                                note: "Connect the wallet of a signer to sign or decline, or the requester’s to void." });
   const progress = progressBar();
+  const inviteBox = h("div", { class: "box", id: "env-invite", "aria-live": "polite" });
 
   clear(root,
     h("h1", {}, "Envelope"),
     h("p", {}, hashText(id)),
-    invited ? h("div", { class: "box", id: "env-invite" }, "This link invites ", addrLink(invited, { full: true }),
-      " to sign the document below. Connect that account’s wallet, then sign with the file.") : null,
+    invited ? inviteBox : null,
     summary, signersOut, pendingOut,
     h("section", { class: "card env-you" }, h("h2", {}, "Your part"), wallet.el, mine, apiKey.el),
     status);
 
+  /** How the envelope ended, or that it has not: completed; declined or voided, by whom, when and why; expired. */
+  function ending() {
+    const closing = env.declined || env.voided;
+    if (closing) {
+      const declined = Boolean(env.declined);
+      return [
+        [declined ? "Declined" : "Voided", h("span", { id: declined ? "env-declined" : "env-voided" },
+          "by ", addrLink(closing.by, { full: true }), declined ? "" : " (the requester)", h("br"), chainPoint(closing))],
+        ["Reason", closing.reason ? h("q", { id: "env-reason" }, closing.reason)
+          : closing.reasonHash === ZERO32 ? h("span", { class: "muted", id: "env-reason" }, "none given")
+            : h("span", { class: "muted", id: "env-reason" }, "given as its keccak256 only, ", hashText(closing.reasonHash))],
+      ];
+    }
+    if (env.declinedBy) return [["Declined by", addrLink(env.declinedBy, { full: true })]];
+    if (env.completed) return [["Completed", chainPoint(env.completed)]];
+    const why = { expired: "no: its deadline passed", voided: "no: it was voided", failed: "no: its creation was refused" };
+    return [["Completed", h("span", { class: "muted" }, why[env.status] || "not yet")]];
+  }
+
+  /** What the signing link says to whom it names: an invitation while they can sign, else why they cannot. */
+  function renderInvite() {
+    if (!invited) return;
+    const who = addrLink(invited, { full: true });
+    const me = env.signers.find(x => sameAddress(x.address, invited));
+    let state = "sign", said;
+    if (!me) {
+      state = "not-a-signer";
+      said = ["This link names ", who, ", who is not one of this envelope’s signers."];
+    } else if (me.state === "declined") {
+      state = "declined";
+      said = ["This link invited ", who, " to sign the document below; they declined", env.declined ? [" ", timeCell(env.declined.timestamp)] : "", "."];
+    } else if (me.state === "signed") {
+      state = "signed";
+      said = ["This link invited ", who, " to sign the document below; they have signed."];
+    } else if (env.status === "declined") {
+      state = "closed";
+      said = ["This link invited ", who, " to sign, but ", addrLink(env.declinedBy, { full: true }), " declined the envelope: it can no longer be signed."];
+    } else if (env.status === "voided" || env.status === "expired" || env.status === "failed") {
+      state = "closed";
+      const why = { voided: "its requester voided it", expired: "its deadline passed", failed: "its creation was refused" }[env.status];
+      said = ["This link invited ", who, ` to sign, but ${why}: it can no longer be signed.`];
+    } else {
+      said = ["This link invites ", who, " to sign the document below. Connect that account’s wallet, then sign with the file."];
+    }
+    inviteBox.dataset.invite = state;
+    inviteBox.className = state === "sign" ? "box" : "box warn";
+    clear(inviteBox, said);
+  }
+
   function render() {
+    renderInvite();
     clear(summary, h("div", { class: "card", dataset: { status: env.status } }, facts([
       ["Status", tag(STATUS_CLASS, env.status, "status")],
       ["Document", docLink(env.docHash, { full: true })],
@@ -183,8 +239,7 @@ export async function envelopeView(root, [rawId, query], { signal, ctx }) {
       ["Order", env.ordered ? "in the order listed" : "any order"],
       ["Deadline", env.deadline ? timeCell(env.deadline) : h("span", { class: "muted" }, "none")],
       ["Created", chainPoint(env.created)],
-      ["Completed", env.completed ? chainPoint(env.completed) : h("span", { class: "muted" }, "not yet")],
-      env.declinedBy ? ["Declined by", addrLink(env.declinedBy, { full: true })] : null,
+      ...ending(),
       ["Contract", h("span", {}, `chain ${env.chainId} · `, addrLink(env.envelopes))],
       env.status === "completed" ? ["Certificate", h("a", { href: `/v1/envelopes/${env.id}/certificate.pdf`, id: "env-certificate", download: "" },
         "certificate of completion (PDF)")] : null,
@@ -360,6 +415,7 @@ export async function envelopeView(root, [rawId, query], { signal, ctx }) {
   // ---- following the envelope: its events, and polling where they are missing or the API holds an action
 
   let es = null, timer = null, closed = false, reading = null;
+  let streamTimer = null, failures = 0, lastEventId = null;
   async function refresh() {
     if (reading) return reading;
     reading = (async () => {
@@ -386,16 +442,44 @@ export async function envelopeView(root, [rawId, query], { signal, ctx }) {
   function schedule() {
     clearTimeout(timer);
     if (closed) return;
-    if (FINAL.includes(env.status) && !busyOnServer()) { stopEvents(); return; }
+    if (FINAL.includes(env.status) && !busyOnServer()) { stopEvents(); clearTimeout(streamTimer); return; }
     if (busyOnServer()) timer = setTimeout(refresh, BUSY_POLL_MS);
     else if (!es) timer = setTimeout(refresh, POLL_MS);
   }
   function stopEvents() { if (es) { es.close(); es = null; } }
-  if (window.EventSource && !FINAL.includes(env.status)) {
-    es = new EventSource(`/v1/envelopes/${id}/events`);
-    es.addEventListener("envelope", () => refresh());
-    es.onerror = () => { stopEvents(); schedule(); };  // no stream (or it broke): poll instead
+  /** Where the event stream stands, on the summary for whoever looks (a test, a curious reader): live,
+   *  connecting, retrying (after ``failures`` in a row) or polling (given up: the page reads the envelope). */
+  function streamState(state) {
+    summary.dataset.stream = state;
+    summary.dataset.streamFailures = String(failures);
   }
+  /** Open the envelope's event stream, resuming after the last change seen. On an error the browser's own
+   *  reconnection is not relied on (it gives up for good on an HTTP error, a 503 of a busy server say): the page
+   *  closes the stream, polls meanwhile, and opens it again after a back-off, at most STREAM_RETRIES times in a
+   *  row without one opening; a stream that opens resets the count, so a server that ends each stream after a
+   *  minute is followed for as long as the page is open. */
+  function follow() {
+    if (closed || FINAL.includes(env.status)) return;
+    const after = lastEventId ? `?after=${encodeURIComponent(lastEventId)}` : "";
+    es = new EventSource(`/v1/envelopes/${id}/events${after}`);
+    streamState("connecting");
+    es.onopen = () => { failures = 0; streamState("live"); };
+    es.addEventListener("envelope", e => { if (e.lastEventId) lastEventId = e.lastEventId; refresh(); });
+    es.onerror = () => {
+      stopEvents();
+      failures += 1;
+      if (failures > STREAM_RETRIES) {
+        streamState("polling");
+      } else {
+        streamState("retrying");
+        clearTimeout(streamTimer);
+        streamTimer = setTimeout(follow, Math.min(STREAM_RETRY_MS * 2 ** (failures - 1), STREAM_RETRY_MAX_MS));
+      }
+      schedule();
+    };
+  }
+  if (window.EventSource) follow();
+  else streamState("polling");
 
   render();
   schedule();
@@ -405,7 +489,7 @@ export async function envelopeView(root, [rawId, query], { signal, ctx }) {
       wallet.adopt(account, await window.ethereum.request({ method: "eth_chainId" }).catch(() => null));
     }
   });
-  return () => { closed = true; clearTimeout(timer); stopEvents(); wallet.cleanup(); };
+  return () => { closed = true; clearTimeout(timer); clearTimeout(streamTimer); stopEvents(); wallet.cleanup(); };
 }
 
 // ---------------------------------------------------------------- create
