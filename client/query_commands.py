@@ -19,6 +19,7 @@ from docchain.client.output import anchoring_text, when_short
 
 if TYPE_CHECKING:
     from docchain.chain.registry import Record  # brings web3: imported by the one command that reads records
+    from docchain.chain.rpc import JsonRpc
 
 app = new_app("Query documents.")
 QUERY_GLOBALS = ("api", "timeout", "retries")
@@ -231,7 +232,7 @@ async def _records_as_of(url: str, timeout: float, subjects: Subjects, number: i
         except EvidenceUnavailable:
             # a block before the registry's deployment proves an account without code, which is no registry's
             # evidence: said as such rather than as the bundle reader's refusal of empty code
-            if await rpc.call("eth_getCode", [subjects.registry, hex(number)]) == "0x":
+            if await _without_code(rpc, subjects.registry, number):
                 raise VerificationFailed(
                     f"the registry {subjects.registry} has no code at block {number} on the node at {url}: it held "
                     "no record then (it was deployed later, or is not on this chain)"
@@ -239,6 +240,17 @@ async def _records_as_of(url: str, timeout: float, subjects: Subjects, number: i
             raise
     found = [AsOf(signer, root, proven_record(e)) for (signer, root), e in zip(subjects.signers, evidence, strict=True)]
     return found, evidence[0].block.hash
+
+
+async def _without_code(rpc: JsonRpc, address: str, number: int) -> bool:
+    """Whether the node says ``address`` has no code at block ``number`` (not when it cannot say: no such block, or
+    a state it no longer keeps)."""
+    from docchain.chain.errors import ChainError
+
+    try:
+        return bool(await rpc.call("eth_getCode", [address, hex(number)]) == "0x")
+    except ChainError:
+        return False
 
 
 COPY_COLUMNS = ["backend", "state", "where", "sealed", "attempts", "reason"]
