@@ -18,6 +18,7 @@ from docchain.chain.bundle import Evidence
 from docchain.chain.receipt import Receipt, read_receipt, receipt_path, write_receipt
 from docchain.chain.values import parse_address, parse_hash32, to_hex
 from docchain.client import documents, keys, receipts
+from docchain.client.api_client import ApiClient
 from docchain.client.context import CliContext
 from docchain.client.errors import ApiError, CliError, ExitCode, UsageError, VerificationFailed
 from docchain.client.options import ForceOpt, KeyOpt, SignerOpt, WaitTimeoutOpt, command, examples, new_app
@@ -57,6 +58,7 @@ ReceiptArg = Annotated[Path, typer.Argument(metavar="RECEIPT", help="A receipt f
         "docchain receipt contract.pdf               # your key's receipt",
         "docchain receipt contract.pdf --signer 0xAbC…",
         "docchain receipt get contract.pdf --id 0193a1f2… --wait",
+        "docchain receipt contract.pdf --force --evidence  # once the bundle is captured",
         "docchain receipt 0x3a7b…e1 --signer 0xAbC… -o r.json",
     ],
 )
@@ -74,6 +76,15 @@ def get(
         bool,
         typer.Option("--wait", "-w", envvar="DOCCHAIN_WAIT", help="Wait until the record is anchored."),
     ] = False,
+    evidence: Annotated[
+        bool,
+        typer.Option(
+            "--evidence",
+            envvar="DOCCHAIN_EVIDENCE",
+            help="Wait, within --wait-timeout, until the receipt carries its evidence bundle (captured by the service "
+            "once the record has its confirmations); implies --wait.",
+        ),
+    ] = False,
     wait_timeout: WaitTimeoutOpt = 120.0,
     force: ForceOpt = False,
 ) -> None:
@@ -83,11 +94,14 @@ def get(
     signer (--signer), a submission (--id, as `submit` printed it), or else your key's
     address (--key, or the only key; no password is needed). Use it after an interrupted
     `submit --wait`, or to get another signer's receipt. Once the record has its confirmations,
-    the API's receipt carries its evidence bundle (see `docchain receipt upgrade`).
+    the API's receipt carries its evidence bundle (see `docchain receipt upgrade`): `submit --wait`
+    writes the receipt before that, and `--evidence` waits for it (exit 3 if --wait-timeout passes
+    first, the receipt left as it was).
     """
     c: CliContext = ctx.obj
     if signer and submission:
         raise UsageError("give --signer or --id, not both")
+    wait = wait or evidence
     doc_hash, path = documents.hash_or_file(target)
     target_file = output or (receipt_path(path) if path is not None else None)
     if target_file is None:
@@ -124,6 +138,8 @@ def get(
             hint = "" if wait else " (add --wait to wait for it)"
             why = f": {entry['error']}" if entry.get("error") else ""
             raise CliError(f"{address}'s record of {doc} is {state}, not anchored yet{hint}{why}", ExitCode.UNAVAILABLE)
+        if evidence:
+            _await_evidence(c, client, doc, address, until)
         name = path.name if path is not None else None
         size = path.stat().st_size if path is not None else None
         fetched = receipts.fetch(client, registered, address, file_name=name, file_size=size, private=opening)
@@ -139,9 +155,34 @@ def get(
             "txHash": to_hex(fetched.tx_hash),
             "blockNumber": fetched.block_number,
             "receipt": str(written),
+            "evidence": fetched.evidence is not None,
         }
     )
-    c.out.say(f"receipt of {short(doc, 8)} by {address} (block {fetched.block_number}) written to {written}")
+    bundle = " with its evidence bundle" if fetched.evidence is not None else ""
+    c.out.say(f"receipt of {short(doc, 8)} by {address} (block {fetched.block_number}){bundle} written to {written}")
+
+
+def _await_evidence(c: CliContext, client: ApiClient, doc: str, address: str, until: float) -> None:
+    """Wait until the API's receipt carries its evidence bundle, the record's confirmations counted on stderr."""
+    required = max(1, int(client.chain().get("confirmations") or 1))
+    shown = 0
+    with c.out.waiting("evidence bundle: confirmations", required) as advance:
+
+        def progress(confirmations: int) -> None:
+            nonlocal shown
+            while shown < min(confirmations, required):
+                advance()
+                shown += 1
+
+        if receipts.wait_evidence(client, doc, address, until, progress):
+            return
+    plural = "" if required == 1 else "s"
+    raise CliError(
+        f"the API's receipt of {doc} by {address} carries no evidence bundle yet (the service captures it once the "
+        f"record has {required} confirmation{plural}): run docchain receipt again later, or add one from a node "
+        "with docchain receipt upgrade RECEIPT",
+        ExitCode.UNAVAILABLE,
+    )
 
 
 @command(

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +212,24 @@ def wait_anchored(client: ApiClient, doc: str, signer: str, submission: str | No
             submission = str(sid)
         else:  # a record the API learnt from the chain: nothing to long-poll, and it is anchored already
             return entry
+
+
+# The API has no long-poll for the evidence capture; its indexer captures within a poll interval of the record's
+# confirmations, so twice a second is prompt without loading it
+EVIDENCE_POLL_S = 0.5
+
+
+def wait_evidence(client: ApiClient, doc: str, signer: str, until: float, progress: Callable[[int], None]) -> bool:
+    """Wait until the API's receipt of ``doc`` by ``signer`` carries its evidence bundle, which the service captures
+    once the record has its confirmations; ``progress`` is told the record's confirmations as the API counts them.
+    Whether the bundle came before ``until``."""
+    while True:
+        if "evidence" in client.receipt(doc, signer):
+            return True
+        if time.monotonic() >= until:
+            return False
+        entry: dict[str, Any] = next(
+            (s for s in client.document(doc).get("signers", []) if s.get("signer") == signer), {}
+        )
+        progress(int(entry.get("confirmations") or 0))
+        time.sleep(EVIDENCE_POLL_S)

@@ -504,3 +504,22 @@ def test_receipt_of_a_private_file_without_its_salt_or_receipt_says_where_its_op
         f"by its commitment, opened by its salt file {document}.docchain.salt or its receipt "
         f"{document}.docchain.json, and neither is there"
     )
+
+
+def test_receipt_with_evidence_waits_for_the_bundle_the_service_captures(stack: Stack) -> None:
+    if stack.api is None:
+        pytest.skip("the receipt is fetched from an API")
+    document = stack.work / "fresh.pdf"
+    document.write_bytes(b"a fresh contract, " + os.urandom(16))
+    reg = Registration(
+        doc_hash=sha256_bytes(document.read_bytes()), signer=address_of(ALICE), deadline=int(time.time()) + 3600
+    )
+    body = {"registration": reg.to_json(), "signature": to_hex(sign(stack.registry.domain, reg, ALICE))}
+    assert httpx.post(f"{stack.api}/v1/documents", json=body, timeout=30).status_code == 202
+    # asked at once: the record is neither anchored nor confirmed yet, and the command waits for both and the capture
+    answer = _answer(stack.cli("receipt", str(document), "--signer", reg.signer, "--evidence"), ExitCode.OK)
+    written = json.loads(Path(answer["receipt"]).read_text())
+    assert answer["evidence"] is True and written["evidence"]["block"]["number"] >= answer["blockNumber"]
+    number, block_hash = written["evidence"]["block"]["number"], written["evidence"]["block"]["hash"]
+    verdict = _answer(stack.cli("verify", str(document), "--offline", "--trusted-block-hash", block_hash), ExitCode.OK)
+    assert verdict["outcome"] == "valid" and number >= verdict["anchor"]["blockNumber"]
