@@ -47,6 +47,7 @@ from typing import Any
 import httpx
 import pytest
 
+from docchain.api.storage.s3 import PART_SIZE, UPLOAD_THREADS
 from tests.api.api_support import Api, Signer, new_signer
 from tests.reliability.conftest import Scale
 from tests.reliability.harness import (
@@ -554,11 +555,13 @@ TRIES = 5  # documents sent for one moment: a write may end between two looks on
 
 @dataclass
 class WriteWatch:
-    """Sees a document's write to ``target`` begin (``writing``) or end unseen (``done``: a kill would land after
-    it). What an earlier kill left is not this write."""
+    """Sees a document's write to ``target`` under way (``writing``) or at its end (``done``: a kill could land
+    after it). Seen with the writer frozen, ``writing`` still holds at the kill: a frozen writer sends nothing
+    more. What an earlier kill left is not this write."""
 
     target: str
     document: Document
+    size: int
     client: Any
     bucket: str
     earlier_uploads: set[str]
@@ -568,12 +571,17 @@ class WriteWatch:
         if self.target == "local":
             temporaries = set(self.document.local.parents[2].rglob(".upload-*")) - self.earlier_files
             if any(p.stat().st_size > 0 for p in temporaries):
-                return "writing"
+                return "writing"  # renamed under the document's name only once it is written whole
             return "done" if self.document.local.exists() else ""
-        uploads = {u for u, parts in s3_incomplete(self.client, self.bucket).items() if parts}
-        if uploads - self.earlier_uploads:  # a part uploaded, the others in flight
+        # An upload whose every part is stored may have its completion in flight: moto completes it even if its
+        # writer is frozen or killed the moment after. One that misses a part cannot be completed by a frozen
+        # writer, since the writer completes it only once each part's answer is back.
+        parts = -(-self.size // PART_SIZE)
+        new = {u: n for u, n in s3_incomplete(self.client, self.bucket).items() if u not in self.earlier_uploads}
+        if any(0 < n < parts for n in new.values()):  # a part stored, another still to come
             return "writing"
-        return "done" if self.document.key in s3_objects(self.client, self.bucket) else ""
+        done = any(n == parts for n in new.values()) or self.document.key in s3_objects(self.client, self.bucket)
+        return "done" if done else ""
 
 
 @dataclass
@@ -607,6 +615,9 @@ def test_sigkill_during_large_upload(
     """SIGKILL of the API in the middle of a large document's upload, at three moments"""
     ipfs = kubo_daemon
     size = scale.big_upload_mib * MiB
+    # the backend sends UPLOAD_THREADS parts at once: with no more parts than that they are stored together, and
+    # no look sees one stored while another is still to come
+    assert -(-size // PART_SIZE) > UPLOAD_THREADS, f"{scale.big_upload_mib} MiB is too few S3 parts to cut"
     client, bucket = s3_server.server.client(), s3_server.server.new_bucket()
     env = chain.env(sqlite_url(tmp_path / "docchain.db"), "sigkill")
     spooled = env.tmp / "tmp"  # the API's TMPDIR: where a request body in flight is spooled
@@ -642,7 +653,7 @@ def test_sigkill_during_large_upload(
                 doc = document()
                 pins_before = ipfs.pins()
                 earlier = (set(s3_incomplete(client, bucket)), set(store.rglob(".upload-*")))
-                watch = WriteWatch(moment.target, doc, client, bucket, *earlier)
+                watch = WriteWatch(moment.target, doc, size, client, bucket, *earlier)
                 writer = poll(lambda: pipeline_pid(api), 30, what="the pipeline child") if moment.accepted else None
                 writer = writer or (api.proc.pid if api.proc else None)
                 assert writer is not None
