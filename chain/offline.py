@@ -316,13 +316,10 @@ def _agreed(run: _Run, header: Header) -> bytes:
     hashes = {answer.block_hash for answer in nodes}
     if len(hashes) > 1 or None in hashes:
         said = "; ".join(answer.said for answer in nodes)
-        what = (
-            "the nodes disagree on"
-            if len(hashes) > 1
-            else "the nodes do not hold"
-            if len(nodes) > 1
-            else ("the node does not hold")
-        )
+        if len(hashes) > 1:
+            what = "the nodes disagree on"
+        else:
+            what = "the nodes do not hold" if len(nodes) > 1 else "the node does not hold"
         raise run.fail(Step.CHAIN, f"{what} block {header.number}, which the bundle proves: {said}")
     [agreed] = hashes
     assert agreed is not None
