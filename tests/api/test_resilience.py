@@ -78,27 +78,24 @@ def test_restart_with_transactions_in_flight(env: Env) -> None:
         second.stop()
 
 
-def test_graceful_shutdown_on_sigterm(env: Env) -> None:
+def test_sigterm_and_ctrl_c_stop_gracefully_with_status_0(env: Env) -> None:
+    """SIGTERM with submissions accepted, then Ctrl-C of the API started again to anchor them: one API start
+    serves both stops."""
     server = env.api().start()
     accepted = submit_many(server, env, 5)
     # uvicorn shuts down gracefully and re-raises the signal; the API's own handler takes it, so a
     # supervisor sees status 0 (a clean stop), not -15 (killed)
     assert server.stop(signal.SIGTERM) == 0
-    log = (env.tmp / "api.log.jsonl").read_text()
-    assert "docchain API stopped" in log
+    log = env.tmp / "api.log.jsonl"
+    assert "docchain API stopped" in log.read_text()
     again = env.api().start()
     try:
         _all_anchored(again, [i for i, _, _ in accepted])
+        stops = log.read_text().count("docchain API stopped")
+        assert again.stop(signal.SIGINT) == 0  # not 130 / -2: Ctrl-C is the ordinary way to stop it
+        assert log.read_text().count("docchain API stopped") == stops + 1
     finally:
         again.stop()
-
-
-def test_ctrl_c_stops_gracefully_with_status_0(env: Env) -> None:
-    server = env.api().start()
-    log = env.tmp / "api.log.jsonl"
-    stops = log.read_text().count("docchain API stopped")
-    assert server.stop(signal.SIGINT) == 0  # not 130 / -2: Ctrl-C is the ordinary way to stop it
-    assert log.read_text().count("docchain API stopped") == stops + 1
 
 
 @pytest.fixture
