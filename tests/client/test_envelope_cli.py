@@ -1,7 +1,8 @@
 """``docchain envelope`` against a real anvil, with the envelopes deployed beside the registry as ``docchain up``
 deploys them: a two-signer ordered envelope created and completed from the CLI; a signer out of order, past the
 deadline, or not named refused with the contract's rule in one line and exit 1; a decline; a void; a plain
-``submit --direct`` shown as registered and counted by ``envelope count``; input refused with exit 2 before any
+``submit --direct`` shown as registered and counted by ``envelope count``, and one made too early in an ordered
+envelope shown as never counting, refused in words by ``count`` and ``sign``; input refused with exit 2 before any
 network call; every custom error of the contract has its line.
 
 One anvil for the module (its clock is moved forward for the deadline case, so it is this module's own), the
