@@ -8,8 +8,8 @@ signed at each step, and a file that is not the envelope's document is refused b
 signing link's QR code holds the link: its modules, read back from the page's SVG, equal the link's code made
 again outside the page by the same library. A signer declines from the page with a reason whose keccak256 is on
 chain, and the page then says who declined, when and why, and no signing link invites anyone; the requester voids
-another envelope. An event stream that fails is opened again after a bounded back-off. The page's EIP-712 types equal chain/envelopes.py's, and the
-vendored QR library equals node_modules' copy.
+another envelope. An event stream that fails is opened again after a bounded back-off. The page's EIP-712 types
+equal chain/envelopes.py's, and the vendored QR library equals node_modules' copy.
 """
 
 from __future__ import annotations
