@@ -1353,10 +1353,11 @@ class EnvelopeService:
         rule = plan.never.get(signer)
         if rule is None:
             return
+        first = known.next_signer()
+        # ``next`` names who signs first; the signer may be next themself, their record made too early all the same
+        extra = {} if first == signer else {"next": first}
         raise envelope_refused(
-            rule,
-            f"{plan.reasons[signer]}, so envelope {known.id} can never count it; {REMEDY}",
-            next=known.next_signer(),
+            rule, f"{plan.reasons[signer]}, so envelope {known.id} can never count it; {REMEDY}", **extra
         )
 
     async def decline(

@@ -605,6 +605,7 @@ def test_a_signer_registered_on_the_node_too_early_is_refused_up_front(stack: St
             in (refused["detail"])
         ), refused
         assert f"so envelope {eid} can never count it" in refused["detail"], refused
+        assert "next" not in refused, refused  # bob is next himself: his record, not his turn, is refused
     after = stack.envelope(eid)
     assert all(a["signer"] != bob.address for a in after["actions"]), after["actions"]  # nothing was queued
 
