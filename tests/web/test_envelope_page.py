@@ -275,6 +275,7 @@ def test_decline_from_the_page(stack: Stack, pages: Pages, envelopes_domain: Any
     expect(other.locator("#env-invite")).to_have_attribute("data-invite", "closed", timeout=TIMEOUT)
     expect(other.locator("#env-invite")).to_contain_text(f"{SECOND} declined the envelope")
     expect(other.locator("#env-signers .sign-link")).to_have_count(0)
+    Pages.shot(other, "envelope-declined")
     logs = stack.rpc("eth_getLogs", [{"address": env["envelopes"], "fromBlock": "0x0", "toBlock": "latest"}])
     declined = [e for e in map(_decode, logs) if isinstance(e, ev.EnvelopeDeclined) and e.envelope_id.hex() == eid[2:]]
     assert [(d.signer.lower(), d.reason_hash) for d in declined] == [(SECOND.lower(), keccak256(reason.encode()))]
