@@ -275,6 +275,8 @@ def test_a_plain_submission_after_the_deadline_queues_no_count(stack: Stack) -> 
     nothing shows failed. A second envelope without a deadline counts it in the same pass of the worker."""
     requester, alice = _key(), _key()
     doc = _doc()
+    # the creation must be mined within the 2 s: on a stack just started, the worker is still starting (~2.5 s)
+    poll(lambda: stack.api.get("/readyz").json().get("worker") == "ok", 20, what="the worker to start")
     deadline = int(time.time()) + 2
     late = stack.create(requester, doc, [alice], ordered=False, deadline=deadline)
     stack.until(late, "on chain", lambda x: x["status"] in ("open", "expired"))
