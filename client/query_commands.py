@@ -100,6 +100,9 @@ def status(
     When the document was uploaded (submit --store), its copies follow, one per storage backend: stored (and
     where: file name, S3 key or IPFS CID), pending with the last attempt's error, or failed with the reason.
 
+    A file submitted privately (submit --private) is asked about by its commitment, which its salt file or
+    its receipt beside it opens: its SHA-256 is not sent.
+
     With --as-of-block N, the API names the signers and the registry (or --receipt R its signer, registry
     and chain, with no API); the node (--rpc, else the recorded one) then proves each record's state at
     block N (eth_getProof, checked against the block's stateRoot). Nodes keep recent states only: an older
@@ -109,12 +112,13 @@ def status(
     c: CliContext = ctx.obj
     if receipt_opt is not None and as_of_block is None:
         raise UsageError("--receipt is for --as-of-block (a document's status otherwise comes from the API)")
-    doc_hash, _ = documents.hash_or_file(target)
+    doc_hash, path = documents.hash_or_file(target)
+    asked = _asked_by(c, path, doc_hash)
     if as_of_block is not None:
-        _status_as_of(c, _subjects(c, doc_hash, receipt_opt), as_of_block)
+        _status_as_of(c, _subjects(c, doc_hash, asked, receipt_opt), as_of_block)
         return
     with c.api_client() as client:
-        doc = client.document(to_hex(doc_hash))
+        doc = client.document(to_hex(asked))
     c.out.emit(doc)
     c.out.say(f"document {doc.get('docHash')}")
     stored = "stored: yes (docchain get)" if doc.get("stored") else "stored: no"
@@ -156,8 +160,25 @@ class Subjects:
     signers: tuple[tuple[str, bytes | None], ...]
 
 
-def _subjects(c: CliContext, doc_hash: bytes, receipt_file: Path | None) -> Subjects:
-    """The receipt's signer, registry and chain; else the API's signers of the document and its registry."""
+def _asked_by(c: CliContext, path: Path | None, doc_hash: bytes) -> bytes:
+    """The hash the API is asked about for the file at ``path``: a private submission's commitment, opened by the
+    salt file or the receipt beside the file, since its SHA-256 is what a private registration keeps off the
+    service (docs/protocol.md, "Private mode"); else the file's SHA-256."""
+    if path is None:
+        return doc_hash
+    from docchain.chain.receipt import receipt_path
+    from docchain.client.receipts import pending_private
+
+    opening = pending_private(path, doc_hash, receipt_path(path))
+    if opening is None:
+        return doc_hash
+    c.out.say(f"private: asked by its commitment {to_hex(opening.commitment)}; the file's SHA-256 is not sent")
+    return opening.commitment
+
+
+def _subjects(c: CliContext, doc_hash: bytes, asked: bytes, receipt_file: Path | None) -> Subjects:
+    """The receipt's signer, registry and chain; else the API's signers of the document (by ``asked``, its hash or
+    its private commitment) and its registry."""
     if receipt_file is not None:
         from docchain.chain.receipt import read_receipt
 
@@ -168,16 +189,16 @@ def _subjects(c: CliContext, doc_hash: bytes, receipt_file: Path | None) -> Subj
         domain = receipt.domain
         return Subjects(receipt.doc_hash, domain.chain_id, domain.verifying_contract, ((receipt.signer, root),))
     with c.api_client() as client:
-        doc = client.document(to_hex(doc_hash))
+        doc = client.document(to_hex(asked))
         chain = client.chain()
     signers = tuple(
         (parse_address(str(s["signer"]), "signer"), parse_hash32(s["merkleRoot"]) if s.get("merkleRoot") else None)
         for s in doc.get("signers", [])
     )
     if not signers:
-        raise UsageError(f"the API names no signer of {to_hex(doc_hash)}")
+        raise UsageError(f"the API names no signer of {to_hex(asked)}")
     registry = parse_address(str(chain.get("contract")), "the API's registry")
-    return Subjects(doc_hash, int(chain["chainId"]), registry, signers)
+    return Subjects(asked, int(chain["chainId"]), registry, signers)
 
 
 def _status_as_of(c: CliContext, subjects: Subjects, number: int) -> None:

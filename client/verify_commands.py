@@ -72,6 +72,30 @@ async def _ask_canonical(urls: Sequence[str], number: int, timeout: float) -> li
     return list(await asyncio.gather(*(ask(url) for url in urls)))
 
 
+def _private_route(path: Path | None, doc_hash: bytes, receipt: Receipt | None, via: Via | None) -> Via:
+    """Who checks a document the API would check: the node instead when the document is private. The API's
+    verification takes the receipt, whose salt and file SHA-256 are what a private registration keeps off the
+    service (docs/protocol.md, "Private mode"); the node reads the chain by the commitment alone."""
+    from docchain.client.receipts import pending_private, salt_path
+
+    if receipt is not None and receipt.private is None:
+        return Via.API
+    if receipt is None:
+        if path is None or pending_private(path, doc_hash) is None:
+            return Via.API
+        raise UsageError(
+            f"{path.name} was submitted privately (its salt is in {salt_path(path)}) and has no receipt "
+            f"yet: fetch it first (docchain receipt {path.name}), then verify with it; asked by its SHA-256, the "
+            "service would learn the file's hash"
+        )
+    if via is Via.API:
+        raise UsageError(
+            "a private receipt is not sent to the docchain API, which would learn its salt and file hash: verify "
+            "it through a node (--via rpc, or --rpc URL) or offline (--offline)"
+        )
+    return Via.RPC
+
+
 def choose_via(c: CliContext, via: Via | None) -> Via:
     """Through the node only when asked for on this command line (--rpc URL or --via rpc): DOCCHAIN_RPC
     and config.toml say which node to use, never that the API should be bypassed."""
@@ -176,7 +200,10 @@ def verify(
 
     By default the docchain API checks it. With --rpc URL on the command line (or --via rpc, which
     uses $DOCCHAIN_RPC or the recorded node), verification is independent: only the file, the receipt
-    and an Ethereum node are used, no docchain server. The registry named by a receipt is trusted only
+    and an Ethereum node are used, no docchain server. A private receipt (submit --private) is never
+    sent to the API, which would learn its salt and file hash: by default the node checks it (the
+    chain is read by the commitment alone), --via api is refused, and a private file whose receipt
+    is not fetched yet is not asked about. The registry named by a receipt is trusted only
     if its code is a released docchain registry and, when a registry is pinned (--registry, or a
     recorded deployment for the chain), only if it is that one. Each step (file, chain, registry,
     signature, record, anchor, confirmations, revocation) is printed, then the verdict.
@@ -239,6 +266,8 @@ def verify(
     except InvalidInput as exc:
         # evidence that fails, not a usage mistake: said as the verdict of the receipt step
         result = {**receipt_refused(doc_hash, f"{receipt_file}: {exc}").to_json(), "mode": "local"}
+    if result is None and not offline and mode is Via.API:
+        mode = _private_route(path, doc_hash, receipt, via)
     if result is None and offline:
         if receipt is None:
             raise UsageError("--offline verifies a receipt's evidence bundle: give the receipt with --receipt FILE")
@@ -254,6 +283,8 @@ def verify(
         if canonical:
             result["canonical"] = [answer.to_json() for answer in canonical]
     elif result is None and mode is Via.RPC:
+        if receipt is not None and receipt.private is not None and not c.explicit("rpc") and via is None:
+            c.out.say(f"private receipt: verified through the node {c.rpc_url()}, not the docchain API")
         question = Question(doc_hash, expected, receipt, int(c.config.pick("confirmations", confirmations)))
         verdict = verifying.verify_with_node(
             c.rpc_url(), c.timeout_s(), question, pinned, source, c.trusted_deployments

@@ -90,15 +90,43 @@ def test_the_service_knows_the_commitment_as_private_and_not_the_file(stack: Cli
     assert api_receipt.status_code == 200 and api_receipt.json()["document"]["name"] is None
 
 
-def test_the_receipt_verifies_through_the_api_and_through_a_node(stack: CliStack, submitted: Submitted) -> None:
-    via_api = stack.json("verify", str(submitted.doc))
-    assert (via_api["outcome"], via_api["mode"]) == ("valid", "api"), via_api
-    assert [s["name"] for s in via_api["steps"]][:2] == ["file", "commitment"]
+def test_the_receipt_verifies_through_a_node_and_is_not_sent_to_the_api(stack: CliStack, submitted: Submitted) -> None:
+    """By default a private receipt is checked by the node (DOCCHAIN_RPC names it, as config.toml would), not
+    posted to the API with its salt and file hash; --via api is refused before anything is sent."""
+    by_default = stack.json("verify", str(submitted.doc), DOCCHAIN_RPC=stack.rpc_url)
+    assert (by_default["outcome"], by_default["mode"]) == ("valid", "rpc"), by_default
+    assert [s["name"] for s in by_default["steps"]][:2] == ["file", "commitment"]
+    refused = stack.run("verify", str(submitted.doc), "--via", "api", check=2)
+    assert "a private receipt is not sent to the docchain API" in refused.stderr, refused.stderr
     via_rpc = json.loads(
         stack.stranger("verify", str(submitted.doc), "--receipt", str(submitted.receipt_path), "--json").stdout
     )
     assert (via_rpc["outcome"], via_rpc["mode"]) == ("valid", "rpc"), via_rpc
     assert [s["name"] for s in via_rpc["steps"]][:2] == ["file", "commitment"]
+
+
+def test_status_and_verify_of_a_private_file_keep_its_sha256_from_the_service(
+    stack: CliStack, submitted: Submitted
+) -> None:
+    """The service logs every path it is asked: a private file's SHA-256 must not be among them. ``status`` asks
+    by the commitment its receipt opens; ``verify`` goes to the node."""
+    log = stack.data_dir / "api.log"
+    before = log.read_text()
+    status = stack.run("status", str(submitted.doc))
+    assert f"private: asked by its commitment {submitted.row['docHash']}" in status.stdout, status.stdout
+    assert "direct, private" in status.stdout, status.stdout
+    stack.run("verify", str(submitted.doc), DOCCHAIN_RPC=stack.rpc_url)
+    asked = log.read_text()[len(before) :]
+    assert submitted.row["docHash"][2:] in asked  # the log does hold what status asked for
+    assert submitted.row["sha256"][2:] not in asked.lower() and "/v1/verify" not in asked, asked
+    # a private file whose receipt is not fetched yet (only its salt file beside it) is not asked about
+    pending = stack.work / "pending"
+    pending.mkdir(exist_ok=True)
+    doc = Path(shutil.copy(submitted.doc, pending / submitted.doc.name))
+    receipts.open_private(doc, parse_hex(submitted.row["sha256"]), force=False)
+    refused = stack.run("verify", str(doc), check=2)
+    assert "was submitted privately" in refused.stderr and "docchain receipt" in refused.stderr, refused.stderr
+    assert submitted.row["sha256"][2:] not in log.read_text()[len(before) :].lower()
 
 
 def test_the_file_alone_is_not_registered(stack: CliStack, submitted: Submitted) -> None:
@@ -114,8 +142,8 @@ def test_a_wrong_salt_fails_at_the_commitment_step(stack: CliStack, submitted: S
     wrong = dict(submitted.receipt, private={"salt": to_hex(bytes(32))})
     path = stack.work / "wrong-salt.docchain.json"
     path.write_text(json.dumps(wrong))
-    verdict = stack.json("verify", str(submitted.doc), "--receipt", str(path), check=1)  # the API's verify
-    assert (verdict["outcome"], verdict["failedStep"], verdict["mode"]) == ("invalid", "commitment", "api"), verdict
+    verdict = stack.json("verify", str(submitted.doc), "--receipt", str(path), check=1, DOCCHAIN_RPC=stack.rpc_url)
+    assert (verdict["outcome"], verdict["failedStep"], verdict["mode"]) == ("invalid", "commitment", "rpc"), verdict
     assert "the receipt's salt does not open this registration's commitment" in verdict["reason"]
 
 
