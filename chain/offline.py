@@ -22,7 +22,10 @@ The steps, in order, each ending verification at its name when it fails (chain/v
   for that block all answer it (nodes that disagree, or do not hold the block, fail here, each answer named).
   Without one, nothing ties the bundle to the chain (anyone can make a self-consistent bundle on a node of their
   own): verification fails here, naming the block hash to check;
-- ``revocation``: the record's revocation, as of the proven block.
+- ``revocation``: the record's revocation, as of the proven block; a valid verdict says "valid as of block N" too.
+
+A Merkle receipt's ``leafIndex`` and ``leafCount`` are not proven: the registry stores a root's time and block
+only, and the inclusion proof needs neither (online verification checks the count against the RootAnchored event).
 
 Where a registry is pinned (an address the verifier got from somewhere other than the receipt), the receipt's
 registry must be that one, as online.
@@ -149,6 +152,8 @@ def _steps(run: _Run, file_hash: bytes | None, trusted: bytes | None) -> None:
         "(counting both)",
     )
     _chain(run, header, trusted)  # before revocation: a revocation is said only of a block the verifier trusts
+    # the bundle says nothing of the blocks after its own: a revocation there is unseen, and the verdict says so
+    run.as_of_block = header.number
     if record.revoked:
         run.revocation = Revoked(receipt.signer, None, record.revoked_at)
         raise run.fail(
@@ -278,7 +283,14 @@ def _record(run: _Run, evidence: Evidence, header: Header, storage_root: bytes) 
         confirmations=header.number - record.block_number + 1,
         merkle_root=None if inclusion is None else inclusion.root,
     )
-    place = "" if inclusion is None else f" (leaf {inclusion.index} of {inclusion.count} under its root)"
+    # the chain stores a root's time and block only: the leaf count is the receipt's word (the RootAnchored
+    # event, which online verification reads, is not in a bundle); the leaf's index is not needed by the proof
+    place = (
+        ""
+        if inclusion is None
+        else f" (its leaf is under that root; leafIndex {inclusion.index} and leafCount {inclusion.count} are the "
+        "receipt's, not proven offline)"
+    )
     run.ok(Step.RECORD, f"recorded in block {record.block_number} at {utc_text(record.registered_at)}{place}")
     return record
 

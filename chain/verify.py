@@ -208,6 +208,8 @@ class Verdict:
     # newer documents that replace this one (:func:`superseded_by`): information beside the outcome, which stays
     superseded: tuple[Superseder, ...] = ()
     superseded_unsearched: str | None = None  # why the chain could not be searched for them all, when it could not
+    # an evidence bundle's block (chain/offline.py): what the verdict proves holds as of that block only
+    as_of_block: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -223,9 +225,14 @@ class Verdict:
         a, who = self.anchor, self.signer
         if self.outcome is Outcome.VALID and a is not None:
             tx = f", transaction {to_hex(a.tx_hash)}" if a.tx_hash is not None else ""
-            return (
+            signed = (
                 f"Signed by {who} on {utc_text(a.timestamp)} (block {a.block_number}{tx}, chain {a.chain_id}, "
-                f"registry {a.registry})."
+                f"registry {a.registry})"
+            )
+            if self.as_of_block is None:
+                return f"{signed}."
+            return (
+                f"{signed}, valid as of block {self.as_of_block}: a revocation after that block is not in the bundle."
             )
         if self.outcome is Outcome.REVOKED and self.revocation is not None:
             r = self.revocation
@@ -277,6 +284,7 @@ class Verdict:
             ],
             "superseded_by": [x.to_json() for x in self.superseded],
             **({} if self.superseded_unsearched is None else {"superseded_by_unsearched": self.superseded_unsearched}),
+            **({} if self.as_of_block is None else {"asOfBlock": self.as_of_block}),
         }
 
 
@@ -324,6 +332,7 @@ class Checks:
     others: tuple[OtherSigner, ...] = ()
     merkle_unseen: bool = False
     private_unseen: bool = False
+    as_of_block: int | None = None
 
     def ok(self, step: Step, detail: str) -> None:
         self.steps.append(Check(step, True, detail))
@@ -347,6 +356,7 @@ class Checks:
             other_signers=self.others,
             merkle_unseen=self.merkle_unseen,
             private_unseen=self.private_unseen,
+            as_of_block=self.as_of_block,
         )
 
 

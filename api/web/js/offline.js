@@ -82,6 +82,7 @@ class Run {
     this.nodes = nodes;  // the nodes' answers for the bundle's block, when they are what the verifier trusts
     this.steps = [];
     this.trust = null;
+    this.asOfBlock = null;
     this.anchor = null;
     this.revocation = null;
   }
@@ -101,6 +102,7 @@ class Run {
       steps: this.steps, trust: this.trust, anchor: this.anchor, revocation: this.revocation, otherSigners: [],
       superseded_by: [],  // newer versions are found by searching the chain's logs, which a bundle does not carry
     };
+    if (this.asOfBlock !== null) verdict.asOfBlock = this.asOfBlock;
     verdict.summary = summary(verdict);
     return verdict;
   }
@@ -115,7 +117,9 @@ function summary(v) {
   const a = v.anchor, who = v.signer;
   if (v.outcome === "valid" && a) {
     const tx = a.transactionHash !== null ? `, transaction ${a.transactionHash}` : "";
-    return `Signed by ${who} on ${utcText(a.timestamp)} (block ${a.blockNumber}${tx}, chain ${a.chainId}, registry ${a.registry}).`;
+    const signed = `Signed by ${who} on ${utcText(a.timestamp)} (block ${a.blockNumber}${tx}, chain ${a.chainId}, registry ${a.registry})`;
+    if (v.asOfBlock === undefined) return `${signed}.`;
+    return `${signed}, valid as of block ${v.asOfBlock}: a revocation after that block is not in the bundle.`;
   }
   if (v.outcome === "revoked" && v.revocation) {
     const r = v.revocation;
@@ -175,6 +179,8 @@ async function steps(run, fileHash, trusted) {
   run.ok("confirmations", `block ${header.number} is ${depth} block${depth === 1 ? "" : "s"} deep from block ${record.blockNumber} (counting both)`);
   // before revocation: a revocation is said only of a block the verifier trusts
   chainStep(run, header, trusted);
+  // the bundle says nothing of the blocks after its own: a revocation there is unseen, and the verdict says so
+  run.asOfBlock = header.number;
   if (record.revokedAt) {
     run.revocation = { by: receipt.signer, blockNumber: null, timestamp: record.revokedAt };
     throw run.fail("revocation", `revoked by ${receipt.signer} at ${utcText(record.revokedAt)}, as of block ${header.number}`, "revoked");
@@ -516,7 +522,9 @@ async function recordStep(run, evidence, header, storageRoot) {
     merkleRoot: inclusion ? inclusion.root : null,
     via: null, // a released envelopes contract the transaction was sent to: the bundle does not name the transaction
   };
-  const place = inclusion ? ` (leaf ${inclusion.leafIndex} of ${inclusion.leafCount} under its root)` : "";
+  // the chain stores a root's time and block only: the leaf count is the receipt's word (the RootAnchored event,
+  // which online verification reads, is not in a bundle); the leaf's index is not needed by the proof
+  const place = inclusion ? ` (its leaf is under that root; leafIndex ${inclusion.leafIndex} and leafCount ${inclusion.leafCount} are the receipt's, not proven offline)` : "";
   run.ok("record", `recorded in block ${record.blockNumber} at ${utcText(record.registeredAt)}${place}`);
   return record;
 }

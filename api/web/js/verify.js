@@ -194,7 +194,8 @@ export async function verifyView(root, _params, { signal }) {
       h("div", { class: `verdict verdict-${shown}`, id: "verdict", dataset: { verdict: shown } },
         h("span", { class: "verdict-icon", "aria-hidden": "true" }, r.outcome === "valid" ? "✓" : unanchored ? "?" : "✗"),
         h("div", {},
-          h("h2", {}, unanchored ? "Give the block hash to check" : r.title),
+          h("h2", {}, unanchored ? "Give the block hash to check"
+            : r.outcome === "valid" && r.asOfBlock !== undefined ? `${r.title} as of block ${r.asOfBlock}` : r.title),
           h("p", { class: "summary" }, r.summary),
           bundle ? h("p", { class: "small", id: "offline-source" },
             `Checked against ${state.credential ? "credential" : "receipt"} ${state.receiptName}: its evidence bundle, in this browser, with no call to docchain`,

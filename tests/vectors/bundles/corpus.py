@@ -64,7 +64,7 @@ class Case:
     changes: tuple[Change, ...]
     file_sha256: bytes
     trusted: bytes | None
-    expect: dict[str, Any]  # the verdict's outcome, failedStep, reason and steps (Verdict.to_json's names)
+    expect: dict[str, Any]  # the verdict's outcome, failedStep, reason, summary, steps, asOfBlock (to_json's names)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -126,9 +126,13 @@ def verdict_of(receipt: dict[str, Any], file_sha256: bytes, trusted: bytes | Non
 
 
 def expectation(verdict: Verdict) -> dict[str, Any]:
-    """The parts of a verdict the corpus holds every verifier to."""
+    """The parts of a verdict the corpus holds every verifier to: docchain's own (Python and the page) word for word,
+    including the sentence said beside the title and the block the verdict holds as of (null: none proven)."""
     said = verdict.to_json()
-    return {key: said[key] for key in ("outcome", "failedStep", "reason", "steps")}
+    return {
+        **{key: said[key] for key in ("outcome", "failedStep", "reason", "summary", "steps")},
+        "asOfBlock": said.get("asOfBlock"),
+    }
 
 
 def load() -> dict[str, Any]:

@@ -1,6 +1,6 @@
 // Runs the web page's offline verifier (api/web/js/offline.js, after its receipt reader api/web/js/receipt.js)
 // over every case of the golden bundle corpus and prints one JSON list, a result per case in the corpus's order:
-// {outcome, failedStep, reason, steps}, a receipt the reader refuses being invalid at step receipt with its
+// {outcome, failedStep, reason, summary, steps, asOfBlock}, a receipt the reader refuses being invalid at step receipt with its
 // message (as tests/vectors/bundles/corpus.py says). Used by tests/chain/test_bundle_vectors.py; by hand:
 // node tests/vectors/bundles/run_js_offline.mjs [bundles.json]
 import { readFileSync } from "node:fs";
@@ -39,10 +39,11 @@ async function verdict(bundle, c) {
   try {
     receipt = parseReceipt(JSON.stringify(apply(bundle.receipt, c.changes)));
   } catch (err) {
-    return { outcome: "invalid", failedStep: "receipt", reason: err.message, steps: [{ name: "receipt", ok: false, detail: err.message }] };
+    const summary = `Verification failed at step receipt: ${err.message}`;
+    return { outcome: "invalid", failedStep: "receipt", reason: err.message, summary, steps: [{ name: "receipt", ok: false, detail: err.message }], asOfBlock: null };
   }
   const v = await verifyOffline(c.fileSha256, receipt, c.trustedBlockHash);
-  return { outcome: v.outcome, failedStep: v.failedStep, reason: v.reason, steps: v.steps };
+  return { outcome: v.outcome, failedStep: v.failedStep, reason: v.reason, summary: v.summary, steps: v.steps, asOfBlock: v.asOfBlock ?? null };
 }
 
 const results = [];
