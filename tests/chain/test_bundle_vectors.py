@@ -18,6 +18,7 @@ import pytest
 from docchain.chain.errors import InvalidInput
 from docchain.chain.evidence import _LAYOUTS, decode_header
 from docchain.chain.receipt import MAX_BYTES, parse_receipt
+from docchain.chain.trust import release_of
 from docchain.chain.verify import Outcome, Step
 from tests.vectors.bundles.corpus import CORPUS, Case, apply, expectation, load, verdict_of
 
@@ -117,6 +118,24 @@ def test_each_good_bundle_has_a_tamper_of_every_field_that_matters(name: str) ->
     assert any(n.startswith("evidence.account.code's cached domain separator") for n in cases)
     passing = PASSING | (PASSING_DIRECT if bundle["anchoring"] == "direct" else PASSING_MERKLE)
     assert {n for n, c in cases.items() if c["expect"]["outcome"] == Outcome.VALID} == passing
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLES))
+def test_the_code_holds_its_domain_separator_where_releases_json_says(name: str) -> None:
+    """contracts/releases.json's domainSeparatorAt, which protocol.md section 7 sends a third party to, is where
+    the deployed code of the bundle's release holds the receipt's EIP-712 domain separator, and no other range
+    holds it."""
+    receipt = parse_receipt(json.dumps(BUNDLES[name]["receipt"]))
+    assert receipt.evidence is not None
+    code = receipt.evidence.code
+    release = release_of(code)
+    assert release is not None
+    listed = json.loads((CORPUS.parents[3] / "contracts" / "releases.json").read_text())["releases"]
+    at = listed[release.number - 1]["domainSeparatorAt"]
+    holding = [
+        start for start, length in release.immutables if code[start : start + length] == receipt.domain.separator
+    ]
+    assert holding == [at]
 
 
 @pytest.mark.parametrize("name", sorted(BUNDLES))

@@ -53,6 +53,10 @@ def test_releases_are_append_only_history() -> None:
     for key in ("releases", "envelopes"):
         names = [r["name"] for r in data[key]]
         assert len(names) == len(set(names)) >= 1
+    # a registry's domain separator is at one of its immutable ranges, which a third-party verifier reads here
+    # (tests/chain/test_bundle_vectors.py finds it there in real deployed code)
+    for r in data["releases"]:
+        assert [r["domainSeparatorAt"], 32] in r["immutables"], r["name"]
 
 
 def test_pins_come_from_the_first_deployments_list_naming_the_chain(tmp_path: Path) -> None:
