@@ -351,11 +351,13 @@ RUN_GOLDEN = """async bundles => {
         receipt = parseReceipt(JSON.stringify(apply(bundle.receipt, c.changes)));
       } catch (err) {
         out.push({ outcome: 'invalid', failedStep: 'receipt', reason: err.message,
-                   steps: [{ name: 'receipt', ok: false, detail: err.message }] });
+                   summary: `Verification failed at step receipt: ${err.message}`,
+                   steps: [{ name: 'receipt', ok: false, detail: err.message }], asOfBlock: null });
         continue;
       }
       const v = await verifyOffline(c.fileSha256, receipt, c.trustedBlockHash);
-      out.push({ outcome: v.outcome, failedStep: v.failedStep, reason: v.reason, steps: v.steps });
+      out.push({ outcome: v.outcome, failedStep: v.failedStep, reason: v.reason, summary: v.summary,
+                 steps: v.steps, asOfBlock: v.asOfBlock ?? null });
     }
   }
   return out;
@@ -365,7 +367,8 @@ RUN_GOLDEN = """async bundles => {
 @pytest.mark.browser
 def test_the_browser_gives_every_golden_case_its_verdict(pages: Pages) -> None:
     """tests/vectors/bundles/bundles.json: real bundles of anvil and ganache (direct, Merkle, revoked, private)
-    and their tampered variants, with the outcome, failed step, reason and steps chain/offline.py gives each."""
+    and their tampered variants, with the outcome, failed step, reason, summary, steps and block it holds as of
+    that chain/offline.py gives each."""
     corpus = load()["bundles"]
     cases = [(b["name"], c) for b in corpus for c in b["cases"]]
     page = pages.open("verify")
@@ -418,6 +421,8 @@ def test_a_dropped_bundle_is_verified_in_the_page_without_the_api(
     page.click("#offline-check")
     expect(page.locator("#verdict")).to_have_attribute("data-verdict", "valid", timeout=TIMEOUT)
     assert _steps(page) == [(s, True) for s in [*proven, "chain", "revocation"]]
+    # a bundle shows nothing after its block: the headline says what the verdict holds as of
+    expect(page.locator("#verdict h2")).to_have_text(f"Valid as of block {evidence.block.number}")
     Pages.shot(page, "verify-offline-valid")
     page.fill("#offline-trusted", "")
 
