@@ -53,6 +53,29 @@ BUNDLE_TYPE = "DocchainEvidenceBundle"
 # The receipt, the claims that repeat it and the JSON-LD around them: twice a receipt's bound is ample
 MAX_CREDENTIAL_BYTES = 2 * MAX_BYTES
 _SHOWN = 80  # characters of the expected value a refusal quotes
+# The receipt member each claim is made from: a claim that differs may as well be an honest claim beside an edited
+# receipt, so a refusal names both (api/web/js/vc.js holds the same table). Under proof.eip712 the paths are the
+# receipt's own eip712 paths.
+_MADE_FROM = {
+    "issuer": "chainId and signer",
+    "validFrom": "anchor.timestamp",
+    "credentialSubject.sha256": "document.sha256",
+    "credentialSubject.name": "document.name",
+    "proof.created": "anchor.timestamp",
+    "proof.verificationMethod": "chainId and signer",
+    "proof.proofValue": "signature",
+    "proof.anchor.chainId": "chainId",
+    "proof.anchor.registry": "contract",
+    "proof.anchor.blockNumber": "anchor.blockNumber",
+    "proof.anchor.blockHash": "anchor.blockHash",
+    "proof.anchor.txHash": "anchor.transactionHash",
+    "proof.anchor.merkleRoot": "anchor.merkle.root",
+    "proof.anchor.provenBlock": "evidence.block",
+    "proof.anchor.provenBlock.number": "evidence.block.number",
+    "proof.anchor.provenBlock.hash": "evidence.block.hash",
+    "proof.anchor.bundleDigest": "text as a whole",
+}
+_EIP712 = "proof.eip712"
 
 
 def did_pkh(chain_id: int, address: str) -> str:
@@ -189,4 +212,9 @@ def _same(expected: Any, given: Any, path: str) -> None:
     if type(expected) is not type(given) or expected != given:
         said = json.dumps(expected)
         shown = said if len(said) <= _SHOWN else said[:_SHOWN] + "..."
-        raise InvalidInput(f"credential: {path.rstrip('.')} is not what its evidence bundle says: {shown}")
+        where = path.rstrip(".")
+        source = "eip712" + where[len(_EIP712) :] if where.startswith(_EIP712) else _MADE_FROM.get(where)
+        made = (
+            "" if source is None else f" (made from evidence[0].receipt's {source}: the one or the other was changed)"
+        )
+        raise InvalidInput(f"credential: {where} is not what its evidence bundle says: {shown}{made}")

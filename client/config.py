@@ -149,7 +149,10 @@ def normalise_url(url: str, what: str) -> str:
     from urllib.parse import urlsplit
 
     url = url.strip().rstrip("/")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unbalanced IPv6 bracket: as malformed as any other
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UsageError(f"{what} must be an http(s) URL such as http://127.0.0.1:8000, got {url!r}")
     return url

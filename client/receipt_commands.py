@@ -201,8 +201,9 @@ def upgrade(ctx: typer.Context, path: ReceiptArg) -> None:
     then verifies with `docchain verify FILE --offline`, with no node at all.
 
     Nodes keep recent state only: when the node (--rpc, else the recorded one) no longer serves the
-    state needed, or holds no record of the receipt, it says so in one line (exit 3) and leaves the
-    receipt as it was.
+    state needed, it says so in one line (exit 3: an archive node may serve it); when its chain holds
+    no record of the receipt (another chain, a reset node, a reorganised record), in one line too
+    (exit 1: asking again will not find it). Either way the receipt is left as it was.
     """
     from docchain.chain.offline import verify_offline
     from docchain.chain.verify import Outcome
@@ -217,10 +218,9 @@ def upgrade(ctx: typer.Context, path: ReceiptArg) -> None:
     block = evidence.block
     if verdict.outcome is Outcome.NOT_REGISTERED:
         # the node's chain holds no such record: another chain at the same id, a reset dev node, a receipt of
-        # a record that a reorganisation removed; the receipt is kept as it was
-        raise CliError(
-            f"the node at {url} holds no record of {path} as of its block {block.number}: {verdict.reason}",
-            ExitCode.UNAVAILABLE,
+        # a record that a reorganisation removed. Not an outage that a retry outlives: a record not found
+        raise VerificationFailed(
+            f"the node at {url} holds no record of {path} as of its block {block.number}: {verdict.reason}"
         )
     if verdict.outcome not in (Outcome.VALID, Outcome.REVOKED):
         raise VerificationFailed(f"the evidence of the node at {url} does not prove {path}: {verdict.reason}")
@@ -273,7 +273,8 @@ def export(
 
     Issued by the signer's account (did:pkh), valid from the block time, about the document's
     SHA-256; its proof is the signer's EIP-712 signature and points at the on-chain evidence,
-    and the evidence bundle travels inside it (docs/protocol.md section 8).
+    and the evidence bundle travels inside it (docs/protocol.md section 8). A private receipt's
+    credential carries its file hash and salt, as the receipt does: a warning says so.
 
     `docchain verify FILE --receipt CREDENTIAL --offline` verifies the credential as it does
     the receipt; `docchain receipt import` turns it back into the receipt.
@@ -289,6 +290,12 @@ def export(
     c.out.emit({"receipt": str(path), "credential": str(target), "evidence": receipt.evidence is not None})
     bundle = "" if receipt.evidence is not None else " (no evidence bundle: `docchain receipt upgrade` adds one)"
     c.out.say(f"credential of {path} written to {target}{bundle}")
+    if receipt.private is not None:
+        # the credential is made to be handed to wallets and verifiers: unlike the chain, it opens the commitment
+        c.out.warn(
+            f"{target} carries the file's SHA-256 and the salt of a private registration: whoever holds it can find "
+            "the record on chain and check a guess of the file; share it only where the document may be shown"
+        )
 
 
 @command(

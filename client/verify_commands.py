@@ -15,6 +15,7 @@ from docchain.chain.errors import InvalidInput
 from docchain.chain.receipt import Receipt, read_receipt, receipt_path
 from docchain.chain.values import parse_address, parse_hash32, to_hex
 from docchain.client import documents
+from docchain.client.config import normalise_url
 from docchain.client.context import CliContext
 from docchain.client.errors import ApiUnreachable, CliError, ExitCode, UsageError, VerificationFailed
 from docchain.client.options import command, new_app
@@ -245,7 +246,8 @@ def verify(
     trusted = parse_hash32(trusted_block_hash, "--trusted-block-hash") if trusted_block_hash else None
     if trusted is not None and not offline:
         raise UsageError("--trusted-block-hash is for --offline verification")
-    canonical_at = c.rpcs if offline and c.explicit("rpc") else ()
+    # a malformed URL is bad input, said before any file is read or node asked
+    canonical_at = tuple(normalise_url(url, "--rpc") for url in c.rpcs) if offline and c.explicit("rpc") else ()
     if offline and via is not None:
         raise UsageError(
             "--offline uses no node but those of --rpc, asked whether its block is canonical: leave out --via"

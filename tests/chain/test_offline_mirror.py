@@ -183,6 +183,7 @@ CREDENTIAL_CASES: list[tuple[str, str]] = [
     ("no evidence bundle", json.dumps(_credential({k: v for k, v in DIRECT["receipt"].items() if k != "evidence"}))),
     ("the receipt itself", json.dumps(DIRECT["receipt"])),
     ("validFrom", _edit(HONEST, lambda vc: vc.update(validFrom="2001-01-01T00:00:00Z"))),
+    ("the receipt's time", _edit(HONEST, lambda vc: vc["evidence"][0]["receipt"]["anchor"].update(timestamp=1))),
     ("issuer", _edit(HONEST, lambda vc: vc.update(issuer="did:pkh:eip155:1:" + "0x" + "11" * 20))),
     ("subject name", _edit(HONEST, lambda vc: vc["credentialSubject"].update(name="other.pdf"))),
     ("subject member added", _edit(HONEST, lambda vc: vc["credentialSubject"].update(size=1))),
@@ -231,6 +232,9 @@ def test_a_credential_is_read_back_only_if_every_member_is_its_bundles() -> None
         assert said[honest]["credential"] is True, said[honest]
     assert said["the receipt itself"] == {"credential": False, "digest": said["honest"]["digest"]}
     assert said["validFrom"]["error"].startswith("credential: validFrom is not what its evidence bundle says: ")
+    assert said["the receipt's time"]["error"].endswith(
+        "(made from evidence[0].receipt's anchor.timestamp: the one or the other was changed)"
+    )
     assert said["subject member added"] == {"error": "credential: unknown member credentialSubject.size"}
     assert said["subject name removed"] == {"error": "credential: missing member credentialSubject.name"}
     assert said["types reordered"]["error"].startswith("credential: type[0] is not what its evidence bundle says")

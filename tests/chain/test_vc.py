@@ -116,6 +116,22 @@ TAMPERS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("no bundle", _set("evidence", []), "evidence must be a list of one"),
     ("another type", _set("evidence.0.type", ["Evidence"]), "is not a DocchainEvidenceBundle"),
     ("bundle", _set("evidence.0.receipt.signer", "0x00"), "credential: evidence[0].receipt"),
+    # the receipt edited inside, the claims left honest: the refusal names the receipt's member too
+    (
+        "the receipt's time",
+        _set("evidence.0.receipt.anchor.timestamp", 1),
+        'validFrom is not what its evidence bundle says: "1970-01-01T00:00:01Z"',
+    ),
+    (
+        "the receipt's time, named",
+        _set("evidence.0.receipt.anchor.timestamp", 1),
+        "receipt's anchor.timestamp: the one",
+    ),
+    (
+        "a signed field",
+        _set("proof.eip712.message.deadline", 1),
+        "(made from evidence[0].receipt's eip712.message.deadline",
+    ),
 ]
 
 

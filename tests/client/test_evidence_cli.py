@@ -287,6 +287,11 @@ def test_the_bundle_verifies_offline_with_no_socket(stack: Stack, no_socket: Cal
     )
     assert (verdict["outcome"], verdict["mode"]) == ("valid", "offline") and "canonical" not in verdict
     assert "trusted block hash" in verdict["trust"]["sources"]
+    # the bundle shows nothing after its block: the verdict's sentence, the CLI's headline, says so
+    assert verdict["asOfBlock"] == number
+    assert verdict["summary"].endswith(
+        f"valid as of block {number}: a revocation after that block is not in the bundle."
+    )
     # a bundle alone proves nothing on chain: without a block hash to hold it to, it fails at chain, naming it
     alone = _answer(stack.cli("verify", str(stack.document), "--offline"), ExitCode.VERIFICATION_FAILED)
     assert (alone["outcome"], alone["failedStep"]) == ("invalid", "chain") and block_hash in alone["reason"]
@@ -344,6 +349,10 @@ def test_an_unreachable_node_is_exit_3_and_the_options_conflict_is_exit_2(stack:
     assert both.exit_code == ExitCode.USAGE and "not both" in both.stderr
     online = stack.cli("verify", str(stack.document), "--rpc", stack.rpc, "--rpc", stack.proxy.url)
     assert online.exit_code == ExitCode.USAGE and "--offline" in online.stderr
+    for malformed in ("ftp://x", "http://[::1"):  # bad input, said in the CLI's words, not the HTTP library's
+        bad = stack.cli("verify", str(stack.document), "--offline", "--rpc", malformed)
+        said = bad.stdout + bad.stderr
+        assert bad.exit_code == ExitCode.USAGE and "--rpc must be an http(s) URL" in said and "Error" not in said
 
 
 # ------------------------------------------------------------------------------------------------ upgrade
@@ -372,7 +381,8 @@ def test_upgrade_from_a_node_that_keeps_no_state_is_one_line_exit_3(stack: Stack
     assert receipt.read_bytes() == stack.receipt.read_bytes()  # left as it was
 
 
-def test_upgrade_of_a_record_the_node_does_not_hold_is_one_line_exit_3(stack: Stack) -> None:
+def test_upgrade_of_a_record_the_node_does_not_hold_is_one_line_exit_1(stack: Stack) -> None:
+    """A record not found is a verification outcome (exit 1), not an outage a retry outlives (exit 3)."""
     receipt = json.loads(stack.receipt.read_text())
     other = Registration(doc_hash=os.urandom(32), signer=address_of(ALICE), deadline=int(time.time()) + 3600)
     domain = stack.registry.domain
@@ -383,7 +393,7 @@ def test_upgrade_of_a_record_the_node_does_not_hold_is_one_line_exit_3(stack: St
     path = stack.work / "unsent.json"
     path.write_text(json.dumps(receipt))
     result = stack.cli("receipt", "upgrade", str(path), "--rpc", stack.rpc)
-    assert result.exit_code == ExitCode.UNAVAILABLE, result.stdout
+    assert result.exit_code == ExitCode.VERIFICATION_FAILED, result.stdout
     line = json.loads(result.stdout)["error"]["message"]
     assert line.startswith(f"the node at {stack.rpc} holds no record of {path} as of its block ")
     assert "evidence" not in json.loads(path.read_text())

@@ -129,6 +129,14 @@ def test_status_and_verify_of_a_private_file_keep_its_sha256_from_the_service(
     assert submitted.row["sha256"][2:] not in log.read_text()[len(before) :].lower()
 
 
+def test_the_credential_of_a_private_receipt_is_exported_with_a_warning(stack: CliStack, submitted: Submitted) -> None:
+    """A credential is made to be handed on, and a private one opens the commitment: export says so."""
+    target = stack.work / "offer.vc.json"
+    done = stack.run("receipt", "export", str(submitted.receipt_path), "--vc", "-o", str(target))
+    assert "carries the file's SHA-256 and the salt of a private registration" in done.stderr, done.stderr
+    assert submitted.receipt["private"]["salt"] in target.read_text()
+
+
 def test_the_file_alone_is_not_registered(stack: CliStack, submitted: Submitted) -> None:
     alone = stack.work / "alone"
     alone.mkdir(exist_ok=True)

@@ -130,6 +130,29 @@ export function parseCredential(data) {
 const isPlainObject = v => v !== null && typeof v === "object" && !Array.isArray(v);
 const isInteger = v => (typeof v === "number" && Number.isInteger(v)) || typeof v === "bigint";
 
+// The receipt member each claim is made from (chain/vc.py's _MADE_FROM): a claim that differs may as well be an
+// honest claim beside an edited receipt, so a refusal names both. Under proof.eip712 the paths are the receipt's own.
+const MADE_FROM = {
+  "issuer": "chainId and signer",
+  "validFrom": "anchor.timestamp",
+  "credentialSubject.sha256": "document.sha256",
+  "credentialSubject.name": "document.name",
+  "proof.created": "anchor.timestamp",
+  "proof.verificationMethod": "chainId and signer",
+  "proof.proofValue": "signature",
+  "proof.anchor.chainId": "chainId",
+  "proof.anchor.registry": "contract",
+  "proof.anchor.blockNumber": "anchor.blockNumber",
+  "proof.anchor.blockHash": "anchor.blockHash",
+  "proof.anchor.txHash": "anchor.transactionHash",
+  "proof.anchor.merkleRoot": "anchor.merkle.root",
+  "proof.anchor.provenBlock": "evidence.block",
+  "proof.anchor.provenBlock.number": "evidence.block.number",
+  "proof.anchor.provenBlock.hash": "evidence.block.hash",
+  "proof.anchor.bundleDigest": "text as a whole",
+};
+const EIP712 = "proof.eip712";
+
 /** Refuse the first member of `given` (parsed) that is not `expected`'s, named by its path (chain/vc.py's _same). */
 function same(expected, given, path) {
   if (isPlainObject(expected) && isJsonObject(given)) {
@@ -151,7 +174,10 @@ function same(expected, given, path) {
   if (!equal) {
     const said = pyDumps(expected);
     const shown = said.length <= SHOWN ? said : said.slice(0, SHOWN) + "...";
-    fail(`credential: ${path.replace(/\.$/, "")} is not what its evidence bundle says: ${shown}`);
+    const where = path.replace(/\.$/, "");
+    const source = where.startsWith(EIP712) ? "eip712" + where.slice(EIP712.length) : Object.hasOwn(MADE_FROM, where) ? MADE_FROM[where] : null;
+    const made = source === null ? "" : ` (made from evidence[0].receipt's ${source}: the one or the other was changed)`;
+    fail(`credential: ${where} is not what its evidence bundle says: ${shown}${made}`);
   }
 }
 
