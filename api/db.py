@@ -774,7 +774,10 @@ class Database:
                         listening.set()
                     while not listener.is_closed():
                         await asyncio.sleep(LISTEN_RETRY_S)
-                        await conn.execute(text("SELECT 1"))
+                        # on the driver's connection, outside any transaction: PostgreSQL holds back the
+                        # notifications of a session inside a transaction until it ends, and SQLAlchemy's
+                        # execute would begin one that nothing here ends
+                        await listener.execute("SELECT 1")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database is down or restarting: callers have their own slow polls
