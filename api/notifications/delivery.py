@@ -176,18 +176,20 @@ class DeliveryWorker(BackgroundLoop):
         # checked again at each attempt: a host that resolved to a public address at registration may resolve
         # to this service's own network now (DNS rebinding)
         try:
-            await check_webhook_url(hook.url, allow_private=self.allow_private)
+            target = await check_webhook_url(hook.url, allow_private=self.allow_private)
         except InvalidInput as exc:
             raise DeliveryFailed(str(exc)) from None
+        url, pinned, extensions = target.request()
         body = change.body()
         headers = {
             "Content-Type": "application/json",
             SIGNATURE_HEADER: signature(hook.secret, body),
             DELIVERY_HEADER: delivery.id,
             "User-Agent": "docchain-webhooks",
+            **pinned,
         }
         try:
-            response = await client.post(hook.url, content=body, headers=headers)
+            response = await client.post(url, content=body, headers=headers, extensions=extensions)
         except httpx.HTTPError as exc:
             raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
         if not 200 <= response.status_code < 300:

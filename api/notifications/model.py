@@ -266,10 +266,34 @@ def check_email(value: str) -> str:
     return text
 
 
-async def check_webhook_url(url: str, *, allow_private: bool) -> str:
+@dataclass(frozen=True)
+class WebhookTarget:
+    """Where a webhook call goes: its URL, and the address its host was checked to resolve to (None where private
+    receivers are allowed and nothing was checked). The call connects to that address, with the URL's host in
+    ``Host`` and as the TLS server name (so the certificate is checked for the name): resolving the name again
+    when connecting could give another address than the one checked (DNS rebinding)."""
+
+    url: str
+    address: str | None = None
+
+    def request(self) -> tuple[str, dict[str, str], dict[str, str]]:
+        """The URL to connect to, the headers to add and the httpx request extensions, for this target."""
+        if self.address is None:
+            return self.url, {}, {}
+        parts = urlsplit(self.url)
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        netloc = host if parts.port is None else f"{host}:{parts.port}"
+        name = str(parts.hostname)
+        given = f"[{name}]" if ":" in name else name
+        headers = {"Host": given if parts.port is None else f"{given}:{parts.port}"}
+        extensions = {"sni_hostname": name} if parts.scheme == "https" else {}
+        return parts._replace(netloc=netloc).geturl(), headers, extensions
+
+
+async def check_webhook_url(url: str, *, allow_private: bool) -> WebhookTarget:
     """A URL a webhook may call: http or https, at most 2 KiB, with a host; unless ``allow_private``, every address
     its host resolves to is a public one (not loopback, private, link-local or reserved), so that a webhook cannot
-    make the service call its own network."""
+    make the service call its own network. The target is pinned to the first address checked."""
     if len(url.encode()) > MAX_URL_BYTES:
         raise InvalidInput(f"the webhook URL is longer than {MAX_URL_BYTES} bytes")
     try:
@@ -282,17 +306,19 @@ async def check_webhook_url(url: str, *, allow_private: bool) -> str:
     if parts.username or parts.password:
         raise InvalidInput("a webhook URL carries no user or password (the HMAC signature authenticates)")
     if allow_private:
-        return url
+        return WebhookTarget(url)
     try:
         lookup = asyncio.get_running_loop().getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)
         infos = await asyncio.wait_for(lookup, RESOLVE_TIMEOUT_S)
     except (OSError, TimeoutError):
         raise InvalidInput(f"the webhook's host {parts.hostname!r} does not resolve") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    for address in addresses:
         if not address.is_global:
             raise InvalidInput(
                 f"the webhook's host {parts.hostname!r} is a private or loopback address ({address}); a service "
                 "whose receivers are on its own network allows them with DOCCHAIN_WEBHOOK_ALLOW_PRIVATE=true"
             )
-    return url
+    if not addresses:
+        raise InvalidInput(f"the webhook's host {parts.hostname!r} does not resolve")
+    return WebhookTarget(url, str(addresses[0]))

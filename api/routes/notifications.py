@@ -146,7 +146,7 @@ async def envelope_events(
 async def add_webhook(
     envelope_id: EnvelopeId, body: WebhookIn, db: DatabaseDep, settings: SettingsDep
 ) -> WebhookCreated:
-    url = await check_webhook_url(body.url, allow_private=settings.webhook_allow_private)
+    url = (await check_webhook_url(body.url, allow_private=settings.webhook_allow_private)).url
     store = NotificationStore(db)
     envelope = envelope_id.lower()
     if not await store.known(envelope):

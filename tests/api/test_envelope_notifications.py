@@ -43,6 +43,7 @@ from docchain.api.notifications.model import (
     Webhook,
     WebhookExists,
     WebhooksFull,
+    WebhookTarget,
     check_webhook_url,
     retry_delay,
     signature,
@@ -381,7 +382,43 @@ def test_webhooks_are_one_per_url_capped_per_envelope_and_for_known_envelopes_on
 def test_private_and_loopback_webhooks_are_refused_unless_allowed(url: str) -> None:
     with pytest.raises(InvalidInput, match="private or loopback"):
         asyncio.run(check_webhook_url(url, allow_private=False))
-    assert asyncio.run(check_webhook_url(url, allow_private=True)) == url
+    assert asyncio.run(check_webhook_url(url, allow_private=True)) == WebhookTarget(url)  # allowed: nothing pinned
+
+
+@pytest.mark.parametrize(
+    ("url", "address", "connect", "host", "sni"),
+    [
+        (
+            "https://hooks.example/a?b=1",
+            "93.184.216.34",
+            "https://93.184.216.34/a?b=1",
+            "hooks.example",
+            "hooks.example",
+        ),  # noqa: E501
+        ("http://hooks.example:8080/a", "2606:2800::1", "http://[2606:2800::1]:8080/a", "hooks.example:8080", None),
+    ],
+)
+def test_a_checked_webhook_connects_to_the_address_checked(
+    url: str, address: str, connect: str, host: str, sni: str | None
+) -> None:
+    """The call goes to the address the check saw, the name kept for Host and for the certificate (TLS server
+    name): resolving the name again when connecting could reach another address (DNS rebinding)."""
+    got, headers, extensions = WebhookTarget(url, address).request()
+    assert (got, headers, extensions.get("sni_hostname")) == (connect, {"Host": host}, sni)
+
+
+def test_a_pinned_call_reaches_the_address_under_the_url_s_name() -> None:
+    """httpx connects to the pinned address though the URL's name resolves nowhere, and the receiver sees the name."""
+    receiver = Receiver(free_port()).start()
+    try:
+        target = WebhookTarget(f"http://hooks.invalid:{receiver.port}/hook", "127.0.0.1")
+        url, headers, extensions = target.request()
+        with httpx.Client(timeout=5) as client:
+            response = client.post(url, content=b"{}", headers=headers, extensions=extensions)
+        assert response.status_code == 204
+        assert [c.headers["host"] for c in receiver.calls] == [f"hooks.invalid:{receiver.port}"]
+    finally:
+        receiver.stop()
 
 
 def test_a_webhook_that_now_resolves_to_a_private_address_is_not_called(tmp_path: Path) -> None:
