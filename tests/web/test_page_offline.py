@@ -440,7 +440,8 @@ def test_a_dropped_bundle_is_verified_in_the_page_without_the_api(
     assert _steps(page) == [("receipt", False)]
     said = json.dumps(credential["validFrom"])
     expect(page.locator("#verdict-steps li.bad .detail")).to_have_text(
-        f"credential: validFrom is not what its evidence bundle says: {said}"
+        f"credential: validFrom is not what its evidence bundle says: {said} (made from evidence[0].receipt's "
+        "anchor.timestamp: the one or the other was changed)"
     )
 
     # a tampered bundle: the cross at its named step, the reason Python gives
