@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from docchain.chain.errors import InvalidInput
+from docchain.chain.files import read_bounded
 from docchain.chain.hashing import commitment
 from docchain.chain.merkle import MAX_LEAVES, InclusionProof
 from docchain.chain.typed_data import EIP712_DOMAIN_TYPE, NAME, Domain, Registration, typed_data
@@ -577,13 +578,7 @@ def receipt_path(document: Path) -> Path:
 
 
 def read_receipt(path: Path) -> Receipt:
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise InvalidInput(f"cannot read receipt {path}: {exc.strerror}") from exc
-    if size > MAX_BYTES:
-        raise InvalidInput(f"receipt {path} is larger than {MAX_BYTES} bytes")
-    return parse_receipt(path.read_bytes())
+    return parse_receipt(read_bounded(path, MAX_BYTES, "receipt"))
 
 
 def write_receipt(receipt: Receipt, path: Path, *, overwrite: bool = False) -> None:

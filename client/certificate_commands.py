@@ -9,6 +9,7 @@ text back; each PDF library is imported by the function that uses it, so they co
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,9 @@ from docchain.client.config import normalise_url
 from docchain.client.context import CliContext
 from docchain.client.errors import UsageError, VerificationFailed
 from docchain.client.options import ForceOpt, command, new_app
+
+# a certificate docchain draws is tens of kilobytes (16 signers and a QR code); a file beyond this is not one
+MAX_CERTIFICATE_BYTES = 8 * 1024 * 1024
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -47,13 +51,15 @@ def read_back(path: Path) -> ReadBack:
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
+    from docchain.chain.files import read_bounded
+
     # pypdf's modules log what they repair or give up on as warnings (to stderr, with no handler set): the
     # one-line error below says it for the user. Its modules' loggers inherit the package logger's level.
     logger = logging.getLogger("pypdf")
     level = logger.level
     logger.setLevel(logging.CRITICAL + 1)
     try:
-        reader = PdfReader(path)
+        reader = PdfReader(io.BytesIO(read_bounded(path, MAX_CERTIFICATE_BYTES, "certificate")))
         text = "\n".join(page.extract_text() for page in reader.pages)
         images = tuple(i.image for i in reader.pages[0].images if i.image is not None) if reader.pages else ()
         return ReadBack(text, images)

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from docchain.chain.errors import InvalidInput
+from docchain.chain.files import read_bounded
 from docchain.chain.typed_data import address_of
 from docchain.chain.values import parse_address, parse_hex
 from docchain.client.config import keys_dir
 from docchain.client.errors import UsageError
 
+MAX_SECRET_FILE_BYTES = 4096  # a key in hex, a password: a line each
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -124,10 +126,8 @@ def unlock(name: str, password: str, directory: Path | None = None) -> bytes:
 def given_password(password_file: Path | None) -> str | None:
     """The password from a file (first line), else ``$DOCCHAIN_PASSWORD``; None if it must be typed."""
     if password_file is not None:
-        try:
-            lines = password_file.read_text().splitlines()
-        except OSError as exc:
-            raise UsageError(f"cannot read the password file {password_file}: {exc.strerror}") from exc
+        text = read_bounded(password_file, MAX_SECRET_FILE_BYTES, "the password file").decode(errors="replace")
+        lines = text.splitlines()
         return lines[0] if lines else ""
     return os.environ.get("DOCCHAIN_PASSWORD")
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from docchain.chain.files import read_bounded
 from docchain.client import keys
 from docchain.client.context import CliContext
 from docchain.client.errors import UsageError
@@ -85,10 +86,7 @@ def keys_import(
     c: CliContext = ctx.obj
     keys.check_name(name)
     if key_file is not None:
-        try:
-            text = key_file.read_text()
-        except OSError as exc:
-            raise UsageError(f"cannot read {key_file}: {exc.strerror}") from exc
+        text = read_bounded(key_file, keys.MAX_SECRET_FILE_BYTES, "key file").decode(errors="replace")
     else:
         text = keys.prompt_secret(
             "Private key (hex)", missing="no private key given: pass --key-file FILE or type it at the prompt"

@@ -316,10 +316,11 @@ def import_(
 
     For a credential of `docchain receipt export --vc`, once every claim of the credential is the
     one its evidence bundle makes."""
-    from docchain.chain.vc import parse_credential
+    from docchain.chain.files import read_bounded
+    from docchain.chain.vc import MAX_CREDENTIAL_BYTES, parse_credential
 
     c: CliContext = ctx.obj
-    credential = parse_credential(_read(path))
+    credential = parse_credential(read_bounded(path, MAX_CREDENTIAL_BYTES, "credential"))
     _write(output, credential.receipt.dumps(), force)
     c.out.emit({"credential": str(path), "receipt": str(output)})
     c.out.say(f"receipt of {path} written to {output}")
@@ -335,14 +336,6 @@ def _openings(document: Path | None, target: Path) -> str:
 def _beside(path: Path, suffix: str) -> Path:
     name = path.name.removesuffix(".docchain.json").removesuffix(".json")
     return path.with_name(name + suffix)
-
-
-def _read(path: Path) -> bytes:
-    from docchain.chain.vc import MAX_CREDENTIAL_BYTES
-
-    if path.stat().st_size > MAX_CREDENTIAL_BYTES:
-        raise UsageError(f"{path} is larger than {MAX_CREDENTIAL_BYTES} bytes")
-    return path.read_bytes()
 
 
 def _write(path: Path, text: str, force: bool) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from docchain.chain.errors import InvalidInput
+from docchain.chain.files import read_bounded
 from docchain.chain.hashing import SALT_BYTES
 from docchain.chain.receipt import (
     Private,
@@ -92,6 +93,7 @@ def storage_section(answer: Any) -> Storage | None:
 
 SALT_SUFFIX = ".docchain.salt"
 _SALT_FORMAT = 1
+MAX_SALT_FILE_BYTES = 4096  # its JSON holds two hashes
 
 
 def salt_path(document: Path) -> Path:
@@ -173,7 +175,7 @@ def settle_private(document: Path, receipt: Receipt) -> None:
 
 def _read_salt(path: Path) -> Private | None:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_bounded(path, MAX_SALT_FILE_BYTES, "salt file"))
         if data.get("docchainSalt") != _SALT_FORMAT:
             return None
         private = Private(parse_hash32(data["sha256"], "sha256"), parse_hash32(data["salt"], "salt"))

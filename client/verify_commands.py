@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from docchain.chain.errors import InvalidInput
-from docchain.chain.receipt import Receipt, read_receipt, receipt_path
+from docchain.chain.receipt import Receipt, receipt_path
 from docchain.chain.values import parse_address, parse_hash32, to_hex
 from docchain.client import documents
 from docchain.client.config import normalise_url
@@ -45,11 +45,10 @@ def _receipt_for(path: Path | None, receipt_opt: Path | None) -> Path | None:
 def _read_receipt(path: Path) -> Receipt:
     """A receipt file, or a credential that `docchain receipt export --vc` wrote: its bundle, once every claim of
     the credential is the bundle's."""
+    from docchain.chain.files import read_bounded
     from docchain.chain.vc import MAX_CREDENTIAL_BYTES, receipt_of
 
-    if not path.is_file() or path.stat().st_size > MAX_CREDENTIAL_BYTES:
-        return read_receipt(path)  # it says what is wrong with the file
-    return receipt_of(path.read_bytes())
+    return receipt_of(read_bounded(path, MAX_CREDENTIAL_BYTES, "receipt"))
 
 
 async def _ask_canonical(urls: Sequence[str], number: int, timeout: float) -> list[NodeAnswer]:
