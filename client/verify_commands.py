@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from docchain.chain.errors import InvalidInput
+from docchain.chain.errors import InvalidInput, NodeError
 from docchain.chain.receipt import Receipt, receipt_path
 from docchain.chain.values import parse_address, parse_hash32, to_hex
 from docchain.client import documents
@@ -287,9 +287,14 @@ def verify(
         if receipt is not None and receipt.private is not None and not c.explicit("rpc") and via is None:
             c.out.say(f"private receipt: verified through the node {c.rpc_url()}, not the docchain API")
         question = Question(doc_hash, expected, receipt, int(c.config.pick("confirmations", confirmations)))
-        verdict = verifying.verify_with_node(
-            c.rpc_url(), c.timeout_s(), question, pinned, source, c.trusted_deployments
-        )
+        try:
+            verdict = verifying.verify_with_node(
+                c.rpc_url(), c.timeout_s(), question, pinned, source, c.trusted_deployments
+            )
+        except NodeError as exc:
+            if receipt is None or receipt.private is None or receipt.evidence is None:
+                raise
+            raise NodeError(f"{exc}; a private receipt with its evidence bundle also verifies with --offline") from exc
         result = {**verdict.to_json(), "mode": "rpc"}
     elif result is None:
         try:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,3 +236,23 @@ def test_a_supersede_through_the_api_is_warned_unless_the_key_signed_the_old_ver
     ]
     quiet = stack.run("submit", str(new), "--supersedes", submitted.row["docHash"], "--json")
     assert quiet.stderr.strip() == "" and json.loads(quiet.stdout)[0]["state"] in ("pending", "submitted", "anchored")
+
+
+def test_a_private_receipt_whose_node_cannot_be_reached_is_pointed_at_offline(tmp_path: Path) -> None:
+    """A private receipt is verified through the node by default; when the node cannot be reached and the
+    receipt carries its evidence bundle, the one line says that --offline verifies it without any node."""
+    corpus = json.loads((Path(__file__).parents[1] / "vectors" / "bundles" / "bundles.json").read_text())
+    bundle = next(b for b in corpus["bundles"] if b["private"] and b["receipt"].get("evidence"))
+    doc = tmp_path / "offer.txt"
+    doc.write_text(bundle["file"])
+    (tmp_path / "offer.txt.docchain.json").write_text(json.dumps(bundle["receipt"]))
+    env = {**os.environ, "HOME": str(tmp_path), "DOCCHAIN_CONFIG_DIR": str(tmp_path / "config")}
+    done = subprocess.run(
+        [sys.executable, "-m", "docchain.client", "verify", str(doc), "--rpc", "http://127.0.0.1:9"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "also verifies with --offline" in done.stderr, done.stderr
