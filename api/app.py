@@ -241,8 +241,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # transaction is never left signed-but-unrecorded.
         log.info("shutting down: finishing the current anchoring cycle")
         await outbox.close()  # answers every request already queued
-        await pipeline.stop()
-        await staged.stop()
+        # together: each waits a bounded time for its work in progress, and the API exits within 5 s
+        await asyncio.gather(pipeline.stop(), staged.stop())
         relaying.cancel()
         await asyncio.gather(relaying, return_exceptions=True)
         await db.close()

@@ -126,9 +126,9 @@ def get(
         try:
             entry = receipts.wait_anchored(client, doc, address, submission, until)
         except (ApiError, VerificationFailed) as exc:
-            if opening is not None or (isinstance(exc, ApiError) and exc.status != 404):
-                raise
-            # asked by the file's plain SHA-256, which a private submission's record is not under
+            if opening is not None or not (isinstance(exc, ApiError) and exc.status == 404):
+                raise  # (a document others signed: this signer has not, said as it is)
+            # no document under the file's plain SHA-256, which a private submission's record is not under
             raise VerificationFailed(
                 f"the API has no record of {doc} by {address}; a private submission (submit --private) is found "
                 f"only by its commitment, opened by {_openings(path, target_file)}"

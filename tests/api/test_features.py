@@ -136,7 +136,7 @@ def test_chain_info_and_explorer(env: Env, api: Api) -> None:
     assert info["eip712"]["domain"]["verifyingContract"] == env.deployment.address
     assert int(info["relayerBalanceWei"]) > 0 and info["latestBlock"] >= 1
     # what each action signs is tests/api/test_chain_types.py's subject
-    assert set(info["eip712"]["actions"]) == {"registration", "revocation"}
+    assert set(info["eip712"]["actions"]) == {"registration", "revocation", "envelopeRequest", "decline", "void"}
 
     tx_hash = api.get(f"/v1/submissions/{sid}").json()["txHash"]
     tx = api.get(f"/v1/explorer/tx/{tx_hash}").json()

@@ -79,7 +79,7 @@ def _load(server: Api, env: Env, held: Held, stop: threading.Event) -> None:
                     held.accepted.append((r.json()["id"], "0x" + doc.hex(), signer.address))
 
 
-# SIGINT takes the same path as SIGTERM (api/__main__.py); at CI size the reliability suite stops on both
+# SIGINT takes the same path as SIGTERM (api/__main__.py); at CI size the reliability suite stops on SIGINT
 SIGINT_AT_CI_SIZE = pytest.mark.skipif(
     os.environ.get("RELIABILITY_SCALE") != "full",
     reason="SIGINT: RELIABILITY_SCALE=full (tests/reliability/test_shutdown.py stops on SIGINT at CI size)",

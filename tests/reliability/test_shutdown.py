@@ -95,6 +95,9 @@ class Held:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_shutdown_under_load(chain: Chain, sig: signal.Signals, scale: Scale, entry: Entry, tmp_path: Path) -> None:
     """Shutdown under load, long-polls and event streams held"""
+    if sig is signal.SIGTERM and scale.name != "full":
+        # the same stop path as SIGINT (api/__main__.py); at CI size tests/api/test_shutdown.py stops on SIGTERM
+        pytest.skip("SIGTERM at CI size: tests/api/test_shutdown.py (RELIABILITY_SCALE=full runs both here)")
     env = chain.env(sqlite_url(tmp_path / "docchain.db"), f"shutdown-{sig.name}")
     keys = api_keys(scale.shutdown_clients + 1)
     # a thousand confirmations: nothing becomes final, so the long-polls (until=confirmed) and streams stay open
