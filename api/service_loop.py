@@ -161,6 +161,9 @@ class ServiceLoop(BackgroundLoop):
         if self._backoff == FIRST_BACKOFF_S:  # once per outage: the retries after it would log one line a second
             log.warning("node unavailable; %s paused", self.component, extra={"error": str(exc)})
         self.node_down()
+        # node_down may wake this loop (the worker's does: its next step reconciles first); the back-off is slept
+        # all the same, or a node refusing connections at once would have the loop spin on binding attempts
+        self._wake.clear()
         pause, self._backoff = self._backoff, min(self._backoff * 2, MAX_BACKOFF_S)
         return pause
 

@@ -310,6 +310,49 @@ def test_a_node_outage_backs_off_logs_once_and_says_when_it_ends() -> None:
     assert log.messages(logging.INFO) == ["node reachable again; outage-test resumed"]
 
 
+class _DownChain:
+    """A node that refuses every connection: each binding attempt fails at once."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    async def bound(self) -> Any:
+        self.attempts += 1
+        raise NodeError("connection refused")
+
+
+class WakesWhenDown(ServiceLoop):
+    """As the anchoring worker: a node outage wakes the loop (its next step is to reconcile first)."""
+
+    component = "wakes-when-down"
+
+    def __init__(self, chain: _DownChain) -> None:
+        super().__init__(_settings(), cast(Database, None), cast(ChainContext, chain), Notifier())
+
+    async def step(self, bound: Bound) -> float | None:
+        raise AssertionError("never bound")
+
+    def node_down(self) -> None:
+        self.wake()
+
+
+async def _down_for(seconds: float) -> int:
+    chain = _DownChain()
+    loop = WakesWhenDown(chain)
+    task = asyncio.create_task(loop.run())
+    await asyncio.sleep(seconds)
+    await _stopped(loop, task)
+    return chain.attempts
+
+
+def test_a_loop_that_wakes_itself_on_an_outage_still_backs_off() -> None:
+    """Attempts at 0, 0.2 and 0.6 s within 1.2 s: the wake-up node_down sets does not cut the back-off (it did,
+    and a pipeline whose node was down spun on binding attempts at a third of a core)."""
+    with _logged("docchain.api.pipeline"):
+        attempts = asyncio.run(_down_for(1.2))
+    assert 2 <= attempts <= 4, attempts
+
+
 def test_any_other_failure_of_a_chain_loop_keeps_the_back_off_and_pauses_one_second() -> None:
     down = NodeError("connection refused")
     loop = Outage(down, ValueError("bad row"), down)
