@@ -330,6 +330,7 @@ def test_workers_share_the_port_one_pipeline_one_set_of_metrics(env: Env) -> Non
         pytest.skip(
             "on SQLite: RELIABILITY_SCALE=full (the processes' supervision is the subject; PostgreSQL at CI size)"
         )
+    env.stop_servers()  # the module's server among them: only this API's pipelines may work the database
     since = block_number(env)
     api = env.api(DOCCHAIN_WORKERS="2").start()
     assert api.proc is not None
